@@ -1,0 +1,278 @@
+"""A seeded professional-services client journey with planted, segment-specific moments of truth."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cmot.ingest import IngestOptions, ingest
+from cmot.spec import (
+    JourneySpec,
+    Outcome,
+    Stage,
+    Touchpoint,
+    default_scale,
+    load_spec,
+    save_spec,
+)
+from cmot.store import DatasetInfo, Store
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DEMO_CSV = DATA_DIR / "demo_survey.csv"
+DEMO_SPEC = DATA_DIR / "demo_spec.toml"
+DEMO_NAME = "demo"
+SEGMENT_COLUMN = "Segment"
+NA_CODE = 0  # "not applicable" on the 1-5 scale
+
+# (stage, touchpoint column, CMoT tags)
+JOURNEY: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Pursuit", "Bid/proposal delivery", ("expectation",)),
+    ("Pursuit", "Pricing clarity", ("uncertainty",)),
+    ("Onboarding", "Project kickoff", ("expectation", "emotion")),
+    ("Onboarding", "Team introductions", ()),
+    ("Delivery", "Design reviews", ("effort",)),
+    ("Delivery", "Progress reporting", ()),
+    ("Delivery", "Change orders", ("uncertainty", "effort")),
+    ("Delivery", "Site visits", ()),
+    ("Commercials", "Invoicing", ("effort",)),
+    ("Commercials", "Contract administration", ()),
+    ("Closeout", "Project handoff/closeout", ("emotion",)),
+    ("Closeout", "Post-project support", ("uncertainty",)),
+)
+TOUCHPOINTS = tuple(t for _, t, _ in JOURNEY)
+
+SEGMENTS = (
+    "Public agencies",
+    "Commercial developers",
+    "Industrial owners",
+    "Private clients",
+)
+
+# Planted effects in outcome points (probability of "would hire us again"):
+# (penalty, reward) per segment; touchpoints not listed have no effect.
+PLANTED: dict[str, dict[str, tuple[float, float]]] = {
+    "Public agencies": {
+        "Invoicing": (0.22, 0.0),
+        "Change orders": (0.24, 0.0),
+        "Project handoff/closeout": (0.0, 0.22),
+    },
+    "Commercial developers": {
+        "Change orders": (0.0, 0.24),
+        "Progress reporting": (0.22, 0.0),
+        "Bid/proposal delivery": (0.0, 0.22),
+    },
+    "Industrial owners": {
+        "Site visits": (0.24, 0.0),
+        "Post-project support": (0.0, 0.24),
+        "Design reviews": (0.16, 0.16),
+    },
+    "Private clients": {
+        "Pricing clarity": (0.24, 0.0),
+        "Project kickoff": (0.0, 0.22),
+        "Invoicing": (0.0, 0.22),
+    },
+}
+
+# Attributes that clustering can recover the segments from.
+SECTORS = {
+    "Public agencies": ("Government", "Education"),
+    "Commercial developers": ("Real estate", "Retail"),
+    "Industrial owners": ("Manufacturing", "Energy"),
+    "Private clients": ("Residential", "Hospitality"),
+}
+CONTRACT = {
+    "Public agencies": "Fixed fee",
+    "Commercial developers": "Design-build",
+    "Industrial owners": "Time and materials",
+    "Private clients": "Fixed fee",
+}
+BUDGET_K = {  # median project budget, thousands
+    "Public agencies": 2500.0,
+    "Commercial developers": 8000.0,
+    "Industrial owners": 15000.0,
+    "Private clients": 400.0,
+}
+YEARS = {
+    "Public agencies": 9.0,
+    "Commercial developers": 4.0,
+    "Industrial owners": 12.0,
+    "Private clients": 1.5,
+}
+SAMPLE_SHARE = {"Public agencies": 0.3, "Commercial developers": 0.3}  # over-sampled
+POPULATION_SHARE = {
+    "Public agencies": 0.2,
+    "Commercial developers": 0.25,
+    "Industrial owners": 0.25,
+    "Private clients": 0.3,
+}
+
+
+def planted_class(penalty: float, reward: float) -> str:
+    """The class METHODS.md would give the planted effects (IA thresholds +-0.2)."""
+    ris = penalty + reward
+    if ris == 0:
+        return "low impact"
+    ia = (reward - penalty) / ris
+    if ia <= -0.2:
+        return "vulnerability"
+    if ia >= 0.2:
+        return "opportunity"
+    return "hybrid"
+
+
+@dataclass(frozen=True)
+class DemoData:
+    frame: pd.DataFrame
+    spec: JourneySpec
+    truth: pd.DataFrame  # segment, touchpoint, penalty, reward, planted_class
+    flips: tuple[
+        str, ...
+    ]  # touchpoints that are a vulnerability somewhere, an opportunity elsewhere
+
+
+def demo_spec() -> JourneySpec:
+    stages: dict[str, list[str]] = {}
+    for stage, tp, _ in JOURNEY:
+        stages.setdefault(stage, []).append(tp)
+    return JourneySpec(
+        stages=tuple(Stage(s, tuple(tps)) for s, tps in stages.items()),
+        touchpoints=tuple(Touchpoint(tp, "", tags) for _, tp, tags in JOURNEY),
+        scale=default_scale(1, 5, (NA_CODE,)),
+        outcome=Outcome("Would hire again", "binary", ("Yes",)),
+        id_column="Client ID",
+        weight_column="Weight",
+        date_column="Survey date",
+        segments=(SEGMENT_COLUMN, "Sector", "Contract type", "Region"),
+        attributes=(
+            SEGMENT_COLUMN,
+            "Sector",
+            "Contract type",
+            "Region",
+            "Project budget (k)",
+            "Years as client",
+            "Likelihood to recommend",
+        ),
+        missing={"Likelihood to recommend": (11,)},
+        labels={},
+    )
+
+
+def planted_truth() -> pd.DataFrame:
+    rows = []
+    for seg in SEGMENTS:
+        for tp in TOUCHPOINTS:
+            p, r = PLANTED[seg].get(tp, (0.0, 0.0))
+            rows.append((seg, tp, p, r, planted_class(p, r)))
+    return pd.DataFrame(
+        rows, columns=["segment", "touchpoint", "penalty", "reward", "planted_class"]
+    )
+
+
+def planted_flips() -> tuple[str, ...]:
+    t = planted_truth()
+    vul = set(t.loc[t.planted_class == "vulnerability", "touchpoint"])
+    opp = set(t.loc[t.planted_class == "opportunity", "touchpoint"])
+    return tuple(tp for tp in TOUCHPOINTS if tp in vul & opp)
+
+
+def generate_demo(n_per_segment: int = 1500, seed: int = 7) -> DemoData:
+    """Simulate a client survey whose moments of truth differ by segment, as planted."""
+    rng = np.random.default_rng(seed)
+    sizes = {s: n_per_segment for s in SEGMENTS}
+    for s, share in SAMPLE_SHARE.items():
+        sizes[s] = round(n_per_segment * share / 0.25)
+    seg = np.concatenate([np.full(sizes[s], s, dtype=object) for s in SEGMENTS])
+    n = len(seg)
+    order = rng.permutation(n)
+    seg = seg[order]
+
+    # Ratings share a client-level halo, so touchpoints correlate as in real surveys.
+    halo = rng.normal(0.0, 0.6, n)
+    ratings = np.empty((n, len(TOUCHPOINTS)), dtype=np.int64)
+    for j in range(len(TOUCHPOINTS)):
+        latent = 0.35 + halo + rng.normal(0.0, 1.0, n)
+        ratings[:, j] = np.digitize(latent, [-0.9, -0.35, 0.35, 1.1]) + 1  # 1..5
+    low, high = ratings <= 2, ratings == 5
+
+    prob = np.full(n, 0.55)
+    for s in SEGMENTS:
+        rows = seg == s
+        for tp, (p, r) in PLANTED[s].items():
+            j = TOUCHPOINTS.index(tp)
+            prob[rows] += -p * low[rows, j] + r * high[rows, j]
+    prob = np.clip(prob, 0.02, 0.98)
+    hire = rng.random(n) < prob
+
+    # Not-applicable answers, after the outcome, so they carry no signal of their own.
+    na_rate = {
+        "Change orders": 0.25,
+        "Site visits": 0.15,
+        "Post-project support": 0.2,
+        "Contract administration": 0.1,
+    }
+    for tp, rate in na_rate.items():
+        j = TOUCHPOINTS.index(tp)
+        ratings[rng.random(n) < rate, j] = NA_CODE
+
+    recommend = np.clip(np.rint(1.5 + 10.0 * prob + rng.normal(0, 1.3, n)), 0, 10).astype(int)
+    rec_blank = rng.random(n) < 0.03
+
+    sector = np.array(
+        [SECTORS[s][int(u < 0.4)] for s, u in zip(seg, rng.random(n), strict=True)],
+        dtype=object,
+    )
+    stray = rng.random(n) < 0.05  # a few clients sit outside their segment's usual sector
+    all_sectors = [x for pair in SECTORS.values() for x in pair]
+    sector[stray] = rng.choice(all_sectors, stray.sum())
+    contract = np.array([CONTRACT[s] for s in seg], dtype=object)
+    budget = np.array([BUDGET_K[s] for s in seg]) * np.exp(rng.normal(0, 0.35, n))
+    years = np.array([YEARS[s] for s in seg]) * np.exp(rng.normal(0, 0.3, n))
+    weight = np.array([POPULATION_SHARE[s] / (sizes[s] / n) for s in seg]) * rng.uniform(
+        0.8, 1.25, n
+    )
+    dates = pd.Timestamp("2026-01-05") + pd.to_timedelta(rng.integers(0, 300, n), unit="D")
+
+    frame = pd.DataFrame({"Client ID": [f"C{100000 + i}" for i in range(n)]})
+    frame["Survey date"] = dates.strftime("%Y-%m-%d")
+    frame[SEGMENT_COLUMN] = seg
+    frame["Sector"] = sector
+    frame["Contract type"] = contract
+    frame["Region"] = rng.choice(["North", "South", "East", "West"], n)
+    frame["Project budget (k)"] = np.round(budget, 1)
+    frame["Years as client"] = np.round(years, 1)
+    for j, tp in enumerate(TOUCHPOINTS):
+        frame[tp] = ratings[:, j]
+    frame["Likelihood to recommend"] = np.where(rec_blank, 11, recommend)
+    frame["Would hire again"] = np.where(hire, "Yes", "No")
+    frame["Weight"] = np.round(weight, 4)
+    return DemoData(frame, demo_spec(), planted_truth(), planted_flips())
+
+
+def write_demo(directory: Path = DATA_DIR, n_per_segment: int = 1500, seed: int = 7) -> DemoData:
+    """Regenerate data/demo_survey.csv and data/demo_spec.toml."""
+    demo = generate_demo(n_per_segment, seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    demo.frame.to_csv(directory / DEMO_CSV.name, index=False, lineterminator="\n")
+    save_spec(demo.spec, directory / DEMO_SPEC.name)
+    return demo
+
+
+_DEMO_LOCK = threading.Lock()
+
+
+def ensure_demo(store: Store) -> DatasetInfo:
+    """The stored demo dataset, loaded from data/ the first time a store is used."""
+    with _DEMO_LOCK:
+        if store.has_dataset(DEMO_NAME):
+            return store.get_dataset(DEMO_NAME)
+        info, _ = ingest(store, DEMO_CSV, DEMO_NAME, IngestOptions(spec=load_spec(DEMO_SPEC)))
+        return info
+
+
+if __name__ == "__main__":
+    d = write_demo()
+    print(f"wrote {len(d.frame)} respondents to {DEMO_CSV} and the spec to {DEMO_SPEC}")

@@ -1,0 +1,1 @@
+"""The only cmot code that imports streamlit: caching, shared widgets, URL state."""

@@ -1,0 +1,75 @@
+"""In a real browser: first visit shows the demo; upload the airline survey; a shared link."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Server, shot, start_server
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_idle(page: object) -> None:
+    # Streamlit shows a "Running..." status widget while the script runs.
+    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=60_000)  # type: ignore[attr-defined]
+
+
+def test_a_deep_link_as_the_servers_first_visit_gets_the_full_app(
+    tmp_path: Path, page: object
+) -> None:
+    srv = start_server(tmp_path / "store.duckdb", tmp_path / "server.log")
+    try:
+        page.goto(srv.url + "/data?dataset=demo")  # type: ignore[attr-defined]
+        page.get_by_text("Stored datasets").wait_for()  # type: ignore[attr-defined]
+        wait_idle(page)
+        sidebar = page.get_by_test_id("stSidebar")  # type: ignore[attr-defined]
+        sidebar.get_by_text("Dataset").first.wait_for()
+        nav = sidebar.get_by_test_id("stSidebarNav").inner_text()
+        assert "Overview" in nav and "app" not in nav.split()
+        shot(page, "shell-deep-link-first-visit")
+    finally:
+        srv.process.terminate()
+        srv.process.wait(timeout=20)
+
+
+def test_first_visit_shows_the_demo_dataset(server: Server, page: object) -> None:
+    page.goto(server.url)  # type: ignore[attr-defined]
+    page.get_by_text("Respondents").wait_for()  # type: ignore[attr-defined]
+    wait_idle(page)
+    body = page.inner_text("body")  # type: ignore[attr-defined]
+    assert "6,600" in body
+    assert "Moments of truth" in body
+    sidebar = page.get_by_test_id("stSidebar")  # type: ignore[attr-defined]
+    shot(page, "shell-overview")
+    assert sidebar.get_by_test_id("stSelectbox").locator("input").input_value() == "demo"
+    assert "dataset=demo" in page.url  # type: ignore[attr-defined]
+    shot(page, "shell-overview")
+
+
+def test_upload_through_the_data_page_then_open_a_shared_link(
+    server: Server, page: object, airline_csv: Path
+) -> None:
+    page.goto(server.url + "/data")  # type: ignore[attr-defined]
+    page.get_by_text("Stored datasets").wait_for()  # type: ignore[attr-defined]
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(airline_csv))  # type: ignore[attr-defined]
+    page.get_by_text("3.0MB").wait_for()  # type: ignore[attr-defined]
+    for label, value in (("Dataset name", "airline"), ("Missing codes", "0")):
+        box = page.get_by_label(label)  # type: ignore[attr-defined]
+        box.fill(value)
+        box.press("Enter")
+        wait_idle(page)
+    page.get_by_role("button", name="Save dataset").click()  # type: ignore[attr-defined]
+    page.get_by_text("Saved 'airline' version 1: 25,976 respondents.").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    wait_idle(page)
+    report = page.get_by_test_id("stCode").inner_text()  # type: ignore[attr-defined]
+    assert "rows kept:        25,976" in report
+    assert "declared missing code (0)" in report
+    shot(page, "shell-data-uploaded")
+
+    page.goto(server.url + "/?dataset=airline")  # type: ignore[attr-defined]
+    page.get_by_text("Respondents").wait_for()  # type: ignore[attr-defined]
+    wait_idle(page)
+    assert "25,976" in page.inner_text("body")  # type: ignore[attr-defined]
+    shot(page, "shell-shared-link")
