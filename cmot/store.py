@@ -90,6 +90,7 @@ def table_name(dataset_id: int) -> str:
 
 
 _PROCESS_LOCK = threading.Lock()
+_WRITE_LOCK = threading.RLock()
 _CONNECTIONS: dict[str, duckdb.DuckDBPyConnection] = {}
 
 
@@ -220,7 +221,9 @@ class Store:
         if not name:
             raise CmotError("Give the dataset a name.")
         cur = self.cursor()
-        for attempt in range(5):
+        # Writers queue on one process lock: version numbers are read-then-written, and
+        # DuckDB would abort the second of two concurrent writers anyway.
+        with _WRITE_LOCK:
             cur.execute("BEGIN TRANSACTION")
             try:
                 new_id = cur.execute("SELECT nextval('cmot_dataset_id')").fetchall()[0][0]
@@ -252,16 +255,10 @@ class Store:
                     ],
                 )
                 cur.execute("COMMIT")
-                return self.get_dataset(name, version)
-            except (duckdb.TransactionException, duckdb.ConstraintException):
-                # Another thread saved the same name at the same moment: take the next version.
-                _rollback(cur)
-                if attempt == 4:
-                    raise
             except BaseException:
                 _rollback(cur)
                 raise
-        raise AssertionError("unreachable")
+        return self.get_dataset(name, version)
 
     def delete_dataset(self, name: str) -> int:
         """Delete every version of `name`; returns how many versions went."""
@@ -269,22 +266,26 @@ class Store:
         if not versions:
             self.get_dataset(name)  # raises the helpful error
         cur = self.cursor()
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            for d in versions:
-                cur.execute(f"DROP TABLE IF EXISTS {d.table}")
-            cur.execute("DELETE FROM cmot_datasets WHERE name = ?", [name])
-            cur.execute("COMMIT")
-        except BaseException:
-            _rollback(cur)
-            raise
+        with _WRITE_LOCK:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                for d in versions:
+                    cur.execute(f"DROP TABLE IF EXISTS {d.table}")
+                cur.execute("DELETE FROM cmot_datasets WHERE name = ?", [name])
+                cur.execute("COMMIT")
+            except BaseException:
+                _rollback(cur)
+                raise
         return len(versions)
 
     def rename_dataset(self, old: str, new: str) -> None:
         new = new.strip()
         if not new:
             raise CmotError("Give the dataset a new name.")
-        self.get_dataset(old)
-        if new != old and self.has_dataset(new):
-            raise CmotError(f"A dataset named {new!r} exists already; delete it or pick another.")
-        self.cursor().execute("UPDATE cmot_datasets SET name = ? WHERE name = ?", [new, old])
+        with _WRITE_LOCK:
+            self.get_dataset(old)
+            if new != old and self.has_dataset(new):
+                raise CmotError(
+                    f"A dataset named {new!r} exists already; delete it or pick another."
+                )
+            self.cursor().execute("UPDATE cmot_datasets SET name = ? WHERE name = ?", [new, old])
