@@ -187,7 +187,7 @@ class IngestOptions:
 
 
 @contextmanager
-def _as_path(source: str | Path | bytes, max_bytes: int) -> Iterator[tuple[Path, str]]:
+def _as_path(source: str | Path | bytes, max_bytes: int) -> Iterator[Path]:
     if isinstance(source, bytes):
         if len(source) > max_bytes:
             raise _too_big(len(source), max_bytes)
@@ -195,7 +195,7 @@ def _as_path(source: str | Path | bytes, max_bytes: int) -> Iterator[tuple[Path,
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(source)
-            yield Path(name), hashlib.sha256(source).hexdigest()
+            yield Path(name)
         finally:
             os.unlink(name)
         return
@@ -208,11 +208,7 @@ def _as_path(source: str | Path | bytes, max_bytes: int) -> Iterator[tuple[Path,
         raise CmotError(f"{path} is not a file.")
     if size > max_bytes:
         raise _too_big(size, max_bytes)
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    yield path, h.hexdigest()
+    yield path
 
 
 def _too_big(size: int, cap: int) -> CmotError:
@@ -222,8 +218,12 @@ def _too_big(size: int, cap: int) -> CmotError:
     )
 
 
-def _detect_encoding(path: Path) -> str:
-    """utf-8 (with or without BOM) when every byte decodes, else latin-1; binary is refused."""
+def _scan_file(path: Path) -> tuple[str, str]:
+    """sha256 and encoding in one read: utf-8 (BOM or not) when every byte decodes, else
+    latin-1; binary content is refused."""
+    h = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    encoding = "utf-8"
     with path.open("rb") as f:
         head = f.read(SNIFF_BYTES)
         if not head:
@@ -233,15 +233,21 @@ def _detect_encoding(path: Path) -> str:
                 "This file does not look like a CSV (it contains binary data). "
                 "Export the survey as CSV (comma- or semicolon-separated text) and upload that."
             )
-        f.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")()
+        block = head
+        while block:
+            h.update(block)
+            if encoding == "utf-8":
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    encoding = "latin-1"
+            block = f.read(1 << 22)
+    if encoding == "utf-8":
         try:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                decoder.decode(block)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            return "latin-1"
-    return "utf-8"
+            encoding = "latin-1"
+    return h.hexdigest(), encoding
 
 
 def _explain_single_column(path: Path, encoding: str) -> CmotError:
@@ -280,11 +286,11 @@ def _read_raw(
         params.append(delimiter)
     try:
         try:
-            con.execute(f"CREATE TABLE raw AS SELECT * FROM read_csv(?, {options})", params)
+            con.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM read_csv(?, {options})", params)
         except duckdb.ConversionException:
             # A late value broke the type sniffed from the first rows: sniff the whole file.
             con.execute(
-                f"CREATE TABLE raw AS SELECT * FROM read_csv(?, {options}, sample_size = -1)",
+                f"CREATE TEMP TABLE raw AS SELECT * FROM read_csv(?, {options}, sample_size = -1)",
                 params,
             )
     except duckdb.Error as e:
@@ -372,8 +378,18 @@ def _is_num(dtype: str) -> bool:
     return _is_int(dtype) or dtype.startswith(_FLOAT)
 
 
-def _profile(con: duckdb.DuckDBPyConnection, table: str) -> list[_Profile]:
-    types = dict((r[0], r[1]) for r in con.execute(f"DESCRIBE {table}").fetchall())
+PROFILE_ROWS = 200_000
+
+
+def _profile(con: duckdb.DuckDBPyConnection, rows: int) -> list[_Profile]:
+    """Per-column statistics for role detection, from every k-th row of a large file.
+
+    Detection needs shapes (types, ranges, few distinct values), not exact counts: the
+    validation pass counts every value anyway. A systematic sample keeps it deterministic.
+    """
+    types = dict((r[0], r[1]) for r in con.execute("DESCRIBE raw").fetchall())
+    step = max(1, -(-rows // PROFILE_ROWS))
+    table = f"(SELECT rowid AS __cmot_r, * FROM raw WHERE rowid % {step} = 0) AS sample"
     parts = ["count(*)"]
     for c, t in types.items():
         qc = _q(c)
@@ -384,7 +400,7 @@ def _profile(con: duckdb.DuckDBPyConnection, table: str) -> list[_Profile]:
             parts.append(f"max({qc})::DOUBLE")
             parts.append(f"bool_and({qc} = round({qc}))" if t.startswith(_FLOAT) else "true")
             # A leading 0..n-1 or 1..n counter is a row index, not data.
-            parts.append(f"bool_and({qc} = rowid) OR bool_and({qc} = rowid + 1)")
+            parts.append(f"bool_and({qc} = __cmot_r) OR bool_and({qc} = __cmot_r + 1)")
         else:
             parts += ["NULL", "NULL", "false", "false"]
     row = con.execute(f"SELECT {', '.join(parts)} FROM {table}").fetchall()[0]
@@ -726,7 +742,7 @@ def _pivot_long(
     keep = ", ".join(f"any_value({_q(c)}) AS {_q(c)}" for c in rest if c != id_col)
     keep = (keep + ", ") if keep else ""
     con.execute(
-        f"CREATE TABLE wide AS SELECT {_q(id_col)}, {keep}{pivots} FROM raw "
+        f"CREATE TEMP TABLE wide AS SELECT {_q(id_col)}, {keep}{pivots} FROM raw "
         f"GROUP BY {_q(id_col)} ORDER BY min(rowid)",
         names,
     )
@@ -737,7 +753,7 @@ def _pivot_long(
     ordered = [c for c in columns if c in rest] + names
     if cols_after != ordered:
         con.execute(
-            "CREATE TABLE wide AS SELECT "
+            "CREATE TEMP TABLE wide AS SELECT "
             + ", ".join(_q(c) for c in ordered)
             + " FROM raw ORDER BY rowid"
         )
@@ -967,13 +983,23 @@ class _Raw:
 
 @contextmanager
 def _open_raw(
-    source: str | Path | bytes, opts: IngestOptions, source_name: str | None
+    source: str | Path | bytes,
+    opts: IngestOptions,
+    source_name: str | None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> Iterator[_Raw]:
+    """The file as a TEMP table `raw` (wide), on `con` or on a private in-memory database.
+
+    Temp tables live in memory, never in the store's file: a file that fails validation
+    leaves the store byte-for-byte as it was.
+    """
     cap = opts.max_bytes if opts.max_bytes is not None else max_upload_bytes()
     name = source_name or (Path(source).name if not isinstance(source, bytes) else "upload.csv")
-    with _as_path(source, cap) as (path, sha):
-        encoding = _detect_encoding(path)
-        con = duckdb.connect()
+    own = con is None
+    with _as_path(source, cap) as path:
+        sha, encoding = _scan_file(path)
+        if con is None:
+            con = duckdb.connect()
         try:
             columns = _read_raw(con, path, encoding, opts.delimiter)
             rows = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
@@ -990,11 +1016,15 @@ def _open_raw(
                 raise CmotError(f"Unknown layout {layout!r}: use 'wide' or 'long'.")
             yield _Raw(con, columns, rows, encoding, layout, stages, sha, name)
         finally:
-            con.close()
+            if own:
+                con.close()
+            else:
+                for t in ("raw", "wide"):
+                    con.execute(f"DROP TABLE IF EXISTS temp.{t}")
 
 
 def _detection(raw: _Raw, opts: IngestOptions) -> Detection:
-    profiles = _profile(raw.con, "raw")
+    profiles = _profile(raw.con, raw.rows)
     det = _detect(profiles, raw.rows, opts, raw.layout, raw.encoding)
     if raw.stages:
         staged = [c for s in raw.stages for c in s.touchpoints]
@@ -1014,14 +1044,14 @@ def detect_roles(
         return _detection(raw, opts)
 
 
-def read_csv(
+@contextmanager
+def _prepare(
     source: str | Path | bytes,
-    options: IngestOptions | None = None,
-    source_name: str | None = None,
-) -> Prepared:
-    """Read, map and validate a survey CSV in memory; nothing is stored yet."""
-    opts = options or IngestOptions()
-    with _open_raw(source, opts, source_name) as raw:
+    opts: IngestOptions,
+    source_name: str | None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> Iterator[tuple[_Raw, Detection, JourneySpec, _Plan]]:
+    with _open_raw(source, opts, source_name, con) as raw:
         det = _detection(raw, opts)
         spec = opts.spec or det.spec
         if opts.spec is not None and opts.missing is not None:
@@ -1031,47 +1061,71 @@ def read_csv(
         spec = validate_spec(spec)
         _check_columns(spec, raw.columns)
         types = {g.column: g.dtype for g in det.columns}
-        return _validate(raw, det, spec, types)
+        yield raw, det, spec, _plan(raw, spec, types)
 
 
-def _validate(raw: _Raw, det: Detection, spec: JourneySpec, types: dict[str, str]) -> Prepared:
+def read_csv(
+    source: str | Path | bytes,
+    options: IngestOptions | None = None,
+    source_name: str | None = None,
+) -> Prepared:
+    """Read, map and validate a survey CSV in memory; nothing is stored."""
+    with _prepare(source, options or IngestOptions(), source_name) as (raw, det, spec, plan):
+        data = raw.con.sql(plan.sql, params=plan.params).to_arrow_table()
+        return Prepared(data, spec, plan.report, det, raw.source_name, raw.sha256)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The validated SELECT that makes the stored layout from `raw`, and its report."""
+
+    sql: str
+    params: list[Any]
+    report: ValidationReport
+
+
+def _plan(raw: _Raw, spec: JourneySpec, types: dict[str, str]) -> _Plan:
     con = raw.con
     items, counts = _clean(spec, types)
-    if counts:
-        sql = ", ".join(f"count_if({c[3]})" for c in counts)
-        params = [p for c in counts for p in c[4]]
-        tallies = con.execute(f"SELECT {sql} FROM raw", params).fetchall()[0]
-    else:
-        tallies = ()
+    select = ", ".join(i[0] for i in items)
+    params = [p for i in items for p in i[1]]
+    where = f"{_q(Y_COL)} IS NOT NULL AND {_q(W_COL)} IS NOT NULL AND {_q(ID_COL)} IS NOT NULL"
+    sql = f"SELECT * FROM (SELECT {select} FROM raw) WHERE {where}"
+
+    # One pass for every count the report and the checks need. counts[0] is the outcome
+    # rule; items 1-3 are the id, outcome and weight expressions.
+    y, y_params = items[2][0].rsplit(" AS ", 1)[0], items[2][1]
+    ok = f"({counts[0][3]}) IS NOT TRUE"  # same parameters as y
+    w_ok = f"({items[3][0].rsplit(' AS ', 1)[0]}) IS NOT NULL"
+    id_ok = f"({items[1][0].rsplit(' AS ', 1)[0]}) IS NOT NULL"
+    keep = f"({ok} AND {w_ok} AND {id_ok})"
+    idc = _q(spec.id_column) if spec.id_column else None
+    stats = [f"count_if({c[3]})" for c in counts]
+    stat_params = [p for c in counts for p in c[4]]
+    stats += [
+        f"count_if({keep})",
+        f"min({y}) FILTER (WHERE {keep})",
+        f"max({y}) FILTER (WHERE {keep})",
+        f"count({idc}) - count(DISTINCT trim({idc}::VARCHAR))" if idc else "0",
+    ]
+    stat_params += y_params * 5  # count_if(keep); min(y) FILTER (keep); max(y) FILTER (keep)
+    row = con.execute(f"SELECT {', '.join(stats)} FROM raw", stat_params).fetchall()[0]
+    tallies, (kept, y_lo, y_hi, dup_rows) = row[: len(counts)], row[len(counts) :]
     changes = tuple(
         Change(col, reason, int(k), action)
         for (col, reason, action, _, _), k in zip(counts, tallies, strict=True)
         if k
     )
-    duplicate_ids = 0
-    if spec.id_column:
-        idc = _q(spec.id_column)
+    if dup_rows:
         dups = con.execute(
-            f"SELECT trim({idc}::VARCHAR), count(*) FROM raw WHERE {idc} IS NOT NULL "
-            "GROUP BY 1 HAVING count(*) > 1 ORDER BY min(rowid)"
+            f"SELECT trim({idc}::VARCHAR) FROM raw WHERE {idc} IS NOT NULL "
+            "GROUP BY 1 HAVING count(*) > 1 ORDER BY min(rowid) LIMIT 5"
         ).fetchall()
-        duplicate_ids = len(dups)
-        if dups:
-            ex = ", ".join(str(d[0]) for d in dups[:5])
-            raise CmotError(
-                f"{len(dups)} respondent id(s) in {spec.id_column!r} appear more than once "
-                f"(e.g. {ex}). Remove the duplicate rows, or map another id column."
-            )
-    select = ", ".join(i[0] for i in items)
-    params = [p for i in items for p in i[1]]
-    where = f"{_q(Y_COL)} IS NOT NULL AND {_q(W_COL)} IS NOT NULL AND {_q(ID_COL)} IS NOT NULL"
-    con.execute(
-        f"CREATE TABLE clean AS SELECT * FROM (SELECT {select} FROM raw) WHERE {where}",
-        params,
-    )
-    kept, y_lo, y_hi = con.execute(
-        f"SELECT count(*), min({_q(Y_COL)}), max({_q(Y_COL)}) FROM clean"
-    ).fetchall()[0]
+        ex = ", ".join(str(d[0]) for d in dups)
+        raise CmotError(
+            f"{dup_rows} row(s) repeat a respondent id in {spec.id_column!r} (e.g. {ex}). "
+            "Remove the duplicate rows, or map another id column."
+        )
     o = spec.outcome
     if kept == 0:
         raise CmotError(
@@ -1103,15 +1157,14 @@ def _validate(raw: _Raw, det: Detection, spec: JourneySpec, types: dict[str, str
         rows_read=raw.rows,
         rows_kept=int(kept),
         changes=changes,
-        duplicate_ids=duplicate_ids,
+        duplicate_ids=0,
         out_of_scale=sum(c.count for c in changes if c.reason.startswith("outside the")),
         columns_ignored=tuple(c for c in raw.columns if c not in _used_columns(spec)),
         touchpoints=spec.touchpoint_columns,
         outcome=f"{o.column} ({o.kind})",
         notes=tuple(notes),
     )
-    data = con.sql(f"SELECT * FROM clean ORDER BY {_q(ROW_COL)}").to_arrow_table()
-    return Prepared(data, spec, report, det, raw.source_name, raw.sha256)
+    return _Plan(sql, params, report)
 
 
 def _used_columns(spec: JourneySpec) -> set[str]:
@@ -1126,14 +1179,20 @@ def ingest(
     options: IngestOptions | None = None,
     source_name: str | None = None,
 ) -> tuple[DatasetInfo, ValidationReport]:
-    """Read and validate, then save as a new version of `name`: a stored dataset or an error."""
-    prepared = read_csv(source, options, source_name)
-    info = store.save_dataset(
-        name,
-        prepared.data,
-        prepared.spec,
-        prepared.report.to_dict(),
-        prepared.source_name,
-        prepared.sha256,
-    )
-    return info, prepared.report
+    """Read and validate, then save as a new version of `name`: a stored dataset or an error.
+
+    The file is read into a temp table on this thread's store cursor and copied into the
+    store by one CREATE TABLE AS SELECT inside the save's transaction: no second copy.
+    """
+    opts = options or IngestOptions()
+    with _prepare(source, opts, source_name, store.cursor()) as (raw, _, spec, plan):
+        info = store.save_query(
+            name,
+            plan.sql,
+            plan.params,
+            spec,
+            plan.report.to_dict(),
+            raw.source_name,
+            raw.sha256,
+        )
+    return info, plan.report

@@ -216,7 +216,30 @@ class Store:
         source_name: str,
         source_sha256: str,
     ) -> DatasetInfo:
-        """Save a new version of `name` in one transaction: all of it or nothing."""
+        """Save rows given as an Arrow table as a new version of `name`: all or nothing."""
+        cur = self.cursor()
+        cur.register("cmot_incoming", data)
+        try:
+            return self.save_query(
+                name, "SELECT * FROM cmot_incoming", [], spec, report, source_name, source_sha256
+            )
+        finally:
+            cur.unregister("cmot_incoming")
+
+    def save_query(
+        self,
+        name: str,
+        select: str,
+        params: list[Any],
+        spec: JourneySpec,
+        report: dict[str, Any],
+        source_name: str,
+        source_sha256: str,
+    ) -> DatasetInfo:
+        """Save the rows of `select` (run on this thread's cursor) as a new version of `name`.
+
+        One transaction: the data table and its registry row land together or not at all.
+        """
         name = name.strip()
         if not name:
             raise CmotError("Give the dataset a name.")
@@ -231,14 +254,14 @@ class Store:
                     "SELECT coalesce(max(version), 0) + 1 FROM cmot_datasets WHERE name = ?",
                     [name],
                 ).fetchall()[0][0]
-                cur.register("cmot_incoming", data)
+                table = quote_ident(table_name(new_id))
+                # Row order is kept in ROW_COL; not preserving it lets DuckDB write in parallel.
+                cur.execute("SET preserve_insertion_order = false")
                 try:
-                    cur.execute(
-                        f"CREATE TABLE {quote_ident(table_name(new_id))} AS "
-                        "SELECT * FROM cmot_incoming"
-                    )
+                    cur.execute(f"CREATE TABLE {table} AS {select}", params)
                 finally:
-                    cur.unregister("cmot_incoming")
+                    cur.execute("RESET preserve_insertion_order")
+                kept = cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
                 cur.execute(
                     f"INSERT INTO cmot_datasets ({_COLUMNS}) "
                     "VALUES (?, ?, ?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?)",
@@ -248,8 +271,8 @@ class Store:
                         version,
                         source_name,
                         source_sha256,
-                        int(report.get("rows_read", data.num_rows)),
-                        data.num_rows,
+                        int(report.get("rows_read", kept)),
+                        kept,
                         dumps_spec(spec),
                         json.dumps(report),
                     ],

@@ -47,7 +47,7 @@ CORPUS: dict[str, tuple[bytes, IngestOptions, str]] = {
     "duplicate ids": (
         (GOOD + "2,3,3,3,yes\n").encode(),
         IngestOptions(),
-        "appear more than once (e.g. 2)",
+        "repeat a respondent id in 'id' (e.g. 2)",
     ),
     "no outcome column": (
         b"id,a,b,c\n1,1,2,3\n2,2,3,4\n3,5,4,5\n",

@@ -20,11 +20,11 @@ import sys
 from cmot import store as s
 from cmot.ingest import ingest
 
-real = s.Store.save_dataset
+real = s.Store.save_query
 def announce(self, *a, **k):
     print("SAVING", flush=True)
     return real(self, *a, **k)
-s.Store.save_dataset = announce
+s.Store.save_query = announce
 ingest(s.Store(sys.argv[1]), sys.argv[2], "big")
 print("SAVED", flush=True)
 """
