@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from cmot.errors import CmotError
+from cmot.limits import check_rows
 from cmot.spec import (
     Code,
     JourneySpec,
@@ -998,6 +999,7 @@ def _open_raw(
     own = con is None
     with _as_path(source, cap) as path:
         sha, encoding = _scan_file(path)
+        check_rows(path)  # $CMOT_MAX_ROWS, on the raw bytes before DuckDB parses them
         if con is None:
             con = duckdb.connect()
         try:
@@ -1150,6 +1152,15 @@ def _plan(raw: _Raw, spec: JourneySpec, types: dict[str, str]) -> _Plan:
         )
     if o.kind == "binary":
         notes.append(f"outcome {o.column!r}: positive = {', '.join(o.positive)}")
+    if o.kind == "recommend":
+        pro, det = con.execute(
+            f"SELECT avg((({y}) >= 9)::INT), avg((({y}) <= 6)::INT) FROM raw WHERE {keep}",
+            y_params * 3,
+        ).fetchall()[0]
+        notes.append(
+            f"NPS {100 * (pro - det):+.0f}: promoters (9-10) {pro:.0%}, "
+            f"passives (7-8) {1 - pro - det:.0%}, detractors (0-6) {det:.0%}"
+        )
     report = ValidationReport(
         source_name=raw.source_name,
         layout=raw.layout,

@@ -129,6 +129,10 @@ def test_outcome_kinds(
     p = read_csv(write(tmp_path, text), opts)
     assert p.spec.outcome.kind == kind
     assert p.data.column(Y_COL).to_pylist() == y
+    if kind == "recommend":  # one promoter (10), one passive (8), one detractor (0)
+        assert "NPS +0: promoters (9-10) 33%, passives (7-8) 33%, detractors (0-6) 33%" in (
+            p.report.notes
+        )
 
 
 def test_value_labels_replace_codes(tmp_path: Path) -> None:
