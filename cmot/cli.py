@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from cmot.analyze import add_analyze_parser
 from cmot.errors import CmotError
 from cmot.ingest import IngestOptions, ingest, parse_codes
 from cmot.spec import load_spec
@@ -66,6 +67,7 @@ def add_datasets_parser(sub: argparse._SubParsersAction) -> None:
 PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_ingest_parser,
     add_datasets_parser,
+    add_analyze_parser,
 ]
 
 

@@ -1,0 +1,208 @@
+"""`python -m cmot analyze`: a survey's moments of truth by segment, as CSV tables and markdown."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Hashable
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from cmot.compare import compare_all, find_flips
+from cmot.errors import CmotError
+from cmot.moments import ALL, MomentsResult, Settings, find_moments
+from cmot.spec import JourneySpec, load_spec
+from cmot.store import Store, quote_ident
+
+MOMENTS_CSV_FIRST = [
+    "segment",
+    "touchpoint",
+    "n",
+    "mean",
+    "top_box",
+    "bottom_box",
+    "penalty",
+    "reward",
+    "penalty_se",
+    "reward_se",
+    "ris",
+    "ia",
+    "class",
+]
+
+
+def open_source(
+    args: argparse.Namespace,
+) -> tuple[duckdb.DuckDBPyConnection, str, JourneySpec, Hashable | None]:
+    """A CSV file is read in memory through ingest; anything else names a stored dataset."""
+    path = Path(args.source)
+    if path.is_file():
+        from cmot.ingest import IngestOptions, parse_codes, read_csv
+
+        options = IngestOptions(
+            spec=load_spec(args.spec) if args.spec else None,
+            missing=parse_codes(args.missing) if args.missing is not None else None,
+            outcome=args.outcome,
+            positive=tuple(v.strip() for v in args.positive.split(",")) if args.positive else None,
+        )
+        prepared = read_csv(path, options)
+        con = duckdb.connect()
+        con.register("cmot_survey", prepared.data)
+        return con, "cmot_survey", prepared.spec, None
+    if path.suffix.lower() in {".csv", ".txt", ".tsv"}:
+        raise CmotError(f"No file {args.source!r}; check the path.")
+    if args.spec or args.missing is not None or args.outcome or args.positive:
+        raise CmotError(
+            "--spec, --missing, --outcome and --positive apply to CSV files; a stored dataset "
+            "keeps the spec it was ingested with (re-ingest it to change them)."
+        )
+    store = Store()
+    info = store.get_dataset(args.source)
+    return store.cursor(), info.table, info.spec, ("dataset", info.id)
+
+
+def check_segment_columns(
+    con: duckdb.DuckDBPyConnection, table: str, spec: JourneySpec, columns: list[str]
+) -> None:
+    present = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()]
+    for c in columns:
+        if c not in present:
+            offer = ", ".join(repr(s) for s in (spec.segments or spec.attributes)) or "none"
+            raise CmotError(f"No column {c!r} to segment by. Segment columns: {offer}.")
+        if c in spec.touchpoint_columns or c == spec.outcome.column:
+            raise CmotError(f"{c!r} is a touchpoint or the outcome; segment by an attribute.")
+    if columns:
+        cols = ", ".join(quote_ident(c) for c in columns)
+        n = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {cols} FROM {table})").fetchall()
+        if n[0][0] > 200:
+            raise CmotError(
+                f"{' x '.join(columns)} has {n[0][0]} distinct values: too many segments. "
+                "Segment by a categorical column (or bin a numeric one first)."
+            )
+
+
+def _fmt(value: float, unit: str) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    return f"{100 * value:.1f} pts" if unit == "percentage points" else f"{value:.2f}"
+
+
+def write_summary(
+    result: MomentsResult, comparison: pd.DataFrame, flips: pd.DataFrame, source: str
+) -> str:
+    """The markdown summary: each segment's moments of truth, then how segments differ."""
+    s = result.settings
+    lines = [
+        f"# Moments of truth: {source}",
+        "",
+        f"Segmented by: {' x '.join(result.segmentation) or '(none)'}; outcome "
+        f"{result.outcome_kind} ({result.measure}); low <= {result.low_max}, "
+        f"high >= {result.high_min}; IA thresholds {s.vulnerability_ia:+.1f} / "
+        f"{s.opportunity_ia:+.1f}; moments of truth cover {s.mot_coverage:.0%} of RIS; "
+        f"alpha {s.alpha}. Penalty and reward are in {result.unit} of the outcome.",
+        "",
+    ]
+    for seg in result.segments.itertuples():
+        lines.append(f"## {seg.segment} (n = {seg.n:,})")
+        lines.append("")
+        if seg.reason:
+            lines.append(f"Note: {seg.reason}.")
+            lines.append("")
+        m = result.moments[(result.moments.segment == seg.segment) & result.moments.mot]
+        if m.empty:
+            lines.append("No moment of truth stands out (no significant range of impact).")
+        else:
+            lines.append("| touchpoint | class | penalty | reward | IA | action |")
+            lines.append("|---|---|---|---|---|---|")
+            for r in m.sort_values("ris", ascending=False).to_dict("records"):
+                lines.append(
+                    f"| {r['touchpoint']} | {r['class']} | {_fmt(r['penalty'], result.unit)} | "
+                    f"{_fmt(r['reward'], result.unit)} | {r['ia']:+.2f} | {r['action']} |"
+                )
+        lines.append("")
+    lines.append("## How the segments differ")
+    lines.append("")
+    if flips.empty:
+        lines.append(
+            "No touchpoint flips from vulnerability in one segment to opportunity in another."
+        )
+    else:
+        lines += [f"- {s}" for s in flips.sentence]
+    sig = comparison[comparison.significant] if not comparison.empty else comparison
+    lines.append("")
+    if sig.empty:
+        lines.append(
+            "No difference in penalty or reward survives the false discovery rate control."
+        )
+    else:
+        lines.append(
+            f"{len(sig)} differences in penalty or reward survive Benjamini-Hochberg at {s.alpha}:"
+        )
+        lines.append("")
+        for r in sig.sort_values("q").head(15).itertuples():
+            lines.append(
+                f"- {r.touchpoint}: {r.measure} {_fmt(r.value_a, result.unit)} in {r.segment_a} "
+                f"vs {_fmt(r.value_b, result.unit)} in {r.segment_b} (q = {r.q:.3g})"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    con, table, spec, key = open_source(args)
+    columns = list(args.segment or [])
+    check_segment_columns(con, table, spec, columns)
+    settings = Settings(
+        low_max=args.low_max,
+        high_min=args.high_min,
+        measure="promoter" if args.promoter else "score",
+    )
+    result = find_moments(con, table, spec, columns or None, settings, cache_key=key)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CmotError(f"Cannot create the output folder {out}: {e.strerror}.") from None
+    moments = result.moments
+    moments = moments[
+        MOMENTS_CSV_FIRST + [c for c in moments.columns if c not in MOMENTS_CSV_FIRST]
+    ]
+    comparison = compare_all(result)
+    flips = find_flips(result)
+    moments.to_csv(out / "moments.csv", index=False)
+    result.segments.to_csv(out / "segments.csv", index=False)
+    result.importance.to_csv(out / "importance.csv", index=False)
+    comparison.to_csv(out / "comparison.csv", index=False)
+    flips.to_csv(out / "flips.csv", index=False)
+    summary = write_summary(result, comparison, flips, Path(args.source).name)
+    (out / "summary.md").write_text(summary, encoding="utf-8")
+    n_mot = int(result.moments[result.moments.segment == ALL].mot.sum())
+    print(
+        f"{len(result.segments)} segment tables ({ALL} + {len(result.segments) - 1}), "
+        f"{n_mot} moments of truth overall, {len(flips)} flips; wrote moments.csv, "
+        f"segments.csv, importance.csv, comparison.csv, flips.csv, summary.md to {out}"
+    )
+    return 0
+
+
+def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("analyze", help="moments of truth by segment: CSV tables and a summary")
+    p.add_argument("source", metavar="FILE_OR_DATASET", help="a survey CSV or a stored dataset")
+    p.add_argument(
+        "--segment",
+        action="append",
+        metavar="COLUMN",
+        help="segment by this column (repeat for combinations); the whole data is 'All'",
+    )
+    p.add_argument("--spec", help="journey spec (TOML) for a CSV; detected when omitted")
+    p.add_argument("--missing", help="rating codes that mean 'not applicable', e.g. 0")
+    p.add_argument("--outcome", help="the outcome column of a CSV")
+    p.add_argument("--positive", help="outcome value(s) that count as positive")
+    p.add_argument("--low-max", type=int, help="highest rating counted as low (bottom box)")
+    p.add_argument("--high-min", type=int, help="lowest rating counted as high (top box)")
+    p.add_argument(
+        "--promoter", action="store_true", help="a 0-10 recommend outcome as promoter share"
+    )
+    p.add_argument("--out", required=True, help="folder for the CSV tables and summary.md")
+    p.set_defaults(run=run_analyze)
