@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from cmot.analyze import add_analyze_parser
 from cmot.errors import CmotError
 from cmot.ingest import IngestOptions, ingest, parse_codes
+from cmot.segment_cli import add_segments_parser
 from cmot.spec import load_spec
 from cmot.store import Store
 
@@ -68,6 +69,7 @@ PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_ingest_parser,
     add_datasets_parser,
     add_analyze_parser,
+    add_segments_parser,
 ]
 
 

@@ -1,0 +1,132 @@
+"""`python -m cmot segments`: fit a segmentation from a CSV or stored dataset, write CSVs."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from cmot.errors import CmotError
+from cmot.segments import MODES, Segmentation, save_segmentation, segment
+from cmot.spec import JourneySpec
+from cmot.store import ID_COL, ROW_COL, Store, quote_ident
+
+
+def _source(ref: str) -> tuple[duckdb.DuckDBPyConnection, str, JourneySpec, Store | None, Any]:
+    """(connection, quoted table, spec, store, dataset info) for a CSV path or a dataset name."""
+    path = Path(ref)
+    if path.suffix.lower() in (".csv", ".txt", ".gz") or path.is_file():
+        if not path.is_file():
+            raise CmotError(f"No file {ref!r}; give a CSV path or a stored dataset name.")
+        from cmot.ingest import read_csv  # only the CSV path needs the reader
+
+        prepared = read_csv(path)
+        con = duckdb.connect()
+        con.register("cmot_incoming", prepared.data)
+        con.execute("CREATE TABLE ds AS SELECT * FROM cmot_incoming")
+        con.unregister("cmot_incoming")
+        return con, quote_ident("ds"), prepared.spec, None, None
+    store = Store()
+    info = store.get_dataset(ref)
+    return store.cursor(), info.table, info.spec, store, info
+
+
+def _split(text: str | None) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else []
+
+
+def summary_markdown(seg: Segmentation, source: str) -> str:
+    """A short human summary: what was fitted, k, names and sizes, stability."""
+    lines = [
+        f"# Segments of {source}",
+        "",
+        f"- mode: {seg.mode} ({seg.method}); columns: {', '.join(seg.columns) or 'none'}",
+        f"- k: {seg.k}; seed: {seg.seed}",
+    ]
+    if seg.cuts:
+        lines.append(f"- cut points: {', '.join(f'{c:g}' for c in seg.cuts)}")
+    if seg.stability is not None:
+        st = seg.stability
+        ari = "n/a" if math.isnan(st.mean_ari) else f"{st.mean_ari:.2f}"
+        lines.append(
+            f"- stability: mean adjusted Rand {ari} over {st.refits} re-fits. {st.verdict}"
+        )
+    if seg.note:
+        lines.append(f"- {seg.note}")
+    lines += ["", "| segment | name | respondents | share |", "|---:|---|---:|---:|"]
+    for r in seg.sizes.itertuples():
+        lines.append(f"| {r.segment} | {r.name} | {r.size:,} | {r.share:.1%} |")
+    if seg.descriptions:
+        lines += ["", "Who is in each segment (most distinguishing attribute values):", ""]
+        lines += [f"- {seg.names[g]}: {d}" for g, d in enumerate(seg.descriptions)]
+    if not seg.k_curve.empty:
+        lines += ["", "k curve: see k_curve.csv (chosen k marked)."]
+    return "\n".join(lines) + "\n"
+
+
+def run_segments(args: argparse.Namespace) -> int:
+    if args.k is not None and args.k < 1:
+        raise CmotError("--k must be a positive whole number.")
+    con, table, spec, store, info = _source(args.source)
+    columns = _split(args.attributes)
+    if args.mode != "needs" and not columns:
+        # Drivers default to the spec's attributes too: they say who is likely in which
+        # driver segment, which one yes/no answer per respondent cannot.
+        columns = list(spec.segments[:1] if args.mode == "given" else spec.attributes)
+        if not columns:
+            raise CmotError("Name the columns to segment on with --attributes A,B,C.")
+    options: dict[str, Any] = {}
+    if args.mode == "given" and args.cuts:
+        try:
+            options["cuts"] = [float(c) for c in _split(args.cuts)]
+        except ValueError:
+            raise CmotError("--cuts takes numbers separated by commas, e.g. 30,45,60.") from None
+    seg = segment(con, table, spec, args.mode, columns, k=args.k, seed=args.seed, **options)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ids = con.execute(f"SELECT {ROW_COL}, {ID_COL} FROM {table} ORDER BY {ROW_COL}").df()
+    assigned = pd.DataFrame({ROW_COL: seg.rows, "segment": seg.labels})
+    assigned["name"] = [seg.names[g] if g >= 0 else "" for g in seg.labels]
+    ids.merge(assigned, on=ROW_COL, how="left").to_csv(out / "assignments.csv", index=False)
+    seg.sizes.to_csv(out / "sizes.csv", index=False)
+    seg.profile.to_csv(out / "profiles.csv", index=False)
+    seg.k_curve.to_csv(out / "k_curve.csv", index=False)
+    st = seg.stability
+    pd.DataFrame(
+        {"refit": range(1, len(st.scores) + 1), "adjusted_rand": st.scores}
+        if st is not None
+        else {"refit": [], "adjusted_rand": []}
+    ).to_csv(out / "stability.csv", index=False)
+    if seg.drivers is not None:
+        seg.drivers.to_csv(out / "drivers.csv", index=False)
+    (out / "summary.md").write_text(summary_markdown(seg, args.source), encoding="utf-8")
+    print(summary_markdown(seg, args.source))
+    if args.save:
+        if store is None:
+            raise CmotError("--save needs a stored dataset; ingest the CSV first.")
+        sid = save_segmentation(con, info.id, args.save, seg, replace=args.replace)
+        print(f"Saved as segmentation {args.save!r} (id {sid}) of dataset {info.label}.")
+    print(f"Wrote assignments, sizes, profiles, k curve, stability and summary.md to {out}")
+    return 0
+
+
+def add_segments_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("segments", help="find segments (clustered, driver-based or given)")
+    p.add_argument("source", metavar="FILE_OR_DATASET", help="a survey CSV or a dataset name")
+    p.add_argument(
+        "--attributes",
+        help="columns, comma-separated: clustered on (attributes), concomitant (drivers), "
+        "touchpoint subset (needs) or the given column(s)",
+    )
+    p.add_argument("--mode", choices=MODES, default="attributes")
+    p.add_argument("--k", type=int, help="number of segments; chosen automatically if omitted")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
+    p.add_argument("--cuts", help="given mode, numeric column: cut points, e.g. 30,45,60")
+    p.add_argument("--out", required=True, help="directory for the CSV files and summary.md")
+    p.add_argument("--save", metavar="NAME", help="also save with the stored dataset as NAME")
+    p.add_argument("--replace", action="store_true", help="with --save: replace NAME if it exists")
+    p.set_defaults(run=run_segments)

@@ -1,0 +1,171 @@
+"""Saved segmentations: with the dataset, all-or-nothing, across restarts; the CLI; airline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from cmot import segments as S
+from cmot.cli import main
+from cmot.demo import DEMO_CSV, DEMO_SPEC, SEGMENT_COLUMN
+from cmot.errors import CmotError
+from cmot.ingest import IngestOptions, ingest, read_csv
+from cmot.spec import load_spec
+from cmot.store import DatasetInfo, Store, close_all, quote_ident
+from tests.unit.test_segments import ATTRS
+
+SPEC = IngestOptions(spec=load_spec(DEMO_SPEC))
+
+
+@pytest.fixture
+def saved(store: Store) -> tuple[DatasetInfo, S.Segmentation]:
+    info, _ = ingest(store, DEMO_CSV, "clients", SPEC)
+    seg = S.cluster_attributes(
+        store.cursor(), info.table, ATTRS, k=4, seed=1, refits=2, fit_sample=3000
+    )
+    return info, seg
+
+
+def test_a_saved_segmentation_survives_a_store_reopen(
+    db_path: Path, store: Store, saved: tuple[DatasetInfo, S.Segmentation]
+) -> None:
+    info, seg = saved
+    sid = S.save_segmentation(store.cursor(), info.id, "by who they are", seg)
+    close_all()
+    again = Store(db_path)
+    back = S.load_segmentation(again.cursor(), (info.id, "by who they are"))
+    assert back.k == 4 and back.seed == 1 and back.names == seg.names
+    assert np.array_equal(back.rows, seg.rows) and np.array_equal(back.labels, seg.labels)
+    assert back.stability == seg.stability
+    pd.testing.assert_frame_equal(back.sizes, seg.sizes, check_dtype=False)
+    pd.testing.assert_frame_equal(back.profile, seg.profile, check_dtype=False)
+    frame = again.read_frame(again.get_dataset("clients"))
+    assert np.array_equal(S.assign_segments(back, frame), seg.labels)  # new respondents too
+    listed = S.list_segmentations(again.cursor(), info.id)
+    assert listed[["id", "name", "mode", "k"]].values.tolist() == [
+        [sid, "by who they are", "attributes", 4]
+    ]
+
+
+def test_the_engine_joins_a_saved_segmentation_by_row(
+    store: Store, saved: tuple[DatasetInfo, S.Segmentation]
+) -> None:
+    info, seg = saved
+    sid = S.save_segmentation(store.cursor(), info.id, "s", seg)
+    S.rename_segment(store.cursor(), sid, 0, 'Big "quoted" one')
+    sql = (
+        f"SELECT s.{S.SEGMENT_COL}, count(*), avg(d.__cmot_y) FROM {info.table} d "
+        f"JOIN {S.segment_sql(sid)} s USING (__cmot_row) "
+        f"GROUP BY s.{S.SEGMENT_COL}, s.{S.SEGMENT_CODE_COL} ORDER BY s.{S.SEGMENT_CODE_COL}"
+    )
+    rows = store.cursor().execute(sql).fetchall()
+    assert [r[1] for r in rows] == seg.sizes["size"].tolist()
+    assert rows[0][0] == 'Big "quoted" one'
+    assert S.load_segmentation(store.cursor(), sid).names[0] == 'Big "quoted" one'
+    with pytest.raises(CmotError, match="differ"):
+        S.rename_segment(store.cursor(), sid, 1, 'Big "quoted" one')
+    with pytest.raises(CmotError, match="does not exist"):
+        S.rename_segment(store.cursor(), sid, 9, "x")
+
+
+def test_names_are_unique_per_dataset_unless_replaced(
+    store: Store, saved: tuple[DatasetInfo, S.Segmentation]
+) -> None:
+    info, seg = saved
+    first = S.save_segmentation(store.cursor(), info.id, "s", seg)
+    with pytest.raises(CmotError, match="already has"):
+        S.save_segmentation(store.cursor(), info.id, "s", seg)
+    second = S.save_segmentation(store.cursor(), info.id, "s", seg.with_names("ABCD"), replace=True)
+    assert second != first
+    assert S.load_segmentation(store.cursor(), (info.id, "s")).names == tuple("ABCD")
+    count = "SELECT count(*) FROM cmot_segment_assignments"
+    assert store.cursor().execute(count).fetchall()[0][0] == 6600  # the old rows went
+    S.delete_segmentation(store.cursor(), second)
+    assert S.list_segmentations(store.cursor(), info.id).empty
+    assert store.cursor().execute(count).fetchall()[0][0] == 0
+    with pytest.raises(CmotError, match="No saved segmentation"):
+        S.load_segmentation(store.cursor(), second)
+    with pytest.raises(CmotError, match="No dataset"):
+        S.save_segmentation(store.cursor(), 999, "s", seg)
+    S.save_segmentation(store.cursor(), info.id, "a", seg)
+    S.save_segmentation(store.cursor(), info.id, "b", seg)
+    assert S.delete_segmentations_of(store.cursor(), info.id) == 2  # when the dataset goes
+    assert store.cursor().execute(count).fetchall()[0][0] == 0
+
+
+class _FailingInsert:
+    """A cursor that fails on the bulk insert of assignments: mid-transaction."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
+        self._cur = cur
+
+    def register(self, *args: Any) -> None:
+        raise duckdb.IOException("disk full (simulated)")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cur, name)
+
+
+def test_a_failed_save_leaves_nothing_behind(
+    store: Store, saved: tuple[DatasetInfo, S.Segmentation]
+) -> None:
+    info, seg = saved
+    with pytest.raises(duckdb.IOException):
+        S.save_segmentation(_FailingInsert(store.cursor()), info.id, "s", seg)  # type: ignore[arg-type]
+    cur = store.cursor()
+    for table in ("cmot_segmentations", "cmot_segment_names", "cmot_segment_assignments"):
+        assert cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] == 0, table
+    S.save_segmentation(cur, info.id, "s", seg)  # and the store still works
+
+
+def test_command_line_writes_assignments_profiles_curve_stability(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = main(
+        ["segments", str(DEMO_CSV), "--attributes", ",".join(ATTRS), "--seed", "4"]
+        + ["--k", "4", "--out", str(out)]
+    )
+    assert code == 0
+    for name in ("assignments", "sizes", "profiles", "k_curve", "stability"):
+        assert (out / f"{name}.csv").exists(), name
+    a = pd.read_csv(out / "assignments.csv")
+    assert len(a) == 6600 and set(a["segment"]) == {0, 1, 2, 3}
+    assert "stability" in (out / "summary.md").read_text()
+
+
+def test_command_line_saves_to_a_stored_dataset(store: Store, tmp_path: Path) -> None:
+    ingest(store, DEMO_CSV, "clients", SPEC)
+    args = ["segments", "clients", "--mode", "given", "--attributes", SEGMENT_COLUMN]
+    assert main([*args, "--out", str(tmp_path), "--save", "planted"]) == 0
+    listed = S.list_segmentations(store.cursor())
+    assert listed["name"].tolist() == ["planted"] and listed["k"].tolist() == [4]
+    assert main([*args, "--out", str(tmp_path), "--save", "planted"]) == 2  # CmotError
+    assert main(["segments", "no such dataset", "--out", str(tmp_path)]) == 2
+
+
+def test_airline_survey_segments(airline_csv: Path) -> None:
+    prepared = read_csv(airline_csv)
+    con = duckdb.connect()
+    con.register("incoming", prepared.data)
+    con.execute("CREATE TABLE ds AS SELECT * FROM incoming")
+    attrs = ["Gender", "Customer Type", "Age", "Type of Travel", "Class", "Flight Distance"]
+    # k searched on a seeded 10,000-row sample (the documented large-data path), fitted on all.
+    seg = S.cluster_attributes(con, "ds", attrs, seed=1, refits=3, fit_sample=10_000)
+    assert 2 <= seg.k <= 8 and seg.sizes["size"].sum() == 25_976
+    assert seg.stability is not None and seg.stability.mean_ari > 0.5
+    assert any("Business travel" in n for n in seg.names)
+    assert any("Personal Travel" in n for n in seg.names)
+    # Driver segments on a seeded sample (kept small for CI): compared with Type of Travel.
+    drv = S.driver_segments(
+        con, "ds", prepared.spec, attributes=attrs, seed=1, fit_sample=5000, k_max=3, refits=0
+    )
+    travel = con.execute(f"SELECT {quote_ident('Type of Travel')} FROM ds ORDER BY __cmot_row")
+    tab = pd.crosstab(drv.labels, travel.df().iloc[:, 0], normalize="columns")
+    assert drv.k >= 2
+    # Personal travellers gather in one driver segment: their satisfaction hinges on other
+    # touchpoints (wifi) than business travellers'.
+    assert tab["Personal Travel"].max() > 0.8
