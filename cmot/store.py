@@ -143,6 +143,29 @@ def _info(row: tuple[Any, ...]) -> DatasetInfo:
     )
 
 
+# Tables (made by cmot.segments) whose rows belong to a dataset version, child first:
+# (table, SQL selecting its rows of the datasets bound as a list).
+_DEPENDENTS = (
+    (
+        "cmot_segment_assignments",
+        "segmentation_id IN (SELECT id FROM cmot_segmentations WHERE list_contains(?, dataset_id))",
+    ),
+    (
+        "cmot_segment_names",
+        "segmentation_id IN (SELECT id FROM cmot_segmentations WHERE list_contains(?, dataset_id))",
+    ),
+    ("cmot_segmentations", "list_contains(?, dataset_id)"),
+)
+
+
+def _delete_dependents(cur: duckdb.DuckDBPyConnection, dataset_ids: list[int]) -> None:
+    """Saved segmentations go with their dataset, in the caller's transaction."""
+    present = {r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    for table, where in _DEPENDENTS:
+        if table in present:
+            cur.execute(f"DELETE FROM {table} WHERE {where}", [dataset_ids])
+
+
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
     # A failed COMMIT has already rolled back; a second ROLLBACK would mask the real error.
     with contextlib.suppress(duckdb.TransactionException):
@@ -295,6 +318,7 @@ class Store:
                 for d in versions:
                     cur.execute(f"DROP TABLE IF EXISTS {d.table}")
                 cur.execute("DELETE FROM cmot_datasets WHERE name = ?", [name])
+                _delete_dependents(cur, [d.id for d in versions])
                 cur.execute("COMMIT")
             except BaseException:
                 _rollback(cur)

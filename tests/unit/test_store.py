@@ -139,3 +139,18 @@ def test_default_path_is_the_env_var_else_outside_the_source_tree(
     monkeypatch.delenv("CMOT_DB")
     repo = Path(__file__).resolve().parents[2]
     assert repo not in default_db_path().parents
+
+
+def test_deleting_a_dataset_deletes_its_saved_segmentations(store: Store) -> None:
+    from cmot.segments import given_segments, list_segmentations, save_segmentation
+
+    keep, _ = ingest(store, DEMO_CSV, "keep", SPEC)
+    gone, _ = ingest(store, DEMO_CSV, "gone", SPEC)
+    cur = store.cursor()
+    for info in (keep, gone):
+        save_segmentation(cur, info.id, "by segment", given_segments(cur, info.table, ["Segment"]))
+    store.delete_dataset("gone")
+    assert list_segmentations(cur, gone.id).empty
+    assert len(list_segmentations(cur, keep.id)) == 1
+    left = cur.execute("SELECT count(*) FROM cmot_segment_assignments").fetchall()[0][0]
+    assert left == 6600  # only the kept dataset's assignments remain
