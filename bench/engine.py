@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -72,7 +71,10 @@ def bench_spec():  # type: ignore[no-untyped-def]
 
 
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent that made the
+    # data, so ru_maxrss is only an upper bound of the case's own peak.
+    with open("/proc/self/status") as f:
+        return next(int(x.split()[1]) for x in f if x.startswith("VmHWM")) / 1024
 
 
 def run_cmot(path: Path, repeats: int, engine: str) -> dict[str, object]:

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -162,7 +161,11 @@ def run_case(db: str, case: str, n: int) -> dict[str, Any]:
         truth = con.execute("SELECT Segment FROM ds ORDER BY __cmot_row").fetchnumpy()["Segment"]
         out["ari_vs_planted"] = round(float(adjusted_rand_score(truth, seg.labels)), 3)
     out["seconds"] = round(time.perf_counter() - t0, 2)
-    out["peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent that made the
+    # data, so ru_maxrss is only an upper bound of the case's own peak.
+    with open("/proc/self/status") as f:
+        hwm = next(int(x.split()[1]) for x in f if x.startswith("VmHWM"))
+    out["peak_mb"] = round(hwm / 1024, 1)
     return out
 
 
