@@ -2,21 +2,32 @@
 
 import streamlit as st
 
+from cmot.ui.auth import gate
+from cmot.ui.frame import sidebar_view
 from cmot.ui.state import get_store, select_dataset
 
 st.set_page_config(page_title="cmot: moments of truth", page_icon=":material/route:", layout="wide")
+gate()  # login screen when login is configured; role and logout in the sidebar
 
 page = st.navigation(
-    [
-        st.Page(
-            "pages/overview.py",
-            title="Overview",
-            icon=":material/dashboard:",
-            default=True,
-        ),
-        st.Page("pages/data.py", title="Data", icon=":material/table:"),
-    ]
+    {
+        "Results": [
+            st.Page(
+                "pages/overview.py", title="Overview", icon=":material/dashboard:", default=True
+            ),
+            st.Page("pages/journey.py", title="Journey map", icon=":material/route:"),
+            st.Page("pages/moments.py", title="Moments", icon=":material/insights:"),
+            st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+            st.Page("pages/actions.py", title="Action plan", icon=":material/checklist:"),
+        ],
+        "Set up": [
+            st.Page("pages/segments.py", title="Segments", icon=":material/group_work:"),
+            st.Page("pages/data.py", title="Data", icon=":material/table:"),
+        ],
+    }
 )
 store = get_store()
-st.session_state["current_dataset"] = select_dataset(store)
+info = select_dataset(store)
+st.session_state["current_dataset"] = info
+st.session_state["view"] = sidebar_view(store, info) if info is not None else None
 page.run()

@@ -181,7 +181,8 @@ class IngestOptions:
     layout: str | None = None
     delimiter: str | None = None
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    max_bytes: int | None = None
+    max_bytes: int | None = None  # None: $CMOT_MAX_UPLOAD_MB
+    max_rows: int | None = None  # None: $CMOT_MAX_ROWS
 
 
 # ---- reading the raw file -----------------------------------------------------------
@@ -315,6 +316,10 @@ def _read_raw(
         ) from None
     cols = [r[0] for r in con.execute("DESCRIBE raw").fetchall()]
     stripped = [c.strip() for c in cols]
+    # A column named rowid would hide DuckDB's row number, which keeps the file's order.
+    taken = [c for c in stripped if c.lower() == "rowid"]
+    if taken:
+        raise CmotError(f"The column name {taken[0]!r} is reserved; rename that column.")
     if stripped != cols:
         if len(set(stripped)) != len(stripped):
             dup = sorted({c for c in stripped if stripped.count(c) > 1})
@@ -999,7 +1004,7 @@ def _open_raw(
     own = con is None
     with _as_path(source, cap) as path:
         sha, encoding = _scan_file(path)
-        check_rows(path)  # $CMOT_MAX_ROWS, on the raw bytes before DuckDB parses them
+        check_rows(path, opts.max_rows)  # $CMOT_MAX_ROWS, on the bytes before DuckDB parses them
         if con is None:
             con = duckdb.connect()
         try:

@@ -1,34 +1,45 @@
-"""Overview: the current dataset at a glance."""
+"""Overview: respondents, outcome, each segment's moments of truth, stakes, the headline."""
 
 import streamlit as st
 
-from cmot.ui.state import get_store, require_app_frame
+from cmot.summary import amount, headline, segments_of, top_stakes
+from cmot.ui.frame import current_view, moments, settings_caption
+from cmot.ui.state import require_app_frame
+from cmot.ui.widgets import moment_cards, moment_line
 
 require_app_frame()
 
-info = st.session_state.get("current_dataset")
+view = current_view()
 st.title("Moments of truth")
-if info is None:
-    st.info("Upload a survey on the Data page to begin.")
-    st.stop()
-
-spec = info.spec
 st.caption(
-    f"Dataset **{info.name}** (version {info.version}, from {info.source_name}). "
-    "The moments-of-truth analysis of each segment will appear here."
+    f"**{view.label}.** Each card lists a segment's moments of truth: ▼ vulnerabilities "
+    "(table stakes: failing them costs the outcome) and ▲ opportunities (differentiators: "
+    "excelling lifts it); the amount is what is at stake in outcome points."
 )
-frame = get_store().read_frame(info, ["__cmot_y"])
-a, b, c, d = st.columns(4)
-a.metric("Respondents", f"{info.rows_kept:,}")
-b.metric("Touchpoints", len(spec.touchpoints))
-c.metric("Stages", len(spec.stages))
-label = "Positive outcome" if spec.outcome.kind == "binary" else "Mean outcome"
-value = frame["__cmot_y"].mean()
-d.metric(label, f"{value:.1%}" if spec.outcome.kind == "binary" else f"{value:.2f}")
-st.subheader("Journey")
-for stage in spec.stages:
-    st.markdown(f"**{stage.name}**: " + " → ".join(stage.touchpoints))
-st.markdown(
-    f"Outcome: **{spec.outcome.column}** ({spec.outcome.kind}); "
-    f"segments: {', '.join(spec.segments) or 'none detected'}"
+result = moments(view)
+segs = segments_of(result)
+whole = result.segments.iloc[0]
+a, b, c = st.columns(3)
+a.metric("Respondents", f"{int(whole.n):,}")
+pct = result.unit == "percentage points"
+b.metric(
+    "Positive outcome" if pct else "Mean outcome",
+    f"{whole.outcome_mean:.1%}" if pct else f"{whole.outcome_mean:.2f}",
 )
+c.metric("Segments", len(segs) if segs != ["All"] else "—")
+st.info(headline(result, segs), icon=":material/compare_arrows:")
+moment_cards(result, segs)
+stakes = top_stakes(result, segs)
+left, right = st.columns(2)
+for col, kind, title in (
+    (left, "risk", "Biggest risks today"),
+    (right, "upside", "Biggest upsides"),
+):
+    col.subheader(title)
+    rows = stakes[stakes.kind == kind]
+    with col:
+        for r in rows.itertuples():
+            moment_line(r._4, r.touchpoint, f"for {r.segment}: {amount(r.value, result.unit)}")
+    if rows.empty:
+        col.markdown("None stands out.")
+st.caption(settings_caption(result))

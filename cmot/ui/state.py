@@ -42,7 +42,11 @@ def select_dataset(store: Store) -> DatasetInfo | None:
         st.sidebar.info("No datasets yet: upload one on the Data page.")
         return None
     wanted = st.query_params.get("dataset")
-    if st.session_state.get("dataset") not in names:
+    pending = st.session_state.pop("_pending_dataset", None)
+    if pending in names:
+        # Set before the widget exists: this beats the value the browser sends back for it.
+        st.session_state["dataset"] = pending
+    elif st.session_state.get("dataset") not in names:
         st.session_state.pop("dataset", None)  # deleted or renamed meanwhile
     index = names.index(wanted) if wanted in names else 0
     name = st.sidebar.selectbox("Dataset", names, index=index, key="dataset")
@@ -52,6 +56,6 @@ def select_dataset(store: Store) -> DatasetInfo | None:
 
 def show_dataset(name: str) -> None:
     """Make `name` the sidebar's dataset and rerun (after a save, a rename or a delete)."""
-    st.session_state.pop("dataset", None)
+    st.session_state["_pending_dataset"] = name
     st.query_params["dataset"] = name
     st.rerun()

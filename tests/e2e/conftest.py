@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,9 +44,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(db: Path, log: Path) -> Server:
-    port = _free_port()
-    env = {**os.environ, "CMOT_DB": str(db), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+def start_server(
+    db: Path,
+    log: Path,
+    *args: str,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Server:
+    """`args`: more `streamlit run` options (e.g. --secrets.files=...); `env`: more variables."""
+    port = port or _free_port()
+    env = {
+        **os.environ,
+        "CMOT_DB": str(db),
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        **(env or {}),
+    }
     cmd = [
         sys.executable,
         "-m",
@@ -57,6 +69,7 @@ def start_server(db: Path, log: Path) -> Server:
         f"--server.port={port}",
         "--server.address=127.0.0.1",
         "--server.fileWatcherType=none",
+        *args,
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -36,14 +36,14 @@ def test_a_deep_link_as_the_servers_first_visit_gets_the_full_app(
 
 def test_first_visit_shows_the_demo_dataset(server: Server, page: object) -> None:
     page.goto(server.url)  # type: ignore[attr-defined]
-    page.get_by_text("Respondents").wait_for()  # type: ignore[attr-defined]
+    page.get_by_text("Respondents", exact=True).wait_for()  # type: ignore[attr-defined]
     wait_idle(page)
     body = page.inner_text("body")  # type: ignore[attr-defined]
     assert "6,600" in body
     assert "Moments of truth" in body
     sidebar = page.get_by_test_id("stSidebar")  # type: ignore[attr-defined]
     shot(page, "shell-overview")
-    assert sidebar.get_by_test_id("stSelectbox").locator("input").input_value() == "demo"
+    assert sidebar.get_by_test_id("stSelectbox").first.locator("input").input_value() == "demo"
     assert "dataset=demo" in page.url  # type: ignore[attr-defined]
     shot(page, "shell-overview")
 
@@ -69,7 +69,7 @@ def test_upload_through_the_data_page_then_open_a_shared_link(
     shot(page, "shell-data-uploaded")
 
     page.goto(server.url + "/?dataset=airline")  # type: ignore[attr-defined]
-    page.get_by_text("Respondents").wait_for()  # type: ignore[attr-defined]
+    page.get_by_text("Respondents", exact=True).wait_for()  # type: ignore[attr-defined]
     wait_idle(page)
     assert "25,976" in page.inner_text("body")  # type: ignore[attr-defined]
     shot(page, "shell-shared-link")

@@ -69,6 +69,11 @@ CORPUS: dict[str, tuple[bytes, IngestOptions, str]] = {
         IngestOptions(),
         "No touchpoint ratings were found",
     ),
+    "a column named rowid": (
+        GOOD.replace("id,a", "rowid,a", 1).encode(),
+        IngestOptions(),
+        "The column name 'rowid' is reserved",
+    ),
     "outcome that does not exist": (
         GOOD.encode(),
         IngestOptions(outcome="loyalty"),

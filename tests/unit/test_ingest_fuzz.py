@@ -64,3 +64,140 @@ def test_adversarial_names_round_trip_through_the_store(
     info, _ = ingest(store, text.encode(), "adversarial")  # type: ignore[arg-type]
     assert name in info.spec.touchpoint_columns
     assert [d.name for d in store.list_datasets()] == ["adversarial"]  # type: ignore[attr-defined]
+
+
+# ---- issue 6: through ingest into a store, which changes only by a whole new dataset ----
+
+ADVERSARIAL = st.sampled_from(
+    [
+        'a"b',
+        '"; DROP TABLE cmot_datasets; --',
+        "x; DROP TABLE t; --",
+        "' OR 1=1 --",
+        "cmot_datasets",
+        "ds_1",
+        "NULL",
+        "SELECT",
+        "a\\nb",
+        "%s",
+        "?",
+        "$1",
+        "{0}",
+        '=HYPERLINK("http://x")',
+        "@SUM(A1)",
+        "naïve ✓",
+        "a" * 300,
+    ]
+)
+
+
+@st.composite
+def survey_with_names(draw: st.DrawFn) -> tuple[bytes, list[str]]:
+    """A valid survey (id, three ratings, a yes/no outcome) whose rating columns have
+    adversarial names, so ingest reaches the save with them."""
+    names = draw(
+        st.lists(
+            st.one_of(ADVERSARIAL, st.text(min_size=1, max_size=10)),
+            min_size=3,
+            max_size=3,
+            unique_by=lambda s: s.strip().lower(),
+        )
+    )
+    names = [n for n in names if n.strip() and "\x00" not in n]
+    if len(names) < 3 or {n.strip().lower() for n in names} & {"id", "satisfied"}:
+        names = ['a"b', "'; DROP TABLE cmot_datasets; --", "ds_1"]
+
+    def q(v: str) -> str:
+        return '"' + v.replace('"', '""') + '"'
+
+    lines = [",".join(["id", *(q(n) for n in names), "satisfied"])]
+    lines += [
+        f"{i},{i % 5 + 1},{i * 2 % 5 + 1},{i * 3 % 5 + 1},{'yes' if i % 3 else 'no'}"
+        for i in range(30)
+    ]
+    return ("\n".join(lines) + "\n").encode(), [n.strip() for n in names]
+
+
+@pytest.fixture(scope="module")
+def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from cmot.demo import DEMO_CSV
+    from cmot.ingest import ingest
+    from cmot.store import Store, close_all
+
+    db = tmp_path_factory.mktemp("fuzzstore") / "store.duckdb"
+    ingest(Store(db), DEMO_CSV, "earlier")
+    close_all()
+    return db
+
+
+def _fresh(db: Path) -> tuple[dict[str, str], object]:
+    from cmot.store import Store, close_all
+    from tests.conftest import files_digest
+
+    close_all()  # every byte on disk, so "unchanged" can be checked byte for byte
+    return files_digest(db), Store(db)
+
+
+def _check_whole(store: object, name: str, rows: int) -> None:
+    info = store.get_dataset(name)  # type: ignore[attr-defined]
+    count = store.cursor().execute(f"SELECT count(*) FROM {info.table}").fetchall()[0][0]  # type: ignore[attr-defined]
+    assert count == info.rows_kept == rows
+    store.delete_dataset(name)  # type: ignore[attr-defined]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.one_of(survey_csv(), st.binary(max_size=400)))
+def test_ingest_into_a_store_saves_a_whole_dataset_or_changes_nothing(
+    data: bytes, seeded_db: Path
+) -> None:
+    from cmot.ingest import ingest
+    from cmot.store import close_all
+
+    before, store = _fresh(seeded_db)
+    try:
+        info, report = ingest(store, data, "fuzz", source_name="fuzz.csv")  # type: ignore[arg-type]
+    except CmotError as e:
+        assert str(e) and "Traceback" not in str(e)
+        assert [d.name for d in store.list_datasets()] == ["earlier"]  # type: ignore[attr-defined]
+        close_all()
+        from tests.conftest import files_digest
+
+        assert files_digest(seeded_db) == before
+    else:
+        assert info.rows_kept == report.rows_kept > 0
+        _check_whole(store, "fuzz", report.rows_kept)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(case=survey_with_names(), dataset_name=st.one_of(ADVERSARIAL, st.text(max_size=20)))
+def test_adversarial_column_and_dataset_names_are_stored_as_given(
+    case: tuple[bytes, list[str]], dataset_name: str, seeded_db: Path
+) -> None:
+    from cmot.ingest import ingest
+
+    data, names = case
+    _, store = _fresh(seeded_db)
+    try:
+        info, report = ingest(store, data, dataset_name)  # type: ignore[arg-type]
+    except CmotError as e:  # a clear refusal (a blank name, a header the reader rejects)
+        assert str(e) and "Traceback" not in str(e)
+        assert [d.name for d in store.list_datasets()] == ["earlier"]  # type: ignore[attr-defined]
+        return
+    assert info.name == dataset_name.strip()
+    spec = info.spec
+    placed = set(spec.touchpoint_columns) | set(spec.attributes) | set(report.columns_ignored)
+    assert set(names) <= placed | {spec.id_column, spec.weight_column, spec.date_column}
+    tps = [n for n in names if n in spec.touchpoint_columns]
+    frame = store.read_frame(info, tps)  # type: ignore[attr-defined]
+    assert list(frame.columns) == tps and len(frame) == 30
+    sql = "SELECT count(*) FROM cmot_datasets WHERE name = ?"
+    assert store.cursor().execute(sql, [info.name]).fetchall()[0][0] == 1  # type: ignore[attr-defined]
+    _check_whole(store, info.name, 30)

@@ -81,3 +81,13 @@ def test_ingest_refuses_a_file_over_the_row_cap_and_leaves_the_store(
         ingest(Store(db_path), GOOD.encode(), "big")
     close_all()
     assert files_digest(db_path) == before
+
+
+def test_the_builtin_demo_loads_whatever_the_caps(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cmot.demo import ensure_demo
+
+    monkeypatch.setenv("CMOT_MAX_ROWS", "10")
+    monkeypatch.setenv("CMOT_MAX_UPLOAD_MB", "0.01")
+    assert ensure_demo(Store(db_path)).rows_kept == 6600

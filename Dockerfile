@@ -1,0 +1,27 @@
+# cmot dashboard. Mirrors scripts/setup.sh (venv, upgrade pip, pinned requirements.txt) and
+# scripts/start.sh (streamlit run app.py); the store lives on the /data volume.
+#   docker build -t cmot .
+#   docker run -p 8501:8501 -v cmot-data:/data \
+#     -v "$PWD/secrets.toml:/app/.streamlit/secrets.toml:ro" cmot    # secrets: optional login
+FROM python:3.11-slim
+
+WORKDIR /app
+COPY requirements.txt .
+RUN python -m venv .venv \
+ && .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip \
+ && .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt \
+ && useradd --system --uid 10001 --home-dir /app cmot \
+ && mkdir /data && chown cmot /data
+COPY . .
+
+ENV CMOT_DB=/data/cmot.duckdb \
+    CMOT_MAX_UPLOAD_MB=500 \
+    CMOT_MAX_ROWS=5000000 \
+    STREAMLIT_SERVER_FILE_WATCHER_TYPE=none \
+    PYTHONUNBUFFERED=1
+VOLUME ["/data"]
+USER cmot
+EXPOSE 8501
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD .venv/bin/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"
+CMD [".venv/bin/streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0"]

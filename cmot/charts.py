@@ -1,0 +1,342 @@
+"""Altair chart builders: pure functions from result frames to charts (no Streamlit)."""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import pandas as pd
+
+# Okabe-Ito, safe for the common colour-vision deficiencies; one colour per class everywhere,
+# and every chart repeats the class as a shape or a text label (never colour alone).
+CLASS_COLOURS: dict[str, str] = {
+    "vulnerability": "#D55E00",
+    "opportunity": "#009E73",
+    "hybrid": "#E69F00",
+    "low impact": "#999999",
+    "insufficient": "#DDDDDD",
+}
+CLASS_SHAPES: dict[str, str] = {
+    "vulnerability": "triangle-down",
+    "opportunity": "triangle-up",
+    "hybrid": "diamond",
+    "low impact": "circle",
+    "insufficient": "cross",
+}
+CLASS_SYMBOLS: dict[str, str] = {
+    "vulnerability": "▼",
+    "opportunity": "▲",
+    "hybrid": "◆",
+    "low impact": "·",
+    "insufficient": "?",
+}
+# Segments get the Okabe-Ito colours no class uses, plus a dash pattern each.
+SEGMENT_COLOURS = ("#0072B2", "#000000", "#56B4E9", "#CC79A7", "#F0E442")
+SEGMENT_DASHES = ([1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [4, 4])
+
+_CLASSES = list(CLASS_COLOURS)
+
+
+def class_label(cls: str) -> str:
+    """The class as symbol and word, e.g. '▼ vulnerability'."""
+    return f"{CLASS_SYMBOLS.get(cls, '')} {cls}".strip()
+
+
+def _class_colour(title: str | None = "class") -> alt.Color:
+    return alt.Color(
+        "class:N",
+        scale=alt.Scale(domain=_CLASSES, range=list(CLASS_COLOURS.values())),
+        legend=alt.Legend(title=title, orient="bottom"),
+    )
+
+
+def _class_shape() -> alt.Shape:
+    return alt.Shape(
+        "class:N",
+        scale=alt.Scale(domain=_CLASSES, range=list(CLASS_SHAPES.values())),
+        legend=alt.Legend(title="class", orient="bottom"),
+    )
+
+
+def _points(unit: str) -> tuple[float, str]:
+    """Multiplier and axis wording for outcome units (shares read as percentage points)."""
+    return (100.0, "percentage points") if unit == "percentage points" else (1.0, "points")
+
+
+def butterfly(moments: pd.DataFrame, unit: str, title: str = "") -> alt.LayerChart:
+    """Penalty (left) and reward (right) of each touchpoint with 95% intervals, by class.
+
+    `moments` is one segment's rows of MomentsResult.moments, in journey order.
+    """
+    k, words = _points(unit)
+    order = list(moments.touchpoint)
+    rows = []
+    for r in moments.to_dict("records"):
+        flag = " ⚠" if r["wrong_sign"] else ""
+        for side, sign in (("penalty", -1.0), ("reward", 1.0)):
+            v, lo, hi = (r[side], r[f"{side}_lo"], r[f"{side}_hi"])
+            rows.append(
+                {
+                    "touchpoint": r["touchpoint"],
+                    "side": side,
+                    "value": sign * k * v,
+                    "lo": sign * k * lo if math.isfinite(lo) else None,
+                    "hi": sign * k * hi if math.isfinite(hi) else None,
+                    "class": r["class"],
+                    "label": class_label(r["class"]) + flag,
+                    "reason": r["reason"] or "",
+                }
+            )
+    data = pd.DataFrame(rows)
+    y = alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=220))
+    base = alt.Chart(data)
+    bars = base.mark_bar(height={"band": 0.7}).encode(
+        x=alt.X("value:Q", title=f"← penalty of a low rating · reward of a top rating → ({words})"),
+        y=y,
+        color=_class_colour(),
+        tooltip=[
+            "touchpoint",
+            "side",
+            alt.Tooltip("value:Q", format=".1f"),
+            alt.Tooltip("lo:Q", format=".1f", title="95% from"),
+            alt.Tooltip("hi:Q", format=".1f", title="95% to"),
+            "label",
+            "reason",
+        ],
+    )
+    whiskers = base.mark_rule(color="#333333").encode(x="lo:Q", x2="hi:Q", y=y)
+    labels = (
+        alt.Chart(data[data.side == "reward"])
+        .mark_text(align="left", dx=4, fontSize=11, color="#333333")
+        .encode(x=alt.datum(float(data["hi"].abs().max() or 0) if len(data) else 0), y=y)
+        .encode(text="label:N")
+    )
+    zero = alt.Chart(pd.DataFrame({"x": [0]})).mark_rule(color="#333333").encode(x="x:Q")
+    return (bars + whiskers + zero + labels).properties(
+        title=title or "Penalty and reward", height=max(200, 26 * len(order)), width="container"
+    )
+
+
+def impact_performance(
+    moments: pd.DataFrame, vulnerability_ia: float, opportunity_ia: float, title: str = ""
+) -> alt.LayerChart:
+    """Asymmetric impact-performance: performance (0-100) across, impact asymmetry up,
+    point size = range of impact; dashed lines at the class thresholds."""
+    data = moments.assign(label=[class_label(c) for c in moments["class"]])[
+        ["touchpoint", "mean", "ia", "ris", "class", "label", "reason"]
+    ].dropna(subset=["mean", "ia"])
+    points = (
+        alt.Chart(data)
+        .mark_point(filled=True, opacity=0.9, stroke="#333333", strokeWidth=0.5)
+        .encode(
+            x=alt.X(
+                "mean:Q", title="performance (mean rating, 0-100)", scale=alt.Scale(zero=False)
+            ),
+            y=alt.Y(
+                "ia:Q",
+                title="impact asymmetry (−1 table stake … +1 differentiator)",
+                scale=alt.Scale(domain=[-1.05, 1.05]),
+            ),
+            size=alt.Size("ris:Q", title="range of impact", legend=None),
+            color=_class_colour(),
+            shape=_class_shape(),
+            tooltip=[
+                "touchpoint",
+                "label",
+                alt.Tooltip("mean:Q", format=".0f"),
+                alt.Tooltip("ia:Q", format="+.2f"),
+                alt.Tooltip("ris:Q", format=".3f"),
+                "reason",
+            ],
+        )
+    )
+    names = (
+        alt.Chart(data)
+        .mark_text(align="left", dx=8, fontSize=10, color="#333333")
+        .encode(x="mean:Q", y="ia:Q", text="touchpoint:N")
+    )
+    lines = (
+        alt.Chart(pd.DataFrame({"y": [vulnerability_ia, opportunity_ia]}))
+        .mark_rule(strokeDash=[4, 4], color="#777777")
+        .encode(y="y:Q")
+    )
+    return (lines + points + names).properties(
+        title=title or "Impact asymmetry against performance", height=380, width="container"
+    )
+
+
+def journey_map(
+    moments: pd.DataFrame, stage_order: list[str], tags: dict[str, str] | None = None
+) -> alt.FacetChart:
+    """Stages left to right, touchpoints in order, each segment's performance curve, every
+    touchpoint marked by its class (colour and shape) in each segment.
+
+    `moments` holds the segments to draw (rows of MomentsResult.moments); `tags` maps a
+    touchpoint's display name to its CMoT tags text.
+    """
+    tags = tags or {}
+    data = moments[["segment", "stage", "touchpoint", "mean", "class"]].copy()
+    data["order"] = data.groupby("segment").cumcount()
+    data["tags"] = [tags.get(t, "") for t in data.touchpoint]
+    data["label"] = [class_label(c) for c in data["class"]]
+    segs = list(dict.fromkeys(data.segment))
+    seg_colour = alt.Color(
+        "segment:N",
+        scale=alt.Scale(domain=segs, range=list(SEGMENT_COLOURS[: len(segs)])),
+        legend=alt.Legend(title="segment", orient="bottom"),
+    )
+    dash = alt.StrokeDash(
+        "segment:N",
+        scale=alt.Scale(domain=segs, range=list(SEGMENT_DASHES[: len(segs)])),
+        legend=None,
+    )
+    x = alt.X(
+        "touchpoint:N",
+        sort=alt.SortField("order"),
+        title=None,
+        axis=alt.Axis(labelAngle=-40, labelLimit=160, labelOverlap=False),
+    )
+    y = alt.Y("mean:Q", title="performance (mean rating, 0-100)", scale=alt.Scale(zero=False))
+    line = alt.Chart().mark_line(strokeWidth=2).encode(x=x, y=y, color=seg_colour, strokeDash=dash)
+    marks = (
+        alt.Chart()
+        .mark_point(filled=True, size=150, stroke="#333333", strokeWidth=0.5, opacity=1)
+        .encode(
+            x=x,
+            y=y,
+            color=_class_colour(),
+            shape=_class_shape(),
+            tooltip=[
+                "segment",
+                "stage",
+                "touchpoint",
+                "label",
+                alt.Tooltip("mean:Q", format=".0f"),
+                "tags",
+            ],
+        )
+    )
+    tag_marks = (
+        alt.Chart()
+        .transform_filter("datum.tags != ''")
+        .mark_text(dy=-14, fontSize=12, color="#333333", text="✱")
+        .encode(x=x, y=alt.Y("max(mean):Q"))
+    )
+    return (
+        alt.layer(line, marks, tag_marks, data=data)
+        .resolve_scale(color="independent")  # segments and classes keep their own colours
+        .properties(height=340, width=alt.Step(56))
+        .facet(
+            column=alt.Column(
+                "stage:N", sort=stage_order, title=None, header=alt.Header(labelFontWeight="bold")
+            ),
+            spacing=4,
+        )
+        .resolve_scale(x="independent")
+        .properties(title="Journey map: performance by segment (✱ = CMoT tag)")
+    )
+
+
+def class_matrix(
+    moments: pd.DataFrame, segments: list[str], unit: str, flips: frozenset[str] = frozenset()
+) -> alt.LayerChart:
+    """Touchpoint x segment: cell colour = class, text = class symbol and range of impact;
+    touchpoints in `flips` (display names) get a heavy outline and ⇄ in their label."""
+    k, words = _points(unit)
+    data = moments[moments.segment.isin(segments)].copy()
+    data["impact"] = data.ris * k
+    data["text"] = [
+        f"{CLASS_SYMBOLS[c]} {v:.0f}" if math.isfinite(v) else CLASS_SYMBOLS[c]
+        for c, v in zip(data["class"], data.impact, strict=True)
+    ]
+    data["label"] = [class_label(c) for c in data["class"]]
+    data["touchpoint"] = [f"⇄ {t}" if t in flips else t for t in data.touchpoint]
+    data["flip"] = [t.startswith("⇄ ") for t in data.touchpoint]
+    order = list(dict.fromkeys(data.touchpoint))
+    base = alt.Chart(data).encode(
+        x=alt.X("segment:N", sort=segments, title=None, axis=alt.Axis(labelAngle=0, orient="top")),
+        y=alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=220)),
+    )
+    cells = base.mark_rect(strokeWidth=2).encode(
+        color=_class_colour(),
+        stroke=alt.condition("datum.flip", alt.value("#000000"), alt.value("white")),
+        tooltip=["segment", "touchpoint", "label", alt.Tooltip("impact:Q", format=".1f"), "reason"],
+    )
+    text = base.mark_text(fontSize=12, color="#111111").encode(text="text:N")
+    return (cells + text).properties(
+        title=f"Class and range of impact ({words}) per segment (⇄ = flip)",
+        height=max(200, 26 * len(order)),
+        width="container",
+    )
+
+
+def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.TopLevelMixin:
+    """Penalty and reward differences (a − b) with 95% intervals; filled = significant after
+    Benjamini-Hochberg, hollow = not."""
+    k, words = _points(unit)
+    if comparison.empty:
+        return alt.LayerChart()
+    a, b = comparison.segment_a.iloc[0], comparison.segment_b.iloc[0]
+    data = comparison.assign(
+        diff=comparison.difference * k,
+        lo=(comparison.difference - z * comparison.se) * k,
+        hi=(comparison.difference + z * comparison.se) * k,
+        fdr=["significant (FDR)" if s else "not significant" for s in comparison.significant],
+    )[["touchpoint", "measure", "diff", "lo", "hi", "fdr", "q"]]
+    order = list(dict.fromkeys(data.touchpoint))
+    y = alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=220))
+    # Layers without data of their own, so that the facet splits the rows between panels.
+    rules = alt.Chart().mark_rule(color="#555555").encode(x="lo:Q", x2="hi:Q", y=y)
+    dots = (
+        alt.Chart()
+        .mark_point(size=80, strokeWidth=2, color="#0072B2")
+        .encode(
+            x=alt.X("diff:Q", title=f"difference ({words})"),
+            y=y,
+            fill=alt.Fill(
+                "fdr:N",
+                scale=alt.Scale(
+                    domain=["significant (FDR)", "not significant"], range=["#0072B2", "white"]
+                ),
+                legend=alt.Legend(title=None, orient="bottom"),
+            ),
+            tooltip=[
+                "touchpoint",
+                "measure",
+                alt.Tooltip("diff:Q", format="+.1f"),
+                alt.Tooltip("lo:Q", format="+.1f"),
+                alt.Tooltip("hi:Q", format="+.1f"),
+                alt.Tooltip("q:Q", format=".3f"),
+                "fdr",
+            ],
+        )
+    )
+    zero = alt.Chart().mark_rule(color="#999999").encode(x=alt.datum(0))
+    return (
+        alt.layer(zero, rules, dots, data=data)
+        .properties(height=max(160, 22 * len(order)), width=260)
+        .facet(column=alt.Column("measure:N", title=None, sort=["penalty", "reward"]))
+        .properties(title=f"Differences in penalty and reward: {a} − {b} (a − b)")
+    )
+
+
+def k_curve(curve: pd.DataFrame) -> alt.LayerChart:
+    """Silhouette (or BIC) by number of segments; the chosen k marked."""
+    metric = "silhouette" if curve["silhouette"].notna().any() else "bic"
+    data = curve[["k", metric, "chosen"]].rename(columns={metric: "value"}).dropna()
+    data["chosen"] = ["chosen" if c else "" for c in data.chosen.astype(bool)]
+    base = alt.Chart(data).encode(
+        x=alt.X("k:O", title="number of segments (k)", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+    )
+    return (
+        base.mark_line(color="#0072B2")
+        + base.mark_point(filled=True, size=70, color="#0072B2")
+        + base.mark_text(dy=-12, color="#333333").encode(text="chosen:N")
+    ).properties(
+        title=f"{metric} by k (higher is better)"
+        if metric == "silhouette"
+        else "BIC by k (lower is better)",
+        height=240,
+        width="container",
+    )

@@ -1,0 +1,296 @@
+"""Exports: tables as CSV (formula-safe), charts as PNG/SVG, the comparison report as HTML/PDF."""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from cmot.charts import CLASS_COLOURS, class_label
+from cmot.moments import MomentsResult
+
+# A Unicode TTF for the PDF report (Debian's fonts-dejavu-core; other distributions' paths).
+FONT_PATHS = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+]
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` safe to open in a spreadsheet: every text cell (and column name)
+    that starts like a formula gets a leading apostrophe. Numbers stay numbers (a negative
+    difference is data, not a formula). The one function every CSV/Excel export goes through."""
+
+    def fix(v: Any) -> Any:
+        if isinstance(v, str) and v.startswith(_FORMULA_START):
+            return "'" + v
+        return v
+
+    out = frame.copy()
+    out.columns = [fix(str(c)) for c in out.columns]
+    for c in out.columns:
+        col = out[c]
+        if col.dtype == object or isinstance(col.dtype, pd.StringDtype):
+            out[c] = col.map(fix).astype(object)
+    return out
+
+
+def to_csv(frame: pd.DataFrame) -> bytes:
+    """UTF-8 CSV (with BOM, so spreadsheets read accents right) of a formula-safe copy.
+
+    CRLF line ends (RFC 4180) make pandas quote any cell holding a CR or LF, so a line break
+    inside a cell cannot start a new row that begins with a formula."""
+    return neutralise(frame).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+
+
+def chart_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:
+    import vl_convert as vlc
+
+    return bytes(vlc.vegalite_to_png(_spec(chart), scale=scale))
+
+
+def chart_svg(chart: alt.TopLevelMixin) -> str:
+    import vl_convert as vlc
+
+    return str(vlc.vegalite_to_svg(_spec(chart)))
+
+
+def _spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
+    spec: dict[str, Any] = chart.to_dict()
+    # "container" width means "as wide as the page"; a file has no page: fix it.
+    _fixed_width(spec)
+    return spec
+
+
+def _fixed_width(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("width") == "container":
+            node["width"] = 640
+        for v in node.values():
+            _fixed_width(v)
+    elif isinstance(node, list):
+        for v in node:
+            _fixed_width(v)
+
+
+# ---- the comparison report -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Report:
+    """What the one-click report of the current comparison holds."""
+
+    title: str
+    dataset: str
+    segmentation: str
+    segments: tuple[str, ...]
+    filters: str
+    headline: str
+    stakes: pd.DataFrame  # summary.top_stakes
+    matrix: pd.DataFrame  # touchpoint x segment class and impact
+    differences: pd.DataFrame  # compare.compare_segments of the first pair
+    flips: tuple[str, ...]  # one sentence per flip
+    charts: tuple[tuple[str, alt.TopLevelMixin], ...]  # (caption, chart)
+    result: MomentsResult
+
+
+def _settings_rows(r: Report) -> list[tuple[str, str]]:
+    s = r.result.settings
+    segs = r.result.segments.set_index("segment")
+    rows = [
+        ("dataset", r.dataset),
+        ("segmentation", r.segmentation),
+        ("filters", r.filters or "none"),
+        ("outcome", f"{r.result.outcome_kind} ({r.result.measure}); effects in {r.result.unit}"),
+        ("low / high cut-offs", f"low <= {r.result.low_max}, high >= {r.result.high_min}"),
+        (
+            "classification",
+            f"vulnerability IA <= {s.vulnerability_ia:+.2f}, opportunity IA >= "
+            f"{s.opportunity_ia:+.2f}, hybrid rule {s.hybrid_rule}; moments of truth cover "
+            f"{s.mot_coverage:.0%} of the range of impact (significant only)",
+        ),
+        (
+            "guardrails",
+            f"segment needs >= {int(r.result.segments.min_segment.iloc[0])} respondents; "
+            f"cells need >= {s.min_cell}; alpha {s.alpha}; HC3 errors; "
+            "Benjamini-Hochberg over each pair's touchpoints",
+        ),
+    ]
+    for seg in r.segments:
+        if seg in segs.index:
+            row = segs.loc[seg]
+            note = f"; {row.reason}" if row.reason else ""
+            rows.append((f"n: {seg}", f"{int(row.n):,} respondents, R² {row.r2:.2f}{note}"))
+    rows.append(("generated", datetime.now().strftime("%Y-%m-%d %H:%M")))
+    return rows
+
+
+def _fmt_cell(v: Any) -> str:
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.3f}"
+    return str(v)
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt_cell(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def report_html(r: Report) -> str:
+    """A self-contained HTML page (charts inline as SVG)."""
+    from cmot.summary import amount
+
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(r.title)}</title><style>",
+        "body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;font-size:.85em;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}"
+        "h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}",
+        "</style></head><body>",
+        f"<h1>{html.escape(r.title)}</h1>",
+        f"<p><b>{html.escape(r.headline)}</b></p>",
+        "<h2>Biggest risks and upsides</h2><ul>",
+    ]
+    for s in r.stakes.itertuples():
+        parts.append(
+            f"<li>{html.escape(s.kind)}: {html.escape(s.touchpoint)} for "
+            f"{html.escape(s.segment)} ({html.escape(class_label(s[4]))}): "
+            f"{html.escape(amount(s.value, r.result.unit))}</li>"
+        )
+    parts.append("</ul><h2>Flips</h2>")
+    parts += (
+        [f"<p>{html.escape(f)}</p>" for f in r.flips]
+        if r.flips
+        else [
+            "<p>No touchpoint is a vulnerability in one segment and an opportunity in another.</p>"
+        ]
+    )
+    for caption, chart in r.charts:
+        parts.append(f"<h2>{html.escape(caption)}</h2>{chart_svg(chart)}")
+    parts.append("<h2>Classes and impact</h2>" + _html_table(r.matrix))
+    parts.append("<h2>Differences</h2>" + _html_table(r.differences))
+    parts.append("<h2>Appendix: method settings and n</h2>")
+    parts.append(_html_table(pd.DataFrame(_settings_rows(r), columns=["setting", "value"])))
+    parts.append("<p>Colours: " + ", ".join(f"{k} {v}" for k, v in CLASS_COLOURS.items()) + "</p>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def report_pdf(r: Report) -> bytes:
+    """The same report as PDF (fpdf2; charts embedded as PNG)."""
+    from cmot.summary import amount
+
+    pdf = _pdf_class()(format="A4")
+    pdf.set_auto_page_break(True, margin=15)
+    font = _unicode_font(pdf)
+    pdf.add_page()
+    pdf.set_font(font, "B", 16)
+    pdf.multi_cell(0, 8, r.title, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(font, "", 11)
+    pdf.multi_cell(0, 6, r.headline, new_x="LMARGIN", new_y="NEXT")
+    _h(pdf, font, "Biggest risks and upsides")
+    for s in r.stakes.itertuples():
+        pdf.multi_cell(
+            0,
+            6,
+            f"- {s.kind}: {s.touchpoint} for {s.segment} ({s[4]}): "
+            f"{amount(s.value, r.result.unit)}",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+    _h(pdf, font, "Flips")
+    for f in r.flips or (
+        "No touchpoint is a vulnerability in one segment and an opportunity in another.",
+    ):
+        pdf.multi_cell(0, 6, f, new_x="LMARGIN", new_y="NEXT")
+    for caption, chart in r.charts:
+        _h(pdf, font, caption)
+        pdf.image(io.BytesIO(chart_png(chart, scale=1.5)), w=pdf.epw)
+    _h(pdf, font, "Classes and impact")
+    _pdf_table(pdf, font, r.matrix)
+    _h(pdf, font, "Differences")
+    _pdf_table(pdf, font, r.differences)
+    pdf.add_page()
+    _h(pdf, font, "Appendix: method settings and n")
+    _pdf_table(pdf, font, pd.DataFrame(_settings_rows(r), columns=["setting", "value"]))
+    return bytes(pdf.output())
+
+
+def _pdf_class() -> Any:
+    from fpdf import FPDF
+
+    class _PDF(FPDF):
+        def normalize_text(self, text: str) -> str:
+            # Without a Unicode font (a slim image has none) the core fonts know Latin-1
+            # only: write '?' for the rest rather than fail the whole report.
+            if not self.is_ttf_font and self.core_fonts_encoding:
+                text = text.encode(self.core_fonts_encoding, "replace").decode(
+                    self.core_fonts_encoding
+                )
+            return str(super().normalize_text(text))
+
+    return _PDF
+
+
+def _unicode_font(pdf: Any) -> str:
+    # The core PDF fonts are Latin-1 only; a survey's names and the class symbols need more.
+    for path in FONT_PATHS:
+        try:
+            pdf.add_font("dejavu", "", path)
+            pdf.add_font("dejavu", "B", path.replace("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"))
+            return "dejavu"
+        except (OSError, FileNotFoundError):
+            continue
+    return "helvetica"
+
+
+def _h(pdf: Any, font: str, text: str) -> None:
+    pdf.ln(3)
+    pdf.set_font(font, "B", 12)
+    pdf.multi_cell(0, 7, text, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(font, "", 9)
+
+
+def _pdf_table(pdf: Any, font: str, frame: pd.DataFrame) -> None:
+    pdf.set_font(font, "", 8)
+    text = frame.map(_fmt_cell) if len(frame) else frame
+    with pdf.table(text_align="LEFT", line_height=4.5) as table:
+        table.row([str(c) for c in frame.columns])
+        for row in text.itertuples(index=False):
+            table.row([str(v) for v in row])
+    pdf.set_font(font, "", 9)
+
+
+def settings_dict(result: MomentsResult) -> dict[str, Any]:
+    """The method settings as a flat dict (for captions and the report's appendix)."""
+    return {**asdict(result.settings), "low_max": result.low_max, "high_min": result.high_min}
+
+
+def matrix_table(result: MomentsResult, segments: Sequence[str]) -> pd.DataFrame:
+    """Touchpoint rows, one 'class (impact)' column per segment: the matrix as a table."""
+    from cmot.summary import amount
+
+    m = result.moments[result.moments.segment.isin(list(segments))]
+    cells = m.assign(
+        cell=[
+            f"{class_label(c)} ({amount(v, result.unit)})"
+            for c, v in zip(m["class"], m.ris, strict=True)
+        ]
+    )
+    wide = cells.pivot(index="touchpoint", columns="segment", values="cell")
+    order = list(dict.fromkeys(m.touchpoint))
+    return wide.reindex(order)[list(segments)].reset_index()

@@ -1,0 +1,165 @@
+"""Plain-language summaries of a result: stakes, the headline difference, action plans, at-risk."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import duckdb
+import pandas as pd
+
+from cmot.compare import compare_segments
+from cmot.moments import ALL, MomentsResult
+from cmot.spec import JourneySpec
+from cmot.store import ID_COL, ROW_COL, quote_ident
+
+ACTION_ORDER = ("fix", "grow", "improve", "maintain", "monitor", "collect more responses")
+ACTION_TEXT = {
+    "fix": "Fix: a table stake failing too many customers",
+    "grow": "Grow: a differentiator with room to delight",
+    "improve": "Improve: failing and excelling both matter",
+    "maintain": "Maintain: adequate already, do not over-invest",
+    "monitor": "Monitor: little effect on the outcome",
+    "collect more responses": "Collect more responses before deciding",
+}
+
+
+def amount(value: float, unit: str, signed: bool = False) -> str:
+    """An effect in outcome units as an executive reads it ('12 pts' or '0.45 points')."""
+    if not math.isfinite(value):
+        return "n/a"
+    if unit == "percentage points":
+        return f"{100 * value:+.1f} pts" if signed else f"{100 * value:.1f} pts"
+    return f"{value:+.2f} points" if signed else f"{value:.2f} points"
+
+
+def segments_of(result: MomentsResult) -> list[str]:
+    """The segments to show: every segment, or "All" when the data is not segmented."""
+    segs = [s for s in result.segments.segment if s != ALL]
+    return segs or [ALL]
+
+
+def top_stakes(result: MomentsResult, segments: Sequence[str], n: int = 3) -> pd.DataFrame:
+    """The n biggest risks (vulnerabilities: P x bottom-box share) and upsides (opportunities
+    and hybrids: R x share below the top box) among `segments`, in outcome units.
+
+    Columns: kind ("risk" / "upside"), segment, touchpoint, class, value.
+    """
+    m = result.moments[result.moments.segment.isin(list(segments))]
+    risks = m[m["class"].isin(["vulnerability", "hybrid"])].nlargest(n, "risk")
+    ups = m[m["class"].isin(["opportunity", "hybrid"])].nlargest(n, "upside")
+    out = pd.concat(
+        [
+            risks.assign(kind="risk", value=risks.risk),
+            ups.assign(kind="upside", value=ups.upside),
+        ]
+    )
+    return out[["kind", "segment", "touchpoint", "class", "value"]].reset_index(drop=True)
+
+
+def headline(result: MomentsResult, segments: Sequence[str]) -> str:
+    """One sentence: the largest significant difference in penalty or reward between two of
+    `segments` (after Benjamini-Hochberg), or that none stands out."""
+    segs = [s for s in segments if s != ALL]
+    if len(segs) < 2:
+        return "Pick a segmentation with two or more segments to see how they differ."
+    best: pd.Series | None = None
+    for i, a in enumerate(segs):
+        for b in segs[i + 1 :]:
+            c = compare_segments(result, a, b)
+            c = c[c.significant]
+            if c.empty:
+                continue
+            row = c.loc[c.difference.abs().idxmax()]
+            if best is None or abs(row.difference) > abs(best.difference):
+                best = row
+    if best is None:
+        return (
+            "No segment differs significantly from another in what a low or top rating does "
+            "to the outcome (Benjamini-Hochberg, α = "
+            f"{result.settings.alpha})."
+        )
+    hi, lo = (
+        (best.segment_a, best.segment_b)
+        if best.difference > 0
+        else (best.segment_b, best.segment_a)
+    )
+    v_hi, v_lo = max(best.value_a, best.value_b), min(best.value_a, best.value_b)
+    what = "a low rating costs" if best.measure == "penalty" else "a top rating adds"
+    return (
+        f"The biggest difference: at {best.touchpoint}, {what} {amount(v_hi, result.unit)} "
+        f"of the outcome for {hi} but {amount(v_lo, result.unit)} for {lo}."
+    )
+
+
+def action_plan(result: MomentsResult, segment: str) -> pd.DataFrame:
+    """One segment's touchpoints in priority order: fix (by risk), grow (by upside), improve,
+    maintain (adequate vulnerabilities: do not over-invest), monitor, collect more responses.
+
+    Columns: priority, action, touchpoint, class, at stake (outcome units), why, penalty,
+    reward, bottom_box, top_box, just_enough, reason.
+    """
+    m = result.moments[result.moments.segment == segment].copy()
+    m["stake"] = [
+        r.risk
+        if r.action in ("fix", "maintain")
+        else r.upside
+        if r.action == "grow"
+        else max(r.risk, r.upside)
+        if math.isfinite(r.risk)
+        else math.nan
+        for r in m.itertuples()
+    ]
+    m["order"] = [ACTION_ORDER.index(a) for a in m.action]
+    m = m.sort_values(["order", "stake"], ascending=[True, False])
+    m["why"] = [ACTION_TEXT[a] for a in m.action]
+    m["priority"] = range(1, len(m) + 1)
+    return m[
+        [
+            "priority",
+            "action",
+            "touchpoint",
+            "class",
+            "stake",
+            "why",
+            "penalty",
+            "reward",
+            "bottom_box",
+            "top_box",
+            "just_enough",
+            "reason",
+        ]
+    ].reset_index(drop=True)
+
+
+def at_risk(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    spec: JourneySpec,
+    segment_sql: str | None,
+    segment: str,
+    columns: Sequence[str],
+    low_max: int,
+) -> pd.DataFrame:
+    """Respondents of `segment` who rated at least one of `columns` (its vulnerabilities) in
+    the bottom box: id, how many of those they rated low, and their ratings there.
+
+    `relation` is the (possibly filtered) dataset relation, `segment_sql` the SQL expression
+    giving a row's segment (None: every row is in "All").
+    """
+    if not columns:
+        return pd.DataFrame(columns=["respondent", "low ratings"])
+    lows = " + ".join(f"CASE WHEN {quote_ident(c)} <= ? THEN 1 ELSE 0 END" for c in columns)
+    rated = ", ".join(f"{quote_ident(c)}" for c in columns)
+    seg_where = f"({segment_sql}) = ?" if segment_sql else "TRUE"
+    sql = (
+        f'SELECT {quote_ident(ID_COL)} AS respondent, {lows} AS "low ratings", {rated} '
+        f"FROM {relation} WHERE {seg_where} AND ({lows}) > 0 "
+        f'ORDER BY "low ratings" DESC, {quote_ident(ROW_COL)}'
+    )
+    params: list[object] = [low_max] * len(columns)
+    if segment_sql:
+        params.append(segment)
+    params += [low_max] * len(columns)
+    out = con.execute(sql, params).df()
+    return out

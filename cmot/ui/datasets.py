@@ -1,0 +1,78 @@
+"""The Data page's list of stored datasets: rename, delete, download the journey spec."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cmot.errors import CmotError
+from cmot.segments import delete_segmentations_of
+from cmot.spec import dumps_spec
+from cmot.store import Store
+from cmot.ui.auth import is_analyst, require_analyst
+from cmot.ui.state import show_dataset
+
+
+def manage_datasets(store: Store) -> None:
+    st.subheader("Stored datasets")
+    versions = store.list_datasets(all_versions=True)
+    rows = [
+        {
+            "name": d.name,
+            "version": d.version,
+            "respondents": d.rows_kept,
+            "rows read": d.rows_read,
+            "source": d.source_name,
+            "created": d.created_at,
+        }
+        for d in versions
+    ]
+    st.dataframe(rows, key="datasets_table", hide_index=True)
+    names = [d.name for d in store.list_datasets()]
+    if not names:
+        return
+    current = st.session_state.get("current_dataset")
+    pick = st.selectbox(
+        "Dataset",
+        names,
+        key="ds_pick",
+        index=names.index(current.name) if current and current.name in names else 0,
+    )
+    info = store.get_dataset(pick)
+    a, b, c = st.columns(3)
+    a.download_button(
+        "Journey spec (TOML)",
+        dumps_spec(info.spec),
+        f"{info.name}.toml",
+        "application/toml",
+        key="ds_spec",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    if not is_analyst():
+        return
+    new = b.text_input(
+        "Rename to", key="ds_new_name", label_visibility="collapsed", placeholder="new name"
+    )
+    if b.button("Rename", key="ds_rename", disabled=not new.strip()) and require_analyst(
+        "rename datasets"
+    ):
+        try:
+            store.rename_dataset(pick, new)
+        except CmotError as e:
+            st.error(str(e))
+        else:
+            show_dataset(new.strip())
+    sure = c.checkbox(f"Delete every version of {pick!r}", key="ds_sure")
+    if c.button("Delete", key="ds_delete", disabled=not sure, type="secondary") and require_analyst(
+        "delete datasets"
+    ):
+        con = store.cursor()
+        for d in versions:
+            if d.name == pick:
+                delete_segmentations_of(con, d.id)
+        store.delete_dataset(pick)
+        st.session_state.pop("ds_sure", None)
+        rest = [n for n in names if n != pick]
+        if rest:
+            show_dataset(rest[0])
+        st.rerun()

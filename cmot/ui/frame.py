@@ -1,0 +1,312 @@
+"""The shared frame: segmentation, filters and method settings in the sidebar, kept in the URL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from cmot.errors import CmotError
+from cmot.moments import MomentsResult, Settings, _segment_sql, find_moments
+from cmot.segments import SEGMENT_COL, list_segmentations, segment_sql
+from cmot.store import DatasetInfo, Store, quote_ident
+from cmot.ui.state import get_store
+
+WHOLE = "(whole sample)"
+SAVED = "saved: "
+
+
+# ---- widget state that lives in the URL ------------------------------------------------
+
+
+def url_default(
+    key: str,
+    default: Any,
+    options: Sequence[Any] | None = None,
+    *,
+    multi: bool = False,
+    parse: Callable[[str], Any] = str,
+) -> None:
+    """Give widget `key` its first value: the URL's, else this session's last, else `default`.
+
+    Call before creating the widget (with no `value=`/`index=`), then `to_url(key)` after it.
+    The session copy matters because a page's widgets lose their state when another page runs.
+    """
+    pending = st.session_state.pop("_pending_" + key, None)
+    if pending is not None and _valid(pending, options, multi):
+        # Set before the widget exists: this beats the value the browser sends back for it.
+        st.session_state[key] = pending
+        return
+    if key in st.session_state:
+        value = st.session_state[key]
+        if _valid(value, options, multi):
+            return
+    value = None
+    if key in st.query_params:
+        try:
+            raw = st.query_params.get_all(key)
+            value = [parse(v) for v in raw] if multi else parse(raw[0])
+        except (ValueError, IndexError):
+            value = None
+    if value is None or not _valid(value, options, multi):
+        value = st.session_state.get("_kept_" + key)
+    if value is None or not _valid(value, options, multi):
+        value = default
+    st.session_state[key] = value
+
+
+def _valid(value: Any, options: Sequence[Any] | None, multi: bool) -> bool:
+    if options is None:
+        return True
+    if multi:
+        return isinstance(value, list) and all(v in options for v in value)
+    return value in options
+
+
+def to_url(key: str, value: Any = None) -> None:
+    """Write widget `key`'s value (or `value`) to the URL and the session copy."""
+    v = st.session_state.get(key) if value is None else value
+    st.session_state["_kept_" + key] = v
+    if isinstance(v, (list, tuple)):
+        st.query_params[key] = [str(x) for x in v]
+    elif v is not None:
+        st.query_params[key] = str(v)
+
+
+# ---- the view every page analyses ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class View:
+    """The dataset, segmentation, filters and settings the sidebar chose."""
+
+    info: DatasetInfo
+    segmentation: str  # what the sidebar shows: a column, "saved: NAME" or WHOLE
+    columns: tuple[str, ...]  # columns of `relation` that define the segments
+    relation: str  # SQL relation: the dataset table, filtered, with a saved segmentation
+    filters: str  # the filters in words ("" when none)
+    settings: Settings
+    saved_id: int | None = None
+
+    @property
+    def segment_expression(self) -> str | None:
+        """SQL giving a row's segment name, as the engine names segments."""
+        return _segment_sql(self.columns) if self.columns else None
+
+    @property
+    def label(self) -> str:
+        extra = f"; {self.filters}" if self.filters else ""
+        return f"{self.info.name} v{self.info.version}, by {self.segmentation}{extra}"
+
+
+def sql_text(value: str) -> str:
+    """A text literal for a relation the engine takes as SQL text (it binds no parameters):
+    quotes doubled, NUL refused. Only values read from the data itself come through here."""
+    if "\x00" in value:
+        raise CmotError("A filter value contains a NUL character; pick another value.")
+    return "'" + value.replace("'", "''") + "'"
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _distinct(db: str, dataset_id: int, table: str, column: str) -> list[str]:
+    col = quote_ident(column)
+    rows = (
+        get_store()
+        .cursor()
+        .execute(
+            f"SELECT DISTINCT CAST({col} AS VARCHAR) FROM {table} WHERE {col} IS NOT NULL "
+            "ORDER BY 1 LIMIT 201"
+        )
+        .fetchall()
+    )
+    return [r[0] for r in rows]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _date_span(db: str, dataset_id: int, table: str, column: str) -> tuple[Any, Any]:
+    col = quote_ident(column)
+    row = (
+        get_store()
+        .cursor()
+        .execute(f"SELECT min(CAST({col} AS DATE)), max(CAST({col} AS DATE)) FROM {table}")
+        .fetchall()[0]
+    )
+    return row[0], row[1]
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def _saved(db: str, dataset_id: int) -> list[tuple[int, str]]:
+    frame = list_segmentations(get_store().cursor(), dataset_id)
+    return [(int(i), str(n)) for i, n in zip(frame["id"], frame["name"], strict=True)]
+
+
+def clear_saved_cache() -> None:
+    """Call after saving or deleting a segmentation so the sidebar lists it at once."""
+    _saved.clear()
+
+
+def sidebar_view(store: Store, info: DatasetInfo) -> View:
+    """Draw the sidebar's segmentation, filters and method settings; return the view."""
+    db = str(store.path)
+    spec = info.spec
+    saved = _saved(db, info.id)
+    options = [WHOLE, *spec.segments, *(SAVED + n for _, n in saved)]
+    url_default("seg", spec.segments[0] if spec.segments else WHOLE, options)
+    choice = st.sidebar.selectbox(
+        "Segmentation",
+        options,
+        key="seg",
+        help="A column of the survey, or a segmentation saved on the Segments page.",
+    )
+    to_url("seg")
+    conditions: list[str] = []
+    words: list[str] = []
+    with st.sidebar.expander("Filters"):
+        for key in ("f_from", "f_to"):  # a previous dataset's dates mean nothing here
+            if not spec.date_column and key in st.query_params:
+                del st.query_params[key]
+        if spec.date_column:
+            lo, hi = _date_span(db, info.id, info.table, spec.date_column)
+            if lo is not None:
+                url_default("f_from", lo, parse=dt.date.fromisoformat)
+                url_default("f_to", hi, parse=dt.date.fromisoformat)
+                a, b = st.columns(2)
+                start = a.date_input("From", key="f_from", min_value=lo, max_value=hi)
+                end = b.date_input("To", key="f_to", min_value=lo, max_value=hi)
+                to_url("f_from")
+                to_url("f_to")
+                if (start, end) != (lo, hi):
+                    col = quote_ident(spec.date_column)
+                    conditions.append(
+                        f"CAST({col} AS DATE) BETWEEN DATE '{start:%Y-%m-%d}' "
+                        f"AND DATE '{end:%Y-%m-%d}'"
+                    )
+                    words.append(f"{spec.date_column} {start:%Y-%m-%d} to {end:%Y-%m-%d}")
+        cols = ["(none)", *spec.segments]
+        url_default("f_col", "(none)", cols)
+        fcol = st.selectbox("Only respondents whose", cols, key="f_col")
+        to_url("f_col")
+        if fcol == "(none)" and "f_val" in st.query_params:
+            del st.query_params["f_val"]
+        if fcol != "(none)":
+            values = _distinct(db, info.id, info.table, fcol)
+            url_default("f_val", [], values, multi=True)
+            chosen = st.multiselect("is one of", values, key="f_val")
+            to_url("f_val", chosen)
+            if chosen:
+                inlist = ", ".join(sql_text(v) for v in chosen)
+                conditions.append(f"CAST({quote_ident(fcol)} AS VARCHAR) IN ({inlist})")
+                words.append(f"{fcol} in {', '.join(chosen)}")
+    settings = _settings_panel(info)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    saved_id = None
+    if choice.startswith(SAVED) and choice != WHOLE:
+        name = choice[len(SAVED) :]
+        saved_id = next(i for i, n in saved if n == name)
+        relation = (
+            f"(SELECT d.*, s.{SEGMENT_COL} FROM {info.table} d "
+            f"JOIN {segment_sql(saved_id)} s USING (__cmot_row){where})"
+        )
+        columns: tuple[str, ...] = (SEGMENT_COL,)
+    else:
+        relation = f"(SELECT * FROM {info.table}{where})" if where else info.table
+        columns = () if choice == WHOLE else (choice,)
+    return View(info, choice, columns, relation, "; ".join(words), settings, saved_id)
+
+
+def _settings_panel(info: DatasetInfo) -> Settings:
+    scale = info.spec.scale
+    points = list(range(scale.min, scale.max + 1))
+    with st.sidebar.expander("Method settings"):
+        st.caption("Defaults follow METHODS.md; every result shows the settings it used.")
+        url_default("low", scale.low_max, points[:-1], parse=int)
+        url_default("high", scale.high_min, points[1:], parse=int)
+        a, b = st.columns(2)
+        low = a.selectbox("Low: rating ≤", points[:-1], key="low")
+        high = b.selectbox("High: rating ≥", points[1:], key="high")
+        url_default("ia", 0.2, parse=float)
+        ia = st.slider("Asymmetry threshold ±", 0.05, 0.5, step=0.05, key="ia")
+        url_default("cov", 0.6, parse=float)
+        cov = st.slider(
+            "Moments of truth cover this share of impact", 0.3, 0.9, step=0.05, key="cov"
+        )
+        url_default("alpha", 0.05, [0.01, 0.05, 0.1], parse=float)
+        alpha = st.selectbox("Significance level α", [0.01, 0.05, 0.1], key="alpha")
+        for key in ("low", "high", "ia", "cov", "alpha"):
+            to_url(key)
+    return Settings(
+        low_max=int(low),
+        high_min=int(high),
+        vulnerability_ia=-float(ia),
+        opportunity_ia=float(ia),
+        mot_coverage=float(cov),
+        alpha=float(alpha),
+    )
+
+
+def current_view() -> View:
+    """The sidebar's view; without a dataset, say where to start and stop the page."""
+    view: View | None = st.session_state.get("view")
+    if view is None:
+        st.info("Upload a survey on the Data page to begin.")
+        st.stop()
+    return view
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _moments(
+    db: str, dataset_id: int, relation: str, columns: tuple[str, ...], settings: Settings
+) -> MomentsResult:
+    store = get_store()
+    info = next(d for d in store.list_datasets(all_versions=True) if d.id == dataset_id)
+    # The engine keeps the sums per (dataset, relation, segmentation, cut-offs): a threshold
+    # change reclassifies from them without reading the data again.
+    return find_moments(
+        store.cursor(), relation, info.spec, columns, settings, cache_key=("dataset", dataset_id)
+    )
+
+
+def moments(view: View) -> MomentsResult:
+    """The moments of truth of the view (cached); a user-caused error stops the page."""
+    try:
+        with st.spinner("Computing the moments of truth of each segment…"):
+            return _moments(
+                str(get_store().path), view.info.id, view.relation, view.columns, view.settings
+            )
+    except CmotError as e:
+        st.error(str(e))
+        st.stop()
+        raise  # unreachable: st.stop raises
+
+
+def settings_caption(result: MomentsResult, segment: str | None = None) -> str:
+    """The method settings and n, for the line next to a result."""
+    s = result.settings
+    segs = result.segments.set_index("segment")
+    n = ""
+    if segment is not None and segment in segs.index:
+        n = f"n = {int(segs.loc[segment, 'n']):,}; "
+    return (
+        f"{n}low ≤ {result.low_max}, high ≥ {result.high_min}; vulnerability IA ≤ "
+        f"{s.vulnerability_ia:+.2f}, opportunity IA ≥ {s.opportunity_ia:+.2f}; moments of "
+        f"truth cover {s.mot_coverage:.0%} of impact; α = {s.alpha}; effects in {result.unit}."
+    )
+
+
+def show_segmentation(choice: str) -> None:
+    """Make `choice` the sidebar's segmentation and rerun (after a save on the Segments page)."""
+    clear_saved_cache()
+    st.session_state["_pending_seg"] = choice
+    st.query_params["seg"] = choice
+    st.rerun()
+
+
+def clear_results() -> None:
+    """Forget cached results (after renaming saved segments: the names live in the sums)."""
+    from cmot.moments import clear_cache
+
+    _moments.clear()
+    clear_cache()

@@ -1,0 +1,83 @@
+"""The one-click report of the current comparison: HTML and PDF downloads."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from cmot import charts
+from cmot.moments import MomentsResult
+from cmot.report import Report, matrix_table, report_html, report_pdf
+from cmot.summary import headline, top_stakes
+from cmot.ui.frame import View
+
+
+def build_report(
+    view: View, result: MomentsResult, chosen: list[str], diffs: pd.DataFrame, flips: pd.DataFrame
+) -> Report:
+    return Report(
+        title=f"Moments of truth compared: {', '.join(chosen)}",
+        dataset=f"{view.info.name} v{view.info.version} ({view.info.source_name})",
+        segmentation=view.segmentation,
+        segments=tuple(chosen),
+        filters=view.filters,
+        headline=headline(result, chosen),
+        stakes=top_stakes(result, chosen),
+        matrix=matrix_table(result, chosen),
+        differences=diffs[
+            [
+                "touchpoint",
+                "measure",
+                "value_a",
+                "value_b",
+                "difference",
+                "se",
+                "q",
+                "significant",
+                "class_a",
+                "class_b",
+            ]
+        ],
+        flips=tuple(flips.sentence),
+        charts=(
+            (
+                "Class and impact",
+                charts.class_matrix(
+                    result.moments, chosen, result.unit, frozenset(flips.touchpoint)
+                ),
+            ),
+            ("Differences", charts.differences(diffs, result.unit)),
+        ),
+        result=result,
+    )
+
+
+def report_buttons(
+    view: View, result: MomentsResult, chosen: list[str], diffs: pd.DataFrame, flips: pd.DataFrame
+) -> None:
+    """HTML and PDF downloads of the comparison; built only when a button is clicked."""
+    st.subheader("Report")
+    st.caption("The comparison on this page, with the method settings and n in an appendix.")
+
+    def rep() -> Report:  # built on click only: it repeats every comparison of the page
+        return build_report(view, result, chosen, diffs, flips)
+
+    a, b, _ = st.columns([1, 1, 4])
+    a.download_button(
+        "Report (HTML)",
+        lambda: report_html(rep()).encode(),
+        "cmot-comparison.html",
+        "text/html",
+        key="report_html",
+        icon=":material/description:",
+        on_click="ignore",
+    )
+    b.download_button(
+        "Report (PDF)",
+        lambda: report_pdf(rep()),
+        "cmot-comparison.pdf",
+        "application/pdf",
+        key="report_pdf",
+        icon=":material/picture_as_pdf:",
+        on_click="ignore",
+    )

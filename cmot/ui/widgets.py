@@ -1,0 +1,117 @@
+"""Shared widgets: charts and tables with their downloads, moment cards, guardrail notes."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from cmot import report
+from cmot.charts import CLASS_COLOURS, class_label
+from cmot.moments import MomentsResult
+from cmot.summary import amount
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _render(spec_json: str, fmt: str) -> bytes:
+    chart = alt.Chart.from_dict(json.loads(spec_json))
+    if fmt == "png":
+        return report.chart_png(chart)
+    return report.chart_svg(chart).encode()
+
+
+def chart(fig: Any, key: str, name: str) -> None:
+    """Draw an Altair chart with PNG and SVG downloads (rendered only when clicked)."""
+    # One unvalidated conversion: the builders' output is schema-checked in the unit tests,
+    # and validating again on every rerun costs more than the rest of a page switch.
+    spec = fig.to_dict(validate=False)
+    spec_json = json.dumps(spec, default=str)
+    plot = spec.get("height")
+    if isinstance(plot, int) and "facet" not in spec:
+        # Streamlit fits a chart that fills the width into one element height, legend and
+        # axes included; give it room for them, or the plot is squeezed to a sliver.
+        st.vega_lite_chart(spec, key=key, width="stretch", height=plot + 140)
+    else:
+        st.vega_lite_chart(spec, key=key, width="stretch")
+    a, b, _ = st.columns([1, 1, 6])
+    a.download_button(
+        "PNG",
+        lambda: _render(spec_json, "png"),
+        f"{name}.png",
+        "image/png",
+        key=f"{key}_png",
+        icon=":material/image:",
+        on_click="ignore",
+    )
+    b.download_button(
+        "SVG",
+        lambda: _render(spec_json, "svg"),
+        f"{name}.svg",
+        "image/svg+xml",
+        key=f"{key}_svg",
+        icon=":material/image:",
+        on_click="ignore",
+    )
+
+
+def table(frame: pd.DataFrame, key: str, name: str, **kwargs: Any) -> None:
+    """Draw a table with a formula-safe CSV download."""
+    st.dataframe(frame, key=key, hide_index=True, **kwargs)
+    st.download_button(
+        "CSV",
+        lambda: report.to_csv(frame),
+        f"{name}.csv",
+        "text/csv",
+        key=f"{key}_csv",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+
+
+def class_html(cls: str) -> str:
+    """The class as a coloured symbol and word, the same colour as in every chart."""
+    return f'<span style="color:{CLASS_COLOURS[cls]};font-weight:600">{class_label(cls)}</span>'
+
+
+def moment_line(cls: str, touchpoint: str, rest: str) -> None:
+    """One line naming a moment: coloured class, the touchpoint, then `rest` (all escaped)."""
+    st.markdown(
+        f"{class_html(cls)} **{html.escape(touchpoint)}** {html.escape(rest)}",
+        unsafe_allow_html=True,
+    )
+
+
+def moment_cards(result: MomentsResult, segments: list[str]) -> None:
+    """One bordered card per segment: n, outcome, its vulnerabilities and opportunities."""
+    m = result.moments
+    segs = result.segments.set_index("segment")
+    width = min(len(segments), 4)
+    cols = [c for _ in range(0, len(segments), width) for c in st.columns(width)]
+    for col, seg in zip(cols, segments, strict=False):
+        with col.container(border=True):
+            row = segs.loc[seg]
+            st.markdown(f"**{seg}**")
+            level = (
+                f"{row.outcome_mean:.0%}"
+                if result.unit == "percentage points"
+                else f"{row.outcome_mean:.2f}"
+            )
+            st.caption(f"n = {int(row.n):,} · outcome {level}")
+            if row.insufficient:
+                st.warning(f"Insufficient: {row.reason}.", icon=":material/warning:")
+                continue
+            mine = m[(m.segment == seg) & m.mot].sort_values("ris", ascending=False)
+            for cls, stake in (
+                ("vulnerability", "risk"),
+                ("opportunity", "upside"),
+                ("hybrid", "risk"),
+            ):
+                for r in mine[mine["class"] == cls].itertuples():
+                    at_stake = amount(getattr(r, stake), result.unit)
+                    moment_line(cls, r.touchpoint, f"(at stake {at_stake})")
+            if mine.empty:
+                st.markdown("No moment of truth stands out.")

@@ -1,0 +1,61 @@
+"""Action plan: per segment, what to fix, grow and maintain; a what-if; at-risk respondents."""
+
+import streamlit as st
+
+from cmot.moments import predict_what_if
+from cmot.summary import action_plan, amount, at_risk, segments_of
+from cmot.ui.frame import current_view, moments, settings_caption, to_url, url_default
+from cmot.ui.state import get_store, require_app_frame
+from cmot.ui.widgets import table
+
+require_app_frame()
+
+view = current_view()
+st.title("Action plan")
+st.caption(
+    "Priorities for one segment: fix failing table stakes first, then grow differentiators; "
+    "an adequate table stake says maintain: do not over-invest. 'At stake' is the outcome "
+    "lost today (risk) or still to gain (upside), in outcome points."
+)
+result = moments(view)
+options = segments_of(result)
+url_default("segment", options[0], options)
+seg = st.selectbox("Segment", options, key="segment")
+to_url("segment")
+st.caption(settings_caption(result, seg))
+plan = action_plan(result, seg)
+table(
+    plan,
+    "plan_table",
+    f"action-plan-{seg}",
+    column_config={"stake": st.column_config.NumberColumn("at stake", format="%.3f")},
+)
+st.subheader("What if")
+tps = list(plan.touchpoint)
+url_default("wi_tp", tps[0], tps)
+a, b, c = st.columns([2, 2, 2])
+tp = a.selectbox("Touchpoint", tps, key="wi_tp")
+moves = {"bottom_to_middle": "low ratings → middle", "middle_to_top": "middle → top box"}
+move = b.radio("Move", list(moves), format_func=moves.get, key="wi_move", horizontal=True)
+share = c.slider("Share of them that moves", 0, 100, 50, step=5, key="wi_share", format="%d%%")
+to_url("wi_tp")
+w = predict_what_if(result, seg, tp, move, share / 100)  # type: ignore[arg-type]
+st.metric(
+    f"Predicted outcome for {seg}",
+    amount(w.predicted, result.unit).replace(" pts", "%"),
+    f"{amount(w.delta, result.unit, signed=True)} "
+    f"(95%: {amount(w.delta_lo, result.unit, signed=True)} to "
+    f"{amount(w.delta_hi, result.unit, signed=True)})",
+)
+st.subheader("At-risk respondents")
+vul = list(plan[plan.action == "fix"].touchpoint)
+cols = [c for c in view.info.spec.touchpoint_columns if view.info.spec.touchpoint(c).name in vul]
+st.caption(
+    f"Respondents of {seg} who rated a vulnerability to fix ({', '.join(vul) or 'none'}) "
+    f"at {result.low_max} or below: follow them up."
+)
+expr = view.segment_expression if seg != "All" else None
+people = at_risk(
+    get_store().cursor(), view.relation, view.info.spec, expr, seg, cols, result.low_max
+)
+table(people, "at_risk_table", f"at-risk-{seg}")

@@ -1,0 +1,50 @@
+"""Compare: two to four segments side by side: class matrix, differences, flips, report."""
+
+import streamlit as st
+
+from cmot import charts
+from cmot.compare import compare_segments, find_flips
+from cmot.summary import segments_of
+from cmot.ui.frame import current_view, moments, settings_caption, to_url, url_default
+from cmot.ui.report import report_buttons
+from cmot.ui.state import require_app_frame
+from cmot.ui.widgets import chart, table
+
+require_app_frame()
+
+view = current_view()
+st.title("Compare segments")
+st.caption(
+    "Each cell: the touchpoint's class in that segment (▼ vulnerability, ▲ opportunity, ◆ "
+    "hybrid) and its range of impact. Below, the differences a − b with 95% intervals; "
+    "filled dots stay significant after Benjamini-Hochberg. A flip is a vulnerability in one "
+    "segment and an opportunity in another."
+)
+result = moments(view)
+options = [s for s in segments_of(result) if s != "All"]
+if len(options) < 2:
+    st.info("Pick a segmentation with two or more segments in the sidebar to compare them.")
+    st.stop()
+url_default("compare", options[:2], options, multi=True)
+chosen = st.multiselect("Segments (2 to 4)", options, key="compare", max_selections=4)
+to_url("compare", chosen)
+if len(chosen) < 2:
+    st.warning("Pick at least two segments.")
+    st.stop()
+st.caption(settings_caption(result))
+flips = find_flips(result)
+flips = flips[flips.vulnerable_in.isin(chosen) & flips.opportunity_in.isin(chosen)]
+for sentence in flips.sentence:
+    st.warning(sentence, icon=":material/swap_horiz:")
+flipped = frozenset(flips.touchpoint)
+chart(charts.class_matrix(result.moments, chosen, result.unit, flipped), "matrix", "class-matrix")
+a, b = chosen[0], chosen[1]
+if len(chosen) > 2:
+    pairs = [f"{x} | {y}" for i, x in enumerate(chosen) for y in chosen[i + 1 :]]
+    url_default("pair", pairs[0], pairs)
+    a, b = st.selectbox("Differences between", pairs, key="pair").split(" | ")
+    to_url("pair")
+diffs = compare_segments(result, a, b)
+chart(charts.differences(diffs, result.unit), "differences", f"differences-{a}-{b}")
+table(diffs, "differences_table", f"differences-{a}-{b}")
+report_buttons(view, result, chosen, diffs, flips)

@@ -1,0 +1,67 @@
+"""Journey map: stages left to right, each segment's performance curve, moments by class."""
+
+import streamlit as st
+
+from cmot import charts
+from cmot.spec import CMOT_TAGS
+from cmot.summary import action_plan, segments_of
+from cmot.ui.frame import current_view, moments, settings_caption, to_url, url_default
+from cmot.ui.state import require_app_frame
+from cmot.ui.widgets import chart, table
+
+require_app_frame()
+
+view = current_view()
+spec = view.info.spec
+st.title("Journey map")
+st.caption(
+    "Stages run left to right, touchpoints in journey order. Each line is a segment's "
+    "performance (its emotion curve); each marker is the touchpoint's class in that segment "
+    "(▼ vulnerability, ▲ opportunity, ◆ hybrid, ● low impact, ✚ insufficient); ✱ marks a "
+    "customer-moment-of-truth tag from the journey spec."
+)
+result = moments(view)
+options = segments_of(result)
+url_default("journey_segments", options[:4], options, multi=True)
+chosen = st.multiselect("Segments", options, key="journey_segments", max_selections=5)
+to_url("journey_segments", chosen)
+tags = {t.name: ", ".join(CMOT_TAGS[g] for g in t.tags) for t in spec.touchpoints}
+rows = result.moments[result.moments.segment.isin(chosen or options[:1])]
+chart(charts.journey_map(rows, [s.name for s in spec.stages], tags), "journey", "journey-map")
+st.caption(settings_caption(result))
+steps = st.tabs(
+    [
+        "1 Define the journey",
+        "2 Emotions and expectations",
+        "3 Label the moments",
+        "4 Assess performance",
+        "5 Redesign",
+    ]
+)
+with steps[0]:
+    for stage in spec.stages:
+        names = [spec.touchpoint(c).name for c in stage.touchpoints]
+        st.markdown(f"**{stage.name}**: " + " → ".join(names))
+with steps[1]:
+    tagged = {k: v for k, v in tags.items() if v}
+    st.markdown(
+        "\n".join(f"- ✱ **{k}**: {v}" for k, v in tagged.items())
+        or "No touchpoint carries a CMoT tag yet: add tags on the Data page."
+    )
+with steps[2]:
+    wide = rows.pivot(index="touchpoint", columns="segment", values="class")
+    wide = wide.reindex(list(dict.fromkeys(rows.touchpoint))).map(charts.class_label)
+    table(wide.reset_index(), "journey_classes", "journey-classes")
+with steps[3]:
+    perf = rows.pivot(index="touchpoint", columns="segment", values="mean")
+    table(
+        perf.reindex(list(dict.fromkeys(rows.touchpoint))).round(1).reset_index(),
+        "journey_performance",
+        "journey-performance",
+    )
+with steps[4]:
+    for seg in chosen or options[:1]:
+        plan = action_plan(result, seg)
+        top = plan[plan.action.isin(["fix", "grow"])].head(3)
+        items = ", ".join(f"{a} {t}" for a, t in zip(top.action, top.touchpoint, strict=True))
+        st.markdown(f"**{seg}**: {items or 'nothing urgent'} (details on the Action plan page)")

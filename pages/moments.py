@@ -1,0 +1,71 @@
+"""Moments: one segment in depth: penalty-reward butterfly, impact-performance, the table."""
+
+import streamlit as st
+
+from cmot import charts
+from cmot.summary import segments_of
+from cmot.ui.frame import current_view, moments, settings_caption, to_url, url_default
+from cmot.ui.state import require_app_frame
+from cmot.ui.widgets import chart, table
+
+require_app_frame()
+
+view = current_view()
+st.title("Moments")
+st.caption(
+    "One segment in depth. Bars left: what a low rating costs the outcome; bars right: what a "
+    "top rating adds (whiskers: 95% intervals). Long left bars are vulnerabilities, long "
+    "right bars opportunities; ⚠ marks a coefficient of the wrong sign (read as 0)."
+)
+result = moments(view)
+options = ["All", *[s for s in segments_of(result) if s != "All"]]
+url_default("segment", options[1] if len(options) > 1 else options[0], options)
+seg = st.selectbox("Segment", options, key="segment")
+to_url("segment")
+st.caption(settings_caption(result, seg))
+rows = result.moments[result.moments.segment == seg]
+info = result.segments.set_index("segment").loc[seg]
+if info.reason:  # guardrails sit where the numbers would be
+    (st.warning if info.insufficient else st.info)(f"{seg}: {info.reason}.", icon="⚠️")
+chart(
+    charts.butterfly(rows, result.unit, f"Penalty and reward: {seg}"), "butterfly", "penalty-reward"
+)
+s = result.settings
+chart(
+    charts.impact_performance(rows, s.vulnerability_ia, s.opportunity_ia),
+    "aipa",
+    "impact-performance",
+)
+st.subheader("All touchpoints")
+cols = [
+    "stage",
+    "touchpoint",
+    "class",
+    "action",
+    "n",
+    "mean",
+    "bottom_box",
+    "top_box",
+    "penalty",
+    "penalty_lo",
+    "penalty_hi",
+    "reward",
+    "reward_lo",
+    "reward_hi",
+    "ia",
+    "ris",
+    "risk",
+    "upside",
+    "just_enough",
+    "reason",
+]
+table(
+    rows[cols].assign(**{"class": [charts.class_label(c) for c in rows["class"]]}),
+    "moments_table",
+    f"moments-{seg}",
+    column_config={
+        "mean": st.column_config.NumberColumn(format="%.0f"),
+        "bottom_box": st.column_config.NumberColumn(format="percent"),
+        "top_box": st.column_config.NumberColumn(format="percent"),
+    },
+)

@@ -1,0 +1,121 @@
+"""Segments: define or cluster segments, see the k curve, profiles, stability; name and save."""
+
+import streamlit as st
+
+from cmot import charts
+from cmot.errors import CmotError
+from cmot.segments import (
+    delete_segmentation,
+    list_segmentations,
+    load_segmentation,
+    rename_segment,
+    save_segmentation,
+    segment,
+)
+from cmot.ui.auth import require_analyst
+from cmot.ui.frame import clear_results, clear_saved_cache, current_view, show_segmentation
+from cmot.ui.state import get_store, require_app_frame
+from cmot.ui.widgets import chart, table
+
+require_app_frame()
+
+view = current_view()
+spec, store = view.info.spec, get_store()
+st.title("Segments")
+st.caption(
+    "Segments by a column of the survey, or found by clustering who respondents are "
+    "(attributes), how they rate (needs) or what drives their outcome (drivers). The k curve "
+    "shows how well each number of segments separates; stability says whether re-fits on "
+    "fresh samples find the same segments. Name them, then save to analyse by them."
+)
+modes = {
+    "given": "a column",
+    "attributes": "cluster attributes",
+    "needs": "cluster ratings",
+    "drivers": "drivers (mixture of regressions)",
+}
+mode = st.radio(
+    "Segments from", list(modes), format_func=modes.get, key="seg_mode", horizontal=True
+)
+pool = list(spec.touchpoint_columns) if mode == "needs" else list(spec.attributes)
+default = [c for c in ("Type of Travel", "Class", "Customer Type") if c in pool] or pool[:2]
+cols = st.multiselect(
+    "Columns", pool, default=default[: 1 if mode == "given" else 3], key=f"seg_cols_{mode}"
+)
+k = st.number_input("Segments (0 = choose k automatically)", 0, 8, 0, key="seg_k")
+if st.button("Find segments", key="seg_run", type="primary"):
+    try:
+        with st.status(f"Segmenting by {modes[mode]}…", expanded=True) as status:
+            st.write("Fitting on a seeded sample, scoring k, re-fitting for stability…")
+            st.session_state["seg_result"] = segment(
+                store.cursor(), view.info.table, spec, mode, cols, k=int(k) or None
+            )
+            status.update(label="Segments found", state="complete", expanded=False)
+    except CmotError as e:
+        st.error(str(e))
+seg = st.session_state.get("seg_result")
+if seg is not None:
+    if len(seg.k_curve) and seg.k_curve.drop(columns=["k", "chosen"]).notna().any().any():
+        chart(charts.k_curve(seg.k_curve), "k_curve", "k-curve")
+    if seg.stability is not None:
+        st.info(
+            f"Stability: mean adjusted Rand {seg.stability.mean_ari:.2f} over "
+            f"{seg.stability.refits} re-fits. {seg.stability.verdict}"
+        )
+    st.markdown("**Sizes and names** (edit a name in the table)")
+    edited = st.data_editor(
+        seg.sizes,
+        key="seg_names",
+        hide_index=True,
+        disabled=["segment", "size", "share"],
+        column_config={"share": st.column_config.NumberColumn(format="percent")},
+    )
+    try:
+        seg = seg.with_names(list(edited["name"]))
+    except CmotError as e:
+        st.error(str(e))
+    profile = seg.profile.pivot_table(
+        index=["attribute", "level"], columns="name", values="index"
+    ).round(0)
+    st.markdown("**Profiles**: index 100 = as in the whole sample; 150 = 1.5 times as common")
+    table(profile.reset_index(), "seg_profile", "segment-profile")
+    name = st.text_input("Save as", value=" x ".join(cols)[:60], key="seg_save_name")
+    if st.button("Save segmentation", key="seg_save", type="primary") and require_analyst(
+        "save segmentations"
+    ):
+        try:
+            save_segmentation(store.cursor(), view.info.id, name, seg, replace=True)
+        except CmotError as e:
+            st.error(str(e))
+        else:
+            show_segmentation(f"saved: {name.strip()}")
+st.subheader("Saved segmentations")
+if view.saved_id is not None:  # the one the sidebar analyses by: rename its segments
+    current = load_segmentation(store.cursor(), view.saved_id)
+    st.markdown(f"**Names in {view.segmentation}** (edit, then save the names)")
+    names = st.data_editor(
+        current.sizes[["segment", "name", "size"]],
+        key="saved_names",
+        hide_index=True,
+        disabled=["segment", "size"],
+    )
+    if st.button("Save names", key="saved_names_save") and require_analyst("rename segments"):
+        try:
+            for code, new, old in zip(names.segment, names.name, current.names, strict=True):
+                if new != old:
+                    rename_segment(store.cursor(), view.saved_id, int(code), new)
+        except CmotError as e:
+            st.error(str(e))
+        else:
+            clear_results()  # cached results carry the old names
+            st.rerun()
+saved = list_segmentations(store.cursor(), view.info.id)
+table(saved, "seg_saved", "segmentations")
+if len(saved):
+    gone = st.selectbox("Delete", list(saved.name), key="seg_delete_name", index=None)
+    if st.button(
+        "Delete segmentation", key="seg_delete", disabled=gone is None
+    ) and require_analyst("delete segmentations"):
+        delete_segmentation(store.cursor(), (view.info.id, gone))
+        clear_saved_cache()
+        st.rerun()

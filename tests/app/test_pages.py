@@ -1,0 +1,215 @@
+"""AppTest: every page runs on the demo; segmentation, comparison and settings change the view."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+PAGES = ["overview", "journey", "moments", "compare", "actions", "segments", "data"]
+
+
+@pytest.fixture
+def app(db_path: Path) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    return at
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+
+
+def chart_frames(at: AppTest, i: int) -> list[pd.DataFrame]:
+    """The data frames Streamlit sent with chart i (Arrow bytes beside the spec)."""
+    proto = at.get("vega_lite_chart")[i].proto
+    return [pa.ipc.open_stream(d.data.data).read_pandas() for d in proto.datasets]
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join(
+        str(e.value) for kind in ("markdown", "caption", "info", "warning") for e in at.get(kind)
+    )
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_on_the_demo(app: AppTest, page: str) -> None:
+    ok(app.switch_page(f"pages/{page}.py").run())
+    assert app.title[0].value
+    assert app.caption, "every page says what it shows and how to read it"
+
+
+def test_overview_shows_cards_stakes_and_a_headline(app: AppTest) -> None:
+    ok(app)
+    body = texts(app)
+    assert "The biggest difference" in body
+    assert "▼ vulnerability" in body and "▲ opportunity" in body
+    assert "low ≤ 2, high ≥ 5" in body  # method settings next to the result
+    assert {m.label for m in app.metric} >= {"Respondents", "Positive outcome", "Segments"}
+
+
+def test_changing_the_segmentation_changes_the_cards(app: AppTest) -> None:
+    before = texts(app)
+    app.sidebar.selectbox(key="seg").set_value("Region").run()
+    ok(app)
+    assert app.query_params["seg"] in ("Region", ["Region"])
+    assert texts(app) != before
+    app.sidebar.selectbox(key="seg").set_value("(whole sample)").run()
+    ok(app)
+    assert "Pick a segmentation with two or more segments" in texts(app)
+
+
+def test_compare_two_segments_draws_matrix_and_differences(app: AppTest) -> None:
+    app.switch_page("pages/compare.py").run()
+    segs = app.multiselect(key="compare").options
+    app.multiselect(key="compare").set_value(segs[1:3]).run()
+    ok(app)
+    specs = charts(app)
+    assert len(specs) == 2
+    matrix = chart_frames(app, 0)[0]
+    assert set(matrix.segment) == set(segs[1:3])
+    assert app.query_params["compare"] == segs[1:3]
+
+
+def test_settings_change_the_classification(app: AppTest) -> None:
+    app.switch_page("pages/moments.py").run()
+    before = app.dataframe[0].value
+    app.sidebar.slider(key="ia").set_value(0.5).run()
+    app.sidebar.selectbox(key="low").set_value(1).run()
+    ok(app)
+    after = app.dataframe[0].value
+    assert not before["penalty"].equals(after["penalty"])  # low = bottom one point now
+    assert "low ≤ 1" in texts(app) and "IA ≤ -0.50" in texts(app)
+    assert app.query_params["low"] in ("1", ["1"])
+
+
+def test_a_link_with_page_state_reproduces_the_view(db_path: Path) -> None:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"dataset": "demo", "seg": "Region", "segment": "West", "ia": "0.3"})
+    at.run()
+    at.switch_page("pages/moments.py").run()
+    ok(at)
+    assert at.selectbox(key="segment").value == "West"
+    assert at.sidebar.slider(key="ia").value == 0.3
+
+
+def test_segments_page_clusters_names_and_saves(app: AppTest) -> None:
+    app.switch_page("pages/segments.py").run()
+    app.radio(key="seg_mode").set_value("attributes").run()
+    app.multiselect(key="seg_cols_attributes").set_value(["Sector", "Years as client"]).run()
+    app.number_input(key="seg_k").set_value(3).run()
+    app.button(key="seg_run").click().run()
+    ok(app)
+    assert "Stability" in texts(app)
+    app.text_input(key="seg_save_name").set_value("three").run()
+    app.button(key="seg_save").click().run()
+    ok(app)
+    assert app.sidebar.selectbox(key="seg").value == "saved: three"
+    app.switch_page("pages/overview.py").run()
+    ok(app)
+    assert len([c for c in app.get("markdown") if c.value.startswith("**")]) >= 3
+    app.switch_page("pages/actions.py").run()  # at-risk rows joined to the saved segments
+    ok(app)
+    assert set(app.selectbox(key="segment").options) == set(app.session_state["seg_result"].names)
+    app.switch_page("pages/segments.py").run()
+    app.session_state["saved_names"] = {
+        "edited_rows": {0: {"name": "Loyal veterans"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    app.run()
+    app.button(key="saved_names_save").click().run()
+    ok(app)
+    app.switch_page("pages/overview.py").run()
+    assert "**Loyal veterans**" in texts(app)
+
+
+def test_action_plan_what_if_and_at_risk(app: AppTest) -> None:
+    app.switch_page("pages/actions.py").run()
+    ok(app)
+    plan = app.dataframe[0].value
+    assert plan.action.iloc[0] in ("fix", "grow")
+    before = app.metric[0].value
+    app.slider(key="wi_share").set_value(100).run()
+    app.selectbox(key="wi_tp").set_value(plan.touchpoint.iloc[0]).run()
+    ok(app)
+    assert app.metric[0].value != before or plan.action.iloc[0] == "grow"
+    people = app.dataframe[-1].value
+    assert len(people) > 0 and (people["low ratings"] > 0).all()
+
+
+def test_flips_are_highlighted_with_a_sentence(app: AppTest) -> None:
+    app.switch_page("pages/compare.py").run()
+    app.multiselect(key="compare").set_value(["Commercial developers", "Public agencies"]).run()
+    ok(app)
+    flips = [w.value for w in app.warning if "is a vulnerability for" in w.value]
+    assert flips, "the demo plants Change orders as a flip between these two"
+    assert any("Change orders" in f for f in flips)
+    matrix = chart_frames(app, 0)[0]
+    assert "⇄ Change orders" in set(matrix.touchpoint)
+
+
+def test_filters_narrow_the_respondents_and_live_in_the_url(app: AppTest) -> None:
+    app.sidebar.selectbox(key="f_col").set_value("Region").run()
+    region = app.sidebar.multiselect(key="f_val").options[0]
+    app.sidebar.multiselect(key="f_val").set_value([region]).run()
+    ok(app)
+    n = int({m.label: m.value for m in app.metric}["Respondents"].replace(",", ""))
+    assert 0 < n < 6600
+    assert app.query_params["f_val"] in (region, [region])
+    assert f"Region in {region}" in texts(app)
+    app.sidebar.date_input(key="f_to").set_value(app.sidebar.date_input(key="f_from").value).run()
+    ok(app)
+    m = int({m.label: m.value for m in app.metric}["Respondents"].replace(",", ""))
+    assert m < n
+
+
+def test_datasets_rename_delete_and_spec_download(app: AppTest) -> None:
+    app.switch_page("pages/data.py").run()
+    app.text_input(key="ds_new_name").set_value("renamed").run()
+    app.button(key="ds_rename").click().run()
+    ok(app)
+    assert app.sidebar.selectbox(key="dataset").value == "renamed"
+    spec = app.get("download_button")
+    assert any(b.proto.label == "Journey spec (TOML)" for b in spec)
+    app.checkbox(key="ds_sure").check().run()
+    app.button(key="ds_delete").click().run()
+    ok(app)
+    assert "No datasets yet" in app.sidebar.info[0].value
+
+
+def test_three_segments_pick_the_pair_of_the_differences(app: AppTest) -> None:
+    app.switch_page("pages/compare.py").run()
+    segs = app.multiselect(key="compare").options
+    app.multiselect(key="compare").set_value(segs[:3]).run()
+    pairs = app.selectbox(key="pair").options
+    assert len(pairs) == 3
+    app.selectbox(key="pair").set_value(pairs[2]).run()
+    ok(app)
+    title = charts(app)[1]["title"]
+    assert title.endswith(f"{segs[1]} − {segs[2]} (a − b)")
+    assert len(set(chart_frames(app, 0)[0].segment)) == 3
+
+
+def test_guardrails_show_where_the_numbers_would_be(app: AppTest) -> None:
+    # One survey day leaves every segment far below max(30, 10 x touchpoints) respondents.
+    day = app.sidebar.date_input(key="f_from").value
+    app.sidebar.date_input(key="f_to").set_value(day).run()
+    ok(app)
+    assert sum("Insufficient" in w.value for w in app.warning) >= 2
+    app.switch_page("pages/moments.py").run()
+    ok(app)
+    assert "needs at least 120" in app.warning[0].value
+    assert set(app.dataframe[0].value["class"]) == {"? insufficient"}

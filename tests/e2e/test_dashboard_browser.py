@@ -1,0 +1,135 @@
+"""In a real browser: upload the airline survey, compare travel types, every page, exports."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Server, shot
+from tests.e2e.test_shell_browser import wait_idle
+
+pytestmark = pytest.mark.e2e
+
+PAGES = ["Overview", "Journey map", "Moments", "Compare", "Action plan", "Segments", "Data"]
+
+
+def no_errors(page: object) -> None:
+    assert page.get_by_test_id("stException").count() == 0  # type: ignore[attr-defined]
+    assert "Traceback" not in page.inner_text("body")  # type: ignore[attr-defined]
+
+
+_WATCH = """() => { window.__cmotRan = false;
+  const app = document.querySelector('[data-testid=stApp]');
+  new MutationObserver(() => {
+    if (app.getAttribute('data-test-script-state') === 'running') window.__cmotRan = true;
+  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']}); }"""
+_DONE = """() => window.__cmotRan && document.querySelector('[data-testid=stApp]')
+  .getAttribute('data-test-script-state') === 'notRunning'"""
+
+
+def run_of(page: object, action: Callable[[], object]) -> None:
+    """Do `action` and wait for the script run it causes to finish (the status widget can
+    show up too late to wait on)."""
+    page.evaluate(_WATCH)  # type: ignore[attr-defined]
+    action()
+    page.wait_for_function(_DONE, timeout=90_000)  # type: ignore[attr-defined]
+
+
+def choose(page: object, label: str, option: str) -> None:
+    """Pick `option` in the selectbox labelled `label` the way a person does."""
+    page.get_by_label(label, exact=True).click()  # type: ignore[attr-defined]
+    run_of(page, page.get_by_role("option", name=option, exact=True).click)  # type: ignore[attr-defined]
+
+
+def open_page(page: object, title: str) -> None:
+    nav = page.get_by_test_id("stSidebarNav")  # type: ignore[attr-defined]
+    run_of(page, nav.get_by_role("link", name=title, exact=True).click)
+    charts_drawn(page)
+
+
+def charts_drawn(page: object) -> None:
+    """Wait until every chart on the page has drawn (Vega renders after the script ends)."""
+    charts = page.get_by_test_id("stVegaLiteChart")  # type: ignore[attr-defined]
+    for i in range(charts.count()):
+        charts.nth(i).locator("canvas, svg.marks").first.wait_for(timeout=30_000)
+
+
+def test_airline_upload_compare_pages_link_and_exports(
+    server: Server, page: object, airline_csv: Path, tmp_path: Path
+) -> None:
+    from pypdf import PdfReader
+
+    page.goto(server.url + "/data")  # type: ignore[attr-defined]
+    page.get_by_text("Stored datasets").wait_for()  # type: ignore[attr-defined]
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(airline_csv))  # type: ignore[attr-defined]
+    page.get_by_text("Detected roles").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    for label, value in (("Dataset name", "airline"), ("Missing codes", "0")):
+        box = page.get_by_label(label)  # type: ignore[attr-defined]
+        box.fill(value)
+        box.press("Enter")
+        wait_idle(page)
+    shot(page, "dashboard-data-mapping")
+    page.get_by_role("button", name="Save dataset").click()  # type: ignore[attr-defined]
+    page.get_by_text("Saved 'airline' version 1: 25,976 respondents.").wait_for(timeout=90_000)  # type: ignore[attr-defined]
+    wait_idle(page)
+    assert "declared missing code (0)" in page.get_by_test_id("stCode").inner_text()  # type: ignore[attr-defined]
+
+    choose(page, "Segmentation", "Type of Travel")
+    open_page(page, "Compare")
+    page.get_by_text("Differences in penalty and reward").first.wait_for()  # type: ignore[attr-defined]
+    chosen = page.get_by_test_id("stMultiSelect").first.inner_text()  # type: ignore[attr-defined]
+    assert "Business travel" in chosen and "Personal Travel" in chosen
+    no_errors(page)
+    shot(page, "dashboard-compare")
+    link = page.url  # type: ignore[attr-defined]
+    assert "seg=Type+of+Travel" in link and "dataset=airline" in link and "compare=" in link
+
+    with page.expect_download() as csv_dl:  # type: ignore[attr-defined]
+        page.locator(".st-key-differences_table_csv button").click()  # type: ignore[attr-defined]
+    csv = Path(csv_dl.value.save_as(tmp_path / "d.csv") or tmp_path / "d.csv").read_text(
+        encoding="utf-8-sig"
+    )
+    assert csv.startswith("segment_a,segment_b,touchpoint")
+    assert (
+        "Business travel,Personal Travel,Inflight wifi service,Inflight wifi service,reward" in csv
+    )
+    with page.expect_download(timeout=90_000) as pdf_dl:  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Report (PDF)").click()  # type: ignore[attr-defined]
+    pdf_path = tmp_path / "r.pdf"
+    pdf_dl.value.save_as(pdf_path)
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf_path.read_bytes())).pages)
+    assert "Business travel" in text and "Personal Travel" in text
+    assert "Appendix: method settings and n" in text
+    assert "n: Business travel" in text
+
+    # Streamlit scrolls inside its main block: a tall window makes a screenshot show it all.
+    page.set_viewport_size({"width": 1400, "height": 2600})  # type: ignore[attr-defined]
+    for title in PAGES:
+        open_page(page, title)
+        no_errors(page)
+        shot(page, "dashboard-" + title.lower().replace(" ", "-"))
+
+    # Clustering shows its progress, then the k curve, stability and editable names.
+    open_page(page, "Segments")
+    run_of(page, page.get_by_text("cluster attributes", exact=True).click)  # type: ignore[attr-defined]
+    run_of(page, page.get_by_role("button", name="Find segments").click)  # type: ignore[attr-defined]
+    page.get_by_text("Stability: mean adjusted Rand").wait_for(timeout=120_000)  # type: ignore[attr-defined]
+    charts_drawn(page)
+    no_errors(page)
+    shot(page, "dashboard-segments-clustered")
+
+    # A colleague opens the copied link: the same dataset, segmentation and comparison.
+    other = page.context.new_page()  # type: ignore[attr-defined]
+    other.goto(link)
+    other.get_by_text("Differences in penalty and reward").first.wait_for(timeout=60_000)
+    wait_idle(other)
+    sidebar = other.get_by_test_id("stSidebar")
+    boxes = [b.locator("input").input_value() for b in sidebar.get_by_test_id("stSelectbox").all()]
+    assert any("airline" in b for b in boxes) and any("Type of Travel" in b for b in boxes)
+    again = other.get_by_test_id("stMultiSelect").first.inner_text()
+    assert "Business travel" in again and "Personal Travel" in again
+    no_errors(other)
+    shot(other, "dashboard-shared-link")

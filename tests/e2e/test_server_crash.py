@@ -1,0 +1,113 @@
+"""Crash safety at the server: SIGKILL `streamlit run` while it saves a large upload made in a
+real browser, start it again, and check the store (the app, the operator's CLI, the tables)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cmot.demo import DEMO_CSV, generate_demo
+from cmot.ingest import ingest
+from cmot.store import Store, close_all
+from tests.conftest import ROOT
+from tests.e2e.conftest import start_server
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+BIG_ROWS = 176_000
+
+
+def _store_bytes(db: Path) -> int:
+    return sum(p.stat().st_size for p in db.parent.glob(db.name + "*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def big_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bigupload") / "big.csv"
+    generate_demo(n_per_segment=40_000, seed=5).frame.to_csv(path, index=False)
+    return path
+
+
+def test_sigkill_while_saving_an_upload_leaves_the_store_whole(
+    tmp_path: Path, big_csv: Path, page: Any
+) -> None:
+    db = tmp_path / "store.duckdb"
+    earlier, _ = ingest(Store(db), DEMO_CSV, "earlier")
+    close_all()  # the server process owns the file from here on
+
+    server = start_server(db, tmp_path / "server.log")
+    outcome = "killed before the save began"
+    try:
+        page.goto(server.url + "/data")
+        page.get_by_text("Stored datasets").wait_for(timeout=60_000)  # first run done
+        uploader = page.get_by_test_id("stFileUploader")
+        uploader.locator("input[type=file]").set_input_files(str(big_csv))
+        uploader.get_by_text(big_csv.name).wait_for(timeout=60_000)
+        page.get_by_label("Dataset name").fill("big")
+        page.get_by_label("Dataset name").press("Enter")
+        time.sleep(1.0)  # let the rerun for the name settle
+        baseline = _store_bytes(db)
+        page.get_by_role("button", name="Save dataset").click()
+        # The save is the one CREATE TABLE AS SELECT that writes the rows into the store's
+        # file: kill the moment the file starts to grow, in the middle of that write.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if _store_bytes(db) != baseline:
+                outcome = "killed while the store file grew (mid-save)"
+                break
+            if server.process.poll() is not None:
+                pytest.fail("the server exited by itself")
+            time.sleep(0.002)
+        else:
+            pytest.fail("the save never began writing")
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(timeout=30)
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait(timeout=30)
+
+    # Restart on the same file: it opens, the app runs, the datasets page shows no error.
+    again = start_server(db, tmp_path / "server2.log")
+    try:
+        page.goto(again.url + "/data")
+        page.get_by_text("Stored datasets").wait_for(timeout=60_000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        again.process.terminate()
+        again.process.wait(timeout=30)
+
+    # The operator's check after an incident.
+    cli = subprocess.run(
+        [sys.executable, "-m", "cmot", "datasets"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"CMOT_DB": str(db), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert "earlier" in cli.stdout
+
+    store = Store(db)
+    names = {d.name for d in store.list_datasets()}
+    assert store.get_dataset("earlier") == earlier
+    assert len(store.read_frame(earlier)) == 6600
+    if "big" in names:  # committed before the kill: then whole
+        big = store.get_dataset("big")
+        n = store.cursor().execute(f"SELECT count(*) FROM {big.table}").fetchall()[0][0]
+        assert n == big.rows_kept == BIG_ROWS
+        outcome += "; the dataset is complete"
+    else:
+        outcome += "; the dataset is absent"
+    tables = {r[0] for r in store.cursor().execute("SHOW TABLES").fetchall()}
+    registered = {d.table.strip('"') for d in store.list_datasets(all_versions=True)}
+    assert {t for t in tables if t.startswith("ds_")} == registered  # no orphan rows table
+    close_all()
+    print(f"\nserver crash test: {outcome}; 'earlier' intact; `python -m cmot datasets` exit 0")
