@@ -13,6 +13,7 @@ import pandas as pd
 from cmot.compare import compare_all, find_flips
 from cmot.errors import CmotError
 from cmot.moments import ALL, MomentsResult, Settings, find_moments
+from cmot.report import to_csv
 from cmot.spec import JourneySpec, load_spec
 from cmot.store import Store, quote_ident
 
@@ -170,11 +171,15 @@ def run_analyze(args: argparse.Namespace) -> int:
     ]
     comparison = compare_all(result)
     flips = find_flips(result)
-    moments.to_csv(out / "moments.csv", index=False)
-    result.segments.to_csv(out / "segments.csv", index=False)
-    result.importance.to_csv(out / "importance.csv", index=False)
-    comparison.to_csv(out / "comparison.csv", index=False)
-    flips.to_csv(out / "flips.csv", index=False)
+    tables = {
+        "moments": moments,
+        "segments": result.segments,
+        "importance": result.importance,
+        "comparison": comparison,
+        "flips": flips,
+    }
+    for name, frame in tables.items():
+        (out / f"{name}.csv").write_bytes(to_csv(frame))  # formula-safe, like every export
     summary = write_summary(result, comparison, flips, Path(args.source).name)
     (out / "summary.md").write_text(summary, encoding="utf-8")
     n_mot = int(result.moments[result.moments.segment == ALL].mot.sum())

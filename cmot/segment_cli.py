@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 
 from cmot.errors import CmotError
+from cmot.report import to_csv
 from cmot.segments import MODES, Segmentation, save_segmentation, segment
 from cmot.spec import JourneySpec
 from cmot.store import ID_COL, ROW_COL, Store, quote_ident
@@ -91,18 +92,22 @@ def run_segments(args: argparse.Namespace) -> int:
     ids = con.execute(f"SELECT {ROW_COL}, {ID_COL} FROM {table} ORDER BY {ROW_COL}").df()
     assigned = pd.DataFrame({ROW_COL: seg.rows, "segment": seg.labels})
     assigned["name"] = [seg.names[g] if g >= 0 else "" for g in seg.labels]
-    ids.merge(assigned, on=ROW_COL, how="left").to_csv(out / "assignments.csv", index=False)
-    seg.sizes.to_csv(out / "sizes.csv", index=False)
-    seg.profile.to_csv(out / "profiles.csv", index=False)
-    seg.k_curve.to_csv(out / "k_curve.csv", index=False)
     st = seg.stability
-    pd.DataFrame(
-        {"refit": range(1, len(st.scores) + 1), "adjusted_rand": st.scores}
-        if st is not None
-        else {"refit": [], "adjusted_rand": []}
-    ).to_csv(out / "stability.csv", index=False)
+    tables = {
+        "assignments": ids.merge(assigned, on=ROW_COL, how="left"),
+        "sizes": seg.sizes,
+        "profiles": seg.profile,
+        "k_curve": seg.k_curve,
+        "stability": pd.DataFrame(
+            {"refit": range(1, len(st.scores) + 1), "adjusted_rand": st.scores}
+            if st is not None
+            else {"refit": [], "adjusted_rand": []}
+        ),
+    }
     if seg.drivers is not None:
-        seg.drivers.to_csv(out / "drivers.csv", index=False)
+        tables["drivers"] = seg.drivers
+    for name, frame in tables.items():
+        (out / f"{name}.csv").write_bytes(to_csv(frame))  # formula-safe, like every export
     (out / "summary.md").write_text(summary_markdown(seg, args.source), encoding="utf-8")
     print(summary_markdown(seg, args.source))
     if args.save:

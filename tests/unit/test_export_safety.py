@@ -82,11 +82,6 @@ def test_a_carriage_return_cannot_start_a_new_row_with_a_formula() -> None:
     _check_exports(_frame(["\r=y", "ok\r@x"]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the command line's CSV outputs (cmot/analyze.py, cmot/segment_cli.py) call pandas "
-    "to_csv directly, without cmot.report.neutralise",
-)
 def test_no_export_bypasses_report() -> None:
     pattern = re.compile(r"\.to_(csv|excel)\(")
     offenders = []
