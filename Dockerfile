@@ -6,6 +6,9 @@
 FROM python:3.11-slim
 
 WORKDIR /app
+# DejaVu gives the PDF report its class symbols and non-Latin-1 names.
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt .
 RUN python -m venv .venv \
  && .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip \
