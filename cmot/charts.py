@@ -180,7 +180,9 @@ def journey_map(
     data["tags"] = [tags.get(t, "") for t in data.touchpoint]
     data["label"] = [class_label(c) for c in data["class"]]
     segs = list(dict.fromkeys(data.segment))
-    seg_colour = alt.Color(
+    # Segments colour the lines' stroke, classes the markers' fill (with their shape): two
+    # scales, so the class colour and shape share one scale domain and one "class" legend.
+    seg_colour = alt.Stroke(
         "segment:N",
         scale=alt.Scale(domain=segs, range=list(SEGMENT_COLOURS[: len(segs)])),
         legend=alt.Legend(title="segment", orient="bottom"),
@@ -197,7 +199,7 @@ def journey_map(
         axis=alt.Axis(labelAngle=-40, labelLimit=160, labelOverlap=False),
     )
     y = alt.Y("mean:Q", title="performance (mean rating, 0-100)", scale=alt.Scale(zero=False))
-    line = alt.Chart().mark_line(strokeWidth=2).encode(x=x, y=y, color=seg_colour, strokeDash=dash)
+    line = alt.Chart().mark_line(strokeWidth=2).encode(x=x, y=y, stroke=seg_colour, strokeDash=dash)
     marks = (
         alt.Chart()
         .mark_point(filled=True, size=150, stroke="#333333", strokeWidth=0.5, opacity=1)
@@ -224,7 +226,6 @@ def journey_map(
     )
     return (
         alt.layer(line, marks, tag_marks, data=data)
-        .resolve_scale(color="independent")  # segments and classes keep their own colours
         .properties(height=340, width=alt.Step(56))
         .facet(
             column=alt.Column(

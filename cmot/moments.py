@@ -183,7 +183,9 @@ def _outcome_sql(spec: JourneySpec, measure: Measure) -> str:
     return f"CAST({y} AS DOUBLE)"
 
 
-def _segment_sql(segmentation: Sequence[str]) -> str:
+def segment_sql_expr(segmentation: Sequence[str]) -> str:
+    """SQL giving a row's segment name from the `segmentation` columns, as the engine names
+    segments ("All" without columns; levels joined by " / ", NULL as "(missing)")."""
     if not segmentation:
         return f"'{ALL}'"
     parts = [f"coalesce(CAST({quote_ident(c)} AS VARCHAR), '(missing)')" for c in segmentation]
@@ -196,7 +198,7 @@ def _select_sql(
     tps = ", ".join(f"CAST({quote_ident(c)} AS TINYINT)" for c in spec.touchpoint_columns)
     w = quote_ident(W_COL)
     return (
-        f"SELECT {_segment_sql(segmentation)} AS __seg, {_outcome_sql(spec, measure)} AS __y, "
+        f"SELECT {segment_sql_expr(segmentation)} AS __seg, {_outcome_sql(spec, measure)} AS __y, "
         f"CAST({w} AS DOUBLE) AS __w, {tps} FROM {table} "
         f"WHERE {quote_ident(Y_COL)} IS NOT NULL AND {w} IS NOT NULL"
     )
@@ -214,12 +216,13 @@ class _Block:
 def _read_blocks(
     con: duckdb.DuckDBPyConnection,
     sql: str,
+    params: Sequence[object],
     scale: tuple[int, int],
     codes: dict[str, int],
 ) -> Iterator[_Block]:
     """Arrow batches of the query, as segment-sorted numpy blocks (codes grow as seen)."""
     try:
-        reader = con.sql(sql).to_arrow_reader(BLOCK_ROWS)
+        reader = con.sql(sql, params=list(params)).to_arrow_reader(BLOCK_ROWS)
     except duckdb.Error as e:
         raise CmotError(f"Cannot read the survey for the analysis: {e}") from None
     for batch in reader:
@@ -462,21 +465,25 @@ def compute_stats(
     segmentation: Sequence[str] | str | None = None,
     settings: Settings | None = None,
     *,
+    params: Sequence[object] = (),
     cache_key: Hashable | None = None,
     engine: Engine = "numpy",
 ) -> SufficientStats:
     """Per-segment sufficient statistics and fits: the only step that reads the data.
 
-    `table` is a SQL relation: a quoted table name (DatasetInfo.table) or a table
-    function such as read_parquet('...'). With `cache_key` (e.g. the dataset id and
-    version) the result is kept and reused for the same segmentation and cut-offs.
+    `table` is a SQL relation: a quoted table name (DatasetInfo.table), a table
+    function such as read_parquet('...') or a parenthesised subquery whose `?`
+    placeholders take `params` in order (e.g. a filtered dataset: values are bound,
+    never written into the SQL). With `cache_key` (e.g. the dataset id and version) the
+    result is kept and reused for the same relation, params, segmentation and cut-offs.
     """
     settings = settings or Settings()
     seg_cols = _as_columns(segmentation)
     low, high = settings.cutoffs(spec)
+    bound = tuple(params)
     key = None
     if cache_key is not None:
-        key = (cache_key, table, seg_cols, low, high, settings.measure, engine)
+        key = (cache_key, table, bound, seg_cols, low, high, settings.measure, engine)
         with _CACHE_LOCK:
             hit = _CACHE.get(key)
             if hit is not None:
@@ -485,7 +492,7 @@ def compute_stats(
     # The products are many small matrix multiplies: OpenBLAS's threads cost far more than
     # they give here (measured 10-50x slower on 2 cores), so run them single-threaded.
     with _BLAS.limit(limits=1, user_api="blas"):
-        stats = _compute(con, table, spec, seg_cols, low, high, settings.measure, engine)
+        stats = _compute(con, table, bound, spec, seg_cols, low, high, settings.measure, engine)
     if key is not None:
         with _CACHE_LOCK:
             _CACHE[key] = stats
@@ -515,6 +522,7 @@ def _as_columns(segmentation: Sequence[str] | str | None) -> tuple[str, ...]:
 def _compute(
     con: duckdb.DuckDBPyConnection,
     table: str,
+    params: tuple[object, ...],
     spec: JourneySpec,
     seg_cols: tuple[str, ...],
     low: int,
@@ -538,10 +546,10 @@ def _compute(
     held = 0
     weighted = False
     if engine == "sql":
-        accs = _sql_accums(con, table, spec, seg_cols, low, high, measure, codes)
+        accs = _sql_accums(con, table, params, spec, seg_cols, low, high, measure, codes)
         kept_blocks = None
     else:
-        for block in _read_blocks(con, sql, (lo, hi), codes):
+        for block in _read_blocks(con, sql, params, (lo, hi), codes):
             weighted = weighted or block.w is not None
 
             def pass1(task: tuple[int, int, int], block: _Block = block) -> tuple[int, _Accum]:
@@ -578,7 +586,9 @@ def _compute(
     meats = {code: np.zeros((k, k)) for code in accs}
     meat_all = np.zeros((k, k))
     blocks: Iterator[_Block] = (
-        iter(kept_blocks) if kept_blocks is not None else _read_blocks(con, sql, (lo, hi), codes)
+        iter(kept_blocks)
+        if kept_blocks is not None
+        else _read_blocks(con, sql, params, (lo, hi), codes)
     )
     for block in blocks:
 
@@ -655,7 +665,9 @@ def build_stats_sql(
     """One GROUP BY with only SUM/COUNT/CASE giving the gram, pair sums and level histogram.
 
     Returns the SQL and, for each aggregate after the segment and count, which array
-    ("gram", "pair", "levels") and which cell it fills. Runs on any SQL engine.
+    ("gram", "pair", "levels") and which cell it fills. Runs on any SQL engine. `table`
+    appears once in the SQL and no other placeholder does, so a `table` with `?`
+    placeholders runs with the same parameters as in compute_stats.
     """
     cols = spec.touchpoint_columns
     t = len(cols)
@@ -674,7 +686,7 @@ def build_stats_sql(
         + ["y * y"]
     )
     inner = (
-        f"SELECT {_segment_sql(segmentation)} AS seg, {_outcome_sql(spec, measure)} AS y, "
+        f"SELECT {segment_sql_expr(segmentation)} AS seg, {_outcome_sql(spec, measure)} AS y, "
         f"CAST({quote_ident(W_COL)} AS DOUBLE) AS w, "
         + ", ".join(f"CAST({c} AS INTEGER) AS {c}" for c in q)
         + f" FROM {table} WHERE {quote_ident(Y_COL)} IS NOT NULL "
@@ -739,6 +751,7 @@ def build_stats_sql(
 def _sql_accums(
     con: duckdb.DuckDBPyConnection,
     table: str,
+    params: tuple[object, ...],
     spec: JourneySpec,
     seg_cols: tuple[str, ...],
     low: int,
@@ -748,7 +761,7 @@ def _sql_accums(
 ) -> dict[int, _Accum]:
     sql, cells = build_stats_sql(table, spec, seg_cols, low, high, measure)
     try:
-        rows = con.execute(sql).fetchall()
+        rows = con.execute(sql, list(params)).fetchall()
     except duckdb.Error as e:
         raise CmotError(f"Cannot aggregate the survey: {e}") from None
     t = len(spec.touchpoint_columns)
@@ -1331,13 +1344,17 @@ def find_moments(
     segmentation: Sequence[str] | str | None = None,
     settings: Settings | None = None,
     *,
+    params: Sequence[object] = (),
     cache_key: Hashable | None = None,
     engine: Engine = "numpy",
 ) -> MomentsResult:
-    """Moments of truth of the whole data ("All") and of every segment of `segmentation`."""
+    """Moments of truth of the whole data ("All") and of every segment of `segmentation`.
+
+    `table` and its bound `params` are as in compute_stats.
+    """
     settings = settings or Settings()
     stats = compute_stats(
-        con, table, spec, segmentation, settings, cache_key=cache_key, engine=engine
+        con, table, spec, segmentation, settings, params=params, cache_key=cache_key, engine=engine
     )
     return classify_moments(stats, settings)
 
@@ -1408,6 +1425,7 @@ def assess_sensitivity(
     segmentation: Sequence[str] | str | None = None,
     settings: Settings | None = None,
     *,
+    params: Sequence[object] = (),
     cache_key: Hashable | None = None,
 ) -> pd.DataFrame:
     """Does each class hold under the neighbouring analytic choices (METHODS.md §7)?
@@ -1427,10 +1445,10 @@ def assess_sensitivity(
     variants["ia_0.1"] = replace(base, vulnerability_ia=-0.1, opportunity_ia=0.1)
     variants["ia_0.3"] = replace(base, vulnerability_ia=-0.3, opportunity_ia=0.3)
     variants["interval_hybrid"] = replace(base, hybrid_rule="interval")
-    ref = find_moments(con, table, spec, segmentation, base, cache_key=cache_key)
+    ref = find_moments(con, table, spec, segmentation, base, params=params, cache_key=cache_key)
     out = ref.moments[["segment", "touchpoint", "class"]].copy()
     for name, var in variants.items():
-        res = find_moments(con, table, spec, segmentation, var, cache_key=cache_key)
+        res = find_moments(con, table, spec, segmentation, var, params=params, cache_key=cache_key)
         out[name] = res.moments["class"].to_numpy()
     names = list(variants)
     agree = out[names].eq(out["class"], axis=0)

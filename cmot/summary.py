@@ -140,12 +140,15 @@ def at_risk(
     segment: str,
     columns: Sequence[str],
     low_max: int,
+    *,
+    params: Sequence[object] = (),
 ) -> pd.DataFrame:
     """Respondents of `segment` who rated at least one of `columns` (its vulnerabilities) in
     the bottom box: id, how many of those they rated low, and their ratings there.
 
-    `relation` is the (possibly filtered) dataset relation, `segment_sql` the SQL expression
-    giving a row's segment (None: every row is in "All").
+    `relation` is the (possibly filtered) dataset relation, its `?` placeholders bound to
+    `params` in order; `segment_sql` the SQL expression giving a row's segment (None: every
+    row is in "All").
     """
     if not columns:
         return pd.DataFrame(columns=["respondent", "low ratings"])
@@ -157,9 +160,11 @@ def at_risk(
         f"FROM {relation} WHERE {seg_where} AND ({lows}) > 0 "
         f'ORDER BY "low ratings" DESC, {quote_ident(ROW_COL)}'
     )
-    params: list[object] = [low_max] * len(columns)
+    # Placeholders in the order they appear: SELECT's lows, the relation's, WHERE's.
+    bound: list[object] = [low_max] * len(columns)
+    bound += params
     if segment_sql:
-        params.append(segment)
-    params += [low_max] * len(columns)
-    out = con.execute(sql, params).df()
+        bound.append(segment)
+    bound += [low_max] * len(columns)
+    out = con.execute(sql, bound).df()
     return out

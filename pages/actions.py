@@ -56,6 +56,13 @@ st.caption(
 )
 expr = view.segment_expression if seg != "All" else None
 people = at_risk(
-    get_store().cursor(), view.relation, view.info.spec, expr, seg, cols, result.low_max
+    get_store().cursor(),
+    view.relation,
+    view.info.spec,
+    expr,
+    seg,
+    cols,
+    result.low_max,
+    params=view.params,
 )
 table(people, "at_risk_table", f"at-risk-{seg}")

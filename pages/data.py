@@ -34,9 +34,8 @@ try:
             spec = journey_editor(detection.spec)
 except CmotError as e:
     st.error(str(e))
-if st.button(
-    "Save dataset", key="upload_save", disabled=spec is None, type="primary"
-) and require_analyst("save datasets"):
+saving = st.button("Save dataset", key="upload_save", disabled=spec is None, type="primary")
+if saving and upload is not None and spec is not None and require_analyst("save datasets"):
     try:
         with st.spinner("Reading, validating and saving the file…"):
             info, report = ingest(

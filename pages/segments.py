@@ -113,9 +113,8 @@ saved = list_segmentations(store.cursor(), view.info.id)
 table(saved, "seg_saved", "segmentations")
 if len(saved):
     gone = st.selectbox("Delete", list(saved.name), key="seg_delete_name", index=None)
-    if st.button(
-        "Delete segmentation", key="seg_delete", disabled=gone is None
-    ) and require_analyst("delete segmentations"):
+    deleting = st.button("Delete segmentation", key="seg_delete", disabled=gone is None)
+    if deleting and gone is not None and require_analyst("delete segmentations"):
         delete_segmentation(store.cursor(), (view.info.id, gone))
         clear_saved_cache()
         st.rerun()

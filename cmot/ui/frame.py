@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from cmot.errors import CmotError
-from cmot.moments import MomentsResult, Settings, _segment_sql, find_moments
+from cmot.moments import MomentsResult, Settings, find_moments, segment_sql_expr
 from cmot.segments import SEGMENT_COL, list_segmentations, segment_sql
 from cmot.store import DatasetInfo, Store, quote_ident
 from cmot.ui.state import get_store
@@ -90,24 +90,17 @@ class View:
     filters: str  # the filters in words ("" when none)
     settings: Settings
     saved_id: int | None = None
+    params: tuple[object, ...] = ()  # values bound to the `?` placeholders of `relation`
 
     @property
     def segment_expression(self) -> str | None:
         """SQL giving a row's segment name, as the engine names segments."""
-        return _segment_sql(self.columns) if self.columns else None
+        return segment_sql_expr(self.columns) if self.columns else None
 
     @property
     def label(self) -> str:
         extra = f"; {self.filters}" if self.filters else ""
         return f"{self.info.name} v{self.info.version}, by {self.segmentation}{extra}"
-
-
-def sql_text(value: str) -> str:
-    """A text literal for a relation the engine takes as SQL text (it binds no parameters):
-    quotes doubled, NUL refused. Only values read from the data itself come through here."""
-    if "\x00" in value:
-        raise CmotError("A filter value contains a NUL character; pick another value.")
-    return "'" + value.replace("'", "''") + "'"
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -162,7 +155,8 @@ def sidebar_view(store: Store, info: DatasetInfo) -> View:
         help="A column of the survey, or a segmentation saved on the Segments page.",
     )
     to_url("seg")
-    conditions: list[str] = []
+    conditions: list[str] = []  # with `?` placeholders: filter values are bound, in order
+    params: list[object] = []
     words: list[str] = []
     with st.sidebar.expander("Filters"):
         for key in ("f_from", "f_to"):  # a previous dataset's dates mean nothing here
@@ -180,10 +174,8 @@ def sidebar_view(store: Store, info: DatasetInfo) -> View:
                 to_url("f_to")
                 if (start, end) != (lo, hi):
                     col = quote_ident(spec.date_column)
-                    conditions.append(
-                        f"CAST({col} AS DATE) BETWEEN DATE '{start:%Y-%m-%d}' "
-                        f"AND DATE '{end:%Y-%m-%d}'"
-                    )
+                    conditions.append(f"CAST({col} AS DATE) BETWEEN ? AND ?")
+                    params += [start, end]
                     words.append(f"{spec.date_column} {start:%Y-%m-%d} to {end:%Y-%m-%d}")
         cols = ["(none)", *spec.segments]
         url_default("f_col", "(none)", cols)
@@ -197,8 +189,9 @@ def sidebar_view(store: Store, info: DatasetInfo) -> View:
             chosen = st.multiselect("is one of", values, key="f_val")
             to_url("f_val", chosen)
             if chosen:
-                inlist = ", ".join(sql_text(v) for v in chosen)
+                inlist = ", ".join("?" for _ in chosen)
                 conditions.append(f"CAST({quote_ident(fcol)} AS VARCHAR) IN ({inlist})")
+                params += chosen
                 words.append(f"{fcol} in {', '.join(chosen)}")
     settings = _settings_panel(info)
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
@@ -214,7 +207,9 @@ def sidebar_view(store: Store, info: DatasetInfo) -> View:
     else:
         relation = f"(SELECT * FROM {info.table}{where})" if where else info.table
         columns = () if choice == WHOLE else (choice,)
-    return View(info, choice, columns, relation, "; ".join(words), settings, saved_id)
+    return View(
+        info, choice, columns, relation, "; ".join(words), settings, saved_id, tuple(params)
+    )
 
 
 def _settings_panel(info: DatasetInfo) -> Settings:
@@ -258,14 +253,25 @@ def current_view() -> View:
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _moments(
-    db: str, dataset_id: int, relation: str, columns: tuple[str, ...], settings: Settings
+    db: str,
+    dataset_id: int,
+    relation: str,
+    params: tuple[object, ...],
+    columns: tuple[str, ...],
+    settings: Settings,
 ) -> MomentsResult:
     store = get_store()
     info = next(d for d in store.list_datasets(all_versions=True) if d.id == dataset_id)
-    # The engine keeps the sums per (dataset, relation, segmentation, cut-offs): a threshold
-    # change reclassifies from them without reading the data again.
+    # The engine keeps the sums per (dataset, relation, params, segmentation, cut-offs): a
+    # threshold change reclassifies from them without reading the data again.
     return find_moments(
-        store.cursor(), relation, info.spec, columns, settings, cache_key=("dataset", dataset_id)
+        store.cursor(),
+        relation,
+        info.spec,
+        columns,
+        settings,
+        params=params,
+        cache_key=("dataset", dataset_id),
     )
 
 
@@ -274,7 +280,12 @@ def moments(view: View) -> MomentsResult:
     try:
         with st.spinner("Computing the moments of truth of each segment…"):
             return _moments(
-                str(get_store().path), view.info.id, view.relation, view.columns, view.settings
+                str(get_store().path),
+                view.info.id,
+                view.relation,
+                view.params,
+                view.columns,
+                view.settings,
             )
     except CmotError as e:
         st.error(str(e))

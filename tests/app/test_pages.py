@@ -10,6 +10,8 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cmot.demo import ensure_demo
+from cmot.store import Store
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
@@ -174,6 +176,30 @@ def test_filters_narrow_the_respondents_and_live_in_the_url(app: AppTest) -> Non
     ok(app)
     m = int({m.label: m.value for m in app.metric}["Respondents"].replace(",", ""))
     assert m < n
+
+
+def test_a_filter_value_with_a_quote_is_bound_not_spliced(db_path: Path) -> None:
+    """Filter values go to the engine as bound parameters: a quote in one is just a letter."""
+    store = Store(db_path)
+    info = ensure_demo(store)
+    store.cursor().execute(
+        f"UPDATE {info.table} SET Region = ? WHERE Region = ?", ["O'Brien", "West"]
+    )
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.sidebar.selectbox(key="f_col").set_value("Region").run()
+    assert "O'Brien" in at.sidebar.multiselect(key="f_val").options
+    at.sidebar.multiselect(key="f_val").set_value(["O'Brien"]).run()
+    ok(at)
+    n = int({m.label: m.value for m in at.metric}["Respondents"].replace(",", ""))
+    west = store.cursor().execute(
+        f"SELECT count(*) FROM {info.table} WHERE Region = ? AND __cmot_y IS NOT NULL",
+        ["O'Brien"],
+    )
+    assert n == west.fetchall()[0][0]
+    assert "Region in O'Brien" in texts(at)
+    for page in ("moments", "actions"):  # the at-risk list binds the same values
+        ok(at.switch_page(f"pages/{page}.py").run())
 
 
 def test_datasets_rename_delete_and_spec_download(app: AppTest) -> None:

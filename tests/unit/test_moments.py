@@ -201,6 +201,53 @@ def test_cached_stats_let_thresholds_change_without_the_data() -> None:
         M.compute_stats(con, "survey", spec, "seg", Settings(low_max=1), cache_key=("survey", 1))
 
 
+@pytest.mark.parametrize("engine", ["numpy", "sql"])
+@pytest.mark.parametrize("keep_blocks", [True, False])
+def test_bound_params_filter_like_a_prefiltered_table(
+    engine: M.Engine, keep_blocks: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relation with `?` placeholders and its params analyses exactly the rows a table
+    filtered beforehand holds: in both engines and when pass 2 reads the data again."""
+    if not keep_blocks:
+        monkeypatch.setattr(M, "_KEEP_BLOCKS_BYTES", 0)
+    con = duckdb.connect()
+    frame = synthetic_frame(3000, seed=5, segments=("A", "B", "O'Brien"))
+    frame["wave"] = np.arange(len(frame)) % 4
+    register_frame(con, frame)
+    con.execute(
+        "CREATE TABLE prefiltered AS SELECT * FROM survey "
+        "WHERE seg IN ('A', 'O''Brien') AND wave BETWEEN 1 AND 2"
+    )
+    spec = make_spec(tuple(f"t{j}" for j in range(4)))
+    relation = "(SELECT * FROM survey WHERE seg IN (?, ?) AND wave BETWEEN ? AND ?)"
+    params = ["A", "O'Brien", 1, 2]
+    M.clear_cache()
+    bound = M.compute_stats(con, relation, spec, "seg", params=params, engine=engine)
+    direct = M.compute_stats(con, "prefiltered", spec, "seg", engine=engine)
+    assert [s.segment for s in bound.segments] == [M.ALL, "A", "O'Brien"]
+    for a, b in zip(bound.segments, direct.segments, strict=True):
+        assert a.segment == b.segment and a.n == b.n
+        for x, y in ((a.gram, b.gram), (a.pair, b.pair), (a.levels, b.levels), (a.meat, b.meat)):
+            np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-9)
+    got = M.find_moments(con, relation, spec, "seg", params=params, engine=engine)
+    want = M.find_moments(con, "prefiltered", spec, "seg", engine=engine)
+    pd.testing.assert_frame_equal(got.moments, want.moments, rtol=1e-9)
+
+
+def test_cache_key_includes_the_params() -> None:
+    con = duckdb.connect()
+    register_frame(con, synthetic_frame(2000, seed=3, segments=("A", "B")))
+    spec = make_spec(tuple(f"t{j}" for j in range(4)))
+    relation = "(SELECT * FROM survey WHERE seg = ?)"
+    M.clear_cache()
+    a = M.compute_stats(con, relation, spec, "seg", params=["A"], cache_key=("survey", 1))
+    b = M.compute_stats(con, relation, spec, "seg", params=["B"], cache_key=("survey", 1))
+    assert [s.segment for s in a.segments] == [M.ALL, "A"]
+    assert [s.segment for s in b.segments] == [M.ALL, "B"]
+    again = M.compute_stats(con, relation, spec, "seg", params=("A",), cache_key=("survey", 1))
+    assert again is a
+
+
 # ---- guardrails ---------------------------------------------------------------------
 
 
