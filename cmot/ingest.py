@@ -395,7 +395,12 @@ def _profile(con: duckdb.DuckDBPyConnection, rows: int) -> list[_Profile]:
     """
     types = dict((r[0], r[1]) for r in con.execute("DESCRIBE raw").fetchall())
     step = max(1, -(-rows // PROFILE_ROWS))
-    table = f"(SELECT rowid AS __cmot_r, * FROM raw WHERE rowid % {step} = 0) AS sample"
+    # Materialised once: the per-column queries below each read it again.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE sample AS "
+        f"SELECT rowid AS __cmot_r, * FROM raw WHERE rowid % {step} = 0"
+    )
+    table = "sample"
     parts = ["count(*)"]
     for c, t in types.items():
         qc = _q(c)
@@ -432,6 +437,7 @@ def _profile(con: duckdb.DuckDBPyConnection, rows: int) -> list[_Profile]:
                 c, t, cnt, n - cnt, dist, lo, hi, bool(integral), values, bool(is_index), counts
             )
         )
+    con.execute("DROP TABLE IF EXISTS temp.sample")
     return out
 
 
@@ -1026,7 +1032,7 @@ def _open_raw(
             if own:
                 con.close()
             else:
-                for t in ("raw", "wide"):
+                for t in ("raw", "wide", "sample"):
                     con.execute(f"DROP TABLE IF EXISTS temp.{t}")
 
 
