@@ -1,6 +1,6 @@
 """Load on loopback: browsing sessions and concurrent uploads against one streamlit server.
 
-    .venv/bin/python bench/load.py            # 20 browsers + 3 uploads; writes bench/load.md
+    .venv/bin/python bench/load.py    # 20 browsers + 3 uploads; writes bench/load-browser.md
 
 Every session is a tab in one Debian chromium (browsing tabs share a context, uploaders get
 their own); each tab is its own streamlit session. A browsing session opens the
@@ -309,7 +309,7 @@ def main() -> None:
         f"{len(r.errors)}; versions stored per upload: {r.saved}",
     ]
     lines += [f"  - {e}" for e in r.errors + r.unfinished]
-    out = ROOT / "bench" / "load.md"
+    out = ROOT / "bench" / "load-browser.md"
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

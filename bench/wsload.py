@@ -1,0 +1,350 @@
+"""Load on loopback, light clients: websocket sessions browse while three upload at once.
+
+    .venv/bin/python bench/wsload.py          # 20 sessions + 3 uploads; writes bench/load.md
+
+bench/load.py drives every session as a chromium tab; on a small machine the browsers take
+the CPU and its figures measure chromium. Here a browsing session is a `StSession`: it
+speaks streamlit's own protocol on ws://HOST/_stcore/stream (subprotocol "streamlit";
+BackMsg protobufs up, ForwardMsg protobufs down), as the frontend does, and costs next to
+no CPU, so the figures measure the server. A page is asked for the way the frontend asks:
+the first load by url path (`rerun_script.page_name`, as in a typed address), a page switch
+by `rerun_script.page_script_hash` from the app's `navigation` message. An interaction is
+timed from sending the request to the `script_finished` message of the run it caused; an
+error is an exception element, an error alert, a compile error, a script that did not
+finish successfully, or a page-not-found, in any message of the run.
+
+The 3 uploads are as in bench/load.py: a chromium tab each opens the Data page, uploads a
+generated survey and saves it. Bounded: a fixed count of sessions and page switches, and
+a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import websockets  # noqa: E402  (a dependency of streamlit)
+from streamlit.proto.Alert_pb2 import Alert  # noqa: E402
+from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
+from streamlit.proto.Navigation_pb2 import Navigation  # noqa: E402
+
+from bench.load import (  # noqa: E402
+    LOAD_ARGS,
+    UPLOAD_ROWS_PER_SEGMENT,
+    _cpu_seconds,
+    _machine,
+    _upload,
+    make_uploads,
+)
+from bench.load import Result as BrowserResult  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, start_server  # noqa: E402
+
+STEP_TIMEOUT = 90.0  # seconds one script run may take before it counts as unfinished
+THINK = 0.3  # seconds a session pauses between page switches
+
+
+class ScriptRunError(Exception):
+    """The server ended a session's run in a way a person would see as broken."""
+
+
+@dataclass
+class Run:
+    seconds: float
+    page_script_hash: str
+    errors: list[str]
+    messages: int
+
+
+class StSession:
+    """One streamlit session over its websocket, without a browser."""
+
+    def __init__(self, url: str) -> None:
+        self.ws_url = url.replace("http://", "ws://", 1).rstrip("/") + "/_stcore/stream"
+        self.ws: websockets.ClientConnection | None = None
+        self.pages: dict[str, str] = {}  # url path ("" for the default page) -> script hash
+        self.titles: dict[str, str] = {}  # url path -> page title
+
+    async def connect(self) -> None:
+        # No Origin header (allowed); no XSRF token needed without login cookies.
+        self.ws = await websockets.connect(
+            self.ws_url, subprotocols=[websockets.Subprotocol("streamlit")], max_size=None
+        )
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+    async def open(self, url_path: str = "", query_string: str = "") -> Run:
+        """The first run of a session: the page at `url_path`, as a typed address asks."""
+        return await self._rerun(page_name=url_path, query_string=query_string)
+
+    async def switch(self, url_path: str) -> Run:
+        """A click on a page in the sidebar: the frontend sends the page's script hash."""
+        return await self._rerun(page_script_hash=self.pages[url_path], page_name=url_path)
+
+    async def _rerun(self, **state: str) -> Run:
+        assert self.ws is not None, "connect() first"
+        msg = BackMsg()
+        for k, v in state.items():
+            setattr(msg.rerun_script, k, v)
+        info = msg.rerun_script.context_info
+        info.timezone, info.timezone_offset, info.locale = "UTC", 0, "en-US"
+        info.url = self.ws_url
+        t0 = time.monotonic()
+        await self.ws.send(msg.SerializeToString())
+        errors: list[str] = []
+        page_hash, n = "", 0
+        while True:
+            raw = await asyncio.wait_for(self.ws.recv(), timeout=STEP_TIMEOUT)
+            fwd = ForwardMsg()
+            fwd.ParseFromString(raw if isinstance(raw, bytes) else raw.encode())
+            n += 1
+            kind = fwd.WhichOneof("type")
+            if kind == "new_session":
+                page_hash = fwd.new_session.page_script_hash
+            elif kind == "navigation":
+                self._learn(fwd.navigation)
+                page_hash = fwd.navigation.page_script_hash or page_hash
+            elif kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
+                el = fwd.delta.new_element
+                which = el.WhichOneof("type")
+                if which == "exception":
+                    errors.append(f"exception {el.exception.type}: {el.exception.message[:300]}")
+                elif which == "alert" and el.alert.format == Alert.ERROR:
+                    errors.append(f"error shown: {el.alert.body[:300]}")
+            elif kind == "page_not_found":
+                errors.append(f"page not found: {fwd.page_not_found.page_name!r}")
+            elif kind == "session_event" and fwd.session_event.HasField(
+                "script_compilation_exception"
+            ):
+                exc = fwd.session_event.script_compilation_exception
+                errors.append(f"compile error {exc.type}: {exc.message[:300]}")
+            elif kind == "script_finished":
+                status = fwd.script_finished
+                if status == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    continue  # superseded by a later request; its own run follows
+                if status != ForwardMsg.FINISHED_SUCCESSFULLY:
+                    name = ForwardMsg.ScriptFinishedStatus.Name(status)
+                    errors.append(f"script finished: {name}")
+                return Run(time.monotonic() - t0, page_hash, errors, n)
+
+    def _learn(self, nav: Navigation) -> None:
+        # The latest message is the app's list. (A server's first run goes through the
+        # pages/ folder's legacy list first; cmot.ui.state.require_app_frame reruns it.)
+        self.pages.clear()
+        self.titles.clear()
+        for p in nav.app_pages:
+            self.pages[p.url_pathname] = p.page_script_hash
+            self.titles[p.url_pathname] = p.page_name
+
+
+@dataclass
+class Result(BrowserResult):
+    switches_during_uploads: int = 0  # page switches that began while an upload was running
+    client_cpu: float = 0.0  # seconds of CPU this process (the 20 clients) used
+    pages_seen: dict[str, int] = field(default_factory=dict)  # page title -> timed visits
+    alone: list[float] = field(default_factory=list)  # page switches of one session, no load
+
+
+async def _browse(
+    url: str, n: int, visits: int, paths: list[str], result: Result, log: list[float]
+) -> list[str]:
+    """Open the app at page n (by url path), then switch page `visits` times in turn (session n
+    goes on from page n + 1, so the sessions together visit every page). n < 0: the warm-up,
+    opens the default page and visits every page once, untimed; returns the pages' url paths
+    in sidebar order."""
+    warm = n < 0
+    await asyncio.sleep(0.0 if warm else 0.15 * n)  # arrive over a few seconds
+    s = StSession(url)
+    where = "warm-up" if warm else f"session {n}"
+    try:
+        await s.connect()
+        start = 0 if warm else n % len(paths)
+        at = paths[start] if paths else ""
+        first = await s.open(at)
+        if at not in s.pages:
+            raise ScriptRunError(f"/{at} is not among the app's pages {list(s.pages)}")
+        if first.page_script_hash != s.pages[at]:
+            first.errors.append(f"ran page {first.page_script_hash}, not {s.pages[at]}")
+        result.errors += [f"{where} open /{at}: {e}" for e in first.errors]
+        paths = list(s.pages)
+        if not warm:
+            result.first_loads.append(first.seconds)
+        count = visits or len(paths)
+        for j in range(1, count + 1):
+            path = paths[(start + j) % len(paths)]
+            began = time.monotonic()
+            run = await s.switch(path)
+            if run.page_script_hash != s.pages[path]:
+                run.errors.append(f"ran page {run.page_script_hash}, not {s.pages[path]}")
+            result.errors += [f"{where} /{path}: {e}" for e in run.errors]
+            if not warm:
+                result.clicks.append(run.seconds)
+                title = s.titles.get(path, path)
+                result.pages_seen[title] = result.pages_seen.get(title, 0) + 1
+                log.append(began)
+                if os.environ.get("CMOT_LOAD_VERBOSE"):
+                    print(f"{where} /{path}: {run.seconds:.2f} s", flush=True)
+                await asyncio.sleep(THINK)
+    except TimeoutError:  # slow, not wrong: counted apart from errors
+        result.unfinished.append(f"{where}: a script run took over {STEP_TIMEOUT:.0f} s")
+    except Exception as e:
+        result.errors.append(f"{where}: {type(e).__name__}: {str(e)[:300]}")
+    finally:
+        await s.close()
+    return paths
+
+
+def run(sessions: int = 20, uploads: int = 3, visits: int = 10, deadline: float = 110.0) -> Result:
+    """Start a server on a fresh store, run the sessions and uploads together, stop, check."""
+    from playwright.async_api import async_playwright
+
+    result = Result(sessions, uploads)
+    with tempfile.TemporaryDirectory(prefix="cmot-wsload-") as tmp:
+        d = Path(tmp)
+        csvs = make_uploads(d, uploads)
+        server = start_server(d / "store.duckdb", d / "server.log")
+        result.load_before = os.getloadavg()[0]
+        try:
+
+            async def main() -> None:
+                async with async_playwright() as p:
+                    browser = await p.chromium.launch(executable_path=CHROMIUM, args=LOAD_ARGS)
+                    try:
+                        # A server in use: the demo loaded, every page run once. Not timed.
+                        paths = await _browse(server.url, -1, 0, [], result, [])
+                        # One session alone, every page once: the figures without the load.
+                        alone = Result(1, 0)
+                        await _browse(server.url, 0, len(paths), paths, alone, [])
+                        result.alone = alone.clicks
+                        result.errors += [f"alone: {e}" for e in alone.errors]
+                        cpu0, t0 = time.process_time(), time.monotonic()
+                        starts: list[float] = []
+                        upload_window: list[float] = []
+
+                        async def uploads_timed() -> None:
+                            upload_window.append(time.monotonic())
+                            await asyncio.gather(
+                                *[
+                                    _upload(browser, server.url, k, c, result)
+                                    for k, c in enumerate(csvs)
+                                ]
+                            )
+                            upload_window.append(time.monotonic())
+
+                        jobs = [
+                            _browse(server.url, n, visits, paths, result, starts)
+                            for n in range(sessions)
+                        ]
+                        try:
+                            await asyncio.wait_for(
+                                asyncio.gather(uploads_timed(), *jobs), timeout=deadline
+                            )
+                        finally:
+                            result.wall = time.monotonic() - t0
+                            result.client_cpu = time.process_time() - cpu0
+                            end = upload_window[1] if len(upload_window) > 1 else time.monotonic()
+                            result.switches_during_uploads = sum(
+                                1 for t in starts if upload_window and upload_window[0] <= t < end
+                            )
+                    finally:
+                        await browser.close()
+
+            try:
+                asyncio.run(main())
+            except TimeoutError:
+                result.unfinished.append(f"the run passed its {deadline:.0f} s deadline")
+        finally:
+            result.server_cpu = _cpu_seconds(server.process.pid)
+            server.process.terminate()
+            server.process.wait(timeout=30)
+        _check(d, result)
+    return result
+
+
+def _check(d: Path, result: Result) -> None:
+    """The server log has no traceback; each upload is stored once and whole."""
+    log = (d / "server.log").read_text(errors="replace")
+    if "Traceback" in log:
+        keep = ROOT / "bench" / "_work" / "wsload-server.log"
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        keep.write_text(log)
+        result.errors.append(f"the server log has a traceback: see {keep}")
+    from cmot.store import Store, close_all
+
+    store = Store(d / "store.duckdb")
+    for k in range(result.uploads):
+        versions = [v for v in store.list_datasets(all_versions=True) if v.name == f"load-{k}"]
+        result.saved[f"load-{k}"] = len(versions)
+        for v in versions:
+            n = store.cursor().execute(f"SELECT count(*) FROM {v.table}").fetchall()[0][0]
+            if n != v.rows_kept:
+                result.errors.append(f"load-{k}: {n} rows stored, registry says {v.rows_kept}")
+    close_all()
+
+
+def report(r: Result, visits: int) -> list[str]:
+    s = r.summary()
+    q = Result._q
+    return [
+        "# Load on loopback",
+        "",
+        f"- date: {date.today().isoformat()}",
+        f"- machine: {_machine()}; load average {r.load_before:.1f} when the run began "
+        "(other work on the machine shares its cores); server, clients and browser on it",
+        "- `streamlit run app.py` (1.67) on 127.0.0.1; store on local disk; the server warmed "
+        "by one session visiting every page first (not timed)",
+        f"- {r.sessions} browsing sessions, each a websocket client speaking streamlit's "
+        "protocol (no browser): each opens the app at its own page by address, then switches "
+        f"page {visits} times through the sidebar order with {THINK} s between switches "
+        "(together they visit every page); at the same time "
+        f"{r.uploads} chromium tabs each upload a {UPLOAD_ROWS_PER_SEGMENT * 6:,}-respondent "
+        "survey (generated by cmot.demo) on the Data page and save it",
+        "- timed: request sent to the run's script_finished message (server work and "
+        "transfer; not the browser's drawing); upload: file chosen to 'Saved' in chromium",
+        "- reproduce: `.venv/bin/python bench/wsload.py` (bounded: fixed switches, "
+        "110 s deadline); `bench/load.py` is the same load with every session a chromium tab "
+        "(figures: bench/load-browser.md)",
+        "",
+        "| measure | median s | p95 s | max s | n |",
+        "|---|---|---|---|---|",
+        f"| page switch | {s['click_median_s']:.3f} | {s['click_p95_s']:.3f} | "
+        f"{q(r.clicks, 1.0):.3f} | {len(r.clicks)} |",
+        f"| first load | {s['first_load_median_s']:.3f} | {s['first_load_p95_s']:.3f} | "
+        f"{q(r.first_loads, 1.0):.3f} | {len(r.first_loads)} |",
+        f"| upload and save | {s['upload_median_s']:.2f} | | {s['upload_max_s']:.2f} | "
+        f"{len(r.upload_times)} |",
+        f"| page switch, one session alone (before the load) | {q(r.alone, 0.5):.3f} | "
+        f"{q(r.alone, 0.95):.3f} | {q(r.alone, 1.0):.3f} | {len(r.alone)} |",
+        "",
+        f"- page switches that began while the uploads were running: "
+        f"{r.switches_during_uploads}; visits per page: {r.pages_seen}",
+        f"- wall time {s['wall_s']:.1f} s (after the warm-up); CPU: streamlit process "
+        f"{r.server_cpu:.0f} s in all, the {r.sessions} websocket clients {r.client_cpu:.1f} s",
+        f"- steps that outlasted their bound: {len(r.unfinished)}; errors shown: "
+        f"{len(r.errors)}; versions stored per upload: {r.saved}",
+        *[f"  - {e}" for e in r.errors + r.unfinished],
+    ]
+
+
+def main() -> None:
+    visits = 10
+    r = run(visits=visits)
+    lines = report(r, visits)
+    (ROOT / "bench" / "load.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
