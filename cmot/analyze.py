@@ -12,10 +12,11 @@ import pandas as pd
 
 from cmot.compare import compare_all, find_flips
 from cmot.errors import CmotError
+from cmot.ingest import open_survey, options_from_flags
 from cmot.moments import ALL, MomentsResult, Settings, find_moments
 from cmot.report import to_csv
-from cmot.spec import JourneySpec, load_spec
-from cmot.store import Store, quote_ident
+from cmot.spec import JourneySpec
+from cmot.store import quote_ident
 
 MOMENTS_CSV_FIRST = [
     "segment",
@@ -38,30 +39,11 @@ def open_source(
     args: argparse.Namespace,
 ) -> tuple[duckdb.DuckDBPyConnection, str, JourneySpec, Hashable | None]:
     """A CSV file is read in memory through ingest; anything else names a stored dataset."""
-    path = Path(args.source)
-    if path.is_file():
-        from cmot.ingest import IngestOptions, parse_codes, read_csv
-
-        options = IngestOptions(
-            spec=load_spec(args.spec) if args.spec else None,
-            missing=parse_codes(args.missing) if args.missing is not None else None,
-            outcome=args.outcome,
-            positive=tuple(v.strip() for v in args.positive.split(",")) if args.positive else None,
-        )
-        prepared = read_csv(path, options)
-        con = duckdb.connect()
-        con.register("cmot_survey", prepared.data)
-        return con, "cmot_survey", prepared.spec, None
-    if path.suffix.lower() in {".csv", ".txt", ".tsv"}:
-        raise CmotError(f"No file {args.source!r}; check the path.")
-    if args.spec or args.missing is not None or args.outcome or args.positive:
-        raise CmotError(
-            "--spec, --missing, --outcome and --positive apply to CSV files; a stored dataset "
-            "keeps the spec it was ingested with (re-ingest it to change them)."
-        )
-    store = Store()
-    info = store.get_dataset(args.source)
-    return store.cursor(), info.table, info.spec, ("dataset", info.id)
+    survey = open_survey(
+        args.source, options_from_flags(args.spec, args.missing, args.outcome, args.positive)
+    )
+    key = ("dataset", survey.info.id) if survey.info is not None else None
+    return survey.con, survey.table, survey.spec, key
 
 
 def check_segment_columns(

@@ -8,20 +8,13 @@ from collections.abc import Callable, Sequence
 
 from cmot.analyze import add_analyze_parser
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions, ingest, parse_codes
+from cmot.ingest import ingest, options_from_flags
 from cmot.segment_cli import add_segments_parser
-from cmot.spec import load_spec
 from cmot.store import Store
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    options = IngestOptions(
-        spec=load_spec(args.spec) if args.spec else None,
-        missing=parse_codes(args.missing) if args.missing is not None else None,
-        outcome=args.outcome,
-        positive=tuple(v.strip() for v in args.positive.split(",")) if args.positive else None,
-        layout=args.layout,
-    )
+    options = options_from_flags(args.spec, args.missing, args.outcome, args.positive, args.layout)
     store = Store()
     info, report = ingest(store, args.file, args.name, options)
     print(report.to_text())

@@ -1218,3 +1218,56 @@ def ingest(
             raw.sha256,
         )
     return info, plan.report
+
+
+@dataclass(frozen=True)
+class Survey:
+    """A survey ready to analyse: a CSV read in memory, or a stored dataset."""
+
+    con: duckdb.DuckDBPyConnection
+    table: str  # a quoted relation name on `con`
+    spec: JourneySpec
+    store: Store | None = None  # set for a stored dataset
+    info: DatasetInfo | None = None
+
+
+def options_from_flags(
+    spec: str | None = None,
+    missing: str | None = None,
+    outcome: str | None = None,
+    positive: str | None = None,
+    layout: str | None = None,
+) -> IngestOptions:
+    """The command line's --spec, --missing, --outcome, --positive and --layout as options."""
+    from cmot.spec import load_spec
+
+    return IngestOptions(
+        spec=load_spec(spec) if spec else None,
+        missing=parse_codes(missing) if missing is not None else None,
+        outcome=outcome,
+        positive=tuple(v.strip() for v in positive.split(",")) if positive else None,
+        layout=layout,
+    )
+
+
+def open_survey(ref: str, options: IngestOptions | None = None) -> Survey:
+    """A CSV path is read and validated in memory; anything else names a stored dataset.
+
+    `options` apply to a CSV only: a stored dataset keeps the spec it was ingested with.
+    """
+    path = Path(ref)
+    if path.is_file():
+        prepared = read_csv(path, options)
+        con = duckdb.connect()
+        con.register("cmot_survey", prepared.data)
+        return Survey(con, quote_ident("cmot_survey"), prepared.spec)
+    if path.suffix.lower() in (".csv", ".txt", ".tsv", ".gz"):
+        raise CmotError(f"No file {ref!r}; give a CSV path or a stored dataset name.")
+    if options is not None and options != IngestOptions():
+        raise CmotError(
+            "--spec, --missing, --outcome and --positive apply to CSV files; a stored dataset "
+            "keeps the spec it was ingested with (re-ingest it to change them)."
+        )
+    store = Store()
+    info = store.get_dataset(ref)
+    return Survey(store.cursor(), info.table, info.spec, store, info)

@@ -11,29 +11,17 @@ import duckdb
 import pandas as pd
 
 from cmot.errors import CmotError
+from cmot.ingest import open_survey
 from cmot.report import to_csv
 from cmot.segments import MODES, Segmentation, save_segmentation, segment
 from cmot.spec import JourneySpec
-from cmot.store import ID_COL, ROW_COL, Store, quote_ident
+from cmot.store import ID_COL, ROW_COL, Store
 
 
 def _source(ref: str) -> tuple[duckdb.DuckDBPyConnection, str, JourneySpec, Store | None, Any]:
     """(connection, quoted table, spec, store, dataset info) for a CSV path or a dataset name."""
-    path = Path(ref)
-    if path.suffix.lower() in (".csv", ".txt", ".gz") or path.is_file():
-        if not path.is_file():
-            raise CmotError(f"No file {ref!r}; give a CSV path or a stored dataset name.")
-        from cmot.ingest import read_csv  # only the CSV path needs the reader
-
-        prepared = read_csv(path)
-        con = duckdb.connect()
-        con.register("cmot_incoming", prepared.data)
-        con.execute("CREATE TABLE ds AS SELECT * FROM cmot_incoming")
-        con.unregister("cmot_incoming")
-        return con, quote_ident("ds"), prepared.spec, None, None
-    store = Store()
-    info = store.get_dataset(ref)
-    return store.cursor(), info.table, info.spec, store, info
+    survey = open_survey(ref)
+    return survey.con, survey.table, survey.spec, survey.store, survey.info
 
 
 def _split(text: str | None) -> list[str]:
