@@ -8,8 +8,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from cmot.detect import ROLES, Detection
 from cmot.errors import CmotError
-from cmot.ingest import ROLES, Detection, IngestOptions, detect_roles
+from cmot.ingest import IngestOptions, detect_roles
 from cmot.spec import CMOT_TAGS, JourneySpec, Stage, Touchpoint
 
 

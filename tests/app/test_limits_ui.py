@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cmot.demo import DEMO_CSV
-from cmot.ingest import DEFAULT_MAX_MB
+from cmot.read import DEFAULT_MAX_MB
 from tests.conftest import ROOT
 
 

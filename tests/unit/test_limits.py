@@ -63,10 +63,10 @@ def test_ingest_refuses_a_file_over_the_row_cap_and_leaves_the_store(
     close_all()
     store = Store(db_path)
     read: list[str] = []
-    import cmot.ingest as ingest_mod
+    import cmot.read as read_mod
 
-    real = ingest_mod._read_raw
-    monkeypatch.setattr(ingest_mod, "_read_raw", lambda *a, **k: read.append("x") or real(*a, **k))
+    real = read_mod._read_raw
+    monkeypatch.setattr(read_mod, "_read_raw", lambda *a, **k: read.append("x") or real(*a, **k))
     monkeypatch.setenv("CMOT_MAX_ROWS", "39")
     with pytest.raises(CmotError, match=r"more than 39 data rows.*CMOT_MAX_ROWS"):
         ingest(store, GOOD.encode(), "big")

@@ -1,0 +1,376 @@
+"""Cleaning: the SELECT that makes the stored layout from the raw table, and its report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cmot.detect import is_numeric_type
+from cmot.errors import CmotError
+from cmot.read import RawFile
+from cmot.spec import (
+    Code,
+    JourneySpec,
+)
+from cmot.store import (
+    DERIVED_COLUMNS,
+    ID_COL,
+    ROW_COL,
+    W_COL,
+    Y_COL,
+    quote_ident,
+)
+
+_q = quote_ident
+
+
+@dataclass(frozen=True)
+class Change:
+    """Values of a column that ingest set to missing or whose rows it dropped, and why."""
+
+    column: str
+    reason: str
+    count: int
+    action: str  # "set to missing" or "row dropped"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    source_name: str
+    layout: str
+    encoding: str
+    rows_read: int
+    rows_kept: int
+    changes: tuple[Change, ...]
+    duplicate_ids: int
+    out_of_scale: int
+    columns_ignored: tuple[str, ...]
+    touchpoints: tuple[str, ...]
+    outcome: str
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source_name": self.source_name,
+            "layout": self.layout,
+            "encoding": self.encoding,
+            "rows_read": self.rows_read,
+            "rows_kept": self.rows_kept,
+            "changes": [c.__dict__ for c in self.changes],
+            "duplicate_ids": self.duplicate_ids,
+            "out_of_scale": self.out_of_scale,
+            "columns_ignored": list(self.columns_ignored),
+            "touchpoints": list(self.touchpoints),
+            "outcome": self.outcome,
+            "notes": list(self.notes),
+        }
+
+    def to_text(self) -> str:
+        lines = [
+            f"Validation report for {self.source_name} ({self.layout} layout, {self.encoding})",
+            f"  rows read:        {self.rows_read:,}",
+            f"  rows kept:        {self.rows_kept:,}",
+            f"  touchpoints:      {len(self.touchpoints)} ({', '.join(self.touchpoints)})",
+            f"  outcome:          {self.outcome}",
+            f"  duplicate ids:    {self.duplicate_ids}",
+            f"  out-of-scale:     {self.out_of_scale}",
+            f"  columns ignored:  {', '.join(self.columns_ignored) or 'none'}",
+        ]
+        if self.changes:
+            lines.append("  changed or dropped values:")
+            for c in self.changes:
+                lines.append(f"    {c.column}: {c.count:,} {c.reason} ({c.action})")
+        else:
+            lines.append("  changed or dropped values: none")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+# ---- cleaning -----------------------------------------------------------------------
+
+
+def _in_list(codes: Sequence[Code], text: bool) -> tuple[str, list[Any]]:
+    vals = [str(c) for c in codes] if text else [c for c in codes if isinstance(c, int)]
+    if not vals:
+        return "(NULL)", []
+    return "(" + ", ".join("?" for _ in vals) + ")", vals
+
+
+def check_columns(spec: JourneySpec, columns: list[str]) -> None:
+    need = list(spec.touchpoint_columns) + [spec.outcome.column]
+    need += [c for c in (spec.id_column, spec.weight_column, spec.date_column) if c]
+    need += list(spec.attributes)
+    missing = [c for c in dict.fromkeys(need) if c not in columns]
+    if missing:
+        raise CmotError(
+            f"The file lacks column(s) the journey spec needs: {', '.join(missing)}. "
+            f"The file has: {', '.join(columns)}."
+        )
+    reserved = [c for c in columns if c in DERIVED_COLUMNS]
+    if reserved:
+        raise CmotError(f"Column name(s) {reserved} are reserved by cmot; rename them.")
+
+
+def _clean(
+    spec: JourneySpec, types: dict[str, str]
+) -> tuple[list[tuple[str, list[Any]]], list[tuple[str, str, str, str, list[Any]]]]:
+    """The select items (SQL, params) of the stored layout, and the report's counting rules."""
+    items: list[tuple[str, list[Any]]] = []
+    counts: list[tuple[str, str, str, str, list[Any]]] = []  # column, reason, action, sql, params
+    s = spec.scale
+
+    o = spec.outcome
+    oc = _q(o.column)
+    out_codes, out_params = _in_list(spec.missing_codes(o.column), text=True)
+    if o.kind == "binary":
+        pos, pos_params = _in_list(o.positive, text=True)
+        y = (
+            f"CASE WHEN {oc} IS NULL OR trim({oc}::VARCHAR) IN {out_codes} THEN NULL "
+            f"WHEN trim({oc}::VARCHAR) IN {pos} THEN 1.0 ELSE 0.0 END"
+        )
+        y_params = out_params + pos_params
+    else:
+        lo = o.min if o.min is not None else -1e300
+        hi = o.max if o.max is not None else 1e300
+        v = f"TRY_CAST(trim({oc}::VARCHAR) AS DOUBLE)"
+        y = (
+            f"CASE WHEN trim({oc}::VARCHAR) IN {out_codes} OR {v} < ? OR {v} > ? "
+            f"THEN NULL ELSE {v} END"
+        )
+        y_params = out_params + [lo, hi]
+    counts.append(
+        (
+            o.column,
+            "outcome missing or not usable",
+            "row dropped",
+            f"({y}) IS NULL",
+            y_params,
+        )
+    )
+
+    if spec.weight_column:
+        w = f"TRY_CAST({_q(spec.weight_column)}::VARCHAR AS DOUBLE)"
+        w_expr = f"CASE WHEN {w} > 0 THEN {w} ELSE NULL END"
+        counts.append(
+            (
+                spec.weight_column,
+                "weight missing or not positive",
+                "row dropped",
+                f"({w_expr}) IS NULL",
+                [],
+            )
+        )
+    else:
+        w_expr = "1.0"
+
+    if spec.id_column:
+        id_expr = f"nullif(trim({_q(spec.id_column)}::VARCHAR), '')"
+        counts.append(
+            (
+                spec.id_column,
+                "respondent id missing",
+                "row dropped",
+                f"{id_expr} IS NULL",
+                [],
+            )
+        )
+    else:
+        id_expr = "(rowid + 1)::VARCHAR"
+
+    items.append((f"rowid AS {_q(ROW_COL)}", []))
+    items.append((f"{id_expr} AS {_q(ID_COL)}", []))
+    items.append((f"({y})::DOUBLE AS {_q(Y_COL)}", list(y_params)))
+    items.append((f"({w_expr})::DOUBLE AS {_q(W_COL)}", []))
+
+    keep = [c for c in (spec.id_column, spec.date_column) if c] + list(spec.attributes)
+    keep += [o.column] + ([spec.weight_column] if spec.weight_column else [])
+    for col in dict.fromkeys(keep):
+        c = _q(col)
+        codes = spec.missing_codes(col)
+        labels = spec.labels.get(col, {})
+        cc, cp = _in_list(codes, text=True)
+        if codes:
+            counts.append(
+                (
+                    col,
+                    f"declared missing code ({', '.join(map(str, codes))})",
+                    "set to missing",
+                    f"trim({c}::VARCHAR) IN {cc}",
+                    cp,
+                )
+            )
+        if labels:
+            cases = " ".join("WHEN ? THEN ?" for _ in labels)
+            lp = [x for kv in labels.items() for x in kv]
+            items.append(
+                (
+                    f"CASE WHEN trim({c}::VARCHAR) IN {cc} THEN NULL ELSE CASE trim({c}::VARCHAR) "
+                    f"{cases} ELSE {c}::VARCHAR END END AS {c}",
+                    cp + lp,
+                )
+            )
+        elif codes:
+            items.append(
+                (
+                    f"CASE WHEN trim({c}::VARCHAR) IN {cc} THEN NULL ELSE {c} END AS {c}",
+                    cp,
+                )
+            )
+        else:
+            items.append((c, []))
+
+    for tp in spec.touchpoint_columns:
+        c, t = _q(tp), types[tp]
+        codes = spec.missing_codes(tp)
+        if is_numeric_type(t):
+            value = f"{c}::DOUBLE"
+            is_code, code_params = _in_list(codes, text=False)
+            is_code = f"coalesce({c} IN {is_code}, false)" if code_params else "false"
+        else:
+            raw_text = f"trim({c}::VARCHAR)"
+            value = f"TRY_CAST({raw_text} AS DOUBLE)"
+            is_code, code_params = _in_list(codes, text=True)
+            is_code = f"coalesce({raw_text} IN {is_code}, false)" if code_params else "false"
+            counts.append(
+                (
+                    tp,
+                    "text that is not a rating",
+                    "set to missing",
+                    f"{c} IS NOT NULL AND NOT {is_code} AND {value} IS NULL",
+                    list(code_params),
+                )
+            )
+        bad = f"coalesce({value} < ? OR {value} > ? OR {value} <> round({value}), false)"
+        if codes:
+            counts.append(
+                (
+                    tp,
+                    f"declared missing code ({', '.join(map(str, codes))})",
+                    "set to missing",
+                    is_code,
+                    list(code_params),
+                )
+            )
+        counts.append(
+            (
+                tp,
+                f"outside the {s.min}-{s.max} scale",
+                "set to missing",
+                f"NOT {is_code} AND {bad}",
+                list(code_params) + [s.min, s.max],
+            )
+        )
+        items.append(
+            (
+                f"CASE WHEN {is_code} OR {bad} THEN NULL ELSE {value} END::TINYINT AS {c}",
+                list(code_params) + [s.min, s.max],
+            )
+        )
+    return items, counts
+
+
+@dataclass(frozen=True)
+class CleaningPlan:
+    """The validated SELECT that makes the stored layout from `raw`, and its report."""
+
+    sql: str
+    params: list[Any]
+    report: ValidationReport
+
+
+def plan_cleaning(raw: RawFile, spec: JourneySpec, types: dict[str, str]) -> CleaningPlan:
+    con = raw.con
+    items, counts = _clean(spec, types)
+    select = ", ".join(i[0] for i in items)
+    params = [p for i in items for p in i[1]]
+    where = f"{_q(Y_COL)} IS NOT NULL AND {_q(W_COL)} IS NOT NULL AND {_q(ID_COL)} IS NOT NULL"
+    sql = f"SELECT * FROM (SELECT {select} FROM raw) WHERE {where}"
+
+    # One pass for every count the report and the checks need. counts[0] is the outcome
+    # rule; items 1-3 are the id, outcome and weight expressions.
+    y, y_params = items[2][0].rsplit(" AS ", 1)[0], items[2][1]
+    ok = f"({counts[0][3]}) IS NOT TRUE"  # same parameters as y
+    w_ok = f"({items[3][0].rsplit(' AS ', 1)[0]}) IS NOT NULL"
+    id_ok = f"({items[1][0].rsplit(' AS ', 1)[0]}) IS NOT NULL"
+    keep = f"({ok} AND {w_ok} AND {id_ok})"
+    idc = _q(spec.id_column) if spec.id_column else None
+    stats = [f"count_if({c[3]})" for c in counts]
+    stat_params = [p for c in counts for p in c[4]]
+    stats += [
+        f"count_if({keep})",
+        f"min({y}) FILTER (WHERE {keep})",
+        f"max({y}) FILTER (WHERE {keep})",
+        f"count({idc}) - count(DISTINCT trim({idc}::VARCHAR))" if idc else "0",
+    ]
+    stat_params += y_params * 5  # count_if(keep); min(y) FILTER (keep); max(y) FILTER (keep)
+    row = con.execute(f"SELECT {', '.join(stats)} FROM raw", stat_params).fetchall()[0]
+    tallies, (kept, y_lo, y_hi, dup_rows) = row[: len(counts)], row[len(counts) :]
+    changes = tuple(
+        Change(col, reason, int(k), action)
+        for (col, reason, action, _, _), k in zip(counts, tallies, strict=True)
+        if k
+    )
+    if dup_rows:
+        dups = con.execute(
+            f"SELECT trim({idc}::VARCHAR) FROM raw WHERE {idc} IS NOT NULL "
+            "GROUP BY 1 HAVING count(*) > 1 ORDER BY min(rowid) LIMIT 5"
+        ).fetchall()
+        ex = ", ".join(str(d[0]) for d in dups)
+        raise CmotError(
+            f"{dup_rows} row(s) repeat a respondent id in {spec.id_column!r} (e.g. {ex}). "
+            "Remove the duplicate rows, or map another id column."
+        )
+    o = spec.outcome
+    if kept == 0:
+        raise CmotError(
+            f"No usable rows: every row lacks a usable outcome ({o.column!r}), weight or id. "
+            "Check the outcome column and its positive values."
+        )
+    if y_lo == y_hi:
+        what = "positive" if y_lo == 1 and o.kind == "binary" else "the same value"
+        raise CmotError(
+            f"The outcome {o.column!r} is {what} for every respondent, so nothing can explain it. "
+            + (
+                f"Positive values are {list(o.positive)}; check them, or pick another outcome."
+                if o.kind == "binary"
+                else "Pick another outcome column."
+            )
+        )
+    notes: list[str] = []
+    if spec.scale.missing:
+        notes.append(
+            f"{', '.join(map(str, spec.scale.missing))} in a rating means 'not applicable': "
+            "treated as missing, never as a low score"
+        )
+    if o.kind == "binary":
+        notes.append(f"outcome {o.column!r}: positive = {', '.join(o.positive)}")
+    if o.kind == "recommend":
+        pro, det = con.execute(
+            f"SELECT avg((({y}) >= 9)::INT), avg((({y}) <= 6)::INT) FROM raw WHERE {keep}",
+            y_params * 3,
+        ).fetchall()[0]
+        notes.append(
+            f"NPS {100 * (pro - det):+.0f}: promoters (9-10) {pro:.0%}, "
+            f"passives (7-8) {1 - pro - det:.0%}, detractors (0-6) {det:.0%}"
+        )
+    report = ValidationReport(
+        source_name=raw.source_name,
+        layout=raw.layout,
+        encoding=raw.encoding,
+        rows_read=raw.rows,
+        rows_kept=int(kept),
+        changes=changes,
+        duplicate_ids=0,
+        out_of_scale=sum(c.count for c in changes if c.reason.startswith("outside the")),
+        columns_ignored=tuple(c for c in raw.columns if c not in used_columns(spec)),
+        touchpoints=spec.touchpoint_columns,
+        outcome=f"{o.column} ({o.kind})",
+        notes=tuple(notes),
+    )
+    return CleaningPlan(sql, params, report)
+
+
+def used_columns(spec: JourneySpec) -> set[str]:
+    used = set(spec.touchpoint_columns) | set(spec.attributes) | {spec.outcome.column}
+    return used | {c for c in (spec.id_column, spec.weight_column, spec.date_column) if c}

@@ -1,0 +1,351 @@
+"""Reading a survey file into a raw table: size and row caps, encoding, CSV dialect, long layout."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cmot.detect import ID_WORDS
+from cmot.errors import CmotError
+from cmot.limits import check_rows
+from cmot.options import IngestOptions
+from cmot.spec import (
+    Stage,
+)
+from cmot.store import (
+    quote_ident,
+)
+
+ENV_MAX_MB = "CMOT_MAX_UPLOAD_MB"
+DEFAULT_MAX_MB = 500
+SNIFF_BYTES = 1 << 16
+
+_q = quote_ident
+
+
+def max_upload_bytes() -> int:
+    """The configured size cap ($CMOT_MAX_UPLOAD_MB, default 500 MB)."""
+    try:
+        return int(float(os.environ.get(ENV_MAX_MB, DEFAULT_MAX_MB)) * 1024 * 1024)
+    except ValueError:
+        raise CmotError(f"{ENV_MAX_MB} must be a number of megabytes.") from None
+
+
+# ---- reading the raw file -----------------------------------------------------------
+
+
+@contextmanager
+def _as_path(source: str | Path | bytes, max_bytes: int) -> Iterator[Path]:
+    if isinstance(source, bytes):
+        if len(source) > max_bytes:
+            raise _too_big(len(source), max_bytes)
+        fd, name = tempfile.mkstemp(suffix=".csv", prefix="cmot-upload-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(source)
+            yield Path(name)
+        finally:
+            os.unlink(name)
+        return
+    path = Path(source)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise CmotError(f"Cannot read {path}: {e.strerror}. Check the path.") from None
+    if not path.is_file():
+        raise CmotError(f"{path} is not a file.")
+    if size > max_bytes:
+        raise _too_big(size, max_bytes)
+    yield path
+
+
+def _too_big(size: int, cap: int) -> CmotError:
+    return CmotError(
+        f"The file is {size / 1e6:,.1f} MB, over the {cap / 1e6:,.0f} MB limit. "
+        f"Split it, drop unused columns, or raise the limit ({ENV_MAX_MB})."
+    )
+
+
+def _scan_file(path: Path) -> tuple[str, str]:
+    """sha256 and encoding in one read: utf-8 (BOM or not) when every byte decodes, else
+    latin-1; binary content is refused."""
+    h = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    encoding = "utf-8"
+    with path.open("rb") as f:
+        head = f.read(SNIFF_BYTES)
+        if not head:
+            raise CmotError("The file is empty. Upload a CSV with a header row and data rows.")
+        if b"\x00" in head:
+            raise CmotError(
+                "This file does not look like a CSV (it contains binary data). "
+                "Export the survey as CSV (comma- or semicolon-separated text) and upload that."
+            )
+        block = head
+        while block:
+            h.update(block)
+            if encoding == "utf-8":
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    encoding = "latin-1"
+            block = f.read(1 << 22)
+    if encoding == "utf-8":
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            encoding = "latin-1"
+    return h.hexdigest(), encoding
+
+
+def _explain_single_column(path: Path, encoding: str) -> CmotError:
+    with path.open("r", encoding=encoding, errors="replace", newline="") as f:
+        lines = [ln.rstrip("\r\n") for _, ln in zip(range(200), f, strict=False)]
+    lines = [ln for ln in lines if ln.strip()]
+    header = lines[0] if lines else ""
+    best = max((",", ";", "\t", "|"), key=header.count)
+    if header.count(best) > 0:
+        want = header.count(best) + 1
+        for i, ln in enumerate(lines[1:], start=2):
+            got = ln.count(best) + 1
+            if got != want:
+                return CmotError(
+                    f"Row {i} has {got} fields but the header has {want} "
+                    f"(separated by {best!r}). Every row needs the same number of fields: "
+                    "fix or remove the ragged rows and upload again."
+                )
+    return CmotError(
+        "Only one column was found, so the delimiter could not be recognised. "
+        "Save the file with commas, semicolons, tabs or | between the fields."
+    )
+
+
+def _read_raw(
+    con: duckdb.DuckDBPyConnection, path: Path, encoding: str, delimiter: str | None
+) -> list[str]:
+    # No BOOLEAN candidate: "Yes"/"No" answers stay the text the respondent saw.
+    options = (
+        "header = true, encoding = ?, "
+        "auto_type_candidates = ['BIGINT', 'DOUBLE', 'DATE', 'TIMESTAMP', 'VARCHAR']"
+    )
+    params: list[Any] = [str(path), encoding]
+    if delimiter:
+        options += ", delim = ?"
+        params.append(delimiter)
+    try:
+        try:
+            con.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM read_csv(?, {options})", params)
+        except duckdb.ConversionException:
+            # A late value broke the type sniffed from the first rows: sniff the whole file.
+            con.execute(
+                f"CREATE TEMP TABLE raw AS SELECT * FROM read_csv(?, {options}, sample_size = -1)",
+                params,
+            )
+    except duckdb.Error as e:
+        msg = str(e)
+        m = re.search(r"CSV Error on Line: (\d+)", msg)
+        line = f" at line {m.group(1)}" if m else ""
+        if "Expected Number of Columns" in msg:
+            found = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", msg)
+            detail = f" ({found.group(2)} fields, header has {found.group(1)})" if found else ""
+            raise CmotError(
+                f"The file has a ragged row{line}{detail}. Every row needs as many fields as "
+                "the header: fix or remove that row and upload again."
+            ) from None
+        if "unicode" in msg.lower():
+            raise CmotError(
+                f"The file mixes text encodings{line}. Save it as UTF-8 and upload again."
+            ) from None
+        first = msg.splitlines()[0] if msg else type(e).__name__
+        raise CmotError(
+            f"The file could not be read as CSV{line}: {first}. Check quoting and delimiters."
+        ) from None
+    cols = [r[0] for r in con.execute("DESCRIBE raw").fetchall()]
+    stripped = [c.strip() for c in cols]
+    # A column named rowid would hide DuckDB's row number, which keeps the file's order.
+    taken = [c for c in stripped if c.lower() == "rowid"]
+    if taken:
+        raise CmotError(f"The column name {taken[0]!r} is reserved; rename that column.")
+    if stripped != cols:
+        if len(set(stripped)) != len(stripped):
+            dup = sorted({c for c in stripped if stripped.count(c) > 1})
+            raise CmotError(f"Column names repeat after trimming spaces: {dup}. Rename them.")
+        for old, new in zip(cols, stripped, strict=True):
+            if old != new:
+                con.execute(f"ALTER TABLE raw RENAME COLUMN {_q(old)} TO {_q(new)}")
+    return stripped
+
+
+# ---- long layout --------------------------------------------------------------------
+
+
+_LONG_TP = r"touchpoint|item|question|attribute_name|aspect|^attribute$|^variable$"
+_LONG_SCORE = r"score|rating|value|answer"
+_LONG_STAGE = r"^stage$|phase|step"
+
+
+def _long_columns(columns: list[str]) -> tuple[str, str, str | None] | None:
+    def find(pattern: str) -> str | None:
+        hits = [c for c in columns if re.search(pattern, c.lower())]
+        return hits[0] if hits else None
+
+    tp, score = find(_LONG_TP), find(_LONG_SCORE)
+    if tp and score and tp != score:
+        return tp, score, find(_LONG_STAGE)
+    return None
+
+
+def _pivot_long(
+    con: duckdb.DuckDBPyConnection,
+    columns: list[str],
+    opts: IngestOptions,
+) -> tuple[list[str], list[Stage]]:
+    found = _long_columns(columns)
+    if found is None:
+        raise CmotError(
+            "A long file needs a touchpoint column (named e.g. 'touchpoint' or 'item') and a "
+            "score column (e.g. 'score' or 'rating'). Rename them or use the wide layout."
+        )
+    tp, score, stage = found
+    rest = [c for c in columns if c not in (tp, score, stage)]
+    id_col = next((c for c in rest if re.search(ID_WORDS, c.lower())), None)
+    if opts.spec and opts.spec.id_column in rest:
+        id_col = opts.spec.id_column
+    if id_col is None:
+        raise CmotError(
+            "A long file needs a respondent column (named e.g. 'respondent' or 'id') "
+            "that links each respondent's rows."
+        )
+    stage_expr = f"any_value({_q(stage)})::VARCHAR" if stage else "NULL"
+    order = con.execute(
+        f"SELECT {_q(tp)}::VARCHAR, {stage_expr} FROM raw GROUP BY 1 ORDER BY min(rowid)"
+    ).fetchall()
+    names = [r[0] for r in order]
+    clash = sorted(set(names) & set(rest))
+    if clash:
+        raise CmotError(f"Touchpoint names clash with other columns: {clash}. Rename them.")
+    stages: list[Stage] = []
+    if stage:
+        by_stage: dict[str, list[str]] = {}
+        for name, st in order:
+            by_stage.setdefault(st or "Journey", []).append(name)
+        stages = [Stage(s, tuple(t)) for s, t in by_stage.items()]
+    varying = con.execute(
+        "SELECT "
+        + ", ".join(f"count(DISTINCT {_q(c)})" for c in rest if c != id_col)
+        + f" , 1 FROM raw GROUP BY {_q(id_col)} HAVING "
+        + " OR ".join([f"count(DISTINCT {_q(c)}) > 1" for c in rest if c != id_col] or ["false"])
+        + " LIMIT 1"
+    ).fetchall()
+    if varying:
+        raise CmotError(
+            "In the long file, a respondent's other columns (outcome, attributes) change from "
+            "row to row; they must be the same on each of a respondent's rows."
+        )
+    dup = con.execute(
+        f"SELECT {_q(id_col)}::VARCHAR, {_q(tp)}::VARCHAR FROM raw "
+        f"GROUP BY ALL HAVING count(*) > 1 LIMIT 3"
+    ).fetchall()
+    if dup:
+        ex = ", ".join(f"{a}/{b}" for a, b in dup)
+        raise CmotError(f"Respondents rate the same touchpoint twice (e.g. {ex}); keep one row.")
+    pivots = ", ".join(
+        f"max({_q(score)}) FILTER (WHERE {_q(tp)}::VARCHAR = ?) AS {_q(n)}" for n in names
+    )
+    keep = ", ".join(f"any_value({_q(c)}) AS {_q(c)}" for c in rest if c != id_col)
+    keep = (keep + ", ") if keep else ""
+    con.execute(
+        f"CREATE TEMP TABLE wide AS SELECT {_q(id_col)}, {keep}{pivots} FROM raw "
+        f"GROUP BY {_q(id_col)} ORDER BY min(rowid)",
+        names,
+    )
+    con.execute("DROP TABLE raw")
+    con.execute("ALTER TABLE wide RENAME TO raw")
+    cols_after = [r[0] for r in con.execute("DESCRIBE raw").fetchall()]
+    # Keep the wide file's column order: the respondent columns as they came, ratings after.
+    ordered = [c for c in columns if c in rest] + names
+    if cols_after != ordered:
+        con.execute(
+            "CREATE TEMP TABLE wide AS SELECT "
+            + ", ".join(_q(c) for c in ordered)
+            + " FROM raw ORDER BY rowid"
+        )
+        con.execute("DROP TABLE raw")
+        con.execute("ALTER TABLE wide RENAME TO raw")
+    return ordered, stages
+
+
+def _looks_long(con: duckdb.DuckDBPyConnection, columns: list[str]) -> bool:
+    found = _long_columns(columns)
+    if found is None:
+        return False
+    tp = found[0]
+    row = con.execute(
+        f"SELECT typeof(any_value({_q(tp)})), count(DISTINCT {_q(tp)}), count(*) FROM raw"
+    ).fetchall()[0]
+    return bool(row[0] == "VARCHAR" and row[1] < row[2])
+
+
+@dataclass(frozen=True)
+class RawFile:
+    con: duckdb.DuckDBPyConnection
+    columns: list[str]
+    rows: int
+    encoding: str
+    layout: str
+    stages: list[Stage]
+    sha256: str
+    source_name: str
+
+
+@contextmanager
+def open_raw(
+    source: str | Path | bytes,
+    opts: IngestOptions,
+    source_name: str | None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> Iterator[RawFile]:
+    """The file as a TEMP table `raw` (wide), on `con` or on a private in-memory database.
+
+    Temp tables live in memory, never in the store's file: a file that fails validation
+    leaves the store byte-for-byte as it was.
+    """
+    cap = opts.max_bytes if opts.max_bytes is not None else max_upload_bytes()
+    name = source_name or (Path(source).name if not isinstance(source, bytes) else "upload.csv")
+    own = con is None
+    with _as_path(source, cap) as path:
+        sha, encoding = _scan_file(path)
+        check_rows(path, opts.max_rows)  # $CMOT_MAX_ROWS, on the bytes before DuckDB parses them
+        if con is None:
+            con = duckdb.connect()
+        try:
+            columns = _read_raw(con, path, encoding, opts.delimiter)
+            rows = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
+            if len(columns) < 2:
+                raise _explain_single_column(path, encoding)
+            if rows == 0:
+                raise CmotError("The file has a header but no data rows. Export the responses too.")
+            layout = opts.layout or ("long" if _looks_long(con, columns) else "wide")
+            stages: list[Stage] = []
+            if layout == "long":
+                columns, stages = _pivot_long(con, columns, opts)
+                rows = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
+            elif layout != "wide":
+                raise CmotError(f"Unknown layout {layout!r}: use 'wide' or 'long'.")
+            yield RawFile(con, columns, rows, encoding, layout, stages, sha, name)
+        finally:
+            if own:
+                con.close()
+            else:
+                for t in ("raw", "wide", "sample"):
+                    con.execute(f"DROP TABLE IF EXISTS temp.{t}")
