@@ -24,7 +24,7 @@ from cmot.store import (
     quote_ident,
 )
 
-Role = Literal["id", "outcome", "touchpoint", "attribute", "weight", "date", "ignore"]
+Role = Literal["id", "outcome", "touchpoint", "attribute", "weight", "date", "comment", "ignore"]
 ROLES: tuple[str, ...] = (
     "id",
     "outcome",
@@ -32,6 +32,7 @@ ROLES: tuple[str, ...] = (
     "attribute",
     "weight",
     "date",
+    "comment",
     "ignore",
 )
 Layout = Literal["wide", "long"]
@@ -52,18 +53,44 @@ class ColumnGuess:
     dtype: str
     distinct: int
     nulls: int
+    sample: str = ""  # a look at the values: "1 (12%), 2 (30%), ... 9 (20%)" or examples
+    label: str = ""  # question text, when the file carries it
+
+
+@dataclass(frozen=True)
+class CodeProposal:
+    """A value that looks like a code beside the scale rather than a scale point."""
+
+    code: Code
+    columns: tuple[str, ...]
+    evidence: str  # e.g. "9 holds 21% of answers in 83 columns rated 1-5"
+    applied: bool = True  # proposals are applied unless the analyst unticks them
 
 
 @dataclass(frozen=True)
 class Detection:
+    """The proposed mapping: every column's role, and a spec once the mapping is valid."""
+
     layout: str
     encoding: str
     rows: int
     columns: tuple[ColumnGuess, ...]
-    spec: JourneySpec
+    spec: JourneySpec | None  # None until the mapping is valid: see `problems`
+    problems: tuple[str, ...] = ()  # what to choose before saving, e.g. "pick the outcome"
+    proposals: tuple[CodeProposal, ...] = ()
+    weight_candidates: tuple[str, ...] = ()  # proposed, never applied unasked
+    format: str = "csv"
+    sheets: tuple[str, ...] = ()
+    sheet: str | None = None
 
     def roles(self) -> dict[str, str]:
         return {g.column: g.role for g in self.columns}
+
+    def require_spec(self) -> JourneySpec:
+        """The spec, or a CmotError that says what to choose first."""
+        if self.spec is None:
+            raise CmotError("The mapping is not complete: " + "; ".join(self.problems) + ".")
+        return self.spec
 
 
 # ---- profiling and role detection ---------------------------------------------------

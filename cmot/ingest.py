@@ -41,7 +41,7 @@ class Prepared:
 def _detection(raw: RawFile, opts: IngestOptions) -> Detection:
     profiles = profile_columns(raw.con, raw.rows)
     det = detect(profiles, raw.rows, opts, raw.layout, raw.encoding)
-    if raw.stages:
+    if raw.stages and det.spec is not None:
         staged = [c for s in raw.stages for c in s.touchpoints]
         if set(staged) == set(det.spec.touchpoint_columns):
             det = replace(det, spec=replace(det.spec, stages=tuple(raw.stages)))
@@ -68,7 +68,7 @@ def _prepare(
 ) -> Iterator[tuple[RawFile, Detection, JourneySpec, CleaningPlan]]:
     with open_raw(source, opts, source_name, con) as raw:
         det = _detection(raw, opts)
-        spec = opts.spec or det.spec
+        spec = opts.spec or det.require_spec()
         if opts.spec is not None and opts.missing is not None:
             spec = replace(spec, scale=replace(spec.scale, missing=opts.missing))
         if opts.spec is not None and opts.labels:

@@ -14,14 +14,20 @@ from cmot.spec import (
 
 @dataclass(frozen=True)
 class IngestOptions:
-    """What the user said about the file; anything left None is detected."""
+    """What the user said about the file; anything left None is detected or proposed."""
 
-    spec: JourneySpec | None = None
+    spec: JourneySpec | None = None  # alone it suffices: roles, scale, outcome, weight
     roles: Mapping[str, str] = field(default_factory=dict)
+    # Codes that mean "no answer", for ratings and the outcome alike; None: the proposals.
     missing: tuple[Code, ...] | None = None
     outcome: str | None = None
     positive: tuple[str, ...] | None = None
-    outcome_kind: str | None = None
+    outcome_kind: str | None = None  # binary, scale or recommend
+    outcome_range: tuple[float, float] | None = None  # a scale outcome's declared range
+    # Touchpoint columns: exact names first, else glob patterns such as "Q7*".
+    touchpoints: tuple[str, ...] | None = None
+    weight: str | None = None  # a column, or "none"; None: no weight unless the spec names one
+    sheet: str | None = None  # an Excel workbook's sheet; None: the first
     layout: str | None = None
     delimiter: str | None = None
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)

@@ -7,9 +7,9 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from cmot.errors import CmotError
 from cmot.limits import check_rows
 from cmot.options import IngestOptions
 from cmot.spec import (
+    Code,
     Stage,
 )
 from cmot.store import (
@@ -306,6 +307,13 @@ class RawFile:
     stages: list[Stage]
     sha256: str
     source_name: str
+    # What the survey software said about the columns (Qualtrics, SurveyMonkey, SPSS, Excel).
+    format: str = "csv"  # csv, qualtrics, surveymonkey, spss, excel
+    labels: Mapping[str, str] = field(default_factory=dict)  # column -> question text
+    value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    declared_missing: Mapping[str, tuple[Code, ...]] = field(default_factory=dict)
+    sheets: tuple[str, ...] = ()  # an Excel workbook's sheets
+    sheet: str | None = None  # the sheet that was read
 
 
 @contextmanager

@@ -24,6 +24,7 @@ CMOT_TAGS: dict[str, str] = {
 }
 
 Code = int | str
+OTHER = "*"  # in a column's value labels: the label of every code not listed
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,14 @@ class JourneySpec:
     attributes: tuple[str, ...] = ()
     ignored: tuple[str, ...] = ()
     missing: Mapping[str, tuple[Code, ...]] = field(default_factory=dict)
+    # Value labels and merges per column: code -> label; several codes may share a label
+    # (a merge), and the key OTHER ("*") labels every code not listed.
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # A touchpoint on another scale than `scale` (1-5 beside 0-10 in one survey).
+    scales: Mapping[str, Scale] = field(default_factory=dict)
+    comments: tuple[str, ...] = ()  # free-text columns kept as evidence, never analysed as scores
+    # Question text of columns that are not touchpoints (touchpoints carry their own label).
+    column_labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def touchpoint_columns(self) -> tuple[str, ...]:
@@ -110,13 +118,24 @@ class JourneySpec:
                 return s.name
         raise KeyError(column)
 
+    def scale_of(self, column: str) -> Scale:
+        """The scale a touchpoint is rated on: its own when it has one, else the survey's."""
+        return self.scales.get(column, self.scale)
+
     def missing_codes(self, column: str) -> tuple[Code, ...]:
-        """Codes that mean 'no answer' for a column: its own, else the scale's for touchpoints."""
+        """Codes that mean 'no answer' for a column: its own, else its scale's for touchpoints."""
         if column in self.missing:
             return tuple(self.missing[column])
         if column in self.touchpoint_columns:
-            return self.scale.missing
+            return self.scale_of(column).missing
         return ()
+
+    def label_of(self, column: str) -> str:
+        """What a person reads for a column: a touchpoint's label or the question text."""
+        for t in self.touchpoints:
+            if t.column == column:
+                return t.name
+        return self.column_labels.get(column) or column
 
     def with_changes(self, **changes: Any) -> JourneySpec:
         return validate_spec(replace(self, **changes))
@@ -133,6 +152,12 @@ def validate_spec(spec: JourneySpec) -> JourneySpec:
             f"scale: need min <= low_max < high_min <= max, got "
             f"{s.min} <= {s.low_max} < {s.high_min} <= {s.max}"
         )
+    for col, sc in spec.scales.items():
+        if not (sc.min <= sc.low_max < sc.high_min <= sc.max):
+            problems.append(
+                f"scale of {col!r}: need min <= low_max < high_min <= max, got "
+                f"{sc.min} <= {sc.low_max} < {sc.high_min} <= {sc.max}"
+            )
     staged = [c for st in spec.stages for c in st.touchpoints]
     if not staged:
         problems.append("no touchpoints: list at least one touchpoint column in a stage")
@@ -162,6 +187,9 @@ def validate_spec(spec: JourneySpec) -> JourneySpec:
         problems.append("a binary outcome needs `positive`: the value(s) that count as positive")
     if o.column in staged:
         problems.append(f"{o.column!r} cannot be both the outcome and a touchpoint")
+    stray = sorted(set(spec.scales) - set(staged))
+    if stray:
+        problems.append(f"scales given for columns that are not touchpoints: {stray}")
     if problems:
         raise CmotError("The journey spec is not valid: " + "; ".join(problems) + ".")
     return spec
@@ -200,13 +228,7 @@ def spec_to_dict(spec: JourneySpec) -> dict[str, Any]:
             entry["tags"] = list(t.tags)
         touchpoints[t.column] = entry
     out: dict[str, Any] = {
-        "scale": {
-            "min": spec.scale.min,
-            "max": spec.scale.max,
-            "low_max": spec.scale.low_max,
-            "high_min": spec.scale.high_min,
-            "missing": list(spec.scale.missing),
-        },
+        "scale": _scale_dict(spec.scale),
         "outcome": outcome,
         "columns": columns,
         "stages": [{"name": s.name, "touchpoints": list(s.touchpoints)} for s in spec.stages],
@@ -216,7 +238,35 @@ def spec_to_dict(spec: JourneySpec) -> dict[str, Any]:
         out["missing"] = {k: list(v) for k, v in spec.missing.items()}
     if spec.labels:
         out["labels"] = {k: dict(v) for k, v in spec.labels.items()}
+    if spec.scales:
+        out["scales"] = {k: _scale_dict(v) for k, v in spec.scales.items()}
+    if spec.comments:
+        columns["comments"] = list(spec.comments)
+    if spec.column_labels:
+        out["column_labels"] = dict(spec.column_labels)
     return out
+
+
+def _scale_dict(s: Scale) -> dict[str, Any]:
+    return {
+        "min": s.min,
+        "max": s.max,
+        "low_max": s.low_max,
+        "high_min": s.high_min,
+        "missing": list(s.missing),
+    }
+
+
+def _scale_from(sc: Mapping[str, Any], where: str) -> Scale:
+    lo, hi = int(sc.get("min", 1)), int(sc.get("max", 5))
+    base = default_scale(lo, hi, _codes(sc.get("missing", []), f"{where}.missing"))
+    return Scale(
+        lo,
+        hi,
+        int(sc.get("low_max", base.low_max)),
+        int(sc.get("high_min", base.high_min)),
+        base.missing,
+    )
 
 
 def _codes(value: Any, where: str) -> tuple[Code, ...]:
@@ -230,16 +280,7 @@ def _codes(value: Any, where: str) -> tuple[Code, ...]:
 
 def spec_from_dict(data: Mapping[str, Any]) -> JourneySpec:
     try:
-        sc = data.get("scale", {})
-        lo, hi = int(sc.get("min", 1)), int(sc.get("max", 5))
-        base = default_scale(lo, hi, _codes(sc.get("missing", []), "scale.missing"))
-        scale = Scale(
-            lo,
-            hi,
-            int(sc.get("low_max", base.low_max)),
-            int(sc.get("high_min", base.high_min)),
-            base.missing,
-        )
+        scale = _scale_from(data.get("scale", {}), "scale")
         od = data["outcome"]
         outcome = Outcome(
             column=str(od["column"]),
@@ -285,6 +326,11 @@ def spec_from_dict(data: Mapping[str, Any]) -> JourneySpec:
                 str(k): {str(a): str(b) for a, b in v.items()}
                 for k, v in data.get("labels", {}).items()
             },
+            scales={
+                str(k): _scale_from(v, f"scales.{k}") for k, v in data.get("scales", {}).items()
+            },
+            comments=tuple(cols.get("comments", [])),
+            column_labels={str(k): str(v) for k, v in data.get("column_labels", {}).items()},
         )
     except KeyError as e:
         raise CmotError(f"The journey spec lacks the required entry {e}.") from None

@@ -31,7 +31,7 @@ try:
     if upload is not None:
         detection = roles_editor(upload.getvalue(), upload.name, codes)
         with st.expander("Journey: stages, order, labels, CMoT tags", expanded=False):
-            spec = journey_editor(detection.spec)
+            spec = journey_editor(detection.require_spec())
 except CmotError as e:
     st.error(str(e))
 saving = st.button("Save dataset", key="upload_save", disabled=spec is None, type="primary")
