@@ -155,7 +155,7 @@ def is_numeric_type(dtype: str) -> bool:
     return _is_int(dtype) or dtype.startswith(_FLOAT)
 
 
-PROFILE_ROWS = 200_000
+PROFILE_ROWS = 50_000
 _FEW = 40  # up to this many distinct values a column's every value is counted
 
 
@@ -353,7 +353,7 @@ def _sample_text(p: _Profile) -> str:
 
 _OUTCOME_WORDS = (
     r"satisf|outcome|target|recommend|\bnps\b|\bltr\b|loyal(ty)?\b|retain|retention|churn|"
-    r"renew|again|overall|^global$|^o_experience$|^experience$"
+    r"renew|again|overall|netpro|^global$|^o_experience$|^experience$"
 )
 _STRONG_OUTCOME = r"^(satisfaction|satisfied|outcome|target|overall|nps|churn|retained|global)$"
 _FIRST_OUTCOME = r"overall|satisf|global|experience"  # preferred over recommend when both
@@ -766,7 +766,7 @@ def _build(
             "pick the touchpoint columns: no column holds whole-number ratings such as 1-5 or "
             "0-10 (--touchpoints with names or patterns such as Q7*, or the role 'touchpoint')"
         )
-    proposals = _proposals(found, guesses, shapes, sc, own, opts)
+    proposals = _proposals(found, guesses, shapes, sc, own, opts, sampled=n > PROFILE_ROWS)
 
     spec: JourneySpec | None = None
     if not problems and outcome is not None:
@@ -848,7 +848,7 @@ def _outcome(
     if sh.coded and (lo, hi) == (1, 6) and sc.hi == 5 and 6 in scale_missing:
         codes.append(6)
         hi = 5
-    recommend = re.search(r"recommend|\bnps\b|\bltr\b", col.lower()) is not None
+    recommend = re.search(r"recommend|\bnps\b|\bltr\b|netpro", col.lower()) is not None
     points = len(sh.points) if sh.coded else p.distinct
     if kind is None:
         if opts.positive:
@@ -910,6 +910,7 @@ def _proposals(
     sc: _Scales,
     own: dict[str, tuple[int, int]],
     opts: IngestOptions,
+    sampled: bool = False,
 ) -> tuple[CodeProposal, ...]:
     """One proposal per code, with the evidence in words and numbers."""
     by_code: dict[Code, list[str]] = {}
@@ -949,5 +950,6 @@ def _proposals(
                 "answers"
             )
         applied = declared is None or str(code) in declared
-        out.append(CodeProposal(code, tuple(cs), "; ".join(parts), applied))
+        where = " (counted in a sample of the rows)" if sampled else ""
+        out.append(CodeProposal(code, tuple(cs), "; ".join(parts) + where, applied))
     return tuple(out)
