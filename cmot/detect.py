@@ -155,7 +155,7 @@ def is_numeric_type(dtype: str) -> bool:
     return _is_int(dtype) or dtype.startswith(_FLOAT)
 
 
-PROFILE_ROWS = 50_000
+PROFILE_ROWS = 30_000
 _FEW = 40  # up to this many distinct values a column's every value is counted
 
 
