@@ -88,6 +88,10 @@ def airport_frame(n: int = 2800, seed: int = 9) -> pd.DataFrame:
     cols["Q20INCOME"] = rng.integers(1, 6, n)
     cols["LANG"] = rng.integers(1, 3, n)
     cols["WEIGHT"] = np.round(rng.uniform(0.4, 2.2, n), 4)
+    words = np.array("the gate food was slow clean staff friendly parking far signs clear".split())
+    cols["Q21COMMENT"] = [
+        f"Comment {i}: " + " ".join(rng.choice(words, 8)) if i % 3 == 0 else "" for i in range(n)
+    ]
     return pd.DataFrame(cols)
 
 
@@ -131,6 +135,7 @@ def test_airport_codes_beside_the_scale_are_proposed_and_the_scale_stays_1_to_5(
         assert r[c] == "attribute", c
     assert {"Q2PURP1", "Q19GENDER", "Q20INCOME", "STRATA", "METHOD"} <= set(spec.segments)
     assert "NETPRO" not in spec.segments and "WEIGHT" not in spec.segments
+    assert r["Q21COMMENT"] == "comment" and spec.comments == ("Q21COMMENT",)
 
 
 def test_airport_cleaning_keeps_codes_out_of_the_top_box(
@@ -151,6 +156,8 @@ def test_airport_cleaning_keeps_codes_out_of_the_top_box(
     assert np.mean(y) == pytest.approx(kept["Q7ALL"].astype(int).mean(), abs=1e-12)
     assert p.spec.weight_column is None
     assert set(p.data.column("__cmot_w").to_pylist()) == {1.0}
+    comments = p.data.column("Q21COMMENT").to_pylist()  # kept as evidence, as written
+    assert comments[0] == kept["Q21COMMENT"].iloc[0] and comments[0].startswith("Comment 0:")
 
 
 def test_airport_weight_only_when_chosen(airport: tuple[Path, pd.DataFrame]) -> None:
