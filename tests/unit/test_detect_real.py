@@ -88,7 +88,22 @@ def airport_frame(n: int = 2800, seed: int = 9) -> pd.DataFrame:
     cols["Q20INCOME"] = rng.integers(1, 6, n)
     cols["LANG"] = rng.integers(1, 3, n)
     cols["WEIGHT"] = np.round(rng.uniform(0.4, 2.2, n), 4)
-    words = np.array("the gate food was slow clean staff friendly parking far signs clear".split())
+    words = np.array(
+        [
+            "the",
+            "gate",
+            "food",
+            "was",
+            "slow",
+            "clean",
+            "staff",
+            "friendly",
+            "parking",
+            "far",
+            "signs",
+            "clear",
+        ]
+    )
     cols["Q21COMMENT"] = [
         f"Comment {i}: " + " ".join(rng.choice(words, 8)) if i % 3 == 0 else "" for i in range(n)
     ]
@@ -327,6 +342,13 @@ def test_abc_b2b() -> None:
     assert spec.id_column == "ID"
     p = read_csv(ABC, IngestOptions(outcome="q1"))
     assert p.report.rows_kept == 262  # q1 blank in 4 rows
+    # Touchpoints named with spaces and brackets, exactly as written, or by a pattern.
+    chosen = ("customer seniority (years)", "q4", "q7*")
+    det = detect_roles(ABC, IngestOptions(outcome="q1", touchpoints=chosen))
+    q7s = {"q7", *(f"q{i}" for i in range(70, 80))}
+    assert set(det.require_spec().touchpoint_columns) == {"customer seniority (years)", "q4"} | q7s
+    with pytest.raises(CmotError, match=r"customer seniority \(years\)"):
+        detect_roles(ABC, IngestOptions(outcome="q1", touchpoints=("customer seniority",)))
 
 
 def test_mobile_providers() -> None:
