@@ -6,8 +6,8 @@ import difflib
 import fnmatch
 import re
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import duckdb
@@ -526,11 +526,34 @@ def _close(name: str, columns: Sequence[str]) -> str:
     return f" Close names: {', '.join(close)}." if close else ""
 
 
+@dataclass(frozen=True)
+class _Meta:
+    """What the survey software said about the columns (SPSS, Qualtrics): kept, not guessed."""
+
+    labels: Mapping[str, str] = field(default_factory=dict)
+    value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    declared_missing: Mapping[str, tuple[Code, ...]] = field(default_factory=dict)
+
+    def declared(self, column: str) -> tuple[Code, ...]:
+        return tuple(self.declared_missing.get(column, ()))
+
+
 def detect(
-    profiles: list[_Profile], n: int, opts: IngestOptions, layout: str, encoding: str
+    profiles: list[_Profile],
+    n: int,
+    opts: IngestOptions,
+    layout: str,
+    encoding: str,
+    labels: Mapping[str, str] | None = None,
+    value_labels: Mapping[str, Mapping[str, str]] | None = None,
+    declared_missing: Mapping[str, tuple[Code, ...]] | None = None,
 ) -> Detection:
+    """The proposed mapping. `labels` (question text), `value_labels` and `declared_missing`
+    come from the file's own metadata (RawFile) where it has any."""
+    meta = _Meta(labels or {}, value_labels or {}, declared_missing or {})
     shapes = {p.column: _shape(p) for p in profiles}
     guesses = {p.column: _guess(p, shapes[p.column]) for p in profiles}
+    guesses = {c: replace(g, label=meta.labels.get(c, "")) for c, g in guesses.items()}
     by_col = {p.column: p for p in profiles}
     columns = list(guesses)
 
@@ -657,7 +680,7 @@ def detect(
                 guesses[c] = replace(g, role="attribute", reason="you chose no weight")
 
     return _build(
-        guesses, by_col, shapes, sc, other_scale, weight, weights, n, opts, layout, encoding
+        guesses, by_col, shapes, sc, other_scale, weight, weights, n, opts, layout, encoding, meta
     )
 
 
@@ -699,7 +722,10 @@ def _build(
     opts: IngestOptions,
     layout: str,
     encoding: str,
+    meta: _Meta | None = None,
 ) -> Detection:
+    meta = meta or _Meta()
+
     def cols(role: str) -> list[str]:
         return [c for c, g in guesses.items() if g.role == role]
 
@@ -713,7 +739,7 @@ def _build(
         block = other_scale.get(t) or _tp_block(sh, sc, t)
         if block and block[1] - block[0] >= 2 and not (sc.lo <= block[0] and block[1] <= sc.hi):
             own[t] = block
-        codes = _tp_codes(sh, sc, t)
+        codes = _order([*_tp_codes(sh, sc, t), *meta.declared(t)])
         if codes:
             found[t] = codes
     lo, hi = sc.lo, sc.hi
@@ -733,7 +759,8 @@ def _build(
     attributes = [c for c in cols("attribute") if c != weight]
     for c in attributes:
         sh = shapes[c]
-        codes = (*sh.codes, *_markers(sh)) if sh.coded else ()
+        own_codes: list[Code] = [*sh.codes, *_markers(sh)] if sh.coded else []
+        codes = _order([*own_codes, *meta.declared(c)])
         if codes:
             found[c] = codes
             if opts.missing is None:
@@ -750,6 +777,7 @@ def _build(
         problems.append(f"only one column can be the outcome; you mapped {outcome_cols}")
     else:
         outcome, ocodes = _outcome(outcome_cols[0], profiles, shapes, sc, scale_missing, opts)
+        ocodes = _order([*ocodes, *meta.declared(outcome.column)])
         if ocodes:
             found.setdefault(outcome.column, ocodes)
         oc_missing = _outcome_missing(outcome, ocodes, shapes[outcome.column], opts)
@@ -766,7 +794,9 @@ def _build(
             "pick the touchpoint columns: no column holds whole-number ratings such as 1-5 or "
             "0-10 (--touchpoints with names or patterns such as Q7*, or the role 'touchpoint')"
         )
-    proposals = _proposals(found, guesses, shapes, sc, own, opts, sampled=n > PROFILE_ROWS)
+    proposals = _proposals(
+        found, guesses, shapes, sc, own, opts, sampled=n > PROFILE_ROWS, meta=meta
+    )
 
     spec: JourneySpec | None = None
     if not problems and outcome is not None:
@@ -776,7 +806,7 @@ def _build(
             spec = validate_spec(
                 JourneySpec(
                     stages=(Stage("Journey", tuple(touchpoints)),),
-                    touchpoints=tuple(Touchpoint(t) for t in touchpoints),
+                    touchpoints=tuple(Touchpoint(t, meta.labels.get(t, "")) for t in touchpoints),
                     scale=default_scale(lo, hi, scale_missing),
                     outcome=outcome,
                     id_column=ids[0] if ids else None,
@@ -791,9 +821,17 @@ def _build(
                         + dates[1:]
                     ),
                     missing=missing,
-                    labels=dict(opts.labels),
+                    labels={
+                        **{c: v for c, v in meta.value_labels.items() if c in attributes},
+                        **opts.labels,
+                    },
                     scales=scales,
                     comments=tuple(cols("comment")),
+                    column_labels={
+                        c: t
+                        for c, t in meta.labels.items()
+                        if c in guesses and c not in touchpoints
+                    },
                 )
             )
         except CmotError as e:
@@ -911,6 +949,7 @@ def _proposals(
     own: dict[str, tuple[int, int]],
     opts: IngestOptions,
     sampled: bool = False,
+    meta: _Meta | None = None,
 ) -> tuple[CodeProposal, ...]:
     """One proposal per code, with the evidence in words and numbers."""
     by_code: dict[Code, list[str]] = {}
@@ -933,6 +972,10 @@ def _proposals(
             return hits, total
 
         parts = []
+        said = [c for c in cs if meta and code in meta.declared(c)]
+        if said:
+            names = ", ".join(said[:3]) + (" ..." if len(said) > 3 else "")
+            parts.append(f"the file declares {code} missing in {len(said)} column(s) ({names})")
         if rated:
             hits, total = share(rated)
             scales = sorted({own.get(c, (sc.lo, sc.hi)) for c in rated})

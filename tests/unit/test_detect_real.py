@@ -398,3 +398,49 @@ def test_profiling_a_wide_survey_is_fast(tmp_path: Path) -> None:
     assert len(det.require_spec().touchpoint_columns) == 140
     # Under 2 s on a quiet machine; on a loaded one, no slower than reading the file.
     assert took < max(2.0, read), f"profiling took {took:.2f} s, reading {read:.2f} s"
+
+
+def test_a_yes_no_outcome_never_takes_a_marker_as_positive(tmp_path: Path) -> None:
+    rows = [f"{i},{i % 5 + 1},{(i * 3) % 5 + 1},{'yes' if i % 3 else 'no'}" for i in range(40)]
+    rows[5] = "5,2,2,N/A"
+    (tmp_path / "s.csv").write_text("id,a,b,satisfied\n" + "\n".join(rows) + "\n")
+    spec = detect_roles(tmp_path / "s.csv").require_spec()
+    assert spec.outcome.kind == "binary" and spec.outcome.positive == ("yes",)
+    assert spec.missing["satisfied"] == ("N/A",)
+    assert read_csv(tmp_path / "s.csv").report.rows_kept == 39
+    # 0/1 with "Blank": the 1 is positive, the Blank is no answer.
+    rows = [f"{i},{i % 5 + 1},{(i * 3) % 5 + 1},{i % 2}" for i in range(40)]
+    rows[4] = "4,2,2,Blank"
+    (tmp_path / "t.csv").write_text("id,a,b,renewed\n" + "\n".join(rows) + "\n")
+    spec = detect_roles(tmp_path / "t.csv").require_spec()
+    assert (spec.outcome.kind, spec.outcome.positive) == ("binary", ("1",))
+    assert spec.missing["renewed"] == ("Blank",)
+
+
+def test_the_files_own_labels_and_missing_values_are_kept(
+    airport: tuple[Path, pd.DataFrame],
+) -> None:
+    from cmot.detect import detect, profile_columns
+    from cmot.read import open_raw
+
+    path, _ = airport
+    opts = IngestOptions(outcome="Q7ALL")
+    with open_raw(path, opts, None) as raw:
+        det = detect(
+            profile_columns(raw.con, raw.rows),
+            raw.rows,
+            opts,
+            "wide",
+            "utf-8",
+            labels={"Q7ART": "Art and exhibitions", "Q2PURP1": "Purpose of the trip"},
+            value_labels={"Q2PURP1": {"1": "Business", OTHER: "Other"}},
+            declared_missing={"Q7ART": (7,)},
+        )
+    spec = det.require_spec()
+    assert spec.label_of("Q7ART") == "Art and exhibitions"
+    assert spec.label_of("Q2PURP1") == "Purpose of the trip"
+    assert {g.column: g.label for g in det.columns}["Q7ART"] == "Art and exhibitions"
+    assert spec.labels["Q2PURP1"] == {"1": "Business", OTHER: "Other"}
+    assert 7 in spec.scale.missing and "Q7ART" in proposed(det)[7]
+    seven = next(p for p in det.proposals if p.code == 7)
+    assert seven.evidence.startswith("the file declares 7 missing in 1 column(s) (Q7ART)")
