@@ -363,7 +363,8 @@ _DATE_WORDS = r"date|time|when|day"
 _NOT_RATING_WORDS = (
     r"\bage\b|year|count|number|\bnum\b|children|distance|delay|minutes|size|gender|\bsex\b|"
     r"income|language|method|mode\b|district|\bzip|postcode|race|ethnic|education|occupation|"
-    r"region|country|\bstrat|segment|tier|purpose|_code\b|\bcode\b|wave|quarter|month|hour"
+    r"region|country|\bstrat|segment|tier|purpose|_code\b|\bcode\b|wave|quarter|month|hour|"
+    r"\blang|peak|residen|county|marital|employ|household"
 )
 _MODEL_WORDS = r"predict|^prob|\bprob\b|prob\(|fitted|most likely|residual|\bscore_hat"
 _UNNAMED = r"^(column\d+|unnamed:? ?\d*|index|\.\.\.\d+|)$"
