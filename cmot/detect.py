@@ -503,6 +503,14 @@ def _survey_scale(ratings: dict[str, _Shape]) -> _Scales:
                 blocks[c] = (1, 5)
                 codes[c].append(6)
         hi = 5
+    for c, (bottom, top) in blocks.items():
+        # A stray point just above the scale (a 6 in one 1-5 column) is an out-of-scale
+        # code, not a wider scale: it must not push the column out of the journey.
+        sh = ratings[c]
+        stray = sh.ints[top] <= 0.05 * sh.answers
+        if bottom >= lo and top == hi + 1 and hi in (4, 5, 7, 10) and stray:
+            blocks[c] = (bottom, hi)
+            codes[c].append(top)
     return _Scales(lo, hi, blocks, {c: tuple(v) for c, v in codes.items()})
 
 

@@ -444,3 +444,14 @@ def test_the_files_own_labels_and_missing_values_are_kept(
     assert 7 in spec.scale.missing and "Q7ART" in proposed(det)[7]
     seven = next(p for p in det.proposals if p.code == 7)
     assert seven.evidence.startswith("the file declares 7 missing in 1 column(s) (Q7ART)")
+
+
+def test_a_stray_point_above_the_scale_is_a_code_not_a_wider_scale(tmp_path: Path) -> None:
+    rows = [f"{i},{i % 5 + 1},{(i * 3) % 5 + 1},{(i * 2) % 5 + 1},{i % 2}" for i in range(100)]
+    rows[10] = "10,6,2,3,1"
+    (tmp_path / "s.csv").write_text("id,a,b,c,satisfied\n" + "\n".join(rows) + "\n")
+    det = detect_roles(tmp_path / "s.csv")
+    spec = det.require_spec()
+    assert spec.touchpoint_columns == ("a", "b", "c")
+    assert (spec.scale.min, spec.scale.max) == (1, 5)
+    assert proposed(det)[6] == ("a",)
