@@ -168,7 +168,7 @@ def _num_expr(qc: str, dtype: str) -> str:
 
 
 def _key(v: object) -> str:
-    if isinstance(v, float) and v == round(v) and abs(v) < 1e15:
+    if isinstance(v, float) and abs(v) < 1e15 and v == round(v):  # inf and nan stay text
         return str(int(v))
     return str(v)
 
