@@ -147,6 +147,18 @@ def _clean(
             y_params,
         )
     )
+    if o.kind != "binary" and o.min is not None and o.max is not None:
+        # Said apart from blanks: a value outside the declared range is a wrong range or a
+        # wrong column, which the analyst should see (an id as outcome, a 0-100 on 1-5).
+        counts.append(
+            (
+                o.column,
+                f"outcome outside its {lo:g}-{hi:g} range",
+                "row dropped",
+                f"NOT coalesce(trim({oc}::VARCHAR) IN {out_codes}, false) AND ({v} < ? OR {v} > ?)",
+                out_params + [lo, hi],
+            )
+        )
 
     if spec.weight_column:
         w = f"TRY_CAST({_q(spec.weight_column)}::VARCHAR AS DOUBLE)"

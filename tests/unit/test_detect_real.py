@@ -455,3 +455,17 @@ def test_a_stray_point_above_the_scale_is_a_code_not_a_wider_scale(tmp_path: Pat
     assert spec.touchpoint_columns == ("a", "b", "c")
     assert (spec.scale.min, spec.scale.max) == (1, 5)
     assert proposed(det)[6] == ("a",)
+
+
+def test_an_outcome_outside_its_declared_range_is_counted_apart(
+    airport: tuple[Path, pd.DataFrame],
+) -> None:
+    path, frame = airport
+    p = read_csv(path, IngestOptions(outcome="Q7ALL", outcome_range=(1, 4)))
+    assert (p.spec.outcome.min, p.spec.outcome.max) == (1.0, 4.0)
+    fives = int((frame["Q7ALL"] == "5").sum())
+    out = {(c.column, c.reason): c.count for c in p.report.changes}
+    assert out[("Q7ALL", "outcome outside its 1-4 range")] == fives > 0
+    blanks = int((frame["Q7ALL"] == "Blank").sum())
+    assert out[("Q7ALL", "outcome missing or not usable")] == fives + blanks
+    assert p.report.rows_kept == len(frame) - fives - blanks
