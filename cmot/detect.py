@@ -117,15 +117,6 @@ class _Profile:
     avg_len: float = 0.0  # mean length of a text value
     position: int = 0
 
-    def share_above(self, limit: float) -> float:
-        """Share of the non-blank values that are numbers above `limit`."""
-        above = 0
-        for v, k in zip(self.values, self.counts, strict=True):
-            x = _as_number(v)
-            if x is not None and x > limit:
-                above += k
-        return above / self.count if self.count else 0.0
-
 
 def _as_number(text: str) -> float | None:
     try:
@@ -520,11 +511,9 @@ def _resolve_touchpoints(patterns: Sequence[str], columns: Sequence[str]) -> lis
     for pat in patterns:
         hits = [pat] if pat in columns else [c for c in columns if fnmatch.fnmatchcase(c, pat)]
         if not hits:
-            close = difflib.get_close_matches(pat, columns, n=5, cutoff=0.5)
-            like = f" Close names: {', '.join(close)}." if close else ""
             raise CmotError(
                 f"No column matches the touchpoint {pat!r} (an exact name, or a pattern "
-                f"such as Q7*).{like}"
+                "such as Q7*)." + _close(pat, columns)
             )
         out += [h for h in hits if h not in out]
     return out
