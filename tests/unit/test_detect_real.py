@@ -288,8 +288,10 @@ def test_a_numeric_outcome_with_text_markers_is_a_scale(tmp_path: Path) -> None:
 # ---- the real surveys ----------------------------------------------------------------------
 
 
-def test_kansas_city() -> None:
-    det = detect_roles(real(KC), IngestOptions(outcome="q2_01"))
+@pytest.mark.parametrize("wave", ["wave_2021_09.csv", "wave_2022_03.csv"])
+def test_kansas_city(wave: str) -> None:
+    path = real(KC.parent / wave)
+    det = detect_roles(path, IngestOptions(outcome="q2_01"))
     spec = det.require_spec()
     assert (spec.scale.min, spec.scale.max) == (1, 5) and 9 in spec.scale.missing
     assert 80 <= len(spec.touchpoint_columns) <= 88
@@ -303,8 +305,8 @@ def test_kansas_city() -> None:
     assert {"counci", "q40_w", "method", "q39_w", "q41_w", "q34_d"} <= set(spec.segments)
     assert spec.id_column == "id"
     assert spec.outcome.kind == "scale" and spec.missing["q2_01"] == (9,)
-    p = read_csv(KC, IngestOptions(outcome="q2_01"))
-    raw = pd.read_csv(KC)["q2_01"]
+    p = read_csv(path, IngestOptions(outcome="q2_01"))
+    raw = pd.read_csv(path)["q2_01"]
     assert p.report.rows_kept == int(raw.between(1, 5).sum())
     assert np.mean(p.data.column(Y_COL).to_numpy()) == pytest.approx(
         raw[raw.between(1, 5)].mean(), abs=1e-12
