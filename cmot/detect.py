@@ -430,6 +430,9 @@ def _guess(p: _Profile, sh: _Shape) -> ColumnGuess:
             return g("outcome", "scale", 0.7, "a scale, named like an outcome")
         if main <= 1:
             return g("outcome", "binary", 0.5, "named like an outcome, but one value only")
+        numbers = p.numbers >= 0.9 * p.count and not sh.coded
+        if numbers and p.distinct > 2 and not re.search(_NOT_RATING_WORDS, name):
+            return g("outcome", "scale", 0.6, f"numbers {p.lo:g}-{p.hi:g}, named like an outcome")
     if sh.coded and sh.lo is not None and sh.hi is not None:
         pts = sh.points
         rating = len(pts) >= 3 and sh.lo >= 0 and sh.hi - sh.lo <= 11 and sh.hi >= 3

@@ -471,3 +471,15 @@ def test_an_outcome_outside_its_declared_range_is_counted_apart(
     blanks = int((frame["Q7ALL"] == "Blank").sum())
     assert out[("Q7ALL", "outcome missing or not usable")] == fives + blanks
     assert p.report.rows_kept == len(frame) - fives - blanks
+
+
+def test_a_continuous_outcome_named_overall_is_a_scale(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({f"t{i}": rng.integers(1, 6, 200) for i in range(4)})
+    frame["Overall score"] = np.round(rng.uniform(0, 100, 200), 1)
+    frame["Overall wait (minutes)"] = rng.integers(0, 90, 200)
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    det = detect_roles(tmp_path / "s.csv")
+    o = det.require_spec().outcome
+    assert (o.column, o.kind, o.min, o.max) == ("Overall score", "scale", None, None)
+    assert det.roles()["Overall wait (minutes)"] == "attribute"
