@@ -10,6 +10,7 @@ from cmot.detect import is_numeric_type
 from cmot.errors import CmotError
 from cmot.read import RawFile
 from cmot.spec import (
+    OTHER,
     Code,
     JourneySpec,
 )
@@ -100,7 +101,7 @@ def _in_list(codes: Sequence[Code], text: bool) -> tuple[str, list[Any]]:
 def check_columns(spec: JourneySpec, columns: list[str]) -> None:
     need = list(spec.touchpoint_columns) + [spec.outcome.column]
     need += [c for c in (spec.id_column, spec.weight_column, spec.date_column) if c]
-    need += list(spec.attributes)
+    need += list(spec.attributes) + list(spec.comments)
     missing = [c for c in dict.fromkeys(need) if c not in columns]
     if missing:
         raise CmotError(
@@ -118,11 +119,9 @@ def _clean(
     """The select items (SQL, params) of the stored layout, and the report's counting rules."""
     items: list[tuple[str, list[Any]]] = []
     counts: list[tuple[str, str, str, str, list[Any]]] = []  # column, reason, action, sql, params
-    s = spec.scale
-
     o = spec.outcome
     oc = _q(o.column)
-    out_codes, out_params = _in_list(spec.missing_codes(o.column), text=True)
+    out_codes, out_params = _in_list(outcome_missing(spec), text=True)
     if o.kind == "binary":
         pos, pos_params = _in_list(o.positive, text=True)
         y = (
@@ -148,6 +147,18 @@ def _clean(
             y_params,
         )
     )
+    if o.kind != "binary" and o.min is not None and o.max is not None:
+        # Said apart from blanks: a value outside the declared range is a wrong range or a
+        # wrong column, which the analyst should see (an id as outcome, a 0-100 on 1-5).
+        counts.append(
+            (
+                o.column,
+                f"outcome outside its {lo:g}-{hi:g} range",
+                "row dropped",
+                f"NOT coalesce(trim({oc}::VARCHAR) IN {out_codes}, false) AND ({v} < ? OR {v} > ?)",
+                out_params + [lo, hi],
+            )
+        )
 
     if spec.weight_column:
         w = f"TRY_CAST({_q(spec.weight_column)}::VARCHAR AS DOUBLE)"
@@ -185,6 +196,7 @@ def _clean(
 
     keep = [c for c in (spec.id_column, spec.date_column) if c] + list(spec.attributes)
     keep += [o.column] + ([spec.weight_column] if spec.weight_column else [])
+    keep += list(spec.comments)
     for col in dict.fromkeys(keep):
         c = _q(col)
         codes = spec.missing_codes(col)
@@ -201,13 +213,20 @@ def _clean(
                 )
             )
         if labels:
-            cases = " ".join("WHEN ? THEN ?" for _ in labels)
-            lp = [x for kv in labels.items() for x in kv]
+            listed = {k: v for k, v in labels.items() if k != OTHER}
+            cases = " ".join("WHEN ? THEN ?" for _ in listed)
+            lp: list[Any] = [x for kv in listed.items() for x in kv]
+            # OTHER labels every code not listed: "the rest" of a merge.
+            if OTHER in labels:
+                other, op = "?", [labels[OTHER]]
+            else:
+                other, op = f"{c}::VARCHAR", []
+            mapped = f"CASE trim({c}::VARCHAR) {cases} ELSE {other} END" if listed else other
             items.append(
                 (
-                    f"CASE WHEN trim({c}::VARCHAR) IN {cc} THEN NULL ELSE CASE trim({c}::VARCHAR) "
-                    f"{cases} ELSE {c}::VARCHAR END END AS {c}",
-                    cp + lp,
+                    f"CASE WHEN {c} IS NULL OR trim({c}::VARCHAR) IN {cc} THEN NULL "
+                    f"ELSE {mapped} END AS {c}",
+                    cp + lp + op,
                 )
             )
         elif codes:
@@ -222,6 +241,7 @@ def _clean(
 
     for tp in spec.touchpoint_columns:
         c, t = _q(tp), types[tp]
+        s = spec.scale_of(tp)  # a 0-10 touchpoint beside 1-5 ones keeps its own range
         codes = spec.missing_codes(tp)
         if is_numeric_type(t):
             value = f"{c}::DOUBLE"
@@ -371,6 +391,20 @@ def plan_cleaning(raw: RawFile, spec: JourneySpec, types: dict[str, str]) -> Cle
     return CleaningPlan(sql, params, report)
 
 
+def outcome_missing(spec: JourneySpec) -> tuple[Code, ...]:
+    """Codes that mean 'no answer' in the outcome.
+
+    Its own list when the spec has one; else a rating-like outcome shares the ratings'
+    codes (a 9 = don't know on the overall 1-5 is no score). A yes/no outcome does not:
+    a 0 that is 'not applicable' for ratings may be its 'no'.
+    """
+    o = spec.outcome
+    if o.column in spec.missing:
+        return tuple(spec.missing[o.column])
+    return () if o.kind == "binary" else spec.scale.missing
+
+
 def used_columns(spec: JourneySpec) -> set[str]:
     used = set(spec.touchpoint_columns) | set(spec.attributes) | {spec.outcome.column}
+    used |= set(spec.comments)
     return used | {c for c in (spec.id_column, spec.weight_column, spec.date_column) if c}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import duckdb
@@ -12,6 +15,7 @@ import duckdb
 from cmot.errors import CmotError
 from cmot.options import IngestOptions
 from cmot.spec import (
+    OUTCOME_KINDS,
     Code,
     JourneySpec,
     Outcome,
@@ -93,7 +97,7 @@ class Detection:
         return self.spec
 
 
-# ---- profiling and role detection ---------------------------------------------------
+# ---- profiling ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -103,28 +107,23 @@ class _Profile:
     count: int
     nulls: int
     distinct: int
-    lo: float | None
+    lo: float | None  # of the values that read as numbers
     hi: float | None
     integral: bool
-    values: tuple[str, ...]  # the distinct values when there are few
+    values: tuple[str, ...]  # the distinct values when there are few (else the text ones)
     first_is_row_index: bool
     counts: tuple[int, ...] = ()  # how often each of `values` occurs
-
-    def share_above(self, limit: float) -> float:
-        """Share of the non-blank values that are numbers above `limit`."""
-        above = 0
-        for v, k in zip(self.values, self.counts, strict=True):
-            x = _as_number(v)
-            if x is not None and x > limit:
-                above += k
-        return above / self.count if self.count else 0.0
+    numbers: int = 0  # non-blank values that read as numbers
+    avg_len: float = 0.0  # mean length of a text value
+    position: int = 0
 
 
 def _as_number(text: str) -> float | None:
     try:
-        return float(text)
+        x = float(text)
     except ValueError:
         return None
+    return x if x == x and abs(x) != float("inf") else None
 
 
 _NUMERIC = (
@@ -147,73 +146,225 @@ def is_numeric_type(dtype: str) -> bool:
     return _is_int(dtype) or dtype.startswith(_FLOAT)
 
 
-PROFILE_ROWS = 200_000
+PROFILE_ROWS = 30_000
+_FEW = 40  # up to this many distinct values a column's every value is counted
+
+
+def _num_expr(qc: str, dtype: str) -> str:
+    if is_numeric_type(dtype):
+        return f"{qc}::DOUBLE"
+    if dtype == "VARCHAR":
+        return f"TRY_CAST(trim({qc}) AS DOUBLE)"
+    return "NULL::DOUBLE"
+
+
+def _key(v: object) -> str:
+    if isinstance(v, float) and abs(v) < 1e15 and v == round(v):  # inf and nan stay text
+        return str(int(v))
+    return str(v)
 
 
 def profile_columns(con: duckdb.DuckDBPyConnection, rows: int) -> list[_Profile]:
     """Per-column statistics for role detection, from every k-th row of a large file.
 
-    Detection needs shapes (types, ranges, few distinct values), not exact counts: the
-    validation pass counts every value anyway. A systematic sample keeps it deterministic.
+    Two aggregate queries over one materialised sample, whatever the number of columns:
+    shapes first (types, ranges, distinct counts), then every value of the few-valued
+    columns. Detection needs shapes, not exact counts: validation counts every value.
     """
     types = dict((r[0], r[1]) for r in con.execute("DESCRIBE raw").fetchall())
     step = max(1, -(-rows // PROFILE_ROWS))
-    # Materialised once: the per-column queries below each read it again.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE sample AS "
         f"SELECT rowid AS __cmot_r, * FROM raw WHERE rowid % {step} = 0"
     )
-    table = "sample"
     parts = ["count(*)"]
     for c, t in types.items():
-        qc = _q(c)
-        parts.append(f"count({qc})")
-        parts.append(f"approx_count_distinct({qc})")
-        if is_numeric_type(t):
-            parts.append(f"min({qc})::DOUBLE")
-            parts.append(f"max({qc})::DOUBLE")
-            parts.append(f"bool_and({qc} = round({qc}))" if t.startswith(_FLOAT) else "true")
+        qc, num = _q(c), _num_expr(_q(c), t)
+        text = t == "VARCHAR"
+        parts += [
+            f"count({qc})",
+            f"approx_count_distinct({qc})",
+            f"count({num})",
+            f"min({num})",
+            f"max({num})",
+            f"coalesce(bool_and({num} = round({num})), false)",
             # A leading 0..n-1 or 1..n counter is a row index, not data.
-            parts.append(f"bool_and({qc} = __cmot_r) OR bool_and({qc} = __cmot_r + 1)")
-        else:
-            parts += ["NULL", "NULL", "false", "false"]
-    row = con.execute(f"SELECT {', '.join(parts)} FROM {table}").fetchall()[0]
+            f"coalesce(bool_and({qc} = __cmot_r) OR bool_and({qc} = __cmot_r + 1), false)"
+            if _is_int(t)
+            else "false",
+            f"avg(length({qc}))" if text else "NULL",
+            f"approx_count_distinct(CASE WHEN {num} IS NULL THEN {qc} END)" if text else "0",
+        ]
+    width = 9
+    row = con.execute(f"SELECT {', '.join(parts)} FROM sample").fetchall()[0]
     n = row[0]
+    stats = {c: row[1 + width * i : 1 + width * (i + 1)] for i, c in enumerate(types)}
+    # Second pass: every value of the few-valued columns, the text among numbers, and an
+    # exact distinct count where uniqueness decides a role (an id).
+    hist: list[tuple[str, str]] = []
+    for i, (c, t) in enumerate(types.items()):
+        cnt, dist, nums, lo, hi, integral, _, _, texts = stats[c]
+        qc = _q(c)
+        if dist <= _FEW:
+            small = integral and lo is not None and abs(lo) < 1e15 and abs(hi) < 1e15
+            if is_numeric_type(t):
+                hist.append((c, f"histogram({qc}::BIGINT)" if small else f"histogram({qc})"))
+            else:
+                hist.append((c, f"histogram(trim({qc}::VARCHAR))"))
+        elif t == "VARCHAR" and nums and texts <= 10:
+            num = _num_expr(qc, t)
+            hist.append((c, f"histogram(CASE WHEN {num} IS NULL THEN trim({qc}) END)"))
+        if dist > 0.8 * cnt and cnt > _FEW and (i == 0 or re.search(ID_WORDS, c.lower())):
+            # approx_count_distinct can be 6% off: too coarse to call a column unique.
+            hist.append((c, f"count(DISTINCT {qc})"))
+    found: dict[str, dict[object, int]] = {}
+    exact: dict[str, int] = {}
+    if hist:
+        got = con.execute(f"SELECT {', '.join(h[1] for h in hist)} FROM sample").fetchall()[0]
+        for (c, expr), value in zip(hist, got, strict=True):
+            if expr.startswith("count("):
+                exact[c] = int(value)
+            else:
+                found[c] = dict(value or {})
     out = []
     for i, (c, t) in enumerate(types.items()):
-        cnt, dist, lo, hi, integral, is_index = row[1 + 6 * i : 7 + 6 * i]
-        values: tuple[str, ...] = ()
-        counts: tuple[int, ...] = ()
-        if dist <= 30:
-            vals = con.execute(
-                f"SELECT {_q(c)}::VARCHAR, count(*) FROM {table} WHERE {_q(c)} IS NOT NULL "
-                "GROUP BY 1 ORDER BY 1 LIMIT 40"
-            ).fetchall()
-            values = tuple(v[0] for v in vals)
-            counts = tuple(int(v[1]) for v in vals)
-            dist = len(values)
-        elif re.search(ID_WORDS, c.lower()):
-            # approx_count_distinct can be 6% off: too coarse to call a column unique.
-            dist = con.execute(f"SELECT count(DISTINCT {_q(c)}) FROM {table}").fetchall()[0][0]
+        cnt, dist, nums, lo, hi, integral, is_index, avg_len, _ = stats[c]
+        items = sorted(
+            ((_key(k), int(v)) for k, v in found.get(c, {}).items() if k is not None),
+            key=lambda kv: (_as_number(kv[0]) is None, _as_number(kv[0]) or 0.0, kv[0]),
+        )
+        if c in found and dist <= _FEW:
+            dist = len(items)
+        dist = exact.get(c, dist)
         out.append(
             _Profile(
-                c, t, cnt, n - cnt, dist, lo, hi, bool(integral), values, bool(is_index), counts
+                c,
+                t,
+                int(cnt),
+                n - int(cnt),
+                int(dist),
+                lo,
+                hi,
+                bool(integral),
+                tuple(k for k, _ in items),
+                bool(is_index),
+                tuple(v for _, v in items),
+                int(nums),
+                float(avg_len or 0.0),
+                i,
             )
         )
     con.execute("DROP TABLE IF EXISTS temp.sample")
     return out
 
 
+# ---- the shape of a column's answers -------------------------------------------------
+
+_MARKER_MAX = 4  # a numeric column may carry this many distinct text markers
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """A column's answers read as a coded scale: the block of points, codes and markers."""
+
+    ints: dict[int, int]  # whole-number answers and their counts
+    texts: dict[str, int]  # text answers (in a numeric column: markers such as "Blank")
+    codes: tuple[int, ...]  # whole numbers beside the block: 9, 99, -99, 11 beside 0-10
+    lo: int | None  # the block of ordinary answers
+    hi: int | None
+    coded: bool  # whole numbers (and at most a few text markers): a code list or a scale
+
+    @property
+    def points(self) -> tuple[int, ...]:
+        return tuple(v for v in sorted(self.ints) if v not in self.codes)
+
+    @property
+    def answers(self) -> int:
+        return sum(self.ints.values()) + sum(self.texts.values())
+
+
+def _code_like(v: int) -> bool:
+    """Numbers survey software uses for 'no answer': 9, 99, 999, 98, 97, 96, 88, 888."""
+    s = str(v)
+    return set(s) == {"9"} or v in (98, 97, 96, 88, 888, 998, 997)
+
+
+def _shape(p: _Profile) -> _Shape:
+    ints: dict[int, int] = {}
+    texts: dict[str, int] = {}
+    fractional = 0
+    for v, k in zip(p.values, p.counts, strict=True):
+        x = _as_number(v)
+        if x is None:
+            texts[v] = k
+        elif x == round(x):
+            ints[int(x)] = k
+        else:
+            fractional += k
+    # A stray 3.5 among whole ratings is an out-of-scale answer, not another kind of column.
+    whole = p.distinct <= _FEW and bool(ints) and fractional <= 0.02 * p.count
+    coded = (
+        whole
+        and len(texts) <= _MARKER_MAX
+        and sum(texts.values()) <= 0.5 * p.count
+        and sum(ints.values()) > 0
+    )
+    if not coded:
+        return _Shape(ints, texts, (), None, None, False)
+    codes = [v for v in ints if v < 0]
+    rest = sorted(v for v in ints if v >= 0)
+    # Codes sit apart from the block, above a gap (1-5 then 9, 99): a 9 right after 8
+    # is a scale point (a district 1-9), never a code.
+    while len(rest) > 2 and _code_like(rest[-1]) and rest[-1] > rest[-2] + 1:
+        codes.append(rest.pop())
+    if rest and rest[0] == 0 and rest[-1] == 11 and 10 in rest:
+        codes.append(rest.pop())  # 0-10 and an 11: the 11 is "blank", no scale has 12 points
+    lo, hi = (rest[0], rest[-1]) if rest else (None, None)
+    if codes and (len(rest) < 2 or len(rest) < 0.6 * (rest[-1] - rest[0] + 1)):
+        # A sparse block (1, 7, 9) is too little to call anything a code.
+        codes, rest = [v for v in codes if v < 0], sorted(v for v in ints if v >= 0)
+        lo, hi = (rest[0], rest[-1]) if rest else (None, None)
+    return _Shape(ints, texts, tuple(sorted(codes)), lo, hi, True)
+
+
+def _sample_text(p: _Profile) -> str:
+    """A look at the values: each with its share, or the range and a count of values."""
+    if p.values and p.distinct <= _FEW:
+        total = sum(p.counts) or 1
+        return ", ".join(
+            f"{v} ({k / total:.0%})" for v, k in zip(p.values[:20], p.counts[:20], strict=True)
+        ) + (" ..." if len(p.values) > 20 else "")
+    if p.numbers and p.lo is not None and p.hi is not None:
+        extra = f"; text: {', '.join(p.values[:4])}" if p.values else ""
+        return f"{p.distinct:,} values from {p.lo:g} to {p.hi:g}{extra}"
+    return f"{p.distinct:,} different texts" if p.count else "all blank"
+
+
+# ---- role detection ----------------------------------------------------------------------
+
 _OUTCOME_WORDS = (
     r"satisf|outcome|target|recommend|\bnps\b|\bltr\b|loyal(ty)?\b|retain|retention|churn|"
-    r"renew|again|overall"
+    r"renew|again|overall|netpro|^global$|^o_experience$|^experience$"
 )
-_STRONG_OUTCOME = r"^(satisfaction|satisfied|outcome|target|overall|nps|churn|retained)$"
+_STRONG_OUTCOME = r"^(satisfaction|satisfied|outcome|target|overall|nps|churn|retained|global)$"
+_FIRST_OUTCOME = r"overall|satisf|global|experience"  # preferred over recommend when both
 ID_WORDS = r"(^|[\s_])(id|respondent|resp|uuid|record)($|[\s_])|^id$|_id$|\bid\b"
 _WEIGHT_WORDS = r"weight|^wt$|wgt|weighting"
 _DATE_WORDS = r"date|time|when|day"
-_NOT_RATING_WORDS = r"\bage\b|year|count|number|\bnum\b|children|distance|delay|minutes|size"
+_NOT_RATING_WORDS = (
+    r"\bage\b|year|count|number|\bnum\b|children|distance|delay|minutes|size|gender|\bsex\b|"
+    r"income|language|method|mode\b|district|\bzip|postcode|race|ethnic|education|occupation|"
+    r"region|country|\bstrat|segment|tier|purpose|_code\b|\bcode\b|wave|quarter|month|hour|"
+    r"\blang|peak|residen|county|marital|employ|household"
+)
+_MODEL_WORDS = r"predict|^prob|\bprob\b|prob\(|fitted|most likely|residual|\bscore_hat"
+_UNNAMED = r"^(column\d+|unnamed:? ?\d*|index|\.\.\.\d+|)$"
+_MARKER_WORDS = (
+    r"^(n/?a|#n/a|nan|null|none|blank|missing|don'?t know|do not know|dk|refused|no answer|"
+    r"not applicable|not rated|never used|prefer not to (say|answer)|-|\.|\?)$"
+)
 _NEGATIVE = r"\bnot\b|\bno\b|dis|unsat|neutral|false|\bdetractor|unlikely|never|^0$|^n$"
+_STANDARD_OTHER = ((0, 10),)  # touchpoints on another scale than the majority: 0-10 only
 
 
 def _positive_values(values: Sequence[str]) -> tuple[str, ...]:
@@ -226,213 +377,623 @@ def _positive_values(values: Sequence[str]) -> tuple[str, ...]:
     return (sorted(values)[-1],)
 
 
-def _guess(p: _Profile, n: int, scale_max: int | None) -> ColumnGuess:
+def _stem(name: str) -> str:
+    return re.sub(r"\d+", "#", re.sub(r"\s+", " ", name.strip().lower()))
+
+
+def _guess(p: _Profile, sh: _Shape) -> ColumnGuess:
+    """The role a column has on its own; the survey-wide scale refines ratings later."""
     name = p.column.lower()
 
     def g(role: str, kind: str, conf: float, why: str) -> ColumnGuess:
-        return ColumnGuess(p.column, role, kind, conf, why, p.dtype, p.distinct, p.nulls)
+        return ColumnGuess(
+            p.column, role, kind, conf, why, p.dtype, p.distinct, p.nulls, _sample_text(p)
+        )
 
+    unique = p.count > 1 and p.distinct >= 0.95 * p.count
     if p.count == 0:
         return g("ignore", "text", 0.9, "every value is blank")
-    if p.first_is_row_index and not re.search(ID_WORDS, name):
-        return g("ignore", "id", 0.8, "a row counter (0, 1, 2, ...)")
+    if re.fullmatch(_UNNAMED, name.strip()) and (p.first_is_row_index or unique):
+        return g("ignore", "id", 0.8, "an unnamed row index")
     if p.dtype in ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE"):
         return g("date", "date", 0.9, "read as dates")
     if re.search(ID_WORDS, name):
-        if p.distinct >= 0.95 * p.count:
-            return g("id", "id", 0.9, "named like an id and (nearly) unique")
+        if unique:
+            return g("id", "id", 0.9, "named like an id and unique")
         return g("id", "id", 0.5, "named like an id, but some values repeat")
-    if re.search(_WEIGHT_WORDS, name) and is_numeric_type(p.dtype) and (p.lo or 0) > 0:
-        return g("weight", "weight", 0.85, "named like a weight, positive numbers")
-    if re.search(_OUTCOME_WORDS, name):
-        if p.distinct == 1:
-            return g("outcome", "binary", 0.5, "named like an outcome, but one value only")
-        if p.distinct == 2:
-            return g("outcome", "binary", 0.9, "two values, named like an outcome")
-        if is_numeric_type(p.dtype) and p.integral and p.distinct <= 11:
-            return g("outcome", "scale", 0.7, "a small scale, named like an outcome")
-    is_rating = (
-        (_is_int(p.dtype) or (is_numeric_type(p.dtype) and p.integral))
-        and p.lo is not None
-        and p.hi is not None
-        and p.lo >= 0
-        and p.hi <= 10
-        and p.distinct >= 3
-    )
-    whole = [
-        (v, k)
-        for v, k in zip(p.values, p.counts, strict=True)
-        if (x := _as_number(v)) is not None and 0 <= x <= 10 and x == round(x)
-    ]
-    if (
-        not is_numeric_type(p.dtype)
-        and len(whole) >= 3
-        and sum(k for _, k in whole) >= 0.9 * p.count
-        and not re.search(_NOT_RATING_WORDS, name)
-    ):
-        text = [v for v in p.values if v not in dict(whole)]
-        return g("touchpoint", "rating", 0.6, f"whole numbers with text ({', '.join(text)})")
-    if is_rating and not re.search(_NOT_RATING_WORDS, name):
-        conf = 0.9 if scale_max is None or p.hi == scale_max or p.hi == scale_max - 1 else 0.5
-        return g("touchpoint", "rating", conf, f"whole numbers {p.lo:g}-{p.hi:g}")
-    if p.distinct <= (7 if is_numeric_type(p.dtype) else 12) or not is_numeric_type(p.dtype):
-        if not is_numeric_type(p.dtype) and p.distinct > 50 and p.distinct > 0.5 * p.count:
+    if p.first_is_row_index and p.position == 0 and p.count > 2:
+        return g("id", "id", 0.7, "a sequential counter in the first column")
+    if p.position == 0 and unique and p.count > _FEW and (p.integral or not p.numbers):
+        return g("id", "id", 0.6, "the first column, a different value in every row")
+    if re.search(_MODEL_WORDS, name):
+        return g("ignore", "numeric", 0.7, "named like a model output, not a survey answer")
+    if re.search(_WEIGHT_WORDS, name) and p.numbers == p.count and (p.lo or 0) > 0:
+        return g(
+            "attribute",
+            "weight",
+            0.7,
+            "named like a survey weight, positive numbers: proposed, not applied "
+            "(make it the weight to weight the results)",
+        )
+    if not p.numbers and p.dtype == "VARCHAR":
+        if p.distinct > 50 and p.distinct > 0.5 * p.count:
+            if p.avg_len >= 25:
+                return g("comment", "text", 0.7, "long free text")
             return g("ignore", "text", 0.6, "free text (mostly unique values)")
+        if re.search(_DATE_WORDS, name) and p.distinct > 20:
+            return g("date", "date", 0.5, "named like a date")
+    if re.search(_OUTCOME_WORDS, name):
+        main = len(sh.points) if sh.coded else p.distinct - len(_markers(sh))
+        if main == 2 or (not sh.coded and p.distinct == 2):
+            return g("outcome", "binary", 0.9, "two values, named like an outcome")
+        if sh.coded and len(sh.points) >= 3 and (sh.hi or 0) <= 11:
+            return g("outcome", "scale", 0.7, "a scale, named like an outcome")
+        if main <= 1:
+            return g("outcome", "binary", 0.5, "named like an outcome, but one value only")
+        numbers = p.numbers >= 0.9 * p.count and not sh.coded
+        if numbers and p.distinct > 2 and not re.search(_NOT_RATING_WORDS, name):
+            return g("outcome", "scale", 0.6, f"numbers {p.lo:g}-{p.hi:g}, named like an outcome")
+    if sh.coded and sh.lo is not None and sh.hi is not None:
+        pts = sh.points
+        rating = len(pts) >= 3 and sh.lo >= 0 and sh.hi - sh.lo <= 11 and sh.hi >= 3
+        if rating and not re.search(_NOT_RATING_WORDS, name):
+            return g("touchpoint", "rating", 0.7, _rating_reason(sh))
+        if len(pts) <= 20:
+            return g("attribute", "categorical", 0.8, f"{len(pts)} codes" + _codes_note(sh))
+        return g("attribute", "numeric", 0.7, f"whole numbers {sh.lo}-{sh.hi}")
+    if p.numbers and p.numbers >= 0.5 * p.count:
+        return g("attribute", "numeric", 0.8, f"numbers {p.lo:g}-{p.hi:g}")
+    if p.distinct <= 20:
         return g("attribute", "categorical", 0.8, f"{p.distinct} distinct values")
-    if p.dtype == "VARCHAR" and re.search(_DATE_WORDS, name):
-        return g("date", "date", 0.5, "named like a date")
-    return g("attribute", "numeric", 0.8, f"numbers {p.lo:g}-{p.hi:g}")
+    return g("attribute", "text", 0.5, f"{p.distinct} distinct values: too many for a segment")
 
 
-def _typical_max(p: _Profile) -> int:
-    """The largest rating that is not a stray: at most 2% of the answers lie above it."""
-    nums = sorted(x for x in map(_as_number, p.values) if x is not None)
-    for x in nums:
-        if p.share_above(x) <= 0.02:
-            return int(x)
-    return int(p.hi) if p.hi is not None else 5
+def _markers(sh: _Shape) -> tuple[str, ...]:
+    """Text in a numeric column that reads as 'no answer' rather than a value."""
+    return tuple(t for t in sh.texts if re.fullmatch(_MARKER_WORDS, t.strip().lower()))
 
 
-def _infer_scale(ratings: list[_Profile]) -> tuple[int, int, tuple[Code, ...]]:
-    his = [_typical_max(p) for p in ratings]
-    hi = max(set(his), key=lambda h: (his.count(h), h)) if his else 5
-    has_zero = any(p.lo == 0 for p in ratings)
-    if hi <= 7 and has_zero:
-        # On 5- and 7-point scales a 0 is the survey's "not applicable", not a score.
-        return 1, hi, (0,)
-    return (0 if has_zero else 1), hi, ()
+def _codes_note(sh: _Shape) -> str:
+    extra = [str(c) for c in sh.codes] + list(sh.texts)
+    return f" (besides {', '.join(extra)})" if extra else ""
+
+
+def _rating_reason(sh: _Shape) -> str:
+    return f"whole numbers {sh.lo}-{sh.hi}" + _codes_note(sh)
+
+
+@dataclass(frozen=True)
+class _Scales:
+    """The survey's majority rating scale and each rating column's own block and codes."""
+
+    lo: int
+    hi: int
+    blocks: dict[str, tuple[int, int]]  # rating column -> its block, codes removed
+    codes: dict[str, tuple[Code, ...]]  # column -> codes (numbers and text markers)
+
+
+def _survey_scale(ratings: dict[str, _Shape]) -> _Scales:
+    """The majority block among the rating-like columns, and the codes beside it.
+
+    A 0 beside 1-5 or 1-7 is 'not applicable'; a 6 beside 1-5 (columns on 1-6 next to
+    columns on 1-5) is 'never used': neither widens the scale.
+    """
+    blocks: dict[str, tuple[int, int]] = {}
+    codes: dict[str, list[Code]] = {}
+    for c, sh in ratings.items():
+        assert sh.lo is not None and sh.hi is not None
+        lo, hi = sh.lo, sh.hi
+        codes[c] = [*sh.codes, *_markers(sh)]
+        pts = sh.points
+        if lo == 0 and len(pts) > 1 and pts[1] <= 2 and hi <= 7:
+            lo = pts[1]
+            codes[c].insert(0, 0)
+        blocks[c] = (lo, hi)
+    tally = Counter(blocks.values())
+    (lo, hi) = max(tally, key=lambda b: (tally[b], b[1] - b[0])) if tally else (1, 5)
+    if (lo, hi) == (1, 6) and tally.get((1, 5)):
+        for c, b in blocks.items():
+            if b == (1, 6):
+                blocks[c] = (1, 5)
+                codes[c].append(6)
+        hi = 5
+    for c, (bottom, top) in blocks.items():
+        # A stray point just above the scale (a 6 in one 1-5 column) is an out-of-scale
+        # code, not a wider scale: it must not push the column out of the journey.
+        sh = ratings[c]
+        stray = sh.ints[top] <= 0.05 * sh.answers
+        if bottom >= lo and top == hi + 1 and hi in (4, 5, 7, 10) and stray:
+            blocks[c] = (bottom, hi)
+            codes[c].append(top)
+    return _Scales(lo, hi, blocks, {c: tuple(v) for c, v in codes.items()})
+
+
+def _resolve_touchpoints(patterns: Sequence[str], columns: Sequence[str]) -> list[str]:
+    """Exact column names first, else glob patterns (`Q7*`); unmatched names are an error."""
+    out: list[str] = []
+    for pat in patterns:
+        hits = [pat] if pat in columns else [c for c in columns if fnmatch.fnmatchcase(c, pat)]
+        if not hits:
+            raise CmotError(
+                f"No column matches the touchpoint {pat!r} (an exact name, or a pattern "
+                "such as Q7*)." + _close(pat, columns)
+            )
+        out += [h for h in hits if h not in out]
+    return out
+
+
+def _close(name: str, columns: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, columns, n=5, cutoff=0.5)
+    return f" Close names: {', '.join(close)}." if close else ""
+
+
+@dataclass(frozen=True)
+class _Meta:
+    """What the survey software said about the columns (SPSS, Qualtrics): kept, not guessed."""
+
+    labels: Mapping[str, str] = field(default_factory=dict)
+    value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    declared_missing: Mapping[str, tuple[Code, ...]] = field(default_factory=dict)
+
+    def declared(self, column: str) -> tuple[Code, ...]:
+        return tuple(self.declared_missing.get(column, ()))
 
 
 def detect(
-    profiles: list[_Profile], n: int, opts: IngestOptions, layout: str, encoding: str
+    profiles: list[_Profile],
+    n: int,
+    opts: IngestOptions,
+    layout: str,
+    encoding: str,
+    labels: Mapping[str, str] | None = None,
+    value_labels: Mapping[str, Mapping[str, str]] | None = None,
+    declared_missing: Mapping[str, tuple[Code, ...]] | None = None,
 ) -> Detection:
-    first = [_guess(p, n, None) for p in profiles]
-    ratings = [p for p, g in zip(profiles, first, strict=True) if g.role == "touchpoint"]
-    lo, hi, missing = _infer_scale(ratings)
-    guesses = {p.column: _guess(p, n, hi) for p in profiles}
-    for p in profiles:
-        g = guesses[p.column]
-        # A stray 9 on a 1-5 scale is an out-of-scale answer; many values above it mean
-        # the column is something else (a count, another scale).
-        if g.role == "touchpoint" and p.hi is not None and p.share_above(hi) > 0.02:
-            guesses[p.column] = replace(
+    """The proposed mapping. `labels` (question text), `value_labels` and `declared_missing`
+    come from the file's own metadata (RawFile) where it has any."""
+    meta = _Meta(labels or {}, value_labels or {}, declared_missing or {})
+    shapes = {p.column: _shape(p) for p in profiles}
+    guesses = {p.column: _guess(p, shapes[p.column]) for p in profiles}
+    guesses = {c: replace(g, label=meta.labels.get(c, "")) for c, g in guesses.items()}
+    by_col = {p.column: p for p in profiles}
+    columns = list(guesses)
+
+    # The survey's scale from the rating-like columns; a name family that mostly holds
+    # other answers (Q16, Q17, Q22 ... beside Q5) makes its 1-5 member an attribute.
+    rating_like = {c: shapes[c] for c, g in guesses.items() if g.role == "touchpoint"}
+    sc = _survey_scale(rating_like)
+    stems = Counter(_stem(c) for c in columns)
+    on_scale = Counter(
+        _stem(c)
+        for c, b in sc.blocks.items()
+        if b[1] == sc.hi and b[0] >= sc.lo and b[1] - b[0] >= 2
+    )
+    # The code most ratings carry (9 = don't know); a column on the scale whose codes are
+    # all others (99, NA) is coded like the pick lists beside it, not like the ratings.
+    usual = Counter(k for c in rating_like for k in set(sc.codes[c]))
+    common = [k for k, m in usual.most_common(1) if m >= 0.5 * len(rating_like)]
+    other_scale: dict[str, tuple[int, int]] = {}
+    for c in rating_like:
+        lo, hi = sc.blocks[c]
+        g = guesses[c]
+        fam = _stem(c)
+        # A small sample may leave the top point unused (1-4 among 1-5 ratings).
+        top = hi == sc.hi or (shapes[c].answers < 50 and hi >= sc.hi - 1)
+        if top and lo >= sc.lo and hi - lo >= 2:
+            if common and sc.codes[c] and common[0] not in sc.codes[c]:
+                guesses[c] = replace(
+                    g,
+                    role="attribute",
+                    kind="categorical",
+                    confidence=0.5,
+                    reason=f"{_rating_reason(shapes[c])}: coded unlike the ratings, whose "
+                    f"code is {common[0]}",
+                )
+            elif stems[fam] >= 3 and on_scale[fam] < 0.5 * stems[fam]:
+                guesses[c] = replace(
+                    g,
+                    role="attribute",
+                    kind="categorical",
+                    confidence=0.5,
+                    reason=f"{_rating_reason(shapes[c])}, but most columns named like it "
+                    "hold other answers",
+                )
+            continue
+        if (lo, hi) in _STANDARD_OTHER:
+            other_scale[c] = (lo, hi)
+            guesses[c] = replace(g, reason=g.reason + f": a {lo}-{hi} scale beside {sc.lo}-{sc.hi}")
+            continue
+        guesses[c] = replace(
+            g,
+            role="attribute",
+            kind="categorical" if len(shapes[c].points) <= 20 else "numeric",
+            confidence=0.6,
+            reason=f"{_rating_reason(shapes[c])}, not the survey's {sc.lo}-{sc.hi} scale",
+        )
+
+    # One outcome: what the user names, else the best named one, else none (a prompt).
+    if opts.outcome is not None and opts.outcome not in guesses:
+        raise CmotError(
+            f"There is no column {opts.outcome!r} to use as the outcome."
+            + _close(opts.outcome, columns)
+        )
+    named = [g for g in guesses.values() if g.role == "outcome"]
+    keep: ColumnGuess | None = None
+    if named and opts.outcome is None:
+        keep = sorted(
+            named,
+            key=lambda g: (
+                not re.search(_STRONG_OUTCOME, g.column.lower()),
+                not re.search(_FIRST_OUTCOME, g.column.lower()),
+                -g.confidence,
+                g.kind != "binary",
+            ),
+        )[0]
+    for g in named:
+        if keep is None or g.column != keep.column:
+            guesses[g.column] = replace(
                 g,
                 role="attribute",
-                kind="numeric",
+                kind="scale" if g.kind == "scale" else "categorical",
                 confidence=0.5,
-                reason=f"whole numbers {p.lo:g}-{p.hi:g}, beyond the {lo}-{hi} rating scale",
+                reason=g.reason + "; another outcome was chosen",
             )
-    # Only one outcome: the best named one, else the last two-valued column.
-    outcomes = [g for g in guesses.values() if g.role == "outcome"]
-    if opts.outcome:
-        outcomes = []
-    elif len(outcomes) > 1:
-        strong = [g for g in outcomes if re.search(_STRONG_OUTCOME, g.column.lower())]
-        keep = (strong or sorted(outcomes, key=lambda g: (g.kind != "binary", -g.confidence)))[0]
-        for g in outcomes:
-            if g is not keep:
-                guesses[g.column] = replace(g, role="attribute", kind="categorical")
-        outcomes = [keep]
-    elif not outcomes:
-        binary = [g for g in guesses.values() if g.role == "attribute" and g.distinct == 2]
-        if binary and binary[-1].column == profiles[-1].column:
-            last = binary[-1]
-            guesses[last.column] = replace(
-                last,
-                role="outcome",
-                kind="binary",
-                confidence=0.4,
-                reason="last column, two values",
-            )
-    for col, role in opts.roles.items():
-        if col not in guesses:
-            raise CmotError(f"The mapping names a column {col!r} that the file does not have.")
-        if role not in ROLES:
-            raise CmotError(f"Unknown role {role!r} for {col!r}; use one of {', '.join(ROLES)}.")
-        guesses[col] = replace(guesses[col], role=role, confidence=1.0, reason="set by you")
-    if opts.outcome:
-        if opts.outcome not in guesses:
-            raise CmotError(
-                f"There is no column {opts.outcome!r} to use as the outcome. "
-                f"Columns: {', '.join(guesses)}."
-            )
-        for g in list(guesses.values()):
-            if g.role == "outcome" and g.column != opts.outcome:
-                guesses[g.column] = replace(g, role="attribute", kind="categorical")
+    if opts.outcome is not None:
         g = guesses[opts.outcome]
         guesses[opts.outcome] = replace(g, role="outcome", confidence=1.0, reason="set by you")
 
-    by_col = {p.column: p for p in profiles}
-    spec = _infer_spec(guesses, by_col, (lo, hi, missing), opts)
-    return Detection(layout, encoding, n, tuple(guesses.values()), spec)
+    # What the user fixed: touchpoints by name or pattern, then roles column by column.
+    if opts.touchpoints is not None:
+        chosen = _resolve_touchpoints(opts.touchpoints, columns)
+        for c, g in guesses.items():
+            if c in chosen and g.role != "outcome":
+                guesses[c] = replace(g, role="touchpoint", confidence=1.0, reason="set by you")
+            elif g.role == "touchpoint":
+                guesses[c] = replace(
+                    g, role="attribute", confidence=1.0, reason="not among your touchpoints"
+                )
+    for col, role in opts.roles.items():
+        if col not in guesses:
+            raise CmotError(
+                f"The mapping names a column {col!r} that the file does not have."
+                + _close(col, columns)
+            )
+        if role not in ROLES:
+            raise CmotError(f"Unknown role {role!r} for {col!r}; use one of {', '.join(ROLES)}.")
+        guesses[col] = replace(guesses[col], role=role, confidence=1.0, reason="set by you")
+
+    weights = tuple(c for c, g in guesses.items() if g.kind == "weight")
+    weight: str | None = None
+    if opts.weight is not None and opts.weight.lower() != "none":
+        if opts.weight not in guesses:
+            raise CmotError(
+                f"There is no column {opts.weight!r} to weight by." + _close(opts.weight, columns)
+            )
+        weight = opts.weight
+        g = guesses[weight]
+        guesses[weight] = replace(g, role="weight", confidence=1.0, reason="set by you")
+    elif opts.weight is None:
+        chosen_w = [c for c, g in guesses.items() if g.role == "weight"]
+        weight = chosen_w[0] if chosen_w else None
+    else:
+        for c, g in guesses.items():
+            if g.role == "weight":
+                guesses[c] = replace(g, role="attribute", reason="you chose no weight")
+
+    return _build(
+        guesses, by_col, shapes, sc, other_scale, weight, weights, n, opts, layout, encoding, meta
+    )
 
 
-def _infer_spec(
+def _order(codes: Sequence[Code]) -> tuple[Code, ...]:
+    uniq = list(dict.fromkeys(codes))
+    return tuple(
+        sorted(uniq, key=lambda c: (isinstance(c, str), c if isinstance(c, int) else 0, str(c)))
+    )
+
+
+def _tp_block(sh: _Shape, sc: _Scales, col: str) -> tuple[int, int] | None:
+    """A touchpoint's own block with the survey's zero rule, or None when it has none."""
+    if col in sc.blocks:
+        return sc.blocks[col]
+    if not sh.coded or sh.lo is None or sh.hi is None:
+        return None
+    pts = sh.points
+    if sh.lo == 0 and sc.lo == 1 and len(pts) > 1 and pts[1] <= 2 and sh.hi <= 7:
+        return (pts[1], sh.hi)
+    return (sh.lo, sh.hi)
+
+
+def _tp_codes(sh: _Shape, sc: _Scales, col: str) -> tuple[Code, ...]:
+    if col in sc.codes:
+        return sc.codes[col]
+    extra: list[Code] = [0] if (_tp_block(sh, sc, col) or (0, 0))[0] == 1 and 0 in sh.ints else []
+    return (*extra, *sh.codes, *_markers(sh))
+
+
+def _build(
     guesses: dict[str, ColumnGuess],
     profiles: dict[str, _Profile],
-    scale: tuple[int, int, tuple[Code, ...]],
+    shapes: dict[str, _Shape],
+    sc: _Scales,
+    other_scale: dict[str, tuple[int, int]],
+    weight: str | None,
+    weight_candidates: tuple[str, ...],
+    n: int,
     opts: IngestOptions,
-) -> JourneySpec:
+    layout: str,
+    encoding: str,
+    meta: _Meta | None = None,
+) -> Detection:
+    meta = meta or _Meta()
+
     def cols(role: str) -> list[str]:
         return [c for c, g in guesses.items() if g.role == role]
 
+    problems: list[str] = []
+    touchpoints = cols("touchpoint")
+    # Each touchpoint: the survey's scale, or its own when it is another whole scale.
+    own: dict[str, tuple[int, int]] = {}
+    found: dict[str, tuple[Code, ...]] = {}  # column -> codes detected in it
+    for t in touchpoints:
+        sh = shapes[t]
+        block = other_scale.get(t) or _tp_block(sh, sc, t)
+        if block and block[1] - block[0] >= 2 and not (sc.lo <= block[0] and block[1] <= sc.hi):
+            own[t] = block
+        codes = _order([*_tp_codes(sh, sc, t), *meta.declared(t)])
+        if codes:
+            found[t] = codes
+    lo, hi = sc.lo, sc.hi
+    main_tps = [t for t in touchpoints if t not in own]
+    if opts.missing is not None:
+        scale_missing = tuple(opts.missing)
+        if lo == 1 and 0 not in scale_missing and any(0 in shapes[t].ints for t in main_tps):
+            lo = 0  # the user says 0 is no code: it is a scale point
+    else:
+        scale_missing = _order([c for t in main_tps for c in found.get(t, ())])
+    scales = {
+        t: default_scale(a, b, opts.missing if opts.missing is not None else found.get(t, ()))
+        for t, (a, b) in own.items()
+    }
+
+    missing: dict[str, tuple[Code, ...]] = {}
+    attributes = [c for c in cols("attribute") if c != weight]
+    for c in attributes:
+        sh = shapes[c]
+        own_codes: list[Code] = [*sh.codes, *_markers(sh)] if sh.coded else []
+        codes = _order([*own_codes, *meta.declared(c)])
+        if codes:
+            found[c] = codes
+            if opts.missing is None:
+                missing[c] = _order(codes)
+
     outcome_cols = cols("outcome")
+    outcome: Outcome | None = None
     if not outcome_cols:
-        raise CmotError(
-            "No outcome column was found. Name the column that measures the whole relationship "
-            "(e.g. overall satisfaction, would recommend, renewed) with --outcome COLUMN, "
-            "or map one column to the role 'outcome'. Columns: " + ", ".join(guesses) + "."
+        problems.append(
+            "pick the outcome column: no column is named like an overall rating, a recommend "
+            "score or a yes/no outcome (--outcome COLUMN, or give one column the role 'outcome')"
         )
-    if len(outcome_cols) > 1:
-        raise CmotError(f"Only one column can be the outcome; you mapped {outcome_cols}.")
-    oc = outcome_cols[0]
-    op = profiles[oc]
+    elif len(outcome_cols) > 1:
+        problems.append(f"only one column can be the outcome; you mapped {outcome_cols}")
+    else:
+        outcome, ocodes = _outcome(outcome_cols[0], profiles, shapes, sc, scale_missing, opts)
+        ocodes = _order([*ocodes, *meta.declared(outcome.column)])
+        if ocodes:
+            found.setdefault(outcome.column, ocodes)
+        oc_missing = _outcome_missing(outcome, ocodes, shapes[outcome.column], opts)
+        if oc_missing:
+            missing[outcome.column] = oc_missing
+        op = profiles[outcome.column]
+        if op.count > 20 and op.distinct >= 0.95 * op.count and not opts.positive:
+            problems.append(
+                f"pick another outcome column: {outcome.column!r} has a different value in "
+                "nearly every row, like an id, so it measures nothing about the journey"
+            )
+    if not touchpoints:
+        problems.append(
+            "pick the touchpoint columns: no column holds whole-number ratings such as 1-5 or "
+            "0-10 (--touchpoints with names or patterns such as Q7*, or the role 'touchpoint')"
+        )
+    proposals = _proposals(
+        found, guesses, shapes, sc, own, opts, sampled=n > PROFILE_ROWS, meta=meta
+    )
+
+    spec: JourneySpec | None = None
+    if not problems and outcome is not None:
+        segments = [c for c in attributes if _is_segment(profiles[c], shapes[c], guesses[c])]
+        ids, dates = cols("id"), cols("date")
+        try:
+            spec = validate_spec(
+                JourneySpec(
+                    stages=(Stage("Journey", tuple(touchpoints)),),
+                    touchpoints=tuple(Touchpoint(t, meta.labels.get(t, "")) for t in touchpoints),
+                    scale=default_scale(lo, hi, scale_missing),
+                    outcome=outcome,
+                    id_column=ids[0] if ids else None,
+                    weight_column=weight,
+                    date_column=dates[0] if dates else None,
+                    segments=tuple(segments),
+                    attributes=tuple(attributes),
+                    ignored=tuple(
+                        cols("ignore")
+                        + ids[1:]
+                        + [w for w in cols("weight") if w != weight]
+                        + dates[1:]
+                    ),
+                    missing=missing,
+                    labels={
+                        **{c: v for c, v in meta.value_labels.items() if c in attributes},
+                        **opts.labels,
+                    },
+                    scales=scales,
+                    comments=tuple(cols("comment")),
+                    column_labels={
+                        c: t
+                        for c, t in meta.labels.items()
+                        if c in guesses and c not in touchpoints
+                    },
+                )
+            )
+        except CmotError as e:
+            problems.append(str(e).rstrip("."))
+    return Detection(
+        layout,
+        encoding,
+        n,
+        tuple(guesses.values()),
+        spec,
+        tuple(problems),
+        proposals,
+        weight_candidates,
+    )
+
+
+def _is_segment(p: _Profile, sh: _Shape, g: ColumnGuess) -> bool:
+    """Few codes or few texts: a segmentation to offer; hundreds of values are not one."""
+    if g.kind != "categorical":
+        return False  # a weight, a number, another outcome's scale
+    if sh.coded:
+        return 2 <= len(sh.points) <= 20
+    return not p.numbers and 2 <= p.distinct <= 20
+
+
+def _outcome(
+    col: str,
+    profiles: dict[str, _Profile],
+    shapes: dict[str, _Shape],
+    sc: _Scales,
+    scale_missing: tuple[Code, ...],
+    opts: IngestOptions,
+) -> tuple[Outcome, tuple[Code, ...]]:
+    """The outcome's kind, positive values and range, and the codes found in it."""
+    p, sh = profiles[col], shapes[col]
     kind = opts.outcome_kind
+    if kind is not None and kind not in OUTCOME_KINDS:
+        raise CmotError(f"Unknown outcome type {kind!r}: use one of {', '.join(OUTCOME_KINDS)}.")
+    numeric = sh.coded or (p.numbers >= 0.9 * p.count and p.numbers > 0)
+    lo, hi = (sh.lo, sh.hi) if sh.coded else (p.lo, p.hi)
+    codes: list[Code] = [*sh.codes, *_markers(sh)] if numeric else []
+    if (
+        sh.coded
+        and sh.lo == 0
+        and sc.lo == 1
+        and 0 in scale_missing
+        and 1 in sh.ints
+        and (sh.hi or 0) <= 7
+    ):
+        codes.insert(0, 0)  # 0 is "not applicable" on this survey's 1-5 / 1-7 ratings
+        lo = 1
+    if sh.coded and (lo, hi) == (1, 6) and sc.hi == 5 and 6 in scale_missing:
+        codes.append(6)
+        hi = 5
+    recommend = re.search(r"recommend|\bnps\b|\bltr\b|netpro", col.lower()) is not None
+    points = len(sh.points) if sh.coded else p.distinct
     if kind is None:
-        if opts.positive or op.distinct <= 2:
+        if opts.positive:
             kind = "binary"
-        elif is_numeric_type(op.dtype) and op.lo is not None and op.lo >= 0 and op.hi == 10:
-            kind = "recommend" if re.search(r"recommend|nps|ltr", oc.lower()) else "scale"
-        elif is_numeric_type(op.dtype):
-            kind = "scale"
+        elif numeric and points > 2:
+            kind = "recommend" if recommend and lo is not None and lo >= 0 and hi == 10 else "scale"
         else:
             kind = "binary"
     positive: tuple[str, ...] = ()
+    omin: float | None = None
+    omax: float | None = None
     if kind == "binary":
-        positive = opts.positive or _positive_values(op.values)
-    touchpoints = cols("touchpoint")
-    if not touchpoints:
-        raise CmotError(
-            "No touchpoint ratings were found: no column holds whole-number ratings such as "
-            "1-5 or 0-10. Map the rating columns to the role 'touchpoint'."
-        )
-    lo, hi, missing = scale
-    if opts.missing is not None:
-        missing = opts.missing
-        if lo == 1 and 0 not in missing and any(profiles[t].lo == 0 for t in touchpoints):
-            lo = 0
-    attributes = cols("attribute")
-    segments = [
-        c for c in attributes if guesses[c].kind == "categorical" and 2 <= guesses[c].distinct <= 12
-    ]
-    ids, weights, dates = cols("id"), cols("weight"), cols("date")
-    spec = JourneySpec(
-        stages=(Stage("Journey", tuple(touchpoints)),),
-        touchpoints=tuple(Touchpoint(t) for t in touchpoints),
-        scale=default_scale(lo, hi, missing),
-        outcome=Outcome(
-            oc,
-            kind,  # type: ignore[arg-type]
-            positive,
-            0.0 if kind == "recommend" else None,
-            10.0 if kind == "recommend" else None,
-        ),
-        id_column=ids[0] if ids else None,
-        weight_column=weights[0] if weights else None,
-        date_column=dates[0] if dates else None,
-        segments=tuple(segments),
-        attributes=tuple(attributes),
-        ignored=tuple(cols("ignore") + ids[1:] + weights[1:] + dates[1:]),
-        labels=dict(opts.labels),
+        marks = _markers(sh)
+        values = [v for v in p.values if v not in marks and _code_value(v) not in sh.codes]
+        positive = opts.positive or (_positive_values(values) if values else ())
+        codes = [*marks]
+    elif kind == "recommend":
+        omin, omax = 0.0, 10.0
+    if opts.outcome_range is not None:
+        omin, omax = float(opts.outcome_range[0]), float(opts.outcome_range[1])
+        if omin >= omax:
+            raise CmotError(
+                f"The outcome range {omin:g}-{omax:g} is empty: give the lowest value first."
+            )
+    elif kind == "scale" and sh.coded and lo is not None and hi is not None:
+        omin, omax = float(lo), float(hi)
+    return Outcome(col, kind, positive, omin, omax), _order(codes)  # type: ignore[arg-type]
+
+
+def _code_value(v: str) -> Code:
+    x = _as_number(v)
+    return int(x) if x is not None and x == round(x) else v
+
+
+def _outcome_missing(
+    o: Outcome, found: tuple[Code, ...], sh: _Shape, opts: IngestOptions
+) -> tuple[Code, ...]:
+    """Codes that mean 'no answer' in the outcome: the ones found, else the user's list.
+
+    A yes/no outcome keeps its two answers whatever the list says: a declared 0 for the
+    ratings must not empty a 0/1 outcome.
+    """
+    if opts.missing is None:
+        return found
+    if o.kind != "binary":
+        return tuple(opts.missing)
+    top = (
+        sorted(sh.ints, key=lambda v: -sh.ints[v])[:2]
+        + sorted(sh.texts, key=lambda v: -sh.texts[v])[:2]
     )
-    return validate_spec(spec)
+    keep = {str(v) for v in top} | set(o.positive)
+    return tuple(c for c in opts.missing if str(c) not in keep)
+
+
+def _proposals(
+    found: dict[str, tuple[Code, ...]],
+    guesses: dict[str, ColumnGuess],
+    shapes: dict[str, _Shape],
+    sc: _Scales,
+    own: dict[str, tuple[int, int]],
+    opts: IngestOptions,
+    sampled: bool = False,
+    meta: _Meta | None = None,
+) -> tuple[CodeProposal, ...]:
+    """One proposal per code, with the evidence in words and numbers."""
+    by_code: dict[Code, list[str]] = {}
+    for col, codes in found.items():
+        for code in codes:
+            by_code.setdefault(code, []).append(col)
+    declared = {str(c) for c in opts.missing} if opts.missing is not None else None
+    out = []
+    for code in _order(list(by_code)):
+        cs = by_code[code]
+        rated = [c for c in cs if guesses[c].role in ("touchpoint", "outcome")]
+        other = [c for c in cs if c not in rated]
+
+        def share(columns: list[str], code: Code = code) -> tuple[int, int]:
+            hits = total = 0
+            for c in columns:
+                sh = shapes[c]
+                hits += sh.ints.get(code, 0) if isinstance(code, int) else sh.texts.get(code, 0)
+                total += sh.answers
+            return hits, total
+
+        parts = []
+        said = [c for c in cs if meta and code in meta.declared(c)]
+        if said:
+            names = ", ".join(said[:3]) + (" ..." if len(said) > 3 else "")
+            parts.append(f"the file declares {code} missing in {len(said)} column(s) ({names})")
+        if rated:
+            hits, total = share(rated)
+            scales = sorted({own.get(c, (sc.lo, sc.hi)) for c in rated})
+            rng = " or ".join(f"{a}-{b}" for a, b in scales)
+            parts.append(
+                f"{code} holds {hits / max(total, 1):.0%} of the answers ({hits:,}) in "
+                f"{len(rated)} column(s) otherwise rated {rng}"
+            )
+        if other:
+            hits, total = share(other)
+            names = ", ".join(other[:3]) + (" ..." if len(other) > 3 else "")
+            parts.append(
+                f"{'also ' if rated else ''}{code} stands apart from the other codes in "
+                f"{len(other)} coded column(s) ({names}): {hits / max(total, 1):.0%} of their "
+                "answers"
+            )
+        applied = declared is None or str(code) in declared
+        where = " (counted in a sample of the rows)" if sampled else ""
+        out.append(CodeProposal(code, tuple(cs), "; ".join(parts) + where, applied))
+    return tuple(out)

@@ -52,7 +52,7 @@ CORPUS: dict[str, tuple[bytes, IngestOptions, str]] = {
     "no outcome column": (
         b"id,a,b,c\n1,1,2,3\n2,2,3,4\n3,5,4,5\n",
         IngestOptions(),
-        "No outcome column was found",
+        "pick the outcome column",
     ),
     "constant outcome": (
         b"id,a,b,c,satisfied\n1,1,2,3,yes\n2,2,3,4,yes\n3,5,4,3,yes\n",
@@ -67,7 +67,7 @@ CORPUS: dict[str, tuple[bytes, IngestOptions, str]] = {
     "no ratings": (
         b"id,name,satisfied\n1,x,yes\n2,y,no\n",
         IngestOptions(),
-        "No touchpoint ratings were found",
+        "pick the touchpoint columns",
     ),
     "a column named rowid": (
         GOOD.replace("id,a", "rowid,a", 1).encode(),
