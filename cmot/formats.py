@@ -232,9 +232,9 @@ def data_offset(head: bytes, encoding: str, delimiter: str, records: int) -> int
     return pos
 
 
-def header_line(names: Sequence[str], delimiter: str) -> str:
+def header_line(names: Sequence[str], delimiter: str, newline: str) -> str:
     buf = io.StringIO()
-    csv.writer(buf, delimiter=delimiter, lineterminator="\n").writerow(names)
+    csv.writer(buf, delimiter=delimiter, lineterminator=newline).writerow(names)
     return buf.getvalue()
 
 

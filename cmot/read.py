@@ -366,7 +366,9 @@ def _read_text(
     fd, name = tempfile.mkstemp(suffix=".csv", prefix="cmot-header-")
     try:
         with os.fdopen(fd, "wb") as out, path.open("rb") as src:
-            out.write(formats.header_line(header.names, delim).encode(encoding))
+            # The file's own line ending: DuckDB's sniffer refuses a file that mixes them.
+            newline = "\r\n" if head[max(start - 2, 0) : start] == b"\r\n" else "\n"
+            out.write(formats.header_line(header.names, delim, newline).encode(encoding))
             src.seek(start)
             while block := src.read(1 << 22):
                 out.write(block)
@@ -456,8 +458,15 @@ def open_raw(
             if len(columns) < 2:
                 if kind == "text":
                     raise _explain_single_column(path, encoding)
+                where = f" on sheet {loaded.sheet!r}" if loaded.sheet else ""
+                pick = (
+                    f" Pick the sheet that holds the responses: {', '.join(loaded.sheets)}."
+                    if len(loaded.sheets) > 1
+                    else ""
+                )
                 raise CmotError(
-                    "Only one column was found. Survey responses need one column per question."
+                    f"Only one column was found{where}. Survey responses need one column per "
+                    f"question.{pick}"
                 )
             if rows == 0:
                 raise CmotError("The file has a header but no data rows. Export the responses too.")
