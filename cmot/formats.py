@@ -18,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from cmot.errors import CmotError
@@ -31,9 +32,11 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls, and any encrypte
 
 
 def sniff_container(path: Path, head: bytes, name: str) -> str:
-    """'spss', 'excel' or 'text' from the first bytes; a CmotError for a binary file that is
-    none of them. The name only sharpens the message."""
+    """'spss', 'excel', 'utf16' or 'text' from the first bytes; a CmotError for a binary file
+    that is none of them. The name only sharpens the message."""
     suffix = Path(name).suffix.lower()
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf16"  # text behind a byte-order mark, NUL bytes and all
     if head[:4] in SAV_MAGIC:
         return "spss"
     if head.startswith(ZIP_MAGIC):
@@ -423,6 +426,23 @@ def _as_code(v: Any) -> Code:
     return str(v)
 
 
+def _numeric_array(x: np.ndarray) -> pa.Array:
+    """SPSS numbers (all doubles) as BIGINT when every value is whole, as the CSV reader would
+    type them; vectorised, since a .sav may hold millions of values."""
+    nan = np.isnan(x)
+    vals = x[~nan]
+    if (
+        vals.size
+        and np.isfinite(vals).all()
+        and (vals == np.round(vals)).all()
+        and (np.abs(vals) < 2.0**62).all()
+    ):
+        return pa.array(np.where(nan, 0, x).astype(np.int64), mask=nan)
+    if not vals.size:
+        return pa.array([None] * len(x), type=pa.string())  # an empty column, as CSV types it
+    return pa.array(x, mask=nan)
+
+
 def read_sav(path: Path) -> SavFile:
     """Data, variable labels, value labels and user-declared missing values of a .sav file.
 
@@ -436,16 +456,16 @@ def read_sav(path: Path) -> SavFile:
     except Exception as e:
         raise _bad_sav(e) from None
     names = [str(c) for c in df.columns]
-    columns = []
+    arrays = []
     for c in df.columns:
         s = df[c]
         if s.dtype.kind in "fiu":
-            columns.append([None if isinstance(v, float) and math.isnan(v) else v for v in s])
+            arrays.append(_numeric_array(s.to_numpy(dtype="float64")))
         elif s.dtype.kind == "M":
-            columns.append([None if v is None or v != v else v.to_pydatetime() for v in s])
+            arrays.append(pa.array(s, from_pandas=True))
         else:
-            columns.append(list(s))
-    table = table_from_columns(names, columns)
+            arrays.append(typed_column(list(s)))
+    table = pa.table(dict(zip(names, arrays, strict=True)))
     labels = {str(k): _clean_text(v) for k, v in meta.column_names_to_labels.items() if v}
     value_labels = {
         str(col): {_code_text(k): str(v) for k, v in vl.items()}

@@ -8,7 +8,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -346,6 +346,21 @@ class _Loaded:
     sheet: str | None = None
 
 
+@contextmanager
+def _utf8_copy(path: Path) -> Iterator[Path]:
+    fd, name = tempfile.mkstemp(suffix=".csv", prefix="cmot-utf8-")
+    try:
+        with (
+            os.fdopen(fd, "w", encoding="utf-8", newline="") as out,
+            path.open("r", encoding="utf-16", errors="replace", newline="") as src,
+        ):
+            while block := src.read(1 << 20):
+                out.write(block)
+        yield Path(name)
+    finally:
+        os.unlink(name)
+
+
 def _read_head(path: Path) -> bytes:
     with path.open("rb") as f:
         return f.read(HEADER_BYTES)
@@ -436,13 +451,20 @@ def open_raw(
     cap = opts.max_bytes if opts.max_bytes is not None else max_upload_bytes()
     name = source_name or (Path(source).name if not isinstance(source, bytes) else "upload.csv")
     own = con is None
-    with _as_path(source, cap) as path:
+    with _as_path(source, cap) as path, ExitStack() as stack:
         head = _read_head(path)
         if not head:
             raise CmotError("The file is empty. Upload a CSV with a header row and data rows.")
         kind = formats.sniff_container(path, head, name)
+        original_sha = None
+        if kind == "utf16":
+            # Excel's "Unicode text" and some survey tools write UTF-16: read a UTF-8 copy.
+            original_sha = _hash_file(path)
+            path = stack.enter_context(_utf8_copy(path))
+            head, kind = _read_head(path), "text"
         if kind == "text":
             sha, encoding = _scan_file(path)
+            sha = original_sha or sha
             check_rows(path, opts.max_rows)  # $CMOT_MAX_ROWS, on the bytes before parsing
         else:
             sha = _hash_file(path)

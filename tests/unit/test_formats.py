@@ -616,3 +616,49 @@ def test_surveymonkey_names_are_unique_and_readable() -> None:
     assert h is not None and h.format == "surveymonkey" and h.rows == 2
     assert h.names == ("Respondent ID", "How satisfied are you?", "Q3 Web", "Phone", "Q3 Web (2)")
     assert h.labels["Phone"] == "Which of these did you use? - Phone"
+
+
+def test_utf16_tab_separated_export_reads_as_text(tmp_path: Path) -> None:
+    rows = [
+        ["ResponseId", "Q1", "Q2", "Q3"],
+        ["Response ID", "Wie zufrieden sind Sie?", "Service", "Preis"],
+        [
+            '{"ImportId":"_recordId"}',
+            '{"ImportId":"QID1"}',
+            '{"ImportId":"QID2"}',
+            '{"ImportId":"QID3"}',
+        ],
+        ["R_1", "4", "5", "3"],
+        ["R_2", "2", "1", "9"],
+    ]
+    p = tmp_path / "export.tsv"
+    p.write_bytes("\r\n".join("\t".join(r) for r in rows).encode("utf-16"))
+    with open_raw(p, IngestOptions(), None) as raw:
+        assert raw.format == "qualtrics" and raw.rows == 2
+        assert raw.columns == ["ResponseId", "Q1", "Q2", "Q3"]
+        assert raw.labels["Q1"] == "Wie zufrieden sind Sie?"
+        assert raw.con.execute("SELECT sum(Q3) FROM raw").fetchall() == [(12,)]
+
+
+def test_excel_sheet_with_surveymonkey_header_rows(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Respondent ID", "Overall, how satisfied are you?", "Please rate", None])
+    ws.append([None, "Response", "Delivery", "Support"])
+    ws.append([11, 4, 5, 2])
+    ws.append([12, 2, 1, 3])
+    p = tmp_path / "monkey.xlsx"
+    wb.save(p)
+    with open_raw(p, IngestOptions(), None) as raw:
+        assert raw.format == "surveymonkey" and raw.rows == 2
+        assert raw.columns == [
+            "Respondent ID",
+            "Overall, how satisfied are you?",
+            "Delivery",
+            "Support",
+        ]
+        assert raw.labels["Support"] == "Please rate - Support"
+        types = [r[1] for r in raw.con.execute("DESCRIBE raw").fetchall()]
+        assert types == ["BIGINT"] * 4
