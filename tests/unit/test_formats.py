@@ -662,3 +662,64 @@ def test_excel_sheet_with_surveymonkey_header_rows(tmp_path: Path) -> None:
         assert raw.labels["Support"] == "Please rate - Support"
         types = [r[1] for r in raw.con.execute("DESCRIBE raw").fetchall()]
         assert types == ["BIGINT"] * 4
+
+
+def small_sav(tmp_path: Path, n: int = 60) -> Path:
+    import pyreadstat
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"id": np.arange(1.0, n + 1)})
+    for t in ("t1", "t2", "t3"):
+        frame[t] = rng.choice([1.0, 2, 3, 4, 5, 9], n)
+    frame["region"] = rng.choice([1.0, 2, 3], n)
+    frame["overall"] = rng.choice([0.0, 1.0], n)
+    path = tmp_path / "small.sav"
+    pyreadstat.write_sav(
+        frame,
+        str(path),
+        column_labels={"t1": "Ordering", "t2": "Delivery", "region": "Where do you live?"},
+        variable_value_labels={
+            "region": {1: "North", 2: "South", 3: "East"},
+            "overall": {0: "No", 1: "Yes"},
+            "t1": {1: "Poor", 5: "Excellent", 9: "Don't know"},
+        },
+        missing_ranges={t: [9] for t in ("t1", "t2", "t3")},
+    )
+    return path
+
+
+def test_sav_metadata_reaches_the_proposed_spec(tmp_path: Path) -> None:
+    path = small_sav(tmp_path)
+    det = detect_roles(path, IngestOptions(outcome="overall", roles={"region": "attribute"}))
+    assert det.format == "spss"
+    spec = det.spec
+    assert spec is not None
+    assert {c: spec.missing_codes(c) for c in ("t1", "t2", "t3")} == {
+        "t1": (9,),
+        "t2": (9,),
+        "t3": (9,),
+    }
+    assert spec.touchpoint("t1").label == "Ordering" and spec.label_of("t3") == "t3"
+    assert spec.labels["region"] == {"1": "North", "2": "South", "3": "East"}
+    assert "t1" not in spec.labels
+    assert spec.column_labels["region"] == "Where do you live?"
+    assert {g.column: g.label for g in det.columns}["t2"] == "Delivery"
+    # The analyst's --missing has the last word over what the file declares.
+    mine = detect_roles(path, IngestOptions(outcome="overall", missing=(8,)))
+    assert mine.spec is not None and "t1" not in mine.spec.missing
+    # ... and the analyst's own labels over the file's.
+    relabel = {"region": {"1": "N", "2": "S", "3": "E"}}
+    own = detect_roles(
+        path, IngestOptions(outcome="overall", roles={"region": "attribute"}, labels=relabel)
+    )
+    assert own.spec is not None and own.spec.labels["region"] == relabel["region"]
+    prepared = read_csv(path, IngestOptions(outcome="overall", roles={"region": "attribute"}))
+    assert set(prepared.data.column("region").to_pylist()) == {"North", "South", "East"}
+
+
+def test_sav_row_cap_is_checked_before_the_data_is_read(tmp_path: Path) -> None:
+    path = small_sav(tmp_path)
+    with pytest.raises(CmotError, match="more than 50 data rows"):
+        detect_roles(path, IngestOptions(outcome="overall", max_rows=50))
+    with pytest.raises(CmotError, match="over the"):
+        detect_roles(path.read_bytes(), IngestOptions(outcome="overall", max_bytes=100), "s.sav")
