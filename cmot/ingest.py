@@ -78,15 +78,21 @@ def _detection(raw: RawFile, opts: IngestOptions) -> Detection:
         replace(t, label=raw.labels[t.column]) if not t.label and raw.labels.get(t.column) else t
         for t in spec.touchpoints
     )
-    # The analyst's own labels (opts.labels, already in the spec) win over the file's.
-    labels = {c: dict(v) for c, v in raw.value_labels.items() if c not in tps and v}
+    # Value labels name the codes of segments and attributes; a rating's name its scale
+    # points. The analyst's own labels (opts.labels, already in the spec) win.
+    attrs = set(spec.attributes)
+    labels = {c: dict(v) for c, v in raw.value_labels.items() if c in attrs and v}
     labels.update({c: dict(v) for c, v in spec.labels.items()})
     column_labels = {c: t for c, t in raw.labels.items() if c not in tps}
     column_labels.update(spec.column_labels)
     missing = dict(spec.missing)
     if opts.missing is None:
         for c, codes in declared.items():
-            missing[c] = tuple(dict.fromkeys([*missing.get(c, ()), *codes]))
+            # On top of what the column already treats as missing (for a touchpoint, its
+            # scale's codes): a column's own entry replaces those, it must not drop them.
+            have = spec.missing_codes(c)
+            if not set(codes) <= set(have):
+                missing[c] = tuple(dict.fromkeys([*have, *codes]))
     spec = replace(
         spec,
         touchpoints=touchpoints,
