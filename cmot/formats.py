@@ -537,3 +537,32 @@ def qualtrics_role(column: str, label: str = "") -> str | None:
     if lab.startswith(_QUALTRICS_PREFIXES) and label.strip().isalpha():
         return "ignore"  # RecipientLastName, LocationLatitude, ... as one word
     return None
+
+
+# Columns SurveyMonkey adds before the questions; Respondent ID is the respondent id.
+SURVEYMONKEY_META = (
+    "Collector ID",
+    "Start Date",
+    "End Date",
+    "IP Address",
+    "Email Address",
+    "First Name",
+    "Last Name",
+    "Custom Data",
+    "Custom Data 1",
+)
+_SM_META_NORM = frozenset(_norm(m) for m in SURVEYMONKEY_META)
+
+
+def metadata_role(fmt: str, column: str, label: str = "") -> tuple[str, str] | None:
+    """(role, reason) for a column the survey software added, else None."""
+    if fmt == "qualtrics":
+        role = qualtrics_role(column, label)
+        return (role, "Qualtrics metadata") if role else None
+    if fmt == "surveymonkey":
+        n = _norm(column)
+        if n == "respondentid":
+            return ("id", "SurveyMonkey metadata")
+        if n in _SM_META_NORM:
+            return ("ignore", "SurveyMonkey metadata")
+    return None

@@ -13,7 +13,7 @@ import pyarrow as pa
 from cmot.clean import CleaningPlan, ValidationReport, check_columns, plan_cleaning
 from cmot.detect import Detection, detect, profile_columns
 from cmot.errors import CmotError
-from cmot.formats import qualtrics_role
+from cmot.formats import metadata_role
 from cmot.options import IngestOptions, parse_codes
 from cmot.read import RawFile, open_raw
 from cmot.spec import (
@@ -41,13 +41,13 @@ class Prepared:
 
 def _detection(raw: RawFile, opts: IngestOptions) -> Detection:
     """Profile and detect, with what the file itself says: question text, value labels,
-    declared missing values and, for Qualtrics, which columns are its metadata."""
+    declared missing values and which columns Qualtrics or SurveyMonkey added."""
     roles: dict[str, str] = {}
-    if raw.format == "qualtrics":
-        for c in raw.columns:
-            role = qualtrics_role(c, raw.labels.get(c, ""))
-            if role:
-                roles[c] = role
+    why: dict[str, str] = {}
+    for c in raw.columns:
+        found = metadata_role(raw.format, c, raw.labels.get(c, ""))
+        if found:
+            roles[c], why[c] = found
     declared = {c: v for c, v in raw.declared_missing.items() if v}
     det_opts = replace(opts, roles={**roles, **opts.roles})
     if declared and opts.missing is None:
@@ -60,7 +60,7 @@ def _detection(raw: RawFile, opts: IngestOptions) -> Detection:
     guesses = []
     for g in det.columns:
         if g.column in roles and g.column not in opts.roles and g.role == roles[g.column]:
-            g = replace(g, confidence=0.95, reason="Qualtrics metadata")
+            g = replace(g, confidence=0.95, reason=why[g.column])
         label = raw.labels.get(g.column, "")
         guesses.append(replace(g, label=label) if label else g)
     det = replace(

@@ -723,3 +723,28 @@ def test_sav_row_cap_is_checked_before_the_data_is_read(tmp_path: Path) -> None:
         detect_roles(path, IngestOptions(outcome="overall", max_rows=50))
     with pytest.raises(CmotError, match="over the"):
         detect_roles(path.read_bytes(), IngestOptions(outcome="overall", max_bytes=100), "s.sav")
+
+
+def test_surveymonkey_metadata_columns_are_marked(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    lines = [
+        "Respondent ID,Collector ID,Start Date,IP Address,How satisfied are you overall?,"
+        "Please rate our,,",
+        ",,,,Response,Delivery,Support,Price",
+    ]
+    for i in range(40):
+        r = rng.integers(1, 6, 4)
+        lines.append(
+            f"{1000 + i},77,2024-05-0{1 + i % 9} 10:00:00,10.0.0.{i},{r[0]},{r[1]},{r[2]},{r[3]}"
+        )
+    p = tmp_path / "monkey.csv"
+    p.write_text("\n".join(lines) + "\n")
+    det = detect_roles(p, IngestOptions(outcome="How satisfied are you overall?"))
+    assert det.format == "surveymonkey"
+    g = {x.column: x for x in det.columns}
+    assert (g["Respondent ID"].role, g["Respondent ID"].reason) == ("id", "SurveyMonkey metadata")
+    assert g["Collector ID"].role == "ignore" and g["IP Address"].role == "ignore"
+    assert g["Support"].label == "Please rate our - Support"
+    assert det.spec is not None
+    assert det.spec.touchpoint_columns == ("Delivery", "Support", "Price")
+    assert det.spec.label_of("Price") == "Please rate our - Price"
