@@ -12,6 +12,7 @@ import io
 import math
 import re
 import zipfile
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -164,7 +165,8 @@ def _surveymonkey(r1: list[str], r2: list[str]) -> Header:
     for c in r1:
         last = _clean_text(c) or last
         question.append(last)
-    counts = [sum(1 for q in question if q == question[i]) for i in range(len(question))]
+    span = Counter(question)
+    counts = [span[q] for q in question]
     names: list[str] = []
     labels: list[str] = []
     for i, (q, sub) in enumerate(zip(question, r2, strict=True)):
@@ -190,7 +192,7 @@ def _unique(names: list[str], question: list[str]) -> list[str]:
     qnum: dict[str, int] = {}
     for q in question:
         qnum.setdefault(q, len(qnum) + 1)
-    dup = {n for n in names if names.count(n) > 1}
+    dup = {n for n, k in Counter(names).items() if k > 1}
     out = [f"Q{qnum[q]} {n}" if n in dup else n for n, q in zip(names, question, strict=True)]
     seen: dict[str, int] = {}
     final = []
