@@ -9,6 +9,7 @@ penalties and rewards equal statsmodels OLS with HC3.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -23,6 +24,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cmot import formats
 from cmot import moments as M
@@ -748,3 +751,18 @@ def test_surveymonkey_metadata_columns_are_marked(tmp_path: Path) -> None:
     assert det.spec is not None
     assert det.spec.touchpoint_columns == ("Delivery", "Support", "Price")
     assert det.spec.label_of("Price") == "Please rate our - Price"
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(
+    magic=st.sampled_from(
+        [b"$FL2", b"$FL3", formats.ZIP_MAGIC, formats.OLE_MAGIC, b"\xff\xfe", b"\xfe\xff"]
+    ),
+    body=st.binary(max_size=400),
+    name=st.sampled_from(["upload", "x.sav", "x.xlsx", "x.csv"]),
+)
+def test_damaged_binary_exports_give_a_cmot_error_or_a_file(
+    magic: bytes, body: bytes, name: str
+) -> None:
+    with contextlib.suppress(CmotError):  # a CmotError is the answer; anything else fails
+        read_csv(magic + body, IngestOptions(), name)
