@@ -45,7 +45,11 @@ def sniff_container(path: Path, head: bytes, name: str) -> str:
             with zipfile.ZipFile(path) as z:
                 names = set(z.namelist())
         except zipfile.BadZipFile:
-            names = set()
+            # Its table of contents sits at the end: an upload cut short loses it.
+            raise CmotError(
+                f"{name} is damaged or incomplete (a zip file, as .xlsx files are, that cannot "
+                "be opened). Save it again from Excel and upload it again."
+            ) from None
         if "xl/workbook.xml" in names or "xl/workbook.bin" in names or "content.xml" in names:
             return "excel"
         raise CmotError(

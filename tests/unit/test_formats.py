@@ -596,6 +596,14 @@ def test_binary_files_that_are_no_survey_get_a_clear_error(tmp_path: Path) -> No
         zf.writestr("readme.txt", "hello")
     with pytest.raises(CmotError, match="zip archive but not an Excel workbook"):
         detect_roles(z)
+    half = tmp_path / "half.xlsx"
+    whole = tmp_path / "whole.xlsx"
+    from openpyxl import Workbook
+
+    Workbook().save(whole)
+    half.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(CmotError, match="damaged or incomplete"):
+        detect_roles(half)
     with pytest.raises(CmotError, match="does not look like a CSV"):
         detect_roles(b"\x00\x01\x02garbage", None, "x.bin")
 
