@@ -278,13 +278,15 @@ def typed_column(values: Sequence[Any]) -> pa.Array:
         else v
         for v in values
     ]
+    kinds = {type(v) for v in vals}
+    if kinds <= {int, float, type(None)} and kinds != {type(None)}:
+        # The common case, numbers and blanks, in numpy: a sheet may hold millions of cells.
+        if int in kinds and any(type(v) is int and abs(v) >= 2**53 for v in vals):
+            return pa.array(vals, type=pa.int64() if float not in kinds else pa.float64())
+        return _numeric_array(np.array(vals, dtype=np.float64))
     present = [v for v in vals if v is not None]
     if not present:
         return pa.array([None] * len(vals), type=pa.string())
-    if all(_is_num(v) for v in present):
-        if all(_whole(float(v)) for v in present):
-            return pa.array([None if v is None else int(v) for v in vals], type=pa.int64())
-        return pa.array([None if v is None else float(v) for v in vals], type=pa.float64())
     if all(isinstance(v, datetime) for v in present):
         if all(v == datetime(v.year, v.month, v.day) for v in present):
             return pa.array([None if v is None else v.date() for v in vals], type=pa.date32())
