@@ -8,16 +8,17 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from cmot import formats
 from cmot.detect import ID_WORDS
 from cmot.errors import CmotError
-from cmot.limits import check_rows
+from cmot.limits import ENV_MAX_ROWS, check_rows, max_rows
 from cmot.options import IngestOptions
 from cmot.spec import (
     Code,
@@ -30,6 +31,7 @@ from cmot.store import (
 ENV_MAX_MB = "CMOT_MAX_UPLOAD_MB"
 DEFAULT_MAX_MB = 500
 SNIFF_BYTES = 1 << 16
+HEADER_BYTES = 1 << 22  # survey-software header rows (question text) fit in 4 MB
 
 _q = quote_ident
 
@@ -50,7 +52,7 @@ def _as_path(source: str | Path | bytes, max_bytes: int) -> Iterator[Path]:
     if isinstance(source, bytes):
         if len(source) > max_bytes:
             raise _too_big(len(source), max_bytes)
-        fd, name = tempfile.mkstemp(suffix=".csv", prefix="cmot-upload-")
+        fd, name = tempfile.mkstemp(prefix="cmot-upload-")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(source)
@@ -77,9 +79,17 @@ def _too_big(size: int, cap: int) -> CmotError:
     )
 
 
+def _hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _scan_file(path: Path) -> tuple[str, str]:
-    """sha256 and encoding in one read: utf-8 (BOM or not) when every byte decodes, else
-    latin-1; binary content is refused."""
+    """sha256 and encoding of a text file in one read: utf-8 (BOM or not) when every byte
+    decodes, else latin-1; binary content is refused (Excel and SPSS never come here)."""
     h = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     encoding = "utf-8"
@@ -171,8 +181,14 @@ def _read_raw(
         raise CmotError(
             f"The file could not be read as CSV{line}: {first}. Check quoting and delimiters."
         ) from None
+    return _finish_columns(con)
+
+
+def _finish_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The raw table's column names, trimmed; a reserved or repeated name is refused."""
     cols = [r[0] for r in con.execute("DESCRIBE raw").fetchall()]
-    stripped = [c.strip() for c in cols]
+    # A name of spaces alone (or control characters Python counts as spaces) is no name.
+    stripped = [c.strip() or f"column{i + 1}" for i, c in enumerate(cols)]
     # A column named rowid would hide DuckDB's row number, which keeps the file's order.
     taken = [c for c in stripped if c.lower() == "rowid"]
     if taken:
@@ -316,6 +332,108 @@ class RawFile:
     sheet: str | None = None  # the sheet that was read
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    """What a reader left in `raw` and what the file said about its columns."""
+
+    columns: list[str]
+    encoding: str
+    format: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    declared_missing: Mapping[str, tuple[Code, ...]] = field(default_factory=dict)
+    sheets: tuple[str, ...] = ()
+    sheet: str | None = None
+
+
+@contextmanager
+def _utf8_copy(path: Path) -> Iterator[Path]:
+    fd, name = tempfile.mkstemp(suffix=".csv", prefix="cmot-utf8-")
+    try:
+        with (
+            os.fdopen(fd, "w", encoding="utf-8", newline="") as out,
+            path.open("r", encoding="utf-16", errors="replace", newline="") as src,
+        ):
+            while block := src.read(1 << 20):
+                out.write(block)
+        yield Path(name)
+    finally:
+        os.unlink(name)
+
+
+def _read_head(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(HEADER_BYTES)
+
+
+def _read_text(
+    con: duckdb.DuckDBPyConnection, path: Path, head: bytes, encoding: str, opts: IngestOptions
+) -> _Loaded:
+    """A CSV; a Qualtrics or SurveyMonkey export is read from its data rows under one header
+    row of names, so types are sniffed on answers only."""
+    first = head.split(b"\n", 1)[0].decode(encoding, errors="replace")
+    delim = opts.delimiter or formats.guess_delimiter(first)
+    records = formats.read_head_records(head, encoding, delim)
+    header = formats.detect_header(records)
+    if header is None:
+        return _Loaded(_read_raw(con, path, encoding, opts.delimiter), encoding, "csv")
+    start = formats.data_offset(head, encoding, delim, header.rows)
+    fd, name = tempfile.mkstemp(suffix=".csv", prefix="cmot-header-")
+    try:
+        with os.fdopen(fd, "wb") as out, path.open("rb") as src:
+            # The file's own line ending: DuckDB's sniffer refuses a file that mixes them.
+            newline = "\r\n" if head[max(start - 2, 0) : start] == b"\r\n" else "\n"
+            out.write(formats.header_line(header.names, delim, newline).encode(encoding))
+            src.seek(start)
+            while block := src.read(1 << 22):
+                out.write(block)
+        columns = _read_raw(con, Path(name), encoding, delim)
+    finally:
+        os.unlink(name)
+    labels = {c.strip(): t for c, t in header.labels.items()}
+    return _Loaded(columns, encoding, header.format, labels)
+
+
+def _load_arrow(con: duckdb.DuckDBPyConnection, table: Any) -> list[str]:
+    # Through Arrow: DuckDB copies the typed columns once, with no text round trip.
+    con.register("cmot_incoming_file", table)
+    try:
+        con.execute("CREATE TEMP TABLE raw AS SELECT * FROM cmot_incoming_file")
+    finally:
+        con.unregister("cmot_incoming_file")
+    return _finish_columns(con)
+
+
+def _check_row_count(rows: int, cap: int | None) -> None:
+    """The row cap for files whose rows are known only once read (Excel) or declared (SPSS)."""
+    limit = max_rows() if cap is None else cap
+    if rows > limit:
+        raise CmotError(
+            f"The file has more than {limit:,} data rows, the limit on this dashboard. "
+            f"Split it or sample it, or ask whoever runs it to raise the limit ({ENV_MAX_ROWS})."
+        )
+
+
+def _read_binary(
+    con: duckdb.DuckDBPyConnection, path: Path, kind: str, opts: IngestOptions
+) -> _Loaded:
+    if kind == "spss":
+        declared = formats.sav_rows(path)
+        if declared is not None:
+            _check_row_count(declared, opts.max_rows)  # before the data is read
+        sav = formats.read_sav(path)
+        _check_row_count(sav.rows, opts.max_rows)
+        columns = _load_arrow(con, sav.table)
+        return _Loaded(
+            columns, sav.encoding, "spss", sav.labels, sav.value_labels, sav.declared_missing
+        )
+    book = formats.read_excel(path, opts.sheet)
+    _check_row_count(book.table.num_rows, opts.max_rows)
+    columns = _load_arrow(con, book.table)
+    fmt = "excel" if book.format in ("excel", "csv") else book.format
+    return _Loaded(columns, "utf-8", fmt, book.labels, sheets=book.sheets, sheet=book.sheet)
+
+
 @contextmanager
 def open_raw(
     source: str | Path | bytes,
@@ -325,22 +443,53 @@ def open_raw(
 ) -> Iterator[RawFile]:
     """The file as a TEMP table `raw` (wide), on `con` or on a private in-memory database.
 
-    Temp tables live in memory, never in the store's file: a file that fails validation
-    leaves the store byte-for-byte as it was.
+    CSV, Qualtrics and SurveyMonkey CSV, SPSS .sav and Excel workbooks are told apart by
+    their content; the file name only sharpens messages. Temp tables live in memory, never
+    in the store's file: a file that fails validation leaves the store byte-for-byte as it
+    was.
     """
     cap = opts.max_bytes if opts.max_bytes is not None else max_upload_bytes()
     name = source_name or (Path(source).name if not isinstance(source, bytes) else "upload.csv")
     own = con is None
-    with _as_path(source, cap) as path:
-        sha, encoding = _scan_file(path)
-        check_rows(path, opts.max_rows)  # $CMOT_MAX_ROWS, on the bytes before DuckDB parses them
+    with _as_path(source, cap) as path, ExitStack() as stack:
+        head = _read_head(path)
+        if not head:
+            raise CmotError("The file is empty. Upload a CSV with a header row and data rows.")
+        kind = formats.sniff_container(path, head, name)
+        original_sha = None
+        if kind == "utf16":
+            # Excel's "Unicode text" and some survey tools write UTF-16: read a UTF-8 copy.
+            original_sha = _hash_file(path)
+            path = stack.enter_context(_utf8_copy(path))
+            head, kind = _read_head(path), "text"
+        if kind == "text":
+            sha, encoding = _scan_file(path)
+            sha = original_sha or sha
+            check_rows(path, opts.max_rows)  # $CMOT_MAX_ROWS, on the bytes before parsing
+        else:
+            sha = _hash_file(path)
         if con is None:
             con = duckdb.connect()
         try:
-            columns = _read_raw(con, path, encoding, opts.delimiter)
+            if kind == "text":
+                loaded = _read_text(con, path, head, encoding, opts)
+            else:
+                loaded = _read_binary(con, path, kind, opts)
+            columns = loaded.columns
             rows = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
             if len(columns) < 2:
-                raise _explain_single_column(path, encoding)
+                if kind == "text":
+                    raise _explain_single_column(path, encoding)
+                where = f" on sheet {loaded.sheet!r}" if loaded.sheet else ""
+                pick = (
+                    f" Pick the sheet that holds the responses: {', '.join(loaded.sheets)}."
+                    if len(loaded.sheets) > 1
+                    else ""
+                )
+                raise CmotError(
+                    f"Only one column was found{where}. Survey responses need one column per "
+                    f"question.{pick}"
+                )
             if rows == 0:
                 raise CmotError("The file has a header but no data rows. Export the responses too.")
             layout = opts.layout or ("long" if _looks_long(con, columns) else "wide")
@@ -350,7 +499,23 @@ def open_raw(
                 rows = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
             elif layout != "wide":
                 raise CmotError(f"Unknown layout {layout!r}: use 'wide' or 'long'.")
-            yield RawFile(con, columns, rows, encoding, layout, stages, sha, name)
+            kept = set(columns)
+            yield RawFile(
+                con,
+                columns,
+                rows,
+                loaded.encoding,
+                layout,
+                stages,
+                sha,
+                name,
+                format=loaded.format,
+                labels={c: t for c, t in loaded.labels.items() if c in kept},
+                value_labels={c: v for c, v in loaded.value_labels.items() if c in kept},
+                declared_missing={c: v for c, v in loaded.declared_missing.items() if c in kept},
+                sheets=loaded.sheets,
+                sheet=loaded.sheet,
+            )
         finally:
             if own:
                 con.close()
