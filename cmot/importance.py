@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
     from cmot.sums import Layout, SegmentStats, SufficientStats
 
 MAX_SHAPLEY_TOUCHPOINTS = 15
+# Subset R²s evaluated over all segments: 2^21 is ~0.4 s (64 segments of 15 touchpoints).
+SHAPLEY_BUDGET = 1 << 21
 
 
 def pairwise_correlations(s: SegmentStats, lay: Layout) -> tuple[np.ndarray, np.ndarray]:
@@ -104,15 +107,68 @@ def compute_shapley(rxx: np.ndarray, rxy: np.ndarray) -> np.ndarray:
     return phi
 
 
+def shapley_plan(t: int, sizes: Sequence[int]) -> list[str]:
+    """Which segments get exact Shapley values: "" for those that do, else the reason.
+
+    Exact Shapley costs 2^T subset R²s per segment, so it runs only where it is cheap: at
+    most MAX_SHAPLEY_TOUCHPOINTS touchpoints, segments (after the first, "All") with at
+    least the default segment minimum max(30, 10 T) respondents, largest first, within
+    SHAPLEY_BUDGET subset evaluations in all. Relative weights are always computed.
+    """
+    if t > MAX_SHAPLEY_TOUCHPOINTS:
+        return [
+            f"Shapley values skipped: {t} touchpoints (exact Shapley runs up to "
+            f"{MAX_SHAPLEY_TOUCHPOINTS}); relative weights shown"
+        ] * len(sizes)
+    minimum = max(30, 10 * t)
+    plan = [""] * len(sizes)
+    spent = 0
+    for k in sorted(range(len(sizes)), key=lambda k: (k != 0, -sizes[k])):
+        if k != 0 and sizes[k] < minimum:
+            plan[k] = (
+                f"Shapley values skipped: {sizes[k]} respondents, fewer than {minimum}; "
+                "relative weights shown"
+            )
+        elif spent + (1 << t) > SHAPLEY_BUDGET and k != 0:
+            plan[k] = (
+                "Shapley values skipped: computed for the largest segments only, to keep "
+                "the analysis fast; relative weights shown"
+            )
+        else:
+            spent += 1 << t
+    return plan
+
+
 def compute_importance(stats: SufficientStats) -> pd.DataFrame:
-    """Relative weights and Shapley values of the touchpoint scores, per segment."""
+    """Relative weights and Shapley values of the touchpoint scores, per segment.
+
+    Where a statistic cannot be estimated (or Shapley is not cheap, see shapley_plan) it is
+    NaN and `relative_weight_note` / `shapley_note` say why; nothing raises.
+    """
     lay = stats.layout
+    plan = shapley_plan(lay.t, [s.n for s in stats.segments])
     rows = []
-    for s in stats.segments:
-        rxx, rxy = pairwise_correlations(s, lay)
-        rw = compute_relative_weights(rxx, rxy)
-        sh = compute_shapley(rxx, rxy)
+    for s, sh_note in zip(stats.segments, plan, strict=True):
+        rw_note = ""
+        nan = np.full(lay.t, np.nan)
+        rw, sh = nan, nan
+        try:
+            with np.errstate(all="ignore"):
+                rxx, rxy = pairwise_correlations(s, lay)
+                if s.n < 3 or not rxy.any():
+                    raise ValueError("too few respondents or no variation to correlate")
+                rw = compute_relative_weights(rxx, rxy)
+                if not sh_note:
+                    sh = compute_shapley(rxx, rxy)
+        except (np.linalg.LinAlgError, ValueError) as e:
+            rw_note = f"Relative weights not estimable: {e}"
+            sh_note = sh_note or f"Shapley values not estimable: {e}"
+        if not np.isfinite(rw).all() and not rw_note:
+            rw, rw_note = nan, "Relative weights not estimable: the correlations are undefined"
+        if not np.isfinite(sh).all() and not sh_note:
+            sh, sh_note = nan, "Shapley values not estimable: the correlations are undefined"
         r2 = float(rw.sum())
+        sh_sum = float(sh.sum())
         for i in range(lay.t):
             rows.append(
                 {
@@ -122,8 +178,24 @@ def compute_importance(stats: SufficientStats) -> pd.DataFrame:
                     "relative_weight": float(rw[i]),
                     "relative_weight_share": float(rw[i] / r2) if r2 > 0 else math.nan,
                     "shapley": float(sh[i]),
-                    "shapley_share": float(sh[i] / sh.sum()) if sh.sum() > 0 else math.nan,
+                    "shapley_share": float(sh[i] / sh_sum) if sh_sum > 0 else math.nan,
                     "r2": r2,
+                    "relative_weight_note": rw_note,
+                    "shapley_note": sh_note,
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=IMPORTANCE_COLUMNS)
+
+
+IMPORTANCE_COLUMNS = [
+    "segment",
+    "touchpoint",
+    "column",
+    "relative_weight",
+    "relative_weight_share",
+    "shapley",
+    "shapley_share",
+    "r2",
+    "relative_weight_note",
+    "shapley_note",
+]

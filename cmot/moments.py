@@ -101,6 +101,13 @@ class SegmentFit:
     outcome_mean: float
 
 
+WARNING_COLUMNS = ["segment", "touchpoint", "column", "kind", "message"]
+# A segmentation with more values than this is too fine to read; merge codes first.
+MANY_SEGMENTS = 50
+# An outcome with at least this share of distinct values over 20+ respondents is an id.
+ID_LIKE_SHARE = 0.95
+
+
 @dataclass(frozen=True)
 class MomentsResult:
     """The moments of truth of every segment; frames are tidy, columns documented below.
@@ -118,13 +125,17 @@ class MomentsResult:
       upside (R x share of respondents who rated below the top box), just_enough (rating
       above the largest step up in outcome below the top box), rank (by RIS), mot, class,
       adequate (a vulnerability with bottom box < adequate_bottom_box), action (fix,
-      maintain, grow, improve, monitor, collect more responses).
+      maintain, grow, improve, monitor, collect more responses), scale_min, scale_max (the
+      touchpoint's own scale: mean, boxes and cells use it).
       Weighted when the data has weights (counts n, n_low, n_high stay respondent counts).
     segments: segment, n, weight_sum, outcome_mean, r2, total_ris, mot_count,
       condition_index, collinear, insufficient, dropped, reason, min_segment.
     importance: segment, touchpoint, column, relative_weight, relative_weight_share,
-      shapley, shapley_share, r2 (of the touchpoint scores, pairwise-complete).
+      shapley, shapley_share, r2 (of the touchpoint scores, pairwise-complete),
+      relative_weight_note, shapley_note (why a value is NaN: skipped or not estimable).
     levels: segment, touchpoint, column, level, n, share, outcome_mean.
+    warnings: segment, touchpoint, column, kind, message: the guardrails (see guardrails) for
+      the page to show where the number is; "" in segment/touchpoint when about all of them.
     """
 
     moments: pd.DataFrame
@@ -138,8 +149,9 @@ class MomentsResult:
     measure: Measure
     low_max: int
     high_min: int
-    unit: str  # "percentage points" (binary / promoter share) or "points"
+    unit: str  # see outcome_unit
     seconds: float = field(default=0.0)
+    warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=WARNING_COLUMNS))
 
 
 _NORMAL = NormalDist()
@@ -198,25 +210,20 @@ def _classify(stats: SufficientStats, settings: Settings) -> MomentsResult:
         fits[s.segment] = SegmentFit(s.segment, s.n, sw, tuple(labels), s.beta, cov, mean_x, ybar)
         vif, corr = _vif(s.gram, lay, s.kept)
         vif_cols = [c for c in s.kept if c != lay.icpt]
-        seg_insufficient = s.n < min_seg
+        seg_insufficient = s.n < min_seg or bool(s.problem)
         collinear = s.condition_index > settings.max_condition_index
         seg_rs: list[dict[str, Any]] = []
         for i in range(t):
             cl, ch, cm = lay.low(i), lay.high(i), lay.miss(i)
             lv = s.levels[i]
+            lo, hi, low_max, high_min = stats.scale_at(i)  # its own scale (spec.scales)
             n_rated = int(lv[:-1, 0].sum())
             w_rated = float(lv[:-1, 1].sum())
-            n_low = int(s.levels[i, : stats.low_max - stats.scale_min + 1, 0].sum())
-            n_high = int(s.levels[i, stats.high_min - stats.scale_min : -1, 0].sum())
+            n_low = int(lv[: low_max - lo + 1, 0].sum())
+            n_high = int(lv[high_min - lo : -1, 0].sum())
             w_low, w_high, w_miss = (float(s.gram[lay.icpt, c]) for c in (cl, ch, cm))
             score_sum = float(s.pair[i, 0])  # Σw·score
-            mean = (
-                100.0
-                * (score_sum / w_rated - stats.scale_min)
-                / (stats.scale_max - stats.scale_min)
-                if w_rated > 0
-                else math.nan
-            )
+            mean = 100.0 * (score_sum / w_rated - lo) / (hi - lo) if w_rated > 0 else math.nan
             p, r, m_coef = (float(s.beta[c]) for c in (cl, ch, cm))
             p_se, r_se = float(se[cl]), float(se[ch])
             pen, rew = _clip(-p), _clip(r)
@@ -229,15 +236,17 @@ def _classify(stats: SufficientStats, settings: Settings) -> MomentsResult:
             ia = (rew - pen) / ris if ris > 0 else math.nan
             ia_lo, ia_hi = _ia_interval(p, r, cov[cl, cl], cov[ch, ch], cov[cl, ch], z)
             reasons: list[str] = []
-            if seg_insufficient:
+            if s.n < min_seg:
                 reasons.append(f"segment has {s.n} respondents; needs at least {min_seg}")
+            if s.problem:
+                reasons.append(s.problem)
             if n_low < settings.min_cell:
                 reasons.append(
-                    f"only {n_low} rated it low (<= {stats.low_max}); needs {settings.min_cell}"
+                    f"only {n_low} rated it low (<= {low_max}); needs {settings.min_cell}"
                 )
             if n_high < settings.min_cell:
                 reasons.append(
-                    f"only {n_high} rated it high (>= {stats.high_min}); needs {settings.min_cell}"
+                    f"only {n_high} rated it high (>= {high_min}); needs {settings.min_cell}"
                 )
             wrong = []
             for side, coef, sd, col, bad in (
@@ -319,15 +328,19 @@ def _classify(stats: SufficientStats, settings: Settings) -> MomentsResult:
                     "insufficient": insufficient,
                     "risk": pen * w_low / sw if sw > 0 else math.nan,
                     "upside": rew * (w_rated - w_high) / sw if sw > 0 else math.nan,
-                    "just_enough": _just_enough(lv, stats, settings.min_cell),
+                    "just_enough": _just_enough(lv, lo, high_min, settings.min_cell),
+                    "scale_min": lo,
+                    "scale_max": hi,
                 }
             )
         total_ris, n_mot = _assign_classes(seg_rs, settings)
         rows += seg_rs
         r2 = _r_squared(s.gram, lay, s.beta)
         seg_reasons = []
-        if seg_insufficient:
+        if s.n < min_seg:
             seg_reasons.append(f"{s.n} respondents; needs at least {min_seg}")
+        if s.problem:
+            seg_reasons.append(s.problem)
         if s.condition_index > settings.max_condition_index:
             seg_reasons.append(
                 f"collinearity: condition index {s.condition_index:.0f} "
@@ -374,11 +387,8 @@ def _classify(stats: SufficientStats, settings: Settings) -> MomentsResult:
         measure=stats.measure,
         low_max=stats.low_max,
         high_min=stats.high_min,
-        unit=(
-            "percentage points"
-            if stats.outcome_kind == "binary" or stats.measure == "promoter"
-            else "points"
-        ),
+        unit=outcome_unit(stats.outcome_kind, stats.measure),
+        warnings=guardrails(stats, pd.DataFrame(seg_rows), moments, settings),
         seconds=stats.seconds + time.perf_counter() - start,
     )
 
@@ -388,9 +398,10 @@ def _column_counts(s: SegmentStats, stats: SufficientStats) -> np.ndarray:
     lay = stats.layout
     counts = np.full(lay.k, float(s.n))
     lv = s.levels[:, :, 0]
-    top = stats.high_min - stats.scale_min
-    counts[: lay.t] = lv[:, : stats.low_max - stats.scale_min + 1].sum(1)
-    counts[lay.t : 2 * lay.t] = lv[:, top:-1].sum(1)
+    for i in range(lay.t):
+        lo, _, low_max, high_min = stats.scale_at(i)
+        counts[lay.low(i)] = lv[i, : low_max - lo + 1].sum()
+        counts[lay.high(i)] = lv[i, high_min - lo : -1].sum()
     counts[lay.icpt + 1 :] = lv[:, -1]
     return counts
 
@@ -469,17 +480,17 @@ def _action_of(r: Mapping[str, Any]) -> str:
     }[cls]
 
 
-def _just_enough(levels: np.ndarray, stats: SufficientStats, min_cell: int) -> float:
+def _just_enough(levels: np.ndarray, lo: int, high_min: int, min_cell: int) -> float:
     """The rating level above the largest rise in outcome below the top box (the penalty's step)."""
     counts, wsum, wy = levels[:-1, 0], levels[:-1, 1], levels[:-1, 2]
     best, level = 0.0, math.nan
-    top = stats.high_min - stats.scale_min  # index of the first top-box level
+    top = high_min - lo  # index of the first top-box level
     for k in range(1, top):
         if min(counts[k - 1], counts[k]) < min_cell or min(wsum[k - 1], wsum[k]) <= 0:
             continue
         step = wy[k] / wsum[k] - wy[k - 1] / wsum[k - 1]
         if step > best:
-            best, level = step, float(stats.scale_min + k)
+            best, level = step, float(lo + k)
     return level
 
 
@@ -515,3 +526,129 @@ def find_moments(
         con, table, spec, segmentation, settings, params=params, cache_key=cache_key, engine=engine
     )
     return classify_moments(stats, settings)
+
+
+def outcome_unit(kind: str, measure: str) -> str:
+    """The unit penalties and rewards are in: the outcome's own unit.
+
+    "percentage points" for a 0/1 outcome (binary or promoter share; coefficients are
+    fractions the pages show x100), "points of 0-10" for a recommend score, "scale points"
+    for a scale outcome. Pages test only for "percentage points"; the rest is read as is.
+    """
+    if kind == "binary" or measure == "promoter":
+        return "percentage points"
+    return "points of 0-10" if kind == "recommend" else "scale points"
+
+
+def guardrails(
+    stats: SufficientStats, segments: pd.DataFrame, moments: pd.DataFrame, settings: Settings
+) -> pd.DataFrame:
+    """Warnings in plain words, each where its number is shown (WARNING_COLUMNS).
+
+    kinds: id_outcome (an outcome unique per row), outcome_range (outside its declared
+    range), one_value (a touchpoint everyone rated alike), thin_cell (an empty or tiny
+    top-box or bottom-box cell), many_segments (a segment column with too many values),
+    fit (a model that cannot be fitted), importance (Shapley or relative weights skipped).
+    """
+    out: list[tuple[str, str, str, str, str]] = []
+    n_all = stats.segments[0].n if stats.segments else 0
+    if n_all >= 20 and stats.outcome_distinct >= ID_LIKE_SHARE * n_all:
+        out.append(
+            (
+                "",
+                "",
+                "",
+                "id_outcome",
+                f"The outcome has {stats.outcome_distinct} different values among {n_all} "
+                "respondents: it looks like an id, not an outcome. Pick the column that "
+                "measures the whole relationship (satisfaction, recommend, renewed).",
+            )
+        )
+    rng = stats.outcome_range
+    lo_y, hi_y = stats.outcome_min, stats.outcome_max
+    if rng is not None and math.isfinite(lo_y) and (lo_y < rng[0] or hi_y > rng[1]):
+        out.append(
+            (
+                "",
+                "",
+                "",
+                "outcome_range",
+                f"The outcome runs from {lo_y:g} to {hi_y:g}, outside its declared range "
+                f"{rng[0]:g}-{rng[1]:g}: declare the codes outside it (e.g. 9 or 99 for "
+                "'don't know') as missing, or correct the range.",
+            )
+        )
+    if stats.segments:
+        lv = stats.segments[0].levels
+        for i in range(len(stats.columns)):
+            given = np.flatnonzero(lv[i, :-1, 0] > 0)
+            if len(given) == 1:
+                value = stats.scale_at(i)[0] + int(given[0])
+                out.append(
+                    (
+                        ALL,
+                        stats.names[i],
+                        stats.columns[i],
+                        "one_value",
+                        f"Everyone who rated {stats.names[i]} gave {value}: a touchpoint with "
+                        "one value cannot explain the outcome; leave it out of the journey.",
+                    )
+                )
+    for r in moments.itertuples(index=False):
+        # Only for segments big enough to analyse: small ones already say so as a whole.
+        if r.segment != ALL and r.n < settings.segment_minimum(len(stats.columns)):
+            continue
+        for side, n_cell in (("bottom", r.n_low), ("top", r.n_high)):
+            if n_cell < settings.min_cell:
+                what = "nobody" if n_cell == 0 else f"only {n_cell} respondents"
+                out.append(
+                    (
+                        str(r.segment),
+                        str(r.touchpoint),
+                        str(r.column),
+                        "thin_cell",
+                        f"{what} in the {side} box of {r.touchpoint} (needs "
+                        f"{settings.min_cell}): its {'penalty' if side == 'bottom' else 'reward'}"
+                        " cannot be estimated; check the scale's cut-offs and missing codes.",
+                    )
+                )
+    n_segs = len(stats.segments) - 1
+    if stats.segmentation and n_segs > MANY_SEGMENTS:
+        small = int(segments.insufficient.iloc[1:].sum()) if len(segments) > 1 else 0
+        out.append(
+            (
+                "",
+                "",
+                "",
+                "many_segments",
+                f"{' / '.join(stats.segmentation)} has {n_segs} values ({small} too small to "
+                "analyse): merge its codes into a few groups, or pick another segmentation.",
+            )
+        )
+    for s in stats.segments:
+        if s.problem:
+            out.append(
+                (
+                    s.segment,
+                    "",
+                    "",
+                    "fit",
+                    f"Segment {s.segment}: {s.problem}; its results are left out. Merge it "
+                    "with a similar segment or drop touchpoints few respondents rated.",
+                )
+            )
+    imp = stats.importance
+    if len(imp):
+        big = {
+            s.segment for s in stats.segments if s.n >= settings.segment_minimum(len(stats.columns))
+        }
+        # Segments too small to analyse say so as a whole: no importance note for them.
+        notes = imp[imp.segment.isin(big | {ALL})].drop_duplicates("segment")
+        for col in ("shapley_note", "relative_weight_note"):
+            if col not in notes:
+                continue
+            # One line per distinct reason, for the largest segment it applies to.
+            firsts = notes[notes[col] != ""].drop_duplicates(col)
+            for r in firsts.itertuples(index=False):
+                out.append((str(r.segment), "", "", "importance", str(getattr(r, col))))
+    return pd.DataFrame(out, columns=WARNING_COLUMNS)

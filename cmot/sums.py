@@ -77,6 +77,48 @@ class Settings:
         return max(30, 10 * n_touchpoints) if self.min_segment is None else self.min_segment
 
 
+@dataclass(frozen=True)
+class Cuts:
+    """Each touchpoint's scale and cut-offs, journey order, as (T, 1) integer columns that
+    broadcast over a block's (T, m) ratings: 1-5 and 0-10 touchpoints in one design."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    low: np.ndarray  # ratings <= low are low (bottom box)
+    high: np.ndarray  # ratings >= high are high (top box)
+
+    @property
+    def points(self) -> int:
+        """Levels of the widest scale: the levels histogram's width before the missing slot."""
+        return int((self.hi - self.lo).max(initial=0)) + 1
+
+    def of(self, i: int) -> tuple[int, int, int, int]:
+        return int(self.lo[i, 0]), int(self.hi[i, 0]), int(self.low[i, 0]), int(self.high[i, 0])
+
+
+def touchpoint_cuts(spec: JourneySpec, low: int, high: int) -> Cuts:
+    """A touchpoint with its own scale (spec.scales) keeps that scale's cut-offs; the others
+    are on the survey scale with the chosen cut-offs `low`, `high` (Settings.cutoffs)."""
+    rows = []
+    for c in spec.touchpoint_columns:
+        own = spec.scales.get(c)
+        rows.append(
+            (own.min, own.max, own.low_max, own.high_min)
+            if own is not None
+            else (spec.scale.min, spec.scale.max, low, high)
+        )
+    a = np.array(rows, dtype=np.int64).reshape(-1, 4)
+    for c, (lo, hi, lw, hg) in zip(spec.touchpoint_columns, rows, strict=True):
+        if lo < -127 or hi > 127:
+            raise CmotError(f"Rating scales must lie within -127..127, got {lo}-{hi} for {c!r}.")
+        if not lo <= lw < hg <= hi:
+            raise CmotError(
+                f"The cut-offs of {c!r} need {lo} <= low ({lw}) < high ({hg}) <= {hi}; "
+                "fix its scale in the journey spec."
+            )
+    return Cuts(a[:, 0:1], a[:, 1:2], a[:, 2:3], a[:, 3:4])
+
+
 # ---- the design --------------------------------------------------------------------
 # Rows of the block matrix Z (one column per respondent), in this order so that every
 # product the engine needs is a contiguous slice:
@@ -136,6 +178,9 @@ class SegmentStats:
     bread: np.ndarray  # (k, k) (X'WX)^-1 on kept columns, 0 elsewhere
     meat: np.ndarray  # (k, k) Σ w²e²/(1-h)² x x'
     condition_index: float
+    # Why the model could not be fitted (singular or ill-conditioned sums), "" when it was:
+    # the segment is then insufficient with this reason, never an exception.
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,6 +200,13 @@ class SufficientStats:
     weighted: bool
     segments: tuple[SegmentStats, ...]  # "All" first, then segments sorted by name
     seconds: float
+    # Facts about the outcome for the guardrails: distinct values, observed and declared range.
+    outcome_distinct: int = 0
+    outcome_min: float = math.nan
+    outcome_max: float = math.nan
+    outcome_range: tuple[float, float] | None = None
+    # Each touchpoint's (min, max, low_max, high_min); empty: all on the survey scale above.
+    touchpoint_scales: tuple[tuple[int, int, int, int], ...] = ()
     # Derived from the sums alone, kept so that a threshold change does not redo them.
     importance: pd.DataFrame = field(default_factory=pd.DataFrame)
     levels: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -162,6 +214,12 @@ class SufficientStats:
     @property
     def layout(self) -> Layout:
         return Layout(len(self.columns))
+
+    def scale_at(self, i: int) -> tuple[int, int, int, int]:
+        """Touchpoint i's (min, max, low_max, high_min)."""
+        if self.touchpoint_scales:
+            return self.touchpoint_scales[i]
+        return self.scale_min, self.scale_max, self.low_max, self.high_min
 
     def segment(self, name: str) -> SegmentStats:
         for s in self.segments:
@@ -196,7 +254,9 @@ def segment_sql_expr(segmentation: Sequence[str]) -> str:
 def _select_sql(
     table: str, spec: JourneySpec, segmentation: Sequence[str], measure: Measure
 ) -> str:
-    tps = ", ".join(f"CAST({quote_ident(c)} AS TINYINT)" for c in spec.touchpoint_columns)
+    tps = ", ".join(
+        f"CAST({quote_ident(c)} AS TINYINT) AS {quote_ident(c)}" for c in spec.touchpoint_columns
+    )
     w = quote_ident(W_COL)
     return (
         f"SELECT {segment_sql_expr(segmentation)} AS __seg, {_outcome_sql(spec, measure)} AS __y, "
@@ -218,7 +278,7 @@ def _read_blocks(
     con: duckdb.DuckDBPyConnection,
     sql: str,
     params: Sequence[object],
-    scale: tuple[int, int],
+    cuts: Cuts,
     codes: dict[str, int],
 ) -> Iterator[_Block]:
     """Arrow batches of the query, as segment-sorted numpy blocks (codes grow as seen)."""
@@ -239,12 +299,16 @@ def _read_blocks(
         for t in range(r.shape[0]):
             col = batch.column(3 + t)
             r[t] = pc.fill_null(col, pa.scalar(MISSING, pa.int8())).to_numpy(zero_copy_only=False)
-        rated = r[r != MISSING]
-        if rated.size and (rated.min() < scale[0] or rated.max() > scale[1]):
+        rated = r != MISSING
+        outside = rated & ((r < cuts.lo) | (r > cuts.hi))
+        if outside.any():
+            i = int(np.flatnonzero(outside.any(axis=1))[0])
+            vals = r[i][outside[i]]
+            lo, hi = cuts.of(i)[:2]
             raise CmotError(
-                f"Ratings from {rated.min()} to {rated.max()} fall outside the scale "
-                f"{scale[0]}-{scale[1]}; fix the scale in the journey spec or declare the "
-                "out-of-scale codes as missing."
+                f"Ratings from {vals.min()} to {vals.max()} fall outside the scale "
+                f"{lo}-{hi} (touchpoint {batch.schema.names[3 + i]!r}); fix the scale in the "
+                "journey spec or declare the out-of-scale codes as missing."
             )
         if (w < 0).any() or not np.isfinite(w).all():
             raise CmotError("Survey weights must be finite and not negative; fix the weights.")
@@ -252,9 +316,9 @@ def _read_blocks(
             raise CmotError("The outcome has non-numeric values; check the outcome column.")
         order = np.argsort(g, kind="stable")
         g = g[order]
-        cuts = np.flatnonzero(np.diff(g)) + 1
-        starts = np.concatenate([[0], cuts])
-        stops = np.concatenate([cuts, [len(g)]])
+        breaks = np.flatnonzero(np.diff(g)) + 1
+        starts = np.concatenate([[0], breaks])
+        stops = np.concatenate([breaks, [len(g)]])
         bounds = [(int(g[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
         unweighted = bool((w == 1.0).all())
         yield _Block(g, bounds, r[:, order], y[order], None if unweighted else w[order])
@@ -274,14 +338,15 @@ def _block_dtype(y: np.ndarray, w: np.ndarray | None, top: int) -> type[np.float
 def _design(
     r: np.ndarray,
     y: np.ndarray,
-    low_max: int,
-    high_min: int,
+    low_max: int | np.ndarray,
+    high_min: int | np.ndarray,
     dtype: type[np.floating[Any]],
     full: bool = True,
 ) -> np.ndarray:
     """The block matrix Z (rows as in the layout comment above) for one segment slice.
 
-    With full=False only the design X (the first 3T+1 rows), for the HC3 pass.
+    With full=False only the design X (the first 3T+1 rows), for the HC3 pass. The cut-offs
+    are numbers or (T, 1) columns (one per touchpoint, Cuts).
     """
     t, m = r.shape
     z = np.empty((5 * t + 3 if full else 3 * t + 1, m), dtype=dtype)
@@ -312,11 +377,12 @@ class _Accum:
 
 
 def _accumulate(
-    acc: _Accum, r: np.ndarray, y: np.ndarray, w: np.ndarray | None, low: int, high: int, lo: int
+    acc: _Accum, r: np.ndarray, y: np.ndarray, w: np.ndarray | None, cuts: Cuts
 ) -> None:
     t = r.shape[0]
-    dtype = _block_dtype(y, w, max(abs(lo), abs(lo + acc.levels.shape[1] - 2)))
-    z = _design(r, y, low, high, dtype)
+    top = max(int(np.abs(cuts.lo).max(initial=0)), int(np.abs(cuts.hi).max(initial=0)))
+    dtype = _block_dtype(y, w, top)
+    z = _design(r, y, cuts.low, cuts.high, dtype)
     xa = z[: 3 * t + 2]
     u = z[2 * t : 4 * t + 2]  # [1, miss, y, score]
     v = z[3 * t + 2 :]  # [score, score², y²]
@@ -326,9 +392,10 @@ def _accumulate(
     else:
         acc.gram += (xa * w) @ xa.T
         acc.pair += (v * w) @ u.T
-    # Rating-level histogram: count, Σw, Σwy; level index = rating - scale min, last = missing.
+    # Rating-level histogram: count, Σw, Σwy; level index = rating - the touchpoint's scale
+    # min, last = missing.
     points = acc.levels.shape[1] - 1
-    idx = np.where(r == MISSING, points, r.astype(np.int32) - lo)
+    idx = np.where(r == MISSING, points, r.astype(np.int32) - cuts.lo.astype(np.int32))
     idx += (np.arange(t, dtype=np.int32) * (points + 1))[:, None]
     size = t * (points + 1)
     if dtype == np.float32 and y.min(initial=0.0) >= 0:
@@ -390,10 +457,41 @@ class _Fit:
     beta: np.ndarray
     bread: np.ndarray
     condition_index: float
+    problem: str = ""
+
+
+# Beyond this condition index (of the unit-diagonal X'WX) a float64 inverse keeps fewer
+# than ~4 significant digits: the coefficients are numerical noise, not estimates.
+ILL_CONDITIONED = 1e6
 
 
 def _fit(gram: np.ndarray, lay: Layout) -> _Fit:
-    """Weighted least squares from the gram, dropping empty and aliased columns (with reasons)."""
+    """Weighted least squares from the gram, dropping empty and aliased columns (with reasons).
+
+    Never raises: sums that cannot be solved (non-finite, singular, ill-conditioned) give a
+    fit with no coefficients and the reason in `problem`.
+    """
+    k = lay.k
+    empty = _Fit((), (), np.full(k, np.nan), np.zeros((k, k)), math.nan)
+    if not np.isfinite(gram).all():
+        return replace(empty, problem="the sums are not finite (check the weights)")
+    try:
+        fit = _solve(gram, lay)
+    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError) as e:
+        return replace(empty, problem=f"the model cannot be fitted ({e})")
+    finite = np.isfinite(fit.beta[list(fit.kept)]).all() and np.isfinite(fit.bread).all()
+    if fit.kept and not finite:
+        return replace(empty, problem="the model cannot be fitted (singular sums)")
+    if fit.condition_index > ILL_CONDITIONED:
+        return replace(
+            empty,
+            condition_index=fit.condition_index,
+            problem=f"the model is ill-conditioned (condition index {fit.condition_index:.3g})",
+        )
+    return fit
+
+
+def _solve(gram: np.ndarray, lay: Layout) -> _Fit:
     k = lay.k
     xtx, xty = gram[:k, :k], gram[:k, lay.y]
     diag = np.diag(xtx).copy()
@@ -537,9 +635,8 @@ def _compute(
     lay = Layout(t)
     names = tuple(spec.touchpoint(c).name for c in columns)
     lo, hi = spec.scale.min, spec.scale.max
-    if lo < -127 or hi > 127:
-        raise CmotError(f"Rating scales must lie within -127..127, got {lo}-{hi}.")
-    points = hi - lo + 1
+    cuts = touchpoint_cuts(spec, low, high)
+    points = cuts.points
     sql = _select_sql(table, spec, seg_cols, measure)
     codes: dict[str, int] = {}
     accs: dict[int, _Accum] = {}
@@ -550,14 +647,14 @@ def _compute(
         accs = _sql_accums(con, table, params, spec, seg_cols, low, high, measure, codes)
         kept_blocks = None
     else:
-        for block in _read_blocks(con, sql, params, (lo, hi), codes):
+        for block in _read_blocks(con, sql, params, cuts, codes):
             weighted = weighted or block.w is not None
 
             def pass1(task: tuple[int, int, int], block: _Block = block) -> tuple[int, _Accum]:
                 code, a, b = task
                 part = _new_accum(t, points)
                 w = None if block.w is None else block.w[a:b]
-                _accumulate(part, block.r[:, a:b], block.y[a:b], w, low, high, lo)
+                _accumulate(part, block.r[:, a:b], block.y[a:b], w, cuts)
                 return code, part
 
             for code, part in _POOL.map(pass1, _tasks(block)):
@@ -589,7 +686,7 @@ def _compute(
     blocks: Iterator[_Block] = (
         iter(kept_blocks)
         if kept_blocks is not None
-        else _read_blocks(con, sql, params, (lo, hi), codes)
+        else _read_blocks(con, sql, params, cuts, codes)
     )
     for block in blocks:
 
@@ -600,7 +697,7 @@ def _compute(
             w = None if block.w is None else block.w[a:b]
             y = block.y[a:b]
             dtype = np.float32 if fast else np.float64
-            x = _design(block.r[:, a:b], y, low, high, dtype, full=False)
+            x = _design(block.r[:, a:b], y, cuts.low, cuts.high, dtype, full=False)
             yd = y.astype(dtype)
             seg_meat = _hc3_meat(x, yd, w, code_fit[code]) if seg_cols else None
             return code, seg_meat, _hc3_meat(x, yd, w, fit_all)
@@ -623,6 +720,7 @@ def _compute(
             fit.bread,
             meat,
             fit.condition_index,
+            fit.problem,
         )
 
     segs = [make(ALL, total, fit_all, meat_all)]
@@ -643,6 +741,9 @@ def _compute(
         weighted=weighted,
         segments=tuple(segs),
         seconds=0.0,
+        outcome_range=_declared_range(spec, measure),
+        touchpoint_scales=tuple(cuts.of(i) for i in range(t)),
+        **_outcome_facts(con, sql, params),
     )
     return replace(
         stats,
@@ -650,6 +751,36 @@ def _compute(
         levels=_levels_frame(stats),
         seconds=time.perf_counter() - start,
     )
+
+
+def _outcome_facts(
+    con: duckdb.DuckDBPyConnection, sql: str, params: tuple[object, ...]
+) -> dict[str, Any]:
+    """Distinct values and range of the outcome, for the id and range guardrails."""
+    try:
+        # fetchall, not fetchone: a half-read result would block the connection.
+        rows = con.execute(
+            f"SELECT count(DISTINCT __y), min(__y), max(__y) FROM ({sql}) AS o_", list(params)
+        ).fetchall()
+    except duckdb.Error:
+        return {}  # a guardrail's facts are not worth failing the analysis for
+    if not rows:
+        return {}
+    row = rows[0]
+    return {
+        "outcome_distinct": int(row[0] or 0),
+        "outcome_min": math.nan if row[1] is None else float(row[1]),
+        "outcome_max": math.nan if row[2] is None else float(row[2]),
+    }
+
+
+def _declared_range(spec: JourneySpec, measure: Measure) -> tuple[float, float] | None:
+    o = spec.outcome
+    if measure == "promoter" or o.kind == "binary":
+        return None  # 0/1 by construction
+    if o.min is not None and o.max is not None:
+        return float(o.min), float(o.max)
+    return (0.0, 10.0) if o.kind == "recommend" else None
 
 
 # ---- the portable SQL aggregation ----------------------------------------------------
@@ -673,12 +804,12 @@ def build_stats_sql(
     cols = spec.touchpoint_columns
     t = len(cols)
     lay = Layout(t)
-    lo, hi = spec.scale.min, spec.scale.max
+    cuts = touchpoint_cuts(spec, low_max, high_min)
     q = [quote_ident(c) for c in cols]
     # Row expressions of Z, named z0..; the products below are sums of their products.
     z: list[str] = (
-        [f"CASE WHEN {c} <= {low_max} THEN 1 ELSE 0 END" for c in q]
-        + [f"CASE WHEN {c} >= {high_min} THEN 1 ELSE 0 END" for c in q]
+        [f"CASE WHEN {c} <= {cuts.of(i)[2]} THEN 1 ELSE 0 END" for i, c in enumerate(q)]
+        + [f"CASE WHEN {c} >= {cuts.of(i)[3]} THEN 1 ELSE 0 END" for i, c in enumerate(q)]
         + ["1"]
         + [f"CASE WHEN {c} IS NULL THEN 1 ELSE 0 END" for c in q]
         + ["y"]
@@ -729,6 +860,7 @@ def build_stats_sql(
             aggs.append(f"SUM(w * z{a} * z{b})")
             cells.append(("pair", i, j))
     for i, c in enumerate(q):
+        lo, hi = cuts.of(i)[:2]
         for level in range(lo, hi + 1):
             cond = f"{c} = {level}"
             aggs += [
@@ -743,7 +875,7 @@ def build_stats_sql(
             f"SUM(CASE WHEN {cond} THEN w ELSE 0 END)",
             f"SUM(CASE WHEN {cond} THEN w * y ELSE 0 END)",
         ]
-        cells += [("levels", i * 1000 + hi - lo + 1, s) for s in range(3)]
+        cells += [("levels", i * 1000 + cuts.points, s) for s in range(3)]
     inner_proj = proj.replace("FROM inner_", f"FROM ({inner}) AS inner_")
     sql = f"SELECT seg, COUNT(*) AS n, {', '.join(aggs)} FROM ({inner_proj}) AS z_ GROUP BY seg"
     return sql, cells
@@ -766,7 +898,7 @@ def _sql_accums(
     except duckdb.Error as e:
         raise CmotError(f"Cannot aggregate the survey: {e}") from None
     t = len(spec.touchpoint_columns)
-    points = spec.scale.max - spec.scale.min + 1
+    points = touchpoint_cuts(spec, low, high).points
     accs: dict[int, _Accum] = {}
     for row in rows:
         acc = _new_accum(t, points)
@@ -789,13 +921,14 @@ def _levels_frame(stats: SufficientStats) -> pd.DataFrame:
         for i in range(len(stats.columns)):
             lv = s.levels[i]
             w_rated = lv[:-1, 1].sum()
-            for k in range(lv.shape[0] - 1):
+            lo, hi = stats.scale_at(i)[:2]
+            for k in range(hi - lo + 1):  # the touchpoint's own levels
                 rows.append(
                     (
                         s.segment,
                         stats.names[i],
                         stats.columns[i],
-                        stats.scale_min + k,
+                        lo + k,
                         int(lv[k, 0]),
                         lv[k, 1] / w_rated if w_rated > 0 else math.nan,
                         lv[k, 2] / lv[k, 1] if lv[k, 1] > 0 else math.nan,

@@ -489,7 +489,7 @@ def test_recommend_outcome_as_score_and_promoter_share(demo) -> None:
     spec = d.spec.with_changes(outcome=d.spec.outcome.__class__("recommend", "recommend"))
     score = M.find_moments(con, "demo_rec", spec, "Segment")
     promo = M.find_moments(con, "demo_rec", spec, "Segment", Settings(measure="promoter"))
-    assert score.unit == "points" and promo.unit == "percentage points"
+    assert score.unit == "points of 0-10" and promo.unit == "percentage points"
     con.execute(
         "CREATE OR REPLACE TABLE demo_p AS SELECT * REPLACE (promoter AS __cmot_y) FROM demo_rec"
     )
