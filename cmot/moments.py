@@ -211,6 +211,7 @@ def _classify(stats: SufficientStats, settings: Settings) -> MomentsResult:
         vif, corr = _vif(s.gram, lay, s.kept)
         vif_cols = [c for c in s.kept if c != lay.icpt]
         seg_insufficient = s.n < min_seg or bool(s.problem)
+        dropped = dict(s.dropped)  # column -> why, looked up per touchpoint
         collinear = s.condition_index > settings.max_condition_index
         seg_rs: list[dict[str, Any]] = []
         for i in range(t):
@@ -275,12 +276,12 @@ def _classify(stats: SufficientStats, settings: Settings) -> MomentsResult:
                 collinear = True
             reasons += [
                 f"'{labels[c]}' left out: "
-                + ("nobody in it" if why == "empty" else "a combination of other columns")
-                for c, why in s.dropped
-                if c in (cl, ch)
+                + ("nobody in it" if dropped[c] == "empty" else "a combination of other columns")
+                for c in (cl, ch)
+                if c in dropped
             ]
             # A low or high column left out of the fit has no estimate: not classifiable.
-            unestimated = any(c in (cl, ch) for c, _ in s.dropped)
+            unestimated = cl in dropped or ch in dropped
             insufficient = (
                 seg_insufficient
                 or n_low < settings.min_cell

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from scipy.linalg.lapack import dtrtrs
 from threadpoolctl import ThreadpoolController
 
 from cmot.errors import CmotError
@@ -505,25 +506,25 @@ def _solve(gram: np.ndarray, lay: Layout) -> _Fit:
     order = [lay.icpt] + [c for i in range(lay.t) for c in (lay.low(i), lay.high(i), lay.miss(i))]
     kept: list[int] = []
     dropped: list[tuple[int, str]] = []
-    chol = np.zeros((0, 0))
+    chol = np.zeros((k, k))  # the factor of the kept columns is its top-left corner
     for j in order:
         if diag[j] <= 0:
             dropped.append((j, "empty"))
             continue
+        n = len(kept)
         if kept:
             c = xtx[kept, j] / np.sqrt(diag[kept] * diag[j])
-            zvec = np.linalg.solve(chol, c) if len(kept) > 1 else c / chol[0, 0]
+            # A triangular solve: O(n²) where a general solve is O(n³) (121 touchpoints:
+            # 0.11 s a segment with np.linalg.solve).
+            zvec, _ = dtrtrs(chol[:n, :n], c, lower=1)  # LAPACK direct: no wrapper overhead
             resid = 1.0 - float(zvec @ zvec)
         else:
             zvec, resid = np.zeros(0), 1.0
         if resid < 1e-9:
             dropped.append((j, "aliased"))
             continue
-        new = np.zeros((len(kept) + 1, len(kept) + 1))
-        new[: len(kept), : len(kept)] = chol
-        new[len(kept), : len(kept)] = zvec
-        new[len(kept), len(kept)] = math.sqrt(resid)
-        chol = new
+        chol[n, :n] = zvec
+        chol[n, n] = math.sqrt(resid)
         kept.append(j)
     kept.sort()
     ka = np.array(kept)
