@@ -152,6 +152,17 @@ class MomentsResult:
     unit: str  # see outcome_unit
     seconds: float = field(default=0.0)
     warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=WARNING_COLUMNS))
+    weighted: bool = False  # the weights vary (all 1 counts as unweighted)
+    weight_column: str | None = None
+
+    @property
+    def weighting(self) -> str:
+        """What every result page says: "weighted by X" or "unweighted"."""
+        return (
+            f"weighted by {self.weight_column or 'survey weights'}"
+            if self.weighted
+            else "unweighted"
+        )
 
 
 _NORMAL = NormalDist()
@@ -390,6 +401,8 @@ def _classify(stats: SufficientStats, settings: Settings) -> MomentsResult:
         high_min=stats.high_min,
         unit=outcome_unit(stats.outcome_kind, stats.measure),
         warnings=guardrails(stats, pd.DataFrame(seg_rows), moments, settings),
+        weighted=stats.weighted,
+        weight_column=stats.weight_column,
         seconds=stats.seconds + time.perf_counter() - start,
     )
 

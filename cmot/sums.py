@@ -206,6 +206,7 @@ class SufficientStats:
     outcome_min: float = math.nan
     outcome_max: float = math.nan
     outcome_range: tuple[float, float] | None = None
+    weight_column: str | None = None  # the spec's weight column (weighted tells if it varies)
     # Each touchpoint's (min, max, low_max, high_min); empty: all on the survey scale above.
     touchpoint_scales: tuple[tuple[int, int, int, int], ...] = ()
     # Derived from the sums alone, kept so that a threshold change does not redo them.
@@ -744,6 +745,7 @@ def _compute(
         seconds=0.0,
         outcome_range=_declared_range(spec, measure),
         touchpoint_scales=tuple(cuts.of(i) for i in range(t)),
+        weight_column=spec.weight_column,
         **_outcome_facts(con, sql, params),
     )
     return replace(

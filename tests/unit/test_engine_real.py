@@ -314,6 +314,9 @@ def test_a_clean_survey_has_no_warnings() -> None:
     res = M.find_moments(con, "survey", spec, "seg")
     assert res.warnings.empty, res.warnings.to_dict("records")
     assert res.unit == "scale points"
+    assert res.weighting == "weighted by survey weights"  # the table has weights, the spec no name
+    unweighted = M.find_moments(con, "(SELECT * REPLACE (1.0 AS __cmot_w) FROM survey)", spec)
+    assert unweighted.weighting == "unweighted"
 
 
 # ---- the real Kansas City survey, weighted ------------------------------------------------
@@ -363,6 +366,7 @@ def test_weighted_kansas_city_equals_statsmodels_wls_hc3(kansas) -> None:
     con, spec = read_kansas(path, kansas_spec("w", ("counci",), KANSAS_TOUCHPOINTS))
     res = M.find_moments(con, "kc", spec, "counci")
     assert res.unit == "scale points"
+    assert res.weighting == "weighted by w"
     # The reference, built independently from the CSV: 9 and 99 are missing everywhere.
     ref = raw.replace({9: np.nan, 99: np.nan})
     ref = ref[ref.q2_01.notna()].copy()
