@@ -417,3 +417,18 @@ def test_many_valued_segment_with_fifteen_touchpoints_stays_fast() -> None:
     assert notes[M.ALL] == ""
     assert (notes != "").sum() >= len(notes) - 5
     assert seconds < 5, seconds
+
+
+def test_pages_open_on_the_largest_segments_with_enough_data() -> None:
+    from cmot.summary import segments_of
+
+    frame = awkward_frame()
+    con = duckdb.connect()
+    register_frame(con, frame)
+    res = M.find_moments(con, "survey", spec_of(("t0", "t1", "t2"), Outcome("y")), "seg")
+    order = segments_of(res)
+    segs = res.segments.set_index("segment")
+    assert order[0] == "big"
+    flags = [bool(segs.loc[s, "insufficient"]) for s in order]
+    assert flags == sorted(flags)  # every sufficient segment before any insufficient one
+    assert order[-1] == "tiny"
