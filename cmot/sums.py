@@ -65,6 +65,7 @@ class Settings:
     hybrid_rule: HybridRule = "threshold"  # "interval": hybrid when IA's 95% interval holds 0
 
     def cutoffs(self, spec: JourneySpec) -> tuple[int, int]:
+        """The survey scale's cut-offs (touchpoints with their own scale keep theirs)."""
         low = spec.scale.low_max if self.low_max is None else self.low_max
         high = spec.scale.high_min if self.high_min is None else self.high_min
         if not (spec.scale.min <= low < high <= spec.scale.max):

@@ -96,7 +96,8 @@ def assess_sensitivity(
     Columns: segment, touchpoint, class, then one column per variant with the class it
     gives (low_one, high_two, ia_0.1, ia_0.3, interval_hybrid), holds (count of variants
     that agree) and fragile (any variant disagrees). Variants the scale cannot express
-    (e.g. top two on a 1-3 scale) are left out.
+    (e.g. top two on a 1-3 scale) are left out. The cut-off variants move the survey
+    scale's cut-offs; a touchpoint with its own scale (spec.scales) keeps its own.
     """
     # Imported here: cmot.moments re-exports this module, so a top-level import would cycle.
     from cmot.moments import find_moments
