@@ -561,7 +561,9 @@ def guardrails(
 
     kinds: id_outcome (an outcome unique per row), outcome_range (outside its declared
     range), one_value (a touchpoint everyone rated alike), thin_cell (an empty or tiny
-    top-box or bottom-box cell), many_segments (a segment column with too many values),
+    top-box or bottom-box cell), empty_boxes (that cell empty for every touchpoint: the
+    scale or its missing codes are wrong), many_segments (a segment column with too many
+    values),
     fit (a model that cannot be fitted), importance (Shapley or relative weights skipped).
     """
     out: list[tuple[str, str, str, str, str]] = []
@@ -608,6 +610,24 @@ def guardrails(
                         "one value cannot explain the outcome; leave it out of the journey.",
                     )
                 )
+    everyone = moments[moments.segment == ALL] if len(moments) else moments
+    for side, col in (("top", "n_high"), ("bottom", "n_low")):
+        if len(everyone) and (everyone[col] == 0).all():
+            cut = (
+                f">= {stats.high_min}" if side == "top" else f"<= {stats.low_max}"
+            )  # the survey scale's; own scales are named per touchpoint below
+            out.append(
+                (
+                    "",
+                    "",
+                    "",
+                    "empty_boxes",
+                    f"Nobody is in the {side} box ({cut}) of any touchpoint, so no "
+                    f"{'reward' if side == 'top' else 'penalty'} can be estimated and no "
+                    "moment of truth found: check the scale (is its end a 'not used' or "
+                    "'don't know' code?) and the missing codes.",
+                )
+            )
     for r in moments.itertuples(index=False):
         # Only for segments big enough to analyse: small ones already say so as a whole.
         if r.segment != ALL and r.n < settings.segment_minimum(len(stats.columns)):

@@ -298,6 +298,7 @@ def test_guardrails_name_the_problem_where_the_number_is() -> None:
     thin = w[(w.kind == "thin_cell") & (w.column == "t2")]
     assert thin.message.str.contains("nobody in the top box").any()
     assert "60 values" in w[w.kind == "many_segments"].message.iloc[0]
+    assert "empty_boxes" not in kinds  # t0 has a top box
     # Only "All" is big enough here: tiny segments do not repeat the cell warnings.
     assert set(w[w.kind == "thin_cell"].segment) == {M.ALL}
 
@@ -432,3 +433,24 @@ def test_pages_open_on_the_largest_segments_with_enough_data() -> None:
     flags = [bool(segs.loc[s, "insufficient"]) for s in order]
     assert flags == sorted(flags)  # every sufficient segment before any insufficient one
     assert order[-1] == "tiny"
+
+
+def test_a_scale_whose_top_is_a_code_says_so() -> None:
+    """The airport case: 6 = "never used" taken as the top of a 1-6 scale, then declared
+    missing: the top box is empty everywhere and no moment can be found."""
+    rng = np.random.default_rng(9)
+    n = 500
+    f = pd.DataFrame(
+        {c: np.clip(np.rint(3 + rng.normal(0, 1, n)), 1, 5) for c in ("t0", "t1")}
+    ).astype("Int8")
+    f["__cmot_y"] = (rng.random(n) < 0.5).astype(float)
+    f["__cmot_w"] = 1.0
+    con = duckdb.connect()
+    register_frame(con, f)
+    spec = spec_of(("t0", "t1"), Outcome("y", "binary", ("1",))).with_changes(
+        scale=default_scale(1, 6)
+    )
+    res = M.find_moments(con, "survey", spec)
+    assert res.moments.mot.sum() == 0
+    empty = res.warnings[res.warnings.kind == "empty_boxes"]
+    assert len(empty) == 1 and "top box (>= 6)" in empty.message.iloc[0]
