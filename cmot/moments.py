@@ -628,10 +628,18 @@ def guardrails(
                     "'don't know' code?) and the missing codes.",
                 )
             )
-    for r in moments.itertuples(index=False):
-        # Only for segments big enough to analyse: small ones already say so as a whole.
-        if r.segment != ALL and r.n < settings.segment_minimum(len(stats.columns)):
-            continue
+    # Only for segments big enough to analyse: small ones already say so as a whole.
+    min_seg = settings.segment_minimum(len(stats.columns))
+    big = {s.segment for s in stats.segments if s.n >= min_seg} | {ALL}
+    thin = (
+        moments[
+            moments.segment.isin(big)
+            & ((moments.n_low < settings.min_cell) | (moments.n_high < settings.min_cell))
+        ]
+        if len(moments)
+        else moments
+    )
+    for r in thin.itertuples(index=False):
         for side, n_cell in (("bottom", r.n_low), ("top", r.n_high)):
             if n_cell < settings.min_cell:
                 what = "nobody" if n_cell == 0 else f"only {n_cell} respondents"
@@ -673,11 +681,8 @@ def guardrails(
             )
     imp = stats.importance
     if len(imp):
-        big = {
-            s.segment for s in stats.segments if s.n >= settings.segment_minimum(len(stats.columns))
-        }
         # Segments too small to analyse say so as a whole: no importance note for them.
-        notes = imp[imp.segment.isin(big | {ALL})].drop_duplicates("segment")
+        notes = imp[imp.segment.isin(big)].drop_duplicates("segment")
         for col in ("shapley_note", "relative_weight_note"):
             if col not in notes:
                 continue

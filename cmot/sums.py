@@ -920,26 +920,37 @@ def _sql_accums(
 
 
 def _levels_frame(stats: SufficientStats) -> pd.DataFrame:
-    rows = []
-    for s in stats.segments:
-        for i in range(len(stats.columns)):
-            lv = s.levels[i]
-            w_rated = lv[:-1, 1].sum()
-            lo, hi = stats.scale_at(i)[:2]
-            for k in range(hi - lo + 1):  # the touchpoint's own levels
-                rows.append(
-                    (
-                        s.segment,
-                        stats.names[i],
-                        stats.columns[i],
-                        lo + k,
-                        int(lv[k, 0]),
-                        lv[k, 1] / w_rated if w_rated > 0 else math.nan,
-                        lv[k, 2] / lv[k, 1] if lv[k, 1] > 0 else math.nan,
-                    )
-                )
+    """One row per segment x touchpoint x level of the touchpoint's own scale, built from
+    the histogram arrays at once (79 segments x 121 touchpoints: 60k rows)."""
+    t = len(stats.columns)
+    cols = ["segment", "touchpoint", "column", "level", "n", "share", "outcome_mean"]
+    if not stats.segments or t == 0:
+        return pd.DataFrame(columns=cols)
+    lv = np.stack([s.levels for s in stats.segments])  # (S, T, points + 1, 3)
+    rated = lv[:, :, :-1, :]
+    points = rated.shape[2]
+    lo = np.array([stats.scale_at(i)[0] for i in range(t)])
+    hi = np.array([stats.scale_at(i)[1] for i in range(t)])
+    # Levels beyond a touchpoint's own scale are padding from a wider scale: left out.
+    own = np.arange(points)[None, :] <= (hi - lo)[:, None]  # (T, points)
+    w_rated = rated[..., 1].sum(axis=2, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(w_rated > 0, rated[..., 1] / w_rated, np.nan)
+        mean_y = np.where(rated[..., 1] > 0, rated[..., 2] / rated[..., 1], np.nan)
+    keep = np.broadcast_to(own, (len(stats.segments), t, points))
+    seg_idx, tp_idx, level_idx = np.nonzero(keep)
+    names = np.array([s.segment for s in stats.segments], dtype=object)
     return pd.DataFrame(
-        rows, columns=["segment", "touchpoint", "column", "level", "n", "share", "outcome_mean"]
+        {
+            "segment": names[seg_idx],
+            "touchpoint": np.array(stats.names, dtype=object)[tp_idx],
+            "column": np.array(stats.columns, dtype=object)[tp_idx],
+            "level": (lo[tp_idx] + level_idx).astype(np.int64),
+            "n": rated[seg_idx, tp_idx, level_idx, 0].astype(np.int64),
+            "share": share[seg_idx, tp_idx, level_idx],
+            "outcome_mean": mean_y[seg_idx, tp_idx, level_idx],
+        },
+        columns=cols,
     )
 
 

@@ -454,3 +454,34 @@ def test_a_scale_whose_top_is_a_code_says_so() -> None:
     assert res.moments.mot.sum() == 0
     empty = res.warnings[res.warnings.kind == "empty_boxes"]
     assert len(empty) == 1 and "top box (>= 6)" in empty.message.iloc[0]
+
+
+def test_levels_frame_equals_the_loop_over_levels() -> None:
+    """The array-built levels frame against the plain loop it replaced (own scales kept)."""
+    import math
+
+    frame = two_scale_frame(1500)
+    con = duckdb.connect()
+    register_frame(con, frame)
+    spec = spec_of(("t0", "t1", "t2"), Outcome("y", "scale", min=1, max=5), {"t2": (0, 10)})
+    stats = M.compute_stats(con, "survey", spec, "seg")
+    rows = []
+    for s in stats.segments:
+        for i in range(len(stats.columns)):
+            lv = s.levels[i]
+            w_rated = lv[:-1, 1].sum()
+            lo, hi = stats.scale_at(i)[:2]
+            for k in range(hi - lo + 1):
+                rows.append(
+                    (
+                        s.segment,
+                        stats.names[i],
+                        stats.columns[i],
+                        lo + k,
+                        int(lv[k, 0]),
+                        lv[k, 1] / w_rated if w_rated > 0 else math.nan,
+                        lv[k, 2] / lv[k, 1] if lv[k, 1] > 0 else math.nan,
+                    )
+                )
+    loop = pd.DataFrame(rows, columns=list(stats.levels.columns))
+    pd.testing.assert_frame_equal(stats.levels, loop, check_dtype=False)
