@@ -83,6 +83,7 @@ def run_cmot(path: Path, repeats: int, engine: str) -> dict[str, object]:
     import duckdb
 
     from cmot import moments as M
+    from cmot import sums
     from cmot.compare import compare_all, find_flips
 
     spec = bench_spec()
@@ -124,7 +125,7 @@ def run_cmot(path: Path, repeats: int, engine: str) -> dict[str, object]:
     if engine == "numpy" and stats.segments[0].n >= M.HC3_FLOAT32_MIN_ROWS:
         # How far are the float32 HC3 errors from float64 at this size?
         se32 = _standard_errors(M.classify_moments(stats))
-        M.HC3_FLOAT32_MIN_ROWS = 1 << 62
+        sums.HC3_FLOAT32_MIN_ROWS = 1 << 62  # the pass reads it from cmot.sums
         M.clear_cache()
         se64 = _standard_errors(M.find_moments(con, table, spec, "Segment"))
         ok = np.isfinite(se64) & (se64 > 0)

@@ -34,9 +34,17 @@ def amount(value: float, unit: str, signed: bool = False) -> str:
 
 
 def segments_of(result: MomentsResult) -> list[str]:
-    """The segments to show: every segment, or "All" when the data is not segmented."""
-    segs = [s for s in result.segments.segment if s != ALL]
-    return segs or [ALL]
+    """The segments to show, in reading order: those with enough data first, largest first,
+    then the insufficient ones (largest first); "All" when the data is not segmented.
+
+    Pages default to the first few, so they open on the largest segments with enough data,
+    never on the alphabetically first codes ("0", "10") that are too small to read.
+    """
+    segs = result.segments[result.segments.segment != ALL]
+    if segs.empty:
+        return [ALL]
+    ordered = segs.assign(_size=-segs.n).sort_values(["insufficient", "_size"], kind="stable")
+    return [str(s) for s in ordered.segment]
 
 
 def top_stakes(result: MomentsResult, segments: Sequence[str], n: int = 3) -> pd.DataFrame:

@@ -82,3 +82,38 @@ def test_comparing_unknown_or_same_segments_is_an_error(a, b) -> None:
     frame = synthetic_frame(800, seed=4, touchpoints=6)
     with pytest.raises(CmotError):
         C.compare_segments(result_for(frame), a, b)
+
+
+def test_compare_all_equals_every_pair_one_at_a_time() -> None:
+    """The all-pairs computation gives exactly the rows of compare_segments, pair by pair,
+    including insufficient segments (untested) and NaN errors."""
+    import itertools
+
+    import pandas as pd
+
+    frame = synthetic_frame(
+        2400, seed=6, touchpoints=6, segments=("A", "B", "C", "D"), effects={"A": SAME}
+    )
+    frame.loc[frame.seg == "D", "seg"] = np.where(
+        np.arange((frame.seg == "D").sum()) < 25, "D", "B"
+    )
+    result = result_for(frame)
+    assert result.segments.set_index("segment").loc["D", "insufficient"]
+    fast = C.compare_all(result)
+    segs = [s for s in result.segments.segment if s != M.ALL]
+    slow = pd.concat(
+        [C.compare_segments(result, a, b) for a, b in itertools.combinations(segs, 2)],
+        ignore_index=True,
+    )
+    pd.testing.assert_frame_equal(fast, slow, check_dtype=False)
+    assert fast.p.notna().any() and fast.p.isna().any()
+
+
+def test_bh_by_rows_equals_bh_of_each_row() -> None:
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0, 0.3, (30, 12))
+    p[rng.random(p.shape) < 0.2] = np.nan
+    p[0] = np.nan
+    q = C._adjust_bh_rows(p)
+    for row, qrow in zip(p, q, strict=True):
+        np.testing.assert_allclose(qrow, C.adjust_bh(row), rtol=1e-12, equal_nan=True)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from cmot import moments as M
+from cmot import sums
 from cmot.errors import CmotError
 from cmot.moments import Settings
 from cmot.store import quote_ident
@@ -209,7 +210,7 @@ def test_bound_params_filter_like_a_prefiltered_table(
     """A relation with `?` placeholders and its params analyses exactly the rows a table
     filtered beforehand holds: in both engines and when pass 2 reads the data again."""
     if not keep_blocks:
-        monkeypatch.setattr(M, "_KEEP_BLOCKS_BYTES", 0)
+        monkeypatch.setattr(sums, "_KEEP_BLOCKS_BYTES", 0)
     con = duckdb.connect()
     frame = synthetic_frame(3000, seed=5, segments=("A", "B", "O'Brien"))
     frame["wave"] = np.arange(len(frame)) % 4
@@ -488,7 +489,7 @@ def test_recommend_outcome_as_score_and_promoter_share(demo) -> None:
     spec = d.spec.with_changes(outcome=d.spec.outcome.__class__("recommend", "recommend"))
     score = M.find_moments(con, "demo_rec", spec, "Segment")
     promo = M.find_moments(con, "demo_rec", spec, "Segment", Settings(measure="promoter"))
-    assert score.unit == "points" and promo.unit == "percentage points"
+    assert score.unit == "points of 0-10" and promo.unit == "percentage points"
     con.execute(
         "CREATE OR REPLACE TABLE demo_p AS SELECT * REPLACE (promoter AS __cmot_y) FROM demo_rec"
     )
@@ -556,9 +557,9 @@ def test_streamed_second_pass_equals_held_blocks(monkeypatch: pytest.MonkeyPatch
     con = duckdb.connect()
     register_frame(con, frame)
     spec = make_spec(tuple(f"t{j}" for j in range(4)))
-    monkeypatch.setattr(M, "BLOCK_ROWS", 1024)  # many blocks
+    monkeypatch.setattr(sums, "BLOCK_ROWS", 1024)  # many blocks
     held = M.compute_stats(con, "survey", spec, "seg")
-    monkeypatch.setattr(M, "_KEEP_BLOCKS_BYTES", 0)  # too big to hold: read again
+    monkeypatch.setattr(sums, "_KEEP_BLOCKS_BYTES", 0)  # too big to hold: read again
     streamed = M.compute_stats(con, "survey", spec, "seg")
     for a, b in zip(held.segments, streamed.segments, strict=True):
         np.testing.assert_allclose(a.meat, b.meat, rtol=1e-12)

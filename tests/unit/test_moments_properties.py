@@ -74,3 +74,53 @@ def test_duplicating_every_row_leaves_coefficients_unchanged(frame: pd.DataFrame
     a, b = fit(frame), fit(twice)
     np.testing.assert_allclose(coefficients(a), coefficients(b), rtol=1e-9, atol=1e-10)
     assert [s.n * 2 for s in a.segments] == [s.n for s in b.segments]
+
+
+@st.composite
+def awkward_surveys(draw: st.DrawFn) -> pd.DataFrame:
+    """Small, lopsided surveys: tiny and one-respondent segments, one-valued or empty
+    touchpoints, duplicated touchpoints, constant outcomes, tiny or huge weights."""
+    n = draw(st.integers(1, 80))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    frame = pd.DataFrame({"seg": rng.choice([str(k) for k in range(draw(st.integers(1, 9)))], n)})
+    for c in TOUCHPOINTS:
+        shape = draw(st.sampled_from(["spread", "one value", "empty", "copy", "extremes"]))
+        if shape == "spread":
+            r = rng.integers(1, 6, n).astype(float)
+        elif shape == "one value":
+            r = np.full(n, float(rng.integers(1, 6)))
+        elif shape == "empty":
+            r = np.full(n, np.nan)
+        elif shape == "copy" and c != "t0":
+            r = frame["t0"].to_numpy(dtype=float, na_value=np.nan)
+        else:
+            r = rng.choice([1.0, 5.0], n)
+        r[rng.random(n) < draw(st.sampled_from([0.0, 0.3, 0.9]))] = np.nan
+        frame[c] = pd.array(r, dtype="Int8")
+    kind = draw(st.sampled_from(["binary", "constant", "scale"]))
+    y = {
+        "binary": rng.integers(0, 2, n),
+        "constant": np.ones(n),
+        "scale": rng.integers(1, 6, n),
+    }[kind]
+    frame["__cmot_y"] = y.astype(float)
+    scale = draw(st.sampled_from([1.0, 1e-6, 1e6]))
+    frame["__cmot_w"] = scale * rng.uniform(0.01, 3.0, n) if draw(st.booleans()) else 1.0
+    return frame
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(awkward_surveys(), st.sampled_from(["numpy", "sql"]))
+def test_awkward_surveys_give_a_result_never_an_exception(frame: pd.DataFrame, engine) -> None:
+    from cmot.compare import compare_all, find_flips
+
+    con = duckdb.connect()
+    register_frame(con, frame)
+    res = M.find_moments(con, "survey", make_spec(TOUCHPOINTS, kind="scale"), "seg", engine=engine)
+    m = res.moments
+    assert len(m) == len(TOUCHPOINTS) * len(res.segments)
+    assert (m[m.insufficient]["class"] == "insufficient").all()
+    assert (m[m.insufficient].reason != "").all()
+    compare_all(res)
+    find_flips(res)
+    assert list(res.warnings.columns) == M.WARNING_COLUMNS
