@@ -363,7 +363,12 @@ def detect(
         guesses[opts.outcome] = replace(g, role="outcome", confidence=1.0, reason="set by you")
 
     by_col = {p.column: p for p in profiles}
-    spec = _infer_spec(guesses, by_col, (lo, hi, missing), opts)
+    # A mapping that is not complete yet (no outcome, no touchpoints) is shown for the user
+    # to finish, not refused: the Data page prompts for what `problems` names.
+    try:
+        spec: JourneySpec | None = _infer_spec(guesses, by_col, (lo, hi, missing), opts)
+    except CmotError as e:
+        return Detection(layout, encoding, n, tuple(guesses.values()), None, (str(e),))
     return Detection(layout, encoding, n, tuple(guesses.values()), spec)
 
 
