@@ -254,9 +254,11 @@ def finalize_spec(
             f"The outcome's range must go from a smaller to a larger value, got "
             f"{outcome.min:g}-{outcome.max:g}."
         )
+    # An attribute whose codes the analyst labelled is meant to segment by.
+    labelled = [c for c, m in value_labels.items() if m and c in spec.attributes]
     lists: dict[str, tuple[str, ...]] = {
         "attributes": spec.attributes,
-        "segments": spec.segments,
+        "segments": (*spec.segments, *(c for c in labelled if c not in spec.segments)),
         "ignored": spec.ignored,
     }
     if weight:
@@ -546,9 +548,12 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
         if detected_outcome is not None and detected_outcome.column != outcome_col:
             detected_outcome = None
         if "map_kind" not in st.session_state:
-            st.session_state["map_kind"] = (
-                detected_outcome.kind if detected_outcome else default_kind(counts, codes)
-            )
+            kind = default_kind(counts, codes)
+            # Numbers with a text marker are a scale, never a yes/no whose positive value is
+            # the marker: detection's guess is taken only where the values allow it.
+            if detected_outcome and (detected_outcome.kind != "binary" or kind == "binary"):
+                kind = detected_outcome.kind
+            st.session_state["map_kind"] = kind
         kind = st.selectbox(
             "Outcome type",
             KINDS,
@@ -743,14 +748,16 @@ def _segments_section(
 ) -> dict[str, dict[str, str]]:
     """Value labels and merges per segment column; returns every column's edited labels."""
     values: dict[str, dict[str, str]] = state["values"]
+    # Segment candidates: detection's, then any attribute with few values (coded groups).
+    candidates = list(det.spec.segments) if det.spec is not None else []
+    candidates += [
+        g.column
+        for g in det.columns
+        if g.role == "attribute" and 2 <= g.distinct <= 30 and g.column not in candidates
+    ]
     if det.spec is not None:
-        candidates = list(det.spec.segments)
         for col, mapping in det.spec.labels.items():
             values.setdefault(col, dict(mapping))
-    else:
-        candidates = [
-            g.column for g in det.columns if g.role == "attribute" and g.kind == "categorical"
-        ]
     if not candidates:
         return {k: v for k, v in values.items() if v}
     st.subheader("Segments")
@@ -782,7 +789,7 @@ def _segments_section(
     )
     values[col] = labels_from_table(edited)
     st.caption(f"Segments of {col}:")
-    st.dataframe(group_sizes(counts, values[col]), hide_index=True, key="map_groups")
+    st.dataframe(group_sizes(counts, values[col]), hide_index=True)
     return {k: v for k, v in values.items() if v}
 
 
