@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -330,18 +331,68 @@ def _detect(digest: str, _data: bytes, name: str, choices: Choices) -> Detection
     return detect_roles(_data, choices.options(), name)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=16)
 def _value_counts(
-    digest: str, _data: bytes, name: str, sheet: str | None, column: str
-) -> tuple[tuple[str, int], ...]:
-    """The column's non-blank values and their counts (the 60 most frequent), by value."""
+    digest: str,
+    _data: bytes,
+    name: str,
+    sheet: str | None,
+    columns: tuple[tuple[str, bool], ...],
+) -> dict[str, tuple[tuple[str, int], ...]]:
+    """Each column's non-blank values and their counts (the 60 most frequent), by value.
+
+    One read of the file and one scan for all the (column, is whole numbers) asked: a
+    histogram per column. Whole numbers are counted as they are (their text is the same as
+    SQL's cast); other types as text, as the stored dataset compares them.
+    """
+    if not columns:
+        return {}
+    parts = [
+        f"histogram({quote_ident(c)})" if whole else f"histogram({quote_ident(c)}::VARCHAR)"
+        for c, whole in columns
+    ]
     with open_raw(_data, IngestOptions(sheet=sheet), name) as raw:
-        qc = quote_ident(column)
-        rows = raw.con.execute(
-            f"SELECT {qc}::VARCHAR AS v, count(*) AS n FROM raw WHERE {qc} IS NOT NULL "
-            "GROUP BY 1 ORDER BY 2 DESC LIMIT 60"
-        ).fetchall()
-    return tuple(sorted(((str(v), int(n)) for v, n in rows), key=_value_order))
+        row = raw.con.execute(f"SELECT {', '.join(parts)} FROM raw").fetchall()[0]
+    out: dict[str, tuple[tuple[str, int], ...]] = {}
+    for (column, _), hist in zip(columns, row, strict=True):
+        pairs = [(str(v), int(n)) for v, n in (hist or {}).items()]
+        top = sorted(pairs, key=lambda p: -p[1])[:60]
+        out[column] = tuple(sorted(top, key=_value_order))
+    return out
+
+
+def _counts_of(
+    det: Detection, digest: str, data: bytes, name: str, sheet: str | None, column: str
+) -> tuple[tuple[str, int], ...]:
+    """A column's value counts. Every column with few values is counted in one read, so
+    picking another outcome or segment costs nothing; a column with many values alone."""
+    few = tuple(
+        (g.column, _is_whole(g.dtype))
+        for g in det.columns
+        if g.distinct <= 60 or g.column == column
+    )
+    return _value_counts(digest, data, name, sheet, few).get(column, ())
+
+
+def _is_whole(dtype: str) -> bool:
+    return re.fullmatch(r"U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)", dtype) is not None
+
+
+def _outcome_guess(
+    base: Detection, digest: str, data: bytes, name: str, choices: Choices, kind: str
+) -> Outcome | None:
+    """Detection's reading of the chosen outcome: from the first detection when it found
+    this column; else, only for a yes/no outcome whose positive values are not yet chosen,
+    from a detection with the column as the outcome (a scale needs no guess)."""
+    if base.spec is not None and base.spec.outcome.column == choices.outcome:
+        return base.spec.outcome
+    if kind != "binary" or "map_positive" in st.session_state:
+        return None
+    try:
+        det = _detect(digest, data, name, replace(choices, outcome_kind="binary"))
+    except CmotError:
+        return None
+    return det.spec.outcome if det.spec is not None else None
 
 
 def _value_order(item: tuple[str, int]) -> tuple[int, float, str]:
@@ -515,16 +566,10 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
         sheet=sheet,
         roles=roles,
         missing=missing,
-        weight=weight or "none",
+        weight=weight,  # "none" at save: for detection, no weight is the same
         outcome=outcome_col or None,
     )
     problems: list[str] = []
-    det = base
-    try:
-        with st.spinner("Applying your choices…"):
-            det = _detect(digest, data, name, choices)
-    except CmotError as e:
-        problems.append(str(e))
 
     st.subheader("Outcome")
     if not outcome_col:
@@ -542,18 +587,18 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
     )
     outcome: Outcome | None = None
     if outcome_col:
-        counts = _value_counts(digest, data, name, sheet, outcome_col)
+        counts = _counts_of(base, digest, data, name, sheet, outcome_col)
         codes = missing if missing is not None else ()
-        detected_outcome = det.spec.outcome if det.spec is not None else None
-        if detected_outcome is not None and detected_outcome.column != outcome_col:
-            detected_outcome = None
+        guessed = default_kind(counts, codes)
+        detected_outcome = _outcome_guess(
+            base, digest, data, name, choices, st.session_state.get("map_kind", guessed)
+        )
         if "map_kind" not in st.session_state:
-            kind = default_kind(counts, codes)
             # Numbers with a text marker are a scale, never a yes/no whose positive value is
             # the marker: detection's guess is taken only where the values allow it.
-            if detected_outcome and (detected_outcome.kind != "binary" or kind == "binary"):
-                kind = detected_outcome.kind
-            st.session_state["map_kind"] = kind
+            if detected_outcome and (detected_outcome.kind != "binary" or guessed == "binary"):
+                guessed = detected_outcome.kind
+            st.session_state["map_kind"] = guessed
         kind = st.selectbox(
             "Outcome type",
             KINDS,
@@ -575,8 +620,6 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
             st.caption("Range 0-10: promoters 9-10, passives 7-8, detractors 0-6.")
         else:
             seen = observed_range(counts, codes) or (1.0, 5.0)
-            if detected_outcome and detected_outcome.min is not None:
-                seen = (detected_outcome.min, detected_outcome.max or seen[1])
             # The range follows the data (and the codes confirmed missing) until edited.
             auto = state.get("range_auto")
             for key, value in (("map_range_lo", seen[0]), ("map_range_hi", seen[1])):
@@ -596,15 +639,18 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
             rng[1] if rng else None,
         )
         choices = replace(choices, outcome_kind=kind, positive=positive or None, outcome_range=rng)
+    det = base
+    if choices != Choices(sheet=sheet, roles=roles):
         try:
-            det = _detect(digest, data, name, choices)
+            with st.spinner("Applying your choices…"):
+                det = _detect(digest, data, name, choices)
         except CmotError as e:
             problems.append(str(e))
 
     _missing_section(proposals, missing, det)
     weight = _weight_section(candidates, weight)
     _roles_section(state, det, columns)
-    value_labels = _segments_section(state, det, digest, data, name, sheet)
+    value_labels = _segments_section(state, det, base, digest, data, name, sheet)
 
     spec: JourneySpec | None = None
     if det.spec is None:
@@ -640,7 +686,7 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
     return MappingResult(
         det,
         spec if not problems else None,
-        choices.options(spec, value_labels),
+        replace(choices, weight=weight or "none").options(spec, value_labels),
         tuple(problems),
     )
 
@@ -744,7 +790,13 @@ def _roles_section(state: dict[str, Any], det: Detection, columns: list[str]) ->
 
 
 def _segments_section(
-    state: dict[str, Any], det: Detection, digest: str, data: bytes, name: str, sheet: str | None
+    state: dict[str, Any],
+    det: Detection,
+    base: Detection,
+    digest: str,
+    data: bytes,
+    name: str,
+    sheet: str | None,
 ) -> dict[str, dict[str, str]]:
     """Value labels and merges per segment column; returns every column's edited labels."""
     values: dict[str, dict[str, str]] = state["values"]
@@ -768,7 +820,7 @@ def _segments_section(
     if st.session_state.get("map_seg_col") not in candidates:
         st.session_state["map_seg_col"] = candidates[0]
     col = st.selectbox("Segment column", candidates, key="map_seg_col")
-    counts = _value_counts(digest, data, name, sheet, col)
+    counts = _counts_of(base, digest, data, name, sheet, col)
     current = values.get(col, {})
     table = pd.DataFrame(
         {

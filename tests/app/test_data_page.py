@@ -182,6 +182,22 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[IngestOptions]:
 
 
 @pytest.fixture
+def saves(monkeypatch: pytest.MonkeyPatch) -> list[IngestOptions]:
+    """Records the options the Save button ingests with."""
+    import cmot.ingest
+
+    real = cmot.ingest.ingest
+    seen: list[IngestOptions] = []
+
+    def ingest(store: Store, data: bytes, name: str, options: IngestOptions, **kw: Any) -> Any:
+        seen.append(options)
+        return real(store, data, name, options, **kw)
+
+    monkeypatch.setattr(cmot.ingest, "ingest", ingest)
+    return seen
+
+
+@pytest.fixture
 def page(db_path: Path) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
@@ -225,7 +241,7 @@ def test_no_outcome_is_a_prompt_and_every_column_is_shown(
 
 
 def test_pick_the_outcome_confirm_codes_refuse_the_weight_and_save(
-    page: AppTest, calls: list[IngestOptions]
+    page: AppTest, calls: list[IngestOptions], saves: list[IngestOptions]
 ) -> None:
     at = upload(page, "survey.csv", synthetic())
     at.selectbox(key="map_outcome").set_value("score").run()
@@ -241,10 +257,13 @@ def test_pick_the_outcome_confirm_codes_refuse_the_weight_and_save(
     last = calls[-1]
     assert last.outcome == "score" and last.outcome_kind == "scale"
     assert last.outcome_range == (1.0, 5.0) and last.missing == (9, "Blank")
-    assert last.weight == "none"
     at.text_input(key="upload_name").set_value("synthetic").run()
     at.button(key="upload_save").click().run()
     ok(at)
+    # Saved with exactly the choices shown: the detection's options, weight refused, the spec.
+    (saved,) = saves
+    assert saved.spec is not None and saved.weight == "none"
+    assert replace(saved, spec=None, weight=None, labels={}) == replace(last, labels={})
     assert at.success and "Saved 'synthetic'" in at.success[0].value
     spec = Store().get_dataset("synthetic").spec
     assert spec.outcome == Outcome("score", "scale", (), 1.0, 5.0)
@@ -254,7 +273,7 @@ def test_pick_the_outcome_confirm_codes_refuse_the_weight_and_save(
 
 
 def test_unticking_a_proposal_and_ticking_the_weight_reach_the_options(
-    page: AppTest, calls: list[IngestOptions]
+    page: AppTest, calls: list[IngestOptions], saves: list[IngestOptions]
 ) -> None:
     at = upload(page, "survey.csv", synthetic())
     at.selectbox(key="map_outcome").set_value("score").run()
@@ -266,6 +285,7 @@ def test_unticking_a_proposal_and_ticking_the_weight_reach_the_options(
     at.text_input(key="upload_name").set_value("weighted").run()
     at.button(key="upload_save").click().run()
     ok(at)
+    assert saves[-1].weight == "wt" and saves[-1].missing == ()
     assert Store().get_dataset("weighted").spec.weight_column == "wt"
 
 
