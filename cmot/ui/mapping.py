@@ -649,7 +649,7 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
 
     _missing_section(proposals, missing, det)
     weight = _weight_section(candidates, weight)
-    _roles_section(state, det, columns)
+    _roles_section(state, det, columns, _counts_or_none(base, digest, data, name, sheet))
     value_labels = _segments_section(state, det, base, digest, data, name, sheet)
 
     spec: JourneySpec | None = None
@@ -681,6 +681,8 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
             except CmotError as e:
                 problems.append(str(e))
                 spec = None
+    if not outcome_col and spec is None:
+        problems.append("Pick the outcome column (under Outcome) to save.")
     for problem in problems:
         st.info(problem)
     return MappingResult(
@@ -737,7 +739,34 @@ def _weight_section(candidates: Sequence[str], weight: str | None) -> str | None
     return ticked[0] if ticked else None
 
 
-def _roles_section(state: dict[str, Any], det: Detection, columns: list[str]) -> None:
+def _counts_or_none(
+    base: Detection, digest: str, data: bytes, name: str, sheet: str | None
+) -> Mapping[str, tuple[tuple[str, int], ...]]:
+    """Value counts for the look at each column, when detection gave no sample of its own."""
+    if all(g.sample for g in base.columns):
+        return {}
+    few = tuple((g.column, _is_whole(g.dtype)) for g in base.columns if g.distinct <= 60)
+    return _value_counts(digest, data, name, sheet, few)
+
+
+def look(counts: Sequence[tuple[str, int]], limit: int = 8) -> str:
+    """'1 (12%), 2 (30%), … 9 (20%)': the values and their shares, most frequent first when
+    there are more than `limit`."""
+    total = sum(n for _, n in counts) or 1
+    shown = list(counts)
+    if len(shown) > limit:
+        keep = {v for v, _ in sorted(shown, key=lambda p: -p[1])[:limit]}
+        shown = [p for p in shown if p[0] in keep]
+    text = ", ".join(f"{v} ({100 * n / total:.0f}%)" for v, n in shown)
+    return text + (", …" if len(counts) > limit else "")
+
+
+def _roles_section(
+    state: dict[str, Any],
+    det: Detection,
+    columns: list[str],
+    counts: Mapping[str, tuple[tuple[str, int], ...]],
+) -> None:
     st.subheader("Columns")
     st.caption(
         f"{len(columns)} columns. Change a role where the guess is wrong; the question text is "
@@ -750,7 +779,9 @@ def _roles_section(state: dict[str, Any], det: Detection, columns: list[str]) ->
                 "role": "outcome" if g.role == "outcome" else g.role,
                 "confidence": g.confidence,
                 "reason": g.reason,
-                "values": g.sample or f"{g.distinct} distinct, {g.nulls} blank",
+                "values": g.sample
+                or (look(counts[g.column]) if counts.get(g.column) else "")
+                or f"{g.distinct:,} distinct values, {g.nulls:,} blank",
                 "question": state["labels"].get(g.column, g.label or ""),
             }
             for g in det.columns
@@ -821,20 +852,30 @@ def _segments_section(
         st.session_state["map_seg_col"] = candidates[0]
     col = st.selectbox("Segment column", candidates, key="map_seg_col")
     counts = _counts_of(base, digest, data, name, sheet, col)
-    current = values.get(col, {})
-    table = pd.DataFrame(
-        {
-            "code": [v for v, _ in counts] + [OTHER],
-            "respondents": [n for _, n in counts] + [None],
-            "label": [current.get(v, "") for v, _ in counts] + [current.get(OTHER, "")],
-        }
-    )
     seg_cols: list[str] = state.setdefault("seg_cols", [])
     if col not in seg_cols:
         seg_cols.append(col)
+    key = _key(state, "map_labels", seg_cols.index(col))
+    codes = [v for v, _ in counts] + [OTHER]
+    current = dict(values.get(col, {}))
+    # This run's edit, folded before the frame is built, so `*` counts the rest at once.
+    pending = st.session_state.get(key)
+    if isinstance(pending, Mapping):
+        for i, change in dict(pending.get("edited_rows", {})).items():
+            if "label" in change and int(i) < len(codes):
+                current[codes[int(i)]] = str(change["label"] or "").strip()
+    table = pd.DataFrame(
+        {
+            "code": codes,
+            # `*` gathers the codes that have no label of their own.
+            "respondents": [n for _, n in counts]
+            + [sum(n for v, n in counts if not current.get(v))],
+            "label": [current.get(v, "") for v in codes],
+        }
+    )
     edited = st.data_editor(
         table,
-        key=_key(state, "map_labels", seg_cols.index(col)),
+        key=key,
         hide_index=True,
         disabled=["code", "respondents"],
         column_config={"respondents": st.column_config.NumberColumn(format="%d")},

@@ -25,6 +25,7 @@ from cmot.ui.mapping import (
     default_kind,
     finalize_spec,
     group_sizes,
+    look,
     match_columns,
     observed_range,
     search_rows,
@@ -108,6 +109,12 @@ def test_group_sizes_merge_codes_and_gather_the_rest() -> None:
     ]
     # Without `*` every unlabelled code stays its own segment.
     assert len(group_sizes(counts, labels)) == 2 + 4
+
+
+def test_a_look_at_the_values() -> None:
+    assert look([("1", 1), ("2", 3), ("9", 4)]) == "1 (12%), 2 (38%), 9 (50%)"
+    many = [(str(i), i) for i in range(1, 12)]
+    assert look(many, limit=3) == "9 (14%), 10 (15%), 11 (17%), …"
 
 
 def _spec() -> JourneySpec:
@@ -237,6 +244,7 @@ def test_no_outcome_is_a_prompt_and_every_column_is_shown(
     ]
     assert {"role", "confidence", "reason", "values", "question"} <= set(table.columns)
     assert table["values"].str.len().min() > 0, "every column gives a look at its values"
+    assert "Blank" in table.set_index("column")["values"]["score"]
     assert at.button(key="upload_save").disabled
 
 
@@ -302,6 +310,7 @@ def test_segment_merges_show_group_sizes_and_are_saved(
     codes = at.dataframe(key="map_labels").value
     assert codes.code.tolist() == ["1", "2", "3", "4", "5", "6", OTHER]
     counts = dict(zip(codes.code[:-1], codes.respondents[:-1], strict=True))
+    assert sum(counts.values()) == 300 and codes.respondents.iloc[-1] == 300
     edit(
         at,
         "map_labels",
@@ -310,6 +319,7 @@ def test_segment_merges_show_group_sizes_and_are_saved(
     )
     groups = next(d.value for d in at.dataframe if "segment" in d.value.columns)
     sizes = groups.set_index("segment").respondents.to_dict()
+    assert at.dataframe(key="map_labels").value.respondents.iloc[-1] == counts["4"]
     assert sizes == {
         "Leisure": counts["2"] + counts["3"] + counts["6"],
         "Business": counts["1"] + counts["5"],
