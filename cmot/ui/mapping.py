@@ -531,7 +531,18 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
     roles = tuple(sorted(state["roles"].items()))
 
     with st.spinner("Detecting column roles…"):
-        base = _detect(digest, data, name, Choices(sheet=sheet, roles=roles))
+        try:
+            base = _detect(digest, data, name, Choices(sheet=sheet, roles=roles))
+        except CmotError:
+            if not roles:
+                raise  # the file itself cannot be read
+            # Roles set for columns this sheet does not have: keep those that still fit.
+            base = _detect(digest, data, name, Choices(sheet=sheet))
+            names = {g.column for g in base.columns}
+            state["roles"] = {c: r for c, r in state["roles"].items() if c in names}
+            roles = tuple(sorted(state["roles"].items()))
+            if roles:
+                base = _detect(digest, data, name, Choices(sheet=sheet, roles=roles))
     columns = [g.column for g in base.columns]
 
     if len(base.sheets) > 1:
@@ -609,10 +620,14 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
         positive: tuple[str, ...] | None = None
         rng: tuple[float, float] | None = None
         if kind == "binary":
-            values = [v for v, _ in counts]
+            # A code confirmed as no answer is never a positive value.
+            values = [v for v, _ in counts if not _is_missing(v, codes)]
             if "map_positive" not in st.session_state:
                 guess = detected_outcome.positive if detected_outcome else ()
                 st.session_state["map_positive"] = [v for v in guess if v in values]
+            else:
+                kept = [v for v in st.session_state["map_positive"] if v in values]
+                st.session_state["map_positive"] = kept
             picked = st.multiselect("Values that count as positive", values, key="map_positive")
             positive = tuple(picked)
         elif kind == "recommend":
@@ -631,6 +646,13 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
             lo = lo_col.number_input("Scale from", key="map_range_lo", step=1.0)
             hi = hi_col.number_input("to", key="map_range_hi", step=1.0)
             rng = (float(lo), float(hi))
+        profile = next(g for g in base.columns if g.column == outcome_col)
+        if base.rows >= 20 and profile.distinct >= 0.9 * base.rows:
+            st.warning(
+                f"{outcome_col!r} has a different value for nearly every respondent: it looks "
+                "like an id or a free number, not an outcome. Pick the overall rating or the "
+                "yes/no that the journey is judged by."
+            )
         outcome = Outcome(
             outcome_col,
             kind,  # type: ignore[arg-type]

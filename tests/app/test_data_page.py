@@ -448,3 +448,29 @@ def test_kansas_city_pick_outcome_assign_by_pattern_and_save(page: AppTest, kans
     assert (spec.outcome.min, spec.outcome.max) == (1.0, 5.0)
     assert {f"q3_{i:02d}" for i in range(1, 17)} <= set(spec.touchpoint_columns)
     assert 9 in spec.missing_codes("q3_01")
+
+
+def test_outcome_role_in_the_table_moves_the_picker_and_markers_are_never_positive(
+    page: AppTest, calls: list[IngestOptions]
+) -> None:
+    at = upload(page, "survey.csv", synthetic())
+    table = roles(at)
+    score = int(table.index[table.column == "score"][0])
+    edit(at, at.session_state["map_roles_key"], {score: {"role": "outcome"}})
+    assert at.selectbox(key="map_outcome").value == "score"
+    assert roles(at).set_index("column").role["score"] == "outcome"
+    at.selectbox(key="map_kind").set_value("binary").run()
+    at.text_input(key="upload_missing").set_value("Blank").run()
+    ok(at)
+    assert "Blank" not in at.multiselect(key="map_positive").options
+    at.multiselect(key="map_positive").set_value(["4", "5"]).run()
+    ok(at)
+    assert calls[-1].outcome_kind == "binary" and calls[-1].positive == ("4", "5")
+    assert not at.button(key="upload_save").disabled
+
+
+def test_an_id_as_outcome_is_warned_about(page: AppTest, calls: list[IngestOptions]) -> None:
+    at = upload(page, "survey.csv", synthetic())
+    at.selectbox(key="map_outcome").set_value("resp_id").run()
+    ok(at)
+    assert any("looks like an id" in w.value for w in at.warning)
