@@ -6,7 +6,7 @@ from cmot.errors import CmotError
 from cmot.ingest import ingest
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.datasets import manage_datasets
-from cmot.ui.mapping import UPLOAD_TYPES, MappingResult, mapping_step
+from cmot.ui.mapping import UPLOAD_TYPES, MappingResult, mapping_step, no_file
 from cmot.ui.state import get_store, require_app_frame, show_dataset
 
 require_app_frame()
@@ -26,7 +26,9 @@ if not is_analyst():
 upload = st.file_uploader("Survey file", type=UPLOAD_TYPES, key="upload")
 name = st.text_input("Dataset name", key="upload_name", placeholder="the file's name")
 result: MappingResult | None = None
-if upload is not None:
+if upload is None:
+    no_file()
+else:
     try:
         result = mapping_step(upload.getvalue(), upload.name)
     except CmotError as e:  # the file itself cannot be read: nothing to map

@@ -403,18 +403,34 @@ def _value_order(item: tuple[str, int]) -> tuple[int, float, str]:
 # ---- per-file state ---------------------------------------------------------------------------
 
 
+def _widget_keys() -> list[str]:
+    return [
+        str(k)
+        for k in list(st.session_state)
+        if k in _FIXED_KEYS or str(k).startswith(_DYNAMIC_PREFIXES)
+    ]
+
+
+def _stash(digest: str) -> None:
+    """Keep this file's widget values, to restore them when the file comes back."""
+    files: dict[str, dict[str, Any]] = st.session_state.get("_map_files", {})
+    if digest in files:
+        files[digest]["widgets"] = {k: st.session_state[k] for k in _widget_keys()}
+
+
+def no_file() -> None:
+    """No upload on screen: the widgets go with it, so the next upload restores its own."""
+    st.session_state.pop("_map_file", None)
+
+
 def _file_state(digest: str) -> dict[str, Any]:
     """This file's state; on a switch of file the widgets' values are stashed and restored."""
     files: dict[str, dict[str, Any]] = st.session_state.setdefault("_map_files", {})
     current = st.session_state.get("_map_file")
     if current != digest:
-        keys = [
-            k
-            for k in list(st.session_state)
-            if k in _FIXED_KEYS or str(k).startswith(_DYNAMIC_PREFIXES)
-        ]
+        keys = _widget_keys()
         if current in files:
-            files[current]["widgets"] = {k: st.session_state[k] for k in keys}
+            _stash(current)
         for k in keys:
             del st.session_state[k]
         if digest not in files:
@@ -707,6 +723,7 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
         problems.append("Pick the outcome column (under Outcome) to save.")
     for problem in problems:
         st.info(problem)
+    _stash(digest)
     return MappingResult(
         det,
         spec if not problems else None,

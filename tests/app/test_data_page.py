@@ -382,6 +382,12 @@ def test_choices_are_kept_per_file(page: AppTest, calls: list[IngestOptions]) ->
     at = upload(at, "a.csv", first)
     assert at.selectbox(key="map_outcome").value == "score"
     assert at.text_input(key="upload_missing").value == "Blank"
+    # Removing the file and uploading it again keeps what was entered too.
+    ok(at.file_uploader(key="upload").set_value(None).run())
+    assert "map_outcome" not in [s.key for s in at.selectbox]
+    at = upload(at, "a.csv", first)
+    assert at.selectbox(key="map_outcome").value == "score"
+    assert at.text_input(key="upload_missing").value == "Blank"
 
 
 def test_a_workbook_with_several_sheets_gets_a_sheet_picker(
