@@ -763,6 +763,23 @@ def _missing_section(
     else:
         shown = "none"
     st.caption(f"Treated as no answer: {shown}.")
+    if det.spec is not None:
+        st.caption(scales_text(det.spec))
+
+
+def scales_text(spec: JourneySpec) -> str:
+    """How the touchpoints are read: each scale, its boxes and how many touchpoints use it,
+    so a scale stretched by a code (1-9 where 9 means don't know) is seen before saving."""
+    groups: dict[tuple[int, int, int, int], int] = {}
+    for c in spec.touchpoint_columns:
+        s = spec.scale_of(c)
+        key = (s.min, s.max, s.low_max, s.high_min)
+        groups[key] = groups.get(key, 0) + 1
+    parts = [
+        f"{n} touchpoint(s) rated {lo}-{hi} (low {lo}-{low}, high {high}-{hi})"
+        for (lo, hi, low, high), n in groups.items()
+    ]
+    return "Ratings: " + "; ".join(parts) + "."
 
 
 def _weight_section(candidates: Sequence[str], weight: str | None) -> str | None:

@@ -28,6 +28,7 @@ from cmot.ui.mapping import (
     look,
     match_columns,
     observed_range,
+    scales_text,
     search_rows,
 )
 from tests.app.test_pages import APP, ok
@@ -126,6 +127,19 @@ def _spec() -> JourneySpec:
         weight_column="wt",
         segments=("region",),
         attributes=("region",),
+    )
+
+
+def test_scales_are_shown_with_their_boxes() -> None:
+    spec = replace(
+        _spec(),
+        stages=(Stage("Journey", ("a", "b", "c")),),
+        touchpoints=(Touchpoint("a"), Touchpoint("b"), Touchpoint("c")),
+        scales={"c": Scale(0, 10, 6, 9)},
+    )
+    assert scales_text(spec) == (
+        "Ratings: 2 touchpoint(s) rated 1-5 (low 1-2, high 5-5); "
+        "1 touchpoint(s) rated 0-10 (low 0-6, high 9-10)."
     )
 
 
