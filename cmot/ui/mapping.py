@@ -345,16 +345,17 @@ def _value_counts(
     histogram per column. Whole numbers are counted as they are (their text is the same as
     SQL's cast); other types as text, as the stored dataset compares them.
     """
-    if not columns:
-        return {}
-    parts = [
-        f"histogram({quote_ident(c)})" if whole else f"histogram({quote_ident(c)}::VARCHAR)"
-        for c, whole in columns
-    ]
     with open_raw(_data, IngestOptions(sheet=sheet), name) as raw:
+        present = [(c, whole) for c, whole in columns if c in raw.columns]
+        if not present:
+            return {}
+        parts = [
+            f"histogram({quote_ident(c)})" if whole else f"histogram({quote_ident(c)}::VARCHAR)"
+            for c, whole in present
+        ]
         row = raw.con.execute(f"SELECT {', '.join(parts)} FROM raw").fetchall()[0]
     out: dict[str, tuple[tuple[str, int], ...]] = {}
-    for (column, _), hist in zip(columns, row, strict=True):
+    for (column, _), hist in zip(present, row, strict=True):
         pairs = [(str(v), int(n)) for v, n in (hist or {}).items()]
         top = sorted(pairs, key=lambda p: -p[1])[:60]
         out[column] = tuple(sorted(top, key=_value_order))
@@ -659,8 +660,8 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
                     st.session_state[key] = float(value)
             state["range_auto"] = {"map_range_lo": float(seen[0]), "map_range_hi": float(seen[1])}
             lo_col, hi_col = st.columns(2)
-            lo = lo_col.number_input("Scale from", key="map_range_lo", step=1.0)
-            hi = hi_col.number_input("to", key="map_range_hi", step=1.0)
+            lo = lo_col.number_input("Scale from", key="map_range_lo", step=1.0, format="%g")
+            hi = hi_col.number_input("to", key="map_range_hi", step=1.0, format="%g")
             rng = (float(lo), float(hi))
         profile = next(g for g in base.columns if g.column == outcome_col)
         if base.rows >= 20 and profile.distinct >= 0.9 * base.rows:

@@ -412,15 +412,21 @@ def test_a_workbook_with_several_sheets_gets_a_sheet_picker(
 
     def detect(data: bytes, options: IngestOptions, name: str) -> Detection:
         sheets.append(options.sheet)
+        if options.sheet == "Wave 2":  # another sheet: `region` is called `area` there
+            data = data.replace(b",region\n", b",area\n", 1)
         det = real(data, replace(options, sheet=None), name)
-        return replace(det, format="excel", sheets=("Wave 1", "Wave 2"), sheet="Wave 1")
+        return replace(det, format="excel", sheets=("Wave 1", "Wave 2"), sheet=options.sheet)
 
     monkeypatch.setattr(mapping, "detect_roles", detect)
     at = upload(page, "survey.csv", synthetic())
     assert at.selectbox(key="map_sheet").value == "Wave 1"
+    table = roles(at)
+    region = int(table.index[table.column == "region"][0])
+    edit(at, at.session_state["map_roles_key"], {region: {"role": "attribute"}})
     at.selectbox(key="map_sheet").set_value("Wave 2").run()
     ok(at)
-    assert sheets[-1] == "Wave 2"
+    assert not at.error, "a role for a column the sheet lacks is dropped, not an error"
+    assert sheets[-1] == "Wave 2" and "area" in roles(at).column.tolist()
 
 
 def test_upload_types_include_spss_and_excel(page: AppTest) -> None:
