@@ -461,9 +461,11 @@ def _roles_key(state: dict[str, Any]) -> str:
     return _key(state, "map_roles", state["gen"])
 
 
-def _bump(state: dict[str, Any]) -> None:
-    """A programmatic change of roles: fold the table's edits, then give it a fresh key."""
-    _fold_roles(state)
+def _bump(state: dict[str, Any], fold: bool = True) -> None:
+    """A programmatic change of roles: fold the table's edits (unless done already), then
+    give the table a fresh key so that no stale edit overrides the change."""
+    if fold:
+        _fold_roles(state)
     state["gen"] += 1
     st.session_state["map_roles_key"] = _roles_key(state)
 
@@ -487,10 +489,11 @@ def _fold_roles(state: dict[str, Any]) -> None:
 def _on_outcome(state: dict[str, Any]) -> None:
     for k in ("map_kind", "map_positive", "map_range_lo", "map_range_hi"):
         st.session_state.pop(k, None)
+    _fold_roles(state)
     chosen = st.session_state.get("map_outcome")
     if chosen:
-        state["roles"].pop(chosen, None)
-    _bump(state)
+        state["roles"].pop(chosen, None)  # the picker decides this column's role now
+    _bump(state, fold=False)
 
 
 def _on_kind() -> None:
@@ -518,7 +521,7 @@ def _on_bulk(state: dict[str, Any], columns: list[str]) -> None:
     state["bulk_message"] = ("success", f"{len(chosen)} column(s) set to {role}.")
     st.session_state["map_bulk_cols"] = []
     st.session_state["map_bulk_pattern"] = ""
-    _bump(state)
+    _bump(state, fold=False)
 
 
 # ---- the mapping step ------------------------------------------------------------------------
@@ -541,10 +544,10 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
         if role == "outcome":
             del state["roles"][col]
             st.session_state["map_outcome"] = outcome_pick = col
-            _bump(state)
+            _bump(state, fold=False)
         elif col == outcome_pick:
             st.session_state["map_outcome"] = outcome_pick = NO_OUTCOME
-            _bump(state)
+            _bump(state, fold=False)
     roles = tuple(sorted(state["roles"].items()))
 
     with st.spinner("Detecting column roles…"):

@@ -485,6 +485,16 @@ def test_outcome_role_in_the_table_moves_the_picker_and_markers_are_never_positi
     edit(at, at.session_state["map_roles_key"], {score: {"role": "outcome"}})
     assert at.selectbox(key="map_outcome").value == "score"
     assert roles(at).set_index("column").role["score"] == "outcome"
+    key = at.session_state["map_roles_key"]
+    ok(at.run())
+    assert at.session_state["map_roles_key"] == key, "the table keeps its key once settled"
+    # Back to a touchpoint in the table, then the picker again: the picker wins.
+    edit(at, key, {score: {"role": "touchpoint"}})
+    assert at.selectbox(key="map_outcome").value == ""
+    at.selectbox(key="map_outcome").set_value("score").run()
+    ok(at.run())
+    assert at.selectbox(key="map_outcome").value == "score"
+    assert roles(at).set_index("column").role["score"] == "outcome"
     at.selectbox(key="map_kind").set_value("binary").run()
     at.text_input(key="upload_missing").set_value("Blank").run()
     ok(at)
