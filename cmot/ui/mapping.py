@@ -605,8 +605,9 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
     st.subheader("Outcome")
     if not outcome_col:
         st.info(
-            "No outcome was found. Pick the column that measures the whole relationship "
-            "(overall satisfaction, would recommend, renewed): the analysis explains it."
+            ("No outcome is chosen." if detected else "No outcome was found.")
+            + " Pick the column that measures the whole relationship (overall satisfaction, "
+            "would recommend, renewed): the analysis explains it."
         )
     st.selectbox(
         "Outcome column",
