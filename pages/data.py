@@ -1,12 +1,12 @@
-"""Data: upload a survey CSV, check and fix the mapping, save; manage stored datasets."""
+"""Data: upload a survey, check and finish the mapping, save; manage stored datasets."""
 
 import streamlit as st
 
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions, ingest, parse_codes
+from cmot.ingest import ingest
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.datasets import manage_datasets
-from cmot.ui.mapping import journey_editor, roles_editor
+from cmot.ui.mapping import UPLOAD_TYPES, MappingResult, mapping_step, no_file
 from cmot.ui.state import get_store, require_app_frame, show_dataset
 
 require_app_frame()
@@ -14,35 +14,35 @@ require_app_frame()
 store = get_store()
 st.title("Data")
 st.caption(
-    "Upload a survey CSV (wide or long). Roles, scale and outcome are detected with a "
-    "confidence; fix what is wrong, declare the codes that mean 'not applicable' (they never "
-    "count as low scores), order the journey, then save as a named dataset."
+    "Upload a survey (CSV, SPSS .sav or Excel .xlsx). Every column's role is detected with a "
+    "confidence; pick or fix the outcome, confirm the codes that mean 'no answer' (they never "
+    "count as low scores), choose whether to weight, label segments, order the journey, then "
+    "save as a named dataset."
 )
 if not is_analyst():
     st.info("You can browse and export. Uploading and changing datasets is for analysts.")
     manage_datasets(store)
     st.stop()
-upload = st.file_uploader("Survey CSV", type=["csv", "txt"], key="upload")
+upload = st.file_uploader("Survey file", type=UPLOAD_TYPES, key="upload")
 name = st.text_input("Dataset name", key="upload_name", placeholder="the file's name")
-missing = st.text_input("Missing codes in ratings (blank: detect)", key="upload_missing")
-spec = None
-try:
-    codes = parse_codes(missing) if missing.strip() else None
-    if upload is not None:
-        detection = roles_editor(upload.getvalue(), upload.name, codes)
-        with st.expander("Journey: stages, order, labels, CMoT tags", expanded=False):
-            spec = journey_editor(detection.require_spec())
-except CmotError as e:
-    st.error(str(e))
-saving = st.button("Save dataset", key="upload_save", disabled=spec is None, type="primary")
-if saving and upload is not None and spec is not None and require_analyst("save datasets"):
+result: MappingResult | None = None
+if upload is None:
+    no_file()
+else:
+    try:
+        result = mapping_step(upload.getvalue(), upload.name)
+    except CmotError as e:  # the file itself cannot be read: nothing to map
+        st.error(str(e))
+ready = result is not None and result.spec is not None
+saving = st.button("Save dataset", key="upload_save", disabled=not ready, type="primary")
+if saving and upload is not None and result is not None and require_analyst("save datasets"):
     try:
         with st.spinner("Reading, validating and saving the file…"):
             info, report = ingest(
                 store,
                 upload.getvalue(),
                 name.strip() or upload.name.rsplit(".", 1)[0],
-                IngestOptions(spec=spec, missing=codes),
+                result.options,
                 source_name=upload.name,
             )
     except CmotError as e:

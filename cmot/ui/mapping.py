@@ -1,8 +1,21 @@
-"""The Data page's mapping step: detected roles, journey order, labels and tags, editable."""
+"""The Data page's mapping step: every column's role, the outcome, missing codes, weight,
+segment labels and the journey, editable; it never dead-ends while the file parses.
+
+Widgets carry fixed keys (tests drive them by key). What the analyst entered is kept per
+file (by content digest) in session state, so switching between two uploads keeps both.
+Table editors keep their edits as deltas on the frame they were given; every run folds the
+deltas into the per-file state and rebuilds the frame from it, and a programmatic change
+(a bulk assignment, a new search, another outcome) gives the editor a new key so that no
+stale delta overrides it.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -11,97 +24,278 @@ import streamlit as st
 from cmot.detect import ROLES, Detection
 from cmot.errors import CmotError
 from cmot.ingest import IngestOptions, detect_roles
-from cmot.spec import CMOT_TAGS, JourneySpec, Stage, Touchpoint
+from cmot.options import parse_codes
+from cmot.read import open_raw
+from cmot.spec import (
+    CMOT_TAGS,
+    OTHER,
+    Code,
+    JourneySpec,
+    Outcome,
+    Stage,
+    Touchpoint,
+)
+from cmot.store import quote_ident
+
+UPLOAD_TYPES = ["csv", "txt", "tsv", "sav", "xlsx"]
+KINDS: tuple[str, ...] = ("binary", "scale", "recommend")
+KIND_NAMES = {
+    "binary": "yes/no (which values are positive)",
+    "scale": "a rating scale (its range)",
+    "recommend": "0-10 likelihood to recommend (NPS groups)",
+}
+NO_OUTCOME = ""
+# Roles the table and the bulk assignment offer; the outcome has its own picker.
+TABLE_ROLES = tuple(r for r in ROLES if r != "outcome")
+_FIXED_KEYS = (
+    "map_sheet",
+    "map_outcome",
+    "map_kind",
+    "map_positive",
+    "map_range_lo",
+    "map_range_hi",
+    "map_search",
+    "map_bulk_cols",
+    "map_bulk_pattern",
+    "map_bulk_role",
+    "map_seg_col",
+    "upload_missing",
+)
+_DYNAMIC_PREFIXES = ("map_code_", "map_weight_")
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _detect(
-    digest: str,
-    _data: bytes,
-    name: str,
-    missing: tuple[Any, ...] | None,
-    roles: tuple[tuple[str, str], ...],
-) -> Detection:
-    return detect_roles(_data, IngestOptions(missing=missing, roles=dict(roles)), name)
+# ---- the analyst's choices ---------------------------------------------------------------
 
 
-def roles_editor(data: bytes, name: str, missing: tuple[Any, ...] | None) -> Detection:
-    """Show each column's detected role with its confidence and reason; return the detection
-    with the roles the user changed applied."""
-    digest = hashlib.sha256(data).hexdigest()
-    with st.spinner("Detecting column roles…"):
-        first = _detect(digest, data, name, missing, ())
-    frame = pd.DataFrame(
-        [
-            {
-                "column": g.column,
-                "role": g.role,
-                "kind": g.kind,
-                "confidence": g.confidence,
-                "reason": g.reason,
-            }
-            for g in first.columns
-        ]
+@dataclass(frozen=True)
+class Choices:
+    """What the analyst chose on the page; hashable, so it keys the detection cache."""
+
+    sheet: str | None = None
+    roles: tuple[tuple[str, str], ...] = ()
+    missing: tuple[Code, ...] | None = None
+    weight: str | None = None  # a column or "none"
+    outcome: str | None = None
+    outcome_kind: str | None = None
+    positive: tuple[str, ...] | None = None
+    outcome_range: tuple[float, float] | None = None
+
+    def options(
+        self,
+        spec: JourneySpec | None = None,
+        labels: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> IngestOptions:
+        return IngestOptions(
+            spec=spec,
+            roles=dict(self.roles),
+            missing=self.missing,
+            outcome=self.outcome,
+            outcome_kind=self.outcome_kind,
+            positive=self.positive,
+            outcome_range=self.outcome_range,
+            weight=self.weight,
+            sheet=self.sheet,
+            labels=dict(labels or {}),
+        )
+
+
+@dataclass(frozen=True)
+class MappingResult:
+    """The mapping on screen: the spec to save (None until valid) and the options behind it."""
+
+    detection: Detection
+    spec: JourneySpec | None
+    options: IngestOptions
+    problems: tuple[str, ...] = ()
+
+
+# ---- pure helpers (no streamlit) -----------------------------------------------------------
+
+
+def match_columns(columns: Sequence[str], text: str) -> list[str]:
+    """Columns named by `text`: comma-separated items, each an exact column name first, else a
+    glob pattern such as `Q7*` (case-insensitive when the exact case matches nothing); in file
+    order. Raises CmotError naming an item that matches no column."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    # A name holding a comma is still found whole before the text is split.
+    if text.strip() in columns:
+        items = [text.strip()]
+    chosen: set[str] = set()
+    for item in items:
+        if item in columns:
+            chosen.add(item)
+            continue
+        hits = [c for c in columns if fnmatch.fnmatchcase(c, item)]
+        if not hits:
+            hits = [c for c in columns if fnmatch.fnmatchcase(c.lower(), item.lower())]
+        if not hits:
+            raise CmotError(
+                f"No column matches {item!r}. Give a column name or a pattern such as Q7* "
+                "(* any text, ? one character)."
+            )
+        chosen.update(hits)
+    return [c for c in columns if c in chosen]
+
+
+def search_rows(frame: pd.DataFrame, query: str) -> pd.DataFrame:
+    """Rows whose column name, question text, role or reason contains `query` (or matches it
+    as a glob pattern when it holds * or ?); case-insensitive."""
+    q = query.strip().lower()
+    if not q:
+        return frame
+    text = (
+        frame["column"].astype(str)
+        + "\n"
+        + frame["question"].astype(str)
+        + "\n"
+        + frame["role"].astype(str)
+        + "\n"
+        + frame["reason"].astype(str)
+    ).str.lower()
+    if "*" in q or "?" in q:
+        keep = frame["column"].astype(str).str.lower().map(lambda c: fnmatch.fnmatchcase(c, q))
+    else:
+        keep = text.str.contains(q, regex=False)
+    return frame[keep.to_numpy()]
+
+
+def confirmed_missing(
+    proposed: Sequence[Code], ticked: Sequence[bool], extra: str
+) -> tuple[Code, ...] | None:
+    """The missing codes the analyst confirmed: ticked proposals plus the codes typed in.
+    None when nothing was proposed or typed: detection then keeps its own defaults."""
+    typed = parse_codes(extra) if extra.strip() else ()
+    if not proposed and not typed:
+        return None
+    out: list[Code] = []
+    for code in [*(c for c, t in zip(proposed, ticked, strict=True) if t), *typed]:
+        if code not in out:
+            out.append(code)
+    return tuple(out)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _is_missing(value: str, missing: Iterable[Code]) -> bool:
+    for code in missing:
+        if isinstance(code, int):
+            x = _number(value)
+            if x is not None and x == code:
+                return True
+        elif value.strip().lower() == str(code).strip().lower():
+            return True
+    return False
+
+
+def observed_range(
+    counts: Sequence[tuple[str, int]], missing: Iterable[Code] = ()
+) -> tuple[float, float] | None:
+    """Smallest and largest numeric value, leaving out missing codes and text markers."""
+    codes = tuple(missing)
+    nums = [x for v, _ in counts if not _is_missing(v, codes) and (x := _number(v)) is not None]
+    return (min(nums), max(nums)) if nums else None
+
+
+def default_kind(counts: Sequence[tuple[str, int]], missing: Iterable[Code] = ()) -> str:
+    """Two values: binary; numbers within 0-10 reaching 10 from 0: recommend; numbers: scale."""
+    codes = tuple(missing)
+    values = [v for v, _ in counts if not _is_missing(v, codes)]
+    if len(values) <= 2:
+        return "binary"
+    rng = observed_range(counts, codes)
+    if rng is None:
+        return "binary"
+    if rng == (0.0, 10.0):
+        return "recommend"
+    return "scale"
+
+
+def group_sizes(counts: Sequence[tuple[str, int]], labels: Mapping[str, str]) -> pd.DataFrame:
+    """The segments that value labels and merges make: label, its codes and respondents,
+    largest first. Codes without a label keep their own group unless `*` labels the rest."""
+    groups: dict[str, tuple[list[str], int]] = {}
+    for value, n in counts:
+        label = labels.get(value) or labels.get(OTHER) or value
+        codes, total = groups.get(label, ([], 0))
+        groups[label] = ([*codes, value], total + n)
+    rows = [{"segment": g, "codes": ", ".join(c), "respondents": n} for g, (c, n) in groups.items()]
+    frame = pd.DataFrame(rows, columns=["segment", "codes", "respondents"])
+    return frame.sort_values("respondents", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def labels_from_table(frame: pd.DataFrame) -> dict[str, str]:
+    """code -> label from the value-label editor; blank labels are dropped."""
+    out: dict[str, str] = {}
+    for code, label in zip(frame["code"], frame["label"], strict=True):
+        text = "" if label is None or (isinstance(label, float) and pd.isna(label)) else str(label)
+        if text.strip():
+            out[str(code)] = text.strip()
+    return out
+
+
+def finalize_spec(
+    spec: JourneySpec,
+    *,
+    outcome: Outcome,
+    weight: str | None,
+    display: Mapping[str, str],
+    value_labels: Mapping[str, Mapping[str, str]],
+) -> JourneySpec:
+    """The detected spec with exactly what the page shows: the outcome as chosen, the weight
+    only when ticked, question text as display labels and the segment labels and merges."""
+    if outcome.kind == "binary" and not outcome.positive:
+        raise CmotError(f"Pick which values of {outcome.column!r} count as positive.")
+    if outcome.min is not None and outcome.max is not None and not outcome.min < outcome.max:
+        raise CmotError(
+            f"The outcome's range must go from a smaller to a larger value, got "
+            f"{outcome.min:g}-{outcome.max:g}."
+        )
+    # An attribute whose codes the analyst labelled is meant to segment by.
+    labelled = [c for c, m in value_labels.items() if m and c in spec.attributes]
+    lists: dict[str, tuple[str, ...]] = {
+        "attributes": spec.attributes,
+        "segments": (*spec.segments, *(c for c in labelled if c not in spec.segments)),
+        "ignored": spec.ignored,
+    }
+    if weight:
+        lists = {k: tuple(c for c in v if c != weight) for k, v in lists.items()}
+    elif spec.weight_column:
+        # A weight the analyst did not choose is kept out of the analysis, not applied.
+        lists["ignored"] = (*lists["ignored"], spec.weight_column)
+    tps = tuple(
+        replace(t, label=(display.get(t.column) or t.label or "").strip()) for t in spec.touchpoints
     )
-    st.markdown("**Detected roles**: change a role where the guess is wrong.")
-    edited = st.data_editor(
-        frame,
-        key="map_roles",
-        hide_index=True,
-        disabled=["column", "kind", "confidence", "reason"],
-        column_config={
-            "role": st.column_config.SelectboxColumn(options=list(ROLES), required=True),
-            "confidence": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0),
-        },
+    tp_cols = {t.column for t in spec.touchpoints}
+    column_labels = {k: v for k, v in spec.column_labels.items() if k not in tp_cols}
+    column_labels.update(
+        {c: v.strip() for c, v in display.items() if c not in tp_cols and v and v.strip()}
     )
-    changed = tuple(
-        (c, r) for c, r, r0 in zip(edited.column, edited.role, frame.role, strict=True) if r != r0
+    labels = {k: dict(v) for k, v in spec.labels.items()}
+    for col, mapping in value_labels.items():
+        if mapping:
+            labels[col] = dict(mapping)
+        else:
+            labels.pop(col, None)
+    return spec.with_changes(
+        outcome=outcome,
+        weight_column=weight or None,
+        touchpoints=tps,
+        column_labels=column_labels,
+        labels=labels,
+        **lists,
     )
-    if not changed:
-        return first
-    with st.spinner("Applying your roles…"):
-        return _detect(digest, data, name, missing, changed)
 
 
-def journey_editor(spec: JourneySpec) -> JourneySpec:
-    """Stages and touchpoint order, labels and CMoT tags, and value labels; returns the
-    edited spec (or raises CmotError saying what to fix)."""
-    rows = [
-        {
-            "touchpoint": t.column,
-            "stage": spec.stage_of(t.column),
-            "order": i + 1,
-            "label": t.label,
-            "tags": ", ".join(t.tags),
-        }
-        for i, t in enumerate(spec.touchpoint(c) for c in spec.touchpoint_columns)
-    ]
-    st.markdown(
-        "**Journey**: give each touchpoint a stage and an order (stages follow their first "
-        f"touchpoint), a label, and CMoT tags from: {', '.join(CMOT_TAGS)}."
+def apply_journey(spec: JourneySpec, journey: pd.DataFrame) -> JourneySpec:
+    """The spec with the edited stages, order, labels and tags."""
+    j = journey.assign(order=pd.to_numeric(journey.order, errors="coerce")).sort_values(
+        "order", kind="stable"
     )
-    edited = st.data_editor(
-        pd.DataFrame(rows), key="map_journey", hide_index=True, disabled=["touchpoint"]
-    )
-    st.markdown("**Value labels** for attribute codes (e.g. Class, 1, Business)")
-    labels = st.data_editor(
-        pd.DataFrame(
-            {
-                "column": pd.Series(dtype=str),
-                "code": pd.Series(dtype=str),
-                "label": pd.Series(dtype=str),
-            }
-        ),
-        key="map_labels",
-        hide_index=True,
-        num_rows="dynamic",
-    )
-    return apply_journey(spec, edited, labels)
-
-
-def apply_journey(spec: JourneySpec, journey: pd.DataFrame, labels: pd.DataFrame) -> JourneySpec:
-    """The spec with the edited stages, order, labels, tags and value labels."""
-    j = journey.assign(order=pd.to_numeric(journey.order, errors="coerce")).sort_values("order")
     if (
         j.order.isna().any()
         or j.stage.isna().any()
@@ -114,17 +308,676 @@ def apply_journey(spec: JourneySpec, journey: pd.DataFrame, labels: pd.DataFrame
     touchpoints = tuple(
         Touchpoint(
             str(r.touchpoint),
-            str(r.label or "").strip(),
-            tuple(t.strip() for t in str(r.tags or "").split(",") if t.strip()),
+            "" if r.label is None or pd.isna(r.label) else str(r.label).strip(),
+            tuple(
+                t.strip()
+                for t in ("" if r.tags is None or pd.isna(r.tags) else str(r.tags)).split(",")
+                if t.strip()
+            ),
         )
         for r in j.itertuples()
     )
-    value_labels: dict[str, dict[str, str]] = {k: dict(v) for k, v in spec.labels.items()}
-    for r in labels.dropna(how="all").itertuples():
-        if r.column and r.code is not None and r.label:
-            value_labels.setdefault(str(r.column), {})[str(r.code)] = str(r.label)
     return spec.with_changes(
         stages=tuple(Stage(n, tuple(c)) for n, c in stages.items()),
         touchpoints=touchpoints,
-        labels=value_labels,
     )
+
+
+# ---- cached reads ----------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _detect(digest: str, _data: bytes, name: str, choices: Choices) -> Detection:
+    return detect_roles(_data, choices.options(), name)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _value_counts(
+    digest: str,
+    _data: bytes,
+    name: str,
+    sheet: str | None,
+    columns: tuple[tuple[str, bool], ...],
+) -> dict[str, tuple[tuple[str, int], ...]]:
+    """Each column's non-blank values and their counts (the 60 most frequent), by value.
+
+    One read of the file and one scan for all the (column, is whole numbers) asked: a
+    histogram per column. Whole numbers are counted as they are (their text is the same as
+    SQL's cast); other types as text, as the stored dataset compares them.
+    """
+    with open_raw(_data, IngestOptions(sheet=sheet), name) as raw:
+        present = [(c, whole) for c, whole in columns if c in raw.columns]
+        if not present:
+            return {}
+        parts = [
+            f"histogram({quote_ident(c)})" if whole else f"histogram({quote_ident(c)}::VARCHAR)"
+            for c, whole in present
+        ]
+        row = raw.con.execute(f"SELECT {', '.join(parts)} FROM raw").fetchall()[0]
+    out: dict[str, tuple[tuple[str, int], ...]] = {}
+    for (column, _), hist in zip(present, row, strict=True):
+        pairs = [(str(v), int(n)) for v, n in (hist or {}).items()]
+        top = sorted(pairs, key=lambda p: -p[1])[:60]
+        out[column] = tuple(sorted(top, key=_value_order))
+    return out
+
+
+def _counts_of(
+    det: Detection, digest: str, data: bytes, name: str, sheet: str | None, column: str
+) -> tuple[tuple[str, int], ...]:
+    """A column's value counts. Every column with few values is counted in one read, so
+    picking another outcome or segment costs nothing; a column with many values alone."""
+    few = tuple(
+        (g.column, _is_whole(g.dtype))
+        for g in det.columns
+        if g.distinct <= 60 or g.column == column
+    )
+    return _value_counts(digest, data, name, sheet, few).get(column, ())
+
+
+def _is_whole(dtype: str) -> bool:
+    return re.fullmatch(r"U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)", dtype) is not None
+
+
+def _outcome_guess(
+    base: Detection, digest: str, data: bytes, name: str, choices: Choices, kind: str
+) -> Outcome | None:
+    """Detection's reading of the chosen outcome: from the first detection when it found
+    this column; else, only for a yes/no outcome whose positive values are not yet chosen,
+    from a detection with the column as the outcome (a scale needs no guess)."""
+    if base.spec is not None and base.spec.outcome.column == choices.outcome:
+        return base.spec.outcome
+    if kind != "binary" or "map_positive" in st.session_state:
+        return None
+    try:
+        det = _detect(digest, data, name, replace(choices, outcome_kind="binary"))
+    except CmotError:
+        return None
+    return det.spec.outcome if det.spec is not None else None
+
+
+def _value_order(item: tuple[str, int]) -> tuple[int, float, str]:
+    x = _number(item[0])
+    return (0, x, "") if x is not None else (1, 0.0, item[0])
+
+
+# ---- per-file state ---------------------------------------------------------------------------
+
+
+def _widget_keys() -> list[str]:
+    return [
+        str(k)
+        for k in list(st.session_state)
+        if k in _FIXED_KEYS or str(k).startswith(_DYNAMIC_PREFIXES)
+    ]
+
+
+def _stash(digest: str) -> None:
+    """Keep this file's widget values, to restore them when the file comes back."""
+    files: dict[str, dict[str, Any]] = st.session_state.get("_map_files", {})
+    if digest in files:
+        files[digest]["widgets"] = {k: st.session_state[k] for k in _widget_keys()}
+
+
+def no_file() -> None:
+    """No upload on screen: the widgets go with it, so the next upload restores its own."""
+    st.session_state.pop("_map_file", None)
+
+
+def _file_state(digest: str) -> dict[str, Any]:
+    """This file's state; on a switch of file the widgets' values are stashed and restored."""
+    files: dict[str, dict[str, Any]] = st.session_state.setdefault("_map_files", {})
+    current = st.session_state.get("_map_file")
+    if current != digest:
+        keys = _widget_keys()
+        if current in files:
+            _stash(current)
+        for k in keys:
+            del st.session_state[k]
+        if digest not in files:
+            files[digest] = {
+                "epoch": len(files),
+                "gen": 0,
+                "roles": {},
+                "labels": {},
+                "values": {},
+                "journey": {},
+                "tp_sets": [],
+                "widgets": {},
+            }
+        for k, v in files[digest]["widgets"].items():
+            st.session_state[k] = v
+        st.session_state["_map_file"] = digest
+    return files[digest]
+
+
+def _key(state: dict[str, Any], base: str, sub: int = 0) -> str:
+    """A table editor's key: plain for the first file's first table, else numbered."""
+    n = (state["epoch"], sub)
+    return base if n == (0, 0) else f"{base}_{n[0]}_{n[1]}"
+
+
+def _roles_key(state: dict[str, Any]) -> str:
+    return _key(state, "map_roles", state["gen"])
+
+
+def _bump(state: dict[str, Any], fold: bool = True) -> None:
+    """A programmatic change of roles: fold the table's edits (unless done already), then
+    give the table a fresh key so that no stale edit overrides the change."""
+    if fold:
+        _fold_roles(state)
+    state["gen"] += 1
+    st.session_state["map_roles_key"] = _roles_key(state)
+
+
+def _fold_roles(state: dict[str, Any]) -> None:
+    """Fold the roles table's edits (role, question text) into the file's state."""
+    edits = st.session_state.get(_roles_key(state))
+    shown: list[str] = state.get("shown", [])
+    if not isinstance(edits, Mapping):
+        return
+    for i, change in dict(edits.get("edited_rows", {})).items():
+        if int(i) >= len(shown):
+            continue
+        col = shown[int(i)]
+        if change.get("role"):
+            state["roles"][col] = str(change["role"])
+        if "question" in change:
+            state["labels"][col] = "" if change["question"] is None else str(change["question"])
+
+
+def _on_outcome(state: dict[str, Any]) -> None:
+    for k in ("map_kind", "map_positive", "map_range_lo", "map_range_hi"):
+        st.session_state.pop(k, None)
+    _fold_roles(state)
+    chosen = st.session_state.get("map_outcome")
+    if chosen:
+        state["roles"].pop(chosen, None)  # the picker decides this column's role now
+    _bump(state, fold=False)
+
+
+def _on_kind() -> None:
+    for k in ("map_positive", "map_range_lo", "map_range_hi"):
+        st.session_state.pop(k, None)
+
+
+def _on_bulk(state: dict[str, Any], columns: list[str]) -> None:
+    _fold_roles(state)
+    try:
+        chosen = list(st.session_state.get("map_bulk_cols") or [])
+        pattern = str(st.session_state.get("map_bulk_pattern") or "")
+        if pattern.strip():
+            chosen += [c for c in match_columns(columns, pattern) if c not in chosen]
+        if not chosen:
+            raise CmotError("Choose columns or type a name pattern such as Q7*, then Apply.")
+    except CmotError as e:
+        state["bulk_message"] = ("warning", str(e))
+        return
+    role = str(st.session_state.get("map_bulk_role") or "touchpoint")
+    for c in chosen:
+        state["roles"][c] = role
+    if st.session_state.get("map_outcome") in chosen:
+        st.session_state["map_outcome"] = NO_OUTCOME
+    state["bulk_message"] = ("success", f"{len(chosen)} column(s) set to {role}.")
+    st.session_state["map_bulk_cols"] = []
+    st.session_state["map_bulk_pattern"] = ""
+    _bump(state, fold=False)
+
+
+# ---- the mapping step ------------------------------------------------------------------------
+
+
+def mapping_step(data: bytes, name: str) -> MappingResult:
+    """Show the whole mapping for an uploaded file; return what Save would store.
+
+    Raises CmotError only when the file itself cannot be read (then nothing can be mapped).
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    state = _file_state(digest)
+    st.session_state["map_roles_key"] = _roles_key(state)
+    _fold_roles(state)
+    sheet = st.session_state.get("map_sheet") or None
+
+    # What the analyst said about roles; the outcome lives in its own picker.
+    outcome_pick = st.session_state.get("map_outcome")
+    for col, role in list(state["roles"].items()):
+        if role == "outcome":
+            del state["roles"][col]
+            st.session_state["map_outcome"] = outcome_pick = col
+            _bump(state, fold=False)
+        elif col == outcome_pick:
+            st.session_state["map_outcome"] = outcome_pick = NO_OUTCOME
+            _bump(state, fold=False)
+    roles = tuple(sorted(state["roles"].items()))
+
+    with st.spinner("Detecting column roles…"):
+        try:
+            base = _detect(digest, data, name, Choices(sheet=sheet, roles=roles))
+        except CmotError:
+            if not roles:
+                raise  # the file itself cannot be read
+            # Roles set for columns this sheet does not have: keep those that still fit.
+            base = _detect(digest, data, name, Choices(sheet=sheet))
+            names = {g.column for g in base.columns}
+            state["roles"] = {c: r for c, r in state["roles"].items() if c in names}
+            roles = tuple(sorted(state["roles"].items()))
+            if roles:
+                base = _detect(digest, data, name, Choices(sheet=sheet, roles=roles))
+    columns = [g.column for g in base.columns]
+
+    if len(base.sheets) > 1:
+        if st.session_state.get("map_sheet") not in base.sheets:
+            st.session_state["map_sheet"] = base.sheet or base.sheets[0]
+        st.selectbox("Sheet", list(base.sheets), key="map_sheet")
+
+    # ---- outcome
+    detected = [g.column for g in base.columns if g.role == "outcome"]
+    if st.session_state.get("map_outcome", NO_OUTCOME) not in [NO_OUTCOME, *columns]:
+        del st.session_state["map_outcome"]
+    st.session_state.setdefault("map_outcome", detected[0] if detected else NO_OUTCOME)
+    outcome_col: str = st.session_state["map_outcome"]
+
+    # ---- missing codes: proposals from the detection, ticked unless unticked
+    proposals = base.proposals
+    for p in proposals:
+        st.session_state.setdefault(f"map_code_{p.code}", p.applied)
+    ticked = [bool(st.session_state.get(f"map_code_{p.code}")) for p in proposals]
+    missing = confirmed_missing(
+        [p.code for p in proposals], ticked, str(st.session_state.get("upload_missing") or "")
+    )
+    # ---- weight: proposed, never applied unasked
+    candidates = list(
+        dict.fromkeys(
+            [*base.weight_candidates, *(g.column for g in base.columns if g.role == "weight")]
+        )
+    )
+    weights = [c for c in candidates if st.session_state.get(f"map_weight_{c}")]
+    weight = weights[0] if weights else None
+    choices = Choices(
+        sheet=sheet,
+        roles=roles,
+        missing=missing,
+        weight=weight,  # "none" at save: for detection, no weight is the same
+        outcome=outcome_col or None,
+    )
+    problems: list[str] = []
+
+    st.subheader("Outcome")
+    if not outcome_col:
+        st.info(
+            ("No outcome is chosen." if detected else "No outcome was found.")
+            + " Pick the column that measures the whole relationship (overall satisfaction, "
+            "would recommend, renewed): the analysis explains it."
+        )
+    st.selectbox(
+        "Outcome column",
+        [NO_OUTCOME, *columns],
+        key="map_outcome",
+        format_func=lambda c: "— pick the outcome —" if c == NO_OUTCOME else _named(base, c),
+        on_change=_on_outcome,
+        args=(state,),
+    )
+    outcome: Outcome | None = None
+    if outcome_col:
+        counts = _counts_of(base, digest, data, name, sheet, outcome_col)
+        codes = missing if missing is not None else ()
+        guessed = default_kind(counts, codes)
+        detected_outcome = _outcome_guess(
+            base, digest, data, name, choices, st.session_state.get("map_kind", guessed)
+        )
+        if "map_kind" not in st.session_state:
+            # Numbers with a text marker are a scale, never a yes/no whose positive value is
+            # the marker: detection's guess is taken only where the values allow it.
+            if detected_outcome and (detected_outcome.kind != "binary" or guessed == "binary"):
+                guessed = detected_outcome.kind
+            st.session_state["map_kind"] = guessed
+        kind = st.selectbox(
+            "Outcome type",
+            KINDS,
+            key="map_kind",
+            on_change=_on_kind,
+            format_func=KIND_NAMES.__getitem__,
+        )
+        positive: tuple[str, ...] | None = None
+        rng: tuple[float, float] | None = None
+        if kind == "binary":
+            # A code confirmed as no answer is never a positive value.
+            values = [v for v, _ in counts if not _is_missing(v, codes)]
+            if "map_positive" not in st.session_state:
+                guess = detected_outcome.positive if detected_outcome else ()
+                st.session_state["map_positive"] = [v for v in guess if v in values]
+            else:
+                kept = [v for v in st.session_state["map_positive"] if v in values]
+                st.session_state["map_positive"] = kept
+            picked = st.multiselect("Values that count as positive", values, key="map_positive")
+            positive = tuple(picked)
+        elif kind == "recommend":
+            rng = (0.0, 10.0)
+            st.caption("Range 0-10: promoters 9-10, passives 7-8, detractors 0-6.")
+        else:
+            seen = observed_range(counts, codes) or (1.0, 5.0)
+            # The range follows the data (and the codes confirmed missing) until edited.
+            auto = state.get("range_auto")
+            for key, value in (("map_range_lo", seen[0]), ("map_range_hi", seen[1])):
+                now = st.session_state.get(key)
+                if now is None or (auto is not None and now == auto[key]):
+                    st.session_state[key] = float(value)
+            state["range_auto"] = {"map_range_lo": float(seen[0]), "map_range_hi": float(seen[1])}
+            lo_col, hi_col = st.columns(2)
+            lo = lo_col.number_input("Scale from", key="map_range_lo", step=1.0, format="%g")
+            hi = hi_col.number_input("to", key="map_range_hi", step=1.0, format="%g")
+            rng = (float(lo), float(hi))
+        profile = next(g for g in base.columns if g.column == outcome_col)
+        if base.rows >= 20 and profile.distinct >= 0.9 * base.rows:
+            st.warning(
+                f"{outcome_col!r} has a different value for nearly every respondent: it looks "
+                "like an id or a free number, not an outcome. Pick the overall rating or the "
+                "yes/no that the journey is judged by."
+            )
+        outcome = Outcome(
+            outcome_col,
+            kind,  # type: ignore[arg-type]
+            positive or (),
+            rng[0] if rng else None,
+            rng[1] if rng else None,
+        )
+        choices = replace(choices, outcome_kind=kind, positive=positive or None, outcome_range=rng)
+    det = base
+    if choices != Choices(sheet=sheet, roles=roles):
+        try:
+            with st.spinner("Applying your choices…"):
+                det = _detect(digest, data, name, choices)
+        except CmotError as e:
+            problems.append(str(e))
+
+    _missing_section(proposals, missing, det)
+    weight = _weight_section(candidates, weight)
+    _roles_section(state, det, columns, _counts_or_none(base, digest, data, name, sheet))
+    value_labels = _segments_section(state, det, base, digest, data, name, sheet)
+
+    spec: JourneySpec | None = None
+    if det.spec is None:
+        # Without an outcome the prompt above says what to do; the detection's own words
+        # about the missing outcome name command-line flags.
+        problems.extend(
+            p
+            for p in det.problems
+            if p not in problems and (outcome_col or "outcome" not in p.lower())
+        )
+    elif outcome is None:
+        problems.append("Pick the outcome column.")
+    else:
+        try:
+            spec = finalize_spec(
+                det.spec,
+                outcome=outcome,
+                weight=weight,
+                display=state["labels"],
+                value_labels=value_labels,
+            )
+        except CmotError as e:
+            problems.append(str(e))
+    if spec is not None:
+        with st.expander("Journey: stages, order, labels, CMoT tags", expanded=False):
+            try:
+                spec = _journey_section(state, spec)
+            except CmotError as e:
+                problems.append(str(e))
+                spec = None
+    if not outcome_col and spec is None:
+        problems.append("Pick the outcome column (under Outcome) to save.")
+    for problem in problems:
+        st.info(problem)
+    _stash(digest)
+    return MappingResult(
+        det,
+        spec if not problems else None,
+        replace(choices, weight=weight or "none").options(spec, value_labels),
+        tuple(problems),
+    )
+
+
+def _named(det: Detection, column: str) -> str:
+    for g in det.columns:
+        if g.column == column and g.label and g.label != column:
+            return f"{column}: {g.label[:60]}"
+    return column
+
+
+def _missing_section(
+    proposals: Sequence[Any], missing: tuple[Code, ...] | None, det: Detection
+) -> None:
+    st.subheader("Codes that mean no answer")
+    st.caption(
+        "These never count as low or high scores, in the ratings and the outcome alike. "
+        "Untick a proposal that is a real answer; add codes the file uses (numbers or text)."
+    )
+    for p in proposals:
+        st.checkbox(f"{p.code}: {p.evidence}", key=f"map_code_{p.code}")
+    if not proposals:
+        st.caption("No codes beside the scale were found.")
+    st.text_input(
+        "Other codes meaning no answer (comma-separated, e.g. 99, N/A)",
+        key="upload_missing",
+    )
+    if missing is not None:
+        shown = ", ".join(str(c) for c in missing) or "none"
+    elif det.spec is not None:
+        shown = ", ".join(str(c) for c in det.spec.scale.missing) or "none"
+        shown += " (detected)"
+    else:
+        shown = "none"
+    st.caption(f"Treated as no answer: {shown}.")
+    if det.spec is not None:
+        st.caption(scales_text(det.spec))
+
+
+def scales_text(spec: JourneySpec) -> str:
+    """How the touchpoints are read: each scale, its boxes and how many touchpoints use it,
+    so a scale stretched by a code (1-9 where 9 means don't know) is seen before saving."""
+    groups: dict[tuple[int, int, int, int], int] = {}
+    for c in spec.touchpoint_columns:
+        s = spec.scale_of(c)
+        key = (s.min, s.max, s.low_max, s.high_min)
+        groups[key] = groups.get(key, 0) + 1
+    parts = [
+        f"{n} touchpoint(s) rated {lo}-{hi} (low {lo}-{low}, high {high}-{hi})"
+        for (lo, hi, low, high), n in groups.items()
+    ]
+    return "Ratings: " + "; ".join(parts) + "."
+
+
+def _weight_section(candidates: Sequence[str], weight: str | None) -> str | None:
+    if not candidates:
+        return None
+    st.subheader("Weight")
+    for c in candidates:
+        st.checkbox(f"Weight results by {c}?", key=f"map_weight_{c}")
+    ticked = [c for c in candidates if st.session_state.get(f"map_weight_{c}")]
+    if len(ticked) > 1:
+        st.warning(f"One weight only: results are weighted by {ticked[0]}.")
+    st.caption(f"Results are weighted by {ticked[0]}." if ticked else "Results are unweighted.")
+    return ticked[0] if ticked else None
+
+
+def _counts_or_none(
+    base: Detection, digest: str, data: bytes, name: str, sheet: str | None
+) -> Mapping[str, tuple[tuple[str, int], ...]]:
+    """Value counts for the look at each column, when detection gave no sample of its own."""
+    if all(g.sample for g in base.columns):
+        return {}
+    few = tuple((g.column, _is_whole(g.dtype)) for g in base.columns if g.distinct <= 60)
+    return _value_counts(digest, data, name, sheet, few)
+
+
+def look(counts: Sequence[tuple[str, int]], limit: int = 8) -> str:
+    """'1 (12%), 2 (30%), … 9 (20%)': the values and their shares, most frequent first when
+    there are more than `limit`."""
+    total = sum(n for _, n in counts) or 1
+    shown = list(counts)
+    if len(shown) > limit:
+        keep = {v for v, _ in sorted(shown, key=lambda p: -p[1])[:limit]}
+        shown = [p for p in shown if p[0] in keep]
+    text = ", ".join(f"{v} ({100 * n / total:.0f}%)" for v, n in shown)
+    return text + (", …" if len(counts) > limit else "")
+
+
+def _roles_section(
+    state: dict[str, Any],
+    det: Detection,
+    columns: list[str],
+    counts: Mapping[str, tuple[tuple[str, int], ...]],
+) -> None:
+    st.subheader("Columns")
+    st.caption(
+        f"{len(columns)} columns. Change a role where the guess is wrong; the question text is "
+        "what pages show for a column."
+    )
+    frame = pd.DataFrame(
+        [
+            {
+                "column": g.column,
+                "role": "outcome" if g.role == "outcome" else g.role,
+                "confidence": g.confidence,
+                "reason": g.reason,
+                "values": g.sample
+                or (look(counts[g.column]) if counts.get(g.column) else "")
+                or f"{g.distinct:,} distinct values, {g.nulls:,} blank",
+                "question": state["labels"].get(g.column, g.label or ""),
+            }
+            for g in det.columns
+        ]
+    )
+    st.text_input(
+        "Search columns",
+        key="map_search",
+        placeholder="a name, a word of the question, a role, or a pattern such as q3_*",
+        on_change=_bump,
+        args=(state,),
+    )
+    shown = search_rows(frame, str(st.session_state.get("map_search") or ""))
+    state["shown"] = shown["column"].tolist()
+    st.data_editor(
+        shown,
+        key=_roles_key(state),
+        hide_index=True,
+        disabled=["column", "confidence", "reason", "values"],
+        column_config={
+            "role": st.column_config.SelectboxColumn(options=list(ROLES), required=True),
+            "confidence": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0),
+            "question": st.column_config.TextColumn("question (display label)"),
+        },
+    )
+    with st.expander("Assign many columns at once", expanded=len(columns) >= 100):
+        st.multiselect("Columns", columns, key="map_bulk_cols")
+        st.text_input(
+            "…or a name pattern", key="map_bulk_pattern", placeholder="e.g. Q7*, q3_*, wave?"
+        )
+        st.session_state.setdefault("map_bulk_role", "touchpoint")
+        st.selectbox("Role", TABLE_ROLES, key="map_bulk_role")
+        st.button("Apply", key="map_bulk_apply", on_click=_on_bulk, args=(state, columns))
+        message = state.pop("bulk_message", None)
+        if message:
+            (st.success if message[0] == "success" else st.warning)(message[1])
+
+
+def _segments_section(
+    state: dict[str, Any],
+    det: Detection,
+    base: Detection,
+    digest: str,
+    data: bytes,
+    name: str,
+    sheet: str | None,
+) -> dict[str, dict[str, str]]:
+    """Value labels and merges per segment column; returns every column's edited labels."""
+    values: dict[str, dict[str, str]] = state["values"]
+    # Segment candidates: detection's, then any attribute with few values (coded groups).
+    candidates = list(det.spec.segments) if det.spec is not None else []
+    candidates += [
+        g.column
+        for g in det.columns
+        if g.role == "attribute" and 2 <= g.distinct <= 30 and g.column not in candidates
+    ]
+    if det.spec is not None:
+        for col, mapping in det.spec.labels.items():
+            values.setdefault(col, dict(mapping))
+    if not candidates:
+        return {k: v for k, v in values.items() if v}
+    st.subheader("Segments")
+    st.caption(
+        "Label the codes of a segment column; give several codes the same label to merge "
+        "them, and label `*` to gather every other code (e.g. Other)."
+    )
+    if st.session_state.get("map_seg_col") not in candidates:
+        st.session_state["map_seg_col"] = candidates[0]
+    col = st.selectbox("Segment column", candidates, key="map_seg_col")
+    counts = _counts_of(base, digest, data, name, sheet, col)
+    seg_cols: list[str] = state.setdefault("seg_cols", [])
+    if col not in seg_cols:
+        seg_cols.append(col)
+    key = _key(state, "map_labels", seg_cols.index(col))
+    codes = [v for v, _ in counts] + [OTHER]
+    current = dict(values.get(col, {}))
+    # This run's edit, folded before the frame is built, so `*` counts the rest at once.
+    pending = st.session_state.get(key)
+    if isinstance(pending, Mapping):
+        for i, change in dict(pending.get("edited_rows", {})).items():
+            if "label" in change and int(i) < len(codes):
+                current[codes[int(i)]] = str(change["label"] or "").strip()
+    table = pd.DataFrame(
+        {
+            "code": codes,
+            # `*` gathers the codes that have no label of their own.
+            "respondents": [n for _, n in counts]
+            + [sum(n for v, n in counts if not current.get(v))],
+            "label": [current.get(v, "") for v in codes],
+        }
+    )
+    edited = st.data_editor(
+        table,
+        key=key,
+        hide_index=True,
+        disabled=["code", "respondents"],
+        column_config={"respondents": st.column_config.NumberColumn(format="%d")},
+    )
+    values[col] = labels_from_table(edited)
+    st.caption(f"Segments of {col}:")
+    st.dataframe(group_sizes(counts, values[col]), hide_index=True)
+    return {k: v for k, v in values.items() if v}
+
+
+def _journey_section(state: dict[str, Any], spec: JourneySpec) -> JourneySpec:
+    """Stages and touchpoint order, labels and CMoT tags; edits kept per touchpoint."""
+    kept: dict[str, dict[str, Any]] = state["journey"]
+    cols = spec.touchpoint_columns
+    if cols not in state["tp_sets"]:
+        state["tp_sets"].append(cols)
+    rows = []
+    for i, c in enumerate(cols):
+        t = spec.touchpoint(c)
+        row = {
+            "touchpoint": c,
+            "stage": spec.stage_of(c),
+            "order": i + 1,
+            "label": t.label,
+            "tags": ", ".join(t.tags),
+        }
+        row.update(kept.get(c, {}))
+        rows.append(row)
+    st.markdown(
+        "**Journey**: give each touchpoint a stage and an order (stages follow their first "
+        f"touchpoint), a label, and CMoT tags from: {', '.join(CMOT_TAGS)}."
+    )
+    base = pd.DataFrame(rows)
+    edited = st.data_editor(
+        base,
+        key=_key(state, "map_journey", state["tp_sets"].index(cols)),
+        hide_index=True,
+        disabled=["touchpoint"],
+    )
+    for before, after in zip(base.to_dict("records"), edited.to_dict("records"), strict=True):
+        diff = {k: after[k] for k in ("stage", "order", "label", "tags") if after[k] != before[k]}
+        if diff:
+            kept.setdefault(str(after["touchpoint"]), {}).update(diff)
+    return apply_journey(spec, edited)
