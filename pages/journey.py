@@ -4,8 +4,15 @@ import streamlit as st
 
 from cmot import charts
 from cmot.spec import CMOT_TAGS
-from cmot.summary import action_plan, segments_of
-from cmot.ui.frame import current_view, moments, settings_caption, to_url, url_default
+from cmot.summary import action_plan
+from cmot.ui.frame import (
+    current_view,
+    moments,
+    ranked_segments,
+    settings_caption,
+    to_url,
+    url_default,
+)
 from cmot.ui.state import require_app_frame
 from cmot.ui.widgets import chart, table
 
@@ -21,14 +28,14 @@ st.caption(
     "customer-moment-of-truth tag from the journey spec."
 )
 result = moments(view)
-options = segments_of(result)
+options = ranked_segments(result)
 url_default("journey_segments", options[:4], options, multi=True)
 chosen = st.multiselect("Segments", options, key="journey_segments", max_selections=5)
 to_url("journey_segments", chosen)
 tags = {t.name: ", ".join(CMOT_TAGS[g] for g in t.tags) for t in spec.touchpoints}
 rows = result.moments[result.moments.segment.isin(chosen or options[:1])]
 chart(charts.journey_map(rows, [s.name for s in spec.stages], tags), "journey", "journey-map")
-st.caption(settings_caption(result))
+st.caption(settings_caption(view, result))
 steps = st.tabs(
     [
         "1 Define the journey",

@@ -3,8 +3,14 @@
 import streamlit as st
 
 from cmot import charts
-from cmot.summary import segments_of
-from cmot.ui.frame import current_view, moments, settings_caption, to_url, url_default
+from cmot.ui.frame import (
+    current_view,
+    moments,
+    ranked_segments,
+    settings_caption,
+    to_url,
+    url_default,
+)
 from cmot.ui.state import require_app_frame
 from cmot.ui.widgets import chart, table
 
@@ -18,11 +24,11 @@ st.caption(
     "right bars opportunities; ⚠ marks a coefficient of the wrong sign (read as 0)."
 )
 result = moments(view)
-options = ["All", *[s for s in segments_of(result) if s != "All"]]
+options = ["All", *[s for s in ranked_segments(result) if s != "All"]]
 url_default("segment", options[1] if len(options) > 1 else options[0], options)
 seg = st.selectbox("Segment", options, key="segment")
 to_url("segment")
-st.caption(settings_caption(result, seg))
+st.caption(settings_caption(view, result, seg))
 rows = result.moments[result.moments.segment == seg]
 info = result.segments.set_index("segment").loc[seg]
 if info.reason:  # guardrails sit where the numbers would be

@@ -40,7 +40,11 @@ mode = st.radio(
 pool = list(spec.touchpoint_columns) if mode == "needs" else list(spec.attributes)
 default = [c for c in ("Type of Travel", "Class", "Customer Type") if c in pool] or pool[:2]
 cols = st.multiselect(
-    "Columns", pool, default=default[: 1 if mode == "given" else 3], key=f"seg_cols_{mode}"
+    "Columns",
+    pool,
+    default=default[: 1 if mode == "given" else 3],
+    key=f"seg_cols_{mode}",
+    format_func=spec.label_of,
 )
 k = st.number_input("Segments (0 = choose k automatically)", 0, 8, 0, key="seg_k")
 if st.button("Find segments", key="seg_run", type="primary"):
