@@ -37,6 +37,12 @@ SEGMENT_COLOURS = ("#0072B2", "#000000", "#56B4E9", "#CC79A7", "#F0E442")
 SEGMENT_DASHES = ([1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [4, 4])
 
 _CLASSES = list(CLASS_COLOURS)
+# Beyond this many touchpoints the journey runs top to bottom: left to right, 56 px per
+# touchpoint overflows the page (an 18-touchpoint map was cut off on the right), and narrower
+# steps leave no room for question-text labels.
+JOURNEY_ACROSS_MAX = 14
+LABEL_LIMIT = 340  # px of a touchpoint label on a vertical axis (question text is long)
+SCATTER_NAMES = 12  # touchpoints named beside their point in the impact-performance chart
 
 
 def class_label(cls: str) -> str:
@@ -183,6 +189,11 @@ def impact_performance(
     data = moments.assign(label=[class_label(c) for c in moments["class"]])[
         ["touchpoint", "mean", "ia", "ris", "class", "label", "reason"]
     ].dropna(subset=["mean", "ia"])
+    # Past a dozen points the names pile on each other (many sit at IA ±1): name the ones with
+    # the largest range of impact that have a result; the tooltip names every point.
+    named = data
+    if len(data) > SCATTER_NAMES:
+        named = data[data["class"] != "insufficient"].nlargest(SCATTER_NAMES, "ris")
     points = (
         alt.Chart(data)
         .mark_point(filled=True, opacity=0.9, stroke="#333333", strokeWidth=0.5)
@@ -209,8 +220,8 @@ def impact_performance(
         )
     )
     names = (
-        alt.Chart(data)
-        .mark_text(align="left", dx=8, fontSize=10, color="#333333")
+        alt.Chart(named)
+        .mark_text(align="left", dx=8, fontSize=10, color="#333333", limit=180)
         .encode(x="mean:Q", y="ia:Q", text="touchpoint:N")
     )
     lines = (
@@ -218,16 +229,16 @@ def impact_performance(
         .mark_rule(strokeDash=[4, 4], color="#777777")
         .encode(y="y:Q")
     )
-    return (lines + points + names).properties(
-        title=title or "Impact asymmetry against performance", height=380, width="container"
+    note = (
+        f" (names of the {len(named)} largest ranges of impact; hover for the others)"
+        if len(named) < len(data)
+        else ""
     )
-
-
-# Beyond this many touchpoints the journey runs top to bottom: left to right, 56 px per
-# touchpoint overflows the page (an 18-touchpoint map was cut off on the right), and narrower
-# steps leave no room for question-text labels.
-JOURNEY_ACROSS_MAX = 14
-LABEL_LIMIT = 340  # px of a touchpoint label on a vertical axis (question text is long)
+    return (lines + points + names).properties(
+        title=(title or "Impact asymmetry against performance") + note,
+        height=380,
+        width="container",
+    )
 
 
 def journey_map(

@@ -151,7 +151,7 @@ def forget_dataset_state(dataset_id: int) -> None:
         if isinstance(k, str) and k.startswith(DATASET_STATE_PREFIXES)
     ]
     for key in (*DATASET_STATE, *keys):
-        for k in (key, "_kept_" + key, "_pending_" + key):
+        for k in (key, "_kept_" + key):  # a pending choice is an intent for the new one
             st.session_state.pop(k, None)
         if key in st.query_params:
             del st.query_params[key]
