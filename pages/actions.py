@@ -72,4 +72,7 @@ people = at_risk(
     result.low_max,
     params=view.params,
 )
+# Ratings under the touchpoint's name (question text), as everywhere else.
+spec = view.info.spec
+people = people.rename(columns={c: spec.label_of(c) for c in cols})
 table(people, "at_risk_table", f"at-risk-{seg}")

@@ -78,7 +78,8 @@ if seg is not None:
         seg = seg.with_names(list(edited["name"]))
     except CmotError as e:
         st.error(str(e))
-    profile = seg.profile.pivot_table(
+    labelled = seg.profile.assign(attribute=seg.profile.attribute.map(spec.label_of))
+    profile = labelled.pivot_table(
         index=["attribute", "level"], columns="name", values="index"
     ).round(0)
     st.markdown("**Profiles**: index 100 = as in the whole sample; 150 = 1.5 times as common")
