@@ -6,6 +6,7 @@ from cmot import charts
 from cmot.compare import compare_segments, find_flips
 from cmot.ui.frame import (
     current_view,
+    default_segments,
     moments,
     ranked_segments,
     settings_caption,
@@ -31,7 +32,7 @@ options = [s for s in ranked_segments(result) if s != "All"]
 if len(options) < 2:
     st.info("Pick a segmentation with two or more segments in the sidebar to compare them.")
     st.stop()
-url_default("compare", options[:2], options, multi=True)
+url_default("compare", default_segments(result, 2, 2), options, multi=True)
 chosen = st.multiselect("Segments (2 to 4)", options, key="compare", max_selections=4)
 to_url("compare", chosen)
 if len(chosen) < 2:

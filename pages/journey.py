@@ -7,6 +7,7 @@ from cmot.spec import CMOT_TAGS
 from cmot.summary import action_plan
 from cmot.ui.frame import (
     current_view,
+    default_segments,
     moments,
     ranked_segments,
     settings_caption,
@@ -21,15 +22,17 @@ require_app_frame()
 view = current_view()
 spec = view.info.spec
 st.title("Journey map")
+across = len(spec.touchpoint_columns) <= charts.JOURNEY_ACROSS_MAX
 st.caption(
-    "Stages run left to right, touchpoints in journey order. Each line is a segment's "
+    ("Stages run left to right" if across else "Stages run top to bottom (a long journey)")
+    + ", touchpoints in journey order. Each line is a segment's "
     "performance (its emotion curve); each marker is the touchpoint's class in that segment "
     "(▼ vulnerability, ▲ opportunity, ◆ hybrid, ● low impact, ✚ insufficient); ✱ marks a "
     "customer-moment-of-truth tag from the journey spec."
 )
 result = moments(view)
 options = ranked_segments(result)
-url_default("journey_segments", options[:4], options, multi=True)
+url_default("journey_segments", default_segments(result, 4), options, multi=True)
 chosen = st.multiselect("Segments", options, key="journey_segments", max_selections=5)
 to_url("journey_segments", chosen)
 tags = {t.name: ", ".join(CMOT_TAGS[g] for g in t.tags) for t in spec.touchpoints}

@@ -443,6 +443,15 @@ def ranked_segments(result: MomentsResult) -> list[str]:
     return [str(s) for s in (*ok.segment, *short.segment)]
 
 
+def default_segments(result: MomentsResult, most: int, least: int = 1) -> list[str]:
+    """What a page shows before the user picks: up to `most` of the largest segments with
+    enough data; padded with the largest insufficient ones only up to `least`."""
+    ranked = ranked_segments(result)
+    short = insufficient_segments(result)
+    chosen = [s for s in ranked if s not in short][:most]
+    return chosen + [s for s in ranked if s in short][: max(0, least - len(chosen))]
+
+
 def insufficient_segments(result: MomentsResult) -> set[str]:
     segs = result.segments
     return {str(s) for s in segs.segment[segs.insufficient.astype(bool)]}

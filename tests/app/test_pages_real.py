@@ -122,7 +122,7 @@ def test_defaults_are_the_largest_segments_with_enough_data(kc16: AppTest) -> No
     ok(kc16.switch_page("pages/moments.py").run())
     assert kc16.selectbox(key="segment").value == "6"
     ok(kc16.switch_page("pages/journey.py").run())
-    assert kc16.multiselect(key="journey_segments").value == ["6", "5", "4", "1"]
+    assert kc16.multiselect(key="journey_segments").value == ["6", "5", "4"]
     ok(kc16.switch_page("pages/actions.py").run())
     assert kc16.selectbox(key="segment").value == "6"
     ok(kc16.switch_page("pages/overview.py").run())
