@@ -32,7 +32,19 @@ st.caption(settings_caption(view, result, seg))
 rows = result.moments[result.moments.segment == seg]
 info = result.segments.set_index("segment").loc[seg]
 if info.reason:  # guardrails sit where the numbers would be
-    (st.warning if info.insufficient else st.info)(f"{seg}: {info.reason}.", icon="⚠️")
+    # One line up front; a long list of collinear or empty columns only on demand.
+    clauses = str(info.reason).split("; ")
+    head = [clauses[0]]
+    for c in clauses[1:]:
+        if len("; ".join([*head, c])) > 90:
+            break
+        head.append(c)
+    first, more = "; ".join(head), len(head) < len(clauses)
+    lead = "not enough data for a result" if info.insufficient else "read with care"
+    (st.warning if info.insufficient else st.info)(f"{seg}: {lead} ({first}).", icon="⚠️")
+    if more:
+        with st.expander("Why, in detail"):
+            st.markdown(str(info.reason))
 chart(
     charts.butterfly(rows, result.unit, f"Penalty and reward: {seg}"), "butterfly", "penalty-reward"
 )

@@ -74,6 +74,12 @@ def test_every_page_on_a_wide_real_survey(kc: AppTest) -> None:
     assert not any(t.startswith("q3_") for t in table.touchpoint)
     # The outcome is a 1-5 scale: levels and effects with decimals, in points.
     assert "effects in points" in texts(kc)
+    # District 6 (the largest) is chosen and is insufficient: one short line, details on demand.
+    assert kc.selectbox(key="segment").value == "6"
+    warning = kc.warning[0].value
+    assert warning.startswith("6: not enough data") and len(warning) < 150
+    assert "needs at least 470" in warning
+    assert "Why, in detail" in [e.label for e in kc.main.expander]
 
 
 def test_overview_collapses_insufficient_segments_largest_first(kc: AppTest) -> None:
