@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import textwrap
 from dataclasses import dataclass
 
 import altair as alt
@@ -108,16 +107,6 @@ def units_of_kind(outcome_kind: str, measure: str = "score") -> Units:
     """The display units of an outcome kind, as the engine decides its result's unit."""
     share = outcome_kind == "binary" or measure == "promoter"
     return PERCENTAGE_POINTS if share else OUTCOME_POINTS
-
-
-def wrap_label(text: str, width: int = 28, lines: int = 3) -> list[str]:
-    """A long touchpoint name (question text) as up to `lines` lines of about `width`
-    characters for an axis label; the last line ends in '…' when text was left out."""
-    parts = textwrap.wrap(str(text), width) or [""]
-    if len(parts) > lines:
-        parts = parts[:lines]
-        parts[-1] = parts[-1][: width - 1].rstrip() + "…"
-    return parts
 
 
 def _points(unit: str) -> tuple[float, str]:
