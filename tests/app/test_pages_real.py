@@ -142,14 +142,14 @@ def test_defaults_are_the_largest_segments_with_enough_data(kc16: AppTest) -> No
     assert body.index("**6**") < body.index("**5**") < body.index("**4**")
 
 
-def _demo_in_2024(store: Store) -> None:
+def _demo_in_2024(store: Store, name: str = "demo2024") -> None:
     """A second weighted dataset whose survey dates (2024) lie before the demo's (2026)."""
     demo = generate_demo(n_per_segment=300, seed=3)
     frame = demo.frame.copy()
     frame["Survey date"] = [
         str(dt.date(2024, 3, 1) + dt.timedelta(days=i % 60)) for i in frame.index
     ]
-    ingest(store, frame.to_csv(index=False).encode(), "demo2024", IngestOptions(spec=demo_spec()))
+    ingest(store, frame.to_csv(index=False).encode(), name, IngestOptions(spec=demo_spec()))
 
 
 def test_switching_dataset_resets_state_that_no_longer_fits(db_path: Path) -> None:
@@ -194,6 +194,13 @@ def test_switching_dataset_resets_state_that_no_longer_fits(db_path: Path) -> No
     assert at.sidebar.date_input(key="f_from").value.year == 2026
     for page in RESULT_PAGES:
         ok(at.switch_page(f"pages/{page}.py").run())
+    # A save makes a new version (a new dataset id) under the same name: its dates, not the
+    # old version's, even with a filter set on the old one.
+    at.sidebar.date_input(key="f_from").set_value(dt.date(2026, 9, 1)).run()
+    _demo_in_2024(store, "demo")
+    at.run()
+    ok(at)
+    assert at.sidebar.date_input(key="f_from").value == dt.date(2024, 3, 1)
 
 
 def test_an_unexpected_error_becomes_a_message_and_a_log_entry(
