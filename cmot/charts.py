@@ -182,7 +182,8 @@ def impact_performance(
     # the largest range of impact that have a result; the tooltip names every point.
     named = data
     if len(data) > SCATTER_NAMES:
-        named = data[data["class"] != "insufficient"].nlargest(SCATTER_NAMES, "ris")
+        rated = data[data["class"] != "insufficient"]
+        named = (rated if len(rated) else data).nlargest(SCATTER_NAMES, "ris")
     points = (
         alt.Chart(data)
         .mark_point(filled=True, opacity=0.9, stroke="#333333", strokeWidth=0.5)
@@ -218,11 +219,13 @@ def impact_performance(
         .mark_rule(strokeDash=[4, 4], color="#777777")
         .encode(y="y:Q")
     )
-    note = (
-        f" (names of the {len(named)} largest ranges of impact; hover for the others)"
-        if len(named) < len(data)
-        else ""
-    )
+    note = ""
+    if len(named) < len(data):
+        note = (
+            f" (names of the {len(named)} largest ranges of impact; hover for the others)"
+            if len(named)
+            else " (hover for the names)"
+        )
     return (lines + points + names).properties(
         title=(title or "Impact asymmetry against performance") + note,
         height=380,

@@ -79,3 +79,11 @@ def test_scatter_names_only_the_largest_on_a_long_journey() -> None:
         f"Touchpoint {i} with a long question text" for i in range(28, 40)
     }
     assert "hover for the others" in str(spec["title"])
+
+
+def test_scatter_names_some_points_when_no_segment_has_a_result() -> None:
+    m = _moments(40, ("A",)).assign(ia=np.linspace(-1, 1, 40), **{"class": "insufficient"})
+    spec = charts.impact_performance(m, -0.2, 0.2).to_dict()
+    texts = [layer for layer in spec["layer"] if layer.get("mark", {}).get("type") == "text"]
+    assert len(spec["datasets"][texts[0]["data"]["name"]]) == charts.SCATTER_NAMES
+    assert "names of the 12 largest" in str(spec["title"])
