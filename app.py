@@ -3,7 +3,7 @@
 import streamlit as st
 
 from cmot.ui.auth import gate
-from cmot.ui.frame import sidebar_view
+from cmot.ui.frame import page_guard, sidebar_view
 from cmot.ui.state import get_store, select_dataset
 
 st.set_page_config(page_title="cmot: moments of truth", page_icon=":material/route:", layout="wide")
@@ -26,8 +26,10 @@ page = st.navigation(
         ],
     }
 )
-store = get_store()
-info = select_dataset(store)
-st.session_state["current_dataset"] = info
-st.session_state["view"] = sidebar_view(store, info) if info is not None else None
-page.run()
+# One guard around the frame and the page: no error reaches the browser as a red box.
+with page_guard():
+    store = get_store()
+    info = select_dataset(store)
+    st.session_state["current_dataset"] = info
+    st.session_state["view"] = sidebar_view(store, info) if info is not None else None
+    page.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import altair as alt
 import pandas as pd
@@ -35,6 +36,12 @@ SEGMENT_COLOURS = ("#0072B2", "#000000", "#56B4E9", "#CC79A7", "#F0E442")
 SEGMENT_DASHES = ([1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [4, 4])
 
 _CLASSES = list(CLASS_COLOURS)
+# Beyond this many touchpoints the journey runs top to bottom: left to right, 56 px per
+# touchpoint overflows the page (an 18-touchpoint map was cut off on the right), and narrower
+# steps leave no room for question-text labels.
+JOURNEY_ACROSS_MAX = 14
+LABEL_LIMIT = 340  # px of a touchpoint label on a vertical axis (question text is long)
+SCATTER_NAMES = 12  # touchpoints named beside their point in the impact-performance chart
 
 
 def class_label(cls: str) -> str:
@@ -58,9 +65,54 @@ def _class_shape() -> alt.Shape:
     )
 
 
+@dataclass(frozen=True)
+class Units:
+    """How an effect on the outcome is shown: scale, words and decimals.
+
+    A share (binary outcome, promoter share) reads as percentage points with one decimal
+    (0 in the compact matrix cells); a score (a 1-5 scale, a 0-10 recommend score) reads in
+    outcome points with two decimals, because its effects are fractions of a point and
+    rounding them to integers shows 0 everywhere.
+    """
+
+    factor: float  # value x factor = shown number
+    words: str  # "percentage points" or "points"
+    decimals: int  # in tables, tooltips and sentences
+    cell_decimals: int  # in compact cells (the class matrix)
+    suffix: str  # after a number in a sentence
+
+    def fmt(self, value: float, signed: bool = False, compact: bool = False) -> str:
+        """The number alone, e.g. '12.3' or '+0.45' ('n/a' when not finite)."""
+        if not math.isfinite(value):
+            return "n/a"
+        d = self.cell_decimals if compact else self.decimals
+        return f"{value * self.factor:{'+' if signed else ''}.{d}f}"
+
+    def d3(self, signed: bool = False) -> str:
+        """The same as a Vega/d3 format string, for tooltips."""
+        return f"{'+' if signed else ''}.{self.decimals}f"
+
+
+PERCENTAGE_POINTS = Units(100.0, "percentage points", 1, 0, " pts")
+OUTCOME_POINTS = Units(1.0, "points", 2, 2, " points")
+
+
+def units(unit: str) -> Units:
+    """The display units of a result's `unit` (MomentsResult.unit, set by the outcome kind:
+    binary and promoter share in percentage points, scale and recommend score in points)."""
+    return PERCENTAGE_POINTS if unit == "percentage points" else OUTCOME_POINTS
+
+
+def units_of_kind(outcome_kind: str, measure: str = "score") -> Units:
+    """The display units of an outcome kind, as the engine decides its result's unit."""
+    share = outcome_kind == "binary" or measure == "promoter"
+    return PERCENTAGE_POINTS if share else OUTCOME_POINTS
+
+
 def _points(unit: str) -> tuple[float, str]:
     """Multiplier and axis wording for outcome units (shares read as percentage points)."""
-    return (100.0, "percentage points") if unit == "percentage points" else (1.0, "points")
+    u = units(unit)
+    return u.factor, u.words
 
 
 def butterfly(moments: pd.DataFrame, unit: str, title: str = "") -> alt.LayerChart:
@@ -69,6 +121,7 @@ def butterfly(moments: pd.DataFrame, unit: str, title: str = "") -> alt.LayerCha
     `moments` is one segment's rows of MomentsResult.moments, in journey order.
     """
     k, words = _points(unit)
+    fmt = units(unit).d3()
     order = list(moments.touchpoint)
     rows = []
     for r in moments.to_dict("records"):
@@ -88,7 +141,7 @@ def butterfly(moments: pd.DataFrame, unit: str, title: str = "") -> alt.LayerCha
                 }
             )
     data = pd.DataFrame(rows)
-    y = alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=220))
+    y = alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT))
     base = alt.Chart(data)
     bars = base.mark_bar(height={"band": 0.7}).encode(
         x=alt.X("value:Q", title=f"← penalty of a low rating · reward of a top rating → ({words})"),
@@ -97,9 +150,9 @@ def butterfly(moments: pd.DataFrame, unit: str, title: str = "") -> alt.LayerCha
         tooltip=[
             "touchpoint",
             "side",
-            alt.Tooltip("value:Q", format=".1f"),
-            alt.Tooltip("lo:Q", format=".1f", title="95% from"),
-            alt.Tooltip("hi:Q", format=".1f", title="95% to"),
+            alt.Tooltip("value:Q", format=fmt),
+            alt.Tooltip("lo:Q", format=fmt, title="95% from"),
+            alt.Tooltip("hi:Q", format=fmt, title="95% to"),
             "label",
             "reason",
         ],
@@ -125,6 +178,12 @@ def impact_performance(
     data = moments.assign(label=[class_label(c) for c in moments["class"]])[
         ["touchpoint", "mean", "ia", "ris", "class", "label", "reason"]
     ].dropna(subset=["mean", "ia"])
+    # Past a dozen points the names pile on each other (many sit at IA ±1): name the ones with
+    # the largest range of impact that have a result; the tooltip names every point.
+    named = data
+    if len(data) > SCATTER_NAMES:
+        rated = data[data["class"] != "insufficient"]
+        named = (rated if len(rated) else data).nlargest(SCATTER_NAMES, "ris")
     points = (
         alt.Chart(data)
         .mark_point(filled=True, opacity=0.9, stroke="#333333", strokeWidth=0.5)
@@ -151,8 +210,8 @@ def impact_performance(
         )
     )
     names = (
-        alt.Chart(data)
-        .mark_text(align="left", dx=8, fontSize=10, color="#333333")
+        alt.Chart(named)
+        .mark_text(align="left", dx=8, fontSize=10, color="#333333", limit=180)
         .encode(x="mean:Q", y="ia:Q", text="touchpoint:N")
     )
     lines = (
@@ -160,16 +219,29 @@ def impact_performance(
         .mark_rule(strokeDash=[4, 4], color="#777777")
         .encode(y="y:Q")
     )
+    note = ""
+    if len(named) < len(data):
+        note = (
+            f" (names of the {len(named)} largest ranges of impact; hover for the others)"
+            if len(named)
+            else " (hover for the names)"
+        )
     return (lines + points + names).properties(
-        title=title or "Impact asymmetry against performance", height=380, width="container"
+        title=(title or "Impact asymmetry against performance") + note,
+        height=380,
+        width="container",
     )
 
 
 def journey_map(
     moments: pd.DataFrame, stage_order: list[str], tags: dict[str, str] | None = None
 ) -> alt.FacetChart:
-    """Stages left to right, touchpoints in order, each segment's performance curve, every
+    """Stages in order, touchpoints in order, each segment's performance curve, every
     touchpoint marked by its class (colour and shape) in each segment.
+
+    Up to JOURNEY_ACROSS_MAX touchpoints the stages run left to right; a longer journey runs
+    top to bottom (stages as rows, one row per touchpoint, labels in full width), so that a
+    30+ touchpoint survey stays legible and nothing is cut off.
 
     `moments` holds the segments to draw (rows of MomentsResult.moments); `tags` maps a
     touchpoint's display name to its CMoT tags text.
@@ -180,6 +252,7 @@ def journey_map(
     data["tags"] = [tags.get(t, "") for t in data.touchpoint]
     data["label"] = [class_label(c) for c in data["class"]]
     segs = list(dict.fromkeys(data.segment))
+    across = data.touchpoint.nunique() <= JOURNEY_ACROSS_MAX
     # Segments colour the lines' stroke, classes the markers' fill (with their shape): two
     # scales, so the class colour and shape share one scale domain and one "class" legend.
     seg_colour = alt.Stroke(
@@ -192,20 +265,45 @@ def journey_map(
         scale=alt.Scale(domain=segs, range=list(SEGMENT_DASHES[: len(segs)])),
         legend=None,
     )
-    x = alt.X(
-        "touchpoint:N",
-        sort=alt.SortField("order"),
-        title=None,
-        axis=alt.Axis(labelAngle=-40, labelLimit=160, labelOverlap=False),
+    perf = "performance (mean rating, 0-100)"
+    if across:
+        tp: alt.X | alt.Y = alt.X(
+            "touchpoint:N",
+            sort=alt.SortField("order"),
+            title=None,
+            axis=alt.Axis(labelAngle=-40, labelLimit=160, labelOverlap=False),
+        )
+        value: alt.X | alt.Y = alt.Y("mean:Q", title=perf, scale=alt.Scale(zero=False))
+        tag_value: alt.X | alt.Y = alt.Y("max(mean):Q")
+        enc = {"x": tp, "y": value}
+        tag_enc = {"x": tp, "y": tag_value}
+        dx, dy = 0, -14
+    else:
+        tp = alt.Y(
+            "touchpoint:N",
+            sort=alt.SortField("order"),
+            title=None,
+            axis=alt.Axis(labelLimit=LABEL_LIMIT, labelOverlap=False, labelFontSize=11),
+        )
+        value = alt.X(
+            "mean:Q", title=perf, scale=alt.Scale(zero=False), axis=alt.Axis(orient="top")
+        )
+        enc = {"x": value, "y": tp}
+        tag_enc = {"x": alt.X("max(mean):Q"), "y": tp}
+        dx, dy = 14, 0
+    # The line joins touchpoints in journey order whichever way the journey runs.
+    line = (
+        alt.Chart()
+        .mark_line(strokeWidth=2)
+        .encode(**enc, order=alt.Order("order:Q"), stroke=seg_colour, strokeDash=dash)
     )
-    y = alt.Y("mean:Q", title="performance (mean rating, 0-100)", scale=alt.Scale(zero=False))
-    line = alt.Chart().mark_line(strokeWidth=2).encode(x=x, y=y, stroke=seg_colour, strokeDash=dash)
     marks = (
         alt.Chart()
-        .mark_point(filled=True, size=150, stroke="#333333", strokeWidth=0.5, opacity=1)
+        .mark_point(
+            filled=True, size=150 if across else 90, stroke="#333333", strokeWidth=0.5, opacity=1
+        )
         .encode(
-            x=x,
-            y=y,
+            **enc,
             color=_class_colour(),
             shape=_class_shape(),
             tooltip=[
@@ -221,20 +319,45 @@ def journey_map(
     tag_marks = (
         alt.Chart()
         .transform_filter("datum.tags != ''")
-        .mark_text(dy=-14, fontSize=12, color="#333333", text="✱")
-        .encode(x=x, y=alt.Y("max(mean):Q"))
+        .mark_text(fontSize=12, color="#333333", text="✱", dx=dx, dy=dy)
+        .encode(**tag_enc)
     )
-    return (
-        alt.layer(line, marks, tag_marks, data=data)
-        .properties(height=340, width=alt.Step(56))
-        .facet(
-            column=alt.Column(
-                "stage:N", sort=stage_order, title=None, header=alt.Header(labelFontWeight="bold")
-            ),
-            spacing=4,
+    title = "Journey map: performance by segment (✱ = CMoT tag)"
+    layers = alt.layer(line, marks, tag_marks, data=data)
+    if across:
+        return (
+            layers.properties(height=340, width=alt.Step(56))
+            .facet(
+                column=alt.Column(
+                    "stage:N",
+                    sort=stage_order,
+                    title=None,
+                    header=alt.Header(labelFontWeight="bold"),
+                ),
+                spacing=4,
+            )
+            .resolve_scale(x="independent")
+            .properties(title=title)
         )
-        .resolve_scale(x="independent")
-        .properties(title="Journey map: performance by segment (✱ = CMoT tag)")
+    return (
+        layers.properties(height=alt.Step(22), width=480)
+        .facet(
+            row=alt.Row(
+                "stage:N",
+                sort=stage_order,
+                title=None,
+                header=alt.Header(
+                    labelFontWeight="bold",
+                    labelAngle=0,
+                    labelOrient="top",
+                    labelAnchor="start",
+                    labelFontSize=12,
+                ),
+            ),
+            spacing=10,
+        )
+        .resolve_scale(y="independent")
+        .properties(title=title)
     )
 
 
@@ -243,12 +366,13 @@ def class_matrix(
 ) -> alt.LayerChart:
     """Touchpoint x segment: cell colour = class, text = class symbol and range of impact;
     touchpoints in `flips` (display names) get a heavy outline and ⇄ in their label."""
-    k, words = _points(unit)
+    u = units(unit)
+    k, words = u.factor, u.words
     data = moments[moments.segment.isin(segments)].copy()
     data["impact"] = data.ris * k
     data["text"] = [
-        f"{CLASS_SYMBOLS[c]} {v:.0f}" if math.isfinite(v) else CLASS_SYMBOLS[c]
-        for c, v in zip(data["class"], data.impact, strict=True)
+        f"{CLASS_SYMBOLS[c]} {u.fmt(v, compact=True)}" if math.isfinite(v) else CLASS_SYMBOLS[c]
+        for c, v in zip(data["class"], data.ris, strict=True)
     ]
     data["label"] = [class_label(c) for c in data["class"]]
     data["touchpoint"] = [f"⇄ {t}" if t in flips else t for t in data.touchpoint]
@@ -256,12 +380,18 @@ def class_matrix(
     order = list(dict.fromkeys(data.touchpoint))
     base = alt.Chart(data).encode(
         x=alt.X("segment:N", sort=segments, title=None, axis=alt.Axis(labelAngle=0, orient="top")),
-        y=alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=220)),
+        y=alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT)),
     )
     cells = base.mark_rect(strokeWidth=2).encode(
         color=_class_colour(),
         stroke=alt.condition("datum.flip", alt.value("#000000"), alt.value("white")),
-        tooltip=["segment", "touchpoint", "label", alt.Tooltip("impact:Q", format=".1f"), "reason"],
+        tooltip=[
+            "segment",
+            "touchpoint",
+            "label",
+            alt.Tooltip("impact:Q", format=u.d3()),
+            "reason",
+        ],
     )
     text = base.mark_text(fontSize=12, color="#111111").encode(text="text:N")
     return (cells + text).properties(
@@ -275,6 +405,7 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
     """Penalty and reward differences (a − b) with 95% intervals; filled = significant after
     Benjamini-Hochberg, hollow = not."""
     k, words = _points(unit)
+    signed = units(unit).d3(signed=True)
     if comparison.empty:
         return alt.LayerChart()
     a, b = comparison.segment_a.iloc[0], comparison.segment_b.iloc[0]
@@ -285,7 +416,7 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
         fdr=["significant (FDR)" if s else "not significant" for s in comparison.significant],
     )[["touchpoint", "measure", "diff", "lo", "hi", "fdr", "q"]]
     order = list(dict.fromkeys(data.touchpoint))
-    y = alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=220))
+    y = alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT))
     # Layers without data of their own, so that the facet splits the rows between panels.
     rules = alt.Chart().mark_rule(color="#555555").encode(x="lo:Q", x2="hi:Q", y=y)
     dots = (
@@ -304,9 +435,9 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
             tooltip=[
                 "touchpoint",
                 "measure",
-                alt.Tooltip("diff:Q", format="+.1f"),
-                alt.Tooltip("lo:Q", format="+.1f"),
-                alt.Tooltip("hi:Q", format="+.1f"),
+                alt.Tooltip("diff:Q", format=signed),
+                alt.Tooltip("lo:Q", format=signed),
+                alt.Tooltip("hi:Q", format=signed),
                 alt.Tooltip("q:Q", format=".3f"),
                 "fdr",
             ],

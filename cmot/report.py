@@ -101,6 +101,7 @@ class Report:
     flips: tuple[str, ...]  # one sentence per flip
     charts: tuple[tuple[str, alt.TopLevelMixin], ...]  # (caption, chart)
     result: MomentsResult
+    weighting: str = "unweighted"  # "weighted by X" or "unweighted"
 
 
 def _settings_rows(r: Report) -> list[tuple[str, str]]:
@@ -110,6 +111,7 @@ def _settings_rows(r: Report) -> list[tuple[str, str]]:
         ("dataset", r.dataset),
         ("segmentation", r.segmentation),
         ("filters", r.filters or "none"),
+        ("weighting", r.weighting),
         ("outcome", f"{r.result.outcome_kind} ({r.result.measure}); effects in {r.result.unit}"),
         ("low / high cut-offs", f"low <= {r.result.low_max}, high >= {r.result.high_min}"),
         (

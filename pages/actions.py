@@ -3,8 +3,15 @@
 import streamlit as st
 
 from cmot.moments import predict_what_if
-from cmot.summary import action_plan, amount, at_risk, segments_of
-from cmot.ui.frame import current_view, moments, settings_caption, to_url, url_default
+from cmot.summary import action_plan, amount, at_risk
+from cmot.ui.frame import (
+    current_view,
+    moments,
+    ranked_segments,
+    settings_caption,
+    to_url,
+    url_default,
+)
 from cmot.ui.state import get_store, require_app_frame
 from cmot.ui.widgets import table
 
@@ -18,11 +25,11 @@ st.caption(
     "lost today (risk) or still to gain (upside), in outcome points."
 )
 result = moments(view)
-options = segments_of(result)
+options = ranked_segments(result)
 url_default("segment", options[0], options)
 seg = st.selectbox("Segment", options, key="segment")
 to_url("segment")
-st.caption(settings_caption(result, seg))
+st.caption(settings_caption(view, result, seg))
 plan = action_plan(result, seg)
 table(
     plan,
@@ -65,4 +72,7 @@ people = at_risk(
     result.low_max,
     params=view.params,
 )
+# Ratings under the touchpoint's name (question text), as everywhere else.
+spec = view.info.spec
+people = people.rename(columns={c: spec.label_of(c) for c in cols})
 table(people, "at_risk_table", f"at-risk-{seg}")

@@ -4,8 +4,15 @@ import streamlit as st
 
 from cmot import charts
 from cmot.compare import compare_segments, find_flips
-from cmot.summary import segments_of
-from cmot.ui.frame import current_view, moments, settings_caption, to_url, url_default
+from cmot.ui.frame import (
+    current_view,
+    default_segments,
+    moments,
+    ranked_segments,
+    settings_caption,
+    to_url,
+    url_default,
+)
 from cmot.ui.report import report_buttons
 from cmot.ui.state import require_app_frame
 from cmot.ui.widgets import chart, table
@@ -21,17 +28,17 @@ st.caption(
     "segment and an opportunity in another."
 )
 result = moments(view)
-options = [s for s in segments_of(result) if s != "All"]
+options = [s for s in ranked_segments(result) if s != "All"]
 if len(options) < 2:
     st.info("Pick a segmentation with two or more segments in the sidebar to compare them.")
     st.stop()
-url_default("compare", options[:2], options, multi=True)
+url_default("compare", default_segments(result, 2, 2), options, multi=True)
 chosen = st.multiselect("Segments (2 to 4)", options, key="compare", max_selections=4)
 to_url("compare", chosen)
 if len(chosen) < 2:
     st.warning("Pick at least two segments.")
     st.stop()
-st.caption(settings_caption(result))
+st.caption(settings_caption(view, result))
 flips = find_flips(result)
 flips = flips[flips.vulnerable_in.isin(chosen) & flips.opportunity_in.isin(chosen)]
 for sentence in flips.sentence:

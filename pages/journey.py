@@ -4,8 +4,16 @@ import streamlit as st
 
 from cmot import charts
 from cmot.spec import CMOT_TAGS
-from cmot.summary import action_plan, segments_of
-from cmot.ui.frame import current_view, moments, settings_caption, to_url, url_default
+from cmot.summary import action_plan
+from cmot.ui.frame import (
+    current_view,
+    default_segments,
+    moments,
+    ranked_segments,
+    settings_caption,
+    to_url,
+    url_default,
+)
 from cmot.ui.state import require_app_frame
 from cmot.ui.widgets import chart, table
 
@@ -14,21 +22,23 @@ require_app_frame()
 view = current_view()
 spec = view.info.spec
 st.title("Journey map")
+across = len(spec.touchpoint_columns) <= charts.JOURNEY_ACROSS_MAX
 st.caption(
-    "Stages run left to right, touchpoints in journey order. Each line is a segment's "
+    ("Stages run left to right" if across else "Stages run top to bottom (a long journey)")
+    + ", touchpoints in journey order. Each line is a segment's "
     "performance (its emotion curve); each marker is the touchpoint's class in that segment "
     "(▼ vulnerability, ▲ opportunity, ◆ hybrid, ● low impact, ✚ insufficient); ✱ marks a "
     "customer-moment-of-truth tag from the journey spec."
 )
 result = moments(view)
-options = segments_of(result)
-url_default("journey_segments", options[:4], options, multi=True)
+options = ranked_segments(result)
+url_default("journey_segments", default_segments(result, 4), options, multi=True)
 chosen = st.multiselect("Segments", options, key="journey_segments", max_selections=5)
 to_url("journey_segments", chosen)
 tags = {t.name: ", ".join(CMOT_TAGS[g] for g in t.tags) for t in spec.touchpoints}
 rows = result.moments[result.moments.segment.isin(chosen or options[:1])]
 chart(charts.journey_map(rows, [s.name for s in spec.stages], tags), "journey", "journey-map")
-st.caption(settings_caption(result))
+st.caption(settings_caption(view, result))
 steps = st.tabs(
     [
         "1 Define the journey",

@@ -3,8 +3,14 @@
 import streamlit as st
 
 from cmot import charts
-from cmot.summary import segments_of
-from cmot.ui.frame import current_view, moments, settings_caption, to_url, url_default
+from cmot.ui.frame import (
+    current_view,
+    moments,
+    ranked_segments,
+    settings_caption,
+    to_url,
+    url_default,
+)
 from cmot.ui.state import require_app_frame
 from cmot.ui.widgets import chart, table
 
@@ -18,15 +24,27 @@ st.caption(
     "right bars opportunities; ⚠ marks a coefficient of the wrong sign (read as 0)."
 )
 result = moments(view)
-options = ["All", *[s for s in segments_of(result) if s != "All"]]
+options = ["All", *[s for s in ranked_segments(result) if s != "All"]]
 url_default("segment", options[1] if len(options) > 1 else options[0], options)
 seg = st.selectbox("Segment", options, key="segment")
 to_url("segment")
-st.caption(settings_caption(result, seg))
+st.caption(settings_caption(view, result, seg))
 rows = result.moments[result.moments.segment == seg]
 info = result.segments.set_index("segment").loc[seg]
 if info.reason:  # guardrails sit where the numbers would be
-    (st.warning if info.insufficient else st.info)(f"{seg}: {info.reason}.", icon="⚠️")
+    # One line up front; a long list of collinear or empty columns only on demand.
+    clauses = str(info.reason).split("; ")
+    head = [clauses[0]]
+    for c in clauses[1:]:
+        if len("; ".join([*head, c])) > 90:
+            break
+        head.append(c)
+    first, more = "; ".join(head), len(head) < len(clauses)
+    lead = "not enough data for a result" if info.insufficient else "read with care"
+    (st.warning if info.insufficient else st.info)(f"{seg}: {lead} ({first}).", icon="⚠️")
+    if more:
+        with st.expander("Why, in detail"):
+            st.markdown(str(info.reason))
 chart(
     charts.butterfly(rows, result.unit, f"Penalty and reward: {seg}"), "butterfly", "penalty-reward"
 )

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from cmot.summary import amount, headline, segments_of, top_stakes
-from cmot.ui.frame import current_view, moments, settings_caption
+from cmot.summary import amount, headline, top_stakes
+from cmot.ui.frame import current_view, moments, ranked_segments, settings_caption
 from cmot.ui.state import require_app_frame
 from cmot.ui.widgets import moment_cards, moment_line
 
@@ -17,7 +17,7 @@ st.caption(
     "excelling lifts it); the amount is what is at stake in outcome points."
 )
 result = moments(view)
-segs = segments_of(result)
+segs = ranked_segments(result)
 whole = result.segments.iloc[0]
 a, b, c = st.columns(3)
 a.metric("Respondents", f"{int(whole.n):,}")
@@ -42,4 +42,4 @@ for col, kind, title in (
             moment_line(r._4, r.touchpoint, f"for {r.segment}: {amount(r.value, result.unit)}")
     if rows.empty:
         col.markdown("None stands out.")
-st.caption(settings_caption(result))
+st.caption(settings_caption(view, result))

@@ -40,7 +40,11 @@ mode = st.radio(
 pool = list(spec.touchpoint_columns) if mode == "needs" else list(spec.attributes)
 default = [c for c in ("Type of Travel", "Class", "Customer Type") if c in pool] or pool[:2]
 cols = st.multiselect(
-    "Columns", pool, default=default[: 1 if mode == "given" else 3], key=f"seg_cols_{mode}"
+    "Columns",
+    pool,
+    default=default[: 1 if mode == "given" else 3],
+    key=f"seg_cols_{mode}",
+    format_func=spec.label_of,
 )
 k = st.number_input("Segments (0 = choose k automatically)", 0, 8, 0, key="seg_k")
 if st.button("Find segments", key="seg_run", type="primary"):
@@ -74,7 +78,8 @@ if seg is not None:
         seg = seg.with_names(list(edited["name"]))
     except CmotError as e:
         st.error(str(e))
-    profile = seg.profile.pivot_table(
+    labelled = seg.profile.assign(attribute=seg.profile.attribute.map(spec.label_of))
+    profile = labelled.pivot_table(
         index=["attribute", "level"], columns="name", values="index"
     ).round(0)
     st.markdown("**Profiles**: index 100 = as in the whole sample; 150 = 1.5 times as common")

@@ -3,20 +3,78 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
 from cmot.errors import CmotError
-from cmot.moments import MomentsResult, Settings, find_moments, segment_sql_expr
+from cmot.moments import ALL, MomentsResult, Settings, find_moments
 from cmot.segments import SEGMENT_COL, list_segmentations, segment_sql
+from cmot.spec import JourneySpec
 from cmot.store import DatasetInfo, Store, quote_ident
 from cmot.ui.state import get_store
 
+try:  # the engine's public name; older engines only had the private one
+    from cmot.moments import segment_sql_expr
+except ImportError:  # pragma: no cover - depends on the engine's version
+    from cmot.moments import _segment_sql as segment_sql_expr  # type: ignore[attr-defined,no-redef]
+
 WHOLE = "(whole sample)"
 SAVED = "saved: "
+log = logging.getLogger("cmot.ui")
+UNEXPECTED = (
+    "This page ran into an unexpected problem and stopped. Try again; if it happens again, "
+    "pick another segmentation, filter or dataset in the sidebar. The details are in the "
+    "server log"
+)
+# Widget state that belongs to one dataset: its columns, segments, dates and scale. Switching
+# dataset (or saving a new version, which selects it) forgets it, so that no widget keeps a
+# value the new dataset does not have (a date beyond its range raised in the date input).
+DATASET_STATE = (
+    "seg",
+    "f_from",
+    "f_to",
+    "f_col",
+    "f_val",
+    "low",
+    "high",
+    "compare",
+    "pair",
+    "segment",
+    "journey_segments",
+    "wi_tp",
+    "seg_result",
+    "seg_names",
+    "saved_names",
+    "seg_save_name",
+    "seg_delete_name",
+)
+DATASET_STATE_PREFIXES = ("seg_cols_",)
+
+
+# ---- one guard for every page ----------------------------------------------------------
+
+
+@contextmanager
+def page_guard() -> Iterator[None]:
+    """Run a page so that no error reaches the browser as Streamlit's red exception box.
+
+    A CmotError (something the user can fix) shows its message; anything else shows a short
+    message saying what to do, and the traceback goes to the server log. st.stop and
+    st.rerun raise BaseException subclasses and pass through untouched.
+    """
+    try:
+        yield
+    except CmotError as e:
+        st.error(str(e), icon=":material/error:")
+    except Exception as e:
+        ref = f"{type(e).__name__} at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+        log.exception("page failed (%s)", ref)
+        st.error(f"{UNEXPECTED} ({ref}).", icon=":material/error:")
 
 
 # ---- widget state that lives in the URL ------------------------------------------------
@@ -29,20 +87,26 @@ def url_default(
     *,
     multi: bool = False,
     parse: Callable[[str], Any] = str,
+    within: tuple[Any, Any] | None = None,
 ) -> None:
     """Give widget `key` its first value: the URL's, else this session's last, else `default`.
 
     Call before creating the widget (with no `value=`/`index=`), then `to_url(key)` after it.
     The session copy matters because a page's widgets lose their state when another page runs.
+    `within` = (lo, hi) bounds a value (dates): one outside them is not valid either.
     """
+
+    def _ok(v: Any) -> bool:
+        return _valid(v, options, multi) and _inside(v, within)
+
     pending = st.session_state.pop("_pending_" + key, None)
-    if pending is not None and _valid(pending, options, multi):
+    if pending is not None and _ok(pending):
         # Set before the widget exists: this beats the value the browser sends back for it.
         st.session_state[key] = pending
         return
     if key in st.session_state:
         value = st.session_state[key]
-        if _valid(value, options, multi):
+        if _ok(value):
             return
     value = None
     if key in st.query_params:
@@ -51,9 +115,9 @@ def url_default(
             value = [parse(v) for v in raw] if multi else parse(raw[0])
         except (ValueError, IndexError):
             value = None
-    if value is None or not _valid(value, options, multi):
+    if value is None or not _ok(value):
         value = st.session_state.get("_kept_" + key)
-    if value is None or not _valid(value, options, multi):
+    if value is None or not _ok(value):
         value = default
     st.session_state[key] = value
 
@@ -64,6 +128,33 @@ def _valid(value: Any, options: Sequence[Any] | None, multi: bool) -> bool:
     if multi:
         return isinstance(value, list) and all(v in options for v in value)
     return value in options
+
+
+def _inside(value: Any, within: tuple[Any, Any] | None) -> bool:
+    if within is None:
+        return True
+    try:
+        return bool(within[0] <= value <= within[1])
+    except TypeError:  # a value of another type (a stale text from the URL)
+        return False
+
+
+def forget_dataset_state(dataset_id: int) -> None:
+    """Forget the widget state of the previous dataset when the sidebar's dataset changed."""
+    last = st.session_state.get("_view_dataset")
+    st.session_state["_view_dataset"] = dataset_id
+    if last is None or last == dataset_id:
+        return  # first run (a deep link's URL values stand) or the same dataset
+    keys = [
+        k
+        for k in list(st.session_state)
+        if isinstance(k, str) and k.startswith(DATASET_STATE_PREFIXES)
+    ]
+    for key in (*DATASET_STATE, *keys):
+        for k in (key, "_kept_" + key):  # a pending choice is an intent for the new one
+            st.session_state.pop(k, None)
+        if key in st.query_params:
+            del st.query_params[key]
 
 
 def to_url(key: str, value: Any = None) -> None:
@@ -98,9 +189,25 @@ class View:
         return segment_sql_expr(self.columns) if self.columns else None
 
     @property
+    def weighting(self) -> str:
+        """'weighted by X' or 'unweighted': said next to every result."""
+        return weighting(self.info.spec)
+
+    @property
     def label(self) -> str:
         extra = f"; {self.filters}" if self.filters else ""
-        return f"{self.info.name} v{self.info.version}, by {self.segmentation}{extra}"
+        spec = self.info.spec
+        by = (
+            spec.label_of(self.segmentation)
+            if self.segmentation in spec.segments
+            else (self.segmentation)
+        )
+        return f"{self.info.name} v{self.info.version}, by {by}{extra}; {self.weighting}"
+
+
+def weighting(spec: JourneySpec) -> str:
+    w = spec.weight_column
+    return f"weighted by {spec.label_of(w)}" if w else "unweighted"
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -145,6 +252,7 @@ def sidebar_view(store: Store, info: DatasetInfo) -> View:
     """Draw the sidebar's segmentation, filters and method settings; return the view."""
     db = str(store.path)
     spec = info.spec
+    forget_dataset_state(info.id)
     saved = _saved(db, info.id)
     options = [WHOLE, *spec.segments, *(SAVED + n for _, n in saved)]
     url_default("seg", spec.segments[0] if spec.segments else WHOLE, options)
@@ -152,6 +260,7 @@ def sidebar_view(store: Store, info: DatasetInfo) -> View:
         "Segmentation",
         options,
         key="seg",
+        format_func=lambda c: spec.label_of(c) if c in spec.segments else c,
         help="A column of the survey, or a segmentation saved on the Segments page.",
     )
     to_url("seg")
@@ -165,8 +274,8 @@ def sidebar_view(store: Store, info: DatasetInfo) -> View:
         if spec.date_column:
             lo, hi = _date_span(db, info.id, info.table, spec.date_column)
             if lo is not None:
-                url_default("f_from", lo, parse=dt.date.fromisoformat)
-                url_default("f_to", hi, parse=dt.date.fromisoformat)
+                url_default("f_from", lo, parse=dt.date.fromisoformat, within=(lo, hi))
+                url_default("f_to", hi, parse=dt.date.fromisoformat, within=(lo, hi))
                 a, b = st.columns(2)
                 start = a.date_input("From", key="f_from", min_value=lo, max_value=hi)
                 end = b.date_input("To", key="f_to", min_value=lo, max_value=hi)
@@ -176,10 +285,16 @@ def sidebar_view(store: Store, info: DatasetInfo) -> View:
                     col = quote_ident(spec.date_column)
                     conditions.append(f"CAST({col} AS DATE) BETWEEN ? AND ?")
                     params += [start, end]
-                    words.append(f"{spec.date_column} {start:%Y-%m-%d} to {end:%Y-%m-%d}")
+                    when = f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"
+                    words.append(f"{spec.label_of(spec.date_column)} {when}")
         cols = ["(none)", *spec.segments]
         url_default("f_col", "(none)", cols)
-        fcol = st.selectbox("Only respondents whose", cols, key="f_col")
+        fcol = st.selectbox(
+            "Only respondents whose",
+            cols,
+            key="f_col",
+            format_func=lambda c: spec.label_of(c) if c in spec.segments else c,
+        )
         to_url("f_col")
         if fcol == "(none)" and "f_val" in st.query_params:
             del st.query_params["f_val"]
@@ -192,7 +307,7 @@ def sidebar_view(store: Store, info: DatasetInfo) -> View:
                 inlist = ", ".join("?" for _ in chosen)
                 conditions.append(f"CAST({quote_ident(fcol)} AS VARCHAR) IN ({inlist})")
                 params += chosen
-                words.append(f"{fcol} in {', '.join(chosen)}")
+                words.append(f"{spec.label_of(fcol)} in {', '.join(chosen)}")
     settings = _settings_panel(info)
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     saved_id = None
@@ -293,18 +408,53 @@ def moments(view: View) -> MomentsResult:
         raise  # unreachable: st.stop raises
 
 
-def settings_caption(result: MomentsResult, segment: str | None = None) -> str:
-    """The method settings and n, for the line next to a result."""
+def settings_caption(view: View, result: MomentsResult, segment: str | None = None) -> str:
+    """Weighting, the method settings and n, for the line next to a result."""
     s = result.settings
     segs = result.segments.set_index("segment")
     n = ""
     if segment is not None and segment in segs.index:
         n = f"n = {int(segs.loc[segment, 'n']):,}; "
     return (
-        f"{n}low ≤ {result.low_max}, high ≥ {result.high_min}; vulnerability IA ≤ "
+        f"**{_first_upper(view.weighting)}**; {n}low ≤ {result.low_max}, "
+        f"high ≥ {result.high_min}; vulnerability IA ≤ "
         f"{s.vulnerability_ia:+.2f}, opportunity IA ≥ {s.opportunity_ia:+.2f}; moments of "
         f"truth cover {s.mot_coverage:.0%} of impact; α = {s.alpha}; effects in {result.unit}."
     )
+
+
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def ranked_segments(result: MomentsResult) -> list[str]:
+    """The segments to show, in the order to show them: those with enough data first, largest
+    first, then the insufficient ones (largest first); ["All"] when not segmented.
+
+    Pages take their defaults from the front of this list, so they open on the largest
+    segments that have a result, not on the alphabetically first codes ("0", "10").
+    """
+    segs = result.segments[result.segments.segment != ALL]
+    if segs.empty:
+        return [ALL]
+    bad = segs.insufficient.astype(bool)
+    ok = segs[~bad].sort_values("n", ascending=False, kind="stable")
+    short = segs[bad].sort_values("n", ascending=False, kind="stable")
+    return [str(s) for s in (*ok.segment, *short.segment)]
+
+
+def default_segments(result: MomentsResult, most: int, least: int = 1) -> list[str]:
+    """What a page shows before the user picks: up to `most` of the largest segments with
+    enough data; padded with the largest insufficient ones only up to `least`."""
+    ranked = ranked_segments(result)
+    short = insufficient_segments(result)
+    chosen = [s for s in ranked if s not in short][:most]
+    return chosen + [s for s in ranked if s in short][: max(0, least - len(chosen))]
+
+
+def insufficient_segments(result: MomentsResult) -> set[str]:
+    segs = result.segments
+    return {str(s) for s in segs.segment[segs.insufficient.astype(bool)]}
 
 
 def show_segmentation(choice: str) -> None:

@@ -49,6 +49,7 @@ def build_report(
             ("Differences", charts.differences(diffs, result.unit)),
         ),
         result=result,
+        weighting=view.weighting,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from typing import Any
 
 import altair as alt
@@ -85,25 +86,28 @@ def moment_line(cls: str, touchpoint: str, rest: str) -> None:
     )
 
 
+def outcome_level(result: MomentsResult, value: float) -> str:
+    """An outcome level: a share as a percentage, a score with two decimals."""
+    if not math.isfinite(value):
+        return "n/a"
+    return f"{value:.1%}" if result.unit == "percentage points" else f"{value:.2f}"
+
+
 def moment_cards(result: MomentsResult, segments: list[str]) -> None:
-    """One bordered card per segment: n, outcome, its vulnerabilities and opportunities."""
+    """One bordered card per segment with enough data (n, outcome, its vulnerabilities and
+    opportunities), in the order given; then one collapsed line per insufficient segment,
+    its reason on demand, so that small segments neither come first nor fill the page."""
     m = result.moments
     segs = result.segments.set_index("segment")
-    width = min(len(segments), 4)
-    cols = [c for _ in range(0, len(segments), width) for c in st.columns(width)]
-    for col, seg in zip(cols, segments, strict=False):
+    full = [s for s in segments if s in segs.index and not bool(segs.loc[s, "insufficient"])]
+    short = [s for s in segments if s in segs.index and bool(segs.loc[s, "insufficient"])]
+    width = min(len(full), 4) or 1
+    cols = [c for _ in range(0, len(full), width) for c in st.columns(width)]
+    for col, seg in zip(cols, full, strict=False):
         with col.container(border=True):
             row = segs.loc[seg]
             st.markdown(f"**{seg}**")
-            level = (
-                f"{row.outcome_mean:.0%}"
-                if result.unit == "percentage points"
-                else f"{row.outcome_mean:.2f}"
-            )
-            st.caption(f"n = {int(row.n):,} · outcome {level}")
-            if row.insufficient:
-                st.warning(f"Insufficient: {row.reason}.", icon=":material/warning:")
-                continue
+            st.caption(f"n = {int(row.n):,} · outcome {outcome_level(result, row.outcome_mean)}")
             mine = m[(m.segment == seg) & m.mot].sort_values("ris", ascending=False)
             for cls, stake in (
                 ("vulnerability", "risk"),
@@ -115,3 +119,14 @@ def moment_cards(result: MomentsResult, segments: list[str]) -> None:
                     moment_line(cls, r.touchpoint, f"(at stake {at_stake})")
             if mine.empty:
                 st.markdown("No moment of truth stands out.")
+    if short:
+        st.caption(
+            f"{len(short)} segment{'s' if len(short) > 1 else ''} without enough data for a "
+            "result (open one for the reason):"
+        )
+    for seg in short:
+        row = segs.loc[seg]
+        with st.expander(f"{seg}: insufficient data (n = {int(row.n):,})"):
+            st.markdown(
+                f"Outcome {outcome_level(result, row.outcome_mean)}. {row.reason or ''}".strip()
+            )

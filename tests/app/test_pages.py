@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from cmot.demo import ensure_demo
 from cmot.store import Store
+from cmot.ui.frame import UNEXPECTED
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
@@ -26,7 +27,10 @@ def app(db_path: Path) -> AppTest:
 
 
 def ok(at: AppTest) -> AppTest:
+    """No exception box, and no error the page guard caught (it would hide a bug)."""
     assert not at.exception, [e.message for e in at.exception]
+    caught = [e.value for e in at.error if UNEXPECTED in str(e.value)]
+    assert not caught, caught
     return at
 
 
@@ -234,7 +238,10 @@ def test_guardrails_show_where_the_numbers_would_be(app: AppTest) -> None:
     day = app.sidebar.date_input(key="f_from").value
     app.sidebar.date_input(key="f_to").set_value(day).run()
     ok(app)
-    assert sum("Insufficient" in w.value for w in app.warning) >= 2
+    # Insufficient segments collapse to one line each, the reason inside.
+    short = [e for e in app.expander if "insufficient data" in e.label]
+    assert len(short) >= 2
+    assert "needs at least 120" in texts(app)
     app.switch_page("pages/moments.py").run()
     ok(app)
     assert "needs at least 120" in app.warning[0].value
