@@ -12,6 +12,7 @@ import pandas as pd
 
 from cmot.compare import compare_all, find_flips
 from cmot.errors import CmotError
+from cmot.flags import add_survey_flags, flag_values
 from cmot.ingest import open_survey, options_from_flags
 from cmot.moments import ALL, MomentsResult, Settings, find_moments
 from cmot.report import to_csv
@@ -38,10 +39,8 @@ MOMENTS_CSV_FIRST = [
 def open_source(
     args: argparse.Namespace,
 ) -> tuple[duckdb.DuckDBPyConnection, str, JourneySpec, Hashable | None]:
-    """A CSV file is read in memory through ingest; anything else names a stored dataset."""
-    survey = open_survey(
-        args.source, options_from_flags(args.spec, args.missing, args.outcome, args.positive)
-    )
+    """A survey file is read in memory through ingest; anything else names a stored dataset."""
+    survey = open_survey(args.source, options_from_flags(**flag_values(args)))
     key = ("dataset", survey.info.id) if survey.info is not None else None
     return survey.con, survey.table, survey.spec, key
 
@@ -175,17 +174,14 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="moments of truth by segment: CSV tables and a summary")
-    p.add_argument("source", metavar="FILE_OR_DATASET", help="a survey CSV or a stored dataset")
+    p.add_argument("source", metavar="FILE_OR_DATASET", help="a survey file or a stored dataset")
     p.add_argument(
         "--segment",
         action="append",
         metavar="COLUMN",
         help="segment by this column (repeat for combinations); the whole data is 'All'",
     )
-    p.add_argument("--spec", help="journey spec (TOML) for a CSV; detected when omitted")
-    p.add_argument("--missing", help="rating codes that mean 'not applicable', e.g. 0")
-    p.add_argument("--outcome", help="the outcome column of a CSV")
-    p.add_argument("--positive", help="outcome value(s) that count as positive")
+    add_survey_flags(p, stored_note=True)
     p.add_argument("--low-max", type=int, help="highest rating counted as low (bottom box)")
     p.add_argument("--high-min", type=int, help="lowest rating counted as high (top box)")
     p.add_argument(

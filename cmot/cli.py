@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
+import tempfile
+import time
+import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from cmot.analyze import add_analyze_parser
 from cmot.errors import CmotError
+from cmot.flags import add_survey_flags, flag_values, glue_dash_values
 from cmot.ingest import ingest, options_from_flags
 from cmot.segment_cli import add_segments_parser
 from cmot.store import Store
 
+ENV_LOG_DIR = "CMOT_LOG_DIR"
+
 
 def run_ingest(args: argparse.Namespace) -> int:
-    options = options_from_flags(args.spec, args.missing, args.outcome, args.positive, args.layout)
+    options = options_from_flags(**flag_values(args))
     store = Store()
     info, report = ingest(store, args.file, args.name, options)
     print(report.to_text())
@@ -23,18 +32,14 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 
 def add_ingest_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ingest", help="load a survey CSV into a named, persistent dataset")
-    p.add_argument("file", help="the survey CSV (wide or long)")
+    p = sub.add_parser("ingest", help="load a survey file into a named, persistent dataset")
+    p.add_argument("file", help="the survey file: CSV (wide or long), SPSS .sav or Excel .xlsx")
     p.add_argument(
         "--name",
         required=True,
         help="dataset name; an existing name gets a new version",
     )
-    p.add_argument("--spec", help="journey spec (TOML); detected when omitted")
-    p.add_argument("--missing", help="rating codes that mean 'no answer', e.g. 0 or 0,6,Blank")
-    p.add_argument("--outcome", help="the outcome column, when detection picks another")
-    p.add_argument("--positive", help="outcome value(s) that count as positive, e.g. satisfied")
-    p.add_argument("--layout", choices=["wide", "long"], help="detected when omitted")
+    add_survey_flags(p)
     p.set_defaults(run=run_ingest)
 
 
@@ -66,17 +71,64 @@ PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [
 ]
 
 
+def _log_path() -> Path:
+    """Where an unexpected error's details go: $CMOT_LOG_DIR, else the temp folder."""
+    folder = Path(os.environ.get(ENV_LOG_DIR) or Path(tempfile.gettempdir()) / "cmot-logs")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return folder / f"cmot-error-{stamp}-{os.getpid()}.log"
+
+
+def _report_unexpected(argv: Sequence[str], debug: bool) -> None:
+    """One line saying what to do, and the traceback in a log file (or on stderr with --debug).
+
+    A traceback tells an analyst nothing they can act on; the log keeps it for a bug report.
+    """
+    details = traceback.format_exc()
+    kind = type(sys.exc_info()[1]).__name__
+    if debug:
+        print(details, file=sys.stderr, end="")
+        where = "the details are above"
+    else:
+        path = _log_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"python -m cmot {shlex.join(argv)}\n\n{details}", encoding="utf-8")
+            where = f"the details are in {path}"
+        except OSError:
+            where = "run again with --debug to see the details"
+    print(
+        f"error: an unexpected problem ({kind}) stopped the command; nothing was saved. "
+        f"Check the file and the flags, or report it with the log: {where}.",
+        file=sys.stderr,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; exit 0, 2 for a problem the user can fix, 1 for an unexpected one."""
+    raw = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m cmot", description=__doc__)
+    parser.add_argument(
+        "--debug", action="store_true", help="print an unexpected error's traceback on stderr"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for add in PARSERS:
         add(sub)
-    args = parser.parse_args(argv)
+    for command in sub.choices.values():  # after the command too, where people type it
+        command.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    debug = "--debug" in raw
     try:
+        args = parser.parse_args(glue_dash_values(raw))
         return int(args.run(args))
+    except SystemExit as e:  # argparse: usage errors exit 2 with their message, --help 0
+        return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     except CmotError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; nothing was saved", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `... | head` closed the output early: not an error
+        return 0
+    except Exception:
+        _report_unexpected(raw, debug)
+        return 1
