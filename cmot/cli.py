@@ -97,7 +97,7 @@ def _report_unexpected(argv: Sequence[str], debug: bool) -> None:
         except OSError:
             where = "run again with --debug to see the details"
     print(
-        f"error: an unexpected problem ({kind}) stopped the command; nothing was saved. "
+        f"error: an unexpected problem ({kind}) stopped the command before it finished. "
         f"Check the file and the flags, or report it with the log: {where}.",
         file=sys.stderr,
     )
