@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -15,6 +16,7 @@ from cmot.errors import CmotError
 from cmot.flags import add_survey_flags, flag_values
 from cmot.ingest import open_survey, options_from_flags
 from cmot.moments import ALL, MomentsResult, Settings, find_moments
+from cmot.options import IngestOptions
 from cmot.report import to_csv
 from cmot.spec import JourneySpec
 from cmot.store import quote_ident
@@ -40,9 +42,23 @@ def open_source(
     args: argparse.Namespace,
 ) -> tuple[duckdb.DuckDBPyConnection, str, JourneySpec, Hashable | None]:
     """A survey file is read in memory through ingest; anything else names a stored dataset."""
-    survey = open_survey(args.source, options_from_flags(**flag_values(args)))
+    options = options_from_flags(**flag_values(args))
+    survey = open_survey(args.source, as_attributes(options, args.source, args.segment or []))
     key = ("dataset", survey.info.id) if survey.info is not None else None
     return survey.con, survey.table, survey.spec, key
+
+
+def as_attributes(options: IngestOptions, source: str, columns: Sequence[str]) -> IngestOptions:
+    """Columns the user segments a file by are attributes, whatever detection guessed.
+
+    Naming a column with --segment is the choice the Data page makes by mapping it as a
+    segment attribute: coded columns (district 1-6) otherwise look like ratings. A spec or a
+    stored dataset keeps its own mapping.
+    """
+    if not columns or options.spec is not None or not Path(source).is_file():
+        return options
+    roles = {**{c: "attribute" for c in columns}, **options.roles}
+    return replace(options, roles=roles)
 
 
 def check_segment_columns(
@@ -53,8 +69,13 @@ def check_segment_columns(
         if c not in present:
             offer = ", ".join(repr(s) for s in (spec.segments or spec.attributes)) or "none"
             raise CmotError(f"No column {c!r} to segment by. Segment columns: {offer}.")
-        if c in spec.touchpoint_columns or c == spec.outcome.column:
-            raise CmotError(f"{c!r} is a touchpoint or the outcome; segment by an attribute.")
+        if c == spec.outcome.column:
+            raise CmotError(f"{c!r} is the outcome; segment by an attribute.")
+        if c in spec.touchpoint_columns:
+            raise CmotError(
+                f"{c!r} is a touchpoint in the journey spec; segment by an attribute, or take "
+                "it out of the spec's stages."
+            )
     if columns:
         cols = ", ".join(quote_ident(c) for c in columns)
         n = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {cols} FROM {table})").fetchall()

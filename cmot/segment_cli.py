@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from cmot.analyze import as_attributes
 from cmot.errors import CmotError
 from cmot.flags import add_survey_flags, flag_values
 from cmot.ingest import open_survey, options_from_flags
@@ -64,8 +65,11 @@ def summary_markdown(seg: Segmentation, source: str) -> str:
 def run_segments(args: argparse.Namespace) -> int:
     if args.k is not None and args.k < 1:
         raise CmotError("--k must be a positive whole number.")
-    con, table, spec, store, info = _source(args.source, options_from_flags(**flag_values(args)))
     columns = _split(args.attributes)
+    mapping = options_from_flags(**flag_values(args))
+    if args.mode != "needs":  # the named columns are attributes, as --segment in analyze
+        mapping = as_attributes(mapping, args.source, columns)
+    con, table, spec, store, info = _source(args.source, mapping)
     if args.mode != "needs" and not columns:
         # Drivers default to the spec's attributes too: they say who is likely in which
         # driver segment, which one yes/no answer per respondent cannot.

@@ -23,6 +23,7 @@ DATA = SHARED / "data"
 NAPLES = DATA / "naples-orientation" / "univer_2002.csv"
 MOBILE = DATA / "mobile-providers" / "corporate_reputation.csv"
 ABC = DATA / "abc-b2b-customer" / "abc.csv"
+KANSAS = DATA / "kansas-city-resident" / "wave_2021_09.csv"
 DEMO_CSV = ROOT / "data" / "demo_survey.csv"
 DEMO_SPEC = ROOT / "data" / "demo_spec.toml"
 
@@ -382,6 +383,32 @@ def test_labels_flag_names_segments_in_every_output(tmp_path: Path) -> None:
     for name in ("moments", "segments"):
         assert set(pd.read_csv(out / f"{name}.csv").segment) == {"All", "Man", "Woman"}
     assert "## Woman (n = 1,049)" in (out / "summary.md").read_text(encoding="utf-8")
+
+
+def test_a_coded_column_named_by_segment_is_a_segment(tmp_path: Path, capsys) -> None:
+    # Districts coded 1-6 look like ratings to detection; --segment says what they are.
+    need(KANSAS)
+    out = tmp_path / "out"
+    args = ["analyze", str(KANSAS), "--outcome", "q2_01", "--outcome-type", "scale"]
+    assert main([*args, "--missing", "9,99", "--segment", "counci", "--out", str(out)]) == 0
+    segments = pd.read_csv(out / "segments.csv")
+    counts = pd.read_csv(KANSAS, usecols=["counci"]).counci.value_counts()
+    assert dict(zip(segments.segment, segments.n, strict=True)) == {
+        "All": 1033,
+        **{str(k): int(v) for k, v in counts.items()},
+    }
+
+
+def test_segments_command_takes_the_same_flags(tmp_path: Path) -> None:
+    need(NAPLES)
+    out = tmp_path / "seg"
+    args = ["segments", str(NAPLES), "--outcome", "global", "--outcome-type", "scale"]
+    args += ["--mode", "given", "--attributes", "gender", "--label", "gender", "0=Man,1=Woman"]
+    assert main([*args, "--out", str(out)]) == 0
+    sizes = pd.read_csv(out / "sizes.csv")
+    assert dict(zip(sizes.name, sizes["size"], strict=True)) == {"Man": 1130, "Woman": 1049}
+    bad = ["segments", str(NAPLES), "--outcome-range", "7-1", "--out", str(out)]
+    assert main(bad) == 2
 
 
 # ---- never a traceback ---------------------------------------------------------------
