@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cmot.analyze import add_analyze_parser
 from cmot.errors import CmotError
-from cmot.flags import add_survey_flags, flag_values, glue_dash_values
+from cmot.flags import add_survey_flags, check_sheet, flag_values, glue_dash_values
 from cmot.ingest import ingest, options_from_flags
 from cmot.segment_cli import add_segments_parser
 from cmot.store import Store
@@ -24,6 +24,7 @@ ENV_LOG_DIR = "CMOT_LOG_DIR"
 
 def run_ingest(args: argparse.Namespace) -> int:
     options = options_from_flags(**flag_values(args))
+    check_sheet(args.file, options.sheet)
     store = Store()
     info, report = ingest(store, args.file, args.name, options)
     print(report.to_text())

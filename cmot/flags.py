@@ -11,6 +11,7 @@ import argparse
 import csv
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from cmot.errors import CmotError
@@ -111,6 +112,26 @@ def parse_labels(pairs: Sequence[Sequence[str]]) -> dict[str, dict[str, str]]:
                 )
             labels[code.strip()] = label.strip()
     return out
+
+
+# The first bytes of an Excel workbook: .xlsx is a zip file, .xls an OLE2 compound file.
+_WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+
+
+def check_sheet(path: str | Path, sheet: str | None) -> None:
+    """--sheet names a sheet of an Excel workbook: on any other file it is a mistake to say."""
+    if sheet is None:
+        return
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return  # the reader says what is wrong with the path
+    if not head.startswith(_WORKBOOK_MAGIC):
+        raise CmotError(
+            f"--sheet applies to Excel workbooks (.xlsx); {Path(path).name} is not one. "
+            "Drop --sheet."
+        )
 
 
 def add_survey_flags(p: argparse.ArgumentParser, *, stored_note: bool = False) -> None:

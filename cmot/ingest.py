@@ -304,8 +304,11 @@ def open_survey(ref: str, options: IngestOptions | None = None) -> Survey:
 
     `options` apply to a file only: a stored dataset keeps the spec it was ingested with.
     """
+    from cmot.flags import check_sheet
+
     path = Path(ref)
     if path.is_file():
+        check_sheet(path, options.sheet if options else None)
         prepared = read_csv(path, options)
         con = duckdb.connect()
         con.register("cmot_survey", prepared.data)

@@ -13,7 +13,7 @@ import pytest
 
 from cmot.cli import main
 from cmot.errors import CmotError
-from cmot.flags import glue_dash_values, parse_codes_flag, parse_range, split_list
+from cmot.flags import check_sheet, glue_dash_values, parse_codes_flag, parse_range, split_list
 from cmot.ingest import options_from_flags
 from cmot.spec import load_spec
 from cmot.store import ID_COL, W_COL, Y_COL, Store
@@ -192,6 +192,18 @@ def test_flags_map_onto_ingest_options() -> None:
 def test_bad_flag_values_say_what_to_do(flags: dict, message: str) -> None:
     with pytest.raises(CmotError, match=message):
         options_from_flags(**flags)
+
+
+def test_sheet_is_for_workbooks_only(tmp_path: Path) -> None:
+    book = tmp_path / "survey.xlsx"
+    pd.DataFrame({"q1": [1, 2], "overall": [3, 4]}).to_excel(book, sheet_name="Data", index=False)
+    check_sheet(book, "Data")  # a workbook: the reader picks the sheet
+    check_sheet(tmp_path / "absent.xlsx", "Data")  # the reader says the file is missing
+    csv_file = tmp_path / "survey.csv"
+    csv_file.write_text("q1,overall\n1,3\n", encoding="utf-8")
+    check_sheet(csv_file, None)
+    with pytest.raises(CmotError, match="applies to Excel workbooks"):
+        check_sheet(csv_file, "Data")
 
 
 # ---- --spec alone, and flags over a spec ---------------------------------------------
@@ -423,6 +435,7 @@ def test_segments_command_takes_the_same_flags(tmp_path: Path) -> None:
         (["--touchpoints", "informat,,willingn"], "empty entry"),
         (["--label", "gender", "Man"], "CODE=LABEL"),
         (["--spec", "nosuch.toml"], "Cannot read the journey spec"),
+        (["--sheet", "Data"], "applies to Excel workbooks"),
     ],
 )
 def test_a_bad_flag_value_exits_2_with_a_message(
