@@ -202,6 +202,8 @@ def options_from_flags(
             sheet=sheet,
             layout=layout,
             labels=value_labels,
+            # A named weight is also the column's role, as the Data page maps it.
+            roles={wt: "weight"} if wt not in (None, "none") else {},
         )
     if tps is not None:
         raise CmotError(

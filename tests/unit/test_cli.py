@@ -167,7 +167,8 @@ def test_flags_map_onto_ingest_options() -> None:
     assert o.labels == {"trip": {"1": "Business", "5": "Business", "*": "Other"}}
     b = options_from_flags(outcome="satisfaction", positive="satisfied, very satisfied")
     assert b.positive == ("satisfied", "very satisfied") and b.outcome_kind is None
-    assert options_from_flags(weight="wt").weight == "wt"
+    w = options_from_flags(weight="wt")
+    assert w.weight == "wt" and w.roles == {"wt": "weight"}
     assert options_from_flags().weight is None  # no weight unless asked for (or in the spec)
 
 
@@ -356,6 +357,17 @@ def test_weight_none_over_a_spec_that_names_one(tmp_path: Path, store: Store) ->
     got = con.execute(f"SELECT {ID_COL}, {W_COL} FROM {weighted.table}").df()
     merged = got.merge(raw, left_on=ID_COL, right_on="Client ID")
     assert merged[W_COL].to_numpy() == pytest.approx(merged["Weight"].to_numpy())
+
+
+def test_weight_names_the_column_to_weight_by(tmp_path: Path, store: Store) -> None:
+    need(NAPLES)
+    args = ["ingest", str(NAPLES), "--name", "n", "--outcome", "global", "--outcome-type", "scale"]
+    assert main([*args, "--weight", "age"]) == 0  # any positive column will do for the test
+    info = store.get_dataset("n")
+    assert info.spec.weight_column == "age"
+    w = store.cursor().execute(f"SELECT {W_COL} FROM {info.table} ORDER BY {ID_COL}::INT").df()
+    assert w[W_COL].to_numpy() == pytest.approx(pd.read_csv(NAPLES).age.to_numpy())
+    assert main([*args, "--weight", "nosuch"]) == 2
 
 
 @pytest.mark.xfail(
