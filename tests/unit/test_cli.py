@@ -517,3 +517,19 @@ def test_an_unexpected_error_is_one_line_and_a_log_file(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "Traceback" in r.stderr and "ZeroDivisionError" in r.stderr
     assert len(list(logs.glob("cmot-error-*.log"))) == 1
+
+
+def test_a_free_text_outcome_never_gives_a_traceback(tmp_path: Path) -> None:
+    # A file that once raised IndexError deep in detection: whatever detection does with it
+    # (a message, exit 2; or a bug, exit 1 and a log), the user sees one line.
+    rows = ["q1,q2,q3,comment"]
+    rows += [f"{i % 5 + 1},{i % 4 + 1},{i % 3 + 1},note {i}" for i in range(60)]
+    survey = write(tmp_path, "notes.csv", "\n".join(rows) + "\n")
+    logs = tmp_path / "logs"
+    env = {"CMOT_DB": str(tmp_path / "s.duckdb"), "CMOT_LOG_DIR": str(logs)}
+    out = str(tmp_path / "o")
+    r = run_cli("analyze", str(survey), "--outcome", "comment", "--out", out, env=env)
+    assert r.returncode in (1, 2)
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith("error: ")
+    assert (r.returncode == 1) == any(logs.glob("*.log"))
