@@ -23,12 +23,19 @@ _VALUE_MAY_START_WITH_DASH = ("--missing", "--outcome-range", "--positive")
 
 
 def glue_dash_values(argv: Sequence[str]) -> list[str]:
-    """`--missing -99,-98` -> `--missing=-99,-98`, so a negative code is a value, not a flag."""
+    """`--missing -99,-98` -> `--missing=-99,-98`, so a negative code is a value, not a flag;
+    the same for `--outcome-range -2-2`, `--positive -1` and `--label q1 -1=No,-2=Unsure`."""
     out: list[str] = []
     i = 0
     while i < len(argv):
         a = argv[i]
         nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if a == "--label" and i + 2 < len(argv) and argv[i + 2].startswith("-"):
+            # Two values (COLUMN CODES); "-1=No basis" would read as a flag. A leading space
+            # makes argparse take it as a value; the labels are trimmed anyway.
+            out += [a, argv[i + 1], " " + argv[i + 2]]
+            i += 3
+            continue
         if (
             a in _VALUE_MAY_START_WITH_DASH
             and nxt is not None

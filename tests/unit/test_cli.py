@@ -145,6 +145,24 @@ def test_a_negative_code_after_a_flag_is_its_value() -> None:
     ]
 
 
+def test_negative_codes_in_labels_are_values(tmp_path: Path, store: Store) -> None:
+    argv = ["x", "--label", "q1", "-1=No basis,-2=Unsure", "--missing", "-1"]
+    glued = ["x", "--label", "q1", " -1=No basis,-2=Unsure", "--missing=-1"]
+    assert glue_dash_values(argv) == glued
+    # Qualtrics-style -1/-2 codes in a segment column, labelled from the command line.
+    rows = ["q1,q2,q3,overall,group"]
+    rows += [
+        f"{i % 5 + 1},{i % 4 + 1},{(i + 2) % 5 + 1},{i % 5 + 1},{-1 - i % 2}" for i in range(80)
+    ]
+    survey = write(tmp_path, "nbe.csv", "\n".join(rows) + "\n")
+    args = ["ingest", str(survey), "--name", "nbe", "--outcome", "overall"]
+    args += ["--outcome-type", "scale", "--label", "group", "-1=No basis,-2=Unsure"]
+    assert main(args) == 0
+    info = store.get_dataset("nbe")
+    groups = store.cursor().execute(f'SELECT DISTINCT "group" FROM {info.table}').fetchall()
+    assert sorted(g[0] for g in groups) == ["No basis", "Unsure"]
+
+
 def test_flags_map_onto_ingest_options() -> None:
     o = options_from_flags(
         outcome="q1",
