@@ -14,7 +14,13 @@ from pathlib import Path
 
 from cmot.analyze import add_analyze_parser
 from cmot.errors import CmotError
-from cmot.flags import add_survey_flags, check_sheet, flag_values, glue_dash_values
+from cmot.flags import (
+    add_survey_flags,
+    check_sheet,
+    flag_values,
+    for_the_command_line,
+    glue_dash_values,
+)
 from cmot.ingest import ingest, options_from_flags
 from cmot.segment_cli import add_segments_parser
 from cmot.store import Store
@@ -123,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse: usage errors exit 2 with their message, --help 0
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     except CmotError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {for_the_command_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; nothing was saved", file=sys.stderr)

@@ -141,6 +141,21 @@ def check_sheet(path: str | Path, sheet: str | None) -> None:
         )
 
 
+# Detection's word for a mapping that still awaits a choice (`Detection.require_spec`).
+_INCOMPLETE = "The mapping is not complete"
+
+
+def for_the_command_line(message: str) -> str:
+    """A mapping problem in the Data page's words, plus the flags that make the choice."""
+    if not message.startswith(_INCOMPLETE) or "--outcome" in message:
+        return message
+    return (
+        f"{message} On the command line: --outcome COLUMN --outcome-type binary|scale|recommend "
+        "names the outcome, --touchpoints COLS (names or patterns such as Q7*) the touchpoints; "
+        "or give a journey spec with --spec."
+    )
+
+
 def add_survey_flags(p: argparse.ArgumentParser, *, stored_note: bool = False) -> None:
     """The same choices as the Data page's mapping, for every command that reads a survey."""
     note = " (files only: a stored dataset keeps its mapping)" if stored_note else ""

@@ -13,7 +13,14 @@ import pytest
 
 from cmot.cli import main
 from cmot.errors import CmotError
-from cmot.flags import check_sheet, glue_dash_values, parse_codes_flag, parse_range, split_list
+from cmot.flags import (
+    check_sheet,
+    for_the_command_line,
+    glue_dash_values,
+    parse_codes_flag,
+    parse_range,
+    split_list,
+)
 from cmot.ingest import options_from_flags
 from cmot.spec import load_spec
 from cmot.store import ID_COL, W_COL, Y_COL, Store
@@ -477,6 +484,16 @@ def test_a_bad_flag_value_exits_2_with_a_message(
     assert r.returncode == 2
     assert message in r.stderr and "Traceback" not in r.stderr
     assert not Path(out).exists()  # nothing written
+
+
+def test_no_outcome_found_names_the_flags(tmp_path: Path, capsys) -> None:
+    need(NAPLES)
+    assert main(["analyze", str(NAPLES), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--outcome" in err and "Traceback" not in err
+    incomplete = "The mapping is not complete: pick the outcome column."
+    assert "--outcome-type" in for_the_command_line(incomplete)
+    assert for_the_command_line("No file 'x.csv'.") == "No file 'x.csv'."
 
 
 def test_a_file_the_user_can_fix_exits_2(tmp_path: Path, store: Store, capsys) -> None:
