@@ -12,7 +12,10 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pandas as pd
+
 from cmot.analyze import add_analyze_parser
+from cmot.detect import Detection
 from cmot.errors import CmotError
 from cmot.flags import (
     add_survey_flags,
@@ -21,7 +24,8 @@ from cmot.flags import (
     for_the_command_line,
     glue_dash_values,
 )
-from cmot.ingest import ingest, options_from_flags
+from cmot.ingest import detect_roles, ingest, options_from_flags
+from cmot.report import to_csv
 from cmot.segment_cli import add_segments_parser
 from cmot.store import Store
 
@@ -50,6 +54,87 @@ def add_ingest_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_ingest)
 
 
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def mapping_text(det: Detection, source: str) -> str:
+    """The Data page's mapping as text: every column's role, then what is proposed or to choose."""
+    lines = [
+        f"{source}: {det.rows:,} rows, {len(det.columns)} columns, {det.format} "
+        f"({det.layout} layout, {det.encoding})"
+        + (f", sheet {det.sheet!r} of {', '.join(det.sheets)}" if det.sheets else ""),
+        "",
+    ]
+    width = min(28, max([len(g.column) for g in det.columns] + [6]))
+    lines.append(f"{'column':<{width}}  {'role':<10} {'sure':>4}  reason; values")
+    for g in det.columns:
+        look = f"; {g.sample}" if g.sample else ""
+        text = f" [{g.label}]" if g.label else ""
+        lines.append(
+            f"{_cut(g.column, width):<{width}}  {g.role:<10} {g.confidence:>4.0%}  "
+            + _cut(f"{g.reason}{look}{text}", 110)
+        )
+    lines.append("")
+    if det.proposals:
+        lines.append("Codes proposed as 'no answer' (applied; --missing CODES replaces them):")
+        for p in det.proposals:
+            mark = "applied" if p.applied else "not applied"
+            lines.append(f"  {p.code!r} ({mark}): {p.evidence}")
+    if det.weight_candidates:
+        lines.append(
+            f"Weight columns found, not applied: {', '.join(det.weight_candidates)} "
+            "(--weight COLUMN to weight the results)"
+        )
+    if det.spec is None:
+        lines.append("Still to choose: " + "; ".join(det.problems) + ".")
+    else:
+        sp = det.spec
+        o = sp.outcome
+        how = (
+            f"positive = {', '.join(o.positive)}"
+            if o.kind == "binary"
+            else f"{o.min:g}-{o.max:g}"
+            if o.min is not None and o.max is not None
+            else "range from the data"
+        )
+        lines.append(f"Outcome: {o.column} ({o.kind}, {how})")
+        lines.append(
+            f"Touchpoints: {len(sp.touchpoint_columns)} rated {sp.scale.min}-{sp.scale.max}"
+            + (f", {len(sp.scales)} on another scale" if sp.scales else "")
+        )
+        lines.append(f"Segments: {', '.join(sp.segments) or 'none'}")
+        lines.append(f"Weight: {sp.weight_column or 'none (unweighted)'}")
+    return "\n".join(lines) + "\n"
+
+
+def run_roles(args: argparse.Namespace) -> int:
+    options = options_from_flags(**flag_values(args))
+    check_sheet(args.file, options.sheet)
+    det = detect_roles(args.file, options)
+    print(mapping_text(det, Path(args.file).name), end="")
+    if args.out:
+        frame = pd.DataFrame([g.__dict__ for g in det.columns])
+        try:
+            Path(args.out).write_bytes(to_csv(frame))  # formula-safe, like every export
+        except OSError as e:
+            raise CmotError(f"Cannot write {args.out}: {e.strerror}.") from None
+        print(f"Wrote the {len(frame)} columns' roles to {args.out}")
+    return 0
+
+
+def add_roles_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "roles",
+        help="show the proposed mapping of a survey file: every column's role, proposed codes, "
+        "weights, what is left to choose",
+    )
+    p.add_argument("file", help="the survey file: CSV, SPSS .sav or Excel .xlsx")
+    p.add_argument("--out", metavar="FILE.csv", help="also write the columns' roles as CSV")
+    add_survey_flags(p)
+    p.set_defaults(run=run_roles)
+
+
 def run_datasets(args: argparse.Namespace) -> int:
     store = Store()
     rows = store.list_datasets(all_versions=args.all)
@@ -71,6 +156,7 @@ def add_datasets_parser(sub: argparse._SubParsersAction) -> None:
 
 # Each command module contributes one `add_*_parser`; the order is the help's order.
 PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_roles_parser,
     add_ingest_parser,
     add_datasets_parser,
     add_analyze_parser,

@@ -517,6 +517,33 @@ def test_spss_value_labels_name_the_segments(tmp_path: Path) -> None:
     }
 
 
+def test_roles_shows_the_mapping_with_the_same_flags(tmp_path: Path, capsys) -> None:
+    need(NAPLES)
+    table = tmp_path / "roles.csv"
+    args = ["roles", str(NAPLES), "--outcome", "global", "--outcome-type", "scale"]
+    assert main([*args, "--out", str(table)]) == 0
+    text = capsys.readouterr().out
+    columns = list(pd.read_csv(NAPLES, nrows=0).columns)
+    shown = [line.split()[0] for line in text.splitlines()[3 : 3 + len(columns)]]
+    assert shown == columns
+    assert "Outcome: global (scale" in text and "Weight: none (unweighted)" in text
+    roles = pd.read_csv(table)
+    assert list(roles.column) == columns
+    assert roles.set_index("column").loc["global", "role"] == "outcome"
+    assert main(["roles", str(NAPLES), "--outcome-range", "x"]) == 2
+
+
+@pytest.mark.xfail(
+    strict=False, reason="a mapping without an outcome is a prompt, not an error: detection helper"
+)
+def test_roles_without_an_outcome_says_what_to_choose(capsys) -> None:
+    need(KANSAS)
+    assert main(["roles", str(KANSAS)]) == 0
+    text = capsys.readouterr().out
+    assert "Still to choose: pick the outcome" in text
+    assert "9 (applied): 9 holds" in text  # the don't-know code, with its evidence
+
+
 # ---- never a traceback ---------------------------------------------------------------
 
 
