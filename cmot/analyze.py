@@ -13,7 +13,7 @@ import pandas as pd
 
 from cmot.compare import compare_all, find_flips
 from cmot.errors import CmotError
-from cmot.flags import add_survey_flags, flag_values
+from cmot.flags import add_survey_flags, flag_values, mapping_notes
 from cmot.ingest import open_survey, options_from_flags
 from cmot.moments import ALL, MomentsResult, Settings, find_moments
 from cmot.options import IngestOptions
@@ -44,6 +44,9 @@ def open_source(
     """A survey file is read in memory through ingest; anything else names a stored dataset."""
     options = options_from_flags(**flag_values(args))
     survey = open_survey(args.source, as_attributes(options, args.source, args.segment or []))
+    if survey.detection is not None:
+        for note in mapping_notes(survey.detection, survey.spec):
+            print(note)
     key = ("dataset", survey.info.id) if survey.info is not None else None
     return survey.con, survey.table, survey.spec, key
 
@@ -92,15 +95,28 @@ def _fmt(value: float, unit: str) -> str:
     return f"{100 * value:.1f} pts" if unit == "percentage points" else f"{value:.2f}"
 
 
+def weighting(spec: JourneySpec) -> str:
+    """What every result says about weights: "weighted by X" or "unweighted"."""
+    return (
+        f"weighted by {spec.label_of(spec.weight_column)}" if spec.weight_column else "unweighted"
+    )
+
+
 def write_summary(
-    result: MomentsResult, comparison: pd.DataFrame, flips: pd.DataFrame, source: str
+    result: MomentsResult,
+    comparison: pd.DataFrame,
+    flips: pd.DataFrame,
+    source: str,
+    spec: JourneySpec | None = None,
 ) -> str:
     """The markdown summary: each segment's moments of truth, then how segments differ."""
     s = result.settings
+    by = [spec.label_of(c) for c in result.segmentation] if spec else list(result.segmentation)
     lines = [
         f"# Moments of truth: {source}",
         "",
-        f"Segmented by: {' x '.join(result.segmentation) or '(none)'}; outcome "
+        *([f"Results are {weighting(spec)}.", ""] if spec else []),
+        f"Segmented by: {' x '.join(by) or '(none)'}; outcome "
         f"{result.outcome_kind} ({result.measure}); low <= {result.low_max}, "
         f"high >= {result.high_min}; IA thresholds {s.vulnerability_ia:+.1f} / "
         f"{s.opportunity_ia:+.1f}; moments of truth cover {s.mot_coverage:.0%} of RIS; "
@@ -182,11 +198,12 @@ def run_analyze(args: argparse.Namespace) -> int:
     }
     for name, frame in tables.items():
         (out / f"{name}.csv").write_bytes(to_csv(frame))  # formula-safe, like every export
-    summary = write_summary(result, comparison, flips, Path(args.source).name)
+    summary = write_summary(result, comparison, flips, Path(args.source).name, spec)
     (out / "summary.md").write_text(summary, encoding="utf-8")
     n_mot = int(result.moments[result.moments.segment == ALL].mot.sum())
     print(
         f"{len(result.segments)} segment tables ({ALL} + {len(result.segments) - 1}), "
+        f"{weighting(spec)}, "
         f"{n_mot} moments of truth overall, {len(flips)} flips; wrote moments.csv, "
         f"segments.csv, importance.csv, comparison.csv, flips.csv, summary.md to {out}"
     )

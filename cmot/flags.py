@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cmot.detect import Detection
 from cmot.errors import CmotError
-from cmot.spec import OUTCOME_KINDS, Code
+from cmot.spec import OUTCOME_KINDS, Code, JourneySpec
 
 # Flags whose value may begin with "-" (a negative code such as -99, -1-5 as a range):
 # argparse reads "--missing -99,-98" as two flags unless the value is glued with "=".
@@ -154,6 +155,24 @@ def for_the_command_line(message: str) -> str:
         "names the outcome, --touchpoints COLS (names or patterns such as Q7*) the touchpoints; "
         "or give a journey spec with --spec."
     )
+
+
+def mapping_notes(det: Detection, spec: JourneySpec) -> list[str]:
+    """What detection chose for the user on a file, and the flag that changes it: a command
+    line run shows no mapping table, so nothing proposed may pass unsaid."""
+    notes = []
+    applied = [p.code for p in det.proposals if p.applied]
+    if applied:
+        codes = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in applied)
+        notes.append(
+            f"Read as 'no answer' (proposed from the data): {codes}; --missing CODES replaces them."
+        )
+    found = [c for c in det.weight_candidates if c != spec.weight_column]
+    if found and spec.weight_column is None:
+        notes.append(
+            f"Weight column found, not applied: {', '.join(found)}; --weight COLUMN applies it."
+        )
+    return notes
 
 
 def add_survey_flags(p: argparse.ArgumentParser, *, stored_note: bool = False) -> None:

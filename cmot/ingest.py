@@ -129,6 +129,7 @@ class Survey:
     spec: JourneySpec
     store: Store | None = None  # set for a stored dataset
     info: DatasetInfo | None = None
+    detection: Detection | None = None  # set for a file: what was proposed and chosen
 
 
 def options_from_flags(
@@ -314,7 +315,7 @@ def open_survey(ref: str, options: IngestOptions | None = None) -> Survey:
         prepared = read_csv(path, options)
         con = duckdb.connect()
         con.register("cmot_survey", prepared.data)
-        return Survey(con, quote_ident("cmot_survey"), prepared.spec)
+        return Survey(con, quote_ident("cmot_survey"), prepared.spec, detection=prepared.detection)
     if path.is_dir():
         raise CmotError(f"{ref!r} is a folder; give a survey file or a stored dataset name.")
     if path.suffix.lower() in SURVEY_SUFFIXES:

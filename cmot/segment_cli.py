@@ -12,7 +12,7 @@ import pandas as pd
 
 from cmot.analyze import as_attributes
 from cmot.errors import CmotError
-from cmot.flags import add_survey_flags, flag_values
+from cmot.flags import add_survey_flags, flag_values, mapping_notes
 from cmot.ingest import open_survey, options_from_flags
 from cmot.options import IngestOptions
 from cmot.report import to_csv
@@ -26,6 +26,9 @@ def _source(
 ) -> tuple[duckdb.DuckDBPyConnection, str, JourneySpec, Store | None, Any]:
     """(connection, quoted table, spec, store, dataset info) for a file or a dataset name."""
     survey = open_survey(ref, options)
+    if survey.detection is not None:
+        for note in mapping_notes(survey.detection, survey.spec):
+            print(note)
     return survey.con, survey.table, survey.spec, survey.store, survey.info
 
 

@@ -6,17 +6,20 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from cmot.cli import main
+from cmot.detect import CodeProposal, Detection
 from cmot.errors import CmotError
 from cmot.flags import (
     check_sheet,
     for_the_command_line,
     glue_dash_values,
+    mapping_notes,
     parse_codes_flag,
     parse_range,
     split_list,
@@ -544,6 +547,43 @@ def test_roles_without_an_outcome_says_what_to_choose(capsys) -> None:
     assert "9 (applied): 9 holds" in text  # the don't-know code, with its evidence
 
 
+def test_notes_say_what_was_proposed_and_what_changes_it() -> None:
+    spec = load_spec(DEMO_SPEC)
+    det = Detection(
+        "wide",
+        "utf-8",
+        10,
+        (),
+        spec,
+        proposals=(
+            CodeProposal(9, ("q1",), "9 holds 21% of the answers"),
+            CodeProposal("Blank", ("overall",), "a text marker"),
+            CodeProposal(6, ("q1",), "6 holds 2%", applied=False),
+        ),
+        weight_candidates=("wt",),
+    )
+    unweighted = replace(spec, weight_column=None)
+    assert mapping_notes(det, unweighted) == [
+        "Read as 'no answer' (proposed from the data): 9, 'Blank'; --missing CODES replaces them.",
+        "Weight column found, not applied: wt; --weight COLUMN applies it.",
+    ]
+    assert mapping_notes(replace(det, proposals=()), replace(spec, weight_column="wt")) == []
+
+
+def test_results_say_weighted_or_unweighted(tmp_path: Path, capsys) -> None:
+    if not DEMO_CSV.exists():
+        pytest.skip("the demo survey has not been generated (python -m cmot.demo)")
+    base = ["analyze", str(DEMO_CSV), "--spec", str(DEMO_SPEC), "--segment", "Segment"]
+    assert main([*base, "--out", str(tmp_path / "w")]) == 0
+    assert ", weighted by Weight," in capsys.readouterr().out
+    summary = (tmp_path / "w" / "summary.md").read_text(encoding="utf-8")
+    assert "Results are weighted by Weight." in summary
+    assert main([*base, "--weight", "none", "--out", str(tmp_path / "u")]) == 0
+    assert ", unweighted," in capsys.readouterr().out
+    summary = (tmp_path / "u" / "summary.md").read_text(encoding="utf-8")
+    assert "Results are unweighted." in summary
+
+
 # ---- never a traceback ---------------------------------------------------------------
 
 
@@ -610,6 +650,7 @@ def boom(*args, **kwargs):
 
 cmot.analyze.find_moments = boom
 from cmot.cli import main
+from cmot.detect import CodeProposal, Detection
 sys.exit(main(sys.argv[1:]))
 """
 
