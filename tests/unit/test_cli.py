@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cmot.cli import main
 from cmot.detect import CodeProposal, Detection
@@ -233,6 +235,48 @@ def test_sheet_is_for_workbooks_only(tmp_path: Path) -> None:
     check_sheet(csv_file, None)
     with pytest.raises(CmotError, match="applies to Excel workbooks"):
         check_sheet(csv_file, "Data")
+
+
+FLAG_TEXT = (
+    st.text(alphabet=st.sampled_from(list("abq7*, \"-=:.019[]()'\\ \tÄ")), max_size=25) | st.none()
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    missing=FLAG_TEXT,
+    outcome=FLAG_TEXT,
+    positive=FLAG_TEXT,
+    outcome_range=FLAG_TEXT,
+    touchpoints=FLAG_TEXT,
+    weight=FLAG_TEXT,
+    sheet=FLAG_TEXT,
+    label=FLAG_TEXT,
+    outcome_type=st.sampled_from([None, "binary", "scale", "recommend", "nps"]),
+)
+def test_any_flag_text_gives_options_or_a_message(
+    missing, outcome, positive, outcome_range, touchpoints, weight, sheet, label, outcome_type
+) -> None:
+    try:
+        o = options_from_flags(
+            missing=missing,
+            outcome=outcome,
+            positive=positive,
+            outcome_range=outcome_range,
+            touchpoints=touchpoints,
+            weight=weight,
+            sheet=sheet,
+            labels=[["segment", label]] if label is not None else None,
+            outcome_type=outcome_type,
+        )
+    except CmotError as e:
+        assert str(e)  # a message saying what to do, never another exception
+        return
+    if o.outcome_range is not None:
+        assert o.outcome_range[0] < o.outcome_range[1] and o.outcome_kind in ("scale", "recommend")
+    if o.positive is not None:
+        assert o.outcome_kind in (None, "binary") and all(o.positive)
+    assert o.touchpoints is None or all(t.strip() == t and t for t in o.touchpoints)
 
 
 # ---- --spec alone, and flags over a spec ---------------------------------------------
