@@ -77,7 +77,7 @@ def mapping_text(det: Detection, source: str) -> str:
         )
     lines.append("")
     if det.proposals:
-        lines.append("Codes proposed as 'no answer' (applied; --missing CODES replaces them):")
+        lines.append("Codes proposed as 'no answer' (--missing CODES replaces them):")
         for p in det.proposals:
             mark = "applied" if p.applied else "not applied"
             lines.append(f"  {p.code!r} ({mark}): {p.evidence}")

@@ -13,9 +13,7 @@ import pyarrow as pa
 from cmot.clean import CleaningPlan, ValidationReport, check_columns, plan_cleaning
 from cmot.detect import Detection, detect, profile_columns
 from cmot.errors import CmotError
-from cmot.options import IngestOptions, parse_codes
-
-__all__ = ["IngestOptions", "parse_codes"]  # re-exported: pages and tests import them from here
+from cmot.options import IngestOptions, parse_codes  # noqa: F401  (pages and tests import it here)
 from cmot.read import RawFile, open_raw
 from cmot.spec import (
     Code,
@@ -260,7 +258,7 @@ def _merge_spec(
         elif new_kind == "binary":
             lo, hi = None, None
         o = Outcome(column, new_kind, pos if new_kind == "binary" else (), lo, hi)  # type: ignore[arg-type]
-        # The outcome is no attribute any more; the old one goes back to being ignored.
+        # The new outcome is an attribute no more; the old one, now unlisted, is not kept.
         spec = replace(
             spec,
             outcome=o,
