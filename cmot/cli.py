@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cmot.analyze import add_analyze_parser
+from cmot.analyze import add_analyze_parser, weighting
 from cmot.detect import Detection
 from cmot.errors import CmotError
 from cmot.flags import (
@@ -39,6 +39,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     info, report = ingest(store, args.file, args.name, options)
     print(report.to_text())
     print(f"Saved as dataset {info.name!r} version {info.version} in {store.path}")
+    print(f"Its results are {weighting(info.spec)}.")
     return 0
 
 

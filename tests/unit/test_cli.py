@@ -413,13 +413,15 @@ def test_a_negative_code_list_reaches_ingest(tmp_path: Path, store: Store) -> No
     assert store.get_dataset("m").spec.scale.missing == (-99, -98)
 
 
-def test_weight_none_over_a_spec_that_names_one(tmp_path: Path, store: Store) -> None:
+def test_weight_none_over_a_spec_that_names_one(tmp_path: Path, store: Store, capsys) -> None:
     if not DEMO_CSV.exists():
         pytest.skip("the demo survey has not been generated (python -m cmot.demo)")
     assert load_spec(DEMO_SPEC).weight_column == "Weight"
     base = ["ingest", str(DEMO_CSV), "--spec", str(DEMO_SPEC)]
     assert main([*base, "--name", "weighted"]) == 0
+    assert "Its results are weighted by Weight." in capsys.readouterr().out
     assert main([*base, "--name", "plain", "--weight", "none"]) == 0
+    assert "Its results are unweighted." in capsys.readouterr().out
     con = store.cursor()
     weighted, plain = store.get_dataset("weighted"), store.get_dataset("plain")
     assert weighted.spec.weight_column == "Weight" and plain.spec.weight_column is None
