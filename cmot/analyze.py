@@ -95,6 +95,19 @@ def _fmt(value: float, unit: str) -> str:
     return f"{100 * value:.1f} pts" if unit == "percentage points" else f"{value:.2f}"
 
 
+SUMMARY_WARNINGS = 8  # per segment in summary.md; warnings.csv has them all
+
+
+def guardrail_warnings(result: MomentsResult) -> pd.DataFrame:
+    """The engine's guardrails (segment, touchpoint, column, kind, message); segment "" is the
+    whole survey. Empty when the engine gives none: a result must never be shown without its
+    warnings, so the command line prints and writes whatever there is."""
+    w = getattr(result, "warnings", None)
+    if isinstance(w, pd.DataFrame) and {"segment", "message"} <= set(w.columns):
+        return w
+    return pd.DataFrame(columns=["segment", "touchpoint", "column", "kind", "message"])
+
+
 def weighting(spec: JourneySpec) -> str:
     """What every result says about weights: "weighted by X" or "unweighted"."""
     return (
@@ -123,11 +136,21 @@ def write_summary(
         f"alpha {s.alpha}. Penalty and reward are in {result.unit} of the outcome.",
         "",
     ]
+    warnings = guardrail_warnings(result)
+    overall = warnings[warnings.segment == ""].message.tolist() if len(warnings) else []
+    if overall:
+        lines += ["## Warnings", "", *[f"- {m}" for m in overall], ""]
     for seg in result.segments.itertuples():
         lines.append(f"## {seg.segment} (n = {seg.n:,})")
         lines.append("")
         if seg.reason:
             lines.append(f"Note: {seg.reason}.")
+            lines.append("")
+        here = warnings[warnings.segment == seg.segment].message.tolist() if len(warnings) else []
+        if here:
+            lines += [f"- Warning: {m}" for m in here[:SUMMARY_WARNINGS]]
+            if len(here) > SUMMARY_WARNINGS:
+                lines.append(f"- ... and {len(here) - SUMMARY_WARNINGS} more in warnings.csv")
             lines.append("")
         m = result.moments[(result.moments.segment == seg.segment) & result.moments.mot]
         if m.empty:
@@ -196,16 +219,21 @@ def run_analyze(args: argparse.Namespace) -> int:
         "comparison": comparison,
         "flips": flips,
     }
+    warnings = guardrail_warnings(result)
+    tables["warnings"] = warnings  # even empty: no stale file from an earlier run
     for name, frame in tables.items():
         (out / f"{name}.csv").write_bytes(to_csv(frame))  # formula-safe, like every export
     summary = write_summary(result, comparison, flips, Path(args.source).name, spec)
     (out / "summary.md").write_text(summary, encoding="utf-8")
     n_mot = int(result.moments[result.moments.segment == ALL].mot.sum())
+    for message in warnings[warnings.segment == ""].message if len(warnings) else []:
+        print(f"Warning: {message}")
     print(
         f"{len(result.segments)} segment tables ({ALL} + {len(result.segments) - 1}), "
         f"{weighting(spec)}, "
-        f"{n_mot} moments of truth overall, {len(flips)} flips; wrote moments.csv, "
-        f"segments.csv, importance.csv, comparison.csv, flips.csv, summary.md to {out}"
+        f"{n_mot} moments of truth overall, {len(flips)} flips"
+        + (f", {len(warnings)} warnings" if len(warnings) else "")
+        + f"; wrote {', '.join(f'{t}.csv' for t in tables)}, summary.md to {out}"
     )
     return 0
 
