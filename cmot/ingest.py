@@ -13,7 +13,7 @@ import pyarrow as pa
 from cmot.clean import CleaningPlan, ValidationReport, check_columns, plan_cleaning
 from cmot.detect import Detection, detect, profile_columns
 from cmot.errors import CmotError
-from cmot.options import IngestOptions, parse_codes  # noqa: F401  (pages and tests import it here)
+from cmot.options import IngestOptions, parse_codes
 from cmot.read import RawFile, open_raw
 from cmot.spec import (
     Code,
@@ -128,6 +128,10 @@ class Survey:
     store: Store | None = None  # set for a stored dataset
     info: DatasetInfo | None = None
     detection: Detection | None = None  # set for a file: what was proposed and chosen
+
+
+# Imported from here by pages/data.py and the tests; the flags parse codes with cmot.flags.
+REEXPORTED = (IngestOptions, parse_codes)
 
 
 def options_from_flags(
