@@ -232,7 +232,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         f"{len(result.segments)} segment tables ({ALL} + {len(result.segments) - 1}), "
         f"{weighting(spec)}, "
         f"{n_mot} moments of truth overall, {len(flips)} flips"
-        + (f", {len(warnings)} warnings" if len(warnings) else "")
+        + (f", {len(warnings)} warning{'s' if len(warnings) > 1 else ''}" if len(warnings) else "")
         + f"; wrote {', '.join(f'{t}.csv' for t in tables)}, summary.md to {out}"
     )
     return 0
