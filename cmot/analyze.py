@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -12,8 +13,10 @@ import pandas as pd
 
 from cmot.compare import compare_all, find_flips
 from cmot.errors import CmotError
+from cmot.flags import add_survey_flags, flag_values, mapping_notes
 from cmot.ingest import open_survey, options_from_flags
 from cmot.moments import ALL, MomentsResult, Settings, find_moments
+from cmot.options import IngestOptions
 from cmot.report import to_csv
 from cmot.spec import JourneySpec
 from cmot.store import quote_ident
@@ -38,12 +41,27 @@ MOMENTS_CSV_FIRST = [
 def open_source(
     args: argparse.Namespace,
 ) -> tuple[duckdb.DuckDBPyConnection, str, JourneySpec, Hashable | None]:
-    """A CSV file is read in memory through ingest; anything else names a stored dataset."""
-    survey = open_survey(
-        args.source, options_from_flags(args.spec, args.missing, args.outcome, args.positive)
-    )
+    """A survey file is read in memory through ingest; anything else names a stored dataset."""
+    options = options_from_flags(**flag_values(args))
+    survey = open_survey(args.source, as_attributes(options, args.source, args.segment or []))
+    if survey.detection is not None:
+        for note in mapping_notes(survey.detection, survey.spec):
+            print(note)
     key = ("dataset", survey.info.id) if survey.info is not None else None
     return survey.con, survey.table, survey.spec, key
+
+
+def as_attributes(options: IngestOptions, source: str, columns: Sequence[str]) -> IngestOptions:
+    """Columns the user segments a file by are attributes, whatever detection guessed.
+
+    Naming a column with --segment is the choice the Data page makes by mapping it as a
+    segment attribute: coded columns (district 1-6) otherwise look like ratings. A spec or a
+    stored dataset keeps its own mapping.
+    """
+    if not columns or options.spec is not None or not Path(source).is_file():
+        return options
+    roles = {**{c: "attribute" for c in columns}, **options.roles}
+    return replace(options, roles=roles)
 
 
 def check_segment_columns(
@@ -54,8 +72,13 @@ def check_segment_columns(
         if c not in present:
             offer = ", ".join(repr(s) for s in (spec.segments or spec.attributes)) or "none"
             raise CmotError(f"No column {c!r} to segment by. Segment columns: {offer}.")
-        if c in spec.touchpoint_columns or c == spec.outcome.column:
-            raise CmotError(f"{c!r} is a touchpoint or the outcome; segment by an attribute.")
+        if c == spec.outcome.column:
+            raise CmotError(f"{c!r} is the outcome; segment by an attribute.")
+        if c in spec.touchpoint_columns:
+            raise CmotError(
+                f"{c!r} is a touchpoint in the journey spec; segment by an attribute, or take "
+                "it out of the spec's stages."
+            )
     if columns:
         cols = ", ".join(quote_ident(c) for c in columns)
         n = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {cols} FROM {table})").fetchall()
@@ -72,26 +95,62 @@ def _fmt(value: float, unit: str) -> str:
     return f"{100 * value:.1f} pts" if unit == "percentage points" else f"{value:.2f}"
 
 
+SUMMARY_WARNINGS = 8  # per segment in summary.md; warnings.csv has them all
+
+
+def guardrail_warnings(result: MomentsResult) -> pd.DataFrame:
+    """The engine's guardrails (segment, touchpoint, column, kind, message); segment "" is the
+    whole survey. Empty when the engine gives none: a result must never be shown without its
+    warnings, so the command line prints and writes whatever there is."""
+    w = getattr(result, "warnings", None)
+    if isinstance(w, pd.DataFrame) and {"segment", "message"} <= set(w.columns):
+        return w
+    return pd.DataFrame(columns=["segment", "touchpoint", "column", "kind", "message"])
+
+
+def weighting(spec: JourneySpec) -> str:
+    """What every result says about weights: "weighted by X" or "unweighted"."""
+    return (
+        f"weighted by {spec.label_of(spec.weight_column)}" if spec.weight_column else "unweighted"
+    )
+
+
 def write_summary(
-    result: MomentsResult, comparison: pd.DataFrame, flips: pd.DataFrame, source: str
+    result: MomentsResult,
+    comparison: pd.DataFrame,
+    flips: pd.DataFrame,
+    source: str,
+    spec: JourneySpec | None = None,
 ) -> str:
     """The markdown summary: each segment's moments of truth, then how segments differ."""
     s = result.settings
+    by = [spec.label_of(c) for c in result.segmentation] if spec else list(result.segmentation)
     lines = [
         f"# Moments of truth: {source}",
         "",
-        f"Segmented by: {' x '.join(result.segmentation) or '(none)'}; outcome "
+        *([f"Results are {weighting(spec)}.", ""] if spec else []),
+        f"Segmented by: {' x '.join(by) or '(none)'}; outcome "
         f"{result.outcome_kind} ({result.measure}); low <= {result.low_max}, "
         f"high >= {result.high_min}; IA thresholds {s.vulnerability_ia:+.1f} / "
         f"{s.opportunity_ia:+.1f}; moments of truth cover {s.mot_coverage:.0%} of RIS; "
         f"alpha {s.alpha}. Penalty and reward are in {result.unit} of the outcome.",
         "",
     ]
+    warnings = guardrail_warnings(result)
+    overall = warnings[warnings.segment == ""].message.tolist() if len(warnings) else []
+    if overall:
+        lines += ["## Warnings", "", *[f"- {m}" for m in overall], ""]
     for seg in result.segments.itertuples():
         lines.append(f"## {seg.segment} (n = {seg.n:,})")
         lines.append("")
         if seg.reason:
             lines.append(f"Note: {seg.reason}.")
+            lines.append("")
+        here = warnings[warnings.segment == seg.segment].message.tolist() if len(warnings) else []
+        if here:
+            lines += [f"- Warning: {m}" for m in here[:SUMMARY_WARNINGS]]
+            if len(here) > SUMMARY_WARNINGS:
+                lines.append(f"- ... and {len(here) - SUMMARY_WARNINGS} more in warnings.csv")
             lines.append("")
         m = result.moments[(result.moments.segment == seg.segment) & result.moments.mot]
         if m.empty:
@@ -160,32 +219,35 @@ def run_analyze(args: argparse.Namespace) -> int:
         "comparison": comparison,
         "flips": flips,
     }
+    warnings = guardrail_warnings(result)
+    tables["warnings"] = warnings  # even empty: no stale file from an earlier run
     for name, frame in tables.items():
         (out / f"{name}.csv").write_bytes(to_csv(frame))  # formula-safe, like every export
-    summary = write_summary(result, comparison, flips, Path(args.source).name)
+    summary = write_summary(result, comparison, flips, Path(args.source).name, spec)
     (out / "summary.md").write_text(summary, encoding="utf-8")
     n_mot = int(result.moments[result.moments.segment == ALL].mot.sum())
+    for message in warnings[warnings.segment == ""].message if len(warnings) else []:
+        print(f"Warning: {message}")
     print(
         f"{len(result.segments)} segment tables ({ALL} + {len(result.segments) - 1}), "
-        f"{n_mot} moments of truth overall, {len(flips)} flips; wrote moments.csv, "
-        f"segments.csv, importance.csv, comparison.csv, flips.csv, summary.md to {out}"
+        f"{weighting(spec)}, "
+        f"{n_mot} moments of truth overall, {len(flips)} flips"
+        + (f", {len(warnings)} warning{'s' if len(warnings) > 1 else ''}" if len(warnings) else "")
+        + f"; wrote {', '.join(f'{t}.csv' for t in tables)}, summary.md to {out}"
     )
     return 0
 
 
 def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="moments of truth by segment: CSV tables and a summary")
-    p.add_argument("source", metavar="FILE_OR_DATASET", help="a survey CSV or a stored dataset")
+    p.add_argument("source", metavar="FILE_OR_DATASET", help="a survey file or a stored dataset")
     p.add_argument(
         "--segment",
         action="append",
         metavar="COLUMN",
         help="segment by this column (repeat for combinations); the whole data is 'All'",
     )
-    p.add_argument("--spec", help="journey spec (TOML) for a CSV; detected when omitted")
-    p.add_argument("--missing", help="rating codes that mean 'not applicable', e.g. 0")
-    p.add_argument("--outcome", help="the outcome column of a CSV")
-    p.add_argument("--positive", help="outcome value(s) that count as positive")
+    add_survey_flags(p, stored_note=True)
     p.add_argument("--low-max", type=int, help="highest rating counted as low (bottom box)")
     p.add_argument("--high-min", type=int, help="lowest rating counted as high (top box)")
     p.add_argument(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,7 +17,9 @@ from cmot.formats import metadata_role
 from cmot.options import IngestOptions, parse_codes
 from cmot.read import RawFile, open_raw
 from cmot.spec import (
+    Code,
     JourneySpec,
+    Outcome,
     validate_spec,
 )
 from cmot.store import (
@@ -180,6 +182,11 @@ class Survey:
     spec: JourneySpec
     store: Store | None = None  # set for a stored dataset
     info: DatasetInfo | None = None
+    detection: Detection | None = None  # set for a file: what was proposed and chosen
+
+
+# Imported from here by pages/data.py and the tests; the flags parse codes with cmot.flags.
+REEXPORTED = (IngestOptions, parse_codes)
 
 
 def options_from_flags(
@@ -188,36 +195,194 @@ def options_from_flags(
     outcome: str | None = None,
     positive: str | None = None,
     layout: str | None = None,
+    *,
+    outcome_type: str | None = None,
+    outcome_range: str | None = None,
+    touchpoints: str | None = None,
+    weight: str | None = None,
+    sheet: str | None = None,
+    labels: Sequence[Sequence[str]] | None = None,
 ) -> IngestOptions:
-    """The command line's --spec, --missing, --outcome, --positive and --layout as options."""
-    from cmot.spec import load_spec
+    """The command line's survey flags (see `cmot.flags`) as options; CmotError on a bad value.
 
+    With --spec the other flags override the spec's entries, so that `--spec` alone suffices
+    and `--spec --missing` merges as before. The spec's outcome is also handed to detection,
+    which then never has to find one itself.
+    """
+    from cmot.flags import parse_codes_flag, parse_labels, parse_range, split_list
+    from cmot.spec import OUTCOME_KINDS, load_spec
+
+    if outcome is not None and not outcome.strip():
+        raise CmotError("--outcome: name the outcome column.")
+    if outcome_type is not None and outcome_type not in OUTCOME_KINDS:
+        raise CmotError(f"--outcome-type: use one of {', '.join(OUTCOME_KINDS)}.")
+    if layout is not None and layout not in ("wide", "long"):
+        raise CmotError(f"--layout: use wide or long, not {layout!r}.")
+    pos = split_list(positive, "--positive") if positive is not None else None
+    rng = parse_range(outcome_range) if outcome_range is not None else None
+    kind = outcome_type
+    if rng is not None and kind is None:
+        kind = "scale"  # a range belongs to a scale; a 0-10 recommend says so with the type
+    if pos is not None and kind not in (None, "binary"):
+        raise CmotError(
+            f"--positive applies to a binary outcome, not a {kind} one: drop --positive, "
+            "or say --outcome-type binary."
+        )
+    if rng is not None and kind == "binary":
+        raise CmotError(
+            "--outcome-range applies to a scale outcome; a binary one takes --positive."
+        )
+    if rng is not None and kind == "recommend" and rng != (0.0, 10.0):
+        raise CmotError(
+            "A recommend outcome is rated 0-10; for another range say --outcome-type scale."
+        )
+    codes = parse_codes_flag(missing) if missing is not None else None
+    tps = split_list(touchpoints, "--touchpoints") if touchpoints is not None else None
+    wt: str | None = None
+    if weight is not None:
+        wt = weight.strip()
+        if not wt:
+            raise CmotError("--weight: name the weight column, or say none.")
+        if wt.lower() == "none":
+            wt = "none"
+    if sheet is not None and not sheet.strip():
+        raise CmotError("--sheet: name the workbook's sheet to read.")
+    value_labels = parse_labels(labels or [])
+    if spec is None:
+        return IngestOptions(
+            missing=codes,
+            outcome=outcome.strip() if outcome else None,
+            positive=pos,
+            outcome_kind=kind,
+            outcome_range=rng,
+            touchpoints=tps,
+            weight=wt,
+            sheet=sheet,
+            layout=layout,
+            labels=value_labels,
+            # A named weight is also the column's role, as the Data page maps it.
+            roles={wt: "weight"} if wt not in (None, "none") else {},
+        )
+    if tps is not None:
+        raise CmotError(
+            "--touchpoints cannot change a journey spec: list the touchpoints in the spec's "
+            "stages, or drop --spec to pick them by name or pattern."
+        )
+    merged = _merge_spec(load_spec(spec), outcome, kind, pos, rng, codes, wt)
+    o = merged.outcome
     return IngestOptions(
-        spec=load_spec(spec) if spec else None,
-        missing=parse_codes(missing) if missing is not None else None,
-        outcome=outcome,
-        positive=tuple(v.strip() for v in positive.split(",")) if positive else None,
+        spec=merged,
+        missing=codes,
+        outcome=o.column,
+        positive=o.positive or None,
+        outcome_kind=o.kind,
+        outcome_range=(o.min, o.max) if o.min is not None and o.max is not None else None,
+        weight=merged.weight_column or "none",
+        sheet=sheet,
         layout=layout,
+        labels=value_labels,
     )
 
 
-def open_survey(ref: str, options: IngestOptions | None = None) -> Survey:
-    """A CSV path is read and validated in memory; anything else names a stored dataset.
+def _merge_spec(
+    spec: JourneySpec,
+    outcome: str | None,
+    kind: str | None,
+    positive: tuple[str, ...] | None,
+    rng: tuple[float, float] | None,
+    missing: tuple[Code, ...] | None,
+    weight: str | None,
+) -> JourneySpec:
+    """The spec with the flags' outcome, weight and outcome missing codes put in."""
+    o = spec.outcome
+    column = outcome.strip() if outcome else o.column
+    same = column == o.column
+    if outcome or kind or positive or rng:
+        new_kind = kind or ("binary" if positive else o.kind if same else None)
+        if new_kind is None:
+            raise CmotError(
+                f"The spec's outcome is {o.column!r}; say what {column!r} is with "
+                "--outcome-type binary|scale|recommend."
+            )
+        keep = same and new_kind == o.kind
+        pos = positive or (o.positive if keep and new_kind == "binary" else ())
+        if new_kind == "binary" and not pos:
+            raise CmotError(
+                f"Say which values of {column!r} count as positive with --positive, e.g. "
+                "--positive yes or --positive 4,5."
+            )
+        lo, hi = rng or ((o.min, o.max) if keep else (None, None))
+        if new_kind == "recommend":
+            lo, hi = 0.0, 10.0
+        elif new_kind == "binary":
+            lo, hi = None, None
+        o = Outcome(column, new_kind, pos if new_kind == "binary" else (), lo, hi)  # type: ignore[arg-type]
+        # The new outcome is an attribute no more; the old one, now unlisted, is not kept.
+        spec = replace(
+            spec,
+            outcome=o,
+            segments=tuple(c for c in spec.segments if c != column),
+            attributes=tuple(c for c in spec.attributes if c != column),
+            ignored=tuple(c for c in spec.ignored if c != column),
+        )
+    if weight is not None:
+        w = None if weight == "none" else weight
+        spec = replace(
+            spec,
+            weight_column=w,
+            segments=tuple(c for c in spec.segments if c != w),
+            attributes=tuple(c for c in spec.attributes if c != w),
+            ignored=tuple(c for c in spec.ignored if c != w),
+        )
+    if missing and o.kind != "binary":
+        # Declared codes are "no answer" in the outcome too, but never a point of its own
+        # range: 0 = not applicable on 1-5 ratings is a real detractor on a 0-10 recommend.
+        def inside(c: Code) -> bool:
+            return (
+                isinstance(c, int)
+                and o.min is not None
+                and o.max is not None
+                and (o.min <= c <= o.max)
+            )
 
-    `options` apply to a CSV only: a stored dataset keeps the spec it was ingested with.
+        codes = tuple(c for c in missing if not inside(c))
+        if codes:
+            own = tuple(spec.missing.get(o.column, ()))
+            spec = replace(
+                spec,
+                missing={**spec.missing, o.column: own + tuple(c for c in codes if c not in own)},
+            )
+    return validate_spec(spec)
+
+
+# Suffixes of survey files: a missing one is a wrong path, not the name of a dataset.
+SURVEY_SUFFIXES = (".csv", ".txt", ".tsv", ".gz", ".sav", ".zsav", ".xlsx", ".xls")
+
+
+def open_survey(ref: str, options: IngestOptions | None = None) -> Survey:
+    """A survey file is read and validated in memory; anything else names a stored dataset.
+
+    `options` apply to a file only: a stored dataset keeps the spec it was ingested with.
     """
+    from cmot.flags import check_sheet
+
     path = Path(ref)
     if path.is_file():
+        check_sheet(path, options.sheet if options else None)
         prepared = read_csv(path, options)
         con = duckdb.connect()
         con.register("cmot_survey", prepared.data)
-        return Survey(con, quote_ident("cmot_survey"), prepared.spec)
-    if path.suffix.lower() in (".csv", ".txt", ".tsv", ".gz"):
-        raise CmotError(f"No file {ref!r}; give a CSV path or a stored dataset name.")
+        return Survey(con, quote_ident("cmot_survey"), prepared.spec, detection=prepared.detection)
+    if path.is_dir():
+        raise CmotError(f"{ref!r} is a folder; give a survey file or a stored dataset name.")
+    if path.suffix.lower() in SURVEY_SUFFIXES:
+        raise CmotError(f"No file {ref!r}; give a survey file's path or a stored dataset name.")
     if options is not None and options != IngestOptions():
         raise CmotError(
-            "--spec, --missing, --outcome and --positive apply to CSV files; a stored dataset "
-            "keeps the spec it was ingested with (re-ingest it to change them)."
+            "The mapping flags (--spec, --outcome, --outcome-type, --positive, --outcome-range, "
+            "--missing, --touchpoints, --weight, --label, --sheet, --layout) apply to survey "
+            f"files; the stored dataset {ref!r} keeps the mapping it was ingested with "
+            "(ingest the file again to change it)."
         )
     store = Store()
     info = store.get_dataset(ref)

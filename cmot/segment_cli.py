@@ -10,17 +10,25 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from cmot.analyze import as_attributes
 from cmot.errors import CmotError
-from cmot.ingest import open_survey
+from cmot.flags import add_survey_flags, flag_values, mapping_notes
+from cmot.ingest import open_survey, options_from_flags
+from cmot.options import IngestOptions
 from cmot.report import to_csv
 from cmot.segments import MODES, Segmentation, save_segmentation, segment
 from cmot.spec import JourneySpec
 from cmot.store import ID_COL, ROW_COL, Store
 
 
-def _source(ref: str) -> tuple[duckdb.DuckDBPyConnection, str, JourneySpec, Store | None, Any]:
-    """(connection, quoted table, spec, store, dataset info) for a CSV path or a dataset name."""
-    survey = open_survey(ref)
+def _source(
+    ref: str, options: IngestOptions | None = None
+) -> tuple[duckdb.DuckDBPyConnection, str, JourneySpec, Store | None, Any]:
+    """(connection, quoted table, spec, store, dataset info) for a file or a dataset name."""
+    survey = open_survey(ref, options)
+    if survey.detection is not None:
+        for note in mapping_notes(survey.detection, survey.spec):
+            print(note)
     return survey.con, survey.table, survey.spec, survey.store, survey.info
 
 
@@ -60,8 +68,11 @@ def summary_markdown(seg: Segmentation, source: str) -> str:
 def run_segments(args: argparse.Namespace) -> int:
     if args.k is not None and args.k < 1:
         raise CmotError("--k must be a positive whole number.")
-    con, table, spec, store, info = _source(args.source)
     columns = _split(args.attributes)
+    mapping = options_from_flags(**flag_values(args))
+    if args.mode != "needs":  # the named columns are attributes, as --segment in analyze
+        mapping = as_attributes(mapping, args.source, columns)
+    con, table, spec, store, info = _source(args.source, mapping)
     if args.mode != "needs" and not columns:
         # Drivers default to the spec's attributes too: they say who is likely in which
         # driver segment, which one yes/no answer per respondent cannot.
@@ -76,7 +87,10 @@ def run_segments(args: argparse.Namespace) -> int:
             raise CmotError("--cuts takes numbers separated by commas, e.g. 30,45,60.") from None
     seg = segment(con, table, spec, args.mode, columns, k=args.k, seed=args.seed, **options)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CmotError(f"Cannot create the output folder {out}: {e.strerror}.") from None
     ids = con.execute(f"SELECT {ROW_COL}, {ID_COL} FROM {table} ORDER BY {ROW_COL}").df()
     assigned = pd.DataFrame({ROW_COL: seg.rows, "segment": seg.labels})
     assigned["name"] = [seg.names[g] if g >= 0 else "" for g in seg.labels]
@@ -109,7 +123,7 @@ def run_segments(args: argparse.Namespace) -> int:
 
 def add_segments_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("segments", help="find segments (clustered, driver-based or given)")
-    p.add_argument("source", metavar="FILE_OR_DATASET", help="a survey CSV or a dataset name")
+    p.add_argument("source", metavar="FILE_OR_DATASET", help="a survey file or a dataset name")
     p.add_argument(
         "--attributes",
         help="columns, comma-separated: clustered on (attributes), concomitant (drivers), "
@@ -122,4 +136,5 @@ def add_segments_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="directory for the CSV files and summary.md")
     p.add_argument("--save", metavar="NAME", help="also save with the stored dataset as NAME")
     p.add_argument("--replace", action="store_true", help="with --save: replace NAME if it exists")
+    add_survey_flags(p, stored_note=True)
     p.set_defaults(run=run_segments)

@@ -1,0 +1,248 @@
+"""The command line's survey flags: one set for `ingest`, `analyze`, `segments` and later commands.
+
+Each flag is one choice of the Data page (outcome, its type, positive values or range, missing
+codes, touchpoints, weight, sheet, value labels); `cmot.ingest.options_from_flags` turns their
+text into `IngestOptions`. This module only parses text: no file is read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cmot.detect import Detection
+from cmot.errors import CmotError
+from cmot.spec import OUTCOME_KINDS, Code, JourneySpec
+
+# Flags whose value may begin with "-" (a negative code such as -99, -1-5 as a range):
+# argparse reads "--missing -99,-98" as two flags unless the value is glued with "=".
+_VALUE_MAY_START_WITH_DASH = ("--missing", "--outcome-range", "--positive")
+
+
+def glue_dash_values(argv: Sequence[str]) -> list[str]:
+    """`--missing -99,-98` -> `--missing=-99,-98`, so a negative code is a value, not a flag;
+    the same for `--outcome-range -2-2`, `--positive -1` and `--label q1 -1=No,-2=Unsure`."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if a == "--label" and i + 2 < len(argv) and argv[i + 2].startswith("-"):
+            # Two values (COLUMN CODES); "-1=No basis" would read as a flag. A leading space
+            # makes argparse take it as a value; the labels are trimmed anyway.
+            out += [a, argv[i + 1], " " + argv[i + 2]]
+            i += 3
+            continue
+        if (
+            a in _VALUE_MAY_START_WITH_DASH
+            and nxt is not None
+            and nxt.startswith("-")
+            and not nxt.startswith("--")
+        ):
+            out.append(f"{a}={nxt}")
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
+def split_list(text: str, what: str) -> tuple[str, ...]:
+    """'a, "b, c" ,Q7*' -> ('a', 'b, c', 'Q7*'): commas separate, double quotes protect a comma.
+
+    Spaces around an entry are dropped (column names are trimmed on reading); spaces and
+    brackets inside a name are kept as they are.
+    """
+    try:
+        rows = list(csv.reader([text], skipinitialspace=True, strict=True))
+    except csv.Error as e:
+        raise CmotError(
+            f"{what}: cannot split {text!r} ({e}). Separate entries with commas and put a name "
+            'that holds a comma in double quotes, e.g. "Price, overall",Q7*.'
+        ) from None
+    items = tuple(s.strip() for s in (rows[0] if rows else []))
+    if not items or any(not s for s in items):
+        raise CmotError(f"{what}: {text!r} has an empty entry; give names separated by commas.")
+    return items
+
+
+def parse_codes_flag(text: str) -> tuple[Code, ...]:
+    """--missing: '9, 99, -99, Blank, "Don\'t know"' -> (9, 99, -99, 'Blank', "Don't know").
+
+    Whole numbers become ints (they match 9 and 9.0 in numeric columns), the rest stays text.
+    An empty value or `none` means "no missing codes": the proposed ones are all refused.
+    """
+    if text.strip() in ("", "none"):
+        return ()
+    return tuple(
+        int(s) if re.fullmatch(r"[+-]?\d+", s) else s for s in split_list(text, "--missing")
+    )
+
+
+_NUMBER = r"[+-]?\d+(?:\.\d+)?"
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    """--outcome-range: '1-5', '0-10', '1..7', '1:5' or '-2-2' -> (lo, hi) with lo < hi."""
+    m = re.fullmatch(rf"\s*({_NUMBER})\s*(?:-|\.\.|:|to)\s*({_NUMBER})\s*", text)
+    if not m:
+        raise CmotError(
+            f"--outcome-range: {text!r} is not a range; give the lowest and highest "
+            "possible outcome values as LO-HI, e.g. 1-5 or 0-10."
+        )
+    lo, hi = float(m.group(1)), float(m.group(2))
+    if not lo < hi:
+        raise CmotError(f"--outcome-range: {text!r} must go from low to high, e.g. 1-5.")
+    return lo, hi
+
+
+def parse_labels(pairs: Sequence[Sequence[str]]) -> dict[str, dict[str, str]]:
+    """--label COLUMN 'CODE=LABEL,...' (repeatable) -> {column: {code: label}}.
+
+    Several codes may share a label (a merge: 1=Business,5=Business) and the code `*` labels
+    every code not listed (*=Other), as on the Data page.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for column, text in pairs:
+        if not column.strip():
+            raise CmotError("--label: name the column first, e.g. --label trip 1=Business.")
+        labels = out.setdefault(column.strip(), {})
+        for item in split_list(text, f"--label {column}"):
+            code, sep, label = item.partition("=")
+            if not sep or not code.strip() or not label.strip():
+                raise CmotError(
+                    f"--label {column}: {item!r} is not CODE=LABEL; write e.g. "
+                    "1=Business,5=Business,*=Other."
+                )
+            labels[code.strip()] = label.strip()
+    return out
+
+
+# The first bytes of an Excel workbook: .xlsx is a zip file, .xls an OLE2 compound file.
+_WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+
+
+def check_sheet(path: str | Path, sheet: str | None) -> None:
+    """--sheet names a sheet of an Excel workbook: on any other file it is a mistake to say."""
+    if sheet is None:
+        return
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return  # the reader says what is wrong with the path
+    if not head.startswith(_WORKBOOK_MAGIC):
+        raise CmotError(
+            f"--sheet applies to Excel workbooks (.xlsx); {Path(path).name} is not one. "
+            "Drop --sheet."
+        )
+
+
+# Detection's word for a mapping that still awaits a choice (`Detection.require_spec`).
+_INCOMPLETE = "The mapping is not complete"
+
+
+def for_the_command_line(message: str) -> str:
+    """A mapping problem in the Data page's words, plus the flags that make the choice."""
+    if not message.startswith(_INCOMPLETE) or "--outcome" in message:
+        return message
+    return (
+        f"{message} On the command line: --outcome COLUMN --outcome-type binary|scale|recommend "
+        "names the outcome, --touchpoints COLS (names or patterns such as Q7*) the touchpoints; "
+        "or give a journey spec with --spec."
+    )
+
+
+def mapping_notes(det: Detection, spec: JourneySpec) -> list[str]:
+    """What detection chose for the user on a file, and the flag that changes it: a command
+    line run shows no mapping table, so nothing proposed may pass unsaid."""
+    notes = []
+    applied = [p.code for p in det.proposals if p.applied]
+    if applied:
+        codes = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in applied)
+        notes.append(
+            f"Read as 'no answer' (proposed from the data): {codes}; --missing CODES replaces them."
+        )
+    found = [c for c in det.weight_candidates if c != spec.weight_column]
+    if found and spec.weight_column is None:
+        notes.append(
+            f"Weight column found, not applied: {', '.join(found)}; --weight COLUMN applies it."
+        )
+    return notes
+
+
+def add_survey_flags(p: argparse.ArgumentParser, *, stored_note: bool = False) -> None:
+    """The same choices as the Data page's mapping, for every command that reads a survey."""
+    note = " (files only: a stored dataset keeps its mapping)" if stored_note else ""
+    g = p.add_argument_group(
+        "the survey's mapping" + note,
+        "What detection cannot know; anything left out is detected or proposed. "
+        "A journey spec (--spec) alone suffices; the other flags override it.",
+    )
+    g.add_argument("--spec", metavar="FILE", help="journey spec (TOML) naming every role")
+    g.add_argument("--outcome", metavar="COLUMN", help="the outcome column")
+    g.add_argument(
+        "--outcome-type",
+        choices=OUTCOME_KINDS,
+        help="binary (with --positive), scale (with --outcome-range) or recommend (0-10, NPS)",
+    )
+    g.add_argument(
+        "--positive",
+        metavar="V[,V]",
+        help="a binary outcome's value(s) that count as positive, e.g. satisfied or 4,5",
+    )
+    g.add_argument(
+        "--outcome-range",
+        metavar="LO-HI",
+        help="a scale outcome's possible range, e.g. 1-5 or 1-10 (implies --outcome-type scale)",
+    )
+    g.add_argument(
+        "--missing",
+        metavar="CODES",
+        help="codes meaning 'no answer' in the ratings and the outcome: numbers and text, "
+        "e.g. 0,6,Blank or -99 ('none' refuses the proposed codes)",
+    )
+    g.add_argument(
+        "--touchpoints",
+        metavar="COLS",
+        action="append",
+        help="touchpoint columns, comma separated: an exact name first, else a pattern such "
+        "as Q7*; quote a name holding a comma: '\"Price, overall\",Q7*' (repeatable)",
+    )
+    g.add_argument(
+        "--weight",
+        metavar="COLUMN|none",
+        help="weight results by this column; default: none unless the spec names one",
+    )
+    g.add_argument(
+        "--label",
+        nargs=2,
+        action="append",
+        metavar=("COLUMN", "CODE=LABEL,..."),
+        help="value labels and merges of a segment column, e.g. --label trip "
+        "1=Business,5=Business,*=Other (repeatable)",
+    )
+    g.add_argument("--sheet", metavar="NAME", help="the sheet of an Excel workbook to read")
+    g.add_argument("--layout", choices=["wide", "long"], help="detected when omitted")
+
+
+def flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The survey flags of parsed arguments, as keyword arguments of `options_from_flags`."""
+    touchpoints = getattr(args, "touchpoints", None)
+    return {
+        "spec": args.spec,
+        "missing": args.missing,
+        "outcome": args.outcome,
+        "positive": args.positive,
+        "layout": args.layout,
+        "outcome_type": args.outcome_type,
+        "outcome_range": args.outcome_range,
+        "touchpoints": ",".join(touchpoints) if touchpoints else None,
+        "weight": args.weight,
+        "sheet": args.sheet,
+        "labels": args.label,
+    }
