@@ -43,66 +43,44 @@ class Prepared:
 
 def _detection(raw: RawFile, opts: IngestOptions) -> Detection:
     """Profile and detect, with what the file itself says: question text, value labels,
-    declared missing values and which columns Qualtrics or SurveyMonkey added."""
+    declared missing values (all three handled by `detect`) and which columns Qualtrics or
+    SurveyMonkey added (roles here, as they depend on the software, not on the values)."""
     roles: dict[str, str] = {}
     why: dict[str, str] = {}
     for c in raw.columns:
         found = metadata_role(raw.format, c, raw.labels.get(c, ""))
         if found:
             roles[c], why[c] = found
-    declared = {c: v for c, v in raw.declared_missing.items() if v}
     det_opts = replace(opts, roles={**roles, **opts.roles})
+    declared = {c: v for c, v in raw.declared_missing.items() if v}
     if declared and opts.missing is None:
-        # Codes the file declares missing are the analyst's choice made in SPSS: they replace
-        # proposals as --missing would. A --missing given here replaces them in turn.
+        # Codes the file declares missing are the analyst's choice made in SPSS: they stand
+        # for --missing and replace the proposals. A --missing given here replaces them.
         codes = tuple(dict.fromkeys(v for c in declared.values() for v in c))
         det_opts = replace(det_opts, missing=codes)
     profiles = profile_columns(raw.con, raw.rows)
-    det = detect(profiles, raw.rows, det_opts, raw.layout, raw.encoding)
-    guesses = []
-    for g in det.columns:
-        if g.column in roles and g.column not in opts.roles and g.role == roles[g.column]:
-            g = replace(g, confidence=0.95, reason=why[g.column])
-        label = raw.labels.get(g.column, "")
-        guesses.append(replace(g, label=label) if label else g)
-    det = replace(
-        det, columns=tuple(guesses), format=raw.format, sheets=raw.sheets, sheet=raw.sheet
+    det = detect(
+        profiles,
+        raw.rows,
+        det_opts,
+        raw.layout,
+        raw.encoding,
+        labels=raw.labels,
+        value_labels=raw.value_labels,
+        declared_missing=declared,
     )
-    if det.spec is None:
-        return det
-    spec = det.spec
-    if raw.stages:
+    guesses = tuple(
+        replace(g, confidence=0.95, reason=why[g.column])
+        if g.column in roles and g.column not in opts.roles and g.role == roles[g.column]
+        else g
+        for g in det.columns
+    )
+    det = replace(det, columns=guesses, format=raw.format, sheets=raw.sheets, sheet=raw.sheet)
+    if det.spec is not None and raw.stages:
         staged = [c for s in raw.stages for c in s.touchpoints]
-        if set(staged) == set(spec.touchpoint_columns):
-            spec = replace(spec, stages=tuple(raw.stages))
-    tps = set(spec.touchpoint_columns)
-    touchpoints = tuple(
-        replace(t, label=raw.labels[t.column]) if not t.label and raw.labels.get(t.column) else t
-        for t in spec.touchpoints
-    )
-    # Value labels name the codes of segments and attributes; a rating's name its scale
-    # points. The analyst's own labels (opts.labels, already in the spec) win.
-    attrs = set(spec.attributes)
-    labels = {c: dict(v) for c, v in raw.value_labels.items() if c in attrs and v}
-    labels.update({c: dict(v) for c, v in spec.labels.items()})
-    column_labels = {c: t for c, t in raw.labels.items() if c not in tps}
-    column_labels.update(spec.column_labels)
-    missing = dict(spec.missing)
-    if opts.missing is None:
-        for c, codes in declared.items():
-            # On top of what the column already treats as missing (for a touchpoint, its
-            # scale's codes): a column's own entry replaces those, it must not drop them.
-            have = spec.missing_codes(c)
-            if not set(codes) <= set(have):
-                missing[c] = tuple(dict.fromkeys([*have, *codes]))
-    spec = replace(
-        spec,
-        touchpoints=touchpoints,
-        labels=labels,
-        column_labels=column_labels,
-        missing=missing,
-    )
-    return replace(det, spec=validate_spec(spec))
+        if set(staged) == set(det.spec.touchpoint_columns):
+            det = replace(det, spec=replace(det.spec, stages=tuple(raw.stages)))
+    return det
 
 
 def detect_roles(

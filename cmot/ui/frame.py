@@ -21,7 +21,7 @@ from cmot.ui.state import get_store
 try:  # the engine's public name; older engines only had the private one
     from cmot.moments import segment_sql_expr
 except ImportError:  # pragma: no cover - depends on the engine's version
-    from cmot.moments import _segment_sql as segment_sql_expr  # type: ignore[attr-defined,no-redef]
+    from cmot.moments import _segment_sql as segment_sql_expr
 
 WHOLE = "(whole sample)"
 SAVED = "saved: "

@@ -393,10 +393,6 @@ def test_ingest_mobile_providers_semicolons_and_minus_99(tmp_path: Path, store: 
         assert lo is None or lo >= 0, tp  # -99 is never a (very) low score
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="--missing on the outcome without a spec needs clean.py/detect.py (detection helper)",
-)
 def test_missing_applies_to_the_outcome_without_a_spec(tmp_path: Path, store: Store) -> None:
     need(MOBILE)
     args = ["ingest", str(MOBILE), "--name", "mobile", "--missing", "-99"]
@@ -444,9 +440,6 @@ def test_weight_names_the_column_to_weight_by(tmp_path: Path, store: Store) -> N
     assert main([*args, "--weight", "nosuch"]) == 2
 
 
-@pytest.mark.xfail(
-    strict=False, reason="a detected weight is proposed, not applied: detection helper's change"
-)
 def test_a_detected_weight_is_not_applied_unasked(tmp_path: Path, store: Store) -> None:
     if not DEMO_CSV.exists():
         pytest.skip("the demo survey has not been generated (python -m cmot.demo)")
@@ -457,9 +450,6 @@ def test_a_detected_weight_is_not_applied_unasked(tmp_path: Path, store: Store) 
     assert store.get_dataset("d").spec.weight_column == "Weight"
 
 
-@pytest.mark.xfail(
-    strict=False, reason="touchpoint names and patterns are matched by detect.py (detection helper)"
-)
 def test_touchpoints_by_pattern_and_exact_name_with_spaces(tmp_path: Path, store: Store) -> None:
     need(ABC)
     tps = "q7*,var 3"
@@ -494,10 +484,6 @@ def test_a_coded_column_named_by_segment_is_a_segment(tmp_path: Path, capsys) ->
     assert segments.n.iloc[0] == segments.n.iloc[1:].sum() > 1000
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="--missing on the outcome without a spec needs clean.py/detect.py (detection helper)",
-)
 def test_district_sizes_count_respondents_with_an_outcome(tmp_path: Path) -> None:
     need(KANSAS)
     out = tmp_path / "out"
@@ -525,12 +511,6 @@ def test_segments_command_takes_the_same_flags(tmp_path: Path) -> None:
     assert main(bad) == 2
 
 
-NEEDS_READERS = pytest.mark.xfail(
-    strict=False, reason="the .xlsx and .sav readers come with the formats helper's branch"
-)
-
-
-@NEEDS_READERS
 def test_an_excel_sheet_is_read_with_sheet(tmp_path: Path) -> None:
     need(NAPLES)
     book = tmp_path / "naples.xlsx"
@@ -548,7 +528,6 @@ def test_an_excel_sheet_is_read_with_sheet(tmp_path: Path) -> None:
     }
 
 
-@NEEDS_READERS
 def test_spss_value_labels_name_the_segments(tmp_path: Path) -> None:
     need(NAPLES)
     pyreadstat = pytest.importorskip("pyreadstat")
@@ -582,9 +561,6 @@ def test_roles_shows_the_mapping_with_the_same_flags(tmp_path: Path, capsys) -> 
     assert main(["roles", str(NAPLES), "--outcome-range", "x"]) == 2
 
 
-@pytest.mark.xfail(
-    strict=False, reason="a mapping without an outcome is a prompt, not an error: detection helper"
-)
 def test_roles_without_an_outcome_says_what_to_choose(capsys) -> None:
     need(KANSAS)
     assert main(["roles", str(KANSAS)]) == 0
@@ -663,9 +639,6 @@ def test_guardrail_warnings_are_printed_and_written(
     assert list(pd.read_csv(out / "warnings.csv").kind) == ["id_outcome", "thin_cell"]
 
 
-@pytest.mark.xfail(
-    strict=False, reason="refused by detection or warned by the engine: their branches"
-)
 def test_an_id_as_outcome_is_refused_or_warned_about(tmp_path: Path, capsys) -> None:
     need(ABC)
     out = tmp_path / "out"
