@@ -917,6 +917,7 @@ def _segments_section(
     if col not in seg_cols:
         seg_cols.append(col)
     key = _key(state, "map_labels", seg_cols.index(col))
+    st.session_state["map_labels_key"] = key  # tests and pages find the current editor by it
     codes = [v for v, _ in counts] + [OTHER]
     current = dict(values.get(col, {}))
     # This run's edit, folded before the frame is built, so `*` counts the rest at once.

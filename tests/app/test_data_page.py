@@ -325,19 +325,20 @@ def test_segment_merges_show_group_sizes_and_are_saved(
     edit(at, at.session_state["map_roles_key"], {region: {"role": "attribute"}})
     assert "region" in calls[-1].roles and calls[-1].roles["region"] == "attribute"
     assert at.selectbox(key="map_seg_col").value == "region"
-    codes = at.dataframe(key="map_labels").value
+    labels_key = at.session_state["map_labels_key"]
+    codes = at.dataframe(key=labels_key).value
     assert codes.code.tolist() == ["1", "2", "3", "4", "5", "6", OTHER]
     counts = dict(zip(codes.code[:-1], codes.respondents[:-1], strict=True))
     assert sum(counts.values()) == 300 and codes.respondents.iloc[-1] == 300
     edit(
         at,
-        "map_labels",
+        labels_key,
         {0: {"label": "Business"}, 4: {"label": "Business"}, 1: {"label": "Leisure"}}
         | {2: {"label": "Leisure"}, 5: {"label": "Leisure"}, 6: {"label": "Other"}},
     )
     groups = next(d.value for d in at.dataframe if "segment" in d.value.columns)
     sizes = groups.set_index("segment").respondents.to_dict()
-    assert at.dataframe(key="map_labels").value.respondents.iloc[-1] == counts["4"]
+    assert at.dataframe(key=labels_key).value.respondents.iloc[-1] == counts["4"]
     assert sizes == {
         "Leisure": counts["2"] + counts["3"] + counts["6"],
         "Business": counts["1"] + counts["5"],

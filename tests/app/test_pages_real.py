@@ -73,7 +73,7 @@ def test_every_page_on_a_wide_real_survey(kc: AppTest) -> None:
     assert "Police services" in set(table.touchpoint)
     assert not any(t.startswith("q3_") for t in table.touchpoint)
     # The outcome is a 1-5 scale: levels and effects with decimals, in points.
-    assert "effects in points" in texts(kc)
+    assert "effects in scale points" in texts(kc)
     # District 6 (the largest) is chosen and is insufficient: one short line, details on demand.
     assert kc.selectbox(key="segment").value == "6"
     warning = kc.warning[0].value
