@@ -57,7 +57,9 @@ def make_csv(path: Path, rows: int) -> int:
     # Resample whole respondents (seeded), so every column keeps its real distribution.
     con.execute("SELECT setseed(0.42)")
     con.execute(
-        "COPY (SELECT s.* FROM read_csv(?, all_varchar = true) s, range(?) r "
+        # Each copy a new respondent: a fresh id, so the file stays valid (ids unique).
+        "COPY (SELECT s.* REPLACE (row_number() OVER ()::VARCHAR AS id) "
+        "FROM read_csv(?, all_varchar = true) s, range(?) r "
         "ORDER BY random() LIMIT ?) TO ? (HEADER, DELIMITER ',')",
         [str(SOURCE), rows // 1000 + 1, rows, str(path)],
     )
