@@ -65,12 +65,14 @@ def test_airline_upload_compare_pages_link_and_exports(
     page.goto(server.url + "/data")  # type: ignore[attr-defined]
     page.get_by_text("Stored datasets").wait_for()  # type: ignore[attr-defined]
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(airline_csv))  # type: ignore[attr-defined]
-    page.get_by_text("Detected roles").wait_for(timeout=60_000)  # type: ignore[attr-defined]
-    for label, value in (("Dataset name", "airline"), ("Missing codes", "0")):
-        box = page.get_by_label(label)  # type: ignore[attr-defined]
-        box.fill(value)
-        box.press("Enter")
-        wait_idle(page)
+    page.get_by_text("Codes that mean no answer").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    # 0 beside the 1-5 ratings is proposed as "no answer", ticked: the user confirms it.
+    zero = page.get_by_test_id("stCheckbox").filter(has_text="0:")  # type: ignore[attr-defined]
+    assert zero.get_by_role("checkbox").is_checked()
+    box = page.get_by_label("Dataset name")  # type: ignore[attr-defined]
+    box.fill("airline")
+    box.press("Enter")
+    wait_idle(page)
     shot(page, "dashboard-data-mapping")
     page.get_by_role("button", name="Save dataset").click()  # type: ignore[attr-defined]
     page.get_by_text("Saved 'airline' version 1: 25,976 respondents.").wait_for(timeout=90_000)  # type: ignore[attr-defined]

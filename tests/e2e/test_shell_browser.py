@@ -55,11 +55,11 @@ def test_upload_through_the_data_page_then_open_a_shared_link(
     page.get_by_text("Stored datasets").wait_for()  # type: ignore[attr-defined]
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(airline_csv))  # type: ignore[attr-defined]
     page.get_by_text("3.0MB").wait_for()  # type: ignore[attr-defined]
-    for label, value in (("Dataset name", "airline"), ("Missing codes", "0")):
-        box = page.get_by_label(label)  # type: ignore[attr-defined]
-        box.fill(value)
-        box.press("Enter")
-        wait_idle(page)
+    page.get_by_text("Codes that mean no answer").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    box = page.get_by_label("Dataset name")  # type: ignore[attr-defined]
+    box.fill("airline")
+    box.press("Enter")
+    wait_idle(page)
     page.get_by_role("button", name="Save dataset").click()  # type: ignore[attr-defined]
     page.get_by_text("Saved 'airline' version 1: 25,976 respondents.").wait_for(timeout=60_000)  # type: ignore[attr-defined]
     wait_idle(page)
