@@ -6,6 +6,7 @@ from cmot.moments import predict_what_if
 from cmot.summary import action_plan, amount, at_risk
 from cmot.ui.frame import (
     current_view,
+    data_warnings,
     moments,
     ranked_segments,
     settings_caption,
@@ -30,6 +31,7 @@ url_default("segment", options[0], options)
 seg = st.selectbox("Segment", options, key="segment")
 to_url("segment")
 st.caption(settings_caption(view, result, seg))
+data_warnings(result, [seg])
 plan = action_plan(result, seg)
 table(
     plan,

@@ -6,6 +6,7 @@ from cmot import charts
 from cmot.compare import compare_segments, find_flips
 from cmot.ui.frame import (
     current_view,
+    data_warnings,
     default_segments,
     moments,
     ranked_segments,
@@ -39,6 +40,7 @@ if len(chosen) < 2:
     st.warning("Pick at least two segments.")
     st.stop()
 st.caption(settings_caption(view, result))
+data_warnings(result, chosen)
 flips = find_flips(result)
 flips = flips[flips.vulnerable_in.isin(chosen) & flips.opportunity_in.isin(chosen)]
 for sentence in flips.sentence:

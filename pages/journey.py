@@ -7,6 +7,7 @@ from cmot.spec import CMOT_TAGS
 from cmot.summary import action_plan
 from cmot.ui.frame import (
     current_view,
+    data_warnings,
     default_segments,
     moments,
     ranked_segments,
@@ -39,6 +40,7 @@ tags = {t.name: ", ".join(CMOT_TAGS[g] for g in t.tags) for t in spec.touchpoint
 rows = result.moments[result.moments.segment.isin(chosen or options[:1])]
 chart(charts.journey_map(rows, [s.name for s in spec.stages], tags), "journey", "journey-map")
 st.caption(settings_caption(view, result))
+data_warnings(result, chosen)
 steps = st.tabs(
     [
         "1 Define the journey",

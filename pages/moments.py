@@ -5,6 +5,7 @@ import streamlit as st
 from cmot import charts
 from cmot.ui.frame import (
     current_view,
+    data_warnings,
     moments,
     ranked_segments,
     settings_caption,
@@ -45,6 +46,7 @@ if info.reason:  # guardrails sit where the numbers would be
     if more:
         with st.expander("Why, in detail"):
             st.markdown(str(info.reason))
+data_warnings(result, [seg])
 chart(
     charts.butterfly(rows, result.unit, f"Penalty and reward: {seg}"), "butterfly", "penalty-reward"
 )

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from cmot.summary import amount, headline, top_stakes
-from cmot.ui.frame import current_view, moments, ranked_segments, settings_caption
+from cmot.ui.frame import current_view, data_warnings, moments, ranked_segments, settings_caption
 from cmot.ui.state import require_app_frame
 from cmot.ui.widgets import moment_cards, moment_line
 
@@ -43,3 +43,4 @@ for col, kind, title in (
     if rows.empty:
         col.markdown("None stands out.")
 st.caption(settings_caption(view, result))
+data_warnings(result)

@@ -423,6 +423,29 @@ def settings_caption(view: View, result: MomentsResult, segment: str | None = No
     )
 
 
+def data_warnings(result: MomentsResult, segments: Sequence[str] = ()) -> None:
+    """The engine's guardrails for what the page shows: the survey's own (an outcome like an
+    id, out of range, empty boxes, too many segments), the whole sample's, and those of
+    `segments`. One line up front, every message on demand, never silent."""
+    w = result.warnings
+    if w is None or not len(w):
+        return
+    shown = w[w.segment.isin(["", ALL, *segments])]
+    if not len(shown):
+        return
+    messages = list(dict.fromkeys(shown.message))
+    survey = list(dict.fromkeys(shown[shown.segment == ""].message))
+    lead = (survey or messages)[0]
+    more = len(messages) - 1
+    extra = f" (and {more} more note{'s' if more > 1 else ''} on the data below)" if more else ""
+    st.warning(lead + extra, icon="⚠️")
+    if more:
+        with st.expander("What the data cannot support, in detail"):
+            for r in shown.drop_duplicates("message").itertuples(index=False):
+                where = " · ".join(str(x) for x in (r.segment, r.touchpoint) if x)
+                st.markdown(f"- {where + ': ' if where else ''}{r.message}")
+
+
 def _first_upper(text: str) -> str:
     return text[:1].upper() + text[1:]
 
