@@ -200,32 +200,53 @@ def profile_columns(con: duckdb.DuckDBPyConnection, rows: int) -> list[_Profile]
     n = row[0]
     stats = {c: row[1 + width * i : 1 + width * (i + 1)] for i, c in enumerate(types)}
     # Second pass: every value of the few-valued columns, the text among numbers, and an
-    # exact distinct count where uniqueness decides a role (an id).
-    hist: list[tuple[str, str]] = []
+    # exact distinct count where uniqueness decides a role (an id). One GROUP BY per column
+    # under UNION ALL: a hash table of native values is several times faster than
+    # histogram()'s map per column (0.5 s to 0.1 s for 160 columns).
+    groups: list[str] = []
+    grouped: list[str] = []
+    distinct: list[str] = []
     for i, (c, t) in enumerate(types.items()):
         cnt, dist, nums, lo, hi, integral, _, _, texts = stats[c]
         qc = _q(c)
+        expr = None
         if dist <= _FEW:
             small = integral and lo is not None and abs(lo) < 1e15 and abs(hi) < 1e15
-            if is_numeric_type(t):
-                hist.append((c, f"histogram({qc}::BIGINT)" if small else f"histogram({qc})"))
+            if small and is_numeric_type(t):
+                expr, slot = f"{qc}::BIGINT", 0
+            elif _is_int(t):
+                expr, slot = f"{qc}::HUGEINT", 0
+            elif t.startswith(("DOUBLE", "FLOAT")):
+                expr, slot = f"{qc}::DOUBLE", 1
+            elif is_numeric_type(t):
+                expr, slot = f"{qc}::VARCHAR", 2  # DECIMAL: its text, as histogram() keyed it
             else:
-                hist.append((c, f"histogram(trim({qc}::VARCHAR))"))
+                expr, slot = f"trim({qc}::VARCHAR)", 2
         elif t == "VARCHAR" and nums and texts <= 10:
-            num = _num_expr(qc, t)
-            hist.append((c, f"histogram(CASE WHEN {num} IS NULL THEN trim({qc}) END)"))
+            expr, slot = f"CASE WHEN {_num_expr(qc, t)} IS NULL THEN trim({qc}) END", 2
+        if expr is not None:
+            cells = ["NULL::HUGEINT", "NULL::DOUBLE", "NULL::VARCHAR"]
+            cells[slot] = "v"
+            groups.append(
+                f"SELECT {len(grouped)} AS k, {', '.join(cells)}, n FROM "
+                f"(SELECT {expr} AS v, count(*) AS n FROM sample WHERE {expr} IS NOT NULL "
+                "GROUP BY 1)"
+            )
+            grouped.append(c)
         if dist > 0.8 * cnt and cnt > _FEW and (i == 0 or re.search(ID_WORDS, c.lower())):
             # approx_count_distinct can be 6% off: too coarse to call a column unique.
-            hist.append((c, f"count(DISTINCT {qc})"))
-    found: dict[str, dict[object, int]] = {}
+            distinct.append(c)
+    found: dict[str, dict[object, int]] = {c: {} for c in grouped}
+    if groups:
+        for k, as_int, as_float, as_text, cnt in con.execute(" UNION ALL ".join(groups)).fetchall():
+            value = as_int if as_int is not None else as_float if as_float is not None else as_text
+            found[grouped[k]][value] = int(cnt)
     exact: dict[str, int] = {}
-    if hist:
-        got = con.execute(f"SELECT {', '.join(h[1] for h in hist)} FROM sample").fetchall()[0]
-        for (c, expr), value in zip(hist, got, strict=True):
-            if expr.startswith("count("):
-                exact[c] = int(value)
-            else:
-                found[c] = dict(value or {})
+    if distinct:
+        got = con.execute(
+            "SELECT " + ", ".join(f"count(DISTINCT {_q(c)})" for c in distinct) + " FROM sample"
+        ).fetchall()[0]
+        exact = {c: int(v) for c, v in zip(distinct, got, strict=True)}
     out = []
     for i, (c, t) in enumerate(types.items()):
         cnt, dist, nums, lo, hi, integral, is_index, avg_len, _ = stats[c]
