@@ -87,12 +87,15 @@ def _hash_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _scan_file(path: Path) -> tuple[str, str]:
-    """sha256 and encoding of a text file in one read: utf-8 (BOM or not) when every byte
-    decodes, else latin-1; binary content is refused (Excel and SPSS never come here)."""
+def _scan_file(path: Path) -> tuple[str, str, int]:
+    """sha256, encoding and physical lines of a text file in one read: utf-8 (BOM or not)
+    when every byte decodes, else latin-1; binary content is refused (Excel and SPSS never
+    come here). The lines bound the records from above, for the row cap."""
     h = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     encoding = "utf-8"
+    lines = 0
+    last = b"\n"
     with path.open("rb") as f:
         head = f.read(SNIFF_BYTES)
         if not head:
@@ -105,7 +108,10 @@ def _scan_file(path: Path) -> tuple[str, str]:
         block = head
         while block:
             h.update(block)
-            if encoding == "utf-8":
+            lines += block.count(b"\n")
+            last = block[-1:]
+            # isascii() is a fast scan; ASCII is valid utf-8 and leaves no partial character.
+            if encoding == "utf-8" and not (block.isascii() and not decoder.getstate()[0]):
                 try:
                     decoder.decode(block)
                 except UnicodeDecodeError:
@@ -116,7 +122,7 @@ def _scan_file(path: Path) -> tuple[str, str]:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             encoding = "latin-1"
-    return h.hexdigest(), encoding
+    return h.hexdigest(), encoding, lines + (last != b"\n")
 
 
 def _explain_single_column(path: Path, encoding: str) -> CmotError:
@@ -463,9 +469,11 @@ def open_raw(
             path = stack.enter_context(_utf8_copy(path))
             head, kind = _read_head(path), "text"
         if kind == "text":
-            sha, encoding = _scan_file(path)
+            sha, encoding, lines = _scan_file(path)
             sha = original_sha or sha
-            check_rows(path, opts.max_rows)  # $CMOT_MAX_ROWS, on the bytes before parsing
+            if lines - 1 > (max_rows() if opts.max_rows is None else opts.max_rows):
+                # More lines than the cap: count records, since quoted fields hold line breaks.
+                check_rows(path, opts.max_rows)  # $CMOT_MAX_ROWS, on the bytes before parsing
         else:
             sha = _hash_file(path)
         if con is None:
