@@ -59,6 +59,9 @@ class ColumnGuess:
     nulls: int
     sample: str = ""  # a look at the values: "1 (12%), 2 (30%), ... 9 (20%)" or examples
     label: str = ""  # question text, when the file carries it
+    # Every row's non-blank values and their counts (the COUNTED most frequent), as text the
+    # stored dataset compares; only `detect_roles` fills them, for columns of few values.
+    counts: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,30 @@ def profile_columns(con: duckdb.DuckDBPyConnection, rows: int) -> list[_Profile]
         )
     con.execute("DROP TABLE IF EXISTS temp.sample")
     return out
+
+
+COUNTED = 60  # the value counts carried for the mapping page: its outcome and segment tables
+
+
+def value_counts(
+    con: duckdb.DuckDBPyConnection, profiles: Sequence[_Profile]
+) -> dict[str, tuple[tuple[str, int], ...]]:
+    """Exact counts of every value of the columns with few values, over all the rows of
+    `raw`: the mapping page's outcome values and segment sizes are respondents, so a sample
+    (fine for detection's shares) would not do. Grouped by the native value and cast after:
+    a BIGINT's text is Python's str of it, and the hash table is smaller than of text."""
+    few = [p.column for p in profiles if p.distinct <= COUNTED]
+    if not few:
+        return {}
+    parts = [
+        f"SELECT {i} AS k, v::VARCHAR, n FROM (SELECT {_q(c)} AS v, count(*) AS n FROM raw "
+        f"WHERE {_q(c)} IS NOT NULL GROUP BY 1)"
+        for i, c in enumerate(few)
+    ]
+    found: dict[str, list[tuple[str, int]]] = {c: [] for c in few}
+    for k, v, n in con.execute(" UNION ALL ".join(parts)).fetchall():
+        found[few[k]].append((str(v), int(n)))
+    return {c: tuple(sorted(pairs, key=lambda p: -p[1])[:COUNTED]) for c, pairs in found.items()}
 
 
 # ---- the shape of a column's answers -------------------------------------------------
