@@ -158,8 +158,13 @@ def _prepare(
     source_name: str | None,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> Iterator[tuple[RawFile, Detection, JourneySpec, CleaningPlan]]:
+    key = _read_key(source, opts, source_name)
+    with _READ_LOCK:
+        cached = _READ.get(key) if key is not None else None
     with open_raw(source, opts, source_name, con) as raw:
-        det = _detection(raw, opts)
+        # Saving what the mapping page just detected: the same bytes read the same way have
+        # the profile it kept, so only validation and the copy remain.
+        det = _detection(raw, opts, cached[1] if cached is not None else None)
         spec = opts.spec or det.require_spec()
         if opts.spec is not None and opts.missing is not None:
             spec = replace(spec, scale=replace(spec.scale, missing=opts.missing))
