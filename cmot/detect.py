@@ -176,13 +176,21 @@ def profile_columns(con: duckdb.DuckDBPyConnection, rows: int) -> list[_Profile]
     """
     types = dict((r[0], r[1]) for r in con.execute("DESCRIBE raw").fetchall())
     step = max(1, -(-rows // PROFILE_ROWS))
+    # A text column's numbers are read once, into the sample, not in each aggregate below.
+    nums = {
+        c: f"__cmot_n{i}" if t == "VARCHAR" else _num_expr(_q(c), t)
+        for i, (c, t) in enumerate(types.items())
+    }
+    read_nums = "".join(
+        f", {_num_expr(_q(c), t)} AS {nums[c]}" for c, t in types.items() if t == "VARCHAR"
+    )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE sample AS "
-        f"SELECT rowid AS __cmot_r, * FROM raw WHERE rowid % {step} = 0"
+        f"SELECT rowid AS __cmot_r, *{read_nums} FROM raw WHERE rowid % {step} = 0"
     )
     parts = ["count(*)"]
     for c, t in types.items():
-        qc, num = _q(c), _num_expr(_q(c), t)
+        qc, num = _q(c), nums[c]
         text = t == "VARCHAR"
         whole = _is_int(t)
         # A whole-number column's numbers are its values: count, min and max need no cast
@@ -218,7 +226,7 @@ def profile_columns(con: duckdb.DuckDBPyConnection, rows: int) -> list[_Profile]
     grouped: list[str] = []
     distinct: list[str] = []
     for i, (c, t) in enumerate(types.items()):
-        cnt, dist, nums, lo, hi, integral, _, _, texts = stats[c]
+        cnt, dist, numbers, lo, hi, integral, _, _, texts = stats[c]
         qc = _q(c)
         expr = None
         if dist <= _FEW:
@@ -233,8 +241,8 @@ def profile_columns(con: duckdb.DuckDBPyConnection, rows: int) -> list[_Profile]
                 expr, slot = f"{qc}::VARCHAR", 2  # DECIMAL: its text, as histogram() keyed it
             else:
                 expr, slot = f"trim({qc}::VARCHAR)", 2
-        elif t == "VARCHAR" and nums and texts <= 10:
-            expr, slot = f"CASE WHEN {_num_expr(qc, t)} IS NULL THEN trim({qc}) END", 2
+        elif t == "VARCHAR" and numbers and texts <= 10:
+            expr, slot = f"CASE WHEN {nums[c]} IS NULL THEN trim({qc}) END", 2
         if expr is not None:
             cells = ["NULL::HUGEINT", "NULL::DOUBLE", "NULL::VARCHAR"]
             cells[slot] = "v"
