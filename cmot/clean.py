@@ -104,13 +104,15 @@ def _is_code(qc: str, dtype: str, codes: Sequence[Code]) -> tuple[str, list[Any]
 
     A whole-number column is compared as numbers: its text is the number's own, so only a
     code written as a whole number can match, and no value is cast to text (150 columns of
-    casts were the slowest part of the cleaning scan). Like the text test, it is NULL (not
-    true) on a blank."""
+    casts were the slowest part of the cleaning scan). Like the text test, it is never true
+    on a blank (NULL or false: every use reads it as a condition)."""
     if _is_int(dtype):
         ints = [int(t) for t in map(str, codes) if re.fullmatch(r"-?(0|[1-9][0-9]*)", t)]
         if not ints:
             return "false", []
         return f"{qc} IN (" + ", ".join("?" for _ in ints) + ")", ints
+    if not codes:
+        return "false", []  # no text to make
     listed, params = _in_list(codes, text=True)
     return f"trim({qc}::VARCHAR) IN {listed}", params
 

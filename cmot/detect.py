@@ -319,7 +319,10 @@ def value_counts(
     found: dict[str, list[tuple[str, int]]] = {c: [] for c in few}
     for k, v, n in con.execute(" UNION ALL ".join(parts)).fetchall():
         found[few[k]].append((str(v), int(n)))
-    return {c: tuple(sorted(pairs, key=lambda p: -p[1])[:COUNTED]) for c, pairs in found.items()}
+    # Ties in value order: the same file gives the same counts whatever the hash order.
+    return {
+        c: tuple(sorted(pairs, key=lambda p: (-p[1], p[0]))[:COUNTED]) for c, pairs in found.items()
+    }
 
 
 # ---- the shape of a column's answers -------------------------------------------------
