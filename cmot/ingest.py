@@ -104,13 +104,12 @@ def detect_roles(
     """Detected roles, scale and outcome with their confidence: what the mapping step shows."""
     opts = options or IngestOptions()
     key = _read_key(source, opts, source_name)
-    with _READ_LOCK:
-        cached = _READ.get(key) if key is not None else None
+    cached = _cached(key, opts)
     if cached is None:
         with open_raw(source, opts, source_name) as raw:
             profiles = tuple(profile_columns(raw.con, raw.rows))
             cached = (raw, profiles, value_counts(raw.con, profiles))
-        if key is not None:
+        if key is not None and (opts.spec is None or raw.layout == "wide"):
             with _READ_LOCK:
                 _READ[key] = cached
                 while len(_READ) > _READ_KEPT:
@@ -133,12 +132,12 @@ def _read_key(
     source: str | Path | bytes, opts: IngestOptions, source_name: str | None
 ) -> tuple[object, ...] | None:
     """What the read depends on: the content and the options and limits `open_raw` reads
-    with. Only uploaded bytes are kept (the page's case): a path's content can change under
-    the same size and modification time within the clock's tick."""
+    with (and a spec, for a long file: see `_cached`). Only uploaded bytes are kept (the
+    page's case): a path's content can change under the same size and modification time
+    within the clock's tick."""
     if not isinstance(source, bytes):
         return None
     what = ("bytes", hashlib.sha256(source).hexdigest())
-    spec_id = opts.spec.id_column if opts.spec is not None else None
     return (
         *what,
         source_name,
@@ -147,8 +146,21 @@ def _read_key(
         opts.layout,
         opts.max_rows if opts.max_rows is not None else max_rows(),
         opts.max_bytes if opts.max_bytes is not None else max_upload_bytes(),
-        spec_id,
     )
+
+
+def _cached(
+    key: tuple[object, ...] | None, opts: IngestOptions
+) -> tuple[RawFile, tuple[_Profile, ...], dict[str, tuple[tuple[str, int], ...]]] | None:
+    """The kept read for `key`. A long file is pivoted on the spec's id column, so with a
+    spec (the save) only a wide file's read is taken: the page detected without one."""
+    if key is None:
+        return None
+    with _READ_LOCK:
+        cached = _READ.get(key)
+    if cached is not None and opts.spec is not None and cached[0].layout != "wide":
+        return None
+    return cached
 
 
 @contextmanager
@@ -158,9 +170,7 @@ def _prepare(
     source_name: str | None,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> Iterator[tuple[RawFile, Detection, JourneySpec, CleaningPlan]]:
-    key = _read_key(source, opts, source_name)
-    with _READ_LOCK:
-        cached = _READ.get(key) if key is not None else None
+    cached = _cached(_read_key(source, opts, source_name), opts)
     with open_raw(source, opts, source_name, con) as raw:
         # Saving what the mapping page just detected: the same bytes read the same way have
         # the profile it kept, so only validation and the copy remain.

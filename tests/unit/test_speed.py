@@ -12,8 +12,9 @@ import pytest
 import cmot.ingest as ingest_mod
 from cmot.detect import COUNTED
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions, detect_roles, read_csv
+from cmot.ingest import IngestOptions, detect_roles, ingest, read_csv
 from cmot.read import _scan_file
+from cmot.store import Store
 from tests.conftest import SHARED
 
 KC = SHARED / "data" / "kansas-city-resident" / "wave_2021_09.csv"
@@ -126,3 +127,25 @@ def test_one_scan_counts_lines_as_the_row_cap_did(tmp_path: Path) -> None:
     # A multi-byte character split across the 64 kB head and the next block is utf-8.
     path.write_bytes(b"a" * ((1 << 16) - 1) + "é\n".encode())
     assert _scan_file(path)[1] == "utf-8"
+
+
+def test_saving_the_upload_just_mapped_reuses_its_profile(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = kc().read_bytes()
+    ingest_mod._READ.clear()
+    chosen = IngestOptions(outcome="q2_01", outcome_kind="scale", missing=(9,))
+    spec = detect_roles(data, chosen, "kc.csv").require_spec()
+    page = IngestOptions(spec=spec, missing=(9,))  # what the page saves with
+
+    def no_profile(*_: object, **__: object) -> None:
+        raise AssertionError("profiled again")
+
+    with monkeypatch.context() as m:
+        m.setattr(ingest_mod, "profile_columns", no_profile)
+        fast, fast_report = ingest(store, data, "kc", page, source_name="kc.csv")
+    ingest_mod._READ.clear()
+    cold, cold_report = ingest(store, data, "kc", page, source_name="kc.csv")
+    assert fast_report == cold_report
+    assert fast.rows_kept == cold.rows_kept == fast_report.rows_kept
+    assert store.read_frame(fast).equals(store.read_frame(cold))
