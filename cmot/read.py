@@ -9,7 +9,7 @@ import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -353,18 +353,38 @@ class _Loaded:
 
 
 @contextmanager
-def _utf8_copy(path: Path) -> Iterator[Path]:
+def _utf8_copy(path: Path, encoding: str = "utf-16") -> Iterator[Path]:
     fd, name = tempfile.mkstemp(suffix=".csv", prefix="cmot-utf8-")
     try:
         with (
             os.fdopen(fd, "w", encoding="utf-8", newline="") as out,
-            path.open("r", encoding="utf-16", errors="replace", newline="") as src,
+            path.open("r", encoding=encoding, errors="replace", newline="") as src,
         ):
             while block := src.read(1 << 20):
                 out.write(block)
         yield Path(name)
     finally:
         os.unlink(name)
+
+
+def _windows_encoding(path: Path) -> str | None:
+    """'cp1252' for a Windows export whose quotes and dashes sit in bytes 0x80-0x9F, which
+    DuckDB's latin-1 refuses ('latin-1' where one of those bytes is not cp1252 either);
+    None for a file without them, which DuckDB reads as latin-1 itself."""
+    c1 = re.compile(rb"[\x80-\x9f]")
+    with path.open("rb") as f:
+        while block := f.read(1 << 22):
+            if c1.search(block):
+                break
+        else:
+            return None
+    try:
+        with path.open("r", encoding="cp1252", newline="") as text:
+            while text.read(1 << 20):
+                pass
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "cp1252"
 
 
 def _read_head(path: Path) -> bytes:
@@ -479,7 +499,14 @@ def open_raw(
         if con is None:
             con = duckdb.connect()
         try:
-            if kind == "text":
+            windows = _windows_encoding(path) if kind == "text" and encoding == "latin-1" else None
+            if windows is not None:
+                # Read a UTF-8 copy; the report still names the file's own encoding.
+                path = stack.enter_context(_utf8_copy(path, windows))
+                loaded = replace(
+                    _read_text(con, path, _read_head(path), "utf-8", opts), encoding=windows
+                )
+            elif kind == "text":
                 loaded = _read_text(con, path, head, encoding, opts)
             else:
                 loaded = _read_binary(con, path, kind, opts)

@@ -149,3 +149,22 @@ def test_saving_the_upload_just_mapped_reuses_its_profile(
     assert fast_report == cold_report
     assert fast.rows_kept == cold.rows_kept == fast_report.rows_kept
     assert store.read_frame(fast).equals(store.read_frame(cold))
+
+
+def test_a_windows_export_with_curly_quotes_is_read(tmp_path: Path) -> None:
+    """cp1252 puts ’ “ ” – in bytes 0x80-0x9F, which DuckDB's latin-1 refuses; plain
+    latin-1 (é) is read as before."""
+    rows = ["id,comment,q1,q2,q3,overall"] + [
+        f"{i},“don’t” – {i},{1 + i % 5},{1 + i % 4},{1 + i % 3},{1 + i % 5}" for i in range(30)
+    ]
+    path = tmp_path / "w.csv"
+    path.write_bytes(("\n".join(rows) + "\n").encode("cp1252"))
+    p = read_csv(path, IngestOptions(outcome="overall", touchpoints=("q*",)))
+    assert p.report.encoding == "cp1252"
+    assert p.data.column("comment").to_pylist()[:2] == ["“don’t” – 0", "“don’t” – 1"]
+    real = SHARED / "data" / "santa-monica-comments" / "open_ended_2014.csv"
+    if real.exists():
+        from cmot.read import open_raw
+
+        with open_raw(real, IngestOptions(), None) as raw:
+            assert (raw.rows, raw.encoding) == (1837, "cp1252")
