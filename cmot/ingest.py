@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -11,11 +14,12 @@ import duckdb
 import pyarrow as pa
 
 from cmot.clean import CleaningPlan, ValidationReport, check_columns, plan_cleaning
-from cmot.detect import Detection, detect, profile_columns
+from cmot.detect import Detection, _Profile, detect, profile_columns, value_counts
 from cmot.errors import CmotError
 from cmot.formats import metadata_role
+from cmot.limits import max_rows
 from cmot.options import IngestOptions, parse_codes
-from cmot.read import RawFile, open_raw
+from cmot.read import RawFile, max_upload_bytes, open_raw
 from cmot.spec import (
     Code,
     JourneySpec,
@@ -41,10 +45,16 @@ class Prepared:
     sha256: str
 
 
-def _detection(raw: RawFile, opts: IngestOptions) -> Detection:
+def _detection(
+    raw: RawFile,
+    opts: IngestOptions,
+    profiles: Sequence[_Profile] | None = None,
+    counts: Mapping[str, tuple[tuple[str, int], ...]] | None = None,
+) -> Detection:
     """Profile and detect, with what the file itself says: question text, value labels,
     declared missing values (all three handled by `detect`) and which columns Qualtrics or
-    SurveyMonkey added (roles here, as they depend on the software, not on the values)."""
+    SurveyMonkey added (roles here, as they depend on the software, not on the values).
+    With `profiles` given, `raw`'s table is not read (its connection may be closed)."""
     roles: dict[str, str] = {}
     why: dict[str, str] = {}
     for c in raw.columns:
@@ -58,9 +68,10 @@ def _detection(raw: RawFile, opts: IngestOptions) -> Detection:
         # for --missing and replace the proposals. A --missing given here replaces them.
         codes = tuple(dict.fromkeys(v for c in declared.values() for v in c))
         det_opts = replace(det_opts, missing=codes)
-    profiles = profile_columns(raw.con, raw.rows)
+    if profiles is None:
+        profiles = profile_columns(raw.con, raw.rows)
     det = detect(
-        profiles,
+        list(profiles),
         raw.rows,
         det_opts,
         raw.layout,
@@ -75,6 +86,8 @@ def _detection(raw: RawFile, opts: IngestOptions) -> Detection:
         else g
         for g in det.columns
     )
+    if counts:
+        guesses = tuple(replace(g, counts=counts.get(g.column, ())) for g in guesses)
     det = replace(det, columns=guesses, format=raw.format, sheets=raw.sheets, sheet=raw.sheet)
     if det.spec is not None and raw.stages:
         staged = [c for s in raw.stages for c in s.touchpoints]
@@ -90,8 +103,64 @@ def detect_roles(
 ) -> Detection:
     """Detected roles, scale and outcome with their confidence: what the mapping step shows."""
     opts = options or IngestOptions()
-    with open_raw(source, opts, source_name) as raw:
-        return _detection(raw, opts)
+    key = _read_key(source, opts, source_name)
+    cached = _cached(key, opts)
+    if cached is None:
+        with open_raw(source, opts, source_name) as raw:
+            profiles = tuple(profile_columns(raw.con, raw.rows))
+            cached = (raw, profiles, value_counts(raw.con, profiles))
+        if key is not None and (opts.spec is None or raw.layout == "wide"):
+            with _READ_LOCK:
+                _READ[key] = cached
+                while len(_READ) > _READ_KEPT:
+                    _READ.popitem(last=False)
+    return _detection(cached[0], opts, cached[1], cached[2])
+
+
+# The mapping page detects again on every choice (outcome, its type, codes, weight): the
+# file, its profile and its value counts do not change with them, so the last few files'
+# are kept (a few hundred kB each, no rows) and a choice re-detects in milliseconds.
+_READ_KEPT = 4
+_READ: OrderedDict[
+    tuple[object, ...],
+    tuple[RawFile, tuple[_Profile, ...], dict[str, tuple[tuple[str, int], ...]]],
+] = OrderedDict()
+_READ_LOCK = threading.Lock()
+
+
+def _read_key(
+    source: str | Path | bytes, opts: IngestOptions, source_name: str | None
+) -> tuple[object, ...] | None:
+    """What the read depends on: the content and the options and limits `open_raw` reads
+    with (and a spec, for a long file: see `_cached`). Only uploaded bytes are kept (the
+    page's case): a path's content can change under the same size and modification time
+    within the clock's tick."""
+    if not isinstance(source, bytes):
+        return None
+    what = ("bytes", hashlib.sha256(source).hexdigest())
+    return (
+        *what,
+        source_name,
+        opts.sheet,
+        opts.delimiter,
+        opts.layout,
+        opts.max_rows if opts.max_rows is not None else max_rows(),
+        opts.max_bytes if opts.max_bytes is not None else max_upload_bytes(),
+    )
+
+
+def _cached(
+    key: tuple[object, ...] | None, opts: IngestOptions
+) -> tuple[RawFile, tuple[_Profile, ...], dict[str, tuple[tuple[str, int], ...]]] | None:
+    """The kept read for `key`. A long file is pivoted on the spec's id column, so with a
+    spec (the save) only a wide file's read is taken: the page detected without one."""
+    if key is None:
+        return None
+    with _READ_LOCK:
+        cached = _READ.get(key)
+    if cached is not None and opts.spec is not None and cached[0].layout != "wide":
+        return None
+    return cached
 
 
 @contextmanager
@@ -101,8 +170,11 @@ def _prepare(
     source_name: str | None,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> Iterator[tuple[RawFile, Detection, JourneySpec, CleaningPlan]]:
+    cached = _cached(_read_key(source, opts, source_name), opts)
     with open_raw(source, opts, source_name, con) as raw:
-        det = _detection(raw, opts)
+        # Saving what the mapping page just detected: the same bytes read the same way have
+        # the profile it kept, so only validation and the copy remain.
+        det = _detection(raw, opts, cached[1] if cached is not None else None)
         spec = opts.spec or det.require_spec()
         if opts.spec is not None and opts.missing is not None:
             spec = replace(spec, scale=replace(spec.scale, missing=opts.missing))

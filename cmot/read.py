@@ -9,7 +9,7 @@ import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,12 +87,15 @@ def _hash_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _scan_file(path: Path) -> tuple[str, str]:
-    """sha256 and encoding of a text file in one read: utf-8 (BOM or not) when every byte
-    decodes, else latin-1; binary content is refused (Excel and SPSS never come here)."""
+def _scan_file(path: Path) -> tuple[str, str, int]:
+    """sha256, encoding and physical lines of a text file in one read: utf-8 (BOM or not)
+    when every byte decodes, else latin-1; binary content is refused (Excel and SPSS never
+    come here). The lines bound the records from above, for the row cap."""
     h = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     encoding = "utf-8"
+    lines = 0
+    last = b"\n"
     with path.open("rb") as f:
         head = f.read(SNIFF_BYTES)
         if not head:
@@ -105,7 +108,10 @@ def _scan_file(path: Path) -> tuple[str, str]:
         block = head
         while block:
             h.update(block)
-            if encoding == "utf-8":
+            lines += block.count(b"\n")
+            last = block[-1:]
+            # isascii() is a fast scan; ASCII is valid utf-8 and leaves no partial character.
+            if encoding == "utf-8" and not (block.isascii() and not decoder.getstate()[0]):
                 try:
                     decoder.decode(block)
                 except UnicodeDecodeError:
@@ -116,7 +122,7 @@ def _scan_file(path: Path) -> tuple[str, str]:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             encoding = "latin-1"
-    return h.hexdigest(), encoding
+    return h.hexdigest(), encoding, lines + (last != b"\n")
 
 
 def _explain_single_column(path: Path, encoding: str) -> CmotError:
@@ -347,18 +353,38 @@ class _Loaded:
 
 
 @contextmanager
-def _utf8_copy(path: Path) -> Iterator[Path]:
+def _utf8_copy(path: Path, encoding: str = "utf-16") -> Iterator[Path]:
     fd, name = tempfile.mkstemp(suffix=".csv", prefix="cmot-utf8-")
     try:
         with (
             os.fdopen(fd, "w", encoding="utf-8", newline="") as out,
-            path.open("r", encoding="utf-16", errors="replace", newline="") as src,
+            path.open("r", encoding=encoding, errors="replace", newline="") as src,
         ):
             while block := src.read(1 << 20):
                 out.write(block)
         yield Path(name)
     finally:
         os.unlink(name)
+
+
+def _windows_encoding(path: Path) -> str | None:
+    """'cp1252' for a Windows export whose quotes and dashes sit in bytes 0x80-0x9F, which
+    DuckDB's latin-1 refuses ('latin-1' where one of those bytes is not cp1252 either);
+    None for a file without them, which DuckDB reads as latin-1 itself."""
+    c1 = re.compile(rb"[\x80-\x9f]")
+    with path.open("rb") as f:
+        while block := f.read(1 << 22):
+            if c1.search(block):
+                break
+        else:
+            return None
+    try:
+        with path.open("r", encoding="cp1252", newline="") as text:
+            while text.read(1 << 20):
+                pass
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "cp1252"
 
 
 def _read_head(path: Path) -> bytes:
@@ -463,15 +489,24 @@ def open_raw(
             path = stack.enter_context(_utf8_copy(path))
             head, kind = _read_head(path), "text"
         if kind == "text":
-            sha, encoding = _scan_file(path)
+            sha, encoding, lines = _scan_file(path)
             sha = original_sha or sha
-            check_rows(path, opts.max_rows)  # $CMOT_MAX_ROWS, on the bytes before parsing
+            if lines - 1 > (max_rows() if opts.max_rows is None else opts.max_rows):
+                # More lines than the cap: count records, since quoted fields hold line breaks.
+                check_rows(path, opts.max_rows)  # $CMOT_MAX_ROWS, on the bytes before parsing
         else:
             sha = _hash_file(path)
         if con is None:
             con = duckdb.connect()
         try:
-            if kind == "text":
+            windows = _windows_encoding(path) if kind == "text" and encoding == "latin-1" else None
+            if windows is not None:
+                # Read a UTF-8 copy; the report still names the file's own encoding.
+                path = stack.enter_context(_utf8_copy(path, windows))
+                loaded = replace(
+                    _read_text(con, path, _read_head(path), "utf-8", opts), encoding=windows
+                )
+            elif kind == "text":
                 loaded = _read_text(con, path, head, encoding, opts)
             else:
                 loaded = _read_binary(con, path, kind, opts)

@@ -365,14 +365,14 @@ def _value_counts(
 def _counts_of(
     det: Detection, digest: str, data: bytes, name: str, sheet: str | None, column: str
 ) -> tuple[tuple[str, int], ...]:
-    """A column's value counts. Every column with few values is counted in one read, so
-    picking another outcome or segment costs nothing; a column with many values alone."""
-    few = tuple(
-        (g.column, _is_whole(g.dtype))
-        for g in det.columns
-        if g.distinct <= 60 or g.column == column
-    )
-    return _value_counts(digest, data, name, sheet, few).get(column, ())
+    """A column's value counts: detection counted every row of the columns with few values
+    (`ColumnGuess.counts`), so picking another outcome or segment costs nothing; a column
+    with many values, or one detection left uncounted, is counted alone."""
+    g = next((g for g in det.columns if g.column == column), None)
+    if g is not None and g.counts:
+        return tuple(sorted(g.counts, key=_value_order))
+    whole = _is_whole(g.dtype) if g is not None else False
+    return _value_counts(digest, data, name, sheet, ((column, whole),)).get(column, ())
 
 
 def _is_whole(dtype: str) -> bool:
@@ -806,6 +806,8 @@ def _counts_or_none(
     """Value counts for the look at each column, when detection gave no sample of its own."""
     if all(g.sample for g in base.columns):
         return {}
+    if any(g.counts for g in base.columns):
+        return {g.column: tuple(sorted(g.counts, key=_value_order)) for g in base.columns}
     few = tuple((g.column, _is_whole(g.dtype)) for g in base.columns if g.distinct <= 60)
     return _value_counts(digest, data, name, sheet, few)
 
