@@ -816,6 +816,13 @@ def _build(
         scale_missing = tuple(opts.missing)
         if lo == 1 and 0 not in scale_missing and any(0 in shapes[t].ints for t in main_tps):
             lo = 0  # the user says 0 is no code: it is a scale point
+        # A code the analyst declares at an end of the detected scale (6 = never used, read
+        # as a sixth point beside 1-5) is no scale point: the scale ends before it.
+        ends = {c for c in scale_missing if isinstance(c, int)}
+        while hi - lo > 2 and hi in ends:
+            hi -= 1
+        while hi - lo > 2 and lo in ends:
+            lo += 1
     else:
         scale_missing = _order([c for t in main_tps for c in found.get(t, ())])
     scales = {

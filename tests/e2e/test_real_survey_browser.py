@@ -1,0 +1,329 @@
+"""In a real browser, as a person does it: the widest real survey (Kansas City residents,
+160 columns) through the Data page's mapping, every page, dataset switches; and a synthetic
+airport-shaped file whose weight is ticked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cmot.ui.frame import UNEXPECTED
+from tests.conftest import SHARED
+from tests.e2e.conftest import Server, shot
+from tests.e2e.test_dashboard_browser import PAGES, charts_drawn
+
+pytestmark = pytest.mark.e2e
+
+KC_CSV = SHARED / "data" / "kansas-city-resident" / "wave_2021_09.csv"
+# The page guard's "what to do" text: an unexpected error caught on a page.
+GUARD_TEXT = UNEXPECTED.split(".")[0]
+
+
+def settle(page: object) -> None:
+    """Wait until the script run in progress (if any) has finished: Streamlit's running
+    indicator is gone. The one state-based wait of this module, besides `run_of`."""
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.querySelector('[data-testid=stApp]')"
+        "?.getAttribute('data-test-script-state') !== 'running'",
+        timeout=90_000,
+    )
+
+
+# The app's script state, watched from before an action: a run that starts and ends between
+# two observer callbacks still counts, by the attribute's old value.
+_WATCH = """() => { window.__cmotRan = false;
+  const app = document.querySelector('[data-testid=stApp]');
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.oldValue === 'running' || app.getAttribute('data-test-script-state') === 'running')
+        window.__cmotRan = true;
+    }
+  }).observe(app, {attributes: true, attributeOldValue: true,
+                   attributeFilter: ['data-test-script-state']}); }"""
+_DONE = """() => window.__cmotRan && document.querySelector('[data-testid=stApp]')
+  .getAttribute('data-test-script-state') !== 'running'"""
+
+
+def run_of(page: object, action: Callable[[], object]) -> None:
+    """Do `action` and wait for the script run it causes to finish."""
+    page.evaluate(_WATCH)  # type: ignore[attr-defined]
+    action()
+    page.wait_for_function(_DONE, timeout=90_000)  # type: ignore[attr-defined]
+
+
+def clean(page: object) -> None:
+    """No exception box and no page-guard message anywhere on the page."""
+    assert page.get_by_test_id("stException").count() == 0  # type: ignore[attr-defined]
+    body = page.inner_text("body")  # type: ignore[attr-defined]
+    assert "Traceback" not in body
+    assert GUARD_TEXT not in body, body[:2000]
+
+
+def fill(page: object, label: str, text: str) -> None:
+    box = page.get_by_label(label, exact=True)  # type: ignore[attr-defined]
+    box.fill(text)
+    run_of(page, lambda: box.press("Enter"))
+
+
+def pick(page: object, label: str, option: str, typed: str | None = None) -> None:
+    """Open the selectbox `label`, type to narrow a long list, click `option`."""
+    box = page.get_by_label(label, exact=True)  # type: ignore[attr-defined]
+    if box.input_value() == option:
+        return  # chosen already: picking it again runs nothing
+    box.click()
+    if typed:
+        box.press_sequentially(typed)
+    run_of(page, page.get_by_role("option", name=option, exact=True).first.click)  # type: ignore[attr-defined]
+
+
+def bulk(page: object, pattern: str, role: str) -> None:
+    """Assign every column matching `pattern` the `role` with the page's bulk assignment."""
+    fill(page, "…or a name pattern", pattern)
+    pick(page, "Role", role)
+    run_of(page, page.locator(".st-key-map_bulk_apply button").click)  # type: ignore[attr-defined]
+
+
+def edit_cells(page: object, key: str, column: int, values: dict[int, str]) -> None:
+    """Type `values` (row -> text) into column `column` (the last) of the data editor with
+    widget key `key`, as a person does: click the cell, Enter, type, Enter. The grid draws
+    on a canvas: a cell's place follows from Streamlit's fixed row height, and its hidden accessible
+    table tells which cell is selected and what a cell holds."""
+    # The editor's key carries a suffix per file and column: match its start.
+    editor = page.locator(f"[class*='st-key-{key}']").last  # type: ignore[attr-defined]
+    for row, text in values.items():
+        cell = f"glide-cell-{column}-{row}"
+        # A click while the grid redraws after the last edit's run can be lost: try again.
+        for attempt in range(3):
+            settle(page)
+            editor.evaluate("e => e.scrollIntoView({block: 'center'})")
+            box = editor.locator("canvas").first.bounding_box()
+            assert box is not None, f"the editor {key} is not on screen"
+            y = box["y"] + ROW * (row + 1) + ROW / 2  # below the header row
+            page.mouse.click(box["x"] + box["width"] - 20, y)  # type: ignore[attr-defined]
+            try:
+                page.wait_for_function(  # type: ignore[attr-defined]
+                    """([key, id]) => {
+                      const eds = document.querySelectorAll(`[class*='st-key-${key}']`);
+                      const td = eds.length && eds[eds.length - 1].querySelector('#' + id);
+                      return !!td && td.getAttribute('aria-selected') === 'true'; }""",
+                    arg=[key, cell],
+                    timeout=5_000,
+                )
+                # Enter opens the cell's editor (typing at once loses the first keys to it).
+                page.keyboard.press("Enter")  # type: ignore[attr-defined]
+                box_input = page.locator("textarea.gdg-input")  # type: ignore[attr-defined]
+                box_input.wait_for(timeout=5_000)
+                # Filled at once: typed keys get lost on a loaded machine ("Nrth").
+                box_input.fill(text)
+                # The edit reruns the page (slow on a loaded machine), then the grid redraws.
+                run_of(page, lambda: page.keyboard.press("Enter"))  # type: ignore[attr-defined]
+                page.wait_for_function(  # type: ignore[attr-defined]
+                    """([key, id, want]) => {
+                      const eds = document.querySelectorAll(`[class*='st-key-${key}']`);
+                      const td = eds.length && eds[eds.length - 1].querySelector('#' + id);
+                      return !!td && td.textContent.trim() === want; }""",
+                    arg=[key, cell, text],
+                    timeout=10_000,
+                )
+                break
+            except Exception:
+                page.keyboard.press("Escape")  # type: ignore[attr-defined]
+                if attempt == 2:
+                    shot(page, f"failed-edit-{key}-{row}")
+                    raise
+        settle(page)
+
+
+ROW = 35  # Streamlit's data editor: pixels per row, header included
+
+
+def open_page(page: object, title: str) -> None:
+    nav = page.get_by_test_id("stSidebarNav")  # type: ignore[attr-defined]
+    run_of(page, nav.get_by_role("link", name=title, exact=True).click)
+    charts_drawn(page)
+
+
+def switch_dataset(page: object, name: str) -> None:
+    sidebar = page.get_by_test_id("stSidebar")  # type: ignore[attr-defined]
+    sidebar.get_by_label("Dataset", exact=True).click()
+    run_of(page, page.get_by_role("option", name=name, exact=True).click)  # type: ignore[attr-defined]
+    charts_drawn(page)
+
+
+def upload(page: object, server: Server, path: Path) -> None:
+    page.goto(server.url + "/data")  # type: ignore[attr-defined]
+    page.get_by_text("Stored datasets").wait_for()  # type: ignore[attr-defined]
+    settle(page)
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))  # type: ignore[attr-defined]
+    page.get_by_label("Outcome column", exact=True).wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    settle(page)
+
+
+def save(page: object, name: str) -> str:
+    fill(page, "Dataset name", name)
+    button = page.get_by_role("button", name="Save dataset")  # type: ignore[attr-defined]
+    assert button.is_enabled(), page.inner_text("body")[-3000:]  # type: ignore[attr-defined]
+    run_of(page, button.click)
+    saved = page.get_by_text(f"Saved '{name}' version 1:")  # type: ignore[attr-defined]
+    saved.wait_for(timeout=90_000)
+    settle(page)
+    return str(saved.inner_text())
+
+
+def test_kansas_city_mapping_every_page_and_dataset_switches(server: Server, page: object) -> None:
+    if not KC_CSV.exists():
+        pytest.skip(
+            f"the Kansas City resident survey is not at {KC_CSV} (../shared beside the repo)"
+        )
+    # A tall window: Streamlit scrolls inside its main block, so a screenshot shows it all.
+    page.set_viewport_size({"width": 1400, "height": 2400})  # type: ignore[attr-defined]
+    upload(page, server, KC_CSV)
+    body = page.inner_text("body")  # type: ignore[attr-defined]
+    # No outcome is named like one: a prompt to pick it, never an error or a dead end.
+    assert "No outcome was found." in body
+    assert page.get_by_test_id("stAlertContentError").count() == 0  # type: ignore[attr-defined]
+    assert "160 columns" in body
+    clean(page)
+    shot(page, "real-kc-mapping-upload")
+
+    # The proposed codes on the whole file: 9 = don't know beside 1-5, 99 = none chosen and
+    # the text marker NA; the analyst confirms them all (they are ticked unless unticked).
+    for code in ("9", "99", "NA"):
+        tick = page.locator(f".st-key-map_code_{code} input")  # type: ignore[attr-defined]
+        assert tick.is_checked(), f"code {code} is not proposed as no answer"
+
+    # The journey: the city's service ratings q3_* and q5_*; every other q-block left out.
+    bulk(page, "q*", "ignore")
+    bulk(page, "q3_*, q5_*", "touchpoint")
+    assert "23 column(s) set to touchpoint." in page.inner_text("body")  # type: ignore[attr-defined]
+    pick(page, "Outcome column", "q2_01", typed="q2_01")
+    assert page.get_by_label("Outcome type").input_value() == KIND_SCALE  # type: ignore[attr-defined]
+
+    # 9 = don't know is still proposed for the chosen ratings, and kept.
+    assert page.locator(".st-key-map_code_9 input").is_checked()  # type: ignore[attr-defined]
+    # The scale follows the data once 9 is no answer: 1-5.
+    assert page.get_by_label("Scale from").input_value() == "1"  # type: ignore[attr-defined]
+    assert page.get_by_label("to", exact=True).input_value() == "5"  # type: ignore[attr-defined]
+    assert "23 touchpoint(s) rated 1-5" in page.inner_text("body")  # type: ignore[attr-defined]
+    # The file has no weight column: nothing to refuse, nothing applied.
+    assert page.get_by_text("Weight results by").count() == 0  # type: ignore[attr-defined]
+
+    # Council districts 1-3 -> North, 4-6 -> South, in the value-label editor.
+    pick(page, "Segment column", "counci", typed="counci")
+    edit_cells(
+        page,
+        "map_labels",
+        2,  # code, respondents, label
+        {0: "North", 1: "North", 2: "North", 3: "South", 4: "South", 5: "South"},
+    )
+    shot(page, "real-kc-mapping-done")
+    body = page.inner_text("body")  # type: ignore[attr-defined]
+    assert "Segments of counci:" in body
+    clean(page)
+
+    message = save(page, "kansas-city")
+    assert "respondents" in message
+    clean(page)
+    shot(page, "real-kc-saved")
+
+    # The new dataset, segmented by the merged districts, on every page.
+    sidebar = page.get_by_test_id("stSidebar")  # type: ignore[attr-defined]
+    sidebar.get_by_label("Segmentation", exact=True).click()
+    run_of(page, page.get_by_role("option", name="counci", exact=True).click)  # type: ignore[attr-defined]
+    for title in PAGES:
+        open_page(page, title)
+        clean(page)
+        body = page.inner_text("body")  # type: ignore[attr-defined]
+        if title not in ("Segments", "Data"):  # set-up pages, not results
+            assert "unweighted" in body.lower(), f"{title} does not say unweighted"
+        shot(page, "real-kc-" + title.lower().replace(" ", "-"))
+    open_page(page, "Overview")
+    body = page.inner_text("body")  # type: ignore[attr-defined]
+    assert "Respondents" in body and any(ch.isdigit() for ch in body)
+    assert "North" in body and "South" in body, "the merged districts are not the segments"
+
+    # Back and forth between the demo and the new dataset, a page each time.
+    for name, title in (
+        ("demo", "Moments"),
+        ("kansas-city", "Compare"),
+        ("demo", "Journey map"),
+        ("kansas-city", "Overview"),
+    ):
+        switch_dataset(page, name)
+        open_page(page, title)
+        clean(page)
+    shot(page, "real-kc-switched-back")
+
+
+KIND_SCALE = "a rating scale (its range)"
+
+
+def airport_file(path: Path, n: int = 600) -> Path:
+    """An airport-shaped export: facility ratings 1-5 with 6 = never used and 0 = blank, an
+    overall 1-5 with the text "Blank" in some rows, a 0-10 recommend with 11 = blank, a
+    survey weight and trip purpose coded 1-13."""
+    rng = np.random.default_rng(9)
+    quality = rng.normal(size=n)
+    frame = pd.DataFrame({"RESPNUM": np.arange(1, n + 1)})
+    for i, name in enumerate(("Parking", "Security", "Signage", "Restrooms", "Dining", "WiFi")):
+        score = np.clip(np.rint(3.2 + 0.9 * quality + rng.normal(scale=0.9, size=n)), 1, 5)
+        # Many never use a facility (parking, WiFi): 6 is a fifth to a third of answers.
+        codes = rng.choice([6, 0], size=n, p=[0.85, 0.15])
+        score = np.where(rng.random(n) < 0.2 + 0.03 * i, codes, score)
+        frame[f"Q7{name}"] = score.astype(int)
+    overall = np.clip(np.rint(3.4 + 1.1 * quality + rng.normal(scale=0.6, size=n)), 1, 5)
+    frame["Q8Overall"] = [
+        "Blank" if r < 0.05 else str(int(v)) for r, v in zip(rng.random(n), overall, strict=True)
+    ]
+    rec = np.clip(np.rint(7 + 2 * quality + rng.normal(size=n)), 0, 10).astype(int)
+    frame["NETPRO"] = np.where(rng.random(n) < 0.05, 11, rec)
+    frame["Q2PURP1"] = rng.choice(np.arange(1, 14), size=n)
+    frame["WEIGHT"] = np.round(rng.uniform(0.4, 2.5, size=n), 4)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_airport_shaped_file_with_the_weight_ticked(
+    server: Server, page: object, tmp_path: Path
+) -> None:
+    page.set_viewport_size({"width": 1400, "height": 2400})  # type: ignore[attr-defined]
+    upload(page, server, airport_file(tmp_path / "airport.csv"))
+    pick(page, "Outcome column", "Q8Overall", typed="Q8Overall")
+    assert page.get_by_label("Outcome type").input_value() == KIND_SCALE  # type: ignore[attr-defined]
+    # The blank code 0 and the text marker "Blank" are proposed; confirm them.
+    for code in ("0", "Blank"):
+        tick = page.locator(f".st-key-map_code_{code} input")  # type: ignore[attr-defined]
+        assert tick.count() == 1, f"code {code} is not proposed"
+        assert tick.is_checked(), f"code {code} is proposed but not ticked"
+    # Detection does not (yet) tell 6 = never used beside 1-5 from a sixth scale point, nor
+    # always 11 beside 0-10: the page says "rated 1-6", so a person types what is missing.
+    extra = [
+        code
+        for code in ("6", "11")
+        if page.locator(f".st-key-map_code_{code} input").count() == 0  # type: ignore[attr-defined]
+    ]
+    if extra:
+        fill(
+            page, "Other codes meaning no answer (comma-separated, e.g. 99, N/A)", ", ".join(extra)
+        )
+    body = page.inner_text("body")  # type: ignore[attr-defined]
+    assert "6 touchpoint(s) rated 1-5" in body, body[:3000]
+    assert page.get_by_label("Scale from").input_value() == "1"  # type: ignore[attr-defined]
+    assert page.get_by_label("to", exact=True).input_value() == "5"  # type: ignore[attr-defined]
+    weight = page.locator(".st-key-map_weight_WEIGHT input")  # type: ignore[attr-defined]
+    assert not weight.is_checked(), "the weight is applied without asking"
+    # Streamlit hides the box itself: a person clicks its label.
+    run_of(page, page.get_by_text("Weight results by WEIGHT?").click)  # type: ignore[attr-defined]
+    assert weight.is_checked()
+    assert "Results are weighted by WEIGHT." in page.inner_text("body")  # type: ignore[attr-defined]
+    clean(page)
+    shot(page, "real-airport-mapping")
+    save(page, "airport")
+    open_page(page, "Moments")
+    clean(page)
+    assert "weighted by weight" in page.inner_text("body").lower()  # type: ignore[attr-defined]
+    shot(page, "real-airport-moments")
