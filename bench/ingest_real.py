@@ -20,20 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import ROOT, machine, run_case  # bench/ingest.py: the shared runner
+from ingest import CASES as BARE_CASES  # bench/ingest.py: the shared runner and baseline
+from ingest import ROOT, machine, run_case
 
 SOURCE = ROOT.parent / "shared" / "data" / "kansas-city-resident" / "wave_2021_09.csv"
 CHOICES = 'IngestOptions(outcome="q2_01", outcome_kind="scale")'
 
 CASES = {
-    "duckdb read_csv (baseline)": (
-        "import duckdb",
-        """
-con = duckdb.connect()
-con.execute("CREATE TABLE t AS SELECT * FROM read_csv(?)", [CSV])
-rows = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
-""",
-    ),
+    "duckdb read_csv (baseline)": BARE_CASES["duckdb read_csv (baseline)"],
     "upload to the mapping (detect_roles)": (
         "from cmot.ingest import IngestOptions, detect_roles",
         f"det = detect_roles(CSV, {CHOICES})\nrows = det.rows",

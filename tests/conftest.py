@@ -14,6 +14,21 @@ from cmot.store import Store
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 AIRLINE_CSV = SHARED / "data" / "airline" / "airline_passenger_satisfaction.csv"
+# The real public surveys of ../shared/data (its README says what each one tests).
+DATA = SHARED / "data"
+KANSAS_CSV = DATA / "kansas-city-resident" / "wave_2021_09.csv"
+SAN_DIEGO_CSV = DATA / "san-diego-resident" / "survey_2015.csv"
+ABC_CSV = DATA / "abc-b2b-customer" / "abc.csv"
+MOBILE_CSV = DATA / "mobile-providers" / "corporate_reputation.csv"
+NAPLES_CSV = DATA / "naples-orientation" / "univer_2002.csv"
+TOUCHPOINTS_CSV = DATA / "airline-touchpoints" / "airline_survey_1to4.csv"
+
+
+def need_real(path: Path) -> Path:
+    """The real survey at `path`, or skip the test saying where it was looked for."""
+    if not path.exists():
+        pytest.skip(f"the real survey {path.name} is not at {path} (../shared beside the repo)")
+    return path
 
 
 @pytest.fixture

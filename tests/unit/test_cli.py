@@ -29,21 +29,19 @@ from cmot.flags import (
 from cmot.ingest import options_from_flags
 from cmot.spec import load_spec
 from cmot.store import ID_COL, W_COL, Y_COL, Store
-from tests.conftest import ROOT, SHARED
+from tests.conftest import (
+    ABC_CSV,
+    KANSAS_CSV,
+    MOBILE_CSV,
+    NAPLES_CSV,
+    ROOT,
+    need_real,
+)
 
-DATA = SHARED / "data"
-NAPLES = DATA / "naples-orientation" / "univer_2002.csv"
-MOBILE = DATA / "mobile-providers" / "corporate_reputation.csv"
-ABC = DATA / "abc-b2b-customer" / "abc.csv"
-KANSAS = DATA / "kansas-city-resident" / "wave_2021_09.csv"
+NAPLES, MOBILE, ABC, KANSAS = NAPLES_CSV, MOBILE_CSV, ABC_CSV, KANSAS_CSV
 DEMO_CSV = ROOT / "data" / "demo_survey.csv"
 DEMO_SPEC = ROOT / "data" / "demo_spec.toml"
-
-
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"the real survey {path.name} is not at {path} (../shared beside the repo)")
-    return path
+need = need_real
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -14,21 +14,19 @@ from cmot.errors import CmotError
 from cmot.ingest import IngestOptions, detect_roles, read_csv
 from cmot.spec import OTHER
 from cmot.store import Y_COL
-from tests.conftest import SHARED
+from tests.conftest import (
+    ABC_CSV,
+    KANSAS_CSV,
+    MOBILE_CSV,
+    NAPLES_CSV,
+    SAN_DIEGO_CSV,
+    TOUCHPOINTS_CSV,
+    need_real,
+)
 
-DATA = SHARED / "data"
-KC = DATA / "kansas-city-resident" / "wave_2021_09.csv"
-SD = DATA / "san-diego-resident" / "survey_2015.csv"
-ABC = DATA / "abc-b2b-customer" / "abc.csv"
-MOBILE = DATA / "mobile-providers" / "corporate_reputation.csv"
-NAPLES = DATA / "naples-orientation" / "univer_2002.csv"
-TOUCH = DATA / "airline-touchpoints" / "airline_survey_1to4.csv"
-
-
-def real(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"the real survey {path.name} is not at {path} (../shared beside the repo)")
-    return path
+KC, SD, ABC, MOBILE = KANSAS_CSV, SAN_DIEGO_CSV, ABC_CSV, MOBILE_CSV
+NAPLES, TOUCH = NAPLES_CSV, TOUCHPOINTS_CSV
+real = need_real
 
 
 def proposed(det: Detection) -> dict[object, tuple[str, ...]]:
