@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from playwright.sync_api import expect
 
 from cmot.ui.frame import UNEXPECTED
 from tests.conftest import SHARED
@@ -206,8 +207,9 @@ def test_kansas_city_mapping_every_page_and_dataset_switches(server: Server, pag
     # 9 = don't know is still proposed for the chosen ratings, and kept.
     assert page.locator(".st-key-map_code_9 input").is_checked()  # type: ignore[attr-defined]
     # The scale follows the data once 9 is no answer: 1-5.
-    assert page.get_by_label("Scale from").input_value() == "1"  # type: ignore[attr-defined]
-    assert page.get_by_label("to", exact=True).input_value() == "5"  # type: ignore[attr-defined]
+    # Awaited, not read once: the inputs take the new outcome's range in the run after the pick.
+    expect(page.get_by_label("Scale from")).to_have_value("1")  # type: ignore[attr-defined]
+    expect(page.get_by_label("to", exact=True)).to_have_value("5")  # type: ignore[attr-defined]
     assert "23 touchpoint(s) rated 1-5" in page.inner_text("body")  # type: ignore[attr-defined]
     # The file has no weight column: nothing to refuse, nothing applied.
     assert page.get_by_text("Weight results by").count() == 0  # type: ignore[attr-defined]
@@ -312,8 +314,9 @@ def test_airport_shaped_file_with_the_weight_ticked(
         )
     body = page.inner_text("body")  # type: ignore[attr-defined]
     assert "6 touchpoint(s) rated 1-5" in body, body[:3000]
-    assert page.get_by_label("Scale from").input_value() == "1"  # type: ignore[attr-defined]
-    assert page.get_by_label("to", exact=True).input_value() == "5"  # type: ignore[attr-defined]
+    # Awaited, not read once: the inputs take the new outcome's range in the run after the pick.
+    expect(page.get_by_label("Scale from")).to_have_value("1")  # type: ignore[attr-defined]
+    expect(page.get_by_label("to", exact=True)).to_have_value("5")  # type: ignore[attr-defined]
     weight = page.locator(".st-key-map_weight_WEIGHT input")  # type: ignore[attr-defined]
     assert not weight.is_checked(), "the weight is applied without asking"
     # Streamlit hides the box itself: a person clicks its label.
