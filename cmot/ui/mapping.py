@@ -868,6 +868,8 @@ def _roles_section(
             "role": st.column_config.SelectboxColumn(options=list(ROLES), required=True),
             "confidence": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0),
             "question": st.column_config.TextColumn("question (display label)"),
+            # Reasons are sentences: room for them, and the whole text on hover.
+            "reason": st.column_config.TextColumn(width="large", help="why this role"),
         },
     )
     with st.expander("Assign many columns at once", expanded=len(columns) >= 100):
