@@ -18,7 +18,8 @@ from cmot.detect import Detection, _Profile, detect, profile_columns, value_coun
 from cmot.errors import CmotError
 from cmot.formats import metadata_role
 from cmot.limits import max_rows
-from cmot.options import IngestOptions, parse_codes
+from cmot.options import IngestOptions
+from cmot.options import parse_codes as parse_codes  # re-exported: imported from here
 from cmot.read import RawFile, max_upload_bytes, open_raw
 from cmot.spec import (
     Code,
@@ -233,10 +234,6 @@ class Survey:
     store: Store | None = None  # set for a stored dataset
     info: DatasetInfo | None = None
     detection: Detection | None = None  # set for a file: what was proposed and chosen
-
-
-# Imported from here by pages/data.py and the tests; the flags parse codes with cmot.flags.
-REEXPORTED = (IngestOptions, parse_codes)
 
 
 def options_from_flags(
