@@ -4,11 +4,20 @@ Runs the app with Streamlit's AppTest (the script run a server does, without the
 on a temporary store holding the airline survey (0 = missing), segmented by Type of Travel.
 "Warm cache" means the process has computed the analysis once (as a running server has after
 its first visitor); every timed run is a new session. Writes bench/pages.md.
+
+`--cpu` measures instead the server CPU of a warm page switch: one session visits every page
+once (caches warm), then goes round the pages `--repeat` times; each switch's CPU time is the
+script thread's (`time.thread_time`, what the server spends running the page; AppTest's own
+parsing of the output happens in the main thread and is left out) and the process's
+(`time.process_time`, everything, AppTest included: an upper bound). CPU time, unlike wall
+time, hardly depends on what else the shared machine runs. `--profile PAGE` writes a cProfile
+of that page's warm switches (script thread) to $TMPDIR/cmot-profile-PAGE.pstats.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import platform
 import statistics
@@ -64,20 +73,116 @@ def _check(at: Any) -> Any:
     return at
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "pages.md")
-    args = ap.parse_args()
-    if not AIRLINE.exists():
-        raise SystemExit(f"the airline survey is not at {AIRLINE}")
+class _ScriptCpu:
+    """Thread CPU of each script run (and optionally a cProfile of it), by wrapping the
+    script runner's thread body: AppTest starts one such thread per run."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+        self.profiler: cProfile.Profile | None = None
+
+    def install(self) -> None:
+        from streamlit.runtime.scriptrunner.script_runner import ScriptRunner
+
+        body = ScriptRunner._run_script_thread  # private: the one place a run executes
+        probe = self
+
+        def timed(runner: Any) -> None:
+            start = time.thread_time()
+            prof = probe.profiler
+            if prof is not None:
+                prof.enable()
+            try:
+                body(runner)
+            finally:
+                if prof is not None:
+                    prof.disable()
+                probe.last = time.thread_time() - start
+
+        ScriptRunner._run_script_thread = timed  # type: ignore[method-assign]
+
+
+def _ingest_airline() -> None:
     tmp = tempfile.mkdtemp()
+    # Both names: the single-file store (CMOT_DB) and the directory store (CMOT_STORE).
     os.environ["CMOT_DB"] = str(Path(tmp) / "store.duckdb")
+    os.environ["CMOT_STORE"] = str(Path(tmp) / "store")
     _served_navigation()
     from cmot.ingest import IngestOptions, ingest
     from cmot.store import Store
 
     ingest(Store(), AIRLINE, "airline", IngestOptions(missing=(0,)))
+
+
+def _shared_script_cache() -> None:
+    # A server compiles each script once (Runtime's ScriptCache); AppTest makes a new cache
+    # per run and recompiles app.py and the page (about 9 ms) each time: share one, as served.
+    import streamlit.testing.v1.app_test as app_test
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+
+    shared = ScriptCache()
+    app_test.ScriptCache = lambda: shared  # type: ignore[assignment,misc]
+
+
+def cpu_main(repeat: int, out: Path | None, profile: str | None, label: str) -> None:
+    """CPU of a warm page switch per page, medians of `repeat`; a table row per page."""
+    probe = _ScriptCpu()
+    probe.install()
+    _shared_script_cache()
+    _ingest_airline()
+    at = _app()
+    _check(at.run())
+    for page in PAGES:  # every page once: process caches and session state warm
+        _check(at.switch_page(f"pages/{page}.py").run())
+        _check(at.switch_page(f"pages/{page}.py").run())
+    profiler = cProfile.Profile() if profile else None
+    script: dict[str, list[float]] = {p: [] for p in PAGES}
+    proc: dict[str, list[float]] = {p: [] for p in PAGES}
+    for _ in range(repeat):
+        for page in PAGES:
+            at.switch_page(f"pages/{page}.py")
+            probe.profiler = profiler if page == profile else None
+            start = time.process_time()
+            _check(at.run())
+            proc[page].append(time.process_time() - start)
+            script[page].append(probe.last)
+    probe.profiler = None
+    if profiler is not None:
+        path = Path(tempfile.gettempdir()) / f"cmot-profile-{profile}.pstats"
+        profiler.dump_stats(str(path))
+        print(f"profile of {repeat} warm switches to {profile}: {path}")
+    load = os.getloadavg()
+    rows = [
+        f"| {label} | {page} | {1000 * statistics.median(script[page]):.0f} | "
+        f"{1000 * max(script[page]):.0f} | {1000 * statistics.median(proc[page]):.0f} | "
+        f"{repeat} |"
+        for page in PAGES
+    ]
+    text = (
+        f"<!-- {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} -->\n" + "\n".join(rows) + "\n"
+    )
+    print(text)
+    if out is not None:
+        with out.open("a") as f:
+            f.write(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--cpu", action="store_true", help="CPU of a warm page switch per page")
+    ap.add_argument("--profile", choices=PAGES, help="with --cpu: cProfile one page")
+    ap.add_argument("--label", default="this branch", help="with --cpu: the rows' first column")
+    args = ap.parse_args()
+    if not AIRLINE.exists():
+        raise SystemExit(f"the airline survey is not at {AIRLINE}")
+    if args.cpu:
+        cpu_main(args.repeat, args.out, args.profile, args.label)
+        return
+    args.out = args.out or ROOT / "bench" / "pages.md"
+    _ingest_airline()
     cold: dict[str, float] = {}
     at = _app()
     cold["app start (demo + airline analysis)"] = _timed(lambda: _check(at.run()))

@@ -13,6 +13,7 @@ from cmot.ui.frame import (
     to_url,
     url_default,
 )
+from cmot.ui.memo import derived
 from cmot.ui.state import get_store, require_app_frame
 from cmot.ui.widgets import table
 
@@ -32,7 +33,7 @@ seg = st.selectbox("Segment", options, key="segment")
 to_url("segment")
 st.caption(settings_caption(view, result, seg))
 data_warnings(result, [seg])
-plan = action_plan(result, seg)
+plan = derived.get(result, ("plan", seg), lambda: action_plan(result, seg))  # not edited
 table(
     plan,
     "plan_table",

@@ -16,7 +16,7 @@ from cmot.ui.frame import (
 )
 from cmot.ui.report import report_buttons
 from cmot.ui.state import require_app_frame
-from cmot.ui.widgets import chart, table
+from cmot.ui.widgets import result_chart, table
 
 require_app_frame()
 
@@ -46,7 +46,13 @@ flips = flips[flips.vulnerable_in.isin(chosen) & flips.opportunity_in.isin(chose
 for sentence in flips.sentence:
     st.warning(sentence, icon=":material/swap_horiz:")
 flipped = frozenset(flips.touchpoint)
-chart(charts.class_matrix(result.moments, chosen, result.unit, flipped), "matrix", "class-matrix")
+result_chart(  # built once per (result, segments): a page switch reuses the converted chart
+    result,
+    tuple(chosen),
+    lambda: charts.class_matrix(result.moments, chosen, result.unit, flipped),
+    "matrix",
+    "class-matrix",
+)
 a, b = chosen[0], chosen[1]
 if len(chosen) > 2:
     pairs = [f"{x} | {y}" for i, x in enumerate(chosen) for y in chosen[i + 1 :]]
@@ -54,6 +60,12 @@ if len(chosen) > 2:
     a, b = st.selectbox("Differences between", pairs, key="pair").split(" | ")
     to_url("pair")
 diffs = compare_segments(result, a, b)
-chart(charts.differences(diffs, result.unit), "differences", f"differences-{a}-{b}")
+result_chart(
+    result,
+    (a, b),
+    lambda: charts.differences(diffs, result.unit),
+    "differences",
+    f"differences-{a}-{b}",
+)
 table(diffs, "differences_table", f"differences-{a}-{b}")
 report_buttons(view, result, chosen, diffs, flips)

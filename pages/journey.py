@@ -1,5 +1,6 @@
 """Journey map: stages left to right, each segment's performance curve, moments by class."""
 
+import pandas as pd
 import streamlit as st
 
 from cmot import charts
@@ -15,8 +16,9 @@ from cmot.ui.frame import (
     to_url,
     url_default,
 )
+from cmot.ui.memo import derived
 from cmot.ui.state import require_app_frame
-from cmot.ui.widgets import chart, table
+from cmot.ui.widgets import result_chart, table
 
 require_app_frame()
 
@@ -37,8 +39,19 @@ url_default("journey_segments", default_segments(result, 4), options, multi=True
 chosen = st.multiselect("Segments", options, key="journey_segments", max_selections=5)
 to_url("journey_segments", chosen)
 tags = {t.name: ", ".join(CMOT_TAGS[g] for g in t.tags) for t in spec.touchpoints}
-rows = result.moments[result.moments.segment.isin(chosen or options[:1])]
-chart(charts.journey_map(rows, [s.name for s in spec.stages], tags), "journey", "journey-map")
+shown = tuple(chosen or options[:1])
+# Everything below derives from (result, segments): built once, a page switch only draws it.
+rows = derived.get(
+    result, ("journey_rows", shown), lambda: result.moments[result.moments.segment.isin(shown)]
+)
+stages = [s.name for s in spec.stages]
+result_chart(
+    result,
+    (shown, tuple(stages), tuple(tags.items())),
+    lambda: charts.journey_map(rows, stages, tags),
+    "journey",
+    "journey-map",
+)
 st.caption(settings_caption(view, result))
 data_warnings(result, chosen)
 steps = st.tabs(
@@ -60,20 +73,41 @@ with steps[1]:
         "\n".join(f"- ✱ **{k}**: {v}" for k, v in tagged.items())
         or "No touchpoint carries a CMoT tag yet: add tags on the Data page."
     )
-with steps[2]:
+
+
+def _classes() -> pd.DataFrame:
     wide = rows.pivot(index="touchpoint", columns="segment", values="class")
     wide = wide.reindex(list(dict.fromkeys(rows.touchpoint))).map(charts.class_label)
-    table(wide.reset_index(), "journey_classes", "journey-classes")
-with steps[3]:
+    return wide.reset_index()
+
+
+def _performance() -> pd.DataFrame:
     perf = rows.pivot(index="touchpoint", columns="segment", values="mean")
+    return perf.reindex(list(dict.fromkeys(rows.touchpoint))).round(1).reset_index()
+
+
+def _redesign() -> tuple[str, ...]:
+    lines = []
+    for seg in shown:
+        plan = action_plan(result, seg)
+        top = plan[plan.action.isin(["fix", "grow"])].head(3)
+        items = ", ".join(f"{a} {t}" for a, t in zip(top.action, top.touchpoint, strict=True))
+        lines.append(f"**{seg}**: {items or 'nothing urgent'} (details on the Action plan page)")
+    return tuple(lines)
+
+
+with steps[2]:
     table(
-        perf.reindex(list(dict.fromkeys(rows.touchpoint))).round(1).reset_index(),
+        derived.get(result, ("journey_classes", shown), _classes),
+        "journey_classes",
+        "journey-classes",
+    )
+with steps[3]:
+    table(
+        derived.get(result, ("journey_performance", shown), _performance),
         "journey_performance",
         "journey-performance",
     )
 with steps[4]:
-    for seg in chosen or options[:1]:
-        plan = action_plan(result, seg)
-        top = plan[plan.action.isin(["fix", "grow"])].head(3)
-        items = ", ".join(f"{a} {t}" for a, t in zip(top.action, top.touchpoint, strict=True))
-        st.markdown(f"**{seg}**: {items or 'nothing urgent'} (details on the Action plan page)")
+    for line in derived.get(result, ("journey_redesign", shown), _redesign):
+        st.markdown(line)

@@ -13,7 +13,7 @@ from cmot.ui.frame import (
     url_default,
 )
 from cmot.ui.state import require_app_frame
-from cmot.ui.widgets import chart, table
+from cmot.ui.widgets import result_chart, table
 
 require_app_frame()
 
@@ -47,12 +47,19 @@ if info.reason:  # guardrails sit where the numbers would be
         with st.expander("Why, in detail"):
             st.markdown(str(info.reason))
 data_warnings(result, [seg])
-chart(
-    charts.butterfly(rows, result.unit, f"Penalty and reward: {seg}"), "butterfly", "penalty-reward"
+# Built once per (result, segment): a warm page switch reuses the converted charts.
+result_chart(
+    result,
+    seg,
+    lambda: charts.butterfly(rows, result.unit, f"Penalty and reward: {seg}"),
+    "butterfly",
+    "penalty-reward",
 )
 s = result.settings
-chart(
-    charts.impact_performance(rows, s.vulnerability_ia, s.opportunity_ia),
+result_chart(
+    result,
+    seg,
+    lambda: charts.impact_performance(rows, s.vulnerability_ia, s.opportunity_ia),
     "aipa",
     "impact-performance",
 )

@@ -4,6 +4,7 @@ import streamlit as st
 
 from cmot.summary import amount, headline, top_stakes
 from cmot.ui.frame import current_view, data_warnings, moments, ranked_segments, settings_caption
+from cmot.ui.memo import derived
 from cmot.ui.state import require_app_frame
 from cmot.ui.widgets import moment_cards, moment_line
 
@@ -27,20 +28,35 @@ b.metric(
     f"{whole.outcome_mean:.1%}" if pct else f"{whole.outcome_mean:.2f}",
 )
 c.metric("Segments", len(segs) if segs != ["All"] else "—")
-st.info(headline(result, segs), icon=":material/compare_arrows:")
+# Derived once per (result, segments): a warm page switch only draws them.
+key = tuple(segs)
+st.info(
+    derived.get(result, ("headline", key), lambda: headline(result, segs)),
+    icon=":material/compare_arrows:",
+)
 moment_cards(result, segs)
-stakes = top_stakes(result, segs)
+
+
+def _stake_lines() -> tuple[tuple[str, str, str, str], ...]:
+    t = top_stakes(result, segs)
+    return tuple(
+        (r.kind, r._4, r.touchpoint, f"for {r.segment}: {amount(r.value, result.unit)}")
+        for r in t.itertuples()
+    )
+
+
+stakes = derived.get(result, ("stakes", key), _stake_lines)
 left, right = st.columns(2)
 for col, kind, title in (
     (left, "risk", "Biggest risks today"),
     (right, "upside", "Biggest upsides"),
 ):
     col.subheader(title)
-    rows = stakes[stakes.kind == kind]
+    rows = [r for r in stakes if r[0] == kind]
     with col:
-        for r in rows.itertuples():
-            moment_line(r._4, r.touchpoint, f"for {r.segment}: {amount(r.value, result.unit)}")
-    if rows.empty:
+        for _, cls, touchpoint, text in rows:
+            moment_line(cls, touchpoint, text)
+    if not rows:
         col.markdown("None stands out.")
 st.caption(settings_caption(view, result))
 data_warnings(result)

@@ -16,6 +16,7 @@ from cmot.moments import ALL, MomentsResult, Settings, find_moments
 from cmot.segments import SEGMENT_COL, list_segmentations, segment_sql
 from cmot.spec import JourneySpec
 from cmot.store import DatasetInfo, Store, quote_ident
+from cmot.ui.memo import derived
 from cmot.ui.state import get_store
 
 try:  # the engine's public name; older engines only had the private one
@@ -457,13 +458,17 @@ def ranked_segments(result: MomentsResult) -> list[str]:
     Pages take their defaults from the front of this list, so they open on the largest
     segments that have a result, not on the alphabetically first codes ("0", "10").
     """
+    return list(derived.get(result, "ranked", lambda: _ranked(result)))  # a copy: callers edit
+
+
+def _ranked(result: MomentsResult) -> tuple[str, ...]:
     segs = result.segments[result.segments.segment != ALL]
     if segs.empty:
-        return [ALL]
+        return (ALL,)
     bad = segs.insufficient.astype(bool)
     ok = segs[~bad].sort_values("n", ascending=False, kind="stable")
     short = segs[bad].sort_values("n", ascending=False, kind="stable")
-    return [str(s) for s in (*ok.segment, *short.segment)]
+    return tuple(str(s) for s in (*ok.segment, *short.segment))
 
 
 def default_segments(result: MomentsResult, most: int, least: int = 1) -> list[str]:
@@ -476,8 +481,11 @@ def default_segments(result: MomentsResult, most: int, least: int = 1) -> list[s
 
 
 def insufficient_segments(result: MomentsResult) -> set[str]:
-    segs = result.segments
-    return {str(s) for s in segs.segment[segs.insufficient.astype(bool)]}
+    def build() -> frozenset[str]:
+        segs = result.segments
+        return frozenset(str(s) for s in segs.segment[segs.insufficient.astype(bool)])
+
+    return set(derived.get(result, "insufficient", build))
 
 
 def show_segmentation(choice: str) -> None:
@@ -494,3 +502,4 @@ def clear_results() -> None:
 
     _moments.clear()
     clear_cache()
+    derived.clear()  # only memory: entries of an older result are never reused anyway

@@ -37,7 +37,10 @@ def get_store() -> Store:
 
 def select_dataset(store: Store) -> DatasetInfo | None:
     """The sidebar's dataset picker; its choice lives in the URL as ?dataset=NAME."""
-    names = [d.name for d in store.list_datasets()]
+    # The latest versions, once per run: the chosen one comes from this list too, not from a
+    # second query (each store query costs a few ms of CPU on every page switch).
+    latest = {d.name: d for d in store.list_datasets()}
+    names = list(latest)
     if not names:
         st.sidebar.info("No datasets yet: upload one on the Data page.")
         return None
@@ -51,7 +54,7 @@ def select_dataset(store: Store) -> DatasetInfo | None:
     index = names.index(wanted) if wanted in names else 0
     name = st.sidebar.selectbox("Dataset", names, index=index, key="dataset")
     st.query_params["dataset"] = name
-    return store.get_dataset(name)
+    return latest[name]
 
 
 def show_dataset(name: str) -> None:

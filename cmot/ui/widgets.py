@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import json
 import math
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import altair as alt
@@ -15,6 +17,7 @@ from cmot import report
 from cmot.charts import CLASS_COLOURS, class_label
 from cmot.moments import MomentsResult
 from cmot.summary import amount
+from cmot.ui.memo import derived
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
@@ -25,12 +28,38 @@ def _render(spec_json: str, fmt: str) -> bytes:
     return report.chart_svg(chart).encode()
 
 
-def chart(fig: Any, key: str, name: str) -> None:
-    """Draw an Altair chart with PNG and SVG downloads (rendered only when clicked)."""
+@dataclass(frozen=True)
+class ChartSpec:
+    """A chart converted once: the Vega-Lite dict Streamlit draws and its JSON (downloads)."""
+
+    spec: dict[str, Any]
+    json: str
+
+
+def chart_spec(fig: Any) -> ChartSpec:
+    """Convert an Altair chart to the Vega-Lite dict `chart` draws."""
     # One unvalidated conversion: the builders' output is schema-checked in the unit tests,
     # and validating again on every rerun costs more than the rest of a page switch.
     spec = fig.to_dict(validate=False)
-    spec_json = json.dumps(spec, default=str)
+    return ChartSpec(spec, json.dumps(spec, default=str))
+
+
+def result_chart(
+    source: object, cache_key: Hashable, build: Callable[[], Any], key: str, name: str
+) -> None:
+    """`chart(build(), key, name)`, with the chart built and converted once per `source`
+    (a cached result) and `cache_key` (what else the chart depends on: the page's choices).
+
+    Building an Altair chart and converting it costs tens of ms of CPU; a page switch on a
+    warm cache would otherwise pay it every run for an identical chart.
+    """
+    chart(derived.get(source, ("chart", key, cache_key), lambda: chart_spec(build())), key, name)
+
+
+def chart(fig: Any, key: str, name: str) -> None:
+    """Draw an Altair chart (or a ChartSpec) with PNG and SVG downloads (rendered on click)."""
+    converted = fig if isinstance(fig, ChartSpec) else chart_spec(fig)
+    spec, spec_json = converted.spec, converted.json
     plot = spec.get("height")
     if isinstance(plot, int) and "facet" not in spec:
         # Streamlit fits a chart that fills the width into one element height, legend and
@@ -93,40 +122,68 @@ def outcome_level(result: MomentsResult, value: float) -> str:
     return f"{value:.1%}" if result.unit == "percentage points" else f"{value:.2f}"
 
 
-def moment_cards(result: MomentsResult, segments: list[str]) -> None:
-    """One bordered card per segment with enough data (n, outcome, its vulnerabilities and
-    opportunities), in the order given; then one collapsed line per insufficient segment,
-    its reason on demand, so that small segments neither come first nor fill the page."""
+@dataclass(frozen=True)
+class Card:
+    """What one segment's card says: n, outcome level and its moments (class, name, stake)."""
+
+    segment: str
+    n: int
+    outcome: str
+    moments: tuple[tuple[str, str, str], ...]
+    reason: str = ""
+
+
+def card_rows(result: MomentsResult, segments: Sequence[str]) -> tuple[tuple[Card, ...], ...]:
+    """The cards of `segments` with enough data, then those without: plain values, so a page
+    switch draws them without going through the frames again (cached per result)."""
     m = result.moments
     segs = result.segments.set_index("segment")
-    full = [s for s in segments if s in segs.index and not bool(segs.loc[s, "insufficient"])]
-    short = [s for s in segments if s in segs.index and bool(segs.loc[s, "insufficient"])]
-    width = min(len(full), 4) or 1
-    cols = [c for _ in range(0, len(full), width) for c in st.columns(width)]
-    for col, seg in zip(cols, full, strict=False):
-        with col.container(border=True):
-            row = segs.loc[seg]
-            st.markdown(f"**{seg}**")
-            st.caption(f"n = {int(row.n):,} · outcome {outcome_level(result, row.outcome_mean)}")
-            mine = m[(m.segment == seg) & m.mot].sort_values("ris", ascending=False)
+    full: list[Card] = []
+    short: list[Card] = []
+    for seg in segments:
+        if seg not in segs.index:
+            continue
+        row = segs.loc[seg]
+        outcome = outcome_level(result, row.outcome_mean)
+        if bool(row.insufficient):
+            short.append(Card(seg, int(row.n), outcome, (), str(row.reason or "")))
+            continue
+        mine = m[(m.segment == seg) & m.mot].sort_values("ris", ascending=False)
+        lines = [
+            (cls, str(r.touchpoint), amount(getattr(r, stake), result.unit))
             for cls, stake in (
                 ("vulnerability", "risk"),
                 ("opportunity", "upside"),
                 ("hybrid", "risk"),
-            ):
-                for r in mine[mine["class"] == cls].itertuples():
-                    at_stake = amount(getattr(r, stake), result.unit)
-                    moment_line(cls, r.touchpoint, f"(at stake {at_stake})")
-            if mine.empty:
+            )
+            for r in mine[mine["class"] == cls].itertuples()
+        ]
+        full.append(Card(seg, int(row.n), outcome, tuple(lines)))
+    return tuple(full), tuple(short)
+
+
+def moment_cards(result: MomentsResult, segments: list[str]) -> None:
+    """One bordered card per segment with enough data (n, outcome, its vulnerabilities and
+    opportunities), in the order given; then one collapsed line per insufficient segment,
+    its reason on demand, so that small segments neither come first nor fill the page."""
+    full, short = derived.get(
+        result, ("cards", tuple(segments)), lambda: card_rows(result, segments)
+    )
+    width = min(len(full), 4) or 1
+    cols = [c for _ in range(0, len(full), width) for c in st.columns(width)]
+    for col, card in zip(cols, full, strict=False):
+        with col.container(border=True):
+            st.markdown(f"**{card.segment}**")
+            st.caption(f"n = {card.n:,} · outcome {card.outcome}")
+            for cls, touchpoint, at_stake in card.moments:
+                moment_line(cls, touchpoint, f"(at stake {at_stake})")
+            if not card.moments:
                 st.markdown("No moment of truth stands out.")
     if short:
         st.caption(
             f"{len(short)} segment{'s' if len(short) > 1 else ''} without enough data for a "
             "result (open one for the reason):"
         )
-    for seg in short:
-        row = segs.loc[seg]
-        with st.expander(f"{seg}: insufficient data (n = {int(row.n):,})"):
-            st.markdown(
-                f"Outcome {outcome_level(result, row.outcome_mean)}. {row.reason or ''}".strip()
-            )
+    for card in short:
+        with st.expander(f"{card.segment}: insufficient data (n = {card.n:,})"):
+            st.markdown(f"Outcome {card.outcome}. {card.reason}".strip())
