@@ -116,12 +116,15 @@ def _ingest_airline() -> None:
 
 def _shared_script_cache() -> None:
     # A server compiles each script once (Runtime's ScriptCache); AppTest makes a new cache
-    # per run and recompiles app.py and the page (about 9 ms) each time: share one, as served.
+    # per run (and per script runner) and recompiles app.py and the page (about 9 ms) each
+    # time: share one, as served.
     import streamlit.testing.v1.app_test as app_test
+    import streamlit.testing.v1.local_script_runner as local_runner
     from streamlit.runtime.scriptrunner.script_cache import ScriptCache
 
     shared = ScriptCache()
     app_test.ScriptCache = lambda: shared  # type: ignore[assignment,misc]
+    local_runner.ScriptCache = lambda: shared  # type: ignore[assignment,misc]
 
 
 def cpu_main(repeat: int, out: Path | None, profile: str | None, label: str) -> None:

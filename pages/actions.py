@@ -1,5 +1,6 @@
 """Action plan: per segment, what to fix, grow and maintain; a what-if; at-risk respondents."""
 
+import pandas as pd
 import streamlit as st
 
 from cmot.moments import predict_what_if
@@ -49,7 +50,12 @@ moves = {"bottom_to_middle": "low ratings → middle", "middle_to_top": "middle 
 move = b.radio("Move", list(moves), format_func=moves.get, key="wi_move", horizontal=True)
 share = c.slider("Share of them that moves", 0, 100, 50, step=5, key="wi_share", format="%d%%")
 to_url("wi_tp")
-w = predict_what_if(result, seg, tp, move, share / 100)  # type: ignore[arg-type]
+# What a page switch would recompute from the same result and choices: kept with the result.
+w = derived.get(
+    result,
+    ("what_if", seg, tp, move, share),
+    lambda: predict_what_if(result, seg, tp, move, share / 100),  # type: ignore[arg-type]
+)
 st.metric(
     f"Predicted outcome for {seg}",
     amount(w.predicted, result.unit).replace(" pts", "%"),
@@ -65,17 +71,25 @@ st.caption(
     f"at {result.low_max} or below: follow them up."
 )
 expr = view.segment_expression if seg != "All" else None
-people = at_risk(
-    get_store().cursor(),
-    view.relation,
-    view.info.spec,
-    expr,
-    seg,
-    cols,
-    result.low_max,
-    params=view.params,
-)
-# Ratings under the touchpoint's name (question text), as everywhere else.
 spec = view.info.spec
-people = people.rename(columns={c: spec.label_of(c) for c in cols})
+
+
+def _at_risk() -> pd.DataFrame:
+    # The result is cached per (dataset version, relation, params, segmentation, settings)
+    # and a dataset version never changes: these rows are the same on every run.
+    people = at_risk(
+        get_store().cursor(),
+        view.relation,
+        spec,
+        expr,
+        seg,
+        cols,
+        result.low_max,
+        params=view.params,
+    )
+    # Ratings under the touchpoint's name (question text), as everywhere else.
+    return people.rename(columns={c: spec.label_of(c) for c in cols})
+
+
+people = derived.get(result, ("at_risk", seg, tuple(cols)), _at_risk)
 table(people, "at_risk_table", f"at-risk-{seg}")

@@ -1,5 +1,6 @@
 """Compare: two to four segments side by side: class matrix, differences, flips, report."""
 
+import pandas as pd
 import streamlit as st
 
 from cmot import charts
@@ -14,6 +15,7 @@ from cmot.ui.frame import (
     to_url,
     url_default,
 )
+from cmot.ui.memo import derived
 from cmot.ui.report import report_buttons
 from cmot.ui.state import require_app_frame
 from cmot.ui.widgets import result_chart, table
@@ -41,12 +43,20 @@ if len(chosen) < 2:
     st.stop()
 st.caption(settings_caption(view, result))
 data_warnings(result, chosen)
-flips = find_flips(result)
-flips = flips[flips.vulnerable_in.isin(chosen) & flips.opportunity_in.isin(chosen)]
+# Flips, charts and differences derive from (result, segments): built once per result, so a
+# warm page switch only draws them. The frames are shared: read, never edited.
+
+
+def _flips() -> pd.DataFrame:
+    flips = find_flips(result)
+    return flips[flips.vulnerable_in.isin(chosen) & flips.opportunity_in.isin(chosen)]
+
+
+flips = derived.get(result, ("flips", tuple(chosen)), _flips)
 for sentence in flips.sentence:
     st.warning(sentence, icon=":material/swap_horiz:")
 flipped = frozenset(flips.touchpoint)
-result_chart(  # built once per (result, segments): a page switch reuses the converted chart
+result_chart(
     result,
     tuple(chosen),
     lambda: charts.class_matrix(result.moments, chosen, result.unit, flipped),
@@ -59,7 +69,7 @@ if len(chosen) > 2:
     url_default("pair", pairs[0], pairs)
     a, b = st.selectbox("Differences between", pairs, key="pair").split(" | ")
     to_url("pair")
-diffs = compare_segments(result, a, b)
+diffs = derived.get(result, ("differences", a, b), lambda: compare_segments(result, a, b))
 result_chart(
     result,
     (a, b),

@@ -12,6 +12,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 import streamlit as st
+from streamlit import dataframe_util
 
 from cmot import report
 from cmot.charts import CLASS_COLOURS, class_label
@@ -41,7 +42,22 @@ def chart_spec(fig: Any) -> ChartSpec:
     # One unvalidated conversion: the builders' output is schema-checked in the unit tests,
     # and validating again on every rerun costs more than the rest of a page switch.
     spec = fig.to_dict(validate=False)
-    return ChartSpec(spec, json.dumps(spec, default=str))
+    return ChartSpec(_arrow_datasets(spec), json.dumps(spec, default=str))
+
+
+def _arrow_datasets(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with its inline datasets as Arrow IPC bytes, as Streamlit sends them.
+
+    st.vega_lite_chart converts each dataset (a list of records) to Arrow bytes on every draw
+    and passes bytes through as they are (its own Altair path hands it bytes): converting once
+    per cached spec saves that work on every page switch. `dataframe_util` is not in
+    Streamlit's documented API; tests/app/test_memo.py fails if it or the pass-through changes.
+    """
+    datasets = spec.get("datasets")
+    if not isinstance(datasets, dict) or not all(isinstance(v, list) for v in datasets.values()):
+        return spec  # no inline data, or a kind Streamlit treats otherwise (GeoJSON)
+    converted = {k: dataframe_util.convert_anything_to_arrow_bytes(v) for k, v in datasets.items()}
+    return {**spec, "datasets": converted}
 
 
 def result_chart(
