@@ -12,6 +12,10 @@ parsing of the output happens in the main thread and is left out) and the proces
 (`time.process_time`, everything, AppTest included: an upper bound). CPU time, unlike wall
 time, hardly depends on what else the shared machine runs. `--profile PAGE` writes a cProfile
 of that page's warm switches (script thread) to $TMPDIR/cmot-profile-PAGE.pstats.
+
+`--served` measures the same in a real server (`streamlit run`, one websocket session driven
+by bench/wsload.py's StSession): the server process's CPU (/proc utime + stime, which counts
+in 10 ms ticks) across `--repeat` rounds of every page, as a mean per page switch.
 """
 
 from __future__ import annotations
@@ -171,16 +175,82 @@ def cpu_main(repeat: int, out: Path | None, profile: str | None, label: str) -> 
             f.write(text)
 
 
+def served_main(rounds: int, out: Path | None, label: str) -> None:
+    """Server CPU of a warm page switch per page in a real server, mean of `rounds`."""
+    import asyncio
+
+    from bench.load import _cpu_seconds
+    from bench.wsload import StSession
+    from tests.e2e.conftest import start_server
+
+    _ingest_airline()
+    tmp = Path(os.environ["CMOT_DB"]).parent
+    from cmot import store as store_mod
+
+    store_mod.close_all()  # the server opens the store itself
+    server = start_server(
+        Path(os.environ["CMOT_DB"]),
+        tmp / "server.log",
+        env={"CMOT_STORE": os.environ["CMOT_STORE"]},
+    )
+    pid = server.process.pid
+    cpu: dict[str, float] = {}
+    try:
+
+        async def drive() -> None:
+            s = StSession(server.url)
+            await s.connect()
+            try:
+                first = await s.open("", "dataset=airline&seg=Type+of+Travel")
+                assert not first.errors, first.errors
+                paths = list(s.pages)
+                for _ in range(2):  # every page twice: caches and session state warm
+                    for path in paths:
+                        run = await s.switch(path)
+                        assert not run.errors, (path, run.errors)
+                for path in paths:
+                    cpu[s.titles.get(path, path)] = 0.0
+                for _ in range(rounds):
+                    for path in paths:
+                        before = _cpu_seconds(pid)
+                        run = await s.switch(path)
+                        assert not run.errors, (path, run.errors)
+                        cpu[s.titles.get(path, path)] += _cpu_seconds(pid) - before
+            finally:
+                await s.close()
+
+        asyncio.run(drive())
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=30)
+    load = os.getloadavg()
+    rows = [f"| {label} | {page} | {1000 * v / rounds:.0f} | {rounds} |" for page, v in cpu.items()]
+    total = sum(cpu.values()) / rounds / max(len(cpu), 1)
+    rows.append(f"| {label} | mean of the pages | {1000 * total:.0f} | {rounds} |")
+    text = (
+        f"<!-- served, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} -->\n" + "\n".join(rows) + "\n"
+    )
+    print(text)
+    if out is not None:
+        with out.open("a") as f:
+            f.write(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--cpu", action="store_true", help="CPU of a warm page switch per page")
+    ap.add_argument("--served", action="store_true", help="CPU in a real server, per page")
     ap.add_argument("--profile", choices=PAGES, help="with --cpu: cProfile one page")
     ap.add_argument("--label", default="this branch", help="with --cpu: the rows' first column")
     args = ap.parse_args()
     if not AIRLINE.exists():
         raise SystemExit(f"the airline survey is not at {AIRLINE}")
+    if args.served:
+        served_main(args.repeat, args.out, args.label)
+        return
     if args.cpu:
         cpu_main(args.repeat, args.out, args.profile, args.label)
         return
