@@ -27,7 +27,8 @@ def manage_datasets(store: Store) -> None:
         for d in versions
     ]
     st.dataframe(rows, key="datasets_table", hide_index=True)
-    names = [d.name for d in store.list_datasets()]
+    latest = {d.name: d for d in store.list_datasets()}
+    names = list(latest)
     if not names:
         return
     current = st.session_state.get("current_dataset")
@@ -37,11 +38,11 @@ def manage_datasets(store: Store) -> None:
         key="ds_pick",
         index=names.index(current.name) if current and current.name in names else 0,
     )
-    info = store.get_dataset(pick)
+    info = latest[pick]  # no second query: every store lookup costs CPU on each run
     a, b, c = st.columns(3)
     a.download_button(
         "Journey spec (TOML)",
-        dumps_spec(info.spec),
+        lambda: dumps_spec(info.spec),  # written on click only
         f"{info.name}.toml",
         "application/toml",
         key="ds_spec",
