@@ -17,7 +17,7 @@ RUN python -m venv .venv \
  && mkdir /data && chown cmot /data
 COPY . .
 
-ENV CMOT_DB=/data/cmot.duckdb \
+ENV CMOT_STORE=/data/store \
     CMOT_MAX_UPLOAD_MB=500 \
     CMOT_MAX_ROWS=5000000 \
     STREAMLIT_SERVER_FILE_WATCHER_TYPE=none \

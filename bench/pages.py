@@ -109,8 +109,6 @@ class _ScriptCpu:
 
 def _ingest_airline() -> None:
     tmp = tempfile.mkdtemp()
-    # Both names: the single-file store (CMOT_DB) and the directory store (CMOT_STORE).
-    os.environ["CMOT_DB"] = str(Path(tmp) / "store.duckdb")
     os.environ["CMOT_STORE"] = str(Path(tmp) / "store")
     _served_navigation()
     from cmot.ingest import IngestOptions, ingest
@@ -185,15 +183,11 @@ def served_main(rounds: int, out: Path | None, label: str) -> None:
     from tests.e2e.conftest import start_server
 
     _ingest_airline()
-    tmp = Path(os.environ["CMOT_DB"]).parent
+    store = Path(os.environ["CMOT_STORE"])
     from cmot import store as store_mod
 
     store_mod.close_all()  # the server opens the store itself
-    server = start_server(
-        Path(os.environ["CMOT_DB"]),
-        tmp / "server.log",
-        env={"CMOT_STORE": os.environ["CMOT_STORE"]},
-    )
+    server = start_server(store, store.parent / "server.log")
     pid = server.process.pid
     cpu: dict[str, float] = {}
     try:

@@ -127,7 +127,7 @@ def _same(a: list[list[pd.DataFrame]], b: list[list[pd.DataFrame]]) -> bool:
 
 
 @pytest.fixture
-def app(db_path: Path) -> AppTest:
+def app(store_dir: Path) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     ok(at.run())
     return at
