@@ -156,7 +156,7 @@ $servers    keepalive 16;
   }
 }
 EOF
-"$NGINX" -t -q -p "$RUN" -c "$RUN/nginx.conf"
+"$NGINX" -e stderr -t -q -p "$RUN" -c "$RUN/nginx.conf"
 
 # Every backend answers its health check before nginx takes visitors.
 if ! "$PY" - "${PORTS[@]}" <<'EOF'; then
@@ -174,7 +174,7 @@ for port in sys.argv[1:]:
 EOF
   exit 1
 fi
-"$NGINX" -p "$RUN" -c "$RUN/nginx.conf" &
+"$NGINX" -e stderr -p "$RUN" -c "$RUN/nginx.conf" &
 pids+=($!)
 HOST=$LISTEN
 [ "$HOST" != 0.0.0.0 ] || HOST=127.0.0.1
