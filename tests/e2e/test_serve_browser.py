@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,17 @@ _UPSTREAM = re.compile(r"upstream=(\S+) key=([0-9a-f]{32})")
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    if not Path("/usr/sbin/nginx").exists():
+        pytest.skip("Debian's nginx is not installed (scripts/setup.sh --dev installs it)")
     srv = start_serve(2, tmp_path_factory.mktemp("serve"))
     yield srv
     srv.stop()
     log = srv.log.read_text(errors="replace")
     assert "Traceback" not in log, log[-3000:]
+    # serve.sh's trap stopped nginx and every app process: nothing answers any more.
+    for url in [srv.url, *srv.backends]:
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
 
 
 def shows(locator: Any, timeout: float = 45_000) -> None:
