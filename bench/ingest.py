@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -98,8 +99,8 @@ def run_case(case: tuple[str, str], csv: Path, work: Path, i: int) -> dict[str, 
         check=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    for p in work.glob(f"store-{i}.duckdb*"):
-        p.unlink()
+    for p in work.glob(f"store-{i}.duckdb*"):  # a DuckDB file, or a cmot store folder
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

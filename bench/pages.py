@@ -72,7 +72,7 @@ def main() -> None:
     if not AIRLINE.exists():
         raise SystemExit(f"the airline survey is not at {AIRLINE}")
     tmp = tempfile.mkdtemp()
-    os.environ["CMOT_DB"] = str(Path(tmp) / "store.duckdb")
+    os.environ["CMOT_STORE"] = str(Path(tmp) / "store")
     _served_navigation()
     from cmot.ingest import IngestOptions, ingest
     from cmot.store import Store

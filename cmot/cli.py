@@ -149,6 +149,37 @@ def run_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_migrate(args: argparse.Namespace) -> int:
+    from cmot.migrate import migrate_file
+
+    store = Store(migrate=False)
+    source = Path(args.source).expanduser().resolve()
+    if store.catalog.meta("migrated_from") == str(source):
+        print(f"{source} was migrated into {store.path} already; nothing to do.")
+        return 0
+    done = migrate_file(source, store)
+    print(
+        f"Migrated {done.datasets} dataset versions and {done.segmentations} segmentation"
+        f"{'' if done.segmentations == 1 else 's'} from {source} into {store.path}"
+        + (f" ({done.skipped} copied by an earlier run)" if done.skipped else "")
+        + ". The old file is unchanged; delete it once you have checked the new store."
+    )
+    return 0
+
+
+def add_migrate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "migrate", help="copy an old single-file store (cmot.duckdb) into the store folder"
+    )
+    p.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        help="the old store file ($CMOT_DB of earlier versions); it is only read",
+    )
+    p.set_defaults(run=run_migrate)
+
+
 def add_datasets_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("datasets", help="list the stored datasets with versions and row counts")
     p.add_argument("--all", action="store_true", help="every version, not only the latest")
@@ -162,6 +193,7 @@ PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_datasets_parser,
     add_analyze_parser,
     add_segments_parser,
+    add_migrate_parser,
 ]
 
 

@@ -115,7 +115,7 @@ def run_segments(args: argparse.Namespace) -> int:
     if args.save:
         if store is None:
             raise CmotError("--save needs a stored dataset; ingest the CSV first.")
-        sid = save_segmentation(con, info.id, args.save, seg, replace=args.replace)
+        sid = save_segmentation(store, info.id, args.save, seg, replace=args.replace)
         print(f"Saved as segmentation {args.save!r} (id {sid}) of dataset {info.label}.")
     print(f"Wrote assignments, sizes, profiles, k curve, stability and summary.md to {out}")
     return 0

@@ -16,7 +16,6 @@ from typing import Any, Literal
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from sklearn.cluster import KMeans
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -28,13 +27,19 @@ from threadpoolctl import threadpool_limits
 
 from cmot.errors import CmotError
 from cmot.spec import JourneySpec, Scale
-from cmot.store import ROW_COL, W_COL, Y_COL, quote_ident
+from cmot.store import (
+    ROW_COL,
+    W_COL,
+    Y_COL,
+    SegmentationRecord,
+    Store,
+    check_segment_names,
+    quote_ident,
+)
 
 Mode = Literal["given", "attributes", "needs", "drivers"]
 MODES: tuple[str, ...] = ("given", "attributes", "needs", "drivers")
 MISSING_LEVEL = "(missing)"
-SEGMENT_COL = "__cmot_segment"  # the label column segment_sql() gives per __cmot_row
-SEGMENT_CODE_COL = "__cmot_segment_code"
 
 # Defaults; every one is a parameter of the functions below.
 K_RANGE = (2, 8)
@@ -106,7 +111,7 @@ class Segmentation:
 
     def with_names(self, names: Sequence[str]) -> Segmentation:
         """The same segmentation with user-edited names (one per segment, unique, non-empty)."""
-        names = _check_names(names, self.k)
+        names = check_segment_names(names, self.k)
         return replace(
             self,
             names=names,
@@ -121,17 +126,6 @@ class Segmentation:
         return pd.Series(
             names[self.labels], index=pd.Index(self.rows, name=ROW_COL), name="segment"
         )
-
-
-def _check_names(names: Sequence[str], k: int) -> tuple[str, ...]:
-    out = tuple(str(n).strip() for n in names)
-    if len(out) != k:
-        raise CmotError(f"Give exactly {k} segment names, one per segment (got {len(out)}).")
-    if any(not n for n in out):
-        raise CmotError("Segment names cannot be empty; type a name for every segment.")
-    if len(set(out)) != len(out):
-        raise CmotError("Segment names must differ from each other; rename the duplicates.")
-    return out
 
 
 def _rename(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
@@ -706,7 +700,7 @@ def given_segments(
         model["levels"] = levels
         method = "combination" if len(columns) == 2 else "column"
     labels = _given_labels(frame, model)
-    names = _check_names(names, len(names))
+    names = check_segment_names(names, len(names))
     sizes, profile = profile_table(
         frame,
         labels,
@@ -1401,39 +1395,8 @@ def _model_columns(seg: Segmentation) -> list[str]:
     return cols
 
 
-# ---- saved with the dataset ---------------------------------------------------------
-
-_SEGMENT_DDL = """
-CREATE SEQUENCE IF NOT EXISTS cmot_segmentation_id START 1;
-CREATE TABLE IF NOT EXISTS cmot_segmentations (
-    id            BIGINT PRIMARY KEY,
-    dataset_id    BIGINT NOT NULL,
-    name          VARCHAR NOT NULL,
-    mode          VARCHAR NOT NULL,
-    method        VARCHAR NOT NULL,
-    k             INTEGER NOT NULL,
-    seed          BIGINT NOT NULL,
-    created_at    TIMESTAMP NOT NULL,
-    body_json     VARCHAR NOT NULL,
-    UNIQUE (dataset_id, name)
-);
-CREATE TABLE IF NOT EXISTS cmot_segment_names (
-    segmentation_id BIGINT NOT NULL,
-    segment         INTEGER NOT NULL,
-    name            VARCHAR NOT NULL,
-    PRIMARY KEY (segmentation_id, segment)
-);
-CREATE TABLE IF NOT EXISTS cmot_segment_assignments (
-    segmentation_id BIGINT NOT NULL,
-    __cmot_row      BIGINT NOT NULL,
-    segment         INTEGER NOT NULL
-);
-"""
-
-
-def ensure_segment_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the segmentation registry, names and assignments tables if they are missing."""
-    con.execute(_SEGMENT_DDL)
+# ---- as the store keeps it -------------------------------------------------------------
+# The store (cmot.store) persists a SegmentationRecord; these two turn one into the other.
 
 
 def _frame_json(f: pd.DataFrame | None) -> Any:
@@ -1446,9 +1409,18 @@ def _json_frame(d: Any) -> pd.DataFrame | None:
     return None if d is None else pd.read_json(text, orient="split", dtype=False)
 
 
-def _body(seg: Segmentation) -> str:
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON: {type(o)}")
+
+
+def to_record(seg: Segmentation) -> SegmentationRecord:
+    """What the store saves of a segmentation: its settings, names and assignments."""
     st = seg.stability
-    return json.dumps(
+    body = json.dumps(
         {
             "columns": list(seg.columns),
             "cuts": list(seg.cuts),
@@ -1464,171 +1436,32 @@ def _body(seg: Segmentation) -> str:
         },
         default=_json_default,
     )
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON: {type(o)}")
-
-
-def _transaction(con: duckdb.DuckDBPyConnection, work: Any) -> Any:
-    """Run work() in one transaction, all or nothing; retry a write-write conflict."""
-    for attempt in range(5):
-        con.execute("BEGIN TRANSACTION")
-        try:
-            out = work()
-            con.execute("COMMIT")
-            return out
-        except duckdb.TransactionException:
-            con.execute("ROLLBACK")
-            if attempt == 4:
-                raise
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    raise AssertionError("unreachable")
-
-
-def save_segmentation(
-    con: duckdb.DuckDBPyConnection,
-    dataset_id: int,
-    name: str,
-    seg: Segmentation,
-    *,
-    replace: bool = False,
-) -> int:
-    """Save `seg` (settings, seed, names, assignments) with its dataset; returns its id.
-
-    One transaction: the registry row, the names and every assignment, or nothing. `con` is
-    the store's cursor (`Store.cursor()`). A name already used for the dataset is an error
-    unless `replace`.
-    """
-    name = name.strip()
-    if not name:
-        raise CmotError("Give the segmentation a name.")
-    ensure_segment_tables(con)
-    has_registry = bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'cmot_datasets'"
-        ).fetchall()[0][0]
+    return SegmentationRecord(
+        mode=seg.mode,
+        method=seg.method,
+        k=seg.k,
+        seed=seg.seed,
+        body_json=body,
+        names=tuple(seg.names),
+        rows=np.asarray(seg.rows, dtype=np.int64),
+        labels=np.asarray(seg.labels, dtype=np.int64),
     )
-    if has_registry:
-        found = con.execute("SELECT count(*) FROM cmot_datasets WHERE id = ?", [int(dataset_id)])
-        if not found.fetchall()[0][0]:
-            raise CmotError(f"No dataset with id {dataset_id}; save the dataset first.")
-    keep = seg.labels >= 0
-    incoming = pa.table(
-        {
-            "__cmot_row": pa.array(seg.rows[keep], pa.int64()),
-            "segment": pa.array(seg.labels[keep].astype(np.int32), pa.int32()),
-        }
-    )
-    body = _body(seg)
-
-    def work() -> int:
-        old = con.execute(
-            "SELECT id FROM cmot_segmentations WHERE dataset_id = ? AND name = ?",
-            [int(dataset_id), name],
-        ).fetchall()
-        if old and not replace:
-            raise CmotError(
-                f"This dataset already has a segmentation named {name!r}; "
-                "pick another name or replace it."
-            )
-        for (oid,) in old:
-            _delete_rows(con, int(oid))
-        new_id = int(con.execute("SELECT nextval('cmot_segmentation_id')").fetchall()[0][0])
-        con.execute(
-            "INSERT INTO cmot_segmentations VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, ?)",
-            [new_id, int(dataset_id), name, seg.mode, seg.method, seg.k, seg.seed, body],
-        )
-        con.executemany(
-            "INSERT INTO cmot_segment_names VALUES (?, ?, ?)",
-            [[new_id, g, n] for g, n in enumerate(seg.names)],
-        )
-        con.register("cmot_seg_incoming", incoming)
-        try:
-            con.execute(
-                "INSERT INTO cmot_segment_assignments "
-                "SELECT ?, __cmot_row, segment FROM cmot_seg_incoming",
-                [new_id],
-            )
-        finally:
-            con.unregister("cmot_seg_incoming")
-        return new_id
-
-    result: int = _transaction(con, work)
-    return result
 
 
-def _delete_rows(con: duckdb.DuckDBPyConnection, seg_id: int) -> None:
-    con.execute("DELETE FROM cmot_segment_assignments WHERE segmentation_id = ?", [seg_id])
-    con.execute("DELETE FROM cmot_segment_names WHERE segmentation_id = ?", [seg_id])
-    con.execute("DELETE FROM cmot_segmentations WHERE id = ?", [seg_id])
-
-
-def list_segmentations(
-    con: duckdb.DuckDBPyConnection, dataset_id: int | None = None
-) -> pd.DataFrame:
-    """id, dataset_id, name, mode, method, k, seed, created_at; newest first."""
-    ensure_segment_tables(con)
-    where, params = (
-        ("WHERE dataset_id = ?", [int(dataset_id)]) if dataset_id is not None else ("", [])
-    )
-    return con.execute(
-        "SELECT id, dataset_id, name, mode, method, k, seed, created_at "
-        f"FROM cmot_segmentations {where} ORDER BY created_at DESC, id DESC",
-        params,
-    ).df()
-
-
-def _segmentation_id(con: duckdb.DuckDBPyConnection, ref: int | tuple[int, str]) -> int:
-    ensure_segment_tables(con)
-    if isinstance(ref, tuple):
-        rows = con.execute(
-            "SELECT id FROM cmot_segmentations WHERE dataset_id = ? AND name = ?",
-            [int(ref[0]), ref[1]],
-        ).fetchall()
-    else:
-        rows = con.execute("SELECT id FROM cmot_segmentations WHERE id = ?", [int(ref)]).fetchall()
-    if not rows:
-        raise CmotError(f"No saved segmentation {ref!r}; list the saved ones and pick one.")
-    return int(rows[0][0])
-
-
-def load_segmentation(con: duckdb.DuckDBPyConnection, ref: int | tuple[int, str]) -> Segmentation:
-    """A saved segmentation by id, or by (dataset_id, name), with its current names."""
-    seg_id = _segmentation_id(con, ref)
-    row = con.execute(
-        "SELECT mode, method, k, seed, body_json FROM cmot_segmentations WHERE id = ?", [seg_id]
-    ).fetchall()[0]
-    body = json.loads(row[4])
-    names = tuple(
-        n
-        for (n,) in con.execute(
-            "SELECT name FROM cmot_segment_names WHERE segmentation_id = ? ORDER BY segment",
-            [seg_id],
-        ).fetchall()
-    )
-    res = con.execute(
-        "SELECT __cmot_row, segment FROM cmot_segment_assignments "
-        "WHERE segmentation_id = ? ORDER BY __cmot_row",
-        [seg_id],
-    ).fetchnumpy()
+def from_record(record: SegmentationRecord) -> Segmentation:
+    """A saved segmentation back from the store, with its current names."""
+    body = json.loads(record.body_json)
     st = body["stability"]
     empty = pd.DataFrame()
     seg = Segmentation(
-        mode=row[0],
-        method=row[1],
+        mode=record.mode,
+        method=record.method,
         columns=tuple(body["columns"]),
-        k=int(row[2]),
-        seed=int(row[3]),
-        names=names,
-        rows=np.asarray(res["__cmot_row"], dtype=np.int64),
-        labels=np.asarray(res["segment"], dtype=np.int64),
+        k=record.k,
+        seed=record.seed,
+        names=record.names,
+        rows=record.rows,
+        labels=record.labels,
         sizes=_json_frame(body["sizes"]) if body["sizes"] else empty,
         profile=_json_frame(body["profile"]) if body["profile"] else empty,
         k_curve=_json_frame(body["k_curve"]) if body["k_curve"] else empty,
@@ -1640,66 +1473,16 @@ def load_segmentation(con: duckdb.DuckDBPyConnection, ref: int | tuple[int, str]
         descriptions=tuple(body.get("descriptions", ())),
         settings=body["settings"],
     )
-    return seg.with_names(names)
+    return seg.with_names(record.names)
 
 
-def delete_segmentation(con: duckdb.DuckDBPyConnection, ref: int | tuple[int, str]) -> None:
-    seg_id = _segmentation_id(con, ref)
-    _transaction(con, lambda: _delete_rows(con, seg_id))
+def save_segmentation(
+    store: Store, dataset_id: int, name: str, seg: Segmentation, *, replace: bool = False
+) -> int:
+    """Save `seg` with its dataset through the store's one write path; returns its id."""
+    return store.save_segmentation(dataset_id, name, to_record(seg), replace=replace)
 
 
-def delete_segmentations_of(con: duckdb.DuckDBPyConnection, dataset_id: int) -> int:
-    """Delete every segmentation of a dataset (call when the dataset goes); returns how many."""
-    ids = list_segmentations(con, dataset_id)["id"].tolist()
-
-    def work() -> None:
-        for i in ids:
-            _delete_rows(con, int(i))
-
-    _transaction(con, work)
-    return len(ids)
-
-
-def rename_segment(
-    con: duckdb.DuckDBPyConnection, ref: int | tuple[int, str], segment: int, new_name: str
-) -> None:
-    """Give one saved segment a new name (unique within its segmentation)."""
-    seg_id = _segmentation_id(con, ref)
-    names = [
-        n
-        for (n,) in con.execute(
-            "SELECT name FROM cmot_segment_names WHERE segmentation_id = ? ORDER BY segment",
-            [seg_id],
-        ).fetchall()
-    ]
-    if not 0 <= segment < len(names):
-        raise CmotError(
-            f"Segment {segment} does not exist; segments run from 0 to {len(names) - 1}."
-        )
-    names[segment] = new_name
-    _check_names(names, len(names))
-    con.execute(
-        "UPDATE cmot_segment_names SET name = ? WHERE segmentation_id = ? AND segment = ?",
-        [new_name.strip(), seg_id, int(segment)],
-    )
-
-
-def segment_sql(segmentation_id: int) -> str:
-    """A parenthesised SQL subquery giving one row per assigned `__cmot_row`:
-
-        __cmot_row BIGINT, __cmot_segment VARCHAR (the segment's current name),
-        __cmot_segment_code INTEGER (0 = largest segment)
-
-    Join it to the dataset table to analyse by the saved segmentation, e.g.
-    `SELECT s.__cmot_segment, avg(d.__cmot_y) FROM {info.table} d
-     JOIN {segment_sql(seg_id)} s USING (__cmot_row) GROUP BY 1`.
-    The id is formatted as an integer, so the text is safe to embed; rows that could not be
-    assigned (a missing banded number) are absent, so use LEFT JOIN to keep them as NULL.
-    """
-    sid = int(segmentation_id)
-    return (
-        f"(SELECT a.__cmot_row, n.name AS {SEGMENT_COL}, a.segment AS {SEGMENT_CODE_COL} "
-        "FROM cmot_segment_assignments a JOIN cmot_segment_names n "
-        "ON n.segmentation_id = a.segmentation_id AND n.segment = a.segment "
-        f"WHERE a.segmentation_id = {sid})"
-    )
+def load_segmentation(store: Store, ref: int | tuple[int, str]) -> Segmentation:
+    """A saved segmentation by id, or by (dataset id, name), with its current names."""
+    return from_record(store.load_segmentation(ref))

@@ -1,50 +1,61 @@
-"""DuckDB store: a registry of versioned datasets, atomic saves, one connection per process."""
+"""The store: immutable Parquet files, a shared catalog, and this process's DuckDB over them.
+
+A store is a directory (`$CMOT_STORE`, else the user's data directory):
+
+    catalog.sqlite            names, versions, specs, reports, segmentations (cmot.catalog)
+    datasets/<uuid>.parquet   one file per dataset version, never changed once written
+    segmentations/<uuid>.parquet   one file per saved segmentation's assignments
+    tmp/<pid>-...             files being written; a dead process's leftovers are removed
+
+A save writes its file under tmp/, flushes it, and then, inside one catalog transaction,
+renames it into place and adds the row that names it: a reader sees the new version
+whole or not at all, and a process killed at any point leaves no visible trace (its file
+in tmp/, or an unnamed file in datasets/, is removed the next time a process opens the
+store). Every process queries the files with its own in-memory DuckDB (`FROM
+read_parquet(file)`, see DatasetInfo.table), so reads never block writes or each other,
+and the CLI, several app servers and other engines share one store.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import pandas as pd
 import platformdirs
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from cmot.catalog import Catalog, set_meta
 from cmot.errors import CmotError
 from cmot.spec import JourneySpec, dumps_spec, loads_spec
 
-ENV_DB = "CMOT_DB"
+ENV_STORE = "CMOT_STORE"
+ENV_DB = "CMOT_DB"  # the single DuckDB file of earlier versions: migrated, never written
+LEGACY_DB_FILENAME = "cmot.duckdb"
 
-# Every stored dataset table has these derived columns besides the user's own
+# Every stored dataset has these derived columns besides the user's own
 # (touchpoints as TINYINT with NULL = missing, attributes as read or labelled):
 ROW_COL = "__cmot_row"  # BIGINT, 0-based position in the source file
 ID_COL = "__cmot_id"  # VARCHAR respondent id (the row number when the file has none)
 Y_COL = "__cmot_y"  # DOUBLE outcome: 1/0 for binary, the score for scale and recommend
 W_COL = "__cmot_w"  # DOUBLE survey weight, 1.0 when the file has none
 DERIVED_COLUMNS = (ROW_COL, ID_COL, Y_COL, W_COL)
-DB_FILENAME = "cmot.duckdb"
 
-_REGISTRY_DDL = """
-CREATE SEQUENCE IF NOT EXISTS cmot_dataset_id START 1;
-CREATE TABLE IF NOT EXISTS cmot_datasets (
-    id           BIGINT PRIMARY KEY,
-    name         VARCHAR NOT NULL,
-    version      INTEGER NOT NULL,
-    created_at   TIMESTAMP NOT NULL,
-    source_name  VARCHAR NOT NULL,
-    source_sha256 VARCHAR NOT NULL,
-    rows_read    BIGINT NOT NULL,
-    rows_kept    BIGINT NOT NULL,
-    spec_toml    VARCHAR NOT NULL,
-    report_json  VARCHAR NOT NULL,
-    UNIQUE (name, version)
-);
-"""
+# The columns of a saved segmentation's assignments file (and of segment_sql()):
+SEGMENT_COL = "__cmot_segment"  # the segment's current name
+SEGMENT_CODE_COL = "__cmot_segment_code"  # 0 = the largest segment
 
 
 def quote_ident(name: str) -> str:
@@ -54,12 +65,37 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def default_db_path() -> Path:
-    """$CMOT_DB if set, else the user's data directory (never the source tree)."""
+def quote_literal(text: str) -> str:
+    """A string as an SQL literal, for the few places DuckDB takes no parameter (a file to read)."""
+    if "\x00" in text:
+        raise CmotError(f"The text {text!r} contains a NUL character.")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("cmot", appauthor=False))
+
+
+def default_store_path() -> Path:
+    """$CMOT_STORE if set, else the user's data directory (never the source tree)."""
+    env = os.environ.get(ENV_STORE)
+    return Path(env).expanduser() if env else _data_dir() / "store"
+
+
+def legacy_db_path(store: Path) -> Path | None:
+    """The single-file store of earlier versions to migrate into `store`, if there is one.
+
+    $CMOT_DB names it; without it, the old default file is migrated into the default store
+    only (a store elsewhere, such as a test's, never picks up the user's old file).
+    """
     env = os.environ.get(ENV_DB)
     if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_data_dir("cmot", appauthor=False)) / DB_FILENAME
+        path = Path(env).expanduser()
+    elif store.resolve() == (_data_dir() / "store").resolve():
+        path = _data_dir() / LEGACY_DB_FILENAME
+    else:
+        return None
+    return path if path.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -74,154 +110,257 @@ class DatasetInfo:
     rows_kept: int
     spec: JourneySpec
     report: dict[str, Any]
+    file: Path  # the version's Parquet file
 
     @property
     def table(self) -> str:
-        """The quoted table holding this version's rows."""
-        return quote_ident(table_name(self.id))
+        """This version's rows as a DuckDB table expression (`SELECT ... FROM {info.table}`).
+
+        The file itself rather than a view: any process's DuckDB (or any cursor, even one of
+        another store) can read it, and the text names the version uniquely, so a cache
+        keyed on it can never mix two stores' datasets.
+        """
+        return f"read_parquet({quote_literal(str(self.file))})"
 
     @property
     def label(self) -> str:
         return f"{self.name} v{self.version}"
 
 
-def table_name(dataset_id: int) -> str:
-    return f"ds_{int(dataset_id)}"
+@dataclass(frozen=True)
+class SegmentationRecord:
+    """A saved segmentation as the store keeps it; cmot.segments turns it into a Segmentation."""
+
+    mode: str
+    method: str
+    k: int
+    seed: int
+    body_json: str  # everything else the segmentation knows, as cmot.segments writes it
+    names: tuple[str, ...]
+    rows: np.ndarray  # __cmot_row of each assigned respondent
+    labels: np.ndarray  # its segment, 0 .. k-1
+
+
+def check_segment_names(names: Sequence[str], k: int) -> tuple[str, ...]:
+    """Segment names as stored: one per segment, trimmed, none empty, no two alike."""
+    out = tuple(str(n).strip() for n in names)
+    if len(out) != k:
+        raise CmotError(f"Give exactly {k} segment names, one per segment (got {len(out)}).")
+    if any(not n for n in out):
+        raise CmotError("Segment names cannot be empty; type a name for every segment.")
+    if len(set(out)) != len(out):
+        raise CmotError("Segment names must differ from each other; rename the duplicates.")
+    return out
+
+
+# ---- files ---------------------------------------------------------------------------
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    # A rename is durable once its directory is flushed.
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def _now() -> str:
+    # Naive UTC, to the second: what the pages and the CLI show.
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0).isoformat(sep=" ")
+
+
+# ---- one per process and store directory ----------------------------------------------
+
+
+class _Process:
+    """This process's view of one store: its DuckDB, its catalog handle, what it has parsed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for sub in ("datasets", "segmentations", "tmp"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        self.catalog = Catalog(root)
+        self.duck = duckdb.connect(":memory:")
+        # Spills of big queries go under tmp/, named by this process so a crash is cleaned up.
+        spill = quote_literal(str(root / "tmp" / f"{os.getpid()}-duckdb"))
+        self.duck.execute(f"SET temp_directory = {spill}")
+        self.duck.execute("SET parquet_metadata_cache = true")  # the files never change
+        self.parsed: dict[int, tuple[JourneySpec, dict[str, Any]]] = {}
+        self.recover()
+
+    def recover(self) -> None:
+        """Remove what interrupted saves left: unnamed data files and dead processes' tmp/."""
+        # Under the catalog's write lock no save is between its rename and its commit, so a
+        # file no row names belongs to a save that failed or was killed.
+        with self.catalog.write() as con:
+            named = {r[0] for r in con.execute("SELECT file FROM datasets")}
+            named |= {r[0] for r in con.execute("SELECT file FROM segmentations")}
+            for sub in ("datasets", "segmentations"):
+                for f in (self.root / sub).glob("*.parquet"):
+                    if f"{sub}/{f.name}" not in named:
+                        f.unlink(missing_ok=True)
+        for f in (self.root / "tmp").iterdir():
+            pid = f.name.split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                if f.is_dir():
+                    for g in f.iterdir():
+                        g.unlink(missing_ok=True)
+                    f.rmdir()
+                else:
+                    f.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.duck.close()
+        self.catalog.close()
 
 
 _PROCESS_LOCK = threading.Lock()
-_WRITE_LOCK = threading.RLock()
-_CONNECTIONS: dict[str, duckdb.DuckDBPyConnection] = {}
+_PROCESSES: dict[str, _Process] = {}
 
 
-def _process_connection(path: Path) -> duckdb.DuckDBPyConnection:
-    # DuckDB allows one read-write instance per file and process; every thread
-    # shares it through its own cursor.
-    key = str(path.resolve())
+def _process(root: Path) -> _Process:
+    key = str(root.resolve())
     with _PROCESS_LOCK:
-        con = _CONNECTIONS.get(key)
-        if con is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                con = duckdb.connect(key)
-            except duckdb.Error as e:
+        proc = _PROCESSES.get(key)
+        if proc is None:
+            if root.exists() and not root.is_dir():
                 raise CmotError(
-                    f"Cannot open the dataset store {key}: {e}. Check that the file is a cmot "
-                    f"store and that no other program holds it, or point {ENV_DB} elsewhere."
+                    f"The store {root} is a file, not a folder. Since cmot 0.3 a store is a "
+                    f"folder: set {ENV_STORE} to a folder; an old single-file store is migrated "
+                    f"with `python -m cmot migrate --from {root}`."
+                )
+            try:
+                proc = _Process(root)
+            except OSError as e:
+                raise CmotError(
+                    f"Cannot open the dataset store {root}: {e}. Check that the folder is "
+                    f"writable, or point {ENV_STORE} elsewhere."
                 ) from None
-            con.execute(_REGISTRY_DDL)
-            _CONNECTIONS[key] = con
-        return con
+            _PROCESSES[key] = proc
+        return proc
 
 
 def close_all() -> None:
-    """Close every process connection (tests simulate a restart with this)."""
+    """Forget every store this process opened (tests simulate a restart with this)."""
     with _PROCESS_LOCK:
-        for con in _CONNECTIONS.values():
-            con.close()
-        _CONNECTIONS.clear()
+        for proc in _PROCESSES.values():
+            proc.close()
+        _PROCESSES.clear()
 
 
-_COLUMNS = (
+_DATASET_COLUMNS = (
     "id, name, version, created_at, source_name, source_sha256, rows_read, rows_kept, "
-    "spec_toml, report_json"
+    "spec_toml, report_json, file"
 )
-
-
-def _info(row: tuple[Any, ...]) -> DatasetInfo:
-    return DatasetInfo(
-        id=row[0],
-        name=row[1],
-        version=row[2],
-        created_at=row[3],
-        source_name=row[4],
-        source_sha256=row[5],
-        rows_read=row[6],
-        rows_kept=row[7],
-        spec=loads_spec(row[8]),
-        report=json.loads(row[9]),
-    )
-
-
-# Tables (made by cmot.segments) whose rows belong to a dataset version, child first:
-# (table, SQL selecting its rows of the datasets bound as a list).
-_DEPENDENTS = (
-    (
-        "cmot_segment_assignments",
-        "segmentation_id IN (SELECT id FROM cmot_segmentations WHERE list_contains(?, dataset_id))",
-    ),
-    (
-        "cmot_segment_names",
-        "segmentation_id IN (SELECT id FROM cmot_segmentations WHERE list_contains(?, dataset_id))",
-    ),
-    ("cmot_segmentations", "list_contains(?, dataset_id)"),
-)
-
-
-def _delete_dependents(cur: duckdb.DuckDBPyConnection, dataset_ids: list[int]) -> None:
-    """Saved segmentations go with their dataset, in the caller's transaction."""
-    present = {r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    for table, where in _DEPENDENTS:
-        if table in present:
-            cur.execute(f"DELETE FROM {table} WHERE {where}", [dataset_ids])
-
-
-def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
-    # A failed COMMIT has already rolled back; a second ROLLBACK would mask the real error.
-    with contextlib.suppress(duckdb.TransactionException):
-        cur.execute("ROLLBACK")
+_SEGMENTATION_COLUMNS = ("id", "dataset_id", "name", "mode", "method", "k", "seed", "created_at")
 
 
 class Store:
-    """The datasets of one DuckDB file; cheap to create, safe to share across threads."""
+    """The datasets of one store directory; cheap to create, safe to share across threads."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path).expanduser() if path is not None else default_db_path()
+    def __init__(self, path: str | Path | None = None, *, migrate: bool = True) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_store_path()
+        self._proc = _process(self.path)
         self._local = threading.local()
-        _process_connection(self.path)
+        legacy = legacy_db_path(self.path) if migrate else None
+        if legacy is not None and self._proc.catalog.meta("migrated_from") is None:
+            from cmot.migrate import migrate_file  # the old DuckDB layout, read once
+
+            with self.lock("migrate"):  # two servers starting at once migrate once
+                if self._proc.catalog.meta("migrated_from") is None:
+                    migrate_file(legacy, self)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """This thread's cursor on the process connection."""
+        """This thread's cursor on this process's in-memory DuckDB."""
         cur = getattr(self._local, "cursor", None)
         if cur is None:
-            cur = _process_connection(self.path).cursor()
+            cur = self._proc.duck.cursor()
             self._local.cursor = cur
         return cur
 
+    @property
+    def catalog(self) -> Catalog:
+        return self._proc.catalog
+
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """A lock every process on this store shares (e.g. loading the demo once)."""
+        with (self.path / f".{name}.lock").open("a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
     # ---- reading -------------------------------------------------------------------
+
+    def _info(self, row: tuple[Any, ...]) -> DatasetInfo:
+        did = int(row[0])
+        parsed = self._proc.parsed.get(did)
+        if parsed is None:  # a version never changes: parse its spec and report once
+            parsed = (loads_spec(row[8]), json.loads(row[9]))
+            self._proc.parsed[did] = parsed
+        file = self.path / row[10]
+        return DatasetInfo(
+            id=did,
+            name=row[1],
+            version=int(row[2]),
+            created_at=datetime.fromisoformat(row[3]),
+            source_name=row[4],
+            source_sha256=row[5],
+            rows_read=int(row[6]),
+            rows_kept=int(row[7]),
+            spec=parsed[0],
+            report=parsed[1],
+            file=file,
+        )
 
     def list_datasets(self, all_versions: bool = False) -> list[DatasetInfo]:
         where = (
             ""
             if all_versions
-            else "WHERE version = "
-            "(SELECT max(version) FROM cmot_datasets d2 WHERE d2.name = d.name)"
+            else "WHERE version = (SELECT max(version) FROM datasets d2 WHERE d2.name = d.name)"
         )
-        rows = (
-            self.cursor()
-            .execute(f"SELECT {_COLUMNS} FROM cmot_datasets d {where} ORDER BY name, version")
-            .fetchall()
-        )
-        return [_info(r) for r in rows]
+        sql = f"SELECT {_DATASET_COLUMNS} FROM datasets d {where} ORDER BY name, version"
+        return [self._info(r) for r in self.catalog.read(sql)]
 
     def get_dataset(self, name: str, version: int | None = None) -> DatasetInfo:
         if version is None:
-            sql = (
-                f"SELECT {_COLUMNS} FROM cmot_datasets WHERE name = ? ORDER BY version DESC LIMIT 1"
-            )
-            rows = self.cursor().execute(sql, [name]).fetchall()
+            sql = f"SELECT {_DATASET_COLUMNS} FROM datasets WHERE name = ? ORDER BY version DESC"
+            rows = self.catalog.read(sql + " LIMIT 1", (name,))
         else:
-            sql = f"SELECT {_COLUMNS} FROM cmot_datasets WHERE name = ? AND version = ?"
-            rows = self.cursor().execute(sql, [name, version]).fetchall()
+            sql = f"SELECT {_DATASET_COLUMNS} FROM datasets WHERE name = ? AND version = ?"
+            rows = self.catalog.read(sql, (name, int(version)))
         if not rows:
             known = ", ".join(d.name for d in self.list_datasets()) or "none yet"
             what = name if version is None else f"{name} v{version}"
             raise CmotError(f"No dataset named {what!r}. Stored datasets: {known}.")
-        return _info(rows[0])
+        return self._info(rows[0])
 
     def has_dataset(self, name: str) -> bool:
-        sql = "SELECT count(*) FROM cmot_datasets WHERE name = ?"
-        return bool(self.cursor().execute(sql, [name]).fetchall()[0][0])
+        sql = "SELECT count(*) FROM datasets WHERE name = ?"
+        return bool(self.catalog.read(sql, (name,))[0][0])
 
     def read_frame(self, info: DatasetInfo, columns: list[str] | None = None) -> Any:
         """A dataset (or some of its columns) as a pandas frame, for small data and tests."""
@@ -229,6 +368,30 @@ class Store:
         return self.cursor().execute(f"SELECT {cols} FROM {info.table} ORDER BY {ROW_COL}").df()
 
     # ---- writing -------------------------------------------------------------------
+
+    def _tmp(self, suffix: str) -> Path:
+        # The pid lets the next process tell a live writer's file from a dead one's.
+        return self.path / "tmp" / f"{os.getpid()}-{uuid.uuid4().hex}{suffix}"
+
+    def _publish(self, tmp: Path, sub: str, insert: Any) -> Any:
+        """Rename a flushed file into `sub`/ and commit the catalog rows `insert` adds, as one.
+
+        `insert(con, file)` runs inside the write transaction and returns what to return. If
+        anything fails, the rows roll back and the file goes; if the process dies, recover()
+        removes the unnamed file.
+        """
+        _fsync_file(tmp)
+        rel = f"{sub}/{uuid.uuid4().hex}.parquet"
+        final = self.path / rel
+        try:
+            with self.catalog.write() as con:
+                out = insert(con, rel)
+                os.replace(tmp, final)
+                _fsync_dir(final.parent)
+        except BaseException:
+            final.unlink(missing_ok=True)
+            raise
+        return out
 
     def save_dataset(
         self,
@@ -258,81 +421,281 @@ class Store:
         report: dict[str, Any],
         source_name: str,
         source_sha256: str,
+        *,
+        created_at: datetime | None = None,
     ) -> DatasetInfo:
         """Save the rows of `select` (run on this thread's cursor) as a new version of `name`.
 
-        One transaction: the data table and its registry row land together or not at all.
+        The rows go to a Parquet file first (the long part, holding no lock); the version
+        number is taken and the file published in one short catalog transaction.
         """
         name = name.strip()
         if not name:
             raise CmotError("Give the dataset a name.")
         cur = self.cursor()
-        # Writers queue on one process lock: version numbers are read-then-written, and
-        # DuckDB would abort the second of two concurrent writers anyway.
-        with _WRITE_LOCK:
-            cur.execute("BEGIN TRANSACTION")
+        tmp = self._tmp(".parquet")
+        try:
+            # Row order is kept in ROW_COL; not preserving it lets DuckDB write in parallel.
+            cur.execute("SET preserve_insertion_order = false")
             try:
-                new_id = cur.execute("SELECT nextval('cmot_dataset_id')").fetchall()[0][0]
-                version = cur.execute(
-                    "SELECT coalesce(max(version), 0) + 1 FROM cmot_datasets WHERE name = ?",
-                    [name],
-                ).fetchall()[0][0]
-                table = quote_ident(table_name(new_id))
-                # Row order is kept in ROW_COL; not preserving it lets DuckDB write in parallel.
-                cur.execute("SET preserve_insertion_order = false")
-                try:
-                    cur.execute(f"CREATE TABLE {table} AS {select}", params)
-                finally:
-                    cur.execute("RESET preserve_insertion_order")
-                kept = cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
                 cur.execute(
-                    f"INSERT INTO cmot_datasets ({_COLUMNS}) "
-                    "VALUES (?, ?, ?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?)",
-                    [
-                        new_id,
+                    f"COPY ({select}) TO {quote_literal(str(tmp))} "
+                    "(FORMAT parquet, COMPRESSION zstd)",
+                    params,
+                )
+            finally:
+                cur.execute("RESET preserve_insertion_order")
+            kept = int(pq.ParquetFile(tmp).metadata.num_rows)
+            spec_toml, report_json = dumps_spec(spec), json.dumps(report)
+            rows_read = int(report.get("rows_read", kept))
+
+            def insert(con: Any, rel: str) -> int:
+                version = con.execute(
+                    "SELECT coalesce(max(version), 0) + 1 FROM datasets WHERE name = ?", (name,)
+                ).fetchone()[0]
+                con.execute(
+                    "INSERT INTO datasets (name, version, created_at, source_name, "
+                    "source_sha256, rows_read, rows_kept, spec_toml, report_json, file) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
                         name,
                         version,
+                        _now() if created_at is None else created_at.isoformat(sep=" "),
                         source_name,
                         source_sha256,
-                        int(report.get("rows_read", kept)),
+                        rows_read,
                         kept,
-                        dumps_spec(spec),
-                        json.dumps(report),
-                    ],
+                        spec_toml,
+                        report_json,
+                        rel,
+                    ),
                 )
-                cur.execute("COMMIT")
-            except BaseException:
-                _rollback(cur)
-                raise
+                return int(version)
+
+            version = self._publish(tmp, "datasets", insert)
+        finally:
+            tmp.unlink(missing_ok=True)
         return self.get_dataset(name, version)
 
     def delete_dataset(self, name: str) -> int:
-        """Delete every version of `name`; returns how many versions went."""
-        versions = [d for d in self.list_datasets(all_versions=True) if d.name == name]
-        if not versions:
-            self.get_dataset(name)  # raises the helpful error
-        cur = self.cursor()
-        with _WRITE_LOCK:
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                for d in versions:
-                    cur.execute(f"DROP TABLE IF EXISTS {d.table}")
-                cur.execute("DELETE FROM cmot_datasets WHERE name = ?", [name])
-                _delete_dependents(cur, [d.id for d in versions])
-                cur.execute("COMMIT")
-            except BaseException:
-                _rollback(cur)
-                raise
+        """Delete every version of `name` and their segmentations; returns how many versions."""
+        with self.catalog.write() as con:
+            sql = "SELECT id, file FROM datasets WHERE name = ?"
+            versions = con.execute(sql, (name,)).fetchall()
+            if not versions:
+                raise CmotError(f"No dataset named {name!r}; nothing to delete.")
+            ids = [int(i) for i, _ in versions]
+            marks = ", ".join("?" for _ in ids)
+            segs = con.execute(
+                f"SELECT id, file FROM segmentations WHERE dataset_id IN ({marks})", ids
+            ).fetchall()
+            # ON DELETE CASCADE takes the segmentations and their names in this transaction.
+            con.execute("DELETE FROM datasets WHERE name = ?", (name,))
+        # Files go after the commit: a crash in between leaves unnamed files for recover().
+        for _, f in [*versions, *segs]:
+            (self.path / f).unlink(missing_ok=True)
         return len(versions)
 
     def rename_dataset(self, old: str, new: str) -> None:
         new = new.strip()
         if not new:
             raise CmotError("Give the dataset a new name.")
-        with _WRITE_LOCK:
-            self.get_dataset(old)
-            if new != old and self.has_dataset(new):
+        with self.catalog.write() as con:
+            if not con.execute("SELECT count(*) FROM datasets WHERE name = ?", (old,)).fetchone()[
+                0
+            ]:
+                raise CmotError(f"No dataset named {old!r}; nothing to rename.")
+            taken = con.execute("SELECT count(*) FROM datasets WHERE name = ?", (new,))
+            if new != old and taken.fetchone()[0]:
                 raise CmotError(
                     f"A dataset named {new!r} exists already; delete it or pick another."
                 )
-            self.cursor().execute("UPDATE cmot_datasets SET name = ? WHERE name = ?", [new, old])
+            con.execute("UPDATE datasets SET name = ? WHERE name = ?", (new, old))
+
+    # ---- segmentations ---------------------------------------------------------------
+
+    def save_segmentation(
+        self, dataset_id: int, name: str, record: SegmentationRecord, *, replace: bool = False
+    ) -> int:
+        """Save a segmentation (settings, names, assignments) with its dataset; returns its id.
+
+        A name already used for the dataset is an error unless `replace`.
+        """
+        name = name.strip()
+        if not name:
+            raise CmotError("Give the segmentation a name.")
+        names = check_segment_names(list(record.names), record.k)
+        keep = np.asarray(record.labels) >= 0
+        table = pa.table(
+            {
+                ROW_COL: pa.array(np.asarray(record.rows)[keep], pa.int64()),
+                "segment": pa.array(np.asarray(record.labels)[keep].astype(np.int32), pa.int32()),
+            }
+        )
+        tmp = self._tmp(".parquet")
+        old_files: list[tuple[int, str]] = []
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+
+            def insert(con: Any, rel: str) -> int:
+                if not con.execute(
+                    "SELECT count(*) FROM datasets WHERE id = ?", (int(dataset_id),)
+                ).fetchone()[0]:
+                    raise CmotError(f"No dataset with id {dataset_id}; save the dataset first.")
+                old = con.execute(
+                    "SELECT id, file FROM segmentations WHERE dataset_id = ? AND name = ?",
+                    (int(dataset_id), name),
+                ).fetchall()
+                if old and not replace:
+                    raise CmotError(
+                        f"This dataset already has a segmentation named {name!r}; "
+                        "pick another name or replace it."
+                    )
+                for oid, ofile in old:
+                    con.execute("DELETE FROM segmentations WHERE id = ?", (oid,))
+                    old_files.append((int(oid), ofile))
+                new_id = con.execute(
+                    "INSERT INTO segmentations (dataset_id, name, mode, method, k, seed, "
+                    "created_at, body_json, file) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "RETURNING id",
+                    (
+                        int(dataset_id),
+                        name,
+                        record.mode,
+                        record.method,
+                        int(record.k),
+                        int(record.seed),
+                        _now(),
+                        record.body_json,
+                        rel,
+                    ),
+                ).fetchone()[0]
+                con.executemany(
+                    "INSERT INTO segment_names (segmentation_id, segment, name) VALUES (?, ?, ?)",
+                    [(new_id, g, n) for g, n in enumerate(names)],
+                )
+                return int(new_id)
+
+            seg_id: int = self._publish(tmp, "segmentations", insert)
+        finally:
+            tmp.unlink(missing_ok=True)
+        for _, ofile in old_files:
+            (self.path / ofile).unlink(missing_ok=True)
+        return seg_id
+
+    def list_segmentations(self, dataset_id: int | None = None) -> pd.DataFrame:
+        """id, dataset_id, name, mode, method, k, seed, created_at; newest first."""
+        where, params = (
+            ("WHERE dataset_id = ?", (int(dataset_id),)) if dataset_id is not None else ("", ())
+        )
+        rows = self.catalog.read(
+            f"SELECT {', '.join(_SEGMENTATION_COLUMNS)} FROM segmentations {where} "
+            "ORDER BY created_at DESC, id DESC",
+            params,
+        )
+        frame = pd.DataFrame(rows, columns=list(_SEGMENTATION_COLUMNS))
+        frame["created_at"] = pd.to_datetime(frame["created_at"])
+        return frame
+
+    def segmentation_id(self, ref: int | tuple[int, str]) -> int:
+        """The id of a saved segmentation given by id or by (dataset id, name)."""
+        if isinstance(ref, tuple):
+            rows = self.catalog.read(
+                "SELECT id FROM segmentations WHERE dataset_id = ? AND name = ?",
+                (int(ref[0]), ref[1]),
+            )
+        else:
+            rows = self.catalog.read("SELECT id FROM segmentations WHERE id = ?", (int(ref),))
+        if not rows:
+            raise CmotError(f"No saved segmentation {ref!r}; list the saved ones and pick one.")
+        return int(rows[0][0])
+
+    def _segment_names(self, seg_id: int) -> tuple[str, ...]:
+        rows = self.catalog.read(
+            "SELECT name FROM segment_names WHERE segmentation_id = ? ORDER BY segment", (seg_id,)
+        )
+        return tuple(r[0] for r in rows)
+
+    def load_segmentation(self, ref: int | tuple[int, str]) -> SegmentationRecord:
+        """A saved segmentation with its current names and its assignments in row order."""
+        seg_id = self.segmentation_id(ref)
+        row = self.catalog.read(
+            "SELECT mode, method, k, seed, body_json, file FROM segmentations WHERE id = ?",
+            (seg_id,),
+        )[0]
+        assigned = pq.read_table(self.path / row[5]).sort_by(ROW_COL)
+        return SegmentationRecord(
+            mode=row[0],
+            method=row[1],
+            k=int(row[2]),
+            seed=int(row[3]),
+            body_json=row[4],
+            names=self._segment_names(seg_id),
+            rows=assigned.column(ROW_COL).to_numpy().astype(np.int64),
+            labels=assigned.column("segment").to_numpy().astype(np.int64),
+        )
+
+    def delete_segmentation(self, ref: int | tuple[int, str]) -> None:
+        seg_id = self.segmentation_id(ref)
+        with self.catalog.write() as con:
+            files = con.execute("SELECT file FROM segmentations WHERE id = ?", (seg_id,))
+            found = files.fetchall()
+            con.execute("DELETE FROM segmentations WHERE id = ?", (seg_id,))
+        for (f,) in found:
+            (self.path / f).unlink(missing_ok=True)
+
+    def rename_segments(self, ref: int | tuple[int, str], renames: Mapping[int, str]) -> None:
+        """Give saved segments new names (unique within the segmentation): one transaction."""
+        seg_id = self.segmentation_id(ref)
+        with self.catalog.write() as con:
+            names = [
+                r[0]
+                for r in con.execute(
+                    "SELECT name FROM segment_names WHERE segmentation_id = ? ORDER BY segment",
+                    (seg_id,),
+                )
+            ]
+            for segment, new in renames.items():
+                if not 0 <= int(segment) < len(names):
+                    raise CmotError(
+                        f"Segment {segment} does not exist; segments run from 0 to "
+                        f"{len(names) - 1}."
+                    )
+                names[int(segment)] = new
+            checked = check_segment_names(names, len(names))
+            con.executemany(
+                "UPDATE segment_names SET name = ? WHERE segmentation_id = ? AND segment = ?",
+                [(checked[int(g)], seg_id, int(g)) for g in renames],
+            )
+
+    def segment_sql(self, segmentation_id: int) -> str:
+        """A parenthesised SQL subquery giving one row per assigned `__cmot_row`:
+
+            __cmot_row BIGINT, __cmot_segment VARCHAR (the segment's current name),
+            __cmot_segment_code INTEGER (0 = largest segment)
+
+        Join it to the dataset to analyse by the saved segmentation, e.g.
+        `SELECT s.__cmot_segment, avg(d.__cmot_y) FROM {info.table} d
+         JOIN {store.segment_sql(seg_id)} s USING (__cmot_row) GROUP BY 1`.
+        The names are written into the text as literals, so a rename changes the text (and
+        any cache keyed on it); rows that could not be assigned are absent (LEFT JOIN keeps
+        them as NULL).
+        """
+        sid = int(segmentation_id)
+        rows = self.catalog.read("SELECT file FROM segmentations WHERE id = ?", (sid,))
+        if not rows:
+            raise CmotError(f"No saved segmentation {sid}; list the saved ones and pick one.")
+        file = quote_literal(str(self.path / rows[0][0]))
+        names = ", ".join(
+            f"({g}, {quote_literal(n)})" for g, n in enumerate(self._segment_names(sid))
+        )
+        return (
+            f"(SELECT a.{ROW_COL}, n.name AS {SEGMENT_COL}, a.segment AS {SEGMENT_CODE_COL} "
+            f"FROM read_parquet({file}) a JOIN (VALUES {names}) n (segment, name) "
+            "ON n.segment = a.segment)"
+        )
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Remember one fact about the store (what it was migrated from, and how far)."""
+        with self.catalog.write() as con:
+            set_meta(con, key, value)

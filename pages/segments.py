@@ -4,14 +4,7 @@ import streamlit as st
 
 from cmot import charts
 from cmot.errors import CmotError
-from cmot.segments import (
-    delete_segmentation,
-    list_segmentations,
-    load_segmentation,
-    rename_segment,
-    save_segmentation,
-    segment,
-)
+from cmot.segments import load_segmentation, save_segmentation, segment
 from cmot.ui.auth import require_analyst
 from cmot.ui.frame import clear_results, clear_saved_cache, current_view, show_segmentation
 from cmot.ui.state import get_store, require_app_frame
@@ -89,14 +82,14 @@ if seg is not None:
         "save segmentations"
     ):
         try:
-            save_segmentation(store.cursor(), view.info.id, name, seg, replace=True)
+            save_segmentation(store, view.info.id, name, seg, replace=True)
         except CmotError as e:
             st.error(str(e))
         else:
             show_segmentation(f"saved: {name.strip()}")
 st.subheader("Saved segmentations")
 if view.saved_id is not None:  # the one the sidebar analyses by: rename its segments
-    current = load_segmentation(store.cursor(), view.saved_id)
+    current = load_segmentation(store, view.saved_id)
     st.markdown(f"**Names in {view.segmentation}** (edit, then save the names)")
     names = st.data_editor(
         current.sizes[["segment", "name", "size"]],
@@ -106,20 +99,23 @@ if view.saved_id is not None:  # the one the sidebar analyses by: rename its seg
     )
     if st.button("Save names", key="saved_names_save") and require_analyst("rename segments"):
         try:
-            for code, new, old in zip(names.segment, names.name, current.names, strict=True):
-                if new != old:
-                    rename_segment(store.cursor(), view.saved_id, int(code), new)
+            renames = {
+                int(code): new
+                for code, new, old in zip(names.segment, names.name, current.names, strict=True)
+                if new != old
+            }
+            store.rename_segments(view.saved_id, renames)  # all the names or none
         except CmotError as e:
             st.error(str(e))
         else:
             clear_results()  # cached results carry the old names
             st.rerun()
-saved = list_segmentations(store.cursor(), view.info.id)
+saved = store.list_segmentations(view.info.id)
 table(saved, "seg_saved", "segmentations")
 if len(saved):
     gone = st.selectbox("Delete", list(saved.name), key="seg_delete_name", index=None)
     deleting = st.button("Delete segmentation", key="seg_delete", disabled=gone is None)
     if deleting and gone is not None and require_analyst("delete segmentations"):
-        delete_segmentation(store.cursor(), (view.info.id, gone))
+        store.delete_segmentation((view.info.id, gone))
         clear_saved_cache()
         st.rerun()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,21 +40,31 @@ def airline_csv() -> Path:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "store.duckdb"
-    monkeypatch.setenv("CMOT_DB", str(path))
+def store_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = tmp_path / "store"
+    monkeypatch.setenv("CMOT_STORE", str(path))
     yield path
     store_mod.close_all()
 
 
 @pytest.fixture
-def store(db_path: Path) -> Store:
-    return Store(db_path)
+def store(store_dir: Path) -> Store:
+    return Store(store_dir)
 
 
-def files_digest(db: Path) -> dict[str, str]:
-    """sha256 of the store file and its WAL: 'byte-for-byte unchanged' made checkable."""
+def files_digest(store_dir: Path) -> dict[str, str]:
+    """The store's content, 'byte-for-byte unchanged' made checkable.
+
+    Every data file's sha256, and the catalog's rows as SQL text: SQLite's -shm index changes
+    on a mere read, and a checkpoint moves bytes between the WAL and the main file.
+    """
     out = {}
-    for p in sorted(db.parent.glob(db.name + "*")):
-        out[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
+    for p in sorted(store_dir.glob("*/*.parquet")):
+        out[str(p.relative_to(store_dir))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    con = sqlite3.connect(store_dir / "catalog.sqlite")
+    try:
+        dump = "\n".join(con.iterdump())
+    finally:
+        con.close()
+    out["catalog"] = hashlib.sha256(dump.encode()).hexdigest()
     return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from cmot.errors import CmotError
-from cmot.segments import delete_segmentations_of
 from cmot.spec import dumps_spec
 from cmot.store import Store
 from cmot.ui.auth import is_analyst, require_analyst
@@ -66,11 +65,7 @@ def manage_datasets(store: Store) -> None:
     if c.button("Delete", key="ds_delete", disabled=not sure, type="secondary") and require_analyst(
         "delete datasets"
     ):
-        con = store.cursor()
-        for d in versions:
-            if d.name == pick:
-                delete_segmentations_of(con, d.id)
-        store.delete_dataset(pick)
+        store.delete_dataset(pick)  # its saved segmentations go with it, in one transaction
         st.session_state.pop("ds_sure", None)
         rest = [n for n in names if n != pick]
         if rest:

@@ -13,9 +13,8 @@ import streamlit as st
 
 from cmot.errors import CmotError
 from cmot.moments import ALL, MomentsResult, Settings, find_moments
-from cmot.segments import SEGMENT_COL, list_segmentations, segment_sql
 from cmot.spec import JourneySpec
-from cmot.store import DatasetInfo, Store, quote_ident
+from cmot.store import SEGMENT_COL, DatasetInfo, Store, quote_ident
 from cmot.ui.state import get_store
 
 try:  # the engine's public name; older engines only had the private one
@@ -239,7 +238,7 @@ def _date_span(db: str, dataset_id: int, table: str, column: str) -> tuple[Any, 
 
 @st.cache_data(show_spinner=False, ttl=30)
 def _saved(db: str, dataset_id: int) -> list[tuple[int, str]]:
-    frame = list_segmentations(get_store().cursor(), dataset_id)
+    frame = get_store().list_segmentations(dataset_id)
     return [(int(i), str(n)) for i, n in zip(frame["id"], frame["name"], strict=True)]
 
 
@@ -316,7 +315,7 @@ def sidebar_view(store: Store, info: DatasetInfo) -> View:
         saved_id = next(i for i, n in saved if n == name)
         relation = (
             f"(SELECT d.*, s.{SEGMENT_COL} FROM {info.table} d "
-            f"JOIN {segment_sql(saved_id)} s USING (__cmot_row){where})"
+            f"JOIN {store.segment_sql(saved_id)} s USING (__cmot_row){where})"
         )
         columns: tuple[str, ...] = (SEGMENT_COL,)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cmot.demo import ensure_demo
-from cmot.store import DatasetInfo, Store, default_db_path
+from cmot.store import DatasetInfo, Store, default_store_path
 
 
 def require_app_frame() -> None:
@@ -31,8 +31,8 @@ def _store_at(path: str) -> Store:
 
 
 def get_store() -> Store:
-    """The store named by $CMOT_DB (or the default), with the demo loaded on first use."""
-    return _store_at(str(default_db_path()))
+    """The store named by $CMOT_STORE (or the default), with the demo loaded on first use."""
+    return _store_at(str(default_store_path()))
 
 
 def select_dataset(store: Store) -> DatasetInfo | None:

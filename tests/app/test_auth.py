@@ -87,7 +87,7 @@ def test_role_rules(user: dict[str, Any], roles: dict[str, Any], role: str | Non
 # ---- gate() and require_analyst() in a running script -----------------------------------
 
 
-def test_without_login_configured_the_app_is_open_and_says_so(db_path: Path) -> None:
+def test_without_login_configured_the_app_is_open_and_says_so(store_dir: Path) -> None:
     at = _app()
     assert "role: analyst" in _texts(at)
     assert any("Open access" in c.value for c in at.sidebar.caption)
@@ -95,7 +95,7 @@ def test_without_login_configured_the_app_is_open_and_says_so(db_path: Path) -> 
     assert at.success[0].value == "deleted"
 
 
-def test_an_open_install_can_be_read_only(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_open_install_can_be_read_only(store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CMOT_OPEN_ROLE", "viewer")
     at = _app()
     at.button(key="act").click().run()
@@ -103,7 +103,7 @@ def test_an_open_install_can_be_read_only(db_path: Path, monkeypatch: pytest.Mon
     assert "Only analysts can delete datasets" in at.error[0].value
 
 
-def test_login_configured_shows_only_the_login_screen(db_path: Path) -> None:
+def test_login_configured_shows_only_the_login_screen(store_dir: Path) -> None:
     at = _app({"auth": AUTH}, {})
     assert at.button(key="auth_login").label == "Log in"
     assert "role:" not in _texts(at)
@@ -114,7 +114,7 @@ def _has(at: AppTest, key: str) -> bool:
     return any(getattr(b, "key", None) == key for b in at.button)
 
 
-def test_a_viewer_cannot_perform_an_analyst_action(db_path: Path) -> None:
+def test_a_viewer_cannot_perform_an_analyst_action(store_dir: Path) -> None:
     at = _app({"auth": AUTH, "cmot": {"roles": ROLES}}, _logged_in("vic@example.com"))
     assert "role: viewer" in _texts(at)
     assert any("vic@example.com" in c.value and "(viewer)" in c.value for c in at.sidebar.caption)
@@ -123,14 +123,14 @@ def test_a_viewer_cannot_perform_an_analyst_action(db_path: Path) -> None:
     assert "Only analysts can delete datasets" in at.error[0].value
 
 
-def test_an_analyst_can(db_path: Path) -> None:
+def test_an_analyst_can(store_dir: Path) -> None:
     at = _app({"auth": AUTH, "cmot": {"roles": ROLES}}, _logged_in("ana@example.com"))
     assert "role: analyst" in _texts(at)
     at.button(key="act").click().run()
     assert at.success[0].value == "deleted"
 
 
-def test_an_analyst_by_group_claim(db_path: Path) -> None:
+def test_an_analyst_by_group_claim(store_dir: Path) -> None:
     roles = {"claim": "groups", "analyst_values": ["cmot-analysts"]}
     at = _app(
         {"auth": AUTH, "cmot": {"roles": roles}}, _logged_in("x@y.z", groups=["cmot-analysts"])
@@ -138,7 +138,7 @@ def test_an_analyst_by_group_claim(db_path: Path) -> None:
     assert "role: analyst" in _texts(at)
 
 
-def test_an_account_outside_the_allow_list_is_refused(db_path: Path) -> None:
+def test_an_account_outside_the_allow_list_is_refused(store_dir: Path) -> None:
     roles = {**ROLES, "viewers": ["@example.com"]}
     at = _app({"auth": AUTH, "cmot": {"roles": roles}}, _logged_in("eve@else.test"))
     assert "role:" not in _texts(at)
@@ -146,7 +146,7 @@ def test_an_account_outside_the_allow_list_is_refused(db_path: Path) -> None:
     assert at.button(key="auth_logout").label == "Log out"
 
 
-def test_logout_returns_to_the_login_screen(db_path: Path) -> None:
+def test_logout_returns_to_the_login_screen(store_dir: Path) -> None:
     at = _app({"auth": AUTH, "cmot": {"roles": ROLES}}, _logged_in("ana@example.com"))
     at.sidebar.button(key="auth_logout").click().run()
     assert at.button(key="auth_login").label == "Log in"

@@ -219,7 +219,7 @@ def saves(monkeypatch: pytest.MonkeyPatch) -> list[IngestOptions]:
 
 
 @pytest.fixture
-def page(db_path: Path) -> AppTest:
+def page(store_dir: Path) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     return at.switch_page("pages/data.py").run()

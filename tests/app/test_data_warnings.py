@@ -28,9 +28,9 @@ def _survey(n: int = 400, seed: int = 3) -> bytes:
 
 
 @pytest.fixture
-def app(db_path: Path) -> AppTest:
+def app(store_dir: Path) -> AppTest:
     clear_cache()  # the engine caches per dataset id, and every test's store starts at 1
-    store = Store(db_path)
+    store = Store(store_dir)
     ensure_demo(store)
     opts = IngestOptions(outcome="renewed", touchpoints=("wait", "staff", "signs"))
     ingest(store, _survey(), "flat", opts, source_name="flat.csv")
@@ -49,9 +49,9 @@ def test_a_touchpoint_with_one_value_is_said_on_every_result_page(app: AppTest, 
     assert any("gave 3" in s and "one value" in s for s in said), said
 
 
-def test_no_warning_where_the_data_supports_every_number(db_path: Path) -> None:
+def test_no_warning_where_the_data_supports_every_number(store_dir: Path) -> None:
     clear_cache()
-    store = Store(db_path)
+    store = Store(store_dir)
     ensure_demo(store)
     at = ok(AppTest.from_file(APP, default_timeout=120).run())
     ok(at.switch_page("pages/overview.py").run())

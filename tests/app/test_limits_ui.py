@@ -27,7 +27,7 @@ def _upload(monkeypatch: pytest.MonkeyPatch, **env: str) -> AppTest:
 
 
 def test_a_file_over_the_size_cap_is_refused_with_a_clear_message(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = _upload(monkeypatch, CMOT_MAX_UPLOAD_MB="0.05")
     errors = " ".join(e.value for e in at.error)
@@ -36,7 +36,7 @@ def test_a_file_over_the_size_cap_is_refused_with_a_clear_message(
 
 
 def test_a_file_over_the_row_cap_is_refused_with_a_clear_message(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = _upload(monkeypatch, CMOT_MAX_ROWS="1000")
     errors = " ".join(e.value for e in at.error)

@@ -11,7 +11,7 @@ from tests.app.test_pages import APP, PAGES, chart_frames, ok, texts
 
 
 @pytest.fixture
-def airline(db_path: Path, airline_csv: Path) -> AppTest:
+def airline(store_dir: Path, airline_csv: Path) -> AppTest:
     """The app after uploading the airline survey with 0 = missing and a journey order."""
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()

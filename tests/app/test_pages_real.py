@@ -40,21 +40,21 @@ def _app(at_dataset: str, seg: str) -> AppTest:
 
 
 @pytest.fixture
-def kc(db_path: Path) -> AppTest:
+def kc(store_dir: Path) -> AppTest:
     """The app on the whole 47-touchpoint journey, by council district (all too small)."""
     kc_csv()
-    store = Store(db_path)
+    store = Store(store_dir)
     ensure_demo(store)
     ingest_kc(store, "kc")
     return ok(_app("kc", "counci"))
 
 
 @pytest.fixture
-def kc16(db_path: Path) -> AppTest:
+def kc16(store_dir: Path) -> AppTest:
     """The app on the 16 city-service items: districts 6, 5, 4 (212, 177, 167 respondents)
     have enough data (10 x 16 = 160), districts 1, 2, 3 (157, 156, 149) do not."""
     kc_csv()
-    store = Store(db_path)
+    store = Store(store_dir)
     ensure_demo(store)
     ingest_kc(store, "kc16", {"City services": KC_STAGES["City services"]})
     return ok(_app("kc16", "counci"))
@@ -152,9 +152,9 @@ def _demo_in_2024(store: Store, name: str = "demo2024") -> None:
     ingest(store, frame.to_csv(index=False).encode(), name, IngestOptions(spec=demo_spec()))
 
 
-def test_switching_dataset_resets_state_that_no_longer_fits(db_path: Path) -> None:
+def test_switching_dataset_resets_state_that_no_longer_fits(store_dir: Path) -> None:
     kc_csv()
-    store = Store(db_path)
+    store = Store(store_dir)
     ensure_demo(store)
     _demo_in_2024(store)
     ingest_kc(store, "kc16", {"City services": KC_STAGES["City services"]})
@@ -204,7 +204,7 @@ def test_switching_dataset_resets_state_that_no_longer_fits(db_path: Path) -> No
 
 
 def test_an_unexpected_error_becomes_a_message_and_a_log_entry(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from cmot.ui.frame import UNEXPECTED
 
@@ -220,7 +220,7 @@ def test_an_unexpected_error_becomes_a_message_and_a_log_entry(
     assert any("page failed" in r.getMessage() for r in caplog.records)
 
 
-def test_a_user_error_shows_its_message(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_user_error_shows_its_message(store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from cmot.errors import CmotError
 
     at = AppTest.from_file(APP, default_timeout=120)

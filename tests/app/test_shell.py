@@ -13,7 +13,7 @@ APP = str(ROOT / "app.py")
 
 
 @pytest.fixture
-def app(db_path: Path) -> AppTest:
+def app(store_dir: Path) -> AppTest:
     return AppTest.from_file(APP, default_timeout=60)
 
 

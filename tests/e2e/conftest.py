@@ -55,7 +55,7 @@ def start_server(
     port = port or _free_port()
     env = {
         **os.environ,
-        "CMOT_DB": str(db),
+        "CMOT_STORE": str(db),
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
         **(env or {}),
     }
@@ -88,7 +88,7 @@ def start_server(
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     d = tmp_path_factory.mktemp("e2e")
-    srv = start_server(d / "store.duckdb", d / "server.log")
+    srv = start_server(d / "store", d / "server.log")
     yield srv
     srv.process.terminate()
     srv.process.wait(timeout=20)

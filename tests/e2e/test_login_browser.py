@@ -53,9 +53,7 @@ analysts = ["ana@example.com"]
 viewers = ["@example.com"]
 """
     )
-    srv = start_server(
-        d / "store.duckdb", d / "server.log", f"--secrets.files={secrets}", port=port
-    )
+    srv = start_server(d / "store", d / "server.log", f"--secrets.files={secrets}", port=port)
     yield srv
     srv.process.terminate()
     srv.process.wait(timeout=20)

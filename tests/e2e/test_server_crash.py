@@ -3,6 +3,8 @@ real browser, start it again, and check the store (the app, the operator's CLI, 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -24,7 +26,12 @@ BIG_ROWS = 176_000
 
 
 def _store_bytes(db: Path) -> int:
-    return sum(p.stat().st_size for p in db.parent.glob(db.name + "*") if p.is_file())
+    """Bytes under the store folder, its tmp/ (where a save writes first) included."""
+    total = 0
+    for p in db.rglob("*"):
+        with contextlib.suppress(FileNotFoundError):  # renamed or removed while we looked
+            total += p.stat().st_size if p.is_file() else 0
+    return total
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +44,7 @@ def big_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_sigkill_while_saving_an_upload_leaves_the_store_whole(
     tmp_path: Path, big_csv: Path, page: Any
 ) -> None:
-    db = tmp_path / "store.duckdb"
+    db = tmp_path / "store"
     earlier, _ = ingest(Store(db), DEMO_CSV, "earlier")
     close_all()  # the server process owns the file from here on
 
@@ -54,12 +61,12 @@ def test_sigkill_while_saving_an_upload_leaves_the_store_whole(
         time.sleep(1.0)  # let the rerun for the name settle
         baseline = _store_bytes(db)
         page.get_by_role("button", name="Save dataset").click()
-        # The save is the one CREATE TABLE AS SELECT that writes the rows into the store's
-        # file: kill the moment the file starts to grow, in the middle of that write.
+        # The save writes the rows to a file under tmp/ and then publishes it: kill the
+        # moment the store starts to grow, in the middle of that write.
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if _store_bytes(db) != baseline:
-                outcome = "killed while the store file grew (mid-save)"
+                outcome = "killed while the store grew (mid-save)"
                 break
             if server.process.poll() is not None:
                 pytest.fail("the server exited by itself")
@@ -89,7 +96,7 @@ def test_sigkill_while_saving_an_upload_leaves_the_store_whole(
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={"CMOT_DB": str(db), "PATH": "/usr/bin:/bin"},
+        env={"CMOT_STORE": str(db), "PATH": "/usr/bin:/bin"},
         timeout=120,
     )
     assert cli.returncode == 0, cli.stderr
@@ -106,8 +113,8 @@ def test_sigkill_while_saving_an_upload_leaves_the_store_whole(
         outcome += "; the dataset is complete"
     else:
         outcome += "; the dataset is absent"
-    tables = {r[0] for r in store.cursor().execute("SHOW TABLES").fetchall()}
-    registered = {d.table.strip('"') for d in store.list_datasets(all_versions=True)}
-    assert {t for t in tables if t.startswith("ds_")} == registered  # no orphan rows table
+    files = {p.name for p in (db / "datasets").iterdir()}
+    assert files == {d.file.name for d in store.list_datasets(all_versions=True)}  # no orphan
+    assert not [p for p in (db / "tmp").iterdir() if not p.name.startswith(f"{os.getpid()}-")]
     close_all()
     print(f"\nserver crash test: {outcome}; 'earlier' intact; `python -m cmot datasets` exit 0")

@@ -19,7 +19,7 @@ def wait_idle(page: object) -> None:
 def test_a_deep_link_as_the_servers_first_visit_gets_the_full_app(
     tmp_path: Path, page: object
 ) -> None:
-    srv = start_server(tmp_path / "store.duckdb", tmp_path / "server.log")
+    srv = start_server(tmp_path / "store", tmp_path / "server.log")
     try:
         page.goto(srv.url + "/data?dataset=demo")  # type: ignore[attr-defined]
         page.get_by_text("Stored datasets").wait_for()  # type: ignore[attr-defined]

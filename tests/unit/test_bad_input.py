@@ -83,26 +83,26 @@ CORPUS: dict[str, tuple[bytes, IngestOptions, str]] = {
 
 
 @pytest.fixture
-def seeded_store(db_path: Path) -> Store:
-    store = Store(db_path)
+def seeded_store(store_dir: Path) -> Store:
+    store = Store(store_dir)
     ingest(store, DEMO_CSV, "earlier")
     close_all()  # flush to the file so its bytes are final
-    return Store(db_path)
+    return Store(store_dir)
 
 
 @pytest.mark.parametrize("case", list(CORPUS))
 def test_bad_input_raises_a_clear_error_and_leaves_the_store_untouched(
-    case: str, seeded_store: Store, db_path: Path
+    case: str, seeded_store: Store, store_dir: Path
 ) -> None:
     data, options, phrase = CORPUS[case]
-    before = files_digest(db_path)
+    before = files_digest(store_dir)
     with pytest.raises(CmotError) as e:
         ingest(seeded_store, data, "new", options, source_name=f"{case}.csv")
     assert phrase in str(e.value)
     assert "Traceback" not in str(e.value)
     close_all()
-    assert files_digest(db_path) == before
-    again = Store(db_path)
+    assert files_digest(store_dir) == before
+    again = Store(store_dir)
     assert [d.name for d in again.list_datasets()] == ["earlier"]
 
 
@@ -126,7 +126,7 @@ def test_a_file_over_the_cap_is_refused_before_it_is_read(
 
 
 def run_cli(*args: str, env_db: Path) -> subprocess.CompletedProcess[str]:
-    env = {"CMOT_DB": str(env_db), "PATH": "/usr/bin:/bin"}
+    env = {"CMOT_STORE": str(env_db), "PATH": "/usr/bin:/bin"}
     return subprocess.run(
         [sys.executable, "-m", "cmot", *args],
         capture_output=True,

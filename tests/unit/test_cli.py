@@ -311,7 +311,7 @@ def test_spec_alone_suffices_and_segments_are_named_by_label(tmp_path: Path) -> 
     spec = write(tmp_path, "naples.toml", NAPLES_SPEC)
     out = tmp_path / "out"
     args = ["analyze", str(NAPLES), "--spec", str(spec), "--segment", "gender", "--out", str(out)]
-    r = run_cli(*args, env={"CMOT_DB": str(tmp_path / "s.duckdb")})
+    r = run_cli(*args, env={"CMOT_STORE": str(tmp_path / "s")})
     assert r.returncode == 0, r.stderr
     segments = pd.read_csv(out / "segments.csv")
     raw = pd.read_csv(NAPLES)
@@ -363,7 +363,7 @@ def test_analyze_naples_with_outcome_type_as_a_subprocess(tmp_path: Path) -> Non
         "faculty",
         "--out",
         str(out),
-        env={"CMOT_DB": str(tmp_path / "s.duckdb")},
+        env={"CMOT_STORE": str(tmp_path / "s")},
     )
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
@@ -464,7 +464,7 @@ def test_labels_flag_names_segments_in_every_output(tmp_path: Path) -> None:
     out = tmp_path / "out"
     args = ["analyze", str(NAPLES), "--outcome", "global", "--outcome-type", "scale"]
     args += ["--segment", "gender", "--label", "gender", "0=Man,1=Woman", "--out", str(out)]
-    r = run_cli(*args, env={"CMOT_DB": str(tmp_path / "s.duckdb")})
+    r = run_cli(*args, env={"CMOT_STORE": str(tmp_path / "s")})
     assert r.returncode == 0, r.stderr
     for name in ("moments", "segments"):
         assert set(pd.read_csv(out / f"{name}.csv").segment) == {"All", "Man", "Woman"}
@@ -672,7 +672,9 @@ def test_a_bad_flag_value_exits_2_with_a_message(
 ) -> None:
     need(NAPLES)
     out = str(tmp_path / "out")
-    r = run_cli("analyze", str(NAPLES), *flags, "--out", out, env={"CMOT_DB": str(tmp_path / "s")})
+    r = run_cli(
+        "analyze", str(NAPLES), *flags, "--out", out, env={"CMOT_STORE": str(tmp_path / "s")}
+    )
     assert r.returncode == 2
     assert message in r.stderr and "Traceback" not in r.stderr
     assert not Path(out).exists()  # nothing written
@@ -729,7 +731,7 @@ def test_an_unexpected_error_is_one_line_and_a_log_file(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     args = [str(NAPLES), "--outcome", "global", "--outcome-type", "scale"]
     args += ["--out", str(tmp_path / "o")]
-    env = {**os.environ, "CMOT_DB": str(tmp_path / "s.duckdb"), "CMOT_LOG_DIR": str(logs)}
+    env = {**os.environ, "CMOT_STORE": str(tmp_path / "s"), "CMOT_LOG_DIR": str(logs)}
     env["PYTHONPATH"] = str(ROOT)
     run = [sys.executable, str(script), "analyze", *args]
     r = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
@@ -756,7 +758,7 @@ def test_a_free_text_outcome_never_gives_a_traceback(tmp_path: Path) -> None:
     rows += [f"{i % 5 + 1},{i % 4 + 1},{i % 3 + 1},note {i}" for i in range(60)]
     survey = write(tmp_path, "notes.csv", "\n".join(rows) + "\n")
     logs = tmp_path / "logs"
-    env = {"CMOT_DB": str(tmp_path / "s.duckdb"), "CMOT_LOG_DIR": str(logs)}
+    env = {"CMOT_STORE": str(tmp_path / "s"), "CMOT_LOG_DIR": str(logs)}
     out = str(tmp_path / "o")
     r = run_cli("analyze", str(survey), "--outcome", "comment", "--out", out, env=env)
     assert r.returncode in (1, 2)

@@ -124,7 +124,7 @@ def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from cmot.ingest import ingest
     from cmot.store import Store, close_all
 
-    db = tmp_path_factory.mktemp("fuzzstore") / "store.duckdb"
+    db = tmp_path_factory.mktemp("fuzzstore") / "store"
     ingest(Store(db), DEMO_CSV, "earlier")
     close_all()
     return db
@@ -198,6 +198,6 @@ def test_adversarial_column_and_dataset_names_are_stored_as_given(
     tps = [n for n in names if n in spec.touchpoint_columns]
     frame = store.read_frame(info, tps)  # type: ignore[attr-defined]
     assert list(frame.columns) == tps and len(frame) == 30
-    sql = "SELECT count(*) FROM cmot_datasets WHERE name = ?"
-    assert store.cursor().execute(sql, [info.name]).fetchall()[0][0] == 1  # type: ignore[attr-defined]
+    sql = "SELECT count(*) FROM datasets WHERE name = ?"
+    assert store.catalog.read(sql, (info.name,))[0][0] == 1  # type: ignore[attr-defined]
     _check_whole(store, info.name, 30)

@@ -57,11 +57,11 @@ def test_the_cap_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_ingest_refuses_a_file_over_the_row_cap_and_leaves_the_store(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ingest(Store(db_path), GOOD.encode(), "earlier")
+    ingest(Store(store_dir), GOOD.encode(), "earlier")
     close_all()
-    store = Store(db_path)
+    store = Store(store_dir)
     read: list[str] = []
     import cmot.read as read_mod
 
@@ -76,18 +76,18 @@ def test_ingest_refuses_a_file_over_the_row_cap_and_leaves_the_store(
     assert info.rows_kept == 40
     monkeypatch.setenv("CMOT_MAX_ROWS", "39")
     close_all()
-    before = files_digest(db_path)
+    before = files_digest(store_dir)
     with pytest.raises(CmotError):
-        ingest(Store(db_path), GOOD.encode(), "big")
+        ingest(Store(store_dir), GOOD.encode(), "big")
     close_all()
-    assert files_digest(db_path) == before
+    assert files_digest(store_dir) == before
 
 
 def test_the_builtin_demo_loads_whatever_the_caps(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cmot.demo import ensure_demo
 
     monkeypatch.setenv("CMOT_MAX_ROWS", "10")
     monkeypatch.setenv("CMOT_MAX_UPLOAD_MB", "0.01")
-    assert ensure_demo(Store(db_path)).rows_kept == 6600
+    assert ensure_demo(Store(store_dir)).rows_kept == 6600

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cmot.segments import list_segmentations, load_segmentation
+from cmot.segments import load_segmentation
 from cmot.spec import dumps_spec
 from cmot.store import Store, close_all
 from tests.conftest import ROOT
@@ -27,14 +27,14 @@ demo, _ = ingest(store, DEMO_CSV, "demo", IngestOptions(spec=spec))
 edited_spec = dataclasses.replace(spec, stages=tuple(reversed(spec.stages)))
 edited, _ = ingest(store, DEMO_CSV, "demo", IngestOptions(spec=edited_spec))  # version 2
 seg = given_segments(store.cursor(), demo.table, [spec.segments[0]])
-save_segmentation(store.cursor(), demo.id, "by first segment column", seg)
+save_segmentation(store, demo.id, "by first segment column", seg)
 print("SAVED", flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
 def test_datasets_specs_and_segmentations_survive_a_kill(tmp_path: Path) -> None:
-    db = tmp_path / "store.duckdb"
+    db = tmp_path / "store"
     proc = subprocess.run(
         [sys.executable, "-c", WRITER, str(db)], cwd=ROOT, capture_output=True, text=True
     )
@@ -50,8 +50,8 @@ def test_datasets_specs_and_segmentations_survive_a_kill(tmp_path: Path) -> None
     v1, v2 = versions
     assert [s.name for s in v2.spec.stages] == [s.name for s in reversed(v1.spec.stages)]
     assert dumps_spec(store.get_dataset("demo", 1).spec) == dumps_spec(v1.spec)
-    segs = list_segmentations(store.cursor(), v1.id)
+    segs = store.list_segmentations(v1.id)
     assert segs["name"].tolist() == ["by first segment column"]
-    seg = load_segmentation(store.cursor(), (v1.id, "by first segment column"))
+    seg = load_segmentation(store, (v1.id, "by first segment column"))
     assert len(seg.rows) == 6600 and seg.k >= 2
     close_all()

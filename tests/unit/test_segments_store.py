@@ -16,7 +16,7 @@ from cmot.demo import DEMO_CSV, DEMO_SPEC, SEGMENT_COLUMN
 from cmot.errors import CmotError
 from cmot.ingest import IngestOptions, ingest, read_csv
 from cmot.spec import load_spec
-from cmot.store import DatasetInfo, Store, close_all, quote_ident
+from cmot.store import SEGMENT_CODE_COL, SEGMENT_COL, DatasetInfo, Store, close_all, quote_ident
 from tests.unit.test_segments import ATTRS
 
 SPEC = IngestOptions(spec=load_spec(DEMO_SPEC))
@@ -32,13 +32,13 @@ def saved(store: Store) -> tuple[DatasetInfo, S.Segmentation]:
 
 
 def test_a_saved_segmentation_survives_a_store_reopen(
-    db_path: Path, store: Store, saved: tuple[DatasetInfo, S.Segmentation]
+    store_dir: Path, store: Store, saved: tuple[DatasetInfo, S.Segmentation]
 ) -> None:
     info, seg = saved
-    sid = S.save_segmentation(store.cursor(), info.id, "by who they are", seg)
+    sid = S.save_segmentation(store, info.id, "by who they are", seg)
     close_all()
-    again = Store(db_path)
-    back = S.load_segmentation(again.cursor(), (info.id, "by who they are"))
+    again = Store(store_dir)
+    back = S.load_segmentation(again, (info.id, "by who they are"))
     assert back.k == 4 and back.seed == 1 and back.names == seg.names
     assert np.array_equal(back.rows, seg.rows) and np.array_equal(back.labels, seg.labels)
     assert back.stability == seg.stability
@@ -46,7 +46,7 @@ def test_a_saved_segmentation_survives_a_store_reopen(
     pd.testing.assert_frame_equal(back.profile, seg.profile, check_dtype=False)
     frame = again.read_frame(again.get_dataset("clients"))
     assert np.array_equal(S.assign_segments(back, frame), seg.labels)  # new respondents too
-    listed = S.list_segmentations(again.cursor(), info.id)
+    listed = again.list_segmentations(info.id)
     assert listed[["id", "name", "mode", "k"]].values.tolist() == [
         [sid, "by who they are", "attributes", 4]
     ]
@@ -56,71 +56,68 @@ def test_the_engine_joins_a_saved_segmentation_by_row(
     store: Store, saved: tuple[DatasetInfo, S.Segmentation]
 ) -> None:
     info, seg = saved
-    sid = S.save_segmentation(store.cursor(), info.id, "s", seg)
-    S.rename_segment(store.cursor(), sid, 0, 'Big "quoted" one')
+    sid = S.save_segmentation(store, info.id, "s", seg)
+    store.rename_segments(sid, {0: 'Big "quoted" one', 1: "it's two"})
     sql = (
-        f"SELECT s.{S.SEGMENT_COL}, count(*), avg(d.__cmot_y) FROM {info.table} d "
-        f"JOIN {S.segment_sql(sid)} s USING (__cmot_row) "
-        f"GROUP BY s.{S.SEGMENT_COL}, s.{S.SEGMENT_CODE_COL} ORDER BY s.{S.SEGMENT_CODE_COL}"
+        f"SELECT s.{SEGMENT_COL}, count(*), avg(d.__cmot_y) FROM {info.table} d "
+        f"JOIN {store.segment_sql(sid)} s USING (__cmot_row) "
+        f"GROUP BY s.{SEGMENT_COL}, s.{SEGMENT_CODE_COL} ORDER BY s.{SEGMENT_CODE_COL}"
     )
     rows = store.cursor().execute(sql).fetchall()
     assert [r[1] for r in rows] == seg.sizes["size"].tolist()
-    assert rows[0][0] == 'Big "quoted" one'
-    assert S.load_segmentation(store.cursor(), sid).names[0] == 'Big "quoted" one'
-    with pytest.raises(CmotError, match="differ"):
-        S.rename_segment(store.cursor(), sid, 1, 'Big "quoted" one')
+    assert [r[0] for r in rows[:2]] == ['Big "quoted" one', "it's two"]
+    assert S.load_segmentation(store, sid).names[:2] == ('Big "quoted" one', "it's two")
+    before = S.load_segmentation(store, sid).names
+    with pytest.raises(CmotError, match="differ"):  # one bad name: none of them change
+        store.rename_segments(sid, {2: "fine", 1: 'Big "quoted" one'})
     with pytest.raises(CmotError, match="does not exist"):
-        S.rename_segment(store.cursor(), sid, 9, "x")
+        store.rename_segments(sid, {2: "fine", 9: "x"})
+    assert S.load_segmentation(store, sid).names == before
 
 
 def test_names_are_unique_per_dataset_unless_replaced(
     store: Store, saved: tuple[DatasetInfo, S.Segmentation]
 ) -> None:
     info, seg = saved
-    first = S.save_segmentation(store.cursor(), info.id, "s", seg)
+    first = S.save_segmentation(store, info.id, "s", seg)
     with pytest.raises(CmotError, match="already has"):
-        S.save_segmentation(store.cursor(), info.id, "s", seg)
-    second = S.save_segmentation(store.cursor(), info.id, "s", seg.with_names("ABCD"), replace=True)
+        S.save_segmentation(store, info.id, "s", seg)
+    second = S.save_segmentation(store, info.id, "s", seg.with_names("ABCD"), replace=True)
     assert second != first
-    assert S.load_segmentation(store.cursor(), (info.id, "s")).names == tuple("ABCD")
-    count = "SELECT count(*) FROM cmot_segment_assignments"
-    assert store.cursor().execute(count).fetchall()[0][0] == 6600  # the old rows went
-    S.delete_segmentation(store.cursor(), second)
-    assert S.list_segmentations(store.cursor(), info.id).empty
-    assert store.cursor().execute(count).fetchall()[0][0] == 0
+    assert S.load_segmentation(store, (info.id, "s")).names == tuple("ABCD")
+    files = lambda: sorted((store.path / "segmentations").glob("*.parquet"))  # noqa: E731
+    assert len(files()) == 1  # the replaced one's file went
+    store.delete_segmentation(second)
+    assert store.list_segmentations(info.id).empty and files() == []
     with pytest.raises(CmotError, match="No saved segmentation"):
-        S.load_segmentation(store.cursor(), second)
+        S.load_segmentation(store, second)
     with pytest.raises(CmotError, match="No dataset"):
-        S.save_segmentation(store.cursor(), 999, "s", seg)
-    S.save_segmentation(store.cursor(), info.id, "a", seg)
-    S.save_segmentation(store.cursor(), info.id, "b", seg)
-    assert S.delete_segmentations_of(store.cursor(), info.id) == 2  # when the dataset goes
-    assert store.cursor().execute(count).fetchall()[0][0] == 0
-
-
-class _FailingInsert:
-    """A cursor that fails on the bulk insert of assignments: mid-transaction."""
-
-    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
-        self._cur = cur
-
-    def register(self, *args: Any) -> None:
-        raise duckdb.IOException("disk full (simulated)")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cur, name)
+        S.save_segmentation(store, 999, "s", seg)
+    S.save_segmentation(store, info.id, "a", seg)
+    S.save_segmentation(store, info.id, "b", seg)
+    assert store.delete_dataset("clients") == 1  # its segmentations go with it, once
+    assert store.list_segmentations().empty and files() == []
+    names = store.catalog.read("SELECT count(*) FROM segment_names")[0][0]
+    assert names == 0
 
 
 def test_a_failed_save_leaves_nothing_behind(
-    store: Store, saved: tuple[DatasetInfo, S.Segmentation]
+    store: Store, saved: tuple[DatasetInfo, S.Segmentation], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     info, seg = saved
-    with pytest.raises(duckdb.IOException):
-        S.save_segmentation(_FailingInsert(store.cursor()), info.id, "s", seg)  # type: ignore[arg-type]
-    cur = store.cursor()
-    for table in ("cmot_segmentations", "cmot_segment_names", "cmot_segment_assignments"):
-        assert cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] == 0, table
-    S.save_segmentation(cur, info.id, "s", seg)  # and the store still works
+
+    def boom(*_: Any) -> None:
+        raise OSError("disk full (simulated)")  # after the catalog rows, before the commit
+
+    monkeypatch.setattr("cmot.store.os.replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        S.save_segmentation(store, info.id, "s", seg)
+    monkeypatch.undo()
+    for table in ("segmentations", "segment_names"):
+        assert store.catalog.read(f"SELECT count(*) FROM {table}")[0][0] == 0, table
+    assert list((store.path / "segmentations").iterdir()) == []
+    assert list((store.path / "tmp").glob("*.parquet")) == []
+    S.save_segmentation(store, info.id, "s", seg)  # and the store still works
 
 
 def test_command_line_writes_assignments_profiles_curve_stability(tmp_path: Path) -> None:
@@ -141,7 +138,7 @@ def test_command_line_saves_to_a_stored_dataset(store: Store, tmp_path: Path) ->
     ingest(store, DEMO_CSV, "clients", SPEC)
     args = ["segments", "clients", "--mode", "given", "--attributes", SEGMENT_COLUMN]
     assert main([*args, "--out", str(tmp_path), "--save", "planted"]) == 0
-    listed = S.list_segmentations(store.cursor())
+    listed = store.list_segmentations()
     assert listed["name"].tolist() == ["planted"] and listed["k"].tolist() == [4]
     assert main([*args, "--out", str(tmp_path), "--save", "planted"]) == 2  # CmotError
     assert main(["segments", "no such dataset", "--out", str(tmp_path)]) == 2

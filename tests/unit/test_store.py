@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -12,7 +15,7 @@ from cmot.demo import DEMO_CSV, DEMO_SPEC
 from cmot.errors import CmotError
 from cmot.ingest import IngestOptions, ingest, read_csv
 from cmot.spec import load_spec
-from cmot.store import Store, close_all, default_db_path, quote_ident
+from cmot.store import Store, close_all, default_store_path, quote_ident
 
 SPEC = IngestOptions(spec=load_spec(DEMO_SPEC))
 
@@ -37,10 +40,10 @@ def test_registry_records_source_counts_and_spec(store: Store) -> None:
     assert len(store.read_frame(info)) == 6600
 
 
-def test_everything_survives_a_restart(db_path: Path) -> None:
-    info, _ = ingest(Store(db_path), DEMO_CSV, "clients", SPEC)
+def test_everything_survives_a_restart(store_dir: Path) -> None:
+    info, _ = ingest(Store(store_dir), DEMO_CSV, "clients", SPEC)
     close_all()
-    again = Store(db_path)
+    again = Store(store_dir)
     assert again.get_dataset("clients") == info
     assert len(again.read_frame(info)) == 6600
 
@@ -54,10 +57,12 @@ def test_rename_and_delete(store: Store) -> None:
     store.rename_dataset("a", "renamed")
     assert [d.name for d in store.list_datasets()] == ["b", "renamed"]
     assert store.get_dataset("renamed").version == 2
-    tables_before = {r[0] for r in store.cursor().execute("SHOW TABLES").fetchall()}
+    files = lambda: {p.name for p in (store.path / "datasets").iterdir()}  # noqa: E731
+    before = files()
     assert store.delete_dataset("renamed") == 2
-    tables_after = {r[0] for r in store.cursor().execute("SHOW TABLES").fetchall()}
-    assert len(tables_before - tables_after) == 2
+    assert len(before - files()) == 2  # both versions' files went
+    with pytest.raises(CmotError, match="nothing to delete"):
+        store.delete_dataset("renamed")
     with pytest.raises(CmotError, match="No dataset named 'renamed'"):
         store.get_dataset("renamed")
 
@@ -67,20 +72,24 @@ def test_a_save_that_fails_midway_leaves_nothing_behind(
 ) -> None:
     earlier, _ = ingest(store, DEMO_CSV, "earlier", SPEC)
     prepared = read_csv(DEMO_CSV, SPEC)
-    tables = {r[0] for r in store.cursor().execute("SHOW TABLES").fetchall()}
 
     def boom(*_: object) -> str:
-        raise RuntimeError("disk full")  # fails after the data table is created
+        raise RuntimeError("disk full")  # fails after the data file is written
 
     monkeypatch.setattr("cmot.store.dumps_spec", boom)
     with pytest.raises(RuntimeError):
         store.save_dataset("new", prepared.data, prepared.spec, {}, "x.csv", "0" * 64)
-    assert {r[0] for r in store.cursor().execute("SHOW TABLES").fetchall()} == tables
+    monkeypatch.undo()
+    monkeypatch.setattr("cmot.store._fsync_dir", boom)  # after the rename, before the commit
+    with pytest.raises(RuntimeError):
+        store.save_dataset("new", prepared.data, prepared.spec, {}, "x.csv", "0" * 64)
     assert [d.name for d in store.list_datasets()] == ["earlier"]
+    assert {p.name for p in (store.path / "datasets").iterdir()} == {earlier.file.name}
+    assert list((store.path / "tmp").glob("*.parquet")) == []
     assert len(store.read_frame(earlier)) == 6600
 
 
-def test_threads_share_one_connection_through_their_own_cursors(store: Store) -> None:
+def test_threads_save_concurrently_each_version_once(store: Store) -> None:
     prepared = read_csv(DEMO_CSV, SPEC)
     errors: list[BaseException] = []
 
@@ -102,18 +111,11 @@ def test_threads_share_one_connection_through_their_own_cursors(store: Store) ->
     assert versions == list(range(1, 7))
 
 
-def test_a_second_process_sees_a_locked_store_as_a_clear_error(db_path: Path) -> None:
-    Store(db_path)
-    import subprocess
-    import sys
-
-    code = (
-        "from cmot.store import Store\n"
-        "from cmot.errors import CmotError\n"
-        f"try:\n    Store({str(db_path)!r})\nexcept CmotError as e:\n    print('clear:', e)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.stdout.startswith("clear: Cannot open the dataset store")
+def test_a_store_path_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    old = tmp_path / "cmot.duckdb"
+    old.write_bytes(b"not a folder")
+    with pytest.raises(CmotError, match=r"is a file, not a folder.*migrate"):
+        Store(old)
 
 
 @pytest.mark.parametrize(
@@ -134,23 +136,52 @@ def test_quote_ident_makes_any_name_a_single_identifier(name: str, quoted: str) 
 def test_default_path_is_the_env_var_else_outside_the_source_tree(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("CMOT_DB", str(tmp_path / "x.duckdb"))
-    assert default_db_path() == tmp_path / "x.duckdb"
-    monkeypatch.delenv("CMOT_DB")
+    monkeypatch.setenv("CMOT_STORE", str(tmp_path / "x"))
+    assert default_store_path() == tmp_path / "x"
+    monkeypatch.delenv("CMOT_STORE")
     repo = Path(__file__).resolve().parents[2]
-    assert repo not in default_db_path().parents
+    assert repo not in default_store_path().parents
 
 
 def test_deleting_a_dataset_deletes_its_saved_segmentations(store: Store) -> None:
-    from cmot.segments import given_segments, list_segmentations, save_segmentation
+    from cmot.segments import given_segments, save_segmentation
 
     keep, _ = ingest(store, DEMO_CSV, "keep", SPEC)
     gone, _ = ingest(store, DEMO_CSV, "gone", SPEC)
     cur = store.cursor()
     for info in (keep, gone):
-        save_segmentation(cur, info.id, "by segment", given_segments(cur, info.table, ["Segment"]))
+        save_segmentation(
+            store, info.id, "by segment", given_segments(cur, info.table, ["Segment"])
+        )
     store.delete_dataset("gone")
-    assert list_segmentations(cur, gone.id).empty
-    assert len(list_segmentations(cur, keep.id)) == 1
-    left = cur.execute("SELECT count(*) FROM cmot_segment_assignments").fetchall()[0][0]
-    assert left == 6600  # only the kept dataset's assignments remain
+    assert store.list_segmentations(gone.id).empty
+    assert len(store.list_segmentations(keep.id)) == 1
+    assert len(list((store.path / "segmentations").iterdir())) == 1
+
+
+def test_views_read_the_parquet_files_with_the_stored_types(store: Store) -> None:
+    info, _ = ingest(store, DEMO_CSV, "clients", SPEC)
+    described = store.cursor().execute(f"DESCRIBE SELECT * FROM {info.table}").fetchall()
+    types = {r[0]: r[1] for r in described}
+    assert types["__cmot_row"] == "BIGINT" and types["__cmot_y"] == "DOUBLE"
+    assert types[info.spec.touchpoints[0].column] == "TINYINT"
+    assert info.file.parent == store.path / "datasets" and info.file.suffix == ".parquet"
+
+
+def test_a_dead_process_leftovers_are_removed_on_open(store_dir: Path) -> None:
+    store = Store(store_dir)
+    earlier, _ = ingest(store, DEMO_CSV, "earlier", SPEC)
+    close_all()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    (store_dir / "tmp" / f"{dead}-abc.parquet").write_bytes(b"half a file")
+    (store_dir / "tmp" / f"{dead}-duckdb").mkdir()
+    (store_dir / "tmp" / f"{dead}-duckdb" / "spill.block").write_bytes(b"x")
+    (store_dir / "datasets" / "unnamed.parquet").write_bytes(b"renamed, never committed")
+    live = store_dir / "tmp" / f"{os.getpid()}-mine.parquet"
+    live.write_bytes(b"a live writer's file")
+    again = Store(store_dir)
+    assert sorted(p.name for p in (store_dir / "tmp").iterdir()) == [live.name]
+    assert {p.name for p in (store_dir / "datasets").iterdir()} == {earlier.file.name}
+    assert len(again.read_frame(earlier)) == 6600

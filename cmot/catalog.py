@@ -1,0 +1,146 @@
+"""The catalog: names, versions, specs, reports and segmentations, shared by every process.
+
+SQLite in WAL mode (the standard library's `sqlite3`) in the store directory. Readers never
+block the one writer and see only committed rows; writers queue on SQLite's own lock
+(`BEGIN IMMEDIATE` with a busy timeout), across threads and processes alike. The data itself
+lives in Parquet files beside it (cmot.store); a row names its file.
+
+Everything that speaks SQLite is in this module and in plain SQL, so that a server database
+(PostgreSQL, for several hosts) could replace it: see docs/ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cmot.errors import CmotError
+
+CATALOG_FILENAME = "catalog.sqlite"
+BUSY_TIMEOUT_S = 60.0  # a writer waits this long for another process's transaction
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS datasets (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    name          TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    created_at    TEXT NOT NULL,
+    source_name   TEXT NOT NULL,
+    source_sha256 TEXT NOT NULL,
+    rows_read     INTEGER NOT NULL,
+    rows_kept     INTEGER NOT NULL,
+    spec_toml     TEXT NOT NULL,
+    report_json   TEXT NOT NULL,
+    file          TEXT NOT NULL UNIQUE,
+    UNIQUE (name, version)
+);
+CREATE TABLE IF NOT EXISTS segmentations (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset_id  INTEGER NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    method      TEXT NOT NULL,
+    k           INTEGER NOT NULL,
+    seed        INTEGER NOT NULL,
+    created_at  TEXT NOT NULL,
+    body_json   TEXT NOT NULL,
+    file        TEXT NOT NULL UNIQUE,
+    UNIQUE (dataset_id, name)
+);
+CREATE TABLE IF NOT EXISTS segment_names (
+    segmentation_id INTEGER NOT NULL REFERENCES segmentations (id) ON DELETE CASCADE,
+    segment         INTEGER NOT NULL,
+    name            TEXT NOT NULL,
+    PRIMARY KEY (segmentation_id, segment)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+class Catalog:
+    """One catalog file; a connection per thread (sqlite3 connections are not shared)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / CATALOG_FILENAME
+        self._local = threading.local()
+        # Idempotent, and serialised by SQLite's lock when several processes start at once.
+        self._connect().executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+
+    def _connect(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            try:
+                # isolation_level=None: we issue BEGIN ourselves, so a transaction is exactly
+                # the statements between BEGIN and COMMIT, never an implicit one.
+                con = sqlite3.connect(
+                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=True
+                )
+                con.execute("PRAGMA journal_mode = WAL")
+                # FULL: a committed save survives power loss too, not only a killed process.
+                con.execute("PRAGMA synchronous = FULL")
+                con.execute("PRAGMA foreign_keys = ON")
+            except sqlite3.Error as e:
+                raise CmotError(
+                    f"Cannot open the store's catalog {self.path}: {e}. Check that the folder "
+                    "is writable and holds a cmot store, or point CMOT_STORE elsewhere."
+                ) from None
+            self._local.con = con
+        return con
+
+    def close(self) -> None:
+        """Close this thread's connection (a restart in tests)."""
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    # ---- the one transaction helper -------------------------------------------------
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: all of it commits, or none of it (an exception rolls back).
+
+        BEGIN IMMEDIATE takes SQLite's write lock at once, so a read-then-write (the next
+        version number) cannot interleave with another writer, in this process or another.
+        """
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise CmotError(
+                f"The store is busy (another save has held it for {BUSY_TIMEOUT_S:.0f} s): {e}. "
+                "Try again in a moment."
+            ) from None
+        try:
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+
+    def read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one query, outside any transaction: a snapshot of what has committed."""
+        return self._connect().execute(sql, params).fetchall()
+
+    # ---- meta ------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        rows = self.read("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+
+def set_meta(con: sqlite3.Connection, key: str, value: str) -> None:
+    """Inside a write(): remember one setting of the store (e.g. what it was migrated from)."""
+    con.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
