@@ -194,7 +194,6 @@ def run(sessions: int = 20, uploads: int = 3, visits: int = 2, deadline: float =
     with tempfile.TemporaryDirectory(prefix="cmot-load-") as tmp:
         d = Path(tmp)
         csvs = make_uploads(d, uploads)
-        # The store's path: the directory store of issue 10 once it exists, else the file.
         store_path = Path(next(iter(store_env(d).values())))
         server = start_server(store_path, d / "server.log")
         result.load_before = os.getloadavg()[0]

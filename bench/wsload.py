@@ -309,7 +309,7 @@ def _start(servers: int, d: Path) -> Target:
 
 
 def store_path(d: Path) -> Path:
-    """Where the temporary store lives under `d` (the directory store, or the old file)."""
+    """Where the temporary store lives under `d`."""
     return Path(next(iter(store_env(d).values())))
 
 

@@ -122,21 +122,9 @@ def shot(page: object, name: str) -> Path:
     return path
 
 
-# The directory store of issue 10 (cmot/catalog.py) lets several processes share one store;
-# before it, a server holds the single DuckDB file ($CMOT_DB) locked.
-STORE_LANDED = (ROOT / "cmot" / "catalog.py").exists()
-needs_shared_store = pytest.mark.skipif(
-    not STORE_LANDED,
-    reason="needs the directory store shared by processes (cmot/catalog.py, issue 10); "
-    "with the single-file store the first server locks it",
-)
-
-
 def store_env(d: Path) -> dict[str, str]:
-    """The variables that put every process on one store under `d`."""
-    if STORE_LANDED:
-        return {"CMOT_STORE": str(d / "store")}
-    return {"CMOT_DB": str(d / "store.duckdb")}
+    """The variable that puts every process on one store under `d`."""
+    return {"CMOT_STORE": str(d / "store")}
 
 
 @dataclass

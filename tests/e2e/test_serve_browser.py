@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import Served, needs_shared_store, start_serve, store_env
+from tests.e2e.conftest import Served, start_serve, store_env
 
 pytestmark = pytest.mark.e2e
 
@@ -128,7 +128,6 @@ def test_a_browser_stays_on_one_process_and_new_browsers_spread(
     assert seen == backends
 
 
-@needs_shared_store
 def test_a_save_on_one_process_shows_on_the_other(served: Served, browser: Any) -> None:
     a, b = served.backends
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -141,7 +140,6 @@ def test_a_save_on_one_process_shows_on_the_other(served: Served, browser: Any) 
         ctx.close()
 
 
-@needs_shared_store
 def test_the_command_line_ingests_while_the_processes_run(
     served: Served, browser: Any, tmp_path: Path
 ) -> None:
