@@ -401,7 +401,7 @@ def run(
 
 
 def _websockets_per_backend(access_log: Path) -> dict[str, int]:
-    """Websocket sessions (warm-up included) each process served, from nginx's access log."""
+    """Websocket sessions each process served through nginx, from its access log."""
     counts: dict[str, int] = {}
     for line in access_log.read_text(errors="replace").splitlines():
         if '"GET /_stcore/stream' in line and "upstream=" in line:
@@ -486,7 +486,10 @@ def report(r: Result, argv: str = "") -> list[str]:
         f"- server CPU per page run: {per_run:.3f} s ({r.server_cpu:.1f} s / {r.page_runs} "
         "first loads and switches; the uploads' parsing and saving are in the numerator too)",
         *(
-            [f"- websocket sessions per app process (warm-up included): {r.sessions_per_backend}"]
+            [
+                f"- websocket sessions per app process, from nginx (the session alone included; "
+                f"the warm-ups went to each process directly): {r.sessions_per_backend}"
+            ]
             if r.sessions_per_backend
             else []
         ),
