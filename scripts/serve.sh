@@ -92,7 +92,9 @@ daemon off;
 worker_processes 1;
 pid $RUN/nginx.pid;
 error_log stderr warn;
-events { worker_connections 4096; }
+# A viewer holds two connections (browser side, app side); 1024 stays within the default
+# open-file limit of an unprivileged process.
+events { worker_connections 1024; }
 http {
   client_body_temp_path $RUN/tmp/body;
   proxy_temp_path $RUN/tmp/proxy;
