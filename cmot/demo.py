@@ -266,7 +266,8 @@ _DEMO_LOCK = threading.Lock()
 
 def ensure_demo(store: Store) -> DatasetInfo:
     """The stored demo dataset, loaded from data/ the first time a store is used."""
-    with _DEMO_LOCK:
+    # Two servers starting on a new store at once load it once: a lock every process shares.
+    with _DEMO_LOCK, store.lock("demo"):
         if store.has_dataset(DEMO_NAME):
             return store.get_dataset(DEMO_NAME)
         # Our own file: the upload caps of a hosted server are not meant for it.

@@ -240,3 +240,25 @@ def test_a_migration_resumes_without_copying_twice(
     assert [d.version for d in store.list_datasets(all_versions=True)] == [1, 2]
     with pytest.raises(CmotError, match="No old store file"):
         migrate.migrate_file(tmp_path / "nothing.duckdb", store)
+
+
+def test_two_processes_starting_on_a_new_store_load_the_demo_once(store_dir: Path) -> None:
+    code = "import sys\nfrom cmot.demo import ensure_demo\nfrom cmot.store import Store\n"
+    code += "print(ensure_demo(Store(sys.argv[1])).id)"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(store_dir)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    ids = set()
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        ids.add(out.strip())
+    assert len(ids) == 1
+    assert len(Store(store_dir).list_datasets(all_versions=True)) == 1
