@@ -29,10 +29,20 @@ _UPSTREAM = re.compile(r"upstream=(\S+) key=([0-9a-f]{32})")
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Served]:
     if not Path("/usr/sbin/nginx").exists():
         pytest.skip("Debian's nginx is not installed (scripts/setup.sh --dev installs it)")
     srv = start_serve(2, tmp_path_factory.mktemp("serve"))
+    # Every process runs the app once (imports, the demo on the new store) before the tests
+    # time anything: on a busy machine a cold first run alone can take half a minute.
+    ctx = browser.new_context()
+    try:
+        page = ctx.new_page()
+        for url in srv.backends:
+            page.goto(url + "/")
+            shows(page.get_by_test_id("stSidebar").get_by_label("Dataset", exact=True), 120_000)
+    finally:
+        ctx.close()
     yield srv
     srv.stop()
     log = srv.log.read_text(errors="replace")
