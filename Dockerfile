@@ -1,13 +1,15 @@
-# cmot dashboard. Mirrors scripts/setup.sh (venv, upgrade pip, pinned requirements.txt) and
-# scripts/start.sh (streamlit run app.py); the store lives on the /data volume.
+# cmot dashboard. Mirrors scripts/setup.sh --serve (venv, upgrade pip, pinned requirements.txt,
+# Debian's nginx) and scripts/serve.sh (one app process per core behind nginx, sticky
+# sessions); the store lives on the /data volume.
 #   docker build -t cmot .
 #   docker run -p 8501:8501 -v cmot-data:/data \
 #     -v "$PWD/secrets.toml:/app/.streamlit/secrets.toml:ro" cmot    # secrets: optional login
+#   docker run ... cmot bash scripts/serve.sh 4                     # 4 app processes
 FROM python:3.11-slim
 
 WORKDIR /app
 # DejaVu gives the PDF report its class symbols and non-Latin-1 names.
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-dejavu-core \
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-dejavu-core nginx \
  && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt .
 RUN python -m venv .venv \
@@ -17,7 +19,10 @@ RUN python -m venv .venv \
  && mkdir /data && chown cmot /data
 COPY . .
 
+# CMOT_DB: read only to migrate a volume's single-file store from before the directory store.
 ENV CMOT_STORE=/data/store \
+    CMOT_DB=/data/cmot.duckdb \
+    CMOT_PORT=8501 \
     CMOT_MAX_UPLOAD_MB=500 \
     CMOT_MAX_ROWS=5000000 \
     STREAMLIT_SERVER_FILE_WATCHER_TYPE=none \
@@ -25,6 +30,6 @@ ENV CMOT_STORE=/data/store \
 VOLUME ["/data"]
 USER cmot
 EXPOSE 8501
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD .venv/bin/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"
-CMD [".venv/bin/streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0"]
+CMD ["bash", "scripts/serve.sh"]

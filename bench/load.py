@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
 
 from playwright.async_api import TimeoutError as StepTimeout  # noqa: E402
 
-from tests.e2e.conftest import CHROMIUM, LAUNCH_ARGS, start_server  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, LAUNCH_ARGS, start_server, store_env  # noqa: E402
 
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 UPLOAD_ROWS_PER_SEGMENT = 2000
@@ -194,7 +194,8 @@ def run(sessions: int = 20, uploads: int = 3, visits: int = 2, deadline: float =
     with tempfile.TemporaryDirectory(prefix="cmot-load-") as tmp:
         d = Path(tmp)
         csvs = make_uploads(d, uploads)
-        server = start_server(d / "store.duckdb", d / "server.log")
+        store_path = Path(next(iter(store_env(d).values())))
+        server = start_server(store_path, d / "server.log")
         result.load_before = os.getloadavg()[0]
         try:
 
@@ -239,7 +240,7 @@ def run(sessions: int = 20, uploads: int = 3, visits: int = 2, deadline: float =
             result.errors.append(f"the server log has a traceback: see {keep}")
         from cmot.store import Store, close_all
 
-        store = Store(d / "store.duckdb")
+        store = Store(store_path)
         for k in range(uploads):
             versions = [v for v in store.list_datasets(all_versions=True) if v.name == f"load-{k}"]
             result.saved[f"load-{k}"] = len(versions)

@@ -1,6 +1,10 @@
-"""Load on loopback, light clients: websocket sessions browse while three upload at once.
+"""Load on loopback, light clients: websocket sessions browse while chromium tabs upload.
 
-    .venv/bin/python bench/wsload.py          # 20 sessions + 3 uploads; writes bench/load.md
+    .venv/bin/python bench/wsload.py --sessions 20 --think 3 --uploads 3 --servers 2
+
+writes bench/load.md (--out FILE); --servers M runs scripts/serve.sh M on a temporary store
+and every client goes through its nginx (M=1 too: one process behind the proxy); --servers 0
+is one `streamlit run` without a proxy, as before the proxy existed.
 
 bench/load.py drives every session as a chromium tab; on a small machine the browsers take
 the CPU and its figures measure chromium. Here a browsing session is a `StSession`: it
@@ -13,20 +17,25 @@ timed from sending the request to the `script_finished` message of the run it ca
 error is an exception element, an error alert, a compile error, a script that did not
 finish successfully, or a page-not-found, in any message of the run.
 
-The 3 uploads are as in bench/load.py: a chromium tab each opens the Data page, uploads a
-generated survey and saves it. Bounded: a fixed count of sessions and page switches, and
-a deadline.
+The uploads (--uploads K) are as in bench/load.py, through the proxy: a chromium tab each
+opens the Data page, uploads a generated survey and saves it; afterwards the store must hold
+each exactly once. Bounded: a fixed count of sessions and page switches (--visits), and a
+deadline. Server CPU is read from /proc for every app process (and nginx) over the run.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,10 +57,9 @@ from bench.load import (  # noqa: E402
     make_uploads,
 )
 from bench.load import Result as BrowserResult  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, start_server  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, start_serve, start_server, store_env  # noqa: E402
 
 STEP_TIMEOUT = 90.0  # seconds one script run may take before it counts as unfinished
-THINK = 0.3  # seconds a session pauses between page switches
 
 
 class ScriptRunError(Exception):
@@ -66,19 +74,38 @@ class Run:
     messages: int
 
 
+def _page_cookies(url: str) -> dict[str, str]:
+    """The cookies a GET of `url` sets (name -> value)."""
+    with urllib.request.urlopen(url, timeout=30) as r:
+        r.read()
+        jar = SimpleCookie()
+        for header in r.headers.get_all("Set-Cookie") or []:
+            jar.load(header)
+    return {k: m.value for k, m in jar.items()}
+
+
 class StSession:
     """One streamlit session over its websocket, without a browser."""
 
     def __init__(self, url: str) -> None:
-        self.ws_url = url.replace("http://", "ws://", 1).rstrip("/") + "/_stcore/stream"
+        self.url = url.rstrip("/")
+        self.ws_url = self.url.replace("http://", "ws://", 1) + "/_stcore/stream"
         self.ws: websockets.ClientConnection | None = None
         self.pages: dict[str, str] = {}  # url path ("" for the default page) -> script hash
         self.titles: dict[str, str] = {}  # url path -> page title
+        self.cookies: dict[str, str] = {}  # what the server set on the page's first GET
 
     async def connect(self) -> None:
+        # As a browser does: GET the page, keep its cookies, send them on the websocket.
+        # Behind scripts/serve.sh the cmot_backend cookie pins the session to one process.
+        self.cookies = await asyncio.to_thread(_page_cookies, self.url + "/")
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
         # No Origin header (allowed); no XSRF token needed without login cookies.
         self.ws = await websockets.connect(
-            self.ws_url, subprotocols=[websockets.Subprotocol("streamlit")], max_size=None
+            self.ws_url,
+            subprotocols=[websockets.Subprotocol("streamlit")],
+            max_size=None,
+            additional_headers=headers if self.cookies else None,
         )
 
     async def close(self) -> None:
@@ -151,19 +178,36 @@ class StSession:
 
 @dataclass
 class Result(BrowserResult):
+    servers: int = 1  # app processes (0: one `streamlit run`, no proxy)
+    think: float = 3.0  # seconds a session pauses between page switches
+    visits: int = 10  # page switches per session
     switches_during_uploads: int = 0  # page switches that began while an upload was running
-    client_cpu: float = 0.0  # seconds of CPU this process (the 20 clients) used
+    client_cpu: float = 0.0  # seconds of CPU this process (the clients) used
     pages_seen: dict[str, int] = field(default_factory=dict)  # page title -> timed visits
     alone: list[float] = field(default_factory=list)  # page switches of one session, no load
+    backend_cpu: list[float] = field(default_factory=list)  # per app process, during the run
+    proxy_cpu: float = 0.0  # nginx (master and worker) during the run
+    sessions_per_backend: dict[str, int] = field(default_factory=dict)  # websockets, from nginx
+
+    @property
+    def page_runs(self) -> int:
+        """Script runs the browsing sessions caused during the run (first loads, switches)."""
+        return len(self.first_loads) + len(self.clicks)
 
 
 async def _browse(
-    url: str, n: int, visits: int, paths: list[str], result: Result, log: list[float]
+    url: str,
+    n: int,
+    visits: int,
+    paths: list[str],
+    result: Result,
+    log: list[float],
+    think: float = 0.0,
 ) -> list[str]:
     """Open the app at page n (by url path), then switch page `visits` times in turn (session n
-    goes on from page n + 1, so the sessions together visit every page). n < 0: the warm-up,
-    opens the default page and visits every page once, untimed; returns the pages' url paths
-    in sidebar order."""
+    goes on from page n + 1, so the sessions together visit every page), `think` seconds
+    apart. n < 0: the warm-up, opens the default page and visits every page once, untimed;
+    returns the pages' url paths in sidebar order."""
     warm = n < 0
     await asyncio.sleep(0.0 if warm else 0.15 * n)  # arrive over a few seconds
     s = StSession(url)
@@ -196,7 +240,7 @@ async def _browse(
                 log.append(began)
                 if os.environ.get("CMOT_LOAD_VERBOSE"):
                     print(f"{where} /{path}: {run.seconds:.2f} s", flush=True)
-                await asyncio.sleep(THINK)
+                await asyncio.sleep(think)
     except TimeoutError:  # slow, not wrong: counted apart from errors
         result.unfinished.append(f"{where}: a script run took over {STEP_TIMEOUT:.0f} s")
     except Exception as e:
@@ -206,29 +250,107 @@ async def _browse(
     return paths
 
 
-def run(sessions: int = 20, uploads: int = 3, visits: int = 10, deadline: float = 110.0) -> Result:
-    """Start a server on a fresh store, run the sessions and uploads together, stop, check."""
+@dataclass
+class Target:
+    """The app under load: one `streamlit run` (servers=0) or scripts/serve.sh M."""
+
+    url: str  # where the sessions and uploads go
+    backends: list[str]  # each app process directly (to warm each one)
+    log: Path
+    stop: Callable[[], None]
+    root_pid: int  # the streamlit process, or serve.sh (its children: backends and nginx)
+    access_log: Path | None = None  # nginx's, behind the proxy
+
+    def cpu(self) -> tuple[list[float], float]:
+        """CPU seconds so far: per app process, and the proxy's (nginx with its worker)."""
+        if self.access_log is None:
+            return [_cpu_seconds(self.root_pid)], 0.0
+        backends, proxy = [], 0.0
+        for pid in _children(self.root_pid):
+            if _comm(pid) == "nginx":
+                proxy += _cpu_seconds(pid) + sum(_cpu_seconds(c) for c in _children(pid))
+            else:
+                backends.append(_cpu_seconds(pid))
+        return backends, proxy
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _start(servers: int, d: Path) -> Target:
+    if servers == 0:
+        srv = start_server(store_path(d), d / "server.log")
+
+        def stop() -> None:
+            srv.process.terminate()
+            srv.process.wait(timeout=30)
+
+        return Target(srv.url, [srv.url], d / "server.log", stop, srv.process.pid)
+    served = start_serve(servers, d)
+    return Target(
+        served.url,
+        served.backends,
+        served.log,
+        served.stop,
+        served.process.pid,
+        served.run_dir / "access.log",
+    )
+
+
+def store_path(d: Path) -> Path:
+    """Where the temporary store lives under `d`."""
+    return Path(next(iter(store_env(d).values())))
+
+
+def run(
+    sessions: int = 20,
+    uploads: int = 3,
+    visits: int = 10,
+    think: float = 3.0,
+    servers: int = 1,
+    deadline: float | None = None,
+) -> Result:
+    """Start the app on a fresh store, run the sessions and uploads together, stop, check."""
     from playwright.async_api import async_playwright
 
-    result = Result(sessions, uploads)
+    # Bounded: every session's switches and thinking, with room for slow runs.
+    deadline = deadline or 60.0 + 0.15 * sessions + visits * (think + 8.0)
+    result = Result(sessions, uploads, servers=servers, think=think, visits=visits)
     with tempfile.TemporaryDirectory(prefix="cmot-wsload-") as tmp:
         d = Path(tmp)
         csvs = make_uploads(d, uploads)
-        server = start_server(d / "store.duckdb", d / "server.log")
+        target = _start(servers, d)
         result.load_before = os.getloadavg()[0]
+        cpu_before: tuple[list[float], float] = ([], 0.0)
         try:
 
             async def main() -> None:
+                nonlocal cpu_before
                 async with async_playwright() as p:
                     browser = await p.chromium.launch(executable_path=CHROMIUM, args=LOAD_ARGS)
                     try:
-                        # A server in use: the demo loaded, every page run once. Not timed.
-                        paths = await _browse(server.url, -1, 0, [], result, [])
+                        # A server in use: the demo loaded, every page run once in every
+                        # process (directly, not through the proxy). Not timed.
+                        paths: list[str] = []
+                        for backend in target.backends:
+                            paths = await _browse(backend, -1, 0, [], result, [])
                         # One session alone, every page once: the figures without the load.
                         alone = Result(1, 0)
-                        await _browse(server.url, 0, len(paths), paths, alone, [])
+                        await _browse(target.url, 0, len(paths), paths, alone, [])
                         result.alone = alone.clicks
                         result.errors += [f"alone: {e}" for e in alone.errors]
+                        cpu_before = target.cpu()
                         cpu0, t0 = time.process_time(), time.monotonic()
                         starts: list[float] = []
                         upload_window: list[float] = []
@@ -237,14 +359,14 @@ def run(sessions: int = 20, uploads: int = 3, visits: int = 10, deadline: float 
                             upload_window.append(time.monotonic())
                             await asyncio.gather(
                                 *[
-                                    _upload(browser, server.url, k, c, result)
+                                    _upload(browser, target.url, k, c, result)
                                     for k, c in enumerate(csvs)
                                 ]
                             )
                             upload_window.append(time.monotonic())
 
                         jobs = [
-                            _browse(server.url, n, visits, paths, result, starts)
+                            _browse(target.url, n, visits, paths, result, starts, think)
                             for n in range(sessions)
                         ]
                         try:
@@ -266,16 +388,31 @@ def run(sessions: int = 20, uploads: int = 3, visits: int = 10, deadline: float 
             except TimeoutError:
                 result.unfinished.append(f"the run passed its {deadline:.0f} s deadline")
         finally:
-            result.server_cpu = _cpu_seconds(server.process.pid)
-            server.process.terminate()
-            server.process.wait(timeout=30)
-        _check(d, result)
+            after = target.cpu()
+            if len(after[0]) == len(cpu_before[0]):
+                result.backend_cpu = [b - a for a, b in zip(cpu_before[0], after[0], strict=True)]
+                result.proxy_cpu = after[1] - cpu_before[1]
+            result.server_cpu = sum(result.backend_cpu)
+            target.stop()
+        if target.access_log is not None and target.access_log.exists():
+            result.sessions_per_backend = _websockets_per_backend(target.access_log)
+        _check(d, target.log, result)
     return result
 
 
-def _check(d: Path, result: Result) -> None:
-    """The server log has no traceback; each upload is stored once and whole."""
-    log = (d / "server.log").read_text(errors="replace")
+def _websockets_per_backend(access_log: Path) -> dict[str, int]:
+    """Websocket sessions each process served through nginx, from its access log."""
+    counts: dict[str, int] = {}
+    for line in access_log.read_text(errors="replace").splitlines():
+        if '"GET /_stcore/stream' in line and "upstream=" in line:
+            addr = line.split("upstream=", 1)[1].split()[0]
+            counts[addr] = counts.get(addr, 0) + 1
+    return counts
+
+
+def _check(d: Path, log_path: Path, result: Result) -> None:
+    """The servers' log has no traceback; each upload is stored once and whole."""
+    log = log_path.read_text(errors="replace")
     if "Traceback" in log:
         keep = ROOT / "bench" / "_work" / "wsload-server.log"
         keep.parent.mkdir(parents=True, exist_ok=True)
@@ -283,10 +420,12 @@ def _check(d: Path, result: Result) -> None:
         result.errors.append(f"the server log has a traceback: see {keep}")
     from cmot.store import Store, close_all
 
-    store = Store(d / "store.duckdb")
+    store = Store(store_path(d))
     for k in range(result.uploads):
         versions = [v for v in store.list_datasets(all_versions=True) if v.name == f"load-{k}"]
         result.saved[f"load-{k}"] = len(versions)
+        if len(versions) != 1:
+            result.errors.append(f"load-{k}: {len(versions)} versions stored, not 1")
         for v in versions:
             n = store.cursor().execute(f"SELECT count(*) FROM {v.table}").fetchall()[0][0]
             if n != v.rows_kept:
@@ -294,28 +433,39 @@ def _check(d: Path, result: Result) -> None:
     close_all()
 
 
-def report(r: Result, visits: int) -> list[str]:
+def report(r: Result, argv: str = "") -> list[str]:
     s = r.summary()
     q = Result._q
+    if r.servers:
+        serving = (
+            f"`scripts/serve.sh {r.servers}`: {r.servers} `streamlit run app.py` (1.67) "
+            "processes on one store behind nginx (sticky by cookie), every client through "
+            "nginx on 127.0.0.1"
+        )
+    else:
+        serving = "one `streamlit run app.py` (1.67) on 127.0.0.1, no proxy"
+    per_run = r.server_cpu / r.page_runs if r.page_runs else float("nan")
+    cpus = ", ".join(f"{c:.1f}" for c in r.backend_cpu)
     return [
         "# Load on loopback",
         "",
         f"- date: {date.today().isoformat()}",
         f"- machine: {_machine()}; load average {r.load_before:.1f} when the run began "
-        "(other work on the machine shares its cores); server, clients and browser on it",
-        "- `streamlit run app.py` (1.67) on 127.0.0.1; store on local disk; the server warmed "
-        "by one session visiting every page first (not timed)",
+        "(other work on the machine shares its cores); servers, clients and browser on it",
+        f"- {serving}; store on local disk; each app process warmed by one session "
+        "visiting every page first (not timed)",
         f"- {r.sessions} browsing sessions, each a websocket client speaking streamlit's "
-        "protocol (no browser): each opens the app at its own page by address, then switches "
-        f"page {visits} times through the sidebar order with {THINK} s between switches "
-        "(together they visit every page); at the same time "
+        "protocol (no browser; it GETs the page first and sends the cookies it got on the "
+        "websocket, as a browser does): each opens the app at its own page by address, then "
+        f"switches page {r.visits} times through the sidebar order with {r.think:g} s between "
+        "switches (together they visit every page); at the same time "
         f"{r.uploads} chromium tabs each upload a {UPLOAD_ROWS_PER_SEGMENT * 6:,}-respondent "
         "survey (generated by cmot.demo) on the Data page and save it",
         "- timed: request sent to the run's script_finished message (server work and "
         "transfer; not the browser's drawing); upload: file chosen to 'Saved' in chromium",
-        "- reproduce: `.venv/bin/python bench/wsload.py` (bounded: fixed switches, "
-        "110 s deadline); `bench/load.py` is the same load with every session a chromium tab "
-        "(figures: bench/load-browser.md)",
+        f"- reproduce: `{' '.join(['.venv/bin/python bench/wsload.py', argv]).strip()}` (bounded: "
+        "fixed switches and a deadline); `bench/load.py` is the same load with every "
+        "session a chromium tab (figures: bench/load-browser.md)",
         "",
         "| measure | median s | p95 s | max s | n |",
         "|---|---|---|---|---|",
@@ -330,19 +480,51 @@ def report(r: Result, visits: int) -> list[str]:
         "",
         f"- page switches that began while the uploads were running: "
         f"{r.switches_during_uploads}; visits per page: {r.pages_seen}",
-        f"- wall time {s['wall_s']:.1f} s (after the warm-up); CPU: streamlit process "
-        f"{r.server_cpu:.0f} s in all, the {r.sessions} websocket clients {r.client_cpu:.1f} s",
-        f"- steps that outlasted their bound: {len(r.unfinished)}; errors shown: "
+        f"- wall time {s['wall_s']:.1f} s (after the warm-up); server CPU during the run: "
+        f"{r.server_cpu:.1f} s over the app processes ({cpus}), nginx {r.proxy_cpu:.1f} s; "
+        f"the clients {r.client_cpu:.1f} s",
+        f"- server CPU per page run: {per_run:.3f} s ({r.server_cpu:.1f} s / {r.page_runs} "
+        "first loads and switches; the uploads' parsing and saving are in the numerator too)",
+        *(
+            [
+                f"- websocket sessions per app process, from nginx (the session alone included; "
+                f"the warm-ups went to each process directly): {r.sessions_per_backend}"
+            ]
+            if r.sessions_per_backend
+            else []
+        ),
+        f"- steps that outlasted their bound: {len(r.unfinished)}; errors: "
         f"{len(r.errors)}; versions stored per upload: {r.saved}",
         *[f"  - {e}" for e in r.errors + r.unfinished],
     ]
 
 
-def main() -> None:
-    visits = 10
-    r = run(visits=visits)
-    lines = report(r, visits)
-    (ROOT / "bench" / "load.md").write_text("\n".join(lines) + "\n")
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--sessions", type=int, default=20, help="browsing sessions (default 20)")
+    ap.add_argument(
+        "--think", type=float, default=3.0, help="seconds between a session's switches (3)"
+    )
+    ap.add_argument("--uploads", type=int, default=3, help="chromium tabs uploading (3)")
+    ap.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="app processes behind nginx (scripts/serve.sh M); 0: one streamlit, no proxy (1)",
+    )
+    ap.add_argument("--visits", type=int, default=10, help="page switches per session (10)")
+    ap.add_argument("--deadline", type=float, help="seconds for the whole run (from the above)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "load.md", help="the table")
+    a = ap.parse_args(argv)
+    if a.servers < 0 or a.sessions < 1 or a.uploads < 0 or a.visits < 1 or a.think < 0:
+        ap.error("--servers, --uploads and --think must be >= 0; --sessions, --visits >= 1")
+    r = run(a.sessions, a.uploads, a.visits, a.think, a.servers, a.deadline)
+    shown = (
+        f"--sessions {a.sessions} --think {a.think:g} --uploads {a.uploads} "
+        f"--servers {a.servers} --visits {a.visits}"
+    )
+    lines = report(r, shown)
+    a.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

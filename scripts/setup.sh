@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install the pinned requirements; --dev adds test tools and Debian's chromium.
+# Create .venv and install the pinned requirements; --dev adds test tools and Debian's chromium
+# and nginx; --serve adds nginx (scripts/serve.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -12,8 +13,13 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$req"
   touch "$stamp"
 fi
-if [ "${1:-}" = "--dev" ] && ! command -v chromium >/dev/null 2>&1; then
+debs=()
+if [ "${1:-}" = "--dev" ] && ! command -v chromium >/dev/null 2>&1; then debs+=(chromium); fi
+if { [ "${1:-}" = "--dev" ] || [ "${1:-}" = "--serve" ]; } && [ ! -x /usr/sbin/nginx ]; then
+  debs+=(nginx)
+fi
+if [ ${#debs[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${debs[@]}" >/dev/null
 fi
