@@ -207,8 +207,8 @@ def ingest(
 ) -> tuple[DatasetInfo, ValidationReport]:
     """Read and validate, then save as a new version of `name`: a stored dataset or an error.
 
-    The file is read into a temp table on this thread's store cursor and copied into the
-    store by one CREATE TABLE AS SELECT inside the save's transaction: no second copy.
+    The file is read into a temp table on this thread's store cursor, and the cleaning
+    SELECT streams from it into the version's Parquet file (Store.save_query): no second copy.
     """
     opts = options or IngestOptions()
     with _prepare(source, opts, source_name, store.cursor()) as (raw, _, spec, plan):

@@ -84,7 +84,7 @@ class Segmentation:
         share of the level, or mean), overall_value, index (100 = as in the whole).
     k_curve: k, silhouette, inertia, bic, loglik, chosen (columns a method lacks are NaN).
     drivers (driver mode only): segment, name, touchpoint, low_coef, high_coef, missing_coef,
-        penalty, reward, ris (outcome units, as PRCA in METHODS.md).
+        penalty, reward, ris (outcome units, as PRCA in docs/METHODS.md).
     model: JSON-able parameters that `assign_segments` needs for new respondents.
     descriptions (driver mode): who is in each segment, from the attribute values that most
         distinguish it ("Business travel, Class: Business"); the names say what drives them.
@@ -436,7 +436,8 @@ def _fit_gmm(
             "means_init": init.means_,
             "precisions_init": init.precisions_,
         }
-    # reg_covar: one-hot columns are degenerate within a cluster (PERFORMANCE.md).
+    # reg_covar: one-hot columns are degenerate within a cluster, so their covariance is
+    # singular without a floor.
     return GaussianMixture(
         k,
         covariance_type=cov,
@@ -910,7 +911,7 @@ def cluster_needs(
 
 
 def prca_design(r: np.ndarray, scale: Scale) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Intercept + low/high/missing indicators per touchpoint (METHODS.md, PRCA).
+    """Intercept + low/high/missing indicators per touchpoint (docs/METHODS.md, PRCA).
 
     Returns X and, per column after the intercept, (touchpoint index, "low"|"high"|"missing").
     Indicators that are never 1 in `r` are left out (they carry no information and make

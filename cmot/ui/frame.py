@@ -331,7 +331,7 @@ def _settings_panel(info: DatasetInfo) -> Settings:
     scale = info.spec.scale
     points = list(range(scale.min, scale.max + 1))
     with st.sidebar.expander("Method settings"):
-        st.caption("Defaults follow METHODS.md; every result shows the settings it used.")
+        st.caption("Defaults follow docs/METHODS.md; every result shows the settings it used.")
         url_default("low", scale.low_max, points[:-1], parse=int)
         url_default("high", scale.high_min, points[1:], parse=int)
         a, b = st.columns(2)
