@@ -450,8 +450,9 @@ def report(r: Result, argv: str = "") -> list[str]:
         "# Load on loopback",
         "",
         f"- date: {date.today().isoformat()}",
-        f"- machine: {_machine()}; load average {r.load_before:.1f} when the run began "
-        "(other work on the machine shares its cores); servers, clients and browser on it",
+        f"- machine: {_machine()}; load average {r.load_before:.1f} when the run began"
+        + (" (other work on the machine shares its cores)" if r.load_before >= 1.0 else "")
+        + "; servers, clients and browser on it",
         f"- {serving}; store on local disk; each app process warmed by one session "
         "visiting every page first (not timed)",
         f"- {r.sessions} browsing sessions, each a websocket client speaking streamlit's "
