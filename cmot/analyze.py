@@ -13,8 +13,8 @@ import pandas as pd
 
 from cmot.compare import compare_all, find_flips
 from cmot.errors import CmotError
-from cmot.flags import add_survey_flags, flag_values, mapping_notes
-from cmot.ingest import open_survey, options_from_flags
+from cmot.flags import add_survey_flags, flag_values, mapping_notes, options_from_flags
+from cmot.ingest import open_survey
 from cmot.moments import ALL, MomentsResult, Settings, find_moments
 from cmot.options import IngestOptions
 from cmot.report import to_csv

@@ -23,8 +23,9 @@ from cmot.flags import (
     flag_values,
     for_the_command_line,
     glue_dash_values,
+    options_from_flags,
 )
-from cmot.ingest import detect_roles, ingest, options_from_flags
+from cmot.ingest import detect_roles, ingest
 from cmot.report import to_csv
 from cmot.segment_cli import add_segments_parser
 from cmot.store import Store

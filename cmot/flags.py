@@ -1,8 +1,9 @@
 """The command line's survey flags: one set for `ingest`, `analyze`, `segments` and later commands.
 
 Each flag is one choice of the Data page (outcome, its type, positive values or range, missing
-codes, touchpoints, weight, sheet, value labels); `cmot.ingest.options_from_flags` turns their
-text into `IngestOptions`. This module only parses text: no file is read here.
+codes, touchpoints, weight, sheet, value labels); `options_from_flags` turns their
+text into `IngestOptions` (merged into a `--spec` file when one is given). No survey file is
+read here.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import argparse
 import csv
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from cmot.detect import Detection
 from cmot.errors import CmotError
-from cmot.spec import OUTCOME_KINDS, Code, JourneySpec
+from cmot.options import IngestOptions
+from cmot.spec import OUTCOME_KINDS, Code, JourneySpec, Outcome, load_spec, validate_spec
 
 # Flags whose value may begin with "-" (a negative code such as -99, -1-5 as a range):
 # argparse reads "--missing -99,-98" as two flags unless the value is glued with "=".
@@ -246,3 +249,166 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
         "sheet": args.sheet,
         "labels": args.label,
     }
+
+
+def options_from_flags(
+    spec: str | None = None,
+    missing: str | None = None,
+    outcome: str | None = None,
+    positive: str | None = None,
+    layout: str | None = None,
+    *,
+    outcome_type: str | None = None,
+    outcome_range: str | None = None,
+    touchpoints: str | None = None,
+    weight: str | None = None,
+    sheet: str | None = None,
+    labels: Sequence[Sequence[str]] | None = None,
+) -> IngestOptions:
+    """The command line's survey flags (see `cmot.flags`) as options; CmotError on a bad value.
+
+    With --spec the other flags override the spec's entries, so that `--spec` alone suffices
+    and `--spec --missing` merges as before. The spec's outcome is also handed to detection,
+    which then never has to find one itself.
+    """
+    if outcome is not None and not outcome.strip():
+        raise CmotError("--outcome: name the outcome column.")
+    if outcome_type is not None and outcome_type not in OUTCOME_KINDS:
+        raise CmotError(f"--outcome-type: use one of {', '.join(OUTCOME_KINDS)}.")
+    if layout is not None and layout not in ("wide", "long"):
+        raise CmotError(f"--layout: use wide or long, not {layout!r}.")
+    pos = split_list(positive, "--positive") if positive is not None else None
+    rng = parse_range(outcome_range) if outcome_range is not None else None
+    kind = outcome_type
+    if rng is not None and kind is None:
+        kind = "scale"  # a range belongs to a scale; a 0-10 recommend says so with the type
+    if pos is not None and kind not in (None, "binary"):
+        raise CmotError(
+            f"--positive applies to a binary outcome, not a {kind} one: drop --positive, "
+            "or say --outcome-type binary."
+        )
+    if rng is not None and kind == "binary":
+        raise CmotError(
+            "--outcome-range applies to a scale outcome; a binary one takes --positive."
+        )
+    if rng is not None and kind == "recommend" and rng != (0.0, 10.0):
+        raise CmotError(
+            "A recommend outcome is rated 0-10; for another range say --outcome-type scale."
+        )
+    codes = parse_codes_flag(missing) if missing is not None else None
+    tps = split_list(touchpoints, "--touchpoints") if touchpoints is not None else None
+    wt: str | None = None
+    if weight is not None:
+        wt = weight.strip()
+        if not wt:
+            raise CmotError("--weight: name the weight column, or say none.")
+        if wt.lower() == "none":
+            wt = "none"
+    if sheet is not None and not sheet.strip():
+        raise CmotError("--sheet: name the workbook's sheet to read.")
+    value_labels = parse_labels(labels or [])
+    if spec is None:
+        return IngestOptions(
+            missing=codes,
+            outcome=outcome.strip() if outcome else None,
+            positive=pos,
+            outcome_kind=kind,
+            outcome_range=rng,
+            touchpoints=tps,
+            weight=wt,
+            sheet=sheet,
+            layout=layout,
+            labels=value_labels,
+            # A named weight is also the column's role, as the Data page maps it.
+            roles={wt: "weight"} if wt not in (None, "none") else {},
+        )
+    if tps is not None:
+        raise CmotError(
+            "--touchpoints cannot change a journey spec: list the touchpoints in the spec's "
+            "stages, or drop --spec to pick them by name or pattern."
+        )
+    merged = _merge_spec(load_spec(spec), outcome, kind, pos, rng, codes, wt)
+    o = merged.outcome
+    return IngestOptions(
+        spec=merged,
+        missing=codes,
+        outcome=o.column,
+        positive=o.positive or None,
+        outcome_kind=o.kind,
+        outcome_range=(o.min, o.max) if o.min is not None and o.max is not None else None,
+        weight=merged.weight_column or "none",
+        sheet=sheet,
+        layout=layout,
+        labels=value_labels,
+    )
+
+
+def _merge_spec(
+    spec: JourneySpec,
+    outcome: str | None,
+    kind: str | None,
+    positive: tuple[str, ...] | None,
+    rng: tuple[float, float] | None,
+    missing: tuple[Code, ...] | None,
+    weight: str | None,
+) -> JourneySpec:
+    """The spec with the flags' outcome, weight and outcome missing codes put in."""
+    o = spec.outcome
+    column = outcome.strip() if outcome else o.column
+    same = column == o.column
+    if outcome or kind or positive or rng:
+        new_kind = kind or ("binary" if positive else o.kind if same else None)
+        if new_kind is None:
+            raise CmotError(
+                f"The spec's outcome is {o.column!r}; say what {column!r} is with "
+                "--outcome-type binary|scale|recommend."
+            )
+        keep = same and new_kind == o.kind
+        pos = positive or (o.positive if keep and new_kind == "binary" else ())
+        if new_kind == "binary" and not pos:
+            raise CmotError(
+                f"Say which values of {column!r} count as positive with --positive, e.g. "
+                "--positive yes or --positive 4,5."
+            )
+        lo, hi = rng or ((o.min, o.max) if keep else (None, None))
+        if new_kind == "recommend":
+            lo, hi = 0.0, 10.0
+        elif new_kind == "binary":
+            lo, hi = None, None
+        o = Outcome(column, new_kind, pos if new_kind == "binary" else (), lo, hi)  # type: ignore[arg-type]
+        # The new outcome is an attribute no more; the old one, now unlisted, is not kept.
+        spec = replace(
+            spec,
+            outcome=o,
+            segments=tuple(c for c in spec.segments if c != column),
+            attributes=tuple(c for c in spec.attributes if c != column),
+            ignored=tuple(c for c in spec.ignored if c != column),
+        )
+    if weight is not None:
+        w = None if weight == "none" else weight
+        spec = replace(
+            spec,
+            weight_column=w,
+            segments=tuple(c for c in spec.segments if c != w),
+            attributes=tuple(c for c in spec.attributes if c != w),
+            ignored=tuple(c for c in spec.ignored if c != w),
+        )
+    if missing and o.kind != "binary":
+        # Declared codes are "no answer" in the outcome too, but never a point of its own
+        # range: 0 = not applicable on 1-5 ratings is a real detractor on a 0-10 recommend.
+        def inside(c: Code) -> bool:
+            return (
+                isinstance(c, int)
+                and o.min is not None
+                and o.max is not None
+                and (o.min <= c <= o.max)
+            )
+
+        codes = tuple(c for c in missing if not inside(c))
+        if codes:
+            own = tuple(spec.missing.get(o.column, ()))
+            spec = replace(
+                spec,
+                missing={**spec.missing, o.column: own + tuple(c for c in codes if c not in own)},
+            )
+    return validate_spec(spec)

@@ -12,8 +12,8 @@ import pandas as pd
 
 from cmot.analyze import as_attributes
 from cmot.errors import CmotError
-from cmot.flags import add_survey_flags, flag_values, mapping_notes
-from cmot.ingest import open_survey, options_from_flags
+from cmot.flags import add_survey_flags, flag_values, mapping_notes, options_from_flags
+from cmot.ingest import open_survey
 from cmot.options import IngestOptions
 from cmot.report import to_csv
 from cmot.segments import MODES, Segmentation, save_segmentation, segment

@@ -22,11 +22,11 @@ from cmot.flags import (
     for_the_command_line,
     glue_dash_values,
     mapping_notes,
+    options_from_flags,
     parse_codes_flag,
     parse_range,
     split_list,
 )
-from cmot.ingest import options_from_flags
 from cmot.spec import load_spec
 from cmot.store import ID_COL, W_COL, Y_COL, Store
 from tests.conftest import (

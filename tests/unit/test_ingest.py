@@ -8,7 +8,8 @@ import pyarrow.compute as pc
 import pytest
 
 from cmot.demo import DEMO_CSV, DEMO_SPEC, generate_demo
-from cmot.ingest import IngestOptions, detect_roles, parse_codes, read_csv
+from cmot.ingest import IngestOptions, detect_roles, read_csv
+from cmot.options import parse_codes
 from cmot.spec import load_spec
 from cmot.store import ID_COL, Y_COL
 
