@@ -107,20 +107,37 @@ def test_readers_during_writes_see_whole_versions(store_dir: Path) -> None:
     assert len(seen) >= 2  # the reader did overlap the writers
 
 
-def test_the_cli_writes_while_this_process_holds_the_store(store_dir: Path) -> None:
+def test_the_cli_writes_while_this_process_holds_the_store(store_dir: Path, tmp_path: Path) -> None:
+    """What an analyst does at the command line while the dashboard runs: ingest, list,
+    analyse and segment (saving the segmentation); the open store sees each write."""
     store = Store(store_dir)
     ingest(store, DEMO_CSV, "here", SPEC)
-    out = subprocess.run(
-        [sys.executable, "-m", "cmot", "ingest", str(DEMO_CSV), "--name", "from the cli"],
-        cwd=ROOT,
-        env={"CMOT_STORE": str(store_dir), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr
+    store.list_datasets()  # this process has read the catalog before the CLI writes
+
+    def cli(*args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "cmot", *args],
+            cwd=ROOT,
+            env={"CMOT_STORE": str(store_dir), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    cli("ingest", str(DEMO_CSV), "--name", "from the cli")
     assert [d.name for d in store.list_datasets()] == ["from the cli", "here"]
     assert store.get_dataset("from the cli").rows_kept == 6600
+    assert "from the cli" in cli("datasets")
+    cli("analyze", "here", "--segment", "Segment", "--out", str(tmp_path / "moments"))
+    assert (tmp_path / "moments" / "moments.csv").stat().st_size > 0
+    cli(
+        "segments", "here", "--mode", "given", "--attributes", "Segment",
+        "--out", str(tmp_path / "segments"), "--save", "from the cli",
+    )  # fmt: skip
+    here = store.get_dataset("here")
+    assert store.list_segmentations(here.id).name.tolist() == ["from the cli"]
 
 
 # ---- migration from the single-file DuckDB store of cmot 0.2 ---------------------------
