@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -250,6 +250,139 @@ def generate_demo(n_per_segment: int = 1500, seed: int = 7) -> DemoData:
     frame["Would hire again"] = np.where(hire, "Yes", "No")
     frame["Weight"] = np.round(weight, 4)
     return DemoData(frame, demo_spec(), planted_truth(), planted_flips())
+
+
+# ---- several waves with planted changes -----------------------------------------------------
+
+WAVE_COLUMN = "Wave"
+WAVE_LABELS = ("2025", "2026", "2027")
+# Wave 2: the fix. Invoicing, a vulnerability of public agencies in wave 1, is fixed there:
+# the latent rating moves up by FIX_SHIFT, so far fewer rate it low (its penalty, what a low
+# rating costs, stays: the risk at stake falls with the bottom-box share).
+FIXED = ("Public agencies", "Invoicing")
+FIX_SHIFT = 1.3
+# Wave 3: an opportunity emerges for industrial owners only (a top rating of progress
+# reporting starts to add to the outcome); every other effect stays as in PLANTED.
+EMERGING = ("Industrial owners", "Progress reporting", 0.26)
+
+
+@dataclass(frozen=True)
+class WavesData:
+    """Three waves of the demo survey (column WAVE_COLUMN) and what was planted.
+
+    truth: wave, segment, touchpoint, penalty, reward, planted_class, shift (how far the
+    latent rating moved up). changes: segment, touchpoint, from_wave, to_wave, what
+    ("fixed" / "emerging"); empty when `planted` was False.
+    """
+
+    frame: pd.DataFrame
+    spec: JourneySpec
+    truth: pd.DataFrame
+    changes: pd.DataFrame
+
+
+def generate_waves(n_per_segment: int = 1500, seed: int = 11, planted: bool = True) -> WavesData:
+    """Three seeded waves of the demo journey; with `planted`, one vulnerability fixed in one
+    segment (wave 2) and one opportunity emerging in one segment only (wave 3), the rest as
+    in wave 1. Without, the three waves are draws of one population (the null)."""
+    rng = np.random.default_rng(seed)
+    frames, truth = [], []
+    for k, label in enumerate(WAVE_LABELS):
+        effects = {s: dict(PLANTED[s]) for s in SEGMENTS}
+        shift: dict[tuple[str, str], float] = {}
+        if planted and k >= 1:
+            shift[FIXED] = FIX_SHIFT
+        if planted and k >= 2:
+            seg, tp, reward = EMERGING
+            effects[seg][tp] = (effects[seg].get(tp, (0.0, 0.0))[0], reward)
+        frame = _wave_frame(rng, effects, shift, n_per_segment, k)
+        frame.insert(1, WAVE_COLUMN, label)
+        frames.append(frame)
+        for s in SEGMENTS:
+            for tp in TOUCHPOINTS:
+                p, r = effects[s].get(tp, (0.0, 0.0))
+                truth.append((label, s, tp, p, r, planted_class(p, r), shift.get((s, tp), 0.0)))
+    changes = pd.DataFrame(
+        [
+            (FIXED[0], FIXED[1], WAVE_LABELS[0], WAVE_LABELS[1], "fixed"),
+            (EMERGING[0], EMERGING[1], WAVE_LABELS[1], WAVE_LABELS[2], "emerging"),
+        ]
+        if planted
+        else [],
+        columns=["segment", "touchpoint", "from_wave", "to_wave", "what"],
+    )
+    spec = demo_spec()
+    spec = replace(spec, attributes=(*spec.attributes, WAVE_COLUMN))
+    return WavesData(
+        pd.concat(frames, ignore_index=True),
+        spec,
+        pd.DataFrame(
+            truth,
+            columns=[
+                "wave",
+                "segment",
+                "touchpoint",
+                "penalty",
+                "reward",
+                "planted_class",
+                "shift",
+            ],
+        ),
+        changes,
+    )
+
+
+def _wave_frame(
+    rng: np.random.Generator,
+    effects: dict[str, dict[str, tuple[float, float]]],
+    shift: dict[tuple[str, str], float],
+    n_per_segment: int,
+    wave: int,
+) -> pd.DataFrame:
+    """One wave, simulated as generate_demo does (halo, cut-offs, not-applicable answers,
+    weights), with the wave's effects and latent shifts."""
+    sizes = {s: n_per_segment for s in SEGMENTS}
+    for s, share in SAMPLE_SHARE.items():
+        sizes[s] = round(n_per_segment * share / 0.25)
+    seg = rng.permutation(np.concatenate([np.full(sizes[s], s, dtype=object) for s in SEGMENTS]))
+    n = len(seg)
+    halo = rng.normal(0.0, 0.6, n)
+    ratings = np.empty((n, len(TOUCHPOINTS)), dtype=np.int64)
+    for j, tp in enumerate(TOUCHPOINTS):
+        latent = 0.35 + halo + rng.normal(0.0, 1.0, n)
+        for (s, t), up in shift.items():
+            if t == tp:
+                latent[seg == s] += up
+        ratings[:, j] = np.digitize(latent, [-0.9, -0.35, 0.35, 1.1]) + 1
+    low, high = ratings <= 2, ratings == 5
+    prob = np.full(n, 0.55)
+    for s in SEGMENTS:
+        rows = seg == s
+        for tp, (p, r) in effects[s].items():
+            j = TOUCHPOINTS.index(tp)
+            prob[rows] += -p * low[rows, j] + r * high[rows, j]
+    hire = rng.random(n) < np.clip(prob, 0.02, 0.98)
+    for tp, rate in (("Change orders", 0.25), ("Site visits", 0.15)):
+        ratings[rng.random(n) < rate, TOUCHPOINTS.index(tp)] = NA_CODE
+    weight = np.array([POPULATION_SHARE[s] / (sizes[s] / n) for s in seg]) * rng.uniform(
+        0.8, 1.25, n
+    )
+    start = pd.Timestamp("2025-02-01") + pd.DateOffset(years=wave)
+    dates = start + pd.to_timedelta(rng.integers(0, 120, n), unit="D")
+    frame = pd.DataFrame({"Client ID": [f"W{wave + 1}-{100000 + i}" for i in range(n)]})
+    frame["Survey date"] = dates.strftime("%Y-%m-%d")
+    frame[SEGMENT_COLUMN] = seg
+    frame["Sector"] = np.array([SECTORS[s][0] for s in seg], dtype=object)
+    frame["Contract type"] = np.array([CONTRACT[s] for s in seg], dtype=object)
+    frame["Region"] = rng.choice(["North", "South", "East", "West"], n)
+    frame["Project budget (k)"] = np.round(np.array([BUDGET_K[s] for s in seg]), 1)
+    frame["Years as client"] = np.round(np.array([YEARS[s] for s in seg]), 1)
+    for j, tp in enumerate(TOUCHPOINTS):
+        frame[tp] = ratings[:, j]
+    frame["Likelihood to recommend"] = np.clip(np.rint(1.5 + 10.0 * prob), 0, 10).astype(int)
+    frame["Would hire again"] = np.where(hire, "Yes", "No")
+    frame["Weight"] = np.round(weight, 4)
+    return frame
 
 
 def write_demo(directory: Path = DATA_DIR, n_per_segment: int = 1500, seed: int = 7) -> DemoData:
