@@ -178,8 +178,9 @@ def _share_errors(
             aggs += [f"SUM(CASE WHEN {cond} THEN w END)", f"SUM(CASE WHEN {cond} THEN w * w END)"]
     grouping = "GROUP BY GROUPING SETS ((seg), ())" if seg else ""
     flag = "GROUPING(seg)" if seg else "1"
+    name = "seg" if seg else "NULL"
     sql = (
-        f"SELECT {flag} AS whole, seg, {', '.join(aggs)} FROM ("
+        f"SELECT {flag} AS whole, {name}, {', '.join(aggs)} FROM ("
         f"SELECT {segment_sql_expr(seg)} AS seg, {w} AS w, "
         + ", ".join(quote_ident(c) for c in stats.columns)
         + f" FROM {wave.relation} WHERE {quote_ident(Y_COL)} IS NOT NULL "
