@@ -29,6 +29,7 @@ from cmot.ingest import detect_roles, ingest
 from cmot.report import to_csv
 from cmot.segment_cli import add_segments_parser
 from cmot.store import Store
+from cmot.trend_cli import add_trend_parser
 
 ENV_LOG_DIR = "CMOT_LOG_DIR"
 
@@ -194,6 +195,7 @@ PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_datasets_parser,
     add_analyze_parser,
     add_segments_parser,
+    add_trend_parser,
     add_migrate_parser,
 ]
 

@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -70,6 +71,8 @@ MEASURES = ("penalty", "reward", "bottom_box", "top_box")
 MOMENT_CLASSES = ("vulnerability", "opportunity", "hybrid")
 VERDICTS = ("removed", "reduced", "unchanged", "worse", "cannot tell")
 NO_RESPONDENTS = "no respondents in this wave"
+# Benjamini-Hochberg families: each (segment, wave pair), or every row of the comparison.
+Family = Literal["segment", "all"]
 
 
 @dataclass(frozen=True)
@@ -374,14 +377,18 @@ CHANGE_COLUMNS = [
 
 
 def compare_waves(
-    trend: TrendResult, pairs: Sequence[tuple[str, str]] | None = None
+    trend: TrendResult,
+    pairs: Sequence[tuple[str, str]] | None = None,
+    family: Family = "segment",
 ) -> pd.DataFrame:
     """Changes of penalty, reward and the bottom/top-box shares between two waves.
 
     One row per segment x touchpoint x pair (CHANGE_COLUMNS). d = later - earlier, SE
     sqrt(se1² + se2²) (independent samples), 95% interval, two-sided z-test p;
     Benjamini-Hochberg q across the touchpoints and the four measures of each (segment,
-    pair); p_adj is the row's smallest q and `significant` p_adj < alpha. Penalty and reward
+    pair) (family "segment"), or of every row at once (family "all": any change anywhere
+    in the report is then FDR-controlled); p_adj is the row's smallest q and `significant`
+    p_adj < alpha. Penalty and reward
     are untested when either wave's touchpoint is insufficient (reason says which wave);
     shares are tested whenever both waves have raters.
     """
@@ -416,20 +423,6 @@ def compare_waves(
             out[f"d_{m}"], out[f"d_{m}_se"] = d, se
             out[f"d_{m}_lo"], out[f"d_{m}_hi"] = d - z_crit * se, d + z_crit * se
             out[f"d_{m}_p"] = p
-        for name in out.segment.unique():
-            rows = np.flatnonzero((out.segment == name).to_numpy())
-            ps = np.concatenate([out[f"d_{m}_p"].to_numpy(float)[rows] for m in MEASURES])
-            qs = adjust_bh(ps).reshape(len(MEASURES), len(rows))
-            for k, m in enumerate(MEASURES):
-                out.loc[out.index[rows], f"d_{m}_q"] = qs[k]
-        q = out[[f"d_{m}_q" for m in MEASURES]].to_numpy(float)
-        with np.errstate(invalid="ignore"):
-            out["p_adj"] = np.where(
-                np.isfinite(q).any(axis=1),
-                np.nanmin(np.where(np.isfinite(q), q, np.inf), axis=1),
-                math.nan,
-            )
-        out["significant"] = (out.p_adj < alpha).to_numpy()
         out["reason"] = [
             _change_reason(ra, rb, a, b) for ra, rb in zip(ta.reason, tb.reason, strict=True)
         ]
@@ -437,11 +430,32 @@ def compare_waves(
     if not frames:
         return pd.DataFrame(columns=CHANGE_COLUMNS)
     changes = pd.concat(frames, ignore_index=True)
+    for rows in _families(changes, family):
+        ps = np.concatenate([changes[f"d_{m}_p"].to_numpy(float)[rows] for m in MEASURES])
+        qs = adjust_bh(ps).reshape(len(MEASURES), len(rows))
+        for k, m in enumerate(MEASURES):
+            changes.loc[changes.index[rows], f"d_{m}_q"] = qs[k]
+    q = changes[[f"d_{m}_q" for m in MEASURES]].to_numpy(float)
+    finite = np.isfinite(q)
+    changes["p_adj"] = np.where(
+        finite.any(axis=1), np.where(finite, q, np.inf).min(axis=1), math.nan
+    )
+    changes["significant"] = (changes.p_adj < alpha).to_numpy()
     changes["sentence"] = [
         change_sentence(r, trend.unit, alpha) if r["significant"] else ""
         for r in changes.to_dict("records")
     ]
     return changes[CHANGE_COLUMNS]
+
+
+def _families(frame: pd.DataFrame, family: Family) -> list[np.ndarray]:
+    """Row positions of each Benjamini-Hochberg family."""
+    if family == "all":
+        return [np.arange(len(frame))]
+    if family != "segment":
+        raise CmotError(f"The FDR family is 'segment' or 'all', not {family!r}.")
+    keys = frame.segment.astype(str) + "\0" + frame.from_wave + "\0" + frame.to_wave
+    return [np.flatnonzero((keys == k).to_numpy()) for k in keys.unique()]
 
 
 def _change_reason(ra: object, rb: object, a: str, b: str) -> str:
@@ -534,13 +548,18 @@ def fix_verdict(d_risk: float, q: float, risk_to_lo: float, alpha: float = 0.05)
     return "removed" if risk_to_lo <= 0 else "reduced"
 
 
-def fix_check(trend: TrendResult, pairs: Sequence[tuple[str, str]] | None = None) -> pd.DataFrame:
+def fix_check(
+    trend: TrendResult,
+    pairs: Sequence[tuple[str, str]] | None = None,
+    family: Family = "segment",
+) -> pd.DataFrame:
     """For each vulnerability of the earlier wave: bottom-box share and risk at stake then and
     now (outcome units), the risk's change with its interval, and the verdict (FIX_COLUMNS).
 
     risk = P x share of all respondents in the bottom box (the engine's `risk` column); its
     SE by the delta method, sqrt((b·se_P)² + (P·se_b)²); the change's SE sqrt(se1² + se2²);
-    BH across the vulnerabilities of each (segment, pair). See fix_verdict for the rule.
+    BH across the vulnerabilities of each (segment, pair), or of all rows (family "all").
+    See fix_verdict for the rule.
     """
     t = trend.trend
     alpha = trend.settings.alpha
@@ -569,22 +588,22 @@ def fix_check(trend: TrendResult, pairs: Sequence[tuple[str, str]] | None = None
         p = np.array([math.erfc(abs(v) / math.sqrt(2)) for v in zval])
         p[tb.insufficient.astype(bool).to_numpy() | ~np.isfinite(zval)] = math.nan
         out["p"] = p
-        out["q"] = math.nan
-        for name in out.segment.unique():
-            rows = np.flatnonzero((out.segment == name).to_numpy())
-            out.loc[out.index[rows], "q"] = adjust_bh(p[rows])
-        out["verdict"] = [
-            fix_verdict(dd, qq, lo, alpha)
-            for dd, qq, lo in zip(d, out.q.to_numpy(float), out.risk_to_lo, strict=True)
-        ]
-        out["reason"] = [
-            f"{b}: {r}" if v == "cannot tell" and isinstance(r, str) and r else ""
-            for v, r in zip(out.verdict, tb.reason, strict=True)
-        ]
+        out["to_reason"] = tb.reason.to_numpy()
         frames.append(out)
     if not frames:
         return pd.DataFrame(columns=FIX_COLUMNS)
     fixes = pd.concat(frames, ignore_index=True)
+    fixes["q"] = math.nan
+    for rows in _families(fixes, family):
+        fixes.loc[fixes.index[rows], "q"] = adjust_bh(fixes.p.to_numpy(float)[rows])
+    fixes["verdict"] = [
+        fix_verdict(dd, qq, lo, alpha)
+        for dd, qq, lo in zip(fixes.d_risk, fixes.q, fixes.risk_to_lo, strict=True)
+    ]
+    fixes["reason"] = [
+        f"{b}: {r}" if v == "cannot tell" and isinstance(r, str) and r else ""
+        for v, r, b in zip(fixes.verdict, fixes.to_reason, fixes.to_wave, strict=True)
+    ]
     fixes["sentence"] = [fix_sentence(r, trend.unit) for r in fixes.to_dict("records")]
     return fixes[FIX_COLUMNS]
 

@@ -1,0 +1,290 @@
+"""`python -m cmot trend`: moments of truth wave by wave, their changes and whether fixes
+worked, as CSV tables and markdown."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from cmot.analyze import as_attributes, check_segment_columns, weighting
+from cmot.errors import CmotError
+from cmot.flags import add_survey_flags, flag_values, mapping_notes, options_from_flags, split_list
+from cmot.ingest import open_survey
+from cmot.options import IngestOptions
+from cmot.report import to_csv
+from cmot.spec import JourneySpec
+from cmot.sums import Settings
+from cmot.trend import Family, TrendResult, compare_waves, compute_trend, fix_check
+from cmot.waves import PERIODS, Wave, WaveSource, waves_from_column, waves_from_relations
+
+TREND_CSV_FIRST = [
+    "wave",
+    "segment",
+    "touchpoint",
+    "n",
+    "penalty",
+    "reward",
+    "penalty_se",
+    "reward_se",
+    "class",
+]
+CHANGES_CSV_FIRST = [
+    "segment",
+    "touchpoint",
+    "from_wave",
+    "to_wave",
+    "from_class",
+    "to_class",
+    "d_penalty",
+    "d_penalty_se",
+    "d_reward",
+    "d_reward_se",
+    "p_adj",
+    "sentence",
+]
+SUMMARY_LINES = 20  # per section of summary.md; the CSV files have every row
+
+
+def open_waves(args: argparse.Namespace) -> tuple[WaveSource, list[str]]:
+    """The waves the sources name, and the mapping notes to print.
+
+    One source: its waves come from --wave (values, or periods with --by); --by alone uses
+    the spec's date column. Several sources: one wave each, read with the first one's
+    mapping (a file) or their own (a stored dataset), labelled --labels or by name.
+    """
+    sources: list[str] = list(args.sources)
+    segments = list(args.segment or [])
+    labels = list(split_list(args.labels, "--labels")) if args.labels else None
+    options = options_from_flags(**flag_values(args))
+    if len(sources) == 1:
+        survey = open_survey(
+            sources[0], as_attributes(options, sources[0], segments + _given(args.wave))
+        )
+        spec = survey.spec
+        column = args.wave or (spec.date_column if args.by else None)
+        if column is None:
+            raise CmotError(
+                "One source makes one wave: name its wave or date column with --wave (and "
+                "--by month, quarter or year for a date), or give one file or dataset per wave."
+            )
+        check_segment_columns(survey.con, survey.table, spec, segments)
+        key = ("dataset", survey.info.id) if survey.info is not None else None
+        source = waves_from_column(
+            survey.con, survey.table, spec, column, by=args.by, labels=labels, cache_key=key
+        )
+        found = mapping_notes(survey.detection, spec) if survey.detection is not None else []
+        return source, list(found)
+    if args.wave or args.by:
+        raise CmotError(
+            "Several sources are one wave each: leave out --wave and --by, or give one source "
+            "holding every wave with --wave."
+        )
+    if labels is not None and len(labels) != len(sources):
+        raise CmotError(f"Give one label per source: {len(sources)} sources, {len(labels)} labels.")
+    names = labels or [_name(s) for s in sources]
+    waves: list[Wave] = []
+    specs: list[JourneySpec] = []
+    notes = []
+    first: JourneySpec | None = None
+    for k, ref in enumerate(sources):
+        is_file = Path(ref).is_file()
+        if first is None:
+            opts: IngestOptions | None = as_attributes(options, ref, segments)
+        elif is_file:
+            # Later files are read with the first one's mapping: the same roles, codes and
+            # scale, so every wave is cleaned alike.
+            opts = replace(options, spec=first)
+        else:
+            opts = None  # a stored dataset keeps the mapping it was ingested with
+        survey = open_survey(ref, opts)
+        if first is None:
+            first = survey.spec
+            if survey.detection is not None:
+                notes += mapping_notes(survey.detection, survey.spec)
+        check_segment_columns(survey.con, survey.table, first, segments)
+        key = ("dataset", survey.info.id) if survey.info is not None else None
+        waves.append(Wave(names[k], survey.con, survey.table, (), key))
+        specs.append(survey.spec)
+    return waves_from_relations(waves, specs), notes
+
+
+def _given(column: str | None) -> list[str]:
+    return [column] if column else []
+
+
+def _name(ref: str) -> str:
+    path = Path(ref)
+    return path.stem if path.is_file() else ref
+
+
+def write_trend_summary(
+    trend: TrendResult,
+    changes: pd.DataFrame,
+    fixes: pd.DataFrame,
+    title: str,
+    spec: JourneySpec,
+    *,
+    chosen: bool = False,
+    family: Family = "segment",
+) -> str:
+    """The markdown summary: waves, significant changes, migrations, fixes, thin data."""
+    s = trend.settings
+    sizes = trend.segments[trend.segments.segment == "All"]
+    waves = ", ".join(f"{r.wave} (n = {int(r.n):,})" for r in sizes.itertuples())
+    by = " x ".join(spec.label_of(c) for c in trend.segmentation) or "(none)"
+    pairs = "the chosen waves" if chosen else "consecutive waves"
+    across = (
+        "across each segment's touchpoints" if family == "segment" else "across the whole report"
+    )
+    lines = [
+        f"# Trend: {title}",
+        "",
+        f"Waves: {waves}. Segmented by: {by}. Results are {weighting(spec)}; penalty, reward "
+        f"and risk are in {trend.unit} of the outcome. Changes between {pairs} are tested "
+        f"with Benjamini-Hochberg at {s.alpha} {across}.",
+        "",
+    ]
+    if trend.notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in trend.notes], ""]
+    sig = changes[changes.significant] if len(changes) else changes
+    lines += ["## Significant changes", ""]
+    if sig.empty:
+        lines.append("No change of penalty, reward or box shares survives the FDR control.")
+    else:
+        lines += [f"- {t}" for t in sig.sort_values("p_adj").sentence.head(SUMMARY_LINES)]
+        if len(sig) > SUMMARY_LINES:
+            lines.append(f"- ... and {len(sig) - SUMMARY_LINES} more in changes.csv")
+    lines += ["", "## Class migrations", ""]
+    moved = changes[~changes.migration.isin(["", "not comparable"])] if len(changes) else changes
+    if moved.empty:
+        lines.append("No touchpoint changed class.")
+    else:
+        for r in moved.head(SUMMARY_LINES).itertuples():
+            lines.append(
+                f"- {r.touchpoint} ({r.segment}), {r.from_wave} to {r.to_wave}: {r.migration}"
+            )
+        if len(moved) > SUMMARY_LINES:
+            lines.append(f"- ... and {len(moved) - SUMMARY_LINES} more in changes.csv")
+    lines += ["", "## Did the fix work", ""]
+    if fixes.empty:
+        lines.append("No vulnerability in an earlier wave to follow up.")
+    else:
+        order = fixes.assign(_k=fixes.verdict.eq("unchanged")).sort_values("_k", kind="stable")
+        lines += [f"- {t}" for t in order.sentence.head(SUMMARY_LINES)]
+        if len(fixes) > SUMMARY_LINES:
+            lines.append(f"- ... and {len(fixes) - SUMMARY_LINES} more in fixes.csv")
+    thin = trend.segments[trend.segments.insufficient]
+    if len(thin):
+        lines += ["", "## Too little data", ""]
+        lines += [
+            f"- {r.wave}, {r.segment}: {r.reason}" for r in thin.head(SUMMARY_LINES).itertuples()
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def trend_warnings(trend: TrendResult) -> pd.DataFrame:
+    """Every wave's guardrail warnings, with the wave."""
+    frames = [r.warnings.assign(wave=w) for w, r in trend.results.items() if len(r.warnings)]
+    cols = ["wave", "segment", "touchpoint", "column", "kind", "message"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def run_trend(args: argparse.Namespace) -> int:
+    source, notes = open_waves(args)
+    for note in notes:
+        print(note)
+    segments = list(args.segment or [])
+    settings = Settings(
+        low_max=args.low_max,
+        high_min=args.high_min,
+        measure="promoter" if args.promoter else "score",
+    )
+    trend = compute_trend(source, segments or None, settings)
+    pairs = None
+    if args.from_wave or args.to_wave:
+        if not (args.from_wave and args.to_wave):
+            raise CmotError("Give both --from and --to to compare two chosen waves.")
+        pairs = [(args.from_wave, args.to_wave)]
+    changes = compare_waves(trend, pairs, args.fdr)
+    fixes = fix_check(trend, pairs, args.fdr)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CmotError(f"Cannot create the output folder {out}: {e.strerror}.") from None
+    t = trend.trend
+    tables = {
+        "trend": t[TREND_CSV_FIRST + [c for c in t.columns if c not in TREND_CSV_FIRST]],
+        "changes": changes[
+            CHANGES_CSV_FIRST + [c for c in changes.columns if c not in CHANGES_CSV_FIRST]
+        ],
+        "fixes": fixes,
+        "segments": trend.segments,
+        "warnings": trend_warnings(trend),  # even empty: no stale file from an earlier run
+    }
+    for name, frame in tables.items():
+        (out / f"{name}.csv").write_bytes(to_csv(frame))  # formula-safe, like every export
+    title = ", ".join(Path(s).name for s in args.sources)
+    summary = write_trend_summary(
+        trend, changes, fixes, title, source.spec, chosen=pairs is not None, family=args.fdr
+    )
+    (out / "summary.md").write_text(summary, encoding="utf-8")
+    print(summary, end="")
+    print(
+        f"{len(trend.waves)} waves, {int(changes.significant.sum()) if len(changes) else 0} "
+        f"significant changes, {len(fixes)} vulnerabilities followed up; wrote "
+        f"{', '.join(f'{n}.csv' for n in tables)}, summary.md to {out}"
+    )
+    return 0
+
+
+def add_trend_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "trend",
+        help="moments of truth wave by wave: changes, class migrations, did the fix work",
+    )
+    p.add_argument(
+        "sources",
+        nargs="+",
+        metavar="FILE_OR_DATASET",
+        help="one survey holding every wave (with --wave), or one file or dataset per wave",
+    )
+    p.add_argument("--wave", metavar="COLUMN", help="the column giving each row's wave")
+    p.add_argument(
+        "--by",
+        choices=PERIODS,
+        help="group a date column into waves by month, quarter or year (the spec's date "
+        "column when --wave is left out)",
+    )
+    p.add_argument(
+        "--labels",
+        metavar="L1,L2,...",
+        help="wave names: one per source, or for --wave its values in the order wanted (or "
+        "new names for its waves in their natural order)",
+    )
+    p.add_argument(
+        "--segment",
+        action="append",
+        metavar="COLUMN",
+        help="segment by this column (repeat for combinations); the whole data is 'All'",
+    )
+    add_survey_flags(p, stored_note=True)
+    p.add_argument("--low-max", type=int, help="highest rating counted as low (bottom box)")
+    p.add_argument("--high-min", type=int, help="lowest rating counted as high (top box)")
+    p.add_argument(
+        "--promoter", action="store_true", help="a 0-10 recommend outcome as promoter share"
+    )
+    p.add_argument("--from", dest="from_wave", metavar="WAVE", help="compare this wave ...")
+    p.add_argument("--to", dest="to_wave", metavar="WAVE", help="... with this one")
+    p.add_argument(
+        "--fdr",
+        choices=("segment", "all"),
+        default="segment",
+        help="Benjamini-Hochberg across each segment's touchpoints per wave pair (default), "
+        "or across the whole report (fewer false alarms when many segments are compared)",
+    )
+    p.add_argument("--out", required=True, help="folder for the CSV tables and summary.md")
+    p.set_defaults(run=run_trend)
