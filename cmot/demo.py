@@ -263,7 +263,7 @@ FIXED = ("Public agencies", "Invoicing")
 FIX_SHIFT = 1.3
 # Wave 3: an opportunity emerges for industrial owners only (a top rating of progress
 # reporting starts to add to the outcome); every other effect stays as in PLANTED.
-EMERGING = ("Industrial owners", "Progress reporting", 0.26)
+EMERGING = ("Industrial owners", "Progress reporting", 0.30)
 
 
 @dataclass(frozen=True)

@@ -60,9 +60,10 @@ def open_waves(args: argparse.Namespace) -> tuple[WaveSource, list[str]]:
     labels = list(split_list(args.labels, "--labels")) if args.labels else None
     options = options_from_flags(**flag_values(args))
     if len(sources) == 1:
-        survey = open_survey(
-            sources[0], as_attributes(options, sources[0], segments + _given(args.wave))
+        one = _keep_wave(
+            as_attributes(options, sources[0], segments + _given(args.wave)), args.wave
         )
+        survey = open_survey(sources[0], one)
         spec = survey.spec
         column = args.wave or (spec.date_column if args.by else None)
         if column is None:
@@ -109,6 +110,22 @@ def open_waves(args: argparse.Namespace) -> tuple[WaveSource, list[str]]:
         waves.append(Wave(names[k], survey.con, survey.table, (), key))
         specs.append(survey.spec)
     return waves_from_relations(waves, specs), notes
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _keep_wave(options: IngestOptions, column: str | None) -> IngestOptions:
+    """A spec that does not name the wave column would drop it on reading: keep it as an
+    attribute (only the column's role changes; the spec's mapping is otherwise used as is)."""
+    spec = options.spec
+    if column is None or spec is None:
+        return options
+    named = {spec.date_column, spec.id_column, *spec.attributes, *spec.touchpoint_columns}
+    if column in named or column == spec.outcome.column:
+        return options
+    return replace(options, spec=replace(spec, attributes=(*spec.attributes, column)))
 
 
 def _given(column: str | None) -> list[str]:
@@ -180,8 +197,11 @@ def write_trend_summary(
     if len(thin):
         lines += ["", "## Too little data", ""]
         lines += [
-            f"- {r.wave}, {r.segment}: {r.reason}" for r in thin.head(SUMMARY_LINES).itertuples()
+            f"- {r.wave}, {r.segment}: {_cut(str(r.reason), 200)}"
+            for r in thin.head(SUMMARY_LINES).itertuples()
         ]
+        if len(thin) > SUMMARY_LINES:
+            lines.append(f"- ... and {len(thin) - SUMMARY_LINES} more in segments.csv")
     return "\n".join(lines) + "\n"
 
 
