@@ -256,14 +256,18 @@ def generate_demo(n_per_segment: int = 1500, seed: int = 7) -> DemoData:
 
 WAVE_COLUMN = "Wave"
 WAVE_LABELS = ("2025", "2026", "2027")
-# Wave 2: the fix. Invoicing, a vulnerability of public agencies in wave 1, is fixed there:
-# the latent rating moves up by FIX_SHIFT, so far fewer rate it low (its penalty, what a low
-# rating costs, stays: the risk at stake falls with the bottom-box share).
-FIXED = ("Public agencies", "Invoicing")
+# Wave 2: the fix. Pricing clarity, a vulnerability of private clients in wave 1, is fixed
+# there: the latent rating moves up by FIX_SHIFT, so far fewer rate it low (its penalty, what
+# a low rating costs, stays: the risk at stake falls with the bottom-box share).
+FIXED = ("Private clients", "Pricing clarity")
 FIX_SHIFT = 1.3
-# Wave 3: an opportunity emerges for industrial owners only (a top rating of progress
+# Wave 3: an opportunity emerges for public agencies only (a top rating of progress
 # reporting starts to add to the outcome); every other effect stays as in PLANTED.
-EMERGING = ("Industrial owners", "Progress reporting", 0.30)
+EMERGING = ("Public agencies", "Progress reporting", 0.26)
+# The waves' base probability: with it every segment's planted effects keep the probability
+# inside [0.02, 0.98] (0.04 to 0.98 at the extremes), so no clipping bends the linear model
+# and "the rest unchanged" holds for the PRCA coefficients too, at any sample size.
+WAVE_BASE = 0.50
 
 
 @dataclass(frozen=True)
@@ -355,7 +359,7 @@ def _wave_frame(
                 latent[seg == s] += up
         ratings[:, j] = np.digitize(latent, [-0.9, -0.35, 0.35, 1.1]) + 1
     low, high = ratings <= 2, ratings == 5
-    prob = np.full(n, 0.55)
+    prob = np.full(n, WAVE_BASE)
     for s in SEGMENTS:
         rows = seg == s
         for tp, (p, r) in effects[s].items():

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cmot import moments as M
-from cmot.demo import DEMO_CSV, WAVE_COLUMN, WAVE_LABELS, generate_demo
+from cmot.demo import DEMO_CSV, EMERGING, FIXED, WAVE_COLUMN, WAVE_LABELS, generate_demo
 from cmot.trend import (
     CHANGE_COLUMNS,
     FIX_COLUMNS,
@@ -33,7 +33,7 @@ ENGINE_COLUMNS = [
 @pytest.fixture(scope="module")
 def planted():
     con = duckdb.connect()
-    data = waves_table(con, n_per_segment=1000, seed=11)
+    data = waves_table(con, n_per_segment=1500, seed=11)
     src = waves_from_column(con, "waves", data.spec, WAVE_COLUMN)
     trend = compute_trend(src, "Segment")
     return con, data, trend
@@ -139,11 +139,11 @@ def test_planted_changes_are_found_and_nothing_else(planted) -> None:
         if (tp, a, b) not in planted_keys or s not in planted_in[tp]
     ]
     assert len(others) <= 2, others
-    fixed = sig[(sig.segment == "Public agencies") & (sig.touchpoint == "Invoicing")].iloc[0]
+    fixed = sig[(sig.segment == FIXED[0]) & (sig.touchpoint == FIXED[1])].iloc[0]
     assert fixed.d_bottom_box < 0 and fixed.d_bottom_box_q < 0.05
     assert fixed.migration == "vulnerability -> adequate (maintain)"
-    assert fixed.sentence.startswith("Invoicing (Public agencies), 2025 to 2026: the bottom-box")
-    emerging = sig[(sig.segment == "Industrial owners") & (sig.touchpoint == "Progress reporting")]
+    assert fixed.sentence.startswith(f"{FIXED[1]} ({FIXED[0]}), 2025 to 2026: the bottom-box")
+    emerging = sig[(sig.segment == EMERGING[0]) & (sig.touchpoint == EMERGING[1])]
     e = emerging.iloc[0]
     assert e.d_reward > 0 and e.d_reward_q < 0.05 and e.to_class == "opportunity"
     assert e.migration == "new moment (opportunity)"
@@ -157,14 +157,12 @@ def test_the_fix_is_seen_to_work(planted) -> None:
     fixes = fix_check(trend)
     assert list(fixes.columns) == FIX_COLUMNS
     first = fixes[fixes.from_wave == WAVE_LABELS[0]]
-    row = first[(first.segment == "Public agencies") & (first.touchpoint == "Invoicing")].iloc[0]
+    row = first[(first.segment == FIXED[0]) & (first.touchpoint == FIXED[1])].iloc[0]
     assert row.verdict in ("removed", "reduced")
     assert row.risk_to < row.risk_from and row.d_risk_hi < 0
     assert row.bottom_box_to < row.bottom_box_from
     assert f"risk {row.verdict} in 2026" in row.sentence
-    others = fixes[
-        ~((fixes.segment.isin(["Public agencies", M.ALL])) & (fixes.touchpoint == "Invoicing"))
-    ]
+    others = fixes[~((fixes.segment.isin([FIXED[0], M.ALL])) & (fixes.touchpoint == FIXED[1]))]
     assert set(others.verdict) <= {"unchanged"}, others[others.verdict != "unchanged"]
 
 

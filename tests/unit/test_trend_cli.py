@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cmot.demo import WAVE_COLUMN, WAVE_LABELS, demo_spec, generate_waves
+from cmot.demo import EMERGING, FIXED, WAVE_COLUMN, WAVE_LABELS, demo_spec, generate_waves
 from cmot.spec import save_spec
 from cmot.trend_cli import CHANGES_CSV_FIRST, TREND_CSV_FIRST
 from tests.conftest import DATA, need_real
@@ -20,7 +20,7 @@ KC = DATA / "kansas-city-resident"
 def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's three waves stacked in one file, one file per wave, and the spec."""
     folder = tmp_path_factory.mktemp("waves")
-    data = generate_waves(n_per_segment=1000, seed=11)
+    data = generate_waves(n_per_segment=1500, seed=11)
     data.frame.to_csv(folder / "stacked.csv", index=False)
     for label in WAVE_LABELS:
         part = data.frame[data.frame[WAVE_COLUMN] == label].drop(columns=WAVE_COLUMN)
@@ -61,12 +61,12 @@ def test_one_file_with_a_wave_column(demo_files: Path, tmp_path: Path, store_dir
     assert [str(w) for w in trend.wave.unique()] == list(WAVE_LABELS)
     assert len(trend) == 3 * 5 * 12  # waves x (All + 4 segments) x touchpoints
     sig = changes[changes.p_adj < 0.05]
-    fixed = sig[(sig.segment == "Public agencies") & (sig.touchpoint == "Invoicing")]
-    assert len(fixed) == 1 and fixed.sentence.iloc[0].startswith("Invoicing (Public agencies)")
+    fixed = sig[(sig.segment == FIXED[0]) & (sig.touchpoint == FIXED[1])]
+    assert len(fixed) == 1 and fixed.sentence.iloc[0].startswith(f"{FIXED[1]} ({FIXED[0]})")
     assert fixed.sentence.iloc[0] in r.stdout
-    emerging = sig[(sig.segment == "Industrial owners") & (sig.touchpoint == "Progress reporting")]
+    emerging = sig[(sig.segment == EMERGING[0]) & (sig.touchpoint == EMERGING[1])]
     assert emerging.to_class.tolist() == ["opportunity"]
-    verdict = fixes[(fixes.segment == "Public agencies") & (fixes.touchpoint == "Invoicing")]
+    verdict = fixes[(fixes.segment == FIXED[0]) & (fixes.touchpoint == FIXED[1])]
     assert verdict.verdict.iloc[0] in ("reduced", "removed")
 
 
@@ -186,4 +186,4 @@ def test_stored_datasets_as_waves(demo_files: Path, tmp_path: Path, store_dir: P
     trend, changes, _ = read_out(tmp_path / "o")
     assert list(trend.wave.unique()) == ["clients 2025", "clients 2026"]
     sig = changes[changes.p_adj < 0.05]
-    assert ((sig.segment == "Public agencies") & (sig.touchpoint == "Invoicing")).any()
+    assert ((sig.segment == FIXED[0]) & (sig.touchpoint == FIXED[1])).any()
