@@ -71,6 +71,7 @@ MEASURES = ("penalty", "reward", "bottom_box", "top_box")
 MOMENT_CLASSES = ("vulnerability", "opportunity", "hybrid")
 VERDICTS = ("removed", "reduced", "unchanged", "worse", "cannot tell")
 NO_RESPONDENTS = "no respondents in this wave"
+NO_OUTCOME = "no respondent in this wave has an outcome"
 # Benjamini-Hochberg families: each (segment, wave pair), or every row of the comparison.
 Family = Literal["segment", "all"]
 
@@ -114,7 +115,11 @@ def compute_trend(
     spec = source.spec
     results: dict[str, MomentsResult] = {}
     frames, seg_frames = [], []
+    empty: dict[str, str] = {}  # waves where nobody has an outcome: their rows say so
     for wave in source.waves:
+        if _usable_rows(wave) == 0:
+            empty[wave.label] = NO_OUTCOME
+            continue
         stats = compute_stats(
             wave.con,
             wave.relation,
@@ -139,11 +144,16 @@ def compute_trend(
         frames.append(m)
         s = res.segments[["segment", "n", "weight_sum", "outcome_mean", "insufficient", "reason"]]
         seg_frames.append(s.assign(wave=wave.label))
+    if not results:
+        raise CmotError(
+            "No respondent of any wave has an outcome; check the outcome column and its values."
+        )
     segs = _segment_order(seg_frames)
-    trend = _fill_missing(pd.concat(frames, ignore_index=True), source, segs, spec)
+    trend = _fill_missing(pd.concat(frames, ignore_index=True), source, segs, spec, empty)
     segments = pd.concat(seg_frames, ignore_index=True)
-    segments = _fill_segments(segments, source.labels, segs)
+    segments = _fill_segments(segments, source.labels, segs, empty)
     first = next(iter(results.values()))
+    notes = (*source.notes, *[f"Wave {w}: {why}; its rows say so." for w, why in empty.items()])
     return TrendResult(
         waves=source.labels,
         trend=trend[TREND_COLUMNS],
@@ -152,8 +162,17 @@ def compute_trend(
         settings=settings,
         unit=first.unit,
         segmentation=seg,
-        notes=source.notes,
+        notes=notes,
     )
+
+
+def _usable_rows(wave: Wave) -> int:
+    """Rows the engine would read (outcome and weight present)."""
+    sql = (
+        f"SELECT count(*) FROM {wave.relation} WHERE {quote_ident(Y_COL)} IS NOT NULL "
+        f"AND {quote_ident(W_COL)} IS NOT NULL"
+    )
+    return int(wave.con.execute(sql, list(wave.params)).fetchall()[0][0])
 
 
 def _share_errors(
@@ -234,7 +253,11 @@ def _segment_order(seg_frames: list[pd.DataFrame]) -> list[str]:
 
 
 def _fill_missing(
-    trend: pd.DataFrame, source: WaveSource, segs: list[str], spec: JourneySpec
+    trend: pd.DataFrame,
+    source: WaveSource,
+    segs: list[str],
+    spec: JourneySpec,
+    empty: Mapping[str, str],
 ) -> pd.DataFrame:
     """A row for every wave x segment x touchpoint: a segment a wave lacks says so."""
     cols = list(spec.touchpoint_columns)
@@ -256,7 +279,7 @@ def _fill_missing(
             "mot": False,
             "adequate": False,
             "action": "collect more responses",
-            "reason": NO_RESPONDENTS,
+            "reason": empty.get(w, NO_RESPONDENTS),
         }
         for w in source.labels
         for s in segs
@@ -283,11 +306,13 @@ def _display(spec: JourneySpec, column: str) -> str:
         return column
 
 
-def _fill_segments(segments: pd.DataFrame, waves: Sequence[str], segs: list[str]) -> pd.DataFrame:
+def _fill_segments(
+    segments: pd.DataFrame, waves: Sequence[str], segs: list[str], empty: Mapping[str, str]
+) -> pd.DataFrame:
     have = set(zip(segments.wave, segments.segment, strict=True))
     extra = [
         {"wave": w, "segment": s, "n": 0, "weight_sum": 0.0, "insufficient": True}
-        | {"outcome_mean": math.nan, "reason": NO_RESPONDENTS}
+        | {"outcome_mean": math.nan, "reason": empty.get(w, NO_RESPONDENTS)}
         for w in waves
         for s in segs
         if (w, s) not in have

@@ -11,9 +11,11 @@ import pytest
 
 from cmot import moments as M
 from cmot.demo import DEMO_CSV, EMERGING, FIXED, WAVE_COLUMN, WAVE_LABELS, generate_demo
+from cmot.errors import CmotError
 from cmot.trend import (
     CHANGE_COLUMNS,
     FIX_COLUMNS,
+    NO_OUTCOME,
     NO_RESPONDENTS,
     TREND_COLUMNS,
     compare_waves,
@@ -172,9 +174,9 @@ def test_chosen_pairs_and_unknown_waves() -> None:
     trend = compute_trend(waves_from_column(con, "waves", data.spec, WAVE_COLUMN))
     changes = compare_waves(trend, [("2025", "2027")])
     assert set(zip(changes.from_wave, changes.to_wave, strict=True)) == {("2025", "2027")}
-    with pytest.raises(Exception, match="No wave '2030'"):
+    with pytest.raises(CmotError, match="No wave '2030'"):
         compare_waves(trend, [("2025", "2030")])
-    with pytest.raises(Exception, match="not '2025' with itself"):
+    with pytest.raises(CmotError, match="not '2025' with itself"):
         fix_check(trend, [("2025", "2025")])
 
 
@@ -267,3 +269,18 @@ def test_nulls_rarely_report_a_change() -> None:
     assert runs_with_change <= 2, runs_with_change
     assert families_with_change <= 0.05 * families, (families_with_change, families)
     assert runs_all_family <= 2, runs_all_family
+
+
+def test_a_wave_without_outcomes_says_so_in_its_rows() -> None:
+    con = duckdb.connect()
+    data = waves_table(con, n_per_segment=300, seed=3)
+    con.execute("UPDATE waves SET __cmot_y = NULL WHERE Wave = '2026'")
+    trend = compute_trend(waves_from_column(con, "waves", data.spec, WAVE_COLUMN), "Segment")
+    rows = trend.trend[trend.trend.wave == "2026"]
+    assert (rows.reason == NO_OUTCOME).all() and (rows.n == 0).all()
+    assert "Wave 2026: " + NO_OUTCOME + "; its rows say so." in trend.notes
+    assert list(trend.results) == ["2025", "2027"]
+    assert (fix_check(trend, [("2025", "2026")]).verdict == "cannot tell").all()
+    con.execute("UPDATE waves SET __cmot_y = NULL")
+    with pytest.raises(CmotError, match="No respondent of any wave has an outcome"):
+        compute_trend(waves_from_column(con, "waves", data.spec, WAVE_COLUMN))
