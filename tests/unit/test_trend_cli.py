@@ -187,3 +187,14 @@ def test_stored_datasets_as_waves(demo_files: Path, tmp_path: Path, store_dir: P
     assert list(trend.wave.unique()) == ["clients 2025", "clients 2026"]
     sig = changes[changes.p_adj < 0.05]
     assert ((sig.segment == FIXED[0]) & (sig.touchpoint == FIXED[1])).any()
+    # One stored dataset holding every wave: its date column grouped by year.
+    r = run_cli("ingest", str(demo_files / "stacked.csv"), "--name", "clients", "--spec", spec)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("trend", "clients", "--by", "year", "--out", str(tmp_path / "y"))
+    assert r.returncode == 0, r.stderr
+    by_year, _, _ = read_out(tmp_path / "y")
+    assert [str(w) for w in by_year.wave.unique()] == list(WAVE_LABELS)
+    # its spec did not name the wave column, so ingest left it out: the error says so
+    r = run_cli("trend", "clients", "--wave", WAVE_COLUMN, "--out", str(tmp_path / "w"))
+    assert r.returncode == 2 and "No column 'Wave' to take waves from" in r.stderr
+    assert "'Survey date'" in r.stderr
