@@ -264,14 +264,13 @@ def _fill_missing(
     stage_of = {c: s.name for s in spec.stages for c in s.touchpoints}
     name_of = {c: _display(spec, c) for c in cols}
     have = set(zip(trend.wave, trend.segment, strict=True))
+    shown = dict(zip(trend.column, trend.touchpoint, strict=True))  # the engine's names
     extra = [
         {
             "wave": w,
             "segment": s,
             "stage": stage_of[c],
-            "touchpoint": trend.loc[trend.column == c, "touchpoint"].iloc[0]
-            if (trend.column == c).any()
-            else name_of[c],
+            "touchpoint": shown.get(c, name_of[c]),
             "column": c,
             "n": 0,
             "class": "insufficient",
@@ -291,12 +290,14 @@ def _fill_missing(
     wave_rank = {w: k for k, w in enumerate(source.labels)}
     seg_rank = {s: k for k, s in enumerate(segs)}
     col_rank = {c: k for k, c in enumerate(cols)}
-    key = (
-        trend.wave.map(wave_rank) * 1_000_000
-        + trend.segment.map(seg_rank) * 1_000
-        + trend.column.map(col_rank)
+    order = np.lexsort(
+        (
+            trend.column.map(col_rank).to_numpy(),
+            trend.segment.map(seg_rank).to_numpy(),
+            trend.wave.map(wave_rank).to_numpy(),
+        )
     )
-    return trend.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
+    return trend.iloc[order].reset_index(drop=True)
 
 
 def _display(spec: JourneySpec, column: str) -> str:
@@ -322,8 +323,8 @@ def _fill_segments(
     cols = ["wave", "segment", "n", "weight_sum", "outcome_mean", "insufficient", "reason"]
     rank = {w: k for k, w in enumerate(waves)}
     srank = {s: k for k, s in enumerate(segs)}
-    key = segments.wave.map(rank) * 1_000_000 + segments.segment.map(srank)
-    return segments.iloc[np.argsort(key.to_numpy(), kind="stable")][cols].reset_index(drop=True)
+    order = np.lexsort((segments.segment.map(srank).to_numpy(), segments.wave.map(rank).to_numpy()))
+    return segments.iloc[order][cols].reset_index(drop=True)
 
 
 # ---- changes between waves ------------------------------------------------------------------
