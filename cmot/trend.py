@@ -405,7 +405,7 @@ CHANGE_COLUMNS = [
 def compare_waves(
     trend: TrendResult,
     pairs: Sequence[tuple[str, str]] | None = None,
-    family: Family = "segment",
+    family: Family = "all",
 ) -> pd.DataFrame:
     """Changes of penalty, reward and the bottom/top-box shares between two waves.
 
@@ -577,7 +577,7 @@ def fix_verdict(d_risk: float, q: float, risk_to_lo: float, alpha: float = 0.05)
 def fix_check(
     trend: TrendResult,
     pairs: Sequence[tuple[str, str]] | None = None,
-    family: Family = "segment",
+    family: Family = "all",
 ) -> pd.DataFrame:
     """For each vulnerability of the earlier wave: bottom-box share and risk at stake then and
     now (outcome units), the risk's change with its interval, and the verdict (FIX_COLUMNS).

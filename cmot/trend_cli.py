@@ -145,7 +145,7 @@ def write_trend_summary(
     spec: JourneySpec,
     *,
     chosen: bool = False,
-    family: Family = "segment",
+    family: Family = "all",
 ) -> str:
     """The markdown summary: waves, significant changes, migrations, fixes, thin data."""
     s = trend.settings
@@ -302,9 +302,10 @@ def add_trend_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--fdr",
         choices=("segment", "all"),
-        default="segment",
-        help="Benjamini-Hochberg across each segment's touchpoints per wave pair (default), "
-        "or across the whole report (fewer false alarms when many segments are compared)",
+        default="all",
+        help="Benjamini-Hochberg across the whole report (default: at most about 5%% of "
+        "reports without a real change show one), or across each segment's touchpoints per "
+        "wave pair (more power per segment, more false alarms when many are compared)",
     )
     p.add_argument("--out", required=True, help="folder for the CSV tables and summary.md")
     p.set_defaults(run=run_trend)
