@@ -1,7 +1,8 @@
 """Moments of truth per segment from the sums: PRCA classes, intervals, stakes, guardrails.
 
-The sums live in cmot.sums, importance in cmot.importance, what-if and sensitivity in
-cmot.whatif; their public names are re-exported here for existing importers.
+The sums live in cmot.sums and importance in cmot.importance (their public names are
+re-exported here for existing importers); classes and actions in cmot.classes; what-if in
+cmot.whatif and sensitivity in cmot.sensitivity.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from cmot.classes import assign_classes, just_enough
 from cmot.importance import (
     MAX_SHAPLEY_TOUCHPOINTS,
     all_subset_r2,
@@ -47,12 +49,10 @@ from cmot.sums import (
     compute_stats,
     segment_sql_expr,
 )
-from cmot.whatif import Move, WhatIf, assess_sensitivity, predict_what_if
 
 __all__ = [
     "ALL",
     "BLOCK_ROWS",
-    "CLASSES",
     "HC3_FLOAT32_MIN_ROWS",
     "MAX_SHAPLEY_TOUCHPOINTS",
     "MISSING",
@@ -62,15 +62,12 @@ __all__ = [
     "Layout",
     "Measure",
     "MomentsResult",
-    "Move",
     "SegmentFit",
     "SegmentStats",
     "Settings",
     "SufficientStats",
-    "WhatIf",
     "_segment_sql",
     "all_subset_r2",
-    "assess_sensitivity",
     "build_stats_sql",
     "classify_moments",
     "clear_cache",
@@ -80,11 +77,8 @@ __all__ = [
     "compute_stats",
     "find_moments",
     "pairwise_correlations",
-    "predict_what_if",
     "segment_sql_expr",
 ]
-
-CLASSES = ("vulnerability", "opportunity", "hybrid", "low impact", "insufficient")
 
 
 @dataclass(frozen=True)
@@ -340,12 +334,12 @@ def _classify(stats: SufficientStats, settings: Settings) -> MomentsResult:
                     "insufficient": insufficient,
                     "risk": pen * w_low / sw if sw > 0 else math.nan,
                     "upside": rew * (w_rated - w_high) / sw if sw > 0 else math.nan,
-                    "just_enough": _just_enough(lv, lo, high_min, settings.min_cell),
+                    "just_enough": just_enough(lv, lo, high_min, settings.min_cell),
                     "scale_min": lo,
                     "scale_max": hi,
                 }
             )
-        total_ris, n_mot = _assign_classes(seg_rs, settings)
+        total_ris, n_mot = assign_classes(seg_rs, settings)
         rows += seg_rs
         r2 = _r_squared(s.gram, lay, s.beta)
         seg_reasons = []
@@ -436,76 +430,6 @@ def _ia_interval(
     var = gp * gp * vp + gr * gr * vr + 2 * gp * gr * cpr
     half = z * math.sqrt(max(var, 0.0))
     return max(-1.0, ia - half), min(1.0, ia + half)
-
-
-def _assign_classes(rows: list[dict[str, Any]], settings: Settings) -> tuple[float, int]:
-    """MoTs: the smallest significant set, by RIS, covering mot_coverage of the total RIS."""
-    usable = [r for r in rows if not r["insufficient"] and math.isfinite(r["ris"])]
-    total = sum(r["ris"] for r in usable)
-    ranked = sorted(usable, key=lambda r: -r["ris"])
-    for rank, r in enumerate(ranked, start=1):
-        r["rank"] = rank
-    covered = 0.0
-    n_mot = 0
-    for r in ranked:
-        r["mot"] = False
-        if covered >= settings.mot_coverage * total or not r["ris_significant"]:
-            continue
-        r["mot"] = True
-        covered += r["ris"]
-        n_mot += 1
-    for r in rows:
-        r.setdefault("rank", math.nan)
-        r.setdefault("mot", False)
-        r["class"] = _class_of(r, settings)
-        r["adequate"] = bool(
-            r["class"] == "vulnerability" and r["bottom_box"] < settings.adequate_bottom_box
-        )
-        r["action"] = _action_of(r)
-    return total, n_mot
-
-
-def _class_of(r: Mapping[str, Any], settings: Settings) -> str:
-    if r["insufficient"]:
-        return "insufficient"
-    if not r["mot"]:
-        return "low impact"
-    ia = r["ia"]
-    if settings.hybrid_rule == "interval":
-        if not (r["ia_lo"] <= 0 <= r["ia_hi"]):
-            return "vulnerability" if ia < 0 else "opportunity"
-        return "hybrid"
-    if ia <= settings.vulnerability_ia:
-        return "vulnerability"
-    if ia >= settings.opportunity_ia:
-        return "opportunity"
-    return "hybrid"
-
-
-def _action_of(r: Mapping[str, Any]) -> str:
-    cls = r["class"]
-    if cls == "vulnerability":
-        return "maintain" if r["adequate"] else "fix"
-    return {
-        "opportunity": "grow",
-        "hybrid": "improve",
-        "low impact": "monitor",
-        "insufficient": "collect more responses",
-    }[cls]
-
-
-def _just_enough(levels: np.ndarray, lo: int, high_min: int, min_cell: int) -> float:
-    """The rating level above the largest rise in outcome below the top box (the penalty's step)."""
-    counts, wsum, wy = levels[:-1, 0], levels[:-1, 1], levels[:-1, 2]
-    best, level = 0.0, math.nan
-    top = high_min - lo  # index of the first top-box level
-    for k in range(1, top):
-        if min(counts[k - 1], counts[k]) < min_cell or min(wsum[k - 1], wsum[k]) <= 0:
-            continue
-        step = wy[k] / wsum[k] - wy[k - 1] / wsum[k - 1]
-        if step > best:
-            best, level = step, float(lo + k)
-    return level
 
 
 def _r_squared(gram: np.ndarray, lay: Layout, beta: np.ndarray) -> float:

@@ -3,7 +3,6 @@
 import pandas as pd
 import streamlit as st
 
-from cmot.moments import predict_what_if
 from cmot.summary import action_plan, amount, at_risk
 from cmot.ui.frame import (
     current_view,
@@ -17,6 +16,7 @@ from cmot.ui.frame import (
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store, require_app_frame
 from cmot.ui.widgets import table
+from cmot.whatif import predict_what_if
 
 require_app_frame()
 
