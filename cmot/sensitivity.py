@@ -8,6 +8,7 @@ from dataclasses import replace
 import duckdb
 import pandas as pd
 
+from cmot.moments import find_moments
 from cmot.spec import JourneySpec
 from cmot.sums import Settings
 
@@ -30,9 +31,6 @@ def assess_sensitivity(
     (e.g. top two on a 1-3 scale) are left out. The cut-off variants move the survey
     scale's cut-offs; a touchpoint with its own scale (spec.scales) keeps its own.
     """
-    # Imported here: cmot.moments re-exports this module, so a top-level import would cycle.
-    from cmot.moments import find_moments
-
     base = settings or Settings()
     low, high = base.cutoffs(spec)
     variants: dict[str, Settings] = {}

@@ -5,13 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from cmot.errors import CmotError
+from cmot.moments import MomentsResult
 from cmot.sums import Layout
-
-if TYPE_CHECKING:
-    from cmot.moments import MomentsResult
 
 Move = Literal["bottom_to_middle", "middle_to_top"]
 _NORMAL = NormalDist()
