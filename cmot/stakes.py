@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 
 # What each class puts at stake. A hybrid's "improve" plays both the penalty of its bottom
-# box and the reward of its top box, and the two do not overlap (P applies to bottom-box
-# respondents, R to everyone below the top box), so they add. Low impact and insufficient
-# touchpoints have no stake the data supports.
+# box and the reward of its top box; P applies to bottom-box respondents and R to everyone
+# below the top box, so risk + upside is what lifting them all to the top box would gain,
+# nothing counted twice. Low impact and insufficient touchpoints have no stake the data
+# supports.
 STAKE_BASIS = {"vulnerability": "risk", "opportunity": "upside", "hybrid": "risk + upside"}
 
 
