@@ -1,8 +1,13 @@
-"""Moments of truth per segment from the sums: PRCA classes, intervals, stakes, guardrails.
+"""Moments of truth per segment from the sums: penalty, reward, intervals, guardrails.
+
+classify_moments walks each segment: its fit (_segment_model), one row per touchpoint
+(_touchpoint_row: _performance, _effects, _checks, then risk and upside from cmot.stakes),
+classes and actions (cmot.classes), the amount at stake (cmot.stakes.at_stake), and the
+segment's own row (_segment_row); guardrails collects the warnings.
 
 The sums live in cmot.sums and importance in cmot.importance (their public names are
-re-exported here for existing importers); classes and actions in cmot.classes; what-if in
-cmot.whatif and sensitivity in cmot.sensitivity.
+re-exported here for existing importers); what-if in cmot.whatif, sensitivity in
+cmot.sensitivity.
 """
 
 from __future__ import annotations
