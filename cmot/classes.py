@@ -15,7 +15,11 @@ CLASSES = ("vulnerability", "opportunity", "hybrid", "low impact", "insufficient
 
 
 def assign_classes(rows: list[dict[str, Any]], settings: Settings) -> tuple[float, int]:
-    """MoTs: the smallest significant set, by RIS, covering mot_coverage of the total RIS."""
+    """MoTs: the smallest significant set, by RIS, covering mot_coverage of the total RIS.
+
+    Adds rank, mot, class, adequate and action to one segment's touchpoint rows (in place);
+    returns the total RIS and the number of moments of truth.
+    """
     usable = [r for r in rows if not r["insufficient"] and math.isfinite(r["ris"])]
     total = sum(r["ris"] for r in usable)
     ranked = sorted(usable, key=lambda r: -r["ris"])
@@ -42,6 +46,7 @@ def assign_classes(rows: list[dict[str, Any]], settings: Settings) -> tuple[floa
 
 
 def class_of(r: Mapping[str, Any], settings: Settings) -> str:
+    """A touchpoint row's class (CLASSES) from insufficient, mot and its IA (or IA interval)."""
     if r["insufficient"]:
         return "insufficient"
     if not r["mot"]:
@@ -59,6 +64,7 @@ def class_of(r: Mapping[str, Any], settings: Settings) -> str:
 
 
 def action_of(r: Mapping[str, Any]) -> str:
+    """What its class asks for: fix (maintain when adequate), grow, improve, monitor, collect."""
     cls = r["class"]
     if cls == "vulnerability":
         return "maintain" if r["adequate"] else "fix"
