@@ -3,7 +3,6 @@
 import pandas as pd
 import streamlit as st
 
-from cmot.moments import predict_what_if
 from cmot.summary import action_plan, amount, at_risk
 from cmot.ui.frame import (
     current_view,
@@ -17,6 +16,7 @@ from cmot.ui.frame import (
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store, require_app_frame
 from cmot.ui.widgets import table
+from cmot.whatif import predict_what_if
 
 require_app_frame()
 
@@ -25,7 +25,8 @@ st.title("Action plan")
 st.caption(
     "Priorities for one segment: fix failing table stakes first, then grow differentiators; "
     "an adequate table stake says maintain: do not over-invest. 'At stake' is the outcome "
-    "lost today (risk) or still to gain (upside), in outcome points."
+    "lost today (risk) of a vulnerability, still to gain (upside) of an opportunity, both "
+    "of a hybrid, in outcome points; the rest has nothing at stake."
 )
 result = moments(view)
 options = ranked_segments(result)
@@ -39,7 +40,10 @@ table(
     plan,
     "plan_table",
     f"action-plan-{seg}",
-    column_config={"stake": st.column_config.NumberColumn("at stake", format="%.3f")},
+    column_config={
+        "stake": st.column_config.NumberColumn("at stake", format="%.3f"),
+        "stake_basis": st.column_config.TextColumn("counts"),
+    },
 )
 st.subheader("What if")
 tps = list(plan.touchpoint)

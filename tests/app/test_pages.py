@@ -63,6 +63,7 @@ def test_overview_shows_cards_stakes_and_a_headline(app: AppTest) -> None:
     assert "The biggest difference" in body
     assert "▼ vulnerability" in body and "▲ opportunity" in body
     assert "low ≤ 2, high ≥ 5" in body  # method settings next to the result
+    assert [h.value for h in app.subheader] == ["Most at stake"]  # one list, not two
     assert {m.label for m in app.metric} >= {"Respondents", "Positive outcome", "Segments"}
 
 
