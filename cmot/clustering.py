@@ -61,7 +61,7 @@ def verdict(mean_ari: float) -> str:
     )
 
 
-def _sample(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+def sample_rows(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     return np.arange(n) if n <= size else np.sort(rng.choice(n, size, replace=False))
 
 
@@ -99,7 +99,7 @@ def _k_curve(
 ) -> tuple[pd.DataFrame, dict[int, Any]]:
     """Fit every candidate k on `x`; silhouette on one seeded sub-sample (same for every k)."""
     rng = np.random.default_rng(seed + 101)
-    sil_idx = _sample(len(x), sil_n, rng)
+    sil_idx = sample_rows(len(x), sil_n, rng)
     rows, fits = [], {}
     for k in ks:
         if k >= len(x):
@@ -129,7 +129,7 @@ def _k_curve(
     return curve, fits
 
 
-def _stability(
+def check_stability(
     x: np.ndarray,
     ref_labels: np.ndarray,
     refit: Any,
@@ -143,7 +143,7 @@ def _stability(
     same seeded evaluation rows, so the score does not depend on which rows were drawn.
     """
     rng = np.random.default_rng(seed + 202)
-    ev = _sample(len(x), size, rng)
+    ev = sample_rows(len(x), size, rng)
     scores = []
     for b in range(refits):
         boot = rng.choice(ev, len(ev), replace=True)
@@ -160,7 +160,7 @@ def _stability(
     )
 
 
-def _cluster_matrix(
+def cluster_matrix(
     x: np.ndarray, **options: Any
 ) -> tuple[np.ndarray, pd.DataFrame, Stability, Any]:
     with threadpool_limits(limits=THREADS):
@@ -184,7 +184,7 @@ def _cluster_matrix_threads(
     if method not in ("kmeans", "gmm"):
         raise CmotError(f"Unknown clustering method {method!r}; use kmeans or gmm.")
     rng = np.random.default_rng(seed)
-    idx = _sample(len(x), fit_sample, rng)
+    idx = sample_rows(len(x), fit_sample, rng)
     xs = x[idx]
     ks = [k] if k is not None else list(range(k_range[0], k_range[1] + 1))
     if k is not None and k < 2:
@@ -212,7 +212,7 @@ def _cluster_matrix_threads(
             return _fit_kmeans(xb, k, s).predict
 
     labels, model = _order_by_size(np.asarray(labels), model, method)
-    stab = _stability(x, labels, refit, refits, seed, stability_sample)
+    stab = check_stability(x, labels, refit, refits, seed, stability_sample)
     return labels, curve, stab, model
 
 
@@ -235,7 +235,7 @@ def _order_by_size(labels: np.ndarray, model: Any, method: str) -> tuple[np.ndar
     return remap[labels], params
 
 
-def _nearest(x: np.ndarray, params: dict[str, Any], method: str) -> np.ndarray:
+def assign_nearest(x: np.ndarray, params: dict[str, Any], method: str) -> np.ndarray:
     if method == "gmm":
         gm = GaussianMixture(len(params["weights"]), covariance_type=params["covariance_type"])
         gm.weights_ = np.array(params["weights"])

@@ -11,8 +11,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
-from cmot.features import _apply_features, _feature_params, _features, _kinds, _prepare
+from cmot.clustering import THREADS, Stability, check_stability, sample_rows
+from cmot.features import (
+    apply_features,
+    categories_as_text,
+    column_kinds,
+    feature_params,
+    feature_transformer,
+)
 from cmot.spec import Scale
 
 # Defaults; every one is a parameter of cmot.segments.driver_segments.
@@ -41,7 +49,7 @@ def prca_design(r: np.ndarray, scale: Scale) -> tuple[np.ndarray, list[tuple[int
     return np.column_stack(cols), meta
 
 
-def _design_from(r: np.ndarray, scale: Scale, meta: list[tuple[int, str]]) -> np.ndarray:
+def design_from(r: np.ndarray, scale: Scale, meta: list[tuple[int, str]]) -> np.ndarray:
     cols = [np.ones(len(r))]
     for j, kind in meta:
         v = r[:, j]
@@ -52,7 +60,7 @@ def _design_from(r: np.ndarray, scale: Scale, meta: list[tuple[int, str]]) -> np
 
 
 @dataclass(frozen=True, eq=False)
-class _Mixture:
+class Mixture:
     beta: np.ndarray  # k x d regression coefficients
     sigma2: np.ndarray  # k residual variances
     gamma: np.ndarray  # q x k multinomial logit of membership on Z (q = 1: constant shares)
@@ -83,7 +91,7 @@ def _log_prior(z: np.ndarray, gamma: np.ndarray) -> np.ndarray:
 P_CLIP = 0.02  # a linear probability outside [0.02, 0.98] is read as 0.02 / 0.98
 
 
-def _e_step(x: np.ndarray, y: np.ndarray, z: np.ndarray, m: _Mixture) -> tuple[np.ndarray, float]:
+def _e_step(x: np.ndarray, y: np.ndarray, z: np.ndarray, m: Mixture) -> tuple[np.ndarray, float]:
     mu = x @ m.beta.T
     if np.isnan(m.sigma2).all():
         # Binary outcome: Bernoulli likelihood of the linear probability model. A Gaussian one
@@ -170,21 +178,21 @@ def _em(
     max_iter: int,
     tol: float = 1e-4,
     gamma: np.ndarray | None = None,
-) -> tuple[_Mixture, np.ndarray]:
+) -> tuple[Mixture, np.ndarray]:
     k = post.shape[1]
     binary = bool(np.isin(y, (0.0, 1.0)).all())
     # A floor on the residual variance of a numeric outcome keeps a component from shrinking
     # onto a few respondents it fits exactly.
     var_floor = 1e-2 * float(np.var(y)) + 1e-12
     g = np.zeros((z.shape[1], k)) if gamma is None else gamma
-    m = _Mixture(np.zeros((k, x.shape[1])), np.ones(k), g, -np.inf)
+    m = Mixture(np.zeros((k, x.shape[1])), np.ones(k), g, -np.inf)
     prev = -np.inf
     x32 = x.astype(np.float32)
     for _ in range(max_iter):
         beta, sigma2, g = _m_step(x, y, z, post, m.gamma, var_floor, binary, x32)
-        m = _Mixture(beta, sigma2, g, m.loglik)
+        m = Mixture(beta, sigma2, g, m.loglik)
         post, ll = _e_step(x, y, z, m)
-        m = _Mixture(beta, sigma2, g, ll)
+        m = Mixture(beta, sigma2, g, ll)
         # Least squares is not the Bernoulli maximiser, so the likelihood may wobble: stop on
         # small changes either way. 1e-4 of the log-likelihood is far below the BIC gaps that
         # choose k; the tail of EM's slow convergence cost most of the fit.
@@ -192,9 +200,9 @@ def _em(
             break
         prev = ll
     beta, sigma2, g = _m_step(x, y, z, post, m.gamma, var_floor, binary)  # exact last step
-    m = _Mixture(beta, sigma2, g, m.loglik)
+    m = Mixture(beta, sigma2, g, m.loglik)
     post, ll = _e_step(x, y, z, m)
-    return _Mixture(beta, sigma2, g, ll), post
+    return Mixture(beta, sigma2, g, ll), post
 
 
 def _init_posts(
@@ -213,12 +221,12 @@ def _init_posts(
 
 def _fit_mixture(
     x: np.ndarray, y: np.ndarray, z: np.ndarray, k: int, seed: int, restarts: int
-) -> tuple[_Mixture, np.ndarray]:
+) -> tuple[Mixture, np.ndarray]:
     """Best of `restarts` seeded starts: each runs 10 EM steps, the best runs to convergence."""
     rng = np.random.default_rng(seed)
     if k == 1:
         return _em(x, y, z[:, :1], np.ones((len(y), 1)), 5)
-    best: tuple[_Mixture, np.ndarray] | None = None
+    best: tuple[Mixture, np.ndarray] | None = None
     for p0 in _init_posts(z, len(y), k, restarts, rng):
         m, post = _em(x, y, z, p0, 10)
         if best is None or m.loglik > best[0].loglik:
@@ -227,24 +235,24 @@ def _fit_mixture(
     return _em(x, y, z, best[1], 300, gamma=best[0].gamma)
 
 
-def _n_params(m: _Mixture) -> int:
+def _n_params(m: Mixture) -> int:
     k, d = m.beta.shape
     q = m.gamma.shape[0]
     return k * d + int(np.isfinite(m.sigma2).sum()) + (k - 1) * q
 
 
-def _concomitant(
+def concomitant_matrix(
     frame: pd.DataFrame, attributes: Sequence[str]
 ) -> tuple[np.ndarray, dict[str, Any]]:
     if not attributes:
         return np.ones((len(frame), 1)), {"numeric": [], "categorical": []}
-    logged, plain, cats = _kinds(frame, attributes)
-    ct = _features(logged, plain, cats).fit(_prepare(frame, cats))
-    params = _feature_params(ct)
-    return np.column_stack([np.ones(len(frame)), _apply_features(params, frame)]), params
+    logged, plain, cats = column_kinds(frame, attributes)
+    ct = feature_transformer(logged, plain, cats).fit(categories_as_text(frame, cats))
+    params = feature_params(ct)
+    return np.column_stack([np.ones(len(frame)), apply_features(params, frame)]), params
 
 
-def _posterior(x: np.ndarray, y: np.ndarray, z: np.ndarray, m: _Mixture) -> np.ndarray:
+def posterior(x: np.ndarray, y: np.ndarray, z: np.ndarray, m: Mixture) -> np.ndarray:
     """Membership probabilities; rows without an outcome get their prior (attributes only)."""
     zz = z if m.gamma.shape[0] == z.shape[1] else z[:, :1]
     prior = np.exp(_log_prior(zz, m.gamma))
@@ -255,14 +263,14 @@ def _posterior(x: np.ndarray, y: np.ndarray, z: np.ndarray, m: _Mixture) -> np.n
     return prior
 
 
-def _sort_components(m: _Mixture, labels: np.ndarray) -> _Mixture:
+def _sort_components(m: Mixture, labels: np.ndarray) -> Mixture:
     k = m.beta.shape[0]
     order = np.argsort(-np.bincount(labels, minlength=k), kind="stable")
     gamma = m.gamma[:, order]
-    return _Mixture(m.beta[order], m.sigma2[order], gamma - gamma[:, :1], m.loglik)
+    return Mixture(m.beta[order], m.sigma2[order], gamma - gamma[:, :1], m.loglik)
 
 
-def _driver_table(m: _Mixture, meta: list[tuple[int, str]], tps: Sequence[str]) -> pd.DataFrame:
+def driver_table(m: Mixture, meta: list[tuple[int, str]], tps: Sequence[str]) -> pd.DataFrame:
     rows = []
     for g in range(m.beta.shape[0]):
         coef = {(j, kind): m.beta[g, i + 1] for i, (j, kind) in enumerate(meta)}
@@ -272,3 +280,104 @@ def _driver_table(m: _Mixture, meta: list[tuple[int, str]], tps: Sequence[str]) 
             rows.append((g, f"{g}", tp, lo, hi, mi, pen, rew, pen + rew))
     cols = ["segment", "name", "touchpoint", "low_coef", "high_coef", "missing_coef"]
     return pd.DataFrame(rows, columns=[*cols, "penalty", "reward", "ris"])
+
+
+@dataclass(frozen=True, eq=False)
+class DriverFit:
+    """A fitted mixture with its segment codes (0 = the largest), k curve and stability."""
+
+    mixture: Mixture
+    labels: np.ndarray
+    k_curve: pd.DataFrame
+    stability: Stability
+
+    @property
+    def k(self) -> int:
+        return int(self.mixture.beta.shape[0])
+
+
+def fit_drivers(
+    x_all: np.ndarray,
+    y_all: np.ndarray,
+    z_all: np.ndarray,
+    *,
+    k: int | None,
+    k_max: int,
+    seed: int,
+    restarts: int,
+    fit_sample: int,
+    stability_sample: int,
+    refits: int,
+) -> DriverFit:
+    """k by BIC over 1..k_max (or the given k) on a seeded sample of the rows with an outcome,
+    refined on all of them; every row labelled (those without an outcome by their prior);
+    stability from seeded re-fits. x: `prca_design`, y: outcome (NaN = none), z: intercept and
+    concomitant attributes (`concomitant_matrix`)."""
+    has_y = np.isfinite(y_all)
+    fit_rows = np.flatnonzero(has_y)
+    rng = np.random.default_rng(seed)
+    samp = fit_rows[sample_rows(len(fit_rows), fit_sample, rng)]
+    xs, ys, zs = x_all[samp], y_all[samp], z_all[samp]
+    with threadpool_limits(limits=THREADS):
+        ks = [k] if k is not None else list(range(1, k_max + 1))
+        rows, fits = [], {}
+        for kk in ks:
+            m, _ = _fit_mixture(xs, ys, zs, kk, seed + kk, restarts)
+            n_par = _n_params(m)
+            bic = -2 * m.loglik + n_par * math.log(len(ys))
+            rows.append(
+                {
+                    "k": kk,
+                    "silhouette": math.nan,
+                    "inertia": math.nan,
+                    "bic": bic,
+                    "loglik": m.loglik,
+                }
+            )
+            fits[kk] = m
+            # BIC has turned up: more segments only cost parameters from here (saves the
+            # slowest fits; the curve shows where it stopped).
+            if len(rows) >= 3 and rows[-1]["bic"] > rows[-2]["bic"]:
+                break
+        curve = pd.DataFrame(rows)
+        chosen = int(curve.loc[curve["bic"].idxmin(), "k"])
+        curve["chosen"] = curve["k"] == chosen
+        m = fits[chosen]
+        xf, yf, zf = x_all[fit_rows], y_all[fit_rows], z_all[fit_rows]
+        if len(samp) < len(fit_rows):
+            zc = zf if chosen > 1 else zf[:, :1]
+            post0, _ = _e_step(xf, yf, zc, m)
+            # The sample's solution is close: a few passes over every row refine it.
+            m, _ = _em(xf, yf, zc, post0, 10, gamma=m.gamma)
+        m = _sort_components(m, posterior(x_all, y_all, z_all, m).argmax(1))
+        labels = posterior(x_all, y_all, z_all, m).argmax(1).astype(np.int64)
+
+        def refit(idx: np.ndarray, s: int) -> Any:
+            mb, _ = _fit_mixture(
+                x_all[idx], y_all[idx], z_all[idx], chosen, s, max(2, restarts // 2)
+            )
+            return lambda ev: posterior(x_all[ev], y_all[ev], z_all[ev], mb).argmax(1)
+
+        if chosen > 1:
+            stab = check_stability(
+                fit_rows, labels[fit_rows], refit, refits, seed, stability_sample
+            )
+        else:
+            stab = Stability(math.nan, math.nan, (), 0, 0, "One segment: nothing to re-fit.")
+    return DriverFit(m, labels, curve, stab)
+
+
+def assign_drivers(
+    m: dict[str, Any], r: np.ndarray, frame: pd.DataFrame, outcome: Sequence[float] | None
+) -> np.ndarray:
+    """Segment codes from a saved driver model (`Segmentation.model`): the posterior
+    membership when `outcome` is given, else the prior from the concomitant attributes.
+    r: the model's touchpoint ratings (NaN = missing); frame: its attributes."""
+    scale = Scale(low_max=m["scale"][0], high_min=m["scale"][1], min=-(10**9), max=10**9)
+    x = design_from(r, scale, [(int(j), str(kd)) for j, kd in m["design"]])
+    z = np.column_stack([np.ones(len(frame)), apply_features(m["concomitant"], frame)])
+    y = np.full(len(frame), np.nan) if outcome is None else np.asarray(outcome, dtype=np.float64)
+    mix = Mixture(
+        np.array(m["beta"]), np.array(m["sigma2"], dtype=np.float64), np.array(m["gamma"]), math.nan
+    )
+    return posterior(x, y, z, mix).argmax(1).astype(np.int64)

@@ -22,12 +22,15 @@ from cmot.store import ROW_COL, W_COL, Y_COL, quote_ident
 MISSING_LEVEL = "(missing)"
 MAX_LEVELS = 100  # a category with more levels (an id, free text) would one-hot into noise
 
-# Every function reads `table`, an already quoted table name (`DatasetInfo.table`), through
-# `con`, a DuckDB connection or the store's cursor, and pulls only the columns a fit needs.
-# Rows are always in `__cmot_row` order; `Segmentation.rows` says which row each label is.
+# The read_* functions read `table`, an already quoted table name (`DatasetInfo.table`),
+# through `con`, a DuckDB connection or the store's cursor, and pull only the columns a fit
+# needs. Rows are always in `__cmot_row` order; `Segmentation.rows` says which row each
+# label is.
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> pd.DataFrame:
+def read_columns(
+    con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]
+) -> pd.DataFrame:
     """The named columns plus row id and weight, in row order (only what the fit needs)."""
     cols = ", ".join(quote_ident(c) for c in dict.fromkeys(columns))
     sep = ", " if cols else ""
@@ -41,42 +44,44 @@ def _fetch(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -
         ) from None
 
 
-def _ratings(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> np.ndarray:
+def read_ratings(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> np.ndarray:
     """Touchpoint ratings as float64 with NaN for missing, rows in `__cmot_row` order."""
     sel = ", ".join(f"CAST({quote_ident(c)} AS DOUBLE)" for c in columns)
     res = con.execute(f"SELECT {sel} FROM {table} ORDER BY {ROW_COL}").fetchnumpy()
     return np.column_stack([np.ma.filled(v, np.nan) for v in res.values()]).astype(np.float64)
 
 
-def _outcome(con: duckdb.DuckDBPyConnection, table: str) -> np.ndarray:
+def read_outcome(con: duckdb.DuckDBPyConnection, table: str) -> np.ndarray:
     res = con.execute(f"SELECT {Y_COL} FROM {table} ORDER BY {ROW_COL}").fetchnumpy()
     return np.ma.filled(res[Y_COL].astype(np.float64), np.nan)
 
 
-def _is_numeric(s: pd.Series) -> bool:
+def is_numeric(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
 
-def _as_text(s: pd.Series) -> pd.Series:
+def as_text(s: pd.Series) -> pd.Series:
     """Categories as plain text with an explicit level for missing (it is information)."""
     return s.astype(object).where(s.notna(), MISSING_LEVEL).astype(str)
 
 
-def _skewed(s: pd.Series) -> bool:
+def is_skewed(s: pd.Series) -> bool:
     # Money, distances and durations are multiplicative: log them, or a few large values
     # decide the clusters. Only for non-negative, clearly right-skewed numbers.
     v = pd.to_numeric(s, errors="coerce").dropna()
     return bool(len(v) > 2 and v.min() >= 0 and v.skew() > 1.0)
 
 
-def _kinds(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+def column_kinds(
+    frame: pd.DataFrame, columns: Sequence[str]
+) -> tuple[list[str], list[str], list[str]]:
     """(log-scaled numbers, plain numbers, categories)."""
     logged: list[str] = []
     plain: list[str] = []
     cats: list[str] = []
     for c in columns:
-        if _is_numeric(frame[c]) and frame[c].nunique(dropna=True) > 2:
-            (logged if _skewed(frame[c]) else plain).append(c)
+        if is_numeric(frame[c]) and frame[c].nunique(dropna=True) > 2:
+            (logged if is_skewed(frame[c]) else plain).append(c)
         else:
             levels = frame[c].nunique(dropna=False)
             if levels > MAX_LEVELS:
@@ -88,14 +93,14 @@ def _kinds(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[list[str], list
     return logged, plain, cats
 
 
-def _prepare(frame: pd.DataFrame, cats: Sequence[str]) -> pd.DataFrame:
+def categories_as_text(frame: pd.DataFrame, cats: Sequence[str]) -> pd.DataFrame:
     out = frame.copy()
     for c in cats:
-        out[c] = _as_text(out[c])
+        out[c] = as_text(out[c])
     return out
 
 
-def _features(logged: list[str], plain: list[str], cats: list[str]) -> ColumnTransformer:
+def feature_transformer(logged: list[str], plain: list[str], cats: list[str]) -> ColumnTransformer:
     """Numbers imputed (median) and standardised, skewed ones logged first; categories one-hot."""
     parts: list[tuple[str, Any, list[str]]] = []
     if logged:
@@ -117,7 +122,7 @@ def _features(logged: list[str], plain: list[str], cats: list[str]) -> ColumnTra
     return ColumnTransformer(parts, remainder="drop")
 
 
-def _feature_params(ct: ColumnTransformer) -> dict[str, Any]:
+def feature_params(ct: ColumnTransformer) -> dict[str, Any]:
     """What assign_segments needs to rebuild the feature matrix without pickles."""
     params: dict[str, Any] = {"numeric": [], "categorical": []}
     for name, est, cols in ct.transformers_:
@@ -139,7 +144,7 @@ def _feature_params(ct: ColumnTransformer) -> dict[str, Any]:
     return params
 
 
-def _apply_features(params: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
+def apply_features(params: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
     """The ColumnTransformer's output, rebuilt from stored parameters (same column order)."""
     blocks: list[np.ndarray] = []
     for p in params["numeric"]:
@@ -150,12 +155,12 @@ def _apply_features(params: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
         v = np.where(np.isfinite(v), v, p["median"])
         blocks.append(((v - p["mean"]) / p["scale"])[:, None])
     for p in params["categorical"]:
-        v = _as_text(frame[p["column"]]).to_numpy()
+        v = as_text(frame[p["column"]]).to_numpy()
         blocks.append((v[:, None] == np.array(p["levels"], dtype=object)[None, :]).astype(float))
     return np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
 
 
-def _needs_matrix(r: np.ndarray, centre: bool) -> np.ndarray:
+def needs_matrix(r: np.ndarray, centre: bool) -> np.ndarray:
     """Ratings with a missing one read as the respondent's own average, so "not applicable"
     neither pulls the profile down nor up; centred per respondent when `centre`, because the
     halo (some rate everything high) would otherwise be the only thing the clusters find."""

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cmot.features import _as_text, _is_numeric, _skewed
+from cmot.features import as_text, is_numeric, is_skewed
 
 
 def _level_text(column: str, level: str) -> str:
@@ -26,7 +26,7 @@ def _wmean(v: np.ndarray, w: np.ndarray) -> float:
     return float(np.sum(v[ok] * w[ok]) / np.sum(w[ok])) if ok.any() else math.nan
 
 
-def _distinctions(
+def distinctions(
     frame: pd.DataFrame, labels: np.ndarray, k: int, columns: Sequence[str]
 ) -> list[list[tuple[float, str]]]:
     """Per segment, (score, phrase) for each column's most distinguishing value, best first.
@@ -38,9 +38,9 @@ def _distinctions(
     out: list[list[tuple[float, str]]] = [[] for _ in range(k)]
     for c in columns:
         s = frame[c]
-        if _is_numeric(s) and s.nunique(dropna=True) > 2:
+        if is_numeric(s) and s.nunique(dropna=True) > 2:
             v = pd.to_numeric(s, errors="coerce").to_numpy(np.float64, na_value=np.nan)
-            if _skewed(s):
+            if is_skewed(s):
                 v = np.log1p(v)
             mu, sd = np.nanmean(v), np.nanstd(v)
             for g in range(k):
@@ -48,7 +48,7 @@ def _distinctions(
                     d = (np.nanmean(v[labels == g]) - mu) / sd
                     out[g].append((abs(d) / 2, f"{'high' if d > 0 else 'low'} {c}"))
         else:
-            t = _as_text(s)
+            t = as_text(s)
             overall = t.value_counts(normalize=True)
             for g in range(k):
                 seg = t[labels == g].value_counts(normalize=True)
@@ -59,7 +59,7 @@ def _distinctions(
     return [sorted(x, key=lambda t: -t[0]) for x in out]
 
 
-def _names_from(
+def names_from(
     phrases: list[list[tuple[float, str]]], most: int = 3, floor: float = 0.1
 ) -> tuple[str, ...]:
     """Up to `most` distinguishing phrases per segment; unique, never empty."""
@@ -104,7 +104,7 @@ def profile_table(
     rows: list[tuple[int, str, str, str, float, float]] = []
     for c in columns:
         s = frame[c]
-        if _is_numeric(s):  # a 0/1 number (an outcome) reads best as its mean: a share
+        if is_numeric(s):  # a 0/1 number (an outcome) reads best as its mean: a share
             v = pd.to_numeric(s, errors="coerce").to_numpy(np.float64, na_value=np.nan)
             overall = _wmean(v, w)
             for g in range(k):
@@ -112,7 +112,7 @@ def profile_table(
                 rows.append((g, names[g], c, "mean", _wmean(v[m], w[m]), overall))
         else:
             # One weighted bincount per column: (segment, level) cells in a single pass.
-            codes, levels = pd.factorize(_as_text(s), sort=True)
+            codes, levels = pd.factorize(as_text(s), sort=True)
             n_lv = len(levels)
             ok = labels >= 0
             cells = np.bincount(
@@ -140,7 +140,7 @@ def profile_table(
     return sizes, profile
 
 
-def _driver_names(drivers: pd.DataFrame, y_sd: float, k: int) -> tuple[str, ...]:
+def driver_names(drivers: pd.DataFrame, y_sd: float, k: int) -> tuple[str, ...]:
     """ "Hurt by A, B; lifted by C": the effects where a segment differs most from the rest."""
     if k == 1:
         return ("All respondents",)
@@ -161,4 +161,21 @@ def _driver_names(drivers: pd.DataFrame, y_sd: float, k: int) -> tuple[str, ...]
         )
         text = "; ".join(parts) or "no distinct drivers"
         phrases.append([(1.0, text[0].upper() + text[1:])])
-    return _names_from(phrases, most=1)
+    return names_from(phrases, most=1)
+
+
+def needs_names(x: np.ndarray, labels: np.ndarray, kk: int, tps: Sequence[str]) -> tuple[str, ...]:
+    """ "Rates A, B high; C low": the touchpoints where a segment's (centred) profile `x`
+    differs most from everyone's, by at least 0.2 scale points."""
+    overall = x.mean(0)
+    names_l = []
+    for g in range(kk):
+        diff = x[labels == g].mean(0) - overall
+        top = [j for j in np.argsort(-np.abs(diff)) if abs(diff[j]) >= 0.2][:3]
+        hi = [tps[j] for j in top if diff[j] > 0]
+        lo = [tps[j] for j in top if diff[j] < 0]
+        parts = ([f"rates {', '.join(hi)} high"] if hi else []) + (
+            [f"{', '.join(lo)} low"] if lo else []
+        )
+        names_l.append("; ".join(parts) or f"Segment {g + 1} (average profile)")
+    return names_from([[(1.0, n)] for n in names_l], most=1)

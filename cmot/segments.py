@@ -1,4 +1,7 @@
-"""Segments: given, clustered (attributes or needs) and driver-based; names, profiles, stability."""
+"""Segmentations: the `Segmentation` result and one entry point per mode (given, attributes,
+needs, drivers), each wiring the steps: inputs (`cmot.features`), the fit (`cmot.clustering`,
+`cmot.drivers`), sizes, profiles and names (`cmot.profiles`); `assign_segments` for new
+respondents; the conversion to and from the store's `SegmentationRecord`."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from typing import Any, Literal
 import duckdb
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from cmot.clustering import (
     FIT_SAMPLE,
@@ -21,44 +23,36 @@ from cmot.clustering import (
     REFITS,
     SILHOUETTE_SAMPLE,
     STABILITY_SAMPLE,
-    THREADS,
     Stability,
-    _cluster_matrix,
-    _nearest,
-    _sample,
-    _stability,
+    assign_nearest,
+    cluster_matrix,
+    sample_rows,
 )
 from cmot.drivers import (
     DRIVER_FIT_SAMPLE,
     DRIVER_K_MAX,
-    _concomitant,
-    _design_from,
-    _driver_table,
-    _e_step,
-    _em,
-    _fit_mixture,
-    _Mixture,
-    _n_params,
-    _posterior,
-    _sort_components,
+    assign_drivers,
+    concomitant_matrix,
+    driver_table,
+    fit_drivers,
     prca_design,
 )
 from cmot.errors import CmotError
 from cmot.features import (
     MISSING_LEVEL,
-    _apply_features,
-    _as_text,
-    _feature_params,
-    _features,
-    _fetch,
-    _is_numeric,
-    _kinds,
-    _needs_matrix,
-    _outcome,
-    _ratings,
+    apply_features,
+    as_text,
+    column_kinds,
+    feature_params,
+    feature_transformer,
+    is_numeric,
+    needs_matrix,
+    read_columns,
+    read_outcome,
+    read_ratings,
 )
-from cmot.profiles import _distinctions, _driver_names, _names_from, profile_table
-from cmot.spec import JourneySpec, Scale
+from cmot.profiles import distinctions, driver_names, names_from, needs_names, profile_table
+from cmot.spec import JourneySpec
 from cmot.store import (
     ROW_COL,
     W_COL,
@@ -178,9 +172,9 @@ def _given_labels(frame: pd.DataFrame, model: dict[str, Any]) -> np.ndarray:
         v = pd.to_numeric(frame[col[0]], errors="coerce").to_numpy(np.float64, na_value=np.nan)
         code = np.searchsorted(np.array(model["cuts"], dtype=np.float64), v, side="right")
         return np.where(np.isnan(v), -1, code).astype(np.int64)
-    key = _as_text(frame[col[0]])
+    key = as_text(frame[col[0]])
     for c in col[1:]:
-        key = key + " / " + _as_text(frame[c])
+        key = key + " / " + as_text(frame[c])
     lookup = {lv: i for i, lv in enumerate(model["levels"])}
     return key.map(lookup).fillna(-1).astype(np.int64).to_numpy()
 
@@ -204,9 +198,9 @@ def given_segments(
     columns = list(columns)
     if not 1 <= len(columns) <= 2:
         raise CmotError("Pick one column, or two to combine, for given segments.")
-    frame = _fetch(con, table, [*columns, *describe])
+    frame = read_columns(con, table, [*columns, *describe])
     first = frame[columns[0]]
-    banded = len(columns) == 1 and _is_numeric(first) and (cuts is not None or first.nunique() > 12)
+    banded = len(columns) == 1 and is_numeric(first) and (cuts is not None or first.nunique() > 12)
     model: dict[str, Any] = {"columns": columns}
     if banded:
         cut_t = tuple(
@@ -217,9 +211,9 @@ def given_segments(
         method = "bands"
     else:
         cut_t = ()
-        key = _as_text(frame[columns[0]])
+        key = as_text(frame[columns[0]])
         for c in columns[1:]:
-            key = key + " / " + _as_text(frame[c])
+            key = key + " / " + as_text(frame[c])
         levels = sorted(key.unique())
         if len(levels) > 50:
             raise CmotError(
@@ -286,17 +280,17 @@ def cluster_attributes(
     attributes = list(dict.fromkeys(attributes))
     if not attributes:
         raise CmotError("Pick at least one attribute to cluster on.")
-    frame = _fetch(con, table, [*attributes, *describe])
+    frame = read_columns(con, table, [*attributes, *describe])
     if len(frame) < 10:
         raise CmotError(f"Only {len(frame)} respondents: too few to cluster; load more data.")
-    logged, plain, cats = _kinds(frame, attributes)
+    logged, plain, cats = column_kinds(frame, attributes)
     for c in cats:  # in place: at 1M rows a copy of the frame is a few hundred MB
-        frame[c] = _as_text(frame[c])
+        frame[c] = as_text(frame[c])
     rng = np.random.default_rng(seed)
-    fit_idx = _sample(len(frame), fit_sample, rng)
-    features = _features(logged, plain, cats).fit(frame.iloc[fit_idx])
+    fit_idx = sample_rows(len(frame), fit_sample, rng)
+    features = feature_transformer(logged, plain, cats).fit(frame.iloc[fit_idx])
     x = np.ascontiguousarray(features.transform(frame), dtype=np.float64)
-    labels, curve, stab, params = _cluster_matrix(
+    labels, curve, stab, params = cluster_matrix(
         x,
         k=k,
         k_range=k_range,
@@ -310,8 +304,8 @@ def cluster_attributes(
     )
     kk = int(labels.max()) + 1
     # One sklearn Pipeline holds the fitted steps; the store keeps its parameters, not a pickle.
-    model = {"features": _feature_params(features), "method": method, **params}
-    names = _names_from(_distinctions(frame, labels, kk, attributes))
+    model = {"features": feature_params(features), "method": method, **params}
+    names = names_from(distinctions(frame, labels, kk, attributes))
     sizes, profile = profile_table(
         frame, labels, names, list(dict.fromkeys([*attributes, *describe])), frame[W_COL].to_numpy()
     )
@@ -372,10 +366,10 @@ def cluster_needs(
     how generous they are. Names read "rates A, B high; C low" (relative to everyone).
     """
     tps = list(touchpoints or spec.touchpoint_columns)
-    r = _ratings(con, table, tps)
-    frame = _fetch(con, table, list(describe))
-    x = _needs_matrix(r, centre)
-    labels, curve, stab, params = _cluster_matrix(
+    r = read_ratings(con, table, tps)
+    frame = read_columns(con, table, list(describe))
+    x = needs_matrix(r, centre)
+    labels, curve, stab, params = cluster_matrix(
         x,
         k=k,
         k_range=k_range,
@@ -388,18 +382,7 @@ def cluster_needs(
         refits=refits,
     )
     kk = int(labels.max()) + 1
-    overall = x.mean(0)
-    names_l = []
-    for g in range(kk):
-        diff = x[labels == g].mean(0) - overall
-        top = [j for j in np.argsort(-np.abs(diff)) if abs(diff[j]) >= 0.2][:3]
-        hi = [tps[j] for j in top if diff[j] > 0]
-        lo = [tps[j] for j in top if diff[j] < 0]
-        parts = ([f"rates {', '.join(hi)} high"] if hi else []) + (
-            [f"{', '.join(lo)} low"] if lo else []
-        )
-        names_l.append("; ".join(parts) or f"Segment {g + 1} (average profile)")
-    names = _names_from([[(1.0, n)] for n in names_l], most=1)
+    names = needs_names(x, labels, kk, tps)
     rated = frame.copy()
     for j, c in enumerate(tps):
         rated[c] = r[:, j]
@@ -452,67 +435,32 @@ def driver_segments(
     """
     tps = list(spec.touchpoint_columns)
     attributes = list(dict.fromkeys(attributes))
-    r = _ratings(con, table, tps)
-    y_all = _outcome(con, table)
-    frame = _fetch(con, table, [*attributes, *describe])
+    r = read_ratings(con, table, tps)
+    y_all = read_outcome(con, table)
+    frame = read_columns(con, table, [*attributes, *describe])
     has_y = np.isfinite(y_all)
     if has_y.sum() < 50:
         raise CmotError("Driver-based segments need at least 50 respondents with an outcome.")
     x_all, meta = prca_design(r, spec.scale)
-    z_all, zparams = _concomitant(frame, attributes)
-    fit_rows = np.flatnonzero(has_y)
-    rng = np.random.default_rng(seed)
-    samp = fit_rows[_sample(len(fit_rows), fit_sample, rng)]
-    xs, ys, zs = x_all[samp], y_all[samp], z_all[samp]
-    with threadpool_limits(limits=THREADS):
-        ks = [k] if k is not None else list(range(1, k_max + 1))
-        rows, fits = [], {}
-        for kk in ks:
-            m, _ = _fit_mixture(xs, ys, zs, kk, seed + kk, restarts)
-            n_par = _n_params(m)
-            bic = -2 * m.loglik + n_par * math.log(len(ys))
-            rows.append(
-                {
-                    "k": kk,
-                    "silhouette": math.nan,
-                    "inertia": math.nan,
-                    "bic": bic,
-                    "loglik": m.loglik,
-                }
-            )
-            fits[kk] = m
-            # BIC has turned up: more segments only cost parameters from here (saves the
-            # slowest fits; the curve shows where it stopped).
-            if len(rows) >= 3 and rows[-1]["bic"] > rows[-2]["bic"]:
-                break
-        curve = pd.DataFrame(rows)
-        chosen = int(curve.loc[curve["bic"].idxmin(), "k"])
-        curve["chosen"] = curve["k"] == chosen
-        m = fits[chosen]
-        xf, yf, zf = x_all[fit_rows], y_all[fit_rows], z_all[fit_rows]
-        if len(samp) < len(fit_rows):
-            zc = zf if chosen > 1 else zf[:, :1]
-            post0, _ = _e_step(xf, yf, zc, m)
-            # The sample's solution is close: a few passes over every row refine it.
-            m, _ = _em(xf, yf, zc, post0, 10, gamma=m.gamma)
-        m = _sort_components(m, _posterior(x_all, y_all, z_all, m).argmax(1))
-        labels = _posterior(x_all, y_all, z_all, m).argmax(1).astype(np.int64)
-
-        def refit(idx: np.ndarray, s: int) -> Any:
-            mb, _ = _fit_mixture(
-                x_all[idx], y_all[idx], z_all[idx], chosen, s, max(2, restarts // 2)
-            )
-            return lambda ev: _posterior(x_all[ev], y_all[ev], z_all[ev], mb).argmax(1)
-
-        if chosen > 1:
-            stab = _stability(fit_rows, labels[fit_rows], refit, refits, seed, stability_sample)
-        else:
-            stab = Stability(math.nan, math.nan, (), 0, 0, "One segment: nothing to re-fit.")
-    drivers = _driver_table(m, meta, tps)
-    names = _driver_names(drivers, float(np.nanstd(y_all)), chosen)
+    z_all, zparams = concomitant_matrix(frame, attributes)
+    fit = fit_drivers(
+        x_all,
+        y_all,
+        z_all,
+        k=k,
+        k_max=k_max,
+        seed=seed,
+        restarts=restarts,
+        fit_sample=fit_sample,
+        stability_sample=stability_sample,
+        refits=refits,
+    )
+    m, labels, curve, stab, chosen = fit.mixture, fit.labels, fit.k_curve, fit.stability, fit.k
+    drivers = driver_table(m, meta, tps)
+    names = driver_names(drivers, float(np.nanstd(y_all)), chosen)
     drivers = _rename(drivers, names)
     who = list(dict.fromkeys([*attributes, *describe]))
-    descriptions = _names_from(_distinctions(frame, labels, chosen, who)) if who else ()
+    descriptions = names_from(distinctions(frame, labels, chosen, who)) if who else ()
     if k is not None:
         note = f"{k} driver segment(s) as asked; BIC did not choose k."
     elif chosen == 1:
@@ -604,18 +552,11 @@ def assign_segments(
     if seg.mode == "given":
         return _given_labels(frame, m)
     if seg.mode == "attributes":
-        return _nearest(_apply_features(m["features"], frame), m, m["method"])
+        return assign_nearest(apply_features(m["features"], frame), m, m["method"])
     r = frame[m["touchpoints"]].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     if seg.mode == "needs":
-        return _nearest(_needs_matrix(r, m["centre"]), m, m["method"])
-    scale = Scale(low_max=m["scale"][0], high_min=m["scale"][1], min=-(10**9), max=10**9)
-    x = _design_from(r, scale, [(int(j), str(kd)) for j, kd in m["design"]])
-    z = np.column_stack([np.ones(len(frame)), _apply_features(m["concomitant"], frame)])
-    y = np.full(len(frame), np.nan) if outcome is None else np.asarray(outcome, dtype=np.float64)
-    mix = _Mixture(
-        np.array(m["beta"]), np.array(m["sigma2"], dtype=np.float64), np.array(m["gamma"]), math.nan
-    )
-    return _posterior(x, y, z, mix).argmax(1).astype(np.int64)
+        return assign_nearest(needs_matrix(r, m["centre"]), m, m["method"])
+    return assign_drivers(m, r, frame, outcome)
 
 
 def _model_columns(seg: Segmentation) -> list[str]:

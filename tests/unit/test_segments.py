@@ -15,9 +15,9 @@ from cmot.clustering import verdict
 from cmot.demo import DEMO_CSV, DEMO_SPEC, SEGMENT_COLUMN, generate_demo
 from cmot.drivers import prca_design
 from cmot.errors import CmotError
-from cmot.features import _needs_matrix
+from cmot.features import needs_matrix
 from cmot.ingest import IngestOptions, read_csv
-from cmot.profiles import _names_from
+from cmot.profiles import names_from
 from cmot.spec import default_scale, load_spec
 from cmot.store import quote_ident
 
@@ -141,10 +141,10 @@ def test_gaussian_mixture_option_chooses_k_by_bic(
 
 def test_needs_based_clustering_reads_missing_as_the_respondents_own_mean() -> None:
     r = np.array([[5.0, np.nan, 3.0], [np.nan, np.nan, np.nan], [1.0, 2.0, 3.0]])
-    raw = _needs_matrix(r, centre=False)
+    raw = needs_matrix(r, centre=False)
     assert raw[0].tolist() == [5.0, 4.0, 3.0]
     assert raw[1].tolist() == [3.0, 2.0, 3.0]  # nothing rated: everyone's means
-    assert np.allclose(_needs_matrix(r, centre=True).mean(1), 0.0)
+    assert np.allclose(needs_matrix(r, centre=True).mean(1), 0.0)
 
 
 def test_needs_based_clustering_is_honest_about_structureless_ratings(
@@ -264,7 +264,7 @@ def test_suggested_cuts_are_increasing_inside_the_data(values: list[float], band
 @given(st.lists(st.lists(st.sampled_from(["a", "b", "c"]), max_size=4), min_size=1, max_size=8))
 @settings(max_examples=200, deadline=None)
 def test_generated_names_are_unique_and_never_empty(traits: list[list[str]]) -> None:
-    names = _names_from([[(0.5, t) for t in ts] for ts in traits])
+    names = names_from([[(0.5, t) for t in ts] for ts in traits])
     assert len(set(names)) == len(names) and all(names)
 
 
