@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
@@ -227,7 +228,10 @@ def _order_by_size(labels: np.ndarray, model: Any, method: str) -> tuple[np.ndar
         params = {
             "weights": model.weights_[order].tolist(),
             "means": model.means_[order].tolist(),
-            "covariances": model.covariances_[order].tolist(),
+            # tied: one matrix shared by every component, nothing to reorder
+            "covariances": (
+                model.covariances_ if model.covariance_type == "tied" else model.covariances_[order]
+            ).tolist(),
             "covariance_type": model.covariance_type,
         }
     else:
@@ -235,15 +239,38 @@ def _order_by_size(labels: np.ndarray, model: Any, method: str) -> tuple[np.ndar
     return remap[labels], params
 
 
+def precisions_cholesky(covariances: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Cholesky factors of the precision matrices of a Gaussian mixture's components, as a
+    fitted `GaussianMixture` holds them in `precisions_cholesky_`, from its `covariances_`.
+
+    sklearn computes these only in a private function; this mirrors it (the upper factor
+    inverse of each covariance's lower Cholesky factor, 1 / sd for diagonal and spherical)
+    so that a mixture rebuilt from saved parameters predicts like the fitted one.
+    """
+    cov = np.asarray(covariances, dtype=np.float64)
+    if covariance_type in ("diag", "spherical"):
+        return np.asarray(1.0 / np.sqrt(cov))
+    if covariance_type not in ("full", "tied"):
+        raise CmotError(
+            f"Unknown covariance type {covariance_type!r}; use full, tied, diag or spherical."
+        )
+    mats = cov if covariance_type == "full" else cov[None]
+    out = np.empty_like(mats)
+    for g, c in enumerate(mats):
+        lower = scipy.linalg.cholesky(c, lower=True)
+        out[g] = scipy.linalg.solve_triangular(lower, np.eye(len(c)), lower=True).T
+    return out if covariance_type == "full" else out[0]
+
+
 def assign_nearest(x: np.ndarray, params: dict[str, Any], method: str) -> np.ndarray:
+    """Segment codes of the rows of `x` under saved parameters (`_order_by_size`): the nearest
+    centre for k-means, the most probable component for a Gaussian mixture."""
     if method == "gmm":
         gm = GaussianMixture(len(params["weights"]), covariance_type=params["covariance_type"])
         gm.weights_ = np.array(params["weights"])
         gm.means_ = np.array(params["means"])
         gm.covariances_ = np.array(params["covariances"])
-        from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
-
-        gm.precisions_cholesky_ = _compute_precision_cholesky(gm.covariances_, gm.covariance_type)
+        gm.precisions_cholesky_ = precisions_cholesky(gm.covariances_, gm.covariance_type)
         return np.asarray(gm.predict(x))
     c = np.array(params["centers"])
     d = (x * x).sum(1)[:, None] - 2 * x @ c.T + (c * c).sum(1)[None, :]
