@@ -63,6 +63,7 @@ def verdict(mean_ari: float) -> str:
 
 
 def sample_rows(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of a seeded sample of `size` of `n` rows (all rows when n <= size)."""
     return np.arange(n) if n <= size else np.sort(rng.choice(n, size, replace=False))
 
 
@@ -164,6 +165,8 @@ def check_stability(
 def cluster_matrix(
     x: np.ndarray, **options: Any
 ) -> tuple[np.ndarray, pd.DataFrame, Stability, Any]:
+    """Labels (0 = the largest segment), k curve, stability and the saved parameters of
+    clustering the rows of `x`, under the thread limit; options as `_cluster_matrix_threads`."""
     with threadpool_limits(limits=THREADS):
         return _cluster_matrix_threads(x, **options)
 

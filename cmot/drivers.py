@@ -61,6 +61,8 @@ def design_from(r: np.ndarray, scale: Scale, meta: list[tuple[int, str]]) -> np.
 
 @dataclass(frozen=True, eq=False)
 class Mixture:
+    """A fitted mixture of PRCA regressions (the parameters `Segmentation.model` keeps)."""
+
     beta: np.ndarray  # k x d regression coefficients
     sigma2: np.ndarray  # k residual variances
     gamma: np.ndarray  # q x k multinomial logit of membership on Z (q = 1: constant shares)
@@ -244,6 +246,8 @@ def _n_params(m: Mixture) -> int:
 def concomitant_matrix(
     frame: pd.DataFrame, attributes: Sequence[str]
 ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Z of the membership model: an intercept, then `attributes` through the same feature
+    transformer as attribute clustering; and the parameters that rebuild it for new rows."""
     if not attributes:
         return np.ones((len(frame), 1)), {"numeric": [], "categorical": []}
     logged, plain, cats = column_kinds(frame, attributes)
@@ -271,6 +275,8 @@ def _sort_components(m: Mixture, labels: np.ndarray) -> Mixture:
 
 
 def driver_table(m: Mixture, meta: list[tuple[int, str]], tps: Sequence[str]) -> pd.DataFrame:
+    """Per segment and touchpoint: the low, high and missing coefficients, penalty (-low),
+    reward (high), each floored at 0, and RIS = penalty + reward (outcome units)."""
     rows = []
     for g in range(m.beta.shape[0]):
         coef = {(j, kind): m.beta[g, i + 1] for i, (j, kind) in enumerate(meta)}

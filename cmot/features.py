@@ -52,11 +52,13 @@ def read_ratings(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[s
 
 
 def read_outcome(con: duckdb.DuckDBPyConnection, table: str) -> np.ndarray:
+    """The outcome (`__cmot_y`) as float64, NaN where there is none."""
     res = con.execute(f"SELECT {Y_COL} FROM {table} ORDER BY {ROW_COL}").fetchnumpy()
     return np.ma.filled(res[Y_COL].astype(np.float64), np.nan)
 
 
 def is_numeric(s: pd.Series) -> bool:
+    """A number column (booleans count as categories)."""
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
 
