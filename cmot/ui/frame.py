@@ -14,14 +14,11 @@ import streamlit as st
 from cmot.errors import CmotError
 from cmot.moments import ALL, MomentsResult, Settings, find_moments
 from cmot.spec import JourneySpec
-from cmot.store import SEGMENT_COL, DatasetInfo, Store, quote_ident
+from cmot.store import DatasetInfo, Store, quote_ident
+from cmot.sums import segment_sql_expr
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store
-
-try:  # the engine's public name; older engines only had the private one
-    from cmot.moments import segment_sql_expr
-except ImportError:  # pragma: no cover - depends on the engine's version
-    from cmot.moments import _segment_sql as segment_sql_expr
+from cmot.view import DateFilter, ValueFilter, View, view_sql
 
 WHOLE = "(whole sample)"
 SAVED = "saved: "
@@ -171,8 +168,9 @@ def to_url(key: str, value: Any = None) -> None:
 
 
 @dataclass(frozen=True)
-class View:
-    """The dataset, segmentation, filters and settings the sidebar chose."""
+class PageView:
+    """What every page analyses: the dataset, segmentation, filters and settings the sidebar
+    chose, with the view's SQL (`relation`, `params`) from `cmot.view.view_sql`."""
 
     info: DatasetInfo
     segmentation: str  # what the sidebar shows: a column, "saved: NAME" or WHOLE
@@ -248,7 +246,7 @@ def clear_saved_cache() -> None:
     _saved.clear()
 
 
-def sidebar_view(store: Store, info: DatasetInfo) -> View:
+def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
     """Draw the sidebar's segmentation, filters and method settings; return the view."""
     db = str(store.path)
     spec = info.spec
@@ -264,8 +262,8 @@ def sidebar_view(store: Store, info: DatasetInfo) -> View:
         help="A column of the survey, or a segmentation saved on the Segments page.",
     )
     to_url("seg")
-    conditions: list[str] = []  # with `?` placeholders: filter values are bound, in order
-    params: list[object] = []
+    dates: DateFilter | None = None
+    filters: tuple[ValueFilter, ...] = ()
     words: list[str] = []
     with st.sidebar.expander("Filters"):
         for key in ("f_from", "f_to"):  # a previous dataset's dates mean nothing here
@@ -281,10 +279,8 @@ def sidebar_view(store: Store, info: DatasetInfo) -> View:
                 end = b.date_input("To", key="f_to", min_value=lo, max_value=hi)
                 to_url("f_from")
                 to_url("f_to")
-                if (start, end) != (lo, hi):
-                    col = quote_ident(spec.date_column)
-                    conditions.append(f"CAST({col} AS DATE) BETWEEN ? AND ?")
-                    params += [start, end]
+                if (start, end) != (lo, hi):  # the whole span is no filter (and no new SQL)
+                    dates = DateFilter(spec.date_column, start, end)
                     when = f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"
                     words.append(f"{spec.label_of(spec.date_column)} {when}")
         cols = ["(none)", *spec.segments]
@@ -304,26 +300,27 @@ def sidebar_view(store: Store, info: DatasetInfo) -> View:
             chosen = st.multiselect("is one of", values, key="f_val")
             to_url("f_val", chosen)
             if chosen:
-                inlist = ", ".join("?" for _ in chosen)
-                conditions.append(f"CAST({quote_ident(fcol)} AS VARCHAR) IN ({inlist})")
-                params += chosen
+                filters = (ValueFilter(fcol, tuple(chosen)),)
                 words.append(f"{spec.label_of(fcol)} in {', '.join(chosen)}")
     settings = _settings_panel(info)
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     saved_id = None
+    saved_sql = None
+    given: tuple[str, ...] = () if choice == WHOLE else (choice,)
     if choice.startswith(SAVED) and choice != WHOLE:
         name = choice[len(SAVED) :]
         saved_id = next(i for i, n in saved if n == name)
-        relation = (
-            f"(SELECT d.*, s.{SEGMENT_COL} FROM {info.table} d "
-            f"JOIN {store.segment_sql(saved_id)} s USING (__cmot_row){where})"
-        )
-        columns: tuple[str, ...] = (SEGMENT_COL,)
-    else:
-        relation = f"(SELECT * FROM {info.table}{where})" if where else info.table
-        columns = () if choice == WHOLE else (choice,)
-    return View(
-        info, choice, columns, relation, "; ".join(words), settings, saved_id, tuple(params)
+        saved_sql = store.segment_sql(saved_id)
+        given = ()
+    query = view_sql(View(info.table, given, saved_sql, dates, filters))
+    return PageView(
+        info,
+        choice,
+        query.columns,
+        query.relation,
+        "; ".join(words),
+        settings,
+        saved_id,
+        query.params,
     )
 
 
@@ -357,9 +354,9 @@ def _settings_panel(info: DatasetInfo) -> Settings:
     )
 
 
-def current_view() -> View:
+def current_view() -> PageView:
     """The sidebar's view; without a dataset, say where to start and stop the page."""
-    view: View | None = st.session_state.get("view")
+    view: PageView | None = st.session_state.get("view")
     if view is None:
         st.info("Upload a survey on the Data page to begin.")
         st.stop()
@@ -390,7 +387,7 @@ def _moments(
     )
 
 
-def moments(view: View) -> MomentsResult:
+def moments(view: PageView) -> MomentsResult:
     """The moments of truth of the view (cached); a user-caused error stops the page."""
     try:
         with st.spinner("Computing the moments of truth of each segment…"):
@@ -408,7 +405,7 @@ def moments(view: View) -> MomentsResult:
         raise  # unreachable: st.stop raises
 
 
-def settings_caption(view: View, result: MomentsResult, segment: str | None = None) -> str:
+def settings_caption(view: PageView, result: MomentsResult, segment: str | None = None) -> str:
     """Weighting, the method settings and n, for the line next to a result."""
     s = result.settings
     segs = result.segments.set_index("segment")
