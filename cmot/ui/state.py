@@ -6,6 +6,7 @@ import streamlit as st
 
 from cmot.demo import ensure_demo
 from cmot.store import DatasetInfo, Store, default_store_path
+from cmot.ui.url import set_url_widget, url_widget
 
 
 def require_app_frame() -> None:
@@ -44,21 +45,12 @@ def select_dataset(store: Store) -> DatasetInfo | None:
     if not names:
         st.sidebar.info("No datasets yet: upload one on the Data page.")
         return None
-    wanted = st.query_params.get("dataset")
-    pending = st.session_state.pop("_pending_dataset", None)
-    if pending in names:
-        # Set before the widget exists: this beats the value the browser sends back for it.
-        st.session_state["dataset"] = pending
-    elif st.session_state.get("dataset") not in names:
-        st.session_state.pop("dataset", None)  # deleted or renamed meanwhile
-    index = names.index(wanted) if wanted in names else 0
-    name = st.sidebar.selectbox("Dataset", names, index=index, key="dataset")
-    st.query_params["dataset"] = name
+    # A deleted or renamed dataset is no longer an option: the widget then starts afresh.
+    name = url_widget(st.sidebar.selectbox, "Dataset", names, key="dataset", default=names[0])
     return latest[name]
 
 
 def show_dataset(name: str) -> None:
     """Make `name` the sidebar's dataset and rerun (after a save, a rename or a delete)."""
-    st.session_state["_pending_dataset"] = name
-    st.query_params["dataset"] = name
+    set_url_widget("dataset", name)
     st.rerun()
