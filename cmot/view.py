@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
+
+import duckdb
 
 from cmot.store import ROW_COL, SEGMENT_COL, quote_ident
 
@@ -94,3 +97,30 @@ def view_sql(view: View) -> Query:
         return Query(relation, tuple(params), (SEGMENT_COL,))
     relation = f"(SELECT * FROM {view.table}{where})" if where else view.table
     return Query(relation, tuple(params), view.segmentation)
+
+
+# ---- what the sidebar offers to filter on ---------------------------------------------
+
+
+def filter_values(
+    con: duckdb.DuckDBPyConnection, table: str, column: str, limit: int = 201
+) -> list[str]:
+    """The values `column` takes in `table`, as text, sorted, NULL left out: the choices of a
+    `ValueFilter` (compared as text too). At most `limit` (the sidebar asks for one more than
+    it lists, so it can tell a long list)."""
+    col = quote_ident(column)
+    rows = con.execute(
+        f"SELECT DISTINCT CAST({col} AS VARCHAR) FROM {table} WHERE {col} IS NOT NULL "
+        f"ORDER BY 1 LIMIT {int(limit)}"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def date_span(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[Any, Any]:
+    """The first and last date of `column` in `table` ((None, None) when it has none): the
+    span a `DateFilter` chooses within."""
+    col = quote_ident(column)
+    row = con.execute(
+        f"SELECT min(CAST({col} AS DATE)), max(CAST({col} AS DATE)) FROM {table}"
+    ).fetchall()[0]
+    return row[0], row[1]

@@ -14,12 +14,12 @@ import streamlit as st
 from cmot.errors import CmotError
 from cmot.moments import ALL, MomentsResult, Settings, find_moments
 from cmot.spec import JourneySpec
-from cmot.store import DatasetInfo, Store, quote_ident
+from cmot.store import DatasetInfo, Store
 from cmot.sums import segment_sql_expr
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store
 from cmot.ui.url import forget_url_widgets, set_url_widget, url_widget
-from cmot.view import DateFilter, ValueFilter, View, view_sql
+from cmot.view import DateFilter, ValueFilter, View, date_span, filter_values, view_sql
 
 WHOLE = "(whole sample)"
 SAVED = "saved: "
@@ -138,29 +138,12 @@ def weighting(spec: JourneySpec) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _distinct(db: str, dataset_id: int, table: str, column: str) -> list[str]:
-    col = quote_ident(column)
-    rows = (
-        get_store()
-        .cursor()
-        .execute(
-            f"SELECT DISTINCT CAST({col} AS VARCHAR) FROM {table} WHERE {col} IS NOT NULL "
-            "ORDER BY 1 LIMIT 201"
-        )
-        .fetchall()
-    )
-    return [r[0] for r in rows]
+    return filter_values(get_store().cursor(), table, column)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _date_span(db: str, dataset_id: int, table: str, column: str) -> tuple[Any, Any]:
-    col = quote_ident(column)
-    row = (
-        get_store()
-        .cursor()
-        .execute(f"SELECT min(CAST({col} AS DATE)), max(CAST({col} AS DATE)) FROM {table}")
-        .fetchall()[0]
-    )
-    return row[0], row[1]
+    return date_span(get_store().cursor(), table, column)
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -201,6 +184,7 @@ def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
             lo, hi = _date_span(db, info.id, info.table, spec.date_column)
             if lo is not None:
                 a, b = st.columns(2)
+                # A date outside the span (another dataset's, a stale link) does not count.
                 span = {"min_value": lo, "max_value": hi, "within": (lo, hi)}
                 date = dt.date.fromisoformat
                 start = url_widget(
@@ -237,7 +221,9 @@ def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
         saved_id = next(i for i, n in saved if n == name)
         saved_sql = store.segment_sql(saved_id)
         given = ()
-    query = view_sql(View(info.table, given, saved_sql, dates, filters))
+    query = view_sql(
+        View(info.table, segmentation=given, saved=saved_sql, dates=dates, filters=filters)
+    )
     return PageView(
         info,
         choice,

@@ -18,7 +18,15 @@ from cmot.demo import DEMO_SPEC
 from cmot.spec import load_spec
 from cmot.store import ROW_COL, SEGMENT_COL, SegmentationRecord, Store, quote_ident
 from cmot.sums import segment_sql_expr
-from cmot.view import DateFilter, Query, ValueFilter, View, view_sql
+from cmot.view import (
+    DateFilter,
+    Query,
+    ValueFilter,
+    View,
+    date_span,
+    filter_values,
+    view_sql,
+)
 
 REGION = 'Reg"ion; DROP TABLE x;--'  # a column name that must stay an identifier
 WHEN = "visité le"
@@ -210,3 +218,23 @@ def test_the_sql_text_is_what_the_sidebar_built_before_it_moved() -> None:
     assert (
         quote_ident(REGION) in view_sql(View("t", filters=(ValueFilter(REGION, ("x",)),))).relation
     )
+
+
+def test_the_filter_choices_are_the_values_as_text(store: Store, stored: tuple[str, str]) -> None:
+    table, _ = stored
+    con = store.cursor()
+    assert filter_values(con, table, REGION) == sorted(
+        ["North", "O'Brien; --", "Zürich ✈", "south"]
+    )  # NULL is no choice; every value a filter on it can keep
+    assert filter_values(con, table, SCORE) == ["1", "2", "3"]
+    assert filter_values(con, table, REGION, limit=2) == ["North", "O'Brien; --"]
+    for value in filter_values(con, table, REGION):  # each choice keeps its rows
+        kept = _rows(store, view_sql(View(table, filters=(ValueFilter(REGION, (value,)),))))
+        assert kept and all(DATA[REGION][r] == value for r, _ in kept)
+
+
+def test_the_date_span(store: Store, stored: tuple[str, str]) -> None:
+    table, _ = stored
+    assert date_span(store.cursor(), table, WHEN) == (dt.date(2024, 1, 1), dt.date(2024, 1, 25))
+    empty = f"(SELECT * FROM {table} WHERE false)"
+    assert date_span(store.cursor(), empty, WHEN) == (None, None)
