@@ -53,3 +53,34 @@ def test_every_shareable_choice_is_in_the_url_even_at_its_default(app: AppTest) 
     _ok(app)
     for key in ("dataset", "seg", "f_col", "low", "high", "ia", "cov", "alpha", "compare"):
         assert key in app.query_params, key
+
+
+def test_another_dataset_forgets_the_choices_of_a_page_not_shown(store_dir: Path) -> None:
+    # The same survey under another name: every old choice would still be valid there, so
+    # only forgetting (not validation) brings the defaults back, even for a page not shown.
+    from cmot.demo import ensure_demo
+    from cmot.store import Store
+
+    store = Store(store_dir)
+    info = ensure_demo(store)
+    store.save_query(
+        "demo copy",
+        f"SELECT * FROM {info.table}",
+        [],
+        info.spec,
+        info.report,
+        info.source_name,
+        info.source_sha256,
+    )
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["dataset"] = "demo"
+    _ok(at.run())
+    _ok(at.switch_page("pages/compare.py").run())
+    default = at.multiselect(key="compare").value
+    other = [s for s in at.multiselect(key="compare").options if s not in default][:2]
+    _ok(at.multiselect(key="compare").set_value(other).run())
+    _ok(at.switch_page("pages/overview.py").run())
+    _ok(at.sidebar.selectbox(key="dataset").set_value("demo copy").run())
+    assert "compare" not in at.query_params
+    _ok(at.switch_page("pages/compare.py").run())
+    assert at.multiselect(key="compare").value == default
