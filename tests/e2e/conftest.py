@@ -82,7 +82,7 @@ def start_server(
                 if r.status == 200:
                     return Server(url, db, proc)
         except OSError:
-            time.sleep(0.3)
+            time.sleep(0.3)  # polling: a server that is not up yet sends no event
     proc.kill()
     raise RuntimeError(f"streamlit did not start; log:\n{log.read_text()[-3000:]}")
 
@@ -264,7 +264,7 @@ def start_serve(n: int, d: Path, env: Mapping[str, str] | None = None) -> Served
             return Served(f"http://127.0.0.1:{port}", backends, run_dir, log, proc)
         if proc.poll() is not None:
             break
-        time.sleep(0.3)
+        time.sleep(0.3)  # polling: serve.sh's log file has no event to await
     if proc.poll() is None:
         os.killpg(proc.pid, 9)
     raise RuntimeError(f"serve.sh did not start; log:\n{log.read_text()[-3000:]}")
