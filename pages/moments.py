@@ -84,6 +84,8 @@ cols = [
     "reward_hi",
     "ia",
     "ris",
+    "at_stake",
+    "stake_basis",
     "risk",
     "upside",
     "just_enough",
