@@ -83,7 +83,7 @@ def run_cmot(path: Path, repeats: int, engine: str) -> dict[str, object]:
     import duckdb
 
     from cmot import moments as M
-    from cmot import sums
+    from cmot import sums, whatif
     from cmot.compare import compare_all, find_flips
 
     spec = bench_spec()
@@ -99,7 +99,7 @@ def run_cmot(path: Path, repeats: int, engine: str) -> dict[str, object]:
         res = M.find_moments(con, table, spec, "Segment", engine=engine)  # type: ignore[arg-type]
         compare_all(res)
         find_flips(res)
-        M.predict_what_if(res, "Segment 1", TOUCHPOINTS[0], "bottom_to_middle", 0.5)
+        whatif.predict_what_if(res, "Segment 1", TOUCHPOINTS[0], "bottom_to_middle", 0.5)
         cpu.append(time.process_time() - c0)
         return time.perf_counter() - t0, res
 

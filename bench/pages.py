@@ -47,15 +47,17 @@ SWITCHES: list[tuple[str, str, str, Any]] = [
 ]
 
 
+_SERVED: list[Any] = []  # the entered without_pages_folder context, for the whole process
+
+
 def _served_navigation() -> None:
     # As tests/app/conftest.py: AppTest would otherwise take the legacy pages/ path each run.
-    import streamlit.runtime.pages_manager as pm
+    # For the whole process: this script only runs the app through AppTest.
+    from cmot.ui.state import without_pages_folder
 
-    class NoPagesFolder(type(Path())):  # type: ignore[misc]
-        def exists(self, *a: object, **k: object) -> bool:
-            return False if self.name == "pages" else super().exists(*a, **k)
-
-    pm.Path = NoPagesFolder  # type: ignore[misc]
+    if not _SERVED:
+        _SERVED.append(without_pages_folder())
+        _SERVED[0].__enter__()  # kept in _SERVED: a dropped context would undo it at once
 
 
 def _app() -> Any:

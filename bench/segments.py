@@ -259,7 +259,8 @@ def write_markdown(
     n: int,
     load: tuple[float, float],
 ) -> None:
-    from cmot import segments as S
+    from cmot.clustering import FIT_SAMPLE, REFITS, SILHOUETTE_SAMPLE, STABILITY_SAMPLE
+    from cmot.drivers import DRIVER_FIT_SAMPLE, DRIVER_K_MAX
 
     by = {(c, n_, th): r for _, c, n_, th, r in results}
     att, att2 = by[("attributes", n, 1)], by[("attributes", n, 2)]
@@ -299,17 +300,17 @@ def write_markdown(
         f"{naive['seconds']} s with sklearn's default threads "
         f"({naive['seconds'] / small['seconds']:.0f}x) and {naive1['seconds']} s on one thread "
         f"({naive1['seconds'] / small['seconds']:.0f}x); cmot's time includes "
-        f"{S.REFITS} stability re-fits and the profiles. cmot on {n // 20_000}x the rows "
+        f"{REFITS} stability re-fits and the profiles. cmot on {n // 20_000}x the rows "
         f"({att['seconds']} s) is still faster than the baseline on 20,000.",
         f"- Threads: at {n:,} rows two OpenMP/BLAS threads took {att2['seconds']} s against "
         f"{att['seconds']} s on one ({att2['seconds'] / att['seconds']:.2f}x). "
         f"{EARLIER_THREADS} Two threads gain little on a quiet machine and lose a lot on a "
         "busy one, so cmot runs one thread unless CMOT_THREADS says otherwise.",
         "",
-        f"How: k is searched on a seeded {S.FIT_SAMPLE:,}-row sample (silhouette on "
-        f"{S.SILHOUETTE_SAMPLE:,} of them); the chosen k is fitted on every row starting from "
-        f"the sample's centres; stability re-fits run on {S.STABILITY_SAMPLE:,}-row resamples. "
-        f"Drivers: k by BIC over 1..{S.DRIVER_K_MAX} on a {S.DRIVER_FIT_SAMPLE:,}-row sample "
+        f"How: k is searched on a seeded {FIT_SAMPLE:,}-row sample (silhouette on "
+        f"{SILHOUETTE_SAMPLE:,} of them); the chosen k is fitted on every row starting from "
+        f"the sample's centres; stability re-fits run on {STABILITY_SAMPLE:,}-row resamples. "
+        f"Drivers: k by BIC over 1..{DRIVER_K_MAX} on a {DRIVER_FIT_SAMPLE:,}-row sample "
         "(the scan stops when BIC rises), 10 EM passes over every row, 5 re-fits for "
         "stability. GaussianMixture (diag covariances) chooses k by BIC; on one-hot columns "
         "BIC tends to split categories further than the planted segments (k above).",

@@ -20,6 +20,7 @@ from cmot.options import IngestOptions
 from cmot.report import to_csv
 from cmot.spec import JourneySpec
 from cmot.store import quote_ident
+from cmot.summary import amount
 
 MOMENTS_CSV_FIRST = [
     "segment",
@@ -156,12 +157,14 @@ def write_summary(
         if m.empty:
             lines.append("No moment of truth stands out (no significant range of impact).")
         else:
-            lines.append("| touchpoint | class | penalty | reward | IA | action |")
-            lines.append("|---|---|---|---|---|---|")
+            lines.append("| touchpoint | class | penalty | reward | IA | at stake | action |")
+            lines.append("|---|---|---|---|---|---|---|")
             for r in m.sort_values("ris", ascending=False).to_dict("records"):
+                # The amount at stake as every screen and the report write it.
                 lines.append(
                     f"| {r['touchpoint']} | {r['class']} | {_fmt(r['penalty'], result.unit)} | "
-                    f"{_fmt(r['reward'], result.unit)} | {r['ia']:+.2f} | {r['action']} |"
+                    f"{_fmt(r['reward'], result.unit)} | {r['ia']:+.2f} | "
+                    f"{amount(r['at_stake'], result.unit)} | {r['action']} |"
                 )
         lines.append("")
     lines.append("## How the segments differ")

@@ -1,7 +1,13 @@
-"""Moments of truth per segment from the sums: PRCA classes, intervals, stakes, guardrails.
+"""Moments of truth per segment from the sums: penalty, reward, intervals, guardrails.
 
-The sums live in cmot.sums, importance in cmot.importance, what-if and sensitivity in
-cmot.whatif; their public names are re-exported here for existing importers.
+classify_moments walks each segment: its fit (_segment_model), one row per touchpoint
+(_touchpoint_row: _performance, _effects, _checks, then risk and upside from cmot.stakes),
+classes and actions (cmot.classes), the amount at stake (cmot.stakes.at_stake), and the
+segment's own row (_segment_row); guardrails collects the warnings.
+
+The sums live in cmot.sums and importance in cmot.importance (their public names are
+re-exported here for existing importers); what-if in cmot.whatif, sensitivity in
+cmot.sensitivity.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from cmot.classes import assign_classes, just_enough
 from cmot.importance import (
     MAX_SHAPLEY_TOUCHPOINTS,
     all_subset_r2,
@@ -26,6 +33,7 @@ from cmot.importance import (
     pairwise_correlations,
 )
 from cmot.spec import JourneySpec
+from cmot.stakes import at_stake, risk_and_upside
 from cmot.sums import (
     _BLAS,
     ALL,
@@ -47,12 +55,10 @@ from cmot.sums import (
     compute_stats,
     segment_sql_expr,
 )
-from cmot.whatif import Move, WhatIf, assess_sensitivity, predict_what_if
 
 __all__ = [
     "ALL",
     "BLOCK_ROWS",
-    "CLASSES",
     "HC3_FLOAT32_MIN_ROWS",
     "MAX_SHAPLEY_TOUCHPOINTS",
     "MISSING",
@@ -62,15 +68,12 @@ __all__ = [
     "Layout",
     "Measure",
     "MomentsResult",
-    "Move",
     "SegmentFit",
     "SegmentStats",
     "Settings",
     "SufficientStats",
-    "WhatIf",
     "_segment_sql",
     "all_subset_r2",
-    "assess_sensitivity",
     "build_stats_sql",
     "classify_moments",
     "clear_cache",
@@ -80,11 +83,8 @@ __all__ = [
     "compute_stats",
     "find_moments",
     "pairwise_correlations",
-    "predict_what_if",
     "segment_sql_expr",
 ]
-
-CLASSES = ("vulnerability", "opportunity", "hybrid", "low impact", "insufficient")
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,10 @@ class MomentsResult:
       above the largest step up in outcome below the top box), rank (by RIS), mot, class,
       adequate (a vulnerability with bottom box < adequate_bottom_box), action (fix,
       maintain, grow, improve, monitor, collect more responses), scale_min, scale_max (the
-      touchpoint's own scale: mean, boxes and cells use it).
+      touchpoint's own scale: mean, boxes and cells use it), at_stake (the one amount at
+      stake every screen shows: risk for a vulnerability, upside for an opportunity,
+      risk + upside for a hybrid, NaN otherwise; cmot.stakes.at_stake) and stake_basis
+      (what it counts: "risk", "upside", "risk + upside", or "").
       Weighted when the data has weights (counts n, n_low, n_high stay respondent counts).
     segments: segment, n, weight_sum, outcome_mean, r2, total_ris, mot_count,
       condition_index, collinear, insufficient, dropped, reason, min_segment.
@@ -199,197 +202,31 @@ def classify_moments(stats: SufficientStats, settings: Settings | None = None) -
 
 
 def _classify(stats: SufficientStats, settings: Settings) -> MomentsResult:
+    """Each segment in turn: its fit, one row per touchpoint, their classes and stakes, and
+    the segment's own row; then the result with importance, levels and guardrails."""
     start = time.perf_counter()
-    lay = stats.layout
-    t = lay.t
     z = _NORMAL.inv_cdf(1 - settings.alpha / 2)
-    min_seg = settings.segment_minimum(t)
+    min_seg = settings.segment_minimum(stats.layout.t)
+    labels = tuple(stats.layout.column_names(stats.names))
     rows: list[dict[str, Any]] = []
     seg_rows: list[dict[str, Any]] = []
     fits: dict[str, SegmentFit] = {}
-    labels = lay.column_names(stats.names)
     for s in stats.segments:
-        sw = float(s.gram[lay.icpt, lay.icpt])
-        cov = s.bread @ s.meat @ s.bread
-        # HC3 is undefined for a column only one respondent is in (leverage 1): no error.
-        undefined = np.isnan(s.beta) | (_column_counts(s, stats) <= 1)
-        cov[undefined, :] = np.nan
-        cov[:, undefined] = np.nan
-        se = np.sqrt(np.clip(np.diag(cov), 0, None))
-        mean_x = s.gram[lay.icpt, : lay.k] / sw if sw > 0 else np.zeros(lay.k)
-        ybar = float(s.gram[lay.icpt, lay.y] / sw) if sw > 0 else math.nan
-        fits[s.segment] = SegmentFit(s.segment, s.n, sw, tuple(labels), s.beta, cov, mean_x, ybar)
-        vif, corr = _vif(s.gram, lay, s.kept)
-        vif_cols = [c for c in s.kept if c != lay.icpt]
-        seg_insufficient = s.n < min_seg or bool(s.problem)
-        dropped = dict(s.dropped)  # column -> why, looked up per touchpoint
-        collinear = s.condition_index > settings.max_condition_index
-        seg_rs: list[dict[str, Any]] = []
-        for i in range(t):
-            cl, ch, cm = lay.low(i), lay.high(i), lay.miss(i)
-            lv = s.levels[i]
-            lo, hi, low_max, high_min = stats.scale_at(i)  # its own scale (spec.scales)
-            n_rated = int(lv[:-1, 0].sum())
-            w_rated = float(lv[:-1, 1].sum())
-            n_low = int(lv[: low_max - lo + 1, 0].sum())
-            n_high = int(lv[high_min - lo : -1, 0].sum())
-            w_low, w_high, w_miss = (float(s.gram[lay.icpt, c]) for c in (cl, ch, cm))
-            score_sum = float(s.pair[i, 0])  # Σw·score
-            mean = 100.0 * (score_sum / w_rated - lo) / (hi - lo) if w_rated > 0 else math.nan
-            p, r, m_coef = (float(s.beta[c]) for c in (cl, ch, cm))
-            p_se, r_se = float(se[cl]), float(se[ch])
-            pen, rew = _clip(-p), _clip(r)
-            # RIS is the sum of the active sides; its SE is that contrast's HC3 error.
-            sides = [(c, sign) for c, sign, on in ((cl, -1.0, pen > 0), (ch, 1.0, rew > 0)) if on]
-            ris = pen + rew if math.isfinite(pen + rew) else math.nan
-            ris_var = sum(sa * sb * cov[a, b] for a, sa in sides for b, sb in sides)
-            ris_se = math.sqrt(max(ris_var, 0.0)) if ris > 0 else math.nan
-            ris_sig = bool(ris > 0 and ris_se > 0 and ris / ris_se > z)
-            ia = (rew - pen) / ris if ris > 0 else math.nan
-            ia_lo, ia_hi = _ia_interval(p, r, cov[cl, cl], cov[ch, ch], cov[cl, ch], z)
-            reasons: list[str] = []
-            if s.n < min_seg:
-                reasons.append(f"segment has {s.n} respondents; needs at least {min_seg}")
-            if s.problem:
-                reasons.append(s.problem)
-            if n_low < settings.min_cell:
-                reasons.append(
-                    f"only {n_low} rated it low (<= {low_max}); needs {settings.min_cell}"
-                )
-            if n_high < settings.min_cell:
-                reasons.append(
-                    f"only {n_high} rated it high (>= {high_min}); needs {settings.min_cell}"
-                )
-            wrong = []
-            for side, coef, sd, col, bad in (
-                ("penalty", p, p_se, cl, p > 0),
-                ("reward", r, r_se, ch, r < 0),
-            ):
-                if not bad:
-                    continue
-                wrong.append(side)
-                if sd > 0 and abs(coef) / sd > z:
-                    what = "low ratings raise" if side == "penalty" else "top ratings lower"
-                    note = f"wrong sign: {what} the outcome ({coef:+.3f})"
-                    if col in vif:
-                        j = vif_cols.index(col)
-                        rr = corr[j].copy()
-                        rr[j] = 0.0
-                        other = int(np.argmax(np.abs(rr)))
-                        note += (
-                            f", VIF {vif[col]:.1f}, most correlated with "
-                            f"'{labels[vif_cols[other]]}' (r = {rr[other]:+.2f})"
-                        )
-                    reasons.append(note + "; read as 0")
-            worst_vif = max(vif.get(cl, 0.0), vif.get(ch, 0.0))
-            if worst_vif > settings.max_vif:
-                reasons.append(f"collinear: VIF {worst_vif:.0f} > {settings.max_vif:.0f}")
-                collinear = True
-            reasons += [
-                f"'{labels[c]}' left out: "
-                + ("nobody in it" if dropped[c] == "empty" else "a combination of other columns")
-                for c in (cl, ch)
-                if c in dropped
-            ]
-            # A low or high column left out of the fit has no estimate: not classifiable.
-            unestimated = cl in dropped or ch in dropped
-            insufficient = (
-                seg_insufficient
-                or n_low < settings.min_cell
-                or n_high < settings.min_cell
-                or unestimated
-            )
-            seg_rs.append(
-                {
-                    "segment": s.segment,
-                    "stage": stats.stages[i],
-                    "touchpoint": stats.names[i],
-                    "column": stats.columns[i],
-                    "n": n_rated,
-                    "mean": mean,
-                    "top_box": w_high / w_rated if w_rated > 0 else math.nan,
-                    "bottom_box": w_low / w_rated if w_rated > 0 else math.nan,
-                    "missing": w_miss / sw if sw > 0 else math.nan,
-                    "n_low": n_low,
-                    "n_high": n_high,
-                    "low_coef": p,
-                    "high_coef": r,
-                    "missing_coef": m_coef,
-                    "low_se": p_se,
-                    "high_se": r_se,
-                    "penalty": pen,
-                    "reward": rew,
-                    "penalty_se": p_se,
-                    "reward_se": r_se,
-                    "penalty_lo": _clip(-p - z * p_se),
-                    "penalty_hi": _clip(-p + z * p_se),
-                    "reward_lo": _clip(r - z * r_se),
-                    "reward_hi": _clip(r + z * r_se),
-                    "penalty_p": _p_value(p / p_se) if p_se > 0 else math.nan,
-                    "reward_p": _p_value(r / r_se) if r_se > 0 else math.nan,
-                    "ris": ris,
-                    "ris_se": ris_se,
-                    "ris_significant": ris_sig,
-                    "ia": ia,
-                    "ia_lo": ia_lo,
-                    "ia_hi": ia_hi,
-                    "wrong_sign": " and ".join(wrong),
-                    "vif_low": vif.get(cl, math.nan),
-                    "vif_high": vif.get(ch, math.nan),
-                    "reason": "; ".join(reasons),
-                    "insufficient": insufficient,
-                    "risk": pen * w_low / sw if sw > 0 else math.nan,
-                    "upside": rew * (w_rated - w_high) / sw if sw > 0 else math.nan,
-                    "just_enough": _just_enough(lv, lo, high_min, settings.min_cell),
-                    "scale_min": lo,
-                    "scale_max": hi,
-                }
-            )
-        total_ris, n_mot = _assign_classes(seg_rs, settings)
+        seg = _segment_model(s, stats, labels)
+        fits[s.segment] = seg.fit
+        seg_rs = [
+            _touchpoint_row(stats, seg, i, z, min_seg, settings) for i in range(stats.layout.t)
+        ]
+        total_ris, n_mot = assign_classes(seg_rs, settings)  # rank, mot, class, adequate, action
+        for r in seg_rs:
+            r["at_stake"], r["stake_basis"] = at_stake(r["class"], r["risk"], r["upside"])
         rows += seg_rs
-        r2 = _r_squared(s.gram, lay, s.beta)
-        seg_reasons = []
-        if s.n < min_seg:
-            seg_reasons.append(f"{s.n} respondents; needs at least {min_seg}")
-        if s.problem:
-            seg_reasons.append(s.problem)
-        if s.condition_index > settings.max_condition_index:
-            seg_reasons.append(
-                f"collinearity: condition index {s.condition_index:.0f} "
-                f"> {settings.max_condition_index:.0f}"
-            )
-        if collinear and max(vif.values(), default=0.0) > settings.max_vif:
-            seg_reasons.append(f"collinearity: largest VIF {max(vif.values()):.0f}")
-        for why, text in (("empty", "nobody in them"), ("aliased", "combinations of others")):
-            # An empty missing-indicator only means everyone rated it: data, not a warning.
-            cols = [
-                labels[c]
-                for c, w in s.dropped
-                if w == why and not (why == "empty" and c > lay.icpt)
-            ]
-            if cols:
-                seg_reasons.append(f"left out of the model ({text}): {', '.join(cols)}")
-        seg_rows.append(
-            {
-                "segment": s.segment,
-                "n": s.n,
-                "weight_sum": sw,
-                "outcome_mean": ybar,
-                "r2": r2,
-                "total_ris": total_ris,
-                "mot_count": n_mot,
-                "condition_index": s.condition_index,
-                "collinear": collinear,
-                "insufficient": seg_insufficient,
-                "dropped": "; ".join(labels[c] for c, _ in s.dropped),
-                "reason": "; ".join(seg_reasons),
-                "min_segment": min_seg,
-            }
-        )
+        seg_rows.append(_segment_row(stats, seg, total_ris, n_mot, min_seg, settings))
     moments = pd.DataFrame(rows)
+    segments = pd.DataFrame(seg_rows)
     return MomentsResult(
         moments=moments,
-        segments=pd.DataFrame(seg_rows),
+        segments=segments,
         importance=stats.importance if len(stats.importance) else compute_importance(stats),
         levels=stats.levels if len(stats.levels) else _levels_frame(stats),
         fits=fits,
@@ -400,11 +237,294 @@ def _classify(stats: SufficientStats, settings: Settings) -> MomentsResult:
         low_max=stats.low_max,
         high_min=stats.high_min,
         unit=outcome_unit(stats.outcome_kind, stats.measure),
-        warnings=guardrails(stats, pd.DataFrame(seg_rows), moments, settings),
+        warnings=guardrails(stats, segments, moments, settings),
         weighted=stats.weighted,
         weight_column=stats.weight_column,
         seconds=stats.seconds + time.perf_counter() - start,
     )
+
+
+# ---- per segment: its fit and its own row -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class _SegmentModel:
+    """One segment's sums and fit, with what its touchpoints' rows read from them."""
+
+    stats: SegmentStats
+    fit: SegmentFit
+    se: np.ndarray  # HC3 standard errors of the design columns
+    vif: dict[int, float]  # variance inflation factor of each kept column but the intercept
+    vif_columns: tuple[int, ...]  # those columns, in the order of corr's rows
+    corr: np.ndarray
+
+
+def _segment_model(
+    s: SegmentStats, stats: SufficientStats, labels: tuple[str, ...]
+) -> _SegmentModel:
+    """The segment's coefficients, HC3 covariance and errors, column shares, mean outcome
+    and the collinearity of its design."""
+    lay = stats.layout
+    sw = float(s.gram[lay.icpt, lay.icpt])
+    cov = s.bread @ s.meat @ s.bread
+    # HC3 is undefined for a column only one respondent is in (leverage 1): no error.
+    undefined = np.isnan(s.beta) | (_column_counts(s, stats) <= 1)
+    cov[undefined, :] = np.nan
+    cov[:, undefined] = np.nan
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    mean_x = s.gram[lay.icpt, : lay.k] / sw if sw > 0 else np.zeros(lay.k)
+    ybar = float(s.gram[lay.icpt, lay.y] / sw) if sw > 0 else math.nan
+    fit = SegmentFit(s.segment, s.n, sw, labels, s.beta, cov, mean_x, ybar)
+    vif, corr = _vif(s.gram, lay, s.kept)
+    return _SegmentModel(s, fit, se, vif, tuple(c for c in s.kept if c != lay.icpt), corr)
+
+
+def _segment_row(
+    stats: SufficientStats,
+    seg: _SegmentModel,
+    total_ris: float,
+    n_mot: int,
+    min_seg: int,
+    settings: Settings,
+) -> dict[str, Any]:
+    """The segment's row of MomentsResult.segments: size, fit, collinearity and its reasons."""
+    s, lay, labels, vif = seg.stats, stats.layout, seg.fit.columns, seg.vif
+    # Collinear: the design as a whole, or the low or high column of any touchpoint.
+    collinear = s.condition_index > settings.max_condition_index or any(
+        max(vif.get(lay.low(i), 0.0), vif.get(lay.high(i), 0.0)) > settings.max_vif
+        for i in range(lay.t)
+    )
+    seg_reasons = []
+    if s.n < min_seg:
+        seg_reasons.append(f"{s.n} respondents; needs at least {min_seg}")
+    if s.problem:
+        seg_reasons.append(s.problem)
+    if s.condition_index > settings.max_condition_index:
+        seg_reasons.append(
+            f"collinearity: condition index {s.condition_index:.0f} "
+            f"> {settings.max_condition_index:.0f}"
+        )
+    if collinear and max(vif.values(), default=0.0) > settings.max_vif:
+        seg_reasons.append(f"collinearity: largest VIF {max(vif.values()):.0f}")
+    for why, text in (("empty", "nobody in them"), ("aliased", "combinations of others")):
+        # An empty missing-indicator only means everyone rated it: data, not a warning.
+        cols = [
+            labels[c] for c, w in s.dropped if w == why and not (why == "empty" and c > lay.icpt)
+        ]
+        if cols:
+            seg_reasons.append(f"left out of the model ({text}): {', '.join(cols)}")
+    return {
+        "segment": s.segment,
+        "n": s.n,
+        "weight_sum": seg.fit.weight_sum,
+        "outcome_mean": seg.fit.outcome_mean,
+        "r2": _r_squared(s.gram, lay, s.beta),
+        "total_ris": total_ris,
+        "mot_count": n_mot,
+        "condition_index": s.condition_index,
+        "collinear": collinear,
+        "insufficient": s.n < min_seg or bool(s.problem),
+        "dropped": "; ".join(labels[c] for c, _ in s.dropped),
+        "reason": "; ".join(seg_reasons),
+        "min_segment": min_seg,
+    }
+
+
+# ---- per touchpoint: performance, effects, checks, stakes ---------------------------------
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """One touchpoint in one segment: its scale and who is in its cells (counts, weights)."""
+
+    lo: int  # the touchpoint's own scale and cut-offs
+    hi: int
+    low_max: int
+    high_min: int
+    n_rated: int  # respondents
+    n_low: int
+    n_high: int
+    w_rated: float  # weighted respondents
+    w_low: float
+    w_high: float
+    w_miss: float
+    w_all: float  # the whole segment
+    score_sum: float  # Σw·score over those who rated it
+
+
+def _cells(stats: SufficientStats, s: SegmentStats, i: int) -> _Cells:
+    lay = stats.layout
+    lv = s.levels[i]
+    lo, hi, low_max, high_min = stats.scale_at(i)  # its own scale (spec.scales)
+    w_low, w_high, w_miss = (
+        float(s.gram[lay.icpt, c]) for c in (lay.low(i), lay.high(i), lay.miss(i))
+    )
+    return _Cells(
+        lo=lo,
+        hi=hi,
+        low_max=low_max,
+        high_min=high_min,
+        n_rated=int(lv[:-1, 0].sum()),
+        n_low=int(lv[: low_max - lo + 1, 0].sum()),
+        n_high=int(lv[high_min - lo : -1, 0].sum()),
+        w_rated=float(lv[:-1, 1].sum()),
+        w_low=w_low,
+        w_high=w_high,
+        w_miss=w_miss,
+        w_all=float(s.gram[lay.icpt, lay.icpt]),
+        score_sum=float(s.pair[i, 0]),
+    )
+
+
+def _touchpoint_row(
+    stats: SufficientStats, seg: _SegmentModel, i: int, z: float, min_seg: int, settings: Settings
+) -> dict[str, Any]:
+    """Touchpoint i's row of MomentsResult.moments, all but what cmot.classes and the stake
+    add once the segment's rows are known (rank, mot, class, adequate, action, at_stake)."""
+    c = _cells(stats, seg.stats, i)
+    row: dict[str, Any] = {
+        "segment": seg.stats.segment,
+        "stage": stats.stages[i],
+        "touchpoint": stats.names[i],
+        "column": stats.columns[i],
+    }
+    row |= _performance(c)
+    row |= _effects(seg, stats.layout, i, z)
+    row |= _checks(stats, seg, i, c, row, z, min_seg, settings)
+    row["risk"], row["upside"] = risk_and_upside(
+        row["penalty"], row["reward"], c.w_low, c.w_rated, c.w_high, c.w_all
+    )
+    row["just_enough"] = just_enough(seg.stats.levels[i], c.lo, c.high_min, settings.min_cell)
+    row["scale_min"], row["scale_max"] = c.lo, c.hi
+    return row
+
+
+def _performance(c: _Cells) -> dict[str, Any]:
+    """How it is rated: n, mean on 0-100, top and bottom box, missing, cell counts."""
+    rated = c.w_rated > 0
+    return {
+        "n": c.n_rated,
+        "mean": 100.0 * (c.score_sum / c.w_rated - c.lo) / (c.hi - c.lo) if rated else math.nan,
+        "top_box": c.w_high / c.w_rated if rated else math.nan,
+        "bottom_box": c.w_low / c.w_rated if rated else math.nan,
+        "missing": c.w_miss / c.w_all if c.w_all > 0 else math.nan,
+        "n_low": c.n_low,
+        "n_high": c.n_high,
+    }
+
+
+def _effects(seg: _SegmentModel, lay: Layout, i: int, z: float) -> dict[str, Any]:
+    """What a low or top rating does to the outcome: coefficients, penalty, reward, RIS, IA,
+    their errors, intervals and p-values."""
+    beta, cov, se = seg.fit.beta, seg.fit.cov, seg.se
+    cl, ch, cm = lay.low(i), lay.high(i), lay.miss(i)
+    p, r, m_coef = (float(beta[c]) for c in (cl, ch, cm))
+    p_se, r_se = float(se[cl]), float(se[ch])
+    pen, rew = _clip(-p), _clip(r)
+    # RIS is the sum of the active sides; its SE is that contrast's HC3 error.
+    sides = [(c, sign) for c, sign, on in ((cl, -1.0, pen > 0), (ch, 1.0, rew > 0)) if on]
+    ris = pen + rew if math.isfinite(pen + rew) else math.nan
+    ris_var = sum(sa * sb * cov[a, b] for a, sa in sides for b, sb in sides)
+    ris_se = math.sqrt(max(ris_var, 0.0)) if ris > 0 else math.nan
+    ia_lo, ia_hi = _ia_interval(p, r, cov[cl, cl], cov[ch, ch], cov[cl, ch], z)
+    return {
+        "low_coef": p,
+        "high_coef": r,
+        "missing_coef": m_coef,
+        "low_se": p_se,
+        "high_se": r_se,
+        "penalty": pen,
+        "reward": rew,
+        "penalty_se": p_se,
+        "reward_se": r_se,
+        "penalty_lo": _clip(-p - z * p_se),
+        "penalty_hi": _clip(-p + z * p_se),
+        "reward_lo": _clip(r - z * r_se),
+        "reward_hi": _clip(r + z * r_se),
+        "penalty_p": _p_value(p / p_se) if p_se > 0 else math.nan,
+        "reward_p": _p_value(r / r_se) if r_se > 0 else math.nan,
+        "ris": ris,
+        "ris_se": ris_se,
+        "ris_significant": bool(ris > 0 and ris_se > 0 and ris / ris_se > z),
+        "ia": (rew - pen) / ris if ris > 0 else math.nan,
+        "ia_lo": ia_lo,
+        "ia_hi": ia_hi,
+    }
+
+
+def _checks(
+    stats: SufficientStats,
+    seg: _SegmentModel,
+    i: int,
+    c: _Cells,
+    fx: Mapping[str, Any],
+    z: float,
+    min_seg: int,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Why its result is not to be read as is (reason), wrong signs, VIFs, and whether it
+    can be classified at all (insufficient). `fx` holds the _effects columns."""
+    s, labels, vif = seg.stats, seg.fit.columns, seg.vif
+    cl, ch = stats.layout.low(i), stats.layout.high(i)
+    p, r, p_se, r_se = fx["low_coef"], fx["high_coef"], fx["low_se"], fx["high_se"]
+    dropped = dict(s.dropped)  # column -> why
+    reasons: list[str] = []
+    if s.n < min_seg:
+        reasons.append(f"segment has {s.n} respondents; needs at least {min_seg}")
+    if s.problem:
+        reasons.append(s.problem)
+    if c.n_low < settings.min_cell:
+        reasons.append(f"only {c.n_low} rated it low (<= {c.low_max}); needs {settings.min_cell}")
+    if c.n_high < settings.min_cell:
+        reasons.append(
+            f"only {c.n_high} rated it high (>= {c.high_min}); needs {settings.min_cell}"
+        )
+    wrong = []
+    for side, coef, sd, col, bad in (
+        ("penalty", p, p_se, cl, p > 0),
+        ("reward", r, r_se, ch, r < 0),
+    ):
+        if not bad:
+            continue
+        wrong.append(side)
+        if sd > 0 and abs(coef) / sd > z:
+            what = "low ratings raise" if side == "penalty" else "top ratings lower"
+            note = f"wrong sign: {what} the outcome ({coef:+.3f})"
+            if col in vif:
+                j = seg.vif_columns.index(col)
+                rr = seg.corr[j].copy()
+                rr[j] = 0.0
+                other = int(np.argmax(np.abs(rr)))
+                note += (
+                    f", VIF {vif[col]:.1f}, most correlated with "
+                    f"'{labels[seg.vif_columns[other]]}' (r = {rr[other]:+.2f})"
+                )
+            reasons.append(note + "; read as 0")
+    worst_vif = max(vif.get(cl, 0.0), vif.get(ch, 0.0))
+    if worst_vif > settings.max_vif:
+        reasons.append(f"collinear: VIF {worst_vif:.0f} > {settings.max_vif:.0f}")
+    reasons += [
+        f"'{labels[col]}' left out: "
+        + ("nobody in it" if dropped[col] == "empty" else "a combination of other columns")
+        for col in (cl, ch)
+        if col in dropped
+    ]
+    # A low or high column left out of the fit has no estimate: not classifiable.
+    unestimated = cl in dropped or ch in dropped
+    return {
+        "wrong_sign": " and ".join(wrong),
+        "vif_low": vif.get(cl, math.nan),
+        "vif_high": vif.get(ch, math.nan),
+        "reason": "; ".join(reasons),
+        "insufficient": s.n < min_seg
+        or bool(s.problem)
+        or c.n_low < settings.min_cell
+        or c.n_high < settings.min_cell
+        or unestimated,
+    }
+
+
+# ---- helpers -----------------------------------------------------------------------
 
 
 def _column_counts(s: SegmentStats, stats: SufficientStats) -> np.ndarray:
@@ -436,76 +556,6 @@ def _ia_interval(
     var = gp * gp * vp + gr * gr * vr + 2 * gp * gr * cpr
     half = z * math.sqrt(max(var, 0.0))
     return max(-1.0, ia - half), min(1.0, ia + half)
-
-
-def _assign_classes(rows: list[dict[str, Any]], settings: Settings) -> tuple[float, int]:
-    """MoTs: the smallest significant set, by RIS, covering mot_coverage of the total RIS."""
-    usable = [r for r in rows if not r["insufficient"] and math.isfinite(r["ris"])]
-    total = sum(r["ris"] for r in usable)
-    ranked = sorted(usable, key=lambda r: -r["ris"])
-    for rank, r in enumerate(ranked, start=1):
-        r["rank"] = rank
-    covered = 0.0
-    n_mot = 0
-    for r in ranked:
-        r["mot"] = False
-        if covered >= settings.mot_coverage * total or not r["ris_significant"]:
-            continue
-        r["mot"] = True
-        covered += r["ris"]
-        n_mot += 1
-    for r in rows:
-        r.setdefault("rank", math.nan)
-        r.setdefault("mot", False)
-        r["class"] = _class_of(r, settings)
-        r["adequate"] = bool(
-            r["class"] == "vulnerability" and r["bottom_box"] < settings.adequate_bottom_box
-        )
-        r["action"] = _action_of(r)
-    return total, n_mot
-
-
-def _class_of(r: Mapping[str, Any], settings: Settings) -> str:
-    if r["insufficient"]:
-        return "insufficient"
-    if not r["mot"]:
-        return "low impact"
-    ia = r["ia"]
-    if settings.hybrid_rule == "interval":
-        if not (r["ia_lo"] <= 0 <= r["ia_hi"]):
-            return "vulnerability" if ia < 0 else "opportunity"
-        return "hybrid"
-    if ia <= settings.vulnerability_ia:
-        return "vulnerability"
-    if ia >= settings.opportunity_ia:
-        return "opportunity"
-    return "hybrid"
-
-
-def _action_of(r: Mapping[str, Any]) -> str:
-    cls = r["class"]
-    if cls == "vulnerability":
-        return "maintain" if r["adequate"] else "fix"
-    return {
-        "opportunity": "grow",
-        "hybrid": "improve",
-        "low impact": "monitor",
-        "insufficient": "collect more responses",
-    }[cls]
-
-
-def _just_enough(levels: np.ndarray, lo: int, high_min: int, min_cell: int) -> float:
-    """The rating level above the largest rise in outcome below the top box (the penalty's step)."""
-    counts, wsum, wy = levels[:-1, 0], levels[:-1, 1], levels[:-1, 2]
-    best, level = 0.0, math.nan
-    top = high_min - lo  # index of the first top-box level
-    for k in range(1, top):
-        if min(counts[k - 1], counts[k]) < min_cell or min(wsum[k - 1], wsum[k]) <= 0:
-            continue
-        step = wy[k] / wsum[k] - wy[k - 1] / wsum[k - 1]
-        if step > best:
-            best, level = step, float(lo + k)
-    return level
 
 
 def _r_squared(gram: np.ndarray, lay: Layout, beta: np.ndarray) -> float:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from cmot.charts import CLASS_COLOURS, class_label
 from cmot.moments import MomentsResult
+from cmot.summary import amount
 
 # A Unicode TTF for the PDF report (Debian's fonts-dejavu-core; other distributions' paths).
 FONT_PATHS = [
@@ -95,7 +96,7 @@ class Report:
     segments: tuple[str, ...]
     filters: str
     headline: str
-    stakes: pd.DataFrame  # summary.top_stakes
+    stakes: pd.DataFrame  # summary.top_stakes: the moments most at stake
     matrix: pd.DataFrame  # touchpoint x segment class and impact
     differences: pd.DataFrame  # compare.compare_segments of the first pair
     flips: tuple[str, ...]  # one sentence per flip
@@ -151,10 +152,18 @@ def _html_table(frame: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def stake_lines(r: Report) -> list[str]:
+    """The report's "Most at stake" list, one line per moment: class marker (as on the
+    Overview cards), touchpoint, segment, the amount at stake and what it counts."""
+    return [
+        f"{class_label(str(s['class']))} {s.touchpoint} for {s.segment}: "
+        f"{amount(s.at_stake, r.result.unit)} ({s.stake_basis})"
+        for _, s in r.stakes.iterrows()
+    ]
+
+
 def report_html(r: Report) -> str:
     """A self-contained HTML page (charts inline as SVG)."""
-    from cmot.summary import amount
-
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(r.title)}</title><style>",
@@ -165,14 +174,10 @@ def report_html(r: Report) -> str:
         "</style></head><body>",
         f"<h1>{html.escape(r.title)}</h1>",
         f"<p><b>{html.escape(r.headline)}</b></p>",
-        "<h2>Biggest risks and upsides</h2><ul>",
+        "<h2>Most at stake</h2><ul>",
     ]
-    for s in r.stakes.itertuples():
-        parts.append(
-            f"<li>{html.escape(s.kind)}: {html.escape(s.touchpoint)} for "
-            f"{html.escape(s.segment)} ({html.escape(class_label(s[4]))}): "
-            f"{html.escape(amount(s.value, r.result.unit))}</li>"
-        )
+    for line in stake_lines(r):
+        parts.append(f"<li>{html.escape(line)}</li>")
     parts.append("</ul><h2>Flips</h2>")
     parts += (
         [f"<p>{html.escape(f)}</p>" for f in r.flips]
@@ -194,8 +199,6 @@ def report_html(r: Report) -> str:
 
 def report_pdf(r: Report) -> bytes:
     """The same report as PDF (fpdf2; charts embedded as PNG)."""
-    from cmot.summary import amount
-
     pdf = _pdf_class()(format="A4")
     pdf.set_auto_page_break(True, margin=15)
     font = _unicode_font(pdf)
@@ -204,16 +207,9 @@ def report_pdf(r: Report) -> bytes:
     pdf.multi_cell(0, 8, r.title, new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(font, "", 11)
     pdf.multi_cell(0, 6, r.headline, new_x="LMARGIN", new_y="NEXT")
-    _h(pdf, font, "Biggest risks and upsides")
-    for s in r.stakes.itertuples():
-        pdf.multi_cell(
-            0,
-            6,
-            f"- {s.kind}: {s.touchpoint} for {s.segment} ({s[4]}): "
-            f"{amount(s.value, r.result.unit)}",
-            new_x="LMARGIN",
-            new_y="NEXT",
-        )
+    _h(pdf, font, "Most at stake")
+    for line in stake_lines(r):
+        pdf.multi_cell(0, 6, f"- {line}", new_x="LMARGIN", new_y="NEXT")
     _h(pdf, font, "Flips")
     for f in r.flips or (
         "No touchpoint is a vulnerability in one segment and an opportunity in another.",
@@ -284,8 +280,6 @@ def settings_dict(result: MomentsResult) -> dict[str, Any]:
 
 def matrix_table(result: MomentsResult, segments: Sequence[str]) -> pd.DataFrame:
     """Touchpoint rows, one 'class (impact)' column per segment: the matrix as a table."""
-    from cmot.summary import amount
-
     m = result.moments[result.moments.segment.isin(list(segments))]
     cells = m.assign(
         cell=[

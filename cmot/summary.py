@@ -47,22 +47,20 @@ def segments_of(result: MomentsResult) -> list[str]:
     return [str(s) for s in ordered.segment]
 
 
-def top_stakes(result: MomentsResult, segments: Sequence[str], n: int = 3) -> pd.DataFrame:
-    """The n biggest risks (vulnerabilities: P x bottom-box share) and upsides (opportunities
-    and hybrids: R x share below the top box) among `segments`, in outcome units.
+STAKE_COLUMNS = ["segment", "touchpoint", "class", "at_stake", "stake_basis"]
 
-    Columns: kind ("risk" / "upside"), segment, touchpoint, class, value.
+
+def top_stakes(result: MomentsResult, segments: Sequence[str], n: int = 5) -> pd.DataFrame:
+    """The n moments of truth most at stake among `segments`, largest first, each once.
+
+    Ranked by the engine's `at_stake` (risk for a vulnerability, upside for an opportunity,
+    risk + upside for a hybrid; docs/METHODS.md "What is at stake"), in outcome units; ties
+    keep the segments' and the journey's order. Columns: STAKE_COLUMNS.
     """
-    m = result.moments[result.moments.segment.isin(list(segments))]
-    risks = m[m["class"].isin(["vulnerability", "hybrid"])].nlargest(n, "risk")
-    ups = m[m["class"].isin(["opportunity", "hybrid"])].nlargest(n, "upside")
-    out = pd.concat(
-        [
-            risks.assign(kind="risk", value=risks.risk),
-            ups.assign(kind="upside", value=ups.upside),
-        ]
-    )
-    return out[["kind", "segment", "touchpoint", "class", "value"]].reset_index(drop=True)
+    m = result.moments
+    m = m[m.segment.isin(list(segments)) & m.at_stake.notna()]
+    top = m.sort_values("at_stake", ascending=False, kind="stable").head(n)
+    return top[STAKE_COLUMNS].reset_index(drop=True)
 
 
 def headline(result: MomentsResult, segments: Sequence[str]) -> str:
@@ -101,25 +99,17 @@ def headline(result: MomentsResult, segments: Sequence[str]) -> str:
 
 
 def action_plan(result: MomentsResult, segment: str) -> pd.DataFrame:
-    """One segment's touchpoints in priority order: fix (by risk), grow (by upside), improve,
-    maintain (adequate vulnerabilities: do not over-invest), monitor, collect more responses.
+    """One segment's touchpoints in priority order: fix, grow, improve, maintain (adequate
+    vulnerabilities: do not over-invest), each by what is at stake, largest first; then
+    monitor and collect more responses, which have nothing at stake (NaN), in journey order.
 
-    Columns: priority, action, touchpoint, class, at stake (outcome units), why, penalty,
-    reward, bottom_box, top_box, just_enough, reason.
+    Columns: priority, action, touchpoint, class, stake (the engine's `at_stake`, outcome
+    units), stake_basis, why, penalty, reward, bottom_box, top_box, just_enough, reason.
     """
     m = result.moments[result.moments.segment == segment].copy()
-    m["stake"] = [
-        r.risk
-        if r.action in ("fix", "maintain")
-        else r.upside
-        if r.action == "grow"
-        else max(r.risk, r.upside)
-        if math.isfinite(r.risk)
-        else math.nan
-        for r in m.itertuples()
-    ]
+    m["stake"] = m.at_stake
     m["order"] = [ACTION_ORDER.index(a) for a in m.action]
-    m = m.sort_values(["order", "stake"], ascending=[True, False])
+    m = m.sort_values(["order", "stake"], ascending=[True, False], kind="stable")
     m["why"] = [ACTION_TEXT[a] for a in m.action]
     m["priority"] = range(1, len(m) + 1)
     return m[
@@ -129,6 +119,7 @@ def action_plan(result: MomentsResult, segment: str) -> pd.DataFrame:
             "touchpoint",
             "class",
             "stake",
+            "stake_basis",
             "why",
             "penalty",
             "reward",

@@ -3,7 +3,6 @@
 import pandas as pd
 import streamlit as st
 
-from cmot.moments import predict_what_if
 from cmot.summary import action_plan, amount, at_risk
 from cmot.ui.frame import (
     current_view,
@@ -11,12 +10,12 @@ from cmot.ui.frame import (
     moments,
     ranked_segments,
     settings_caption,
-    to_url,
-    url_default,
 )
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store, require_app_frame
+from cmot.ui.url import url_widget
 from cmot.ui.widgets import table
+from cmot.whatif import predict_what_if
 
 require_app_frame()
 
@@ -25,13 +24,12 @@ st.title("Action plan")
 st.caption(
     "Priorities for one segment: fix failing table stakes first, then grow differentiators; "
     "an adequate table stake says maintain: do not over-invest. 'At stake' is the outcome "
-    "lost today (risk) or still to gain (upside), in outcome points."
+    "lost today (risk) of a vulnerability, still to gain (upside) of an opportunity, both "
+    "of a hybrid, in outcome points; the rest has nothing at stake."
 )
 result = moments(view)
 options = ranked_segments(result)
-url_default("segment", options[0], options)
-seg = st.selectbox("Segment", options, key="segment")
-to_url("segment")
+seg = url_widget(st.selectbox, "Segment", options, key="segment", default=options[0])
 st.caption(settings_caption(view, result, seg))
 data_warnings(result, [seg])
 plan = derived.get(result, ("plan", seg), lambda: action_plan(result, seg))  # not edited
@@ -39,17 +37,18 @@ table(
     plan,
     "plan_table",
     f"action-plan-{seg}",
-    column_config={"stake": st.column_config.NumberColumn("at stake", format="%.3f")},
+    column_config={
+        "stake": st.column_config.NumberColumn("at stake", format="%.3f"),
+        "stake_basis": st.column_config.TextColumn("counts"),
+    },
 )
 st.subheader("What if")
 tps = list(plan.touchpoint)
-url_default("wi_tp", tps[0], tps)
 a, b, c = st.columns([2, 2, 2])
-tp = a.selectbox("Touchpoint", tps, key="wi_tp")
+tp = url_widget(a.selectbox, "Touchpoint", tps, key="wi_tp", default=tps[0])
 moves = {"bottom_to_middle": "low ratings → middle", "middle_to_top": "middle → top box"}
 move = b.radio("Move", list(moves), format_func=moves.get, key="wi_move", horizontal=True)
 share = c.slider("Share of them that moves", 0, 100, 50, step=5, key="wi_share", format="%d%%")
-to_url("wi_tp")
 # What a page switch would recompute from the same result and choices: kept with the result.
 w = derived.get(
     result,

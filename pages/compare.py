@@ -12,12 +12,11 @@ from cmot.ui.frame import (
     moments,
     ranked_segments,
     settings_caption,
-    to_url,
-    url_default,
 )
 from cmot.ui.memo import derived
 from cmot.ui.report import report_buttons
 from cmot.ui.state import require_app_frame
+from cmot.ui.url import url_widget
 from cmot.ui.widgets import result_chart, table
 
 require_app_frame()
@@ -35,9 +34,14 @@ options = [s for s in ranked_segments(result) if s != "All"]
 if len(options) < 2:
     st.info("Pick a segmentation with two or more segments in the sidebar to compare them.")
     st.stop()
-url_default("compare", default_segments(result, 2, 2), options, multi=True)
-chosen = st.multiselect("Segments (2 to 4)", options, key="compare", max_selections=4)
-to_url("compare", chosen)
+chosen = url_widget(
+    st.multiselect,
+    "Segments (2 to 4)",
+    options,
+    key="compare",
+    default=default_segments(result, 2, 2),
+    max_selections=4,
+)
 if len(chosen) < 2:
     st.warning("Pick at least two segments.")
     st.stop()
@@ -66,9 +70,8 @@ result_chart(
 a, b = chosen[0], chosen[1]
 if len(chosen) > 2:
     pairs = [f"{x} | {y}" for i, x in enumerate(chosen) for y in chosen[i + 1 :]]
-    url_default("pair", pairs[0], pairs)
-    a, b = st.selectbox("Differences between", pairs, key="pair").split(" | ")
-    to_url("pair")
+    pair = url_widget(st.selectbox, "Differences between", pairs, key="pair", default=pairs[0])
+    a, b = pair.split(" | ")
 diffs = derived.get(result, ("differences", a, b), lambda: compare_segments(result, a, b))
 result_chart(
     result,

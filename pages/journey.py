@@ -13,11 +13,10 @@ from cmot.ui.frame import (
     moments,
     ranked_segments,
     settings_caption,
-    to_url,
-    url_default,
 )
 from cmot.ui.memo import derived
 from cmot.ui.state import require_app_frame
+from cmot.ui.url import url_widget
 from cmot.ui.widgets import result_chart, table
 
 require_app_frame()
@@ -35,9 +34,14 @@ st.caption(
 )
 result = moments(view)
 options = ranked_segments(result)
-url_default("journey_segments", default_segments(result, 4), options, multi=True)
-chosen = st.multiselect("Segments", options, key="journey_segments", max_selections=5)
-to_url("journey_segments", chosen)
+chosen = url_widget(
+    st.multiselect,
+    "Segments",
+    options,
+    key="journey_segments",
+    default=default_segments(result, 4),
+    max_selections=5,
+)
 tags = {t.name: ", ".join(CMOT_TAGS[g] for g in t.tags) for t in spec.touchpoints}
 shown = tuple(chosen or options[:1])
 # Everything below derives from (result, segments): built once, a page switch only draws it.

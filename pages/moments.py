@@ -9,10 +9,9 @@ from cmot.ui.frame import (
     moments,
     ranked_segments,
     settings_caption,
-    to_url,
-    url_default,
 )
 from cmot.ui.state import require_app_frame
+from cmot.ui.url import url_widget
 from cmot.ui.widgets import result_chart, table
 
 require_app_frame()
@@ -26,9 +25,13 @@ st.caption(
 )
 result = moments(view)
 options = ["All", *[s for s in ranked_segments(result) if s != "All"]]
-url_default("segment", options[1] if len(options) > 1 else options[0], options)
-seg = st.selectbox("Segment", options, key="segment")
-to_url("segment")
+seg = url_widget(
+    st.selectbox,
+    "Segment",
+    options,
+    key="segment",
+    default=options[1] if len(options) > 1 else options[0],
+)
 st.caption(settings_caption(view, result, seg))
 rows = result.moments[result.moments.segment == seg]
 info = result.segments.set_index("segment").loc[seg]
@@ -81,6 +84,8 @@ cols = [
     "reward_hi",
     "ia",
     "ris",
+    "at_stake",
+    "stake_basis",
     "risk",
     "upside",
     "just_enough",

@@ -37,26 +37,23 @@ st.info(
 moment_cards(result, segs)
 
 
-def _stake_lines() -> tuple[tuple[str, str, str, str], ...]:
+def _stake_lines() -> tuple[tuple[str, str, str], ...]:
     t = top_stakes(result, segs)
     return tuple(
-        (r.kind, r._4, r.touchpoint, f"for {r.segment}: {amount(r.value, result.unit)}")
-        for r in t.itertuples()
+        (str(r["class"]), str(r.touchpoint), f"for {r.segment}: {amount(r.at_stake, result.unit)}")
+        for _, r in t.iterrows()
     )
 
 
+st.subheader("Most at stake")
+st.caption(
+    "Across the segments: a vulnerability's risk (outcome lost today), an opportunity's "
+    "upside (still to gain), a hybrid's both."
+)
 stakes = derived.get(result, ("stakes", key), _stake_lines)
-left, right = st.columns(2)
-for col, kind, title in (
-    (left, "risk", "Biggest risks today"),
-    (right, "upside", "Biggest upsides"),
-):
-    col.subheader(title)
-    rows = [r for r in stakes if r[0] == kind]
-    with col:
-        for _, cls, touchpoint, text in rows:
-            moment_line(cls, touchpoint, text)
-    if not rows:
-        col.markdown("None stands out.")
+for cls, touchpoint, text in stakes:
+    moment_line(cls, touchpoint, text)
+if not stakes:
+    st.markdown("None stands out.")
 st.caption(settings_caption(view, result))
 data_warnings(result)

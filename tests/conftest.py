@@ -68,3 +68,13 @@ def files_digest(store_dir: Path) -> dict[str, str]:
         con.close()
     out["catalog"] = hashlib.sha256(dump.encode()).hexdigest()
     return out
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e and tests/load drives a real browser or server: mark it
+    `e2e` by where it lives, so the quick loop (-m "not e2e and not slow") never starts one,
+    whether or not its module remembers the mark."""
+    browser_dirs = (ROOT / "tests" / "e2e", ROOT / "tests" / "load")
+    for item in items:
+        if any(item.path.is_relative_to(d) for d in browser_dirs):
+            item.add_marker(pytest.mark.e2e)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -14,14 +14,12 @@ import streamlit as st
 from cmot.errors import CmotError
 from cmot.moments import ALL, MomentsResult, Settings, find_moments
 from cmot.spec import JourneySpec
-from cmot.store import SEGMENT_COL, DatasetInfo, Store, quote_ident
+from cmot.store import DatasetInfo, Store
+from cmot.sums import segment_sql_expr
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store
-
-try:  # the engine's public name; older engines only had the private one
-    from cmot.moments import segment_sql_expr
-except ImportError:  # pragma: no cover - depends on the engine's version
-    from cmot.moments import _segment_sql as segment_sql_expr
+from cmot.ui.url import forget_url_widgets, set_url_widget, url_widget
+from cmot.view import DateFilter, ValueFilter, View, date_span, filter_values, view_sql
 
 WHOLE = "(whole sample)"
 SAVED = "saved: "
@@ -77,66 +75,7 @@ def page_guard() -> Iterator[None]:
         st.error(f"{UNEXPECTED} ({ref}).", icon=":material/error:")
 
 
-# ---- widget state that lives in the URL ------------------------------------------------
-
-
-def url_default(
-    key: str,
-    default: Any,
-    options: Sequence[Any] | None = None,
-    *,
-    multi: bool = False,
-    parse: Callable[[str], Any] = str,
-    within: tuple[Any, Any] | None = None,
-) -> None:
-    """Give widget `key` its first value: the URL's, else this session's last, else `default`.
-
-    Call before creating the widget (with no `value=`/`index=`), then `to_url(key)` after it.
-    The session copy matters because a page's widgets lose their state when another page runs.
-    `within` = (lo, hi) bounds a value (dates): one outside them is not valid either.
-    """
-
-    def _ok(v: Any) -> bool:
-        return _valid(v, options, multi) and _inside(v, within)
-
-    pending = st.session_state.pop("_pending_" + key, None)
-    if pending is not None and _ok(pending):
-        # Set before the widget exists: this beats the value the browser sends back for it.
-        st.session_state[key] = pending
-        return
-    if key in st.session_state:
-        value = st.session_state[key]
-        if _ok(value):
-            return
-    value = None
-    if key in st.query_params:
-        try:
-            raw = st.query_params.get_all(key)
-            value = [parse(v) for v in raw] if multi else parse(raw[0])
-        except (ValueError, IndexError):
-            value = None
-    if value is None or not _ok(value):
-        value = st.session_state.get("_kept_" + key)
-    if value is None or not _ok(value):
-        value = default
-    st.session_state[key] = value
-
-
-def _valid(value: Any, options: Sequence[Any] | None, multi: bool) -> bool:
-    if options is None:
-        return True
-    if multi:
-        return isinstance(value, list) and all(v in options for v in value)
-    return value in options
-
-
-def _inside(value: Any, within: tuple[Any, Any] | None) -> bool:
-    if within is None:
-        return True
-    try:
-        return bool(within[0] <= value <= within[1])
-    except TypeError:  # a value of another type (a stale text from the URL)
-        return False
+# ---- widget state of one dataset ------------------------------------------------------
 
 
 def forget_dataset_state(dataset_id: int) -> None:
@@ -150,29 +89,16 @@ def forget_dataset_state(dataset_id: int) -> None:
         for k in list(st.session_state)
         if isinstance(k, str) and k.startswith(DATASET_STATE_PREFIXES)
     ]
-    for key in (*DATASET_STATE, *keys):
-        for k in (key, "_kept_" + key):  # a pending choice is an intent for the new one
-            st.session_state.pop(k, None)
-        if key in st.query_params:
-            del st.query_params[key]
-
-
-def to_url(key: str, value: Any = None) -> None:
-    """Write widget `key`'s value (or `value`) to the URL and the session copy."""
-    v = st.session_state.get(key) if value is None else value
-    st.session_state["_kept_" + key] = v
-    if isinstance(v, (list, tuple)):
-        st.query_params[key] = [str(x) for x in v]
-    elif v is not None:
-        st.query_params[key] = str(v)
+    forget_url_widgets((*DATASET_STATE, *keys))
 
 
 # ---- the view every page analyses ------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class View:
-    """The dataset, segmentation, filters and settings the sidebar chose."""
+class PageView:
+    """What every page analyses: the dataset, segmentation, filters and settings the sidebar
+    chose, with the view's SQL (`relation`, `params`) from `cmot.view.view_sql`."""
 
     info: DatasetInfo
     segmentation: str  # what the sidebar shows: a column, "saved: NAME" or WHOLE
@@ -212,29 +138,12 @@ def weighting(spec: JourneySpec) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _distinct(db: str, dataset_id: int, table: str, column: str) -> list[str]:
-    col = quote_ident(column)
-    rows = (
-        get_store()
-        .cursor()
-        .execute(
-            f"SELECT DISTINCT CAST({col} AS VARCHAR) FROM {table} WHERE {col} IS NOT NULL "
-            "ORDER BY 1 LIMIT 201"
-        )
-        .fetchall()
-    )
-    return [r[0] for r in rows]
+    return filter_values(get_store().cursor(), table, column)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _date_span(db: str, dataset_id: int, table: str, column: str) -> tuple[Any, Any]:
-    col = quote_ident(column)
-    row = (
-        get_store()
-        .cursor()
-        .execute(f"SELECT min(CAST({col} AS DATE)), max(CAST({col} AS DATE)) FROM {table}")
-        .fetchall()[0]
-    )
-    return row[0], row[1]
+    return date_span(get_store().cursor(), table, column)
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -248,24 +157,24 @@ def clear_saved_cache() -> None:
     _saved.clear()
 
 
-def sidebar_view(store: Store, info: DatasetInfo) -> View:
+def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
     """Draw the sidebar's segmentation, filters and method settings; return the view."""
     db = str(store.path)
     spec = info.spec
     forget_dataset_state(info.id)
     saved = _saved(db, info.id)
     options = [WHOLE, *spec.segments, *(SAVED + n for _, n in saved)]
-    url_default("seg", spec.segments[0] if spec.segments else WHOLE, options)
-    choice = st.sidebar.selectbox(
+    choice = url_widget(
+        st.sidebar.selectbox,
         "Segmentation",
         options,
         key="seg",
+        default=spec.segments[0] if spec.segments else WHOLE,
         format_func=lambda c: spec.label_of(c) if c in spec.segments else c,
         help="A column of the survey, or a segmentation saved on the Segments page.",
     )
-    to_url("seg")
-    conditions: list[str] = []  # with `?` placeholders: filter values are bound, in order
-    params: list[object] = []
+    dates: DateFilter | None = None
+    filters: tuple[ValueFilter, ...] = ()
     words: list[str] = []
     with st.sidebar.expander("Filters"):
         for key in ("f_from", "f_to"):  # a previous dataset's dates mean nothing here
@@ -274,56 +183,56 @@ def sidebar_view(store: Store, info: DatasetInfo) -> View:
         if spec.date_column:
             lo, hi = _date_span(db, info.id, info.table, spec.date_column)
             if lo is not None:
-                url_default("f_from", lo, parse=dt.date.fromisoformat, within=(lo, hi))
-                url_default("f_to", hi, parse=dt.date.fromisoformat, within=(lo, hi))
                 a, b = st.columns(2)
-                start = a.date_input("From", key="f_from", min_value=lo, max_value=hi)
-                end = b.date_input("To", key="f_to", min_value=lo, max_value=hi)
-                to_url("f_from")
-                to_url("f_to")
-                if (start, end) != (lo, hi):
-                    col = quote_ident(spec.date_column)
-                    conditions.append(f"CAST({col} AS DATE) BETWEEN ? AND ?")
-                    params += [start, end]
+                # A date outside the span (another dataset's, a stale link) does not count.
+                span = {"min_value": lo, "max_value": hi, "within": (lo, hi)}
+                date = dt.date.fromisoformat
+                start = url_widget(
+                    a.date_input, "From", key="f_from", default=lo, parse=date, **span
+                )
+                end = url_widget(b.date_input, "To", key="f_to", default=hi, parse=date, **span)
+                if (start, end) != (lo, hi):  # the whole span is no filter (and no new SQL)
+                    dates = DateFilter(spec.date_column, start, end)
                     when = f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"
                     words.append(f"{spec.label_of(spec.date_column)} {when}")
         cols = ["(none)", *spec.segments]
-        url_default("f_col", "(none)", cols)
-        fcol = st.selectbox(
+        fcol = url_widget(
+            st.selectbox,
             "Only respondents whose",
             cols,
             key="f_col",
+            default="(none)",
             format_func=lambda c: spec.label_of(c) if c in spec.segments else c,
         )
-        to_url("f_col")
         if fcol == "(none)" and "f_val" in st.query_params:
             del st.query_params["f_val"]
         if fcol != "(none)":
             values = _distinct(db, info.id, info.table, fcol)
-            url_default("f_val", [], values, multi=True)
-            chosen = st.multiselect("is one of", values, key="f_val")
-            to_url("f_val", chosen)
+            chosen = url_widget(st.multiselect, "is one of", values, key="f_val", default=[])
             if chosen:
-                inlist = ", ".join("?" for _ in chosen)
-                conditions.append(f"CAST({quote_ident(fcol)} AS VARCHAR) IN ({inlist})")
-                params += chosen
+                filters = (ValueFilter(fcol, tuple(chosen)),)
                 words.append(f"{spec.label_of(fcol)} in {', '.join(chosen)}")
     settings = _settings_panel(info)
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     saved_id = None
+    saved_sql = None
+    given: tuple[str, ...] = () if choice == WHOLE else (choice,)
     if choice.startswith(SAVED) and choice != WHOLE:
         name = choice[len(SAVED) :]
         saved_id = next(i for i, n in saved if n == name)
-        relation = (
-            f"(SELECT d.*, s.{SEGMENT_COL} FROM {info.table} d "
-            f"JOIN {store.segment_sql(saved_id)} s USING (__cmot_row){where})"
-        )
-        columns: tuple[str, ...] = (SEGMENT_COL,)
-    else:
-        relation = f"(SELECT * FROM {info.table}{where})" if where else info.table
-        columns = () if choice == WHOLE else (choice,)
-    return View(
-        info, choice, columns, relation, "; ".join(words), settings, saved_id, tuple(params)
+        saved_sql = store.segment_sql(saved_id)
+        given = ()
+    query = view_sql(
+        View(info.table, segmentation=given, saved=saved_sql, dates=dates, filters=filters)
+    )
+    return PageView(
+        info,
+        choice,
+        query.columns,
+        query.relation,
+        "; ".join(words),
+        settings,
+        saved_id,
+        query.params,
     )
 
 
@@ -332,21 +241,41 @@ def _settings_panel(info: DatasetInfo) -> Settings:
     points = list(range(scale.min, scale.max + 1))
     with st.sidebar.expander("Method settings"):
         st.caption("Defaults follow docs/METHODS.md; every result shows the settings it used.")
-        url_default("low", scale.low_max, points[:-1], parse=int)
-        url_default("high", scale.high_min, points[1:], parse=int)
         a, b = st.columns(2)
-        low = a.selectbox("Low: rating ≤", points[:-1], key="low")
-        high = b.selectbox("High: rating ≥", points[1:], key="high")
-        url_default("ia", 0.2, parse=float)
-        ia = st.slider("Asymmetry threshold ±", 0.05, 0.5, step=0.05, key="ia")
-        url_default("cov", 0.6, parse=float)
-        cov = st.slider(
-            "Moments of truth cover this share of impact", 0.3, 0.9, step=0.05, key="cov"
+        low = url_widget(
+            a.selectbox, "Low: rating ≤", points[:-1], key="low", default=scale.low_max, parse=int
         )
-        url_default("alpha", 0.05, [0.01, 0.05, 0.1], parse=float)
-        alpha = st.selectbox("Significance level α", [0.01, 0.05, 0.1], key="alpha")
-        for key in ("low", "high", "ia", "cov", "alpha"):
-            to_url(key)
+        high = url_widget(
+            b.selectbox, "High: rating ≥", points[1:], key="high", default=scale.high_min, parse=int
+        )
+        ia = url_widget(
+            st.slider,
+            "Asymmetry threshold ±",
+            key="ia",
+            default=0.2,
+            parse=float,
+            min_value=0.05,
+            max_value=0.5,
+            step=0.05,
+        )
+        cov = url_widget(
+            st.slider,
+            "Moments of truth cover this share of impact",
+            key="cov",
+            default=0.6,
+            parse=float,
+            min_value=0.3,
+            max_value=0.9,
+            step=0.05,
+        )
+        alpha = url_widget(
+            st.selectbox,
+            "Significance level α",
+            [0.01, 0.05, 0.1],
+            key="alpha",
+            default=0.05,
+            parse=float,
+        )
     return Settings(
         low_max=int(low),
         high_min=int(high),
@@ -357,9 +286,9 @@ def _settings_panel(info: DatasetInfo) -> Settings:
     )
 
 
-def current_view() -> View:
+def current_view() -> PageView:
     """The sidebar's view; without a dataset, say where to start and stop the page."""
-    view: View | None = st.session_state.get("view")
+    view: PageView | None = st.session_state.get("view")
     if view is None:
         st.info("Upload a survey on the Data page to begin.")
         st.stop()
@@ -390,7 +319,7 @@ def _moments(
     )
 
 
-def moments(view: View) -> MomentsResult:
+def moments(view: PageView) -> MomentsResult:
     """The moments of truth of the view (cached); a user-caused error stops the page."""
     try:
         with st.spinner("Computing the moments of truth of each segment…"):
@@ -408,7 +337,7 @@ def moments(view: View) -> MomentsResult:
         raise  # unreachable: st.stop raises
 
 
-def settings_caption(view: View, result: MomentsResult, segment: str | None = None) -> str:
+def settings_caption(view: PageView, result: MomentsResult, segment: str | None = None) -> str:
     """Weighting, the method settings and n, for the line next to a result."""
     s = result.settings
     segs = result.segments.set_index("segment")
@@ -490,8 +419,7 @@ def insufficient_segments(result: MomentsResult) -> set[str]:
 def show_segmentation(choice: str) -> None:
     """Make `choice` the sidebar's segmentation and rerun (after a save on the Segments page)."""
     clear_saved_cache()
-    st.session_state["_pending_seg"] = choice
-    st.query_params["seg"] = choice
+    set_url_widget("seg", choice)
     st.rerun()
 
 

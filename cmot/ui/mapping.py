@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from cmot.detect import ROLES, Detection
+from cmot.detect import ROLES, Detection, column_histograms
 from cmot.errors import CmotError
 from cmot.ingest import IngestOptions, detect_roles
 from cmot.options import parse_codes
@@ -35,7 +35,6 @@ from cmot.spec import (
     Stage,
     Touchpoint,
 )
-from cmot.store import quote_ident
 
 UPLOAD_TYPES = ["csv", "txt", "tsv", "sav", "xlsx"]
 KINDS: tuple[str, ...] = ("binary", "scale", "recommend")
@@ -339,27 +338,12 @@ def _value_counts(
     sheet: str | None,
     columns: tuple[tuple[str, bool], ...],
 ) -> dict[str, tuple[tuple[str, int], ...]]:
-    """Each column's non-blank values and their counts (the 60 most frequent), by value.
-
-    One read of the file and one scan for all the (column, is whole numbers) asked: a
-    histogram per column. Whole numbers are counted as they are (their text is the same as
-    SQL's cast); other types as text, as the stored dataset compares them.
-    """
+    """Each column's non-blank values and their counts (the 60 most frequent), by value:
+    `cmot.detect.column_histograms` over one read of the file."""
     with open_raw(_data, IngestOptions(sheet=sheet), name) as raw:
         present = [(c, whole) for c, whole in columns if c in raw.columns]
-        if not present:
-            return {}
-        parts = [
-            f"histogram({quote_ident(c)})" if whole else f"histogram({quote_ident(c)}::VARCHAR)"
-            for c, whole in present
-        ]
-        row = raw.con.execute(f"SELECT {', '.join(parts)} FROM raw").fetchall()[0]
-    out: dict[str, tuple[tuple[str, int], ...]] = {}
-    for (column, _), hist in zip(present, row, strict=True):
-        pairs = [(str(v), int(n)) for v, n in (hist or {}).items()]
-        top = sorted(pairs, key=lambda p: -p[1])[:60]
-        out[column] = tuple(sorted(top, key=_value_order))
-    return out
+        found = column_histograms(raw.con, present)
+    return {c: tuple(sorted(pairs, key=_value_order)) for c, pairs in found.items()}
 
 
 def _counts_of(

@@ -9,11 +9,15 @@ from cmot import charts
 from cmot.moments import MomentsResult
 from cmot.report import Report, matrix_table, report_html, report_pdf
 from cmot.summary import headline, top_stakes
-from cmot.ui.frame import View
+from cmot.ui.frame import PageView
 
 
 def build_report(
-    view: View, result: MomentsResult, chosen: list[str], diffs: pd.DataFrame, flips: pd.DataFrame
+    view: PageView,
+    result: MomentsResult,
+    chosen: list[str],
+    diffs: pd.DataFrame,
+    flips: pd.DataFrame,
 ) -> Report:
     return Report(
         title=f"Moments of truth compared: {', '.join(chosen)}",
@@ -54,7 +58,11 @@ def build_report(
 
 
 def report_buttons(
-    view: View, result: MomentsResult, chosen: list[str], diffs: pd.DataFrame, flips: pd.DataFrame
+    view: PageView,
+    result: MomentsResult,
+    chosen: list[str],
+    diffs: pd.DataFrame,
+    flips: pd.DataFrame,
 ) -> None:
     """HTML and PDF downloads of the comparison; built only when a button is clicked."""
     st.subheader("Report")

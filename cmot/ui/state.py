@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import streamlit as st
 
 from cmot.demo import ensure_demo
 from cmot.store import DatasetInfo, Store, default_store_path
+from cmot.ui.url import set_url_widget, url_widget
+
+# Streamlit's private PagesManager holds the only switch of its legacy pages/ mode (no public
+# API leaves it before a server's first run); tests/app/test_state.py fails if it changes.
+# (Moving pages/ to a folder of another name would avoid it: the public way, left for later.)
 
 
 def require_app_frame() -> None:
@@ -21,6 +30,27 @@ def require_app_frame() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+@contextmanager
+def without_pages_folder() -> Iterator[None]:
+    """Inside, Streamlit sees no pages/ folder: every run goes through app.py's st.navigation,
+    as a served app's runs do after its first request. For AppTest (tests/app/conftest.py) and
+    bench/pages.py: AppTest resets the legacy flag before every run, so each would otherwise
+    take the legacy path (where a rerun loses a button's click)."""
+    from streamlit.runtime import pages_manager
+
+    original = pages_manager.Path
+    pages_manager.Path = _PathWithoutPagesFolder  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        pages_manager.Path = original  # type: ignore[misc]
+
+
+class _PathWithoutPagesFolder(type(Path())):  # type: ignore[misc]
+    def exists(self, *args: object, **kwargs: object) -> bool:
+        return False if self.name == "pages" else super().exists(*args, **kwargs)
 
 
 @st.cache_resource(show_spinner=False)
@@ -44,21 +74,12 @@ def select_dataset(store: Store) -> DatasetInfo | None:
     if not names:
         st.sidebar.info("No datasets yet: upload one on the Data page.")
         return None
-    wanted = st.query_params.get("dataset")
-    pending = st.session_state.pop("_pending_dataset", None)
-    if pending in names:
-        # Set before the widget exists: this beats the value the browser sends back for it.
-        st.session_state["dataset"] = pending
-    elif st.session_state.get("dataset") not in names:
-        st.session_state.pop("dataset", None)  # deleted or renamed meanwhile
-    index = names.index(wanted) if wanted in names else 0
-    name = st.sidebar.selectbox("Dataset", names, index=index, key="dataset")
-    st.query_params["dataset"] = name
+    # A deleted or renamed dataset is no longer an option: the widget then starts afresh.
+    name = url_widget(st.sidebar.selectbox, "Dataset", names, key="dataset", default=names[0])
     return latest[name]
 
 
 def show_dataset(name: str) -> None:
     """Make `name` the sidebar's dataset and rerun (after a save, a rename or a delete)."""
-    st.session_state["_pending_dataset"] = name
-    st.query_params["dataset"] = name
+    set_url_widget("dataset", name)
     st.rerun()

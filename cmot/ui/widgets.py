@@ -140,7 +140,8 @@ def outcome_level(result: MomentsResult, value: float) -> str:
 
 @dataclass(frozen=True)
 class Card:
-    """What one segment's card says: n, outcome level and its moments (class, name, stake)."""
+    """What one segment's card says: n, outcome level and its moments (class, name, the
+    amount at stake formatted by cmot.summary.amount)."""
 
     segment: str
     n: int
@@ -165,13 +166,11 @@ def card_rows(result: MomentsResult, segments: Sequence[str]) -> tuple[tuple[Car
             short.append(Card(seg, int(row.n), outcome, (), str(row.reason or "")))
             continue
         mine = m[(m.segment == seg) & m.mot].sort_values("ris", ascending=False)
+        # Vulnerabilities, then opportunities, then hybrids, each by RIS; the amount is the
+        # engine's at_stake, the one every list, plan, report and the CLI show.
         lines = [
-            (cls, str(r.touchpoint), amount(getattr(r, stake), result.unit))
-            for cls, stake in (
-                ("vulnerability", "risk"),
-                ("opportunity", "upside"),
-                ("hybrid", "risk"),
-            )
+            (cls, str(r.touchpoint), amount(r.at_stake, result.unit))
+            for cls in ("vulnerability", "opportunity", "hybrid")
             for r in mine[mine["class"] == cls].itertuples()
         ]
         full.append(Card(seg, int(row.n), outcome, tuple(lines)))

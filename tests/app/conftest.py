@@ -8,16 +8,14 @@ cmot.ui.state.require_app_frame, and the browser test of a deep link as the firs
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
-
-class _PathWithoutPagesFolder(type(Path())):  # type: ignore[misc]
-    def exists(self, *args: object, **kwargs: object) -> bool:
-        return False if self.name == "pages" else super().exists(*args, **kwargs)
+from cmot.ui.state import without_pages_folder
 
 
 @pytest.fixture(autouse=True)
-def _served_app_navigation(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("streamlit.runtime.pages_manager.Path", _PathWithoutPagesFolder)
+def _served_app_navigation() -> Iterator[None]:
+    with without_pages_folder():
+        yield

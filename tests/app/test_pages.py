@@ -63,6 +63,7 @@ def test_overview_shows_cards_stakes_and_a_headline(app: AppTest) -> None:
     assert "The biggest difference" in body
     assert "▼ vulnerability" in body and "▲ opportunity" in body
     assert "low ≤ 2, high ≥ 5" in body  # method settings next to the result
+    assert [h.value for h in app.subheader] == ["Most at stake"]  # one list, not two
     assert {m.label for m in app.metric} >= {"Respondents", "Positive outcome", "Segments"}
 
 
@@ -92,6 +93,9 @@ def test_compare_two_segments_draws_matrix_and_differences(app: AppTest) -> None
 def test_settings_change_the_classification(app: AppTest) -> None:
     app.switch_page("pages/moments.py").run()
     before = app.dataframe[0].value
+    vulnerable = before[before["class"].str.contains("vulnerability")]
+    assert not vulnerable.empty and (vulnerable.at_stake == vulnerable.risk).all()
+    assert set(vulnerable.stake_basis) == {"risk"}  # the engine's one rule, on the page
     app.sidebar.slider(key="ia").set_value(0.5).run()
     app.sidebar.selectbox(key="low").set_value(1).run()
     ok(app)

@@ -9,9 +9,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,7 +82,7 @@ def start_server(
                 if r.status == 200:
                     return Server(url, db, proc)
         except OSError:
-            time.sleep(0.3)
+            time.sleep(0.3)  # polling: a server that is not up yet sends no event
     proc.kill()
     raise RuntimeError(f"streamlit did not start; log:\n{log.read_text()[-3000:]}")
 
@@ -109,7 +111,7 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def page(browser: object) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)  # type: ignore[attr-defined]
-    pg = context.new_page()
+    pg = watch_runs(context.new_page())
     pg.set_default_timeout(30_000)
     yield pg
     context.close()
@@ -120,6 +122,88 @@ def shot(page: object, name: str) -> Path:
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
     return path
+
+
+# Streamlit marks its root element with the connection's state ("CONNECTED", ...) and the
+# script's ("initial" before the first run, "running", "rerunRequested", "stopRequested",
+# "notRunning" once a run has ended, "compilationError"): the app is idle when it is connected
+# and a run has ended. Two animation frames more let React draw what the run sent.
+_IDLE = """async () => {
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const app = document.querySelector('[data-testid=stApp]');
+  return !!app && app.getAttribute('data-test-connection-state') === 'CONNECTED'
+    && ['notRunning', 'compilationError'].includes(app.getAttribute('data-test-script-state'));
+}"""
+_STATE = """() => { const app = document.querySelector('[data-testid=stApp]');
+  return [app?.getAttribute('data-test-script-state'),
+          app?.getAttribute('data-test-connection-state')]; }"""
+# Each page's websocket to Streamlit (the latest, should it reconnect), kept by watch_runs.
+_STREAMS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def watch_runs(page: Any) -> Any:
+    """Follow `page`'s websocket to the app, so that wait_for_run sees each run end. Call it
+    on a new page before its first visit (the `page` fixture does); returns the page."""
+
+    def follow(ws: Any) -> None:
+        if ws.url.endswith("/_stcore/stream"):
+            _STREAMS[page] = ws
+
+    page.on("websocket", follow)
+    return page
+
+
+def _run_finished(payload: str | bytes) -> bool:
+    """A message from the app saying a script run has ended (not cut short by a rerun)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    if not isinstance(payload, bytes):
+        return False
+    msg = ForwardMsg.FromString(payload)
+    return (
+        msg.WhichOneof("type") == "script_finished"
+        and msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN
+    )
+
+
+def wait_for_run(
+    page: Any, action: Callable[[], object] | None = None, *, timeout_ms: float = 90_000
+) -> None:
+    """The one wait of the browser tests for a script run.
+
+    With `action` (a click, a key press, a file chosen): do it, wait for the app's message
+    that the script run it caused has ended, then until the page is idle. The message, not
+    the page's "running" state, tells that a run happened: a short run under load can start
+    and end within one React render, so the state never shows it. Without `action`: wait
+    until the run in progress, or the first run after a page load, has ended. On timeout:
+    an AssertionError saying what the app was doing and a screenshot failed-wait-for-run.png.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    def fail(what: str) -> AssertionError:
+        state, connection = page.evaluate(_STATE)
+        path = shot(page, "failed-wait-for-run")
+        return AssertionError(
+            f"{what} within {timeout_ms / 1000:.0f} s: script state {state!r}, connection "
+            f"{connection!r}; screenshot {path}"
+        )
+
+    if action is not None:
+        ws = _STREAMS.get(page)
+        if ws is None or ws.is_closed():
+            raise AssertionError(
+                "wait_for_run: the page has no open websocket to the app; create the page "
+                "with watch_runs(context.new_page()) and visit the app first"
+            )
+        try:
+            with ws.expect_event("framereceived", _run_finished, timeout=timeout_ms):
+                action()
+        except PlaywrightTimeout:
+            raise fail("the action started no script run, or it did not end") from None
+    try:
+        page.wait_for_function(_IDLE, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        raise fail("the app did not become idle") from None
 
 
 def store_env(d: Path) -> dict[str, str]:
@@ -180,7 +264,7 @@ def start_serve(n: int, d: Path, env: Mapping[str, str] | None = None) -> Served
             return Served(f"http://127.0.0.1:{port}", backends, run_dir, log, proc)
         if proc.poll() is not None:
             break
-        time.sleep(0.3)
+        time.sleep(0.3)  # polling: serve.sh's log file has no event to await
     if proc.poll() is None:
         os.killpg(proc.pid, 9)
     raise RuntimeError(f"serve.sh did not start; log:\n{log.read_text()[-3000:]}")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Server, shot
-from tests.e2e.test_shell_browser import wait_idle
+from tests.e2e.conftest import Server, shot, wait_for_run, watch_runs
 
 pytestmark = pytest.mark.e2e
 
@@ -21,37 +19,26 @@ def no_errors(page: object) -> None:
     assert "Traceback" not in page.inner_text("body")  # type: ignore[attr-defined]
 
 
-_WATCH = """() => { window.__cmotRan = false;
-  const app = document.querySelector('[data-testid=stApp]');
-  new MutationObserver(() => {
-    if (app.getAttribute('data-test-script-state') === 'running') window.__cmotRan = true;
-  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']}); }"""
-_DONE = """() => window.__cmotRan && document.querySelector('[data-testid=stApp]')
-  .getAttribute('data-test-script-state') === 'notRunning'"""
-
-
-def run_of(page: object, action: Callable[[], object]) -> None:
-    """Do `action` and wait for the script run it causes to finish (the status widget can
-    show up too late to wait on)."""
-    page.evaluate(_WATCH)  # type: ignore[attr-defined]
-    action()
-    page.wait_for_function(_DONE, timeout=90_000)  # type: ignore[attr-defined]
-
-
 def choose(page: object, label: str, option: str) -> None:
     """Pick `option` in the selectbox labelled `label` the way a person does."""
     page.get_by_label(label, exact=True).click()  # type: ignore[attr-defined]
-    run_of(page, page.get_by_role("option", name=option, exact=True).click)  # type: ignore[attr-defined]
+    wait_for_run(page, page.get_by_role("option", name=option, exact=True).click)  # type: ignore[attr-defined]
 
 
 def open_page(page: object, title: str) -> None:
     nav = page.get_by_test_id("stSidebarNav")  # type: ignore[attr-defined]
-    run_of(page, nav.get_by_role("link", name=title, exact=True).click)
+    wait_for_run(page, nav.get_by_role("link", name=title, exact=True).click)
     charts_drawn(page)
 
 
 def charts_drawn(page: object) -> None:
-    """Wait until every chart on the page has drawn (Vega renders after the script ends)."""
+    """Wait until every chart on the page has drawn (Vega renders after the script ends).
+
+    Until Streamlit has loaded its chart code, a chart is a grey skeleton, not yet an
+    stVegaLiteChart: wait for the skeletons to go first, or no chart is waited for."""
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => !document.querySelector('[data-testid=stSkeleton]')", timeout=30_000
+    )
     charts = page.get_by_test_id("stVegaLiteChart")  # type: ignore[attr-defined]
     for i in range(charts.count()):
         charts.nth(i).locator("canvas, svg.marks").first.wait_for(timeout=30_000)
@@ -71,12 +58,10 @@ def test_airline_upload_compare_pages_link_and_exports(
     assert zero.get_by_role("checkbox").is_checked()
     box = page.get_by_label("Dataset name")  # type: ignore[attr-defined]
     box.fill("airline")
-    box.press("Enter")
-    wait_idle(page)
+    wait_for_run(page, lambda: box.press("Enter"))
     shot(page, "dashboard-data-mapping")
-    page.get_by_role("button", name="Save dataset").click()  # type: ignore[attr-defined]
-    page.get_by_text("Saved 'airline' version 1: 25,976 respondents.").wait_for(timeout=90_000)  # type: ignore[attr-defined]
-    wait_idle(page)
+    wait_for_run(page, page.get_by_role("button", name="Save dataset").click)  # type: ignore[attr-defined]
+    page.get_by_text("Saved 'airline' version 1: 25,976 respondents.").wait_for()  # type: ignore[attr-defined]
     assert "declared missing code (0)" in page.get_by_test_id("stCode").inner_text()  # type: ignore[attr-defined]
 
     choose(page, "Segmentation", "Type of Travel")
@@ -116,18 +101,18 @@ def test_airline_upload_compare_pages_link_and_exports(
 
     # Clustering shows its progress, then the k curve, stability and editable names.
     open_page(page, "Segments")
-    run_of(page, page.get_by_text("cluster attributes", exact=True).click)  # type: ignore[attr-defined]
-    run_of(page, page.get_by_role("button", name="Find segments").click)  # type: ignore[attr-defined]
+    wait_for_run(page, page.get_by_text("cluster attributes", exact=True).click)  # type: ignore[attr-defined]
+    wait_for_run(page, page.get_by_role("button", name="Find segments").click)  # type: ignore[attr-defined]
     page.get_by_text("Stability: mean adjusted Rand").wait_for(timeout=120_000)  # type: ignore[attr-defined]
     charts_drawn(page)
     no_errors(page)
     shot(page, "dashboard-segments-clustered")
 
     # A colleague opens the copied link: the same dataset, segmentation and comparison.
-    other = page.context.new_page()  # type: ignore[attr-defined]
+    other = watch_runs(page.context.new_page())  # type: ignore[attr-defined]
     other.goto(link)
     other.get_by_text("Differences in penalty and reward").first.wait_for(timeout=60_000)
-    wait_idle(other)
+    wait_for_run(other)
     sidebar = other.get_by_test_id("stSidebar")
     boxes = [b.locator("input").input_value() for b in sidebar.get_by_test_id("stSelectbox").all()]
     assert any("airline" in b for b in boxes) and any("Type of Travel" in b for b in boxes)

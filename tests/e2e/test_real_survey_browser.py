@@ -4,7 +4,6 @@ airport-shaped file whose weight is ticked."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from playwright.sync_api import expect
 
 from cmot.ui.frame import UNEXPECTED
 from tests.conftest import SHARED
-from tests.e2e.conftest import Server, shot
+from tests.e2e.conftest import Server, shot, wait_for_run
 from tests.e2e.test_dashboard_browser import PAGES, charts_drawn
 
 pytestmark = pytest.mark.e2e
@@ -22,38 +21,6 @@ pytestmark = pytest.mark.e2e
 KC_CSV = SHARED / "data" / "kansas-city-resident" / "wave_2021_09.csv"
 # The page guard's "what to do" text: an unexpected error caught on a page.
 GUARD_TEXT = UNEXPECTED.split(".")[0]
-
-
-def settle(page: object) -> None:
-    """Wait until the script run in progress (if any) has finished: Streamlit's running
-    indicator is gone. The one state-based wait of this module, besides `run_of`."""
-    page.wait_for_function(  # type: ignore[attr-defined]
-        "() => document.querySelector('[data-testid=stApp]')"
-        "?.getAttribute('data-test-script-state') !== 'running'",
-        timeout=90_000,
-    )
-
-
-# The app's script state, watched from before an action: a run that starts and ends between
-# two observer callbacks still counts, by the attribute's old value.
-_WATCH = """() => { window.__cmotRan = false;
-  const app = document.querySelector('[data-testid=stApp]');
-  new MutationObserver((records) => {
-    for (const r of records) {
-      if (r.oldValue === 'running' || app.getAttribute('data-test-script-state') === 'running')
-        window.__cmotRan = true;
-    }
-  }).observe(app, {attributes: true, attributeOldValue: true,
-                   attributeFilter: ['data-test-script-state']}); }"""
-_DONE = """() => window.__cmotRan && document.querySelector('[data-testid=stApp]')
-  .getAttribute('data-test-script-state') !== 'running'"""
-
-
-def run_of(page: object, action: Callable[[], object]) -> None:
-    """Do `action` and wait for the script run it causes to finish."""
-    page.evaluate(_WATCH)  # type: ignore[attr-defined]
-    action()
-    page.wait_for_function(_DONE, timeout=90_000)  # type: ignore[attr-defined]
 
 
 def clean(page: object) -> None:
@@ -67,7 +34,7 @@ def clean(page: object) -> None:
 def fill(page: object, label: str, text: str) -> None:
     box = page.get_by_label(label, exact=True)  # type: ignore[attr-defined]
     box.fill(text)
-    run_of(page, lambda: box.press("Enter"))
+    wait_for_run(page, lambda: box.press("Enter"))
 
 
 def pick(page: object, label: str, option: str, typed: str | None = None) -> None:
@@ -78,14 +45,14 @@ def pick(page: object, label: str, option: str, typed: str | None = None) -> Non
     box.click()
     if typed:
         box.press_sequentially(typed)
-    run_of(page, page.get_by_role("option", name=option, exact=True).first.click)  # type: ignore[attr-defined]
+    wait_for_run(page, page.get_by_role("option", name=option, exact=True).first.click)  # type: ignore[attr-defined]
 
 
 def bulk(page: object, pattern: str, role: str) -> None:
     """Assign every column matching `pattern` the `role` with the page's bulk assignment."""
     fill(page, "…or a name pattern", pattern)
     pick(page, "Role", role)
-    run_of(page, page.locator(".st-key-map_bulk_apply button").click)  # type: ignore[attr-defined]
+    wait_for_run(page, page.locator(".st-key-map_bulk_apply button").click)  # type: ignore[attr-defined]
 
 
 def edit_cells(page: object, key: str, column: int, values: dict[int, str]) -> None:
@@ -99,7 +66,7 @@ def edit_cells(page: object, key: str, column: int, values: dict[int, str]) -> N
         cell = f"glide-cell-{column}-{row}"
         # A click while the grid redraws after the last edit's run can be lost: try again.
         for attempt in range(3):
-            settle(page)
+            wait_for_run(page)
             editor.evaluate("e => e.scrollIntoView({block: 'center'})")
             box = editor.locator("canvas").first.bounding_box()
             assert box is not None, f"the editor {key} is not on screen"
@@ -121,7 +88,7 @@ def edit_cells(page: object, key: str, column: int, values: dict[int, str]) -> N
                 # Filled at once: typed keys get lost on a loaded machine ("Nrth").
                 box_input.fill(text)
                 # The edit reruns the page (slow on a loaded machine), then the grid redraws.
-                run_of(page, lambda: page.keyboard.press("Enter"))  # type: ignore[attr-defined]
+                wait_for_run(page, lambda: page.keyboard.press("Enter"))  # type: ignore[attr-defined]
                 page.wait_for_function(  # type: ignore[attr-defined]
                     """([key, id, want]) => {
                       const eds = document.querySelectorAll(`[class*='st-key-${key}']`);
@@ -136,7 +103,7 @@ def edit_cells(page: object, key: str, column: int, values: dict[int, str]) -> N
                 if attempt == 2:
                     shot(page, f"failed-edit-{key}-{row}")
                     raise
-        settle(page)
+        wait_for_run(page)
 
 
 ROW = 35  # Streamlit's data editor: pixels per row, header included
@@ -144,34 +111,34 @@ ROW = 35  # Streamlit's data editor: pixels per row, header included
 
 def open_page(page: object, title: str) -> None:
     nav = page.get_by_test_id("stSidebarNav")  # type: ignore[attr-defined]
-    run_of(page, nav.get_by_role("link", name=title, exact=True).click)
+    wait_for_run(page, nav.get_by_role("link", name=title, exact=True).click)
     charts_drawn(page)
 
 
 def switch_dataset(page: object, name: str) -> None:
     sidebar = page.get_by_test_id("stSidebar")  # type: ignore[attr-defined]
     sidebar.get_by_label("Dataset", exact=True).click()
-    run_of(page, page.get_by_role("option", name=name, exact=True).click)  # type: ignore[attr-defined]
+    wait_for_run(page, page.get_by_role("option", name=name, exact=True).click)  # type: ignore[attr-defined]
     charts_drawn(page)
 
 
 def upload(page: object, server: Server, path: Path) -> None:
     page.goto(server.url + "/data")  # type: ignore[attr-defined]
     page.get_by_text("Stored datasets").wait_for()  # type: ignore[attr-defined]
-    settle(page)
+    wait_for_run(page)
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))  # type: ignore[attr-defined]
     page.get_by_label("Outcome column", exact=True).wait_for(timeout=60_000)  # type: ignore[attr-defined]
-    settle(page)
+    wait_for_run(page)
 
 
 def save(page: object, name: str) -> str:
     fill(page, "Dataset name", name)
     button = page.get_by_role("button", name="Save dataset")  # type: ignore[attr-defined]
     assert button.is_enabled(), page.inner_text("body")[-3000:]  # type: ignore[attr-defined]
-    run_of(page, button.click)
+    wait_for_run(page, button.click)
     saved = page.get_by_text(f"Saved '{name}' version 1:")  # type: ignore[attr-defined]
     saved.wait_for(timeout=90_000)
-    settle(page)
+    wait_for_run(page)
     return str(saved.inner_text())
 
 
@@ -235,7 +202,7 @@ def test_kansas_city_mapping_every_page_and_dataset_switches(server: Server, pag
     # The new dataset, segmented by the merged districts, on every page.
     sidebar = page.get_by_test_id("stSidebar")  # type: ignore[attr-defined]
     sidebar.get_by_label("Segmentation", exact=True).click()
-    run_of(page, page.get_by_role("option", name="counci", exact=True).click)  # type: ignore[attr-defined]
+    wait_for_run(page, page.get_by_role("option", name="counci", exact=True).click)  # type: ignore[attr-defined]
     for title in PAGES:
         open_page(page, title)
         clean(page)
@@ -320,7 +287,7 @@ def test_airport_shaped_file_with_the_weight_ticked(
     weight = page.locator(".st-key-map_weight_WEIGHT input")  # type: ignore[attr-defined]
     assert not weight.is_checked(), "the weight is applied without asking"
     # Streamlit hides the box itself: a person clicks its label.
-    run_of(page, page.get_by_text("Weight results by WEIGHT?").click)  # type: ignore[attr-defined]
+    wait_for_run(page, page.get_by_text("Weight results by WEIGHT?").click)  # type: ignore[attr-defined]
     assert weight.is_checked()
     assert "Results are weighted by WEIGHT." in page.inner_text("body")  # type: ignore[attr-defined]
     clean(page)

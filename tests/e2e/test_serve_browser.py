@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import Served, start_serve, store_env
+from tests.e2e.conftest import Served, start_serve, store_env, wait_for_run, watch_runs
 
 pytestmark = pytest.mark.e2e
 
@@ -70,8 +70,8 @@ def upload_and_save(page: Any, url: str, name: str) -> None:
     box = page.get_by_label("Dataset name")
     shows(box)
     box.fill(name)
-    box.press("Enter")
-    page.get_by_role("button", name="Save dataset").click()
+    wait_for_run(page, lambda: box.press("Enter"))
+    wait_for_run(page, page.get_by_role("button", name="Save dataset").click)
     shows(page.get_by_text(f"Saved '{name}' version 1"), timeout=55_000)
 
 
@@ -103,7 +103,7 @@ def _wait_for_stream(srv: Served, key: str) -> list[tuple[str, str]]:
             return mine
         if time.monotonic() > deadline:
             return mine
-        time.sleep(0.2)
+        time.sleep(0.2)  # polling: nginx's log file has no event to await
 
 
 def test_a_browser_stays_on_one_process_and_new_browsers_spread(
@@ -112,7 +112,7 @@ def test_a_browser_stays_on_one_process_and_new_browsers_spread(
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
         # Works only if the upload (a PUT) reaches the process holding the session.
-        upload_and_save(ctx.new_page(), served.url, "through-the-proxy")
+        upload_and_save(watch_runs(ctx.new_page()), served.url, "through-the-proxy")
         key = {c["name"]: c["value"] for c in ctx.cookies()}["cmot_backend"]
     finally:
         ctx.close()  # closes the websocket: nginx logs it when it ends
@@ -142,7 +142,7 @@ def test_a_save_on_one_process_shows_on_the_other(served: Served, browser: Any) 
     a, b = served.backends
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
-        page = ctx.new_page()
+        page = watch_runs(ctx.new_page())
         sidebar_offers(page, b, "demo")  # B is running and has read the store already
         upload_and_save(page, a, "saved-on-a")
         sidebar_offers(page, b, "saved-on-a")

@@ -18,7 +18,7 @@ from cmot.demo import DEMO_CSV, generate_demo
 from cmot.ingest import ingest
 from cmot.store import Store, close_all
 from tests.conftest import ROOT
-from tests.e2e.conftest import start_server
+from tests.e2e.conftest import start_server, wait_for_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -57,8 +57,7 @@ def test_sigkill_while_saving_an_upload_leaves_the_store_whole(
         uploader.locator("input[type=file]").set_input_files(str(big_csv))
         uploader.get_by_text(big_csv.name).wait_for(timeout=60_000)
         page.get_by_label("Dataset name").fill("big")
-        page.get_by_label("Dataset name").press("Enter")
-        time.sleep(1.0)  # let the rerun for the name settle
+        wait_for_run(page, lambda: page.get_by_label("Dataset name").press("Enter"))
         baseline = _store_bytes(db)
         page.get_by_role("button", name="Save dataset").click()
         # The save writes the rows to a file under tmp/ and then publishes it: kill the
@@ -70,6 +69,8 @@ def test_sigkill_while_saving_an_upload_leaves_the_store_whole(
                 break
             if server.process.poll() is not None:
                 pytest.fail("the server exited by itself")
+            # Polling, as tight as it goes: the file system has no event to await here, and
+            # the point is to kill within the few hundred milliseconds the write lasts.
             time.sleep(0.002)
         else:
             pytest.fail("the save never began writing")

@@ -6,14 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Server, shot, start_server
+from tests.e2e.conftest import Server, shot, start_server, wait_for_run
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_idle(page: object) -> None:
-    # Streamlit shows a "Running..." status widget while the script runs.
-    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=60_000)  # type: ignore[attr-defined]
 
 
 def test_a_deep_link_as_the_servers_first_visit_gets_the_full_app(
@@ -23,7 +18,7 @@ def test_a_deep_link_as_the_servers_first_visit_gets_the_full_app(
     try:
         page.goto(srv.url + "/data?dataset=demo")  # type: ignore[attr-defined]
         page.get_by_text("Stored datasets").wait_for()  # type: ignore[attr-defined]
-        wait_idle(page)
+        wait_for_run(page)
         sidebar = page.get_by_test_id("stSidebar")  # type: ignore[attr-defined]
         sidebar.get_by_text("Dataset").first.wait_for()
         nav = sidebar.get_by_test_id("stSidebarNav").inner_text()
@@ -37,7 +32,7 @@ def test_a_deep_link_as_the_servers_first_visit_gets_the_full_app(
 def test_first_visit_shows_the_demo_dataset(server: Server, page: object) -> None:
     page.goto(server.url)  # type: ignore[attr-defined]
     page.get_by_text("Respondents", exact=True).wait_for()  # type: ignore[attr-defined]
-    wait_idle(page)
+    wait_for_run(page)
     body = page.inner_text("body")  # type: ignore[attr-defined]
     assert "6,600" in body
     assert "Moments of truth" in body
@@ -58,11 +53,9 @@ def test_upload_through_the_data_page_then_open_a_shared_link(
     page.get_by_text("Codes that mean no answer").wait_for(timeout=60_000)  # type: ignore[attr-defined]
     box = page.get_by_label("Dataset name")  # type: ignore[attr-defined]
     box.fill("airline")
-    box.press("Enter")
-    wait_idle(page)
-    page.get_by_role("button", name="Save dataset").click()  # type: ignore[attr-defined]
-    page.get_by_text("Saved 'airline' version 1: 25,976 respondents.").wait_for(timeout=60_000)  # type: ignore[attr-defined]
-    wait_idle(page)
+    wait_for_run(page, lambda: box.press("Enter"))
+    wait_for_run(page, page.get_by_role("button", name="Save dataset").click)  # type: ignore[attr-defined]
+    page.get_by_text("Saved 'airline' version 1: 25,976 respondents.").wait_for()  # type: ignore[attr-defined]
     report = page.get_by_test_id("stCode").inner_text()  # type: ignore[attr-defined]
     assert "rows kept:        25,976" in report
     assert "declared missing code (0)" in report
@@ -70,6 +63,6 @@ def test_upload_through_the_data_page_then_open_a_shared_link(
 
     page.goto(server.url + "/?dataset=airline")  # type: ignore[attr-defined]
     page.get_by_text("Respondents", exact=True).wait_for()  # type: ignore[attr-defined]
-    wait_idle(page)
+    wait_for_run(page)
     assert "25,976" in page.inner_text("body")  # type: ignore[attr-defined]
     shot(page, "shell-shared-link")

@@ -725,6 +725,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow  # two command-line processes: ~8 s
 def test_an_unexpected_error_is_one_line_and_a_log_file(tmp_path: Path) -> None:
     need(NAPLES)
     script = write(tmp_path, "crash.py", CRASH)
@@ -751,6 +752,7 @@ def test_an_unexpected_error_is_one_line_and_a_log_file(tmp_path: Path) -> None:
     assert len(list(logs.glob("cmot-error-*.log"))) == 1
 
 
+@pytest.mark.slow  # a command-line process: ~8 s
 def test_a_free_text_outcome_never_gives_a_traceback(tmp_path: Path) -> None:
     # A file that once raised IndexError deep in detection: whatever detection does with it
     # (a message, exit 2; or a bug, exit 1 and a log), the user sees one line.

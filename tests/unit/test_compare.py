@@ -59,6 +59,7 @@ def test_flip_is_found_with_a_sentence() -> None:
     assert "percentage points" in f.sentence
 
 
+@pytest.mark.slow  # 40 null surveys: ~7 s
 def test_no_difference_survives_fdr_in_95_percent_of_null_runs() -> None:
     runs, false_alarms = 40, 0
     for seed in range(runs):

@@ -130,6 +130,7 @@ def mapping(draw: st.DrawFn) -> tuple[Path, IngestOptions]:
     return path, opts
 
 
+@pytest.mark.slow  # 50 hypothesis mappings on real surveys: ~25 s
 @SETTINGS
 @given(case=mapping())
 def test_random_role_mappings_give_a_dataset_or_a_clear_error(
@@ -151,6 +152,7 @@ def merges(draw: st.DrawFn) -> tuple[Path, IngestOptions]:
     return path, IngestOptions(outcome=OUTCOMES[path.name], labels=labels)
 
 
+@pytest.mark.slow  # 50 hypothesis merges on real surveys: ~85 s
 @SETTINGS
 @given(case=merges())
 def test_random_segment_merges_give_a_dataset_or_a_clear_error(

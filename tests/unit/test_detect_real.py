@@ -376,6 +376,7 @@ def test_naples_and_airline_touchpoints_need_no_choice() -> None:
     assert roles(det)["column0"] == "ignore"
 
 
+@pytest.mark.slow  # writes and profiles a 100k x 150 file: ~10 s
 def test_profiling_a_wide_survey_is_fast(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     n = 100_000

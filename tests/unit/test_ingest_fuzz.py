@@ -38,6 +38,7 @@ def survey_csv(draw: st.DrawFn) -> bytes:
     return text.encode(draw(st.sampled_from(["utf-8", "latin-1", "utf-8-sig"])), "replace")
 
 
+@pytest.mark.slow  # 100 hypothesis files: ~6 s
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.one_of(survey_csv(), st.binary(max_size=400)))
 def test_any_bytes_give_a_dataset_or_a_clear_error(data: bytes) -> None:

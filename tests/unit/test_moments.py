@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cmot import classes, sensitivity, sums, whatif
 from cmot import moments as M
-from cmot import sums
 from cmot.errors import CmotError
 from cmot.moments import Settings
 from cmot.store import quote_ident
@@ -374,12 +374,12 @@ def row(ia: float, ris: float = 0.2, sig: bool = True, insufficient: bool = Fals
 def test_class_follows_the_ia_rule(name, ia, settings, expected) -> None:
     r = row(ia)
     r["mot"] = True
-    assert M._class_of(r, settings) == expected
+    assert classes.class_of(r, settings) == expected
 
 
 def test_moments_of_truth_cover_the_set_share_of_total_ris() -> None:
     rows = [row(-1, 0.4), row(1, 0.3), row(0, 0.2), row(-1, 0.1), row(1, 0.05, sig=False)]
-    total, _ = M._assign_classes(rows, Settings())
+    total, _ = classes.assign_classes(rows, Settings())
     assert total == pytest.approx(1.05)
     # 0.4 + 0.3 = 0.7 >= 0.6 x 1.05: the first two
     assert [r["mot"] for r in rows] == [True, True, False, False, False]
@@ -391,13 +391,13 @@ def test_moments_of_truth_cover_the_set_share_of_total_ris() -> None:
         "low impact",
     ]
     rows = [row(-1, 0.4), row(1, 0.3, sig=False), row(0, 0.2)]
-    M._assign_classes(rows, Settings())
+    classes.assign_classes(rows, Settings())
     assert [r["mot"] for r in rows] == [True, False, True]  # not significant: skipped
 
 
 def test_insufficient_touchpoints_never_count() -> None:
     rows = [row(-1, 0.9, insufficient=True), row(1, 0.3)]
-    total, _ = M._assign_classes(rows, Settings())
+    total, _ = classes.assign_classes(rows, Settings())
     assert total == pytest.approx(0.3)
     assert [r["class"] for r in rows] == ["insufficient", "opportunity"]
     assert rows[0]["action"] == "collect more responses" and rows[1]["action"] == "grow"
@@ -406,7 +406,7 @@ def test_insufficient_touchpoints_never_count() -> None:
 def test_adequate_vulnerability_is_maintained() -> None:
     r = row(-1)
     r["bottom_box"] = 0.05
-    M._assign_classes([r], Settings())
+    classes.assign_classes([r], Settings())
     assert r["class"] == "vulnerability" and r["adequate"] and r["action"] == "maintain"
 
 
@@ -416,7 +416,7 @@ def test_adequate_vulnerability_is_maintained() -> None:
 def test_what_if_equals_the_model_on_changed_data(demo) -> None:
     con, d, result = demo
     seg, tp = "Public agencies", "Invoicing"
-    got = M.predict_what_if(result, seg, tp, "bottom_to_middle", 1.0)
+    got = whatif.predict_what_if(result, seg, tp, "bottom_to_middle", 1.0)
     q = quote_ident(tp)
     con.execute(
         "CREATE OR REPLACE TABLE demo_fixed AS SELECT * REPLACE "
@@ -428,12 +428,12 @@ def test_what_if_equals_the_model_on_changed_data(demo) -> None:
     expected = float(np.nansum(result.fits[seg].beta * mean_x))
     assert got.predicted == pytest.approx(expected, abs=1e-12)
     assert got.delta > 0.03 and got.delta_lo < got.delta < got.delta_hi
-    half = M.predict_what_if(result, seg, tp, "bottom_to_middle", 0.5)
+    half = whatif.predict_what_if(result, seg, tp, "bottom_to_middle", 0.5)
     assert half.delta == pytest.approx(got.delta / 2)
-    up = M.predict_what_if(result, seg, "Project handoff/closeout", "middle_to_top", 0.2)
+    up = whatif.predict_what_if(result, seg, "Project handoff/closeout", "middle_to_top", 0.2)
     assert up.delta > 0
     with pytest.raises(CmotError):
-        M.predict_what_if(result, seg, tp, "bottom_to_middle", 1.5)
+        whatif.predict_what_if(result, seg, tp, "bottom_to_middle", 1.5)
 
 
 def test_stakes_follow_the_formulas(demo) -> None:
@@ -507,7 +507,7 @@ def test_result_frames_have_the_documented_columns(demo) -> None:
         assert col in result.moments
     for col in ("reward", "penalty_se", "reward_se", "ris", "ia", "class", "reason", "action"):
         assert col in result.moments
-    assert set(result.moments["class"]) <= set(M.CLASSES)
+    assert set(result.moments["class"]) <= set(classes.CLASSES)
     assert result.moments.segment.iloc[0] == M.ALL
     assert result.moments["mean"].between(0, 100).all()
     assert list(result.levels.columns) == [
@@ -523,7 +523,7 @@ def test_result_frames_have_the_documented_columns(demo) -> None:
 
 def test_sensitivity_marks_fragile_classes(demo) -> None:
     con, d, _ = demo
-    sens = M.assess_sensitivity(con, "demo", d.spec, "Segment", cache_key="demo-sens")
+    sens = sensitivity.assess_sensitivity(con, "demo", d.spec, "Segment", cache_key="demo-sens")
     assert {"low_one", "high_two", "ia_0.1", "ia_0.3", "interval_hybrid", "fragile"} <= set(
         sens.columns
     )

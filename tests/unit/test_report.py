@@ -75,7 +75,7 @@ def test_charts_export_as_png_and_svg(demo_result) -> None:  # type: ignore[no-u
 
 
 def test_every_class_has_a_colour_a_shape_and_a_symbol() -> None:
-    from cmot.moments import CLASSES
+    from cmot.classes import CLASSES
 
     for c in CLASSES:
         assert c in charts.CLASS_COLOURS and c in charts.CLASS_SHAPES and c in charts.CLASS_SYMBOLS

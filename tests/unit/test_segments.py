@@ -11,10 +11,15 @@ from hypothesis import strategies as st
 from sklearn.metrics import adjusted_rand_score
 
 from cmot import segments as S
+from cmot.clustering import verdict
 from cmot.demo import DEMO_CSV, DEMO_SPEC, SEGMENT_COLUMN, generate_demo
+from cmot.drivers import prca_design
 from cmot.errors import CmotError
+from cmot.features import needs_matrix
 from cmot.ingest import IngestOptions, read_csv
+from cmot.profiles import names_from
 from cmot.spec import default_scale, load_spec
+from cmot.store import quote_ident
 
 ATTRS = ["Sector", "Contract type", "Region", "Project budget (k)", "Years as client"]
 TABLE = '"ds"'
@@ -28,7 +33,7 @@ def demo_connection(csv: bytes | None = None) -> tuple[duckdb.DuckDBPyConnection
     con.register("incoming", prepared.data)
     con.execute("CREATE TABLE ds AS SELECT * FROM incoming ORDER BY __cmot_row")
     con.unregister("incoming")
-    truth = con.execute(f"SELECT {S.quote_ident(SEGMENT_COLUMN)} FROM ds ORDER BY __cmot_row")
+    truth = con.execute(f"SELECT {quote_ident(SEGMENT_COLUMN)} FROM ds ORDER BY __cmot_row")
     return con, truth.df().iloc[:, 0].to_numpy()
 
 
@@ -91,7 +96,7 @@ def test_stability_is_high_for_planted_segments_with_a_verdict(clustered: S.Segm
     [(0.95, "Very stable"), (0.8, "Stable"), (0.6, "Moderately"), (0.2, "Unstable")],
 )
 def test_stability_verdicts_are_plain_language(ari: float, start: str) -> None:
-    assert S.verdict(ari).startswith(start)
+    assert verdict(ari).startswith(start)
 
 
 def test_same_seed_same_result_other_seed_a_stability_score(
@@ -136,10 +141,10 @@ def test_gaussian_mixture_option_chooses_k_by_bic(
 
 def test_needs_based_clustering_reads_missing_as_the_respondents_own_mean() -> None:
     r = np.array([[5.0, np.nan, 3.0], [np.nan, np.nan, np.nan], [1.0, 2.0, 3.0]])
-    raw = S._needs_matrix(r, centre=False)
+    raw = needs_matrix(r, centre=False)
     assert raw[0].tolist() == [5.0, 4.0, 3.0]
     assert raw[1].tolist() == [3.0, 2.0, 3.0]  # nothing rated: everyone's means
-    assert np.allclose(S._needs_matrix(r, centre=True).mean(1), 0.0)
+    assert np.allclose(needs_matrix(r, centre=True).mean(1), 0.0)
 
 
 def test_needs_based_clustering_is_honest_about_structureless_ratings(
@@ -228,7 +233,7 @@ def test_errors_say_what_to_do(demo: tuple[duckdb.DuckDBPyConnection, np.ndarray
 
 def test_prca_design_has_low_high_missing_indicators() -> None:
     r = np.array([[1.0, 5.0], [3.0, np.nan], [5.0, 2.0]])
-    x, meta = S.prca_design(r, default_scale(1, 5))
+    x, meta = prca_design(r, default_scale(1, 5))
     assert meta == [(0, "low"), (0, "high"), (1, "low"), (1, "high"), (1, "missing")]
     assert x.tolist() == [
         [1, 1, 0, 0, 1, 0],
@@ -259,7 +264,7 @@ def test_suggested_cuts_are_increasing_inside_the_data(values: list[float], band
 @given(st.lists(st.lists(st.sampled_from(["a", "b", "c"]), max_size=4), min_size=1, max_size=8))
 @settings(max_examples=200, deadline=None)
 def test_generated_names_are_unique_and_never_empty(traits: list[list[str]]) -> None:
-    names = S._names_from([[(0.5, t) for t in ts] for ts in traits])
+    names = names_from([[(0.5, t) for t in ts] for ts in traits])
     assert len(set(names)) == len(names) and all(names)
 
 

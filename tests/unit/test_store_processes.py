@@ -216,6 +216,7 @@ def test_a_single_file_store_is_migrated_on_first_use(
     assert again.catalog.meta("migrated_from") == str(legacy.resolve())
 
 
+@pytest.mark.slow  # three command-line processes: ~15 s
 def test_the_migrate_command(legacy: Path, tmp_path: Path) -> None:
     env = {"CMOT_STORE": str(tmp_path / "new"), "PATH": "/usr/bin:/bin"}
     run = [sys.executable, "-m", "cmot", "migrate", "--from", str(legacy)]
