@@ -1,0 +1,186 @@
+"""Comments as evidence for a moment (segment x touchpoint): the quotes of bottom-box raters
+(concerns) and top-box raters (delights), ranked by how much they speak to that touchpoint,
+and the distinctive terms of low raters against the rest (docs/METHODS.md, "Comments as
+evidence"). Pure functions of a frame; nothing is downloaded (sklearn's English stop words)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.feature_extraction.text import CountVectorizer
+
+from cmot.text import mask_personal
+
+# Below this many comments on a side, terms are noise: say so instead of listing them.
+MIN_COMMENTS = 5
+EVIDENCE_COLUMNS = ["segment", "touchpoint", "side", "rank", "respondent", "quote", "term"]
+TERM_COLUMNS = ["term", "count", "z", "example"]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """`quotes`: EVIDENCE_COLUMNS (the CLI's evidence.csv), personal data masked, not escaped
+    (escape at the place it is shown). `counts`: per segment x touchpoint x side, raters,
+    commented and their share. `messages`: why a moment has no or few quotes."""
+
+    quotes: pd.DataFrame
+    counts: pd.DataFrame
+    messages: tuple[str, ...]
+
+
+def _texts(values: pd.Series) -> pd.Series:
+    """Comments as stripped strings, blanks as NA."""
+    out = values.astype("string").str.strip()
+    return out.mask(out.fillna("") == "")
+
+
+def distinctive_terms(
+    texts: Sequence[str],
+    target: Sequence[bool],
+    *,
+    top: int = 10,
+    min_count: int = 2,
+    prior: float = 10.0,
+) -> pd.DataFrame:
+    """Terms (1-2 grams) that the `target` texts use more than the others: the log-odds ratio
+    with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008), its z-score ranking.
+
+    The prior is the pooled term frequencies scaled to `prior` pseudo-counts per text... in
+    total `prior` x vocabulary share, so rare terms shrink towards no difference. Returns
+    TERM_COLUMNS: the term, how many target texts use it, z, and the first target text with
+    it as an example (masked). Empty when either side has fewer than MIN_COMMENTS texts.
+    """
+    docs = [str(t) for t in texts]
+    is_target = np.asarray(target, dtype=bool)
+    if is_target.sum() < MIN_COMMENTS or (~is_target).sum() < MIN_COMMENTS:
+        return pd.DataFrame(columns=TERM_COLUMNS)
+    vec = CountVectorizer(ngram_range=(1, 2), stop_words="english", min_df=min_count)
+    try:
+        counts = vec.fit_transform(docs)
+    except ValueError:  # nothing left after stop words and min_df
+        return pd.DataFrame(columns=TERM_COLUMNS)
+    y_t = np.asarray(counts[is_target].sum(axis=0)).ravel().astype(float)
+    y_r = np.asarray(counts[~is_target].sum(axis=0)).ravel().astype(float)
+    pooled = y_t + y_r
+    alpha = prior * len(pooled) * pooled / pooled.sum()
+    a0 = alpha.sum()
+    n_t, n_r = y_t.sum(), y_r.sum()
+    delta = np.log((y_t + alpha) / (n_t + a0 - y_t - alpha)) - np.log(
+        (y_r + alpha) / (n_r + a0 - y_r - alpha)
+    )
+    z = delta / np.sqrt(1.0 / (y_t + alpha) + 1.0 / (y_r + alpha))
+    docs_with = np.asarray((counts[is_target] > 0).sum(axis=0)).ravel()
+    terms = vec.get_feature_names_out()
+    order = [i for i in np.argsort(-z) if docs_with[i] >= min_count][:top]
+    target_idx = np.flatnonzero(is_target)
+    sub = counts[target_idx].tocsc()
+    rows = []
+    for i in order:
+        first = target_idx[sub[:, i].nonzero()[0][0]]
+        rows.append((terms[i], int(docs_with[i]), float(z[i]), mask_personal(docs[first])))
+    return pd.DataFrame(rows, columns=TERM_COLUMNS)
+
+
+def find_evidence(
+    frame: pd.DataFrame,
+    touchpoints: Sequence[str],
+    comments: Mapping[str, str | None],
+    *,
+    low_max: int,
+    high_min: int,
+    id_col: str,
+    segment_col: str | None = None,
+    per_side: int = 5,
+) -> Evidence:
+    """Quotes per segment x touchpoint x side (low: rating <= `low_max`, high: >= `high_min`).
+
+    `comments` maps each comment column to the touchpoint it is linked to (None: a general
+    comment). A comment is evidence for a touchpoint only if its author rated that
+    touchpoint on that side. Ranking: a column linked to the touchpoint comes first; within
+    a column, by the summed z of the side's distinctive terms the comment uses (low or high
+    raters against the segment's other commenters) plus the respondent's rating gap (how far
+    this rating is from their mean over the other touchpoints, in scale points).
+    """
+    if not comments:
+        return Evidence(pd.DataFrame(columns=EVIDENCE_COLUMNS), pd.DataFrame(), ())
+    segs = frame[segment_col].astype("string").fillna("(none)") if segment_col else None
+    quotes: list[pd.DataFrame] = []
+    count_rows: list[tuple[object, ...]] = []
+    messages: list[str] = []
+    ratings = frame[list(touchpoints)].astype(float)
+    texts = {c: _texts(frame[c]) for c in comments}
+    groups = ["All"] if segs is None else sorted(segs.unique())
+    for seg in groups:
+        in_seg = np.ones(len(frame), bool) if segs is None else (segs == seg).to_numpy()
+        for tp in touchpoints:
+            cols = [c for c, link in comments.items() if link in (tp, None)]
+            # the linked column first, then general ones
+            cols.sort(key=lambda c: comments[c] is None)
+            for side in ("low", "high"):
+                rating = ratings[tp]
+                on_side = (rating <= low_max) if side == "low" else (rating >= high_min)
+                on_side = on_side.to_numpy() & in_seg
+                raters = int(on_side.sum())
+                picked: list[pd.DataFrame] = []
+                commented = np.zeros(len(frame), bool)
+                for rank_group, col in enumerate(cols):
+                    text = texts[col]
+                    has = text.notna().to_numpy()
+                    commented |= has & on_side
+                    pool = has & in_seg & rating.notna().to_numpy()
+                    mine = has & on_side
+                    if not mine.any():
+                        continue
+                    terms = distinctive_terms(text[pool].tolist(), on_side[pool].tolist(), top=20)
+                    own = text[mine].str.lower()
+                    score = pd.Series(0.0, index=own.index)
+                    term = pd.Series("", index=own.index, dtype="string")
+                    for t, z in zip(terms["term"], terms["z"], strict=True):
+                        if z <= 0:
+                            continue
+                        hit = own.str.contains(rf"\b{t}\b", regex=True).fillna(False)
+                        term = term.mask(hit & (term == ""), t)
+                        score = score + hit * z
+                    others = ratings.drop(columns=[tp]).loc[own.index].mean(axis=1)
+                    gap = (others - rating.loc[own.index]).fillna(0.0)
+                    score = score + (gap if side == "low" else -gap)
+                    part = pd.DataFrame(
+                        {
+                            "respondent": frame.loc[own.index, id_col],
+                            "quote": text[mine].map(mask_personal),
+                            "term": term,
+                            "_group": rank_group,
+                            "_score": score,
+                        }
+                    )
+                    picked.append(part)
+                n_commented = int(commented.sum())
+                count_rows.append(
+                    (seg, tp, side, raters, n_commented, n_commented / raters if raters else 0.0)
+                )
+                if n_commented < MIN_COMMENTS:
+                    messages.append(
+                        f"{seg} / {tp} ({side}): {n_commented} of {raters} raters commented; "
+                        f"too few to rank terms (needs {MIN_COMMENTS})"
+                    )
+                if not picked:
+                    continue
+                top = (
+                    pd.concat(picked)
+                    .sort_values(["_group", "_score"], ascending=[True, False], kind="stable")
+                    .head(per_side)
+                )
+                top = top.drop(columns=["_group", "_score"])
+                top.insert(0, "rank", range(1, len(top) + 1))
+                top.insert(0, "side", side)
+                top.insert(0, "touchpoint", tp)
+                top.insert(0, "segment", seg)
+                quotes.append(top)
+    out = pd.concat(quotes, ignore_index=True) if quotes else pd.DataFrame(columns=EVIDENCE_COLUMNS)
+    counts = pd.DataFrame(
+        count_rows, columns=["segment", "touchpoint", "side", "raters", "commented", "share"]
+    )
+    return Evidence(out[EVIDENCE_COLUMNS], counts, tuple(messages))
