@@ -87,7 +87,7 @@ def distinctive_terms(
 def find_evidence(
     frame: pd.DataFrame,
     touchpoints: Sequence[str],
-    comments: Mapping[str, str | None],
+    comments: Mapping[str, str | Sequence[str] | None],
     *,
     low_max: int,
     high_min: int,
@@ -97,13 +97,15 @@ def find_evidence(
 ) -> Evidence:
     """Quotes per segment x touchpoint x side (low: rating <= `low_max`, high: >= `high_min`).
 
-    `comments` maps each comment column to the touchpoint it is linked to (None: a general
-    comment). A comment is evidence for a touchpoint only if its author rated that
-    touchpoint on that side. Ranking: a column linked to the touchpoint comes first; within
-    a column, by the summed z of the side's distinctive terms the comment uses (low or high
+    `comments` maps each comment column to the touchpoint(s) it is linked to (None or ():
+    a general comment); `JourneySpec.comment_touchpoints()` gives it for a spec. A comment
+    is evidence for a touchpoint only if its author rated that touchpoint on that side.
+    Ranking: columns linked to the touchpoint come first, then general ones; within
+    these, by the summed z of the side's distinctive terms the comment uses (low or high
     raters against the segment's other commenters) plus the respondent's rating gap (how far
     this rating is from their mean over the other touchpoints, in scale points).
     """
+    links = {c: (v,) if isinstance(v, str) else tuple(v or ()) for c, v in comments.items()}
     if not comments:
         return Evidence(pd.DataFrame(columns=EVIDENCE_COLUMNS), pd.DataFrame(), ())
     segs = frame[segment_col].astype("string").fillna("(none)") if segment_col else None
@@ -116,9 +118,9 @@ def find_evidence(
     for seg in groups:
         in_seg = np.ones(len(frame), bool) if segs is None else (segs == seg).to_numpy()
         for tp in touchpoints:
-            cols = [c for c, link in comments.items() if link in (tp, None)]
-            # the linked column first, then general ones
-            cols.sort(key=lambda c: comments[c] is None)
+            cols = [c for c, link in links.items() if not link or tp in link]
+            # the linked columns first, then the general ones
+            cols.sort(key=lambda c: not links[c])
             for side in ("low", "high"):
                 rating = ratings[tp]
                 on_side = (rating <= low_max) if side == "low" else (rating >= high_min)
@@ -126,7 +128,7 @@ def find_evidence(
                 raters = int(on_side.sum())
                 picked: list[pd.DataFrame] = []
                 commented = np.zeros(len(frame), bool)
-                for rank_group, col in enumerate(cols):
+                for col in cols:
                     text = texts[col]
                     has = text.notna().to_numpy()
                     commented |= has & on_side
@@ -152,7 +154,7 @@ def find_evidence(
                             "respondent": frame.loc[own.index, id_col],
                             "quote": text[mine].map(mask_personal),
                             "term": term,
-                            "_group": rank_group,
+                            "_group": 0 if links[col] else 1,
                             "_score": score,
                         }
                     )

@@ -118,3 +118,21 @@ def test_a_linked_column_ranks_before_a_general_one(airline_with_comments: pd.Da
     assert wifi_low["quote"].str.startswith("wifi ").all()
     seat = ev.quotes.query("touchpoint == 'Seat comfort'")
     assert not seat["quote"].str.startswith("wifi ").any()
+
+
+def test_a_stage_link_covers_its_touchpoints() -> None:
+    frame = pd.DataFrame(
+        {
+            "id": range(4),
+            "a": [1, 1, 5, 5],
+            "b": [1, 5, 1, 5],
+            "on a": ["bad a", None, None, None],
+            "general": ["meh", "meh b", "meh", None],
+        }
+    )
+    ev = find_evidence(
+        frame, ["a", "b"], {"on a": ("a",), "general": ()}, low_max=2, high_min=5, id_col="id"
+    )
+    low_a = ev.quotes.query("touchpoint == 'a' and side == 'low'")
+    assert list(low_a["quote"]) == ["bad a", "meh b", "meh"]  # linked, then by rating gap
+    assert "bad a" not in set(ev.quotes.query("touchpoint == 'b'")["quote"])
