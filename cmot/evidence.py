@@ -8,10 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import CountVectorizer
 
+from cmot.errors import CmotError
+from cmot.spec import JourneySpec
+from cmot.store import ID_COL, ROW_COL, quote_ident
+from cmot.sums import segment_sql_expr
 from cmot.text import mask_personal
 
 # Below this many comments on a side, terms are noise: say so instead of listing them.
@@ -186,3 +191,71 @@ def find_evidence(
         count_rows, columns=["segment", "touchpoint", "side", "raters", "commented", "share"]
     )
     return Evidence(out[EVIDENCE_COLUMNS], counts, tuple(messages))
+
+
+def evidence_of_table(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    spec: JourneySpec,
+    segmentation: Sequence[str],
+    comments: Sequence[str],
+    *,
+    low_max: int | None = None,
+    high_min: int | None = None,
+    per_side: int = 5,
+) -> Evidence:
+    """`find_evidence` on a stored (or in-memory) survey relation: "All" and, with
+    `segmentation`, each segment as the engine names it. Each touchpoint is cut on its own
+    scale unless `low_max` / `high_min` override the cut-offs (as the analysis settings do).
+    Comment columns are linked as the spec says; columns it does not list are general."""
+    cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()}
+    absent = [c for c in comments if c not in cols]
+    if absent:
+        have = ", ".join(repr(c) for c in spec.comments) or "none"
+        raise CmotError(
+            f"No comment column {', '.join(map(repr, absent))} in this survey (its comment "
+            f"columns: {have}). Name a column of the file, or map it as a comment."
+        )
+    links = spec.comment_touchpoints()
+    wanted = {c: links.get(c, ()) for c in comments}
+    tps = list(spec.touchpoint_columns)
+    select = ", ".join(quote_ident(c) for c in dict.fromkeys([*tps, *comments]))
+    frame = con.execute(
+        f"SELECT {quote_ident(ID_COL)} AS __id, {segment_sql_expr(segmentation)} AS __seg, "
+        f"{select} FROM {table} ORDER BY {quote_ident(ROW_COL)}"
+    ).df()
+    parts: list[Evidence] = []
+    segment_cols: list[str | None] = [None] + (["__seg"] if segmentation else [])
+    by_scale: dict[tuple[int, int], list[str]] = {}
+    for tp in tps:
+        sc = spec.scale_of(tp)
+        cut = (
+            sc.low_max if low_max is None else low_max,
+            sc.high_min if high_min is None else high_min,
+        )
+        by_scale.setdefault(cut, []).append(tp)
+    for seg_col in segment_cols:
+        for (lo, hi), group in by_scale.items():
+            parts.append(
+                find_evidence(
+                    frame,
+                    group,
+                    wanted,
+                    low_max=lo,
+                    high_min=hi,
+                    id_col="__id",
+                    segment_col=seg_col,
+                    per_side=per_side,
+                )
+            )
+    order = {tp: i for i, tp in enumerate(tps)}
+    quotes = pd.concat([p.quotes for p in parts], ignore_index=True)
+    # All first, then the segments; touchpoints in journey order.
+    quotes = quotes.assign(_all=quotes["segment"] != "All", _tp=quotes["touchpoint"].map(order))
+    quotes = (
+        quotes.sort_values(["_all", "segment", "_tp", "side", "rank"], kind="stable")
+        .drop(columns=["_all", "_tp"])
+        .reset_index(drop=True)
+    )
+    counts = pd.concat([p.counts for p in parts], ignore_index=True)
+    return Evidence(quotes, counts, tuple(m for p in parts for m in p.messages))
