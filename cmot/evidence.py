@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer
 
 from cmot.errors import CmotError
@@ -59,33 +60,64 @@ def distinctive_terms(
     it as an example (masked). Empty when either side has fewer than MIN_COMMENTS texts.
     """
     docs = [str(t) for t in texts]
-    is_target = np.asarray(target, dtype=bool)
-    if is_target.sum() < MIN_COMMENTS or (~is_target).sum() < MIN_COMMENTS:
+    fitted = _vectorise(docs, min_count)
+    if fitted is None:
         return pd.DataFrame(columns=TERM_COLUMNS)
+    counts, terms = fitted
+    found = _contrast(counts, np.asarray(target, dtype=bool), top, min_count, prior)
+    return _term_table(found, counts, terms, docs, np.asarray(target, dtype=bool))
+
+
+def _vectorise(docs: Sequence[str], min_count: int) -> tuple[sparse.csr_matrix, np.ndarray] | None:
+    """Term counts (1-2 grams, English stop words out) of `docs`, or None if no term is left."""
     vec = CountVectorizer(ngram_range=(1, 2), stop_words="english", min_df=min_count)
     try:
-        counts = vec.fit_transform(docs)
+        counts = sparse.csr_matrix(vec.fit_transform(docs))
     except ValueError:  # nothing left after stop words and min_df
-        return pd.DataFrame(columns=TERM_COLUMNS)
+        return None
+    return counts, vec.get_feature_names_out()
+
+
+def _contrast(
+    counts: sparse.csr_matrix, is_target: np.ndarray, top: int, min_count: int, prior: float
+) -> list[tuple[int, int, float]]:
+    """(term index, target documents using it, z) of the `top` terms by the log-odds z."""
+    if is_target.sum() < MIN_COMMENTS or (~is_target).sum() < MIN_COMMENTS:
+        return []
     y_t = np.asarray(counts[is_target].sum(axis=0)).ravel().astype(float)
     y_r = np.asarray(counts[~is_target].sum(axis=0)).ravel().astype(float)
     pooled = y_t + y_r
+    if pooled.sum() == 0:
+        return []
+    # Dirichlet prior: pseudo-counts proportional to each term's pooled frequency, `prior`
+    # per term on average; a term unused in these documents gets none and is skipped.
     alpha = prior * len(pooled) * pooled / pooled.sum()
     a0 = alpha.sum()
     n_t, n_r = y_t.sum(), y_r.sum()
-    delta = np.log((y_t + alpha) / (n_t + a0 - y_t - alpha)) - np.log(
-        (y_r + alpha) / (n_r + a0 - y_r - alpha)
-    )
-    z = delta / np.sqrt(1.0 / (y_t + alpha) + 1.0 / (y_r + alpha))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = np.log((y_t + alpha) / (n_t + a0 - y_t - alpha)) - np.log(
+            (y_r + alpha) / (n_r + a0 - y_r - alpha)
+        )
+        z = delta / np.sqrt(1.0 / (y_t + alpha) + 1.0 / (y_r + alpha))
+    z = np.where(pooled > 0, z, -np.inf)
     docs_with = np.asarray((counts[is_target] > 0).sum(axis=0)).ravel()
-    terms = vec.get_feature_names_out()
-    order = [i for i in np.argsort(-z) if docs_with[i] >= min_count][:top]
+    order = [i for i in np.argsort(-z) if docs_with[i] >= min_count and np.isfinite(z[i])]
+    return [(int(i), int(docs_with[i]), float(z[i])) for i in order[:top]]
+
+
+def _term_table(
+    found: list[tuple[int, int, float]],
+    counts: sparse.csr_matrix,
+    terms: np.ndarray,
+    docs: Sequence[str],
+    is_target: np.ndarray,
+) -> pd.DataFrame:
     target_idx = np.flatnonzero(is_target)
     sub = counts[target_idx].tocsc()
     rows = []
-    for i in order:
+    for i, n, z in found:
         first = target_idx[sub[:, i].nonzero()[0][0]]
-        rows.append((terms[i], int(docs_with[i]), float(z[i]), mask_personal(docs[first])))
+        rows.append((terms[i], n, z, mask_personal(docs[first])))
     return pd.DataFrame(rows, columns=TERM_COLUMNS)
 
 
@@ -119,51 +151,61 @@ def find_evidence(
     messages: list[str] = []
     ratings = frame[list(touchpoints)].astype(float)
     texts = {c: _texts(frame[c]) for c in comments}
+    ids = frame[id_col].to_numpy()
     groups = ["All"] if segs is None else sorted(segs.unique())
     for seg in groups:
         in_seg = np.ones(len(frame), bool) if segs is None else (segs == seg).to_numpy()
+        # One vectoriser per segment and column: every touchpoint and side reuses it.
+        fitted: dict[str, tuple[np.ndarray, tuple[sparse.csr_matrix, np.ndarray] | None]] = {}
+        for col in comments:
+            pos = np.flatnonzero(texts[col].notna().to_numpy() & in_seg)
+            fitted[col] = (pos, _vectorise(texts[col].iloc[pos].tolist(), 2))
         for tp in touchpoints:
             cols = [c for c, link in links.items() if not link or tp in link]
             # the linked columns first, then the general ones
             cols.sort(key=lambda c: not links[c])
+            rating = ratings[tp].to_numpy()
+            others = ratings.drop(columns=[tp]).mean(axis=1).to_numpy()
             for side in ("low", "high"):
-                rating = ratings[tp]
                 on_side = (rating <= low_max) if side == "low" else (rating >= high_min)
-                on_side = on_side.to_numpy() & in_seg
+                on_side = on_side & in_seg
                 raters = int(on_side.sum())
                 picked: list[pd.DataFrame] = []
                 commented = np.zeros(len(frame), bool)
                 for col in cols:
-                    text = texts[col]
-                    has = text.notna().to_numpy()
-                    commented |= has & on_side
-                    pool = has & in_seg & rating.notna().to_numpy()
-                    mine = has & on_side
-                    if not mine.any():
+                    pos, vectorised = fitted[col]
+                    rated = ~np.isnan(rating[pos])
+                    mine = pos[on_side[pos]]
+                    commented[mine] = True
+                    if not len(mine):
                         continue
-                    terms = distinctive_terms(text[pool].tolist(), on_side[pool].tolist(), top=20)
-                    own = text[mine].str.lower()
-                    score = pd.Series(0.0, index=own.index)
-                    term = pd.Series("", index=own.index, dtype="string")
-                    for t, z in zip(terms["term"], terms["z"], strict=True):
-                        if z <= 0:
-                            continue
-                        hit = own.str.contains(rf"\b{t}\b", regex=True).fillna(False)
-                        term = term.mask(hit & (term == ""), t)
-                        score = score + hit * z
-                    others = ratings.drop(columns=[tp]).loc[own.index].mean(axis=1)
-                    gap = (others - rating.loc[own.index]).fillna(0.0)
+                    score = np.zeros(len(mine))
+                    term = np.full(len(mine), "", dtype=object)
+                    if vectorised is not None:
+                        counts, vocab = vectorised
+                        pool = counts[rated]
+                        found = _contrast(pool, on_side[pos][rated], 20, 2, 10.0)
+                        found = [f for f in found if f[2] > 0]
+                        if found:
+                            idx = [f[0] for f in found]
+                            z = np.array([f[2] for f in found])
+                            hits = counts[on_side[pos]][:, idx].toarray() > 0
+                            score = hits @ z
+                            first = hits.argmax(axis=1)
+                            term = np.where(hits.any(axis=1), vocab[idx][first], "")
+                    gap = np.nan_to_num(others[mine] - rating[mine])
                     score = score + (gap if side == "low" else -gap)
-                    part = pd.DataFrame(
-                        {
-                            "respondent": frame.loc[own.index, id_col],
-                            "quote": text[mine].map(mask_personal),
-                            "term": term,
-                            "_group": 0 if links[col] else 1,
-                            "_score": score,
-                        }
+                    picked.append(
+                        pd.DataFrame(
+                            {
+                                "respondent": ids[mine],
+                                "quote": texts[col].iloc[mine].map(mask_personal).to_numpy(),
+                                "term": term,
+                                "_group": 0 if links[col] else 1,
+                                "_score": score,
+                            }
+                        )
                     )
-                    picked.append(part)
                 n_commented = int(commented.sum())
                 count_rows.append(
                     (seg, tp, side, raters, n_commented, n_commented / raters if raters else 0.0)
