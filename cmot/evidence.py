@@ -199,7 +199,7 @@ def find_evidence(
                         pd.DataFrame(
                             {
                                 "respondent": ids[mine],
-                                "quote": texts[col].iloc[mine].map(mask_personal).to_numpy(),
+                                "quote": texts[col].iloc[mine].to_numpy(),
                                 "term": term,
                                 "_group": 0 if links[col] else 1,
                                 "_score": score,
@@ -223,6 +223,7 @@ def find_evidence(
                     .head(per_side)
                 )
                 top = top.drop(columns=["_group", "_score"])
+                top["quote"] = top["quote"].map(mask_personal)  # only the quotes shown
                 top.insert(0, "rank", range(1, len(top) + 1))
                 top.insert(0, "side", side)
                 top.insert(0, "touchpoint", tp)
