@@ -54,8 +54,8 @@ def distinctive_terms(
     """Terms (1-2 grams) that the `target` texts use more than the others: the log-odds ratio
     with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008), its z-score ranking.
 
-    The prior is the pooled term frequencies scaled to `prior` pseudo-counts per text... in
-    total `prior` x vocabulary share, so rare terms shrink towards no difference. Returns
+    The prior's pseudo-counts are proportional to each term's pooled frequency, `prior` per
+    term on average, so rare terms shrink towards no difference. Returns
     TERM_COLUMNS: the term, how many target texts use it, z, and the first target text with
     it as an example (masked). Empty when either side has fewer than MIN_COMMENTS texts.
     """
