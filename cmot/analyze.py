@@ -13,6 +13,7 @@ import pandas as pd
 
 from cmot.compare import compare_all, find_flips
 from cmot.errors import CmotError
+from cmot.evidence import evidence_of_table
 from cmot.flags import add_survey_flags, flag_values, mapping_notes, options_from_flags
 from cmot.ingest import open_survey
 from cmot.moments import ALL, MomentsResult, Settings, find_moments
@@ -44,7 +45,8 @@ def open_source(
 ) -> tuple[duckdb.DuckDBPyConnection, str, JourneySpec, Hashable | None]:
     """A survey file is read in memory through ingest; anything else names a stored dataset."""
     options = options_from_flags(**flag_values(args))
-    survey = open_survey(args.source, as_attributes(options, args.source, args.segment or []))
+    options = as_attributes(options, args.source, args.segment or [])
+    survey = open_survey(args.source, as_comments(options, args.source, comment_columns(args)))
     if survey.detection is not None:
         for note in mapping_notes(survey.detection, survey.spec):
             print(note)
@@ -63,6 +65,24 @@ def as_attributes(options: IngestOptions, source: str, columns: Sequence[str]) -
         return options
     roles = {**{c: "attribute" for c in columns}, **options.roles}
     return replace(options, roles=roles)
+
+
+def comment_columns(args: argparse.Namespace) -> list[str]:
+    """The columns of `--comments A,B` (repeatable)."""
+    return [
+        c.strip() for v in getattr(args, "comments", None) or [] for c in v.split(",") if c.strip()
+    ]
+
+
+def as_comments(options: IngestOptions, source: str, columns: Sequence[str]) -> IngestOptions:
+    """Columns named by --comments are comment columns of a file, whatever detection guessed
+    and are added to a spec's comment columns (a stored dataset keeps its own mapping)."""
+    if not columns or not Path(source).is_file():
+        return options
+    if options.spec is not None:
+        both = tuple(dict.fromkeys([*options.spec.comments, *columns]))
+        return replace(options, spec=options.spec.with_changes(comments=both))
+    return replace(options, roles={**{c: "comment" for c in columns}, **options.roles})
 
 
 def check_segment_columns(
@@ -226,6 +246,18 @@ def run_analyze(args: argparse.Namespace) -> int:
     tables["warnings"] = warnings  # even empty: no stale file from an earlier run
     for name, frame in tables.items():
         (out / f"{name}.csv").write_bytes(to_csv(frame))  # formula-safe, like every export
+    if comment_columns(args):
+        evidence = evidence_of_table(
+            con,
+            table,
+            spec,
+            columns,
+            comment_columns(args),
+            low_max=args.low_max,
+            high_min=args.high_min,
+        )
+        tables["evidence"] = evidence.quotes
+        (out / "evidence.csv").write_bytes(to_csv(evidence.quotes))
     summary = write_summary(result, comparison, flips, Path(args.source).name, spec)
     (out / "summary.md").write_text(summary, encoding="utf-8")
     n_mot = int(result.moments[result.moments.segment == ALL].mot.sum())
@@ -255,6 +287,12 @@ def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--high-min", type=int, help="lowest rating counted as high (top box)")
     p.add_argument(
         "--promoter", action="store_true", help="a 0-10 recommend outcome as promoter share"
+    )
+    p.add_argument(
+        "--comments",
+        action="append",
+        metavar="COL[,COL]",
+        help="comment columns: evidence.csv with the quotes of low and high raters per moment",
     )
     p.add_argument("--out", required=True, help="folder for the CSV tables and summary.md")
     p.set_defaults(run=run_analyze)

@@ -255,6 +255,9 @@ def _clean(
                     cp,
                 )
             )
+        elif col in spec.comments:
+            # Free text is kept as text, trimmed; a blank answer is no answer.
+            items.append((f"NULLIF(trim({c}::VARCHAR), '') AS {c}", []))
         else:
             items.append((c, []))
 

@@ -416,3 +416,83 @@ def ensure_demo(store: Store) -> DatasetInfo:
 if __name__ == "__main__":
     d = write_demo()
     print(f"wrote {len(d.frame)} respondents to {DEMO_CSV} and the spec to {DEMO_SPEC}")
+
+
+# Comments (issue 13): each planted moment has a theme its raters write about, low raters of
+# a vulnerability, top-box raters of an opportunity. The key phrase is what the evidence
+# engine should find first for that moment.
+COMMENT_COLUMN = "Comment"
+COMMENT_THEMES: dict[tuple[str, str, str], str] = {
+    ("Public agencies", "Invoicing", "low"): "billing errors",
+    ("Public agencies", "Change orders", "low"): "slow approvals",
+    ("Public agencies", "Project handoff/closeout", "high"): "smooth handover",
+    ("Commercial developers", "Change orders", "high"): "flexible scope",
+    ("Commercial developers", "Progress reporting", "low"): "missing status updates",
+    ("Commercial developers", "Bid/proposal delivery", "high"): "sharp proposal",
+    ("Industrial owners", "Site visits", "low"): "cancelled visits",
+    ("Industrial owners", "Post-project support", "high"): "responsive support",
+    ("Industrial owners", "Design reviews", "low"): "ignored review comments",
+    ("Industrial owners", "Design reviews", "high"): "thorough reviews",
+    ("Private clients", "Pricing clarity", "low"): "hidden fees",
+    ("Private clients", "Project kickoff", "high"): "great kickoff meeting",
+    ("Private clients", "Invoicing", "high"): "simple invoices",
+}
+# Templates around the key phrase, and sentences anyone may write (the noise).
+_OPENERS = ("", "Honestly, ", "Overall fine but ", "Main point: ", "As before, ")
+_CLOSERS = ("", ".", " this year.", " again.", "!", " - please look into it.")
+_GENERIC = (
+    "The team was friendly.",
+    "Communication could be better.",
+    "Good value overall.",
+    "Nothing special to add.",
+    "We will see next year.",
+    "Staff turnover was noticeable.",
+    "Mostly satisfied with the work.",
+)
+
+
+def comment_themes() -> pd.DataFrame:
+    """Which theme belongs to which planted moment: segment, touchpoint, side, theme."""
+    rows = [(s, t, side, theme) for (s, t, side), theme in COMMENT_THEMES.items()]
+    return pd.DataFrame(rows, columns=["segment", "touchpoint", "side", "theme"])
+
+
+def demo_comments(frame: pd.DataFrame, seed: int = 7) -> pd.Series:
+    """A general comment per respondent of a `generate_demo` frame, tied to the planted
+    moments: a respondent on the side of a planted moment of their segment writes its theme
+    (one of them, at random) with probability 0.7; everyone else writes a generic sentence
+    with probability 0.35; the rest leave it empty (None).
+
+    A separate RNG stream (seed, 13) so generate_demo's own numbers stay as they were."""
+    rng = np.random.default_rng([seed, 13])
+    scale = demo_spec().scale
+    n = len(frame)
+    seg = frame[SEGMENT_COLUMN].to_numpy()
+    u_theme, u_pick, u_generic = rng.random(n), rng.random(n), rng.random(n)
+    opener = rng.integers(0, len(_OPENERS), n)
+    closer = rng.integers(0, len(_CLOSERS), n)
+    generic = rng.integers(0, len(_GENERIC), n)
+    extra = rng.random(n) < 0.25  # some themed comments carry a generic sentence too
+    out: list[str | None] = []
+    for i in range(n):
+        themes = [
+            theme
+            for (s, tp, side), theme in COMMENT_THEMES.items()
+            if s == seg[i]
+            and (
+                scale.min <= frame[tp].iat[i] <= scale.low_max
+                if side == "low"
+                else frame[tp].iat[i] >= scale.high_min
+            )
+        ]
+        if themes and u_theme[i] < 0.7:
+            theme = themes[int(u_pick[i] * len(themes))]
+            text = f"{_OPENERS[opener[i]]}{theme}{_CLOSERS[closer[i]]}"
+            if extra[i]:
+                text += " " + _GENERIC[generic[i]]
+            out.append(text[0].upper() + text[1:])
+        elif u_generic[i] < 0.35:
+            out.append(_GENERIC[generic[i]])
+        else:
+            out.append(None)
+    return pd.Series(out, index=frame.index, name=COMMENT_COLUMN, dtype=object)

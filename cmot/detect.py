@@ -503,9 +503,12 @@ def _guess(p: _Profile, sh: _Shape) -> ColumnGuess:
             "(make it the weight to weight the results)",
         )
     if not p.numbers and p.dtype == "VARCHAR":
+        # Comments: long text, and many different answers. People repeat short phrases
+        # ("Good service."), so a fifth distinct suffices when the text is long; a coded
+        # answer as long has a few dozen values at most.
+        if p.distinct > 50 and p.avg_len >= 25 and p.distinct > 0.2 * p.count:
+            return g("comment", "text", 0.7, "long free text")
         if p.distinct > 50 and p.distinct > 0.5 * p.count:
-            if p.avg_len >= 25:
-                return g("comment", "text", 0.7, "long free text")
             return g("ignore", "text", 0.6, "free text (mostly unique values)")
         if re.search(_DATE_WORDS, name) and p.distinct > 20:
             return g("date", "date", 0.5, "named like a date")

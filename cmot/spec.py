@@ -98,6 +98,9 @@ class JourneySpec:
     # A touchpoint on another scale than `scale` (1-5 beside 0-10 in one survey).
     scales: Mapping[str, Scale] = field(default_factory=dict)
     comments: tuple[str, ...] = ()  # free-text columns kept as evidence, never analysed as scores
+    # A comment column about one touchpoint or one stage (its column or name); unlisted
+    # comment columns are general comments about the whole journey.
+    comment_links: Mapping[str, str] = field(default_factory=dict)
     # Question text of columns that are not touchpoints (touchpoints carry their own label).
     column_labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -136,6 +139,16 @@ class JourneySpec:
             if t.column == column:
                 return t.name
         return self.column_labels.get(column) or column
+
+    def comment_touchpoints(self) -> dict[str, tuple[str, ...]]:
+        """Each comment column and the touchpoints it speaks to: its linked touchpoint, every
+        touchpoint of its linked stage, or () for a general comment."""
+        stages = {s.name: s.touchpoints for s in self.stages}
+        out: dict[str, tuple[str, ...]] = {}
+        for col in self.comments:
+            link = self.comment_links.get(col)
+            out[col] = () if link is None else stages.get(link, (link,))
+        return out
 
     def with_changes(self, **changes: Any) -> JourneySpec:
         return validate_spec(replace(self, **changes))
@@ -187,6 +200,19 @@ def validate_spec(spec: JourneySpec) -> JourneySpec:
         problems.append("a binary outcome needs `positive`: the value(s) that count as positive")
     if o.column in staged:
         problems.append(f"{o.column!r} cannot be both the outcome and a touchpoint")
+    taken = set(staged) | {o.column}
+    both = sorted(c for c in spec.comments if c in taken)
+    if both:
+        problems.append(f"comment columns cannot be a touchpoint or the outcome: {both}")
+    targets = set(staged) | set(names)
+    for col, link in spec.comment_links.items():
+        if col not in spec.comments:
+            problems.append(f"comment link for {col!r}, which is not a comment column")
+        elif link not in targets:
+            problems.append(
+                f"comment {col!r} is linked to {link!r}: link it to a touchpoint column or "
+                "a stage name"
+            )
     stray = sorted(set(spec.scales) - set(staged))
     if stray:
         problems.append(f"scales given for columns that are not touchpoints: {stray}")
@@ -242,6 +268,8 @@ def spec_to_dict(spec: JourneySpec) -> dict[str, Any]:
         out["scales"] = {k: _scale_dict(v) for k, v in spec.scales.items()}
     if spec.comments:
         columns["comments"] = list(spec.comments)
+    if spec.comment_links:
+        out["comment_links"] = dict(spec.comment_links)
     if spec.column_labels:
         out["column_labels"] = dict(spec.column_labels)
     return out
@@ -330,6 +358,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> JourneySpec:
                 str(k): _scale_from(v, f"scales.{k}") for k, v in data.get("scales", {}).items()
             },
             comments=tuple(cols.get("comments", [])),
+            comment_links={str(k): str(v) for k, v in data.get("comment_links", {}).items()},
             column_labels={str(k): str(v) for k, v in data.get("column_labels", {}).items()},
         )
     except KeyError as e:

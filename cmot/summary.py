@@ -143,27 +143,68 @@ def at_risk(
     params: Sequence[object] = (),
 ) -> pd.DataFrame:
     """Respondents of `segment` who rated at least one of `columns` (its vulnerabilities) in
-    the bottom box: id, how many of those they rated low, and their ratings there.
+    the bottom box: id, how many of those they rated low, their ratings there, and their
+    comments when the spec has comment columns (unmasked: the analyst follows up; mask with
+    `cmot.text.for_display` where it is shown).
 
     `relation` is the (possibly filtered) dataset relation, its `?` placeholders bound to
     `params` in order; `segment_sql` the SQL expression giving a row's segment (None: every
     row is in "All").
     """
+    return _box_respondents(
+        con, relation, spec, segment_sql, segment, columns, "<=", low_max, "low ratings", params
+    )
+
+
+def delight(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    spec: JourneySpec,
+    segment_sql: str | None,
+    segment: str,
+    columns: Sequence[str],
+    high_min: int,
+    *,
+    params: Sequence[object] = (),
+) -> pd.DataFrame:
+    """Respondents of `segment` who rated at least one of `columns` (its opportunities) in
+    the top box, for reinforcement such as a referral ask: id, how many of those they rated
+    high, their ratings there, and their comments when the spec has comment columns.
+    Arguments as for `at_risk`."""
+    return _box_respondents(
+        con, relation, spec, segment_sql, segment, columns, ">=", high_min, "high ratings", params
+    )
+
+
+def _box_respondents(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    spec: JourneySpec,
+    segment_sql: str | None,
+    segment: str,
+    columns: Sequence[str],
+    op: str,
+    cut: int,
+    count_name: str,
+    params: Sequence[object],
+) -> pd.DataFrame:
+    """The closed-loop list behind `at_risk` (op "<=") and `delight` (op ">=")."""
     if not columns:
-        return pd.DataFrame(columns=["respondent", "low ratings"])
-    lows = " + ".join(f"CASE WHEN {quote_ident(c)} <= ? THEN 1 ELSE 0 END" for c in columns)
-    rated = ", ".join(f"{quote_ident(c)}" for c in columns)
+        return pd.DataFrame(columns=["respondent", count_name])
+    hits = " + ".join(f"CASE WHEN {quote_ident(c)} {op} ? THEN 1 ELSE 0 END" for c in columns)
+    # The voice beside the numbers: each comment column after the ratings (issue 13).
+    rated = ", ".join(f"{quote_ident(c)}" for c in [*columns, *spec.comments])
     seg_where = f"({segment_sql}) = ?" if segment_sql else "TRUE"
     sql = (
-        f'SELECT {quote_ident(ID_COL)} AS respondent, {lows} AS "low ratings", {rated} '
-        f"FROM {relation} WHERE {seg_where} AND ({lows}) > 0 "
-        f'ORDER BY "low ratings" DESC, {quote_ident(ROW_COL)}'
+        f"SELECT {quote_ident(ID_COL)} AS respondent, {hits} AS {quote_ident(count_name)}, "
+        f"{rated} FROM {relation} WHERE {seg_where} AND ({hits}) > 0 "
+        f"ORDER BY {quote_ident(count_name)} DESC, {quote_ident(ROW_COL)}"
     )
-    # Placeholders in the order they appear: SELECT's lows, the relation's, WHERE's.
-    bound: list[object] = [low_max] * len(columns)
+    # Placeholders in the order they appear: SELECT's hits, the relation's, WHERE's.
+    bound: list[object] = [cut] * len(columns)
     bound += params
     if segment_sql:
         bound.append(segment)
-    bound += [low_max] * len(columns)
+    bound += [cut] * len(columns)
     out = con.execute(sql, bound).df()
     return out

@@ -1,0 +1,46 @@
+"""People's words, made safe to show: masking emails and phone numbers, escaping for Markdown
+and HTML. Formula-safe CSV is `cmot.report.to_csv`: exports of comments go through it."""
+
+from __future__ import annotations
+
+import html
+import re
+
+# An address-like token; deliberately loose: masking a non-address costs little, showing a
+# real one is what must not happen.
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Seven or more digits with the usual separators (+1 (310) 555-0100, 310.555.0100, 3105550100);
+# years and small counts ("2014", "3 kids") have too few digits to match.
+_PHONE = re.compile(r"(?<![\w])\+?\d(?:[\s().-]*\d){6,}(?![\w])")
+# Every character that Markdown (CommonMark + Streamlit's extensions) may read as syntax.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$:])")
+
+EMAIL_MASK = "[email]"
+PHONE_MASK = "[phone]"
+
+
+def mask_personal(text: str) -> str:
+    """`text` with email addresses and phone numbers replaced by [email] / [phone]."""
+    return _PHONE.sub(PHONE_MASK, _EMAIL.sub(EMAIL_MASK, text))
+
+
+def escape_html(text: str) -> str:
+    """`text` as inert HTML text (`<`, `>`, `&` and both quotes as entities)."""
+    return html.escape(text, quote=True)
+
+
+def escape_markdown(text: str) -> str:
+    """`text` that Markdown renders literally: HTML escaped first (Streamlit may allow HTML),
+    then every Markdown syntax character backslash-escaped, line breaks kept as spaces so a
+    quote cannot open a heading, list or table on a new line."""
+    flat = " ".join(text.split())
+    return _MARKDOWN.sub(r"\\\1", escape_html(flat))
+
+
+def for_display(text: str | None, *, markdown: bool = True) -> str:
+    """A comment as it may be shown: personal data masked, then escaped for Markdown (or for
+    HTML with `markdown=False`). None or blank gives ""."""
+    if text is None or not str(text).strip():
+        return ""
+    masked = mask_personal(str(text).strip())
+    return escape_markdown(masked) if markdown else escape_html(masked)

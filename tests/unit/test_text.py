@@ -1,0 +1,46 @@
+"""Care with people's words: masking and escaping for display, formula-safe CSV."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+from cmot.report import to_csv
+from cmot.text import escape_html, escape_markdown, for_display, mask_personal
+
+NASTY = (
+    "<script>alert(1)</script> see [my site](http://evil.example) "
+    "mail jane.doe+x@example.co.uk or call +1 (310) 555-0100"
+)
+
+
+def test_mask_personal_hides_email_and_phone_but_not_years() -> None:
+    out = mask_personal("jane@x.org, 310.555.0100, 3105550100, since 2014 with 3 kids")
+    assert out == "[email], [phone], [phone], since 2014 with 3 kids"
+
+
+def test_for_display_masks_and_escapes_markdown() -> None:
+    out = for_display(NASTY)
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert "example.co.uk" not in out and "555" not in out
+    assert "\\[my site\\]\\(http" in out  # the link is literal text, not a link
+    assert for_display("  ") == "" and for_display(None) == ""
+
+
+def test_escape_markdown_flattens_lines_so_no_block_syntax_starts() -> None:
+    out = escape_markdown("fine\n# heading\n- item\n| a | b |")
+    assert "\n" not in out
+    assert "\\#" in out and "\\-" in out and "\\|" in out
+
+
+def test_for_display_html() -> None:
+    out = for_display(NASTY, markdown=False)
+    assert "<" not in out and "&lt;script&gt;" in out and "[email]" in out
+    assert escape_html("\"a\" & 'b'") == "&quot;a&quot; &amp; &#x27;b&#x27;"
+
+
+def test_comment_formula_is_safe_in_csv() -> None:
+    frame = pd.DataFrame({"quote": ["=cmd|' /C calc'!A0", "+1+1", NASTY]})
+    back = pd.read_csv(io.BytesIO(to_csv(frame)), encoding="utf-8-sig")
+    assert not any(str(v).startswith(("=", "+", "-", "@")) for v in back["quote"])
