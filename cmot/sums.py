@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -250,7 +250,8 @@ def segment_sql_expr(segmentation: Sequence[str]) -> str:
     segments ("All" without columns; levels joined by " / ", NULL as "(missing)")."""
     if not segmentation:
         return f"'{ALL}'"
-    parts = [f"coalesce(CAST({quote_ident(c)} AS VARCHAR), '(missing)')" for c in segmentation]
+    # STRING, not VARCHAR: Spark SQL needs a length after VARCHAR; DuckDB reads both alike.
+    parts = [f"coalesce(CAST({quote_ident(c)} AS STRING), '(missing)')" for c in segmentation]
     return " || ' / ' || ".join(parts)
 
 
@@ -812,22 +813,13 @@ def build_stats_sql(
     q = [quote_ident(c) for c in cols]
     # Row expressions of Z, named z0..; the products below are sums of their products.
     z: list[str] = (
-        [f"CASE WHEN {c} <= {cuts.of(i)[2]} THEN 1 ELSE 0 END" for i, c in enumerate(q)]
-        + [f"CASE WHEN {c} >= {cuts.of(i)[3]} THEN 1 ELSE 0 END" for i, c in enumerate(q)]
-        + ["1"]
-        + [f"CASE WHEN {c} IS NULL THEN 1 ELSE 0 END" for c in q]
+        _design_sql(q, cuts)
         + ["y"]
         + [f"COALESCE({c}, 0)" for c in q]
         + [f"COALESCE({c} * {c}, 0)" for c in q]
         + ["y * y"]
     )
-    inner = (
-        f"SELECT {segment_sql_expr(segmentation)} AS seg, {_outcome_sql(spec, measure)} AS y, "
-        f"CAST({quote_ident(W_COL)} AS DOUBLE) AS w, "
-        + ", ".join(f"CAST({c} AS INTEGER) AS {c}" for c in q)
-        + f" FROM {table} WHERE {quote_ident(Y_COL)} IS NOT NULL "
-        f"AND {quote_ident(W_COL)} IS NOT NULL"
-    )
+    inner = _inner_sql(table, spec, segmentation, measure)
     proj = (
         "SELECT seg, w, y, "
         + ", ".join(q)
@@ -883,6 +875,260 @@ def build_stats_sql(
     inner_proj = proj.replace("FROM inner_", f"FROM ({inner}) AS inner_")
     sql = f"SELECT seg, COUNT(*) AS n, {', '.join(aggs)} FROM ({inner_proj}) AS z_ GROUP BY seg"
     return sql, cells
+
+
+def _inner_sql(table: str, spec: JourneySpec, segmentation: Sequence[str], measure: Measure) -> str:
+    """The rows the SQL sums read: seg, y, w and the touchpoints, respondents with an outcome."""
+    q = [quote_ident(c) for c in spec.touchpoint_columns]
+    return (
+        f"SELECT {segment_sql_expr(segmentation)} AS seg, {_outcome_sql(spec, measure)} AS y, "
+        f"CAST({quote_ident(W_COL)} AS DOUBLE) AS w, "
+        + ", ".join(f"CAST({c} AS INTEGER) AS {c}" for c in q)
+        + f" FROM {table} WHERE {quote_ident(Y_COL)} IS NOT NULL "
+        f"AND {quote_ident(W_COL)} IS NOT NULL"
+    )
+
+
+def _design_sql(q: Sequence[str], cuts: Cuts) -> list[str]:
+    """The design X (low, high, intercept, missing: the layout's first 3T+1 rows) as SQL."""
+    return (
+        [f"CASE WHEN {c} <= {cuts.of(i)[2]} THEN 1 ELSE 0 END" for i, c in enumerate(q)]
+        + [f"CASE WHEN {c} >= {cuts.of(i)[3]} THEN 1 ELSE 0 END" for i, c in enumerate(q)]
+        + ["1"]
+        + [f"CASE WHEN {c} IS NULL THEN 1 ELSE 0 END" for c in q]
+    )
+
+
+def _num(v: float) -> str:
+    """A float as a SQL literal both DuckDB and Spark read as DOUBLE, exactly (17 digits;
+    Spark reads a plain 0.5 as DECIMAL)."""
+    return format(float(v), ".17e")
+
+
+def _fit_sql(fit: _Fit, lay: Layout) -> tuple[str, str]:
+    """The fitted value b'x and the quadratic form x'Bx of one fit as SQL over x0.., with
+    its coefficients inlined as literals (numbers the engine computed, not user values).
+    The design is 0/1, so x_a x_a = x_a, and one touchpoint's columns exclude each other."""
+    beta = np.nan_to_num(fit.beta)
+    kept = [a for a in fit.kept]
+    fitted = " + ".join(f"({_num(beta[a])}) * x{a}" for a in kept if beta[a] != 0.0) or "0"
+    terms = []
+    for i, a in enumerate(kept):
+        if fit.bread[a, a] != 0.0:
+            terms.append(f"({_num(fit.bread[a, a])}) * x{a}")
+        for b in kept[i + 1 :]:
+            if fit.bread[a, b] != 0.0 and not _same_touchpoint(lay, a, b):
+                terms.append(f"({_num(2.0 * fit.bread[a, b])}) * x{a} * x{b}")
+    return fitted, " + ".join(terms) or "0"
+
+
+def _touchpoint_of(lay: Layout, col: int) -> int | None:
+    if col < 2 * lay.t:  # low_i, high_i
+        return col % lay.t
+    if lay.icpt < col <= 3 * lay.t:  # miss_i
+        return col - lay.icpt - 1
+    return None
+
+
+def _same_touchpoint(lay: Layout, a: int, b: int) -> bool:
+    ta = _touchpoint_of(lay, a)
+    return a != b and ta is not None and ta == _touchpoint_of(lay, b)
+
+
+def build_hc3_sql(
+    table: str,
+    spec: JourneySpec,
+    segmentation: Sequence[str],
+    low_max: int,
+    high_min: int,
+    measure: Measure,
+    fit_all: _Fit,
+    seg_fits: Sequence[tuple[str, _Fit]] = (),
+) -> tuple[str, list[tuple[str, int, int]]]:
+    """The HC3 pass as one GROUP BY: per segment, Σ u²x x' with u = w e / (1 - h),
+    e = y - b'x, h = w x'(X'WX)^-1 x, under the segment's own fit ("seg" cells) and under
+    the whole survey's fit ("all" cells), as compute_stats' streamed pass computes them
+    (a leverage of 1 leaves the respondent out). Placeholders: the segment names in
+    `seg_fits` order twice (fitted values, leverages), then `table`'s own."""
+    lay = Layout(len(spec.touchpoint_columns))
+    k = lay.k
+    cuts = touchpoint_cuts(spec, low_max, high_min)
+    q = [quote_ident(c) for c in spec.touchpoint_columns]
+    inner = _inner_sql(table, spec, segmentation, measure)
+    xs = ", ".join(f"{e} AS x{i}" for i, e in enumerate(_design_sql(q, cuts)))
+    fa, ha = _fit_sql(fit_all, lay)
+    cols = [f"w * (y - ({fa})) AS ea", f"w * ({ha}) AS ha"]
+    if seg_fits:
+        parts = [_fit_sql(f, lay) for _, f in seg_fits]
+        fs = " ".join(f"WHEN seg = ? THEN {p[0]}" for p in parts)
+        hs = " ".join(f"WHEN seg = ? THEN {p[1]}" for p in parts)
+        cols += [f"w * (y - (CASE {fs} ELSE 0 END)) AS es", f"w * (CASE {hs} ELSE 0 END) AS hs"]
+    xcols = ", ".join(f"x{i}" for i in range(k))
+    lev = "CASE WHEN h{s} < 1 - 1.0e-06 THEN e{s} / GREATEST(1 - h{s}, 1.0e-06) ELSE 0 END AS u{s}"
+    us = [lev.format(s="a")] + ([lev.format(s="s")] if seg_fits else [])
+    aggs: list[str] = []
+    cells: list[tuple[str, int, int]] = []
+    for which in ["all"] + (["seg"] if seg_fits else []):
+        u = "ua" if which == "all" else "us"
+        for a in range(k):
+            for b in range(a, k):
+                if _same_touchpoint(lay, a, b):
+                    continue
+                xx = f"x{a}" if a == b else f"x{a} * x{b}"
+                aggs.append(f"SUM({u} * {u} * {xx})")
+                cells.append((which, a, b))
+    sql = (
+        f"SELECT seg, {', '.join(aggs)} FROM ("
+        f"SELECT seg, {xcols}, {', '.join(us)} FROM ("
+        f"SELECT seg, {xcols}, {', '.join(cols)} FROM ("
+        f"SELECT seg, w, y, {xs} FROM ({inner}) AS inner_) AS x_) AS e_) AS u_ GROUP BY seg"
+    )
+    return sql, cells
+
+
+def build_facts_sql(table: str, spec: JourneySpec, measure: Measure = "score") -> str:
+    """The checks compute_stats makes on its blocks, as one aggregate: the outcome's distinct
+    values and range, weights that differ from 1, negative weights, and per touchpoint the
+    ratings outside its scale with their min and max."""
+    cuts = touchpoint_cuts(spec, *Settings().cutoffs(spec))
+    aggs = [
+        "COUNT(DISTINCT y)",
+        "MIN(y)",
+        "MAX(y)",
+        "SUM(CASE WHEN w <> 1 THEN 1 ELSE 0 END)",
+        "SUM(CASE WHEN w < 0 THEN 1 ELSE 0 END)",
+    ]
+    for i, c in enumerate(quote_ident(c) for c in spec.touchpoint_columns):
+        lo, hi = cuts.of(i)[:2]
+        out = f"({c} < {lo} OR {c} > {hi})"
+        aggs += [
+            f"SUM(CASE WHEN {out} THEN 1 ELSE 0 END)",
+            f"MIN(CASE WHEN {out} THEN {c} END)",
+            f"MAX(CASE WHEN {out} THEN {c} END)",
+        ]
+    return f"SELECT {', '.join(aggs)} FROM ({_inner_sql(table, spec, (), measure)}) AS f_"
+
+
+Runner = Callable[[str, Sequence[object]], list[tuple[Any, ...]]]
+
+
+def stats_from_sql(
+    run: Runner,
+    table: str,
+    spec: JourneySpec,
+    segmentation: Sequence[str] | str | None = None,
+    settings: Settings | None = None,
+    *,
+    params: Sequence[object] = (),
+) -> SufficientStats:
+    """compute_stats' result with every pass as SQL run by `run(sql, params) -> rows`: the
+    checks (build_facts_sql), the sums (build_stats_sql), the fits here, then the HC3 pass
+    (build_hc3_sql). For engines that are not this process's DuckDB (cmot.engines)."""
+    start = time.perf_counter()
+    settings = settings or Settings()
+    seg_cols = _as_columns(segmentation)
+    low, high = settings.cutoffs(spec)
+    measure = settings.measure
+    columns = spec.touchpoint_columns
+    t = len(columns)
+    lay = Layout(t)
+    cuts = touchpoint_cuts(spec, low, high)
+    bound = list(params)
+    facts = run(build_facts_sql(table, spec, measure), bound)[0]
+    if facts[4]:
+        raise CmotError("Survey weights must be finite and not negative; fix the weights.")
+    for i in range(t):
+        if facts[5 + 3 * i]:
+            lo, hi = cuts.of(i)[:2]
+            raise CmotError(
+                f"Ratings from {facts[6 + 3 * i]} to {facts[7 + 3 * i]} fall outside the scale "
+                f"{lo}-{hi} (touchpoint {columns[i]!r}); fix the scale in the "
+                "journey spec or declare the out-of-scale codes as missing."
+            )
+    sql, cells = build_stats_sql(table, spec, seg_cols, low, high, measure)
+    points = cuts.points
+    by_name: dict[str, _Accum] = {}
+    for row in run(sql, bound):
+        acc = _new_accum(t, points)
+        acc.n = int(row[1])
+        for value, (what, a, b) in zip(row[2:], cells, strict=True):
+            v = float(value or 0.0)
+            if what == "gram":
+                acc.gram[a, b] = acc.gram[b, a] = v
+            elif what == "pair":
+                acc.pair[a, b] = v
+            else:
+                acc.levels[a // 1000, a % 1000, b] = v
+        by_name[str(row[0])] = acc
+    if not by_name:
+        raise CmotError("No respondent has an outcome; check the outcome column and its values.")
+    total = _new_accum(t, points)
+    for acc in by_name.values():
+        _add_accum(total, acc)
+    fits = {name: _fit(acc.gram, lay) for name, acc in by_name.items()}
+    fit_all = _fit(total.gram, lay)
+    order = sorted(by_name)
+    seg_fits = [(name, fits[name]) for name in order] if seg_cols else []
+    hsql, hcells = build_hc3_sql(table, spec, seg_cols, low, high, measure, fit_all, seg_fits)
+    k = lay.k
+    meats = {name: np.zeros((k, k)) for name in by_name}
+    meat_all = np.zeros((k, k))
+    names = [name for name, _ in seg_fits]
+    for row in run(hsql, names + names + bound):
+        name = str(row[0])
+        for value, (which, a, b) in zip(row[1:], hcells, strict=True):
+            v = float(value or 0.0)
+            m = meat_all if which == "all" else meats[name]
+            m[a, b] += v
+            if a != b:
+                m[b, a] += v
+
+    def make(name: str, acc: _Accum, fit: _Fit, meat: np.ndarray) -> SegmentStats:
+        return SegmentStats(
+            name,
+            acc.n,
+            acc.gram,
+            acc.pair,
+            acc.levels,
+            fit.kept,
+            fit.dropped,
+            fit.beta,
+            fit.bread,
+            meat,
+            fit.condition_index,
+            fit.problem,
+        )
+
+    segs = [make(ALL, total, fit_all, meat_all)]
+    if seg_cols:
+        segs += [make(name, by_name[name], fits[name], meats[name]) for name in order]
+    stats = SufficientStats(
+        columns=columns,
+        names=tuple(spec.touchpoint(c).name for c in columns),
+        stages=tuple(spec.stage_of(c) for c in columns),
+        scale_min=spec.scale.min,
+        scale_max=spec.scale.max,
+        low_max=low,
+        high_min=high,
+        outcome_kind=spec.outcome.kind,
+        measure=measure,
+        segmentation=seg_cols,
+        weighted=bool(facts[3]),
+        segments=tuple(segs),
+        seconds=0.0,
+        outcome_range=_declared_range(spec, measure),
+        touchpoint_scales=tuple(cuts.of(i) for i in range(t)),
+        weight_column=spec.weight_column,
+        outcome_distinct=int(facts[0] or 0),
+        outcome_min=math.nan if facts[1] is None else float(facts[1]),
+        outcome_max=math.nan if facts[2] is None else float(facts[2]),
+    )
+    return replace(
+        stats,
+        importance=compute_importance(stats),
+        levels=_levels_frame(stats),
+        seconds=time.perf_counter() - start,
+    )
 
 
 def _sql_accums(
