@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import tempfile
 from collections.abc import Hashable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -12,15 +13,22 @@ import duckdb
 import pandas as pd
 
 from cmot.compare import compare_all, find_flips
+from cmot.engines import SparkEngine, spark_session
 from cmot.errors import CmotError
 from cmot.evidence import evidence_of_table
-from cmot.flags import add_survey_flags, flag_values, mapping_notes, options_from_flags
+from cmot.flags import (
+    add_engine_flags,
+    add_survey_flags,
+    flag_values,
+    mapping_notes,
+    options_from_flags,
+)
 from cmot.ingest import open_survey
-from cmot.moments import ALL, MomentsResult, Settings, find_moments
+from cmot.moments import ALL, MomentsResult, Settings, classify_moments, find_moments
 from cmot.options import IngestOptions
 from cmot.report import to_csv
 from cmot.spec import JourneySpec
-from cmot.store import quote_ident
+from cmot.store import Store, quote_ident, quote_literal
 from cmot.summary import amount
 
 MOMENTS_CSV_FIRST = [
@@ -214,16 +222,67 @@ def write_summary(
     return "\n".join(lines) + "\n"
 
 
-def run_analyze(args: argparse.Namespace) -> int:
-    con, table, spec, key = open_source(args)
-    columns = list(args.segment or [])
+def is_parquet_source(source: str) -> bool:
+    """A Parquet file, folder of Parquet files or glob: read by Spark in place."""
+    return source.lower().endswith((".parquet", ".parquet/")) or any(c in source for c in "*?[")
+
+
+def spark_moments(
+    args: argparse.Namespace, columns: list[str], settings: Settings
+) -> tuple[MomentsResult, duckdb.DuckDBPyConnection | None, str, JourneySpec]:
+    """The sums on Spark: a Parquet path or glob in the stored layout (with --spec) is read
+    by Spark where it lies; a survey file is read and cleaned as for DuckDB and handed to
+    Spark as a temporary Parquet file; a stored dataset's Parquet file is read in place."""
+    engine = SparkEngine(spark_session(args.spark_remote))
+    if is_parquet_source(args.source):
+        if not args.spec:
+            raise CmotError(
+                "A Parquet source needs its journey spec: give --spec FILE (roles, scale, "
+                "outcome); its rows must have the stored layout (__cmot_y, __cmot_w)."
+            )
+        spec = options_from_flags(**flag_values(args)).spec
+        if spec is None:
+            raise CmotError("Cannot read the journey spec given with --spec.")
+        table = engine.register_parquet(args.source)
+        stats = engine.stats(table, spec, columns or None, settings)
+        return classify_moments(stats, settings), None, table, spec
+    con, table, spec, _ = open_source(args)
     check_segment_columns(con, table, spec, columns)
+    survey = ingest_store_file(args.source)
+    if survey is not None:
+        path = str(survey)
+        stats = engine.stats(engine.register_parquet(path), spec, columns or None, settings)
+        return classify_moments(stats, settings), con, table, spec
+    with tempfile.TemporaryDirectory(prefix="cmot-spark-") as tmp:
+        path = str(Path(tmp) / "survey.parquet")
+        con.execute(f"COPY (SELECT * FROM {table}) TO {quote_literal(path)} (FORMAT parquet)")
+        stats = engine.stats(engine.register_parquet(path), spec, columns or None, settings)
+    return classify_moments(stats, settings), con, table, spec
+
+
+def ingest_store_file(source: str) -> Path | None:
+    """A stored dataset's Parquet file (None for a survey file)."""
+    if Path(source).is_file():
+        return None
+    return Store().get_dataset(source).file
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    columns = list(args.segment or [])
     settings = Settings(
         low_max=args.low_max,
         high_min=args.high_min,
         measure="promoter" if args.promoter else "score",
     )
-    result = find_moments(con, table, spec, columns or None, settings, cache_key=key)
+    con: duckdb.DuckDBPyConnection | None
+    if args.spark_remote and args.engine != "spark":
+        raise CmotError("--spark-remote runs the sums on Spark: add --engine spark.")
+    if args.engine == "spark":
+        result, con, table, spec = spark_moments(args, columns, settings)
+    else:
+        con, table, spec, key = open_source(args)
+        check_segment_columns(con, table, spec, columns)
+        result = find_moments(con, table, spec, columns or None, settings, cache_key=key)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -247,6 +306,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     for name, frame in tables.items():
         (out / f"{name}.csv").write_bytes(to_csv(frame))  # formula-safe, like every export
     if comment_columns(args):
+        if con is None:
+            raise CmotError("--comments needs a survey file or a stored dataset, not Parquet.")
         evidence = evidence_of_table(
             con,
             table,
@@ -295,4 +356,5 @@ def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
         help="comment columns: evidence.csv with the quotes of low and high raters per moment",
     )
     p.add_argument("--out", required=True, help="folder for the CSV tables and summary.md")
+    add_engine_flags(p)
     p.set_defaults(run=run_analyze)

@@ -412,3 +412,20 @@ def _merge_spec(
                 missing={**spec.missing, o.column: own + tuple(c for c in codes if c not in own)},
             )
     return validate_spec(spec)
+
+
+def add_engine_flags(p: argparse.ArgumentParser) -> None:
+    """Where the sums run: --engine duckdb (default, in this process) or spark."""
+    g = p.add_argument_group("engine")
+    g.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="where the sums run: duckdb (default) or spark (pip install -r "
+        "requirements-spark.txt, Java 17); Parquet paths and globs need spark and --spec",
+    )
+    g.add_argument(
+        "--spark-remote",
+        metavar="sc://HOST:PORT",
+        help="a Spark Connect server (default: a local Spark, local[2])",
+    )

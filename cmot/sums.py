@@ -911,7 +911,7 @@ def _fit_sql(fit: _Fit, lay: Layout) -> tuple[str, str]:
     The design is 0/1, so x_a x_a = x_a, and one touchpoint's columns exclude each other."""
     beta = np.nan_to_num(fit.beta)
     kept = [a for a in fit.kept]
-    fitted = " + ".join(f"({_num(beta[a])}) * x{a}" for a in kept if beta[a] != 0.0) or "0"
+    fitted = _sum_sql([f"({_num(beta[a])}) * x{a}" for a in kept if beta[a] != 0.0])
     terms = []
     for i, a in enumerate(kept):
         if fit.bread[a, a] != 0.0:
@@ -919,7 +919,18 @@ def _fit_sql(fit: _Fit, lay: Layout) -> tuple[str, str]:
         for b in kept[i + 1 :]:
             if fit.bread[a, b] != 0.0 and not _same_touchpoint(lay, a, b):
                 terms.append(f"({_num(2.0 * fit.bread[a, b])}) * x{a} * x{b}")
-    return fitted, " + ".join(terms) or "0"
+    return fitted, _sum_sql(terms)
+
+
+def _sum_sql(terms: Sequence[str]) -> str:
+    """a + b + c ... as a balanced tree of parentheses: Spark's parser recurses once per `+`
+    of a flat chain and overflows its stack on the ~1000 terms of a 14-touchpoint fit."""
+    if not terms:
+        return "0"
+    if len(terms) == 1:
+        return terms[0]
+    mid = len(terms) // 2
+    return f"({_sum_sql(terms[:mid])} + {_sum_sql(terms[mid:])})"
 
 
 def _touchpoint_of(lay: Layout, col: int) -> int | None:
