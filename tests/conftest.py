@@ -78,3 +78,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if any(item.path.is_relative_to(d) for d in browser_dirs):
             item.add_marker(pytest.mark.e2e)
+    # Spark is optional: its tests skip, saying what is missing, where it cannot run.
+    from cmot.engines import spark_available
+
+    no_spark = spark_available()
+    for item in items:
+        if no_spark and item.get_closest_marker("spark") is not None:
+            item.add_marker(pytest.mark.skip(reason=f"spark test: {no_spark}"))

@@ -1,0 +1,209 @@
+"""The sums on Spark equal DuckDB's: coefficients and HC3 errors to 1e-9 relative, classes
+equal; weighted and unweighted, filtered, by segment; the command line end to end.
+
+Marked `spark` (requirements-spark.txt and Java 17): skipped, saying what is missing, where
+Spark cannot run; the quick loop leaves them out. One local Spark session serves them all.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from cmot import engines
+from cmot.engines import SparkEngine, spark_session
+from cmot.errors import CmotError
+from cmot.moments import classify_moments
+from cmot.spec import JourneySpec
+from cmot.sums import SufficientStats, compute_stats, stats_from_sql
+from tests.conftest import ROOT
+from tests.unit.moments_fixtures import load_airline, make_spec, register_frame, synthetic_frame
+
+REL = 1e-9
+N = 20_000
+EFFECTS = {
+    "A": [(0.2, 0.0), (0.0, 0.2), (0.1, 0.1), (0.0, 0.0), (0.15, 0.05)],
+    "B": [(0.0, 0.25), (0.2, 0.0), (0.0, 0.0), (0.1, 0.15), (0.05, 0.1)],
+}
+
+
+def hc3_se(stats: SufficientStats) -> np.ndarray:
+    """Every segment's HC3 standard errors, stacked (0 where a column was dropped)."""
+    out = []
+    for s in stats.segments:
+        cov = s.bread @ s.meat @ s.bread
+        out.append(np.sqrt(np.clip(np.diag(cov), 0, None)))
+    return np.array(out)
+
+
+def assert_same(a: SufficientStats, b: SufficientStats) -> None:
+    assert [s.segment for s in a.segments] == [s.segment for s in b.segments]
+    assert [s.n for s in a.segments] == [s.n for s in b.segments]
+    assert a.weighted == b.weighted
+    for sa, sb in zip(a.segments, b.segments, strict=True):
+        assert sa.kept == sb.kept
+        np.testing.assert_allclose(sb.beta, sa.beta, rtol=REL, atol=1e-12)
+        np.testing.assert_array_equal(sb.levels[..., 0], sa.levels[..., 0])
+    np.testing.assert_allclose(hc3_se(b), hc3_se(a), rtol=REL, atol=1e-13)
+    ca, cb = classify_moments(a).moments, classify_moments(b).moments
+    pd.testing.assert_series_equal(ca["class"], cb["class"])
+    pd.testing.assert_series_equal(ca["mot"], cb["mot"])
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local session for every Spark test (no UI, 2 shuffle partitions, 1 GB driver)."""
+    session = spark_session()
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[duckdb.DuckDBPyConnection, Path]:
+    frame = synthetic_frame(N, 20261128, touchpoints=5, effects=EFFECTS)
+    frame["wt"] = np.random.default_rng(5).uniform(0.3, 3.0, len(frame))
+    con = duckdb.connect()
+    register_frame(con, frame)
+    path = tmp_path_factory.mktemp("spark") / "synthetic.parquet"
+    con.execute(f"COPY survey TO '{path}' (FORMAT parquet)")
+    return con, path
+
+
+def spec5(weight: str | None = None) -> JourneySpec:
+    return make_spec(("t0", "t1", "t2", "t3", "t4"), weight=weight)
+
+
+def weighted_sql(table: str) -> str:
+    """The survey with its weight as the stored weight column, as a weighted dataset has it."""
+    return f"(SELECT * EXCLUDE (__cmot_w), wt AS __cmot_w FROM {table})"
+
+
+def test_the_sql_passes_equal_compute_stats_on_duckdb(
+    synthetic: tuple[duckdb.DuckDBPyConnection, Path],
+) -> None:
+    """Engine-independent: the three SQL passes run by DuckDB give compute_stats' figures."""
+    con, _ = synthetic
+
+    def run(sql: str, params: Any) -> list[tuple[Any, ...]]:
+        return con.execute(sql, list(params)).fetchall()
+
+    for seg in (None, ["seg"]):
+        a = compute_stats(con, "survey", spec5(), seg)
+        assert_same(a, stats_from_sql(run, "survey", spec5(), seg))
+    filtered = "(SELECT * FROM survey WHERE t0 >= ?)"
+    a = compute_stats(con, filtered, spec5(), ["seg"], params=[2])
+    assert_same(a, stats_from_sql(run, filtered, spec5(), ["seg"], params=[2]))
+
+
+def test_asking_for_spark_without_pyspark_says_how_to_enable_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        engines.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "pyspark" else real(name, *a),
+    )
+    with pytest.raises(CmotError, match=r"requirements-spark\.txt"):
+        spark_session()
+    with pytest.raises(CmotError, match=r"requirements-spark\.txt"):
+        spark_session("sc://localhost:15002")
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_spark_equals_duckdb_on_a_synthetic_survey(
+    spark: Any, synthetic: tuple[duckdb.DuckDBPyConnection, Path], weighted: bool
+) -> None:
+    con, path = synthetic
+    engine = SparkEngine(spark)
+    view = engine.register_parquet(str(path))
+    duck, remote = ("survey", view)
+    if weighted:
+        duck, remote = weighted_sql(duck), weighted_sql(view)
+    for seg in (None, ["seg"]):
+        a = compute_stats(con, duck, spec5(), seg)
+        b = engine.stats(remote, spec5(), seg)
+        assert b.weighted == weighted
+        assert_same(a, b)
+
+
+@pytest.mark.spark
+def test_spark_equals_duckdb_with_a_filter(
+    spark: Any, synthetic: tuple[duckdb.DuckDBPyConnection, Path]
+) -> None:
+    """A View's WHERE with a bound value: the same `?` runs on both engines."""
+    con, path = synthetic
+    engine = SparkEngine(spark)
+    view = engine.register_parquet(str(path))
+    where = "WHERE t0 >= ? AND seg <> ?"
+    a = compute_stats(con, f"(SELECT * FROM survey {where})", spec5(), ["seg"], params=[2, "B"])
+    b = engine.stats(f"(SELECT * FROM {view} {where})", spec5(), ["seg"], params=[2, "B"])
+    assert [s.segment for s in b.segments] == ["All", "A"]
+    assert_same(a, b)
+
+
+@pytest.mark.spark
+def test_spark_equals_duckdb_on_the_airline_survey(
+    spark: Any, airline_csv: Path, tmp_path: Path
+) -> None:
+    con = duckdb.connect()
+    spec = load_airline(con)
+    path = tmp_path / "airline.parquet"
+    con.execute(f"COPY airline TO '{path}' (FORMAT parquet)")
+    engine = SparkEngine(spark)
+    view = engine.register_parquet(str(path))
+    a = compute_stats(con, "airline", spec, ["Class"])
+    assert_same(a, engine.stats(view, spec, ["Class"]))
+    a = compute_stats(con, weighted_sql("airline"), spec, ["Class"])
+    assert_same(a, engine.stats(weighted_sql(view), spec, ["Class"]))
+
+
+@pytest.mark.spark
+def test_spark_says_what_is_wrong_with_the_ratings(
+    spark: Any, synthetic: tuple[duckdb.DuckDBPyConnection, Path]
+) -> None:
+    _, path = synthetic
+    engine = SparkEngine(spark)
+    view = engine.register_parquet(str(path))
+    narrow = make_spec(("t0", "t1", "t2", "t3", "t4"), lo=1, hi=4)
+    with pytest.raises(CmotError, match="outside the scale 1-4"):
+        engine.stats(view, narrow, ["seg"])
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cmot", *args],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.mark.spark
+def test_the_command_line_on_spark_writes_duckdbs_moments(tmp_path: Path) -> None:
+    demo = ["analyze", str(ROOT / "data" / "demo_survey.csv")]
+    demo += ["--spec", str(ROOT / "data" / "demo_spec.toml"), "--segment", "Segment"]
+    duck = run_cli(*demo, "--out", str(tmp_path / "duckdb"))
+    assert duck.returncode == 0, duck.stderr
+    spark = run_cli(*demo, "--engine", "spark", "--out", str(tmp_path / "spark"))
+    assert spark.returncode == 0, spark.stderr[-3000:]
+    a = pd.read_csv(tmp_path / "duckdb" / "moments.csv")
+    b = pd.read_csv(tmp_path / "spark" / "moments.csv")
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    numbers = a.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(a[numbers], b[numbers], rtol=REL, atol=1e-12)
+    others = [c for c in a.columns if c not in numbers]
+    pd.testing.assert_frame_equal(a[others], b[others])
