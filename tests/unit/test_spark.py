@@ -11,7 +11,7 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from cmot.engines import SparkEngine, spark_session
 from cmot.errors import CmotError
 from cmot.moments import classify_moments
 from cmot.spec import JourneySpec
+from cmot.store import quote_ident
 from cmot.sums import SufficientStats, compute_stats, stats_from_sql
 from tests.conftest import ROOT
 from tests.unit.moments_fixtures import load_airline, make_spec, register_frame, synthetic_frame
@@ -83,9 +84,11 @@ def spec5(weight: str | None = None) -> JourneySpec:
     return make_spec(("t0", "t1", "t2", "t3", "t4"), weight=weight)
 
 
-def weighted_sql(table: str) -> str:
-    """The survey with its weight as the stored weight column, as a weighted dataset has it."""
-    return f"(SELECT * EXCLUDE (__cmot_w), wt AS __cmot_w FROM {table})"
+def weighted_sql(table: str, columns: Sequence[str] = ("seg", "t0", "t1", "t2", "t3", "t4")) -> str:
+    """The survey with its weight as the stored weight column, as a weighted dataset has it
+    (columns listed: DuckDB's `* EXCLUDE` is not Spark's)."""
+    cols = ", ".join(quote_ident(c) for c in columns)
+    return f"(SELECT {cols}, __cmot_y, wt AS __cmot_w FROM {table})"
 
 
 def test_the_sql_passes_equal_compute_stats_on_duckdb(
@@ -165,8 +168,9 @@ def test_spark_equals_duckdb_on_the_airline_survey(
     view = engine.register_parquet(str(path))
     a = compute_stats(con, "airline", spec, ["Class"])
     assert_same(a, engine.stats(view, spec, ["Class"]))
-    a = compute_stats(con, weighted_sql("airline"), spec, ["Class"])
-    assert_same(a, engine.stats(weighted_sql(view), spec, ["Class"]))
+    cols = ["Class", *spec.touchpoint_columns]
+    a = compute_stats(con, weighted_sql("airline", cols), spec, ["Class"])
+    assert_same(a, engine.stats(weighted_sql(view, cols), spec, ["Class"]))
 
 
 @pytest.mark.spark
