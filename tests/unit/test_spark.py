@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -207,6 +210,73 @@ def test_the_command_line_on_spark_writes_duckdbs_moments(tmp_path: Path) -> Non
     a = pd.read_csv(tmp_path / "duckdb" / "moments.csv")
     b = pd.read_csv(tmp_path / "spark" / "moments.csv")
     assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    numbers = a.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(a[numbers], b[numbers], rtol=REL, atol=1e-12)
+    others = [c for c in a.columns if c not in numbers]
+    pd.testing.assert_frame_equal(a[others], b[others])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def connect_server(tmp_path: Path) -> Iterator[str]:
+    """The Spark Connect server shipped in the PySpark package (sbin/start-connect-server.sh,
+    in the foreground), on a free port; stopped by its process group after the test."""
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    port = free_port()
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        "SPARK_NO_DAEMONIZE": "1",  # a child we can stop, not a daemon with a pid file
+        "SPARK_LOG_DIR": str(tmp_path),
+        "SPARK_PID_DIR": str(tmp_path),
+    }
+    conf = ["spark.ui.enabled=false", "spark.sql.shuffle.partitions=2"]
+    conf.append(f"spark.connect.grpc.binding.port={port}")
+    cmd = [str(home / "sbin" / "start-connect-server.sh"), "--master", "local[2]"]
+    cmd += ["--driver-memory", "1g", *[a for c in conf for a in ("--conf", c)]]
+    log = (tmp_path / "connect.log").open("w")
+    server = subprocess.Popen(
+        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    tail = (tmp_path / "connect.log").read_text()[-2000:]
+                    pytest.fail(f"the Connect server did not start: {tail}")
+                time.sleep(1)
+        yield f"sc://localhost:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.mark.spark
+def test_the_command_line_through_spark_connect(connect_server: str, tmp_path: Path) -> None:
+    demo = ["analyze", str(ROOT / "data" / "demo_survey.csv")]
+    demo += ["--spec", str(ROOT / "data" / "demo_spec.toml"), "--segment", "Segment"]
+    duck = run_cli(*demo, "--out", str(tmp_path / "duckdb"))
+    assert duck.returncode == 0, duck.stderr
+    remote = ["--engine", "spark", "--spark-remote", connect_server]
+    spark = run_cli(*demo, *remote, "--out", str(tmp_path / "spark"))
+    assert spark.returncode == 0, spark.stderr[-3000:]
+    a = pd.read_csv(tmp_path / "duckdb" / "moments.csv")
+    b = pd.read_csv(tmp_path / "spark" / "moments.csv")
     numbers = a.select_dtypes("number").columns
     pd.testing.assert_frame_equal(a[numbers], b[numbers], rtol=REL, atol=1e-12)
     others = [c for c in a.columns if c not in numbers]
