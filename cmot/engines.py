@@ -88,9 +88,10 @@ def spark_available() -> str:
     return ""
 
 
-def spark_session(remote: str | None = None) -> Any:
-    """A Spark session: local (`local[2]`, settings of LOCAL_CONF) or Spark Connect
-    (`sc://host:port`). Raises CmotError saying how to enable Spark when it cannot run."""
+def spark_session(remote: str | None = None, conf: dict[str, str] | None = None) -> Any:
+    """A Spark session: local (`local[2]`, settings of LOCAL_CONF updated by `conf`) or Spark
+    Connect (`sc://host:port`). Raises CmotError saying how to enable Spark when it cannot
+    run."""
     if remote is None:
         missing = spark_available()
         if missing:
@@ -107,7 +108,7 @@ def spark_session(remote: str | None = None) -> Any:
             session.conf.set("spark.sql.ansi.doubleQuotedIdentifiers", "true")
             return session
         builder = SparkSession.builder.master("local[2]").appName("cmot")
-        for key, value in LOCAL_CONF.items():
+        for key, value in {**LOCAL_CONF, **(conf or {})}.items():
             builder = builder.config(key, value)
         return builder.getOrCreate()
     except CmotError:
