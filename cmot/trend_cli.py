@@ -65,9 +65,10 @@ def open_waves(args: argparse.Namespace) -> tuple[WaveSource, list[str]]:
     """
     sources: list[str] = list(args.sources)
     if args.link:
-        if sources or args.wave or args.by:
+        if sources or args.wave or args.by or args.labels:
             raise CmotError(
-                "--link gives the waves: leave out the sources, --wave and --by (or drop --link)."
+                "--link gives the waves and their labels: leave out the sources, --wave, --by "
+                "and --labels (or drop --link)."
             )
         store = Store()
         return waves_from_link(store, store.get_link(args.link)), []

@@ -155,5 +155,7 @@ def test_link_cli_end_to_end(tmp_path: Path, store_dir: Path) -> None:
         got = pd.read_csv(tmp_path / "link" / name)
         want = pd.read_csv(tmp_path / "files" / name)
         pd.testing.assert_frame_equal(got, want)
+    r = run_cli("trend", "--link", "kc", "--labels", "a,b", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "--link gives the waves and their labels" in r.stderr
     r = run_cli("trend", "--link", "nope", "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "No link named 'nope'" in r.stderr
