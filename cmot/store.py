@@ -793,12 +793,18 @@ class Store:
 
     def list_links(self) -> pd.DataFrame:
         """id, name, datasets ('name vN' in wave order), labels, created_at; by name."""
-        rows = self.catalog.read(
-            "SELECT l.id, l.name, group_concat(d.name || ' v' || d.version, ', '), "
-            "group_concat(w.label, ', '), l.created_at FROM links l "
-            "JOIN (SELECT * FROM link_waves ORDER BY link_id, position) w ON w.link_id = l.id "
-            "JOIN datasets d ON d.id = w.dataset_id GROUP BY l.id ORDER BY l.name"
+        # Joined in Python: SQLite's group_concat has no ORDER BY before 3.44.
+        waves = self.catalog.read(
+            "SELECT l.id, l.name, l.created_at, d.name || ' v' || d.version, w.label "
+            "FROM links l JOIN link_waves w ON w.link_id = l.id "
+            "JOIN datasets d ON d.id = w.dataset_id ORDER BY l.name, w.position"
         )
+        grouped: dict[int, list[Any]] = {}
+        for lid, name, created, dataset, label in waves:
+            row = grouped.setdefault(lid, [lid, name, [], [], created])
+            row[2].append(dataset)
+            row[3].append(label)
+        rows = [[r[0], r[1], ", ".join(r[2]), ", ".join(r[3]), r[4]] for r in grouped.values()]
         frame = pd.DataFrame(rows, columns=["id", "name", "datasets", "labels", "created_at"])
         frame["created_at"] = pd.to_datetime(frame["created_at"])
         return frame
