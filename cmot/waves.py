@@ -323,13 +323,25 @@ def waves_from_link(store: Store, link: Link) -> WaveSource:
                 parts.append(f"{quote_ident(c)} AS {quote_ident(rename[c])}")
             elif c in DERIVED_COLUMNS or c not in taken:
                 parts.append(quote_ident(c))
-        relation = f"(SELECT {', '.join(parts)} FROM {info.table})" if rename else info.table
+        if unrated:
+            notes.append(
+                f"Wave {label!r} did not read {', '.join(unrated[:10])} as ratings (stored as "
+                "they were, codes and all); left out of that wave."
+            )
+        changed = rename or unrated
+        relation = f"(SELECT {', '.join(parts)} FROM {info.table})" if changed else info.table
         spec = info.spec
         if rename:
             o = spec.outcome
             spec = replace(spec, outcome=replace(o, column=rename.get(o.column, o.column)))
         waves.append(
-            Wave(label, con, relation, (), ("dataset", did, "link", tuple(rename.items())))
+            Wave(
+                label,
+                con,
+                relation,
+                (),
+                ("dataset", did, "link", tuple(rename.items()), tuple(unrated)),
+            )
         )
         specs.append(spec)
     return waves_from_relations(waves, specs, notes)

@@ -203,3 +203,19 @@ def test_kansas_city_linked_trend_equals_the_trend_on_the_files(
     want = compute_trend(files, ["counci"]).trend[cols]
     assert len(got) > 0
     pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
+
+
+def test_a_column_a_later_wave_did_not_read_as_a_rating_is_left_out(
+    kc_store: tuple[Store, int, int, int],
+) -> None:
+    """Wave 2 stored with q3_09 and q9_04 as plain columns (their 9s still codes): the link
+    leaves them out of the trend with a note, rather than reading 9 as a rating."""
+    store, first, _, _ = kc_store
+    keep = [c for c in TOUCHPOINTS if c not in DROPPED]
+    info, _ = ingest(store, need_real(KC / "wave_2022_03.csv"), "kc2 fewer", _options(keep))
+    assert set(DROPPED) <= set(columns_info(store, info.id).names)
+    store.save_link("fewer", [first, info.id], ["a", "b"], {})
+    source = waves_from_link(store, store.get_link("fewer"))
+    assert any("did not read q3_09, q9_04 as ratings" in n for n in source.notes), source.notes
+    assert not set(DROPPED) & set(source.spec.touchpoint_columns)
+    assert len(compute_trend(source).trend) == 2 * len(keep)
