@@ -18,6 +18,7 @@ import streamlit as st
 from cmot import charts
 from cmot.errors import CmotError
 from cmot.moments import ALL
+from cmot.report import TrendSection
 from cmot.store import DatasetInfo
 from cmot.sums import Settings
 from cmot.trend import TrendResult, compare_waves, compute_trend, fix_check
@@ -216,6 +217,94 @@ def too_small(result: TrendResult, segment: str) -> list[str]:
         f" ({r.reason or 'too little data'}); its numbers are left out of that wave."
         for r in rows.itertuples()
     ]
+
+
+def headline_wave(info: DatasetInfo) -> tuple[WaveOption, str] | None:
+    """The waves the Overview's headline change is taken from, or None: the first segment or
+    attribute column named like a wave (looks_like_wave) with 2 to 24 values, by its values;
+    else the spec's date column when its dates span two years or more, by year. Finer
+    periods are left to the Trends page: a month-to-month change is no headline."""
+    spec = info.spec
+    db = str(get_store().path)
+    skip = {spec.date_column, spec.outcome.column, spec.weight_column, *spec.touchpoint_columns}
+    named = tuple(
+        c
+        for c in dict.fromkeys((*spec.segments, *spec.attributes))
+        if c not in skip and looks_like_wave(c)
+    )
+    if named:
+        counts = _value_counts(db, info.id, info.table, named)
+        for c in named:
+            if 2 <= counts.get(c, 0) <= MAX_WAVES:
+                return WaveOption(c, "value", c), BY_VALUE
+    date = spec.date_column
+    if date and default_period(db, info.id, info.table, date) == "year":
+        return WaveOption(date, "date", date), "year"
+    return None
+
+
+def _headline_trend(view: PageView) -> tuple[WaveOption, TrendResult] | None:
+    """headline_wave's trend of the view (the Trends page's cache), or None: no waves, or a
+    trend that cannot be computed (the Trends page says why)."""
+    found = headline_wave(view.info)
+    if found is None:
+        return None
+    option, by = found
+    try:
+        result = _trend(
+            str(get_store().path),
+            view.info.id,
+            view.relation,
+            view.params,
+            view.columns,
+            view.settings,
+            option.column,
+            by,
+        )
+    except CmotError:
+        return None
+    return option, result
+
+
+def headline_change(view: PageView) -> str | None:
+    """One sentence for the Overview: the most significant change between the last two waves
+    (smallest q, any segment), or that none is significant; None when the dataset has no
+    waves (headline_wave) or the trend cannot be computed (the Trends page says why)."""
+    found = _headline_trend(view)
+    if found is None:
+        return None
+    _, result = found
+    pair = (result.waves[-2], result.waves[-1])
+
+    def build() -> str:
+        changes = compare_waves(result, [pair])
+        sig = changes[changes.significant.astype(bool)].sort_values("p_adj", kind="stable")
+        where = f"{pair[0]} → {pair[1]}"
+        if sig.empty:
+            return f"No significant change between the waves {where} (Trends page for more)."
+        more = len(sig) - 1
+        tail = f" ({more} more on the Trends page.)" if more else ""
+        return f"Biggest change, {where}: {sig.sentence.iloc[0]}{tail}"
+
+    return derived.get(result, ("headline_change", pair), build)
+
+
+def trend_section(view: PageView, segments: Sequence[str]) -> TrendSection | None:
+    """The comparison report's trend section for `segments`: the significant changes and the
+    fix verdicts between the last two waves of headline_wave's source; None without waves."""
+    found = _headline_trend(view)
+    if found is None:
+        return None
+    option, result = found
+    pair = (result.waves[-2], result.waves[-1])
+    changes = derived.get(result, ("changes", pair), lambda: compare_waves(result, [pair]))
+    fixes = derived.get(result, ("fixes", pair), lambda: fix_check(result, [pair]))
+    mine = changes[changes.segment.isin(segments) & changes.significant.astype(bool)]
+    return TrendSection(
+        f"{option.column}, {pair[0]} → {pair[1]}",
+        tuple(str(x) for x in mine.sentence),
+        tuple(str(x) for x in fixes[fixes.segment.isin(segments)].sentence),
+    )
 
 
 def draw() -> None:

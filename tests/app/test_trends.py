@@ -187,3 +187,65 @@ def test_a_dataset_without_waves_says_what_to_do_and_opens_the_demo_waves(
 def test_wave_names() -> None:
     assert looks_like_wave("Wave") and looks_like_wave("quarte") and looks_like_wave("survey_year")
     assert not looks_like_wave("Years as client") and not looks_like_wave("Region")
+
+
+def test_the_overview_says_the_headline_change_only_with_waves(waves: Store) -> None:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["dataset"] = WAVES_NAME
+    ok(at.run())
+    infos = [str(i.value) for i in at.info]
+    assert any(i.startswith("Biggest change, 2026 → 2027") for i in infos) or any(
+        i.startswith("No significant change between the waves 2026 → 2027") for i in infos
+    ), infos
+    plain = AppTest.from_file(APP, default_timeout=300)
+    plain.query_params["dataset"] = "demo"  # dates within one year: no waves for a headline
+    ok(plain.run())
+    assert not any("change" in str(i.value).lower() and "→" in str(i.value) for i in plain.info)
+
+
+def test_the_comparison_report_has_a_trend_section_with_waves(waves: Store) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    from cmot.compare import compare_segments, find_flips
+    from cmot.moments import find_moments
+    from cmot.report import report_html, report_pdf
+    from cmot.ui.report import build_report
+
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["dataset"] = WAVES_NAME
+    ok(at.run())
+    view = at.session_state["view"]
+    result = find_moments(
+        waves.cursor(),
+        view.relation,
+        view.info.spec,
+        view.columns,
+        view.settings,
+        params=view.params,
+    )
+    chosen = ["Public agencies", "Private clients"]
+    diffs = compare_segments(result, *chosen)
+    rep = build_report(view, result, chosen, diffs, find_flips(result))
+    assert rep.trend is not None and rep.trend.waves == "Wave, 2026 → 2027"
+    page = report_html(rep)
+    assert "Significant changes (Wave, 2026 → 2027)" in page and "Did the fix work" in page
+    for line in rep.trend.fixes:
+        assert line.split(":")[0] in page
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(report_pdf(rep))).pages)
+    assert "Did the fix work" in text
+    flat = AppTest.from_file(APP, default_timeout=300)
+    flat.query_params["dataset"] = "demo"
+    ok(flat.run())
+    plain = flat.session_state["view"]
+    res = find_moments(
+        waves.cursor(),
+        plain.relation,
+        plain.info.spec,
+        plain.columns,
+        plain.settings,
+        params=plain.params,
+    )
+    no_waves = build_report(plain, res, chosen, compare_segments(res, *chosen), find_flips(res))
+    assert no_waves.trend is None and "Did the fix work" not in report_html(no_waves)
