@@ -425,6 +425,10 @@ def draw() -> None:
     else:
         table(fmine[FIX_TABLE], "fixes_table", f"fixes-{segment}-{older}-{newer}")
     st.subheader("At stake across waves")
+    st.caption(
+        "The amount at stake of the same touchpoints in each wave where it is a moment of "
+        "truth (a wave without a point: not a moment there, or too little data)."
+    )
     stake = at_stake_rows(result, segment, tps)
     result_chart(
         result,
