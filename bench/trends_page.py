@@ -112,8 +112,9 @@ def main() -> None:
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}"
             f", {os.cpu_count()} cores; {args.label or 'machine load not stated'}.",
             "",
-            "Demo waves (3 waves, 4 segments), AppTest. First visit: the trend computed (s). "
-            "Switches: median wall / process CPU in ms, every view already computed once.",
+            "Demo waves (3 waves, 4 segments), AppTest. First visit: the Trends page after the "
+            "Overview, whose headline change already computed the Wave trend (s). Switches: "
+            "median wall / process CPU in ms, every view already computed once.",
             "",
             "| respondents (3 waves) | first visit (s) | switch the waves compared (ms) | "
             "switch the wave source (ms) |",
