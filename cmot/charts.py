@@ -522,8 +522,8 @@ def migration(
     data = data[
         ["wave", "step", "last", "touchpoint", "class", "label", "n", x_col, y_col, "reason"]
     ]
-    data = data[pd.notna(data[x_col]) & pd.notna(data[y_col])]
-    data = data[[math.isfinite(float(v)) for v in data[x_col]]]
+    xs, ys = data[x_col].astype(float), data[y_col].astype(float)
+    data = data[(xs.abs() < math.inf) & (ys.abs() < math.inf)]  # finite: NaN and inf drop
     x = alt.X(f"{x_col}:Q", title=x_title, scale=alt.Scale(zero=True))
     y = alt.Y(f"{y_col}:Q", title=y_title, scale=y_scale)
     base = alt.Chart(data)
@@ -550,13 +550,14 @@ def migration(
         x=x, y=y, text="wave:N"
     )
     names = (
-        alt.Chart(data[data["last"]])
+        alt.Chart(data[data["last"].astype(bool)])
         .mark_text(align="left", dx=9, dy=6, fontSize=10, color="#333333", limit=180)
         .encode(x=x, y=y, text="touchpoint:N")
     )
     layers: list[alt.Chart] = [lines, points, wave_text, names]
     if plane == "penalty-reward":
-        diag = pd.DataFrame({"v": [0.0, float(data[[x_col, y_col]].max().max() or 0)]})
+        top = data[[x_col, y_col]].max().max()  # NaN when no wave has a number
+        diag = pd.DataFrame({"v": [0.0, float(top) if pd.notna(top) else 0.0]})
         # Above the diagonal reward outweighs penalty (differentiators), below it the reverse.
         layers.insert(
             0,

@@ -249,3 +249,26 @@ def test_the_comparison_report_has_a_trend_section_with_waves(waves: Store) -> N
     )
     no_waves = build_report(plain, res, chosen, compare_segments(res, *chosen), find_flips(res))
     assert no_waves.trend is None and "Did the fix work" not in report_html(no_waves)
+
+
+def test_migration_chart_specs(store_dir: Path) -> None:
+    from cmot import charts
+    from cmot.trend import compute_trend
+    from cmot.ui.trends import at_stake_rows
+    from cmot.waves import waves_from_column
+
+    store = Store(store_dir)
+    info = ensure_demo_waves(store)
+    src = waves_from_column(store.cursor(), info.table, info.spec, "Wave")
+    result = compute_trend(src, "Segment")
+    rows = result.trend[result.trend.segment == "Private clients"]
+    for plane in charts.MIGRATION_PLANES:
+        spec = charts.migration(rows, result.unit, plane).to_dict()  # validates the schema
+        assert json.dumps(spec, allow_nan=False)
+        empty = charts.migration(rows.iloc[:0], result.unit, plane).to_dict()
+        assert json.dumps(empty, allow_nan=False)  # no NaN reaches the browser's JSON
+    stake = at_stake_rows(result, "Private clients", list(rows.touchpoint.unique()))
+    assert set(stake.wave) == {"2025", "2026", "2027"}
+    assert json.dumps(charts.at_stake_trend(stake, result.unit).to_dict())
+    with pytest.raises(ValueError, match="plane must be one of"):
+        charts.migration(rows, result.unit, "sideways")
