@@ -284,7 +284,7 @@ def headline_change(view: PageView) -> str | None:
             return f"No significant change between the waves {where} (Trends page for more)."
         more = len(sig) - 1
         tail = f" ({more} more on the Trends page.)" if more else ""
-        return f"Biggest change, {where}: {sig.sentence.iloc[0]}{tail}"
+        return f"Biggest change between the last two waves: {sig.sentence.iloc[0]}{tail}"
 
     return derived.get(result, ("headline_change", pair), build)
 
