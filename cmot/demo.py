@@ -413,6 +413,23 @@ def ensure_demo(store: Store) -> DatasetInfo:
         return info
 
 
+WAVES_NAME = "demo-waves"
+
+
+def ensure_demo_waves(store: Store) -> DatasetInfo:
+    """The stored demo waves (generate_waves: three waves, column WAVE_COLUMN), made the first
+    time they are asked for. Not made by ensure_demo: every new store, and every test's,
+    would pay for a second dataset it does not use."""
+    with _DEMO_LOCK, store.lock("demo"):
+        if store.has_dataset(WAVES_NAME):
+            return store.get_dataset(WAVES_NAME)
+        waves = generate_waves()
+        data = waves.frame.to_csv(index=False, lineterminator="\n").encode()
+        unlimited = IngestOptions(spec=waves.spec, max_bytes=1 << 40, max_rows=1 << 40)
+        info, _ = ingest(store, data, WAVES_NAME, unlimited, source_name="demo_waves.csv")
+        return info
+
+
 if __name__ == "__main__":
     d = write_demo()
     print(f"wrote {len(d.frame)} respondents to {DEMO_CSV} and the spec to {DEMO_SPEC}")

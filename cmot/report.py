@@ -103,6 +103,30 @@ class Report:
     charts: tuple[tuple[str, alt.TopLevelMixin], ...]  # (caption, chart)
     result: MomentsResult
     weighting: str = "unweighted"  # "weighted by X" or "unweighted"
+    trend: TrendSection | None = None  # when the view has waves (the Trends page's)
+
+
+@dataclass(frozen=True)
+class TrendSection:
+    """The report's trend section: the changes between two waves of the compared segments,
+    one sentence each (cmot.trend.compare_waves), and the fix verdicts (cmot.trend.fix_check)."""
+
+    waves: str  # e.g. "Wave, 2026 → 2027"
+    changes: tuple[str, ...]
+    fixes: tuple[str, ...]
+
+    def lines(self) -> list[tuple[str, list[str]]]:
+        """(heading, sentences) of the section, each list saying so when it is empty."""
+        return [
+            (
+                f"Significant changes ({self.waves})",
+                list(self.changes) or ["No significant change between these waves."],
+            ),
+            (
+                "Did the fix work",
+                list(self.fixes) or ["No vulnerability of the earlier wave to check."],
+            ),
+        ]
 
 
 def _settings_rows(r: Report) -> list[tuple[str, str]]:
@@ -188,6 +212,11 @@ def report_html(r: Report) -> str:
     )
     for caption, chart in r.charts:
         parts.append(f"<h2>{html.escape(caption)}</h2>{chart_svg(chart)}")
+    if r.trend is not None:
+        for heading, lines in r.trend.lines():
+            parts.append(f"<h2>{html.escape(heading)}</h2><ul>")
+            parts += [f"<li>{html.escape(line)}</li>" for line in lines]
+            parts.append("</ul>")
     parts.append("<h2>Classes and impact</h2>" + _html_table(r.matrix))
     parts.append("<h2>Differences</h2>" + _html_table(r.differences))
     parts.append("<h2>Appendix: method settings and n</h2>")
@@ -218,6 +247,11 @@ def report_pdf(r: Report) -> bytes:
     for caption, chart in r.charts:
         _h(pdf, font, caption)
         pdf.image(io.BytesIO(chart_png(chart, scale=1.5)), w=pdf.epw)
+    if r.trend is not None:
+        for heading, lines in r.trend.lines():
+            _h(pdf, font, heading)
+            for line in lines:
+                pdf.multi_cell(0, 6, f"- {line}", new_x="LMARGIN", new_y="NEXT")
     _h(pdf, font, "Classes and impact")
     _pdf_table(pdf, font, r.matrix)
     _h(pdf, font, "Differences")

@@ -10,6 +10,7 @@ from cmot.moments import MomentsResult
 from cmot.report import Report, matrix_table, report_html, report_pdf
 from cmot.summary import headline, top_stakes
 from cmot.ui.frame import PageView
+from cmot.ui.trends import trend_section
 
 
 def build_report(
@@ -54,6 +55,7 @@ def build_report(
         ),
         result=result,
         weighting=view.weighting,
+        trend=trend_section(view, chosen),
     )
 
 
