@@ -1,0 +1,114 @@
+"""AppTest: comments as evidence on the Moments and Action plan pages, the viewer setting and
+the comment role of the mapping (issue 13)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cmot.demo import comment_themes
+from cmot.ui.auth import QUOTES_HIDDEN
+from cmot.ui.evidence import NO_COMMENTS
+from tests.app.test_pages import APP, ok
+
+
+def _texts(at: AppTest) -> str:
+    kinds = ("markdown", "caption", "info", "warning")
+    return "\n".join(str(e.value) for kind in kinds for e in at.get(kind))
+
+
+@pytest.fixture
+def moments(store_dir: Path) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"segment": "Public agencies"})
+    at.run()
+    at.switch_page("pages/moments.py").run()
+    return ok(at)
+
+
+def test_panel_shows_the_planted_theme_among_the_top_quotes(moments: AppTest) -> None:
+    body = _texts(moments)
+    assert "Concerns (bottom box)" in body and "What delights (top box)" in body
+    assert "raters commented (" in body
+    themes = comment_themes()
+    want = themes[(themes.segment == "Public agencies") & (themes.touchpoint == "Invoicing")]
+    moments.selectbox(key="ev_tp").set_value("Invoicing").run()
+    ok(moments)
+    quotes = [str(m.value) for m in moments.markdown if str(m.value).startswith("> ")]
+    assert quotes, "top quotes shown to an analyst"
+    theme = str(want.theme.iat[0])  # billing errors (low side)
+    assert any(theme in q.lower() for q in quotes[:3]), quotes
+    assert moments.query_params["ev_tp"] in ("Invoicing", ["Invoicing"])
+    terms = [d.value for d in moments.dataframe if "term" in d.value.columns]
+    assert any(theme.split()[0] in " ".join(t.term) for t in terms)
+
+
+def test_touchpoint_switch_and_url_round_trip(store_dir: Path) -> None:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"segment": "Private clients", "ev_tp": "Pricing clarity"})
+    at.run()
+    at.switch_page("pages/moments.py").run()
+    ok(at)
+    assert at.selectbox(key="ev_tp").value == "Pricing clarity"
+    quotes = [str(m.value) for m in at.markdown if str(m.value).startswith("> ")]
+    assert any("hidden fees" in q.lower() for q in quotes), quotes
+    at.selectbox(key="ev_tp").set_value("Project kickoff").run()
+    ok(at)
+    quotes = [str(m.value) for m in at.markdown if str(m.value).startswith("> ")]
+    assert any("kickoff meeting" in q.lower() for q in quotes), quotes
+
+
+def test_viewers_see_counts_but_no_quotes_unless_allowed(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CMOT_OPEN_ROLE", "viewer")
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page("pages/moments.py").run()
+    ok(at)
+    body = _texts(at)
+    assert QUOTES_HIDDEN in body and "raters commented (" in body
+    assert not [m for m in at.markdown if str(m.value).startswith("> ")]
+    monkeypatch.setenv("CMOT_VIEWERS_SEE_COMMENTS", "true")
+    at.run()
+    ok(at)
+    assert QUOTES_HIDDEN not in _texts(at)
+    assert [m for m in at.markdown if str(m.value).startswith("> ")]
+
+
+def test_action_plan_quotes_and_delight_list(store_dir: Path) -> None:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page("pages/actions.py").run()
+    ok(at)
+    body = _texts(at)
+    assert "In their words" in body
+    assert "“" in body  # quotes beside the items
+    keys = {b.proto.id for b in at.get("download_button")}
+    assert keys
+    heads = [h.value for h in at.subheader]
+    assert "Delighted respondents" in heads and "At-risk respondents" in heads
+    tables = [d.value for d in at.dataframe]
+    assert any("Comment" in t.columns and "high ratings" in t.columns for t in tables)
+
+
+def test_no_comment_column_says_how_to_mark_one(store_dir: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from cmot.demo import COMMENT_COLUMN, DEMO_CSV, DEMO_SPEC
+    from cmot.ingest import IngestOptions, ingest
+    from cmot.spec import load_spec
+    from cmot.store import Store
+
+    store = Store(store_dir)
+    spec = replace(load_spec(DEMO_SPEC), comments=())
+    assert COMMENT_COLUMN not in spec.comments
+    ingest(store, DEMO_CSV, "plain", IngestOptions(spec=spec))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"dataset": "plain"})
+    at.run()
+    at.switch_page("pages/moments.py").run()
+    ok(at)
+    assert NO_COMMENTS in _texts(at)
