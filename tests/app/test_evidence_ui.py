@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -112,3 +113,46 @@ def test_no_comment_column_says_how_to_mark_one(store_dir: Path, tmp_path: Path)
     at.switch_page("pages/moments.py").run()
     ok(at)
     assert NO_COMMENTS in _texts(at)
+
+
+NASTY = (
+    "<script>alert(1)</script> [click](http://evil.example) =cmd|' /C calc'!A0 "
+    "jane.doe@example.com +1 (310) 555-0100 Zürich ☺ 東京"
+)
+
+
+@pytest.mark.parametrize("unicode_font", [True, False])
+def test_report_evidence_section_is_escaped_masked_and_survives_any_font(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch, unicode_font: bool
+) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    from cmot import report
+    from cmot.demo import ensure_demo
+    from cmot.moments import find_moments
+    from cmot.store import Store
+    from cmot.summary import top_stakes
+
+    if not unicode_font:
+        monkeypatch.setattr(report, "FONT_PATHS", ["/nonexistent/DejaVuSans.ttf"])
+    store = Store(store_dir)
+    info = ensure_demo(store)
+    result = find_moments(store.cursor(), info.table, info.spec, "Segment")
+    line = report.evidence_lines("Public agencies", "Invoicing", "low", 40, 90, ["billing"], NASTY)
+    assert "jane.doe" not in line and "555-0100" not in line and "[email]" in line
+    rep = report.Report(
+        title="Comparison", dataset="demo", segmentation="Segment", segments=("Public agencies",),
+        filters="", headline="x", stakes=top_stakes(result, ["Public agencies"]),
+        matrix=report.matrix_table(result, ["Public agencies"]),
+        differences=pd.DataFrame(), flips=(), charts=(), result=result, evidence=(line,),
+    )  # fmt: skip
+    page = report.report_html(rep)
+    assert "What raters say" in page and "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<a " not in page and "jane.doe" not in page
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(report.report_pdf(rep))).pages)
+    text = " ".join(text.split())  # lines wrap where the page ends
+    assert "What raters say" in text and "40 of 90 raters commented" in text
+    assert "jane.doe" not in text
