@@ -156,3 +156,47 @@ def test_report_evidence_section_is_escaped_masked_and_survives_any_font(
     text = " ".join(text.split())  # lines wrap where the page ends
     assert "What raters say" in text and "40 of 90 raters commented" in text
     assert "jane.doe" not in text
+
+
+def _demo_csv_with_comments(rows: int = 800) -> bytes:
+    from cmot.demo import COMMENT_COLUMN, DEMO_CSV, demo_comments
+
+    frame = pd.read_csv(DEMO_CSV).head(rows)
+    frame[COMMENT_COLUMN] = demo_comments(frame)
+    # A second free-text column the detection may not propose: the analyst adds it.
+    frame["Invoice remark"] = [
+        f"Invoice {i} arrived {'late' if i % 3 else 'on time'}" if i % 2 else None
+        for i in range(len(frame))
+    ]
+    return frame.to_csv(index=False).encode()
+
+
+def test_mapping_proposes_comments_adds_one_links_it_and_saves(store_dir: Path) -> None:
+    from cmot.store import Store
+
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page("pages/data.py").run()
+    at.file_uploader(key="upload").set_value(
+        ("with_comments.csv", _demo_csv_with_comments(), "text/csv")
+    ).run()
+    ok(at)
+    assert "Comment" in at.multiselect(key="map_comments").value, "detected comments proposed"
+    assert "Comment" not in at.selectbox(key="map_outcome").options
+    chosen = [*at.multiselect(key="map_comments").value, "Invoice remark"]
+    at.multiselect(key="map_comments").set_value(chosen).run()
+    ok(at)
+    assert set(at.multiselect(key="map_comments").value) == {"Comment", "Invoice remark"}
+    assert "Invoice remark" not in at.selectbox(key="map_outcome").options
+    at.selectbox(key="map_link_Invoice remark").set_value("Invoicing").run()
+    ok(at)
+    if not at.selectbox(key="map_outcome").value:
+        at.selectbox(key="map_outcome").set_value("Would hire again").run()
+    at.text_input(key="upload_name").set_value("commented").run()
+    at.button(key="upload_save").click().run()
+    ok(at)
+    spec = Store().get_dataset("commented").spec
+    assert set(spec.comments) == {"Comment", "Invoice remark"}
+    assert dict(spec.comment_links) == {"Invoice remark": "Invoicing"}
+    assert not set(spec.comments) & set(spec.touchpoint_columns)
+    assert spec.outcome.column not in spec.comments
