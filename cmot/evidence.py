@@ -38,9 +38,12 @@ class Evidence:
 
 
 def _texts(values: pd.Series) -> pd.Series:
-    """Comments as stripped strings, blanks as NA."""
+    """Comments as stripped strings, blanks as NA, emails and phones masked before any term
+    is counted: unmasked, a phone's digit groups ("310 555") and an address's parts ranked
+    among the distinctive terms shown on screen (seen in the browser test)."""
     out = values.astype("string").str.strip()
-    return out.mask(out.fillna("") == "")
+    out = out.mask(out.fillna("") == "")
+    return out.map(mask_personal, na_action="ignore").astype("string")
 
 
 def distinctive_terms(

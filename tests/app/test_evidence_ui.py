@@ -200,3 +200,29 @@ def test_mapping_proposes_comments_adds_one_links_it_and_saves(store_dir: Path) 
     assert dict(spec.comment_links) == {"Invoice remark": "Invoicing"}
     assert not set(spec.comments) & set(spec.touchpoint_columns)
     assert spec.outcome.column not in spec.comments
+
+
+def test_terms_never_show_pieces_of_an_email_or_a_phone() -> None:
+    from cmot.evidence import find_evidence, moment_terms
+
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "__id": range(n),
+            "a": [1 if i < 20 else 5 for i in range(n)],
+            "b": [3] * n,
+            "c": [
+                f"hidden fees, call +1 (310) 555-0100 or jane.doe@example.com {i}"
+                if i < 20
+                else f"all fine thanks {i}"
+                for i in range(n)
+            ],
+        }
+    )
+    terms = moment_terms(frame, "a", {"c": None}, "low", low_max=2, high_min=5)
+    assert "hidden fees" in set(terms.term)
+    shown = " ".join([*terms.term, *terms.example])
+    assert not any(p in shown for p in ("310", "555", "0100", "jane", "doe", "example"))
+    found = find_evidence(frame, ["a", "b"], {"c": None}, low_max=2, high_min=5, id_col="__id")
+    said = " ".join([*found.quotes.term, *found.quotes.quote])
+    assert not any(p in said for p in ("310", "555", "0100", "jane", "doe", "example.com"))
