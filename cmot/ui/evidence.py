@@ -212,7 +212,8 @@ def item_quotes(
             continue
         q = found.quotes
         tp = _column_of(spec, str(name))
-        for quote in q[(q.touchpoint == tp) & (q.side == side)].quote.head(per_item):
+        mine = q[(q.touchpoint == tp) & (q.side == side)].quote.drop_duplicates()
+        for quote in mine.head(per_item):  # two different voices, not one twice
             rows.append((name, side, quote))
     return pd.DataFrame(rows, columns=["touchpoint", "side", "quote"])
 
