@@ -87,8 +87,9 @@ def test_action_plan_quotes_and_delight_list(store_dir: Path) -> None:
     body = _texts(at)
     assert "In their words" in body
     assert "“" in body  # quotes beside the items
-    keys = {b.proto.id for b in at.get("download_button")}
-    assert keys
+    ids = " ".join(b.proto.id for b in at.get("download_button"))
+    assert "delight_table_csv" in ids and "at_risk_table_csv" in ids
+    assert "delight_table_unmasked" in ids  # analysts: comments as written, to follow up
     heads = [h.value for h in at.subheader]
     assert "Delighted respondents" in heads and "At-risk respondents" in heads
     tables = [d.value for d in at.dataframe]
@@ -226,3 +227,17 @@ def test_terms_never_show_pieces_of_an_email_or_a_phone() -> None:
     found = find_evidence(frame, ["a", "b"], {"c": None}, low_max=2, high_min=5, id_col="__id")
     said = " ".join([*found.quotes.term, *found.quotes.quote])
     assert not any(p in said for p in ("310", "555", "0100", "jane", "doe", "example.com"))
+
+
+def test_viewers_get_no_quotes_or_comment_column_on_the_action_plan(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CMOT_OPEN_ROLE", "viewer")
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page("pages/actions.py").run()
+    ok(at)
+    body = _texts(at)
+    assert QUOTES_HIDDEN in body and "“" not in body
+    assert not any("Comment" in d.value.columns for d in at.dataframe)
+    assert not any(b.proto.id and "unmasked" in b.proto.id for b in at.get("download_button"))
