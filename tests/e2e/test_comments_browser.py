@@ -107,3 +107,12 @@ def test_dangerous_comments_render_literally_and_export_inert(
     html = Path(dl.value.save_as(tmp_path / "r.html") or tmp_path / "r.html").read_text()
     assert "What raters say" in html
     assert "<script>" not in html and 'evil.example"' not in html and EMAIL not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, "the quote is in the report, inert"
+    with page.expect_download(timeout=120_000) as dl:  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Report (PDF)").click()  # type: ignore[attr-defined]
+    from pypdf import PdfReader
+
+    pdf = Path(dl.value.save_as(tmp_path / "r.pdf") or tmp_path / "r.pdf").read_bytes()
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).split())
+    assert "What raters say" in text and "[email]" in text
+    assert EMAIL not in text and "555-0100" not in text
