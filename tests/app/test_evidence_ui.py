@@ -241,3 +241,19 @@ def test_viewers_get_no_quotes_or_comment_column_on_the_action_plan(
     assert QUOTES_HIDDEN in body and "“" not in body
     assert not any("Comment" in d.value.columns for d in at.dataframe)
     assert not any(b.proto.id and "unmasked" in b.proto.id for b in at.get("download_button"))
+
+
+def test_mapping_removes_a_comment_column(store_dir: Path) -> None:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page("pages/data.py").run()
+    at.file_uploader(key="upload").set_value(
+        ("with_comments.csv", _demo_csv_with_comments(), "text/csv")
+    ).run()
+    ok(at)
+    at.multiselect(key="map_comments").set_value([]).run()
+    ok(at)
+    assert at.multiselect(key="map_comments").value == []
+    table = at.dataframe(key=at.session_state["map_roles_key"]).value.set_index("column")
+    assert table.role["Comment"] == "ignore"
+    assert not [s for s in at.selectbox if str(s.key).startswith("map_link_")]
