@@ -48,7 +48,7 @@ def link_datasets(store: Store) -> None:
     with st.expander("Link datasets as waves", expanded=False):
         latest = {d.name: d for d in store.list_datasets()}
         st.caption(
-            "Stored datasets of one survey asked again: pick them in wave order. Columns of "
+            "Datasets of one survey asked again, each stored: pick them in wave order. Columns of "
             "each later wave are matched to the first wave's by name, question text or value "
             "distribution; check the matches, fix any, then save the link for the Trends page."
         )
