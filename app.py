@@ -18,6 +18,7 @@ page = st.navigation(
             st.Page("pages/journey.py", title="Journey map", icon=":material/route:"),
             st.Page("pages/moments.py", title="Moments", icon=":material/insights:"),
             st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+            st.Page("pages/trends.py", title="Trends", icon=":material/timeline:"),
             st.Page("pages/actions.py", title="Action plan", icon=":material/checklist:"),
         ],
         "Set up": [

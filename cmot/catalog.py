@@ -57,6 +57,27 @@ CREATE TABLE IF NOT EXISTS segment_names (
     name            TEXT NOT NULL,
     PRIMARY KEY (segmentation_id, segment)
 );
+-- Stored datasets linked as waves of one survey (cmot.store.Store.save_link): each wave's
+-- dataset version, label and column mapping (its column -> the first wave's, as JSON).
+CREATE TABLE IF NOT EXISTS links (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    name       TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS link_waves (
+    link_id      INTEGER NOT NULL REFERENCES links (id) ON DELETE CASCADE,
+    position     INTEGER NOT NULL,
+    dataset_id   INTEGER NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,
+    label        TEXT NOT NULL,
+    mapping_json TEXT NOT NULL,
+    PRIMARY KEY (link_id, position)
+);
+-- Deleting a dataset deletes every link it is a wave of, in the same transaction: a link
+-- with a wave missing is no longer the survey the analyst confirmed.
+CREATE TRIGGER IF NOT EXISTS links_of_deleted_dataset BEFORE DELETE ON datasets
+BEGIN
+    DELETE FROM links WHERE id IN (SELECT link_id FROM link_waves WHERE dataset_id = OLD.id);
+END;
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -472,3 +472,138 @@ def k_curve(curve: pd.DataFrame) -> alt.LayerChart:
         height=240,
         width="container",
     )
+
+
+# The planes a migration chart can draw: (x column, y column, x title, y title, in outcome units).
+MIGRATION_PLANES = ("penalty-reward", "impact-asymmetry")
+
+
+def migration(
+    trend: pd.DataFrame,
+    unit: str,
+    plane: str = "penalty-reward",
+    vulnerability_ia: float = -0.2,
+    opportunity_ia: float = 0.2,
+    title: str = "",
+) -> alt.TopLevelMixin:
+    """Each touchpoint moving from wave to wave: a line through its waves in order, a point per
+    wave coloured and shaped by that wave's class, the wave's label beside it and the
+    touchpoint's name at its last wave (the largest point: where it went).
+
+    `trend` is one segment's rows of cmot.trend.TrendResult.trend (waves in order). plane
+    "penalty-reward": penalty across, reward up (outcome units); "impact-asymmetry": range of
+    impact across, impact asymmetry up with the class thresholds dashed. A wave whose numbers
+    the data cannot support (insufficient, no estimate) has no point; the tooltip of the
+    others says so through `reason`.
+    """
+    if plane not in MIGRATION_PLANES:
+        raise ValueError(f"plane must be one of {MIGRATION_PLANES}, not {plane!r}")
+    k, words = _points(unit)
+    fmt = units(unit).d3()
+    waves = list(dict.fromkeys(trend.wave))
+    data = trend.assign(
+        step=[waves.index(w) for w in trend.wave],
+        last=[w == waves[-1] for w in trend.wave],
+        label=[class_label(c) for c in trend["class"]],
+        penalty_k=trend.penalty * k,
+        reward_k=trend.reward * k,
+        ris_k=trend.ris * k,
+    )
+    if plane == "penalty-reward":
+        x_col, y_col = "penalty_k", "reward_k"
+        x_title = f"penalty of a low rating ({words})"
+        y_title = f"reward of a top rating ({words})"
+        y_scale = alt.Scale(zero=True)
+    else:
+        x_col, y_col = "ris_k", "ia"
+        x_title = f"range of impact ({words})"
+        y_title = "impact asymmetry (−1 table stake … +1 differentiator)"
+        y_scale = alt.Scale(domain=[-1.05, 1.05])
+    data = data[
+        ["wave", "step", "last", "touchpoint", "class", "label", "n", x_col, y_col, "reason"]
+    ]
+    xs, ys = data[x_col].astype(float), data[y_col].astype(float)
+    data = data[(xs.abs() < math.inf) & (ys.abs() < math.inf)]  # finite: NaN and inf drop
+    x = alt.X(f"{x_col}:Q", title=x_title, scale=alt.Scale(zero=True))
+    y = alt.Y(f"{y_col}:Q", title=y_title, scale=y_scale)
+    base = alt.Chart(data)
+    lines = base.mark_line(color="#777777", strokeWidth=1.2, opacity=0.7).encode(
+        x=x, y=y, detail="touchpoint:N", order="step:Q"
+    )
+    points = base.mark_point(filled=True, opacity=0.9, stroke="#333333", strokeWidth=0.5).encode(
+        x=x,
+        y=y,
+        color=_class_colour(),
+        shape=_class_shape(),
+        size=alt.condition("datum.last", alt.value(160), alt.value(50)),
+        tooltip=[
+            "touchpoint",
+            "wave",
+            "label",
+            alt.Tooltip("n:Q", format=",d"),
+            alt.Tooltip(f"{x_col}:Q", format=fmt, title=x_title),
+            alt.Tooltip(f"{y_col}:Q", format=fmt if plane == "penalty-reward" else "+.2f"),
+            "reason",
+        ],
+    )
+    wave_text = base.mark_text(align="left", dx=6, dy=-6, fontSize=9, color="#555555").encode(
+        x=x, y=y, text="wave:N"
+    )
+    names = (
+        alt.Chart(data[data["last"].astype(bool)])
+        .mark_text(align="left", dx=9, dy=6, fontSize=10, color="#333333", limit=180)
+        .encode(x=x, y=y, text="touchpoint:N")
+    )
+    layers: list[alt.Chart] = [lines, points, wave_text, names]
+    if plane == "penalty-reward":
+        top = data[[x_col, y_col]].max().max()  # NaN when no wave has a number
+        diag = pd.DataFrame({"v": [0.0, float(top) if pd.notna(top) else 0.0]})
+        # Above the diagonal reward outweighs penalty (differentiators), below it the reverse.
+        layers.insert(
+            0,
+            alt.Chart(diag)
+            .mark_line(strokeDash=[4, 4], color="#BBBBBB")
+            .encode(x=alt.X("v:Q"), y=alt.Y("v:Q")),
+        )
+    else:
+        layers.insert(
+            0,
+            alt.Chart(pd.DataFrame({"y": [vulnerability_ia, opportunity_ia]}))
+            .mark_rule(strokeDash=[4, 4], color="#777777")
+            .encode(y="y:Q"),
+        )
+    return alt.layer(*layers).properties(
+        title=title or (f"Migration, waves {waves[0]} → {waves[-1]}" if waves else "Migration"),
+        height=420,
+        width="container",
+    )
+
+
+def at_stake_trend(trend: pd.DataFrame, unit: str, title: str = "") -> alt.TopLevelMixin:
+    """The amount at stake per touchpoint across waves (one line each, waves in order).
+
+    `trend`: wave, touchpoint, class, at_stake (the engine's column, from each wave's
+    MomentsResult.moments), reason; one segment's rows. A wave where the data cannot support
+    the number has no point (the line has a gap)."""
+    k, words = _points(unit)
+    fmt = units(unit).d3()
+    waves = list(dict.fromkeys(trend.wave))
+    data = trend.assign(value=trend.at_stake * k, label=[class_label(c) for c in trend["class"]])[
+        ["wave", "touchpoint", "class", "label", "value", "reason"]
+    ]
+    x = alt.X("wave:N", sort=waves, title="wave", axis=alt.Axis(labelAngle=0))
+    y = alt.Y("value:Q", title=f"at stake ({words})")
+    base = alt.Chart(data)
+    lines = base.mark_line(strokeWidth=1.5).encode(
+        x=x, y=y, detail="touchpoint:N", color=alt.value("#0072B2"), strokeDash="touchpoint:N"
+    )
+    points = base.mark_point(filled=True, size=60).encode(
+        x=x,
+        y=y,
+        color=_class_colour(),
+        shape=_class_shape(),
+        tooltip=["touchpoint", "wave", "label", alt.Tooltip("value:Q", format=fmt), "reason"],
+    )
+    return (lines + points).properties(
+        title=title or "At stake across waves", height=260, width="container"
+    )

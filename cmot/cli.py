@@ -26,6 +26,7 @@ from cmot.flags import (
     options_from_flags,
 )
 from cmot.ingest import detect_roles, ingest
+from cmot.link_cli import add_link_parser, add_links_parser
 from cmot.report import to_csv
 from cmot.segment_cli import add_segments_parser
 from cmot.store import Store
@@ -196,6 +197,8 @@ PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_analyze_parser,
     add_segments_parser,
     add_trend_parser,
+    add_link_parser,
+    add_links_parser,
     add_migrate_parser,
 ]
 

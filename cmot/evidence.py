@@ -38,9 +38,12 @@ class Evidence:
 
 
 def _texts(values: pd.Series) -> pd.Series:
-    """Comments as stripped strings, blanks as NA."""
+    """Comments as stripped strings, blanks as NA, emails and phones masked before any term
+    is counted: unmasked, a phone's digit groups ("310 555") and an address's parts ranked
+    among the distinctive terms shown on screen (seen in the browser test)."""
     out = values.astype("string").str.strip()
-    return out.mask(out.fillna("") == "")
+    out = out.mask(out.fillna("") == "")
+    return out.map(mask_personal, na_action="ignore").astype("string")
 
 
 def distinctive_terms(
@@ -302,3 +305,53 @@ def evidence_of_table(
     )
     counts = pd.concat([p.counts for p in parts], ignore_index=True)
     return Evidence(quotes, counts, tuple(m for p in parts for m in p.messages))
+
+
+def segment_comments(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    spec: JourneySpec,
+    segment_sql: str | None,
+    segment: str,
+    *,
+    params: Sequence[object] = (),
+) -> pd.DataFrame:
+    """The rows of one segment of a (possibly filtered) view that `find_evidence` needs:
+    `__id`, the touchpoint ratings and the comment columns, in file order. `relation`'s `?`
+    placeholders are bound to `params`; `segment_sql` gives a row's segment (None: all rows)."""
+    cols = [*spec.touchpoint_columns, *spec.comments]
+    select = ", ".join(quote_ident(c) for c in dict.fromkeys(cols))
+    where = f"({segment_sql}) = ?" if segment_sql else "TRUE"
+    sql = (
+        f"SELECT {quote_ident(ID_COL)} AS __id, {select} FROM {relation} WHERE {where} "
+        f"ORDER BY {quote_ident(ROW_COL)}"
+    )
+    return con.execute(sql, [*params, *([segment] if segment_sql else [])]).df()
+
+
+def moment_terms(
+    frame: pd.DataFrame,
+    touchpoint: str,
+    comments: Mapping[str, str | Sequence[str] | None],
+    side: str,
+    *,
+    low_max: int,
+    high_min: int,
+    top: int = 8,
+) -> pd.DataFrame:
+    """TERM_COLUMNS for one touchpoint and side: what its low (`side` "low") or top-box
+    raters write more than the other commenters who rated it, in the comment columns that
+    speak to it (linked to it, or general). Empty when either side has too few comments."""
+    links = {c: (v,) if isinstance(v, str) else tuple(v or ()) for c, v in comments.items()}
+    rating = frame[touchpoint].astype(float)
+    on_side = rating <= low_max if side == "low" else rating >= high_min
+    texts: list[str] = []
+    target: list[bool] = []
+    for col, link in links.items():
+        if link and touchpoint not in link:
+            continue
+        said = _texts(frame[col])
+        keep = said.notna() & rating.notna()
+        texts += said[keep].tolist()
+        target += on_side[keep].tolist()
+    return distinctive_terms(texts, target, top=top)

@@ -16,6 +16,7 @@ import pandas as pd
 from cmot.charts import CLASS_COLOURS, class_label
 from cmot.moments import MomentsResult
 from cmot.summary import amount
+from cmot.text import escape_html, mask_personal
 
 # A Unicode TTF for the PDF report (Debian's fonts-dejavu-core; other distributions' paths).
 FONT_PATHS = [
@@ -103,6 +104,32 @@ class Report:
     charts: tuple[tuple[str, alt.TopLevelMixin], ...]  # (caption, chart)
     result: MomentsResult
     weighting: str = "unweighted"  # "weighted by X" or "unweighted"
+    trend: TrendSection | None = None  # when the view has waves (the Trends page's)
+    # What raters say at the top moments (issue 13): plain lines, masked, not escaped.
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrendSection:
+    """The report's trend section: the changes between two waves of the compared segments,
+    one sentence each (cmot.trend.compare_waves), and the fix verdicts (cmot.trend.fix_check)."""
+
+    waves: str  # e.g. "Wave, 2026 → 2027"
+    changes: tuple[str, ...]
+    fixes: tuple[str, ...]
+
+    def lines(self) -> list[tuple[str, list[str]]]:
+        """(heading, sentences) of the section, each list saying so when it is empty."""
+        return [
+            (
+                f"Significant changes ({self.waves})",
+                list(self.changes) or ["No significant change between these waves."],
+            ),
+            (
+                "Did the fix work",
+                list(self.fixes) or ["No vulnerability of the earlier wave to check."],
+            ),
+        ]
 
 
 def _settings_rows(r: Report) -> list[tuple[str, str]]:
@@ -162,6 +189,43 @@ def stake_lines(r: Report) -> list[str]:
     ]
 
 
+def evidence_lines(
+    segment: str,
+    touchpoint: str,
+    side: str,
+    commented: int,
+    raters: int,
+    terms: Sequence[str],
+    quote: str | None,
+) -> str:
+    """One line of the report's evidence section: a moment's side, how many of its raters
+    commented, its distinctive terms and one quote (masked with `cmot.text.mask_personal`;
+    None leaves it out, e.g. for viewers)."""
+    what = "concerns (bottom box)" if side == "low" else "what delights (top box)"
+    share = commented / raters if raters else 0.0
+    line = f"{touchpoint} for {segment}, {what}: {commented} of {raters} raters commented"
+    line += f" ({share:.0%})"
+    line += f"; terms: {', '.join(terms)}" if terms else "; too few comments for terms"
+    if quote:
+        line += f'; "{mask_personal(" ".join(quote.split()))}"'
+    return line
+
+
+def _evidence_html(r: Report) -> list[str]:
+    if not r.evidence:
+        return []
+    items = "".join(f"<li>{escape_html(line)}</li>" for line in r.evidence)
+    return [f"<h2>What raters say</h2><ul>{items}</ul>"]
+
+
+def _evidence_pdf(pdf: Any, font: str, r: Report) -> None:
+    if not r.evidence:
+        return
+    _h(pdf, font, "What raters say")
+    for line in r.evidence:  # plain text: fpdf2 draws it as written (no markup)
+        pdf.multi_cell(0, 5, f"- {line}", new_x="LMARGIN", new_y="NEXT")
+
+
 def report_html(r: Report) -> str:
     """A self-contained HTML page (charts inline as SVG)."""
     parts = [
@@ -188,6 +252,12 @@ def report_html(r: Report) -> str:
     )
     for caption, chart in r.charts:
         parts.append(f"<h2>{html.escape(caption)}</h2>{chart_svg(chart)}")
+    if r.trend is not None:
+        for heading, lines in r.trend.lines():
+            parts.append(f"<h2>{html.escape(heading)}</h2><ul>")
+            parts += [f"<li>{html.escape(line)}</li>" for line in lines]
+            parts.append("</ul>")
+    parts += _evidence_html(r)
     parts.append("<h2>Classes and impact</h2>" + _html_table(r.matrix))
     parts.append("<h2>Differences</h2>" + _html_table(r.differences))
     parts.append("<h2>Appendix: method settings and n</h2>")
@@ -218,6 +288,12 @@ def report_pdf(r: Report) -> bytes:
     for caption, chart in r.charts:
         _h(pdf, font, caption)
         pdf.image(io.BytesIO(chart_png(chart, scale=1.5)), w=pdf.epw)
+    if r.trend is not None:
+        for heading, lines in r.trend.lines():
+            _h(pdf, font, heading)
+            for line in lines:
+                pdf.multi_cell(0, 6, f"- {line}", new_x="LMARGIN", new_y="NEXT")
+    _evidence_pdf(pdf, font, r)
     _h(pdf, font, "Classes and impact")
     _pdf_table(pdf, font, r.matrix)
     _h(pdf, font, "Differences")

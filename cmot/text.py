@@ -15,6 +15,8 @@ _PHONE = re.compile(r"(?<![\w])\+?\d(?:[\s().-]*\d){6,}(?![\w])")
 # Every character that Markdown (CommonMark + Streamlit's extensions) may read as syntax.
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$:])")
 
+# Where a bare address starts a link: "http://", "www.".
+_AUTOLINK = re.compile(r"(?i)(:(?=//)|\bwww(?=\.))")
 EMAIL_MASK = "[email]"
 PHONE_MASK = "[phone]"
 
@@ -34,7 +36,12 @@ def escape_markdown(text: str) -> str:
     then every Markdown syntax character backslash-escaped, line breaks kept as spaces so a
     quote cannot open a heading, list or table on a new line."""
     flat = " ".join(text.split())
-    return _MARKDOWN.sub(r"\\\1", escape_html(flat))
+    # Quotes stay as they are: their entities (&#x27;) hold a '#' that the Markdown pass
+    # would escape, so the reader saw "&#x27;"; in text (not an attribute) they are inert.
+    # Streamlit links a bare http://x.y or www.x.y whatever its escapes (seen in the browser):
+    # an invisible word joiner inside breaks the address and the link.
+    flat = _AUTOLINK.sub("\\1\u2060", flat)
+    return _MARKDOWN.sub(r"\\\1", html.escape(flat, quote=False))
 
 
 def for_display(text: str | None, *, markdown: bool = True) -> str:

@@ -16,9 +16,17 @@ from cmot.ingest import open_survey
 from cmot.options import IngestOptions
 from cmot.report import to_csv
 from cmot.spec import JourneySpec
+from cmot.store import Store
 from cmot.sums import Settings
 from cmot.trend import Family, TrendResult, compare_waves, compute_trend, fix_check
-from cmot.waves import PERIODS, Wave, WaveSource, waves_from_column, waves_from_relations
+from cmot.waves import (
+    PERIODS,
+    Wave,
+    WaveSource,
+    waves_from_column,
+    waves_from_link,
+    waves_from_relations,
+)
 
 TREND_CSV_FIRST = [
     "wave",
@@ -56,6 +64,16 @@ def open_waves(args: argparse.Namespace) -> tuple[WaveSource, list[str]]:
     mapping (a file) or their own (a stored dataset), labelled --labels or by name.
     """
     sources: list[str] = list(args.sources)
+    if args.link:
+        if sources or args.wave or args.by or args.labels:
+            raise CmotError(
+                "--link gives the waves and their labels: leave out the sources, --wave, --by "
+                "and --labels (or drop --link)."
+            )
+        store = Store()
+        return waves_from_link(store, store.get_link(args.link)), []
+    if not sources:
+        raise CmotError("Name the survey's sources (files or datasets), or a stored --link.")
     segments = list(args.segment or [])
     labels = list(split_list(args.labels, "--labels")) if args.labels else None
     options = options_from_flags(**flag_values(args))
@@ -247,7 +265,7 @@ def run_trend(args: argparse.Namespace) -> int:
     }
     for name, frame in tables.items():
         (out / f"{name}.csv").write_bytes(to_csv(frame))  # formula-safe, like every export
-    title = ", ".join(Path(s).name for s in args.sources)
+    title = args.link or ", ".join(Path(s).name for s in args.sources)
     summary = write_trend_summary(
         trend, changes, fixes, title, source.spec, chosen=pairs is not None, family=args.fdr
     )
@@ -268,11 +286,14 @@ def add_trend_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "sources",
-        nargs="+",
+        nargs="*",
         metavar="FILE_OR_DATASET",
         help="one survey holding every wave (with --wave), or one file or dataset per wave",
     )
     p.add_argument("--wave", metavar="COLUMN", help="the column giving each row's wave")
+    p.add_argument(
+        "--link", metavar="NAME", help="the waves of a stored link (python -m cmot link)"
+    )
     p.add_argument(
         "--by",
         choices=PERIODS,

@@ -5,8 +5,8 @@ A `WaveSource` is what the trend engine (cmot.trend) reads: the journey spec eve
 analysed with and, per wave, a SQL relation with its bound parameters on a DuckDB
 connection. It is built either from one relation and a wave expression
 (`waves_from_column`) or from several relations already sharing their column names
-(`waves_from_relations`); column harmonisation across differently named files would build
-the second kind too.
+(`waves_from_relations`), or from stored datasets linked as waves, their columns renamed to
+the first wave's names (`waves_from_link`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import duckdb
 
 from cmot.errors import CmotError
 from cmot.spec import JourneySpec
-from cmot.store import ROW_COL, quote_ident
+from cmot.store import DERIVED_COLUMNS, ROW_COL, Link, Store, quote_ident
 
 Period = Literal["month", "quarter", "year"]
 PERIODS: tuple[Period, ...] = ("month", "quarter", "year")
@@ -280,3 +280,68 @@ def _only(spec: JourneySpec, columns: Sequence[str]) -> JourneySpec:
     )
     tps = tuple(t for t in spec.touchpoints if t.column in keep)
     return replace(spec, stages=stages, touchpoints=tps)
+
+
+def waves_from_link(store: Store, link: Link) -> WaveSource:
+    """The waves of a stored link: each dataset with its columns renamed to the first wave's.
+
+    A later wave's relation is `(SELECT "old" AS "new", ... FROM its file)` by the link's
+    mapping; its other columns keep their names unless a mapped column takes the name.
+    Each dataset was cleaned with its own spec, so its missing codes are NULL already and
+    its own codes are honoured (a "BLANK" in one wave and "Blank" in the next); its spec
+    is read with the renamed outcome column to check the waves share the outcome.
+    A first-wave touchpoint whose column in a later wave was not read as a rating there
+    (not cleaned: its missing codes are still codes) counts as lacking. Touchpoints a wave
+    lacks are left out with a note (waves_from_relations).
+    """
+    con = store.cursor()
+    waves: list[Wave] = []
+    specs: list[JourneySpec] = []
+    notes: list[str] = []
+    rated: set[str] = set()
+    for k, (did, label) in enumerate(zip(link.dataset_ids, link.labels, strict=True)):
+        info = store.get_dataset_by_id(did)
+        if not k:
+            rated = set(info.spec.touchpoint_columns)
+        rename = dict(link.mapping.get(did, {})) if k else {}
+        present = _columns(con, info.table, ())
+        unknown = [c for c in rename if c not in present]
+        if unknown:
+            raise CmotError(
+                f"Link {link.name!r} maps columns {', '.join(map(repr, unknown))} that "
+                f"{info.label} does not have; link the datasets again."
+            )
+        taken = set(rename.values())
+        parts = []
+        unrated = []
+        for c in present:
+            target = rename.get(c, c)
+            if k and target in rated and c not in info.spec.touchpoint_columns:
+                unrated.append(c)
+                continue
+            if c in rename:
+                parts.append(f"{quote_ident(c)} AS {quote_ident(rename[c])}")
+            elif c in DERIVED_COLUMNS or c not in taken:
+                parts.append(quote_ident(c))
+        if unrated:
+            notes.append(
+                f"Wave {label!r} did not read {', '.join(unrated[:10])} as ratings (stored as "
+                "they were, codes and all); left out of that wave."
+            )
+        changed = rename or unrated
+        relation = f"(SELECT {', '.join(parts)} FROM {info.table})" if changed else info.table
+        spec = info.spec
+        if rename:
+            o = spec.outcome
+            spec = replace(spec, outcome=replace(o, column=rename.get(o.column, o.column)))
+        waves.append(
+            Wave(
+                label,
+                con,
+                relation,
+                (),
+                ("dataset", did, "link", tuple(rename.items()), tuple(unrated)),
+            )
+        )
+        specs.append(spec)
+    return waves_from_relations(waves, specs, notes)

@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from cmot.summary import action_plan, amount, at_risk
+from cmot.summary import action_plan, amount, at_risk, delight
+from cmot.ui.evidence import closed_loop, item_quotes, show_item_quotes
 from cmot.ui.frame import (
     current_view,
     data_warnings,
@@ -42,6 +43,8 @@ table(
         "stake_basis": st.column_config.TextColumn("counts"),
     },
 )
+quotes = derived.get(result, ("quotes", seg), lambda: item_quotes(view, result, seg, plan))
+show_item_quotes(quotes, list(plan.touchpoint))
 st.subheader("What if")
 tps = list(plan.touchpoint)
 a, b, c = st.columns([2, 2, 2])
@@ -91,4 +94,29 @@ def _at_risk() -> pd.DataFrame:
 
 
 people = derived.get(result, ("at_risk", seg, tuple(cols)), _at_risk)
-table(people, "at_risk_table", f"at-risk-{seg}")
+closed_loop(people, spec.comments, "at_risk_table", f"at-risk-{seg}")
+st.subheader("Delighted respondents")
+opp = list(plan[plan.action == "grow"].touchpoint)
+high = [c for c in spec.touchpoint_columns if spec.label_of(c) in opp]
+st.caption(
+    f"Respondents of {seg} who rated an opportunity ({', '.join(opp) or 'none'}) at "
+    f"{result.high_min} or above: ask them for a referral or a testimonial."
+)
+
+
+def _delight() -> pd.DataFrame:
+    fans = delight(
+        get_store().cursor(),
+        view.relation,
+        spec,
+        expr,
+        seg,
+        high,
+        result.high_min,
+        params=view.params,
+    )
+    return fans.rename(columns={c: spec.label_of(c) for c in high})
+
+
+fans = derived.get(result, ("delight", seg, tuple(high)), _delight)
+closed_loop(fans, spec.comments, "delight_table", f"delight-{seg}")

@@ -6,6 +6,7 @@ from cmot.errors import CmotError
 from cmot.ingest import ingest
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.datasets import manage_datasets
+from cmot.ui.links import link_datasets
 from cmot.ui.mapping import UPLOAD_TYPES, MappingResult, mapping_step, no_file
 from cmot.ui.state import get_store, require_app_frame, show_dataset
 
@@ -57,3 +58,4 @@ if saved := st.session_state.get("saved"):
     st.success(saved[0])
     st.code(saved[1], language=None)
 manage_datasets(store)
+link_datasets(store)

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from cmot import charts
+from cmot.ui.evidence import evidence_panel
 from cmot.ui.frame import (
     current_view,
     data_warnings,
@@ -101,3 +102,4 @@ table(
         "top_box": st.column_config.NumberColumn(format="percent"),
     },
 )
+evidence_panel(view, result, seg)

@@ -6,6 +6,7 @@ from cmot.summary import amount, headline, top_stakes
 from cmot.ui.frame import current_view, data_warnings, moments, ranked_segments, settings_caption
 from cmot.ui.memo import derived
 from cmot.ui.state import require_app_frame
+from cmot.ui.trends import headline_change
 from cmot.ui.widgets import moment_cards, moment_line
 
 require_app_frame()
@@ -34,6 +35,9 @@ st.info(
     derived.get(result, ("headline", key), lambda: headline(result, segs)),
     icon=":material/compare_arrows:",
 )
+change = headline_change(view)  # None without waves: the Overview stays as it was
+if change:
+    st.info(change, icon=":material/timeline:")
 moment_cards(result, segs)
 
 

@@ -12,6 +12,10 @@ Roles come from the `[cmot.roles]` section of the same secrets:
     claim = "groups"                    # optional: a claim of the ID token ...
     analyst_values = ["cmot-analysts"]  # ... whose value (or one of its values) makes analysts
 
+Comments (issue 13): analysts always read the quotes; viewers see how many commented and the
+distinctive terms, but quotes (people's own words) only with `viewers_see_comments = true` in
+the `[cmot]` section (or `$CMOT_VIEWERS_SEE_COMMENTS=true`).
+
 Every analyst action checks `require_analyst(...)` in the branch that performs it, on the
 server: hiding a button is a courtesy, the check is the protection (a crafted websocket
 message can press a button that a viewer never saw).
@@ -27,6 +31,7 @@ import streamlit as st
 
 Role = Literal["viewer", "analyst"]
 ENV_OPEN_ROLE = "CMOT_OPEN_ROLE"
+ENV_VIEWERS_SEE_COMMENTS = "CMOT_VIEWERS_SEE_COMMENTS"
 _T = TypeVar("_T")
 
 
@@ -128,6 +133,26 @@ def current_role() -> Role:
 
 def is_analyst() -> bool:
     return current_role() == "analyst"
+
+
+def viewers_see_comments() -> bool:
+    """The `[cmot] viewers_see_comments` setting (else `$CMOT_VIEWERS_SEE_COMMENTS`): False by
+    default, as quotes are people's own words and may identify them even when masked."""
+    value = _section("cmot").get("viewers_see_comments")
+    if value is None:
+        value = os.environ.get(ENV_VIEWERS_SEE_COMMENTS, "")
+    return str(value).strip().lower() in ("true", "1", "yes")
+
+
+def may_see_quotes() -> bool:
+    """Whether whoever runs this script may read comments: analysts, or viewers if allowed."""
+    return is_analyst() or viewers_see_comments()
+
+
+QUOTES_HIDDEN = (
+    "Quotes are hidden for viewers: they are respondents' own words. Ask whoever runs this "
+    "dashboard to set viewers_see_comments = true in the [cmot] settings, or for the analyst role."
+)
 
 
 def require_analyst(action: str) -> bool:

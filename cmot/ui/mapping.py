@@ -59,8 +59,11 @@ _FIXED_KEYS = (
     "map_bulk_role",
     "map_seg_col",
     "upload_missing",
+    "map_comments",
 )
-_DYNAMIC_PREFIXES = ("map_code_", "map_weight_")
+_DYNAMIC_PREFIXES = ("map_code_", "map_weight_", "map_link_")
+GENERAL = ""  # a comment column linked to no touchpoint or stage
+STAGE = "stage: "
 
 
 # ---- the analyst's choices ---------------------------------------------------------------
@@ -508,6 +511,31 @@ def _on_bulk(state: dict[str, Any], columns: list[str]) -> None:
     _bump(state, fold=False)
 
 
+def _on_comments(state: dict[str, Any]) -> None:
+    """The comment columns were edited: added ones get the comment role, removed ones are
+    ignored (free text is no score and no segment); the roles table gets a fresh key."""
+    _fold_roles(state)
+    chosen = set(st.session_state.get("map_comments") or [])
+    was = set(state.get("comment_cols", []))
+    for c in chosen - was:
+        state["roles"][c] = "comment"
+    for c in was - chosen:
+        state["roles"][c] = "ignore"
+    if st.session_state.get("map_outcome") in chosen:
+        st.session_state["map_outcome"] = NO_OUTCOME
+    _bump(state, fold=False)
+
+
+def comment_links_of(spec: JourneySpec, links: Mapping[str, str]) -> dict[str, str]:
+    """The spec's `comment_links` from the page's choices: a touchpoint column, "stage: NAME"
+    or GENERAL per comment column; general ones and non-comment columns are left out."""
+    out: dict[str, str] = {}
+    for col, link in links.items():
+        if col in spec.comments and link != GENERAL:
+            out[col] = link.removeprefix(STAGE)
+    return out
+
+
 # ---- the mapping step ------------------------------------------------------------------------
 
 
@@ -548,6 +576,12 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
             if roles:
                 base = _detect(digest, data, name, Choices(sheet=sheet, roles=roles))
     columns = [g.column for g in base.columns]
+    # A comment column is free text: never offered as the outcome.
+    commented = {c for c, r in state["roles"].items() if r == "comment"} | {
+        g.column for g in base.columns if g.role == "comment" and g.column not in state["roles"]
+    }
+    if st.session_state.get("map_outcome") in commented:
+        st.session_state["map_outcome"] = NO_OUTCOME
 
     if len(base.sheets) > 1:
         if st.session_state.get("map_sheet") not in base.sheets:
@@ -595,7 +629,7 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
         )
     st.selectbox(
         "Outcome column",
-        [NO_OUTCOME, *columns],
+        [NO_OUTCOME, *(c for c in columns if c not in commented)],
         key="map_outcome",
         format_func=lambda c: "— pick the outcome —" if c == NO_OUTCOME else _named(base, c),
         on_change=_on_outcome,
@@ -677,6 +711,7 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
     _missing_section(proposals, missing, det)
     weight = _weight_section(candidates, weight)
     _roles_section(state, det, columns, _counts_or_none(base, digest, data, name, sheet))
+    _comments_section(state, det, [c for c in columns if c != outcome_col])
     value_labels = _segments_section(state, det, base, digest, data, name, sheet)
 
     spec: JourneySpec | None = None
@@ -708,6 +743,12 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
             except CmotError as e:
                 problems.append(str(e))
                 spec = None
+    if spec is not None and spec.comments:
+        try:
+            spec = spec.with_changes(comment_links=comment_links_of(spec, _links_section(spec)))
+        except CmotError as e:
+            problems.append(str(e))
+            spec = None
     if not outcome_col and spec is None:
         problems.append("Pick the outcome column (under Outcome) to save.")
     for problem in problems:
@@ -867,6 +908,59 @@ def _roles_section(
         message = state.pop("bulk_message", None)
         if message:
             (st.success if message[0] == "success" else st.warning)(message[1])
+
+
+def _comments_section(state: dict[str, Any], det: Detection, columns: list[str]) -> None:
+    """Comment columns: the detected ones proposed, the analyst adds or removes them. They are
+    kept as evidence beside the numbers (Moments page), never analysed as scores."""
+    found = [g.column for g in det.columns if g.role == "comment"]
+    state["comment_cols"] = found
+    # The roles decide (this list, the table and a bulk assignment edit the same roles).
+    st.session_state["map_comments"] = [c for c in found if c in columns]
+    st.subheader("Comments")
+    st.caption(
+        "Free-text answers shown as evidence beside the numbers (what low and top raters "
+        "wrote); never analysed as a score. Link a comment column to the touchpoint or stage "
+        "it asks about; leave it general otherwise."
+    )
+    st.multiselect(
+        "Comment columns",
+        columns,
+        key="map_comments",
+        on_change=_on_comments,
+        args=(state,),
+        placeholder="no comment column",
+    )
+
+
+def _links_section(spec: JourneySpec) -> dict[str, str]:
+    """One keyed selectbox per comment column: general, a touchpoint or a stage."""
+    options = [
+        GENERAL,
+        *spec.touchpoint_columns,
+        *(STAGE + s.name for s in spec.stages),
+    ]
+    links: dict[str, str] = {}
+    for col in spec.comments:
+        key = f"map_link_{col}"
+        if st.session_state.get(key) not in options:
+            link = spec.comment_links.get(col, GENERAL)
+            st.session_state[key] = link if link in options or link == GENERAL else STAGE + link
+            if st.session_state[key] not in options:
+                st.session_state[key] = GENERAL
+        links[col] = st.selectbox(
+            f"{col!r} is about",
+            options,
+            key=key,
+            format_func=lambda o: (
+                "the whole journey (general)"
+                if o == GENERAL
+                else o
+                if o.startswith(STAGE)
+                else f"touchpoint {spec.label_of(o)}"
+            ),
+        )
+    return links
 
 
 def _segments_section(

@@ -9,7 +9,10 @@ from cmot import charts
 from cmot.moments import MomentsResult
 from cmot.report import Report, matrix_table, report_html, report_pdf
 from cmot.summary import headline, top_stakes
+from cmot.ui.auth import may_see_quotes
+from cmot.ui.evidence import report_evidence
 from cmot.ui.frame import PageView
+from cmot.ui.trends import trend_section
 
 
 def build_report(
@@ -18,6 +21,8 @@ def build_report(
     chosen: list[str],
     diffs: pd.DataFrame,
     flips: pd.DataFrame,
+    *,
+    show_quotes: bool = False,
 ) -> Report:
     return Report(
         title=f"Moments of truth compared: {', '.join(chosen)}",
@@ -54,6 +59,8 @@ def build_report(
         ),
         result=result,
         weighting=view.weighting,
+        trend=trend_section(view, chosen),
+        evidence=report_evidence(view, result, chosen, show_quotes=show_quotes),
     )
 
 
@@ -68,8 +75,10 @@ def report_buttons(
     st.subheader("Report")
     st.caption("The comparison on this page, with the method settings and n in an appendix.")
 
+    quotes = may_see_quotes()  # the role is known while the page runs, not on a click
+
     def rep() -> Report:  # built on click only: it repeats every comparison of the page
-        return build_report(view, result, chosen, diffs, flips)
+        return build_report(view, result, chosen, diffs, flips, show_quotes=quotes)
 
     a, b, _ = st.columns([1, 1, 4])
     a.download_button(

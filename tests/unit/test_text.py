@@ -25,6 +25,9 @@ def test_for_display_masks_and_escapes_markdown() -> None:
     assert "<script>" not in out and "&lt;script&gt;" in out
     assert "example.co.uk" not in out and "555" not in out
     assert "\\[my site\\]\\(http" in out  # the link is literal text, not a link
+    # nor a bare address: GFM links http://x.y and www.x.y even with escaped ':' and '.'
+    assert "://" not in out and "www." not in escape_markdown("www.evil.example")
+    assert escape_markdown("it's") == "it's"  # no entity whose '#' the Markdown pass breaks
     assert for_display("  ") == "" and for_display(None) == ""
 
 

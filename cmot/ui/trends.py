@@ -1,0 +1,449 @@
+"""The Trends page: wave source, segment and waves in the URL; migration chart, changes, "did
+the fix work" and the at-stake trend of one segment, each with its exports.
+
+The trend itself is cmot.trend (compute_trend, compare_waves, fix_check); this module picks
+the waves, caches the trend per view and draws it. Wave sources come from `wave_sources`, the
+one place a new kind of source (stored datasets linked as waves) is added.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from cmot import charts
+from cmot.errors import CmotError
+from cmot.moments import ALL
+from cmot.report import TrendSection
+from cmot.store import DatasetInfo
+from cmot.sums import Settings
+from cmot.trend import TrendResult, compare_waves, compute_trend, fix_check
+from cmot.ui.frame import PageView, settings_caption
+from cmot.ui.memo import derived
+from cmot.ui.state import get_store
+from cmot.ui.url import url_widget
+from cmot.ui.widgets import result_chart, table
+from cmot.view import date_span, filter_values
+from cmot.waves import MAX_WAVES, PERIODS, waves_from_column
+
+WAVE_WORDS = frozenset({"wave", "quarter", "quarte", "year", "period", "round"})
+BY_VALUE = "value"  # group a wave column by its values (a date column: by month/quarter/year)
+# The migration chart names at most this many touchpoints (the segment's moments first):
+# past a dozen lines through three waves the chart is a tangle.
+MIGRATION_MOST = 12
+CHANGE_TABLE = [
+    "touchpoint",
+    "from_wave",
+    "to_wave",
+    "from_class",
+    "to_class",
+    "d_penalty",
+    "d_penalty_se",
+    "d_reward",
+    "d_reward_se",
+    "d_bottom_box",
+    "d_top_box",
+    "p_adj",
+    "reason",
+    "sentence",
+]
+FIX_TABLE = [
+    "touchpoint",
+    "from_wave",
+    "to_wave",
+    "to_class",
+    "risk_from",
+    "risk_to",
+    "d_risk",
+    "d_risk_lo",
+    "d_risk_hi",
+    "verdict",
+    "sentence",
+]
+
+
+@dataclass(frozen=True)
+class WaveOption:
+    """One way to split the view into waves: a column and how it is grouped.
+
+    kind "date": the spec's date column, grouped by month, quarter or year; "value": a
+    segment or attribute column whose 2-24 values are the waves.
+    """
+
+    column: str
+    kind: str
+    label: str
+
+    @property
+    def key(self) -> str:
+        """What the URL names (`?wave=`): the column itself."""
+        return self.column
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _value_counts(db: str, dataset_id: int, table: str, columns: tuple[str, ...]) -> dict[str, int]:
+    """How many values each column takes (capped at MAX_WAVES + 1: more is not waves)."""
+    con = get_store().cursor()
+    return {c: len(filter_values(con, table, c, limit=MAX_WAVES + 1)) for c in columns}
+
+
+def wave_sources(info: DatasetInfo) -> tuple[WaveOption, ...]:
+    """The wave sources the page offers for the current dataset, the first the default.
+
+    Today: the dataset's own wave columns: segment or attribute columns with 2 to 24 values
+    named like a wave, quarter, year, period or round; then the spec's date column; then the
+    other segment and attribute columns with 2 to 24 values.
+    LINKED DATASETS: stored datasets linked as waves of one survey are added here as another
+    kind of WaveOption (built by cmot.waves from the link), once the store keeps links.
+    """
+    spec = info.spec
+    skip = {spec.date_column, spec.outcome.column, spec.weight_column, *spec.touchpoint_columns}
+    cands = tuple(c for c in dict.fromkeys((*spec.segments, *spec.attributes)) if c not in skip)
+    counts = _value_counts(str(get_store().path), info.id, info.table, cands)
+    ok = [c for c in cands if 2 <= counts.get(c, 0) <= MAX_WAVES]
+    named = [WaveOption(c, "value", f"{spec.label_of(c)} ({counts[c]} values)") for c in ok]
+    date = spec.date_column
+    dated = [WaveOption(date, "date", f"{spec.label_of(date)} (date)")] if date else []
+    first = [o for o in named if looks_like_wave(o.column)]
+    return (*first, *dated, *[o for o in named if o not in first])
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def default_period(db: str, dataset_id: int, table: str, column: str) -> str:
+    """The coarsest period that splits the dates into two waves or more: year, else quarter,
+    else month (a survey run within one year opens by quarter, not on an error)."""
+    lo, hi = date_span(get_store().cursor(), table, column)
+    if lo is None or hi is None or lo.year != hi.year:
+        return "year"
+    return "quarter" if (lo.month - 1) // 3 != (hi.month - 1) // 3 else "month"
+
+
+def looks_like_wave(column: str) -> bool:
+    """A column named like a wave: a word of its name is wave, quarter (or "quarte", cut to
+    six letters as some exports do), year, period or round; "Years as client" is not."""
+    words = re.split(r"[^a-z0-9]+", column.strip().lower())
+    return any(w in WAVE_WORDS for w in words)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _trend(
+    db: str,
+    dataset_id: int,
+    relation: str,
+    params: tuple[object, ...],
+    columns: tuple[str, ...],
+    settings: Settings,
+    column: str,
+    by: str,
+) -> TrendResult:
+    store = get_store()
+    info = next(d for d in store.list_datasets(all_versions=True) if d.id == dataset_id)
+    source = waves_from_column(
+        store.cursor(),
+        relation,
+        info.spec,
+        column,
+        by=None if by == BY_VALUE else by,  # type: ignore[arg-type]
+        params=params,
+        cache_key=("dataset", dataset_id),
+    )
+    return compute_trend(source, columns, settings)
+
+
+def trend(view: PageView, option: WaveOption, by: str) -> TrendResult:
+    """The trend of the view's segments over the waves of `option` (cached per dataset
+    version, view, settings, column and grouping); a user-caused error stops the page."""
+    try:
+        with st.spinner("Computing the moments of truth of each wave…"):
+            return _trend(
+                str(get_store().path),
+                view.info.id,
+                view.relation,
+                view.params,
+                view.columns,
+                view.settings,
+                option.column,
+                by,
+            )
+    except CmotError as e:
+        st.error(str(e))
+        st.stop()
+        raise  # unreachable: st.stop raises
+
+
+def segment_rows(result: TrendResult, segment: str) -> pd.DataFrame:
+    """One segment's rows of the trend table (waves in order, journey order within)."""
+    return result.trend[result.trend.segment == segment]
+
+
+def moment_touchpoints(result: TrendResult, segment: str) -> list[str]:
+    """The touchpoints the charts follow: those a moment of truth of the segment in any wave,
+    by their largest range of impact; all touchpoints (up to MIGRATION_MOST) when none is."""
+    rows = segment_rows(result, segment)
+    mot = rows[rows.mot.fillna(False).astype(bool)]
+    pick = mot if len(mot) else rows
+    ranked = pick.groupby("touchpoint", sort=False).ris.max().sort_values(ascending=False)
+    return [str(t) for t in ranked.index[:MIGRATION_MOST]]
+
+
+def at_stake_rows(result: TrendResult, segment: str, touchpoints: Sequence[str]) -> pd.DataFrame:
+    """wave, touchpoint, class, at_stake, reason of `touchpoints` in `segment`, per wave: the
+    engine's at_stake from each wave's own result (a wave without one: no row)."""
+    frames = []
+    for wave in result.waves:
+        res = result.results.get(wave)
+        if res is None:
+            continue
+        m = res.moments
+        m = m[(m.segment == segment) & m.touchpoint.isin(touchpoints)]
+        frames.append(m[["touchpoint", "class", "at_stake", "reason"]].assign(wave=wave))
+    if not frames:
+        return pd.DataFrame(columns=["wave", "touchpoint", "class", "at_stake", "reason"])
+    return pd.concat(frames, ignore_index=True)[
+        ["wave", "touchpoint", "class", "at_stake", "reason"]
+    ]
+
+
+def too_small(result: TrendResult, segment: str) -> list[str]:
+    """One line per wave where the segment has no result: its n and the reason."""
+    segs = result.segments
+    rows = segs[(segs.segment == segment) & segs.insufficient.astype(bool)]
+    return [
+        f"Wave {r.wave}: {segment} has n = {int(r.n):,}, too few for a result here"
+        f" ({r.reason or 'too little data'}); its numbers are left out of that wave."
+        for r in rows.itertuples()
+    ]
+
+
+def headline_wave(info: DatasetInfo) -> tuple[WaveOption, str] | None:
+    """The waves the Overview's headline change is taken from, or None: the first segment or
+    attribute column named like a wave (looks_like_wave) with 2 to 24 values, by its values;
+    else the spec's date column when its dates span two years or more, by year. Finer
+    periods are left to the Trends page: a month-to-month change is no headline."""
+    spec = info.spec
+    db = str(get_store().path)
+    skip = {spec.date_column, spec.outcome.column, spec.weight_column, *spec.touchpoint_columns}
+    named = tuple(
+        c
+        for c in dict.fromkeys((*spec.segments, *spec.attributes))
+        if c not in skip and looks_like_wave(c)
+    )
+    if named:
+        counts = _value_counts(db, info.id, info.table, named)
+        for c in named:
+            if 2 <= counts.get(c, 0) <= MAX_WAVES:
+                return WaveOption(c, "value", c), BY_VALUE
+    date = spec.date_column
+    if date and default_period(db, info.id, info.table, date) == "year":
+        return WaveOption(date, "date", date), "year"
+    return None
+
+
+def _headline_trend(view: PageView) -> tuple[WaveOption, TrendResult] | None:
+    """headline_wave's trend of the view (the Trends page's cache), or None: no waves, or a
+    trend that cannot be computed (the Trends page says why)."""
+    found = headline_wave(view.info)
+    if found is None:
+        return None
+    option, by = found
+    try:
+        result = _trend(
+            str(get_store().path),
+            view.info.id,
+            view.relation,
+            view.params,
+            view.columns,
+            view.settings,
+            option.column,
+            by,
+        )
+    except CmotError:
+        return None
+    return option, result
+
+
+def headline_change(view: PageView) -> str | None:
+    """One sentence for the Overview: the most significant change between the last two waves
+    (smallest q, any segment), or that none is significant; None when the dataset has no
+    waves (headline_wave) or the trend cannot be computed (the Trends page says why)."""
+    found = _headline_trend(view)
+    if found is None:
+        return None
+    _, result = found
+    pair = (result.waves[-2], result.waves[-1])
+
+    def build() -> str:
+        changes = compare_waves(result, [pair])
+        sig = changes[changes.significant.astype(bool)].sort_values("p_adj", kind="stable")
+        where = f"{pair[0]} → {pair[1]}"
+        if sig.empty:
+            return f"No significant change between the waves {where} (Trends page for more)."
+        more = len(sig) - 1
+        tail = f" ({more} more on the Trends page.)" if more else ""
+        return f"Biggest change between the last two waves: {sig.sentence.iloc[0]}{tail}"
+
+    return derived.get(result, ("headline_change", pair), build)
+
+
+def trend_section(view: PageView, segments: Sequence[str]) -> TrendSection | None:
+    """The comparison report's trend section for `segments`: the significant changes and the
+    fix verdicts between the last two waves of headline_wave's source; None without waves."""
+    found = _headline_trend(view)
+    if found is None:
+        return None
+    option, result = found
+    pair = (result.waves[-2], result.waves[-1])
+    changes = derived.get(result, ("changes", pair), lambda: compare_waves(result, [pair]))
+    fixes = derived.get(result, ("fixes", pair), lambda: fix_check(result, [pair]))
+    mine = changes[changes.segment.isin(segments) & changes.significant.astype(bool)]
+    return TrendSection(
+        f"{option.column}, {pair[0]} → {pair[1]}",
+        tuple(str(x) for x in mine.sentence),
+        tuple(str(x) for x in fixes[fixes.segment.isin(segments)].sentence),
+    )
+
+
+def draw() -> None:
+    """The page body (pages/trends.py is this call)."""
+    from cmot.ui.frame import current_view
+
+    view = current_view()
+    st.title("Trends across waves")
+    st.caption(
+        "Each survey wave analysed on its own, then compared: how each touchpoint moved "
+        "(migration chart), which changes are significant after Benjamini-Hochberg (one "
+        "sentence each), whether the earlier wave's vulnerabilities were fixed, and what is "
+        "at stake from wave to wave."
+    )
+    options = wave_sources(view.info)
+    if not options:
+        st.info(
+            "This dataset has no column to take waves from. Map a date column, or a wave, "
+            "quarter or year column with 2 to 24 values as a segment or attribute on the Data "
+            "page, or upload the waves stacked in one file with such a column. The demo waves "
+            "show the page."
+        )
+        _demo_button()
+        st.stop()
+    keys = [o.key for o in options]
+    by_key = {o.key: o for o in options}
+    column = url_widget(
+        st.selectbox,
+        "Waves from",
+        keys,
+        key="wave",
+        default=keys[0],
+        format_func=lambda k: by_key[k].label,
+        help="A date column grouped by period, or a column whose values are the waves.",
+    )
+    option = by_key[column]
+    groups = list(PERIODS) if option.kind == "date" else [BY_VALUE]
+    by = url_widget(
+        st.radio,
+        "Group dates by",
+        groups,
+        key="wave_by",
+        default=(
+            default_period(str(get_store().path), view.info.id, view.info.table, column)
+            if option.kind == "date"
+            else BY_VALUE
+        ),
+        horizontal=True,
+        disabled=option.kind != "date",
+        help="Only a date column is grouped; a wave column's values are its waves.",
+    )
+    result = trend(view, option, by)
+    for note in result.notes:
+        st.caption(note)
+    waves = list(result.waves)
+    segments = list(dict.fromkeys(result.segments.segment))
+    segments = [ALL, *[s for s in segments if s != ALL]] if ALL in segments else segments
+    a, b, c = st.columns([2, 1, 1])
+    segment = url_widget(a.selectbox, "Segment", segments, key="wave_seg", default=segments[0])
+    older = url_widget(b.selectbox, "From wave", waves[:-1], key="wave_from", default=waves[-2])
+    later_options = waves[waves.index(older) + 1 :]
+    newer = url_widget(
+        c.selectbox, "To wave", later_options, key="wave_to", default=later_options[0]
+    )
+    plane = url_widget(
+        st.radio,
+        "Plane",
+        list(charts.MIGRATION_PLANES),
+        key="plane",
+        default=charts.MIGRATION_PLANES[0],
+        horizontal=True,
+        help="Penalty against reward, or range of impact against impact asymmetry.",
+    )
+    first = next(iter(result.results.values()))
+    st.caption(settings_caption(view, first))
+    for line in too_small(result, segment):
+        st.warning(line, icon="⚠️")
+    rows = segment_rows(result, segment)
+    tps = moment_touchpoints(result, segment)
+    picked = rows[rows.touchpoint.isin(tps)]
+    s = view.settings
+    st.subheader("Migration")
+    st.caption(
+        f"{len(tps)} touchpoint{'s' if len(tps) != 1 else ''} of {segment} (its moments of truth "
+        "in any wave, by range of impact): a line runs through the waves in order, the "
+        "largest point is the last wave, colour and shape the class in that wave."
+    )
+    result_chart(
+        result,
+        ("migration", segment, plane, tuple(tps)),
+        lambda: charts.migration(
+            picked, result.unit, plane, s.vulnerability_ia, s.opportunity_ia, f"{segment}"
+        ),
+        "migration",
+        f"migration-{segment}",
+    )
+    pair = (older, newer)
+    changes = derived.get(result, ("changes", pair), lambda: compare_waves(result, [pair]))
+    mine = changes[changes.segment == segment]
+    st.subheader(f"Significant changes, {older} → {newer}")
+    st.caption(
+        "Differences later − earlier with 95% intervals; q after Benjamini-Hochberg across "
+        "every touchpoint, measure and segment of the two waves."
+    )
+    sig = mine[mine.significant.astype(bool)]
+    for sentence in sig.sentence:
+        st.markdown(f"- {sentence}")
+    if sig.empty:
+        st.markdown(f"No significant change for {segment} between {older} and {newer}.")
+    table(mine[CHANGE_TABLE], "changes_table", f"changes-{segment}-{older}-{newer}")
+    st.subheader("Did the fix work")
+    fixes = derived.get(result, ("fixes", pair), lambda: fix_check(result, [pair]))
+    fmine = fixes[fixes.segment == segment]
+    for sentence in fmine.sentence:
+        st.markdown(f"- {sentence}")
+    if fmine.empty:
+        st.markdown(f"{segment} had no vulnerability in {older} to check.")
+    else:
+        table(fmine[FIX_TABLE], "fixes_table", f"fixes-{segment}-{older}-{newer}")
+    st.subheader("At stake across waves")
+    st.caption(
+        "The amount at stake of the same touchpoints in each wave where it is a moment of "
+        "truth (a wave without a point: not a moment there, or too little data)."
+    )
+    stake = at_stake_rows(result, segment, tps)
+    result_chart(
+        result,
+        ("at_stake", segment, tuple(tps)),
+        lambda: charts.at_stake_trend(stake, result.unit, f"At stake, {segment}"),
+        "at_stake",
+        f"at-stake-{segment}",
+    )
+    table(rows, "trend_table", f"trend-{segment}")
+
+
+def _demo_button() -> None:
+    from cmot.demo import ensure_demo_waves
+    from cmot.ui.state import show_dataset
+
+    if st.button("Open the demo waves", key="demo_waves", icon=":material/timeline:"):
+        info = ensure_demo_waves(get_store())
+        show_dataset(info.name)
