@@ -50,6 +50,16 @@ DATASET_STATE = (
     "saved_names",
     "seg_save_name",
     "seg_delete_name",
+    # Trends: the wave source, its grouping, segment and waves name this dataset's columns
+    # and values (a link is offered for every dataset, and comes first for its own waves).
+    # The migration plane is a way of looking, not the data's: it stays.
+    "wave",
+    "wave_by",
+    "wave_seg",
+    "wave_from",
+    "wave_to",
+    # Moments' evidence panel: a touchpoint of this dataset.
+    "ev_tp",
 )
 DATASET_STATE_PREFIXES = ("seg_cols_",)
 

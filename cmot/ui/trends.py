@@ -19,7 +19,7 @@ from cmot import charts
 from cmot.errors import CmotError
 from cmot.moments import ALL
 from cmot.report import TrendSection
-from cmot.store import DatasetInfo
+from cmot.store import DatasetInfo, Link
 from cmot.sums import Settings
 from cmot.trend import TrendResult, compare_waves, compute_trend, fix_check
 from cmot.ui.frame import PageView, settings_caption
@@ -28,9 +28,10 @@ from cmot.ui.state import get_store
 from cmot.ui.url import url_widget
 from cmot.ui.widgets import result_chart, table
 from cmot.view import date_span, filter_values
-from cmot.waves import MAX_WAVES, PERIODS, waves_from_column
+from cmot.waves import MAX_WAVES, PERIODS, waves_from_column, waves_from_link
 
 WAVE_WORDS = frozenset({"wave", "quarter", "quarte", "year", "period", "round"})
+LINK_PREFIX = "link:"
 BY_VALUE = "value"  # group a wave column by its values (a date column: by month/quarter/year)
 # The migration chart names at most this many touchpoints (the segment's moments first):
 # past a dozen lines through three waves the chart is a tangle.
@@ -71,7 +72,8 @@ class WaveOption:
     """One way to split the view into waves: a column and how it is grouped.
 
     kind "date": the spec's date column, grouped by month, quarter or year; "value": a
-    segment or attribute column whose 2-24 values are the waves.
+    segment or attribute column whose 2-24 values are the waves; "link": stored datasets
+    linked as waves (`column` is the link's name).
     """
 
     column: str
@@ -80,8 +82,9 @@ class WaveOption:
 
     @property
     def key(self) -> str:
-        """What the URL names (`?wave=`): the column itself."""
-        return self.column
+        """What the URL names (`?wave=`): the column itself, or `link:NAME` for a link (a
+        column may be named like a link)."""
+        return f"{LINK_PREFIX}{self.column}" if self.kind == "link" else self.column
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -97,8 +100,9 @@ def wave_sources(info: DatasetInfo) -> tuple[WaveOption, ...]:
     Today: the dataset's own wave columns: segment or attribute columns with 2 to 24 values
     named like a wave, quarter, year, period or round; then the spec's date column; then the
     other segment and attribute columns with 2 to 24 values.
-    LINKED DATASETS: stored datasets linked as waves of one survey are added here as another
-    kind of WaveOption (built by cmot.waves from the link), once the store keeps links.
+    Stored links (datasets linked as waves on the Data page) are offered whatever the current
+    dataset, a link being its own set of waves: first when the dataset is one of its waves,
+    else last.
     """
     spec = info.spec
     skip = {spec.date_column, spec.outcome.column, spec.weight_column, *spec.touchpoint_columns}
@@ -109,7 +113,25 @@ def wave_sources(info: DatasetInfo) -> tuple[WaveOption, ...]:
     date = spec.date_column
     dated = [WaveOption(date, "date", f"{spec.label_of(date)} (date)")] if date else []
     first = [o for o in named if looks_like_wave(o.column)]
-    return (*first, *dated, *[o for o in named if o not in first])
+    mine, links = link_sources(info.id)
+    return (*mine, *first, *dated, *[o for o in named if o not in first], *links)
+
+
+def link_sources(dataset_id: int) -> tuple[tuple[WaveOption, ...], tuple[WaveOption, ...]]:
+    """The stored links as wave sources, by name: those the dataset is a wave of (the
+    reason they were linked: they come first), then the others."""
+    store = get_store()
+    mine: list[WaveOption] = []
+    others: list[WaveOption] = []
+    for r in store.list_links().itertuples():
+        option = WaveOption(
+            str(r.name),
+            "link",
+            f"Linked: {r.name} ({len(str(r.datasets).split(', '))} datasets: {r.datasets})",
+        )
+        ids = store.get_link(str(r.name)).dataset_ids
+        (mine if dataset_id in ids else others).append(option)
+    return tuple(mine), tuple(others)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -154,11 +176,34 @@ def _trend(
     return compute_trend(source, columns, settings)
 
 
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _link_trend(db: str, link: Link, columns: tuple[str, ...], settings: Settings) -> TrendResult:
+    """A link's trend. The Link itself is the key (its datasets, labels and mapping): a link
+    saved again under the same name is another key, never served stale."""
+    return compute_trend(waves_from_link(get_store(), link), columns, settings)
+
+
+def link_columns(view: PageView, link: Link) -> tuple[str, ...]:
+    """The view's segment columns the link's waves share (the first wave's segment columns,
+    under which every later wave's columns are renamed); none for a saved segmentation,
+    which belongs to one dataset."""
+    if view.saved_id is not None:
+        return ()
+    first = get_store().get_dataset_by_id(link.dataset_ids[0]).spec
+    return tuple(c for c in view.columns if c in first.segments)
+
+
 def trend(view: PageView, option: WaveOption, by: str) -> TrendResult:
     """The trend of the view's segments over the waves of `option` (cached per dataset
-    version, view, settings, column and grouping); a user-caused error stops the page."""
+    version, view, settings, column and grouping; a link per its stored identity); a
+    user-caused error stops the page."""
     try:
         with st.spinner("Computing the moments of truth of each wave…"):
+            if option.kind == "link":
+                link = get_store().get_link(option.column)
+                return _link_trend(
+                    str(get_store().path), link, link_columns(view, link), view.settings
+                )
             return _trend(
                 str(get_store().path),
                 view.info.id,
@@ -322,15 +367,23 @@ def draw() -> None:
     options = wave_sources(view.info)
     if not options:
         st.info(
-            "This dataset has no column to take waves from. Map a date column, or a wave, "
-            "quarter or year column with 2 to 24 values as a segment or attribute on the Data "
-            "page, or upload the waves stacked in one file with such a column. The demo waves "
-            "show the page."
+            "This dataset has no column to take waves from, and no datasets are linked as "
+            "waves. Either map a date column, or a wave, quarter or year column with 2 to 24 "
+            "values, as a segment or attribute on the Data page (or upload the waves stacked "
+            "in one file with such a column); or store each wave as a dataset and link them "
+            'under "Link datasets as waves" on the Data page. The demo waves show the page.'
         )
         _demo_button()
         st.stop()
     keys = [o.key for o in options]
     by_key = {o.key: o for o in options}
+    asked = st.query_params.get("wave")
+    if asked and asked.startswith(LINK_PREFIX) and asked not in by_key:
+        # A shared link naming a link since deleted: say so, then show the first source.
+        st.warning(
+            f"No datasets are linked as {asked[len(LINK_PREFIX) :]!r} any more (the link or "
+            f"one of its datasets was deleted); showing {options[0].label}."
+        )
     column = url_widget(
         st.selectbox,
         "Waves from",
@@ -341,6 +394,12 @@ def draw() -> None:
         help="A date column grouped by period, or a column whose values are the waves.",
     )
     option = by_key[column]
+    if option.kind == "link":
+        st.caption(
+            f"Link {option.column!r}: each wave is its stored dataset taken whole, with its "
+            "own cleaning; the sidebar's filters and saved segmentations belong to the "
+            "current dataset and do not apply here."
+        )
     groups = list(PERIODS) if option.kind == "date" else [BY_VALUE]
     by = url_widget(
         st.radio,

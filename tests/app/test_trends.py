@@ -12,17 +12,25 @@ from streamlit.testing.v1 import AppTest
 
 from cmot.demo import (
     DEMO_CSV,
+    DEMO_NAME,
     DEMO_SPEC,
+    WAVE_COLUMN,
+    WAVE_LABELS,
     WAVES_NAME,
+    demo_spec,
     ensure_demo,
     ensure_demo_waves,
     generate_waves,
 )
 from cmot.ingest import IngestOptions, ingest
-from cmot.spec import load_spec
+from cmot.moments import ALL
+from cmot.spec import JourneySpec, load_spec
 from cmot.store import Store
+from cmot.sums import Settings
+from cmot.trend import compute_trend
 from cmot.ui.frame import UNEXPECTED
 from cmot.ui.trends import looks_like_wave
+from cmot.waves import waves_from_link
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
@@ -177,7 +185,7 @@ def test_a_dataset_without_waves_says_what_to_do_and_opens_the_demo_waves(
     ingest(store, DEMO_CSV, "flat", IngestOptions(spec=spec))
     at = open_trends("flat")
     assert "no column to take waves from" in body(at)
-    assert "Map a date column" in body(at)
+    assert "map a date column" in body(at) and "Link datasets as waves" in body(at)
     at.button(key="demo_waves").click().run()
     ok(at)
     assert at.sidebar.selectbox(key="dataset").value == WAVES_NAME
@@ -274,3 +282,116 @@ def test_migration_chart_specs(store_dir: Path) -> None:
     assert json.dumps(charts.at_stake_trend(stake, result.unit).to_dict())
     with pytest.raises(ValueError, match="plane must be one of"):
         charts.migration(rows, result.unit, "sideways")
+
+
+@pytest.fixture
+def linked(store_dir: Path, tmp_path: Path) -> Store:
+    """The demo (no wave column kept) and the demo waves stored as three datasets, one per
+    wave (the wave column dropped), linked as "waves"; wave 2027 renames Invoicing."""
+    store = Store(store_dir)
+    ensure_demo(store)
+    data = generate_waves(n_per_segment=150, seed=3)
+    ids = []
+    for label in WAVE_LABELS:
+        part = data.frame[data.frame[WAVE_COLUMN] == label].drop(columns=WAVE_COLUMN)
+        spec = demo_spec()
+        if label == WAVE_LABELS[-1]:
+            part = part.rename(columns={"Invoicing": "invoices"})
+            spec = rename_touchpoint(spec, "Invoicing", "invoices")
+        path = tmp_path / f"wave_{label}.csv"
+        part.to_csv(path, index=False)
+        info, _ = ingest(store, path, f"wave {label}", IngestOptions(spec=spec))
+        ids.append(info.id)
+    store.save_link("waves", ids, list(WAVE_LABELS), {ids[2]: {"invoices": "Invoicing"}})
+    return store
+
+
+def rename_touchpoint(spec: JourneySpec, old: str, new: str) -> JourneySpec:
+    tps = tuple(replace(t, column=new) if t.column == old else t for t in spec.touchpoints)
+    stages = tuple(
+        replace(s, touchpoints=tuple(new if c == old else c for c in s.touchpoints))
+        for s in spec.stages
+    )
+    return replace(spec, touchpoints=tps, stages=stages)
+
+
+def test_a_link_is_a_wave_source_and_the_default_without_a_wave_column(linked: Store) -> None:
+    # A dataset of the link has no wave column: the link is the default source.
+    at = open_trends("wave 2025")
+    assert at.selectbox(key="wave").value == "link:waves"
+    assert param(at, "wave") == "link:waves"
+    assert "Linked: waves (3 datasets: wave 2025 v1, wave 2026 v1, wave 2027 v1)" in (
+        at.selectbox(key="wave").format_func("link:waves")
+    )
+    assert "the sidebar's filters and saved segmentations" in body(at)
+    # The page shows what compute_trend makes of the link's waves, Invoicing included in
+    # the last wave under its first-wave name.
+    expected = compute_trend(waves_from_link(linked, linked.get_link("waves")), (), Settings())
+    assert (at.selectbox(key="wave_from").value, at.selectbox(key="wave_to").value) == (
+        "2026",
+        "2027",
+    )
+    trend_table = [t.value for t in at.dataframe if "penalty_se" in t.value.columns][-1]
+    mine = expected.trend[expected.trend.segment == ALL]
+    assert len(trend_table) == len(mine)
+    assert "Invoicing" in set(trend_table.touchpoint)
+    assert abs(trend_table.penalty.sum() - mine.penalty.sum()) < 1e-10
+
+
+def test_a_link_follows_the_view_segments_and_round_trips_in_the_url(linked: Store) -> None:
+    # The demo has Wave-free columns of its own; pick the link, segmented by Segment.
+    at = open_trends(DEMO_NAME, wave="link:waves", seg="Segment", wave_seg="Public agencies")
+    assert at.selectbox(key="wave").value == "link:waves"
+    assert at.selectbox(key="wave_seg").value == "Public agencies"
+    again = open_trends(DEMO_NAME, **{k: param(at, k) for k in ("wave", "seg", "wave_seg")})
+    assert again.selectbox(key="wave").value == "link:waves"
+    assert again.selectbox(key="wave_seg").value == "Public agencies"
+
+
+def test_a_deleted_link_in_a_shared_url_says_so(linked: Store) -> None:
+    linked.delete_link("waves")
+    at = open_trends(DEMO_NAME, wave="link:waves")
+    warnings = " ".join(str(w.value) for w in at.warning)
+    assert "No datasets are linked as 'waves' any more" in warnings
+    assert at.selectbox(key="wave").value != "link:waves"
+
+
+def _copy(store: Store, name: str, copy: str) -> None:
+    info = store.get_dataset(name)
+    store.save_query(
+        copy,
+        f"SELECT * FROM {info.table}",
+        [],
+        info.spec,
+        info.report,
+        info.source_name,
+        info.source_sha256,
+    )
+
+
+def test_another_dataset_forgets_the_waves(waves: Store) -> None:
+    # The same waves under another name: every old choice would still be valid there, so
+    # only forgetting (DATASET_STATE) brings the defaults back.
+    _copy(waves, WAVES_NAME, "waves copy")
+    at = open_trends(WAVES_NAME, wave_from="2025", wave_seg="Public agencies")
+    assert at.selectbox(key="wave_from").value == "2025"
+    ok(at.sidebar.selectbox(key="dataset").set_value("waves copy").run())
+    assert (param(at, "wave_from"), param(at, "wave_seg")) == ("2026", ALL)  # the defaults
+    assert (at.selectbox(key="wave_from").value, at.selectbox(key="wave_seg").value) == (
+        "2026",
+        ALL,
+    )
+
+
+def test_another_dataset_forgets_the_evidence_touchpoint(waves: Store) -> None:
+    _copy(waves, DEMO_NAME, "demo copy")
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["dataset"] = DEMO_NAME
+    ok(at.run())
+    ok(at.switch_page("pages/moments.py").run())
+    first = at.selectbox(key="ev_tp").value
+    other = next(n for n in at.selectbox(key="ev_tp").options if n != first)
+    ok(at.selectbox(key="ev_tp").set_value(other).run())
+    assert param(at, "ev_tp") == other
+    ok(at.sidebar.selectbox(key="dataset").set_value("demo copy").run())
+    assert at.selectbox(key="ev_tp").value == first
