@@ -143,7 +143,7 @@ def at_risk(
     params: Sequence[object] = (),
 ) -> pd.DataFrame:
     """Respondents of `segment` who rated at least one of `columns` (its vulnerabilities) in
-    the bottom box: id, how many of those they rated low, their ratings there, and their
+    the bottom box: id, segment, how many of those they rated low, their ratings there, and their
     comments when the spec has comment columns (unmasked: the analyst follows up; mask with
     `cmot.text.for_display` where it is shown).
 
@@ -168,8 +168,8 @@ def delight(
     params: Sequence[object] = (),
 ) -> pd.DataFrame:
     """Respondents of `segment` who rated at least one of `columns` (its opportunities) in
-    the top box, for reinforcement such as a referral ask: id, how many of those they rated
-    high, their ratings there, and their comments when the spec has comment columns.
+    the top box, for reinforcement such as a referral ask: id, segment, how many of those
+    they rated high, their ratings there, and their comments when the spec has comment columns.
     Arguments as for `at_risk`."""
     return _box_respondents(
         con, relation, spec, segment_sql, segment, columns, ">=", high_min, "high ratings", params
@@ -190,18 +190,22 @@ def _box_respondents(
 ) -> pd.DataFrame:
     """The closed-loop list behind `at_risk` (op "<=") and `delight` (op ">=")."""
     if not columns:
-        return pd.DataFrame(columns=["respondent", count_name])
+        return pd.DataFrame(columns=["respondent", "segment", count_name])
     hits = " + ".join(f"CASE WHEN {quote_ident(c)} {op} ? THEN 1 ELSE 0 END" for c in columns)
     # The voice beside the numbers: each comment column after the ratings (issue 13).
     rated = ", ".join(f"{quote_ident(c)}" for c in [*columns, *spec.comments])
     seg_where = f"({segment_sql}) = ?" if segment_sql else "TRUE"
+    # The segment travels with each row: a list exported and merged with others (one per
+    # segment) still says whose it is.
     sql = (
-        f"SELECT {quote_ident(ID_COL)} AS respondent, {hits} AS {quote_ident(count_name)}, "
+        f"SELECT {quote_ident(ID_COL)} AS respondent, ? AS segment, "
+        f"{hits} AS {quote_ident(count_name)}, "
         f"{rated} FROM {relation} WHERE {seg_where} AND ({hits}) > 0 "
         f"ORDER BY {quote_ident(count_name)} DESC, {quote_ident(ROW_COL)}"
     )
-    # Placeholders in the order they appear: SELECT's hits, the relation's, WHERE's.
-    bound: list[object] = [cut] * len(columns)
+    # Placeholders in the order they appear: SELECT's segment and hits, the relation's,
+    # WHERE's.
+    bound: list[object] = [segment, *[cut] * len(columns)]
     bound += params
     if segment_sql:
         bound.append(segment)

@@ -68,12 +68,19 @@ st.metric(
 st.subheader("At-risk respondents")
 vul = list(plan[plan.action == "fix"].touchpoint)
 cols = [c for c in view.info.spec.touchpoint_columns if view.info.spec.touchpoint(c).name in vul]
+spec = view.info.spec
+who = (
+    f"respondent is the survey's {spec.label_of(spec.id_column)!r}"
+    if spec.id_column
+    else "respondent is the row's number in the uploaded file (the survey has no id column: "
+    "map one on the Data page to follow people up by it)"
+)
 st.caption(
     f"Respondents of {seg} who rated a vulnerability to fix ({', '.join(vul) or 'none'}) "
-    f"at {result.low_max} or below: follow them up."
+    f"at {result.low_max} or below, with the ratings that put them at risk: follow them up. "
+    f"The {who}."
 )
 expr = view.segment_expression if seg != "All" else None
-spec = view.info.spec
 
 
 def _at_risk() -> pd.DataFrame:

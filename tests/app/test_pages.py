@@ -159,6 +159,9 @@ def test_action_plan_what_if_and_at_risk(app: AppTest) -> None:
     # the at-risk list (the delight list follows it since issue 13)
     people = next(d.value for d in app.dataframe if "low ratings" in d.value.columns)
     assert len(people) > 0 and (people["low ratings"] > 0).all()
+    seg = app.selectbox(key="segment").value
+    assert (people["segment"] == seg).all()
+    assert any("respondent is the survey's 'Client ID'" in c.value for c in app.caption)
 
 
 def test_flips_are_highlighted_with_a_sentence(app: AppTest) -> None:

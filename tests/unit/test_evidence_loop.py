@@ -24,8 +24,14 @@ def test_at_risk_and_delight_carry_comments(store: Store) -> None:
         con, info.table, spec, seg_sql, "Public agencies", ["Invoicing", "Change orders"], 2
     )
     assert list(risk.columns) == [
-        "respondent", "low ratings", "Invoicing", "Change orders", COMMENT_COLUMN
+        "respondent", "segment", "low ratings", "Invoicing", "Change orders", COMMENT_COLUMN
     ]  # fmt: skip
+    by_id = frame.set_index("Client ID")
+    # Every listed respondent is of the segment and rated a vulnerability in the bottom box.
+    assert (risk["segment"] == "Public agencies").all() and len(risk)
+    assert (by_id.loc[risk["respondent"], SEGMENT_COLUMN] == risk["segment"].to_numpy()).all()
+    low = by_id.loc[risk["respondent"], ["Invoicing", "Change orders"]].le(2).any(axis=1)
+    assert low.all()
     assert (risk[["Invoicing", "Change orders"]].le(2).sum(axis=1) == risk["low ratings"]).all()
     themed = risk[COMMENT_COLUMN].dropna().str.lower()
     assert themed.str.contains("billing errors|slow approvals").mean() > 0.5
@@ -33,13 +39,12 @@ def test_at_risk_and_delight_carry_comments(store: Store) -> None:
         con, info.table, spec, seg_sql, "Public agencies", ["Project handoff/closeout"], 5
     )
     assert list(happy.columns) == [
-        "respondent", "high ratings", "Project handoff/closeout", COMMENT_COLUMN
+        "respondent", "segment", "high ratings", "Project handoff/closeout", COMMENT_COLUMN
     ]  # fmt: skip
     assert (happy["Project handoff/closeout"] == 5).all() and len(happy)
-    by_id = frame.set_index("Client ID")
     assert (by_id.loc[happy["respondent"], SEGMENT_COLUMN] == "Public agencies").all()
     assert happy[COMMENT_COLUMN].dropna().str.lower().str.contains("smooth handover").any()
-    assert to_csv(happy).startswith(b"\xef\xbb\xbfrespondent,high ratings")
+    assert to_csv(happy).startswith(b"\xef\xbb\xbfrespondent,segment,high ratings")
 
 
 def test_at_risk_without_comments_is_as_before(store: Store) -> None:
@@ -49,5 +54,6 @@ def test_at_risk_without_comments_is_as_before(store: Store) -> None:
         store, frame.to_csv(index=False).encode(), "x", IngestOptions(spec=spec), "x.csv"
     )
     risk = at_risk(store.cursor(), info.table, spec, None, "All", ["Invoicing"], 2)
-    assert list(risk.columns) == ["respondent", "low ratings", "Invoicing"]
+    assert list(risk.columns) == ["respondent", "segment", "low ratings", "Invoicing"]
+    assert (risk["segment"] == "All").all()
     assert delight(store.cursor(), info.table, spec, None, "All", [], 5).empty
