@@ -17,8 +17,8 @@ from cmot.engines import SparkEngine, spark_session
 from cmot.errors import CmotError
 from cmot.evidence import evidence_of_table
 from cmot.flags import (
+    add_analysis_flags,
     add_engine_flags,
-    add_survey_flags,
     flag_values,
     mapping_notes,
     options_from_flags,
@@ -337,18 +337,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="moments of truth by segment: CSV tables and a summary")
     p.add_argument("source", metavar="FILE_OR_DATASET", help="a survey file or a stored dataset")
-    p.add_argument(
-        "--segment",
-        action="append",
-        metavar="COLUMN",
-        help="segment by this column (repeat for combinations); the whole data is 'All'",
-    )
-    add_survey_flags(p, stored_note=True)
-    p.add_argument("--low-max", type=int, help="highest rating counted as low (bottom box)")
-    p.add_argument("--high-min", type=int, help="lowest rating counted as high (top box)")
-    p.add_argument(
-        "--promoter", action="store_true", help="a 0-10 recommend outcome as promoter share"
-    )
+    add_analysis_flags(p)
     p.add_argument(
         "--comments",
         action="append",

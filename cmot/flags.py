@@ -414,6 +414,23 @@ def _merge_spec(
     return validate_spec(spec)
 
 
+def add_analysis_flags(p: argparse.ArgumentParser) -> None:
+    """What `analyze` and `trend` share: segments, the survey's mapping, the box cuts and the
+    measure (the same words mean the same analysis in both)."""
+    p.add_argument(
+        "--segment",
+        action="append",
+        metavar="COLUMN",
+        help="segment by this column (repeat for combinations); the whole data is 'All'",
+    )
+    add_survey_flags(p, stored_note=True)
+    p.add_argument("--low-max", type=int, help="highest rating counted as low (bottom box)")
+    p.add_argument("--high-min", type=int, help="lowest rating counted as high (top box)")
+    p.add_argument(
+        "--promoter", action="store_true", help="a 0-10 recommend outcome as promoter share"
+    )
+
+
 def add_engine_flags(p: argparse.ArgumentParser) -> None:
     """Where the sums run: --engine duckdb (default, in this process) or spark."""
     g = p.add_argument_group("engine")

@@ -11,7 +11,13 @@ import pandas as pd
 
 from cmot.analyze import as_attributes, check_segment_columns, weighting
 from cmot.errors import CmotError
-from cmot.flags import add_survey_flags, flag_values, mapping_notes, options_from_flags, split_list
+from cmot.flags import (
+    add_analysis_flags,
+    flag_values,
+    mapping_notes,
+    options_from_flags,
+    split_list,
+)
 from cmot.ingest import open_survey
 from cmot.options import IngestOptions
 from cmot.report import to_csv
@@ -306,18 +312,7 @@ def add_trend_parser(sub: argparse._SubParsersAction) -> None:
         help="wave names: one per source, or for --wave its values in the order wanted (or "
         "new names for its waves in their natural order)",
     )
-    p.add_argument(
-        "--segment",
-        action="append",
-        metavar="COLUMN",
-        help="segment by this column (repeat for combinations); the whole data is 'All'",
-    )
-    add_survey_flags(p, stored_note=True)
-    p.add_argument("--low-max", type=int, help="highest rating counted as low (bottom box)")
-    p.add_argument("--high-min", type=int, help="lowest rating counted as high (top box)")
-    p.add_argument(
-        "--promoter", action="store_true", help="a 0-10 recommend outcome as promoter share"
-    )
+    add_analysis_flags(p)
     p.add_argument("--from", dest="from_wave", metavar="WAVE", help="compare this wave ...")
     p.add_argument("--to", dest="to_wave", metavar="WAVE", help="... with this one")
     p.add_argument(
