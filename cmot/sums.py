@@ -805,8 +805,8 @@ def build_stats_sql(
     and, per touchpoint j, Σw s_j, Σw low_j, Σw high_j, Σw missing_j (s_j the rating, 0
     when missing). Every gram, pair and level sum is a sum of these over i's levels times
     a function of i's rating (`level_sums_accum`): 4T + 5 aggregates over T x rows instead
-    of ~8T² over rows,
-    narrow enough for Spark's whole-stage code generation (bench/engine_spark.md).
+    of ~8T² over rows, narrow enough for Spark's whole-stage code generation
+    (bench/engine_spark.md: 77 s -> 6.4 s at 1M respondents, 14 touchpoints).
 
     Returns the SQL and what each aggregate after (segment, touchpoint, rating) holds:
     ("n", 0), ("y", p) for Σw y^p, then ("s" | "low" | "high" | "miss", j). `table`
@@ -878,11 +878,10 @@ def _classes(cuts: Cuts) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     return level.astype(np.float64), low, high, ~rated
 
 
-def _design_rows(a: np.ndarray, cuts: Cuts, xb: np.ndarray) -> np.ndarray:
+def _design_rows(cuts: Cuts, xb: np.ndarray) -> np.ndarray:
     """Σ over rows of x_a times the sums in xb, for every design column a: each touchpoint's
     low/high/missing column is its slots' sums, the intercept all of touchpoint 0's slots.
     xb: (T, points + 1, m); returns (3T + 1, m)."""
-    t = a.shape[0]
     _, low, high, miss = _classes(cuts)
     return np.concatenate(
         [
@@ -891,7 +890,7 @@ def _design_rows(a: np.ndarray, cuts: Cuts, xb: np.ndarray) -> np.ndarray:
             xb[0].sum(axis=0)[None, :],
             np.einsum("is,isb->ib", miss, xb),
         ]
-    )[: 3 * t + 1]
+    )
 
 
 def _symmetric(m: np.ndarray) -> np.ndarray:
@@ -910,7 +909,7 @@ def level_sums_accum(a: np.ndarray, cuts: Cuts) -> _Accum:
     # The gram: [X y]'W[X y], X = [low, high, 1, missing].
     xb = np.concatenate([wl, wh, w[..., None], wm, wy[..., None]], axis=2)
     gram = np.zeros((3 * t + 2, 3 * t + 2))
-    gram[: 3 * t + 1] = _design_rows(a, cuts, xb)
+    gram[: 3 * t + 1] = _design_rows(cuts, xb)
     gram[3 * t + 1] = gram[:, 3 * t + 1]
     gram[3 * t + 1, 3 * t + 1] = wy2[0].sum()
     # The pair sums: [score, score², y²]'W[1, missing, y, score].
@@ -1098,7 +1097,7 @@ def meat_from_rows(a: np.ndarray, cuts: Cuts) -> np.ndarray:
     t = a.shape[0]
     uu, ul, uh, um = a[..., 0], a[..., 1 : 1 + t], a[..., 1 + t : 1 + 2 * t], a[..., 1 + 2 * t :]
     xb = np.concatenate([ul, uh, uu[..., None], um], axis=2)
-    return _symmetric(_design_rows(a, cuts, xb))
+    return _symmetric(_design_rows(cuts, xb))
 
 
 def build_facts_sql(table: str, spec: JourneySpec, measure: Measure = "score") -> str:
