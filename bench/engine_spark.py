@@ -1,9 +1,12 @@
 """Benchmark: the sums on DuckDB (compute_stats) against Spark local (stats_from_sql) on the
-same Parquet file; the cost of each stage and the bytes that travel back.
+same Parquet file, in one run: the ratio, the cost of each Spark stage and the bytes that
+travel back.
 
-    .venv/bin/python bench/engine_spark.py [--rows 1000000 --rows 10000000]
+    .venv/bin/python bench/engine_spark.py --sizes 1000000,10000000,50000000
 
-Writes bench/engine_spark.md. Needs requirements-spark.txt and Java 17.
+Each size's survey is generated once as Parquet under /tmp/cmot-bench-spark/ (reused by
+later runs; not in the repository). Writes bench/engine_spark.md. Needs
+requirements-spark.txt and Java 17.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,9 @@ from cmot.moments import classify_moments  # noqa: E402
 from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale  # noqa: E402
 from cmot.sums import compute_stats, stats_from_sql  # noqa: E402
 
+DATA = Path("/tmp/cmot-bench-spark")
+WARM_ROWS = 20_000  # a first run that warms the JVM (class loading, JIT) before timing
+
 
 def spec() -> JourneySpec:
     return JourneySpec(
@@ -44,35 +49,54 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
-def bench(n: int, session: Any, folder: Path) -> dict[str, Any]:
-    path = folder / f"survey_{n}.parquet"
-    t = time.perf_counter()
-    write_survey(path, n)
-    out: dict[str, Any] = {"rows": n, "write": time.perf_counter() - t}
+def survey(n: int) -> Path:
+    path = DATA / f"survey_{n}.parquet"
+    if not path.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        part = path.with_suffix(".part")
+        write_survey(part, n)
+        part.rename(path)
+    return path
+
+
+def stage_of(sql: str) -> str:
+    if sql.startswith("SELECT COUNT(DISTINCT"):
+        return "checks"
+    if "SUM(uu)" not in sql[:100]:
+        return "sums"
+    return "hc3 segments" if " WHERE seg IN (" in sql else "hc3 all"
+
+
+def bench(n: int, session: Any) -> dict[str, Any]:
+    path = survey(n)
+    out: dict[str, Any] = {"rows": n, "mb": path.stat().st_size / 1e6}
     s = spec()
     con = duckdb.connect()
-    table = f"read_parquet('{path}')"
     t = time.perf_counter()
-    duck = compute_stats(con, table, s, ["Segment"])
+    duck = compute_stats(con, f"read_parquet('{path}')", s, ["Segment"])
     out["duckdb"] = time.perf_counter() - t
     engine = SparkEngine(session)
     view = engine.register_parquet(str(path))
     stages: dict[str, float] = {}
-    travelled = [0]
+    counts: dict[str, int] = {}
+    travelled = [0, 0]  # bytes, rows
 
     def run(sql: str, params: Any) -> list[tuple[Any, ...]]:
         t = time.perf_counter()
         rows = engine.run(sql, params)
-        name = "checks" if "COUNT(DISTINCT" in sql[:40] else "hc3" if "AS ea" in sql else "sums"
-        stages[name] = time.perf_counter() - t
-        travelled[0] += sum(8 * len(r) for r in rows)  # doubles and longs, 8 bytes each
+        name = stage_of(sql)
+        stages[name] = stages.get(name, 0.0) + time.perf_counter() - t
+        counts[name] = counts.get(name, 0) + 1
+        # Values as 8 bytes (doubles, longs); the segment name as its UTF-8 bytes.
+        travelled[0] += sum(8 * (len(r) - 1) + len(str(r[0]).encode()) for r in rows)
+        travelled[1] += len(rows)
         return rows
 
     t = time.perf_counter()
     sp = stats_from_sql(run, view, s, ["Segment"])
     out["spark"] = time.perf_counter() - t
-    out["stages"] = stages
-    out["bytes"] = travelled[0]
+    out["stages"], out["queries"] = stages, counts
+    out["bytes"], out["rows_back"] = travelled
     rel = 0.0
     for a, b in zip(duck.segments, sp.segments, strict=True):
         se_a = np.sqrt(np.diag(a.bread @ a.meat @ a.bread))
@@ -82,61 +106,60 @@ def bench(n: int, session: Any, folder: Path) -> dict[str, Any]:
     out["rel"] = rel
     same = classify_moments(duck).moments["class"].equals(classify_moments(sp).moments["class"])
     out["classes_equal"] = same
-    path.unlink()
     return out
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--rows", type=int, action="append")
+    p.add_argument("--sizes", default="1000000", help="respondents, comma-separated")
     args = p.parse_args()
-    sizes = args.rows or [1_000_000]
+    sizes = [int(x) for x in args.sizes.split(",")]
     load_start = load()
     t = time.perf_counter()
-    # 1 GB (the tests' setting) runs out of heap at 1M rows: the plans of ~2,000
-    # aggregates and their generated code are large.
+    # 1 GB (the tests' setting) ran out of heap at 1M rows with the wide SQL of earlier
+    # versions; 4 GB leaves room at 50M.
     session = spark_session(conf={"spark.driver.memory": "4g"})
     start_s = time.perf_counter() - t
+    t = time.perf_counter()
+    bench(WARM_ROWS, session)
+    warm_s = time.perf_counter() - t
     results = []
-    with tempfile.TemporaryDirectory(prefix="cmot-bench-spark-") as tmp:
-        for n in sizes:
-            results.append(bench(n, session, Path(tmp)))
-            print(results[-1], flush=True)
+    for n in sizes:
+        results.append(bench(n, session))
+        print(results[-1], flush=True)
     session.stop()
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Engine benchmark: DuckDB against Spark local",
         "",
-        f"Run {now} by `bench/engine_spark.py` on {os.cpu_count()} CPUs, "
-        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}; "
-        f"Spark local[2] (driver 4 GB), session start {start_s:.1f} s (not counted below).",
+        f"Run {now} by `bench/engine_spark.py --sizes {args.sizes}` on {os.cpu_count()} "
+        f"CPUs, {platform.processor() or platform.machine()}, Python "
+        f"{platform.python_version()}; Spark local[2] (driver 4 GB), session start "
+        f"{start_s:.1f} s and a warm-up run at {WARM_ROWS:,} rows {warm_s:.1f} s (not "
+        "counted below).",
         f"{SEGMENTS} segments, {len(TOUCHPOINTS)} touchpoints on 1-5, binary outcome, one "
-        "Parquet file read by both engines.",
-        f"**Busy machine**: 1-minute load average {load_start:.1f} at the start and "
-        f"{load():.1f} at the end on 2 vCPUs (the lead and other helpers were working): read "
-        "the figures as an upper bound; the lead reruns it quiet.",
+        "Parquet file (1M-row row groups) read by both engines.",
+        f"1-minute load average {load_start:.1f} at the start and {load():.1f} at the end "
+        "on 2 vCPUs.",
         "",
-        "| rows | DuckDB s | Spark s | ratio | Spark checks s | Spark sums s | Spark HC3 s "
-        "| bytes back | max rel. diff (coef, HC3 SE) | classes equal |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| rows | Parquet MB | DuckDB s | Spark s | ratio | checks s | sums s | HC3 all s "
+        "| HC3 segments s (queries) | rows back | bytes back | max rel. diff (coef, HC3 SE) "
+        "| classes equal |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
-        st = r["stages"]
+        st, qn = r["stages"], r["queries"]
         lines.append(
-            f"| {r['rows']:,} | {r['duckdb']:.2f} | {r['spark']:.2f} | "
+            f"| {r['rows']:,} | {r['mb']:.0f} | {r['duckdb']:.2f} | {r['spark']:.2f} | "
             f"{r['spark'] / r['duckdb']:.1f} | {st.get('checks', 0):.2f} | "
-            f"{st.get('sums', 0):.2f} | {st.get('hc3', 0):.2f} | {r['bytes']:,} | "
-            f"{r['rel']:.1e} | {r['classes_equal']} |"
+            f"{st.get('sums', 0):.2f} | {st.get('hc3 all', 0):.2f} | "
+            f"{st.get('hc3 segments', 0):.2f} ({qn.get('hc3 segments', 0)}) | "
+            f"{r['rows_back']:,} | {r['bytes']:,} | {r['rel']:.1e} | {r['classes_equal']} |"
         )
-    lines += [
-        "",
-        "Spark's stages include planning a query of ~1,650 (sums) and ~1,900 (HC3) "
-        "aggregates over 14 touchpoints, a fixed cost per query; DuckDB's path switches its "
-        "HC3 pass to float32 from 250k respondents, hence differences near 1e-6 there (Spark "
-        "stays in float64). Bytes back: the rows of sums collected, 8 bytes a value.",
-    ]
     out = Path(__file__).with_suffix(".md")
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text = out.read_text(encoding="utf-8") if out.exists() else ""
+    notes = text[text.index("\n## Notes") :] if "\n## Notes" in text else ""
+    out.write_text("\n".join(lines) + "\n" + notes, encoding="utf-8")
     print(f"wrote {out}")
 
 

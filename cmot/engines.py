@@ -29,14 +29,19 @@ ENABLE_SPARK = (
     "Spark is optional: install it with `pip install -r requirements-spark.txt` "
     "(PySpark) and Java 17 (Debian: `apt-get install openjdk-17-jre-headless`)."
 )
-# Settings of a local session: no web UI, few shuffle partitions (the sums shuffle one row
-# per segment per partition), and Spark SQL reading "double-quoted" names as identifiers,
-# as cmot's SQL (quote_ident) writes them.
+# Settings of a local session: no web UI, few shuffle partitions (the sums shuffle a few
+# hundred rows per segment per partition), Spark SQL reading "double-quoted" names as
+# identifiers, as cmot's SQL (quote_ident) writes them, and a JVM that compiles huge
+# methods: the HC3 pass's leverage (a fit's quadratic form, ~900 terms at 14 touchpoints)
+# compiles to one method beyond HotSpot's 8,000-byte limit, which would otherwise run in
+# the bytecode interpreter, 4x slower over the whole pass (bench/engine_spark.md). A
+# cluster sets the same option on its executors (spark.executor.extraJavaOptions).
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
     "spark.sql.shuffle.partitions": "2",
     "spark.driver.memory": "1g",
     "spark.sql.ansi.doubleQuotedIdentifiers": "true",
+    "spark.driver.extraJavaOptions": "-XX:-DontCompileHugeMethods",
 }
 
 

@@ -798,83 +798,130 @@ def build_stats_sql(
     low_max: int,
     high_min: int,
     measure: Measure = "score",
-) -> tuple[str, list[tuple[str, int, int]]]:
-    """One GROUP BY with only SUM/COUNT/CASE giving the gram, pair sums and level histogram.
+) -> tuple[str, list[tuple[str, int]]]:
+    """The sums as one narrow GROUP BY with only SUM/COUNT/CASE: every respondent's row is
+    repeated once per touchpoint i (a cross join with the numbers 0..T-1) and grouped by
+    (segment, i, i's rating, NULL when missing). Per group: the count, Σw y^p (p = 0..3)
+    and, per touchpoint j, Σw s_j, Σw low_j, Σw high_j, Σw missing_j (s_j the rating, 0
+    when missing). Every gram, pair and level sum is a sum of these over i's levels times
+    a function of i's rating (`level_sums_accum`): 4T + 5 aggregates over T x rows instead
+    of ~8T² over rows, narrow enough for Spark's whole-stage code generation
+    (bench/engine_spark.md: 77 s -> 6.4 s at 1M respondents, 14 touchpoints).
 
-    Returns the SQL and, for each aggregate after the segment and count, which array
-    ("gram", "pair", "levels") and which cell it fills. Runs on any SQL engine. `table`
+    Returns the SQL and what each aggregate after (segment, touchpoint, rating) holds:
+    ("n", 0), ("y", p) for Σw y^p, then ("s" | "low" | "high" | "miss", j). `table`
     appears once in the SQL and no other placeholder does, so a `table` with `?`
     placeholders runs with the same parameters as in compute_stats.
     """
-    cols = spec.touchpoint_columns
-    t = len(cols)
-    lay = Layout(t)
+    t = len(spec.touchpoint_columns)
     cuts = touchpoint_cuts(spec, low_max, high_min)
-    q = [quote_ident(c) for c in cols]
-    # Row expressions of Z, named z0..; the products below are sums of their products.
-    z: list[str] = (
-        _design_sql(q, cuts)
-        + ["y"]
-        + [f"COALESCE({c}, 0)" for c in q]
-        + [f"COALESCE({c} * {c}, 0)" for c in q]
-        + ["y * y"]
-    )
+    q = [quote_ident(c) for c in spec.touchpoint_columns]
+    per_row = [f"COALESCE({c}, 0) AS s{j}" for j, c in enumerate(q)] + [
+        f"{e} AS x{a}" for a, e in enumerate(_design_sql(q, cuts))
+    ]
+    lay = Layout(t)
+    cells: list[tuple[str, int]] = [("n", 0)] + [("y", p) for p in range(4)]
+    aggs = ["COUNT(*)", "SUM(w)", "SUM(w * y)", "SUM(w * y * y)", "SUM(w * y * y * y)"]
+    for what, col in (
+        ("s", lambda j: f"s{j}"),
+        ("low", lambda j: f"x{lay.low(j)}"),
+        ("high", lambda j: f"x{lay.high(j)}"),
+        ("miss", lambda j: f"x{lay.miss(j)}"),
+    ):
+        for j in range(t):
+            aggs.append(f"SUM(w * {col(j)})")
+            cells.append((what, j))
     inner = _inner_sql(table, spec, segmentation, measure)
-    proj = (
-        "SELECT seg, w, y, "
-        + ", ".join(q)
-        + ", "
-        + ", ".join(f"{e} AS z{i}" for i, e in enumerate(z))
-        + " FROM inner_"
+    rows = f"SELECT seg, w, y, {', '.join(q)}, {', '.join(per_row)} FROM ({inner}) AS inner_"
+    sql = (
+        f"SELECT seg, tp_, r_, {', '.join(aggs)} FROM ({_by_touchpoint(rows, q)}) AS e_ "
+        "GROUP BY seg, tp_, r_"
     )
-    aggs: list[str] = []
-    cells: list[tuple[str, int, int]] = []
-
-    def touchpoint_of(row: int) -> int | None:
-        if row < 2 * t:  # low_i, high_i
-            return row % t
-        if lay.icpt < row <= 3 * t:  # miss_i
-            return row - lay.icpt - 1
-        return None
-
-    def same_touchpoint(a: int, b: int) -> bool:
-        # low/high/missing of one touchpoint exclude each other: their product is 0.
-        ta = touchpoint_of(a)
-        return a != b and ta is not None and ta == touchpoint_of(b)
-
-    nx = 3 * t + 2
-    for a in range(nx):
-        for b in range(a, nx):
-            if same_touchpoint(a, b):
-                continue
-            aggs.append(f"SUM(w * z{a} * z{b})")
-            cells.append(("gram", a, b))
-    u_rows = list(range(2 * t, 4 * t + 2))
-    v_rows = list(range(3 * t + 2, 5 * t + 3))
-    for i, a in enumerate(v_rows):
-        for j, b in enumerate(u_rows):
-            aggs.append(f"SUM(w * z{a} * z{b})")
-            cells.append(("pair", i, j))
-    for i, c in enumerate(q):
-        lo, hi = cuts.of(i)[:2]
-        for level in range(lo, hi + 1):
-            cond = f"{c} = {level}"
-            aggs += [
-                f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)",
-                f"SUM(CASE WHEN {cond} THEN w ELSE 0 END)",
-                f"SUM(CASE WHEN {cond} THEN w * y ELSE 0 END)",
-            ]
-            cells += [("levels", i * 1000 + level - lo, s) for s in range(3)]
-        cond = f"{c} IS NULL"
-        aggs += [
-            f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)",
-            f"SUM(CASE WHEN {cond} THEN w ELSE 0 END)",
-            f"SUM(CASE WHEN {cond} THEN w * y ELSE 0 END)",
-        ]
-        cells += [("levels", i * 1000 + cuts.points, s) for s in range(3)]
-    inner_proj = proj.replace("FROM inner_", f"FROM ({inner}) AS inner_")
-    sql = f"SELECT seg, COUNT(*) AS n, {', '.join(aggs)} FROM ({inner_proj}) AS z_ GROUP BY seg"
     return sql, cells
+
+
+def _by_touchpoint(rows: str, q: Sequence[str]) -> str:
+    """`rows` once per touchpoint: its number tp_ and its rating r_ added (a cross join with
+    a VALUES list, which DuckDB and Spark SQL both read)."""
+    numbers = ", ".join(f"({i})" for i in range(len(q)))
+    rating = " ".join(f"WHEN {i} THEN {c}" for i, c in enumerate(q))
+    return (
+        f"SELECT r_rows.*, k_.tp_ AS tp_, CASE k_.tp_ {rating} END AS r_ FROM ({rows}) AS r_rows "
+        f"CROSS JOIN (VALUES {numbers}) AS k_(tp_)"
+    )
+
+
+def _slots(rows: Sequence[tuple[Any, ...]], cuts: Cuts, width: int) -> dict[str, np.ndarray]:
+    """Rows (segment, touchpoint, rating, sums...) as one (T, points + 1, width) array per
+    segment: the rating's slot is rating - the touchpoint's scale min, the last is missing."""
+    t, points = cuts.lo.shape[0], cuts.points
+    out: dict[str, np.ndarray] = {}
+    for row in rows:
+        a = out.get(str(row[0]))
+        if a is None:
+            a = out[str(row[0])] = np.zeros((t, points + 1, width))
+        i = int(row[1])
+        slot = points if row[2] is None else int(row[2]) - int(cuts.lo[i, 0])
+        a[i, slot] = [0.0 if v is None else float(v) for v in row[3:]]
+    return out
+
+
+def _classes(cuts: Cuts) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per touchpoint and slot: its rating (0 when missing), and whether it is low, high
+    or missing: the design's columns as functions of the slot, (T, points + 1) each."""
+    points = cuts.points
+    slot = np.arange(points + 1)[None, :]
+    rated = slot < points
+    level = np.where(rated, cuts.lo + slot, 0)
+    low = rated & (level <= cuts.low)
+    high = rated & (level >= cuts.high)
+    return level.astype(np.float64), low, high, ~rated
+
+
+def _design_rows(cuts: Cuts, xb: np.ndarray) -> np.ndarray:
+    """Σ over rows of x_a times the sums in xb, for every design column a: each touchpoint's
+    low/high/missing column is its slots' sums, the intercept all of touchpoint 0's slots.
+    xb: (T, points + 1, m); returns (3T + 1, m)."""
+    _, low, high, miss = _classes(cuts)
+    return np.concatenate(
+        [
+            np.einsum("is,isb->ib", low, xb),
+            np.einsum("is,isb->ib", high, xb),
+            xb[0].sum(axis=0)[None, :],
+            np.einsum("is,isb->ib", miss, xb),
+        ]
+    )
+
+
+def _symmetric(m: np.ndarray) -> np.ndarray:
+    """The upper triangle mirrored: each off-diagonal sum is computed from both of its
+    touchpoints' groups; one is kept so the matrix is exactly symmetric."""
+    return np.triu(m) + np.triu(m, 1).T
+
+
+def level_sums_accum(a: np.ndarray, cuts: Cuts) -> _Accum:
+    """One segment's gram, pair sums and level histogram from build_stats_sql's rows as a
+    (T, points + 1, 5 + 4T) array (`_slots`): sums over touchpoint i's rating slots."""
+    t = a.shape[0]
+    level, _, _, _ = _classes(cuts)
+    n, w, wy, wy2, wy3 = (a[..., c] for c in range(5))
+    ws, wl, wh, wm = (a[..., 5 + c * t : 5 + (c + 1) * t] for c in range(4))
+    # The gram: [X y]'W[X y], X = [low, high, 1, missing].
+    xb = np.concatenate([wl, wh, w[..., None], wm, wy[..., None]], axis=2)
+    gram = np.zeros((3 * t + 2, 3 * t + 2))
+    gram[: 3 * t + 1] = _design_rows(cuts, xb)
+    gram[3 * t + 1] = gram[:, 3 * t + 1]
+    gram[3 * t + 1, 3 * t + 1] = wy2[0].sum()
+    # The pair sums: [score, score², y²]'W[1, missing, y, score].
+    ub = np.concatenate([w[..., None], wm, wy[..., None], ws], axis=2)
+    pair = np.zeros((2 * t + 1, 2 * t + 2))
+    pair[:t] = np.einsum("is,isb->ib", level, ub)
+    pair[t : 2 * t] = np.einsum("is,isb->ib", level * level, ub)
+    pair[2 * t] = np.concatenate(
+        [[wy2[0].sum()], wy2[:, -1], [wy3[0].sum()], np.einsum("is,is->i", level, wy2)]
+    )
+    levels = np.stack([n, w, wy], axis=2)
+    return _Accum(round(float(n[0].sum())), _symmetric(gram), pair, levels)
 
 
 def _inner_sql(table: str, spec: JourneySpec, segmentation: Sequence[str], measure: Measure) -> str:
@@ -908,18 +955,20 @@ def _num(v: float) -> str:
 def _fit_sql(fit: _Fit, lay: Layout) -> tuple[str, str]:
     """The fitted value b'x and the quadratic form x'Bx of one fit as SQL over x0.., with
     its coefficients inlined as literals (numbers the engine computed, not user values).
-    The design is 0/1, so x_a x_a = x_a, and one touchpoint's columns exclude each other."""
+    The design is 0/1, so x_a x_a = x_a, and one touchpoint's columns exclude each other:
+    x'Bx = Σ_a x_a (B_aa + Σ_b>a 2 B_ab x_b), each x_a's part skipped when x_a is 0."""
     beta = np.nan_to_num(fit.beta)
     kept = [a for a in fit.kept]
     fitted = _sum_sql([f"({_num(beta[a])}) * x{a}" for a in kept if beta[a] != 0.0])
-    terms = []
+    parts = []
     for i, a in enumerate(kept):
-        if fit.bread[a, a] != 0.0:
-            terms.append(f"({_num(fit.bread[a, a])}) * x{a}")
+        terms = [f"({_num(fit.bread[a, a])})"] if fit.bread[a, a] != 0.0 else []
         for b in kept[i + 1 :]:
             if fit.bread[a, b] != 0.0 and not _same_touchpoint(lay, a, b):
-                terms.append(f"({_num(2.0 * fit.bread[a, b])}) * x{a} * x{b}")
-    return fitted, _sum_sql(terms)
+                terms.append(f"({_num(2.0 * fit.bread[a, b])}) * x{b}")
+        if terms:
+            parts.append(f"CASE WHEN x{a} = 1 THEN {_sum_sql(terms)} ELSE 0 END")
+    return fitted, _sum_sql(parts)
 
 
 def _sum_sql(terms: Sequence[str]) -> str:
@@ -946,6 +995,28 @@ def _same_touchpoint(lay: Layout, a: int, b: int) -> bool:
     return a != b and ta is not None and ta == _touchpoint_of(lay, b)
 
 
+# Terms of the fits' quadratic forms one HC3 query may hold: Spark compiles a query's row
+# expressions into one Java method, and one over 64 KB of bytecode falls back from
+# whole-stage code generation to a row-at-a-time path ~20x slower (bench/engine_spark.md).
+# 14 touchpoints: ~900 terms a fit, so one fit a query; 5 touchpoints: ~120, several.
+HC3_SQL_TERMS = 1200
+
+
+@dataclass(frozen=True)
+class Hc3Query:
+    """One query of the HC3 pass: its SQL, the values bound before and after the relation's
+    own parameters, and whose meat its rows add to ("all": the whole survey's fit, "seg":
+    each row's segment's fit)."""
+
+    sql: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    which: Literal["all", "seg"]
+
+    def params(self, bound: Sequence[object]) -> list[object]:
+        return [*self.before, *bound, *self.after]
+
+
 def build_hc3_sql(
     table: str,
     spec: JourneySpec,
@@ -955,46 +1026,78 @@ def build_hc3_sql(
     measure: Measure,
     fit_all: _Fit,
     seg_fits: Sequence[tuple[str, _Fit]] = (),
-) -> tuple[str, list[tuple[str, int, int]]]:
-    """The HC3 pass as one GROUP BY: per segment, Σ u²x x' with u = w e / (1 - h),
-    e = y - b'x, h = w x'(X'WX)^-1 x, under the segment's own fit ("seg" cells) and under
-    the whole survey's fit ("all" cells), as compute_stats' streamed pass computes them
-    (a leverage of 1 leaves the respondent out). Placeholders: the segment names in
-    `seg_fits` order twice (fitted values, leverages), then `table`'s own."""
+) -> tuple[list[Hc3Query], list[tuple[str, int]]]:
+    """The HC3 pass: per segment, Σ u²x x' with u = w e / (1 - h), e = y - b'x,
+    h = w x'(X'WX)^-1 x, under the whole survey's fit (the "all" query) and under each
+    segment's own fit ("seg" queries, each for as many segments as HC3_SQL_TERMS allows,
+    reading only their rows), as compute_stats' streamed pass computes them (a leverage of
+    1 leaves the respondent out). Each query is narrow as build_stats_sql: grouped by
+    (segment, touchpoint i, i's rating), Σu² and per touchpoint j Σu² low_j, Σu² high_j,
+    Σu² missing_j; `meat_from_rows` adds them up. Returns the queries and what each
+    aggregate after (segment, touchpoint, rating) holds."""
     lay = Layout(len(spec.touchpoint_columns))
-    k = lay.k
+    t = lay.t
     cuts = touchpoint_cuts(spec, low_max, high_min)
     q = [quote_ident(c) for c in spec.touchpoint_columns]
     inner = _inner_sql(table, spec, segmentation, measure)
     xs = ", ".join(f"{e} AS x{i}" for i, e in enumerate(_design_sql(q, cuts)))
+    xcols = ", ".join(f"x{i}" for i in range(lay.k))
+    tcols = ", ".join(q)
+    cells: list[tuple[str, int]] = [("n", 0)]
+    aggs = ["SUM(uu)"]
+    for what, col in (("low", lay.low), ("high", lay.high), ("miss", lay.miss)):
+        for j in range(t):
+            aggs.append(f"SUM(uu * x{col(j)})")
+            cells.append((what, j))
+
+    def query(fitted: str, lev: str, where: str) -> str:
+        u = "CASE WHEN h < 1 - 1.0e-06 THEN e / GREATEST(1 - h, 1.0e-06) ELSE 0 END"
+        rows = (
+            f"SELECT seg, {tcols}, {xcols}, ({u}) * ({u}) AS uu FROM ("
+            f"SELECT seg, {tcols}, {xcols}, w * (y - ({fitted})) AS e, w * ({lev}) AS h FROM ("
+            f"SELECT seg, w, y, {tcols}, {xs} FROM ({inner}) AS inner_{where}) AS x_) AS e_"
+        )
+        return (
+            f"SELECT seg, tp_, r_, {', '.join(aggs)} FROM ({_by_touchpoint(rows, q)}) AS u_ "
+            "GROUP BY seg, tp_, r_"
+        )
+
     fa, ha = _fit_sql(fit_all, lay)
-    cols = [f"w * (y - ({fa})) AS ea", f"w * ({ha}) AS ha"]
-    if seg_fits:
-        parts = [_fit_sql(f, lay) for _, f in seg_fits]
-        fs = " ".join(f"WHEN seg = ? THEN {p[0]}" for p in parts)
-        hs = " ".join(f"WHEN seg = ? THEN {p[1]}" for p in parts)
-        cols += [f"w * (y - (CASE {fs} ELSE 0 END)) AS es", f"w * (CASE {hs} ELSE 0 END) AS hs"]
-    xcols = ", ".join(f"x{i}" for i in range(k))
-    lev = "CASE WHEN h{s} < 1 - 1.0e-06 THEN e{s} / GREATEST(1 - h{s}, 1.0e-06) ELSE 0 END AS u{s}"
-    us = [lev.format(s="a")] + ([lev.format(s="s")] if seg_fits else [])
-    aggs: list[str] = []
-    cells: list[tuple[str, int, int]] = []
-    for which in ["all"] + (["seg"] if seg_fits else []):
-        u = "ua" if which == "all" else "us"
-        for a in range(k):
-            for b in range(a, k):
-                if _same_touchpoint(lay, a, b):
-                    continue
-                xx = f"x{a}" if a == b else f"x{a} * x{b}"
-                aggs.append(f"SUM({u} * {u} * {xx})")
-                cells.append((which, a, b))
-    sql = (
-        f"SELECT seg, {', '.join(aggs)} FROM ("
-        f"SELECT seg, {xcols}, {', '.join(us)} FROM ("
-        f"SELECT seg, {xcols}, {', '.join(cols)} FROM ("
-        f"SELECT seg, w, y, {xs} FROM ({inner}) AS inner_) AS x_) AS e_) AS u_ GROUP BY seg"
-    )
-    return sql, cells
+    queries = [Hc3Query(query(fa, ha, ""), (), (), "all")]
+    chunk: list[tuple[str, str, str]] = []
+    size = 0
+
+    def flush() -> None:
+        names = tuple(name for name, _, _ in chunk)
+        if len(chunk) == 1:
+            fitted, lev = chunk[0][1], chunk[0][2]
+        else:
+            fitted = "CASE " + " ".join(f"WHEN seg = ? THEN {f}" for _, f, _ in chunk) + " END"
+            lev = "CASE " + " ".join(f"WHEN seg = ? THEN {h}" for _, _, h in chunk) + " END"
+        where = f" WHERE seg IN ({', '.join('?' for _ in names)})"
+        before = names + names if len(chunk) > 1 else ()
+        queries.append(Hc3Query(query(fitted, lev, where), before, names, "seg"))
+
+    for name, fit in seg_fits:
+        fitted, lev = _fit_sql(fit, lay)
+        terms = fitted.count("*") + lev.count("*") + 1
+        if chunk and size + terms > HC3_SQL_TERMS:
+            flush()
+            chunk, size = [], 0
+        chunk.append((name, fitted, lev))
+        size += terms
+    if chunk:
+        flush()
+    return queries, cells
+
+
+def meat_from_rows(a: np.ndarray, cuts: Cuts) -> np.ndarray:
+    """One segment's Σ u²x x' from an HC3 query's rows as a (T, points + 1, 1 + 3T) array
+    (`_slots`)."""
+    t = a.shape[0]
+    uu, ul, uh, um = a[..., 0], a[..., 1 : 1 + t], a[..., 1 + t : 1 + 2 * t], a[..., 1 + 2 * t :]
+    xb = np.concatenate([ul, uh, uu[..., None], um], axis=2)
+    return _symmetric(_design_rows(cuts, xb))
 
 
 def build_facts_sql(table: str, spec: JourneySpec, measure: Measure = "score") -> str:
@@ -1057,42 +1160,30 @@ def stats_from_sql(
                 "journey spec or declare the out-of-scale codes as missing."
             )
     sql, cells = build_stats_sql(table, spec, seg_cols, low, high, measure)
-    points = cuts.points
-    by_name: dict[str, _Accum] = {}
-    for row in run(sql, bound):
-        acc = _new_accum(t, points)
-        acc.n = int(row[1])
-        for value, (what, a, b) in zip(row[2:], cells, strict=True):
-            v = float(value or 0.0)
-            if what == "gram":
-                acc.gram[a, b] = acc.gram[b, a] = v
-            elif what == "pair":
-                acc.pair[a, b] = v
-            else:
-                acc.levels[a // 1000, a % 1000, b] = v
-        by_name[str(row[0])] = acc
+    by_name = {
+        name: level_sums_accum(a, cuts)
+        for name, a in _slots(run(sql, bound), cuts, len(cells)).items()
+    }
     if not by_name:
         raise CmotError("No respondent has an outcome; check the outcome column and its values.")
-    total = _new_accum(t, points)
+    total = _new_accum(t, cuts.points)
     for acc in by_name.values():
         _add_accum(total, acc)
     fits = {name: _fit(acc.gram, lay) for name, acc in by_name.items()}
     fit_all = _fit(total.gram, lay)
     order = sorted(by_name)
     seg_fits = [(name, fits[name]) for name in order] if seg_cols else []
-    hsql, hcells = build_hc3_sql(table, spec, seg_cols, low, high, measure, fit_all, seg_fits)
+    queries, hcells = build_hc3_sql(table, spec, seg_cols, low, high, measure, fit_all, seg_fits)
     k = lay.k
     meats = {name: np.zeros((k, k)) for name in by_name}
     meat_all = np.zeros((k, k))
-    names = [name for name, _ in seg_fits]
-    for row in run(hsql, names + names + bound):
-        name = str(row[0])
-        for value, (which, a, b) in zip(row[1:], hcells, strict=True):
-            v = float(value or 0.0)
-            m = meat_all if which == "all" else meats[name]
-            m[a, b] += v
-            if a != b:
-                m[b, a] += v
+    for query in queries:
+        for name, a in _slots(run(query.sql, query.params(bound)), cuts, len(hcells)).items():
+            meat = meat_from_rows(a, cuts)
+            if query.which == "all":
+                meat_all += meat
+            else:
+                meats[name] += meat
 
     def make(name: str, acc: _Accum, fit: _Fit, meat: np.ndarray) -> SegmentStats:
         return SegmentStats(
@@ -1158,22 +1249,11 @@ def _sql_accums(
         rows = con.execute(sql, list(params)).fetchall()
     except duckdb.Error as e:
         raise CmotError(f"Cannot aggregate the survey: {e}") from None
-    t = len(spec.touchpoint_columns)
-    points = touchpoint_cuts(spec, low, high).points
-    accs: dict[int, _Accum] = {}
-    for row in rows:
-        acc = _new_accum(t, points)
-        acc.n = int(row[1])
-        for value, (what, a, b) in zip(row[2:], cells, strict=True):
-            v = float(value or 0.0)
-            if what == "gram":
-                acc.gram[a, b] = acc.gram[b, a] = v
-            elif what == "pair":
-                acc.pair[a, b] = v
-            else:
-                acc.levels[a // 1000, a % 1000, b] = v
-        accs[codes.setdefault(str(row[0]), len(codes))] = acc
-    return accs
+    cuts = touchpoint_cuts(spec, low, high)
+    return {
+        codes.setdefault(name, len(codes)): level_sums_accum(a, cuts)
+        for name, a in _slots(rows, cuts, len(cells)).items()
+    }
 
 
 def _levels_frame(stats: SufficientStats) -> pd.DataFrame:

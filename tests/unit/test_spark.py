@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot import engines
+from cmot import engines, sums
 from cmot.engines import SparkEngine, spark_session
 from cmot.errors import CmotError
 from cmot.moments import classify_moments
-from cmot.spec import JourneySpec
+from cmot.spec import JourneySpec, default_scale
 from cmot.store import quote_ident
 from cmot.sums import SufficientStats, compute_stats, stats_from_sql
 from tests.conftest import ROOT
@@ -109,6 +110,38 @@ def test_the_sql_passes_equal_compute_stats_on_duckdb(
     filtered = "(SELECT * FROM survey WHERE t0 >= ?)"
     a = compute_stats(con, filtered, spec5(), ["seg"], params=[2])
     assert_same(a, stats_from_sql(run, filtered, spec5(), ["seg"], params=[2]))
+
+
+@pytest.mark.parametrize("terms", [1, 10**9], ids=["a-query-a-segment", "one-query"])
+def test_the_sql_passes_on_mixed_scales_and_a_scored_outcome(
+    monkeypatch: pytest.MonkeyPatch, terms: int
+) -> None:
+    """Engine-independent, the cases the narrow SQL's numpy side must get right: a
+    touchpoint on its own 0-10 scale beside 1-5 ones (rating slots of different widths), a
+    0-10 outcome (its powers in the pair sums), weights, three segments, and the HC3 pass
+    split one query per segment or run as one query with the fits chosen by segment."""
+    monkeypatch.setattr(sums, "HC3_SQL_TERMS", terms)
+    frame = synthetic_frame(6000, 7, touchpoints=5, segments=("A", "B", "C"), effects=EFFECTS)
+    frame["t4"] = (frame["t4"] * 2 - frame["t0"].fillna(1).clip(upper=2)).astype("Int8")
+    frame["__cmot_y"] = frame["__cmot_y"] * 6 + frame["t1"].fillna(3).astype(float)
+    frame["wt"] = np.random.default_rng(8).uniform(0.3, 3.0, len(frame))
+    con = duckdb.connect()
+    register_frame(con, frame)
+    base = make_spec(("t0", "t1", "t2", "t3", "t4"), kind="score", weight="wt")
+    spec = replace(base, scales={"t4": default_scale(0, 10)})
+    table = weighted_sql("survey")
+
+    def run(sql: str, params: Any) -> list[tuple[Any, ...]]:
+        return con.execute(sql, list(params)).fetchall()
+
+    for seg in (None, ["seg"]):
+        a = compute_stats(con, table, spec, seg)
+        b = stats_from_sql(run, table, spec, seg)
+        assert b.weighted and a.segments[0].levels.shape[1] == 12  # 0-10 and missing
+        assert_same(a, b)
+        for sa, sb in zip(a.segments, b.segments, strict=True):
+            np.testing.assert_allclose(sb.pair, sa.pair, rtol=1e-12)
+            np.testing.assert_allclose(sb.levels, sa.levels, rtol=1e-12, atol=1e-9)
 
 
 def test_asking_for_spark_without_pyspark_says_how_to_enable_it(

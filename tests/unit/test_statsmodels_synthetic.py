@@ -183,19 +183,27 @@ def assert_same_sums(a_stats: SufficientStats, b_stats: SufficientStats) -> None
 
 def test_build_stats_sql_runs_as_plain_sql(survey) -> None:
     """The GROUP BY build_stats_sql writes, run directly: its counts and level histogram
-    are those of the rows (the engine's own use of it is checked above)."""
+    are those of the rows (the engine's own use of it is checked above). One row per
+    segment x touchpoint x rating (NULL: missing); the segment's size is any touchpoint's
+    rows added up."""
     con, frame = survey
     sql, cells = build_stats_sql("survey_w", spec(True), ("seg",), LOW_MAX, HIGH_MIN)
-    rows = {r[0]: r for r in con.execute(sql).fetchall()}
-    assert sorted(rows) == sorted(SEGMENTS)
-    for name, row in rows.items():
+    assert cells[:2] == [("n", 0), ("y", 0)]
+    rows = con.execute(sql).fetchall()
+    assert sorted({r[0] for r in rows}) == sorted(SEGMENTS)
+    for name in SEGMENTS:
         part = part_of(frame, name)
-        assert row[1] == len(part)
-        got = dict(zip(cells, row[2:], strict=True))
+        mine = [r for r in rows if r[0] == name]
+        for i in range(len(TOUCHPOINTS)):
+            assert sum(r[3] for r in mine if r[1] == i) == len(part)
+        got = {(r[1], r[2]): r[3:] for r in mine}
         for i, c in enumerate(TOUCHPOINTS):
             for level in range(1, 6):  # count and Σw of each rating level
                 rated = part[c] == level
-                assert got[("levels", i * 1000 + level - 1, 0)] == int(rated.sum())
-                assert got[("levels", i * 1000 + level - 1, 1)] == pytest.approx(
+                n, sw = got.get((i, level), (0, 0.0))[:2]
+                assert n == int(rated.sum())
+                assert sw == pytest.approx(
                     float(part.loc[rated.fillna(False), "wt"].sum()), rel=1e-12
                 )
+            n, sw = got[(i, None)][:2]  # the missing ratings' group
+            assert n == int(part[c].isna().sum())
