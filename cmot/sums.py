@@ -464,6 +464,24 @@ class _Fit:
     problem: str = ""
 
 
+def _segment_stats(name: str, acc: _Accum, fit: _Fit, meat: np.ndarray) -> SegmentStats:
+    """A segment's sums, fit and meat as one result (both engines' passes end here)."""
+    return SegmentStats(
+        name,
+        acc.n,
+        acc.gram,
+        acc.pair,
+        acc.levels,
+        fit.kept,
+        fit.dropped,
+        fit.beta,
+        fit.bread,
+        meat,
+        fit.condition_index,
+        fit.problem,
+    )
+
+
 # Beyond this condition index (of the unit-diagonal X'WX) a float64 inverse keeps fewer
 # than ~4 significant digits: the coefficients are numerical noise, not estimates.
 ILL_CONDITIONED = 1e6
@@ -711,26 +729,10 @@ def _compute(
                 meats[code] += seg_meat
             meat_all += all_meat
 
-    def make(name: str, acc: _Accum, fit: _Fit, meat: np.ndarray) -> SegmentStats:
-        return SegmentStats(
-            name,
-            acc.n,
-            acc.gram,
-            acc.pair,
-            acc.levels,
-            fit.kept,
-            fit.dropped,
-            fit.beta,
-            fit.bread,
-            meat,
-            fit.condition_index,
-            fit.problem,
-        )
-
-    segs = [make(ALL, total, fit_all, meat_all)]
+    segs = [_segment_stats(ALL, total, fit_all, meat_all)]
     if seg_cols:
         for name in sorted(by_name):
-            segs.append(make(name, by_name[name], fits[name], meats[codes[name]]))
+            segs.append(_segment_stats(name, by_name[name], fits[name], meats[codes[name]]))
     stats = SufficientStats(
         columns=columns,
         names=names,
@@ -1185,25 +1187,9 @@ def stats_from_sql(
             else:
                 meats[name] += meat
 
-    def make(name: str, acc: _Accum, fit: _Fit, meat: np.ndarray) -> SegmentStats:
-        return SegmentStats(
-            name,
-            acc.n,
-            acc.gram,
-            acc.pair,
-            acc.levels,
-            fit.kept,
-            fit.dropped,
-            fit.beta,
-            fit.bread,
-            meat,
-            fit.condition_index,
-            fit.problem,
-        )
-
-    segs = [make(ALL, total, fit_all, meat_all)]
+    segs = [_segment_stats(ALL, total, fit_all, meat_all)]
     if seg_cols:
-        segs += [make(name, by_name[name], fits[name], meats[name]) for name in order]
+        segs += [_segment_stats(name, by_name[name], fits[name], meats[name]) for name in order]
     stats = SufficientStats(
         columns=columns,
         names=tuple(spec.touchpoint(c).name for c in columns),

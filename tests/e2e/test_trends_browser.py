@@ -4,6 +4,7 @@ Trends page: pick the wave column, read the changes, see the migration chart, ex
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,7 @@ import pytest
 from tests.conftest import SHARED
 from tests.e2e.conftest import Server, shot, wait_for_run
 from tests.e2e.test_dashboard_browser import charts_drawn
-from tests.e2e.test_real_survey_browser import bulk, clean, pick, save, upload
+from tests.e2e.test_real_survey_browser import bulk, clean, fill, pick, save, upload
 
 pytestmark = pytest.mark.e2e
 
@@ -67,3 +68,67 @@ def test_kansas_city_waves_on_the_trends_page(server: Server, page: object, tmp_
     png_dl.value.save_as(png_path)
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     shot(page, "trends-kc-exported")
+
+
+def map_and_save(page: object, server: Server, path: Path, name: str) -> None:
+    """One wave as a person maps it: touchpoints q3_* and q5_*, outcome q2_01."""
+    upload(page, server, path)
+    bulk(page, "q*", "ignore")
+    bulk(page, "q3_*, q5_*", "touchpoint")
+    pick(page, "Outcome column", "q2_01", typed="q2_01")
+    save(page, name)
+    clean(page)
+
+
+def test_kansas_city_waves_linked_on_the_data_page(
+    server: Server, page: object, tmp_path: Path
+) -> None:
+    missing = [n for n in WAVES if not (KC / n).exists()]
+    if missing:
+        pytest.skip(f"the Kansas City waves are not at {KC} (../shared beside the repo)")
+    page.set_viewport_size({"width": 1400, "height": 2600})  # type: ignore[attr-defined]
+    # Each wave stored as a dataset of its own, as its file came.
+    for wave, name in zip(WAVES, ("kc 2021-09", "kc 2022-03"), strict=True):
+        map_and_save(page, server, KC / wave, name)
+
+    page.goto(server.url + "/data")  # type: ignore[attr-defined]
+    page.get_by_text("Stored datasets").wait_for()  # type: ignore[attr-defined]
+    wait_for_run(page)
+    expander = page.get_by_text("Link datasets as waves", exact=True)  # type: ignore[attr-defined]
+    expander.click()  # opens in the browser: no script run
+    box = page.get_by_label("Datasets, in wave order", exact=True)  # type: ignore[attr-defined]
+    for name in ("kc 2021-09", "kc 2022-03"):  # the first wave first
+        box.click()
+        wait_for_run(page, page.get_by_role("option", name=name, exact=True).first.click)  # type: ignore[attr-defined]
+    matched = page.get_by_text("kc 2022-03 -> kc 2021-09:")  # type: ignore[attr-defined]
+    matched.wait_for(timeout=60_000)
+    text = matched.inner_text()
+    # The waves share one header: every column is matched, by name.
+    found, total = (int(x) for x in re.findall(r"(\d+) of (\d+) columns matched", text)[0])
+    assert found == total > 30, text
+    fill(page, "Link name", "kc resident")
+    wait_for_run(page, page.locator(".st-key-link_save button").click)  # type: ignore[attr-defined]
+    page.get_by_text("Saved link 'kc resident'").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    clean(page)
+    shot(page, "trends-kc-linked")
+
+    # A dataset of the link opens the Trends page on the link.
+    nav = page.get_by_test_id("stSidebarNav")  # type: ignore[attr-defined]
+    wait_for_run(page, nav.get_by_role("link", name="Trends", exact=True).click)
+    charts_drawn(page)
+    clean(page)
+    source = page.get_by_label("Waves from", exact=True)  # type: ignore[attr-defined]
+    assert source.input_value().startswith("Linked: kc resident (2 datasets")
+    body = page.inner_text("body")  # type: ignore[attr-defined]
+    assert "Significant changes, kc 2021-09 → kc 2022-03" in body, body[:3000]
+    assert page.get_by_test_id("stVegaLiteChart").count() == 2  # type: ignore[attr-defined]
+    assert "wave=link%3Akc+resident" in page.url or "wave=link:kc" in page.url  # type: ignore[attr-defined]
+    shot(page, "trends-kc-link-page")
+
+    with page.expect_download() as csv_dl:  # type: ignore[attr-defined]
+        page.locator(".st-key-changes_table_csv button").click()  # type: ignore[attr-defined]
+    csv_path = tmp_path / "changes-link.csv"
+    csv_dl.value.save_as(csv_path)
+    changes = pd.read_csv(csv_path, encoding="utf-8-sig")
+    assert len(changes) > 10
+    assert set(changes.from_wave) == {"kc 2021-09"} and set(changes.to_wave) == {"kc 2022-03"}
