@@ -51,7 +51,33 @@ def main() -> None:
             evidence_of_table(con, info.table, spec, ["Segment"], [COMMENT_COLUMN])
             warm.append(time.perf_counter() - t)
         print("warm calls: " + ", ".join(f"{w:.2f} s" for w in warm))
+        page(info.name, args.warm)
         print(f"load average after: {os.getloadavg()}, cores: {os.cpu_count()}")
+
+
+def page(dataset: str, repeat: int) -> None:
+    """What a person waits for on the Moments page (AppTest: the server's script run, no
+    browser): the first view of the evidence panel (the segment's evidence computed, then
+    cached per view), then switching the panel's touchpoint, warm (median of `repeat`)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.query_params.update({"dataset": dataset, "seg": "Segment"})
+    at.run()
+    t = time.perf_counter()
+    at.switch_page("pages/moments.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    print(f"Moments page, first view with the evidence panel: {time.perf_counter() - t:.2f} s")
+    names = at.selectbox(key="ev_tp").options
+    for name in names:  # warm every touchpoint once
+        at.selectbox(key="ev_tp").set_value(name).run()
+    times = []
+    for k in range(repeat * 2):
+        t = time.perf_counter()
+        at.selectbox(key="ev_tp").set_value(names[k % len(names)]).run()
+        times.append(time.perf_counter() - t)
+    times.sort()
+    print(f"switch the panel's touchpoint, warm: median {times[len(times) // 2] * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

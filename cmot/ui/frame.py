@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import streamlit as st
 
@@ -29,6 +29,8 @@ UNEXPECTED = (
     "pick another segmentation, filter or dataset in the sidebar. The details are in the "
     "server log"
 )
+T = TypeVar("T")
+
 # Widget state that belongs to one dataset: its columns, segments, dates and scale. Switching
 # dataset (or saving a new version, which selects it) forgets it, so that no widget keeps a
 # value the new dataset does not have (a date beyond its range raised in the date input).
@@ -315,7 +317,7 @@ def _moments(
     settings: Settings,
 ) -> MomentsResult:
     store = get_store()
-    info = next(d for d in store.list_datasets(all_versions=True) if d.id == dataset_id)
+    info = store.get_dataset_by_id(dataset_id)
     # The engine keeps the sums per (dataset, relation, params, segmentation, cut-offs): a
     # threshold change reclassifies from them without reading the data again.
     return find_moments(
@@ -331,16 +333,25 @@ def _moments(
 
 def moments(view: PageView) -> MomentsResult:
     """The moments of truth of the view (cached); a user-caused error stops the page."""
+    return computed(
+        "Computing the moments of truth of each segment…",
+        lambda: _moments(
+            str(get_store().path),
+            view.info.id,
+            view.relation,
+            view.params,
+            view.columns,
+            view.settings,
+        ),
+    )
+
+
+def computed(what: str, compute: Callable[[], T]) -> T:
+    """`compute()` under a spinner saying `what`; an error the user can fix (CmotError) is
+    shown where the result would be and stops the page, never a traceback."""
     try:
-        with st.spinner("Computing the moments of truth of each segment…"):
-            return _moments(
-                str(get_store().path),
-                view.info.id,
-                view.relation,
-                view.params,
-                view.columns,
-                view.settings,
-            )
+        with st.spinner(what):
+            return compute()
     except CmotError as e:
         st.error(str(e))
         st.stop()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import streamlit as st
@@ -22,7 +22,7 @@ from cmot.report import TrendSection
 from cmot.store import DatasetInfo, Link
 from cmot.sums import Settings
 from cmot.trend import TrendResult, compare_waves, compute_trend, fix_check
-from cmot.ui.frame import PageView, settings_caption
+from cmot.ui.frame import PageView, computed, settings_caption
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store
 from cmot.ui.url import url_widget
@@ -163,7 +163,7 @@ def _trend(
     by: str,
 ) -> TrendResult:
     store = get_store()
-    info = next(d for d in store.list_datasets(all_versions=True) if d.id == dataset_id)
+    info = store.get_dataset_by_id(dataset_id)
     source = waves_from_column(
         store.cursor(),
         relation,
@@ -197,27 +197,24 @@ def trend(view: PageView, option: WaveOption, by: str) -> TrendResult:
     """The trend of the view's segments over the waves of `option` (cached per dataset
     version, view, settings, column and grouping; a link per its stored identity); a
     user-caused error stops the page."""
-    try:
-        with st.spinner("Computing the moments of truth of each wave…"):
-            if option.kind == "link":
-                link = get_store().get_link(option.column)
-                return _link_trend(
-                    str(get_store().path), link, link_columns(view, link), view.settings
-                )
-            return _trend(
-                str(get_store().path),
-                view.info.id,
-                view.relation,
-                view.params,
-                view.columns,
-                view.settings,
-                option.column,
-                by,
-            )
-    except CmotError as e:
-        st.error(str(e))
-        st.stop()
-        raise  # unreachable: st.stop raises
+
+    def compute() -> TrendResult:
+        db = str(get_store().path)
+        if option.kind == "link":
+            link = get_store().get_link(option.column)
+            return _link_trend(db, link, link_columns(view, link), view.settings)
+        return _trend(
+            db,
+            view.info.id,
+            view.relation,
+            view.params,
+            view.columns,
+            view.settings,
+            option.column,
+            by,
+        )
+
+    return computed("Computing the moments of truth of each wave…", compute)
 
 
 def segment_rows(result: TrendResult, segment: str) -> pd.DataFrame:
@@ -438,7 +435,13 @@ def draw() -> None:
         help="Penalty against reward, or range of impact against impact asymmetry.",
     )
     first = next(iter(result.results.values()))
-    st.caption(settings_caption(view, first))
+    # Weighting and the rest as the waves were analysed: a link's first wave, not the
+    # sidebar's dataset (whose weight the link's datasets may not have).
+    shown = view
+    if option.kind == "link":
+        first_id = get_store().get_link(option.column).dataset_ids[0]
+        shown = replace(view, info=get_store().get_dataset_by_id(first_id))
+    st.caption(settings_caption(shown, first))
     for line in too_small(result, segment):
         st.warning(line, icon="⚠️")
     rows = segment_rows(result, segment)

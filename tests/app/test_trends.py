@@ -286,15 +286,15 @@ def test_migration_chart_specs(store_dir: Path) -> None:
 
 @pytest.fixture
 def linked(store_dir: Path, tmp_path: Path) -> Store:
-    """The demo (no wave column kept) and the demo waves stored as three datasets, one per
-    wave (the wave column dropped), linked as "waves"; wave 2027 renames Invoicing."""
+    """The demo and the demo waves stored unweighted as three datasets, one per wave (the
+    wave column dropped), linked as "waves"; wave 2027 renames Invoicing."""
     store = Store(store_dir)
     ensure_demo(store)
     data = generate_waves(n_per_segment=150, seed=3)
     ids = []
     for label in WAVE_LABELS:
         part = data.frame[data.frame[WAVE_COLUMN] == label].drop(columns=WAVE_COLUMN)
-        spec = demo_spec()
+        spec = replace(demo_spec(), weight_column=None)  # the demo itself is weighted
         if label == WAVE_LABELS[-1]:
             part = part.rename(columns={"Invoicing": "invoices"})
             spec = rename_touchpoint(spec, "Invoicing", "invoices")
@@ -346,6 +346,9 @@ def test_a_link_follows_the_view_segments_and_round_trips_in_the_url(linked: Sto
     again = open_trends(DEMO_NAME, **{k: param(at, k) for k in ("wave", "seg", "wave_seg")})
     assert again.selectbox(key="wave").value == "link:waves"
     assert again.selectbox(key="wave_seg").value == "Public agencies"
+    # Said as the link's waves were analysed (unweighted), not as the demo is (weighted).
+    assert any(str(c.value).startswith("**Unweighted**") for c in again.caption)
+    assert not any("Weighted by" in str(c.value) for c in again.caption)
 
 
 def test_a_deleted_link_in_a_shared_url_says_so(linked: Store) -> None:
