@@ -183,6 +183,20 @@ def _link_trend(db: str, link: Link, columns: tuple[str, ...], settings: Setting
     return compute_trend(waves_from_link(get_store(), link), columns, settings)
 
 
+def column_trend(view: PageView, column: str, by: str) -> TrendResult:
+    """The view's trend over the waves of one of its dataset's columns (cached)."""
+    return _trend(
+        str(get_store().path),
+        view.info.id,
+        view.relation,
+        view.params,
+        view.columns,
+        view.settings,
+        column,
+        by,
+    )
+
+
 def link_columns(view: PageView, link: Link) -> tuple[str, ...]:
     """The view's segment columns the link's waves share (the first wave's segment columns,
     under which every later wave's columns are renamed); none for a saved segmentation,
@@ -203,16 +217,7 @@ def trend(view: PageView, option: WaveOption, by: str) -> TrendResult:
         if option.kind == "link":
             link = get_store().get_link(option.column)
             return _link_trend(db, link, link_columns(view, link), view.settings)
-        return _trend(
-            db,
-            view.info.id,
-            view.relation,
-            view.params,
-            view.columns,
-            view.settings,
-            option.column,
-            by,
-        )
+        return column_trend(view, option.column, by)
 
     return computed("Computing the moments of truth of each wave…", compute)
 
@@ -293,16 +298,7 @@ def _headline_trend(view: PageView) -> tuple[WaveOption, TrendResult] | None:
         return None
     option, by = found
     try:
-        result = _trend(
-            str(get_store().path),
-            view.info.id,
-            view.relation,
-            view.params,
-            view.columns,
-            view.settings,
-            option.column,
-            by,
-        )
+        result = column_trend(view, option.column, by)
     except CmotError:
         return None
     return option, result
