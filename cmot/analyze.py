@@ -13,9 +13,18 @@ import duckdb
 import pandas as pd
 
 from cmot.compare import compare_all, find_flips
-from cmot.engines import SparkEngine, spark_session
+from cmot.engines import EngineName, SparkEngine, spark_session
 from cmot.errors import CmotError
 from cmot.evidence import evidence_of_table
+from cmot.external import (
+    cleaned_view,
+    duckdb_relation,
+    duckdb_source,
+    is_parquet_source,
+    map_external,
+    open_external,
+    spark_view_name,
+)
 from cmot.flags import (
     add_analysis_flags,
     add_engine_flags,
@@ -28,7 +37,7 @@ from cmot.moments import ALL, MomentsResult, Settings, classify_moments, find_mo
 from cmot.options import IngestOptions
 from cmot.report import to_csv
 from cmot.spec import JourneySpec
-from cmot.store import Store, quote_ident, quote_literal
+from cmot.store import W_COL, Y_COL, DatasetInfo, Store, quote_ident, quote_literal
 from cmot.summary import amount
 
 MOMENTS_CSV_FIRST = [
@@ -62,14 +71,17 @@ def open_source(
     return survey.con, survey.table, survey.spec, key
 
 
-def as_attributes(options: IngestOptions, source: str, columns: Sequence[str]) -> IngestOptions:
+def as_attributes(
+    options: IngestOptions, source: str, columns: Sequence[str], *, force: bool = False
+) -> IngestOptions:
     """Columns the user segments a file by are attributes, whatever detection guessed.
 
     Naming a column with --segment is the choice the Data page makes by mapping it as a
     segment attribute: coded columns (district 1-6) otherwise look like ratings. A spec or a
-    stored dataset keeps its own mapping.
+    stored dataset keeps its own mapping. `force`: `source` is a Parquet source or table
+    read in place, mapped like a file.
     """
-    if not columns or options.spec is not None or not Path(source).is_file():
+    if not columns or options.spec is not None or not (force or Path(source).is_file()):
         return options
     roles = {**{c: "attribute" for c in columns}, **options.roles}
     return replace(options, roles=roles)
@@ -222,36 +234,78 @@ def write_summary(
     return "\n".join(lines) + "\n"
 
 
-def is_parquet_source(source: str) -> bool:
-    """A Parquet file, folder of Parquet files or glob: read by Spark in place."""
-    return source.lower().endswith((".parquet", ".parquet/")) or any(c in source for c in "*?[")
+def stored_layout(source: str) -> bool:
+    """A Parquet source already in the stored layout (a dataset's file, or rows written by
+    another tool the same way): it carries the outcome and weight columns cmot derives."""
+    try:
+        with duckdb.connect() as con:
+            cols = con.execute(f"DESCRIBE SELECT * FROM {duckdb_source(source)}").fetchall()
+    except duckdb.Error:
+        return False  # a folder Spark reads but DuckDB does not: Spark says what is wrong
+    return {Y_COL, W_COL} <= {c[0] for c in cols}
 
 
-def spark_moments(
-    args: argparse.Namespace, columns: list[str], settings: Settings
-) -> tuple[MomentsResult, duckdb.DuckDBPyConnection | None, str, JourneySpec]:
+Analysed = tuple[MomentsResult, duckdb.DuckDBPyConnection | None, str, JourneySpec]
+
+
+def parquet_moments(args: argparse.Namespace, columns: list[str], settings: Settings) -> Analysed:
+    """A Parquet path or glob (either engine) or a Spark table, analysed where it lies: mapped
+    on a seeded sample with the usual flags, cleaned by a view, summed by the engine."""
+    engine: EngineName = "spark" if args.engine == "spark" else "duckdb"
+    options = options_from_flags(**flag_values(args))
+    opened = open_external(args.source, engine, args.spark_remote)
+    det, spec, _ = map_external(opened, as_attributes(options, "", columns, force=True))
+    for note in mapping_notes(det, spec):
+        print(note)
+    source = replace(opened.source, types=tuple((g.column, g.dtype) for g in det.columns))
+    if opened.engine is None:
+        assert opened.con is not None
+        table = duckdb_relation(source, spec)
+        check_segment_columns(opened.con, table, spec, columns)
+        result = find_moments(opened.con, table, spec, columns or None, settings)
+        return result, opened.con, table, spec
+    view = cleaned_view(opened.engine.session, source, spec, quote_ident("cmot_analyze"))
+    stats = opened.engine.stats(view, spec, columns or None, settings)
+    return classify_moments(stats, settings), None, view, spec
+
+
+def spark_moments(args: argparse.Namespace, columns: list[str], settings: Settings) -> Analysed:
     """The sums on Spark: a Parquet path or glob in the stored layout (with --spec) is read
     by Spark where it lies; a survey file is read and cleaned as for DuckDB and handed to
-    Spark as a temporary Parquet file; a stored dataset's Parquet file is read in place."""
-    engine = SparkEngine(spark_session(args.spark_remote))
-    if is_parquet_source(args.source):
+    Spark as a temporary Parquet file; a stored dataset's Parquet file is read in place, and
+    an external dataset's source through its view."""
+    if is_parquet_source(args.source) and stored_layout(args.source):
         if not args.spec:
             raise CmotError(
-                "A Parquet source needs its journey spec: give --spec FILE (roles, scale, "
-                "outcome); its rows must have the stored layout (__cmot_y, __cmot_w)."
+                "A Parquet source in the stored layout needs its journey spec: give --spec "
+                "FILE (roles, scale, outcome)."
             )
         spec = options_from_flags(**flag_values(args)).spec
         if spec is None:
             raise CmotError("Cannot read the journey spec given with --spec.")
+        engine = SparkEngine(spark_session(args.spark_remote))
         table = engine.register_parquet(args.source)
         stats = engine.stats(table, spec, columns or None, settings)
         return classify_moments(stats, settings), None, table, spec
+    info = stored_dataset(args.source)
+    if info is not None and info.external is not None:
+        remote = args.spark_remote or (
+            info.external.remote if info.external.engine == "spark" else None
+        )
+        engine = SparkEngine(spark_session(remote))
+        source = replace(info.external, engine="spark", remote=remote)
+        view = cleaned_view(engine.session, source, info.spec, spark_view_name(info))
+        stats = engine.stats(view, info.spec, columns or None, settings)
+        return classify_moments(stats, settings), None, view, info.spec
+    if is_parquet_source(args.source) or (info is None and not Path(args.source).exists()):
+        return parquet_moments(args, columns, settings)  # raw Parquet, or a Spark table
+    engine = SparkEngine(spark_session(args.spark_remote))
     con, table, spec, _ = open_source(args)
     check_segment_columns(con, table, spec, columns)
-    survey = ingest_store_file(args.source)
-    if survey is not None:
-        path = str(survey)
-        stats = engine.stats(engine.register_parquet(path), spec, columns or None, settings)
+    if info is not None:
+        stats = engine.stats(
+            engine.register_parquet(str(info.file)), spec, columns or None, settings
+        )
         return classify_moments(stats, settings), con, table, spec
     with tempfile.TemporaryDirectory(prefix="cmot-spark-") as tmp:
         path = str(Path(tmp) / "survey.parquet")
@@ -260,11 +314,12 @@ def spark_moments(
     return classify_moments(stats, settings), con, table, spec
 
 
-def ingest_store_file(source: str) -> Path | None:
-    """A stored dataset's Parquet file (None for a survey file)."""
-    if Path(source).is_file():
+def stored_dataset(source: str) -> DatasetInfo | None:
+    """The stored dataset `source` names (None for a file, a glob or an unknown name)."""
+    if Path(source).exists() or is_parquet_source(source):
         return None
-    return Store().get_dataset(source).file
+    store = Store()
+    return store.get_dataset(source) if store.has_dataset(source) else None
 
 
 def run_analyze(args: argparse.Namespace) -> int:
@@ -275,10 +330,27 @@ def run_analyze(args: argparse.Namespace) -> int:
         measure="promoter" if args.promoter else "score",
     )
     con: duckdb.DuckDBPyConnection | None
-    if args.spark_remote and args.engine != "spark":
-        raise CmotError("--spark-remote runs the sums on Spark: add --engine spark.")
+    if args.spark_remote and args.engine == "duckdb":
+        raise CmotError("--spark-remote runs the sums on Spark: drop --engine duckdb.")
+    info = stored_dataset(args.source)
+    if args.engine is None:  # a dataset's own engine; this process's DuckDB for a file
+        spark = args.spark_remote or (info is not None and info.engine == "spark")
+        args.engine = "spark" if spark else "duckdb"
     if args.engine == "spark":
         result, con, table, spec = spark_moments(args, columns, settings)
+    elif is_parquet_source(args.source):
+        result, con, table, spec = parquet_moments(args, columns, settings)
+    elif info is not None and info.external is not None and info.sampled:
+        # Its DuckDB table is a sample: DuckDB reads the whole source, or says it cannot.
+        if info.external.kind != "parquet":
+            raise CmotError(
+                f"{info.label} is the Spark table {info.external.location!r}: only Spark "
+                "reads it. Drop --engine duckdb."
+            )
+        con, spec = Store().cursor(), info.spec
+        table = duckdb_relation(replace(info.external, engine="duckdb"), spec)
+        check_segment_columns(con, table, spec, columns)
+        result = find_moments(con, table, spec, columns or None, settings)
     else:
         con, table, spec, key = open_source(args)
         check_segment_columns(con, table, spec, columns)

@@ -78,6 +78,18 @@ CREATE TRIGGER IF NOT EXISTS links_of_deleted_dataset BEFORE DELETE ON datasets
 BEGIN
     DELETE FROM links WHERE id IN (SELECT link_id FROM link_waves WHERE dataset_id = OLD.id);
 END;
+-- An external dataset (cmot.external): rows read in place from a Parquet path or glob, or a
+-- Spark table, through its engine; `types` (JSON) are the source columns' types its cleaning
+-- SQL was planned with. Its datasets row's file is the seeded sample a Spark dataset's
+-- respondent-level views read, or a name no file has (a DuckDB one reads the source itself).
+CREATE TABLE IF NOT EXISTS external_sources (
+    dataset_id INTEGER PRIMARY KEY REFERENCES datasets (id) ON DELETE CASCADE,
+    engine     TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    location   TEXT NOT NULL,
+    remote     TEXT,
+    types_json TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,13 +114,13 @@ def _is_code(qc: str, dtype: str, codes: Sequence[Code]) -> tuple[str, list[Any]
     if not codes:
         return "false", []  # no text to make
     listed, params = _in_list(codes, text=True)
-    return f"trim({qc}::VARCHAR) IN {listed}", params
+    return f"trim({qc}::STRING) IN {listed}", params
 
 
 def _number(qc: str, dtype: str) -> str:
     """A column's values as numbers, NULL where the text is no number. A numeric column's
     own value is the number its text reads as: no round trip through text."""
-    return f"{qc}::DOUBLE" if is_numeric_type(dtype) else f"TRY_CAST(trim({qc}::VARCHAR) AS DOUBLE)"
+    return f"{qc}::DOUBLE" if is_numeric_type(dtype) else f"TRY_CAST(trim({qc}::STRING) AS DOUBLE)"
 
 
 def check_columns(spec: JourneySpec, columns: list[str]) -> None:
@@ -139,9 +139,14 @@ def check_columns(spec: JourneySpec, columns: list[str]) -> None:
 
 
 def _clean(
-    spec: JourneySpec, types: dict[str, str]
+    spec: JourneySpec, types: dict[str, str], row: str = "rowid"
 ) -> tuple[list[tuple[str, list[Any]]], list[tuple[str, str, str, str, list[Any]]]]:
-    """The select items (SQL, params) of the stored layout, and the report's counting rules."""
+    """The select items (SQL, params) of the stored layout, and the report's counting rules.
+
+    `row` is the SQL of a row's number (ROW_COL): DuckDB's `rowid` of the read file, or for an
+    external source, whose rows have no fixed position, a hash of its respondent id. The SQL
+    is portable between DuckDB and Spark SQL (`::STRING`, not `::VARCHAR`, which Spark wants
+    with a length), so that one definition cleans a file at ingest and a lake in place."""
     items: list[tuple[str, list[Any]]] = []
     counts: list[tuple[str, str, str, str, list[Any]]] = []  # column, reason, action, sql, params
     o = spec.outcome
@@ -181,7 +186,7 @@ def _clean(
         )
 
     if spec.weight_column:
-        w = f"TRY_CAST({_q(spec.weight_column)}::VARCHAR AS DOUBLE)"
+        w = f"TRY_CAST({_q(spec.weight_column)}::STRING AS DOUBLE)"
         w_expr = f"CASE WHEN {w} > 0 THEN {w} ELSE NULL END"
         counts.append(
             (
@@ -196,7 +201,7 @@ def _clean(
         w_expr = "1.0"
 
     if spec.id_column:
-        id_expr = f"nullif(trim({_q(spec.id_column)}::VARCHAR), '')"
+        id_expr = f"nullif(trim({_q(spec.id_column)}::STRING), '')"
         counts.append(
             (
                 spec.id_column,
@@ -207,9 +212,9 @@ def _clean(
             )
         )
     else:
-        id_expr = "(rowid + 1)::VARCHAR"
+        id_expr = "(rowid + 1)::STRING"
 
-    items.append((f"rowid AS {_q(ROW_COL)}", []))
+    items.append((f"{row} AS {_q(ROW_COL)}", []))
     items.append((f"{id_expr} AS {_q(ID_COL)}", []))
     items.append((f"({y})::DOUBLE AS {_q(Y_COL)}", list(y_params)))
     items.append((f"({w_expr})::DOUBLE AS {_q(W_COL)}", []))
@@ -240,8 +245,8 @@ def _clean(
             if OTHER in labels:
                 other, op = "?", [labels[OTHER]]
             else:
-                other, op = f"{c}::VARCHAR", []
-            mapped = f"CASE trim({c}::VARCHAR) {cases} ELSE {other} END" if listed else other
+                other, op = f"{c}::STRING", []
+            mapped = f"CASE trim({c}::STRING) {cases} ELSE {other} END" if listed else other
             items.append(
                 (
                     f"CASE WHEN {c} IS NULL OR {is_code} THEN NULL ELSE {mapped} END AS {c}",
@@ -257,7 +262,7 @@ def _clean(
             )
         elif col in spec.comments:
             # Free text is kept as text, trimmed; a blank answer is no answer.
-            items.append((f"NULLIF(trim({c}::VARCHAR), '') AS {c}", []))
+            items.append((f"NULLIF(trim({c}::STRING), '') AS {c}", []))
         else:
             items.append((c, []))
 
@@ -274,7 +279,7 @@ def _clean(
             is_code, code_params = _in_list(codes, text=False)
             is_code = f"coalesce({c} IN {is_code}, false)" if code_params else "false"
         else:
-            raw_text = f"trim({c}::VARCHAR)"
+            raw_text = f"trim({c}::STRING)"
             value = f"TRY_CAST({raw_text} AS DOUBLE)"
             is_code, code_params = _in_list(codes, text=True)
             is_code = f"coalesce({raw_text} IN {is_code}, false)" if code_params else "false"
@@ -326,13 +331,50 @@ class CleaningPlan:
     report: ValidationReport
 
 
-def plan_cleaning(raw: RawFile, spec: JourneySpec, types: dict[str, str]) -> CleaningPlan:
-    con = raw.con
-    items, counts = _clean(spec, types)
+# Runs one query with bound `?` values on some engine and returns its rows.
+Run = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+
+
+def cleaning_select(
+    spec: JourneySpec, types: dict[str, str], relation: str, row: str = "rowid"
+) -> tuple[str, list[Any]]:
+    """The SELECT (and its bound values) that makes the stored layout from `relation`: the
+    rows a stored dataset holds, or what an external dataset's view is, on either engine."""
+    items, _ = _clean(spec, types, row)
     select = ", ".join(i[0] for i in items)
     params = [p for i in items for p in i[1]]
     where = f"{_q(Y_COL)} IS NOT NULL AND {_q(W_COL)} IS NOT NULL AND {_q(ID_COL)} IS NOT NULL"
-    sql = f"SELECT * FROM (SELECT {select} FROM raw) WHERE {where}"
+    return f"SELECT * FROM (SELECT {select} FROM {relation}) WHERE {where}", params
+
+
+def plan_cleaning(raw: RawFile, spec: JourneySpec, types: dict[str, str]) -> CleaningPlan:
+    """The cleaning of a file read into the TEMP table `raw` of `raw.con`."""
+
+    def run(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return raw.con.execute(sql, list(params)).fetchall()
+
+    return plan_select(
+        run, "raw", spec, types, raw.source_name, raw.layout, raw.encoding, raw.rows, raw.columns
+    )
+
+
+def plan_select(
+    run: Run,
+    relation: str,
+    spec: JourneySpec,
+    types: dict[str, str],
+    source_name: str,
+    layout: str,
+    encoding: str,
+    rows: int,
+    columns: Sequence[str],
+    row: str = "rowid",
+) -> CleaningPlan:
+    """Validate `relation` (counts in one pass on the engine `run` queries) and plan its
+    cleaning; raises CmotError when no analysis could use it (no usable row, one outcome
+    value, a repeated respondent id)."""
+    items, counts = _clean(spec, types, row)
+    sql, params = cleaning_select(spec, types, relation, row)
 
     # One pass for every count the report and the checks need. counts[0] is the outcome
     # rule; items 1-3 are the id, outcome and weight expressions.
@@ -348,21 +390,22 @@ def plan_cleaning(raw: RawFile, spec: JourneySpec, types: dict[str, str]) -> Cle
         f"count_if({keep})",
         f"min({y}) FILTER (WHERE {keep})",
         f"max({y}) FILTER (WHERE {keep})",
-        f"count({idc}) - count(DISTINCT trim({idc}::VARCHAR))" if idc else "0",
+        f"count({idc}) - count(DISTINCT trim({idc}::STRING))" if idc else "0",
     ]
     stat_params += y_params * 5  # count_if(keep); min(y) FILTER (keep); max(y) FILTER (keep)
-    row = con.execute(f"SELECT {', '.join(stats)} FROM raw", stat_params).fetchall()[0]
-    tallies, (kept, y_lo, y_hi, dup_rows) = row[: len(counts)], row[len(counts) :]
+    got = run(f"SELECT {', '.join(stats)} FROM {relation}", stat_params)[0]
+    tallies, (kept, y_lo, y_hi, dup_rows) = got[: len(counts)], got[len(counts) :]
     changes = tuple(
         Change(col, reason, int(k), action)
         for (col, reason, action, _, _), k in zip(counts, tallies, strict=True)
         if k
     )
     if dup_rows:
-        dups = con.execute(
-            f"SELECT trim({idc}::VARCHAR) FROM raw WHERE {idc} IS NOT NULL "
-            "GROUP BY 1 HAVING count(*) > 1 ORDER BY min(rowid) LIMIT 5"
-        ).fetchall()
+        dups = run(
+            f"SELECT trim({idc}::STRING) FROM {relation} WHERE {idc} IS NOT NULL "
+            f"GROUP BY 1 HAVING count(*) > 1 ORDER BY min({row}) LIMIT 5",
+            [],
+        )
         ex = ", ".join(str(d[0]) for d in dups)
         raise CmotError(
             f"{dup_rows} row(s) repeat a respondent id in {spec.id_column!r} (e.g. {ex}). "
@@ -393,24 +436,24 @@ def plan_cleaning(raw: RawFile, spec: JourneySpec, types: dict[str, str]) -> Cle
     if o.kind == "binary":
         notes.append(f"outcome {o.column!r}: positive = {', '.join(o.positive)}")
     if o.kind == "recommend":
-        pro, det = con.execute(
-            f"SELECT avg((({y}) >= 9)::INT), avg((({y}) <= 6)::INT) FROM raw WHERE {keep}",
+        pro, det = run(
+            f"SELECT avg((({y}) >= 9)::INT), avg((({y}) <= 6)::INT) FROM {relation} WHERE {keep}",
             y_params * 3,
-        ).fetchall()[0]
+        )[0]
         notes.append(
             f"NPS {100 * (pro - det):+.0f}: promoters (9-10) {pro:.0%}, "
             f"passives (7-8) {1 - pro - det:.0%}, detractors (0-6) {det:.0%}"
         )
     report = ValidationReport(
-        source_name=raw.source_name,
-        layout=raw.layout,
-        encoding=raw.encoding,
-        rows_read=raw.rows,
+        source_name=source_name,
+        layout=layout,
+        encoding=encoding,
+        rows_read=rows,
         rows_kept=int(kept),
         changes=changes,
         duplicate_ids=0,
         out_of_scale=sum(c.count for c in changes if c.reason.startswith("outside the")),
-        columns_ignored=tuple(c for c in raw.columns if c not in used_columns(spec)),
+        columns_ignored=tuple(c for c in columns if c not in used_columns(spec)),
         touchpoints=spec.touchpoint_columns,
         outcome=f"{o.column} ({o.kind})",
         notes=tuple(notes),

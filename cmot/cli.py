@@ -27,6 +27,7 @@ from cmot.flags import (
 )
 from cmot.ingest import detect_roles, ingest
 from cmot.link_cli import add_link_parser, add_links_parser
+from cmot.register_cli import add_register_parser
 from cmot.report import to_csv
 from cmot.segment_cli import add_segments_parser
 from cmot.store import Store
@@ -145,10 +146,13 @@ def run_datasets(args: argparse.Namespace) -> int:
     if not rows:
         print(f"No datasets in {store.path}.")
         return 0
-    print(f"{'name':<24} {'version':>7} {'rows':>10} {'created':<19}  source")
+    print(f"{'name':<24} {'version':>7} {'rows':>10} {'created':<19}  {'engine':<6}  source")
     for d in rows:
         created = d.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{d.name:<24} {d.version:>7} {d.rows_kept:>10,} {created:<19}  {d.source_name}")
+        where = f"{d.source_name} (read in place)" if d.external else d.source_name
+        print(
+            f"{d.name:<24} {d.version:>7} {d.rows_kept:>10,} {created:<19}  {d.engine:<6}  " + where
+        )
     return 0
 
 
@@ -193,6 +197,7 @@ def add_datasets_parser(sub: argparse._SubParsersAction) -> None:
 PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_roles_parser,
     add_ingest_parser,
+    add_register_parser,
     add_datasets_parser,
     add_analyze_parser,
     add_segments_parser,

@@ -120,6 +120,13 @@ def spark_session(remote: str | None = None, conf: dict[str, str] | None = None)
         raise
     except Exception as e:  # py4j / gRPC errors have no common base worth naming
         where = remote or "local[2]"
+        if "SESSION_ALREADY_EXIST" in str(e):
+            # PySpark allows one kind of session per process: local, or Spark Connect.
+            raise CmotError(
+                f"This process already runs a {'local Spark' if remote else 'Spark Connect'} "
+                f"session, and PySpark cannot open {where} beside it. Analyse datasets of "
+                "the other Spark in another process (another dashboard server or command)."
+            ) from None
         raise CmotError(f"Cannot start Spark ({where}): {e}. {ENABLE_SPARK}") from None
 
 

@@ -437,9 +437,10 @@ def add_engine_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--engine",
         choices=("duckdb", "spark"),
-        default="duckdb",
-        help="where the sums run: duckdb (default) or spark (pip install -r "
-        "requirements-spark.txt, Java 17); Parquet paths and globs need spark and --spec",
+        default=None,
+        help="where the sums run: duckdb (in this process) or spark (pip install -r "
+        "requirements-spark.txt, Java 17); default: a dataset's own engine, else duckdb. "
+        "A Parquet path or glob is read in place by either; a table name needs spark",
     )
     g.add_argument(
         "--spark-remote",

@@ -231,6 +231,7 @@ class Survey:
     store: Store | None = None  # set for a stored dataset
     info: DatasetInfo | None = None
     detection: Detection | None = None  # set for a file: what was proposed and chosen
+    note: str = ""  # what a command says first: a Spark dataset's rows here are its sample
 
 
 # Suffixes of survey files: a missing one is a wrong path, not the name of a dataset.
@@ -264,4 +265,11 @@ def open_survey(ref: str, options: IngestOptions | None = None) -> Survey:
         )
     store = Store()
     info = store.get_dataset(ref)
-    return Survey(store.cursor(), info.table, info.spec, store, info)
+    note = ""
+    if info.sampled:
+        from cmot.external import sample_words  # cmot.external builds on this module
+
+        # Its sample, not its Parquet read by DuckDB: a saved segmentation must name the
+        # rows the dashboard reads (their ids are hashed by Spark).
+        note = f"{info.label} is read by Spark; this command reads {sample_words(info)}."
+    return Survey(store.cursor(), info.table, info.spec, store, info, note=note)

@@ -26,6 +26,8 @@ def _source(
 ) -> tuple[duckdb.DuckDBPyConnection, str, JourneySpec, Store | None, Any]:
     """(connection, quoted table, spec, store, dataset info) for a file or a dataset name."""
     survey = open_survey(ref, options)
+    if survey.note:
+        print(survey.note)
     if survey.detection is not None:
         for note in mapping_notes(survey.detection, survey.spec):
             print(note)

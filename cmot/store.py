@@ -5,6 +5,8 @@ A store is a directory (`$CMOT_STORE`, else the user's data directory):
     catalog.sqlite            names, versions, specs, reports, segmentations (cmot.catalog)
     datasets/<uuid>.parquet   one file per dataset version, never changed once written
     segmentations/<uuid>.parquet   one file per saved segmentation's assignments
+    samples/<uuid>.parquet    a Spark dataset's seeded sample (cmot.external): its rows stay
+                              where they lie, in a Parquet path or a Spark table
     tmp/<pid>-...             files being written; a dead process's leftovers are removed
 
 A save writes its file under tmp/, flushes it, and then, inside one catalog transaction,
@@ -47,7 +49,7 @@ LEGACY_DB_FILENAME = "cmot.duckdb"
 
 # Every stored dataset has these derived columns besides the user's own
 # (touchpoints as TINYINT with NULL = missing, attributes as read or labelled):
-ROW_COL = "__cmot_row"  # BIGINT, 0-based position in the source file
+ROW_COL = "__cmot_row"  # BIGINT, 0-based position in the source file (external: id hash)
 ID_COL = "__cmot_id"  # VARCHAR respondent id (the row number when the file has none)
 Y_COL = "__cmot_y"  # DOUBLE outcome: 1/0 for binary, the score for scale and recommend
 W_COL = "__cmot_w"  # DOUBLE survey weight, 1.0 when the file has none
@@ -99,6 +101,26 @@ def legacy_db_path(store: Path) -> Path | None:
 
 
 @dataclass(frozen=True)
+class ExternalSource:
+    """Where an external dataset's rows lie and which engine reads them (cmot.external).
+
+    kind: "parquet" (a file, folder or glob) or "table" (a Spark table's name).
+    types: the source columns' types (DuckDB's names) its cleaning SQL is planned with.
+    """
+
+    engine: str  # "duckdb" or "spark" (cmot.engines.EngineName)
+    kind: str
+    location: str
+    remote: str | None = None  # sc://host:port of a Spark Connect server; None: local
+    types: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label(self) -> str:
+        what = "Spark table" if self.kind == "table" else "Parquet"
+        return f"{what} {self.location}"
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
     id: int
     name: str
@@ -110,7 +132,18 @@ class DatasetInfo:
     rows_kept: int
     spec: JourneySpec
     report: dict[str, Any]
-    file: Path  # the version's Parquet file
+    file: Path  # the version's Parquet file (a Spark dataset's sample)
+    external: ExternalSource | None = None  # rows read in place, not stored
+
+    @property
+    def engine(self) -> str:
+        """Where this dataset's sums run: "duckdb" (this process) or "spark"."""
+        return self.external.engine if self.external is not None else "duckdb"
+
+    @property
+    def sampled(self) -> bool:
+        """True when `table` is a seeded sample of the rows (a Spark dataset's), not all."""
+        return self.engine == "spark"
 
     @property
     def table(self) -> str:
@@ -118,8 +151,14 @@ class DatasetInfo:
 
         The file itself rather than a view: any process's DuckDB (or any cursor, even one of
         another store) can read it, and the text names the version uniquely, so a cache
-        keyed on it can never mix two stores' datasets.
+        keyed on it can never mix two stores' datasets. An external DuckDB dataset's is its
+        cleaning SELECT over the source, read in place; a Spark dataset's is its sample.
         """
+        if self.external is not None and self.external.engine == "duckdb":
+            # Lazy: cmot.external plans with cmot.clean, which imports this module.
+            from cmot.external import duckdb_relation
+
+            return duckdb_relation(self.external, self.spec)
         return f"read_parquet({quote_literal(str(self.file))})"
 
     @property
@@ -213,7 +252,7 @@ class _Process:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        for sub in ("datasets", "segmentations", "tmp"):
+        for sub in ("datasets", "segmentations", "samples", "tmp"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         self.catalog = Catalog(root)
         self.duck = duckdb.connect(":memory:")
@@ -221,7 +260,7 @@ class _Process:
         spill = quote_literal(str(root / "tmp" / f"{os.getpid()}-duckdb"))
         self.duck.execute(f"SET temp_directory = {spill}")
         self.duck.execute("SET parquet_metadata_cache = true")  # the files never change
-        self.parsed: dict[int, tuple[JourneySpec, dict[str, Any]]] = {}
+        self.parsed: dict[int, tuple[JourneySpec, dict[str, Any], ExternalSource | None]] = {}
         self.recover()
 
     def recover(self) -> None:
@@ -231,7 +270,7 @@ class _Process:
         with self.catalog.write() as con:
             named = {r[0] for r in con.execute("SELECT file FROM datasets")}
             named |= {r[0] for r in con.execute("SELECT file FROM segmentations")}
-            for sub in ("datasets", "segmentations"):
+            for sub in ("datasets", "segmentations", "samples"):
                 for f in (self.root / sub).glob("*.parquet"):
                     if f"{sub}/{f.name}" not in named:
                         f.unlink(missing_ok=True)
@@ -334,7 +373,7 @@ class Store:
         did = int(row[0])
         parsed = self._proc.parsed.get(did)
         if parsed is None:  # a version never changes: parse its spec and report once
-            parsed = (loads_spec(row[8]), json.loads(row[9]))
+            parsed = (loads_spec(row[8]), json.loads(row[9]), self._external(did))
             self._proc.parsed[did] = parsed
         file = self.path / row[10]
         return DatasetInfo(
@@ -349,7 +388,20 @@ class Store:
             spec=parsed[0],
             report=parsed[1],
             file=file,
+            external=parsed[2],
         )
+
+    def _external(self, dataset_id: int) -> ExternalSource | None:
+        sql = (
+            "SELECT engine, kind, location, remote, types_json FROM external_sources "
+            "WHERE dataset_id = ?"
+        )
+        rows = self.catalog.read(sql, (dataset_id,))
+        if not rows:
+            return None
+        engine, kind, location, remote, types = rows[0]
+        pairs = tuple((str(c), str(t)) for c, t in json.loads(types))
+        return ExternalSource(engine, kind, location, remote, pairs)
 
     def list_datasets(self, all_versions: bool = False) -> list[DatasetInfo]:
         where = (
@@ -499,6 +551,68 @@ class Store:
                 return int(version)
 
             version = self._publish(tmp, "datasets", insert)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return self.get_dataset(name, version)
+
+    def save_external(
+        self,
+        name: str,
+        source: ExternalSource,
+        spec: JourneySpec,
+        report: dict[str, Any],
+        sample: pa.Table | None = None,
+    ) -> DatasetInfo:
+        """Register rows that stay where they lie as a new version of `name`: the catalog
+        rows, and a Spark dataset's seeded `sample` (stored layout) as its file."""
+        name = name.strip()
+        if not name:
+            raise CmotError("Give the dataset a name.")
+        spec_toml, report_json = dumps_spec(spec), json.dumps(report)
+        types_json = json.dumps([list(p) for p in source.types])
+
+        def insert(con: Any, rel: str) -> int:
+            version = con.execute(
+                "SELECT coalesce(max(version), 0) + 1 FROM datasets WHERE name = ?", (name,)
+            ).fetchone()[0]
+            cur = con.execute(
+                "INSERT INTO datasets (name, version, created_at, source_name, "
+                "source_sha256, rows_read, rows_kept, spec_toml, report_json, file) "
+                "VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    version,
+                    _now(),
+                    source.label,
+                    int(report["rows_read"]),
+                    int(report["rows_kept"]),
+                    spec_toml,
+                    report_json,
+                    rel,
+                ),
+            )
+            con.execute(
+                "INSERT INTO external_sources (dataset_id, engine, kind, location, remote, "
+                "types_json) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    cur.lastrowid,
+                    source.engine,
+                    source.kind,
+                    source.location,
+                    source.remote,
+                    types_json,
+                ),
+            )
+            return int(version)
+
+        if sample is None:
+            with self.catalog.write() as con:  # no file: the name only keeps `file` unique
+                version = insert(con, f"external/{uuid.uuid4().hex}")
+            return self.get_dataset(name, version)
+        tmp = self._tmp(".parquet")
+        try:
+            pq.write_table(sample, tmp, compression="zstd")
+            version = self._publish(tmp, "samples", insert)
         finally:
             tmp.unlink(missing_ok=True)
         return self.get_dataset(name, version)

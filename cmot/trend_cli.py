@@ -88,6 +88,8 @@ def open_waves(args: argparse.Namespace) -> tuple[WaveSource, list[str]]:
             as_attributes(options, sources[0], segments + _given(args.wave)), args.wave
         )
         survey = open_survey(sources[0], one)
+        if survey.note:
+            print(survey.note)
         spec = survey.spec
         column = args.wave or (spec.date_column if args.by else None)
         if column is None:
@@ -125,6 +127,8 @@ def open_waves(args: argparse.Namespace) -> tuple[WaveSource, list[str]]:
         else:
             opts = None  # a stored dataset keeps the mapping it was ingested with
         survey = open_survey(ref, opts)
+        if survey.note:
+            notes.append(survey.note)
         if first is None:
             first = survey.spec
             if survey.detection is not None:

@@ -35,9 +35,9 @@ class DateFilter:
 class ValueFilter:
     """Keep the rows whose `column`, read as text, is one of `values`.
 
-    Values are compared as text (CAST AS VARCHAR), as the sidebar lists them. No values means
-    no filter. A row whose column is NULL never passes (and a None among the values matches
-    nothing), as in SQL's IN.
+    Values are compared as text (CAST AS STRING, which Spark SQL reads too), as the sidebar
+    lists them. No values means no filter. A row whose column is NULL never passes (and a
+    None among the values matches nothing), as in SQL's IN.
     """
 
     column: str
@@ -86,7 +86,7 @@ def view_sql(view: View) -> Query:
     for f in view.filters:
         if f.values:
             inlist = ", ".join("?" for _ in f.values)
-            conditions.append(f"CAST({quote_ident(f.column)} AS VARCHAR) IN ({inlist})")
+            conditions.append(f"CAST({quote_ident(f.column)} AS STRING) IN ({inlist})")
             params += f.values
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     if view.saved is not None:

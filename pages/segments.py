@@ -21,6 +21,13 @@ st.caption(
     "shows how well each number of segments separates; stability says whether re-fits on "
     "fresh samples find the same segments. Name them, then save to analyse by them."
 )
+if view.info.sampled:
+    st.info(
+        f"Clustering here runs on the seeded sample of {view.info.report['sample_rows']:,} "
+        f"of the {view.info.rows_kept:,} respondents that Spark drew when the dataset was "
+        "registered; a saved segmentation is analysed on those respondents.",
+        icon=":material/filter_alt:",
+    )
 modes = {
     "given": "a column",
     "attributes": "cluster attributes",

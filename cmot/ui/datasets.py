@@ -21,6 +21,7 @@ def manage_datasets(store: Store) -> None:
             "respondents": d.rows_kept,
             "rows read": d.rows_read,
             "source": d.source_name,
+            "engine": f"{d.engine}, read in place" if d.external else d.engine,
             "created": d.created_at,
         }
         for d in versions

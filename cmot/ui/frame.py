@@ -11,13 +11,15 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from cmot.engines import SparkEngine
 from cmot.errors import CmotError
-from cmot.moments import ALL, MomentsResult, Settings, find_moments
+from cmot.external import sample_note, spark_view, spark_view_name
+from cmot.moments import ALL, MomentsResult, Settings, classify_moments, find_moments
 from cmot.spec import JourneySpec
 from cmot.store import DatasetInfo, Store
 from cmot.sums import segment_sql_expr
 from cmot.ui.memo import derived
-from cmot.ui.state import get_store
+from cmot.ui.state import get_store, spark_for
 from cmot.ui.url import forget_url_widgets, set_url_widget, url_widget
 from cmot.view import DateFilter, ValueFilter, View, date_span, filter_values, view_sql
 
@@ -120,6 +122,9 @@ class PageView:
     settings: Settings
     saved_id: int | None = None
     params: tuple[object, ...] = ()  # values bound to the `?` placeholders of `relation`
+    # A Spark dataset's view as Spark SQL over all its rows (`relation` reads its sample):
+    # the sums run there. None for DuckDB, and for a saved segmentation (of sample rows).
+    spark_relation: str | None = None
 
     @property
     def segment_expression(self) -> str | None:
@@ -236,6 +241,14 @@ def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
     query = view_sql(
         View(info.table, segmentation=given, saved=saved_sql, dates=dates, filters=filters)
     )
+    spark_relation = None
+    if info.engine == "spark" and saved_sql is None:
+        # The same filters and segment columns, pushed down into Spark's view of the source.
+        spark_query = view_sql(
+            View(spark_view_name(info), segmentation=given, dates=dates, filters=filters)
+        )
+        spark_relation = spark_query.relation
+    engine_caption(info, saved=saved_sql is not None)
     return PageView(
         info,
         choice,
@@ -245,7 +258,22 @@ def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
         settings,
         saved_id,
         query.params,
+        spark_relation,
     )
+
+
+def engine_caption(info: DatasetInfo, saved: bool = False) -> None:
+    """Say in the sidebar where the dataset's sums run and what its pages read."""
+    ext = info.external
+    if ext is None:
+        return  # a stored dataset: this process's DuckDB, as always
+    if ext.engine == "spark":
+        where = f"Spark at {ext.remote}" if ext.remote else "Spark (local)"
+        st.sidebar.caption(
+            f"Engine: **{where}**, reading {ext.label} in place. {sample_note(info, saved)}"
+        )
+    else:
+        st.sidebar.caption(f"Engine: **DuckDB**, reading {ext.label} in place.")
 
 
 def _settings_panel(info: DatasetInfo) -> Settings:
@@ -315,9 +343,17 @@ def _moments(
     params: tuple[object, ...],
     columns: tuple[str, ...],
     settings: Settings,
+    spark_relation: str | None = None,
 ) -> MomentsResult:
     store = get_store()
     info = store.get_dataset_by_id(dataset_id)
+    if spark_relation is not None:
+        session = spark_for(info)
+        spark_view(session, info)  # (again): a Spark Connect session may have been renewed
+        stats = SparkEngine(session).stats(
+            spark_relation, info.spec, columns, settings, params=params
+        )
+        return classify_moments(stats, settings)
     # The engine keeps the sums per (dataset, relation, params, segmentation, cut-offs): a
     # threshold change reclassifies from them without reading the data again.
     return find_moments(
@@ -342,6 +378,7 @@ def moments(view: PageView) -> MomentsResult:
             view.params,
             view.columns,
             view.settings,
+            view.spark_relation,
         ),
     )
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from cmot.demo import ensure_demo
+from cmot.engines import spark_session
 from cmot.store import DatasetInfo, Store, default_store_path
 from cmot.ui.url import set_url_widget, url_widget
 
@@ -58,6 +60,16 @@ def _store_at(path: str) -> Store:
     store = Store(path)
     ensure_demo(store)
     return store
+
+
+@st.cache_resource(show_spinner=False)
+def _spark(remote: str | None) -> Any:
+    return spark_session(remote)
+
+
+def spark_for(info: DatasetInfo) -> Any:
+    """The Spark session a Spark dataset is read through: one per process (and remote)."""
+    return _spark(info.external.remote if info.external is not None else None)
 
 
 def get_store() -> Store:

@@ -207,13 +207,13 @@ def test_the_sql_text_is_what_the_sidebar_built_before_it_moved() -> None:
     assert q.relation == (
         "(SELECT d.*, s.__cmot_segment FROM read_parquet('d.parquet') d JOIN (SELECT 1) s "
         'USING (__cmot_row) WHERE CAST("when" AS DATE) BETWEEN ? AND ? AND '
-        'CAST("Region" AS VARCHAR) IN (?, ?))'
+        'CAST("Region" AS STRING) IN (?, ?))'
     )
     assert q.params == (dt.date(2024, 1, 1), dt.date(2024, 2, 1), "West", "East")
     assert q.columns == (SEGMENT_COL,)
     plain = view_sql(View("t", ("Region",), filters=(ValueFilter("Region", ("W",)),)))
     assert plain == Query(
-        '(SELECT * FROM t WHERE CAST("Region" AS VARCHAR) IN (?))', ("W",), ("Region",)
+        '(SELECT * FROM t WHERE CAST("Region" AS STRING) IN (?))', ("W",), ("Region",)
     )
     assert (
         quote_ident(REGION) in view_sql(View("t", filters=(ValueFilter(REGION, ("x",)),))).relation

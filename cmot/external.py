@@ -1,0 +1,362 @@
+"""External datasets: survey rows that stay where they lie, analysed through their engine.
+
+A Parquet file, folder or glob, or a Spark table, is registered as a dataset without copying
+it: its journey spec (detected from a seeded sample, or given as flags or a spec file), the
+validation report counted on the engine over every row, and the source's column types are
+all the store keeps. Every read goes through the same cleaning SELECT that makes a stored
+dataset (`cmot.clean.cleaning_select`), as a view over the source:
+
+- on DuckDB, `DatasetInfo.table` is that SELECT over `read_parquet(...)` (values written
+  in as literals, so the text stands alone like a stored file's), and every page and query
+  works as on a stored dataset, pushing filters and segment columns into the scan;
+- on Spark, it is a temporary view of the session (`spark_view`), which the sums, with the
+  sidebar's filters and segment columns, read where the data lies; the rows that pages list
+  or cluster come from a seeded sample the engine draws at registration (`SAMPLE_ROWS`),
+  stored as the dataset's file, and the pages say so.
+
+Rows of a lake have no fixed position, so a row's number (`ROW_COL`) is a hash of its
+respondent id, and an external dataset needs an id column.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from cmot.clean import ValidationReport, check_columns, cleaning_select, plan_select
+from cmot.detect import Detection
+from cmot.engines import EngineName, SparkEngine, spark_session
+from cmot.errors import CmotError
+from cmot.ingest import _detection  # a file's detection, run here on the sample
+from cmot.options import IngestOptions
+from cmot.read import RawFile
+from cmot.spec import JourneySpec, validate_spec
+from cmot.store import DatasetInfo, ExternalSource, Store, quote_ident, quote_literal
+
+SEED = 20261205  # every sample an engine draws here: the same rows again for the same files
+DETECT_ROWS = 50_000  # rows detection profiles (it reads at most PROFILE_ROWS of them)
+SAMPLE_ROWS = 100_000  # respondents a Spark dataset's lists, filters and clustering read
+
+# A row's number from its respondent id (`ROW_COL`): 63 bits of the engine's own 64-bit
+# hash. Two ids share one with odds of about n^2 / 2^64 (1e-5 at 10M respondents); it only
+# joins a saved segmentation to its rows, and sorts them.
+ROW_HASH: dict[str, str] = {
+    "duckdb": "(hash({id}) >> 1)::BIGINT",
+    "spark": "(xxhash64({id}) & 9223372036854775807)",
+}
+
+
+def is_parquet_source(source: str) -> bool:
+    """A Parquet file, a folder of them or a glob (anything else names a Spark table)."""
+    return (
+        source.lower().endswith((".parquet", ".parquet/"))
+        or any(c in source for c in "*?[")
+        or Path(source).is_dir()
+    )
+
+
+def _duckdb_glob(location: str) -> str:
+    """What DuckDB's read_parquet reads for `location`: a folder means every Parquet file
+    under it (Spark reads a folder so by itself)."""
+    return f"{location.rstrip('/')}/**/*.parquet" if Path(location).is_dir() else location
+
+
+def duckdb_source(location: str) -> str:
+    """The FROM text of a Parquet location on DuckDB; CmotError when no file matches."""
+    pattern = _duckdb_glob(location)
+    if not glob.glob(pattern, recursive=True):
+        raise CmotError(
+            f"No Parquet file at {location!r}. Give a .parquet file, a folder of them or a "
+            "glob such as 'lake/responses/*.parquet'."
+        )
+    return f"read_parquet({quote_literal(pattern)})"
+
+
+def literal(value: Any) -> str:
+    """A bound value written as an SQL literal (DuckDB), for a relation that stands alone."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if value == value else "'NaN'::DOUBLE"
+    return quote_literal(str(value))
+
+
+def inline(sql: str, params: Sequence[Any]) -> str:
+    """`sql` with each `?` placeholder outside quotes replaced by its value's literal."""
+    out: list[str] = []
+    values = iter(params)
+    quote = ""
+    for ch in sql:
+        if quote:
+            quote = "" if ch == quote else quote  # a doubled quote closes and reopens
+            out.append(ch)
+        elif ch in "'\"":
+            quote = ch
+            out.append(ch)
+        elif ch == "?":
+            out.append(literal(next(values)))
+        else:
+            out.append(ch)
+    if next(values, None) is not None:
+        raise ValueError("more values than placeholders")
+    return "".join(out)
+
+
+def id_hash(engine: str, spec: JourneySpec) -> str:
+    """The SQL of `ROW_COL` for an external source on `engine`: a hash of the trimmed id."""
+    if spec.id_column is None:
+        raise CmotError(
+            "An external dataset needs a respondent id column: rows of a lake or a table have "
+            'no fixed position. Name it in the journey spec (--spec FILE with `id = "COLUMN"` '
+            "under [columns]); detection maps a column named like respondent_id by itself."
+        )
+    return ROW_HASH[engine].format(id=f"trim({quote_ident(spec.id_column)}::STRING)")
+
+
+def _types(source: ExternalSource) -> dict[str, str]:
+    return dict(source.types)
+
+
+def duckdb_relation(source: ExternalSource, spec: JourneySpec) -> str:
+    """An external DuckDB dataset's rows in the stored layout, as a parenthesised SELECT
+    over the source (DatasetInfo.table)."""
+    rel = duckdb_source(source.location)
+    sql, params = cleaning_select(spec, _types(source), rel, id_hash("duckdb", spec))
+    return f"({inline(sql, params)})"
+
+
+# ---- Spark ------------------------------------------------------------------------------
+
+
+def spark_source(session: Any, source: ExternalSource) -> str:
+    """The FROM text of a source on Spark: a Parquet location as a temporary view (read in
+    place), a table by its (quoted, dotted) name after checking it exists."""
+    if source.kind == "parquet":
+        return SparkEngine(session).register_parquet(source.location)
+    name = ".".join(quote_ident(p) for p in source.location.split("."))
+    try:
+        session.sql(f"SELECT * FROM {name} LIMIT 0").schema  # noqa: B018 - resolves the name
+    except Exception as e:
+        raise CmotError(
+            f"Spark has no table {source.location!r}: {str(e).splitlines()[0][:200]}. "
+            "Give a table the session can read (database.table), or a Parquet path."
+        ) from None
+    return name
+
+
+def spark_view_name(info: DatasetInfo) -> str:
+    """The quoted name of a Spark dataset's view: one per dataset version and store."""
+    digest = hashlib.sha256(str(info.file).encode()).hexdigest()[:16]
+    return quote_ident(f"cmot_ds_{digest}")
+
+
+def spark_view(session: Any, info: DatasetInfo) -> str:
+    """Register (again) the Spark dataset `info` as a temporary view of `session`: its
+    cleaning SELECT over the source, values bound. Returns spark_view_name(info)."""
+    if info.external is None or info.external.engine != "spark":
+        raise CmotError(f"{info.label} is not a Spark dataset.")
+    return cleaned_view(session, info.external, info.spec, spark_view_name(info))
+
+
+def cleaned_view(session: Any, source: ExternalSource, spec: JourneySpec, name: str) -> str:
+    """`source` read by Spark in the stored layout, as the temporary view `name` (quoted)."""
+    rel = spark_source(session, source)
+    sql, params = cleaning_select(spec, _types(source), rel, id_hash("spark", spec))
+    try:
+        session.sql(sql, args=params or None).createOrReplaceTempView(name.strip('"'))
+    except Exception as e:
+        raise CmotError(
+            f"Spark cannot read {source.label} with its mapping: {str(e).splitlines()[0][:300]}"
+        ) from None
+    return name
+
+
+# ---- registering ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Opened:
+    """An external source opened on its engine: its FROM text, how to query it, its rows."""
+
+    source: ExternalSource
+    relation: str
+    engine: Any  # SparkEngine, or None for DuckDB
+    con: duckdb.DuckDBPyConnection | None
+
+    def run(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        if self.engine is not None:
+            return list(self.engine.run(sql, params))
+        assert self.con is not None
+        try:
+            return self.con.execute(sql, list(params)).fetchall()
+        except duckdb.Error as e:
+            raise CmotError(f"DuckDB cannot read {self.source.label}: {e}") from None
+
+    def sample(self, relation: str, rows: int, total: int, params: Sequence[Any] = ()) -> pa.Table:
+        """A seeded sample of about `rows` rows of `relation` (all of them when it has no
+        more), drawn by the engine, as Arrow (never through PySpark's pandas)."""
+        fraction = min(1.0, rows / max(total, 1))
+        if self.engine is not None:
+            df = self.engine.session.sql(f"SELECT * FROM {relation}", args=list(params) or None)
+            if fraction < 1.0:
+                df = df.sample(fraction=fraction, seed=SEED)
+            try:
+                return df.toArrow()
+            except Exception as e:
+                raise CmotError(f"Spark cannot sample {self.source.label}: {e}") from None
+        assert self.con is not None
+        pick = f" USING SAMPLE {100 * fraction}% (bernoulli, {SEED})" if fraction < 1.0 else ""
+        return self.con.sql(f"SELECT * FROM {relation}{pick}", params=list(params)).to_arrow_table()
+
+
+def open_external(
+    location: str,
+    engine: EngineName,
+    remote: str | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> Opened:
+    """A Parquet location (either engine) or a Spark table's name, opened for reading."""
+    location = location.strip()
+    if not location:
+        raise CmotError("Give a Parquet path or glob, or a Spark table's name.")
+    parquet = is_parquet_source(location)
+    if engine == "duckdb":
+        if remote:
+            raise CmotError("--spark-remote runs on Spark: add --engine spark.")
+        if not parquet:
+            if Path(location).exists():
+                raise CmotError(
+                    f"{location!r} is no Parquet file: register a .parquet file, a folder or "
+                    "a glob of them (a survey file is ingested with `cmot ingest`)."
+                )
+            raise CmotError(f"No Parquet file at {location!r}. A table name needs --engine spark.")
+        source = ExternalSource("duckdb", "parquet", location)
+        return Opened(source, duckdb_source(location), None, con or duckdb.connect())
+    kind = "parquet" if parquet else "table"
+    source = ExternalSource("spark", kind, location, remote)
+    session = spark_session(remote)
+    return Opened(source, spark_source(session, source), SparkEngine(session), None)
+
+
+def _detection_sample(opened: Opened, rows: int) -> tuple[RawFile, int]:
+    """A seeded sample of the source in a private DuckDB as the TEMP table `raw`, for
+    detection, and the source's row count."""
+    total = int(opened.run(f"SELECT count(*) FROM {opened.relation}", [])[0][0])
+    if total == 0:
+        raise CmotError(f"{opened.source.label} has no rows.")
+    data = opened.sample(opened.relation, DETECT_ROWS, total)
+    con = duckdb.connect()
+    con.register("cmot_sample", data)
+    con.execute("CREATE TEMP TABLE raw AS SELECT * FROM cmot_sample")
+    con.unregister("cmot_sample")
+    raw = RawFile(
+        con,
+        list(data.column_names),
+        data.num_rows,
+        "parquet",
+        "wide",
+        [],
+        "",
+        opened.source.label,
+        format="parquet",
+    )
+    return raw, total
+
+
+def map_external(opened: Opened, options: IngestOptions) -> tuple[Detection, JourneySpec, int]:
+    """Detect roles on a seeded sample (with what `options` say), the spec and the rows."""
+    raw, total = _detection_sample(opened, DETECT_ROWS)
+    try:
+        det = _detection(raw, options)
+    finally:
+        raw.con.close()
+    spec = options.spec or det.require_spec()
+    if options.spec is not None and options.missing is not None:
+        spec = replace(spec, scale=replace(spec.scale, missing=options.missing))
+    spec = validate_spec(spec)
+    check_columns(spec, raw.columns)
+    return det, spec, total
+
+
+def register_external(
+    store: Store,
+    name: str,
+    location: str,
+    engine: EngineName = "duckdb",
+    remote: str | None = None,
+    options: IngestOptions | None = None,
+) -> tuple[DatasetInfo, ValidationReport]:
+    """Register `location` as a new version of `name`, read in place by `engine`: mapped on a
+    seeded sample, validated on every row (the report counts them on the engine), nothing
+    copied but a Spark dataset's seeded sample of SAMPLE_ROWS respondents."""
+    opened = open_external(location, engine, remote)
+    try:
+        det, spec, total = map_external(opened, options or IngestOptions())
+        types = {g.column: g.dtype for g in det.columns}
+        row = id_hash(engine, spec)
+        plan = plan_select(
+            opened.run,
+            opened.relation,
+            spec,
+            types,
+            opened.source.label,
+            "wide",
+            "parquet",
+            total,
+            [g.column for g in det.columns],
+            row=row,
+        )
+        source = replace(opened.source, types=tuple(types.items()))
+        report = plan.report.to_dict()
+        sample = None
+        if engine == "spark":
+            cleaned = f"({plan.sql})"
+            sample = opened.sample(cleaned, SAMPLE_ROWS, plan.report.rows_kept, plan.params)
+            report["sample_rows"] = sample.num_rows
+            report["sample_seed"] = SEED
+        info = store.save_external(name, source, spec, report, sample)
+    finally:
+        if opened.con is not None:
+            opened.con.close()
+    return info, plan.report
+
+
+def sample_note(info: DatasetInfo, saved: bool = False) -> str:
+    """What a page says when it reads a Spark dataset's sample ("" for any other dataset);
+    `saved`: the view is by a saved segmentation, which only the sample's rows have."""
+    if not info.sampled:
+        return ""
+    drawn = sample_words(info)
+    if saved:
+        return (
+            f"A saved segmentation was clustered on {drawn}: every result by it, the moments "
+            "of truth included, is computed on those respondents."
+        )
+    return (
+        f"The moments of truth, their importance and comparisons are Spark's sums over all "
+        f"{info.rows_kept:,} respondents; respondent lists, filter values, distributions, "
+        f"trends and clustering read {drawn}."
+    )
+
+
+def sample_words(info: DatasetInfo) -> str:
+    """What a Spark dataset's stored sample is, in words."""
+    n = int(info.report.get("sample_rows", 0))
+    if n >= info.rows_kept:
+        return (
+            f"a copy of all {n:,} respondents, written by Spark at registration (fewer than "
+            f"a sample's {SAMPLE_ROWS:,})"
+        )
+    return (
+        f"a seeded sample of {n:,} of the {info.rows_kept:,} respondents, drawn by Spark at "
+        f"registration (seed {SEED})"
+    )

@@ -1,0 +1,128 @@
+"""AppTest: an external dataset on every page, through its engine (DuckDB, then Spark)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cmot import external
+from cmot.external import register_external
+from cmot.ingest import ingest
+from cmot.store import Store
+from tests.app.test_pages import APP, PAGES, ok
+from tests.unit.test_external import lake, options  # lake: the module-scoped fixture
+from tests.unit.test_spark import connect_server  # a Spark Connect server, per test
+
+__all__ = ["connect_server", "lake"]
+
+
+def open_app(name: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.sidebar.selectbox(key="dataset").set_value(name).run()
+    return ok(at)
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def captions(at: AppTest) -> str:
+    return "\n".join(str(c.value) for c in at.sidebar.caption)
+
+
+def test_a_parquet_folder_on_duckdb_on_every_page(
+    store: Store,
+    lake: tuple[Path, Path],
+) -> None:
+    folder, csv = lake
+    info, _ = register_external(store, "lake", str(folder), options=options())
+    stored, _ = ingest(store, csv, "csv", options())
+    at = open_app("lake")
+    assert "Engine: **DuckDB**, reading Parquet" in captions(at)
+    at.sidebar.selectbox(key="seg").set_value("region").run()
+    for page in PAGES:
+        ok(at.switch_page(f"pages/{page}.py").run())
+    at.switch_page("pages/overview.py").run()
+    assert metrics(at)["Respondents"] == f"{info.rows_kept:,}" == f"{stored.rows_kept:,}"
+
+
+@pytest.mark.spark
+def test_a_spark_dataset_sums_everything_and_says_what_reads_the_sample(
+    store: Store,
+    lake: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    folder, _ = lake
+    monkeypatch.setattr(external, "SAMPLE_ROWS", 2000)
+    info, _ = register_external(store, "lake", f"{folder}/*.parquet", "spark", options=options())
+    sample = info.report["sample_rows"]
+    assert sample < info.rows_kept
+    at = open_app("lake")
+    said = captions(at)
+    assert "Engine: **Spark (local)**" in said and f"sample of {sample:,}" in said
+    # The sums are Spark's over every row, not the sample's.
+    assert metrics(at)["Respondents"] == f"{info.rows_kept:,}"
+    at.sidebar.selectbox(key="seg").set_value("region").run()
+    for page in PAGES:
+        ok(at.switch_page(f"pages/{page}.py").run())
+    # Clustering reads the sample, and the page says so.
+    at.switch_page("pages/segments.py").run()
+    assert any("Clustering here runs on the seeded sample" in str(i.value) for i in at.info)
+    at.button(key="seg_run").click().run()
+    at.text_input(key="seg_save_name").set_value("regions").run()
+    at.button(key="seg_save").click().run()
+    ok(at)
+    # By the saved segmentation (of sample rows), every number is the sample's, said so.
+    at.sidebar.selectbox(key="seg").set_value("saved: regions").run()
+    at.switch_page("pages/overview.py").run()
+    assert "every result by it, the moments of truth included" in captions(at)
+    assert metrics(at)["Respondents"] == f"{sample:,}"
+    at.sidebar.selectbox(key="seg").set_value("region").run()
+    # A filter is pushed down to Spark: the North respondents of all rows.
+    at.switch_page("pages/overview.py").run()
+    at.sidebar.selectbox(key="f_col").set_value("region").run()
+    at.sidebar.multiselect(key="f_val").set_value(["North"]).run()
+    ok(at)
+    assert info.external is not None
+    everything = external.duckdb_relation(replace(info.external, engine="duckdb"), info.spec)
+    north = store.cursor().execute(f"SELECT count(*) FROM {everything} WHERE region = 'North'")
+    assert metrics(at)["Respondents"] == f"{north.fetchall()[0][0]:,}"
+
+
+# PySpark allows one kind of session per process (local or Spark Connect), and this process's
+# other tests run a local one: the Connect page runs in a pytest process of its own.
+REMOTE = os.environ.get("CMOT_TEST_SPARK_REMOTE")
+
+
+@pytest.mark.skipif(not REMOTE, reason="run by test_a_page_through_spark_connect, alone")
+def test_the_overview_of_a_spark_connect_dataset(
+    store: Store,
+    lake: tuple[Path, Path],
+) -> None:
+    folder, _ = lake
+    info, _ = register_external(store, "lake", str(folder), "spark", REMOTE, options())
+    at = open_app("lake")
+    assert f"Engine: **Spark at {REMOTE}**" in captions(at)
+    assert metrics(at)["Respondents"] == f"{info.rows_kept:,}"
+    at.sidebar.selectbox(key="seg").set_value("region").run()
+    ok(at.switch_page("pages/moments.py").run())
+
+
+@pytest.mark.spark
+def test_a_page_through_spark_connect(connect_server: str) -> None:
+    test = f"{__file__}::test_the_overview_of_a_spark_connect_dataset"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+        env={**os.environ, "CMOT_TEST_SPARK_REMOTE": connect_server},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-3000:]
