@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -60,6 +62,36 @@ def is_parquet_source(source: str) -> bool:
         or any(c in source for c in "*?[")
         or Path(source).is_dir()
     )
+
+
+# The dashboard reads files on its server: only under these folders (':'-separated). Unset,
+# it registers nothing (the command line, run by someone on the machine, reads any path).
+ENV_EXTERNAL_ROOTS = "CMOT_EXTERNAL_ROOTS"
+
+
+def allowed_roots() -> list[Path]:
+    """The folders the dashboard may register Parquet from ($CMOT_EXTERNAL_ROOTS)."""
+    text = os.environ.get(ENV_EXTERNAL_ROOTS, "")
+    return [Path(p).expanduser().resolve() for p in text.split(":") if p.strip()]
+
+
+def check_allowed(location: str, engine: str) -> None:
+    """CmotError unless the dashboard may register `location`: a Parquet path or glob whose
+    fixed part lies (symbolic links and '..' resolved) under an allowed folder; a Spark
+    table when any folder is allowed (the session's own rights then decide)."""
+    roots = allowed_roots()
+    if not roots:
+        raise CmotError(f"Registering from the dashboard is off: {ENV_EXTERNAL_ROOTS} is not set.")
+    if engine == "spark" and not is_parquet_source(location):
+        return
+    fixed = re.split(r"[*?\[]", location, maxsplit=1)[0]
+    where = Path(fixed or ".").expanduser().resolve()
+    if not any(where == r or where.is_relative_to(r) for r in roots):
+        raise CmotError(
+            f"{location!r} is outside the folders this server may read "
+            f"({', '.join(map(str, roots))}). Move the files there, or register them from a "
+            "terminal with `python -m cmot register`."
+        )
 
 
 def _duckdb_glob(location: str) -> str:

@@ -8,6 +8,7 @@ from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.datasets import manage_datasets
 from cmot.ui.links import link_datasets
 from cmot.ui.mapping import UPLOAD_TYPES, MappingResult, mapping_step, no_file
+from cmot.ui.register import register_form
 from cmot.ui.state import get_store, require_app_frame, show_dataset
 
 require_app_frame()
@@ -57,5 +58,6 @@ if saving and upload is not None and result is not None and require_analyst("sav
 if saved := st.session_state.get("saved"):
     st.success(saved[0])
     st.code(saved[1], language=None)
+register_form(store)
 manage_datasets(store)
 link_datasets(store)

@@ -126,3 +126,35 @@ def test_a_page_through_spark_connect(connect_server: str) -> None:
         timeout=900,
     )
     assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-3000:]
+
+
+def test_the_data_page_registers_a_lake_under_the_allowed_folders(
+    store: Store,
+    lake: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    folder, _ = lake
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page("pages/data.py").run()
+    assert any("CMOT_EXTERNAL_ROOTS" in str(i.value) for i in at.info)  # off by default
+    monkeypatch.setenv("CMOT_EXTERNAL_ROOTS", str(folder.parent))
+    at.run()
+    at.text_input(key="ext_source").set_value("/etc/*.parquet")
+    at.text_input(key="ext_name").set_value("lake").run()  # typing reruns the page
+    at.button(key="ext_register").click().run()
+    assert any("outside the folders this server may read" in str(e.value) for e in at.error)
+    at.text_input(key="ext_source").set_value(f"{folder}/*.parquet")
+    at.text_input(key="ext_outcome").set_value("overall")
+    at.text_input(key="ext_range").set_value("1-5")
+    at.text_input(key="ext_missing").set_value("9")
+    at.text_input(key="ext_weight").set_value("weight").run()
+    at.button(key="ext_register").click().run()
+    ok(at)
+    assert at.sidebar.selectbox(key="dataset").value == "lake"
+    assert "read in place by DuckDB" in at.success[0].value
+    info = store.get_dataset("lake")
+    assert info.external is not None and info.spec.weight_column == "weight"
+    assert "Engine: **DuckDB**" in captions(at)
+    at.switch_page("pages/overview.py").run()
+    assert metrics(at)["Respondents"] == f"{info.rows_kept:,}" == "8,919"

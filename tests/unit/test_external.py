@@ -348,3 +348,35 @@ def test_register_and_analyze_through_spark_connect(
     for c in ("penalty", "reward", "penalty_se", "reward_se"):
         np.testing.assert_allclose(got[c], want[c], rtol=1e-9)
     assert got["class"].tolist() == want["class"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("location", "engine", "allowed"),
+    [
+        ("{root}/lake/*.parquet", "duckdb", True),
+        ("{root}/lake", "duckdb", True),
+        ("{root}", "duckdb", True),
+        ("{root}/lake/../../etc/*.parquet", "duckdb", False),  # '..' resolved
+        ("{root}/escape/*.parquet", "duckdb", False),  # a symbolic link out, resolved
+        ("/etc/x.parquet", "duckdb", False),
+        ("{root}2/x.parquet", "duckdb", False),  # a sibling sharing the prefix
+        ("warehouse.responses", "spark", True),  # a table: the session's rights decide
+        ("/etc/*.parquet", "spark", False),
+    ],
+)
+def test_the_dashboard_reads_files_only_under_the_allowed_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, location: str, engine: str, allowed: bool
+) -> None:
+    root = tmp_path / "root"
+    (root / "lake").mkdir(parents=True)
+    (root / "escape").symlink_to("/etc")
+    monkeypatch.setenv(external.ENV_EXTERNAL_ROOTS, f"/nonexistent:{root}")
+    where = location.format(root=root)
+    if allowed:
+        external.check_allowed(where, engine)
+    else:
+        with pytest.raises(CmotError, match="outside the folders this server may read"):
+            external.check_allowed(where, engine)
+    monkeypatch.delenv(external.ENV_EXTERNAL_ROOTS)
+    with pytest.raises(CmotError, match="is not set"):
+        external.check_allowed(where, engine)
