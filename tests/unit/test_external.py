@@ -380,3 +380,33 @@ def test_the_dashboard_reads_files_only_under_the_allowed_folders(
     monkeypatch.delenv(external.ENV_EXTERNAL_ROOTS)
     with pytest.raises(CmotError, match="is not set"):
         external.check_allowed(where, engine)
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def test_the_airline_survey_as_a_parquet_lake(
+    store: Store, airline_csv: Path, tmp_path: Path, engine: Any
+) -> None:
+    """The real survey exported to three Parquet files, mapped as the CSV is (0 = not
+    applicable, its text outcome and id detected): the same report and moments."""
+    lake_dir = tmp_path / "airline"
+    lake_dir.mkdir()
+    con = store.cursor()
+    con.execute(f"CREATE TEMP TABLE air AS SELECT * FROM read_csv('{airline_csv}')")
+    for i in range(3):
+        part = lake_dir / f"part-{i}.parquet"
+        con.execute(f"COPY (SELECT * FROM air WHERE id % 3 = {i}) TO '{part}' (FORMAT parquet)")
+    opts = IngestOptions(missing=(0,))
+    stored, report = ingest(store, airline_csv, "csv", opts)
+    info, ext_report = register_external(store, "lake", str(lake_dir), engine, options=opts)
+    assert info.spec.outcome == stored.spec.outcome and info.spec.id_column == "id"
+    assert ext_report.changes == report.changes and ext_report.rows_kept == 25_976
+    want = find_moments(con, stored.table, stored.spec, ["Type of Travel"])
+    if engine == "duckdb":
+        got = find_moments(con, info.table, info.spec, ["Type of Travel"])
+    else:
+        session = spark_session()
+        stats = SparkEngine(session).stats(
+            spark_view(session, info), info.spec, ["Type of Travel"], Settings()
+        )
+        got = classify_moments(stats, Settings())
+    assert_same(want, got)
