@@ -126,14 +126,15 @@ def test_a_file_over_the_cap_is_refused_before_it_is_read(
 
 
 def run_cli(*args: str, env_db: Path) -> subprocess.CompletedProcess[str]:
-    env = {"CMOT_STORE": str(env_db), "PATH": "/usr/bin:/bin"}
+    """The command in a fresh process with only the store set (HOME for Spark's JVM)."""
+    env = {"CMOT_STORE": str(env_db), "PATH": "/usr/bin:/bin", "HOME": str(env_db.parent)}
     return subprocess.run(
         [sys.executable, "-m", "cmot", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         env=env,
-        timeout=120,
+        timeout=600,
     )
 
 

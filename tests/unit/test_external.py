@@ -10,7 +10,6 @@ dataset's sample.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from cmot.moments import MomentsResult, Settings, classify_moments, find_moments
 from cmot.options import IngestOptions
 from cmot.store import ID_COL, ROW_COL, Store
 from cmot.view import ValueFilter, View, view_sql
+from tests.unit.test_bad_input import run_cli
 from tests.unit.test_spark import connect_server  # a Spark Connect server, per test
 
 __all__ = ["connect_server"]
@@ -184,15 +184,7 @@ def test_the_validation_counts_every_row_of_the_source(store: Store, tmp_path: P
 
 
 def cli(store_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"CMOT_STORE": str(store_dir), "PATH": "/usr/bin:/bin", "HOME": str(store_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "cmot", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=600,
-    )
+    return run_cli(*args, env_db=store_dir)
 
 
 FLAGS = ("--outcome", "overall", "--outcome-range", "1-5", "--missing", "9", "--weight", "weight")
