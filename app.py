@@ -32,5 +32,9 @@ with page_guard():
     store = get_store()
     info = select_dataset(store)
     st.session_state["current_dataset"] = info
-    st.session_state["view"] = sidebar_view(store, info) if info is not None else None
+    st.session_state["view"] = None
+    # A dataset that cannot be read (an external one whose files moved) says why, and every
+    # page still runs: the Data page can delete it, result pages stop after the message.
+    with page_guard():
+        st.session_state["view"] = sidebar_view(store, info) if info is not None else None
     page.run()

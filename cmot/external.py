@@ -106,7 +106,8 @@ def duckdb_source(location: str) -> str:
     if not glob.glob(pattern, recursive=True):
         raise CmotError(
             f"No Parquet file at {location!r}. Give a .parquet file, a folder of them or a "
-            "glob such as 'lake/responses/*.parquet'."
+            "glob such as 'lake/responses/*.parquet'; a dataset registered there reads it in "
+            "place, so restore its files or delete the dataset on the Data page."
         )
     return f"read_parquet({quote_literal(pattern)})"
 

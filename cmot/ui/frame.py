@@ -327,10 +327,12 @@ def _settings_panel(info: DatasetInfo) -> Settings:
 
 
 def current_view() -> PageView:
-    """The sidebar's view; without a dataset, say where to start and stop the page."""
+    """The sidebar's view; without one, say where to start (or leave the sidebar's error
+    about the dataset as the page's message) and stop the page."""
     view: PageView | None = st.session_state.get("view")
     if view is None:
-        st.info("Upload a survey on the Data page to begin.")
+        if st.session_state.get("current_dataset") is None:
+            st.info("Upload a survey on the Data page to begin.")
         st.stop()
     return view
 

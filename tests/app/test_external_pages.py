@@ -8,6 +8,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -16,7 +18,7 @@ from cmot.external import register_external
 from cmot.ingest import ingest
 from cmot.store import Store
 from tests.app.test_pages import APP, PAGES, ok
-from tests.unit.test_external import lake, options  # lake: the module-scoped fixture
+from tests.unit.test_external import lake, options, survey  # lake: the module-scoped fixture
 from tests.unit.test_spark import connect_server  # a Spark Connect server, per test
 
 __all__ = ["connect_server", "lake"]
@@ -158,3 +160,24 @@ def test_the_data_page_registers_a_lake_under_the_allowed_folders(
     assert "Engine: **DuckDB**" in captions(at)
     at.switch_page("pages/overview.py").run()
     assert metrics(at)["Respondents"] == f"{info.rows_kept:,}" == "8,919"
+
+
+def test_a_lake_whose_files_moved_says_so_and_can_be_deleted(store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "moving"
+    folder.mkdir()
+    part = pa.Table.from_pandas(survey(600), preserve_index=False)
+    pq.write_table(part, folder / "part-0.parquet")
+    register_external(store, "moving", str(folder), options=options())
+    (folder / "part-0.parquet").rename(tmp_path / "elsewhere.parquet")
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.sidebar.selectbox(key="dataset").set_value("moving").run()
+    assert not at.exception
+    assert any("restore its files or delete the dataset" in str(e.value) for e in at.error)
+    at.switch_page("pages/moments.py").run()  # the message, no traceback, no other result
+    assert not at.exception and len(at.error) == 1
+    at.switch_page("pages/data.py").run()
+    at.selectbox(key="ds_pick").set_value("moving").run()
+    at.checkbox(key="ds_sure").check().run()
+    at.button(key="ds_delete").click().run()
+    assert not at.exception and not store.has_dataset("moving")
