@@ -10,6 +10,7 @@ dataset's sample.
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -332,14 +333,29 @@ def test_register_and_analyze_through_spark_connect(
     assert reg.returncode == 0, reg.stderr[-3000:]
     assert f"read in place by Spark at {connect_server}" in reg.stdout
     assert cli(store_dir, "ingest", str(csv), "--name", "csv", *FLAGS).returncode == 0
-    for name in ("lake", "csv"):  # the dataset remembers its server
-        done = cli(store_dir, "analyze", name, "--segment", "region", "--out", str(tmp_path / name))
+    # A table of the server's catalog (shared by its sessions), made by another client.
+    make = (
+        "from pyspark.sql import SparkSession; "
+        f"s = SparkSession.builder.remote({connect_server!r}).getOrCreate(); "
+        f"s.sql(\"CREATE TABLE responses USING parquet LOCATION '{folder}'\")"
+    )
+    made = subprocess.run([sys.executable, "-c", make], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr[-3000:]
+    runs = {
+        "lake": ("lake",),  # the dataset remembers its server
+        "csv": ("csv",),
+        "table": ("responses", *remote, *FLAGS),  # a table analysed in place, unregistered
+    }
+    for name, what in runs.items():
+        out = ("--segment", "region", "--out", str(tmp_path / name))
+        done = cli(store_dir, "analyze", *what, *out)
         assert done.returncode == 0, done.stderr[-3000:]
     want = pd.read_csv(tmp_path / "csv" / "moments.csv")
-    got = pd.read_csv(tmp_path / "lake" / "moments.csv")
-    for c in ("penalty", "reward", "penalty_se", "reward_se"):
-        np.testing.assert_allclose(got[c], want[c], rtol=1e-9)
-    assert got["class"].tolist() == want["class"].tolist()
+    for name in ("lake", "table"):
+        got = pd.read_csv(tmp_path / name / "moments.csv")
+        for c in ("penalty", "reward", "penalty_se", "reward_se"):
+            np.testing.assert_allclose(got[c], want[c], rtol=1e-9)
+        assert got["class"].tolist() == want["class"].tolist()
 
 
 @pytest.mark.parametrize(
