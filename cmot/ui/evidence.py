@@ -18,7 +18,7 @@ from cmot.spec import JourneySpec
 from cmot.summary import top_stakes
 from cmot.text import for_display, mask_personal
 from cmot.ui.auth import QUOTES_HIDDEN, is_analyst, may_see_quotes
-from cmot.ui.frame import PageView
+from cmot.ui.frame import PageView, ViewKey
 from cmot.ui.state import get_store
 from cmot.ui.url import url_widget
 from cmot.ui.widgets import table
@@ -45,11 +45,7 @@ def _key(view: PageView, segment: str) -> tuple[object, ...]:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _segment(
-    db: str,
-    dataset_id: int,
-    relation: str,
-    params: tuple[object, ...],
-    columns: tuple[str, ...],
+    key: ViewKey,
     segment: str,
     comments: tuple[str, ...],
     low_max: int,
@@ -58,7 +54,7 @@ def _segment(
     _segment_sql: str | None,  # fixed by columns
 ) -> tuple[pd.DataFrame, Evidence]:
     frame = segment_comments(
-        get_store().cursor(), relation, _spec, _segment_sql, segment, params=params
+        get_store().cursor(), key.relation, _spec, _segment_sql, segment, params=key.params
     )
     # Every touchpoint at once: one vectoriser per comment column, so a switch is a lookup.
     found = find_evidence(
@@ -79,11 +75,7 @@ def segment_evidence(
     the page's cut-offs, cached per dataset version, view, segment and comment columns."""
     sql = view.segment_expression if segment != ALL else None
     return _segment(
-        str(get_store().path),
-        view.info.id,
-        view.relation,
-        view.params,
-        view.columns,
+        view.key,
         segment,
         view.info.spec.comments,
         result.low_max,

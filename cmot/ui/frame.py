@@ -110,6 +110,20 @@ def forget_dataset_state(dataset_id: int) -> None:
 
 
 @dataclass(frozen=True)
+class ViewKey:
+    """What names a view's rows in a cache: the store, the dataset version, the relation with
+    its bound values, the segment columns and (a Spark dataset's) Spark relation. A page's
+    cached computation takes it, plus whatever else its result depends on."""
+
+    db: str
+    dataset_id: int
+    relation: str
+    params: tuple[object, ...]
+    columns: tuple[str, ...]
+    spark_relation: str | None = None
+
+
+@dataclass(frozen=True)
 class PageView:
     """What every page analyses: the dataset, segmentation, filters and settings the sidebar
     chose, with the view's SQL (`relation`, `params`) from `cmot.view.view_sql`."""
@@ -125,6 +139,18 @@ class PageView:
     # A Spark dataset's view as Spark SQL over all its rows (`relation` reads its sample):
     # the sums run there. None for DuckDB, and for a saved segmentation (of sample rows).
     spark_relation: str | None = None
+
+    @property
+    def key(self) -> ViewKey:
+        """The view's rows as a cache key (see ViewKey)."""
+        return ViewKey(
+            str(get_store().path),
+            self.info.id,
+            self.relation,
+            self.params,
+            self.columns,
+            self.spark_relation,
+        )
 
     @property
     def segment_expression(self) -> str | None:
@@ -338,34 +364,26 @@ def current_view() -> PageView:
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _moments(
-    db: str,
-    dataset_id: int,
-    relation: str,
-    params: tuple[object, ...],
-    columns: tuple[str, ...],
-    settings: Settings,
-    spark_relation: str | None = None,
-) -> MomentsResult:
+def _moments(key: ViewKey, settings: Settings) -> MomentsResult:
     store = get_store()
-    info = store.get_dataset_by_id(dataset_id)
-    if spark_relation is not None:
+    info = store.get_dataset_by_id(key.dataset_id)
+    if key.spark_relation is not None:
         session = spark_for(info)
         spark_view(session, info)  # (again): a Spark Connect session may have been renewed
         stats = SparkEngine(session).stats(
-            spark_relation, info.spec, columns, settings, params=params
+            key.spark_relation, info.spec, key.columns, settings, params=key.params
         )
         return classify_moments(stats, settings)
     # The engine keeps the sums per (dataset, relation, params, segmentation, cut-offs): a
     # threshold change reclassifies from them without reading the data again.
     return find_moments(
         store.cursor(),
-        relation,
+        key.relation,
         info.spec,
-        columns,
+        key.columns,
         settings,
-        params=params,
-        cache_key=("dataset", dataset_id),
+        params=key.params,
+        cache_key=("dataset", key.dataset_id),
     )
 
 
@@ -373,15 +391,7 @@ def moments(view: PageView) -> MomentsResult:
     """The moments of truth of the view (cached); a user-caused error stops the page."""
     return computed(
         "Computing the moments of truth of each segment…",
-        lambda: _moments(
-            str(get_store().path),
-            view.info.id,
-            view.relation,
-            view.params,
-            view.columns,
-            view.settings,
-            view.spark_relation,
-        ),
+        lambda: _moments(view.key, view.settings),
     )
 
 

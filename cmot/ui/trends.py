@@ -22,7 +22,7 @@ from cmot.report import TrendSection
 from cmot.store import DatasetInfo, Link
 from cmot.sums import Settings
 from cmot.trend import TrendResult, compare_waves, compute_trend, fix_check
-from cmot.ui.frame import PageView, computed, settings_caption
+from cmot.ui.frame import PageView, ViewKey, computed, settings_caption
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store
 from cmot.ui.url import url_widget
@@ -152,28 +152,19 @@ def looks_like_wave(column: str) -> bool:
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _trend(
-    db: str,
-    dataset_id: int,
-    relation: str,
-    params: tuple[object, ...],
-    columns: tuple[str, ...],
-    settings: Settings,
-    column: str,
-    by: str,
-) -> TrendResult:
+def _trend(key: ViewKey, settings: Settings, column: str, by: str) -> TrendResult:
     store = get_store()
-    info = store.get_dataset_by_id(dataset_id)
+    info = store.get_dataset_by_id(key.dataset_id)
     source = waves_from_column(
         store.cursor(),
-        relation,
+        key.relation,
         info.spec,
         column,
         by=None if by == BY_VALUE else by,  # type: ignore[arg-type]
-        params=params,
-        cache_key=("dataset", dataset_id),
+        params=key.params,
+        cache_key=("dataset", key.dataset_id),
     )
-    return compute_trend(source, columns, settings)
+    return compute_trend(source, key.columns, settings)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -185,16 +176,7 @@ def _link_trend(db: str, link: Link, columns: tuple[str, ...], settings: Setting
 
 def column_trend(view: PageView, column: str, by: str) -> TrendResult:
     """The view's trend over the waves of one of its dataset's columns (cached)."""
-    return _trend(
-        str(get_store().path),
-        view.info.id,
-        view.relation,
-        view.params,
-        view.columns,
-        view.settings,
-        column,
-        by,
-    )
+    return _trend(view.key, view.settings, column, by)
 
 
 def link_columns(view: PageView, link: Link) -> tuple[str, ...]:
