@@ -24,6 +24,7 @@ import glob
 import hashlib
 import os
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -361,6 +362,29 @@ def register_external(
         if opened.con is not None:
             opened.con.close()
     return info, plan.report
+
+
+TABLE_FRESH_S = 900  # a Spark table's results are kept this long: it has no cheap version
+
+
+def source_version(info: DatasetInfo, now: float | None = None) -> str:
+    """A token that changes when an external dataset's rows may have, for cache keys ("" for
+    a stored dataset, which never changes): its Parquet files' names, sizes and modification
+    times where this machine sees them; else (a table, or files only a Spark cluster sees)
+    the current quarter hour, so results are recomputed at least that often."""
+    ext = info.external
+    if ext is None:
+        return ""
+    if ext.kind == "parquet":
+        files = sorted(glob.glob(_duckdb_glob(ext.location), recursive=True))
+        if files:
+            h = hashlib.sha256()
+            for f in files:
+                st = os.stat(f)
+                h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            return h.hexdigest()[:16]
+    clock = time.time() if now is None else now
+    return f"t{int(clock // TABLE_FRESH_S)}"
 
 
 def sample_note(info: DatasetInfo, saved: bool = False) -> str:

@@ -13,7 +13,7 @@ import streamlit as st
 
 from cmot.engines import SparkEngine
 from cmot.errors import CmotError
-from cmot.external import sample_note, spark_view, spark_view_name
+from cmot.external import sample_note, source_version, spark_view, spark_view_name
 from cmot.moments import ALL, MomentsResult, Settings, classify_moments, find_moments
 from cmot.spec import JourneySpec
 from cmot.store import DatasetInfo, Store
@@ -121,6 +121,12 @@ class ViewKey:
     params: tuple[object, ...]
     columns: tuple[str, ...]
     spark_relation: str | None = None
+    version: str = ""  # an external dataset's source version (cmot.external.source_version)
+
+    @property
+    def cache_key(self) -> tuple[object, ...]:
+        """The engine's sums cache key: the dataset version, and its source's for a lake."""
+        return ("dataset", self.dataset_id, self.version)
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,7 @@ class PageView:
     # A Spark dataset's view as Spark SQL over all its rows (`relation` reads its sample):
     # the sums run there. None for DuckDB, and for a saved segmentation (of sample rows).
     spark_relation: str | None = None
+    version: str = ""  # an external dataset's source version: new files, new results
 
     @property
     def key(self) -> ViewKey:
@@ -150,6 +157,7 @@ class PageView:
             self.params,
             self.columns,
             self.spark_relation,
+            self.version,
         )
 
     @property
@@ -180,12 +188,12 @@ def weighting(spec: JourneySpec) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _distinct(db: str, dataset_id: int, table: str, column: str) -> list[str]:
+def _distinct(db: str, dataset_id: int, table: str, column: str, version: str) -> list[str]:
     return filter_values(get_store().cursor(), table, column)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _date_span(db: str, dataset_id: int, table: str, column: str) -> tuple[Any, Any]:
+def _date_span(db: str, dataset_id: int, table: str, column: str, version: str) -> tuple[Any, Any]:
     return date_span(get_store().cursor(), table, column)
 
 
@@ -205,6 +213,7 @@ def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
     db = str(store.path)
     spec = info.spec
     forget_dataset_state(info.id)
+    version = source_version(info)  # "" for a stored dataset; a lake's files otherwise
     saved = _saved(db, info.id)
     options = [WHOLE, *spec.segments, *(SAVED + n for _, n in saved)]
     choice = url_widget(
@@ -224,7 +233,7 @@ def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
             if not spec.date_column and key in st.query_params:
                 del st.query_params[key]
         if spec.date_column:
-            lo, hi = _date_span(db, info.id, info.table, spec.date_column)
+            lo, hi = _date_span(db, info.id, info.table, spec.date_column, version)
             if lo is not None:
                 a, b = st.columns(2)
                 # A date outside the span (another dataset's, a stale link) does not count.
@@ -250,7 +259,7 @@ def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
         if fcol == "(none)" and "f_val" in st.query_params:
             del st.query_params["f_val"]
         if fcol != "(none)":
-            values = _distinct(db, info.id, info.table, fcol)
+            values = _distinct(db, info.id, info.table, fcol, version)
             chosen = url_widget(st.multiselect, "is one of", values, key="f_val", default=[])
             if chosen:
                 filters = (ValueFilter(fcol, tuple(chosen)),)
@@ -285,6 +294,7 @@ def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
         saved_id,
         query.params,
         spark_relation,
+        version,
     )
 
 
@@ -383,7 +393,7 @@ def _moments(key: ViewKey, settings: Settings) -> MomentsResult:
         key.columns,
         settings,
         params=key.params,
-        cache_key=("dataset", key.dataset_id),
+        cache_key=key.cache_key,
     )
 
 

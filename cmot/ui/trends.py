@@ -162,7 +162,7 @@ def _trend(key: ViewKey, settings: Settings, column: str, by: str) -> TrendResul
         column,
         by=None if by == BY_VALUE else by,  # type: ignore[arg-type]
         params=key.params,
-        cache_key=("dataset", key.dataset_id),
+        cache_key=key.cache_key,
     )
     return compute_trend(source, key.columns, settings)
 

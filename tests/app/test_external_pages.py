@@ -181,3 +181,23 @@ def test_a_lake_whose_files_moved_says_so_and_can_be_deleted(store: Store, tmp_p
     at.checkbox(key="ds_sure").check().run()
     at.button(key="ds_delete").click().run()
     assert not at.exception and not store.has_dataset("moving")
+
+
+def test_new_files_in_a_lake_reach_the_pages(store: Store, tmp_path: Path) -> None:
+    """Results are cached per process, keyed on the lake's files: a new file, new results."""
+    folder = tmp_path / "growing"
+    folder.mkdir()
+    df = survey(3000, seed=4)
+    write = lambda rows, name: pq.write_table(  # noqa: E731
+        pa.Table.from_pandas(rows, preserve_index=False), folder / name
+    )
+    write(df.iloc[:2000], "a.parquet")
+    register_external(store, "growing", str(folder), options=options())
+    at = open_app("growing")
+    before = metrics(at)["Respondents"]
+    write(df.iloc[2000:], "b.parquet")
+    at.run()
+    ok(at)
+    after = metrics(at)["Respondents"]
+    kept = store.cursor().execute(f"SELECT count(*) FROM {store.get_dataset('growing').table}")
+    assert before != after == f"{kept.fetchall()[0][0]:,}"

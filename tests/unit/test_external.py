@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -418,3 +419,26 @@ def test_the_airline_survey_as_a_parquet_lake(
         )
         got = classify_moments(stats, Settings())
     assert_same(want, got)
+
+
+def test_the_source_version_changes_with_the_files_or_the_clock(
+    store: Store, tmp_path: Path
+) -> None:
+    folder = tmp_path / "v"
+    folder.mkdir()
+    df = survey(1000, seed=3)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), folder / "a.parquet")
+    info, _ = register_external(store, "v", str(folder), options=options())
+    first = external.source_version(info)
+    assert first == external.source_version(info) != ""
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), folder / "b.parquet")
+    assert external.source_version(info) != first
+    assert info.external is not None
+    table = replace(info, external=replace(info.external, engine="spark", kind="table"))
+    step = external.TABLE_FRESH_S
+    assert external.source_version(table, now=10 * step) == external.source_version(
+        table, now=10 * step + step - 1
+    )
+    assert external.source_version(table, now=10 * step) != external.source_version(
+        table, now=11 * step
+    )
