@@ -269,11 +269,14 @@ def parquet_moments(args: argparse.Namespace, columns: list[str], settings: Sett
     return classify_moments(stats, settings), None, view, spec
 
 
-def spark_moments(args: argparse.Namespace, columns: list[str], settings: Settings) -> Analysed:
+def spark_moments(
+    args: argparse.Namespace, columns: list[str], settings: Settings, info: DatasetInfo | None
+) -> Analysed:
     """The sums on Spark: a Parquet path or glob in the stored layout (with --spec) is read
     by Spark where it lies; a survey file is read and cleaned as for DuckDB and handed to
     Spark as a temporary Parquet file; a stored dataset's Parquet file is read in place, and
-    an external dataset's source through its view."""
+    an external dataset's source through its view. `info`: the stored dataset args.source
+    names, if any (stored_dataset)."""
     if is_parquet_source(args.source) and stored_layout(args.source):
         if not args.spec:
             raise CmotError(
@@ -287,7 +290,6 @@ def spark_moments(args: argparse.Namespace, columns: list[str], settings: Settin
         table = engine.register_parquet(args.source)
         stats = engine.stats(table, spec, columns or None, settings)
         return classify_moments(stats, settings), None, table, spec
-    info = stored_dataset(args.source)
     if info is not None and info.external is not None:
         remote = args.spark_remote or (
             info.external.remote if info.external.engine == "spark" else None
@@ -337,7 +339,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         spark = args.spark_remote or (info is not None and info.engine == "spark")
         args.engine = "spark" if spark else "duckdb"
     if args.engine == "spark":
-        result, con, table, spec = spark_moments(args, columns, settings)
+        result, con, table, spec = spark_moments(args, columns, settings, info)
     elif is_parquet_source(args.source):
         result, con, table, spec = parquet_moments(args, columns, settings)
     elif info is not None and info.external is not None and info.sampled:

@@ -340,7 +340,10 @@ def cleaning_select(
 ) -> tuple[str, list[Any]]:
     """The SELECT (and its bound values) that makes the stored layout from `relation`: the
     rows a stored dataset holds, or what an external dataset's view is, on either engine."""
-    items, _ = _clean(spec, types, row)
+    return _select(_clean(spec, types, row)[0], relation)
+
+
+def _select(items: list[tuple[str, list[Any]]], relation: str) -> tuple[str, list[Any]]:
     select = ", ".join(i[0] for i in items)
     params = [p for i in items for p in i[1]]
     where = f"{_q(Y_COL)} IS NOT NULL AND {_q(W_COL)} IS NOT NULL AND {_q(ID_COL)} IS NOT NULL"
@@ -374,7 +377,7 @@ def plan_select(
     cleaning; raises CmotError when no analysis could use it (no usable row, one outcome
     value, a repeated respondent id)."""
     items, counts = _clean(spec, types, row)
-    sql, params = cleaning_select(spec, types, relation, row)
+    sql, params = _select(items, relation)
 
     # One pass for every count the report and the checks need. counts[0] is the outcome
     # rule; items 1-3 are the id, outcome and weight expressions.

@@ -163,6 +163,9 @@ class SparkEngine:
         settings: Settings | None = None,
         *,
         params: Sequence[object] = (),
-        cache_key: Hashable | None = None,  # Spark results are not cached: the data may change
+        cache_key: Hashable | None = None,
     ) -> SufficientStats:
-        return stats_from_sql(self.run, table, spec, segmentation, settings, params=params)
+        # Kept only under a cache_key, which names the data's version (a lake can change).
+        return stats_from_sql(
+            self.run, table, spec, segmentation, settings, params=params, cache_key=cache_key
+        )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import threading
@@ -145,7 +146,7 @@ class DatasetInfo:
         """True when `table` is a seeded sample of the rows (a Spark dataset's), not all."""
         return self.engine == "spark"
 
-    @property
+    @functools.cached_property
     def table(self) -> str:
         """This version's rows as a DuckDB table expression (`SELECT ... FROM {info.table}`).
 

@@ -602,29 +602,41 @@ def compute_stats(
     seg_cols = _as_columns(segmentation)
     low, high = settings.cutoffs(spec)
     bound = tuple(params)
-    key = None
-    if cache_key is not None:
-        key = (cache_key, table, bound, seg_cols, low, high, settings.measure, engine)
-        with _CACHE_LOCK:
-            hit = _CACHE.get(key)
-            if hit is not None:
-                _CACHE.move_to_end(key)
-                return hit
-    # The products are many small matrix multiplies: OpenBLAS's threads cost far more than
-    # they give here (measured 10-50x slower on 2 cores), so run them single-threaded.
-    with _BLAS.limit(limits=1, user_api="blas"):
-        stats = _compute(con, table, bound, spec, seg_cols, low, high, settings.measure, engine)
-    if key is not None:
-        with _CACHE_LOCK:
-            _CACHE[key] = stats
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
-    return stats
+
+    def compute() -> SufficientStats:
+        # The products are many small matrix multiplies: OpenBLAS's threads cost far more
+        # than they give here (measured 10-50x slower on 2 cores), so run them single-threaded.
+        with _BLAS.limit(limits=1, user_api="blas"):
+            return _compute(con, table, bound, spec, seg_cols, low, high, settings.measure, engine)
+
+    key = (table, bound, seg_cols, low, high, settings.measure, engine)
+    return _cached(cache_key, key, compute)
 
 
 _CACHE: OrderedDict[Hashable, SufficientStats] = OrderedDict()
 _CACHE_SIZE = 32
 _CACHE_LOCK = threading.Lock()  # dashboard sessions share the cache from several threads
+
+
+def _cached(
+    cache_key: Hashable | None, parts: tuple[Hashable, ...], compute: Callable[[], SufficientStats]
+) -> SufficientStats:
+    """`compute()`, kept in the process's LRU of sums under (cache_key, *parts) when a
+    cache_key (the data's version) is given: both engines' sums are cached alike."""
+    if cache_key is None:
+        return compute()
+    key = (cache_key, *parts)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
+    stats = compute()
+    with _CACHE_LOCK:
+        _CACHE[key] = stats
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return stats
 
 
 def clear_cache() -> None:
@@ -1136,15 +1148,34 @@ def stats_from_sql(
     settings: Settings | None = None,
     *,
     params: Sequence[object] = (),
+    cache_key: Hashable | None = None,
 ) -> SufficientStats:
     """compute_stats' result with every pass as SQL run by `run(sql, params) -> rows`: the
     checks (build_facts_sql), the sums (build_stats_sql), the fits here, then the HC3 pass
-    (build_hc3_sql). For engines that are not this process's DuckDB (cmot.engines)."""
-    start = time.perf_counter()
+    (build_hc3_sql). For engines that are not this process's DuckDB (cmot.engines). With
+    `cache_key` (the data's version) the result is kept as compute_stats keeps its own."""
     settings = settings or Settings()
     seg_cols = _as_columns(segmentation)
     low, high = settings.cutoffs(spec)
-    measure = settings.measure
+    key = (table, tuple(params), seg_cols, low, high, settings.measure, "sql-runner")
+    return _cached(
+        cache_key,
+        key,
+        lambda: _stats_from_sql(run, table, spec, seg_cols, low, high, settings.measure, params),
+    )
+
+
+def _stats_from_sql(
+    run: Runner,
+    table: str,
+    spec: JourneySpec,
+    seg_cols: tuple[str, ...],
+    low: int,
+    high: int,
+    measure: Measure,
+    params: Sequence[object],
+) -> SufficientStats:
+    start = time.perf_counter()
     columns = spec.touchpoint_columns
     t = len(columns)
     lay = Layout(t)

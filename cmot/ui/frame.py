@@ -375,17 +375,22 @@ def current_view() -> PageView:
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _moments(key: ViewKey, settings: Settings) -> MomentsResult:
+    # Either engine keeps the sums per (view, source version, cut-offs): a threshold change
+    # (asymmetry, coverage, alpha) reclassifies from them without reading the data again.
     store = get_store()
     info = store.get_dataset_by_id(key.dataset_id)
     if key.spark_relation is not None:
         session = spark_for(info)
         spark_view(session, info)  # (again): a Spark Connect session may have been renewed
         stats = SparkEngine(session).stats(
-            key.spark_relation, info.spec, key.columns, settings, params=key.params
+            key.spark_relation,
+            info.spec,
+            key.columns,
+            settings,
+            params=key.params,
+            cache_key=key.cache_key,
         )
         return classify_moments(stats, settings)
-    # The engine keeps the sums per (dataset, relation, params, segmentation, cut-offs): a
-    # threshold change reclassifies from them without reading the data again.
     return find_moments(
         store.cursor(),
         key.relation,

@@ -270,6 +270,19 @@ def test_parquet_on_spark_equals_the_ingested_survey(
 
 
 @pytest.mark.spark
+def test_spark_sums_are_kept_per_source_version(
+    store: Store, lake: tuple[Path, Path], spark: Any
+) -> None:
+    """A class threshold reclassifies from kept sums; a new source version sums again."""
+    info, _ = register_external(store, "lake", str(lake[0]), "spark", options=options())
+    engine, view = SparkEngine(spark), spark_view(spark, info)
+    first = engine.stats(view, info.spec, ["region"], Settings(), cache_key=("v", 1))
+    wider = Settings(vulnerability_ia=-0.3, opportunity_ia=0.3)
+    assert engine.stats(view, info.spec, ["region"], wider, cache_key=("v", 1)) is first
+    assert engine.stats(view, info.spec, ["region"], Settings(), cache_key=("v", 2)) is not first
+
+
+@pytest.mark.spark
 def test_a_spark_table_by_name(store: Store, lake: tuple[Path, Path], spark: Any) -> None:
     folder, csv = lake
     spark.sql(f"CREATE TABLE IF NOT EXISTS cmot_responses USING parquet LOCATION '{folder}'")
