@@ -93,7 +93,7 @@ def bench(n: int, session: Any) -> dict[str, Any]:
         return rows
 
     t = time.perf_counter()
-    sp = stats_from_sql(run, view, s, ["Segment"])
+    sp = stats_from_sql(run, view, s, ["Segment"], dialect="spark")
     out["spark"] = time.perf_counter() - t
     out["stages"], out["queries"] = stages, counts
     out["bytes"], out["rows_back"] = travelled

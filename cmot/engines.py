@@ -130,6 +130,27 @@ def spark_session(remote: str | None = None, conf: dict[str, str] | None = None)
         raise CmotError(f"Cannot start Spark ({where}): {e}. {ENABLE_SPARK}") from None
 
 
+def spark_reason(error: BaseException) -> str:
+    """What went wrong in a Spark error, for a person: a Java error arrives as "An error
+    occurred while calling o71.collectToPython" and a stack trace, whose last "Caused by"
+    names the cause; running out of memory says what to do."""
+    text = str(error)
+    if "OutOfMemoryError" in text:
+        return (
+            "Spark ran out of memory (Java heap space). Run it on a cluster with more memory "
+            "(--spark-remote sc://host:15002), or analyse with DuckDB (--engine duckdb)."
+        )
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith(("at ", "..."))]
+    causes = [
+        line.removeprefix("Caused by:").strip() for line in lines if line.startswith("Caused by:")
+    ]
+    if causes:
+        return causes[-1][:500]
+    useful = [line.lstrip(": ") for line in lines if not line.startswith("An error occurred")]
+    return (useful[0] if useful else text)[:500]
+
+
 @dataclass(frozen=True)
 class SparkEngine:
     """The sums as Spark SQL over a view of the session; only their rows travel back
@@ -142,7 +163,7 @@ class SparkEngine:
         try:
             rows = self.session.sql(sql, args=list(params) or None).collect()
         except Exception as e:  # AnalysisException and friends: the query is the user's data
-            raise CmotError(f"Spark cannot aggregate the survey: {str(e)[:500]}") from None
+            raise CmotError(f"Spark cannot aggregate the survey: {spark_reason(e)}") from None
         return [tuple(r) for r in rows]
 
     def register_parquet(self, path: str) -> str:
@@ -167,5 +188,12 @@ class SparkEngine:
     ) -> SufficientStats:
         # Kept only under a cache_key, which names the data's version (a lake can change).
         return stats_from_sql(
-            self.run, table, spec, segmentation, settings, params=params, cache_key=cache_key
+            self.run,
+            table,
+            spec,
+            segmentation,
+            settings,
+            params=params,
+            cache_key=cache_key,
+            dialect="spark",
         )

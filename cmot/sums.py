@@ -966,23 +966,68 @@ def _num(v: float) -> str:
     return format(float(v), ".17e")
 
 
-def _fit_sql(fit: _Fit, lay: Layout) -> tuple[str, str]:
-    """The fitted value b'x and the quadratic form x'Bx of one fit as SQL over x0.., with
-    its coefficients inlined as literals (numbers the engine computed, not user values).
-    The design is 0/1, so x_a x_a = x_a, and one touchpoint's columns exclude each other:
-    x'Bx = Σ_a x_a (B_aa + Σ_b>a 2 B_ab x_b), each x_a's part skipped when x_a is 0."""
-    beta = np.nan_to_num(fit.beta)
-    kept = [a for a in fit.kept]
-    fitted = _sum_sql([f"({_num(beta[a])}) * x{a}" for a in kept if beta[a] != 0.0])
-    parts = []
-    for i, a in enumerate(kept):
-        terms = [f"({_num(fit.bread[a, a])})"] if fit.bread[a, a] != 0.0 else []
-        for b in kept[i + 1 :]:
-            if fit.bread[a, b] != 0.0 and not _same_touchpoint(lay, a, b):
-                terms.append(f"({_num(2.0 * fit.bread[a, b])}) * x{b}")
-        if terms:
-            parts.append(f"CASE WHEN x{a} = 1 THEN {_sum_sql(terms)} ELSE 0 END")
-    return fitted, _sum_sql(parts)
+Dialect = Literal["duckdb", "spark"]
+# A touchpoint's state in the design, as the HC3 pass codes it per row (z_i): each
+# touchpoint sets at most one of its low, high and missing columns.
+_STATES = ("mid", "low", "high", "miss")
+
+
+def _state_sql(c: str, low_max: int, high_min: int) -> str:
+    """A rating's state code: 0 between the cut-offs, 1 low, 2 high, 3 missing."""
+    return (
+        f"CASE WHEN {c} IS NULL THEN 3 WHEN {c} <= {low_max} THEN 1 "
+        f"WHEN {c} >= {high_min} THEN 2 ELSE 0 END"
+    )
+
+
+def _lookup_sql(values: Sequence[float], index: str, dialect: Dialect) -> str:
+    """values[index] (1-based) from a literal array: one expression per lookup, which Spark
+    folds to one constant, where the same sum as CASE terms takes one per value."""
+    items = ", ".join(_num(v) for v in values)
+    if dialect == "spark":
+        return f"element_at(array({items}), {index})"
+    return f"list_extract([{items}], {index})"
+
+
+def _fit_sql(fit: _Fit, lay: Layout, dialect: Dialect = "duckdb") -> tuple[str, str, int]:
+    """The fitted value b'x and the quadratic form x'Bx of one fit as SQL over the state
+    codes z0.. (`_state_sql`), its coefficients inlined as literals (numbers the engine
+    computed, not user values). x is 0/1 and sets at most one column per touchpoint, so
+    b'x = b_c + Σ_i F_i[z_i] and x'Bx = B_cc + Σ_i D_i[z_i] + Σ_i<j P_ij[z_i, z_j], with c
+    the intercept, F_i[s] = b_s, D_i[s] = 2 B_cs + B_ss and P_ij[s, r] = 2 B_sr: T(T+3)/2
+    lookups in literal arrays of 4 or 16 numbers. The products of x's columns this replaces
+    took ~4.5 T² terms: at 23 touchpoints (Kansas City) ~2,400, whose code passed Java's
+    64 KB per method, where 299 lookups compile. Returns (fitted, leverage, lookups)."""
+    t = lay.t
+    b = np.zeros((lay.k, lay.k))
+    beta = np.zeros(lay.k)
+    kept = list(fit.kept)
+    b[np.ix_(kept, kept)] = fit.bread[np.ix_(kept, kept)]
+    beta[kept] = np.nan_to_num(fit.beta[kept])
+    c = lay.icpt
+
+    def cols(i: int) -> list[int | None]:
+        return [None, lay.low(i), lay.high(i), lay.miss(i)]
+
+    def at(a: int | None, r: int | None) -> float:
+        return 0.0 if a is None or r is None else float(b[a, r])
+
+    fitted, lev = [], []
+    for i in range(t):
+        f = [0.0 if a is None else float(beta[a]) for a in cols(i)]
+        if any(f):
+            fitted.append(_lookup_sql(f, f"z{i} + 1", dialect))
+        d = [2.0 * at(c, a) + at(a, a) for a in cols(i)]
+        if any(d):
+            lev.append(_lookup_sql(d, f"z{i} + 1", dialect))
+        for j in range(i + 1, t):
+            p = [2.0 * at(a, r) for a in cols(i) for r in cols(j)]
+            if any(p):
+                lev.append(_lookup_sql(p, f"z{i} * 4 + z{j} + 1", dialect))
+    lookups = len(fitted) + len(lev)
+    fitted += [_num(beta[c])] if beta[c] != 0.0 else []
+    lev += [_num(b[c, c])] if b[c, c] != 0.0 else []
+    return _sum_sql(fitted), _sum_sql(lev), lookups
 
 
 def _sum_sql(terms: Sequence[str]) -> str:
@@ -996,23 +1041,11 @@ def _sum_sql(terms: Sequence[str]) -> str:
     return f"({_sum_sql(terms[:mid])} + {_sum_sql(terms[mid:])})"
 
 
-def _touchpoint_of(lay: Layout, col: int) -> int | None:
-    if col < 2 * lay.t:  # low_i, high_i
-        return col % lay.t
-    if lay.icpt < col <= 3 * lay.t:  # miss_i
-        return col - lay.icpt - 1
-    return None
-
-
-def _same_touchpoint(lay: Layout, a: int, b: int) -> bool:
-    ta = _touchpoint_of(lay, a)
-    return a != b and ta is not None and ta == _touchpoint_of(lay, b)
-
-
-# Terms of the fits' quadratic forms one HC3 query may hold: Spark compiles a query's row
-# expressions into one Java method, and one over 64 KB of bytecode falls back from
-# whole-stage code generation to a row-at-a-time path ~20x slower (bench/engine_spark.md).
-# 14 touchpoints: ~900 terms a fit, so one fit a query; 5 touchpoints: ~120, several.
+# Lookups of the fits' sums (`_fit_sql`) one HC3 query may hold. Spark compiles a query's
+# row expressions into one Java method; past 64 KB it cannot, and falls back from
+# whole-stage code generation to a row-at-a-time path several times slower
+# (bench/engine_spark.md). A fit takes T(T+3)/2 lookups: 14 touchpoints 119, so ten
+# segments a query; 23 touchpoints (Kansas City) 299, four a query, which compiles.
 HC3_SQL_TERMS = 1200
 
 
@@ -1040,6 +1073,7 @@ def build_hc3_sql(
     measure: Measure,
     fit_all: _Fit,
     seg_fits: Sequence[tuple[str, _Fit]] = (),
+    dialect: Dialect = "duckdb",
 ) -> tuple[list[Hc3Query], list[tuple[str, int]]]:
     """The HC3 pass: per segment, Σ u²x x' with u = w e / (1 - h), e = y - b'x,
     h = w x'(X'WX)^-1 x, under the whole survey's fit (the "all" query) and under each
@@ -1055,6 +1089,9 @@ def build_hc3_sql(
     q = [quote_ident(c) for c in spec.touchpoint_columns]
     inner = _inner_sql(table, spec, segmentation, measure)
     xs = ", ".join(f"{e} AS x{i}" for i, e in enumerate(_design_sql(q, cuts)))
+    zs = ", ".join(
+        f"{_state_sql(c, cuts.of(i)[2], cuts.of(i)[3])} AS z{i}" for i, c in enumerate(q)
+    )
     xcols = ", ".join(f"x{i}" for i in range(lay.k))
     tcols = ", ".join(q)
     cells: list[tuple[str, int]] = [("n", 0)]
@@ -1069,14 +1106,14 @@ def build_hc3_sql(
         rows = (
             f"SELECT seg, {tcols}, {xcols}, ({u}) * ({u}) AS uu FROM ("
             f"SELECT seg, {tcols}, {xcols}, w * (y - ({fitted})) AS e, w * ({lev}) AS h FROM ("
-            f"SELECT seg, w, y, {tcols}, {xs} FROM ({inner}) AS inner_{where}) AS x_) AS e_"
+            f"SELECT seg, w, y, {tcols}, {xs}, {zs} FROM ({inner}) AS inner_{where}) AS x_) AS e_"
         )
         return (
             f"SELECT seg, tp_, r_, {', '.join(aggs)} FROM ({_by_touchpoint(rows, q)}) AS u_ "
             "GROUP BY seg, tp_, r_"
         )
 
-    fa, ha = _fit_sql(fit_all, lay)
+    fa, ha, _ = _fit_sql(fit_all, lay, dialect)
     queries = [Hc3Query(query(fa, ha, ""), (), (), "all")]
     chunk: list[tuple[str, str, str]] = []
     size = 0
@@ -1093,8 +1130,7 @@ def build_hc3_sql(
         queries.append(Hc3Query(query(fitted, lev, where), before, names, "seg"))
 
     for name, fit in seg_fits:
-        fitted, lev = _fit_sql(fit, lay)
-        terms = fitted.count("*") + lev.count("*") + 1
+        fitted, lev, terms = _fit_sql(fit, lay, dialect)
         if chunk and size + terms > HC3_SQL_TERMS:
             flush()
             chunk, size = [], 0
@@ -1149,11 +1185,13 @@ def stats_from_sql(
     *,
     params: Sequence[object] = (),
     cache_key: Hashable | None = None,
+    dialect: Dialect = "duckdb",
 ) -> SufficientStats:
     """compute_stats' result with every pass as SQL run by `run(sql, params) -> rows`: the
     checks (build_facts_sql), the sums (build_stats_sql), the fits here, then the HC3 pass
-    (build_hc3_sql). For engines that are not this process's DuckDB (cmot.engines). With
-    `cache_key` (the data's version) the result is kept as compute_stats keeps its own."""
+    (build_hc3_sql, its array lookups written in `dialect`). For engines that are not this
+    process's DuckDB (cmot.engines). With `cache_key` (the data's version) the result is
+    kept as compute_stats keeps its own."""
     settings = settings or Settings()
     seg_cols = _as_columns(segmentation)
     low, high = settings.cutoffs(spec)
@@ -1161,7 +1199,9 @@ def stats_from_sql(
     return _cached(
         cache_key,
         key,
-        lambda: _stats_from_sql(run, table, spec, seg_cols, low, high, settings.measure, params),
+        lambda: _stats_from_sql(
+            run, table, spec, seg_cols, low, high, settings.measure, params, dialect
+        ),
     )
 
 
@@ -1174,6 +1214,7 @@ def _stats_from_sql(
     high: int,
     measure: Measure,
     params: Sequence[object],
+    dialect: Dialect,
 ) -> SufficientStats:
     start = time.perf_counter()
     columns = spec.touchpoint_columns
@@ -1206,7 +1247,9 @@ def _stats_from_sql(
     fit_all = _fit(total.gram, lay)
     order = sorted(by_name)
     seg_fits = [(name, fits[name]) for name in order] if seg_cols else []
-    queries, hcells = build_hc3_sql(table, spec, seg_cols, low, high, measure, fit_all, seg_fits)
+    queries, hcells = build_hc3_sql(
+        table, spec, seg_cols, low, high, measure, fit_all, seg_fits, dialect
+    )
     k = lay.k
     meats = {name: np.zeros((k, k)) for name in by_name}
     meat_all = np.zeros((k, k))

@@ -32,12 +32,12 @@ def manage_datasets(store: Store) -> None:
     if not names:
         return
     current = st.session_state.get("current_dataset")
-    pick = st.selectbox(
-        "Dataset",
-        names,
-        key="ds_pick",
-        index=names.index(current.name) if current and current.name in names else 0,
-    )
+    if current and current.name in names and st.session_state.get("ds_pick_for") != current.name:
+        # A widget keeps its value over `index=` (in the browser too): set through its key,
+        # the picker follows the sidebar's dataset when that changes (a save, a register,
+        # a rename), and otherwise keeps what the user picked here.
+        st.session_state["ds_pick"] = st.session_state["ds_pick_for"] = current.name
+    pick = st.selectbox("Dataset", names, key="ds_pick")
     info = latest[pick]  # no second query: every store lookup costs CPU on each run
     a, b, c = st.columns(3)
     a.download_button(

@@ -154,6 +154,7 @@ def test_the_data_page_registers_a_lake_under_the_allowed_folders(
     at.button(key="ext_register").click().run()
     ok(at)
     assert at.sidebar.selectbox(key="dataset").value == "lake"
+    assert at.selectbox(key="ds_pick").value == "lake"  # the page's picker follows the sidebar
     assert "read in place by DuckDB" in at.success[0].value
     info = store.get_dataset("lake")
     assert info.external is not None and info.spec.weight_column == "weight"

@@ -25,13 +25,13 @@ import pandas as pd
 import pytest
 
 from cmot import engines, sums
-from cmot.engines import SparkEngine, spark_session
+from cmot.engines import SparkEngine, spark_reason, spark_session
 from cmot.errors import CmotError
 from cmot.moments import classify_moments
 from cmot.spec import JourneySpec, default_scale
 from cmot.store import quote_ident
 from cmot.sums import SufficientStats, compute_stats, stats_from_sql
-from tests.conftest import ROOT
+from tests.conftest import KANSAS_CSV, ROOT
 from tests.unit.moments_fixtures import load_airline, make_spec, register_frame, synthetic_frame
 
 REL = 1e-9
@@ -144,6 +144,67 @@ def test_the_sql_passes_on_mixed_scales_and_a_scored_outcome(
             np.testing.assert_allclose(sb.levels, sa.levels, rtol=1e-12, atol=1e-9)
 
 
+def test_the_leverage_sql_equals_numpys_quadratic_form() -> None:
+    """Planted truth for the HC3 pass's per-row SQL (`_fit_sql`): on random states of 23
+    touchpoints (mid, low, high, missing) and a random fit with dropped columns, DuckDB's
+    b'x and x'Bx equal numpy's, and a fit takes T(T+3)/2 lookups (O(T²) expressions is what
+    compiles on Spark; the products of x's columns took ~4.5 T²)."""
+    t, rows = 23, 400
+    lay = sums.Layout(t)
+    rng = np.random.default_rng(20261205)
+    z = rng.integers(0, 4, size=(rows, t))
+    x = np.zeros((rows, lay.k))
+    x[:, lay.icpt] = 1
+    for i in range(t):
+        for state, col in ((1, lay.low(i)), (2, lay.high(i)), (3, lay.miss(i))):
+            x[z[:, i] == state, col] = 1
+    kept = tuple(a for a in range(lay.k) if a not in (lay.low(3), lay.miss(7)))
+    m = rng.normal(size=(lay.k, lay.k))
+    bread = np.zeros((lay.k, lay.k))
+    bread[np.ix_(kept, kept)] = (m @ m.T)[np.ix_(kept, kept)]
+    beta = np.full(lay.k, np.nan)
+    beta[list(kept)] = rng.normal(size=len(kept))
+    fit = sums._Fit(kept, (), beta, bread, 1.0)
+    fitted, lev, lookups = sums._fit_sql(fit, lay)
+    assert lookups == t * (t + 3) // 2
+    con = duckdb.connect()
+    con.register("z_", pd.DataFrame(z, columns=[f"z{i}" for i in range(t)]))
+    got = np.array(con.execute(f"SELECT {fitted}, {lev} FROM z_").fetchall())
+    np.testing.assert_allclose(got[:, 0], x @ np.nan_to_num(beta), rtol=1e-12)
+    np.testing.assert_allclose(got[:, 1], np.einsum("ra,ab,rb->r", x, bread, x), rtol=1e-10)
+
+
+PY4J = "An error occurred while calling o71.collectToPython.\n: "
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            PY4J + "java.util.concurrent.ExecutionException: Boxed Exception\n\tat a.b(C.java:1)"
+            "\nCaused by: java.lang.RuntimeException: File 'generated.java'\n\tat d.e(F.java:2)"
+            "\nCaused by: org.codehaus.InternalCompilerException: Code grows beyond 64 KB\n",
+            "org.codehaus.InternalCompilerException: Code grows beyond 64 KB",
+        ),
+        (
+            PY4J + "java.lang.IllegalStateException: boom\n\tat a.b(C.java:1)",
+            "java.lang.IllegalStateException: boom",
+        ),
+        (
+            PY4J + "java.lang.OutOfMemoryError: Java heap space\n\tat a.b(C.java:1)",
+            "Spark ran out of memory",
+        ),
+        (
+            "[UNRESOLVED_COLUMN.WITH_SUGGESTION] A column `q9` cannot be resolved.",
+            "[UNRESOLVED_COLUMN.WITH_SUGGESTION] A column `q9` cannot be resolved.",
+        ),
+    ],
+    ids=["last-cause", "java-error", "out-of-memory", "analysis"],
+)
+def test_a_spark_error_says_its_cause_not_the_java_call(text: str, reason: str) -> None:
+    assert spark_reason(RuntimeError(text)).startswith(reason)
+
+
 def test_asking_for_spark_without_pyspark_says_how_to_enable_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -242,11 +303,35 @@ def test_the_command_line_on_spark_writes_duckdbs_moments(tmp_path: Path) -> Non
     assert spark.returncode == 0, spark.stderr[-3000:]
     a = pd.read_csv(tmp_path / "duckdb" / "moments.csv")
     b = pd.read_csv(tmp_path / "spark" / "moments.csv")
+    assert_same_moments(a, b)
+
+
+def assert_same_moments(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Two moments.csv files: numbers to REL, every other column equal."""
     assert list(a.columns) == list(b.columns) and len(a) == len(b)
     numbers = a.select_dtypes("number").columns
     pd.testing.assert_frame_equal(a[numbers], b[numbers], rtol=REL, atol=1e-12)
     others = [c for c in a.columns if c not in numbers]
     pd.testing.assert_frame_equal(a[others], b[others])
+
+
+@pytest.mark.spark
+def test_spark_analyses_the_wide_kansas_city_journey_as_duckdb_does(tmp_path: Path) -> None:
+    """Real data, as a user runs it: the Kansas City resident survey with 23 touchpoints
+    (services and communication) and 9 = "don't know" detected, by council district. A fit
+    this wide once made Spark's generated code pass 64 KB and the run fail."""
+    if not KANSAS_CSV.exists():
+        pytest.skip(f"the Kansas City survey is not at {KANSAS_CSV} (../shared beside the repo)")
+    kc = ["analyze", str(KANSAS_CSV), "--outcome", "q2_01", "--touchpoints", "q3_*,q5_*"]
+    kc += ["--segment", "counci"]
+    duck = run_cli(*kc, "--out", str(tmp_path / "duckdb"))
+    assert duck.returncode == 0, duck.stderr
+    spark = run_cli(*kc, "--engine", "spark", "--out", str(tmp_path / "spark"))
+    assert spark.returncode == 0, spark.stderr[-3000:]
+    a = pd.read_csv(tmp_path / "duckdb" / "moments.csv")
+    b = pd.read_csv(tmp_path / "spark" / "moments.csv")
+    assert a["touchpoint"].nunique() == 23 and a["segment"].nunique() == 7
+    assert_same_moments(a, b)
 
 
 def free_port() -> int:
@@ -310,7 +395,4 @@ def test_the_command_line_through_spark_connect(connect_server: str, tmp_path: P
     assert spark.returncode == 0, spark.stderr[-3000:]
     a = pd.read_csv(tmp_path / "duckdb" / "moments.csv")
     b = pd.read_csv(tmp_path / "spark" / "moments.csv")
-    numbers = a.select_dtypes("number").columns
-    pd.testing.assert_frame_equal(a[numbers], b[numbers], rtol=REL, atol=1e-12)
-    others = [c for c in a.columns if c not in numbers]
-    pd.testing.assert_frame_equal(a[others], b[others])
+    assert_same_moments(a, b)
