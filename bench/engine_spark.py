@@ -3,10 +3,13 @@ same Parquet file, in one run: the ratio, the cost of each Spark stage and the b
 travel back.
 
     .venv/bin/python bench/engine_spark.py --sizes 1000000,10000000,50000000
+    .venv/bin/python bench/engine_spark.py --sizes 1000000 --lookups
 
 Each size's survey is generated once as Parquet under /tmp/cmot-bench-spark/ (reused by
-later runs; not in the repository). Writes bench/engine_spark.md. Needs
-requirements-spark.txt and Java 17.
+later runs; not in the repository). Writes bench/engine_spark.md, or with --lookups
+bench/engine_spark_lookups.md: every fit of the HC3 pass written as the lookups a journey
+too wide for the products gets (`cmot.sums._fit_sql`), to price them on the same survey.
+Needs requirements-spark.txt and Java 17.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.engine import SEGMENTS, TOUCHPOINTS, write_survey  # noqa: E402
+from cmot import sums  # noqa: E402
 from cmot.engines import SparkEngine, spark_session  # noqa: E402
 from cmot.moments import classify_moments  # noqa: E402
 from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale  # noqa: E402
@@ -112,7 +116,10 @@ def bench(n: int, session: Any) -> dict[str, Any]:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", default="1000000", help="respondents, comma-separated")
+    p.add_argument("--lookups", action="store_true", help="the HC3 fits as lookups")
     args = p.parse_args()
+    if args.lookups:
+        sums.HC3_SQL_TERMS = 0  # every fit is over the budget: lookups, one a query
     sizes = [int(x) for x in args.sizes.split(",")]
     load_start = load()
     t = time.perf_counter()
@@ -130,9 +137,11 @@ def main() -> None:
     session.stop()
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        "# Engine benchmark: DuckDB against Spark local",
+        "# Engine benchmark: DuckDB against Spark local"
+        + (", every HC3 fit as lookups" if args.lookups else ""),
         "",
-        f"Run {now} by `bench/engine_spark.py --sizes {args.sizes}` on {os.cpu_count()} "
+        f"Run {now} by `bench/engine_spark.py --sizes {args.sizes}"
+        f"{' --lookups' if args.lookups else ''}` on {os.cpu_count()} "
         f"CPUs, {platform.processor() or platform.machine()}, Python "
         f"{platform.python_version()}; Spark local[2] (driver 4 GB), session start "
         f"{start_s:.1f} s and a warm-up run at {WARM_ROWS:,} rows {warm_s:.1f} s (not "
@@ -156,7 +165,7 @@ def main() -> None:
             f"{st.get('hc3 segments', 0):.2f} ({qn.get('hc3 segments', 0)}) | "
             f"{r['rows_back']:,} | {r['bytes']:,} | {r['rel']:.1e} | {r['classes_equal']} |"
         )
-    out = Path(__file__).with_suffix(".md")
+    out = Path(__file__).with_name("engine_spark_lookups.md" if args.lookups else "engine_spark.md")
     text = out.read_text(encoding="utf-8") if out.exists() else ""
     notes = text[text.index("\n## Notes") :] if "\n## Notes" in text else ""
     out.write_text("\n".join(lines) + "\n" + notes, encoding="utf-8")

@@ -967,13 +967,67 @@ def _num(v: float) -> str:
 
 
 Dialect = Literal["duckdb", "spark"]
-# A touchpoint's state in the design, as the HC3 pass codes it per row (z_i): each
-# touchpoint sets at most one of its low, high and missing columns.
-_STATES = ("mid", "low", "high", "miss")
+# Product terms of the fits one HC3 query may hold (`_products_sql`). Spark compiles a
+# query's row expressions into one Java method, which may not pass 64 KB: 14 touchpoints,
+# ~900 terms a fit, one fit a query; 5 touchpoints, ~120, several. A single fit over the
+# limit (~2,400 terms at 23 touchpoints, the Kansas City survey) is written as lookups
+# instead (`_lookups_sql`), alone in its query.
+HC3_SQL_TERMS = 1200
+
+
+def _fit_sql(fit: _Fit, lay: Layout, dialect: Dialect = "duckdb") -> tuple[str, str, int]:
+    """The fitted value b'x and the leverage's quadratic form x'Bx of one fit as SQL, with its
+    coefficients inlined as literals (numbers the engine computed, not user values), and
+    the query budget it takes (product terms; a fit written as lookups takes it all).
+
+    Two forms, equal to rounding (tests/unit/test_spark.py): products of the design's
+    columns, which Spark runs fastest while they fit in one Java method; past
+    HC3_SQL_TERMS, lookups by touchpoint state, whose code grows as T²/2 instead of
+    4.5 T², so it compiles where the products cannot, but which Spark runs ~9x slower a
+    row (measured at 14 touchpoints, 1M respondents: 48 s against 5.2 s for the whole
+    survey's fit)."""
+    terms = _products_sql(fit, lay)
+    if terms[2] <= HC3_SQL_TERMS:
+        return terms
+    fitted, lev = _lookups_sql(fit, lay, dialect)
+    return fitted, lev, HC3_SQL_TERMS + 1
+
+
+def _products_sql(fit: _Fit, lay: Layout) -> tuple[str, str, int]:
+    """b'x and x'Bx over the design columns x0..: x is 0/1, so x_a x_a = x_a, and one
+    touchpoint's columns exclude each other: x'Bx = Σ_a x_a (B_aa + Σ_b>a 2 B_ab x_b),
+    each x_a's part skipped when x_a is 0. Returns them and their number of terms."""
+    beta = np.nan_to_num(fit.beta)
+    kept = list(fit.kept)
+    fitted = [f"({_num(beta[a])}) * x{a}" for a in kept if beta[a] != 0.0]
+    parts, count = [], len(fitted)
+    for i, a in enumerate(kept):
+        terms = [f"({_num(fit.bread[a, a])})"] if fit.bread[a, a] != 0.0 else []
+        for b in kept[i + 1 :]:
+            if fit.bread[a, b] != 0.0 and not _same_touchpoint(lay, a, b):
+                terms.append(f"({_num(2.0 * fit.bread[a, b])}) * x{b}")
+        if terms:
+            parts.append(f"CASE WHEN x{a} = 1 THEN {_sum_sql(terms)} ELSE 0 END")
+            count += len(terms)
+    return _sum_sql(fitted), _sum_sql(parts), count
+
+
+def _touchpoint_of(lay: Layout, col: int) -> int | None:
+    if col < 2 * lay.t:  # low_i, high_i
+        return col % lay.t
+    if lay.icpt < col <= 3 * lay.t:  # miss_i
+        return col - lay.icpt - 1
+    return None
+
+
+def _same_touchpoint(lay: Layout, a: int, b: int) -> bool:
+    ta = _touchpoint_of(lay, a)
+    return a != b and ta is not None and ta == _touchpoint_of(lay, b)
 
 
 def _state_sql(c: str, low_max: int, high_min: int) -> str:
-    """A rating's state code: 0 between the cut-offs, 1 low, 2 high, 3 missing."""
+    """A rating's state in the design, z_i: 0 between the cut-offs, 1 low, 2 high, 3
+    missing (each touchpoint sets at most one of its low, high and missing columns)."""
     return (
         f"CASE WHEN {c} IS NULL THEN 3 WHEN {c} <= {low_max} THEN 1 "
         f"WHEN {c} >= {high_min} THEN 2 ELSE 0 END"
@@ -981,23 +1035,21 @@ def _state_sql(c: str, low_max: int, high_min: int) -> str:
 
 
 def _lookup_sql(values: Sequence[float], index: str, dialect: Dialect) -> str:
-    """values[index] (1-based) from a literal array: one expression per lookup, which Spark
-    folds to one constant, where the same sum as CASE terms takes one per value."""
+    """values[index] (1-based) from a literal array: one expression, which Spark folds to
+    one constant, where CASE terms take one per value. The one function the two SQL
+    dialects name differently."""
     items = ", ".join(_num(v) for v in values)
     if dialect == "spark":
         return f"element_at(array({items}), {index})"
     return f"list_extract([{items}], {index})"
 
 
-def _fit_sql(fit: _Fit, lay: Layout, dialect: Dialect = "duckdb") -> tuple[str, str, int]:
-    """The fitted value b'x and the quadratic form x'Bx of one fit as SQL over the state
-    codes z0.. (`_state_sql`), its coefficients inlined as literals (numbers the engine
-    computed, not user values). x is 0/1 and sets at most one column per touchpoint, so
-    b'x = b_c + Σ_i F_i[z_i] and x'Bx = B_cc + Σ_i D_i[z_i] + Σ_i<j P_ij[z_i, z_j], with c
-    the intercept, F_i[s] = b_s, D_i[s] = 2 B_cs + B_ss and P_ij[s, r] = 2 B_sr: T(T+3)/2
-    lookups in literal arrays of 4 or 16 numbers. The products of x's columns this replaces
-    took ~4.5 T² terms: at 23 touchpoints (Kansas City) ~2,400, whose code passed Java's
-    64 KB per method, where 299 lookups compile. Returns (fitted, leverage, lookups)."""
+def _lookups_sql(fit: _Fit, lay: Layout, dialect: Dialect) -> tuple[str, str]:
+    """b'x and x'Bx over the state codes z0.. (`_state_sql`): x sets at most one column per
+    touchpoint, so b'x = b_c + Σ_i F_i[z_i] and x'Bx = B_cc + Σ_i D_i[z_i] + Σ_i<j
+    P_ij[z_i, z_j], with c the intercept, F_i[s] = b_s, D_i[s] = 2 B_cs + B_ss and P_ij[s,
+    r] = 2 B_sr: T(T+3)/2 lookups in literal arrays of 4 or 16 numbers (299 at 23
+    touchpoints, where the products take ~2,400 terms)."""
     t = lay.t
     b = np.zeros((lay.k, lay.k))
     beta = np.zeros(lay.k)
@@ -1024,10 +1076,9 @@ def _fit_sql(fit: _Fit, lay: Layout, dialect: Dialect = "duckdb") -> tuple[str, 
             p = [2.0 * at(a, r) for a in cols(i) for r in cols(j)]
             if any(p):
                 lev.append(_lookup_sql(p, f"z{i} * 4 + z{j} + 1", dialect))
-    lookups = len(fitted) + len(lev)
     fitted += [_num(beta[c])] if beta[c] != 0.0 else []
     lev += [_num(b[c, c])] if b[c, c] != 0.0 else []
-    return _sum_sql(fitted), _sum_sql(lev), lookups
+    return _sum_sql(fitted), _sum_sql(lev)
 
 
 def _sum_sql(terms: Sequence[str]) -> str:
@@ -1039,14 +1090,6 @@ def _sum_sql(terms: Sequence[str]) -> str:
         return terms[0]
     mid = len(terms) // 2
     return f"({_sum_sql(terms[:mid])} + {_sum_sql(terms[mid:])})"
-
-
-# Lookups of the fits' sums (`_fit_sql`) one HC3 query may hold. Spark compiles a query's
-# row expressions into one Java method; past 64 KB it cannot, and falls back from
-# whole-stage code generation to a row-at-a-time path several times slower
-# (bench/engine_spark.md). A fit takes T(T+3)/2 lookups: 14 touchpoints 119, so ten
-# segments a query; 23 touchpoints (Kansas City) 299, four a query, which compiles.
-HC3_SQL_TERMS = 1200
 
 
 @dataclass(frozen=True)

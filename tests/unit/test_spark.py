@@ -119,7 +119,8 @@ def test_the_sql_passes_on_mixed_scales_and_a_scored_outcome(
     """Engine-independent, the cases the narrow SQL's numpy side must get right: a
     touchpoint on its own 0-10 scale beside 1-5 ones (rating slots of different widths), a
     0-10 outcome (its powers in the pair sums), weights, three segments, and the HC3 pass
-    split one query per segment or run as one query with the fits chosen by segment."""
+    split one query per segment, its fits written as lookups (a budget of 1 term is below
+    every fit), or run as one query with the fits, as products, chosen by segment."""
     monkeypatch.setattr(sums, "HC3_SQL_TERMS", terms)
     frame = synthetic_frame(6000, 7, touchpoints=5, segments=("A", "B", "C"), effects=EFFECTS)
     frame["t4"] = (frame["t4"] * 2 - frame["t0"].fillna(1).clip(upper=2)).astype("Int8")
@@ -144,34 +145,57 @@ def test_the_sql_passes_on_mixed_scales_and_a_scored_outcome(
             np.testing.assert_allclose(sb.levels, sa.levels, rtol=1e-12, atol=1e-9)
 
 
-def test_the_leverage_sql_equals_numpys_quadratic_form() -> None:
-    """Planted truth for the HC3 pass's per-row SQL (`_fit_sql`): on random states of 23
-    touchpoints (mid, low, high, missing) and a random fit with dropped columns, DuckDB's
-    b'x and x'Bx equal numpy's, and a fit takes T(T+3)/2 lookups (O(T²) expressions is what
-    compiles on Spark; the products of x's columns took ~4.5 T²)."""
-    t, rows = 23, 400
-    lay = sums.Layout(t)
-    rng = np.random.default_rng(20261205)
-    z = rng.integers(0, 4, size=(rows, t))
-    x = np.zeros((rows, lay.k))
-    x[:, lay.icpt] = 1
-    for i in range(t):
-        for state, col in ((1, lay.low(i)), (2, lay.high(i)), (3, lay.miss(i))):
-            x[z[:, i] == state, col] = 1
-    kept = tuple(a for a in range(lay.k) if a not in (lay.low(3), lay.miss(7)))
+def random_fit(lay: sums.Layout, rng: np.random.Generator, dropped: Sequence[int] = ()) -> Any:
+    """A fit with random coefficients and a random positive definite bread on its kept
+    columns (0 elsewhere, as `_fit` leaves dropped columns)."""
+    kept = tuple(a for a in range(lay.k) if a not in dropped)
     m = rng.normal(size=(lay.k, lay.k))
     bread = np.zeros((lay.k, lay.k))
     bread[np.ix_(kept, kept)] = (m @ m.T)[np.ix_(kept, kept)]
     beta = np.full(lay.k, np.nan)
     beta[list(kept)] = rng.normal(size=len(kept))
-    fit = sums._Fit(kept, (), beta, bread, 1.0)
-    fitted, lev, lookups = sums._fit_sql(fit, lay)
-    assert lookups == t * (t + 3) // 2
+    return sums._Fit(kept, (), beta, bread, 1.0)
+
+
+@pytest.mark.parametrize("form", ["products", "lookups"])
+def test_the_leverage_sql_equals_numpys_quadratic_form(form: str) -> None:
+    """Planted truth for the HC3 pass's per-row SQL, both forms: on random states of 23
+    touchpoints (mid, low, high, missing) and a random fit with dropped columns, DuckDB's
+    b'x and x'Bx equal numpy's."""
+    t, rows = 23, 400
+    lay = sums.Layout(t)
+    rng = np.random.default_rng(20261205)
+    z = rng.integers(0, 4, size=(rows, t))
+    x = np.zeros((rows, lay.k), dtype=np.int64)
+    x[:, lay.icpt] = 1
+    for i in range(t):
+        for state, col in ((1, lay.low(i)), (2, lay.high(i)), (3, lay.miss(i))):
+            x[z[:, i] == state, col] = 1
+    fit = random_fit(lay, rng, dropped=(lay.low(3), lay.miss(7)))
+    if form == "products":
+        fitted, lev, _ = sums._products_sql(fit, lay)
+    else:
+        fitted, lev = sums._lookups_sql(fit, lay, "duckdb")
+    frame = pd.DataFrame(
+        np.hstack([x, z]), columns=[f"x{a}" for a in range(lay.k)] + [f"z{i}" for i in range(t)]
+    )
     con = duckdb.connect()
-    con.register("z_", pd.DataFrame(z, columns=[f"z{i}" for i in range(t)]))
-    got = np.array(con.execute(f"SELECT {fitted}, {lev} FROM z_").fetchall())
-    np.testing.assert_allclose(got[:, 0], x @ np.nan_to_num(beta), rtol=1e-12)
-    np.testing.assert_allclose(got[:, 1], np.einsum("ra,ab,rb->r", x, bread, x), rtol=1e-10)
+    con.register("rows_", frame)
+    got = np.array(con.execute(f"SELECT {fitted}, {lev} FROM rows_").fetchall())
+    np.testing.assert_allclose(got[:, 0], x @ np.nan_to_num(fit.beta), rtol=1e-12)
+    np.testing.assert_allclose(got[:, 1], np.einsum("ra,ab,rb->r", x, fit.bread, x), rtol=1e-10)
+
+
+def test_a_fit_too_wide_for_one_java_method_is_written_as_lookups() -> None:
+    """14 touchpoints: ~900 product terms, the fast form. 23 (the Kansas City survey's
+    journey): ~2,400, whose code passed Java's 64 KB per method on Spark, so lookups, 299
+    (T(T+3)/2), alone in their query."""
+    rng = np.random.default_rng(7)
+    fitted, lev, terms = sums._fit_sql(random_fit(sums.Layout(14), rng), sums.Layout(14))
+    assert 800 < terms <= sums.HC3_SQL_TERMS and "element_at" not in lev + fitted
+    fitted, lev, terms = sums._fit_sql(random_fit(sums.Layout(23), rng), sums.Layout(23), "spark")
+    assert terms > sums.HC3_SQL_TERMS
+    assert (fitted + lev).count("element_at(array(") == 23 * 26 // 2
 
 
 PY4J = "An error occurred while calling o71.collectToPython.\n: "
