@@ -15,9 +15,11 @@ from streamlit.testing.v1 import AppTest
 
 from cmot import external
 from cmot.external import register_external
+from cmot.flags import options_from_flags
 from cmot.ingest import ingest
 from cmot.store import Store
 from tests.app.test_pages import APP, PAGES, ok
+from tests.conftest import KANSAS_CSV
 from tests.unit.test_external import lake, options, survey  # lake: the module-scoped fixture
 from tests.unit.test_spark import connect_server  # a Spark Connect server, per test
 
@@ -96,6 +98,28 @@ def test_a_spark_dataset_sums_everything_and_says_what_reads_the_sample(
     everything = external.duckdb_relation(replace(info.external, engine="duckdb"), info.spec)
     north = store.cursor().execute(f"SELECT count(*) FROM {everything} WHERE region = 'North'")
     assert metrics(at)["Respondents"] == f"{north.fetchall()[0][0]:,}"
+
+
+@pytest.mark.spark
+def test_the_wide_kansas_city_journey_on_spark_on_every_page(store: Store, tmp_path: Path) -> None:
+    """Real data: the Kansas City resident survey (23 touchpoints, 9 = "don't know") as a
+    Parquet lake registered on Spark with the command line's two mapping flags; every page
+    by council district answers, and the Overview's count is Spark's over every row. A
+    journey this wide once failed to compile on Spark."""
+    if not KANSAS_CSV.exists():
+        pytest.skip(f"the Kansas City survey is not at {KANSAS_CSV} (../shared beside the repo)")
+    path = tmp_path / "kc.parquet"
+    store.cursor().execute(f"COPY (FROM read_csv('{KANSAS_CSV}')) TO '{path}' (FORMAT parquet)")
+    opts = options_from_flags(outcome="q2_01", touchpoints="q3_*,q5_*")
+    info, _ = register_external(store, "kc", str(path), "spark", options=opts)
+    assert len(info.spec.touchpoint_columns) == 23
+    at = open_app("kc")
+    assert metrics(at)["Respondents"] == f"{info.rows_kept:,}" == "1,018"
+    at.sidebar.selectbox(key="seg").set_value("counci").run()
+    for page in PAGES:
+        ok(at.switch_page(f"pages/{page}.py").run())
+    at.switch_page("pages/overview.py").run()
+    assert metrics(at)["Segments"] == "6"
 
 
 # PySpark allows one kind of session per process (local or Spark Connect), and this process's
