@@ -321,13 +321,21 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_command_line_on_spark_writes_duckdbs_moments(tmp_path: Path) -> None:
     demo = ["analyze", str(ROOT / "data" / "demo_survey.csv")]
     demo += ["--spec", str(ROOT / "data" / "demo_spec.toml"), "--segment", "Segment"]
-    duck = run_cli(*demo, "--out", str(tmp_path / "duckdb"))
+    assert_same_moments(*analyze_twice(tmp_path, demo))
+
+
+def analyze_twice(
+    tmp_path: Path, args: Sequence[str], spark: Sequence[str] = ("--engine", "spark")
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`analyze` with `args` on DuckDB, then with `spark` added: their two moments.csv."""
+    duck = run_cli(*args, "--out", str(tmp_path / "duckdb"))
     assert duck.returncode == 0, duck.stderr
-    spark = run_cli(*demo, "--engine", "spark", "--out", str(tmp_path / "spark"))
-    assert spark.returncode == 0, spark.stderr[-3000:]
-    a = pd.read_csv(tmp_path / "duckdb" / "moments.csv")
-    b = pd.read_csv(tmp_path / "spark" / "moments.csv")
-    assert_same_moments(a, b)
+    done = run_cli(*args, *spark, "--out", str(tmp_path / "spark"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return (
+        pd.read_csv(tmp_path / "duckdb" / "moments.csv"),
+        pd.read_csv(tmp_path / "spark" / "moments.csv"),
+    )
 
 
 def assert_same_moments(a: pd.DataFrame, b: pd.DataFrame) -> None:
@@ -348,12 +356,7 @@ def test_spark_analyses_the_wide_kansas_city_journey_as_duckdb_does(tmp_path: Pa
         pytest.skip(f"the Kansas City survey is not at {KANSAS_CSV} (../shared beside the repo)")
     kc = ["analyze", str(KANSAS_CSV), "--outcome", "q2_01", "--touchpoints", "q3_*,q5_*"]
     kc += ["--segment", "counci"]
-    duck = run_cli(*kc, "--out", str(tmp_path / "duckdb"))
-    assert duck.returncode == 0, duck.stderr
-    spark = run_cli(*kc, "--engine", "spark", "--out", str(tmp_path / "spark"))
-    assert spark.returncode == 0, spark.stderr[-3000:]
-    a = pd.read_csv(tmp_path / "duckdb" / "moments.csv")
-    b = pd.read_csv(tmp_path / "spark" / "moments.csv")
+    a, b = analyze_twice(tmp_path, kc)
     assert a["touchpoint"].nunique() == 23 and a["segment"].nunique() == 7
     assert_same_moments(a, b)
 
@@ -412,11 +415,5 @@ def connect_server(tmp_path: Path) -> Iterator[str]:
 def test_the_command_line_through_spark_connect(connect_server: str, tmp_path: Path) -> None:
     demo = ["analyze", str(ROOT / "data" / "demo_survey.csv")]
     demo += ["--spec", str(ROOT / "data" / "demo_spec.toml"), "--segment", "Segment"]
-    duck = run_cli(*demo, "--out", str(tmp_path / "duckdb"))
-    assert duck.returncode == 0, duck.stderr
-    remote = ["--engine", "spark", "--spark-remote", connect_server]
-    spark = run_cli(*demo, *remote, "--out", str(tmp_path / "spark"))
-    assert spark.returncode == 0, spark.stderr[-3000:]
-    a = pd.read_csv(tmp_path / "duckdb" / "moments.csv")
-    b = pd.read_csv(tmp_path / "spark" / "moments.csv")
-    assert_same_moments(a, b)
+    remote = ("--engine", "spark", "--spark-remote", connect_server)
+    assert_same_moments(*analyze_twice(tmp_path, demo, remote))
