@@ -18,6 +18,7 @@ from cmot.moments import ALL, MomentsResult, Settings, classify_moments, find_mo
 from cmot.spec import JourneySpec
 from cmot.store import DatasetInfo, Store
 from cmot.sums import segment_sql_expr
+from cmot.text import escape_markdown
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store, spark_for
 from cmot.ui.url import forget_url_widgets, set_url_widget, url_widget
@@ -303,13 +304,15 @@ def engine_caption(info: DatasetInfo, saved: bool = False) -> None:
     ext = info.external
     if ext is None:
         return  # a stored dataset: this process's DuckDB, as always
+    # A glob's stars and a path's underscores are Markdown: "year=*/part-*" lost its stars.
+    label = escape_markdown(ext.label)
     if ext.engine == "spark":
         where = f"Spark at {ext.remote}" if ext.remote else "Spark (local)"
         st.sidebar.caption(
-            f"Engine: **{where}**, reading {ext.label} in place. {sample_note(info, saved)}"
+            f"Engine: **{where}**, reading {label} in place. {sample_note(info, saved)}"
         )
     else:
-        st.sidebar.caption(f"Engine: **DuckDB**, reading {ext.label} in place.")
+        st.sidebar.caption(f"Engine: **DuckDB**, reading {label} in place.")
 
 
 def _settings_panel(info: DatasetInfo) -> Settings:
