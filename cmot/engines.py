@@ -3,7 +3,7 @@
 An `Engine` turns a relation and a journey spec into `SufficientStats`; everything after
 the sums (fits' classes, importance, comparison) never sees which engine made them. DuckDB
 runs `cmot.sums.compute_stats` (numpy over Arrow blocks); Spark runs the same sums as SQL
-text (`cmot.sums.stats_from_sql`: `build_facts_sql`, `build_stats_sql`, `build_hc3_sql`)
+text (`cmot.sums_sql.stats_from_sql`: `build_facts_sql`, `build_stats_sql`, `build_hc3_sql`)
 and brings back only their rows. PySpark is optional (requirements-spark.txt).
 """
 
@@ -21,7 +21,8 @@ import duckdb
 from cmot.errors import CmotError
 from cmot.spec import JourneySpec
 from cmot.store import quote_ident
-from cmot.sums import Settings, SufficientStats, compute_stats, stats_from_sql
+from cmot.sums import Settings, SufficientStats, compute_stats
+from cmot.sums_sql import stats_from_sql
 
 EngineName = Literal["duckdb", "spark"]
 ENGINES: tuple[EngineName, ...] = ("duckdb", "spark")

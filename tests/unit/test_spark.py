@@ -24,13 +24,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot import engines, sums
+from cmot import engines, sums, sums_sql
 from cmot.engines import SparkEngine, spark_reason, spark_session
 from cmot.errors import CmotError
 from cmot.moments import classify_moments
 from cmot.spec import JourneySpec, default_scale
 from cmot.store import quote_ident
-from cmot.sums import SufficientStats, compute_stats, stats_from_sql
+from cmot.sums import SufficientStats, compute_stats
+from cmot.sums_sql import stats_from_sql
 from tests.conftest import KANSAS_CSV, ROOT
 from tests.unit.moments_fixtures import load_airline, make_spec, register_frame, synthetic_frame
 
@@ -121,7 +122,7 @@ def test_the_sql_passes_on_mixed_scales_and_a_scored_outcome(
     0-10 outcome (its powers in the pair sums), weights, three segments, and the HC3 pass
     split one query per segment, its fits written as lookups (a budget of 1 term is below
     every fit), or run as one query with the fits, as products, chosen by segment."""
-    monkeypatch.setattr(sums, "HC3_SQL_TERMS", terms)
+    monkeypatch.setattr(sums_sql, "HC3_SQL_TERMS", terms)
     frame = synthetic_frame(6000, 7, touchpoints=5, segments=("A", "B", "C"), effects=EFFECTS)
     frame["t4"] = (frame["t4"] * 2 - frame["t0"].fillna(1).clip(upper=2)).astype("Int8")
     frame["__cmot_y"] = frame["__cmot_y"] * 6 + frame["t1"].fillna(3).astype(float)
@@ -173,9 +174,9 @@ def test_the_leverage_sql_equals_numpys_quadratic_form(form: str) -> None:
             x[z[:, i] == state, col] = 1
     fit = random_fit(lay, rng, dropped=(lay.low(3), lay.miss(7)))
     if form == "products":
-        fitted, lev, _ = sums._products_sql(fit, lay)
+        fitted, lev, _ = sums_sql._products_sql(fit, lay)
     else:
-        fitted, lev = sums._lookups_sql(fit, lay, "duckdb")
+        fitted, lev = sums_sql._lookups_sql(fit, lay, "duckdb")
     frame = pd.DataFrame(
         np.hstack([x, z]), columns=[f"x{a}" for a in range(lay.k)] + [f"z{i}" for i in range(t)]
     )
@@ -191,10 +192,12 @@ def test_a_fit_too_wide_for_one_java_method_is_written_as_lookups() -> None:
     journey): ~2,400, whose code passed Java's 64 KB per method on Spark, so lookups, 299
     (T(T+3)/2), alone in their query."""
     rng = np.random.default_rng(7)
-    fitted, lev, terms = sums._fit_sql(random_fit(sums.Layout(14), rng), sums.Layout(14))
-    assert 800 < terms <= sums.HC3_SQL_TERMS and "element_at" not in lev + fitted
-    fitted, lev, terms = sums._fit_sql(random_fit(sums.Layout(23), rng), sums.Layout(23), "spark")
-    assert terms > sums.HC3_SQL_TERMS
+    fitted, lev, terms = sums_sql._fit_sql(random_fit(sums.Layout(14), rng), sums.Layout(14))
+    assert 800 < terms <= sums_sql.HC3_SQL_TERMS and "element_at" not in lev + fitted
+    fitted, lev, terms = sums_sql._fit_sql(
+        random_fit(sums.Layout(23), rng), sums.Layout(23), "spark"
+    )
+    assert terms > sums_sql.HC3_SQL_TERMS
     assert (fitted + lev).count("element_at(array(") == 23 * 26 // 2
 
 
