@@ -31,13 +31,24 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from playwright.async_api import TimeoutError as StepTimeout  # noqa: E402
+from playwright.async_api import expect  # noqa: E402
 
-from tests.e2e.conftest import CHROMIUM, LAUNCH_ARGS, start_server, store_env  # noqa: E402
+from tests.e2e.conftest import (  # noqa: E402
+    CHROMIUM,
+    LAUNCH_ARGS,
+    start_server,
+    store_env,
+    wait_for_run_async,
+    watch_runs,
+)
 
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 UPLOAD_ROWS_PER_SEGMENT = 2000
 # Poll on a timer: the default (animation frames) stalls in pages chromium treats as hidden.
 POLL_MS = 50
+# One upload step's bound: below the load test's deadline, so a stall is named by its step.
+UPLOAD_STEP_S = 60
+STEP_MS = UPLOAD_STEP_S * 1000
 # Twenty pages in one browser: none of them is "in the background" and throttled.
 LOAD_ARGS = [
     *LAUNCH_ARGS,
@@ -145,30 +156,47 @@ async def _browse(ctx: Any, url: str, n: int, visits: int, result: Result) -> No
 
 
 async def _upload(browser: Any, url: str, k: int, csv: Path, result: Result) -> None:
+    """A person on the Data page: choose the file, wait for its mapping, name it, save.
+
+    Each action waits for the end of the script run it caused (the app's message, as the
+    browser tests do), so no step races a run still on its way. A step that outlasts
+    UPLOAD_STEP_S is counted unfinished, by name, with what the page shows.
+    """
     ctx = await browser.new_context(viewport={"width": 1280, "height": 800})
-    page = await ctx.new_page()
-    page.set_default_timeout(120_000)
+    page = watch_runs(await ctx.new_page())
+    page.set_default_timeout(UPLOAD_STEP_S * 1000)
     name = f"load-{k}"
+    step = "open the Data page"
     try:
         await page.goto(url + "/data")
         uploader = page.get_by_test_id("stFileUploader")
         await uploader.wait_for()
         await page.wait_for_function(_IDLE, polling=POLL_MS)
         t = time.monotonic()
-        await uploader.locator("input[type=file]").set_input_files(str(csv))
-        await uploader.get_by_text(csv.name).wait_for()
-        await page.wait_for_function(_IDLE, polling=POLL_MS)
-        await page.get_by_label("Dataset name").fill(name)
-        await page.get_by_label("Dataset name").press("Enter")
-        await page.wait_for_function(_IDLE, polling=POLL_MS)
-        await page.get_by_role("button", name="Save dataset").click()
+        step = "choose the file"
+        files = uploader.locator("input[type=file]")
+        await wait_for_run_async(page, lambda: files.set_input_files(str(csv)), timeout_ms=STEP_MS)
+        step = "wait for the mapping"
+        save = page.get_by_role("button", name="Save dataset")
+        await expect(save).to_be_enabled(timeout=STEP_MS)
+        step = "name the dataset"
+        box = page.get_by_label("Dataset name")
+        await box.fill(name)
+        await wait_for_run_async(page, lambda: box.press("Enter"), timeout_ms=STEP_MS)
+        step = "save"
+        await wait_for_run_async(page, save.click, timeout_ms=STEP_MS)
+        step = "see 'Saved'"
         await page.get_by_text(f"Saved '{name}' version 1").wait_for()
         result.upload_times.append(time.monotonic() - t)
         await _errors(page, f"upload {k}", result)
-    except StepTimeout:
-        result.unfinished.append(f"upload {k}: a step took over 120 s")
+    except (StepTimeout, AssertionError) as e:
+        result.unfinished.append(f"upload {k}: {step}: {str(e).splitlines()[0][:300]}")
+        await _errors(page, f"upload {k} ({step})", result)
+    except asyncio.CancelledError:  # the run's deadline: say where this upload was
+        result.unfinished.append(f"upload {k}: stopped by the deadline at: {step}")
+        raise
     except Exception as e:
-        result.errors.append(f"upload {k}: {type(e).__name__}: {str(e)[:300]}")
+        result.errors.append(f"upload {k} ({step}): {type(e).__name__}: {str(e)[:300]}")
     finally:
         await ctx.close()
 

@@ -421,8 +421,12 @@ def _check(d: Path, log_path: Path, result: Result) -> None:
     from cmot.store import Store, close_all
 
     store = Store(store_path(d))
+    stored = store.list_datasets(all_versions=True)
+    expected = {"demo", *(f"load-{k}" for k in range(result.uploads))}
+    if others := sorted({v.name for v in stored} - expected):
+        result.errors.append(f"the store holds datasets no one named: {others}")
     for k in range(result.uploads):
-        versions = [v for v in store.list_datasets(all_versions=True) if v.name == f"load-{k}"]
+        versions = [v for v in stored if v.name == f"load-{k}"]
         result.saved[f"load-{k}"] = len(versions)
         if len(versions) != 1:
             result.errors.append(f"load-{k}: {len(versions)} versions stored, not 1")

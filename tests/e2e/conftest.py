@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,18 +183,10 @@ def wait_for_run(
     def fail(what: str) -> AssertionError:
         state, connection = page.evaluate(_STATE)
         path = shot(page, "failed-wait-for-run")
-        return AssertionError(
-            f"{what} within {timeout_ms / 1000:.0f} s: script state {state!r}, connection "
-            f"{connection!r}; screenshot {path}"
-        )
+        return _failed(what, timeout_ms, state, connection, path)
 
     if action is not None:
-        ws = _STREAMS.get(page)
-        if ws is None or ws.is_closed():
-            raise AssertionError(
-                "wait_for_run: the page has no open websocket to the app; create the page "
-                "with watch_runs(context.new_page()) and visit the app first"
-            )
+        ws = _stream(page)
         try:
             with ws.expect_event("framereceived", _run_finished, timeout=timeout_ms):
                 action()
@@ -204,6 +196,52 @@ def wait_for_run(
         page.wait_for_function(_IDLE, timeout=timeout_ms)
     except PlaywrightTimeout:
         raise fail("the app did not become idle") from None
+
+
+async def wait_for_run_async(
+    page: Any, action: Callable[[], Awaitable[object]], *, timeout_ms: float = 90_000
+) -> None:
+    """wait_for_run for Playwright's async API (bench/load.py's uploads share one event loop
+    with its websocket sessions): the same message, the same idle state, the same failure,
+    the screenshot named failed-wait-for-run-async."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    async def fail(what: str) -> AssertionError:
+        state, connection = await page.evaluate(_STATE)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / "failed-wait-for-run-async.png"
+        await page.screenshot(path=str(path), full_page=True)
+        return _failed(what, timeout_ms, state, connection, path)
+
+    ws = _stream(page)
+    try:
+        async with ws.expect_event("framereceived", _run_finished, timeout=timeout_ms):
+            await action()
+    except PlaywrightTimeout:
+        raise await fail("the action started no script run, or it did not end") from None
+    try:
+        await page.wait_for_function(_IDLE, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        raise await fail("the app did not become idle") from None
+
+
+def _stream(page: Any) -> Any:
+    ws = _STREAMS.get(page)
+    if ws is None or ws.is_closed():
+        raise AssertionError(
+            "wait_for_run: the page has no open websocket to the app; create the page "
+            "with watch_runs(context.new_page()) and visit the app first"
+        )
+    return ws
+
+
+def _failed(
+    what: str, timeout_ms: float, state: object, connection: object, path: Path
+) -> AssertionError:
+    return AssertionError(
+        f"{what} within {timeout_ms / 1000:g} s: script state {state!r}, connection "
+        f"{connection!r}; screenshot {path}"
+    )
 
 
 def store_env(d: Path) -> dict[str, str]:
