@@ -42,6 +42,7 @@ from cmot.options import IngestOptions
 from cmot.read import RawFile
 from cmot.spec import JourneySpec, validate_spec
 from cmot.store import DatasetInfo, ExternalSource, Store, quote_ident, quote_literal
+from cmot.text import code_span
 
 SEED = 20261205  # every sample an engine draws here: the same rows again for the same files
 DETECT_ROWS = 50_000  # rows detection profiles (it reads at most PROFILE_ROWS of them)
@@ -88,10 +89,10 @@ def check_allowed(location: str, engine: str) -> None:
     fixed = re.split(r"[*?\[]", location, maxsplit=1)[0]
     where = Path(fixed or ".").expanduser().resolve()
     if not any(where == r or where.is_relative_to(r) for r in roots):
+        allowed = ", ".join(code_span(str(r)) for r in roots)
         raise CmotError(
-            f"{location!r} is outside the folders this server may read "
-            f"({', '.join(map(str, roots))}). Move the files there, or register them from a "
-            "terminal with `python -m cmot register`."
+            f"{code_span(location)} is outside the folders this server may read ({allowed}). "
+            "Move the files there, or register them from a terminal with `python -m cmot register`."
         )
 
 
@@ -106,8 +107,8 @@ def duckdb_source(location: str) -> str:
     pattern = _duckdb_glob(location)
     if not glob.glob(pattern, recursive=True):
         raise CmotError(
-            f"No Parquet file at {location!r}. Give a .parquet file, a folder of them or a "
-            "glob such as 'lake/responses/*.parquet'; a dataset registered there reads it in "
+            f"No Parquet file at {code_span(location)}. Give a .parquet file, a folder of them "
+            "or a glob such as `lake/responses/*.parquet`; a dataset registered there reads it in "
             "place, so restore its files or delete the dataset on the Data page."
         )
     return f"read_parquet({quote_literal(pattern)})"
@@ -181,7 +182,7 @@ def spark_source(session: Any, source: ExternalSource) -> str:
         session.sql(f"SELECT * FROM {name} LIMIT 0").schema  # noqa: B018 - resolves the name
     except Exception as e:
         raise CmotError(
-            f"Spark has no table {source.location!r}: {str(e).splitlines()[0][:200]}. "
+            f"Spark has no table {code_span(source.location)}: {str(e).splitlines()[0][:200]}. "
             "Give a table the session can read (database.table), or a Parquet path."
         ) from None
     return name
@@ -269,10 +270,12 @@ def open_external(
         if not parquet:
             if Path(location).exists():
                 raise CmotError(
-                    f"{location!r} is no Parquet file: register a .parquet file, a folder or "
-                    "a glob of them (a survey file is ingested with `cmot ingest`)."
+                    f"{code_span(location)} is no Parquet file: register a .parquet file, a "
+                    "folder or a glob of them (a survey file is ingested with `cmot ingest`)."
                 )
-            raise CmotError(f"No Parquet file at {location!r}. A table name needs --engine spark.")
+            raise CmotError(
+                f"No Parquet file at {code_span(location)}. A table name needs `--engine spark`."
+            )
         source = ExternalSource("duckdb", "parquet", location)
         return Opened(source, duckdb_source(location), None, con or duckdb.connect())
     kind = "parquet" if parquet else "table"

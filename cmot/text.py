@@ -44,6 +44,16 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", html.escape(flat, quote=False))
 
 
+def code_span(text: str) -> str:
+    """`text` as a Markdown code span, shown as typed: a user's path or table name in a
+    message Streamlit renders (a glob's stars would read as emphasis, a `$` as maths), and
+    plain enough on a terminal. The fence is one backtick longer than any run inside."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def for_display(text: str | None, *, markdown: bool = True) -> str:
     """A comment as it may be shown: personal data masked, then escaped for Markdown (or for
     HTML with `markdown=False`). None or blank gives ""."""

@@ -147,7 +147,7 @@ def test_a_new_file_in_the_folder_is_read_without_registering_again(
     [
         ("/no/such/folder/*.parquet", "duckdb", None, "No Parquet file at"),
         ("/no/such/file.parquet", "duckdb", None, "No Parquet file at"),
-        ("warehouse.responses", "duckdb", None, "A table name needs --engine spark"),
+        ("warehouse.responses", "duckdb", None, "A table name needs `--engine spark`"),
         ("", "duckdb", None, "Give a Parquet path"),
         ("x.parquet", "duckdb", "sc://localhost:15002", "--spark-remote runs on Spark"),
     ],
@@ -219,7 +219,7 @@ def test_the_command_line_registers_lists_and_analyses(
             np.testing.assert_allclose(got[c], want[c], rtol=1e-9)
         assert got["class"].tolist() == want["class"].tolist()
     bad = cli(store_dir, "register", "x", "warehouse.responses", *FLAGS)
-    assert bad.returncode == 2 and "needs --engine spark" in bad.stderr
+    assert bad.returncode == 2 and "needs `--engine spark`" in bad.stderr
 
 
 # ---- Spark ------------------------------------------------------------------------------
@@ -293,7 +293,7 @@ def test_a_spark_table_by_name(store: Store, lake: tuple[Path, Path], spark: Any
     stats = SparkEngine(spark).stats(spark_view(spark, info), info.spec, ["region"], Settings())
     want = find_moments(store.cursor(), stored.table, stored.spec, ["region"])
     assert_same(want, classify_moments(stats, Settings()))
-    with pytest.raises(CmotError, match="Spark has no table 'no_such_table'"):
+    with pytest.raises(CmotError, match="Spark has no table `no_such_table`"):
         register_external(store, "none", "no_such_table", "spark", options=options())
 
 

@@ -7,7 +7,7 @@ import io
 import pandas as pd
 
 from cmot.report import to_csv
-from cmot.text import escape_html, escape_markdown, for_display, mask_personal
+from cmot.text import code_span, escape_html, escape_markdown, for_display, mask_personal
 
 NASTY = (
     "<script>alert(1)</script> see [my site](http://evil.example) "
@@ -47,3 +47,9 @@ def test_comment_formula_is_safe_in_csv() -> None:
     frame = pd.DataFrame({"quote": ["=cmd|' /C calc'!A0", "+1+1", NASTY]})
     back = pd.read_csv(io.BytesIO(to_csv(frame)), encoding="utf-8-sig")
     assert not any(str(v).startswith(("=", "+", "-", "@")) for v in back["quote"])
+
+
+def test_code_span_shows_paths_as_typed() -> None:
+    assert code_span("lake/*/part-*.parquet") == "`lake/*/part-*.parquet`"
+    assert code_span("a`b") == "``a`b``"  # a fence longer than any backtick run inside
+    assert code_span("`x") == "`` `x ``"  # padded: a span may not open on its own fence
