@@ -164,7 +164,7 @@ async def _upload(browser: Any, url: str, k: int, csv: Path, result: Result) -> 
     """
     ctx = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = watch_runs(await ctx.new_page())
-    page.set_default_timeout(UPLOAD_STEP_S * 1000)
+    page.set_default_timeout(STEP_MS)
     name = f"load-{k}"
     step = "open the Data page"
     try:
