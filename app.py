@@ -4,7 +4,7 @@ import streamlit as st
 
 from cmot.ui.auth import gate
 from cmot.ui.frame import page_guard, sidebar_view
-from cmot.ui.state import get_store, select_dataset
+from cmot.ui.state import app_frame, get_store, select_dataset
 
 st.set_page_config(page_title="cmot: moments of truth", page_icon=":material/route:", layout="wide")
 gate()  # login screen when login is configured; role and logout in the sidebar
@@ -37,4 +37,5 @@ with page_guard():
     # page still runs: the Data page can delete it, result pages stop after the message.
     with page_guard():
         st.session_state["view"] = sidebar_view(store, info) if info is not None else None
-    page.run()
+    with app_frame():  # pages check it (require_app_frame): nothing runs outside the gate
+        page.run()

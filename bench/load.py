@@ -314,7 +314,7 @@ def main() -> None:
         "",
         f"- date: {date.today().isoformat()}",
         f"- machine: {_machine()}; server, browser and test on the same machine",
-        f"- {chromium}; `streamlit run app.py` on 127.0.0.1; store on local disk; "
+        f"- {chromium}; `streamlit run serve.py` on 127.0.0.1; store on local disk; "
         "the server warmed by one session visiting every page first (not timed)",
         f"- {r.sessions} browsing sessions (each opens the app, then switches page twice; "
         "together they cover every page) while "

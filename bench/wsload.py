@@ -442,12 +442,12 @@ def report(r: Result, argv: str = "") -> list[str]:
     q = Result._q
     if r.servers:
         serving = (
-            f"`scripts/serve.sh {r.servers}`: {r.servers} `streamlit run app.py` (1.67) "
+            f"`scripts/serve.sh {r.servers}`: {r.servers} `streamlit run serve.py` (1.67) "
             "processes on one store behind nginx (sticky by cookie), every client through "
             "nginx on 127.0.0.1"
         )
     else:
-        serving = "one `streamlit run app.py` (1.67) on 127.0.0.1, no proxy"
+        serving = "one `streamlit run serve.py` (1.67) on 127.0.0.1, no proxy"
     per_run = r.server_cpu / r.page_runs if r.page_runs else float("nan")
     cpus = ", ".join(f"{c:.1f}" for c in r.backend_cpu)
     return [

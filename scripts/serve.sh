@@ -70,7 +70,7 @@ for s in socks:
 print('\n'.join(str(s.getsockname()[1]) for s in socks))" "$N")
 
 for i in $(seq 0 $((N - 1))); do
-  "$PY" -m streamlit run app.py --server.headless=true --server.address=127.0.0.1 \
+  "$PY" -m streamlit run serve.py --server.headless=true --server.address=127.0.0.1 \
     --server.port="${PORTS[$i]}" --server.fileWatcherType=none \
     --server.maxUploadSize="$UPLOAD_MB" "$@" &
   pids+=($!)
@@ -120,6 +120,10 @@ http {
     hash \$cmot_key consistent;
 $servers    keepalive 16;
   }
+  # Uploads per client address (the app bounds them per session as well, and refuses a
+  # session that has not logged in as an analyst before reading its body: cmot.ui.hosting).
+  limit_req_zone \$binary_remote_addr zone=cmot_uploads:1m rate=30r/m;
+  limit_conn_zone \$binary_remote_addr zone=cmot_upload_conns:1m;
   log_format cmot '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent '
                   'upstream=\$upstream_addr key=\$cmot_key time=\$request_time';
   access_log $RUN/access.log cmot;
@@ -149,6 +153,18 @@ $servers    keepalive 16;
       proxy_pass http://cmot;
       proxy_read_timeout 1d;
       proxy_send_timeout 1d;
+    }
+    # Uploads: the same bounds at the door; the body still streams to the app unbuffered.
+    location ^~ /_stcore/upload_file/ {
+      limit_req zone=cmot_uploads burst=20 nodelay;
+      limit_req_status 429;
+      limit_conn cmot_upload_conns 4;
+      limit_conn_status 429;
+      proxy_pass http://cmot;
+    }
+    # How the server is used is nobody's business outside it.
+    location = /_stcore/metrics {
+      return 404;
     }
     # nginx itself is up (the app's health is /_stcore/health, answered by a backend).
     location = /nginx-health {

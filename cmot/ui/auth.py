@@ -29,6 +29,9 @@ from typing import Any, Literal, TypeVar
 
 import streamlit as st
 
+from cmot.text import escape_markdown
+from cmot.ui.hosting import allow_uploads
+
 Role = Literal["viewer", "analyst"]
 ENV_OPEN_ROLE = "CMOT_OPEN_ROLE"
 ENV_VIEWERS_SEE_COMMENTS = "CMOT_VIEWERS_SEE_COMMENTS"
@@ -172,20 +175,31 @@ def for_analysts(items: Sequence[_T]) -> list[_T]:
     return list(items) if is_analyst() else []
 
 
+def passes_gate() -> bool:
+    """Whether whoever runs this script is past the login gate: always on an open install;
+    with login configured, a logged-in user on the viewer list (or an analyst)."""
+    if not auth_configured():
+        return True
+    return logged_in() and role_for(_user(), _section("cmot", "roles")) is not None
+
+
 def gate() -> None:
     """Call once from app.py before st.navigation.
 
     Open install: a sidebar note. Login configured: a login screen until the visitor logs
     in (the script stops there), a refusal for accounts outside the viewer allow-list, and
-    the account, its role and a logout button in the sidebar.
+    the account, its role and a logout button in the sidebar. Every run also tells the
+    upload guard (cmot.ui.hosting) whether this session may upload: analysts only.
     """
     if not auth_configured():
+        allow_uploads(is_analyst())
         note = "Open access: no login is configured"
         if is_analyst():
             note += ", so everyone who can reach this address can upload and delete data"
         st.sidebar.caption(note + ". See README, Hosting, to require a login.")
         return
     if not logged_in():
+        allow_uploads(False)
         st.title("cmot: moments of truth")
         st.write("This dashboard needs a login.")
         st.button(
@@ -199,10 +213,14 @@ def gate() -> None:
     user = _user()
     who = str(user.get("email") or user.get("name") or "you")
     role = role_for(user, _section("cmot", "roles"))
+    allow_uploads(role == "analyst")
     if role is None:
         st.title("No access")
-        st.write(f"{who} is not on this dashboard's list of viewers. Ask whoever runs it.")
+        st.write(
+            f"{escape_markdown(who)} is not on this dashboard's list of viewers. "
+            "Ask whoever runs it."
+        )
         st.button("Log out", key="auth_logout", on_click=st.logout)
         st.stop()
-    st.sidebar.caption(f"Signed in as **{who}** ({role})")
+    st.sidebar.caption(f"Signed in as **{escape_markdown(who)}** ({role})")
     st.sidebar.button("Log out", key="auth_logout", on_click=st.logout)

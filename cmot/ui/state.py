@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,26 +13,53 @@ import streamlit as st
 from cmot.demo import ensure_demo
 from cmot.engines import spark_session
 from cmot.store import DatasetInfo, Store, default_store_path
+from cmot.ui.auth import passes_gate
 from cmot.ui.url import set_url_widget, url_widget
 
 # Streamlit's private PagesManager holds the only switch of its legacy pages/ mode (no public
 # API leaves it before a server's first run); tests/app/test_state.py fails if it changes.
-# (Moving pages/ to a folder of another name would avoid it: the public way, left for later.)
+# (Moving pages/ to a folder of another name would avoid it, but the layout is fixed.)
+
+# Set by app.py around page.run() in the thread that runs this session's script: a page that
+# runs without it was started by Streamlit's legacy pages/ mode, before the login gate.
+_FRAME = threading.local()
+
+
+def leave_pages_folder_mode() -> None:
+    """Streamlit's legacy pages/ mode off for this process: every run goes through app.py.
+    serve.py calls it at server start, before the first request."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+
+
+@contextmanager
+def app_frame() -> Iterator[None]:
+    """app.py runs the page inside this, after the login gate and the sidebar."""
+    _FRAME.active = True
+    try:
+        yield
+    finally:
+        _FRAME.active = False
 
 
 def require_app_frame() -> None:
-    """Every page calls this first, so a deep link never runs a page without app.py.
+    """Every page calls this first, so no page code ever runs outside app.py's frame.
 
-    With a pages/ folder, Streamlit serves the first request after a server start through
-    its legacy multipage path: a first visit to /data would run pages/data.py alone, with the
-    legacy sidebar and no shared frame. Leaving that mode and rerunning sends the request
-    through app.py's st.navigation, which routes to the same page.
+    With a pages/ folder, Streamlit serves a request in its legacy multipage mode until some
+    session's run reaches st.navigation, which turns the mode off for the whole process. A
+    request that started in that mode runs pages/NAME.py alone: no login gate, no sidebar.
+    Whether this run is in the frame is a property of the run (app.py marks it), not of the
+    process-wide flag, which another session may have turned off meanwhile: so concurrent
+    first requests cannot slip through. Outside the frame: leave the mode and rerun, which
+    sends the request through app.py's gate and st.navigation to the same page. Inside, the
+    gate is checked once more.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
+    if not getattr(_FRAME, "active", False):
+        leave_pages_folder_mode()
         st.rerun()
+    if not passes_gate():
+        st.stop()
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from cmot.moments import ALL
 from cmot.report import TrendSection
 from cmot.store import DatasetInfo, Link
 from cmot.sums import Settings
+from cmot.text import escape_markdown
 from cmot.trend import TrendResult, compare_waves, compute_trend, fix_check
 from cmot.ui.frame import PageView, ViewKey, computed, settings_caption
 from cmot.ui.memo import derived
@@ -355,9 +356,11 @@ def draw() -> None:
     asked = st.query_params.get("wave")
     if asked and asked.startswith(LINK_PREFIX) and asked not in by_key:
         # A shared link naming a link since deleted: say so, then show the first source.
+        # The link's name comes from the URL, the label from the data: escaped.
         st.warning(
-            f"No datasets are linked as {asked[len(LINK_PREFIX) :]!r} any more (the link or "
-            f"one of its datasets was deleted); showing {options[0].label}."
+            f"No datasets are linked as {escape_markdown(repr(asked[len(LINK_PREFIX) :]))} any "
+            "more (the link or one of its datasets was deleted); showing "
+            f"{escape_markdown(options[0].label)}."
         )
     column = url_widget(
         st.selectbox,
@@ -371,7 +374,8 @@ def draw() -> None:
     option = by_key[column]
     if option.kind == "link":
         st.caption(
-            f"Link {option.column!r}: each wave is its stored dataset taken whole, with its "
+            f"Link {escape_markdown(repr(option.column))}: each wave is its stored dataset "
+            "taken whole, with its "
             "own cleaning; the sidebar's filters and saved segmentations belong to the "
             "current dataset and do not apply here."
         )
@@ -391,8 +395,9 @@ def draw() -> None:
         help="Only a date column is grouped; a wave column's values are its waves.",
     )
     result = trend(view, option, by)
+    # Wave, segment and touchpoint names are data: escaped wherever Markdown renders them.
     for note in result.notes:
-        st.caption(note)
+        st.caption(escape_markdown(note))
     waves = list(result.waves)
     segments = list(dict.fromkeys(result.segments.segment))
     segments = [ALL, *[s for s in segments if s != ALL]] if ALL in segments else segments
@@ -421,14 +426,15 @@ def draw() -> None:
         shown = replace(view, info=get_store().get_dataset_by_id(first_id))
     st.caption(settings_caption(shown, first))
     for line in too_small(result, segment):
-        st.warning(line, icon="⚠️")
+        st.warning(escape_markdown(line), icon="⚠️")
     rows = segment_rows(result, segment)
     tps = moment_touchpoints(result, segment)
     picked = rows[rows.touchpoint.isin(tps)]
     s = view.settings
     st.subheader("Migration")
     st.caption(
-        f"{len(tps)} touchpoint{'s' if len(tps) != 1 else ''} of {segment} (its moments of truth "
+        f"{len(tps)} touchpoint{'s' if len(tps) != 1 else ''} of {escape_markdown(segment)} "
+        "(its moments of truth "
         "in any wave, by range of impact): a line runs through the waves in order, the "
         "largest point is the last wave, colour and shape the class in that wave."
     )
@@ -444,24 +450,26 @@ def draw() -> None:
     pair = (older, newer)
     changes = derived.get(result, ("changes", pair), lambda: compare_waves(result, [pair]))
     mine = changes[changes.segment == segment]
-    st.subheader(f"Significant changes, {older} → {newer}")
+    st.subheader(f"Significant changes, {escape_markdown(older)} → {escape_markdown(newer)}")
     st.caption(
         "Differences later − earlier with 95% intervals; q after Benjamini-Hochberg across "
         "every touchpoint, measure and segment of the two waves."
     )
     sig = mine[mine.significant.astype(bool)]
     for sentence in sig.sentence:
-        st.markdown(f"- {sentence}")
+        st.markdown(f"- {escape_markdown(sentence)}")
     if sig.empty:
-        st.markdown(f"No significant change for {segment} between {older} and {newer}.")
+        st.markdown(
+            escape_markdown(f"No significant change for {segment} between {older} and {newer}.")
+        )
     table(mine[CHANGE_TABLE], "changes_table", f"changes-{segment}-{older}-{newer}")
     st.subheader("Did the fix work")
     fixes = derived.get(result, ("fixes", pair), lambda: fix_check(result, [pair]))
     fmine = fixes[fixes.segment == segment]
     for sentence in fmine.sentence:
-        st.markdown(f"- {sentence}")
+        st.markdown(f"- {escape_markdown(sentence)}")
     if fmine.empty:
-        st.markdown(f"{segment} had no vulnerability in {older} to check.")
+        st.markdown(escape_markdown(f"{segment} had no vulnerability in {older} to check."))
     else:
         table(fmine[FIX_TABLE], "fixes_table", f"fixes-{segment}-{older}-{newer}")
     st.subheader("At stake across waves")
@@ -482,8 +490,14 @@ def draw() -> None:
 
 def _demo_button() -> None:
     from cmot.demo import ensure_demo_waves
+    from cmot.ui.auth import is_analyst, require_analyst
     from cmot.ui.state import show_dataset
 
-    if st.button("Open the demo waves", key="demo_waves", icon=":material/timeline:"):
+    if not is_analyst():  # opening them saves a dataset to the shared store
+        st.caption("An analyst can open the demo waves here.")
+        return
+    if st.button(
+        "Open the demo waves", key="demo_waves", icon=":material/timeline:"
+    ) and require_analyst("open the demo waves (it saves a dataset)"):
         info = ensure_demo_waves(get_store())
         show_dataset(info.name)

@@ -9,10 +9,13 @@ dataset, the largest segments), so such a link would open something else tomorro
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import streamlit as st
+
+from cmot.text import escape_markdown
 
 
 def url_widget(
@@ -45,8 +48,12 @@ def url_widget(
 
     if key in st.session_state and not ok(st.session_state[key]):
         del st.session_state[key]  # another dataset's value (a deleted option, a stale date)
+    if within is None and "min_value" in kwargs and "max_value" in kwargs:
+        within = (kwargs["min_value"], kwargs["max_value"])  # a slider's range
     if key not in st.session_state:
         value = _from_url(key, multi, parse)
+        if key in st.query_params and (value is None or not ok(value)):
+            _refused(label, st.query_params.get_all(key))
         st.session_state[key] = value if value is not None and ok(value) else default
     args = () if options is None else (options,)
     value = widget(label, *args, key=key, persist_state="session", **kwargs)
@@ -77,9 +84,21 @@ def _from_url(key: str, multi: bool, parse: Callable[[str], Any]) -> Any:
         return None
     try:
         raw = st.query_params.get_all(key)
-        return [parse(v) for v in raw] if multi else parse(raw[0])
-    except (ValueError, IndexError):  # a hand-edited or stale link: not a value
+        values = [parse(v) for v in raw] if multi else [parse(raw[0])]
+    except (ValueError, IndexError, OverflowError):  # a hand-edited or stale link: no value
         return None
+    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+        return None  # inf or nan: no setting means it, and widgets refuse it with a traceback
+    return values if multi else values[0]
+
+
+def _refused(label: str, raw: list[str]) -> None:
+    shown = ", ".join(raw)[:80]
+    st.toast(
+        f"The link's value for {escape_markdown(label)} ({escape_markdown(shown)}) is not one "
+        "this page can use: the default is shown instead.",
+        icon=":material/link_off:",
+    )
 
 
 def _to_url(key: str, value: Any) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cmot.text import escape_markdown
 from cmot.ui.auth import role_for
 
 AUTH = {
@@ -117,7 +118,8 @@ def _has(at: AppTest, key: str) -> bool:
 def test_a_viewer_cannot_perform_an_analyst_action(store_dir: Path) -> None:
     at = _app({"auth": AUTH, "cmot": {"roles": ROLES}}, _logged_in("vic@example.com"))
     assert "role: viewer" in _texts(at)
-    assert any("vic@example.com" in c.value and "(viewer)" in c.value for c in at.sidebar.caption)
+    who = escape_markdown("vic@example.com")  # an account name is data: shown as typed
+    assert any(who in c.value and "(viewer)" in c.value for c in at.sidebar.caption)
     at.button(key="act").click().run()  # the crafted request
     assert not at.success
     assert "Only analysts can delete datasets" in at.error[0].value
@@ -151,3 +153,46 @@ def test_logout_returns_to_the_login_screen(store_dir: Path) -> None:
     at.sidebar.button(key="auth_logout").click().run()
     assert at.button(key="auth_login").label == "Log in"
     assert "role:" not in _texts(at)
+
+
+# ---- uploads (issue 29 B): the gate tells cmot.ui.hosting who may upload -------------------
+
+
+def _upload_script() -> None:
+    import streamlit as st
+
+    from cmot.ui.auth import gate
+    from cmot.ui.hosting import UPLOADS, current_session_id
+
+    st.session_state["sid"] = current_session_id()
+    gate()
+    st.write(f"may upload: {UPLOADS.allowed(str(current_session_id()))}")
+
+
+def _may_upload(secrets: dict[str, Any] | None, user: dict[str, Any] | None) -> bool:
+    from cmot.ui.hosting import UPLOADS
+
+    at = AppTest.from_function(_upload_script, default_timeout=30)
+    if secrets is not None:
+        at.secrets = secrets
+    if user is not None:
+        at.user = user
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return UPLOADS.allowed(str(at.session_state["sid"]))
+
+
+def test_only_a_session_whose_run_found_an_analyst_may_upload(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roles = {"auth": AUTH, "cmot": {"roles": ROLES}}
+    assert not _may_upload({"auth": AUTH}, {})  # the login screen
+    assert not _may_upload(roles, _logged_in("vic@example.com"))
+    assert not _may_upload(
+        {"auth": AUTH, "cmot": {"roles": {**ROLES, "viewers": ["@example.com"]}}},
+        _logged_in("eve@elsewhere.test"),
+    )
+    assert _may_upload(roles, _logged_in("ana@example.com"))
+    assert _may_upload(None, None)  # an open install: everyone is an analyst
+    monkeypatch.setenv("CMOT_OPEN_ROLE", "viewer")
+    assert not _may_upload(None, None)

@@ -11,6 +11,7 @@ as the first visit in a browser (tests/e2e/test_shell_browser.py) and update bot
 from __future__ import annotations
 
 import inspect
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,56 @@ def test_a_deep_link_in_the_legacy_mode_reaches_the_app_frame(
     assert at.sidebar.selectbox(key="dataset").value == "demo", CHANGED.format(
         "a page ran without app.py"
     )
+
+
+def test_a_page_run_outside_the_app_frame_never_runs_its_code(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """issue 29 A: concurrent first requests. One session's run turned the legacy mode off
+    while another's had already started pages/data.py alone: that page used to find the flag
+    off and run without the login gate. The frame is a property of the run, not the flag."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    def page() -> None:
+        import streamlit as st
+
+        from cmot.ui.state import require_app_frame
+
+        st.session_state["runs"] = st.session_state.get("runs", 0) + 1
+        if st.session_state["runs"] > 1:  # on a server the rerun goes through app.py
+            st.stop()
+        require_app_frame()
+        st.title("page code ran")
+
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", False)  # turned off meanwhile
+    at = AppTest.from_function(page, default_timeout=30)
+    at.run()
+    ran = [t.value for t in at.title]
+    assert "page code ran" not in ran, "a page ran outside app.py's frame"
+
+
+def test_with_login_configured_a_page_in_the_frame_stops_for_a_visitor(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    """issue 29 A: the gate is checked again by each page, not only by app.py."""
+
+    def page() -> None:
+        import streamlit as st
+
+        from cmot.ui.state import app_frame, require_app_frame
+
+        with app_frame():
+            require_app_frame()
+            st.title("page code ran")
+
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(
+        '[auth]\nredirect_uri = "http://127.0.0.1:1/oauth2callback"\n'
+        'cookie_secret = "x" \nclient_id = "c"\nclient_secret = "s"\n'
+        'server_metadata_url = "http://127.0.0.1:1/.well-known/openid-configuration"\n'
+    )
+    at = AppTest.from_function(page, default_timeout=30)
+    at.secrets.update(tomllib.loads(secrets.read_text()))
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "page code ran" not in [t.value for t in at.title]

@@ -84,3 +84,18 @@ def test_another_dataset_forgets_the_choices_of_a_page_not_shown(store_dir: Path
     assert "compare" not in at.query_params
     _ok(at.switch_page("pages/compare.py").run())
     assert at.multiselect(key="compare").value == default
+
+
+@pytest.mark.parametrize("bad", ["inf", "-inf", "nan", "1e999", "0.95"])
+def test_a_link_with_a_non_finite_or_out_of_range_number_opens_with_a_message(
+    store_dir: Path, bad: str
+) -> None:
+    # issue 29: ?cov=inf made every page show the generic error (the slider refused it).
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"cov": bad, "ia": bad})
+    _ok(at.run())
+    assert at.sidebar.slider(key="cov").value == 0.6  # the default
+    assert at.sidebar.slider(key="ia").value == 0.2
+    assert at.query_params["cov"] in ("0.6", ["0.6"])
+    said = " ".join(t.value for t in at.toast)
+    assert "is not one this page can use" in said, said

@@ -52,8 +52,10 @@ def start_server(
     *args: str,
     port: int | None = None,
     env: Mapping[str, str] | None = None,
+    entry: str = "serve.py",
 ) -> Server:
-    """`args`: more `streamlit run` options (e.g. --secrets.files=...); `env`: more variables."""
+    """`args`: more `streamlit run` options (e.g. --secrets.files=...); `env`: more variables;
+    `entry`: serve.py (as hosted: app.py behind cmot.ui.hosting's guards) or the bare app.py."""
     port = port or _free_port()
     env = {
         **os.environ,
@@ -66,7 +68,7 @@ def start_server(
         "-m",
         "streamlit",
         "run",
-        str(ROOT / "app.py"),
+        str(ROOT / entry),
         "--server.headless=true",
         f"--server.port={port}",
         "--server.address=127.0.0.1",

@@ -171,3 +171,26 @@ def test_the_command_line_ingests_while_the_processes_run(
         sidebar_offers(page, served.url, "from-cli")
     finally:
         ctx.close()
+
+
+def test_the_proxy_closes_metrics_and_bounds_uploads(served: Served) -> None:
+    """issue 29: /_stcore/metrics is closed at the door too; a burst of upload requests from
+    one address past nginx's bound is answered 429 by nginx (the app's per-session rules are
+    tested in tests/unit/test_hosting.py)."""
+    import urllib.error
+
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(served.url + "/_stcore/metrics", timeout=10)
+    assert e.value.code == 404
+    codes = []
+    for i in range(40):
+        req = urllib.request.Request(
+            f"{served.url}/_stcore/upload_file/nobody/f{i}", data=b"", method="PUT"
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                codes.append(r.status)
+        except urllib.error.HTTPError as err:
+            codes.append(err.code)
+    assert 429 in codes, codes  # nginx's rate bound
+    assert set(codes) <= {403, 411, 429}, codes  # nothing accepted from a session nobody has

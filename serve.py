@@ -1,0 +1,25 @@
+"""The served dashboard: app.py behind cmot's request guards. `streamlit run serve.py`.
+
+Streamlit answers uploads, metrics and websocket messages before any script (and so before
+the login gate) runs; `cmot.ui.hosting` decides what it accepts. AppTest and `streamlit run
+app.py` still run the bare app, as on a laptop.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import streamlit as st
+
+from cmot.ui.hosting import middleware
+from cmot.ui.state import leave_pages_folder_mode
+
+
+@asynccontextmanager
+async def _started(_app: object) -> AsyncIterator[None]:
+    # Before the first request: no request ever runs in Streamlit's legacy pages/ mode.
+    leave_pages_folder_mode()
+    yield
+
+
+app = st.App(Path(__file__).with_name("app.py"), middleware=middleware(), lifespan=_started)
