@@ -192,6 +192,21 @@ def test_a_dataset_without_waves_says_what_to_do_and_opens_the_demo_waves(
     assert at.selectbox(key="wave").value == "Wave"
 
 
+def test_a_viewer_cannot_open_the_demo_waves_which_would_save_a_dataset(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """issue 29 F: "Open the demo waves" saved demo-waves to the shared store for a viewer."""
+    monkeypatch.setenv("CMOT_OPEN_ROLE", "viewer")
+    store = Store(store_dir)
+    ensure_demo(store)
+    spec = replace(load_spec(DEMO_SPEC), date_column=None, segments=(), attributes=())
+    ingest(store, DEMO_CSV, "flat", IngestOptions(spec=spec))
+    at = open_trends("flat")
+    assert not [b for b in at.button if b.key == "demo_waves"]
+    assert "An analyst can open the demo waves" in body(at)
+    assert WAVES_NAME not in {d.name for d in store.list_datasets()}
+
+
 def test_wave_names() -> None:
     assert looks_like_wave("Wave") and looks_like_wave("quarte") and looks_like_wave("survey_year")
     assert not looks_like_wave("Years as client") and not looks_like_wave("Region")
