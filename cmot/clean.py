@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cmot.detect import _is_int, is_numeric_type
@@ -23,8 +23,13 @@ from cmot.store import (
     Y_COL,
     quote_ident,
 )
+from cmot.text import MAX_COMMENT_CHARS, MAX_LABEL_CHARS, ellipsize
 
 _q = quote_ident
+
+# A Change's action: the value was cut to its cap (cmot.text: MAX_COMMENT_CHARS for comments,
+# MAX_LABEL_CHARS for segment values).
+SHORTENED = "shortened"
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class Change:
     column: str
     reason: str
     count: int
-    action: str  # "set to missing" or "row dropped"
+    action: str  # "set to missing", "row dropped" or SHORTENED
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,12 @@ class ValidationReport:
     touchpoints: tuple[str, ...]
     outcome: str
     notes: tuple[str, ...] = ()
+    labels_shortened: int = 0  # labels of the spec cut to MAX_LABEL_CHARS (`shorten_labels`)
+
+    @property
+    def values_shortened(self) -> int:
+        """Values (comments, segment values) cut to their cap at ingest."""
+        return sum(c.count for c in self.changes if c.action == SHORTENED)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +77,7 @@ class ValidationReport:
             "touchpoints": list(self.touchpoints),
             "outcome": self.outcome,
             "notes": list(self.notes),
+            "labels_shortened": self.labels_shortened,
         }
 
     def to_text(self) -> str:
@@ -78,6 +90,7 @@ class ValidationReport:
             f"  duplicate ids:    {self.duplicate_ids}",
             f"  out-of-scale:     {self.out_of_scale}",
             f"  columns ignored:  {', '.join(self.columns_ignored) or 'none'}",
+            f"  text shortened:   {self._shortened()}",
         ]
         if self.changes:
             lines.append("  changed or dropped values:")
@@ -87,6 +100,15 @@ class ValidationReport:
             lines.append("  changed or dropped values: none")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+    def _shortened(self) -> str:
+        values, labels = self.values_shortened, self.labels_shortened
+        if not values and not labels:
+            return "none"
+        return (
+            f"{values:,} value(s) and {labels:,} label(s) (comments cut at "
+            f"{MAX_COMMENT_CHARS:,} characters, labels and segment values at {MAX_LABEL_CHARS:,})"
+        )
 
 
 # ---- cleaning -----------------------------------------------------------------------
@@ -247,24 +269,31 @@ def _clean(
             else:
                 other, op = f"{c}::STRING", []
             mapped = f"CASE trim({c}::STRING) {cases} ELSE {other} END" if listed else other
-            items.append(
-                (
-                    f"CASE WHEN {c} IS NULL OR {is_code} THEN NULL ELSE {mapped} END AS {c}",
-                    cp + lp + op,
-                )
-            )
+            expr = f"CASE WHEN {c} IS NULL OR {is_code} THEN NULL ELSE {mapped} END"
+            params = cp + lp + op
         elif codes:
-            items.append(
-                (
-                    f"CASE WHEN {is_code} THEN NULL ELSE {c} END AS {c}",
-                    cp,
-                )
-            )
+            expr, params = f"CASE WHEN {is_code} THEN NULL ELSE {c} END", cp
         elif col in spec.comments:
             # Free text is kept as text, trimmed; a blank answer is no answer.
-            items.append((f"NULLIF(trim({c}::STRING), '') AS {c}", []))
+            expr, params = f"NULLIF(trim({c}::STRING), '')", []
         else:
-            items.append((c, []))
+            expr, params = c, []
+        cap = _text_cap(spec, col, types.get(col, "VARCHAR"), bool(labels))
+        if cap is None:
+            items.append((expr if expr == c else f"{expr} AS {c}", params))
+            continue
+        # substr/length count characters on both engines; a shorter value is unchanged.
+        text = f"({expr})::STRING"
+        counts.append(
+            (
+                col,
+                f"longer than {cap:,} characters",
+                SHORTENED,
+                f"length({text}) > ?",
+                [*params, cap],
+            )
+        )
+        items.append((f"substr({text}, 1, ?) AS {c}", [*params, cap]))
 
     for tp in spec.touchpoint_columns:
         c, t = _q(tp), types[tp]
@@ -322,6 +351,35 @@ def _clean(
     return items, counts
 
 
+def _text_cap(spec: JourneySpec, col: str, dtype: str, labelled: bool) -> int | None:
+    """The cap on a kept column's values, or None: a comment's, or a segment attribute's
+    when its values are text (labelled, or read as text); numbers and dates are no text."""
+    if col in spec.comments:
+        return MAX_COMMENT_CHARS
+    if col in spec.attributes and (labelled or dtype.upper() in ("VARCHAR", "STRING")):
+        return MAX_LABEL_CHARS
+    return None
+
+
+def shorten_labels(spec: JourneySpec) -> tuple[JourneySpec, int]:
+    """`spec` with every label longer than MAX_LABEL_CHARS cut to it (an ellipsis last, so a
+    reader sees it was cut), and how many were: touchpoints' labels, columns' question text
+    and value labels, from a spec file or the file's own header rows or metadata."""
+    cut = 0
+
+    def short(label: str) -> str:
+        nonlocal cut
+        cut += len(label) > MAX_LABEL_CHARS
+        return ellipsize(label, MAX_LABEL_CHARS)
+
+    touchpoints = tuple(replace(t, label=short(t.label)) for t in spec.touchpoints)
+    column_labels = {k: short(v) for k, v in spec.column_labels.items()}
+    labels = {col: {k: short(v) for k, v in m.items()} for col, m in spec.labels.items()}
+    if not cut:
+        return spec, 0
+    return replace(spec, touchpoints=touchpoints, column_labels=column_labels, labels=labels), cut
+
+
 @dataclass(frozen=True)
 class CleaningPlan:
     """The validated SELECT that makes the stored layout from `raw`, and its report."""
@@ -350,15 +408,20 @@ def _select(items: list[tuple[str, list[Any]]], relation: str) -> tuple[str, lis
     return f"SELECT * FROM (SELECT {select} FROM {relation}) WHERE {where}", params
 
 
-def plan_cleaning(raw: RawFile, spec: JourneySpec, types: dict[str, str]) -> CleaningPlan:
-    """The cleaning of a file read into the TEMP table `raw` of `raw.con`."""
+def plan_cleaning(
+    raw: RawFile, spec: JourneySpec, types: dict[str, str], labels_shortened: int = 0
+) -> CleaningPlan:
+    """The cleaning of a file read into the TEMP table `raw` of `raw.con`; `labels_shortened`
+    is what `shorten_labels` cut from the spec, for the report."""
 
     def run(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return raw.con.execute(sql, list(params)).fetchall()
 
-    return plan_select(
+    plan = plan_select(
         run, "raw", spec, types, raw.source_name, raw.layout, raw.encoding, raw.rows, raw.columns
     )
+    report = replace(plan.report, labels_shortened=labels_shortened)
+    return replace(plan, report=report)
 
 
 def plan_select(

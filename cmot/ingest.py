@@ -13,7 +13,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from cmot.clean import CleaningPlan, ValidationReport, check_columns, plan_cleaning
+from cmot.clean import (
+    CleaningPlan,
+    ValidationReport,
+    check_columns,
+    plan_cleaning,
+    shorten_labels,
+)
 from cmot.detect import Detection, _Profile, detect, profile_columns, value_counts
 from cmot.errors import CmotError
 from cmot.formats import metadata_role
@@ -178,10 +184,10 @@ def _prepare(
             spec = replace(spec, scale=replace(spec.scale, missing=opts.missing))
         if opts.spec is not None and opts.labels:
             spec = replace(spec, labels={**spec.labels, **opts.labels})
-        spec = validate_spec(spec)
+        spec, shortened = shorten_labels(validate_spec(spec))
         check_columns(spec, raw.columns)
         types = {g.column: g.dtype for g in det.columns}
-        yield raw, det, spec, plan_cleaning(raw, spec, types)
+        yield raw, det, spec, plan_cleaning(raw, spec, types, shortened)
 
 
 def read_csv(

@@ -16,13 +16,22 @@ import pandas as pd
 from cmot.charts import CLASS_COLOURS, class_label
 from cmot.moments import MomentsResult
 from cmot.summary import amount
-from cmot.text import escape_html, mask_personal
+from cmot.text import MAX_COMMENT_CHARS, MAX_LABEL_CHARS, ellipsize, escape_html, mask_personal
 
 # A Unicode TTF for the PDF report (Debian's fonts-dejavu-core; other distributions' paths).
 FONT_PATHS = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/dejavu/DejaVuSans.ttf",
 ]
+# The most of one text the PDF draws. A table row taller than a page stops fpdf2, and one
+# 10,000-character label (stored before ingest capped labels) broke the report for every user
+# of its dataset: a table cell holds at most a label as ingest keeps it, less in a table too
+# wide for that (`_cell_chars`). A heading or list line wraps over pages, so it cannot stop
+# the report, but is cut above what a dataset within the caps gives (an evidence line: a
+# whole comment and two labels) lest one label fill pages.
+PDF_CELL_CHARS = MAX_LABEL_CHARS
+PDF_LINE_CHARS = MAX_COMMENT_CHARS + 3 * MAX_LABEL_CHARS
+_TABLE_LINE_MM = 4.5  # a table's line height
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -223,7 +232,7 @@ def _evidence_pdf(pdf: Any, font: str, r: Report) -> None:
         return
     _h(pdf, font, "What raters say")
     for line in r.evidence:  # plain text: fpdf2 draws it as written (no markup)
-        pdf.multi_cell(0, 5, f"- {line}", new_x="LMARGIN", new_y="NEXT")
+        _line(pdf, 5, f"- {line}")
 
 
 def report_html(r: Report) -> str:
@@ -268,23 +277,24 @@ def report_html(r: Report) -> str:
 
 
 def report_pdf(r: Report) -> bytes:
-    """The same report as PDF (fpdf2; charts embedded as PNG)."""
+    """The same report as PDF (fpdf2; charts embedded as PNG). Every text is cut to what the
+    page can hold (PDF_CELL_CHARS, PDF_LINE_CHARS)."""
     pdf = _pdf_class()(format="A4")
     pdf.set_auto_page_break(True, margin=15)
     font = _unicode_font(pdf)
     pdf.add_page()
     pdf.set_font(font, "B", 16)
-    pdf.multi_cell(0, 8, r.title, new_x="LMARGIN", new_y="NEXT")
+    _line(pdf, 8, r.title)
     pdf.set_font(font, "", 11)
-    pdf.multi_cell(0, 6, r.headline, new_x="LMARGIN", new_y="NEXT")
+    _line(pdf, 6, r.headline)
     _h(pdf, font, "Most at stake")
     for line in stake_lines(r):
-        pdf.multi_cell(0, 6, f"- {line}", new_x="LMARGIN", new_y="NEXT")
+        _line(pdf, 6, f"- {line}")
     _h(pdf, font, "Flips")
     for f in r.flips or (
         "No touchpoint is a vulnerability in one segment and an opportunity in another.",
     ):
-        pdf.multi_cell(0, 6, f, new_x="LMARGIN", new_y="NEXT")
+        _line(pdf, 6, f)
     for caption, chart in r.charts:
         _h(pdf, font, caption)
         pdf.image(io.BytesIO(chart_png(chart, scale=1.5)), w=pdf.epw)
@@ -292,7 +302,7 @@ def report_pdf(r: Report) -> bytes:
         for heading, lines in r.trend.lines():
             _h(pdf, font, heading)
             for line in lines:
-                pdf.multi_cell(0, 6, f"- {line}", new_x="LMARGIN", new_y="NEXT")
+                _line(pdf, 6, f"- {line}")
     _evidence_pdf(pdf, font, r)
     _h(pdf, font, "Classes and impact")
     _pdf_table(pdf, font, r.matrix)
@@ -302,6 +312,11 @@ def report_pdf(r: Report) -> bytes:
     _h(pdf, font, "Appendix: method settings and n")
     _pdf_table(pdf, font, pd.DataFrame(_settings_rows(r), columns=["setting", "value"]))
     return bytes(pdf.output())
+
+
+def _line(pdf: Any, height: float, text: str) -> None:
+    """One paragraph of the PDF, cut to PDF_LINE_CHARS."""
+    pdf.multi_cell(0, height, ellipsize(text, PDF_LINE_CHARS), new_x="LMARGIN", new_y="NEXT")
 
 
 def _pdf_class() -> Any:
@@ -335,18 +350,29 @@ def _unicode_font(pdf: Any) -> str:
 def _h(pdf: Any, font: str, text: str) -> None:
     pdf.ln(3)
     pdf.set_font(font, "B", 12)
-    pdf.multi_cell(0, 7, text, new_x="LMARGIN", new_y="NEXT")
+    _line(pdf, 7, text)
     pdf.set_font(font, "", 9)
 
 
 def _pdf_table(pdf: Any, font: str, frame: pd.DataFrame) -> None:
     pdf.set_font(font, "", 8)
     text = frame.map(_fmt_cell) if len(frame) else frame
-    with pdf.table(text_align="LEFT", line_height=4.5) as table:
-        table.row([str(c) for c in frame.columns])
+    most = _cell_chars(pdf, len(frame.columns))
+    with pdf.table(text_align="LEFT", line_height=_TABLE_LINE_MM) as table:
+        table.row([ellipsize(str(c), most) for c in frame.columns])
         for row in text.itertuples(index=False):
-            table.row([str(v) for v in row])
+            table.row([ellipsize(str(v), most) for v in row])
     pdf.set_font(font, "", 9)
+
+
+def _cell_chars(pdf: Any, columns: int) -> int:
+    """The characters one cell of a table of `columns` may hold: PDF_CELL_CHARS, or as many
+    of the widest letter as fill half a page's height of lines (so the row, wrapped at words,
+    still fits on a page beside the header). A cell loses about 2 mm of its width to padding."""
+    width = pdf.epw / max(columns, 1) - 2
+    per_line = max(1, int(width / pdf.get_string_width("W")))
+    lines = int(pdf.eph / 2 / _TABLE_LINE_MM)
+    return min(PDF_CELL_CHARS, per_line * lines)
 
 
 def settings_dict(result: MomentsResult) -> dict[str, Any]:
