@@ -120,3 +120,19 @@ def test_runs_without_spaces_come_out_right(said: str, shown: str) -> None:
     """Inputs that took minutes with the former patterns (0.56 s for 10,000 letters, growing
     with the square); here they only have to come out right: bench/mask.py times them."""
     assert mask_personal(said) == shown
+
+
+def test_the_keep_check_reads_short_runs_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_kept`'s patterns (dates, ranges, sums) backtrack, so they must only ever see a short
+    run: a long one is a phone without asking. Counted, not timed."""
+    seen: list[int] = []
+    real = text._kept
+
+    def counted(run: str, *rest: Any) -> bool:
+        seen.append(len(run))
+        return real(run, *rest)
+
+    monkeypatch.setattr(text, "_kept", counted)
+    said = "1-" * (LONG // 2) + "1 on 2024-01-15, 0830-0930"
+    assert mask_personal(said) == "[phone] on 2024-01-15, 0830-0930"
+    assert seen and max(seen) <= text._KEPT_MAX
