@@ -102,6 +102,34 @@ class SegmentFit:
 
 
 WARNING_COLUMNS = ["segment", "touchpoint", "column", "kind", "message"]
+# The figures of an effect: NaN on an insufficient row, whose class and reason say why. Its
+# descriptives (n, mean, boxes, cells) stay: they describe the ratings, not an effect.
+UNSUPPORTED = (
+    "low_coef",
+    "high_coef",
+    "missing_coef",
+    "low_se",
+    "high_se",
+    "penalty",
+    "reward",
+    "penalty_se",
+    "reward_se",
+    "penalty_lo",
+    "penalty_hi",
+    "reward_lo",
+    "reward_hi",
+    "penalty_p",
+    "reward_p",
+    "ris",
+    "ris_se",
+    "ia",
+    "ia_lo",
+    "ia_hi",
+    "risk",
+    "upside",
+    "just_enough",
+    "at_stake",
+)
 # A segmentation with more values than this is too fine to read; merge codes first.
 MANY_SEGMENTS = 50
 # An outcome with at least this share of distinct values over 20+ respondents is an id.
@@ -130,6 +158,9 @@ class MomentsResult:
       stake every screen shows: risk for a vulnerability, upside for an opportunity,
       risk + upside for a hybrid, NaN otherwise; cmot.stakes.at_stake) and stake_basis
       (what it counts: "risk", "upside", "risk + upside", or "").
+      On an insufficient row every effect figure (UNSUPPORTED: coefficients, penalty,
+      reward, their errors, intervals and p-values, RIS, IA, risk, upside, just_enough,
+      at_stake) is NaN: the class and the reason say why, never a number.
       Weighted when the data has weights (counts n, n_low, n_high stay respondent counts).
     segments: segment, n, weight_sum, outcome_mean, r2, total_ris, mot_count,
       condition_index, collinear, insufficient, dropped, reason, min_segment.
@@ -220,6 +251,8 @@ def _classify(stats: SufficientStats, settings: Settings) -> MomentsResult:
         total_ris, n_mot = assign_classes(seg_rs, settings)  # rank, mot, class, adequate, action
         for r in seg_rs:
             r["at_stake"], r["stake_basis"] = at_stake(r["class"], r["risk"], r["upside"])
+            if r["insufficient"]:  # insufficient means no number, anywhere (issue 23)
+                r.update(dict.fromkeys(UNSUPPORTED, math.nan), ris_significant=False)
         rows += seg_rs
         seg_rows.append(_segment_row(stats, seg, total_ris, n_mot, min_seg, settings))
     moments = pd.DataFrame(rows)

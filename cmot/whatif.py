@@ -29,13 +29,17 @@ class WhatIf:
     delta: float
     delta_lo: float
     delta_hi: float
+    # Why there is no prediction ("" when there is one): a touchpoint insufficient in the
+    # segment has no effect the data supports, so predicted, delta and its interval are NaN.
+    reason: str = ""
 
 
 def predict_what_if(
     result: MomentsResult, segment: str, touchpoint: str, move: Move, share: float
 ) -> WhatIf:
     """Move `share` of the bottom box to the middle (or of the middle to the top box) at a
-    touchpoint for a segment, and predict the outcome with the fitted PRCA coefficients."""
+    touchpoint for a segment, and predict the outcome with the fitted PRCA coefficients.
+    A touchpoint insufficient in the segment predicts nothing: NaN, with `reason`."""
     if not 0.0 <= share <= 1.0:
         raise CmotError(f"The share to move must lie between 0 and 1, got {share}.")
     fit = result.fits.get(segment)
@@ -46,6 +50,22 @@ def predict_what_if(
     if match.empty:
         raise CmotError(f"No touchpoint named {touchpoint!r}.")
     i = int(match.index[0] - rows.index[0])
+    if bool(match.insufficient.iloc[0]):  # insufficient means no number (issue 23)
+        nan = math.nan
+        why = str(match.reason.iloc[0]) or "not enough data"
+        return WhatIf(
+            segment,
+            str(match.touchpoint.iloc[0]),
+            move,
+            share,
+            nan,
+            fit.outcome_mean,
+            nan,
+            nan,
+            nan,
+            nan,
+            reason=why,
+        )
     lay = Layout(len(rows))
     cl, ch, cm = lay.low(i), lay.high(i), lay.miss(i)
     if move == "bottom_to_middle":

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from cmot.summary import action_plan, amount, at_risk, delight
+from cmot.text import escape_markdown
 from cmot.ui.evidence import closed_loop, item_quotes, show_item_quotes
 from cmot.ui.frame import (
     current_view,
@@ -58,13 +59,17 @@ w = derived.get(
     ("what_if", seg, tp, move, share),
     lambda: predict_what_if(result, seg, tp, move, share / 100),  # type: ignore[arg-type]
 )
-st.metric(
-    f"Predicted outcome for {seg}",
-    amount(w.predicted, result.unit).replace(" pts", "%"),
-    f"{amount(w.delta, result.unit, signed=True)} "
-    f"(95%: {amount(w.delta_lo, result.unit, signed=True)} to "
-    f"{amount(w.delta_hi, result.unit, signed=True)})",
-)
+if w.reason:  # insufficient means no number: a dash and the reason (issue 23)
+    st.metric(f"Predicted outcome for {escape_markdown(seg)}", "–")
+    st.caption(f"No prediction: {escape_markdown(w.reason)}.")
+else:
+    st.metric(
+        f"Predicted outcome for {escape_markdown(seg)}",
+        amount(w.predicted, result.unit).replace(" pts", "%"),
+        f"{amount(w.delta, result.unit, signed=True)} "
+        f"(95%: {amount(w.delta_lo, result.unit, signed=True)} to "
+        f"{amount(w.delta_hi, result.unit, signed=True)})",
+    )
 st.subheader("At-risk respondents")
 vul = list(plan[plan.action == "fix"].touchpoint)
 cols = [c for c in view.info.spec.touchpoint_columns if view.info.spec.touchpoint(c).name in vul]

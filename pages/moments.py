@@ -51,22 +51,28 @@ if info.reason:  # guardrails sit where the numbers would be
         with st.expander("Why, in detail"):
             st.markdown(str(info.reason))
 data_warnings(result, [seg])
-# Built once per (result, segment): a warm page switch reuses the converted charts.
-result_chart(
-    result,
-    seg,
-    lambda: charts.butterfly(rows, result.unit, f"Penalty and reward: {seg}"),
-    "butterfly",
-    "penalty-reward",
-)
 s = result.settings
-result_chart(
-    result,
-    seg,
-    lambda: charts.impact_performance(rows, s.vulnerability_ia, s.opportunity_ia),
-    "aipa",
-    "impact-performance",
-)
+if info.insufficient:  # insufficient means no number: no bars, no points (issue 23)
+    st.caption(
+        "No penalty, reward or impact is shown for this segment: its data cannot support "
+        "them (the reason is above). The table keeps its ratings."
+    )
+else:
+    # Built once per (result, segment): a warm page switch reuses the converted charts.
+    result_chart(
+        result,
+        seg,
+        lambda: charts.butterfly(rows, result.unit, f"Penalty and reward: {seg}"),
+        "butterfly",
+        "penalty-reward",
+    )
+    result_chart(
+        result,
+        seg,
+        lambda: charts.impact_performance(rows, s.vulnerability_ia, s.opportunity_ia),
+        "aipa",
+        "impact-performance",
+    )
 st.subheader("All touchpoints")
 cols = [
     "stage",

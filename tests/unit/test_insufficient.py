@@ -1,0 +1,124 @@
+"""Insufficient means no number (issue 23, item 10): a segment (or a touchpoint) the data
+cannot support shows no penalty, reward, range of impact, IA, risk, upside, at-stake,
+just-enough or what-if figure anywhere: the engine leaves them NaN with the reason, and the
+what-if says why instead of predicting. On the Kansas City survey by council district, whose
+districts (149-212 respondents) are below the 10 x 47 = 470 a 47-touchpoint fit needs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cmot.moments import MomentsResult, find_moments
+from cmot.report import matrix_table
+from cmot.store import Store
+from cmot.summary import action_plan
+from cmot.whatif import predict_what_if
+from tests.app.kc import ingest_kc, kc_csv
+
+# Every figure an insufficient row must not carry (descriptives such as n, mean and the boxes
+# stay: they describe the ratings, not an effect the data cannot support).
+FIGURES = [
+    "low_coef",
+    "high_coef",
+    "penalty",
+    "reward",
+    "penalty_se",
+    "reward_se",
+    "penalty_lo",
+    "penalty_hi",
+    "reward_lo",
+    "reward_hi",
+    "penalty_p",
+    "reward_p",
+    "ris",
+    "ris_se",
+    "ia",
+    "ia_lo",
+    "ia_hi",
+    "risk",
+    "upside",
+    "just_enough",
+    "at_stake",
+]
+
+
+@pytest.fixture(scope="module")
+def kc_result(tmp_path_factory: pytest.TempPathFactory) -> MomentsResult:
+    kc_csv()
+    store = Store(tmp_path_factory.mktemp("store"))
+    info = ingest_kc(store, "kc")
+    return find_moments(store.cursor(), info.table, info.spec, ["counci"])
+
+
+def test_insufficient_segments_carry_no_figure(kc_result: MomentsResult) -> None:
+    segs = kc_result.segments.set_index("segment")
+    assert not segs.loc["All", "insufficient"]
+    districts = [s for s in segs.index if s != "All"]
+    assert districts == ["1", "2", "3", "4", "5", "6"]
+    assert segs.loc[districts, "insufficient"].all()
+    m = kc_result.moments
+    short = m[m.segment.isin(districts)]
+    assert len(short) == 6 * 47
+    for col in FIGURES:
+        assert short[col].isna().all(), col
+    assert not short.ris_significant.any() and not short.mot.any()
+    # The reason says why, and the descriptives stay.
+    assert short.reason.str.contains("needs at least 470").all()
+    assert short["mean"].notna().any() and (short.n > 0).all()
+    # The whole sample keeps its numbers where it has a result.
+    whole = m[(m.segment == "All") & ~m.insufficient.astype(bool)]
+    assert len(whole) > 0 and whole.penalty.notna().all() and whole.ris.notna().all()
+
+
+def test_every_insufficient_row_carries_no_figure(kc_result: MomentsResult) -> None:
+    """A touchpoint insufficient in a segment that has enough data (a thin low or high cell)
+    reads like its class: no figure either."""
+    m = kc_result.moments
+    short = m[m.insufficient.astype(bool)]
+    thin = short[short.segment == "All"]
+    assert len(thin) > 0, "Kansas City's whole sample has thin cells at some touchpoints"
+    for col in FIGURES:
+        assert short[col].isna().all(), col
+
+
+def test_what_if_of_an_insufficient_segment_says_why(kc_result: MomentsResult) -> None:
+    w = predict_what_if(kc_result, "6", "q3_01", "bottom_to_middle", 0.5)
+    for value in (w.predicted, w.delta, w.delta_lo, w.delta_hi):
+        assert math.isnan(value)
+    assert "needs at least 470" in w.reason
+    # The whole sample predicts as before, with no reason.
+    m = kc_result.moments
+    ok = m[(m.segment == "All") & ~m.insufficient.astype(bool)].column.iloc[0]
+    fine = predict_what_if(kc_result, "All", ok, "bottom_to_middle", 0.5)
+    assert math.isfinite(fine.predicted) and fine.reason == ""
+
+
+def test_action_plan_and_report_matrix_show_no_amount(kc_result: MomentsResult) -> None:
+    plan = action_plan(kc_result, "6")
+    assert plan.stake.isna().all()
+    assert set(plan.action) == {"collect more responses"}
+    table = matrix_table(kc_result, ["All", "6"])
+    assert not table["6"].str.contains(r"\d", regex=True).any(), table["6"].head()
+
+
+def test_a_synthetic_small_segment_too(tmp_path: Path) -> None:
+    """The same rule without the real file: 20 respondents of 400 (4 touchpoints need 40)."""
+    import duckdb
+
+    from tests.unit.moments_fixtures import make_spec, register_frame, synthetic_frame
+
+    frame: pd.DataFrame = synthetic_frame(400, seed=1, segments=("A",) * 19 + ("B",))
+    con = duckdb.connect()
+    register_frame(con, frame)
+    tps = tuple(c for c in frame.columns if c.startswith("t"))
+    result = find_moments(con, "survey", make_spec(tps), "seg")
+    b = result.moments[result.moments.segment == "B"]
+    assert (b["class"] == "insufficient").all()
+    for col in FIGURES:
+        assert b[col].isna().all(), col
+    a = result.moments[(result.moments.segment == "A") & ~result.moments.insufficient]
+    assert a.penalty.notna().all()
