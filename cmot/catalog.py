@@ -90,6 +90,15 @@ CREATE TABLE IF NOT EXISTS external_sources (
     remote     TEXT,
     types_json TEXT NOT NULL
 );
+-- The Parquet files registering an external dataset found at its location, resolved (links
+-- followed): what was validated, checked again on every read (cmot.external.read_files).
+-- A store of an earlier version gains the table on open; its datasets have no rows here.
+CREATE TABLE IF NOT EXISTS external_files (
+    dataset_id INTEGER NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,
+    position   INTEGER NOT NULL,
+    path       TEXT NOT NULL,
+    PRIMARY KEY (dataset_id, position)
+);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

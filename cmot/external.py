@@ -20,12 +20,12 @@ respondent id, and an external dataset needs an id column.
 
 from __future__ import annotations
 
-import glob
+import fnmatch
 import hashlib
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ import pyarrow as pa
 from cmot.clean import ValidationReport, check_columns, cleaning_select, plan_select
 from cmot.detect import Detection
 from cmot.engines import EngineName, SparkEngine, spark_session
-from cmot.errors import CmotError
+from cmot.errors import CmotError, engine_message
 from cmot.ingest import _detection  # a file's detection, run here on the sample
 from cmot.options import IngestOptions
 from cmot.read import RawFile
@@ -69,6 +69,16 @@ def is_parquet_source(source: str) -> bool:
 # The dashboard reads files on its server: only under these folders (':'-separated). Unset,
 # it registers nothing (the command line, run by someone on the machine, reads any path).
 ENV_EXTERNAL_ROOTS = "CMOT_EXTERNAL_ROOTS"
+MAGIC = re.compile(r"[*?\[]")  # a path component with one of these is a pattern
+
+
+class SourceError(CmotError):
+    """A refusal or read error about an external source. Its message names server paths (for
+    analysts and the command line); `public` says the same without them, for viewers."""
+
+    def __init__(self, message: str, public: str) -> None:
+        super().__init__(message)
+        self.public = public
 
 
 def allowed_roots() -> list[Path]:
@@ -77,41 +87,195 @@ def allowed_roots() -> list[Path]:
     return [Path(p).expanduser().resolve() for p in text.split(":") if p.strip()]
 
 
+def refuse_dot_dot(location: str) -> None:
+    """CmotError when a path component of `location` is `..` (anywhere, even inside a root)."""
+    if ".." in location.replace("\\", "/").split("/"):
+        raise CmotError(
+            f"{code_span(location)} has a `..` in it, and a path that climbs out of a folder is "
+            "not read: write it without `..`, from the top folder down (for example "
+            "`/srv/lake/responses/*.parquet`)."
+        )
+
+
+def _outside(location: str, roots: Sequence[Path], registered: bool) -> SourceError:
+    """The refusal of a location that leads out of `roots`. It names the location as given
+    and the roots, never what lies beyond them (a link's target, whether a file exists)."""
+    allowed = ", ".join(code_span(str(r)) for r in roots)
+    if registered:
+        return SourceError(
+            f"The files of {code_span(location)} now lead outside the folders this server may "
+            f"read ({allowed}): a file or folder became a link elsewhere after the dataset was "
+            "registered, so nothing is read. Restore the files, or delete the dataset on the "
+            "Data page.",
+            "This dataset's files now lead outside the folders this server may read, so "
+            "nothing is read. Ask an analyst to restore them or delete the dataset.",
+        )
+    return SourceError(
+        f"{code_span(location)} is outside the folders this server may read ({allowed}): the "
+        "path, or a link among its folders and files, leads elsewhere. Move the files under "
+        "one of those folders, ask whoever runs the server to add their folder to "
+        f"`${ENV_EXTERNAL_ROOTS}`, or register them from a terminal with `python -m cmot "
+        "register` (where that variable is unset).",
+        "These files lie outside the folders this server may read.",
+    )
+
+
+def _real(path: Path) -> Path | None:
+    """`path` with every link resolved; None for a loop of links (nothing to read there)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return None
+
+
+def _under(real: Path | None, roots: Sequence[Path]) -> bool:
+    return real is not None and any(real == r or real.is_relative_to(r) for r in roots)
+
+
+def _absolute(location: str) -> Path:
+    path = Path(location).expanduser()
+    return path if path.is_absolute() else Path.cwd() / path
+
+
+def parquet_files(
+    location: str, roots: Sequence[Path] | None = None, registered: bool = False
+) -> list[str]:
+    """The Parquet files `location` (a file, a folder: every .parquet under it, or a glob
+    with `*`, `?`, `[...]` and `**`) names now, expanded on this machine, each resolved
+    (links followed) and sorted; [] when nothing matches.
+
+    With `roots` (the dashboard's $CMOT_EXTERNAL_ROOTS), the fixed part of the path and
+    every folder or file the glob meets must resolve under one of them, else SourceError:
+    a link out is refused as soon as the walk meets it, before looking behind it, so a
+    refusal tells nothing about what lies outside. `..` is refused with or without roots.
+    """
+    refuse_dot_dot(location)
+
+    def inside(path: Path) -> Path:
+        real = _real(path)
+        if roots is not None and not _under(real, roots):
+            raise _outside(location, roots, registered)  # a loop of links too: no telling
+        return path if real is None else real  # a loop: no file, dropped below
+
+    parts = _absolute(location).parts
+    cut = next((i for i, p in enumerate(parts) if MAGIC.search(p)), len(parts))
+    base, pattern = inside(Path(*parts[:cut])), list(parts[cut:])
+    if not pattern and base.is_dir():
+        pattern = ["**", "*.parquet"]  # a folder: every Parquet file under it, as Spark reads
+
+    def entries(folder: Path, glob_part: str) -> list[Path]:
+        """`folder`'s entries matching `glob_part`, resolved: `folder` is, so only a link
+        needs resolving (and checking)."""
+        try:
+            with os.scandir(folder) as it:
+                found = [(e.name, e.is_symlink()) for e in it]
+        except OSError:
+            return []
+        dot = glob_part.startswith(".")  # hidden entries only for a pattern that says so
+        return [
+            inside(folder / n) if link else folder / n
+            for n, link in sorted(found)
+            if fnmatch.fnmatchcase(n, glob_part) and (dot or not n.startswith("."))
+        ]
+
+    seen: set[Path] = set()  # folders a `**` walked: a link back to one ends the loop
+
+    def walk(folder: Path, rest: list[str]) -> Iterator[Path]:
+        if not rest:
+            yield folder
+            return
+        head, tail = rest[0], rest[1:]
+        if head == "**":
+            seen.add(folder)
+            yield from walk(folder, tail)  # zero folders
+            for child in entries(folder, "*"):
+                if child not in seen and child.is_dir():
+                    yield from walk(child, rest)
+            return
+        if MAGIC.search(head):
+            children = entries(folder, head)
+        else:
+            path = folder / head
+            children = [inside(path)] if os.path.lexists(path) else []
+        for child in children:
+            if not tail:
+                yield child
+            elif child.is_dir():
+                yield from walk(child, tail)
+
+    found = dict.fromkeys(p for p in walk(base, pattern) if p.is_file())
+    return sorted(str(p) for p in found)
+
+
 def check_allowed(location: str, engine: str) -> None:
     """CmotError unless the dashboard may register `location`: a Parquet path or glob whose
-    fixed part lies (symbolic links and '..' resolved) under an allowed folder; a Spark
-    table when any folder is allowed (the session's own rights then decide)."""
+    every folder and file (links and all) lies under an allowed folder (`parquet_files`),
+    no `..` in it; a Spark table when any folder is allowed (the session's own rights then
+    decide). A location that matches nothing passes here and is refused by registering."""
     roots = allowed_roots()
     if not roots:
         raise CmotError(f"Registering from the dashboard is off: {ENV_EXTERNAL_ROOTS} is not set.")
-    if engine == "spark" and not is_parquet_source(location):
+    # A table's name has no '/': anything with one is a path, checked before any file is
+    # looked at (else whether a folder exists outside would decide between the two answers).
+    if engine == "spark" and "/" not in location and not is_parquet_source(location):
         return
-    fixed = re.split(r"[*?\[]", location, maxsplit=1)[0]
-    where = Path(fixed or ".").expanduser().resolve()
-    if not any(where == r or where.is_relative_to(r) for r in roots):
-        allowed = ", ".join(code_span(str(r)) for r in roots)
-        raise CmotError(
-            f"{code_span(location)} is outside the folders this server may read ({allowed}). "
-            "Move the files there, or register them from a terminal with `python -m cmot register`."
-        )
+    parquet_files(location.strip(), roots)
 
 
-def _duckdb_glob(location: str) -> str:
-    """What DuckDB's read_parquet reads for `location`: a folder means every Parquet file
-    under it (Spark reads a folder so by itself)."""
-    return f"{location.rstrip('/')}/**/*.parquet" if Path(location).is_dir() else location
+class NoParquet(SourceError):
+    """No Parquet file at a location (on this machine)."""
 
 
-def duckdb_source(location: str) -> str:
-    """The FROM text of a Parquet location on DuckDB; CmotError when no file matches."""
-    pattern = _duckdb_glob(location)
-    if not glob.glob(pattern, recursive=True):
-        raise CmotError(
-            f"No Parquet file at {code_span(location)}. Give a .parquet file, a folder of them "
-            "or a glob such as `lake/responses/*.parquet`; a dataset registered there reads it in "
-            "place, so restore its files or delete the dataset on the Data page."
-        )
-    return f"read_parquet({quote_literal(pattern)})"
+def _no_file(location: str) -> NoParquet:
+    return NoParquet(
+        f"No Parquet file at {code_span(location)}. Give a .parquet file, a folder of them "
+        "or a glob such as `lake/responses/*.parquet`; a dataset registered there reads it in "
+        "place, so restore its files or delete the dataset on the Data page.",
+        "This dataset's Parquet files are gone from where it was registered. Ask an analyst "
+        "to restore them or delete the dataset.",
+    )
+
+
+def read_files(location: str, recorded: Sequence[str] = (), registered: bool = False) -> list[str]:
+    """The files a read of `location` takes, checked now: `location` expanded again (files
+    added since registering are read, each checked like the first), and the files
+    registering `recorded` checked again (one that still exists must still resolve under
+    the roots). The roots are $CMOT_EXTERNAL_ROOTS when set; unset, any path (links
+    followed). SourceError when one leads out, or when nothing matches."""
+    roots = allowed_roots() or None
+    if roots is not None:
+        for f in recorded:
+            if os.path.lexists(f) and not _under(_real(Path(f)), roots):
+                raise _outside(location, roots, registered)
+    files = parquet_files(location, roots, registered)
+    if not files:
+        raise _no_file(location)
+    return files
+
+
+def duckdb_source(location: str, recorded: Sequence[str] = (), registered: bool = False) -> str:
+    """The FROM text of a Parquet location on DuckDB: exactly the files `read_files` checked,
+    as a list (DuckDB never expands a glob itself); SourceError when none or one leads out."""
+    return read_parquet(read_files(location, recorded, registered))
+
+
+def hide_paths(text: str, source: ExternalSource) -> str:
+    """`text` with `source`'s location and every path under its folders (as given, and as
+    its files resolved) cut to an ellipsis: a message a viewer may read."""
+    parts = _absolute(source.location).parts
+    cut = next((i for i, p in enumerate(parts) if MAGIC.search(p)), len(parts))
+    fixed = Path(*parts[:cut])
+    folders = {str(fixed), str(fixed.parent), *(str(Path(f).parent) for f in source.files)}
+    cuts = sorted((f for f in folders if len(Path(f).parts) > 1), key=len, reverse=True)
+    text = text.replace(source.location, "…")
+    for folder in cuts:
+        text = re.sub(re.escape(folder) + r"[^\s'\"`]*", "…", text)
+    return text
+
+
+def read_parquet(files: Sequence[str]) -> str:
+    """DuckDB's FROM text of exactly `files` (paths written as literals, never a pattern)."""
+    return f"read_parquet([{', '.join(quote_literal(f) for f in files)}])"
 
 
 def literal(value: Any) -> str:
@@ -164,7 +328,7 @@ def _types(source: ExternalSource) -> dict[str, str]:
 def duckdb_relation(source: ExternalSource, spec: JourneySpec) -> str:
     """An external DuckDB dataset's rows in the stored layout, as a parenthesised SELECT
     over the source (DatasetInfo.table)."""
-    rel = duckdb_source(source.location)
+    rel = duckdb_source(source.location, source.files, registered=True)
     sql, params = cleaning_select(spec, _types(source), rel, id_hash("duckdb", spec))
     return f"({inline(sql, params)})"
 
@@ -176,6 +340,9 @@ def spark_source(session: Any, source: ExternalSource) -> str:
     """The FROM text of a source on Spark: a Parquet location as a temporary view (read in
     place), a table by its (quoted, dotted) name after checking it exists."""
     if source.kind == "parquet":
+        roots = allowed_roots() or None
+        if roots is not None:  # checked again on every read, as DuckDB's files are
+            read_files(source.location, source.files, registered=True)
         return SparkEngine(session).register_parquet(source.location)
     name = ".".join(quote_ident(p) for p in source.location.split("."))
     try:
@@ -234,7 +401,10 @@ class Opened:
         try:
             return self.con.execute(sql, list(params)).fetchall()
         except duckdb.Error as e:
-            raise CmotError(f"DuckDB cannot read {self.source.label}: {e}") from None
+            raise SourceError(
+                f"DuckDB cannot read {code_span(self.source.location)}: {engine_message(e)}",
+                f"DuckDB cannot read this dataset's files: {type(e).__name__}. Ask an analyst.",
+            ) from None
 
     def sample(self, relation: str, rows: int, total: int, params: Sequence[Any] = ()) -> pa.Table:
         """A seeded sample of about `rows` rows of `relation` (all of them when it has no
@@ -263,7 +433,12 @@ def open_external(
     location = location.strip()
     if not location:
         raise CmotError("Give a Parquet path or glob, or a Spark table's name.")
-    parquet = is_parquet_source(location)
+    parquet = is_parquet_source(location) or (engine == "spark" and "/" in location)
+    roots = allowed_roots() or None
+    if engine == "duckdb" or parquet:
+        refuse_dot_dot(location)
+        if roots is not None:  # before anything tells whether a path exists
+            parquet_files(location, roots)
     if engine == "duckdb":
         if remote:
             raise CmotError("--spark-remote runs on Spark: add --engine spark.")
@@ -276,10 +451,13 @@ def open_external(
             raise CmotError(
                 f"No Parquet file at {code_span(location)}. A table name needs `--engine spark`."
             )
-        source = ExternalSource("duckdb", "parquet", location)
-        return Opened(source, duckdb_source(location), None, con or duckdb.connect())
+        files = read_files(location)
+        source = ExternalSource("duckdb", "parquet", location, files=tuple(files))
+        return Opened(source, read_parquet(files), None, con or duckdb.connect())
     kind = "parquet" if parquet else "table"
-    source = ExternalSource("spark", kind, location, remote)
+    # The files this machine sees (under the roots when set); Spark may see more (a cluster).
+    files = parquet_files(location, roots) if parquet else []
+    source = ExternalSource("spark", kind, location, remote, files=tuple(files))
     session = spark_session(remote)
     return Opened(source, spark_source(session, source), SparkEngine(session), None)
 
@@ -379,11 +557,17 @@ def source_version(info: DatasetInfo, now: float | None = None) -> str:
     if ext is None:
         return ""
     if ext.kind == "parquet":
-        files = sorted(glob.glob(_duckdb_glob(ext.location), recursive=True))
+        try:  # the files a read takes, checked as a read checks them (refusals propagate)
+            files = read_files(ext.location, ext.files, registered=True)
+        except NoParquet:
+            files = []  # none here: a Spark cluster's own, or gone (the read says so)
         if files:
             h = hashlib.sha256()
             for f in files:
-                st = os.stat(f)
+                try:
+                    st = os.stat(f)
+                except OSError:
+                    continue  # gone since: the next version says so
                 h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
             return h.hexdigest()[:16]
     clock = time.time() if now is None else now

@@ -16,7 +16,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from cmot.errors import CmotError
+from cmot.errors import CmotError, engine_message
 from cmot.store import ROW_COL, W_COL, Y_COL, quote_ident
 
 MISSING_LEVEL = "(missing)"
@@ -40,7 +40,8 @@ def read_columns(
         ).df()
     except duckdb.BinderException as e:
         raise CmotError(
-            f"A segmentation column is not in the dataset: {e}. Pick columns the dataset has."
+            f"A segmentation column is not in the dataset: {engine_message(e)}. Pick columns the "
+            "dataset has."
         ) from None
 
 

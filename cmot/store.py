@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import json
 import os
 import threading
@@ -107,6 +106,9 @@ class ExternalSource:
 
     kind: "parquet" (a file, folder or glob) or "table" (a Spark table's name).
     types: the source columns' types (DuckDB's names) its cleaning SQL is planned with.
+    files: the Parquet files registering found there (resolved, sorted): what was validated,
+    checked again on every read (cmot.external.read_files); () for a table, or a dataset of
+    a store from before file lists were kept.
     """
 
     engine: str  # "duckdb" or "spark" (cmot.engines.EngineName)
@@ -114,6 +116,7 @@ class ExternalSource:
     location: str
     remote: str | None = None  # sc://host:port of a Spark Connect server; None: local
     types: tuple[tuple[str, str], ...] = ()
+    files: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -146,14 +149,17 @@ class DatasetInfo:
         """True when `table` is a seeded sample of the rows (a Spark dataset's), not all."""
         return self.engine == "spark"
 
-    @functools.cached_property
+    @property
     def table(self) -> str:
         """This version's rows as a DuckDB table expression (`SELECT ... FROM {info.table}`).
 
         The file itself rather than a view: any process's DuckDB (or any cursor, even one of
         another store) can read it, and the text names the version uniquely, so a cache
         keyed on it can never mix two stores' datasets. An external DuckDB dataset's is its
-        cleaning SELECT over the source, read in place; a Spark dataset's is its sample.
+        cleaning SELECT over the source, read in place: over exactly the files its location
+        holds now, expanded and checked again on every access (cmot.external.read_files),
+        so a file added is read and a file turned into a link out of the allowed folders is
+        refused; a Spark dataset's is its sample.
         """
         if self.external is not None and self.external.engine == "duckdb":
             # Lazy: cmot.external plans with cmot.clean, which imports this module.
@@ -402,7 +408,9 @@ class Store:
             return None
         engine, kind, location, remote, types = rows[0]
         pairs = tuple((str(c), str(t)) for c, t in json.loads(types))
-        return ExternalSource(engine, kind, location, remote, pairs)
+        sql = "SELECT path FROM external_files WHERE dataset_id = ? ORDER BY position"
+        files = tuple(str(r[0]) for r in self.catalog.read(sql, (dataset_id,)))
+        return ExternalSource(engine, kind, location, remote, pairs, files)
 
     def list_datasets(self, all_versions: bool = False) -> list[DatasetInfo]:
         where = (
@@ -603,6 +611,10 @@ class Store:
                     source.remote,
                     types_json,
                 ),
+            )
+            con.executemany(
+                "INSERT INTO external_files (dataset_id, position, path) VALUES (?, ?, ?)",
+                [(cur.lastrowid, i, f) for i, f in enumerate(source.files)],
             )
             return int(version)
 

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from scipy.linalg.lapack import dtrtrs
 from threadpoolctl import ThreadpoolController
 
-from cmot.errors import CmotError
+from cmot.errors import CmotError, engine_message
 from cmot.importance import compute_importance
 from cmot.spec import JourneySpec
 from cmot.store import W_COL, Y_COL, quote_ident
@@ -290,7 +290,7 @@ def _read_blocks(
     try:
         reader = con.sql(sql, params=list(params)).to_arrow_reader(BLOCK_ROWS)
     except duckdb.Error as e:
-        raise CmotError(f"Cannot read the survey for the analysis: {e}") from None
+        raise CmotError(f"Cannot read the survey for the analysis: {engine_message(e)}") from None
     for batch in reader:
         if batch.num_rows == 0:
             continue
@@ -976,7 +976,7 @@ def _sql_accums(
     try:
         rows = con.execute(sql, list(params)).fetchall()
     except duckdb.Error as e:
-        raise CmotError(f"Cannot aggregate the survey: {e}") from None
+        raise CmotError(f"Cannot aggregate the survey: {engine_message(e)}") from None
     cuts = touchpoint_cuts(spec, low, high)
     return {
         codes.setdefault(name, len(codes)): level_sums_accum(a, cuts)

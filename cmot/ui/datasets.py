@@ -8,6 +8,7 @@ from cmot.errors import CmotError
 from cmot.spec import dumps_spec
 from cmot.store import Store
 from cmot.ui.auth import is_analyst, require_analyst
+from cmot.ui.frame import source_text
 from cmot.ui.state import show_dataset
 
 
@@ -20,7 +21,7 @@ def manage_datasets(store: Store) -> None:
             "version": d.version,
             "respondents": d.rows_kept,
             "rows read": d.rows_read,
-            "source": d.source_name,
+            "source": source_text(d),  # an external dataset's path: for analysts only
             "engine": f"{d.engine}, read in place" if d.external else d.engine,
             "created": d.created_at,
         }

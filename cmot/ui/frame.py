@@ -13,12 +13,20 @@ import streamlit as st
 
 from cmot.engines import SparkEngine
 from cmot.errors import CmotError
-from cmot.external import sample_note, source_version, spark_view, spark_view_name
+from cmot.external import (
+    SourceError,
+    hide_paths,
+    sample_note,
+    source_version,
+    spark_view,
+    spark_view_name,
+)
 from cmot.moments import ALL, MomentsResult, Settings, classify_moments, find_moments
 from cmot.spec import JourneySpec
 from cmot.store import DatasetInfo, Store
 from cmot.sums import segment_sql_expr
 from cmot.text import escape_markdown
+from cmot.ui.auth import is_analyst
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store, spark_for
 from cmot.ui.url import forget_url_widgets, set_url_widget, url_widget
@@ -83,11 +91,33 @@ def page_guard() -> Iterator[None]:
     try:
         yield
     except CmotError as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(error_text(e), icon=":material/error:")
     except Exception as e:
         ref = f"{type(e).__name__} at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
         log.exception("page failed (%s)", ref)
         st.error(f"{UNEXPECTED} ({ref}).", icon=":material/error:")
+
+
+def error_text(error: CmotError) -> str:
+    """`error`'s message as whoever runs the script may read it. An external dataset's
+    server paths are for analysts: a viewer reads a refusal's path-free twin
+    (`SourceError.public`), and any other message with the current dataset's paths cut."""
+    if is_analyst():
+        return str(error)
+    if isinstance(error, SourceError):
+        return error.public
+    info = st.session_state.get("current_dataset")
+    ext = info.external if isinstance(info, DatasetInfo) else None
+    return str(error) if ext is None or ext.kind != "parquet" else hide_paths(str(error), ext)
+
+
+def source_text(info: DatasetInfo) -> str:
+    """Where a dataset's rows come from, as whoever runs the script may see it: an external
+    Parquet dataset's location is a path on the server, for analysts only."""
+    ext = info.external
+    if ext is None or ext.kind != "parquet" or is_analyst():
+        return info.source_name
+    return "Parquet files on the server"
 
 
 # ---- widget state of one dataset ------------------------------------------------------
@@ -305,7 +335,7 @@ def engine_caption(info: DatasetInfo, saved: bool = False) -> None:
     if ext is None:
         return  # a stored dataset: this process's DuckDB, as always
     # A glob's stars and a path's underscores are Markdown: "year=*/part-*" lost its stars.
-    label = escape_markdown(ext.label)
+    label = escape_markdown(source_text(info))
     if ext.engine == "spark":
         where = f"Spark at {ext.remote}" if ext.remote else "Spark (local)"
         st.sidebar.caption(
@@ -420,7 +450,7 @@ def computed(what: str, compute: Callable[[], T]) -> T:
         with st.spinner(what):
             return compute()
     except CmotError as e:
-        st.error(str(e))
+        st.error(error_text(e))
         st.stop()
         raise  # unreachable: st.stop raises
 

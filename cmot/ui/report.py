@@ -11,7 +11,7 @@ from cmot.report import Report, matrix_table, report_html, report_pdf
 from cmot.summary import headline, top_stakes
 from cmot.ui.auth import may_see_quotes
 from cmot.ui.evidence import report_evidence
-from cmot.ui.frame import PageView
+from cmot.ui.frame import PageView, source_text
 from cmot.ui.trends import trend_section
 
 
@@ -26,7 +26,7 @@ def build_report(
 ) -> Report:
     return Report(
         title=f"Moments of truth compared: {', '.join(chosen)}",
-        dataset=f"{view.info.name} v{view.info.version} ({view.info.source_name})",
+        dataset=f"{view.info.name} v{view.info.version} ({source_text(view.info)})",
         segmentation=view.segmentation,
         segments=tuple(chosen),
         filters=view.filters,
