@@ -92,7 +92,14 @@ def _detection(
     )
     if counts:
         guesses = tuple(replace(g, counts=counts.get(g.column, ())) for g in guesses)
-    det = replace(det, columns=guesses, format=raw.format, sheets=raw.sheets, sheet=raw.sheet)
+    det = replace(
+        det,
+        columns=guesses,
+        format=raw.format,
+        sheets=raw.sheets,
+        sheet=raw.sheet,
+        layout_reason=raw.layout_reason,
+    )
     if det.spec is not None and raw.stages:
         staged = [c for s in raw.stages for c in s.touchpoints]
         if set(staged) == set(det.spec.touchpoint_columns):
