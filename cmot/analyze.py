@@ -64,6 +64,8 @@ def open_source(
     options = options_from_flags(**flag_values(args))
     options = as_attributes(options, args.source, args.segment or [])
     survey = open_survey(args.source, as_comments(options, args.source, comment_columns(args)))
+    if survey.note:
+        print(survey.note)
     if survey.detection is not None:
         for note in mapping_notes(survey.detection, survey.spec):
             print(note)

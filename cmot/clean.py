@@ -59,6 +59,11 @@ class ValidationReport:
     labels_shortened: int = 0  # labels of the spec cut to MAX_LABEL_CHARS (`shorten_labels`)
 
     @property
+    def drop_warning(self) -> str:
+        """What a choice that drops over a tenth of the respondents must say (`drop_warning`)."""
+        return drop_warning(self.rows_read, self.rows_kept, self.changes)
+
+    @property
     def values_shortened(self) -> int:
         """Values (comments, segment values) cut to their cap at ingest."""
         return sum(c.count for c in self.changes if c.action == SHORTENED)
@@ -494,6 +499,17 @@ def plan_select(
             )
         )
     notes: list[str] = []
+    dropped = drop_warning(rows, int(kept), changes)
+    if dropped:
+        notes.append(dropped)
+    kept_codes = kept_in_outcome(spec)
+    if kept_codes:
+        codes = ", ".join(map(str, kept_codes))
+        verb = "is" if len(kept_codes) == 1 else "are"
+        notes.append(
+            f"{codes} {verb} declared missing but inside the outcome's {o.min:g}-{o.max:g} "
+            f"range: kept as answers in {o.column}, no answer in the other columns"
+        )
     if spec.scale.missing:
         notes.append(
             f"{', '.join(map(str, spec.scale.missing))} in a rating means 'not applicable': "
@@ -536,8 +552,51 @@ def outcome_missing(spec: JourneySpec) -> tuple[Code, ...]:
     """
     o = spec.outcome
     if o.column in spec.missing:
-        return tuple(spec.missing[o.column])
-    return () if o.kind == "binary" else spec.scale.missing
+        codes = tuple(spec.missing[o.column])
+    else:
+        codes = () if o.kind == "binary" else spec.scale.missing
+    # A point of the outcome's own range is an answer there, whatever the list says: a 7 that
+    # is "don't know" on 1-5 ratings is a score on a 1-10 outcome (issue 23).
+    return tuple(c for c in codes if not _in_range(spec, c))
+
+
+def kept_in_outcome(spec: JourneySpec) -> tuple[Code, ...]:
+    """Codes declared missing that lie inside the outcome's range: answers in the outcome,
+    no answer in the other columns (`outcome_missing`)."""
+    declared = [*spec.scale.missing, *spec.missing.get(spec.outcome.column, ())]
+    return tuple(c for c in dict.fromkeys(declared) if _in_range(spec, c))
+
+
+def _in_range(spec: JourneySpec, code: Code) -> bool:
+    o = spec.outcome
+    return (
+        o.kind != "binary"
+        and isinstance(code, int | float)
+        and not isinstance(code, bool)
+        and o.min is not None
+        and o.max is not None
+        and o.min <= code <= o.max
+    )
+
+
+# A choice (outcome, its range, the codes, the weight) that drops more than this share of
+# the respondents is said before saving and in the validation report (issue 23).
+DROP_WARN_SHARE = 0.10
+
+
+def drop_warning(rows_read: int, rows_kept: int, changes: Sequence[Change]) -> str:
+    """'121 of 1,033 respondents (12%) are dropped: ...' when over DROP_WARN_SHARE, else ''."""
+    dropped = rows_read - rows_kept
+    if rows_read <= 0 or dropped <= DROP_WARN_SHARE * rows_read:
+        return ""
+    why = "; ".join(
+        f"{c.column}: {c.count:,} {c.reason}" for c in changes if c.action == "row dropped"
+    )
+    return (
+        f"{dropped:,} of {rows_read:,} respondents ({dropped / rows_read:.0%}) are dropped"
+        + (f" ({why})" if why else "")
+        + ": check the outcome, its range, the codes declared missing and the weight"
+    )
 
 
 def used_columns(spec: JourneySpec) -> set[str]:

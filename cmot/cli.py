@@ -24,8 +24,9 @@ from cmot.flags import (
     for_the_command_line,
     glue_dash_values,
     options_from_flags,
+    pattern_notes,
 )
-from cmot.ingest import detect_roles, ingest
+from cmot.ingest import detect_roles, ingest, with_candidates
 from cmot.link_cli import add_link_parser, add_links_parser
 from cmot.register_cli import add_register_parser
 from cmot.report import to_csv
@@ -81,6 +82,7 @@ def mapping_text(det: Detection, source: str) -> str:
             + _cut(f"{g.reason}{look}{text}", 110)
         )
     lines.append("")
+    lines += pattern_notes(det)
     if det.proposals:
         lines.append("Codes proposed as 'no answer' (--missing CODES replaces them):")
         for p in det.proposals:
@@ -116,7 +118,7 @@ def mapping_text(det: Detection, source: str) -> str:
 def run_roles(args: argparse.Namespace) -> int:
     options = options_from_flags(**flag_values(args))
     check_sheet(args.file, options.sheet)
-    det = detect_roles(args.file, options)
+    det = with_candidates(args.file, options, detect_roles(args.file, options))
     print(mapping_text(det, Path(args.file).name), end="")
     if args.out:
         frame = pd.DataFrame([g.__dict__ for g in det.columns])

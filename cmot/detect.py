@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -14,6 +13,7 @@ import duckdb
 
 from cmot.errors import CmotError
 from cmot.options import IngestOptions
+from cmot.patterns import Match, match_items
 from cmot.spec import (
     OUTCOME_KINDS,
     Code,
@@ -89,7 +89,8 @@ class Detection:
     format: str = "csv"
     sheets: tuple[str, ...] = ()
     sheet: str | None = None
-    layout_reason: str = ""  # the evidence for `layout` (cmot.read.guess_layout)
+    # What each of --touchpoints' items matched (`cmot.patterns`), for the command line to say.
+    patterns: tuple[Match, ...] = ()
 
     def roles(self) -> dict[str, str]:
         return {g.column: g.role for g in self.columns}
@@ -561,39 +562,6 @@ class _Scales:
     hi: int
     blocks: dict[str, tuple[int, int]]  # rating column -> its block, codes removed
     codes: dict[str, tuple[Code, ...]]  # column -> codes (numbers and text markers)
-    # column -> its stray answers (_strays): outside lo-hi, proposed as codes
-    strays: dict[str, tuple[int, ...]] = field(default_factory=dict)
-
-
-# An answer outside the scale the bulk of the sibling columns use, held by under this share
-# of a column's answers, is a stray (a typo, a code) proposed as a code, never a wider scale:
-# one 7 among 1-5 answers made a scale 1-7 whose top box was 7 alone (issue 23).
-STRAY_SHARE = 0.01
-
-
-def _strays(sh: _Shape, lo: int, hi: int) -> tuple[int, ...]:
-    """The points of `sh` outside `lo`-`hi` when each holds under STRAY_SHARE of its
-    answers and the column has at least two points inside; () otherwise (none outside, or
-    one used more: an answer, so the column is on another scale)."""
-    out = tuple(v for v in sh.points if v < lo or v > hi)
-    inside = [v for v in sh.points if lo <= v <= hi]
-    if not out or len(inside) < 2:
-        return ()
-    if any(sh.ints[v] >= STRAY_SHARE * sh.answers for v in out):
-        return ()
-    return out
-
-
-def _bulk(sh: _Shape, lo: int, hi: int) -> tuple[int, int]:
-    """`lo`-`hi` without rare end points apart from the rest (a 7 above 1-5 with no 6), so
-    that a stray does not vote for a wider scale."""
-    pts = [v for v in sh.points if lo <= v <= hi]
-    rare = STRAY_SHARE * sh.answers
-    while len(pts) > 3 and pts[-1] > pts[-2] + 1 and sh.ints[pts[-1]] < rare:
-        pts.pop()
-    while len(pts) > 3 and pts[0] < pts[1] - 1 and sh.ints[pts[0]] < rare:
-        pts.pop(0)
-    return (pts[0], pts[-1]) if len(pts) >= 2 else (lo, hi)
 
 
 def _survey_scale(ratings: dict[str, _Shape]) -> _Scales:
@@ -613,8 +581,7 @@ def _survey_scale(ratings: dict[str, _Shape]) -> _Scales:
             lo = pts[1]
             codes[c].insert(0, 0)
         blocks[c] = (lo, hi)
-    # The scale the bulk of the columns use: each column votes with its block less any stray.
-    tally = Counter(_bulk(ratings[c], *b) for c, b in blocks.items())
+    tally = Counter(blocks.values())
     (lo, hi) = max(tally, key=lambda b: (tally[b], b[1] - b[0])) if tally else (1, 5)
     if (lo, hi) == (1, 6) and tally.get((1, 5)):
         for c, b in blocks.items():
@@ -630,28 +597,13 @@ def _survey_scale(ratings: dict[str, _Shape]) -> _Scales:
         if bottom >= lo and top == hi + 1 and hi in (4, 5, 7, 10) and stray:
             blocks[c] = (bottom, hi)
             codes[c].append(top)
-    strays: dict[str, tuple[int, ...]] = {}
-    for c, (bottom, top) in blocks.items():
-        found = _strays(ratings[c], lo, hi) if (bottom, top) != (lo, hi) else ()
-        if found and [v for v in found if v not in codes[c]]:
-            blocks[c] = (max(bottom, lo), min(top, hi))
-            strays[c] = found
-            codes[c].extend(v for v in found if v not in codes[c])
-    return _Scales(lo, hi, blocks, {c: tuple(v) for c, v in codes.items()}, strays)
+    return _Scales(lo, hi, blocks, {c: tuple(v) for c, v in codes.items()})
 
 
-def _resolve_touchpoints(patterns: Sequence[str], columns: Sequence[str]) -> list[str]:
-    """Exact column names first, else glob patterns (`Q7*`); unmatched names are an error."""
-    out: list[str] = []
-    for pat in patterns:
-        hits = [pat] if pat in columns else [c for c in columns if fnmatch.fnmatchcase(c, pat)]
-        if not hits:
-            raise CmotError(
-                f"No column matches the touchpoint {pat!r} (an exact name, or a pattern "
-                "such as Q7*)." + _close(pat, columns)
-            )
-        out += [h for h in hits if h not in out]
-    return out
+def _resolve_touchpoints(patterns: Sequence[str], columns: Sequence[str]) -> list[Match]:
+    """Exact column names first, else patterns (`Q7*`; only * and ? are wildcards, brackets
+    are literal: `cmot.patterns`); unmatched names are an error."""
+    return match_items(columns, patterns, "the touchpoint")
 
 
 def _close(name: str, columns: Sequence[str]) -> str:
@@ -710,8 +662,7 @@ def detect(
         g = guesses[c]
         fam = _stem(c)
         # A small sample may leave the top point unused (1-4 among 1-5 ratings).
-        # (Only below the top: 3-6 in eleven answers is a code list beside 1-5, not a scale.)
-        top = hi == sc.hi or (shapes[c].answers < 50 and sc.hi - 1 <= hi <= sc.hi)
+        top = hi == sc.hi or (shapes[c].answers < 50 and hi >= sc.hi - 1)
         if top and lo >= sc.lo and hi - lo >= 2:
             if common and sc.codes[c] and common[0] not in sc.codes[c]:
                 guesses[c] = replace(
@@ -776,8 +727,10 @@ def detect(
         guesses[opts.outcome] = replace(g, role="outcome", confidence=1.0, reason="set by you")
 
     # What the user fixed: touchpoints by name or pattern, then roles column by column.
+    matched: list[Match] = []
     if opts.touchpoints is not None:
-        chosen = _resolve_touchpoints(opts.touchpoints, columns)
+        matched = _resolve_touchpoints(opts.touchpoints, columns)
+        chosen = [c for m in matched for c in m.columns]
         for c, g in guesses.items():
             if c in chosen and g.role != "outcome":
                 guesses[c] = replace(g, role="touchpoint", confidence=1.0, reason="set by you")
@@ -813,9 +766,10 @@ def detect(
             if g.role == "weight":
                 guesses[c] = replace(g, role="attribute", reason="you chose no weight")
 
-    return _build(
+    det = _build(
         guesses, by_col, shapes, sc, other_scale, weight, weights, n, opts, layout, encoding, meta
     )
+    return replace(det, patterns=tuple(matched)) if matched else det
 
 
 def _order(codes: Sequence[Code]) -> tuple[Code, ...]:
@@ -834,25 +788,14 @@ def _tp_block(sh: _Shape, sc: _Scales, col: str) -> tuple[int, int] | None:
     pts = sh.points
     if sh.lo == 0 and sc.lo == 1 and len(pts) > 1 and pts[1] <= 2 and sh.hi <= 7:
         return (pts[1], sh.hi)
-    if _strays(sh, sc.lo, sc.hi):
-        return (max(sh.lo, sc.lo), min(sh.hi, sc.hi))
     return (sh.lo, sh.hi)
-
-
-def _tp_strays(sh: _Shape, sc: _Scales, col: str) -> tuple[int, ...]:
-    """A touchpoint's stray answers beside the survey's scale (see STRAY_SHARE)."""
-    if col in sc.blocks:
-        return sc.strays.get(col, ())
-    if not sh.coded or sh.lo is None or sh.hi is None or (sh.lo == 0 and sc.lo == 1):
-        return ()
-    return _strays(sh, sc.lo, sc.hi)
 
 
 def _tp_codes(sh: _Shape, sc: _Scales, col: str) -> tuple[Code, ...]:
     if col in sc.codes:
         return sc.codes[col]
     extra: list[Code] = [0] if (_tp_block(sh, sc, col) or (0, 0))[0] == 1 and 0 in sh.ints else []
-    return (*extra, *sh.codes, *_markers(sh), *_tp_strays(sh, sc, col))
+    return (*extra, *sh.codes, *_markers(sh))
 
 
 def _build(
@@ -946,9 +889,8 @@ def _build(
             "pick the touchpoint columns: no column holds whole-number ratings such as 1-5 or "
             "0-10 (--touchpoints with names or patterns such as Q7*, or the role 'touchpoint')"
         )
-    strays = {t: v for t in touchpoints if (v := _tp_strays(shapes[t], sc, t)) and t not in own}
     proposals = _proposals(
-        found, guesses, shapes, sc, own, opts, sampled=n > PROFILE_ROWS, meta=meta, strays=strays
+        found, guesses, shapes, sc, own, opts, sampled=n > PROFILE_ROWS, meta=meta
     )
 
     spec: JourneySpec | None = None
@@ -1077,7 +1019,8 @@ def _code_value(v: str) -> Code:
 def _outcome_missing(
     o: Outcome, found: tuple[Code, ...], sh: _Shape, opts: IngestOptions
 ) -> tuple[Code, ...]:
-    """Codes that mean 'no answer' in the outcome: the ones found, else the user's list.
+    """Codes that mean 'no answer' in the outcome: the ones found, else the user's list
+    without the points of the outcome's range.
 
     A yes/no outcome keeps its two answers whatever the list says: a declared 0 for the
     ratings must not empty a 0/1 outcome.
@@ -1085,7 +1028,14 @@ def _outcome_missing(
     if opts.missing is None:
         return found
     if o.kind != "binary":
-        return tuple(opts.missing)
+        # A code inside the outcome's own range is an answer there (a 7 that is "don't know"
+        # on 1-5 ratings is a score on a 1-10 outcome): it applies to the other columns only.
+        return tuple(
+            c
+            for c in opts.missing
+            if not (isinstance(c, int) and o.min is not None and o.max is not None)
+            or not o.min <= c <= o.max
+        )
     top = (
         sorted(sh.ints, key=lambda v: -sh.ints[v])[:2]
         + sorted(sh.texts, key=lambda v: -sh.texts[v])[:2]
@@ -1103,11 +1053,8 @@ def _proposals(
     opts: IngestOptions,
     sampled: bool = False,
     meta: _Meta | None = None,
-    strays: Mapping[str, tuple[int, ...]] | None = None,
 ) -> tuple[CodeProposal, ...]:
-    """One proposal per code, with the evidence in words and numbers; a stray answer
-    (`strays`: touchpoint -> its answers outside the survey's scale) says so."""
-    strays = strays or {}
+    """One proposal per code, with the evidence in words and numbers."""
     by_code: dict[Code, list[str]] = {}
     for col, codes in found.items():
         for code in codes:
@@ -1132,16 +1079,6 @@ def _proposals(
         if said:
             names = ", ".join(said[:3]) + (" ..." if len(said) > 3 else "")
             parts.append(f"the file declares {code} missing in {len(said)} column(s) ({names})")
-        stray = [c for c in rated if code in strays.get(c, ())]
-        rated = [c for c in rated if c not in stray]
-        if stray:
-            hits, total = share(stray)
-            names = ", ".join(stray[:3]) + (" ..." if len(stray) > 3 else "")
-            parts.append(
-                f"{hits:,} answer{'s' if hits != 1 else ''} ({hits / max(total, 1):.1%}) in "
-                f"{names}, outside the {sc.lo}-{sc.hi} the bulk of the sibling columns use: "
-                f"a stray answer (under {STRAY_SHARE:.0%} of a column's), not a wider scale"
-            )
         if rated:
             hits, total = share(rated)
             scales = sorted({own.get(c, (sc.lo, sc.hi)) for c in rated})

@@ -19,6 +19,7 @@ from typing import Any
 from cmot.detect import Detection
 from cmot.errors import CmotError
 from cmot.options import IngestOptions
+from cmot.patterns import said
 from cmot.spec import OUTCOME_KINDS, Code, JourneySpec, Outcome, load_spec, validate_spec
 
 # Flags whose value may begin with "-" (a negative code such as -99, -1-5 as a range):
@@ -160,10 +161,16 @@ def for_the_command_line(message: str) -> str:
     )
 
 
+def pattern_notes(det: Detection) -> list[str]:
+    """What each --touchpoints pattern matched: 'q3_*: 12 columns (q3_01 … q3_12)'. An exact
+    column name goes unsaid."""
+    return said(det.patterns, [g.column for g in det.columns])
+
+
 def mapping_notes(det: Detection, spec: JourneySpec) -> list[str]:
     """What detection chose for the user on a file, and the flag that changes it: a command
     line run shows no mapping table, so nothing proposed may pass unsaid."""
-    notes = []
+    notes = pattern_notes(det)
     applied = [p.code for p in det.proposals if p.applied]
     if applied:
         codes = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in applied)
@@ -214,7 +221,8 @@ def add_survey_flags(p: argparse.ArgumentParser, *, stored_note: bool = False) -
         metavar="COLS",
         action="append",
         help="touchpoint columns, comma separated: an exact name first, else a pattern such "
-        "as Q7*; quote a name holding a comma: '\"Price, overall\",Q7*' (repeatable)",
+        "as Q7* (only * and ? are wildcards; brackets are part of a name: Q1[01]*); quote a "
+        "name holding a comma: '\"Price, overall\",Q7*' (repeatable)",
     )
     g.add_argument(
         "--weight",

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from cmot.candidates import needs_outcome, with_outcome_hint
 from cmot.clean import (
     CleaningPlan,
     ValidationReport,
@@ -25,6 +26,7 @@ from cmot.errors import CmotError
 from cmot.formats import metadata_role
 from cmot.limits import max_rows
 from cmot.options import IngestOptions
+from cmot.patterns import said
 from cmot.read import RawFile, max_upload_bytes, open_raw
 from cmot.spec import (
     JourneySpec,
@@ -92,14 +94,7 @@ def _detection(
     )
     if counts:
         guesses = tuple(replace(g, counts=counts.get(g.column, ())) for g in guesses)
-    det = replace(
-        det,
-        columns=guesses,
-        format=raw.format,
-        sheets=raw.sheets,
-        sheet=raw.sheet,
-        layout_reason=raw.layout_reason,
-    )
+    det = replace(det, columns=guesses, format=raw.format, sheets=raw.sheets, sheet=raw.sheet)
     if det.spec is not None and raw.stages:
         staged = [c for s in raw.stages for c in s.touchpoints]
         if set(staged) == set(det.spec.touchpoint_columns):
@@ -186,6 +181,8 @@ def _prepare(
         # Saving what the mapping page just detected: the same bytes read the same way have
         # the profile it kept, so only validation and the copy remain.
         det = _detection(raw, opts, cached[1] if cached is not None else None)
+        if opts.spec is None and needs_outcome(det):
+            det = with_outcome_hint(det, raw.con, "raw", raw.rows)  # the refusal names some
         spec = opts.spec or det.require_spec()
         if opts.spec is not None and opts.missing is not None:
             spec = replace(spec, scale=replace(spec.scale, missing=opts.missing))
@@ -194,7 +191,34 @@ def _prepare(
         spec, shortened = shorten_labels(validate_spec(spec))
         check_columns(spec, raw.columns)
         types = {g.column: g.dtype for g in det.columns}
-        yield raw, det, spec, plan_cleaning(raw, spec, types, shortened)
+        plan = plan_cleaning(raw, spec, types, shortened)
+        matched = said(det.patterns, raw.columns)  # what each --touchpoints pattern took
+        if matched:
+            notes = (*matched, *plan.report.notes)
+            plan = replace(plan, report=replace(plan.report, notes=notes))
+        yield raw, det, spec, plan
+
+
+def with_candidates(
+    source: str | Path | bytes, options: IngestOptions, det: Detection
+) -> Detection:
+    """`det` of `detect_roles`, its missing outcome's problem naming the likeliest columns
+    (`cmot.candidates`): the file is read again, so only for a refusal's words."""
+    if not needs_outcome(det):
+        return det
+    with open_raw(source, options, None) as raw:
+        return with_outcome_hint(det, raw.con, "raw", raw.rows)
+
+
+def validate(
+    source: str | Path | bytes,
+    options: IngestOptions | None = None,
+    source_name: str | None = None,
+) -> ValidationReport:
+    """The validation report Save would give, with nothing copied or stored: what a choice
+    drops is said before saving (the Data page)."""
+    with _prepare(source, options or IngestOptions(), source_name) as (_, _, _, plan):
+        return plan.report
 
 
 def read_csv(
@@ -264,7 +288,13 @@ def open_survey(ref: str, options: IngestOptions | None = None) -> Survey:
         prepared = read_csv(path, options)
         con = duckdb.connect()
         con.register("cmot_survey", prepared.data)
-        return Survey(con, quote_ident("cmot_survey"), prepared.spec, detection=prepared.detection)
+        return Survey(
+            con,
+            quote_ident("cmot_survey"),
+            prepared.spec,
+            detection=prepared.detection,
+            note=prepared.report.drop_warning,  # a choice that drops many says so first
+        )
     if path.is_dir():
         raise CmotError(f"{ref!r} is a folder; give a survey file or a stored dataset name.")
     if path.suffix.lower() in SURVEY_SUFFIXES:

@@ -11,7 +11,6 @@ stale delta overrides it.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,8 +22,9 @@ import streamlit as st
 
 from cmot.detect import ROLES, Detection, column_histograms
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions, detect_roles
+from cmot.ingest import IngestOptions, detect_roles, validate
 from cmot.options import parse_codes
+from cmot.patterns import has_wildcard, match_columns, match_text, pattern_regex
 from cmot.read import open_raw
 from cmot.spec import (
     CMOT_TAGS,
@@ -35,6 +35,7 @@ from cmot.spec import (
     Stage,
     Touchpoint,
 )
+from cmot.text import escape_markdown
 
 UPLOAD_TYPES = ["csv", "txt", "tsv", "sav", "xlsx"]
 KINDS: tuple[str, ...] = ("binary", "scale", "recommend")
@@ -114,34 +115,9 @@ class MappingResult:
 # ---- pure helpers (no streamlit) -----------------------------------------------------------
 
 
-def match_columns(columns: Sequence[str], text: str) -> list[str]:
-    """Columns named by `text`: comma-separated items, each an exact column name first, else a
-    glob pattern such as `Q7*` (case-insensitive when the exact case matches nothing); in file
-    order. Raises CmotError naming an item that matches no column."""
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    # A name holding a comma is still found whole before the text is split.
-    if text.strip() in columns:
-        items = [text.strip()]
-    chosen: set[str] = set()
-    for item in items:
-        if item in columns:
-            chosen.add(item)
-            continue
-        hits = [c for c in columns if fnmatch.fnmatchcase(c, item)]
-        if not hits:
-            hits = [c for c in columns if fnmatch.fnmatchcase(c.lower(), item.lower())]
-        if not hits:
-            raise CmotError(
-                f"No column matches {item!r}. Give a column name or a pattern such as Q7* "
-                "(* any text, ? one character)."
-            )
-        chosen.update(hits)
-    return [c for c in columns if c in chosen]
-
-
 def search_rows(frame: pd.DataFrame, query: str) -> pd.DataFrame:
     """Rows whose column name, question text, role or reason contains `query` (or matches it
-    as a glob pattern when it holds * or ?); case-insensitive."""
+    as a pattern when it holds * or ?, brackets literal); case-insensitive."""
     q = query.strip().lower()
     if not q:
         return frame
@@ -154,8 +130,9 @@ def search_rows(frame: pd.DataFrame, query: str) -> pd.DataFrame:
         + "\n"
         + frame["reason"].astype(str)
     ).str.lower()
-    if "*" in q or "?" in q:
-        keep = frame["column"].astype(str).str.lower().map(lambda c: fnmatch.fnmatchcase(c, q))
+    if has_wildcard(q):
+        rx = pattern_regex(q, ignore_case=True)  # only * and ? are wildcards: `cmot.patterns`
+        keep = frame["column"].astype(str).map(lambda c: rx.fullmatch(c) is not None)
     else:
         keep = text.str.contains(q, regex=False)
     return frame[keep.to_numpy()]
@@ -494,6 +471,13 @@ def _on_bulk(state: dict[str, Any], columns: list[str]) -> None:
         chosen = list(st.session_state.get("map_bulk_cols") or [])
         pattern = str(st.session_state.get("map_bulk_pattern") or "")
         if pattern.strip():
+            if state.get("bulk_previewed") != pattern:
+                # Typed and applied at once: show what it matches first, assign on the next
+                # Apply (a pattern may mean something else than the analyst thinks).
+                found = match_text(columns, pattern, names=_PREVIEW_NAMES)
+                state["bulk_message"] = ("info", f"{found}. Apply again to set them.")
+                state["bulk_previewed"] = pattern
+                return
             chosen += [c for c in match_columns(columns, pattern) if c not in chosen]
         if not chosen:
             raise CmotError("Choose columns or type a name pattern such as Q7*, then Apply.")
@@ -754,12 +738,35 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
     for problem in problems:
         st.info(problem)
     _stash(digest)
-    return MappingResult(
-        det,
-        spec if not problems else None,
-        replace(choices, weight=weight or "none").options(spec, value_labels),
-        tuple(problems),
-    )
+    options = replace(choices, weight=weight or "none").options(spec, value_labels)
+    if spec is not None and not problems:
+        _before_save(digest, data, name, options)
+    return MappingResult(det, spec if not problems else None, options, tuple(problems))
+
+
+def _before_save(digest: str, data: bytes, name: str, options: IngestOptions) -> None:
+    """What Save would drop, said before it: over a tenth of the respondents is a warning
+    with the count; a code declared missing inside the outcome's range, a caption."""
+    with st.spinner("Checking what the mapping keeps…"):
+        dropped, kept = _validation(digest, data, name, repr(options), options)
+    if dropped:
+        st.warning(escape_markdown(dropped[:1].upper() + dropped[1:]) + ".")
+    if kept:
+        st.caption(escape_markdown(kept[:1].upper() + kept[1:]) + ".")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _validation(
+    digest: str, _data: bytes, name: str, key: str, _options: IngestOptions
+) -> tuple[str, str]:
+    """(the drop warning, the note on codes kept in the outcome) of the report Save would
+    give for these options (`key` is their text); nothing when Save would refuse anyway."""
+    try:
+        report = validate(_data, _options, name)
+    except CmotError:
+        return "", ""  # Save says why
+    kept = next((n for n in report.notes if "kept as answers in" in n), "")
+    return report.drop_warning, kept
 
 
 def _named(det: Detection, column: str) -> str:
@@ -900,14 +907,37 @@ def _roles_section(
     with st.expander("Assign many columns at once", expanded=len(columns) >= 100):
         st.multiselect("Columns", columns, key="map_bulk_cols")
         st.text_input(
-            "…or a name pattern", key="map_bulk_pattern", placeholder="e.g. Q7*, q3_*, wave?"
+            "…or a name pattern",
+            key="map_bulk_pattern",
+            placeholder="e.g. Q7*, q3_*, wave?",
+            help="* any text, ? one character; everything else as written (brackets too)",
         )
+        _bulk_preview(state, columns)
         st.session_state.setdefault("map_bulk_role", "touchpoint")
         st.selectbox("Role", TABLE_ROLES, key="map_bulk_role")
         st.button("Apply", key="map_bulk_apply", on_click=_on_bulk, args=(state, columns))
         message = state.pop("bulk_message", None)
         if message:
-            (st.success if message[0] == "success" else st.warning)(message[1])
+            show = {"success": st.success, "info": st.info}.get(message[0], st.warning)
+            show(escape_markdown(message[1]) if message[0] == "info" else message[1])
+
+
+# Names a pattern's preview lists before it shortens to "first … last".
+_PREVIEW_NAMES = 30
+
+
+def _bulk_preview(state: dict[str, Any], columns: list[str]) -> None:
+    """What the typed pattern matches (count and names), shown before Apply assigns it."""
+    pattern = str(st.session_state.get("map_bulk_pattern") or "")
+    state["bulk_previewed"] = pattern
+    if not pattern.strip():
+        return
+    try:
+        found = match_text(columns, pattern, names=_PREVIEW_NAMES)
+    except CmotError as e:
+        st.caption(escape_markdown(str(e)))
+        return
+    st.caption(f"Apply sets {escape_markdown(found)}.")
 
 
 def _comments_section(state: dict[str, Any], det: Detection, columns: list[str]) -> None:
