@@ -308,15 +308,42 @@ def _pivot_long(
     return ordered, stages
 
 
-def _looks_long(con: duckdb.DuckDBPyConnection, columns: list[str]) -> bool:
+def guess_layout(con: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[str, str]:
+    """The layout ("long" or "wide") and its evidence in words. Long needs all of: a
+    column named like a touchpoint whose text repeats, one named like a score, and a
+    respondent id column whose values repeat (several rows per respondent). Names alone decide nothing: a wide
+    export of hundreds of columns has an "item..." text and a "...rating" beside unique ids
+    (issue 23: read as long, two columns vanished into a pivot)."""
     found = _long_columns(columns)
     if found is None:
-        return False
-    tp = found[0]
+        return "wide", (
+            "wide: no pair of columns named like a long file's touchpoint and score "
+            "(e.g. 'touchpoint' and 'score')"
+        )
+    tp, score, _ = found
     row = con.execute(
         f"SELECT typeof(any_value({_q(tp)})), count(DISTINCT {_q(tp)}), count(*) FROM raw"
     ).fetchall()[0]
-    return bool(row[0] == "VARCHAR" and row[1] < row[2])
+    kind, names, rows = str(row[0]), int(row[1]), int(row[2])
+    if kind != "VARCHAR" or names >= rows:
+        return "wide", f"wide: {tp!r} holds no repeated touchpoint names"
+    ids = [c for c in columns if c not in (tp, score) and re.search(ID_WORDS, c.lower())]
+    if not ids:
+        return "wide", (
+            f"wide: {tp!r} and {score!r} are named like a long file's, but no respondent id "
+            "column links one respondent's rows"
+        )
+    id_col = ids[0]
+    people = int(con.execute(f"SELECT count(DISTINCT {_q(id_col)}) FROM raw").fetchall()[0][0])
+    if people >= rows:
+        return "wide", (
+            f"wide: one row per respondent ({id_col!r} differs in each of the {rows:,} rows)"
+        )
+    return "long", (
+        f"long: {rows:,} rows for {people:,} respondents ({id_col!r}), "
+        f"{rows / max(people, 1):.0f} rows per respondent; {tp!r} names {names:,} "
+        f"touchpoints and {score!r} holds the answers"
+    )
 
 
 @dataclass(frozen=True)
@@ -336,6 +363,7 @@ class RawFile:
     declared_missing: Mapping[str, tuple[Code, ...]] = field(default_factory=dict)
     sheets: tuple[str, ...] = ()  # an Excel workbook's sheets
     sheet: str | None = None  # the sheet that was read
+    layout_reason: str = ""  # why the layout is long or wide (guess_layout), or "set by you"
 
 
 @dataclass(frozen=True)
@@ -527,7 +555,10 @@ def open_raw(
                 )
             if rows == 0:
                 raise CmotError("The file has a header but no data rows. Export the responses too.")
-            layout = opts.layout or ("long" if _looks_long(con, columns) else "wide")
+            if opts.layout:
+                layout, layout_reason = opts.layout, f"{opts.layout}: set by you"
+            else:
+                layout, layout_reason = guess_layout(con, columns)
             stages: list[Stage] = []
             if layout == "long":
                 columns, stages = _pivot_long(con, columns, opts)
@@ -550,6 +581,7 @@ def open_raw(
                 declared_missing={c: v for c, v in loaded.declared_missing.items() if c in kept},
                 sheets=loaded.sheets,
                 sheet=loaded.sheet,
+                layout_reason=layout_reason,
             )
         finally:
             if own:

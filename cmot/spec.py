@@ -103,6 +103,9 @@ class JourneySpec:
     comment_links: Mapping[str, str] = field(default_factory=dict)
     # Question text of columns that are not touchpoints (touchpoints carry their own label).
     column_labels: Mapping[str, str] = field(default_factory=dict)
+    # The column the analyst confirmed holds the survey's waves (a segment or attribute whose
+    # values are the waves, or the date column, grouped by period); never guessed.
+    wave_column: str | None = None
 
     @property
     def touchpoint_columns(self) -> tuple[str, ...]:
@@ -171,6 +174,12 @@ def validate_spec(spec: JourneySpec) -> JourneySpec:
                 f"scale of {col!r}: need min <= low_max < high_min <= max, got "
                 f"{sc.min} <= {sc.low_max} < {sc.high_min} <= {sc.max}"
             )
+    wave = spec.wave_column
+    if wave and wave not in (*spec.segments, *spec.attributes, spec.date_column):
+        problems.append(
+            f"waves: {wave!r} is not a segment, attribute or the date column; waves come from "
+            "one of those"
+        )
     staged = [c for st in spec.stages for c in st.touchpoints]
     if not staged:
         problems.append("no touchpoints: list at least one touchpoint column in a stage")
@@ -242,6 +251,7 @@ def spec_to_dict(spec: JourneySpec) -> dict[str, Any]:
         ("id", spec.id_column),
         ("weight", spec.weight_column),
         ("date", spec.date_column),
+        ("waves", spec.wave_column),
     ):
         if value:
             columns[key] = value
@@ -360,6 +370,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> JourneySpec:
             comments=tuple(cols.get("comments", [])),
             comment_links={str(k): str(v) for k, v in data.get("comment_links", {}).items()},
             column_labels={str(k): str(v) for k, v in data.get("column_labels", {}).items()},
+            wave_column=cols.get("waves") or None,
         )
     except KeyError as e:
         raise CmotError(f"The journey spec lacks the required entry {e}.") from None

@@ -29,6 +29,7 @@ from cmot.errors import CmotError, engine_message
 from cmot.importance import compute_importance
 from cmot.spec import JourneySpec
 from cmot.store import W_COL, Y_COL, quote_ident
+from cmot.view import NO_ANSWER
 
 ALL = "All"
 Measure = Literal["score", "promoter"]
@@ -703,7 +704,12 @@ def _compute(
                     kept_blocks = None  # too big to hold: pass 2 reads the data again
     if not accs:
         raise CmotError("No respondent has an outcome; check the outcome column and its values.")
-    by_name = {name: accs[code] for name, code in codes.items() if code in accs}
+    # A value declared 'no answer' (cmot.view.NO_ANSWER) is no segment; its rows are in All.
+    by_name = {
+        name: accs[code]
+        for name, code in codes.items()
+        if code in accs and NO_ANSWER not in str(name).split(" / ")
+    }
     total = _new_accum(t, points)
     for acc in accs.values():
         _add_accum(total, acc)
@@ -734,7 +740,8 @@ def _compute(
             dtype = np.float32 if fast else np.float64
             x = _design(block.r[:, a:b], y, cuts.low, cuts.high, dtype, full=False)
             yd = y.astype(dtype)
-            seg_meat = _hc3_meat(x, yd, w, code_fit[code]) if seg_cols else None
+            fit = code_fit.get(code)  # none for a no-answer value: All only
+            seg_meat = _hc3_meat(x, yd, w, fit) if seg_cols and fit is not None else None
             return code, seg_meat, _hc3_meat(x, yd, w, fit_all)
 
         for code, seg_meat, all_meat in _POOL.map(pass2, _tasks(block)):

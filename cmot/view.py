@@ -14,12 +14,17 @@ changes the text, and so every cache keyed on it).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 
 from cmot.store import ROW_COL, SEGMENT_COL, quote_ident
+
+# A segment value declared 'no answer' reads as this in a view: the engine counts its
+# respondents in "All" and never makes it a segment (issue 23; `cmot.sums.compute_stats`).
+NO_ANSWER = "(no answer)"
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class View:
     saved: a saved segmentation's relation (`Store.segment_sql(id)`), joined on the row
         number; it replaces `segmentation` with its segment-name column.
     dates, filters: which rows to keep; all of them must hold.
+    no_answer: per segmentation column, its values (as text) declared 'no answer'
+        (`no_answer_values`): they read as NO_ANSWER, so they are no segment.
     """
 
     table: str
@@ -60,6 +67,7 @@ class View:
     saved: str | None = None
     dates: DateFilter | None = None
     filters: tuple[ValueFilter, ...] = ()
+    no_answer: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,8 +103,42 @@ def view_sql(view: View) -> Query:
             f"JOIN {view.saved} s USING ({ROW_COL}){where})"
         )
         return Query(relation, tuple(params), (SEGMENT_COL,))
+    marks = [(c, v) for c, v in view.no_answer if c in view.segmentation and v]
+    if marks:  # DuckDB's REPLACE: the column keeps its name, its no-answer values read alike
+        swaps = ", ".join(
+            f"CASE WHEN CAST({quote_ident(c)} AS STRING) IN ({', '.join('?' for _ in v)}) "
+            f"THEN '{NO_ANSWER}' ELSE CAST({quote_ident(c)} AS STRING) END AS {quote_ident(c)}"
+            for c, v in marks
+        )
+        bound = [x for _, v in marks for x in v]  # the select list's `?` come before WHERE's
+        relation = f"(SELECT * REPLACE ({swaps}) FROM {view.table}{where})"
+        return Query(relation, (*bound, *params), view.segmentation)
     relation = f"(SELECT * FROM {view.table}{where})" if where else view.table
     return Query(relation, tuple(params), view.segmentation)
+
+
+def no_answer_values(values: Sequence[str], codes: Sequence[object]) -> tuple[str, ...]:
+    """The values of a segment column (as text) that are no answer: a blank (" "), a code
+    declared 'no answer' that is a text marker ("NA"), or a number among `codes` that lies
+    beside the column's other numbers (9 after 1-2, -1 before 1-3). A code inside the run
+    of the others is an answer there: San Diego's district 9 of 1-9, while 9 means don't
+    know in its ratings."""
+    wanted = {str(c).strip().lower() for c in codes}
+    numbers = {v: x for v in values if (x := _number(v)) is not None}
+    declared = {float(c) for c in codes if isinstance(c, int | float)}
+    out = []
+    for v in values:
+        if v not in numbers:
+            if not v.strip() or v.strip().lower() in wanted:  # a blank is no answer too
+                out.append(v)
+            continue
+        x = numbers[v]
+        if x not in declared:
+            continue
+        others = [y for w, y in numbers.items() if w != v and y not in declared]
+        if not others or x > max(others) + 1 or x < min(others) - 1:
+            out.append(v)
+    return tuple(out)
 
 
 # ---- what the sidebar offers to filter on ---------------------------------------------
@@ -124,3 +166,10 @@ def date_span(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[
         f"SELECT min(CAST({col} AS DATE)), max(CAST({col} AS DATE)) FROM {table}"
     ).fetchall()[0]
     return row[0], row[1]
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +31,15 @@ from cmot.ui.auth import is_analyst
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store, spark_for
 from cmot.ui.url import forget_url_widgets, set_url_widget, url_widget
-from cmot.view import DateFilter, ValueFilter, View, date_span, filter_values, view_sql
+from cmot.view import (
+    DateFilter,
+    ValueFilter,
+    View,
+    date_span,
+    filter_values,
+    no_answer_values,
+    view_sql,
+)
 
 WHOLE = "(whole sample)"
 SAVED = "saved: "
@@ -252,7 +261,7 @@ def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
         "Segmentation",
         options,
         key="seg",
-        default=spec.segments[0] if spec.segments else WHOLE,
+        default=default_segmentation(spec),
         format_func=lambda c: spec.label_of(c) if c in spec.segments else c,
         help="A column of the survey, or a segmentation saved on the Segments page.",
     )
@@ -291,6 +300,9 @@ def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
             del st.query_params["f_val"]
         if fcol != "(none)":
             values = _distinct(db, info.id, info.table, fcol, version)
+            # A code declared 'no answer' is no value to keep (issue 23).
+            dropped = no_answer_values(values, _no_answer_codes(spec, fcol))
+            values = [v for v in values if v not in dropped]
             chosen = url_widget(st.multiselect, "is one of", values, key="f_val", default=[])
             if chosen:
                 filters = (ValueFilter(fcol, tuple(chosen)),)
@@ -299,13 +311,31 @@ def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
     saved_id = None
     saved_sql = None
     given: tuple[str, ...] = () if choice == WHOLE else (choice,)
+    # Declared no-answer codes of the segment column are no segment (issue 23).
+    no_answer = tuple(
+        (c, none)
+        for c in given
+        if c in spec.segments
+        and (
+            none := no_answer_values(
+                _distinct(db, info.id, info.table, c, version), _no_answer_codes(spec, c)
+            )
+        )
+    )
     if choice.startswith(SAVED) and choice != WHOLE:
         name = choice[len(SAVED) :]
         saved_id = next(i for i, n in saved if n == name)
         saved_sql = store.segment_sql(saved_id)
         given = ()
     query = view_sql(
-        View(info.table, segmentation=given, saved=saved_sql, dates=dates, filters=filters)
+        View(
+            info.table,
+            segmentation=given,
+            saved=saved_sql,
+            dates=dates,
+            filters=filters,
+            no_answer=no_answer,
+        )
     )
     spark_relation = None
     if info.engine == "spark" and saved_sql is None:
@@ -327,6 +357,27 @@ def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
         spark_relation,
         version,
     )
+
+
+def _no_answer_codes(spec: JourneySpec, column: str) -> tuple[Any, ...]:
+    """The codes declared 'no answer' that a segment column may hold: its own and the
+    survey's (9 = don't know, 99 = none chosen)."""
+    return (*spec.missing_codes(column), *spec.scale.missing)
+
+
+_DATE_OR_ID = re.compile(
+    r"date|(?:^|[_\W])(?:time|timestamp|day|month|year)(?:$|[_\W])|_at$|^id$|_id$|^id_|uuid"
+)
+
+
+def default_segmentation(spec: JourneySpec) -> str:
+    """What the sidebar opens on: the first segment column (the one the analyst picked on
+    the Data page comes first), unless it is the date, the id or named like one (an
+    interview date made 20 segments, all insufficient); else the whole sample (issue 23)."""
+    for c in spec.segments[:1]:
+        if c not in (spec.date_column, spec.id_column) and not _DATE_OR_ID.search(c.lower()):
+            return c
+    return WHOLE
 
 
 def engine_caption(info: DatasetInfo, saved: bool = False) -> None:

@@ -122,3 +122,87 @@ def test_a_synthetic_small_segment_too(tmp_path: Path) -> None:
         assert b[col].isna().all(), col
     a = result.moments[(result.moments.segment == "A") & ~result.moments.insufficient]
     assert a.penalty.notna().all()
+
+
+# ---- declared no-answer codes are never segments (issue 23, item 6) ----------------------
+
+
+def test_no_answer_values_are_codes_beside_the_values() -> None:
+    from cmot.view import no_answer_values
+
+    # Kansas City's q34_d (1, 2, 9 with 9 = don't know): 9 sits beside the answers.
+    assert no_answer_values(["1", "2", "9"], (9, 99)) == ("9",)
+    assert no_answer_values(["1.0", "2.0", "3.0", "9.0"], (9,)) == ("9.0",)
+    assert no_answer_values(["1", "2", "NA"], ("NA", 9)) == ("NA",)
+    assert no_answer_values(["-1", "1", "2", "3"], (-1,)) == ("-1",)
+    # San Diego's district 1-9 while 9 = don't know in the ratings: district 9 is a district.
+    assert no_answer_values([str(i) for i in range(1, 10)], (9,)) == ()
+    assert no_answer_values(["North", "South"], (9, 99)) == ()
+    assert no_answer_values(["1", "2"], ()) == ()
+
+
+def test_a_segment_value_declared_no_answer_counts_in_all_but_is_no_segment() -> None:
+    import duckdb
+
+    from cmot.view import View, view_sql
+    from tests.unit.moments_fixtures import make_spec, register_frame, synthetic_frame
+
+    frame = synthetic_frame(900, seed=2, segments=("1", "2", "9"))
+    con = duckdb.connect()
+    register_frame(con, frame)
+    tps = tuple(c for c in frame.columns if c.startswith("t"))
+    q = view_sql(View("survey", segmentation=("seg",), no_answer=(("seg", ("9",)),)))
+    result = find_moments(con, q.relation, make_spec(tps), list(q.columns), params=q.params)
+    segs = result.segments.set_index("segment")
+    assert list(segs.index) == ["All", "1", "2"]
+    assert segs.loc["All", "n"] == 900 and segs.loc[["1", "2"], "n"].sum() < 900
+
+
+def test_a_blank_is_no_answer_and_a_blank_codes_label_is_saved_trimmed() -> None:
+    from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale
+    from cmot.ui.mapping import finalize_spec
+    from cmot.view import no_answer_values
+
+    assert no_answer_values([" ", "North", "South"], ()) == (" ",)
+    spec = JourneySpec(
+        stages=(Stage("J", ("q1",)),),
+        touchpoints=(Touchpoint("q1"),),
+        scale=default_scale(1, 5),
+        outcome=Outcome("y", "scale", min=1, max=5),
+        segments=("region",),
+        attributes=("region", "band"),
+    )
+    out = finalize_spec(
+        spec,
+        outcome=spec.outcome,
+        weight=None,
+        display={},
+        value_labels={"region": {" ": "Not stated", "North": "N"}},
+        segment="band",
+    )
+    # Ingest compares trimmed text: the blank code's label is kept under "".
+    assert out.labels["region"] == {"": "Not stated", "North": "N"}
+    # The segment column the analyst picked comes first.
+    assert out.segments == ("band", "region")
+
+
+def test_the_default_segmentation_is_never_a_date_or_an_id() -> None:
+    from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale
+    from cmot.ui.frame import WHOLE, default_segmentation
+
+    def spec(*segments: str, date: str | None = None) -> JourneySpec:
+        return JourneySpec(
+            stages=(Stage("J", ("q1",)),),
+            touchpoints=(Touchpoint("q1"),),
+            scale=default_scale(1, 5),
+            outcome=Outcome("y", "scale", min=1, max=5),
+            segments=segments,
+            attributes=segments,
+            date_column=date,
+        )
+
+    assert default_segmentation(spec("counci", "method")) == "counci"
+    assert default_segmentation(spec()) == WHOLE
+    assert default_segmentation(spec("InterviewDate", "region")) == WHOLE
+    assert default_segmentation(spec("when", date="when")) == WHOLE
+    assert default_segmentation(spec("respondent_id")) == WHOLE
