@@ -316,7 +316,8 @@ def generate_waves(n_per_segment: int = 1500, seed: int = 11, planted: bool = Tr
         columns=["segment", "touchpoint", "from_wave", "to_wave", "what"],
     )
     spec = demo_spec()
-    spec = replace(spec, attributes=(*spec.attributes, WAVE_COLUMN))
+    # The wave column is confirmed as the waves, as an analyst does on the Data page.
+    spec = replace(spec, attributes=(*spec.attributes, WAVE_COLUMN), wave_column=WAVE_COLUMN)
     return WavesData(
         pd.concat(frames, ignore_index=True),
         spec,

@@ -8,7 +8,6 @@ one place a new kind of source (stored datasets linked as waves) is added.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -29,10 +28,17 @@ from cmot.ui.state import get_store
 from cmot.ui.url import url_widget
 from cmot.ui.widgets import result_chart, table
 from cmot.view import date_span, filter_values
-from cmot.waves import MAX_WAVES, PERIODS, waves_from_column, waves_from_link
+from cmot.waves import (
+    MAX_WAVES,
+    PERIODS,
+    confirmed_waves,
+    named_like_wave,
+    waves_from_column,
+    waves_from_link,
+)
 
-WAVE_WORDS = frozenset({"wave", "quarter", "quarte", "year", "period", "round"})
 LINK_PREFIX = "link:"
+UNPICKED = ""  # the "Waves from" choice of a dataset with no confirmed waves: none yet
 BY_VALUE = "value"  # group a wave column by its values (a date column: by month/quarter/year)
 # The migration chart names at most this many touchpoints (the segment's moments first):
 # past a dozen lines through three waves the chart is a tangle.
@@ -96,14 +102,15 @@ def _value_counts(db: str, dataset_id: int, table: str, columns: tuple[str, ...]
 
 
 def wave_sources(info: DatasetInfo) -> tuple[WaveOption, ...]:
-    """The wave sources the page offers for the current dataset, the first the default.
+    """The wave sources the page offers for the current dataset, in order.
 
-    Today: the dataset's own wave columns: segment or attribute columns with 2 to 24 values
-    named like a wave, quarter, year, period or round; then the spec's date column; then the
-    other segment and attribute columns with 2 to 24 values.
-    Stored links (datasets linked as waves on the Data page) are offered whatever the current
-    dataset, a link being its own set of waves: first when the dataset is one of its waves,
-    else last.
+    The column confirmed as the waves (`JourneySpec.wave_column`, on the Data page) first;
+    then segment or attribute columns with 2 to 24 values named like a wave, quarter, year,
+    period or round; then the spec's date column; then the other segment and attribute
+    columns with 2 to 24 values: choices the analyst makes on the page, never a default
+    (`default_source`). Stored links (datasets linked as waves on the Data page, so
+    confirmed) are offered whatever the current dataset, a link being its own set of waves:
+    first when the dataset is one of its waves, else last.
     """
     spec = info.spec
     skip = {spec.date_column, spec.outcome.column, spec.weight_column, *spec.touchpoint_columns}
@@ -115,7 +122,24 @@ def wave_sources(info: DatasetInfo) -> tuple[WaveOption, ...]:
     dated = [WaveOption(date, "date", f"{spec.label_of(date)} (date)")] if date else []
     first = [o for o in named if looks_like_wave(o.column)]
     mine, links = link_sources(info.id)
-    return (*mine, *first, *dated, *[o for o in named if o not in first], *links)
+    confirmed = confirmed_waves(spec)
+    picked = [o for o in (*first, *dated, *named) if o.column == confirmed][:1]
+    if picked:
+        picked = [replace(picked[0], label=picked[0].label + ", confirmed as the waves")]
+    rest = [o for o in (*first, *dated, *named) if o.column != confirmed]
+    return (*mine, *picked, *dict.fromkeys(rest), *links)
+
+
+def default_source(info: DatasetInfo, options: Sequence[WaveOption]) -> str:
+    """The key the page opens on: a link the dataset is a wave of, else the column confirmed
+    as the waves; else UNPICKED: a column is never taken as waves unconfirmed (issue 23: a
+    yes/no question and an interview day were)."""
+    mine, _ = link_sources(info.id)
+    if mine:
+        return mine[0].key
+    confirmed = confirmed_waves(info.spec)
+    found = [o.key for o in options if o.kind != "link" and o.column == confirmed]
+    return found[0] if found else UNPICKED
 
 
 def link_sources(dataset_id: int) -> tuple[tuple[WaveOption, ...], tuple[WaveOption, ...]]:
@@ -146,10 +170,9 @@ def default_period(db: str, dataset_id: int, table: str, column: str) -> str:
 
 
 def looks_like_wave(column: str) -> bool:
-    """A column named like a wave: a word of its name is wave, quarter (or "quarte", cut to
-    six letters as some exports do), year, period or round; "Years as client" is not."""
-    words = re.split(r"[^a-z0-9]+", column.strip().lower())
-    return any(w in WAVE_WORDS for w in words)
+    """A column named like a wave (`cmot.waves.named_like_wave`): an order on the page's
+    choices, never a reason to take it as the waves."""
+    return named_like_wave(column)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -250,26 +273,23 @@ def too_small(result: TrendResult, segment: str) -> list[str]:
 
 
 def headline_wave(info: DatasetInfo) -> tuple[WaveOption, str] | None:
-    """The waves the Overview's headline change is taken from, or None: the first segment or
-    attribute column named like a wave (looks_like_wave) with 2 to 24 values, by its values;
-    else the spec's date column when its dates span two years or more, by year. Finer
-    periods are left to the Trends page: a month-to-month change is no headline."""
+    """The waves the Overview's headline change is taken from, or None: only the column the
+    analyst confirmed as the waves (`JourneySpec.wave_column`): a wave column with 2 to 24
+    values, by its values; the date column when its dates span two years or more, by year
+    (finer periods are left to the Trends page: a month-to-month change is no headline). A
+    survey without confirmed waves is one wave: no change to announce (issue 23)."""
     spec = info.spec
+    column = confirmed_waves(spec)
+    if column is None:
+        return None
     db = str(get_store().path)
-    skip = {spec.date_column, spec.outcome.column, spec.weight_column, *spec.touchpoint_columns}
-    named = tuple(
-        c
-        for c in dict.fromkeys((*spec.segments, *spec.attributes))
-        if c not in skip and looks_like_wave(c)
-    )
-    if named:
-        counts = _value_counts(db, info.id, info.table, named)
-        for c in named:
-            if 2 <= counts.get(c, 0) <= MAX_WAVES:
-                return WaveOption(c, "value", c), BY_VALUE
-    date = spec.date_column
-    if date and default_period(db, info.id, info.table, date) == "year":
-        return WaveOption(date, "date", date), "year"
+    if column == spec.date_column:
+        if default_period(db, info.id, info.table, column) == "year":
+            return WaveOption(column, "date", column), "year"
+        return None
+    counts = _value_counts(db, info.id, info.table, (column,))
+    if 2 <= counts.get(column, 0) <= MAX_WAVES:
+        return WaveOption(column, "value", column), BY_VALUE
     return None
 
 
@@ -353,24 +373,34 @@ def draw() -> None:
         st.stop()
     keys = [o.key for o in options]
     by_key = {o.key: o for o in options}
+    default = default_source(view.info, options)
+    if default == UNPICKED:
+        keys = [UNPICKED, *keys]
     asked = st.query_params.get("wave")
     if asked and asked.startswith(LINK_PREFIX) and asked not in by_key:
         # A shared link naming a link since deleted: say so, then show the first source.
         # The link's name comes from the URL, the label from the data: escaped.
         st.warning(
             f"No datasets are linked as {escape_markdown(repr(asked[len(LINK_PREFIX) :]))} any "
-            "more (the link or one of its datasets was deleted); showing "
-            f"{escape_markdown(options[0].label)}."
+            "more (the link or one of its datasets was deleted)."
         )
     column = url_widget(
         st.selectbox,
         "Waves from",
         keys,
         key="wave",
-        default=keys[0],
-        format_func=lambda k: by_key[k].label,
+        default=default,
+        format_func=lambda k: by_key[k].label if k in by_key else "— pick the waves —",
         help="A date column grouped by period, or a column whose values are the waves.",
     )
+    if column == UNPICKED:
+        st.info(
+            "No column of this dataset is confirmed as its waves, so none is taken as waves: "
+            "pick the column that holds them above (a wave, quarter or year column, or the "
+            "date grouped by period), or confirm it once under Waves on the Data page "
+            "(Edit mapping)."
+        )
+        st.stop()
     option = by_key[column]
     if option.kind == "link":
         st.caption(

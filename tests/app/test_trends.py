@@ -125,8 +125,11 @@ def test_a_date_column_groups_by_period(waves: Store) -> None:
 
 
 def test_a_survey_of_one_year_opens_by_quarter(waves: Store) -> None:
-    at = open_trends("demo")  # the demo's dates lie within 2026
-    assert at.selectbox(key="wave").value == "Survey date"
+    at = open_trends("demo")  # the demo's dates lie within 2026, and no waves are confirmed
+    assert at.selectbox(key="wave").value == ""  # nothing taken as waves unconfirmed
+    assert "No column of this dataset is confirmed as its waves" in body(at)
+    assert not at.get("vega_lite_chart")
+    ok(at.selectbox(key="wave").set_value("Survey date").run())
     assert at.radio(key="wave_by").value == "quarter"
     assert at.selectbox(key="wave_to").value.startswith("2026-Q")
 
