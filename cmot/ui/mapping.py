@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -98,7 +98,8 @@ class Choices:
             outcome_range=self.outcome_range,
             weight=self.weight,
             sheet=self.sheet,
-            labels=dict(labels or {}),
+            # Trimmed codes, as ingest compares them: a blank code's label applies (issue 23).
+            labels={c: {k.strip(): v for k, v in m.items()} for c, m in (labels or {}).items()},
         )
 
 
@@ -224,9 +225,12 @@ def finalize_spec(
     weight: str | None,
     display: Mapping[str, str],
     value_labels: Mapping[str, Mapping[str, str]],
+    segment: str | None = None,
 ) -> JourneySpec:
     """The detected spec with exactly what the page shows: the outcome as chosen, the weight
-    only when ticked, question text as display labels and the segment labels and merges."""
+    only when ticked, question text as display labels and the segment labels and merges.
+    `segment`, the segment column the analyst picked, comes first among the segments: the
+    sidebar opens on it (issue 23)."""
     if outcome.kind == "binary" and not outcome.positive:
         raise CmotError(f"Pick which values of {outcome.column!r} count as positive.")
     if outcome.min is not None and outcome.max is not None and not outcome.min < outcome.max:
@@ -241,6 +245,8 @@ def finalize_spec(
         "segments": (*spec.segments, *(c for c in labelled if c not in spec.segments)),
         "ignored": spec.ignored,
     }
+    if segment and segment in spec.attributes:
+        lists["segments"] = (segment, *(c for c in lists["segments"] if c != segment))
     if weight:
         lists = {k: tuple(c for c in v if c != weight) for k, v in lists.items()}
     elif spec.weight_column:
@@ -257,7 +263,9 @@ def finalize_spec(
     labels = {k: dict(v) for k, v in spec.labels.items()}
     for col, mapping in value_labels.items():
         if mapping:
-            labels[col] = dict(mapping)
+            # Ingest compares a value's trimmed text with the code: a blank code (" ") is
+            # labelled as "" so its label applies (issue 23: the cards had an empty title).
+            labels[col] = {k.strip(): v for k, v in mapping.items()}
         else:
             labels.pop(col, None)
     return spec.with_changes(
@@ -457,6 +465,7 @@ def _on_outcome(state: dict[str, Any]) -> None:
     chosen = st.session_state.get("map_outcome")
     if chosen:
         state["roles"].pop(chosen, None)  # the picker decides this column's role now
+    state["outcome_chosen"] = True  # the analyst's choice, no longer detection's guess
     _bump(state, fold=False)
 
 
@@ -540,6 +549,7 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
         if role == "outcome":
             del state["roles"][col]
             st.session_state["map_outcome"] = outcome_pick = col
+            state["outcome_chosen"] = True
             _bump(state, fold=False)
         elif col == outcome_pick:
             st.session_state["map_outcome"] = outcome_pick = NO_OUTCOME
@@ -618,6 +628,7 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
         format_func=lambda c: "— pick the outcome —" if c == NO_OUTCOME else _named(base, c),
         on_change=_on_outcome,
         args=(state,),
+        help=question_help(base, outcome_col),
     )
     outcome: Outcome | None = None
     if outcome_col:
@@ -694,7 +705,12 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
 
     _missing_section(proposals, missing, det)
     weight = _weight_section(candidates, weight)
-    _roles_section(state, det, columns, _counts_or_none(base, digest, data, name, sheet))
+    # "set by you" only for what the analyst set: a detected outcome keeps its own reason.
+    user_set = {*state["roles"], *([weight] if weight else [])}
+    if state.get("outcome_chosen"):
+        user_set.add(outcome_col)
+    shown_det = own_reasons(det, base, user_set)
+    _roles_section(state, shown_det, columns, _counts_or_none(base, digest, data, name, sheet))
     _comments_section(state, det, [c for c in columns if c != outcome_col])
     value_labels = _segments_section(state, det, base, digest, data, name, sheet)
 
@@ -717,6 +733,7 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
                 weight=weight,
                 display=state["labels"],
                 value_labels=value_labels,
+                segment=state.get("seg_chosen"),
             )
         except CmotError as e:
             problems.append(str(e))
@@ -772,8 +789,42 @@ def _validation(
 def _named(det: Detection, column: str) -> str:
     for g in det.columns:
         if g.column == column and g.label and g.label != column:
-            return f"{column}: {g.label[:60]}"
+            return f"{column}: {short_label(g.label)}"
     return column
+
+
+def short_label(text: str, width: int = 60) -> str:
+    """A question text cut to about `width` characters, keeping its end: survey exports
+    repeat a long stem before what tells items apart ("Overall quality of … - Parks"), so
+    three outcome candidates no longer read alike."""
+    if len(text) <= width:
+        return text
+    tail = max(12, width // 2 - 2)
+    return f"{text[: width - tail - 1].rstrip()}…{text[-tail:].lstrip()}"
+
+
+def question_help(det: Detection, column: str) -> str:
+    """The chosen column's full question text, for a picker whose options are cut."""
+    base = "The column that measures the whole relationship; the analysis explains it."
+    g = next((g for g in det.columns if g.column == column), None)
+    if g is None or not column:
+        return base
+    text = g.label if g.label and g.label != column else "(no question text)"
+    return f"{base}\n\n**{escape_markdown(column)}**: {escape_markdown(text)}"
+
+
+def own_reasons(det: Detection, base: Detection, user_set: Collection[str]) -> Detection:
+    """`det` with "set by you" only on the columns the analyst set: a role detection gave
+    on its own (the detected outcome kept in the picker) shows detection's confidence and
+    reason, from `base`, the detection before any choice."""
+    before = {g.column: g for g in base.columns}
+    cols = tuple(
+        replace(g, confidence=before[g.column].confidence, reason=before[g.column].reason)
+        if g.reason == "set by you" and g.column not in user_set and g.column in before
+        else g
+        for g in det.columns
+    )
+    return replace(det, columns=cols)
 
 
 def _missing_section(
@@ -1023,7 +1074,14 @@ def _segments_section(
     )
     if st.session_state.get("map_seg_col") not in candidates:
         st.session_state["map_seg_col"] = candidates[0]
-    col = st.selectbox("Segment column", candidates, key="map_seg_col")
+    col = st.selectbox(
+        "Segment column",
+        candidates,
+        key="map_seg_col",
+        on_change=_on_segment,
+        args=(state,),
+        help="The column you pick here is the first segmentation the pages open on.",
+    )
     counts = _counts_of(base, digest, data, name, sheet, col)
     seg_cols: list[str] = state.setdefault("seg_cols", [])
     if col not in seg_cols:
@@ -1058,6 +1116,11 @@ def _segments_section(
     st.caption(f"Segments of {col}:")
     st.dataframe(group_sizes(counts, values[col]), hide_index=True)
     return {k: v for k, v in values.items() if v}
+
+
+def _on_segment(state: dict[str, Any]) -> None:
+    """The analyst picked a segment column: the pages open on it once saved."""
+    state["seg_chosen"] = st.session_state.get("map_seg_col")
 
 
 def _journey_section(state: dict[str, Any], spec: JourneySpec) -> JourneySpec:
