@@ -36,6 +36,7 @@ from cmot.spec import (
     Touchpoint,
 )
 from cmot.text import escape_markdown
+from cmot.view import no_answer_values
 
 UPLOAD_TYPES = ["csv", "txt", "tsv", "sav", "xlsx"]
 KINDS: tuple[str, ...] = ("binary", "scale", "recommend")
@@ -1113,8 +1114,13 @@ def _segments_section(
         column_config={"respondents": st.column_config.NumberColumn(format="%d")},
     )
     values[col] = labels_from_table(edited)
-    st.caption(f"Segments of {col}:")
-    st.dataframe(group_sizes(counts, values[col]), hide_index=True)
+    # A code meaning no answer (unless labelled) is no segment, here as on every page.
+    codes = det.spec.scale.missing if det.spec is not None else ()
+    none = [v for v in no_answer_values([v for v, _ in counts], codes) if not values[col].get(v)]
+    said = f" ({escape_markdown(', '.join(none))}: no answer, no segment)" if none else ""
+    st.caption(f"Segments of {escape_markdown(col)}:{said}")
+    kept = [(v, n) for v, n in counts if v not in none]
+    st.dataframe(group_sizes(kept, values[col]), hide_index=True)
     return {k: v for k, v in values.items() if v}
 
 

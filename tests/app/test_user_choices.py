@@ -97,6 +97,9 @@ def test_a_no_answer_code_is_never_a_segment(store_dir: Path) -> None:
     at = _mapped(store_dir)
     at.selectbox(key="map_seg_col").set_value("q34_d").run()
     ok(at)
+    groups = next(d.value for d in at.dataframe if "segment" in d.value.columns)
+    assert set(groups.segment) == {"1", "2"}, "9 is no segment on the Data page either"
+    assert any("9: no answer, no segment" in c.value for c in at.caption)
     _save(at, "kc")
     at.switch_page("pages/compare.py").run()
     ok(at)
