@@ -299,16 +299,20 @@ def _segment_model(
     and the collinearity of its design."""
     lay = stats.layout
     sw = float(s.gram[lay.icpt, lay.icpt])
-    cov = s.bread @ s.meat @ s.bread
-    # HC3 is undefined for a column only one respondent is in (leverage 1): no error.
-    undefined = np.isnan(s.beta) | (_column_counts(s, stats) <= 1)
+    if s.cov is not None:  # pooled (cmot.pooling): its covariance is defined wherever beta is
+        cov, undefined = s.cov.copy(), np.isnan(s.beta)
+    else:
+        cov = s.bread @ s.meat @ s.bread
+        # HC3 is undefined for a column only one respondent is in (leverage 1): no error.
+        undefined = np.isnan(s.beta) | (_column_counts(s, stats) <= 1)
     cov[undefined, :] = np.nan
     cov[:, undefined] = np.nan
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
     mean_x = s.gram[lay.icpt, : lay.k] / sw if sw > 0 else np.zeros(lay.k)
     ybar = float(s.gram[lay.icpt, lay.y] / sw) if sw > 0 else math.nan
     fit = SegmentFit(s.segment, s.n, sw, labels, s.beta, cov, mean_x, ybar)
-    vif, corr = _vif(s.gram, lay, s.kept)
+    # A pooled estimate's variance already holds what collinearity does to it: no VIF.
+    vif, corr = _vif(s.gram, lay, s.kept) if s.cov is None else ({}, np.zeros((0, 0)))
     return _SegmentModel(s, fit, se, vif, tuple(c for c in s.kept if c != lay.icpt), corr)
 
 
@@ -328,7 +332,7 @@ def _segment_row(
         for i in range(lay.t)
     )
     seg_reasons = []
-    if s.n < min_seg:
+    if _too_small(s, min_seg):
         seg_reasons.append(f"{s.n} respondents; needs at least {min_seg}")
     if s.problem:
         seg_reasons.append(s.problem)
@@ -356,7 +360,7 @@ def _segment_row(
         "mot_count": n_mot,
         "condition_index": s.condition_index,
         "collinear": collinear,
-        "insufficient": s.n < min_seg or bool(s.problem),
+        "insufficient": _too_small(s, min_seg) or bool(s.problem),
         "dropped": "; ".join(labels[c] for c, _ in s.dropped),
         "reason": "; ".join(seg_reasons),
         "min_segment": min_seg,
@@ -502,7 +506,9 @@ def _checks(
     p, r, p_se, r_se = fx["low_coef"], fx["high_coef"], fx["low_se"], fx["high_se"]
     dropped = dict(s.dropped)  # column -> why
     reasons: list[str] = []
-    if s.n < min_seg:
+    if s.cov is not None:  # pooled: its estimate rests on the whole journey's cells
+        c = _cells(stats, stats.segments[0], i)
+    if _too_small(s, min_seg):
         reasons.append(f"segment has {s.n} respondents; needs at least {min_seg}")
     if s.problem:
         reasons.append(s.problem)
@@ -549,7 +555,7 @@ def _checks(
         "vif_low": vif.get(cl, math.nan),
         "vif_high": vif.get(ch, math.nan),
         "reason": "; ".join(reasons),
-        "insufficient": s.n < min_seg
+        "insufficient": _too_small(s, min_seg)
         or bool(s.problem)
         or c.n_low < settings.min_cell
         or c.n_high < settings.min_cell
@@ -558,6 +564,11 @@ def _checks(
 
 
 # ---- helpers -----------------------------------------------------------------------
+
+
+def _too_small(s: SegmentStats, min_seg: int) -> bool:
+    """Below the size a fit alone needs; a pooled segment passed cmot.pooling's minimum."""
+    return s.n < min_seg and s.cov is None
 
 
 def _column_counts(s: SegmentStats, stats: SufficientStats) -> np.ndarray:

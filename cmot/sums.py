@@ -185,6 +185,10 @@ class SegmentStats:
     # Why the model could not be fitted (singular or ill-conditioned sums), "" when it was:
     # the segment is then insufficient with this reason, never an exception.
     problem: str = ""
+    # Set by cmot.pooling.pool: beta is then the pooled estimate (the segment's own data
+    # blended with the whole journey's) and this its covariance, which cmot.moments reads
+    # instead of bread·meat·bread (bread and meat stay those of the segment's own fit).
+    cov: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
