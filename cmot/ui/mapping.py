@@ -1115,8 +1115,8 @@ def _segments_section(
     )
     values[col] = labels_from_table(edited)
     # A code meaning no answer (unless labelled) is no segment, here as on every page.
-    codes = det.spec.scale.missing if det.spec is not None else ()
-    none = [v for v in no_answer_values([v for v, _ in counts], codes) if not values[col].get(v)]
+    declared = det.spec.scale.missing if det.spec is not None else ()
+    none = [v for v in no_answer_values([v for v, _ in counts], declared) if not values[col].get(v)]
     said = f" ({escape_markdown(', '.join(none))}: no answer, no segment)" if none else ""
     st.caption(f"Segments of {escape_markdown(col)}:{said}")
     kept = [(v, n) for v, n in counts if v not in none]
