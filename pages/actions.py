@@ -74,14 +74,16 @@ st.subheader("At-risk respondents")
 vul = list(plan[plan.action == "fix"].touchpoint)
 cols = [c for c in view.info.spec.touchpoint_columns if view.info.spec.touchpoint(c).name in vul]
 spec = view.info.spec
+# Segment, touchpoint and column names are data: escaped in the captions (Markdown).
 who = (
-    f"respondent is the survey's {spec.label_of(spec.id_column)!r}"
+    f"respondent is the survey's {escape_markdown(repr(spec.label_of(spec.id_column)))}"
     if spec.id_column
     else "respondent is the row's number in the uploaded file (the survey has no id column: "
     "map one on the Data page to follow people up by it)"
 )
 st.caption(
-    f"Respondents of {seg} who rated a vulnerability to fix ({', '.join(vul) or 'none'}) "
+    f"Respondents of {escape_markdown(seg)} who rated a vulnerability to fix "
+    f"({escape_markdown(', '.join(vul)) or 'none'}) "
     f"at {result.low_max} or below, with the ratings that put them at risk: follow them up. "
     f"The {who}."
 )
@@ -111,7 +113,8 @@ st.subheader("Delighted respondents")
 opp = list(plan[plan.action == "grow"].touchpoint)
 high = [c for c in spec.touchpoint_columns if spec.label_of(c) in opp]
 st.caption(
-    f"Respondents of {seg} who rated an opportunity ({', '.join(opp) or 'none'}) at "
+    f"Respondents of {escape_markdown(seg)} who rated an opportunity "
+    f"({escape_markdown(', '.join(opp)) or 'none'}) at "
     f"{result.high_min} or above: ask them for a referral or a testimonial."
 )
 

@@ -5,6 +5,7 @@ import streamlit as st
 
 from cmot import charts
 from cmot.compare import compare_segments, find_flips
+from cmot.text import escape_markdown
 from cmot.ui.frame import (
     current_view,
     data_warnings,
@@ -57,8 +58,8 @@ def _flips() -> pd.DataFrame:
 
 
 flips = derived.get(result, ("flips", tuple(chosen)), _flips)
-for sentence in flips.sentence:
-    st.warning(sentence, icon=":material/swap_horiz:")
+for sentence in flips.sentence:  # names touchpoints and segments (data): escaped
+    st.warning(escape_markdown(sentence), icon=":material/swap_horiz:")
 flipped = frozenset(flips.touchpoint)
 result_chart(
     result,

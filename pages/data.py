@@ -4,6 +4,7 @@ import streamlit as st
 
 from cmot.errors import CmotError
 from cmot.ingest import ingest
+from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.datasets import manage_datasets
 from cmot.ui.links import link_datasets
@@ -51,7 +52,8 @@ if saving and upload is not None and result is not None and require_analyst("sav
         st.error(str(e))
     else:
         st.session_state["saved"] = (
-            f"Saved {info.name!r} version {info.version}: {info.rows_kept:,} respondents.",
+            f"Saved {escape_markdown(repr(info.name))} version {info.version}: "
+            f"{info.rows_kept:,} respondents.",
             report.to_text(),
         )
         show_dataset(info.name)  # reruns, so the sidebar lists and selects the new dataset

@@ -6,6 +6,7 @@ import streamlit as st
 from cmot import charts
 from cmot.spec import CMOT_TAGS
 from cmot.summary import action_plan
+from cmot.text import escape_markdown
 from cmot.ui.frame import (
     current_view,
     data_warnings,
@@ -67,14 +68,15 @@ steps = st.tabs(
         "5 Redesign",
     ]
 )
+# Stage, touchpoint and segment names are data: escaped wherever Markdown renders them.
 with steps[0]:
     for stage in spec.stages:
-        names = [spec.touchpoint(c).name for c in stage.touchpoints]
-        st.markdown(f"**{stage.name}**: " + " → ".join(names))
+        names = [escape_markdown(spec.touchpoint(c).name) for c in stage.touchpoints]
+        st.markdown(f"**{escape_markdown(stage.name)}**: " + " → ".join(names))
 with steps[1]:
     tagged = {k: v for k, v in tags.items() if v}
     st.markdown(
-        "\n".join(f"- ✱ **{k}**: {v}" for k, v in tagged.items())
+        "\n".join(f"- ✱ **{escape_markdown(k)}**: {v}" for k, v in tagged.items())
         or "No touchpoint carries a CMoT tag yet: add tags on the Data page."
     )
 
@@ -95,8 +97,13 @@ def _redesign() -> tuple[str, ...]:
     for seg in shown:
         plan = action_plan(result, seg)
         top = plan[plan.action.isin(["fix", "grow"])].head(3)
-        items = ", ".join(f"{a} {t}" for a, t in zip(top.action, top.touchpoint, strict=True))
-        lines.append(f"**{seg}**: {items or 'nothing urgent'} (details on the Action plan page)")
+        items = ", ".join(
+            f"{a} {escape_markdown(t)}" for a, t in zip(top.action, top.touchpoint, strict=True)
+        )
+        lines.append(
+            f"**{escape_markdown(seg)}**: {items or 'nothing urgent'} "
+            "(details on the Action plan page)"
+        )
     return tuple(lines)
 
 

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from cmot import charts
+from cmot.text import escape_markdown
 from cmot.ui.evidence import evidence_panel
 from cmot.ui.frame import (
     current_view,
@@ -46,10 +47,13 @@ if info.reason:  # guardrails sit where the numbers would be
         head.append(c)
     first, more = "; ".join(head), len(head) < len(clauses)
     lead = "not enough data for a result" if info.insufficient else "read with care"
-    (st.warning if info.insufficient else st.info)(f"{seg}: {lead} ({first}).", icon="⚠️")
+    # The segment's name and the reasons (which name touchpoints) are data: escaped.
+    (st.warning if info.insufficient else st.info)(
+        f"{escape_markdown(seg)}: {lead} ({escape_markdown(first)}).", icon="⚠️"
+    )
     if more:
         with st.expander("Why, in detail"):
-            st.markdown(str(info.reason))
+            st.markdown(escape_markdown(str(info.reason)))
 data_warnings(result, [seg])
 s = result.settings
 if info.insufficient:  # insufficient means no number: no bars, no points (issue 23)

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from cmot.summary import amount, headline, top_stakes
+from cmot.text import escape_markdown
 from cmot.ui.frame import current_view, data_warnings, moments, ranked_segments, settings_caption
 from cmot.ui.memo import derived
 from cmot.ui.state import require_app_frame
@@ -14,9 +15,9 @@ require_app_frame()
 view = current_view()
 st.title("Moments of truth")
 st.caption(
-    f"**{view.label}.** Each card lists a segment's moments of truth: ▼ vulnerabilities "
-    "(table stakes: failing them costs the outcome) and ▲ opportunities (differentiators: "
-    "excelling lifts it); the amount is what is at stake in outcome points."
+    f"**{escape_markdown(view.label)}.** Each card lists a segment's moments of truth: "
+    "▼ vulnerabilities (table stakes: failing them costs the outcome) and ▲ opportunities "
+    "(differentiators: excelling lifts it); the amount is what is at stake in outcome points."
 )
 result = moments(view)
 segs = ranked_segments(result)
@@ -31,13 +32,14 @@ b.metric(
 c.metric("Segments", len(segs) if segs != ["All"] else "—")
 # Derived once per (result, segments): a warm page switch only draws them.
 key = tuple(segs)
+# Sentences naming segments and touchpoints (data): escaped where Markdown renders them.
 st.info(
-    derived.get(result, ("headline", key), lambda: headline(result, segs)),
+    escape_markdown(derived.get(result, ("headline", key), lambda: headline(result, segs))),
     icon=":material/compare_arrows:",
 )
 change = headline_change(view)  # None without waves: the Overview stays as it was
 if change:
-    st.info(change, icon=":material/timeline:")
+    st.info(escape_markdown(change), icon=":material/timeline:")
 moment_cards(result, segs)
 
 

@@ -5,6 +5,7 @@ import streamlit as st
 from cmot import charts
 from cmot.errors import CmotError
 from cmot.segments import load_segmentation, save_segmentation, segment
+from cmot.text import escape_markdown
 from cmot.ui.auth import require_analyst
 from cmot.ui.frame import clear_results, clear_saved_cache, current_view, show_segmentation
 from cmot.ui.state import get_store, require_app_frame
@@ -97,7 +98,7 @@ if seg is not None:
 st.subheader("Saved segmentations")
 if view.saved_id is not None:  # the one the sidebar analyses by: rename its segments
     current = load_segmentation(store, view.saved_id)
-    st.markdown(f"**Names in {view.segmentation}** (edit, then save the names)")
+    st.markdown(f"**Names in {escape_markdown(view.segmentation)}** (edit, then save the names)")
     names = st.data_editor(
         current.sizes[["segment", "name", "size"]],
         key="saved_names",

@@ -7,6 +7,7 @@ import streamlit as st
 from cmot.errors import CmotError
 from cmot.spec import dumps_spec
 from cmot.store import Store
+from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.frame import source_text
 from cmot.ui.state import show_dataset
@@ -64,7 +65,8 @@ def manage_datasets(store: Store) -> None:
             st.error(str(e))
         else:
             show_dataset(new.strip())
-    sure = c.checkbox(f"Delete every version of {pick!r}", key="ds_sure")
+    # A checkbox's label is Markdown: the dataset's name is data.
+    sure = c.checkbox(f"Delete every version of {escape_markdown(repr(pick))}", key="ds_sure")
     if c.button("Delete", key="ds_delete", disabled=not sure, type="secondary") and require_analyst(
         "delete datasets"
     ):

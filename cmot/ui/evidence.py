@@ -16,7 +16,7 @@ from cmot.moments import ALL, MomentsResult
 from cmot.report import evidence_lines, to_csv
 from cmot.spec import JourneySpec
 from cmot.summary import top_stakes
-from cmot.text import for_display, mask_personal
+from cmot.text import escape_markdown, for_display, mask_personal
 from cmot.ui.auth import QUOTES_HIDDEN, is_analyst, may_see_quotes
 from cmot.ui.frame import PageView, ViewKey
 from cmot.ui.state import get_store
@@ -125,7 +125,9 @@ def evidence_panel(view: PageView, result: MomentsResult, segment: str) -> None:
     tp = _column_of(spec, name)
     frame, found = segment_evidence(view, result, segment)
     show_quotes = may_see_quotes()
-    with st.expander(f"Evidence: {segment}, {name}", expanded=True):
+    # An expander's label is Markdown: the segment's and touchpoint's names are data.
+    label = f"Evidence: {escape_markdown(segment)}, {escape_markdown(name)}"
+    with st.expander(label, expanded=True):
         if not show_quotes:
             st.caption(QUOTES_HIDDEN)
         for (side, title), col in zip(SIDES, st.columns(2), strict=True):
@@ -163,7 +165,7 @@ def _side(
         prefix = f"{segment} / {tp} ({side}):"
         said = [m for m in found.messages if m.startswith(prefix)]
         st.caption(
-            said[0].removeprefix(prefix).strip().capitalize()
+            escape_markdown(said[0].removeprefix(prefix).strip().capitalize())
             if said
             else "Too few comments on this side or the other to tell which words stand out."
         )

@@ -514,7 +514,7 @@ def settings_caption(view: PageView, result: MomentsResult, segment: str | None 
     if segment is not None and segment in segs.index:
         n = f"n = {int(segs.loc[segment, 'n']):,}; "
     return (
-        f"**{_first_upper(view.weighting)}**; {n}low ≤ {result.low_max}, "
+        f"**{escape_markdown(_first_upper(view.weighting))}**; {n}low ≤ {result.low_max}, "
         f"high ≥ {result.high_min}; vulnerability IA ≤ "
         f"{s.vulnerability_ia:+.2f}, opportunity IA ≥ {s.opportunity_ia:+.2f}; moments of "
         f"truth cover {s.mot_coverage:.0%} of impact; α = {s.alpha}; effects in {result.unit}."
@@ -536,12 +536,14 @@ def data_warnings(result: MomentsResult, segments: Sequence[str] = ()) -> None:
     lead = (survey or messages)[0]
     more = len(messages) - 1
     extra = f" (and {more} more note{'s' if more > 1 else ''} on the data below)" if more else ""
-    st.warning(lead + extra, icon="⚠️")
+    # The messages name segments and touchpoints: data, escaped.
+    st.warning(escape_markdown(lead + extra), icon="⚠️")
     if more:
         with st.expander("What the data cannot support, in detail"):
             for r in shown.drop_duplicates("message").itertuples(index=False):
                 where = " · ".join(str(x) for x in (r.segment, r.touchpoint) if x)
-                st.markdown(f"- {where + ': ' if where else ''}{r.message}")
+                line = f"{where}: {r.message}" if where else str(r.message)
+                st.markdown(f"- {escape_markdown(line)}")
 
 
 def _first_upper(text: str) -> str:

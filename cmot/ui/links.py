@@ -9,6 +9,7 @@ import streamlit as st
 from cmot.errors import CmotError
 from cmot.harmonise import columns_info, propose_matches
 from cmot.store import Store
+from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst, require_analyst
 
 MATCH_COLUMNS = ["first-wave column", "other column", "how", "evidence"]
@@ -66,10 +67,12 @@ def _propose_and_save(store: Store, ids: list[int], names: list[str]) -> None:
     for did, name in zip(ids[1:], names[1:], strict=True):
         proposed = proposed_matches(str(store.path), ids[0], did)
         found = int((proposed["other column"] != "").sum())
-        st.markdown(f"**{name}** -> **{names[0]}**: {found} of {len(proposed)} columns matched")
+        # Dataset names are data: escaped wherever Markdown renders them.
+        later, first = escape_markdown(name), escape_markdown(names[0])
+        st.markdown(f"**{later}** -> **{first}**: {found} of {len(proposed)} columns matched")
         if not found:
             st.warning(
-                f"No column of {name!r} matches {names[0]!r} by name, question text or values: "
+                f"No column of '{later}' matches '{first}' by name, question text or values: "
                 "are they the same survey? Pick the matches in the table."
             )
         others = [""] + columns_info_names(store, did)
@@ -104,7 +107,8 @@ def _propose_and_save(store: Store, ids: list[int], names: list[str]) -> None:
         except CmotError as e:
             st.error(str(e))
         else:
-            st.success(f"Saved link {link_name.strip()!r}: {', '.join(wave_labels)}.")
+            saved = f"Saved link {link_name.strip()!r}: {', '.join(wave_labels)}."
+            st.success(escape_markdown(saved))
 
 
 def columns_info_names(store: Store, dataset_id: int) -> list[str]:
@@ -129,4 +133,4 @@ def _stored_links(store: Store) -> None:
         except CmotError as e:
             st.error(str(e))
         else:
-            st.success(f"Deleted link {pick!r}; its datasets stay.")
+            st.success(escape_markdown(f"Deleted link {pick!r}; its datasets stay."))

@@ -684,7 +684,8 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
         profile = next(g for g in base.columns if g.column == outcome_col)
         if base.rows >= 20 and profile.distinct >= 0.9 * base.rows:
             st.warning(
-                f"{outcome_col!r} has a different value for nearly every respondent: it looks "
+                f"{escape_markdown(repr(outcome_col))} has a different value for nearly every "
+                "respondent: it looks "
                 "like an id or a free number, not an outcome. Pick the overall rating or the "
                 "yes/no that the journey is judged by."
             )
@@ -836,8 +837,9 @@ def _missing_section(
         "These never count as low or high scores, in the ratings and the outcome alike. "
         "Untick a proposal that is a real answer; add codes the file uses (numbers or text)."
     )
+    # Labels, captions and alerts are Markdown: the file's codes and column names are data.
     for p in proposals:
-        st.checkbox(f"{p.code}: {p.evidence}", key=f"map_code_{p.code}")
+        st.checkbox(escape_markdown(f"{p.code}: {p.evidence}"), key=f"map_code_{p.code}")
     if not proposals:
         st.caption("No codes beside the scale were found.")
     st.text_input(
@@ -851,7 +853,7 @@ def _missing_section(
         shown += " (detected)"
     else:
         shown = "none"
-    st.caption(f"Treated as no answer: {shown}.")
+    st.caption(f"Treated as no answer: {escape_markdown(shown)}.")
     if det.spec is not None:
         st.caption(scales_text(det.spec))
 
@@ -876,11 +878,15 @@ def _weight_section(candidates: Sequence[str], weight: str | None) -> str | None
         return None
     st.subheader("Weight")
     for c in candidates:
-        st.checkbox(f"Weight results by {c}?", key=f"map_weight_{c}")
+        st.checkbox(f"Weight results by {escape_markdown(c)}?", key=f"map_weight_{c}")
     ticked = [c for c in candidates if st.session_state.get(f"map_weight_{c}")]
     if len(ticked) > 1:
-        st.warning(f"One weight only: results are weighted by {ticked[0]}.")
-    st.caption(f"Results are weighted by {ticked[0]}." if ticked else "Results are unweighted.")
+        st.warning(f"One weight only: results are weighted by {escape_markdown(ticked[0])}.")
+    st.caption(
+        f"Results are weighted by {escape_markdown(ticked[0])}."
+        if ticked
+        else "Results are unweighted."
+    )
     return ticked[0] if ticked else None
 
 
@@ -1031,7 +1037,7 @@ def _links_section(spec: JourneySpec) -> dict[str, str]:
             if st.session_state[key] not in options:
                 st.session_state[key] = GENERAL
         links[col] = st.selectbox(
-            f"{col!r} is about",
+            f"{escape_markdown(repr(col))} is about",  # a label is Markdown
             options,
             key=key,
             format_func=lambda o: (

@@ -262,12 +262,15 @@ def at_stake_rows(result: TrendResult, segment: str, touchpoints: Sequence[str])
 
 
 def too_small(result: TrendResult, segment: str) -> list[str]:
-    """One line per wave where the segment has no result: its n and the reason."""
+    """One line per wave where the segment has no result: its n and the reason (Markdown:
+    the wave's and segment's names and the reason escaped)."""
     segs = result.segments
     rows = segs[(segs.segment == segment) & segs.insufficient.astype(bool)]
+    md = escape_markdown
     return [
-        f"Wave {r.wave}: {segment} has n = {int(r.n):,}, too few for a result here"
-        f" ({r.reason or 'too little data'}); its numbers are left out of that wave."
+        f"Wave {md(str(r.wave))}: {md(segment)} has n = {int(r.n):,}, too few for a result "
+        f"here ({md(str(r.reason or 'too little data'))}); its numbers are left out of that "
+        "wave."
         for r in rows.itertuples()
     ]
 
@@ -456,7 +459,7 @@ def draw() -> None:
         shown = replace(view, info=get_store().get_dataset_by_id(first_id))
     st.caption(settings_caption(shown, first))
     for line in too_small(result, segment):
-        st.warning(escape_markdown(line), icon="⚠️")
+        st.warning(line, icon="⚠️")
     rows = segment_rows(result, segment)
     tps = moment_touchpoints(result, segment)
     picked = rows[rows.touchpoint.isin(tps)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from collections.abc import Callable, Hashable, Sequence
@@ -18,6 +17,7 @@ from cmot import report
 from cmot.charts import CLASS_COLOURS, class_label
 from cmot.moments import MomentsResult
 from cmot.summary import amount
+from cmot.text import escape_markdown
 from cmot.ui.memo import derived
 
 
@@ -124,9 +124,10 @@ def class_html(cls: str) -> str:
 
 
 def moment_line(cls: str, touchpoint: str, rest: str) -> None:
-    """One line naming a moment: coloured class, the touchpoint, then `rest` (all escaped)."""
+    """One line naming a moment: coloured class, the touchpoint, then `rest` (both escaped for
+    Markdown and HTML: a touchpoint's name is data)."""
     st.markdown(
-        f"{class_html(cls)} **{html.escape(touchpoint)}** {html.escape(rest)}",
+        f"{class_html(cls)} **{escape_markdown(touchpoint)}** {escape_markdown(rest)}",
         unsafe_allow_html=True,
     )
 
@@ -188,7 +189,7 @@ def moment_cards(result: MomentsResult, segments: list[str]) -> None:
     cols = [c for _ in range(0, len(full), width) for c in st.columns(width)]
     for col, card in zip(cols, full, strict=False):
         with col.container(border=True):
-            st.markdown(f"**{card.segment}**")
+            st.markdown(f"**{escape_markdown(card.segment)}**")
             st.caption(f"n = {card.n:,} · outcome {card.outcome}")
             for cls, touchpoint, at_stake in card.moments:
                 moment_line(cls, touchpoint, f"(at stake {at_stake})")
@@ -200,5 +201,6 @@ def moment_cards(result: MomentsResult, segments: list[str]) -> None:
             "result (open one for the reason):"
         )
     for card in short:
-        with st.expander(f"{card.segment}: insufficient data (n = {card.n:,})"):
-            st.markdown(f"Outcome {card.outcome}. {card.reason}".strip())
+        # Segment names and the reasons (which name touchpoints) are data: escaped.
+        with st.expander(f"{escape_markdown(card.segment)}: insufficient data (n = {card.n:,})"):
+            st.markdown(escape_markdown(f"Outcome {card.outcome}. {card.reason}".strip()))

@@ -14,6 +14,7 @@ from cmot.demo import ensure_demo
 from cmot.store import Store
 from cmot.ui.frame import UNEXPECTED
 from tests.conftest import ROOT
+from tests.planted import read_as_text
 
 APP = str(ROOT / "app.py")
 PAGES = ["overview", "journey", "moments", "compare", "actions", "segments", "data"]
@@ -45,8 +46,13 @@ def chart_frames(at: AppTest, i: int) -> list[pd.DataFrame]:
 
 
 def texts(at: AppTest) -> str:
-    return "\n".join(
-        str(e.value) for kind in ("markdown", "caption", "info", "warning") for e in at.get(kind)
+    """The page's text as read: names from the data are escaped for Markdown on the page."""
+    return read_as_text(
+        "\n".join(
+            str(e.value)
+            for kind in ("markdown", "caption", "info", "warning")
+            for e in at.get(kind)
+        )
     )
 
 

@@ -32,6 +32,7 @@ from cmot.ui.frame import UNEXPECTED
 from cmot.ui.trends import looks_like_wave
 from cmot.waves import waves_from_link
 from tests.conftest import ROOT
+from tests.planted import read_as_text
 
 APP = str(ROOT / "app.py")
 PAGE = "pages/trends.py"
@@ -53,7 +54,8 @@ def open_trends(dataset: str, **params: str) -> AppTest:
 
 def body(at: AppTest) -> str:
     kinds = ("markdown", "caption", "info", "warning", "subheader")
-    return "\n".join(str(e.value) for kind in kinds for e in at.get(kind))
+    # As read: names from the data are escaped for Markdown on the page.
+    return read_as_text("\n".join(str(e.value) for kind in kinds for e in at.get(kind)))
 
 
 def specs(at: AppTest) -> list[dict]:
@@ -219,7 +221,7 @@ def test_the_overview_says_the_headline_change_only_with_waves(waves: Store) -> 
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params["dataset"] = WAVES_NAME
     ok(at.run())
-    infos = [str(i.value) for i in at.info]
+    infos = [read_as_text(str(i.value)) for i in at.info]  # as read: names are escaped
     lead = "Biggest change between the last two waves: "
     none = "No significant change between the waves 2026 → 2027"
     assert any((i.startswith(lead) and "2026 to 2027" in i) or i.startswith(none) for i in infos), (
