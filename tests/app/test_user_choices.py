@@ -239,3 +239,15 @@ def test_a_label_given_to_a_blank_code_is_the_segments_title(store_dir: Path) ->
     assert at.sidebar.selectbox(key="seg").value == "region"
     offered = at.selectbox(key="segment").options
     assert "Not stated" in offered and " " not in offered and "" not in offered
+
+
+def test_cut_question_texts_keep_what_tells_them_apart() -> None:
+    from cmot.ui.mapping import short_label
+
+    stem = "Overall quality of the services provided by the City of Kansas City - "
+    texts = [stem + end for end in ("Police", "Fire and ambulance", "Parks and recreation")]
+    cut = [short_label(t) for t in texts]
+    assert len(set(cut)) == 3 and all(len(c) <= 61 for c in cut)
+    assert all(c.startswith("Overall quality") and "…" in c for c in cut)
+    assert cut[0].endswith("Police")
+    assert short_label("Short question") == "Short question"
