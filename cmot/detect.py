@@ -91,6 +91,7 @@ class Detection:
     sheet: str | None = None
     # What each of --touchpoints' items matched (`cmot.patterns`), for the command line to say.
     patterns: tuple[Match, ...] = ()
+    layout_reason: str = ""  # the evidence for `layout` (cmot.read.guess_layout)
 
     def roles(self) -> dict[str, str]:
         return {g.column: g.role for g in self.columns}
@@ -562,6 +563,39 @@ class _Scales:
     hi: int
     blocks: dict[str, tuple[int, int]]  # rating column -> its block, codes removed
     codes: dict[str, tuple[Code, ...]]  # column -> codes (numbers and text markers)
+    # column -> its stray answers (_strays): outside lo-hi, proposed as codes
+    strays: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+# An answer outside the scale the bulk of the sibling columns use, held by under this share
+# of a column's answers, is a stray (a typo, a code) proposed as a code, never a wider scale:
+# one 7 among 1-5 answers made a scale 1-7 whose top box was 7 alone (issue 23).
+STRAY_SHARE = 0.01
+
+
+def _strays(sh: _Shape, lo: int, hi: int) -> tuple[int, ...]:
+    """The points of `sh` outside `lo`-`hi` when each holds under STRAY_SHARE of its
+    answers and the column has at least two points inside; () otherwise (none outside, or
+    one used more: an answer, so the column is on another scale)."""
+    out = tuple(v for v in sh.points if v < lo or v > hi)
+    inside = [v for v in sh.points if lo <= v <= hi]
+    if not out or len(inside) < 2:
+        return ()
+    if any(sh.ints[v] >= STRAY_SHARE * sh.answers for v in out):
+        return ()
+    return out
+
+
+def _bulk(sh: _Shape, lo: int, hi: int) -> tuple[int, int]:
+    """`lo`-`hi` without rare end points apart from the rest (a 7 above 1-5 with no 6), so
+    that a stray does not vote for a wider scale."""
+    pts = [v for v in sh.points if lo <= v <= hi]
+    rare = STRAY_SHARE * sh.answers
+    while len(pts) > 3 and pts[-1] > pts[-2] + 1 and sh.ints[pts[-1]] < rare:
+        pts.pop()
+    while len(pts) > 3 and pts[0] < pts[1] - 1 and sh.ints[pts[0]] < rare:
+        pts.pop(0)
+    return (pts[0], pts[-1]) if len(pts) >= 2 else (lo, hi)
 
 
 def _survey_scale(ratings: dict[str, _Shape]) -> _Scales:
@@ -581,7 +615,8 @@ def _survey_scale(ratings: dict[str, _Shape]) -> _Scales:
             lo = pts[1]
             codes[c].insert(0, 0)
         blocks[c] = (lo, hi)
-    tally = Counter(blocks.values())
+    # The scale the bulk of the columns use: each column votes with its block less any stray.
+    tally = Counter(_bulk(ratings[c], *b) for c, b in blocks.items())
     (lo, hi) = max(tally, key=lambda b: (tally[b], b[1] - b[0])) if tally else (1, 5)
     if (lo, hi) == (1, 6) and tally.get((1, 5)):
         for c, b in blocks.items():
@@ -597,7 +632,14 @@ def _survey_scale(ratings: dict[str, _Shape]) -> _Scales:
         if bottom >= lo and top == hi + 1 and hi in (4, 5, 7, 10) and stray:
             blocks[c] = (bottom, hi)
             codes[c].append(top)
-    return _Scales(lo, hi, blocks, {c: tuple(v) for c, v in codes.items()})
+    strays: dict[str, tuple[int, ...]] = {}
+    for c, (bottom, top) in blocks.items():
+        found = _strays(ratings[c], lo, hi) if (bottom, top) != (lo, hi) else ()
+        if found and [v for v in found if v not in codes[c]]:
+            blocks[c] = (max(bottom, lo), min(top, hi))
+            strays[c] = found
+            codes[c].extend(v for v in found if v not in codes[c])
+    return _Scales(lo, hi, blocks, {c: tuple(v) for c, v in codes.items()}, strays)
 
 
 def _resolve_touchpoints(patterns: Sequence[str], columns: Sequence[str]) -> list[Match]:
@@ -662,7 +704,8 @@ def detect(
         g = guesses[c]
         fam = _stem(c)
         # A small sample may leave the top point unused (1-4 among 1-5 ratings).
-        top = hi == sc.hi or (shapes[c].answers < 50 and hi >= sc.hi - 1)
+        # (Only below the top: 3-6 in eleven answers is a code list beside 1-5, not a scale.)
+        top = hi == sc.hi or (shapes[c].answers < 50 and sc.hi - 1 <= hi <= sc.hi)
         if top and lo >= sc.lo and hi - lo >= 2:
             if common and sc.codes[c] and common[0] not in sc.codes[c]:
                 guesses[c] = replace(
@@ -788,14 +831,25 @@ def _tp_block(sh: _Shape, sc: _Scales, col: str) -> tuple[int, int] | None:
     pts = sh.points
     if sh.lo == 0 and sc.lo == 1 and len(pts) > 1 and pts[1] <= 2 and sh.hi <= 7:
         return (pts[1], sh.hi)
+    if _strays(sh, sc.lo, sc.hi):
+        return (max(sh.lo, sc.lo), min(sh.hi, sc.hi))
     return (sh.lo, sh.hi)
+
+
+def _tp_strays(sh: _Shape, sc: _Scales, col: str) -> tuple[int, ...]:
+    """A touchpoint's stray answers beside the survey's scale (see STRAY_SHARE)."""
+    if col in sc.blocks:
+        return sc.strays.get(col, ())
+    if not sh.coded or sh.lo is None or sh.hi is None or (sh.lo == 0 and sc.lo == 1):
+        return ()
+    return _strays(sh, sc.lo, sc.hi)
 
 
 def _tp_codes(sh: _Shape, sc: _Scales, col: str) -> tuple[Code, ...]:
     if col in sc.codes:
         return sc.codes[col]
     extra: list[Code] = [0] if (_tp_block(sh, sc, col) or (0, 0))[0] == 1 and 0 in sh.ints else []
-    return (*extra, *sh.codes, *_markers(sh))
+    return (*extra, *sh.codes, *_markers(sh), *_tp_strays(sh, sc, col))
 
 
 def _build(
@@ -889,8 +943,9 @@ def _build(
             "pick the touchpoint columns: no column holds whole-number ratings such as 1-5 or "
             "0-10 (--touchpoints with names or patterns such as Q7*, or the role 'touchpoint')"
         )
+    strays = {t: v for t in touchpoints if (v := _tp_strays(shapes[t], sc, t)) and t not in own}
     proposals = _proposals(
-        found, guesses, shapes, sc, own, opts, sampled=n > PROFILE_ROWS, meta=meta
+        found, guesses, shapes, sc, own, opts, sampled=n > PROFILE_ROWS, meta=meta, strays=strays
     )
 
     spec: JourneySpec | None = None
@@ -1053,8 +1108,11 @@ def _proposals(
     opts: IngestOptions,
     sampled: bool = False,
     meta: _Meta | None = None,
+    strays: Mapping[str, tuple[int, ...]] | None = None,
 ) -> tuple[CodeProposal, ...]:
-    """One proposal per code, with the evidence in words and numbers."""
+    """One proposal per code, with the evidence in words and numbers; a stray answer
+    (`strays`: touchpoint -> its answers outside the survey's scale) says so."""
+    strays = strays or {}
     by_code: dict[Code, list[str]] = {}
     for col, codes in found.items():
         for code in codes:
@@ -1079,6 +1137,16 @@ def _proposals(
         if said:
             names = ", ".join(said[:3]) + (" ..." if len(said) > 3 else "")
             parts.append(f"the file declares {code} missing in {len(said)} column(s) ({names})")
+        stray = [c for c in rated if code in strays.get(c, ())]
+        rated = [c for c in rated if c not in stray]
+        if stray:
+            hits, total = share(stray)
+            names = ", ".join(stray[:3]) + (" ..." if len(stray) > 3 else "")
+            parts.append(
+                f"{hits:,} answer{'s' if hits != 1 else ''} ({hits / max(total, 1):.1%}) in "
+                f"{names}, outside the {sc.lo}-{sc.hi} the bulk of the sibling columns use: "
+                f"a stray answer (under {STRAY_SHARE:.0%} of a column's), not a wider scale"
+            )
         if rated:
             hits, total = share(rated)
             scales = sorted({own.get(c, (sc.lo, sc.hi)) for c in rated})

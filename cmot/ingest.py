@@ -94,7 +94,14 @@ def _detection(
     )
     if counts:
         guesses = tuple(replace(g, counts=counts.get(g.column, ())) for g in guesses)
-    det = replace(det, columns=guesses, format=raw.format, sheets=raw.sheets, sheet=raw.sheet)
+    det = replace(
+        det,
+        columns=guesses,
+        format=raw.format,
+        sheets=raw.sheets,
+        sheet=raw.sheet,
+        layout_reason=raw.layout_reason,
+    )
     if det.spec is not None and raw.stages:
         staged = [c for s in raw.stages for c in s.touchpoints]
         if set(staged) == set(det.spec.touchpoint_columns):
@@ -254,8 +261,34 @@ def ingest(
             plan.report.to_dict(),
             raw.source_name,
             raw.sha256,
+            source=source if isinstance(source, bytes) else Path(source),
         )
     return info, plan.report
+
+
+def source_of(store: Store, info: DatasetInfo) -> bytes:
+    """The survey file a stored version was ingested from, or a CmotError saying why there
+    is none (saved before files were kept, migrated, or external)."""
+    data = store.source_of(info)
+    if data is None:
+        why = (
+            "its rows stay where they lie (register it again to change its mapping)"
+            if info.external is not None
+            else "it was saved before cmot kept the files it ingests: upload the file again"
+        )
+        raise CmotError(f"{info.label} has no kept survey file to map again: {why}.")
+    return data
+
+
+def reingest(
+    store: Store, info: DatasetInfo, options: IngestOptions
+) -> tuple[DatasetInfo, ValidationReport]:
+    """A new version of `info`'s dataset with another mapping (`options`, its spec), read
+    and cleaned again from the kept survey file: every choice (roles, scales, codes, labels,
+    merges, weight, waves) applies to the raw answers as at upload, which a stored version's
+    cleaned rows (codes already blank, ignored columns gone) could not give back."""
+    data = source_of(store, info)
+    return ingest(store, data, info.name, options, source_name=info.source_name)
 
 
 @dataclass(frozen=True)

@@ -311,9 +311,10 @@ def _pivot_long(
 def guess_layout(con: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[str, str]:
     """The layout ("long" or "wide") and its evidence in words. Long needs all of: a
     column named like a touchpoint whose text repeats, one named like a score, and a
-    respondent id column whose values repeat (several rows per respondent). Names alone decide nothing: a wide
-    export of hundreds of columns has an "item..." text and a "...rating" beside unique ids
-    (issue 23: read as long, two columns vanished into a pivot)."""
+    respondent id column whose values repeat (several rows per respondent). Names alone
+    decide nothing: a wide export of hundreds of columns has an "item..." text and a
+    "...rating" beside unique ids (issue 23: read as long, two columns vanished into a
+    pivot)."""
     found = _long_columns(columns)
     if found is None:
         return "wide", (

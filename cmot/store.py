@@ -7,6 +7,9 @@ A store is a directory (`$CMOT_STORE`, else the user's data directory):
     segmentations/<uuid>.parquet   one file per saved segmentation's assignments
     samples/<uuid>.parquet    a Spark dataset's seeded sample (cmot.external): its rows stay
                               where they lie, in a Parquet path or a Spark table
+    sources/<sha256>          the survey file a version was ingested from, as uploaded, kept
+                              while a version names it: its mapping can be edited into a
+                              new version without uploading again (cmot.ui.edit)
     tmp/<pid>-...             files being written; a dead process's leftovers are removed
 
 A save writes its file under tmp/, flushes it, and then, inside one catalog transaction,
@@ -24,6 +27,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -259,7 +263,7 @@ class _Process:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        for sub in ("datasets", "segmentations", "samples", "tmp"):
+        for sub in ("datasets", "segmentations", "samples", "sources", "tmp"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         self.catalog = Catalog(root)
         self.duck = duckdb.connect(":memory:")
@@ -281,6 +285,12 @@ class _Process:
                 for f in (self.root / sub).glob("*.parquet"):
                     if f"{sub}/{f.name}" not in named:
                         f.unlink(missing_ok=True)
+            # A source is renamed into sources/ inside its version's transaction, like the
+            # version's file: one no row names was left by a save that failed.
+            shas = {r[0] for r in con.execute("SELECT source_sha256 FROM datasets")}
+            for f in (self.root / "sources").iterdir():
+                if f.name not in shas:
+                    f.unlink(missing_ok=True)
         for f in (self.root / "tmp").iterdir():
             pid = f.name.split("-", 1)[0]
             if pid.isdigit() and not _pid_alive(int(pid)):
@@ -510,17 +520,21 @@ class Store:
         source_sha256: str,
         *,
         created_at: datetime | None = None,
+        source: bytes | Path | None = None,
     ) -> DatasetInfo:
         """Save the rows of `select` (run on this thread's cursor) as a new version of `name`.
 
         The rows go to a Parquet file first (the long part, holding no lock); the version
-        number is taken and the file published in one short catalog transaction.
+        number is taken and the file published in one short catalog transaction. `source`,
+        the survey file itself (whose sha256 is `source_sha256`), is kept under sources/,
+        renamed into place in the same transaction (`source_of` reads it back).
         """
         name = name.strip()
         if not name:
             raise CmotError("Give the dataset a name.")
         cur = self.cursor()
         tmp = self._tmp(".parquet")
+        kept_source = self._stage_source(source) if source is not None else None
         try:
             # Row order is kept in ROW_COL; not preserving it lets DuckDB write in parallel.
             cur.execute("SET preserve_insertion_order = false")
@@ -557,12 +571,40 @@ class Store:
                         rel,
                     ),
                 )
+                if kept_source is not None:
+                    final = self.path / "sources" / source_sha256
+                    if not final.exists():
+                        os.replace(kept_source, final)
+                        _fsync_dir(final.parent)
                 return int(version)
 
             version = self._publish(tmp, "datasets", insert)
         finally:
             tmp.unlink(missing_ok=True)
+            if kept_source is not None:
+                kept_source.unlink(missing_ok=True)
         return self.get_dataset(name, version)
+
+    def _stage_source(self, source: bytes | Path) -> Path:
+        """A copy of the survey file under tmp/, flushed, to rename into sources/."""
+        tmp = self._tmp(".source")
+        if isinstance(source, bytes):
+            tmp.write_bytes(source)
+        else:
+            shutil.copyfile(source, tmp)
+        _fsync_file(tmp)
+        return tmp
+
+    def source_of(self, info: DatasetInfo) -> bytes | None:
+        """The survey file `info` was ingested from, or None: a version saved before files
+        were kept, a migrated or external one (whose rows stay where they lie)."""
+        if info.external is not None:
+            return None
+        path = self.path / "sources" / info.source_sha256
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
 
     def save_external(
         self,
@@ -647,7 +689,16 @@ class Store:
         # Files go after the commit: a crash in between leaves unnamed files for recover().
         for _, f in [*versions, *segs]:
             (self.path / f).unlink(missing_ok=True)
+        self._drop_unnamed_sources()
         return len(versions)
+
+    def _drop_unnamed_sources(self) -> None:
+        """Remove the kept survey files no version names any more (after a delete)."""
+        with self.catalog.write() as con:
+            shas = {r[0] for r in con.execute("SELECT source_sha256 FROM datasets")}
+            for f in (self.path / "sources").iterdir():
+                if f.name not in shas:
+                    f.unlink(missing_ok=True)
 
     def rename_dataset(self, old: str, new: str) -> None:
         new = new.strip()

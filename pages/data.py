@@ -7,6 +7,7 @@ from cmot.ingest import ingest
 from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.datasets import manage_datasets
+from cmot.ui.edit import edit_mapping, edit_picker
 from cmot.ui.links import link_datasets
 from cmot.ui.mapping import UPLOAD_TYPES, MappingResult, mapping_step, no_file
 from cmot.ui.register import register_form
@@ -25,6 +26,8 @@ st.caption(
 if not is_analyst():
     st.info("You can browse and export. Uploading and changing datasets is for analysts.")
     manage_datasets(store)
+    st.stop()
+if edit_mapping(store):  # a stored dataset's mapping is open: it alone is on the page
     st.stop()
 upload = st.file_uploader("Survey file", type=UPLOAD_TYPES, key="upload")
 name = st.text_input("Dataset name", key="upload_name", placeholder="the file's name")
@@ -62,4 +65,5 @@ if saved := st.session_state.get("saved"):
     st.code(saved[1], language=None)
 register_form(store)
 manage_datasets(store)
+edit_picker(store)
 link_datasets(store)

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from cmot.detect import ROLES, Detection, column_histograms
+from cmot.detect import ROLES, Detection, _stem, column_histograms
 from cmot.errors import CmotError
 from cmot.ingest import IngestOptions, detect_roles, validate
 from cmot.options import parse_codes
@@ -34,9 +34,11 @@ from cmot.spec import (
     Outcome,
     Stage,
     Touchpoint,
+    default_scale,
 )
 from cmot.text import escape_markdown
 from cmot.view import no_answer_values
+from cmot.waves import MAX_WAVES, wave_candidates
 
 UPLOAD_TYPES = ["csv", "txt", "tsv", "sav", "xlsx"]
 KINDS: tuple[str, ...] = ("binary", "scale", "recommend")
@@ -46,6 +48,7 @@ KIND_NAMES = {
     "recommend": "0-10 likelihood to recommend (NPS groups)",
 }
 NO_OUTCOME = ""
+NO_WAVES = ""  # the "Waves from" choice of a survey of one wave
 # Roles the table and the bulk assignment offer; the outcome has its own picker.
 TABLE_ROLES = tuple(r for r in ROLES if r != "outcome")
 _FIXED_KEYS = (
@@ -62,6 +65,8 @@ _FIXED_KEYS = (
     "map_seg_col",
     "upload_missing",
     "map_comments",
+    "map_layout",
+    "map_waves",
 )
 _DYNAMIC_PREFIXES = ("map_code_", "map_weight_", "map_link_")
 GENERAL = ""  # a comment column linked to no touchpoint or stage
@@ -83,6 +88,7 @@ class Choices:
     outcome_kind: str | None = None
     positive: tuple[str, ...] | None = None
     outcome_range: tuple[float, float] | None = None
+    layout: str | None = None  # "wide" or "long" as the analyst set it; None: detected
 
     def options(
         self,
@@ -99,9 +105,20 @@ class Choices:
             outcome_range=self.outcome_range,
             weight=self.weight,
             sheet=self.sheet,
+            layout=self.layout,
             # Trimmed codes, as ingest compares them: a blank code's label applies (issue 23).
             labels={c: {k.strip(): v for k, v in m.items()} for c, m in (labels or {}).items()},
         )
+
+
+@dataclass(frozen=True)
+class Start:
+    """A stored version's mapping the step starts from (the Data page's Edit mapping): its
+    choices fill the page once, as if the analyst had made them on this file."""
+
+    key: str  # the per-file state's key, one per stored version (not the file's digest)
+    spec: JourneySpec
+    layout: str | None = None  # the layout it was read with
 
 
 @dataclass(frozen=True)
@@ -533,13 +550,16 @@ def comment_links_of(spec: JourneySpec, links: Mapping[str, str]) -> dict[str, s
 # ---- the mapping step ------------------------------------------------------------------------
 
 
-def mapping_step(data: bytes, name: str) -> MappingResult:
-    """Show the whole mapping for an uploaded file; return what Save would store.
+def mapping_step(data: bytes, name: str, start: Start | None = None) -> MappingResult:
+    """Show the whole mapping for an uploaded file; return what Save would store. With
+    `start`, the page opens on a stored version's mapping (Edit mapping).
 
     Raises CmotError only when the file itself cannot be read (then nothing can be mapped).
     """
-    digest = hashlib.sha256(data).hexdigest()
+    digest = start.key if start is not None else hashlib.sha256(data).hexdigest()
     state = _file_state(digest)
+    if start is not None and not state.get("seeded"):
+        _seed(state, start)
     st.session_state["map_roles_key"] = _roles_key(state)
     _fold_roles(state)
     sheet = st.session_state.get("map_sheet") or None
@@ -556,20 +576,22 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
             st.session_state["map_outcome"] = outcome_pick = NO_OUTCOME
             _bump(state, fold=False)
     roles = tuple(sorted(state["roles"].items()))
+    layout = _chosen_layout(state, digest, data, name, sheet)
 
     with st.spinner("Detecting column roles…"):
         try:
-            base = _detect(digest, data, name, Choices(sheet=sheet, roles=roles))
+            base = _detect(digest, data, name, Choices(sheet=sheet, roles=roles, layout=layout))
         except CmotError:
             if not roles:
                 raise  # the file itself cannot be read
             # Roles set for columns this sheet does not have: keep those that still fit.
-            base = _detect(digest, data, name, Choices(sheet=sheet))
+            base = _detect(digest, data, name, Choices(sheet=sheet, layout=layout))
             names = {g.column for g in base.columns}
             state["roles"] = {c: r for c, r in state["roles"].items() if c in names}
             roles = tuple(sorted(state["roles"].items()))
             if roles:
-                base = _detect(digest, data, name, Choices(sheet=sheet, roles=roles))
+                base = _detect(digest, data, name, Choices(sheet=sheet, roles=roles, layout=layout))
+    _layout_section(state, base)
     columns = [g.column for g in base.columns]
     # A comment column is free text: never offered as the outcome.
     commented = {c for c, r in state["roles"].items() if r == "comment"} | {
@@ -592,6 +614,14 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
 
     # ---- missing codes: proposals from the detection, ticked unless unticked
     proposals = base.proposals
+    seeded_codes = state.pop("seed_codes", None)
+    if seeded_codes is not None:  # a stored mapping's codes: ticked where it had them
+        for p in proposals:
+            st.session_state[f"map_code_{p.code}"] = str(p.code) in seeded_codes
+        said = {str(p.code) for p in proposals}
+        st.session_state["upload_missing"] = ", ".join(
+            sorted(c for c in seeded_codes if c not in said)
+        )
     for p in proposals:
         st.session_state.setdefault(f"map_code_{p.code}", p.applied)
     ticked = [bool(st.session_state.get(f"map_code_{p.code}")) for p in proposals]
@@ -609,6 +639,7 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
     choices = Choices(
         sheet=sheet,
         roles=roles,
+        layout=layout,
         missing=missing,
         weight=weight,  # "none" at save: for detection, no weight is the same
         outcome=outcome_col or None,
@@ -698,7 +729,7 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
         )
         choices = replace(choices, outcome_kind=kind, positive=positive or None, outcome_range=rng)
     det = base
-    if choices != Choices(sheet=sheet, roles=roles):
+    if choices != Choices(sheet=sheet, roles=roles, layout=layout):
         try:
             with st.spinner("Applying your choices…"):
                 det = _detect(digest, data, name, choices)
@@ -740,6 +771,13 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
         except CmotError as e:
             problems.append(str(e))
     if spec is not None:
+        try:
+            spec = _scales_section(state, spec, det)
+            spec = _waves_section(spec, det)
+        except CmotError as e:
+            problems.append(str(e))
+            spec = None
+    if spec is not None:
         with st.expander("Journey: stages, order, labels, CMoT tags", expanded=False):
             try:
                 spec = _journey_section(state, spec)
@@ -761,6 +799,215 @@ def mapping_step(data: bytes, name: str) -> MappingResult:
     if spec is not None and not problems:
         _before_save(digest, data, name, options)
     return MappingResult(det, spec if not problems else None, options, tuple(problems))
+
+
+def _seed(state: dict[str, Any], start: Start) -> None:
+    """Fill a fresh per-file state and the widgets with a stored mapping's choices: roles,
+    outcome, weight, codes (ticked once the proposals are known), question texts, segment
+    labels and merges, journey order, touchpoint scales, waves and layout."""
+    spec = start.spec
+    roles: dict[str, str] = {c: "touchpoint" for c in spec.touchpoint_columns}
+    roles.update({c: "attribute" for c in (*spec.segments, *spec.attributes)})
+    roles.update({c: "ignore" for c in spec.ignored})
+    roles.update({c: "comment" for c in spec.comments})
+    for role, col in (("id", spec.id_column), ("date", spec.date_column)):
+        if col:
+            roles[col] = role
+    if spec.weight_column:
+        roles[spec.weight_column] = "weight"
+        st.session_state[f"map_weight_{spec.weight_column}"] = True
+    state["roles"] = roles
+    o = spec.outcome
+    st.session_state["map_outcome"] = o.column
+    state["outcome_chosen"] = True
+    st.session_state["map_kind"] = o.kind
+    if o.kind == "binary":
+        st.session_state["map_positive"] = list(o.positive)
+    elif o.kind == "scale" and o.min is not None and o.max is not None:
+        st.session_state["map_range_lo"], st.session_state["map_range_hi"] = o.min, o.max
+    state["labels"] = {
+        **{t.column: t.label for t in spec.touchpoints if t.label},
+        **dict(spec.column_labels),
+    }
+    state["values"] = {c: dict(m) for c, m in spec.labels.items()}
+    if spec.segments:
+        state["seg_chosen"] = st.session_state["map_seg_col"] = spec.segments[0]
+    state["journey"] = {
+        c: {"stage": spec.stage_of(c), "order": i + 1, "tags": ", ".join(spec.touchpoint(c).tags)}
+        for i, c in enumerate(spec.touchpoint_columns)
+    }
+    state["scales"] = {c: (s.min, s.max) for c, s in spec.scales.items()}
+    codes = [*spec.scale.missing, *(v for vs in spec.missing.values() for v in vs)]
+    state["seed_codes"] = {str(c) for c in codes}
+    st.session_state["map_waves"] = spec.wave_column or ""
+    if start.layout in ("wide", "long"):
+        st.session_state["map_layout"] = start.layout
+        state["layout_set"] = True
+    state["seeded"] = True
+
+
+LAYOUTS = ("wide", "long")
+
+
+def _chosen_layout(
+    state: dict[str, Any], digest: str, data: bytes, name: str, sheet: str | None
+) -> str | None:
+    """The layout the analyst set (None: as detected); one the file cannot be read as is
+    said and dropped, so the page goes on as detected."""
+    layout = st.session_state.get("map_layout") if state.get("layout_set") else None
+    if layout is None:
+        return None
+    try:
+        _detect(digest, data, name, Choices(sheet=sheet, layout=layout))
+    except CmotError as e:
+        st.error(escape_markdown(f"Read as {layout}: {e}"))
+        state["layout_set"] = False
+        return None
+    return str(layout)
+
+
+def _on_layout(state: dict[str, Any]) -> None:
+    state["layout_set"] = True
+    _bump(state)
+
+
+def _layout_section(state: dict[str, Any], det: Detection) -> None:
+    """The layout read, its evidence, and the control to read the file the other way."""
+    if not state.get("layout_set"):
+        st.session_state["map_layout"] = det.layout
+    st.radio(
+        "Layout",
+        LAYOUTS,
+        key="map_layout",
+        horizontal=True,
+        on_change=_on_layout,
+        args=(state,),
+        format_func=lambda v: {
+            "wide": "wide (one row per respondent)",
+            "long": "long (one row per respondent and touchpoint)",
+        }[v],
+        help="Long files are pivoted to one column per touchpoint before mapping.",
+    )
+    st.caption(f"Read as {escape_markdown(det.layout_reason or det.layout)}.")
+
+
+def _scale_evidence(det: Detection, column: str) -> str:
+    """Why a touchpoint's scale is what it is: its values, and any stray answer's evidence."""
+    guess = next((g for g in det.columns if g.column == column), None)
+    parts = [guess.reason] if guess is not None else []
+    parts += [
+        f"{p.code}: {p.evidence}"
+        for p in det.proposals
+        if column in p.columns and "stray answer" in p.evidence
+    ]
+    return "; ".join(parts)
+
+
+def _scales_section(state: dict[str, Any], spec: JourneySpec, det: Detection) -> JourneySpec:
+    """Each touchpoint's scale with its evidence, editable per touchpoint or per group of
+    sibling columns (named alike); a scale other than the survey's is the touchpoint's own."""
+    kept: dict[str, tuple[int, int]] = state.setdefault("scales", {})
+    cols = spec.touchpoint_columns
+    groups = {c: _stem(c) for c in cols}
+    st.subheader("Scales")
+    s = spec.scale
+    st.caption(
+        f"The survey's scale is {s.min}-{s.max}, from the bulk of the rating columns; an "
+        "answer outside it held by under 1% of a column is proposed as a code (above), not "
+        "a wider scale. Change a touchpoint's scale here, or a group's below; answers "
+        "outside a scale are set to missing and counted when saving."
+    )
+    with st.form("map_scale_group_form", border=False):
+        a, b, c, d = st.columns([3, 1, 1, 1])
+        group = a.selectbox("Group", sorted(set(groups.values())), key="map_scale_group")
+        lo = b.number_input("from", value=s.min, step=1, key="map_scale_lo")
+        hi = c.number_input("to", value=s.max, step=1, key="map_scale_hi")
+        if d.form_submit_button("Set"):
+            for col, g in groups.items():
+                if g == group:
+                    kept[col] = (int(lo), int(hi))
+            state["scales_gen"] = state.get("scales_gen", 0) + 1
+    rows = []
+    for col in cols:
+        own = spec.scale_of(col)
+        lo_, hi_ = kept.get(col, (own.min, own.max))
+        rows.append(
+            {
+                "touchpoint": col,
+                "group": groups[col],
+                "from": lo_,
+                "to": hi_,
+                "codes": ", ".join(map(str, spec.missing_codes(col))),
+                "evidence": _scale_evidence(det, col),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    key = f"map_scales_{state['epoch']}_{state.get('scales_gen', 0)}"
+    st.session_state["map_scales_key"] = key  # tests find the current editor by it
+    edited = st.data_editor(
+        frame,
+        key=key,
+        hide_index=True,
+        disabled=["touchpoint", "group", "codes", "evidence"],
+        column_config={
+            "from": st.column_config.NumberColumn(step=1),
+            "to": st.column_config.NumberColumn(step=1),
+        },
+    )
+    scales = dict(spec.scales)
+    for r in edited.to_dict("records"):
+        col, lo_, hi_ = str(r["touchpoint"]), int(r["from"]), int(r["to"])
+        kept[col] = (lo_, hi_)
+        own = spec.scale_of(col)
+        if (lo_, hi_) == (s.min, s.max):
+            scales.pop(col, None)
+        elif (lo_, hi_) != (own.min, own.max) or col in scales:
+            # Codes inside the touchpoint's own range are answers there.
+            codes = tuple(m for m in own.missing if not (isinstance(m, int) and lo_ <= m <= hi_))
+            scales[col] = default_scale(lo_, hi_, codes)
+    return spec.with_changes(scales=scales)
+
+
+def _waves_section(spec: JourneySpec, det: Detection) -> JourneySpec:
+    """The column confirmed as the survey's waves, or none (one wave): proposals with their
+    evidence, never applied unasked (issue 23)."""
+    values = {g.column: [v for v, _ in g.counts] for g in det.columns}
+    proposed = wave_candidates(spec, values)
+    skip = {spec.outcome.column, spec.weight_column, *spec.touchpoint_columns}
+    others = [
+        c
+        for c in dict.fromkeys((*spec.segments, *spec.attributes))
+        if c not in skip and 2 <= len(values.get(c, ())) <= MAX_WAVES
+    ]
+    options = list(
+        dict.fromkeys(
+            [NO_WAVES, *(c for c, _ in proposed), *([spec.date_column] if spec.date_column else [])]
+            + others
+        )
+    )
+    if st.session_state.get("map_waves", NO_WAVES) not in options:
+        st.session_state["map_waves"] = NO_WAVES
+    st.subheader("Waves")
+    st.caption(
+        "A survey is one wave unless you confirm the column that holds its waves (a wave, "
+        "quarter or year column, or the date grouped by period): only then do the Overview "
+        "and the Trends page compare waves."
+    )
+    for col, why in proposed:
+        st.caption(f"Proposed: {escape_markdown(col)}, {escape_markdown(why)}.")
+    pick = st.selectbox(
+        "Waves from",
+        options,
+        key="map_waves",
+        format_func=lambda c: (
+            "none: one wave"
+            if c == NO_WAVES
+            else f"{c} (the date, by period)"
+            if c == spec.date_column
+            else c
+        ),
+    )
+    return spec.with_changes(wave_column=pick or None)
 
 
 def _before_save(digest: str, data: bytes, name: str, options: IngestOptions) -> None:
