@@ -12,7 +12,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from cmot.ingest import IngestOptions, ingest
+from cmot.ingest import IngestOptions, ingest, reingest
 from cmot.store import Store
 from tests.app.test_data_page import edit, roles, upload
 from tests.app.test_pages import APP, ok
@@ -145,3 +145,31 @@ def test_a_viewer_is_offered_no_edit(store_dir: Path, monkeypatch: pytest.Monkey
     at.run()
     ok(at.switch_page("pages/data.py").run())
     assert not [b for b in at.button if b.key == "edit_open"]
+
+
+def test_the_overview_announces_no_change_until_the_waves_are_confirmed(store_dir: Path) -> None:
+    """issue 23: on a single-wave survey the Overview announced a change 'between the last two
+    waves' of a yes/no question; only a confirmed wave column gives a headline change."""
+    store = Store(store_dir)
+    rows = []
+    for i in range(600):
+        wave = 2024 + i % 2
+        q = [1 + (i * k + wave) % 5 for k in (1, 3, 7)]
+        overall = 1 + (sum(q) + i % 3) % 5
+        yes = ("Yes", "No")[(i // 2) % 2]
+        day = ("Mon", "Tue", "Wed")[i % 3]
+        rows.append(f"{i},{q[0]},{q[1]},{q[2]},{overall},{yes},{day},{wave}\n")
+    data = ("id,q1,q2,q3,overall,lived_here_a_year,interview_day,wave\n" + "".join(rows)).encode()
+    info, _ = ingest(store, data, "one", IngestOptions(outcome="overall"), "one.csv")
+    assert info.spec.wave_column is None
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["dataset"] = "one"
+    ok(at.run())
+    said = " ".join(str(i.value) for i in at.info)
+    assert "between the last two waves" not in said and "between the waves" not in said
+    reingest(store, info, IngestOptions(spec=info.spec.with_changes(wave_column="wave")))
+    again = AppTest.from_file(APP, default_timeout=120)
+    again.query_params["dataset"] = "one"
+    ok(again.run())
+    said = read_as_text(" ".join(str(i.value) for i in again.info))
+    assert "between the last two waves" in said and "2024 to 2025" in said, said
