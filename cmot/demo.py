@@ -476,6 +476,25 @@ _GENERIC = (
     "Staff turnover was noticeable.",
     "Mostly satisfied with the work.",
 )
+# A respondent's own words after the template: who said it and when. Comments are sentences
+# that mostly differ (cmot.detect proposes a column as comments only then), and these words
+# are no theme's, so they speak to no moment.
+_WHO = (
+    "Our site manager", "The project lead", "My deputy", "Our finance office", "The board",
+    "Our architect", "My colleagues", "Our operations director", "The facilities staff",
+    "Our procurement officer", "The owner's representative", "Our engineers",
+)  # fmt: skip
+_SAID = (
+    "noticed the same", "brought this up", "agreed with me", "mentioned it twice",
+    "raised it on our call", "felt the same way", "wrote about it", "asked about it",
+    "pointed it out", "shared this view", "remarked on it", "spoke about it", "confirmed it",
+    "discussed it at length",
+)  # fmt: skip
+_WHEN = (
+    "in March", "last spring", "during the second phase", "at the final walkthrough",
+    "after the summer", "before the holidays", "on the Denver job", "on the north wing",
+    "in the autumn", "at the start", "near the end", "twice this quarter",
+)  # fmt: skip
 
 
 def comment_themes() -> pd.DataFrame:
@@ -490,8 +509,12 @@ def demo_comments(frame: pd.DataFrame, seed: int = 7) -> pd.Series:
     (one of them, at random) with probability 0.7; everyone else writes a generic sentence
     with probability 0.35; the rest leave it empty (None).
 
+    Four in five comments go on with the respondent's own sentence (who said so, when), drawn
+    from a second stream (seed, 17), so each comment mostly differs from the others.
+
     A separate RNG stream (seed, 13) so generate_demo's own numbers stay as they were."""
     rng = np.random.default_rng([seed, 13])
+    own = np.random.default_rng([seed, 17])
     scale = demo_spec().scale
     n = len(frame)
     seg = frame[SEGMENT_COLUMN].to_numpy()
@@ -500,6 +523,8 @@ def demo_comments(frame: pd.DataFrame, seed: int = 7) -> pd.Series:
     closer = rng.integers(0, len(_CLOSERS), n)
     generic = rng.integers(0, len(_GENERIC), n)
     extra = rng.random(n) < 0.25  # some themed comments carry a generic sentence too
+    who, said, when = (own.integers(0, len(p), n) for p in (_WHO, _SAID, _WHEN))
+    personal = own.random(n) < 0.8
     out: list[str | None] = []
     for i in range(n):
         themes = [
@@ -517,9 +542,14 @@ def demo_comments(frame: pd.DataFrame, seed: int = 7) -> pd.Series:
             text = f"{_OPENERS[opener[i]]}{theme}{_CLOSERS[closer[i]]}"
             if extra[i]:
                 text += " " + _GENERIC[generic[i]]
-            out.append(text[0].upper() + text[1:])
+            text = text[0].upper() + text[1:]
         elif u_generic[i] < 0.35:
-            out.append(_GENERIC[generic[i]])
+            text = _GENERIC[generic[i]]
         else:
             out.append(None)
+            continue
+        if personal[i]:
+            end = "" if text.endswith((".", "!")) else "."
+            text += f"{end} {_WHO[who[i]]} {_SAID[said[i]]} {_WHEN[when[i]]}."
+        out.append(text)
     return pd.Series(out, index=frame.index, name=COMMENT_COLUMN, dtype=object)

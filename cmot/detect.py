@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 
@@ -122,6 +122,10 @@ class _Profile:
     numbers: int = 0  # non-blank values that read as numbers
     avg_len: float = 0.0  # mean length of a text value
     position: int = 0
+    # A text column that may hold comments (_text_lengths): the median answer's characters
+    # and words. 0 for other columns.
+    median_len: float = 0.0
+    median_words: float = 0.0
 
 
 def _as_number(text: str) -> float | None:
@@ -269,6 +273,7 @@ def profile_columns(con: duckdb.DuckDBPyConnection, rows: int) -> list[_Profile]
             "SELECT " + ", ".join(f"count(DISTINCT {_q(c)})" for c in distinct) + " FROM sample"
         ).fetchall()[0]
         exact = {c: int(v) for c, v in zip(distinct, got, strict=True)}
+    lengths = _text_lengths(con, [c for c, t in types.items() if _may_be_comments(t, stats[c])])
     out = []
     for i, (c, t) in enumerate(types.items()):
         cnt, dist, nums, lo, hi, integral, is_index, avg_len, _ = stats[c]
@@ -295,9 +300,32 @@ def profile_columns(con: duckdb.DuckDBPyConnection, rows: int) -> list[_Profile]
                 int(nums),
                 float(avg_len or 0.0),
                 i,
+                *lengths.get(c, (0.0, 0.0)),
             )
         )
     con.execute("DROP TABLE IF EXISTS temp.sample")
+    return out
+
+
+def _may_be_comments(dtype: str, stats: Sequence[Any]) -> bool:
+    """Text without numbers and with enough different answers to be comments (see _guess)."""
+    cnt, dist, nums = stats[0], stats[1], stats[2]
+    return dtype == "VARCHAR" and not nums and dist > _MIN_COMMENT_VALUES and cnt > 0
+
+
+def _text_lengths(
+    con: duckdb.DuckDBPyConnection, columns: Sequence[str]
+) -> dict[str, tuple[float, float]]:
+    """The median answer's length in characters and words of each of `columns`, over the
+    profile's sample (the few text columns that may be comments: one statement each)."""
+    out: dict[str, tuple[float, float]] = {}
+    for c in columns:
+        v = f"trim({_q(c)})"
+        row = con.execute(
+            f"SELECT median(length({v})), median(len(string_split_regex({v}, '\\s+'))) "
+            f"FROM sample WHERE {v} <> ''"
+        ).fetchall()[0]
+        out[c] = (float(row[0] or 0.0), float(row[1] or 0.0))
     return out
 
 
@@ -455,6 +483,14 @@ _MARKER_WORDS = (
 )
 _NEGATIVE = r"\bnot\b|\bno\b|dis|unsat|neutral|false|\bdetractor|unlikely|never|^0$|^n$"
 _STANDARD_OTHER = ((0, 10),)  # touchpoints on another scale than the majority: 0-10 only
+# A comment column: over this many different answers, at least this share of them different
+# (mostly unique), and a typical (median) answer of this many words and characters. Real
+# comments: 16 words, 97 characters, 98% different (Santa Monica); a review title is three
+# or four words, a lounge's name five but repeated.
+_MIN_COMMENT_VALUES = 50
+_COMMENT_UNIQUE = 0.5
+_COMMENT_WORDS = 6
+_COMMENT_CHARS = 30
 
 
 def _positive_values(values: Sequence[str]) -> tuple[str, ...]:
@@ -506,13 +542,25 @@ def _guess(p: _Profile, sh: _Shape) -> ColumnGuess:
             "(make it the weight to weight the results)",
         )
     if not p.numbers and p.dtype == "VARCHAR":
-        # Comments: long text, and many different answers. People repeat short phrases
-        # ("Good service."), so a fifth distinct suffices when the text is long; a coded
-        # answer as long has a few dozen values at most.
-        if p.distinct > 50 and p.avg_len >= 25 and p.distinct > 0.2 * p.count:
-            return g("comment", "text", 0.7, "long free text")
-        if p.distinct > 50 and p.distinct > 0.5 * p.count:
-            return g("ignore", "text", 0.6, "free text (mostly unique values)")
+        # Comments: long answers (sentences, not a few words) and mostly different ones. A
+        # title is a few words; a name (an airline, a lounge, a city) repeats (issue 23).
+        unique_share = p.distinct / p.count if p.count else 0.0
+        if p.distinct > _MIN_COMMENT_VALUES and unique_share >= _COMMENT_UNIQUE:
+            if p.median_words >= _COMMENT_WORDS and p.median_len >= _COMMENT_CHARS:
+                return g(
+                    "comment",
+                    "text",
+                    0.7,
+                    f"free text: {p.median_words:g} words a typical answer, "
+                    f"{unique_share:.0%} different",
+                )
+            return g(
+                "ignore",
+                "text",
+                0.6,
+                f"short text ({p.median_words:g} words a typical answer): titles or names, "
+                "not comments",
+            )
         if re.search(_DATE_WORDS, name) and p.distinct > 20:
             return g("date", "date", 0.5, "named like a date")
     if re.search(_OUTCOME_WORDS, name):
@@ -649,8 +697,21 @@ def _resolve_touchpoints(patterns: Sequence[str], columns: Sequence[str]) -> lis
 
 
 def _close(name: str, columns: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, columns, n=5, cutoff=0.5)
-    return f" Close names: {', '.join(close)}." if close else ""
+    """Names really close to `name`: the same but for case, spacing and punctuation, or a slip
+    of a letter or two with the same numbers (q2_01 is no close name of q2_1: issue 23)."""
+
+    def norm(text: str) -> str:
+        return re.sub(r"[\W_]+", "", text.casefold())
+
+    def digits(text: str) -> list[str]:
+        return re.findall(r"\d+", text)
+
+    key = norm(name)
+    close = [c for c in columns if norm(c) == key]
+    for c in difflib.get_close_matches(name, columns, n=5, cutoff=0.8):
+        if c not in close and digits(c) == digits(name) and len(key) >= 4:
+            close.append(c)
+    return f" Close names: {', '.join(close[:5])}." if close else ""
 
 
 @dataclass(frozen=True)

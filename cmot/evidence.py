@@ -220,11 +220,13 @@ def find_evidence(
                     )
                 if not picked:
                     continue
-                top = (
-                    pd.concat(picked)
-                    .sort_values(["_group", "_score"], ascending=[True, False], kind="stable")
-                    .head(per_side)
+                ranked = pd.concat(picked).sort_values(
+                    ["_group", "_score"], ascending=[True, False], kind="stable"
                 )
+                # The same words written by several people are one quote, the best ranked
+                # (issue 23: a title quoted three times); the other places go to other texts.
+                same = ranked["quote"].str.casefold().str.split().str.join(" ")
+                top = ranked[~same.duplicated()].head(per_side)
                 top = top.drop(columns=["_group", "_score"])
                 top["quote"] = top["quote"].map(mask_personal)  # only the quotes shown
                 top.insert(0, "rank", range(1, len(top) + 1))

@@ -19,6 +19,11 @@ from cmot.spec import Code
 from cmot.store import DERIVED_COLUMNS, quote_ident
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    import duckdb
+
+    from cmot.options import IngestOptions
     from cmot.store import Store
 
 How = Literal["name", "label", "values", "none"]
@@ -204,16 +209,28 @@ def columns_info(store: Store, dataset: int | str) -> ColumnsInfo:
     names = tuple(str(r[0]) for r in described if str(r[0]) not in DERIVED_COLUMNS)
     spec = info.spec
     labels = {c: spec.label_of(c) for c in names if spec.label_of(c) != c}
-    shares: dict[str, dict[str, float] | None] = {c: {} for c in names}
+    missing = {c: spec.missing_codes(c) for c in names if spec.missing_codes(c)}
+    return ColumnsInfo(names, labels, _shares(cur, info.table, names), missing)
+
+
+def _shares(
+    con: duckdb.DuckDBPyConnection, relation: str, names: tuple[str, ...], numbers: bool = False
+) -> dict[str, Mapping[str, float] | None]:
+    """Each column's value shares (None over MAX_VALUES values), in one scan: every column's
+    values unpivoted to (column, value), counted together. `numbers`: a value that reads as
+    a whole number counts as that number ("4", "4.0" and " 4" alike: a raw file's column
+    is text in one wave when it holds a marker, numbers in the next)."""
+    shares: dict[str, dict[str, float]] = {c: {} for c in names}
     if names:
         cols = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in names)
-        # One scan: every column's values unpivoted to (column, value), counted together.
-        rows = cur.execute(
-            f"SELECT name, value, count(*) FROM (UNPIVOT (SELECT {cols} FROM {info.table}) "
+        rows = con.execute(
+            f"SELECT name, value, count(*) FROM (UNPIVOT (SELECT {cols} FROM {relation}) "
             "ON COLUMNS(*) INTO NAME name VALUE value) GROUP BY name, value"
         ).fetchall()
         for name, value, n in rows:
-            shares[str(name)][str(value)] = float(n)  # type: ignore[index]
+            key = _number_text(str(value)) if numbers else str(value)
+            counts = shares[str(name)]
+            counts[key] = counts.get(key, 0.0) + float(n)
     out: dict[str, Mapping[str, float] | None] = {}
     for c, counts in shares.items():
         total = sum(counts.values()) if counts else 0.0
@@ -221,5 +238,28 @@ def columns_info(store: Store, dataset: int | str) -> ColumnsInfo:
             out[c] = None
         else:
             out[c] = {v: n / total for v, n in counts.items()}
-    missing = {c: spec.missing_codes(c) for c in names if spec.missing_codes(c)}
-    return ColumnsInfo(names, labels, out, missing)
+    return out
+
+
+def _number_text(value: str) -> str:
+    text = value.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
+def file_columns_info(path: str | Path, options: IngestOptions) -> ColumnsInfo:
+    """A survey file's columns as they are in the file (`link` reads a stored dataset's):
+    names, question texts the file carries (Qualtrics, SPSS), value shares of the raw values,
+    and the missing codes it declares. What `propose_matches` needs to match a wave given as
+    a file (`python -m cmot trend a.csv b.csv`) the way `link` matches stored datasets."""
+    from cmot.read import open_raw  # reading builds on detection; harmonising comes later
+
+    with open_raw(path, options, None) as raw:
+        names = tuple(raw.columns)
+        shares = _shares(raw.con, "raw", names, numbers=True)
+        labels = {c: t for c, t in raw.labels.items() if t and t != c}
+        missing = {c: tuple(v) for c, v in raw.declared_missing.items() if v}
+    return ColumnsInfo(names, labels, shares, missing)

@@ -4,6 +4,7 @@ worked, as CSV tables and markdown."""
 from __future__ import annotations
 
 import argparse
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,17 +19,20 @@ from cmot.flags import (
     options_from_flags,
     split_list,
 )
-from cmot.ingest import open_survey
+from cmot.harmonise import ColumnsInfo, Match, file_columns_info, propose_matches
+from cmot.ingest import Survey, open_survey
 from cmot.options import IngestOptions
 from cmot.report import to_csv
 from cmot.spec import JourneySpec
-from cmot.store import Store
+from cmot.store import DERIVED_COLUMNS, Store, quote_ident
 from cmot.sums import Settings
 from cmot.trend import Family, TrendResult, compare_waves, compute_trend, fix_check
 from cmot.waves import (
     PERIODS,
     Wave,
     WaveSource,
+    trend_columns,
+    wave_spec,
     waves_from_column,
     waves_from_link,
     waves_from_relations,
@@ -116,13 +120,22 @@ def open_waves(args: argparse.Namespace) -> tuple[WaveSource, list[str]]:
     specs: list[JourneySpec] = []
     notes = []
     first: JourneySpec | None = None
+    first_info: list[ColumnsInfo] = []  # the first file's columns, read once when needed
     for k, ref in enumerate(sources):
         is_file = Path(ref).is_file()
+        if first is not None and is_file and Path(sources[0]).is_file():
+            # A later file is matched to the first column by column as `link` matches
+            # stored datasets, and read with the first one's mapping in its own names.
+            wave, found = _later_file(args, ref, k, first, first_info, options, segments)
+            waves.append(replace(wave, label=names[k]))
+            specs.append(first)
+            notes += found
+            continue
         if first is None:
             opts: IngestOptions | None = as_attributes(options, ref, segments)
         elif is_file:
-            # Later files are read with the first one's mapping: the same roles, codes and
-            # scale, so every wave is cleaned alike.
+            # After a stored dataset, a file is read with its mapping: the same roles, codes
+            # and scale, so every wave is cleaned alike.
             opts = replace(options, spec=first)
         else:
             opts = None  # a stored dataset keeps the mapping it was ingested with
@@ -138,6 +151,128 @@ def open_waves(args: argparse.Namespace) -> tuple[WaveSource, list[str]]:
         waves.append(Wave(names[k], survey.con, survey.table, (), key))
         specs.append(survey.spec)
     return waves_from_relations(waves, specs), notes
+
+
+def _later_file(
+    args: argparse.Namespace,
+    ref: str,
+    k: int,
+    first: JourneySpec,
+    first_info: list[ColumnsInfo],
+    options: IngestOptions,
+    segments: list[str],
+) -> tuple[Wave, list[str]]:
+    """A later wave given as a file: the columns the trend reads (`trend_columns`) found in it
+    by `propose_matches`, as `python -m cmot link` finds them (same name, then the same name
+    ignoring case, spacing and punctuation, the same question text, the same values), and
+    the file read with the first wave's mapping written in its names (`wave_spec`); its
+    relation renames them back. Other columns are not read, so they never block the run. A
+    touchpoint it lacks is left out with a note; the outcome, the weight or a segment column
+    it lacks is refused, naming the file, the column and the `link` commands that fix it."""
+    first_ref = str(args.sources[0])
+    reading = IngestOptions(sheet=options.sheet, layout=options.layout, delimiter=options.delimiter)
+    other = file_columns_info(ref, reading)
+    needed = trend_columns(first, segments)
+    notes: list[str] = []
+    if all(c in other.names for c in needed):
+        found = {c: c for c in needed}
+    else:
+        if not first_info:
+            first_info.append(file_columns_info(first_ref, reading))
+        matches = {m.first_column: m for m in propose_matches(first_info[0], other)}
+        found = {}
+        lost: list[str] = []
+        renamed: list[Match] = []
+        for c, what in needed.items():
+            m = matches.get(c)
+            if m is None or m.other_column is None:
+                if what != "a touchpoint":
+                    raise CmotError(_unmatched(args, ref, c, what, first))
+                lost.append(c)
+                continue
+            found[c] = m.other_column
+            if m.other_column != c:
+                renamed.append(m)
+        if renamed:
+            by_how: dict[str, list[str]] = {}
+            for m in renamed:
+                by_how.setdefault(m.evidence, []).append(f"{m.other_column} as {m.first_column}")
+            shown = "; ".join(
+                f"{', '.join(pairs[:6])}{' ...' if len(pairs) > 6 else ''} ({how})"
+                for how, pairs in by_how.items()
+            )
+            notes.append(
+                f"{Path(ref).name}: {len(renamed)} column(s) matched to {Path(first_ref).name}'s "
+                f"as python -m cmot link matches them: {shown}."
+            )
+        if lost:
+            notes.append(
+                f"{Path(ref).name} has no column matching touchpoint(s) "
+                f"{', '.join(lost[:10])}{' ...' if len(lost) > 10 else ''} of "
+                f"{Path(first_ref).name} (by name, question text or values): left out of the "
+                "trend. If the file asks them under other names, link the waves "
+                "(python -m cmot link ... --map OLD=NEW)."
+            )
+    spec = wave_spec(first, found, segments)
+    survey = open_survey(ref, replace(reading, spec=spec))
+    back = {later: c for c, later in found.items()}
+    parts = [
+        f"{quote_ident(later)} AS {quote_ident(c)}" if later != c else quote_ident(c)
+        for later, c in back.items()
+    ]
+    parts += [quote_ident(c) for c in DERIVED_COLUMNS if c in _columns_of(survey)]
+    relation = f"(SELECT {', '.join(parts)} FROM {survey.table})"
+    check_segment_columns(survey.con, relation, first, segments)
+    return Wave(_name(ref), survey.con, relation, (), None), notes
+
+
+def _columns_of(survey: Survey) -> set[str]:
+    rows = survey.con.execute(f"DESCRIBE SELECT * FROM {survey.table}").fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def _listed(items: tuple[str, ...]) -> str:
+    """Names as one comma-separated flag value (`split_list`: a comma inside quotes)."""
+    return ",".join(f'"{c}"' if "," in c else c for c in items)
+
+
+def _unmatched(
+    args: argparse.Namespace, ref: str, column: str, what: str, first: JourneySpec
+) -> str:
+    """The refusal for a column the trend needs that a later file lacks: the file, the
+    column, and the commands that match it by hand (`link` with --map) and run the trend."""
+    a, b = str(args.sources[0]), ref
+    na, nb = _name(a), _name(b)
+    link = f"{na}-{nb}"
+    flags = _spec_flags(first)
+    out = shlex.quote(str(args.out))
+    seg = "".join(f" --segment {shlex.quote(s)}" for s in args.segment or [])
+    return (
+        f"{Path(b).name} has no column matching {column!r}, {what} in {Path(a).name}: none has "
+        "its name (ignoring case, spaces and punctuation), question text or values. If "
+        f"{Path(b).name} asks it under another name, store the waves and link them, naming "
+        f"that column: python -m cmot ingest {shlex.quote(a)} --name {shlex.quote(na)}{flags}; "
+        f"python -m cmot ingest {shlex.quote(b)} --name {shlex.quote(nb)} (with its own "
+        f"column names); python -m cmot link {shlex.quote(link)} {shlex.quote(na)} "
+        f"{shlex.quote(nb)} --map COLUMN={shlex.quote(column)} --yes (COLUMN: its name in "
+        f"{Path(b).name}); then python -m cmot trend --link {shlex.quote(link)}{seg} --out {out}"
+    )
+
+
+def _spec_flags(spec: JourneySpec) -> str:
+    """The mapping flags that make `spec`'s outcome, codes, touchpoints and weight."""
+    o = spec.outcome
+    parts = ["--outcome", o.column, "--outcome-type", o.kind]
+    if o.kind == "binary" and o.positive:
+        parts += ["--positive", _listed(o.positive)]
+    elif o.kind == "scale" and o.min is not None and o.max is not None:
+        parts += ["--outcome-range", f"{o.min:g}-{o.max:g}"]
+    if spec.scale.missing:
+        parts += [f"--missing={','.join(map(str, spec.scale.missing))}"]
+    parts += ["--touchpoints", _listed(spec.touchpoint_columns)]
+    if spec.weight_column:
+        parts += ["--weight", spec.weight_column]
+    return "".join(f" {shlex.quote(p)}" for p in parts)
 
 
 def _cut(text: str, width: int) -> str:

@@ -327,6 +327,53 @@ def _only(spec: JourneySpec, columns: Sequence[str]) -> JourneySpec:
     return replace(spec, stages=stages, touchpoints=tps)
 
 
+def trend_columns(spec: JourneySpec, segments: Sequence[str] = ()) -> dict[str, str]:
+    """The columns a trend reads, each with what it is: the outcome, the touchpoints, the
+    weight and the `segments` asked for. Any other column of a wave may be absent or differ."""
+    out = {spec.outcome.column: "the outcome"}
+    out.update({c: "a touchpoint" for c in spec.touchpoint_columns if c not in out})
+    if spec.weight_column:
+        out.setdefault(spec.weight_column, "the weight")
+    out.update({c: "a segment column" for c in segments if c not in out})
+    return out
+
+
+def wave_spec(
+    spec: JourneySpec, names: Mapping[str, str], segments: Sequence[str] = ()
+) -> JourneySpec:
+    """The first wave's `spec` for reading a later wave: only the columns a trend reads
+    (`trend_columns`; touchpoints `names` lacks are left out), in the later wave's names
+    (`names`: a first-wave column -> the later wave's column; absent: the same name). Its
+    scale, codes, value labels and question texts stay, so every wave is cleaned alike; ids,
+    dates, comments and attributes not asked for are dropped, so they never block a wave."""
+
+    def n(c: str) -> str:
+        return names.get(c, c)
+
+    keep = [c for c in spec.touchpoint_columns if c in names]
+    only = _only(spec, keep) if keep != list(spec.touchpoint_columns) else spec
+    used = set(trend_columns(only, segments))
+    return replace(
+        only,
+        stages=tuple(replace(st, touchpoints=tuple(map(n, st.touchpoints))) for st in only.stages),
+        touchpoints=tuple(replace(t, column=n(t.column)) for t in only.touchpoints),
+        outcome=replace(only.outcome, column=n(only.outcome.column)),
+        weight_column=n(only.weight_column) if only.weight_column else None,
+        id_column=None,
+        date_column=None,
+        wave_column=None,
+        segments=tuple(n(c) for c in only.segments if c in segments),
+        attributes=tuple(n(c) for c in segments),
+        ignored=(),
+        missing={n(c): v for c, v in only.missing.items() if c in used},
+        labels={n(c): v for c, v in only.labels.items() if c in used},
+        scales={n(c): v for c, v in only.scales.items() if c in used},
+        comments=(),
+        comment_links={},
+        column_labels={n(c): v for c, v in only.column_labels.items() if c in used},
+    )
+
+
 def waves_from_link(store: Store, link: Link) -> WaveSource:
     """The waves of a stored link: each dataset with its columns renamed to the first wave's.
 

@@ -136,3 +136,32 @@ def test_a_stage_link_covers_its_touchpoints() -> None:
     low_a = ev.quotes.query("touchpoint == 'a' and side == 'low'")
     assert list(low_a["quote"]) == ["bad a", "meh b", "meh"]  # linked, then by rating gap
     assert "bad a" not in set(ev.quotes.query("touchpoint == 'b'")["quote"])
+
+
+def test_a_text_written_by_several_raters_is_quoted_once() -> None:
+    """Issue 23: evidence quoted the same title three times. The same words (case and spacing
+    aside) are one quote, the best ranked respondent's; the other places go to other texts."""
+    n = 40
+    said = ["Air France customer review", "air france  customer review "] * 6
+    said += [f"The seat {i} was broken and nobody came to fix it" for i in range(n - len(said))]
+    frame = pd.DataFrame(
+        {
+            "id": range(n),
+            "Seat comfort": [1] * n,
+            "Cleanliness": [5] * n,
+            "comment": said,
+        }
+    )
+    ev = find_evidence(
+        frame,
+        ["Seat comfort", "Cleanliness"],
+        {"comment": None},
+        low_max=2,
+        high_min=5,
+        id_col="id",
+        per_side=5,
+    )
+    for (tp, side), quotes in ev.quotes.groupby(["touchpoint", "side"]):
+        key = quotes.quote.str.casefold().str.split().str.join(" ")
+        assert key.is_unique, (tp, side, quotes.quote.tolist())
+        assert len(quotes) == 5

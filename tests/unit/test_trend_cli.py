@@ -198,3 +198,141 @@ def test_stored_datasets_as_waves(demo_files: Path, tmp_path: Path, store_dir: P
     r = run_cli("trend", "clients", "--wave", WAVE_COLUMN, "--out", str(tmp_path / "w"))
     assert r.returncode == 2 and "No column 'Wave' to take waves from" in r.stderr
     assert "'Survey date'" in r.stderr
+
+
+# ---- waves in separate files, their columns renamed (issue 23) ---------------------------
+
+KC_FLAGS = ["--outcome", "q2_01", "--missing", "9,99", "--touchpoints", "q3_*"]
+
+
+def main_run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`python -m cmot ...` in this process: its exit code, stdout and stderr."""
+    from cmot.cli import main
+
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def kc_second(tmp_path: Path, name: str, change) -> Path:  # type: ignore[no-untyped-def]
+    """The second Kansas City wave, changed by `change` (a frame -> frame), as a temp file."""
+    frame = change(pd.read_csv(need_real(KC / "wave_2022_03.csv")))
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def renamed_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The second wave as another export names it: Q3-01 for q3_01, the district spelled out,
+    and the columns in another order."""
+    frame = frame.rename(columns={c: c.upper().replace("_", "-") for c in frame if c[0] == "q"})
+    frame = frame.rename(columns={"counci": "Council District"})
+    return frame[list(reversed(frame.columns))]
+
+
+def test_renamed_columns_in_a_wave_file_are_matched_as_link_matches_them(
+    tmp_path: Path, store_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = need_real(KC / "wave_2021_09.csv")
+    second = need_real(KC / "wave_2022_03.csv")
+    renamed = kc_second(tmp_path, "wave_2022_03_renamed.csv", renamed_columns)
+    seg = ["--segment", "counci"]
+    code, out, err = main_run(
+        capsys, "trend", str(first), str(second), *KC_FLAGS, *seg, "--out", str(tmp_path / "a")
+    )
+    assert code == 0, err
+    code, out, err = main_run(
+        capsys, "trend", str(first), str(renamed), *KC_FLAGS, *seg, "--out", str(tmp_path / "b")
+    )
+    assert code == 0, err
+    # The matches are said, with link's evidence
+    assert "python -m cmot link" in out and "Q2-01 as q2_01" in out
+    assert "Council District as counci (same values 1-6" in out
+    same, changes_same, _ = read_out(tmp_path / "a")
+    ren, changes_ren, _ = read_out(tmp_path / "b")
+    assert list(ren.wave.unique()) == ["wave_2021_09", "wave_2022_03_renamed"]
+    cols = ["segment", "touchpoint", "n", "penalty", "reward", "penalty_se", "reward_se", "class"]
+    pd.testing.assert_frame_equal(same[cols], ren[cols])
+    num = ["d_penalty", "d_reward", "d_penalty_se", "d_reward_se", "p_adj"]
+    pd.testing.assert_frame_equal(changes_same[num], changes_ren[num])
+
+    # As link would: each wave stored with its own names, linked, trended by the link.
+    own = ["--outcome", "Q2-01", "--missing", "9,99", "--touchpoints", "Q3-*"]
+    assert main_run(capsys, "ingest", str(first), "--name", "sep21", *KC_FLAGS)[0] == 0
+    assert main_run(capsys, "ingest", str(renamed), "--name", "mar22", *own)[0] == 0
+    code, out, err = main_run(capsys, "link", "kc", "sep21", "mar22", "--yes")
+    assert code == 0, err
+    code, out, err = main_run(capsys, "trend", "--link", "kc", *seg, "--out", str(tmp_path / "c"))
+    assert code == 0, err
+    linked, changes_linked, _ = read_out(tmp_path / "c")
+    pd.testing.assert_frame_equal(linked[cols], ren[cols])
+    pd.testing.assert_frame_equal(changes_linked[num], changes_ren[num])
+
+
+def test_columns_the_trend_does_not_read_never_block_it(
+    tmp_path: Path, store_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Attributes not asked for and extra columns may be missing or new in a later wave; a
+    touchpoint it lacks is left out with a note."""
+    first = need_real(KC / "wave_2021_09.csv")
+
+    def change(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.drop(columns=["method", "city", "zip", "q40_w", "q3_05", "id"])
+        return frame.assign(**{"new question": 1, "q99_01": "text"})
+
+    other = kc_second(tmp_path, "fewer.csv", change)
+    code, out, err = main_run(
+        capsys, "trend", str(first), str(other), *KC_FLAGS, "--segment", "counci",
+        "--out", str(tmp_path / "o"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "fewer.csv has no column matching touchpoint(s) q3_05" in out
+    trend, _, _ = read_out(tmp_path / "o")
+    assert set(trend.touchpoint) == {f"q3_{i:02d}" for i in range(1, 17)} - {"q3_05"}
+
+
+@pytest.mark.parametrize(
+    ("what", "change", "flags"),
+    [
+        ("the outcome", lambda f: f.drop(columns="q2_01"), []),
+        ("a segment column", lambda f: f.drop(columns="counci"), ["--segment", "counci"]),
+    ],
+)
+def test_a_column_no_match_finds_is_refused_naming_the_file_and_link(
+    tmp_path: Path,
+    store_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    what: str,
+    change,  # type: ignore[no-untyped-def]
+    flags: list[str],
+) -> None:
+    first = need_real(KC / "wave_2021_09.csv")
+    other = kc_second(tmp_path, "later wave.csv", change)
+    out_dir = str(tmp_path / "o")
+    code, out, err = main_run(
+        capsys, "trend", str(first), str(other), *KC_FLAGS, *flags, "--out", out_dir
+    )
+    assert code == 2, (out, err)
+    column = "q2_01" if what == "the outcome" else "counci"
+    assert f"later wave.csv has no column matching {column!r}, {what} in wave_2021_09.csv" in err
+    # the exact commands: both files stored, linked naming the column, the trend by the link
+    assert f"python -m cmot ingest {first} --name wave_2021_09 --outcome q2_01" in err
+    assert f"python -m cmot ingest '{other}' --name 'later wave'" in err
+    assert "python -m cmot link 'wave_2021_09-later wave' wave_2021_09 'later wave' " in err
+    assert f"--map COLUMN={column} --yes" in err
+    assert "python -m cmot trend --link 'wave_2021_09-later wave'" in err and out_dir in err
+    assert "Close names" not in err and "Traceback" not in err
+    assert err.count("\n") == 1  # one line
+
+
+def test_close_names_are_only_really_close_ones(
+    tmp_path: Path, store_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """q2_01 is no close name of q2_1 (a different question number); Q2_01 is."""
+    first = str(need_real(KC / "wave_2021_09.csv"))
+    out = ["--out", str(tmp_path / "o")]
+    code, _, err = main_run(capsys, "trend", first, first, "--outcome", "q2_1", *out)
+    assert code == 2 and "There is no column 'q2_1'" in err
+    assert "Close names" not in err, err
+    code, _, err = main_run(capsys, "trend", first, first, "--outcome", "Q2_01", *out)
+    assert code == 2 and "Close names: q2_01." in err, err
