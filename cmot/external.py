@@ -38,6 +38,7 @@ from cmot.detect import Detection
 from cmot.engines import EngineName, SparkEngine, spark_session
 from cmot.errors import CmotError, engine_message
 from cmot.ingest import _detection  # a file's detection, run here on the sample
+from cmot.limits import check_column_count
 from cmot.options import IngestOptions
 from cmot.read import RawFile
 from cmot.spec import JourneySpec, validate_spec
@@ -489,6 +490,9 @@ def _detection_sample(opened: Opened, rows: int) -> tuple[RawFile, int]:
 
 def map_external(opened: Opened, options: IngestOptions) -> tuple[Detection, JourneySpec, int]:
     """Detect roles on a seeded sample (with what `options` say), the spec and the rows."""
+    # $CMOT_MAX_COLUMNS from the schema (DESCRIBE SELECT: one row a column, on either engine).
+    width = len(opened.run(f"DESCRIBE SELECT * FROM {opened.relation}", []))
+    check_column_count(width, options.max_columns, "The source")
     raw, total = _detection_sample(opened, DETECT_ROWS)
     try:
         det = _detection(raw, options)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from cmot import limits
 from cmot.errors import CmotError
 from cmot.spec import Code
 
@@ -341,9 +342,14 @@ def _has_table(rows: list[list[Any]]) -> bool:
     return False
 
 
-def read_excel(path: Path, sheet: str | None) -> Workbook:
-    """The chosen sheet (default: the first with data) as a typed Arrow table."""
+def read_excel(path: Path, sheet: str | None, max_columns: int | None = None) -> Workbook:
+    """The chosen sheet (default: the first with data) as a typed Arrow table. A sheet wider
+    than `max_columns` (None: $CMOT_MAX_COLUMNS) is refused from its extent, before its
+    cells become Python values; unasked, such a sheet is passed over for the next with data."""
     from python_calamine import CalamineWorkbook
+
+    cap = max_columns if max_columns is not None else limits.max_columns()
+    too_wide: tuple[str, int] | None = None
 
     try:
         with path.open("rb") as f:
@@ -356,7 +362,13 @@ def read_excel(path: Path, sheet: str | None) -> Workbook:
             chosen: str | None = None
             rows: list[list[Any]] = []
             for n in [sheet] if sheet is not None else list(names):
-                rows = wb.get_sheet_by_name(n).to_python(skip_empty_area=True)
+                found = wb.get_sheet_by_name(n)
+                if found.width > cap:
+                    if sheet is not None:
+                        limits.check_column_count(found.width, cap, f"Sheet {n!r}")
+                    too_wide = too_wide or (n, found.width)
+                    continue
+                rows = found.to_python(skip_empty_area=True)
                 if sheet is not None or _has_table(rows):
                     chosen = n
                     break
@@ -367,6 +379,8 @@ def read_excel(path: Path, sheet: str | None) -> Workbook:
             f"The workbook could not be read ({type(e).__name__}: {str(e)[:120]}). "
             "Open it in Excel, save it again as .xlsx, or export the sheet as CSV."
         ) from None
+    if chosen is None and too_wide is not None:
+        limits.check_column_count(too_wide[1], cap, f"Sheet {too_wide[0]!r}")
     if chosen is None:
         raise CmotError(
             f"No sheet holds a table (a header row and data rows): sheets {', '.join(names)}."
@@ -407,8 +421,9 @@ class SavFile:
     declared_missing: Mapping[str, tuple[Code, ...]]
 
 
-def sav_rows(path: Path) -> int | None:
-    """The row count the file declares, read before the data (None when it does not say)."""
+def sav_shape(path: Path) -> tuple[int | None, int]:
+    """The row count the file declares (None when it does not say) and its columns, read
+    from the metadata before the data."""
     import pyreadstat
 
     try:
@@ -416,7 +431,12 @@ def sav_rows(path: Path) -> int | None:
     except Exception as e:  # pyreadstat's ReadstatError and friends
         raise _bad_sav(e) from None
     n = meta.number_rows
-    return int(n) if n is not None and n >= 0 else None
+    return (int(n) if n is not None and n >= 0 else None), len(meta.column_names)
+
+
+def sav_rows(path: Path) -> int | None:
+    """The row count the file declares, read before the data (None when it does not say)."""
+    return sav_shape(path)[0]
 
 
 def _bad_sav(e: Exception) -> CmotError:

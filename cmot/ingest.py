@@ -24,7 +24,7 @@ from cmot.clean import (
 from cmot.detect import Detection, _Profile, detect, profile_columns, value_counts
 from cmot.errors import CmotError
 from cmot.formats import metadata_role
-from cmot.limits import max_rows
+from cmot.limits import max_columns, max_rows
 from cmot.options import IngestOptions
 from cmot.patterns import said
 from cmot.read import RawFile, max_upload_bytes, open_raw
@@ -158,6 +158,7 @@ def _read_key(
         opts.delimiter,
         opts.layout,
         opts.max_rows if opts.max_rows is not None else max_rows(),
+        opts.max_columns if opts.max_columns is not None else max_columns(),
         opts.max_bytes if opts.max_bytes is not None else max_upload_bytes(),
     )
 

@@ -1,11 +1,15 @@
-"""The row cap on uploads ($CMOT_MAX_ROWS), checked on the raw bytes before DuckDB reads them.
+"""The row cap on uploads ($CMOT_MAX_ROWS), checked on the raw bytes before DuckDB reads them,
+and the column cap ($CMOT_MAX_COLUMNS), checked on the header line (a CSV), the metadata (SPSS)
+or the sheet's extent (Excel) before the cells are read.
 
-The size cap ($CMOT_MAX_UPLOAD_MB) lives in cmot.ingest; both run before the file is parsed,
-so an oversized upload costs one pass over its bytes and never reaches the store.
+The size cap ($CMOT_MAX_UPLOAD_MB) lives in cmot.read; all three run before the file is
+parsed, so an oversized upload costs one pass over its bytes and never reaches the store.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from pathlib import Path
 
@@ -13,21 +17,61 @@ from cmot.errors import CmotError
 
 ENV_MAX_ROWS = "CMOT_MAX_ROWS"
 DEFAULT_MAX_ROWS = 5_000_000
+ENV_MAX_COLUMNS = "CMOT_MAX_COLUMNS"
+# The widest real survey we know has 226 columns (a city's resident survey); the largest
+# Qualtrics exports run to several hundred. Mapping is linear in the columns (in batches,
+# cmot.detect.BATCH_COLUMNS): 2,000 map in a few seconds and a few hundred MB.
+DEFAULT_MAX_COLUMNS = 2_000
 _BLOCK = 1 << 22
+
+
+def _setting(name: str, default: int, unit: str, least: int = 1) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise CmotError(f"{name} must be a whole number of {unit}.") from None
+    if value < least:
+        raise CmotError(f"{name} must be at least {least}.")
+    return value
 
 
 def max_rows() -> int:
     """The configured row cap ($CMOT_MAX_ROWS, default 5,000,000 data rows)."""
-    raw = os.environ.get(ENV_MAX_ROWS, "").strip()
-    if not raw:
-        return DEFAULT_MAX_ROWS
+    return _setting(ENV_MAX_ROWS, DEFAULT_MAX_ROWS, "rows")
+
+
+def max_columns() -> int:
+    """The configured column cap ($CMOT_MAX_COLUMNS, default 2,000 columns)."""
+    return _setting(ENV_MAX_COLUMNS, DEFAULT_MAX_COLUMNS, "columns", least=2)
+
+
+def check_column_count(columns: int, cap: int | None = None, where: str = "The file") -> None:
+    """Refuse more columns than the cap (None: $CMOT_MAX_COLUMNS), saying what to do."""
+    limit = max_columns() if cap is None else cap
+    if columns > limit:
+        raise CmotError(
+            f"{where} has {columns:,} columns, more than the {limit:,} this dashboard reads "
+            f"({ENV_MAX_COLUMNS}). Drop the columns the analysis does not need (or export fewer "
+            "questions from the survey tool), or ask whoever runs the dashboard to raise the "
+            f"limit ({ENV_MAX_COLUMNS})."
+        )
+
+
+def header_fields(head: bytes, delimiter: str) -> int:
+    """Fields of the first record in a text file's first bytes, read as CSV (a quoted name
+    may hold the delimiter or a line break). A header longer than `head` counts the fields
+    read so far: a lower bound, enough to refuse a file over the cap."""
+    # latin-1 maps every byte to one character, and the delimiters and quotes are ASCII,
+    # which no utf-8 sequence of another character contains: the count holds for both.
+    text = head.decode("latin-1")
     try:
-        value = int(float(raw))
-    except ValueError:
-        raise CmotError(f"{ENV_MAX_ROWS} must be a whole number of rows.") from None
-    if value < 1:
-        raise CmotError(f"{ENV_MAX_ROWS} must be at least 1.")
-    return value
+        first = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    except csv.Error:  # an unclosed quote running past `head`: count the delimiters
+        first = text.split("\n", 1)[0].split(delimiter)
+    return len(first)
 
 
 def _lines(path: Path, stop_after: int, quoted: bool) -> int:

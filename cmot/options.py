@@ -33,6 +33,7 @@ class IngestOptions:
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     max_bytes: int | None = None  # None: $CMOT_MAX_UPLOAD_MB
     max_rows: int | None = None  # None: $CMOT_MAX_ROWS
+    max_columns: int | None = None  # None: $CMOT_MAX_COLUMNS
 
 
 def parse_codes(text: str) -> tuple[Code, ...]:

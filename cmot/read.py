@@ -18,7 +18,7 @@ import duckdb
 from cmot import formats
 from cmot.detect import ID_WORDS
 from cmot.errors import CmotError
-from cmot.limits import ENV_MAX_ROWS, check_rows, max_rows
+from cmot.limits import ENV_MAX_ROWS, check_column_count, check_rows, header_fields, max_rows
 from cmot.options import IngestOptions
 from cmot.spec import (
     Code,
@@ -254,6 +254,10 @@ def _pivot_long(
         f"SELECT {_q(tp)}::VARCHAR, {stage_expr} FROM raw GROUP BY 1 ORDER BY min(rowid)"
     ).fetchall()
     names = [r[0] for r in order]
+    # One column per touchpoint after the pivot: the cap holds for the wide table too.
+    check_column_count(
+        len(rest) + len(names), opts.max_columns, "Pivoted to one column per touchpoint, the file"
+    )
     clash = sorted(set(names) & set(rest))
     if clash:
         raise CmotError(f"Touchpoint names clash with other columns: {clash}. Rename them.")
@@ -263,13 +267,16 @@ def _pivot_long(
         for name, st in order:
             by_stage.setdefault(st or "Journey", []).append(name)
         stages = [Stage(s, tuple(t)) for s, t in by_stage.items()]
-    varying = con.execute(
-        "SELECT "
-        + ", ".join(f"count(DISTINCT {_q(c)})" for c in rest if c != id_col)
-        + f" , 1 FROM raw GROUP BY {_q(id_col)} HAVING "
-        + " OR ".join([f"count(DISTINCT {_q(c)}) > 1" for c in rest if c != id_col] or ["false"])
-        + " LIMIT 1"
-    ).fetchall()
+    others = [c for c in rest if c != id_col]  # none in a file of id, touchpoint and score
+    varying: list[tuple[Any, ...]] = []
+    if others:
+        varying = con.execute(
+            "SELECT "
+            + ", ".join(f"count(DISTINCT {_q(c)})" for c in others)
+            + f" FROM raw GROUP BY {_q(id_col)} HAVING "
+            + " OR ".join(f"count(DISTINCT {_q(c)}) > 1" for c in others)
+            + " LIMIT 1"
+        ).fetchall()
     if varying:
         raise CmotError(
             "In the long file, a respondent's other columns (outcome, attributes) change from "
@@ -473,7 +480,8 @@ def _read_binary(
     con: duckdb.DuckDBPyConnection, path: Path, kind: str, opts: IngestOptions
 ) -> _Loaded:
     if kind == "spss":
-        declared = formats.sav_rows(path)
+        declared, width = formats.sav_shape(path)
+        check_column_count(width, opts.max_columns)  # from the metadata, before the data
         if declared is not None:
             _check_row_count(declared, opts.max_rows)  # before the data is read
         sav = formats.read_sav(path)
@@ -482,7 +490,7 @@ def _read_binary(
         return _Loaded(
             columns, sav.encoding, "spss", sav.labels, sav.value_labels, sav.declared_missing
         )
-    book = formats.read_excel(path, opts.sheet)
+    book = formats.read_excel(path, opts.sheet, opts.max_columns)
     _check_row_count(book.table.num_rows, opts.max_rows)
     columns = _load_arrow(con, book.table)
     fmt = "excel" if book.format in ("excel", "csv") else book.format
@@ -518,6 +526,10 @@ def open_raw(
             path = stack.enter_context(_utf8_copy(path))
             head, kind = _read_head(path), "text"
         if kind == "text":
+            # $CMOT_MAX_COLUMNS on the header line, before the file is scanned or parsed.
+            first = head.split(b"\n", 1)[0].decode("latin-1")
+            delim = opts.delimiter or formats.guess_delimiter(first)
+            check_column_count(header_fields(head, delim), opts.max_columns)
             sha, encoding, lines = _scan_file(path)
             sha = original_sha or sha
             if lines - 1 > (max_rows() if opts.max_rows is None else opts.max_rows):

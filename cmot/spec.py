@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import tomllib
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -107,22 +109,30 @@ class JourneySpec:
     # values are the waves, or the date column, grouped by period); never guessed.
     wave_column: str | None = None
 
-    @property
+    @cached_property
     def touchpoint_columns(self) -> tuple[str, ...]:
-        """Touchpoints in journey order: stage by stage."""
+        """Touchpoints in journey order: stage by stage (built once per spec)."""
         return tuple(c for s in self.stages for c in s.touchpoints)
 
-    def touchpoint(self, column: str) -> Touchpoint:
+    @cached_property
+    def _index(self) -> tuple[dict[str, Touchpoint], dict[str, str]]:
+        """Each touchpoint column's Touchpoint and stage (the first, as a search finds it):
+        a lookup per column stays constant however many touchpoints a journey has. Built
+        once per spec (a frozen dataclass: `replace` makes a new one, with its own)."""
+        touchpoints: dict[str, Touchpoint] = {}
         for t in self.touchpoints:
-            if t.column == column:
-                return t
-        raise KeyError(column)
+            touchpoints.setdefault(t.column, t)
+        stages: dict[str, str] = {}
+        for s in self.stages:
+            for c in s.touchpoints:
+                stages.setdefault(c, s.name)
+        return touchpoints, stages
+
+    def touchpoint(self, column: str) -> Touchpoint:
+        return self._index[0][column]
 
     def stage_of(self, column: str) -> str:
-        for s in self.stages:
-            if column in s.touchpoints:
-                return s.name
-        raise KeyError(column)
+        return self._index[1][column]
 
     def scale_of(self, column: str) -> Scale:
         """The scale a touchpoint is rated on: its own when it has one, else the survey's."""
@@ -132,15 +142,15 @@ class JourneySpec:
         """Codes that mean 'no answer' for a column: its own, else its scale's for touchpoints."""
         if column in self.missing:
             return tuple(self.missing[column])
-        if column in self.touchpoint_columns:
+        if column in self._index[1]:  # a touchpoint: a column of a stage
             return self.scale_of(column).missing
         return ()
 
     def label_of(self, column: str) -> str:
         """What a person reads for a column: a touchpoint's label or the question text."""
-        for t in self.touchpoints:
-            if t.column == column:
-                return t.name
+        found = self._index[0].get(column)
+        if found is not None:
+            return found.name
         return self.column_labels.get(column) or column
 
     def comment_touchpoints(self) -> dict[str, tuple[str, ...]]:
@@ -183,7 +193,7 @@ def validate_spec(spec: JourneySpec) -> JourneySpec:
     staged = [c for st in spec.stages for c in st.touchpoints]
     if not staged:
         problems.append("no touchpoints: list at least one touchpoint column in a stage")
-    dupes = sorted({c for c in staged if staged.count(c) > 1})
+    dupes = sorted(c for c, n in Counter(staged).items() if n > 1)
     if dupes:
         problems.append(f"touchpoints listed in more than one stage: {', '.join(dupes)}")
     names = [st.name for st in spec.stages]

@@ -653,11 +653,12 @@ def mapping_step(data: bytes, name: str, start: Start | None = None) -> MappingR
             + " Pick the column that measures the whole relationship (overall satisfaction, "
             "would recommend, renewed): the analysis explains it."
         )
+    named = _named(base)  # once: a search per option was quadratic in the columns
     st.selectbox(
         "Outcome column",
         [NO_OUTCOME, *(c for c in columns if c not in commented)],
         key="map_outcome",
-        format_func=lambda c: "— pick the outcome —" if c == NO_OUTCOME else _named(base, c),
+        format_func=lambda c: "— pick the outcome —" if c == NO_OUTCOME else named.get(c, c),
         on_change=_on_outcome,
         args=(state,),
         help=question_help(base, outcome_col),
@@ -1035,11 +1036,13 @@ def _validation(
     return report.drop_warning, kept
 
 
-def _named(det: Detection, column: str) -> str:
-    for g in det.columns:
-        if g.column == column and g.label and g.label != column:
-            return f"{column}: {short_label(g.label)}"
-    return column
+def _named(det: Detection) -> dict[str, str]:
+    """Columns with question text, as the outcome picker names them."""
+    return {
+        g.column: f"{g.column}: {short_label(g.label)}"
+        for g in reversed(det.columns)  # the first of a repeated name wins, as a search did
+        if g.label and g.label != g.column
+    }
 
 
 def short_label(text: str, width: int = 60) -> str:

@@ -1,4 +1,4 @@
-"""Limits in the app: the size and row caps refuse an upload with a clear message, and the
+"""Limits in the app: the size, row and column caps refuse an upload with a clear message, and the
 production config keeps Streamlit's own cap, XSRF protection and no usage statistics."""
 
 from __future__ import annotations
@@ -41,6 +41,16 @@ def test_a_file_over_the_row_cap_is_refused_with_a_clear_message(
     at = _upload(monkeypatch, CMOT_MAX_ROWS="1000")
     errors = " ".join(e.value for e in at.error)
     assert "more than 1,000 data rows" in errors and "CMOT_MAX_ROWS" in errors
+    assert at.button(key="upload_save").disabled
+
+
+def test_a_file_over_the_column_cap_is_refused_with_a_clear_message(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    columns = DEMO_CSV.read_text().split("\n", 1)[0].count(",") + 1
+    at = _upload(monkeypatch, CMOT_MAX_COLUMNS=str(columns - 1))
+    errors = " ".join(e.value for e in at.error)
+    assert f"{columns} columns" in errors and "CMOT_MAX_COLUMNS" in errors
     assert at.button(key="upload_save").disabled
 
 
