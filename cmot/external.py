@@ -33,6 +33,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from cmot.candidates import needs_outcome, with_outcome_hint
 from cmot.clean import ValidationReport, check_columns, cleaning_select, plan_select
 from cmot.detect import Detection
 from cmot.engines import EngineName, SparkEngine, spark_session
@@ -40,6 +41,7 @@ from cmot.errors import CmotError, engine_message
 from cmot.ingest import _detection  # a file's detection, run here on the sample
 from cmot.limits import check_column_count
 from cmot.options import IngestOptions
+from cmot.patterns import said
 from cmot.read import RawFile
 from cmot.spec import JourneySpec, validate_spec
 from cmot.store import DatasetInfo, ExternalSource, Store, quote_ident, quote_literal
@@ -496,6 +498,8 @@ def map_external(opened: Opened, options: IngestOptions) -> tuple[Detection, Jou
     raw, total = _detection_sample(opened, DETECT_ROWS)
     try:
         det = _detection(raw, options)
+        if options.spec is None and needs_outcome(det):
+            det = with_outcome_hint(det, raw.con, "raw", raw.rows)  # the refusal names some
     finally:
         raw.con.close()
     spec = options.spec or det.require_spec()
@@ -534,6 +538,10 @@ def register_external(
             [g.column for g in det.columns],
             row=row,
         )
+        matched = said(det.patterns, list(types))  # what each --touchpoints pattern took
+        if matched:
+            notes = (*matched, *plan.report.notes)
+            plan = replace(plan, report=replace(plan.report, notes=notes))
         source = replace(opened.source, types=tuple(types.items()))
         report = plan.report.to_dict()
         sample = None

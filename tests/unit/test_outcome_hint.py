@@ -75,3 +75,19 @@ def test_the_refusal_as_a_user_sees_it(tmp_path: Path) -> None:
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert _likely(r.stderr)[0] == "q2_01"
+
+
+def test_register_of_a_parquet_asks_the_same_and_prints_its_patterns(
+    tmp_path: Path, store_dir: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need_real(KANSAS_CSV)
+    import duckdb
+
+    monkeypatch.delenv("CMOT_EXTERNAL_ROOTS", raising=False)
+    lake = tmp_path / "kc.parquet"
+    duckdb.sql(f"COPY (SELECT * FROM read_csv('{KANSAS_CSV}', all_varchar=true)) TO '{lake}'")
+    assert main(["register", "kc", str(lake)]) == 2
+    assert _likely(capsys.readouterr().err)[0] == "q2_01"
+    flags = ["--outcome", "q2_01", "--touchpoints", "q3_*", "--missing", "9,99"]
+    assert main(["register", "kc", str(lake), *flags]) == 0
+    assert "note: q3_*: 16 columns (q3_01 … q3_16)" in capsys.readouterr().out
