@@ -161,13 +161,20 @@ def butterfly(moments: pd.DataFrame, unit: str, title: str = "") -> alt.LayerCha
     labels = (
         alt.Chart(data[data.side == "reward"])
         .mark_text(align="left", dx=4, fontSize=11, color="#333333")
-        .encode(x=alt.datum(float(data["hi"].abs().max() or 0) if len(data) else 0), y=y)
+        .encode(x=alt.datum(_widest(data["hi"]) if len(data) else 0), y=y)
         .encode(text="label:N")
     )
     zero = alt.Chart(pd.DataFrame({"x": [0]})).mark_rule(color="#333333").encode(x="x:Q")
     return (bars + whiskers + zero + labels).properties(
         title=title or "Penalty and reward", height=max(200, 26 * len(order)), width="container"
     )
+
+
+def _widest(values: pd.Series) -> float:
+    """The largest absolute value, 0 when there is none (every interval unknown: a column of
+    None, which abs() refuses)."""
+    top = pd.to_numeric(values, errors="coerce").abs().max()
+    return float(top) if pd.notna(top) else 0.0
 
 
 def impact_performance(

@@ -163,6 +163,29 @@ def check_columns(spec: JourneySpec, columns: list[str]) -> None:
     reserved = [c for c in columns if c in DERIVED_COLUMNS]
     if reserved:
         raise CmotError(f"Column name(s) {reserved} are reserved by cmot; rename them.")
+    check_storable(spec)
+
+
+def check_storable(spec: JourneySpec) -> None:
+    """What saving needs of a spec beyond `validate_spec` (which stored specs pass on every
+    load, so it stays as it was): ratings fit the stored TINYINT, and each touchpoint's name
+    is its own, as results are keyed on it (a chart's rows, a table's pivot)."""
+    for tp in spec.touchpoint_columns:
+        s = spec.scale_of(tp)
+        if s.min < -127 or s.max > 127:
+            raise CmotError(
+                f"The scale of {tp!r} is {s.min}-{s.max}: ratings are stored as whole numbers "
+                "from -127 to 127. Make a column of larger numbers an attribute, not a touchpoint."
+            )
+    seen: dict[str, str] = {}
+    for tp in spec.touchpoint_columns:
+        name = spec.touchpoint(tp).name
+        if name in seen:
+            raise CmotError(
+                f"The touchpoints {seen[name]!r} and {tp!r} are both named {name!r}: give them "
+                "different labels (on the Data page, or in the journey spec)."
+            )
+        seen[name] = tp
 
 
 def _clean(
@@ -455,13 +478,15 @@ def plan_select(
     id_ok = f"({items[1][0].rsplit(' AS ', 1)[0]}) IS NOT NULL"
     keep = f"({ok} AND {w_ok} AND {id_ok})"
     idc = _q(spec.id_column) if spec.id_column else None
+    ids = f"nullif(trim({idc}::STRING), '')" if idc else None
     stats = [f"count_if({c[3]})" for c in counts]
     stat_params = [p for c in counts for p in c[4]]
     stats += [
         f"count_if({keep})",
         f"min({y}) FILTER (WHERE {keep})",
         f"max({y}) FILTER (WHERE {keep})",
-        f"count({idc}) - count(DISTINCT trim({idc}::STRING))" if idc else "0",
+        # A blank id (spaces) is a missing one, as the stored id reads it: never a repeat.
+        f"count({ids}) - count(DISTINCT {ids})" if ids else "0",
     ]
     stat_params += y_params * 5  # count_if(keep); min(y) FILTER (keep); max(y) FILTER (keep)
     got = run(f"SELECT {', '.join(stats)} FROM {relation}", stat_params)[0]
@@ -473,7 +498,7 @@ def plan_select(
     )
     if dup_rows:
         dups = run(
-            f"SELECT trim({idc}::STRING) FROM {relation} WHERE {idc} IS NOT NULL "
+            f"SELECT {ids} FROM {relation} WHERE {ids} IS NOT NULL "
             f"GROUP BY 1 HAVING count(*) > 1 ORDER BY min({row}) LIMIT 5",
             [],
         )

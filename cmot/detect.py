@@ -122,6 +122,7 @@ class _Profile:
     numbers: int = 0  # non-blank values that read as numbers
     avg_len: float = 0.0  # mean length of a text value
     position: int = 0
+    dates: int = 0  # non-blank text values that read as dates (_date_counts)
     # A text column that may hold comments (_text_lengths): the median answer's characters
     # and words. 0 for other columns.
     median_len: float = 0.0
@@ -325,6 +326,7 @@ def profile_columns(con: duckdb.DuckDBPyConnection, rows: int) -> list[_Profile]
             "SELECT " + ", ".join(f"count(DISTINCT {_q(c)})" for c in batch) + " FROM sample"
         ).fetchall()[0]
         exact.update({c: int(v) for c, v in zip(batch, got, strict=True)})
+    dates = _date_counts(con, types, step)
     lengths = _text_lengths(con, [c for c, t in types.items() if _may_be_comments(t, stats[c])])
     out = []
     for i, (c, t) in enumerate(types.items()):
@@ -352,6 +354,7 @@ def profile_columns(con: duckdb.DuckDBPyConnection, rows: int) -> list[_Profile]
                 int(nums),
                 float(avg_len or 0.0),
                 i,
+                dates.get(c, 0),
                 *lengths.get(c, (0.0, 0.0)),
             )
         )
@@ -378,6 +381,23 @@ def _text_lengths(
             f"FROM sample WHERE {v} <> ''"
         ).fetchall()[0]
         out[c] = (float(row[0] or 0.0), float(row[1] or 0.0))
+    return out
+
+
+def _date_counts(
+    con: duckdb.DuckDBPyConnection, types: dict[str, str], step: int
+) -> dict[str, int]:
+    """Each text column named like a date: how many of its non-blank values (in the profile's
+    rows) read as dates, as the view reads them (TRY_CAST AS DATE: 2026-03-01, with or without
+    a time). A time of day (6:00:00, 8:30 AM) or a marker does not; a column that is mostly
+    those is no date column (issue 23: its date filter broke every page)."""
+    named = [c for c, t in types.items() if t == "VARCHAR" and re.search(_DATE_WORDS, c.lower())]
+    out: dict[str, int] = {}
+    for start in range(0, len(named), 200):  # a wide file: a few hundred aggregates a statement
+        batch = named[start : start + 200]
+        parts = ", ".join(f"count(TRY_CAST(trim({_q(c)}) AS DATE))" for c in batch)
+        row = con.execute(f"SELECT {parts} FROM raw WHERE rowid % {step} = 0").fetchall()[0]
+        out.update((c, int(n)) for c, n in zip(batch, row, strict=True))
     return out
 
 
@@ -595,6 +615,9 @@ def _guess(p: _Profile, sh: _Shape) -> ColumnGuess:
             "named like a survey weight, positive numbers: proposed, not applied "
             "(make it the weight to weight the results)",
         )
+    named_date = p.dtype == "VARCHAR" and re.search(_DATE_WORDS, name) and p.distinct > 20
+    if named_date and p.dates >= 0.8 * p.count:  # only dates make it: a time of day is none
+        return g("date", "date", 0.8, "named like a date, and its values read as dates")
     if not p.numbers and p.dtype == "VARCHAR":
         # Comments: long answers (sentences, not a few words) and mostly different ones. A
         # title is a few words; a name (an airline, a lounge, a city) repeats (issue 23).
@@ -615,8 +638,6 @@ def _guess(p: _Profile, sh: _Shape) -> ColumnGuess:
                 f"short text ({p.median_words:g} words a typical answer): titles or names, "
                 "not comments",
             )
-        if re.search(_DATE_WORDS, name) and p.distinct > 20:
-            return g("date", "date", 0.5, "named like a date")
     if re.search(_OUTCOME_WORDS, name):
         main = len(sh.points) if sh.coded else p.distinct - len(_markers(sh))
         if main == 2 or (not sh.coded and p.distinct == 2):
@@ -630,7 +651,7 @@ def _guess(p: _Profile, sh: _Shape) -> ColumnGuess:
             return g("outcome", "scale", 0.6, f"numbers {p.lo:g}-{p.hi:g}, named like an outcome")
     if sh.coded and sh.lo is not None and sh.hi is not None:
         pts = sh.points
-        rating = len(pts) >= 3 and sh.lo >= 0 and sh.hi - sh.lo <= 11 and sh.hi >= 3
+        rating = len(pts) >= 3 and sh.lo >= 0 and sh.hi - sh.lo <= 11 and 3 <= sh.hi <= 11
         if rating and not re.search(_NOT_RATING_WORDS, name):
             return g("touchpoint", "rating", 0.7, _rating_reason(sh))
         if len(pts) <= 20:
@@ -1071,7 +1092,7 @@ def _build(
             spec = validate_spec(
                 JourneySpec(
                     stages=(Stage("Journey", tuple(touchpoints)),),
-                    touchpoints=tuple(Touchpoint(t, meta.labels.get(t, "")) for t in touchpoints),
+                    touchpoints=_touchpoints(touchpoints, meta.labels),
                     scale=default_scale(lo, hi, scale_missing),
                     outcome=outcome,
                     id_column=ids[0] if ids else None,
@@ -1111,6 +1132,18 @@ def _build(
         proposals,
         weight_candidates,
     )
+
+
+def _touchpoints(columns: Sequence[str], labels: Mapping[str, str]) -> tuple[Touchpoint, ...]:
+    """The touchpoints labelled with their question text; a text two of them share (a
+    Qualtrics export's duplicate columns) gets the column beside it, as every result is keyed
+    on a touchpoint's name (issue 23: the Journey page's pivot refused the twins)."""
+    names = Counter(labels.get(c) or c for c in columns)
+    out = []
+    for c in columns:
+        label = labels.get(c, "")
+        out.append(Touchpoint(c, f"{label} ({c})" if label and names[label] > 1 else label))
+    return tuple(out)
 
 
 def _is_segment(p: _Profile, sh: _Shape, g: ColumnGuess) -> bool:

@@ -89,7 +89,8 @@ def view_sql(view: View) -> Query:
     conditions: list[str] = []  # with `?` placeholders: values are bound, in this order
     params: list[object] = []
     if view.dates is not None:
-        conditions.append(f"CAST({quote_ident(view.dates.column)} AS DATE) BETWEEN ? AND ?")
+        # TRY_CAST: a value that is no date (a time of day, a marker) is no row of the span.
+        conditions.append(f"TRY_CAST({quote_ident(view.dates.column)} AS DATE) BETWEEN ? AND ?")
         params += [view.dates.start, view.dates.end]
     for f in view.filters:
         if f.values:
@@ -160,11 +161,11 @@ def filter_values(
 
 def date_span(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[Any, Any]:
     """The first and last date of `column` in `table` ((None, None) when it has none): the
-    span a `DateFilter` chooses within."""
+    span a `DateFilter` chooses within. Values that do not read as dates are left out (any
+    value a saved column holds can make the filter unavailable, never stop a page)."""
     col = quote_ident(column)
-    row = con.execute(
-        f"SELECT min(CAST({col} AS DATE)), max(CAST({col} AS DATE)) FROM {table}"
-    ).fetchall()[0]
+    day = f"TRY_CAST({col} AS DATE)"
+    row = con.execute(f"SELECT min({day}), max({day}) FROM {table}").fetchall()[0]
     return row[0], row[1]
 
 

@@ -287,6 +287,12 @@ def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
                     dates = DateFilter(spec.date_column, start, end)
                     when = f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"
                     words.append(f"{spec.label_of(spec.date_column)} {when}")
+            else:  # a saved date column without one readable date (issue 23)
+                st.caption(
+                    f"Date filter not available: {escape_markdown(spec.label_of(spec.date_column))}"
+                    " holds no dates (a date reads like 2026-03-01). Map another date column,"
+                    " or none, on the Data page."
+                )
         cols = ["(none)", *spec.segments]
         fcol = url_widget(
             st.selectbox,

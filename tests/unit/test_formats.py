@@ -533,7 +533,8 @@ def test_real_qualtrics_detection_marks_metadata_and_keeps_no_basis_codes() -> N
     assert g["Q1"].role == "outcome"
     assert det.spec is not None
     assert det.spec.id_column == "ResponseID"
-    assert det.spec.touchpoint("Q3_2").label.endswith("Cucumbers")
+    # Q4_2 asks the same question: each name carries its column, as results are keyed on it.
+    assert det.spec.touchpoint("Q3_2").label.endswith("Cucumbers (Q3_2)")
     assert det.spec.column_labels["Q1"] == "Indicate how you feel about squash"
 
 

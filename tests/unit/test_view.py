@@ -206,7 +206,7 @@ def test_the_sql_text_is_what_the_sidebar_built_before_it_moved() -> None:
     q = view_sql(view)
     assert q.relation == (
         "(SELECT d.*, s.__cmot_segment FROM read_parquet('d.parquet') d JOIN (SELECT 1) s "
-        'USING (__cmot_row) WHERE CAST("when" AS DATE) BETWEEN ? AND ? AND '
+        'USING (__cmot_row) WHERE TRY_CAST("when" AS DATE) BETWEEN ? AND ? AND '
         'CAST("Region" AS STRING) IN (?, ?))'
     )
     assert q.params == (dt.date(2024, 1, 1), dt.date(2024, 2, 1), "West", "East")
