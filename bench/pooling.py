@@ -188,6 +188,7 @@ def _rows(
     return out
 
 
+WIDE = 20  # touchpoints: wider journeys run fewer replicates (run's docstring)
 # The alternatives to the defaults (Chung's penalty, the HC3 meat), pooled like the app.
 VARIANTS: dict[str, dict[str, bool]] = {
     "pooled, plain REML": {"penalty": False},
@@ -299,16 +300,19 @@ def paired_rmse(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def run(
-    journeys: Sequence[int], reps: int, seed: int = 2024
+    journeys: Sequence[int], reps: int, seed: int = 2024, wide_reps: int = 4
 ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
-    """Coverage rows of every replicate, and one summary row per (journey, noise, case)."""
+    """Coverage rows of every replicate, and one summary row per (journey, noise, case).
+
+    Journeys wider than WIDE run `wide_reps` replicates and no variants: a fit of 121
+    coefficients' spreads costs ~10 CPU s on this machine, plain REML many times that."""
     rows, cases = [], []
     cpu = 0.0
     for t in journeys:
         for noise in ("equal", "unequal"):
-            for r in range(reps):
+            for r in range(reps if t <= WIDE else wide_reps):
                 s = seed + 1000 * t + (500 if noise == "unequal" else 0) + r
-                rep = replicate(t, noise, s, variants=True)
+                rep = replicate(t, noise, s, variants=t <= WIDE)
                 cpu += rep["pool_cpu"]
                 for row in rep["rows"]:
                     rows.append({**row, "t": t, "noise": noise, "rep": f"{t}-{noise}-{r}"})
@@ -338,13 +342,14 @@ def run(
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--reps", type=int, default=12)
+    ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--wide-reps", type=int, default=4)
     ap.add_argument("--journeys", type=int, nargs="+", default=[8, 20, 40])
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "pooling.md")
     args = ap.parse_args(argv)
     start = time.perf_counter()
-    rows, cases, cpu = run(args.journeys, args.reps, args.seed)
+    rows, cases, cpu = run(args.journeys, args.reps, args.seed, args.wide_reps)
     wall = time.perf_counter() - start
     args.out.write_text(report(rows, cases, args, wall, cpu))
     print(args.out.read_text())
@@ -368,6 +373,7 @@ def report(
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
         f"({platform.machine()}, {os.cpu_count()} cores, shared), Python "
         f"{platform.python_version()}: `.venv/bin/python bench/pooling.py --reps {args.reps} "
+        f"--wide-reps {args.wide_reps} "
         f"--journeys {' '.join(map(str, args.journeys))} --seed {args.seed}`; "
         f"{wall:.0f} s wall, pooling itself {cpu:.1f} CPU s over "
         f"{len(cases)} fits. Seeds: seed + 1000 x touchpoints (+500 unequal noise) + "
@@ -376,7 +382,11 @@ def report(
         f"Segments of {', '.join(map(str, SIZES))} respondents per survey (one of each); "
         "coefficients per `planted_survey`'s docstring. An estimate counts where the row is "
         "not insufficient (the app shows it). Coverage of the 95% interval "
-        "(estimate ± 1.96 se) of the low and high coefficients.",
+        "(estimate ± 1.96 se) of the low and high coefficients. `pooled` is the default "
+        "(`partial_pool`: REML with Chung's penalty, HC3 meats); on journeys up to "
+        f"{WIDE} touchpoints also `plain REML` (no penalty) and `model covariance` (σ² X'WX "
+        f"for every segment's noise). Journeys wider than {WIDE} run {args.wide_reps} "
+        f"replicates per noise, the others {args.reps}.",
         "",
     ]
     for (t, noise), sub in rows.groupby(["t", "noise"], sort=True):

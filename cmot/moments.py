@@ -96,7 +96,7 @@ class SegmentFit:
     weight_sum: float
     columns: tuple[str, ...]  # design column names (low ..., high ..., intercept, missing ...)
     beta: np.ndarray  # NaN where a column was dropped
-    cov: np.ndarray  # HC3 covariance; NaN where dropped or undefined (a lone respondent)
+    cov: np.ndarray  # HC3, or pooled (cmot.pooling); NaN where dropped or undefined (a lone one)
     mean_x: np.ndarray  # weighted share of respondents in each design column
     outcome_mean: float
 

@@ -152,7 +152,7 @@ def _deviance(
     grad = np.einsum("gjj->j", st.q_mat) - dof * (resid**2).sum(axis=0) / rss
     if reml:
         dev += st.logdet_q
-        grad -= np.einsum("gja,ab,gbj->j", st.q_mat, st.v, st.q_mat)
+        grad -= ((st.q_mat @ st.v) * st.q_mat).sum(axis=(0, 2))  # Q_g symmetric
     if penalty:
         dev -= float(np.log(d).sum())
         grad -= 1.0 / d

@@ -365,3 +365,42 @@ def test_pooled_intervals_cover_and_pooling_costs_no_accuracy() -> None:
     assert both.loc["all", "rmse_pooled"] <= both.loc["all", "rmse_alone"]
     significant, tests = map(sum, zip(*nulls, strict=True))
     assert significant <= 0.05 * tests
+
+
+# ---- the real Kansas City survey by council district ----------------------------------------
+
+
+def test_kansas_city_districts_get_answers_pooled() -> None:
+    """q2_01 on the 23 service and police items, by council district (149-212 respondents,
+    below the 230 a fit alone needs): alone no district cell has a result; pooled all but
+    the two touchpoints whose top box is thin in the whole survey (q3_03, q3_11)."""
+    from cmot.ingest import read_csv
+    from cmot.options import IngestOptions
+    from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale
+    from tests.conftest import KANSAS_CSV, need_real
+
+    path = need_real(KANSAS_CSV)
+    tps = tuple([f"q3_{i:02d}" for i in range(1, 17)] + [f"q5_{i:02d}" for i in range(1, 8)])
+    spec = JourneySpec(
+        stages=(Stage("Journey", tps),),
+        touchpoints=tuple(Touchpoint(c) for c in tps),
+        scale=default_scale(1, 5, (9, 99)),
+        outcome=Outcome("q2_01", "scale", min=1, max=5),
+        segments=("counci",),
+        attributes=("counci",),
+    )
+    opts = IngestOptions(spec=spec, outcome="q2_01", outcome_kind="scale", missing=(9, 99))
+    prepared = read_csv(path, opts)
+    con = duckdb.connect()
+    con.register("kc", prepared.data)
+    stats = compute_stats(con, "kc", prepared.spec, "counci")
+    res = partial_pool(stats)
+    assert res.converged and not res.left_out and len(res.segments) == 6
+    alone, pooled = classify_moments(stats).moments, classify_moments(res.stats).moments
+    districts = alone.segment != "All"
+    assert int((~alone.insufficient[districts].astype(bool)).sum()) == 0
+    answered = pooled[districts & ~pooled.insufficient.astype(bool)]
+    assert len(answered) == 6 * 21
+    assert set(pooled[districts & pooled.insufficient.astype(bool)].column) == {"q3_03", "q3_11"}
+    assert answered.low_se.notna().all() and answered.high_se.notna().all()
+    assert all(0.3 < p.own_share < 0.7 for p in res.segments)
