@@ -138,6 +138,7 @@ def run_cli(*args: str, env_db: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_cli_ingest_prints_the_report_and_exits_0(tmp_path: Path) -> None:
     db = tmp_path / "cli.duckdb"
     r = run_cli("ingest", str(DEMO_CSV), "--name", "demo", env_db=db)
@@ -149,6 +150,7 @@ def test_cli_ingest_prints_the_report_and_exits_0(tmp_path: Path) -> None:
     assert "demo" in listed.stdout and "6,600" in listed.stdout
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_cli_bad_input_prints_one_clear_line_and_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("id,a,b\n")

@@ -306,6 +306,7 @@ def test_spec_flags_override_the_spec(tmp_path: Path) -> None:
         options_from_flags(str(spec), touchpoints="qual_*")
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_spec_alone_suffices_and_segments_are_named_by_label(tmp_path: Path) -> None:
     need(NAPLES)
     spec = write(tmp_path, "naples.toml", NAPLES_SPEC)
@@ -349,6 +350,7 @@ def test_spec_with_missing_merges_into_ratings_and_outcome(tmp_path: Path, store
 # ---- the real files of the issue ---------------------------------------------------
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_analyze_naples_with_outcome_type_as_a_subprocess(tmp_path: Path) -> None:
     need(NAPLES)
     out = tmp_path / "out"
@@ -459,6 +461,7 @@ def test_touchpoints_by_pattern_and_exact_name_with_spaces(tmp_path: Path, store
     assert sorted(spec.touchpoint_columns) == sorted(expected)
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_labels_flag_names_segments_in_every_output(tmp_path: Path) -> None:
     need(NAPLES)
     out = tmp_path / "out"
@@ -655,6 +658,7 @@ def test_an_id_as_outcome_is_refused_or_warned_about(tmp_path: Path, capsys) -> 
 # ---- never a traceback ---------------------------------------------------------------
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from cmot.demo import COMMENT_COLUMN, SEGMENT_COLUMN, TOUCHPOINTS, demo_comments, generate_demo
 from cmot.evidence import EVIDENCE_COLUMNS
@@ -15,6 +16,7 @@ from tests.unit.test_cli import DEMO_SPEC, run_cli
 NASTY = "=cmd|' /C calc'!A0 <script>x</script> [link](http://e.x) mail me: a.b@example.org"
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_analyze_writes_evidence_csv(tmp_path: Path) -> None:
     frame = generate_demo(300, seed=5).frame
     frame[COMMENT_COLUMN] = demo_comments(frame, seed=5)
@@ -44,6 +46,7 @@ def test_analyze_writes_evidence_csv(tmp_path: Path) -> None:
     assert b"example.org" not in raw and "[email]" in nasty["quote"].iloc[0]
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_analyze_names_a_missing_comment_column(tmp_path: Path) -> None:
     frame = generate_demo(100, seed=5).frame
     csv = tmp_path / "demo.csv"

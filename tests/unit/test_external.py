@@ -193,6 +193,7 @@ def cli(store_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 FLAGS = ("--outcome", "overall", "--outcome-range", "1-5", "--missing", "9", "--weight", "weight")
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_the_command_line_registers_lists_and_analyses(
     store_dir: Path, lake: tuple[Path, Path], tmp_path: Path
 ) -> None:

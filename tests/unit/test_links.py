@@ -115,6 +115,7 @@ def test_an_existing_store_gains_the_link_tables(store_dir: Path, store: Store) 
 RENAMED = {"q3_01": "Police services", "q3_02": " Q3_02 ", "q9_01": "Q9-01"}
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_link_cli_end_to_end(tmp_path: Path, store_dir: Path) -> None:
     first = need_real(KC / "wave_2021_09.csv")
     second = need_real(KC / "wave_2022_03.csv")

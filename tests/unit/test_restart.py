@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cmot.segments import load_segmentation
 from cmot.spec import dumps_spec
 from cmot.store import Store, close_all
@@ -33,6 +35,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_datasets_specs_and_segmentations_survive_a_kill(tmp_path: Path) -> None:
     db = tmp_path / "store"
     proc = subprocess.run(

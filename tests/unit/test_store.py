@@ -168,6 +168,7 @@ def test_views_read_the_parquet_files_with_the_stored_types(store: Store) -> Non
     assert info.file.parent == store.path / "datasets" and info.file.suffix == ".parquet"
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_a_dead_process_leftovers_are_removed_on_open(store_dir: Path) -> None:
     store = Store(store_dir)
     earlier, _ = ingest(store, DEMO_CSV, "earlier", SPEC)

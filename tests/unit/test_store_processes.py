@@ -70,6 +70,7 @@ def _finish(procs: list[subprocess.Popen[str]]) -> None:
         assert p.returncode == 0 and out.strip() == "DONE", err
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_writers_in_several_processes_each_save_once_with_unique_versions(
     store_dir: Path,
 ) -> None:
@@ -91,6 +92,7 @@ def test_writers_in_several_processes_each_save_once_with_unique_versions(
     )
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_readers_during_writes_see_whole_versions(store_dir: Path) -> None:
     store = Store(store_dir)
     procs = _start(2, store_dir, count=20, rows=20_000)
@@ -107,6 +109,7 @@ def test_readers_during_writes_see_whole_versions(store_dir: Path) -> None:
     assert len(seen) >= 2  # the reader did overlap the writers
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_the_cli_writes_while_this_process_holds_the_store(store_dir: Path, tmp_path: Path) -> None:
     """What an analyst does at the command line while the dashboard runs: ingest, list,
     analyse and segment (saving the segmentation); the open store sees each write."""
@@ -260,6 +263,7 @@ def test_a_migration_resumes_without_copying_twice(
         migrate.migrate_file(tmp_path / "nothing.duckdb", store)
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_two_processes_starting_on_a_new_store_load_the_demo_once(store_dir: Path) -> None:
     code = "import sys\nfrom cmot.demo import ensure_demo\nfrom cmot.store import Store\n"
     code += "print(ensure_demo(Store(sys.argv[1])).id)"

@@ -38,6 +38,7 @@ def read_out(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     )
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_one_file_with_a_wave_column(demo_files: Path, tmp_path: Path, store_dir: Path) -> None:
     out = tmp_path / "out"
     r = run_cli(
@@ -70,6 +71,7 @@ def test_one_file_with_a_wave_column(demo_files: Path, tmp_path: Path, store_dir
     assert verdict.verdict.iloc[0] in ("reduced", "removed")
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_one_file_per_wave_and_dates_by_year(
     demo_files: Path, tmp_path: Path, store_dir: Path
 ) -> None:
@@ -105,6 +107,7 @@ def test_one_file_per_wave_and_dates_by_year(
     pd.testing.assert_frame_equal(changes_a[num], changes_b[num])
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -134,6 +137,7 @@ def test_mistakes_are_one_line_with_what_to_do(
 # ---- the real Kansas City waves ----------------------------------------------------------
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_kansas_city_waves_as_two_files_and_as_one_stacked_file(
     tmp_path: Path, store_dir: Path
 ) -> None:
@@ -166,6 +170,7 @@ def test_kansas_city_waves_as_two_files_and_as_one_stacked_file(
     pd.testing.assert_frame_equal(changes_two[num], changes_one[num], check_exact=False, atol=1e-10)
 
 
+@pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_stored_datasets_as_waves(demo_files: Path, tmp_path: Path, store_dir: Path) -> None:
     spec = str(demo_files / "spec.toml")
     for w in WAVE_LABELS[:2]:
