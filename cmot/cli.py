@@ -82,6 +82,8 @@ def mapping_text(det: Detection, source: str) -> str:
             + _cut(f"{g.reason}{look}{text}", 110)
         )
     lines.append("")
+    if det.layout_reason:
+        lines.append(f"Layout: read as {det.layout_reason} (--layout wide|long changes it)")
     lines += pattern_notes(det)
     if det.proposals:
         lines.append("Codes proposed as 'no answer' (--missing CODES replaces them):")

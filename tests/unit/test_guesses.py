@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cmot.cli import mapping_text
 from cmot.errors import CmotError
 from cmot.ingest import IngestOptions, detect_roles, read_csv
 from cmot.spec import dumps_spec, loads_spec
@@ -36,6 +37,7 @@ def test_a_wide_file_with_unique_ids_is_wide() -> None:
     assert len(det.columns) == 8, "no column vanished into a pivot"
     assert "one row per respondent" in det.layout_reason
     assert "resp_id" in det.layout_reason
+    assert "Layout: read as wide: one row per respondent" in mapping_text(det, "wide.csv")
 
 
 def test_a_long_file_is_long_and_says_why() -> None:
