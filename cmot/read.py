@@ -74,7 +74,8 @@ def _as_path(source: str | Path | bytes, max_bytes: int) -> Iterator[Path]:
 
 def _too_big(size: int, cap: int) -> CmotError:
     return CmotError(
-        f"The file is {size / 1e6:,.1f} MB, over the {cap / 1e6:,.0f} MB limit. "
+        # Megabytes as the setting counts them (MiB), so CMOT_MAX_UPLOAD_MB=50 reads "50 MB".
+        f"The file is {size / 2**20:,.1f} MB, over the {cap / 2**20:,.0f} MB limit. "
         f"Split it, drop unused columns, or raise the limit ({ENV_MAX_MB})."
     )
 

@@ -8,6 +8,7 @@ from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.datasets import manage_datasets
 from cmot.ui.edit import edit_mapping, edit_picker
+from cmot.ui.hosting import upload_limit_mb
 from cmot.ui.links import link_datasets
 from cmot.ui.mapping import UPLOAD_TYPES, MappingResult, mapping_step, no_file
 from cmot.ui.register import register_form
@@ -29,7 +30,9 @@ if not is_analyst():
     st.stop()
 if edit_mapping(store):  # a stored dataset's mapping is open: it alone is on the page
     st.stop()
-upload = st.file_uploader("Survey file", type=UPLOAD_TYPES, key="upload")
+upload = st.file_uploader(
+    "Survey file", type=UPLOAD_TYPES, key="upload", max_upload_size=upload_limit_mb()
+)
 name = st.text_input("Dataset name", key="upload_name", placeholder="the file's name")
 result: MappingResult | None = None
 if upload is None:

@@ -21,6 +21,7 @@ ASGI scopes (tests/unit/test_hosting.py) and end to end against a served app
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -216,6 +217,18 @@ def _configured_limits() -> UploadLimits:
     from streamlit import config
 
     return UploadLimits(max_bytes=int(config.get_option("server.maxUploadSize")) * 1024 * 1024)
+
+
+def upload_limit_mb() -> int:
+    """The upload limit the Data page's uploader states and enforces: cmot's own
+    ($CMOT_MAX_UPLOAD_MB) within Streamlit's (server.maxUploadSize), so the two never
+    contradict each other (issue 23: "over the 52 MB limit" beside an uploader saying 500MB)."""
+    from streamlit import config
+
+    from cmot.read import max_upload_bytes
+
+    own = max(1, math.ceil(max_upload_bytes() / 2**20))
+    return min(own, int(config.get_option("server.maxUploadSize")))
 
 
 def current_session_id() -> str | None:

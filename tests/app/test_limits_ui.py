@@ -65,3 +65,17 @@ def test_production_config() -> None:
         not (ROOT / ".streamlit" / "secrets.toml").exists()
         or ".streamlit/secrets.toml" in (ROOT / ".gitignore").read_text()
     )
+
+
+def test_the_uploader_states_the_limit_the_message_names(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """issue 23: CMOT_MAX_UPLOAD_MB=50 said "over the 52 MB limit" (decimal megabytes) while
+    the uploader said 500MB (Streamlit's own setting). Both now say 50."""
+    monkeypatch.setenv("CMOT_MAX_UPLOAD_MB", "50")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/data.py").run()
+    assert at.file_uploader(key="upload").proto.max_upload_size_mb == 50
+    from cmot.read import _too_big
+
+    assert "over the 50 MB limit" in str(_too_big(60 * 2**20, 50 * 2**20))
