@@ -725,9 +725,11 @@ def guardrails(
     # Only for segments big enough to analyse: small ones already say so as a whole.
     min_seg = settings.segment_minimum(len(stats.columns))
     big = {s.segment for s in stats.segments if s.n >= min_seg} | {ALL}
+    # A pooled segment's (cmot.pooling) estimates rest on the journey's cells, not its own.
+    own = {s.segment for s in stats.segments if s.cov is None}
     thin = (
         moments[
-            moments.segment.isin(big)
+            moments.segment.isin(big & own)
             & ((moments.n_low < settings.min_cell) | (moments.n_high < settings.min_cell))
         ]
         if len(moments)

@@ -297,6 +297,9 @@ def test_every_segment_of_thirty_gets_an_answer(mixed) -> None:
     assert all(0 <= v < 1 for v in shares) and shares == sorted(shares)
     seg_rows = pooled.segments.set_index("segment")
     assert not seg_rows.loc[["S02", "S06"], "insufficient"].any()
+    # A thin own cell is no warning for a pooled segment: its estimate rests on the journey.
+    w = pooled.warnings
+    assert not ((w.kind == "thin_cell") & (w.segment != "All")).any()
 
 
 def test_a_segment_with_a_singular_own_design_still_gets_a_pooled_estimate(mixed) -> None:
