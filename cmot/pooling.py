@@ -271,14 +271,20 @@ def partial_pool(
     if whole.problem or not whole.kept:
         return replace(nothing, note=f"the whole journey cannot be fitted ({whole.problem})")
     chosen = [s for s in stats.segments[1:] if s.n >= min_n]
-    cols = np.array(whole.kept)
-    p = len(cols)
     if len(chosen) < 2:
         return replace(nothing, note=f"fewer than two segments of at least {min_n} respondents")
+    # The journey's columns that the pooled segments hold (a column only smaller segments
+    # or unsegmented rows are in cannot be estimated from them).
+    held = np.sum([np.diag(s.gram)[: lay.k] for s in chosen], axis=0)
+    cols = np.array([c for c in whole.kept if held[c] > 0])
+    p = len(cols)
     sums = _sums(chosen, cols, lay)
     if sums.n <= p + 1:
         return replace(nothing, note="fewer respondents than coefficients")
-    d, st, ok = fit_spread(sums, reml=reml, penalty=penalty)
+    try:
+        d, st, ok = fit_spread(sums, reml=reml, penalty=penalty)
+    except np.linalg.LinAlgError:
+        return replace(nothing, note="the pooled segments' design is singular")
     sigma2 = st.rss / (sums.n - (p if reml else 0))
     omega, kinds = _meats(chosen, cols, sums, st, d, sigma2, robust)
     post, cov, mean_cov = pool_segments(sums, st, d, sigma2, omega)
@@ -293,8 +299,8 @@ def partial_pool(
         full[np.ix_(cols, cols)] = cov[g]
         pooled[s.segment] = replace(
             s,
-            kept=whole.kept,
-            dropped=whole.dropped,
+            kept=tuple(int(c) for c in cols),
+            dropped=whole.dropped + tuple((c, "empty") for c in whole.kept if c not in cols),
             beta=beta,
             cov=full,
             # The pooled system (A + D^-1) is well conditioned by construction; the own

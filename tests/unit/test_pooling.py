@@ -317,6 +317,23 @@ def test_a_segment_with_a_singular_own_design_still_gets_a_pooled_estimate(mixed
     assert not rows[rows.segment == "S02"].insufficient.any()
 
 
+def test_a_column_only_a_small_segment_holds_is_left_out_of_the_pool(mixed) -> None:
+    """Missing TP01 only in S01 (20 respondents, not pooled): the journey's fit keeps that
+    column, the pooled segments hold nobody in it, so their model leaves it out."""
+    planted, _ = mixed
+    frame = planted.frame.copy()
+    others = frame.Segment != "S01"
+    frame.loc[others, "TP01"] = frame.loc[others, "TP01"].fillna(3.0)
+    stats = planted_stats(replace(planted, frame=frame))
+    lay = stats.layout
+    assert lay.miss(0) in stats.segments[0].kept
+    res = partial_pool(stats)
+    assert res.converged and lay.miss(0) not in res.columns
+    seg = res.stats.segment("S02")
+    assert (lay.miss(0), "empty") in seg.dropped and np.isnan(seg.beta[lay.miss(0)])
+    assert not classify_moments(res.stats).moments.query("segment == 'S02'").insufficient.any()
+
+
 def test_too_few_segments_pool_nothing(mixed) -> None:
     _, stats = mixed
     res = partial_pool(stats, min_n=500)
