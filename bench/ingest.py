@@ -1,6 +1,8 @@
 """bench/ingest: a 1M-respondent wide CSV from the demo generator vs DuckDB's bare read_csv.
 
 Run: .venv/bin/python bench/ingest.py [--rows N] [--repeat K]; writes bench/ingest.md.
+With --columns N (issue 29 G): a file of N columns (an id, an outcome, ratings 1-5 with a 9)
+and --rows respondents (default 1,000 then), mapped and ingested; writes bench/ingest-wide.md.
 Each case runs in a fresh subprocess so its peak memory (ru_maxrss) is its own.
 """
 
@@ -49,17 +51,34 @@ con.close()
     ),
 }
 
+# A very wide file (--columns): the Data page's mapping step, and the save after it.
+WIDE_CASES = {
+    "cmot detect_roles (the Data page's mapping)": (
+        "from cmot.ingest import detect_roles\nfrom cmot.options import IngestOptions",
+        "det = detect_roles(CSV, IngestOptions(max_columns=10**6))\nrows = det.rows",
+    ),
+    "cmot ingest (map + validate + save to the store)": (
+        "from cmot.ingest import ingest\nfrom cmot.options import IngestOptions\n"
+        "from cmot.store import Store\nstore = Store(DB)",
+        'opts = IngestOptions(outcome="overall", max_columns=10**6)\n'
+        'info, _ = ingest(store, CSV, "bench", opts)\nrows = info.rows_kept',
+    ),
+}
+
 RUNNER = """
-import json, sys, time
+import json, resource, sys, time
 CSV, DB = sys.argv[1], sys.argv[2]
 {setup}
 t0 = time.perf_counter()
+r0 = resource.getrusage(resource.RUSAGE_SELF)
 {body}
 seconds = time.perf_counter() - t0
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (large) parent.
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
 peak_mb = int(hwm.split()[1]) / 1024
-print(json.dumps({{"seconds": seconds, "peak_mb": peak_mb, "rows": rows}}))
+print(json.dumps({{"seconds": seconds, "cpu": cpu, "peak_mb": peak_mb, "rows": rows}}))
 """
 
 
@@ -88,6 +107,66 @@ def make_csv(path: Path, rows: int) -> None:
     demo.frame.to_csv(path, index=False)
 
 
+WIDE_NOTE = """\
+Mapping reads a wide file in batches of `cmot.detect.BATCH_COLUMNS` columns, one statement
+per type and batch, so it grows linearly with the columns. The save does not yet: validation's
+counts (`cmot.clean.plan_select`) and the stored SELECT are one statement each, as wide as the
+file, and DuckDB's planning of such a statement (its common-subexpression pass) grows with the
+square of its width (1,000 columns: 3.6 s CPU to plan the stored SELECT, 0.2 s without that pass).
+"""
+
+
+def make_wide_csv(path: Path, columns: int, rows: int) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    ratings = rng.integers(1, 6, size=(rows, columns - 2))
+    ratings[rng.random(size=ratings.shape) < 0.1] = 9  # don't know
+    with path.open("w") as f:
+        f.write(",".join(["id", "overall", *(f"q{i}" for i in range(columns - 2))]) + "\n")
+        for r in range(rows):
+            f.write(f"{r},{rng.integers(1, 6)}," + ",".join(map(str, ratings[r])) + "\n")
+
+
+def wide(columns: int, rows: int, repeat: int) -> None:
+    """Map and ingest a file of `columns` columns: bench/ingest-wide.md."""
+    with tempfile.TemporaryDirectory(prefix="cmot-bench-") as tmp:
+        work = Path(tmp)
+        csv = work / "wide.csv"
+        make_wide_csv(csv, columns, rows)
+        size_mb = csv.stat().st_size / 1e6
+        load = os.getloadavg()[0]
+        results: dict[str, list[dict[str, float]]] = {k: [] for k in WIDE_CASES}
+        for r in range(repeat):
+            for name, body in WIDE_CASES.items():
+                results[name].append(run_case(body, csv, work, r))
+        load = max(load, os.getloadavg()[0])
+    lines = [
+        "# bench/ingest --columns (very wide files, issue 29 G)",
+        "",
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {machine()}; load average up to {load:.1f} during the run (a shared "
+        "machine: wall seconds stretch with the load, CPU seconds much less)",
+        f"- file: {columns:,} columns (an id, an outcome, ratings 1-5 with 10% 9 = don't "
+        f"know) x {rows:,} respondents, {size_mb:,.1f} MB",
+        f"- method: each case in a fresh subprocess, {repeat} run(s), median; CPU is user + "
+        "system seconds of the process (DuckDB's threads included); peak memory is its VmHWM "
+        "(Python and libraries included, about 130 MB)",
+        "",
+        "| case | median wall s | median CPU s | peak MB |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, runs in results.items():
+        wall = statistics.median(x["seconds"] for x in runs)
+        cpu = statistics.median(x["cpu"] for x in runs)
+        peak = max(x["peak_mb"] for x in runs)
+        lines.append(f"| {name} | {wall:.1f} | {cpu:.1f} | {peak:,.0f} |")
+    lines += ["", *WIDE_NOTE.splitlines(), ""]
+    text = "\n".join(lines)
+    (ROOT / "bench" / "ingest-wide.md").write_text(text)
+    print(text)
+
+
 def run_case(case: tuple[str, str], csv: Path, work: Path, i: int) -> dict[str, float]:
     db = work / f"store-{i}.duckdb"
     code = RUNNER.format(setup=case[0], body=case[1])
@@ -108,7 +187,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--columns", type=int, help="a very wide file instead: bench/ingest-wide.md")
     args = ap.parse_args()
+    if args.columns:
+        rows = args.rows if "--rows" in sys.argv else 1_000
+        wide(args.columns, rows, args.repeat)
+        return
     with tempfile.TemporaryDirectory(prefix="cmot-bench-") as tmp:
         work = Path(tmp)
         csv = work / "survey.csv"
