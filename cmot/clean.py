@@ -448,7 +448,13 @@ def plan_cleaning(
     plan = plan_select(
         run, "raw", spec, types, raw.source_name, raw.layout, raw.encoding, raw.rows, raw.columns
     )
-    report = replace(plan.report, labels_shortened=labels_shortened)
+    renamed = tuple(
+        f"the header {h!r} appears more than once: one is read as {c!r}"
+        for c, h in raw.renamed.items()
+    )
+    report = replace(
+        plan.report, labels_shortened=labels_shortened, notes=plan.report.notes + renamed
+    )
     return replace(plan, report=report)
 
 

@@ -7,7 +7,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -373,6 +373,8 @@ class RawFile:
     sheets: tuple[str, ...] = ()  # an Excel workbook's sheets
     sheet: str | None = None  # the sheet that was read
     layout_reason: str = ""  # why the layout is long or wide (guess_layout), or "set by you"
+    # A repeated header is read under a new name (q1, q1_1): column as read -> header as written.
+    renamed: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -387,6 +389,7 @@ class _Loaded:
     declared_missing: Mapping[str, tuple[Code, ...]] = field(default_factory=dict)
     sheets: tuple[str, ...] = ()
     sheet: str | None = None
+    renamed: Mapping[str, str] = field(default_factory=dict)  # column as read -> header
 
 
 @contextmanager
@@ -439,7 +442,9 @@ def _read_text(
     records = formats.read_head_records(head, encoding, delim)
     header = formats.detect_header(records)
     if header is None:
-        return _Loaded(_read_raw(con, path, encoding, opts.delimiter), encoding, "csv")
+        columns = _read_raw(con, path, encoding, opts.delimiter)
+        names = records[0] if records else []
+        return _Loaded(columns, encoding, "csv", renamed=renamed_duplicates(names, columns))
     start = formats.data_offset(head, encoding, delim, header.rows)
     fd, name = tempfile.mkstemp(suffix=".csv", prefix="cmot-header-")
     try:
@@ -454,7 +459,19 @@ def _read_text(
     finally:
         os.unlink(name)
     labels = {c.strip(): t for c, t in header.labels.items()}
-    return _Loaded(columns, encoding, header.format, labels)
+    renamed = renamed_duplicates(header.names, columns)
+    return _Loaded(columns, encoding, header.format, labels, renamed=renamed)
+
+
+def renamed_duplicates(header: Sequence[str], columns: Sequence[str]) -> dict[str, str]:
+    """Columns read under another name than their header because the header repeats
+    (DuckDB reads a second `q1` as `q1_1`): column as read -> the header as written, so the
+    report can say so instead of renaming silently."""
+    names = [h.strip() for h in header]
+    if len(names) != len(columns):
+        return {}  # not the same columns (a header cut by the sniff's head): say nothing
+    twice = {n for n in names if names.count(n) > 1}
+    return {c: n for n, c in zip(names, columns, strict=True) if n in twice and c != n}
 
 
 def _load_arrow(con: duckdb.DuckDBPyConnection, table: Any) -> list[str]:
@@ -521,6 +538,7 @@ def open_raw(
             raise CmotError("The file is empty. Upload a CSV with a header row and data rows.")
         kind = formats.sniff_container(path, head, name)
         original_sha = None
+        utf16 = kind == "utf16"  # the report names the file's own encoding, not its copy's
         if kind == "utf16":
             # Excel's "Unicode text" and some survey tools write UTF-16: read a UTF-8 copy.
             original_sha = _hash_file(path)
@@ -584,7 +602,7 @@ def open_raw(
                 con,
                 columns,
                 rows,
-                loaded.encoding,
+                "utf-16" if utf16 else loaded.encoding,
                 layout,
                 stages,
                 sha,
@@ -596,6 +614,7 @@ def open_raw(
                 sheets=loaded.sheets,
                 sheet=loaded.sheet,
                 layout_reason=layout_reason,
+                renamed={c: h for c, h in loaded.renamed.items() if c in kept},
             )
         finally:
             if own:

@@ -650,6 +650,33 @@ def test_utf16_tab_separated_export_reads_as_text(tmp_path: Path) -> None:
         assert raw.columns == ["ResponseId", "Q1", "Q2", "Q3"]
         assert raw.labels["Q1"] == "Wie zufrieden sind Sie?"
         assert raw.con.execute("SELECT sum(Q3) FROM raw").fetchall() == [(12,)]
+        assert raw.encoding == "utf-16"  # issue 23: it was reported as utf-8 (its copy's)
+
+
+def test_a_repeated_header_is_read_under_a_new_name_and_the_report_says_so(
+    tmp_path: Path,
+) -> None:
+    """issue 23: duplicate headers were silently renamed (q1 to q1_1)."""
+    from cmot.demo import generate_demo
+    from cmot.ingest import validate
+    from cmot.read import renamed_duplicates
+
+    assert renamed_duplicates(["id", "q1", "q1 ", "q2"], ["id", "q1", "q1_1", "q2"]) == {
+        "q1_1": "q1"
+    }
+    assert renamed_duplicates(["a", "b"], ["a", "b"]) == {}
+    frame = generate_demo(200, seed=3).frame
+    text = frame.to_csv(index=False)
+    header, rest = text.split("\n", 1)
+    names = header.split(",")
+    names[-1] = names[-2]  # the last column repeats the one before it
+    p = tmp_path / "dup.csv"
+    p.write_text(",".join(names) + "\n" + rest)
+    with open_raw(p, IngestOptions(), None) as raw:
+        assert raw.renamed == {f"{names[-2]}_1": names[-2]}
+    report = validate(p.read_bytes(), IngestOptions(), source_name="dup.csv")
+    said = report.to_text()
+    assert f"the header {names[-2]!r} appears more than once" in said, said
 
 
 def test_excel_sheet_with_surveymonkey_header_rows(tmp_path: Path) -> None:
