@@ -230,7 +230,7 @@ def _header(draw: st.DrawFn, kind: str) -> str:
         return name[:6]
     if how == "bracketed":
         return f"Q{draw(st.integers(1, 40))} [{name}]"
-    if how == "blank":
+    if how == "blank" and not kind.startswith("outcome"):  # a survey needs its outcome named
         return ""
     if how == "spaces":
         return f"  {name} "
