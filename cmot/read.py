@@ -185,10 +185,17 @@ def _read_raw(
                 f"The file mixes text encodings{line}. Save it as UTF-8 and upload again."
             ) from None
         first = msg.splitlines()[0] if msg else type(e).__name__
+        first = without_paths(first)
         raise CmotError(
             f"The file could not be read as CSV{line}: {first}. Check quoting and delimiters."
         ) from None
     return _finish_columns(con)
+
+
+def without_paths(text: str) -> str:
+    """A reader's message without the absolute paths in it: DuckDB names the file it read,
+    a temporary copy on the server (`/tmp/cmot-upload-…`), which is no reader's business."""
+    return re.sub(r' ?"?/[^"\s]+"?', "", text)
 
 
 def _finish_columns(con: duckdb.DuckDBPyConnection) -> list[str]:

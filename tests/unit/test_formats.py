@@ -802,3 +802,15 @@ def test_damaged_binary_exports_give_a_cmot_error_or_a_file(
 ) -> None:
     with contextlib.suppress(CmotError):  # a CmotError is the answer; anything else fails
         read_csv(magic + body, IngestOptions(), name)
+
+
+def test_a_reader_message_never_shows_a_server_path() -> None:
+    """Found by the messy-survey generator: a CSV DuckDB cannot sniff showed the temporary
+    copy's path on the server in the user's message."""
+    from cmot.read import without_paths
+
+    said = without_paths('Invalid Input Error: Error when sniffing file "/tmp/cmot-upload-x1".')
+    assert said == "Invalid Input Error: Error when sniffing file."
+    assert without_paths("Could not read /tmp/cmot-header-9.csv at all") == (
+        "Could not read at all"
+    )
