@@ -3,90 +3,29 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
-import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+# The server, the browser's arguments and the one wait live in bench/_browser.py, which the
+# browser benches share (bench/ imports nothing from tests/); re-exported here.
+from bench._browser import (  # noqa: F401
+    CHROMIUM,
+    LAUNCH_ARGS,
+    SHOTS,
+    Server,
+    _free_port,
+    shot,
+    start_server,
+    wait_for_run,
+    wait_for_run_async,
+    watch_runs,
+)
 from tests.conftest import ROOT
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = ROOT / "tests" / "e2e" / "screenshots"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@dataclass
-class Server:
-    url: str
-    db: Path
-    process: subprocess.Popen[bytes]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(
-    db: Path,
-    log: Path,
-    *args: str,
-    port: int | None = None,
-    env: Mapping[str, str] | None = None,
-    entry: str = "serve.py",
-) -> Server:
-    """`args`: more `streamlit run` options (e.g. --secrets.files=...); `env`: more variables;
-    `entry`: serve.py (as hosted: app.py behind cmot.ui.hosting's guards) or the bare app.py."""
-    port = port or _free_port()
-    env = {
-        **os.environ,
-        "CMOT_STORE": str(db),
-        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-        **(env or {}),
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(ROOT / entry),
-        "--server.headless=true",
-        f"--server.port={port}",
-        "--server.address=127.0.0.1",
-        "--server.fileWatcherType=none",
-        *args,
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return Server(url, db, proc)
-        except OSError:
-            time.sleep(0.3)  # polling: a server that is not up yet sends no event
-    proc.kill()
-    raise RuntimeError(f"streamlit did not start; log:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -117,133 +56,6 @@ def page(browser: object) -> Iterator[object]:
     pg.set_default_timeout(30_000)
     yield pg
     context.close()
-
-
-def shot(page: object, name: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
-    return path
-
-
-# Streamlit marks its root element with the connection's state ("CONNECTED", ...) and the
-# script's ("initial" before the first run, "running", "rerunRequested", "stopRequested",
-# "notRunning" once a run has ended, "compilationError"): the app is idle when it is connected
-# and a run has ended. Two animation frames more let React draw what the run sent.
-_IDLE = """async () => {
-  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
-  const app = document.querySelector('[data-testid=stApp]');
-  return !!app && app.getAttribute('data-test-connection-state') === 'CONNECTED'
-    && ['notRunning', 'compilationError'].includes(app.getAttribute('data-test-script-state'));
-}"""
-_STATE = """() => { const app = document.querySelector('[data-testid=stApp]');
-  return [app?.getAttribute('data-test-script-state'),
-          app?.getAttribute('data-test-connection-state')]; }"""
-# Each page's websocket to Streamlit (the latest, should it reconnect), kept by watch_runs.
-_STREAMS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-
-
-def watch_runs(page: Any) -> Any:
-    """Follow `page`'s websocket to the app, so that wait_for_run sees each run end. Call it
-    on a new page before its first visit (the `page` fixture does); returns the page."""
-
-    def follow(ws: Any) -> None:
-        if ws.url.endswith("/_stcore/stream"):
-            _STREAMS[page] = ws
-
-    page.on("websocket", follow)
-    return page
-
-
-def _run_finished(payload: str | bytes) -> bool:
-    """A message from the app saying a script run has ended (not cut short by a rerun)."""
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-    if not isinstance(payload, bytes):
-        return False
-    msg = ForwardMsg.FromString(payload)
-    return (
-        msg.WhichOneof("type") == "script_finished"
-        and msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN
-    )
-
-
-def wait_for_run(
-    page: Any, action: Callable[[], object] | None = None, *, timeout_ms: float = 90_000
-) -> None:
-    """The one wait of the browser tests for a script run.
-
-    With `action` (a click, a key press, a file chosen): do it, wait for the app's message
-    that the script run it caused has ended, then until the page is idle. The message, not
-    the page's "running" state, tells that a run happened: a short run under load can start
-    and end within one React render, so the state never shows it. Without `action`: wait
-    until the run in progress, or the first run after a page load, has ended. On timeout:
-    an AssertionError saying what the app was doing and a screenshot failed-wait-for-run.png.
-    """
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    def fail(what: str) -> AssertionError:
-        state, connection = page.evaluate(_STATE)
-        path = shot(page, "failed-wait-for-run")
-        return _failed(what, timeout_ms, state, connection, path)
-
-    if action is not None:
-        ws = _stream(page)
-        try:
-            with ws.expect_event("framereceived", _run_finished, timeout=timeout_ms):
-                action()
-        except PlaywrightTimeout:
-            raise fail("the action started no script run, or it did not end") from None
-    try:
-        page.wait_for_function(_IDLE, timeout=timeout_ms)
-    except PlaywrightTimeout:
-        raise fail("the app did not become idle") from None
-
-
-async def wait_for_run_async(
-    page: Any, action: Callable[[], Awaitable[object]], *, timeout_ms: float = 90_000
-) -> None:
-    """wait_for_run for Playwright's async API (bench/load.py's uploads share one event loop
-    with its websocket sessions): the same message, the same idle state, the same failure,
-    the screenshot named failed-wait-for-run-async."""
-    from playwright.async_api import TimeoutError as PlaywrightTimeout
-
-    async def fail(what: str) -> AssertionError:
-        state, connection = await page.evaluate(_STATE)
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        path = SHOTS / "failed-wait-for-run-async.png"
-        await page.screenshot(path=str(path), full_page=True)
-        return _failed(what, timeout_ms, state, connection, path)
-
-    ws = _stream(page)
-    try:
-        async with ws.expect_event("framereceived", _run_finished, timeout=timeout_ms):
-            await action()
-    except PlaywrightTimeout:
-        raise await fail("the action started no script run, or it did not end") from None
-    try:
-        await page.wait_for_function(_IDLE, timeout=timeout_ms)
-    except PlaywrightTimeout:
-        raise await fail("the app did not become idle") from None
-
-
-def _stream(page: Any) -> Any:
-    ws = _STREAMS.get(page)
-    if ws is None or ws.is_closed():
-        raise AssertionError(
-            "wait_for_run: the page has no open websocket to the app; create the page "
-            "with watch_runs(context.new_page()) and visit the app first"
-        )
-    return ws
-
-
-def _failed(
-    what: str, timeout_ms: float, state: object, connection: object, path: Path
-) -> AssertionError:
-    return AssertionError(
-        f"{what} within {timeout_ms / 1000:g} s: script state {state!r}, connection "
-        f"{connection!r}; screenshot {path}"
-    )
 
 
 def store_env(d: Path) -> dict[str, str]:
