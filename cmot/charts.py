@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -41,7 +42,14 @@ _CLASSES = list(CLASS_COLOURS)
 # steps leave no room for question-text labels.
 JOURNEY_ACROSS_MAX = 14
 LABEL_LIMIT = 340  # px of a touchpoint label on a vertical axis (question text is long)
+# The same, but at most 45% of the chart's container: on a phone the labels leave the plot room.
+_LABEL_LIMIT_FIT = alt.ExprRef(
+    f"min({LABEL_LIMIT}, containerSize()[0] > 0 ? containerSize()[0] * 0.45 : {LABEL_LIMIT})"
+)
 SCATTER_NAMES = 12  # touchpoints named beside their point in the impact-performance chart
+# A performance (a mean rating put on 0-100: 0 the scale's floor, 100 its top) is drawn over
+# the whole scale: an axis zoomed to 57-60.5 makes a gap of a point look like a chasm.
+PERFORMANCE = (0.0, 100.0)
 
 
 def class_label(cls: str) -> str:
@@ -49,11 +57,16 @@ def class_label(cls: str) -> str:
     return f"{CLASS_SYMBOLS.get(cls, '')} {cls}".strip()
 
 
+# The class legend in one row where it fits, else in rows of two (a phone): a legend wider
+# than its chart is cut off.
+_LEGEND_COLUMNS = alt.ExprRef("(width < 480 ? 2 : 5)")
+
+
 def _class_colour(title: str | None = "class") -> alt.Color:
     return alt.Color(
         "class:N",
         scale=alt.Scale(domain=_CLASSES, range=list(CLASS_COLOURS.values())),
-        legend=alt.Legend(title=title, orient="bottom"),
+        legend=alt.Legend(title=title, orient="bottom", columns=_LEGEND_COLUMNS),
     )
 
 
@@ -61,7 +74,7 @@ def _class_shape() -> alt.Shape:
     return alt.Shape(
         "class:N",
         scale=alt.Scale(domain=_CLASSES, range=list(CLASS_SHAPES.values())),
-        legend=alt.Legend(title="class", orient="bottom"),
+        legend=alt.Legend(title="class", orient="bottom", columns=_LEGEND_COLUMNS),
     )
 
 
@@ -141,7 +154,7 @@ def butterfly(moments: pd.DataFrame, unit: str, title: str = "") -> alt.LayerCha
                 }
             )
     data = pd.DataFrame(rows)
-    y = alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT))
+    y = alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=_LABEL_LIMIT_FIT))
     base = alt.Chart(data)
     bars = base.mark_bar(height={"band": 0.7}).encode(
         x=alt.X("value:Q", title=f"← penalty of a low rating · reward of a top rating → ({words})"),
@@ -196,7 +209,9 @@ def impact_performance(
         .mark_point(filled=True, opacity=0.9, stroke="#333333", strokeWidth=0.5)
         .encode(
             x=alt.X(
-                "mean:Q", title="performance (mean rating, 0-100)", scale=alt.Scale(zero=False)
+                "mean:Q",
+                title="performance (mean rating, 0-100)",
+                scale=alt.Scale(domain=list(PERFORMANCE), zero=True, nice=False),
             ),
             y=alt.Y(
                 "ia:Q",
@@ -242,70 +257,153 @@ def impact_performance(
 
 def journey_map(
     moments: pd.DataFrame, stage_order: list[str], tags: dict[str, str] | None = None
-) -> alt.FacetChart:
+) -> alt.TopLevelMixin:
     """Stages in order, touchpoints in order, each segment's performance curve, every
     touchpoint marked by its class (colour and shape) in each segment.
 
-    Up to JOURNEY_ACROSS_MAX touchpoints the stages run left to right; a longer journey runs
-    top to bottom (stages as rows, one row per touchpoint, labels in full width), so that a
-    30+ touchpoint survey stays legible and nothing is cut off.
+    One chart as wide as its container (no facets, whose panels have fixed widths): the
+    touchpoints sit at positions 0..n-1 in journey order, named by the axis, the stages drawn
+    as shaded bands named inside. Performance runs over the whole 0-100 scale (PERFORMANCE),
+    so small gaps between segments look small. Up to JOURNEY_ACROSS_MAX touchpoints the
+    stages run left to right; a longer journey runs top to bottom (one row per touchpoint,
+    labels in full), so that a 30+ touchpoint survey stays legible and nothing is cut off.
 
     `moments` holds the segments to draw (rows of MomentsResult.moments); `tags` maps a
     touchpoint's display name to its CMoT tags text.
     """
     tags = tags or {}
     data = moments[["segment", "stage", "touchpoint", "mean", "class"]].copy()
-    data["order"] = data.groupby("segment").cumcount()
+    # The journey's touchpoints in order: stages as `stage_order` has them, the rows' order
+    # within a stage (a stage not in `stage_order` goes last).
+    first = data.drop_duplicates("touchpoint")
+    rank = {s: i for i, s in enumerate(stage_order)}
+    first = first.assign(_r=[rank.get(s, len(rank)) for s in first.stage]).sort_values(
+        "_r", kind="stable"
+    )
+    names = list(first.touchpoint)
+    pos = {t: i for i, t in enumerate(names)}
+    n = len(names)
+    data["pos"] = [pos[t] for t in data.touchpoint]
     data["tags"] = [tags.get(t, "") for t in data.touchpoint]
     data["label"] = [class_label(c) for c in data["class"]]
+    data = data.sort_values(["segment", "pos"], kind="stable")
+    stages = (
+        first.assign(pos=range(n))
+        .groupby("stage", sort=False)["pos"]
+        .agg(["min", "max"])
+        .reset_index()
+    )
+    stages = stages.assign(
+        lo=stages["min"] - 0.5,
+        hi=stages["max"] + 0.5,
+        span=stages["max"] - stages["min"] + 1,
+        shade=[i % 2 == 0 for i in range(len(stages))],
+    )
     segs = list(dict.fromkeys(data.segment))
-    across = data.touchpoint.nunique() <= JOURNEY_ACROSS_MAX
+    across = n <= JOURNEY_ACROSS_MAX
     # Segments colour the lines' stroke, classes the markers' fill (with their shape): two
     # scales, so the class colour and shape share one scale domain and one "class" legend.
     seg_colour = alt.Stroke(
         "segment:N",
         scale=alt.Scale(domain=segs, range=list(SEGMENT_COLOURS[: len(segs)])),
-        legend=alt.Legend(title="segment", orient="bottom"),
+        legend=alt.Legend(title="segment", orient="bottom", direction="vertical"),
     )
     dash = alt.StrokeDash(
         "segment:N",
         scale=alt.Scale(domain=segs, range=list(SEGMENT_DASHES[: len(segs)])),
         legend=None,
     )
-    perf = "performance (mean rating, 0-100)"
+    perf_title = "performance (mean rating, 0-100)"
+    perf_scale = alt.Scale(domain=list(PERFORMANCE), zero=True, nice=False)
+    tp_scale = alt.Scale(domain=[-0.5, n - 0.5], nice=False, zero=False, reverse=not across)
+    # Every touchpoint named: Vega thins a continuous axis's values down to its tick count.
+    values, tick_count = list(range(n)), max(n, 1)
+    label_expr = f"{json.dumps(names)}[datum.value]"
+    # The stage's name inside its band, cut to the band's width (the chart's width is the
+    # container's: known only where it is drawn).
     if across:
-        tp: alt.X | alt.Y = alt.X(
-            "touchpoint:N",
-            sort=alt.SortField("order"),
-            title=None,
-            axis=alt.Axis(labelAngle=-40, labelLimit=160, labelOverlap=False),
+        tp_axis = alt.Axis(
+            values=values,
+            tickCount=tick_count,
+            labelExpr=label_expr,
+            # Upright on a narrow screen (a phone), where slanted names would not fit.
+            labelAngle=alt.ExprRef("(width < 560 ? -90 : -40)"),
+            labelLimit=160,
+            labelOverlap=False,
+            labelBound=False,
+            grid=False,
+            ticks=False,
         )
-        value: alt.X | alt.Y = alt.Y("mean:Q", title=perf, scale=alt.Scale(zero=False))
-        tag_value: alt.X | alt.Y = alt.Y("max(mean):Q")
+        tp: alt.X | alt.Y = alt.X("pos:Q", title=None, scale=tp_scale, axis=tp_axis)
+        value: alt.X | alt.Y = alt.Y("mean:Q", title=perf_title, scale=perf_scale)
         enc = {"x": tp, "y": value}
-        tag_enc = {"x": tp, "y": tag_value}
+        tag_enc = {"x": tp, "y": alt.Y("max(mean):Q")}
+        band = {"x": alt.X("lo:Q", scale=tp_scale), "x2": "hi:Q"}
+        stage_text = (
+            alt.Chart(stages)
+            .mark_text(
+                align="center",
+                baseline="top",
+                dy=4,
+                fontWeight="bold",
+                fontSize=11,
+                color="#444444",
+                limit=alt.ExprRef(f"max(0, width * datum.span / {max(n, 1)} - 4)"),
+            )
+            .encode(x=alt.X("mid:Q", scale=tp_scale), y=alt.value(0), text="stage:N")
+            .transform_calculate(mid="(datum.lo + datum.hi) / 2")
+        )
         dx, dy = 0, -14
+        size: dict[str, object] = {"height": 340}
     else:
-        tp = alt.Y(
-            "touchpoint:N",
-            sort=alt.SortField("order"),
-            title=None,
-            axis=alt.Axis(labelLimit=LABEL_LIMIT, labelOverlap=False, labelFontSize=11),
+        tp_axis = alt.Axis(
+            values=values,
+            tickCount=tick_count,
+            labelExpr=label_expr,
+            labelLimit=_LABEL_LIMIT_FIT,
+            labelOverlap=False,
+            labelFontSize=11,
+            grid=False,
+            ticks=False,
         )
-        value = alt.X(
-            "mean:Q", title=perf, scale=alt.Scale(zero=False), axis=alt.Axis(orient="top")
-        )
+        tp = alt.Y("pos:Q", title=None, scale=tp_scale, axis=tp_axis)
+        value = alt.X("mean:Q", title=perf_title, scale=perf_scale, axis=alt.Axis(orient="top"))
         enc = {"x": value, "y": tp}
         tag_enc = {"x": alt.X("max(mean):Q"), "y": tp}
+        band = {"y": alt.Y("lo:Q", scale=tp_scale), "y2": "hi:Q"}
+        stage_text = (
+            alt.Chart(stages)
+            .mark_text(
+                align="left",
+                baseline="top",
+                dx=4,
+                dy=2,
+                fontWeight="bold",
+                fontSize=11,
+                color="#444444",
+                limit=alt.ExprRef("max(0, width - 8)"),
+            )
+            .encode(x=alt.value(0), y=alt.Y("lo:Q", scale=tp_scale), text="stage:N")
+        )
         dx, dy = 14, 0
+        size = {"height": max(200, 22 * n)}
+    bands = (
+        alt.Chart(stages)
+        .mark_rect(opacity=1)
+        .encode(
+            **band,
+            fill=alt.condition("datum.shade", alt.value("#F0F2F6"), alt.value("#FFFFFF")),
+            tooltip=["stage:N"],
+        )
+    )
     # The line joins touchpoints in journey order whichever way the journey runs.
     line = (
-        alt.Chart()
+        alt.Chart(data)
         .mark_line(strokeWidth=2)
-        .encode(**enc, order=alt.Order("order:Q"), stroke=seg_colour, strokeDash=dash)
+        .encode(**enc, order=alt.Order("pos:Q"), stroke=seg_colour, strokeDash=dash)
     )
     marks = (
-        alt.Chart()
+        alt.Chart(data)
         .mark_point(
             filled=True, size=150 if across else 90, stroke="#333333", strokeWidth=0.5, opacity=1
         )
@@ -324,47 +422,13 @@ def journey_map(
         )
     )
     tag_marks = (
-        alt.Chart()
+        alt.Chart(data)
         .transform_filter("datum.tags != ''")
         .mark_text(fontSize=12, color="#333333", text="✱", dx=dx, dy=dy)
         .encode(**tag_enc)
     )
-    title = "Journey map: performance by segment (✱ = CMoT tag)"
-    layers = alt.layer(line, marks, tag_marks, data=data)
-    if across:
-        return (
-            layers.properties(height=340, width=alt.Step(56))
-            .facet(
-                column=alt.Column(
-                    "stage:N",
-                    sort=stage_order,
-                    title=None,
-                    header=alt.Header(labelFontWeight="bold"),
-                ),
-                spacing=4,
-            )
-            .resolve_scale(x="independent")
-            .properties(title=title)
-        )
-    return (
-        layers.properties(height=alt.Step(22), width=480)
-        .facet(
-            row=alt.Row(
-                "stage:N",
-                sort=stage_order,
-                title=None,
-                header=alt.Header(
-                    labelFontWeight="bold",
-                    labelAngle=0,
-                    labelOrient="top",
-                    labelAnchor="start",
-                    labelFontSize=12,
-                ),
-            ),
-            spacing=10,
-        )
-        .resolve_scale(y="independent")
-        .properties(title=title)
+    return alt.layer(bands, stage_text, line, marks, tag_marks).properties(
+        title="Journey map: performance by segment (✱ = CMoT tag)", width="container", **size
     )
 
 
@@ -386,8 +450,18 @@ def class_matrix(
     data["flip"] = [t.startswith("⇄ ") for t in data.touchpoint]
     order = list(dict.fromkeys(data.touchpoint))
     base = alt.Chart(data).encode(
-        x=alt.X("segment:N", sort=segments, title=None, axis=alt.Axis(labelAngle=0, orient="top")),
-        y=alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT)),
+        # A segment's name is cut to its column (two long names overlapped on a phone).
+        x=alt.X(
+            "segment:N",
+            sort=segments,
+            title=None,
+            axis=alt.Axis(
+                labelAngle=0,
+                orient="top",
+                labelLimit=alt.ExprRef(f"max(40, 0.8 * width / {max(len(segments), 1)})"),
+            ),
+        ),
+        y=alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=_LABEL_LIMIT_FIT)),
     )
     cells = base.mark_rect(strokeWidth=2).encode(
         color=_class_colour(),
@@ -423,19 +497,37 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
         fdr=["significant (FDR)" if s else "not significant" for s in comparison.significant],
     )[["touchpoint", "measure", "diff", "lo", "hi", "fdr", "q"]]
     order = list(dict.fromkeys(data.touchpoint))
-    y = alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT))
-    # Layers without data of their own, so that the facet splits the rows between panels.
-    rules = alt.Chart().mark_rule(color="#555555").encode(x="lo:Q", x2="hi:Q", y=y)
+    # One chart as wide as its container (facet panels have fixed widths): penalty and
+    # reward side by side within each touchpoint's row, told apart by colour and the legend.
+    y = alt.Y(
+        "touchpoint:N",
+        sort=order,
+        title=None,
+        axis=alt.Axis(labelLimit=_LABEL_LIMIT_FIT, grid=True, gridColor="#EEEEEE"),
+    )
+    offset = alt.YOffset("measure:N", sort=["penalty", "reward"])
+    measure_colour = alt.Stroke(
+        "measure:N",
+        scale=alt.Scale(domain=["penalty", "reward"], range=["#CC79A7", "#0072B2"]),
+        legend=alt.Legend(title=None, orient="bottom"),
+    )
+    rules = (
+        alt.Chart(data)
+        .mark_rule(strokeWidth=1.5)
+        .encode(x="lo:Q", x2="hi:Q", y=y, yOffset=offset, stroke=measure_colour)
+    )
     dots = (
-        alt.Chart()
-        .mark_point(size=80, strokeWidth=2, color="#0072B2")
+        alt.Chart(data)
+        .mark_point(size=70, strokeWidth=2, opacity=1)
         .encode(
-            x=alt.X("diff:Q", title=f"difference ({words})"),
+            x=alt.X("diff:Q", title=f"difference, {a} − {b} ({words})"),
             y=y,
+            yOffset=offset,
+            stroke=measure_colour,
             fill=alt.Fill(
                 "fdr:N",
                 scale=alt.Scale(
-                    domain=["significant (FDR)", "not significant"], range=["#0072B2", "white"]
+                    domain=["significant (FDR)", "not significant"], range=["#333333", "white"]
                 ),
                 legend=alt.Legend(title=None, orient="bottom"),
             ),
@@ -450,12 +542,11 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
             ],
         )
     )
-    zero = alt.Chart().mark_rule(color="#999999").encode(x=alt.datum(0))
-    return (
-        alt.layer(zero, rules, dots, data=data)
-        .properties(height=max(160, 22 * len(order)), width=260)
-        .facet(column=alt.Column("measure:N", title=None, sort=["penalty", "reward"]))
-        .properties(title=f"Differences in penalty and reward: {a} − {b} (a − b)")
+    zero = alt.Chart(data).mark_rule(color="#999999").encode(x=alt.datum(0))
+    return alt.layer(zero, rules, dots).properties(
+        title=f"Differences in penalty and reward: {a} − {b} (a − b)",
+        height=max(160, 30 * len(order)),
+        width="container",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,11 +63,76 @@ def test_matrix_cells_keep_decimals_on_a_scale_outcome() -> None:
 @pytest.mark.parametrize(("n", "across"), [(14, True), (15, False), (47, False)])
 def test_journey_map_turns_top_to_bottom_past_fourteen_touchpoints(n: int, across: bool) -> None:
     spec = charts.journey_map(_moments(n), [f"Stage {i}" for i in range(5)]).to_dict()
-    assert ("column" in spec["facet"]) is across
-    assert ("row" in spec["facet"]) is (not across)
+    axis = "x" if across else "y"
+    line = next(lay for lay in spec["layer"] if lay["mark"]["type"] == "line")
+    assert line["encoding"][axis]["field"] == "pos"  # touchpoints run along this axis
+    assert line["encoding"][axis]["axis"]["values"] == list(range(n))  # every one named
     if not across:
-        assert spec["spec"]["height"] == {"step": 22}  # the chart grows with the journey
-        assert isinstance(spec["spec"]["width"], int) and spec["spec"]["width"] <= 600
+        assert spec["height"] == 22 * n  # the chart grows with the journey
+
+
+def _performance_axes(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every encoding of the mean rating (performance) in a layered spec."""
+    return [
+        enc
+        for lay in spec.get("layer", [spec])
+        for enc in lay.get("encoding", {}).values()
+        if isinstance(enc, dict) and enc.get("field") == "mean"
+    ]
+
+
+@pytest.mark.parametrize("n", [12, 30])
+def test_performance_axes_start_at_the_scales_floor(n: int) -> None:
+    """Issue 28: a journey map whose axis ran 57.0-60.5 made a gap of a point look dramatic."""
+    m = _moments(n).assign(ia=0.1)
+    for chart in (charts.journey_map(m, ["Stage 0"]), charts.impact_performance(m, -0.2, 0.2)):
+        # Layers share the scale: the encodings that set it set the whole scale.
+        scales = [enc["scale"] for enc in _performance_axes(chart.to_dict()) if "scale" in enc]
+        assert scales and all(sc["domain"] == [0.0, 100.0] for sc in scales)
+
+
+def test_every_chart_takes_its_containers_width() -> None:
+    """Issue 28: charts of a fixed width (the journey map's 1,152 px, the differences' two
+    260 px panels) were cut off at 1,024 px and on a phone."""
+    m = _moments(12).assign(
+        ia=0.1,
+        penalty=0.1,
+        reward=0.2,
+        penalty_lo=0.0,
+        penalty_hi=0.2,
+        reward_lo=0.1,
+        reward_hi=0.3,
+        wrong_sign=False,
+        at_stake=0.05,
+    )
+    one = m[m.segment == "A"]
+    diffs = pd.DataFrame(
+        {
+            "segment_a": "A",
+            "segment_b": "B",
+            "touchpoint": list(one.touchpoint) * 2,
+            "measure": ["penalty"] * 12 + ["reward"] * 12,
+            "difference": 0.01,
+            "se": 0.02,
+            "significant": [True, False] * 12,
+            "q": 0.04,
+        }
+    )
+    trend = pd.concat([one.assign(wave=w, n=100) for w in ("2024", "2025")])
+    built = {
+        "butterfly": charts.butterfly(one, "points"),
+        "impact-performance": charts.impact_performance(one, -0.2, 0.2),
+        "journey across": charts.journey_map(m, ["Stage 0", "Stage 1"]),
+        "journey down": charts.journey_map(_moments(30), ["Stage 0"]),
+        "class matrix": charts.class_matrix(m, ["A", "B"], "points"),
+        "differences": charts.differences(diffs, "points"),
+        "migration": charts.migration(trend, "points"),
+        "at stake": charts.at_stake_trend(trend, "points"),
+    }
+    for name, chart in built.items():
+        spec = chart.to_dict()  # validates the schema
+        assert spec.get("width") == "container", name
+        assert "facet" not in spec and "hconcat" not in spec, name
 
 
 def test_scatter_names_only_the_largest_on_a_long_journey() -> None:

@@ -1,0 +1,78 @@
+"""Charts fit (issue 28, item 4): at a desktop, a small laptop and a phone width, the
+Overview, Journey map, Compare and Moments pages are no wider than the window and every
+chart is no wider than the element that holds it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Server, shot, wait_for_run
+
+pytestmark = pytest.mark.e2e
+
+SIZES = [(1400, 900), (1024, 768), (390, 844)]
+# page title: (url path, the charts it draws on the demo)
+PAGES = {
+    "Overview": ("", 0),
+    "Journey map": ("journey", 1),
+    "Compare": ("compare", 2),
+    "Moments": ("moments", 2),
+}
+
+# Each chart's drawing (canvas or svg) against the column that holds it (the chart element
+# itself grows with a fixed-width chart, and its overflow is clipped unseen), and the page's
+# scroll width against the window; 1 px of rounding allowed.
+_MEASURE = """() => {
+  const out = {page: document.documentElement.scrollWidth, window: window.innerWidth, charts: []};
+  for (const el of document.querySelectorAll('[data-testid=stVegaLiteChart]')) {
+    const box = el.closest('[data-testid=stVerticalBlock]').getBoundingClientRect();
+    const drawn = el.querySelector('canvas, svg.marks');
+    const w = drawn ? drawn.getBoundingClientRect().width : 0;
+    out.charts.push({container: box.width, drawn: w});
+  }
+  return out;
+}"""
+
+
+def _drawn(page: Any, charts: int) -> None:
+    """Wait until the page's `charts` charts have drawn (Vega draws after the run ends)."""
+    page.wait_for_function(
+        """n => !document.querySelector('[data-testid=stSkeleton]') && document.querySelectorAll(
+             '[data-testid=stVegaLiteChart] :is(canvas, svg.marks)').length >= n""",
+        arg=charts,
+        timeout=60_000,
+    )
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_pages_and_charts_fit_the_window(
+    server: Server, browser: Any, width: int, height: int
+) -> None:
+    from tests.e2e.conftest import watch_runs
+
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = watch_runs(context.new_page())
+        page.set_default_timeout(60_000)
+        wrong = []
+        for title, (path, charts) in PAGES.items():
+            page.goto(f"{server.url}/{path}?seg=Segment")
+            wait_for_run(page)
+            page.get_by_role("heading", name=title if path else "Moments of truth").wait_for()
+            _drawn(page, charts)
+            assert page.get_by_test_id("stException").count() == 0, title
+            shot(page, f"fit-{title.lower().replace(' ', '-')}-{width}")
+            m = page.evaluate(_MEASURE)
+            if m["page"] > m["window"] + 1:
+                wrong.append(f"{title} at {width} px: the page is {m['page']} px wide")
+            for i, c in enumerate(m["charts"]):
+                if c["drawn"] > c["container"] + 1:
+                    wrong.append(
+                        f"{title} at {width} px: chart {i} draws {c['drawn']:.0f} px "
+                        f"in {c['container']:.0f} px"
+                    )
+        assert not wrong, "\n".join(wrong)
+    finally:
+        context.close()
