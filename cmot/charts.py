@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -59,7 +60,26 @@ def class_label(cls: str) -> str:
 
 # The class legend in one row where it fits, else in rows of two (a phone): a legend wider
 # than its chart is cut off.
-_LEGEND_COLUMNS = alt.ExprRef("(width < 480 ? 2 : 5)")
+_LEGEND_COLUMNS = alt.ExprRef("(width < 720 ? 2 : 5)")
+
+
+# A title starts at the left and is cut to the container's width (centred, a long title ran
+# off both sides on a phone); containerSize() is 0 where nothing contains the chart (a file).
+_TITLE_LIMIT = alt.ExprRef("containerSize()[0] > 0 ? containerSize()[0] - 8 : 0")
+# The room a chart needs beside its plot (axes, legend, title), in px, told to the page in
+# the spec's usermeta: Streamlit fits a chart as wide as the page into one height, and with
+# too little room the plot is squeezed (a phone's legend wraps into more rows).
+ROOM = 140
+
+
+def _fit(chart: Any, title: str, height: int, room: int = 220) -> Any:
+    """`chart` as wide as its container, `height` px of plot, its title fitted."""
+    return chart.properties(
+        title=alt.TitleParams(title, anchor="start", frame="bounds", limit=_TITLE_LIMIT),
+        height=height,
+        width="container",
+        usermeta={"room": room},
+    )
 
 
 def _class_colour(title: str | None = "class") -> alt.Color:
@@ -157,7 +177,7 @@ def butterfly(moments: pd.DataFrame, unit: str, title: str = "") -> alt.LayerCha
     y = alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=_LABEL_LIMIT_FIT))
     base = alt.Chart(data)
     bars = base.mark_bar(height={"band": 0.7}).encode(
-        x=alt.X("value:Q", title=f"← penalty of a low rating · reward of a top rating → ({words})"),
+        x=alt.X("value:Q", title=f"← penalty · reward → ({words})"),
         y=y,
         color=_class_colour(),
         tooltip=[
@@ -178,9 +198,29 @@ def butterfly(moments: pd.DataFrame, unit: str, title: str = "") -> alt.LayerCha
         .encode(text="label:N")
     )
     zero = alt.Chart(pd.DataFrame({"x": [0]})).mark_rule(color="#333333").encode(x="x:Q")
-    return (bars + whiskers + zero + labels).properties(
-        title=title or "Penalty and reward", height=max(200, 26 * len(order)), width="container"
+    return _fit(
+        bars + whiskers + zero + labels, title or "Penalty and reward", max(200, 26 * len(order))
     )
+
+
+def _apart(
+    frame: pd.DataFrame, x: str, y: str, x_gap: float, y_gap: float, priority: str
+) -> pd.DataFrame:
+    """The rows of `frame` whose names (left-aligned text at (x, y)) do not collide: taken in
+    order of `priority` (largest first), a row is kept unless a kept one lies within `y_gap`
+    up or down and `x_gap` across (about a line's height and a name's width, in data units).
+    Vega-Lite has no label placement of its own."""
+    kept: list[tuple[float, float]] = []
+    rows = []
+    for i, r in frame.sort_values(priority, ascending=False, kind="stable").iterrows():
+        px, py = float(r[x]), float(r[y])
+        if not (math.isfinite(px) and math.isfinite(py)):
+            continue
+        if any(abs(py - ky) < y_gap and abs(px - kx) < x_gap for kx, ky in kept):
+            continue
+        kept.append((px, py))
+        rows.append(i)
+    return frame.loc[[i for i in frame.index if i in set(rows)]]
 
 
 def _widest(values: pd.Series) -> float:
@@ -204,6 +244,9 @@ def impact_performance(
     if len(data) > SCATTER_NAMES:
         rated = data[data["class"] != "insufficient"]
         named = (rated if len(rated) else data).nlargest(SCATTER_NAMES, "ris")
+    # Names that would print over each other (a dozen points at IA +1 and performance 58):
+    # the one with the larger range of impact keeps its name, the others are in the tooltip.
+    named = _apart(named, "mean", "ia", x_gap=30.0, y_gap=0.08, priority="ris")
     points = (
         alt.Chart(data)
         .mark_point(filled=True, opacity=0.9, stroke="#333333", strokeWidth=0.5)
@@ -244,14 +287,12 @@ def impact_performance(
     note = ""
     if len(named) < len(data):
         note = (
-            f" (names of the {len(named)} largest ranges of impact; hover for the others)"
+            f" (names of {len(named)} of the largest ranges of impact; hover for the others)"
             if len(named)
             else " (hover for the names)"
         )
-    return (lines + points + names).properties(
-        title=(title or "Impact asymmetry against performance") + note,
-        height=380,
-        width="container",
+    return _fit(
+        lines + points + names, (title or "Impact asymmetry against performance") + note, 380
     )
 
 
@@ -306,7 +347,10 @@ def journey_map(
     seg_colour = alt.Stroke(
         "segment:N",
         scale=alt.Scale(domain=segs, range=list(SEGMENT_COLOURS[: len(segs)])),
-        legend=alt.Legend(title="segment", orient="bottom", direction="vertical"),
+        # Above the plot, the class legend below it: side by side they overflowed a phone.
+        legend=alt.Legend(
+            title="segment", orient="top", columns=alt.ExprRef("(width < 720 ? 1 : 4)")
+        ),
     )
     dash = alt.StrokeDash(
         "segment:N",
@@ -354,7 +398,7 @@ def journey_map(
             .transform_calculate(mid="(datum.lo + datum.hi) / 2")
         )
         dx, dy = 0, -14
-        size: dict[str, object] = {"height": 340}
+        height = 340
     else:
         tp_axis = alt.Axis(
             values=values,
@@ -386,7 +430,7 @@ def journey_map(
             .encode(x=alt.value(0), y=alt.Y("lo:Q", scale=tp_scale), text="stage:N")
         )
         dx, dy = 14, 0
-        size = {"height": max(200, 22 * n)}
+        height = max(200, 22 * n)
     bands = (
         alt.Chart(stages)
         .mark_rect(opacity=1)
@@ -427,8 +471,12 @@ def journey_map(
         .mark_text(fontSize=12, color="#333333", text="✱", dx=dx, dy=dy)
         .encode(**tag_enc)
     )
-    return alt.layer(bands, stage_text, line, marks, tag_marks).properties(
-        title="Journey map: performance by segment (✱ = CMoT tag)", width="container", **size
+    # Across, the slanted (on a phone upright) names and the legends need more room.
+    return _fit(
+        alt.layer(bands, stage_text, line, marks, tag_marks),
+        "Journey map: performance by segment (✱ = CMoT tag)",
+        height,
+        380 if across else 220,
     )
 
 
@@ -457,6 +505,7 @@ def class_matrix(
             title=None,
             axis=alt.Axis(
                 labelAngle=0,
+                labelAlign="center",
                 orient="top",
                 labelLimit=alt.ExprRef(f"max(40, 0.8 * width / {max(len(segments), 1)})"),
             ),
@@ -475,10 +524,10 @@ def class_matrix(
         ],
     )
     text = base.mark_text(fontSize=12, color="#111111").encode(text="text:N")
-    return (cells + text).properties(
-        title=f"Class and range of impact ({words}) per segment (⇄ = flip)",
-        height=max(200, 26 * len(order)),
-        width="container",
+    return _fit(
+        cells + text,
+        f"Class and range of impact ({words}) per segment (⇄ = flip)",
+        max(200, 26 * len(order)),
     )
 
 
@@ -509,7 +558,7 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
     measure_colour = alt.Stroke(
         "measure:N",
         scale=alt.Scale(domain=["penalty", "reward"], range=["#CC79A7", "#0072B2"]),
-        legend=alt.Legend(title=None, orient="bottom"),
+        legend=alt.Legend(title=None, orient="bottom", direction="vertical"),
     )
     rules = (
         alt.Chart(data)
@@ -520,7 +569,7 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
         alt.Chart(data)
         .mark_point(size=70, strokeWidth=2, opacity=1)
         .encode(
-            x=alt.X("diff:Q", title=f"difference, {a} − {b} ({words})"),
+            x=alt.X("diff:Q", title=f"difference a − b ({words})"),
             y=y,
             yOffset=offset,
             stroke=measure_colour,
@@ -529,7 +578,7 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
                 scale=alt.Scale(
                     domain=["significant (FDR)", "not significant"], range=["#333333", "white"]
                 ),
-                legend=alt.Legend(title=None, orient="bottom"),
+                legend=alt.Legend(title=None, orient="bottom", direction="vertical"),
             ),
             tooltip=[
                 "touchpoint",
@@ -543,10 +592,11 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
         )
     )
     zero = alt.Chart(data).mark_rule(color="#999999").encode(x=alt.datum(0))
-    return alt.layer(zero, rules, dots).properties(
-        title=f"Differences in penalty and reward: {a} − {b} (a − b)",
-        height=max(160, 30 * len(order)),
-        width="container",
+    return _fit(
+        alt.layer(zero, rules, dots),
+        f"Differences in penalty and reward: {a} − {b} (a − b)",
+        max(160, 30 * len(order)),
+        180,
     )
 
 
@@ -644,15 +694,20 @@ def migration(
             "reason",
         ],
     )
-    wave_text = base.mark_text(align="left", dx=6, dy=-6, fontSize=9, color="#555555").encode(
-        x=x, y=y, text="wave:N"
-    )
+    # A name at each touchpoint's last wave, unless it would print over a larger one's (a
+    # dozen sat at the origin, their names one blot; a wave label on every point the same):
+    # the waves read from the points' size (small to large), the tooltip names each.
+    last = data[data["last"].astype(bool)]
+    span_x = float(last[x_col].max() - min(0.0, last[x_col].min())) if len(last) else 1.0
+    span_y = float(last[y_col].max() - min(0.0, last[y_col].min())) if len(last) else 1.0
+    last = last.assign(_size=last[x_col].abs() + last[y_col].abs())
+    shown = _apart(last, x_col, y_col, 0.3 * span_x, 0.05 * span_y, "_size").drop(columns="_size")
     names = (
-        alt.Chart(data[data["last"].astype(bool)])
-        .mark_text(align="left", dx=9, dy=6, fontSize=10, color="#333333", limit=180)
+        alt.Chart(shown)
+        .mark_text(align="left", dx=9, dy=4, fontSize=10, color="#333333", limit=180)
         .encode(x=x, y=y, text="touchpoint:N")
     )
-    layers: list[alt.Chart] = [lines, points, wave_text, names]
+    layers: list[alt.Chart] = [lines, points, names]
     if plane == "penalty-reward":
         top = data[[x_col, y_col]].max().max()  # NaN when no wave has a number
         diag = pd.DataFrame({"v": [0.0, float(top) if pd.notna(top) else 0.0]})
@@ -670,11 +725,10 @@ def migration(
             .mark_rule(strokeDash=[4, 4], color="#777777")
             .encode(y="y:Q"),
         )
-    return alt.layer(*layers).properties(
-        title=title or (f"Migration, waves {waves[0]} → {waves[-1]}" if waves else "Migration"),
-        height=420,
-        width="container",
-    )
+    heading = title or (f"Migration, waves {waves[0]} → {waves[-1]}" if waves else "Migration")
+    if len(waves) > 1:
+        heading += " (small to large point: earlier to later wave)"
+    return _fit(alt.layer(*layers), heading, 420)
 
 
 def at_stake_trend(trend: pd.DataFrame, unit: str, title: str = "") -> alt.TopLevelMixin:
@@ -692,9 +746,10 @@ def at_stake_trend(trend: pd.DataFrame, unit: str, title: str = "") -> alt.TopLe
     x = alt.X("wave:N", sort=waves, title="wave", axis=alt.Axis(labelAngle=0))
     y = alt.Y("value:Q", title=f"at stake ({words})")
     base = alt.Chart(data)
-    lines = base.mark_line(strokeWidth=1.5).encode(
-        x=x, y=y, detail="touchpoint:N", color=alt.value("#0072B2"), strokeDash="touchpoint:N"
-    )
+    # One grey line per touchpoint, named at its last wave (a dash pattern per touchpoint
+    # drew a dozen blue dashes nobody could tell apart); a name that would print over a
+    # larger one's is left to the tooltip.
+    lines = base.mark_line(strokeWidth=1.5, color="#8C8C8C").encode(x=x, y=y, detail="touchpoint:N")
     points = base.mark_point(filled=True, size=60).encode(
         x=x,
         y=y,
@@ -702,6 +757,14 @@ def at_stake_trend(trend: pd.DataFrame, unit: str, title: str = "") -> alt.TopLe
         shape=_class_shape(),
         tooltip=["touchpoint", "wave", "label", alt.Tooltip("value:Q", format=fmt), "reason"],
     )
-    return (lines + points).properties(
-        title=title or "At stake across waves", height=260, width="container"
+    finite = data[pd.to_numeric(data["value"], errors="coerce").abs() < math.inf]
+    finite = finite.assign(wave_i=[waves.index(w) for w in finite.wave])
+    ends = finite.sort_values("wave_i", kind="stable").drop_duplicates("touchpoint", keep="last")
+    span = float(finite["value"].max() - min(0.0, finite["value"].min())) if len(finite) else 1.0
+    shown = _apart(ends, "wave_i", "value", 0.5, 0.06 * span, "value").drop(columns="wave_i")
+    names = (
+        alt.Chart(shown)
+        .mark_text(align="left", dx=8, fontSize=10, color="#333333", limit=160)
+        .encode(x=x, y=y, text="touchpoint:N")
     )
+    return _fit(lines + points + names, title or "At stake across waves", 260)

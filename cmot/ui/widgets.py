@@ -14,7 +14,7 @@ import streamlit as st
 from streamlit import dataframe_util
 
 from cmot import report
-from cmot.charts import CLASS_COLOURS, class_label
+from cmot.charts import CLASS_COLOURS, ROOM, class_label
 from cmot.moments import MomentsResult
 from cmot.summary import amount
 from cmot.text import escape_markdown
@@ -79,8 +79,11 @@ def chart(fig: Any, key: str, name: str) -> None:
     plot = spec.get("height")
     if isinstance(plot, int) and "facet" not in spec:
         # Streamlit fits a chart that fills the width into one element height, legend and
-        # axes included; give it room for them, or the plot is squeezed to a sliver.
-        st.vega_lite_chart(spec, key=key, width="stretch", height=plot + 140)
+        # axes included; give it room for them (the chart says how much: cmot.charts.ROOM),
+        # or the plot is squeezed to a sliver.
+        meta = spec.get("usermeta")
+        room = meta.get("room", ROOM) if isinstance(meta, dict) else ROOM
+        st.vega_lite_chart(spec, key=key, width="stretch", height=plot + int(room))
     else:
         st.vega_lite_chart(spec, key=key, width="stretch")
     a, b, _ = st.columns([1, 1, 6])
@@ -149,6 +152,7 @@ class Card:
     outcome: str
     moments: tuple[tuple[str, str, str], ...]
     reason: str = ""
+    own: str = ""  # "own data 34%" for a segment pooled across segments, "" alone
 
 
 def card_rows(result: MomentsResult, segments: Sequence[str]) -> tuple[tuple[Card, ...], ...]:
@@ -163,6 +167,8 @@ def card_rows(result: MomentsResult, segments: Sequence[str]) -> tuple[tuple[Car
             continue
         row = segs.loc[seg]
         outcome = outcome_level(result, row.outcome_mean)
+        share = float(row.get("own_share", math.nan))
+        own = f"own data {share:.0%}" if math.isfinite(share) else ""
         if bool(row.insufficient):
             short.append(Card(seg, int(row.n), outcome, (), str(row.reason or "")))
             continue
@@ -174,7 +180,7 @@ def card_rows(result: MomentsResult, segments: Sequence[str]) -> tuple[tuple[Car
             for cls in ("vulnerability", "opportunity", "hybrid")
             for r in mine[mine["class"] == cls].itertuples()
         ]
-        full.append(Card(seg, int(row.n), outcome, tuple(lines)))
+        full.append(Card(seg, int(row.n), outcome, tuple(lines), own=own))
     return tuple(full), tuple(short)
 
 
@@ -190,7 +196,8 @@ def moment_cards(result: MomentsResult, segments: list[str]) -> None:
     for col, card in zip(cols, full, strict=False):
         with col.container(border=True):
             st.markdown(f"**{escape_markdown(card.segment)}**")
-            st.caption(f"n = {card.n:,} · outcome {card.outcome}")
+            own = f" · {card.own}" if card.own else ""
+            st.caption(f"n = {card.n:,} · outcome {card.outcome}{own}")
             for cls, touchpoint, at_stake in card.moments:
                 moment_line(cls, touchpoint, f"(at stake {at_stake})")
             if not card.moments:

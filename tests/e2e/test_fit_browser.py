@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Server, shot, wait_for_run
+from tests.e2e.conftest import SHOTS, Server, shot, wait_for_run
 
 pytestmark = pytest.mark.e2e
 
@@ -63,7 +63,11 @@ def test_pages_and_charts_fit_the_window(
             page.get_by_role("heading", name=title if path else "Moments of truth").wait_for()
             _drawn(page, charts)
             assert page.get_by_test_id("stException").count() == 0, title
-            shot(page, f"fit-{title.lower().replace(' ', '-')}-{width}")
+            name = f"fit-{title.lower().replace(' ', '-')}-{width}"
+            shot(page, name)
+            charts_on_page = page.get_by_test_id("stVegaLiteChart")
+            for i in range(charts_on_page.count()):  # the page scrolls inside: each chart too
+                charts_on_page.nth(i).screenshot(path=str(SHOTS / f"{name}-chart{i}.png"))
             m = page.evaluate(_MEASURE)
             if m["page"] > m["window"] + 1:
                 wrong.append(f"{title} at {width} px: the page is {m['page']} px wide")
