@@ -266,6 +266,10 @@ def pick(page: Any, label: str, option: str, typed: str | None = None) -> None:
 def bulk(page: Any, pattern: str, role: str) -> str:
     """Assign every column matching `pattern` the `role` with the page's bulk assignment;
     returns the preview the page showed before Apply ("Apply sets ...")."""
+    box = page.get_by_label("…or a name pattern", exact=True)
+    if not box.is_visible():  # the section opens by itself only for 100 columns or more
+        page.get_by_text("Assign many columns at once", exact=True).click()
+        box.wait_for()
     fill(page, "…or a name pattern", pattern)
     preview = page.get_by_text("Apply sets ", exact=False).first
     preview.wait_for()

@@ -494,6 +494,7 @@ def _on_kind() -> None:
 
 def _on_bulk(state: dict[str, Any], columns: list[str]) -> None:
     _fold_roles(state)
+    state["bulk_used"] = True
     try:
         chosen = list(st.session_state.get("map_bulk_cols") or [])
         pattern = str(st.session_state.get("map_bulk_pattern") or "")
@@ -895,7 +896,12 @@ def _layout_section(state: dict[str, Any], det: Detection) -> None:
 def _scale_evidence(det: Detection, column: str) -> str:
     """Why a touchpoint's scale is what it is: its values, and any stray answer's evidence."""
     guess = next((g for g in det.columns if g.column == column), None)
-    parts = [guess.reason] if guess is not None else []
+    parts = []
+    if guess is not None:
+        # A role the analyst set ("set by you") says nothing of the scale: its values do.
+        seen = guess.sample or (look(guess.counts) if guess.counts else "")
+        own = guess.reason == "set by you" and seen
+        parts.append(f"touchpoint set by you; values {seen}" if own else guess.reason)
     parts += [
         f"{p.code}: {p.evidence}"
         for p in det.proposals
@@ -1212,7 +1218,10 @@ def _roles_section(
             "reason": st.column_config.TextColumn(width="large", help="why this role"),
         },
     )
-    with st.expander("Assign many columns at once", expanded=len(columns) >= 100):
+    # Open for a wide file, and once used: Apply's message is inside, and a rerun that
+    # shifts the page would close it (a short file's analyst never saw what Apply did).
+    opened = len(columns) >= 100 or bool(state.get("bulk_used"))
+    with st.expander("Assign many columns at once", expanded=opened):
         st.multiselect("Columns", columns, key="map_bulk_cols")
         st.text_input(
             "…or a name pattern",
