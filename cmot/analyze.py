@@ -33,7 +33,7 @@ from cmot.flags import (
     options_from_flags,
 )
 from cmot.ingest import open_survey
-from cmot.moments import ALL, MomentsResult, Settings, classify_moments, find_moments
+from cmot.moments import ALL, MomentsResult, Settings, analyse_stats, find_moments
 from cmot.options import IngestOptions
 from cmot.report import to_csv
 from cmot.spec import JourneySpec
@@ -178,13 +178,15 @@ def write_summary(
         f"{s.opportunity_ia:+.1f}; moments of truth cover {s.mot_coverage:.0%} of RIS; "
         f"alpha {s.alpha}. Penalty and reward are in {result.unit} of the outcome.",
         "",
+        f"Estimates: {result.method}.",
+        "",
     ]
     warnings = guardrail_warnings(result)
     overall = warnings[warnings.segment == ""].message.tolist() if len(warnings) else []
     if overall:
         lines += ["## Warnings", "", *[f"- {m}" for m in overall], ""]
     for seg in result.segments.itertuples():
-        lines.append(f"## {seg.segment} (n = {seg.n:,})")
+        lines.append(f"## {seg.segment} (n = {seg.n:,}{own_data(seg.own_share, ', ')})")
         lines.append("")
         if seg.reason:
             lines.append(f"Note: {seg.reason}.")
@@ -236,6 +238,11 @@ def write_summary(
     return "\n".join(lines) + "\n"
 
 
+def own_data(share: float, lead: str = "") -> str:
+    """'own data 34%': how much of a pooled segment's estimate is its own data ("" alone)."""
+    return f"{lead}own data {share:.0%}" if math.isfinite(share) else ""
+
+
 def stored_layout(source: str) -> bool:
     """A Parquet source already in the stored layout (a dataset's file, or rows written by
     another tool the same way): it carries the outcome and weight columns cmot derives."""
@@ -268,7 +275,7 @@ def parquet_moments(args: argparse.Namespace, columns: list[str], settings: Sett
         return result, opened.con, table, spec
     view = cleaned_view(opened.engine.session, source, spec, quote_ident("cmot_analyze"))
     stats = opened.engine.stats(view, spec, columns or None, settings)
-    return classify_moments(stats, settings), None, view, spec
+    return analyse_stats(stats, settings), None, view, spec
 
 
 def spark_moments(
@@ -291,7 +298,7 @@ def spark_moments(
         engine = SparkEngine(spark_session(args.spark_remote))
         table = engine.register_parquet(args.source)
         stats = engine.stats(table, spec, columns or None, settings)
-        return classify_moments(stats, settings), None, table, spec
+        return analyse_stats(stats, settings), None, table, spec
     if info is not None and info.external is not None:
         remote = args.spark_remote or (
             info.external.remote if info.external.engine == "spark" else None
@@ -300,7 +307,7 @@ def spark_moments(
         source = replace(info.external, engine="spark", remote=remote)
         view = cleaned_view(engine.session, source, info.spec, spark_view_name(info))
         stats = engine.stats(view, info.spec, columns or None, settings)
-        return classify_moments(stats, settings), None, view, info.spec
+        return analyse_stats(stats, settings), None, view, info.spec
     if is_parquet_source(args.source) or (info is None and not Path(args.source).exists()):
         return parquet_moments(args, columns, settings)  # raw Parquet, or a Spark table
     engine = SparkEngine(spark_session(args.spark_remote))
@@ -310,12 +317,12 @@ def spark_moments(
         stats = engine.stats(
             engine.register_parquet(str(info.file)), spec, columns or None, settings
         )
-        return classify_moments(stats, settings), con, table, spec
+        return analyse_stats(stats, settings), con, table, spec
     with tempfile.TemporaryDirectory(prefix="cmot-spark-") as tmp:
         path = str(Path(tmp) / "survey.parquet")
         con.execute(f"COPY (SELECT * FROM {table}) TO {quote_literal(path)} (FORMAT parquet)")
         stats = engine.stats(engine.register_parquet(path), spec, columns or None, settings)
-    return classify_moments(stats, settings), con, table, spec
+    return analyse_stats(stats, settings), con, table, spec
 
 
 def stored_dataset(source: str) -> DatasetInfo | None:
@@ -332,6 +339,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         low_max=args.low_max,
         high_min=args.high_min,
         measure="promoter" if args.promoter else "score",
+        pooling=args.pooling,
     )
     con: duckdb.DuckDBPyConnection | None
     if args.spark_remote and args.engine == "duckdb":
@@ -402,7 +410,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         print(f"Warning: {message}")
     print(
         f"{len(result.segments)} segment tables ({ALL} + {len(result.segments) - 1}), "
-        f"{weighting(spec)}, "
+        f"{weighting(spec)}, {result.method}, "
         f"{n_mot} moments of truth overall, {len(flips)} flips"
         + (f", {len(warnings)} warning{'s' if len(warnings) > 1 else ''}" if len(warnings) else "")
         + f"; wrote {', '.join(f'{t}.csv' for t in tables)}, summary.md to {out}"

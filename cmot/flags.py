@@ -21,6 +21,7 @@ from cmot.errors import CmotError
 from cmot.options import IngestOptions
 from cmot.patterns import said
 from cmot.spec import OUTCOME_KINDS, Code, JourneySpec, Outcome, load_spec, validate_spec
+from cmot.sums import DEFAULT_POOLING, POOLINGS
 
 # Flags whose value may begin with "-" (a negative code such as -99, -1-5 as a range):
 # argparse reads "--missing -99,-98" as two flags unless the value is glued with "=".
@@ -436,6 +437,18 @@ def add_analysis_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--high-min", type=int, help="lowest rating counted as high (top box)")
     p.add_argument(
         "--promoter", action="store_true", help="a 0-10 recommend outcome as promoter share"
+    )
+    add_pooling_flag(p)
+
+
+def add_pooling_flag(p: argparse.ArgumentParser) -> None:
+    """--pooling partial|none: the segments' estimates pooled across segments or alone."""
+    p.add_argument(
+        "--pooling",
+        choices=POOLINGS,
+        default=DEFAULT_POOLING,
+        help="partial: each segment of 30+ respondents blends its own data with the whole "
+        "journey's (partial pooling across segments, the default); none: each segment alone",
     )
 
 

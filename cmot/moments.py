@@ -13,7 +13,9 @@ cmot.sensitivity.
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
@@ -32,6 +34,7 @@ from cmot.importance import (
     compute_shapley,
     pairwise_correlations,
 )
+from cmot.pooling import PoolResult, partial_pool
 from cmot.spec import JourneySpec
 from cmot.stakes import at_stake, risk_and_upside
 from cmot.sums import (
@@ -40,6 +43,7 @@ from cmot.sums import (
     BLOCK_ROWS,
     HC3_FLOAT32_MIN_ROWS,
     MISSING,
+    POOLING_WORDS,
     TASK_ROWS,
     Engine,
     HybridRule,
@@ -74,6 +78,7 @@ __all__ = [
     "SufficientStats",
     "_segment_sql",
     "all_subset_r2",
+    "analyse_stats",
     "build_stats_sql",
     "classify_moments",
     "clear_cache",
@@ -157,13 +162,16 @@ class MomentsResult:
       touchpoint's own scale: mean, boxes and cells use it), at_stake (the one amount at
       stake every screen shows: risk for a vulnerability, upside for an opportunity,
       risk + upside for a hybrid, NaN otherwise; cmot.stakes.at_stake) and stake_basis
-      (what it counts: "risk", "upside", "risk + upside", or "").
+      (what it counts: "risk", "upside", "risk + upside", or ""), own_share (the
+      weight of the segment's own data in its pooled estimate, cmot.pooling's
+      PooledSegment.own_share, in [0, 1); NaN for "All" and any segment estimated alone).
       On an insufficient row every effect figure (UNSUPPORTED: coefficients, penalty,
       reward, their errors, intervals and p-values, RIS, IA, risk, upside, just_enough,
       at_stake) is NaN: the class and the reason say why, never a number.
       Weighted when the data has weights (counts n, n_low, n_high stay respondent counts).
     segments: segment, n, weight_sum, outcome_mean, r2, total_ris, mot_count,
-      condition_index, collinear, insufficient, dropped, reason, min_segment.
+      condition_index, collinear, insufficient, dropped, reason, min_segment, pooled
+      (its estimate is pooled across segments), own_share (as in moments).
     importance: segment, touchpoint, column, relative_weight, relative_weight_share,
       shapley, shapley_share, r2 (of the touchpoint scores, pairwise-complete),
       relative_weight_note, shapley_note (why a value is NaN: skipped or not estimable).
@@ -188,6 +196,18 @@ class MomentsResult:
     warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=WARNING_COLUMNS))
     weighted: bool = False  # the weights vary (all 1 counts as unweighted)
     weight_column: str | None = None
+    # Why partial pooling, asked for, pooled nothing (cmot.pooling.PoolResult.note): "" when
+    # it pooled, when each segment was asked to stand alone, or with no segmentation.
+    pool_note: str = ""
+
+    @property
+    def method(self) -> str:
+        """What every page, the report and the command line say about the estimates:
+        "partial pooling across segments" or "each segment alone" (with why, when pooling
+        was asked for but could not run)."""
+        if self.settings.pooling == "partial" and self.pool_note:
+            return f"{POOLING_WORDS['none']} (no partial pooling: {self.pool_note})"
+        return POOLING_WORDS[self.settings.pooling]
 
     @property
     def weighting(self) -> str:
@@ -225,19 +245,63 @@ def _vif(gram: np.ndarray, lay: Layout, kept: Sequence[int]) -> tuple[dict[int, 
     return {c: float(v) for c, v in zip(cols, vif, strict=True)}, corr
 
 
-def classify_moments(stats: SufficientStats, settings: Settings | None = None) -> MomentsResult:
-    """Moments of truth, classes, importance and stakes from the sums: never reads data."""
+def classify_moments(
+    stats: SufficientStats, settings: Settings | None = None, *, pooled: PoolResult | None = None
+) -> MomentsResult:
+    """Moments of truth, classes, importance and stakes from the sums as given (each
+    segment's own fit, or the pooled estimates `pool` put in them): never reads data.
+
+    `pooled`: the cmot.pooling.partial_pool whose stats these are, for each segment's own
+    share and the size rule's words. analyse_stats applies the settings' pooling first."""
     settings = settings or Settings()
     with _BLAS.limit(limits=1, user_api="blas"):
-        return _classify(stats, settings)
+        return _classify(stats, settings, pooled)
 
 
-def _classify(stats: SufficientStats, settings: Settings) -> MomentsResult:
+def analyse_stats(stats: SufficientStats, settings: Settings | None = None) -> MomentsResult:
+    """The settings' pooling applied to the sums (Settings.pooling, min_pool: pooled once
+    per sums object and minimum, so a threshold change reclassifies without pooling
+    again), then classify_moments. "All" is never pooled."""
+    settings = settings or Settings()
+    if settings.pooling != "partial" or any(s.cov is not None for s in stats.segments):
+        return classify_moments(stats, settings)  # alone, or already pooled by the caller
+    res = pooled_stats(stats, settings.min_pool)
+    return classify_moments(res.stats, settings, pooled=res)
+
+
+_POOLED: OrderedDict[tuple[int, int], tuple[SufficientStats, PoolResult]] = OrderedDict()
+_POOLED_SIZE = 32  # as the sums' cache: one pool per cached sums object
+_POOLED_LOCK = threading.Lock()
+
+
+def pooled_stats(stats: SufficientStats, min_pool: int) -> PoolResult:
+    """cmot.pooling.partial_pool of `stats`, kept per sums object (the sums' cache hands
+    out the same object for the same view, so the pages' and the CLI's reruns reuse it)."""
+    key = (id(stats), min_pool)
+    with _POOLED_LOCK:
+        hit = _POOLED.get(key)
+        if hit is not None and hit[0] is stats:
+            _POOLED.move_to_end(key)
+            return hit[1]
+    res = partial_pool(stats, min_pool)
+    with _POOLED_LOCK:
+        _POOLED[key] = (stats, res)  # the stats held too: its id is not reused meanwhile
+        while len(_POOLED) > _POOLED_SIZE:
+            _POOLED.popitem(last=False)
+    return res
+
+
+def _classify(
+    stats: SufficientStats, settings: Settings, pooled: PoolResult | None
+) -> MomentsResult:
     """Each segment in turn: its fit, one row per touchpoint, their classes and stakes, and
     the segment's own row; then the result with importance, levels and guardrails."""
     start = time.perf_counter()
     z = _NORMAL.inv_cdf(1 - settings.alpha / 2)
     min_seg = settings.segment_minimum(stats.layout.t)
+    own = {p.segment: p.own_share for p in pooled.segments} if pooled is not None else {}
+    # The pool ran: a segment it left out needs its minimum; otherwise alone's rule speaks.
+    pool_min = pooled.min_n if pooled is not None and pooled.segments else None
     labels = tuple(stats.layout.column_names(stats.names))
     rows: list[dict[str, Any]] = []
     seg_rows: list[dict[str, Any]] = []
@@ -245,16 +309,22 @@ def _classify(stats: SufficientStats, settings: Settings) -> MomentsResult:
     for s in stats.segments:
         seg = _segment_model(s, stats, labels)
         fits[s.segment] = seg.fit
+        size = _size_reason(s, stats.layout.t, min_seg, pool_min, settings)
         seg_rs = [
-            _touchpoint_row(stats, seg, i, z, min_seg, settings) for i in range(stats.layout.t)
+            _touchpoint_row(stats, seg, i, z, min_seg, size, settings)
+            for i in range(stats.layout.t)
         ]
         total_ris, n_mot = assign_classes(seg_rs, settings)  # rank, mot, class, adequate, action
         for r in seg_rs:
             r["at_stake"], r["stake_basis"] = at_stake(r["class"], r["risk"], r["upside"])
             if r["insufficient"]:  # insufficient means no number, anywhere (issue 23)
                 r.update(dict.fromkeys(UNSUPPORTED, math.nan), ris_significant=False)
+            r["own_share"] = own.get(s.segment, math.nan)
         rows += seg_rs
-        seg_rows.append(_segment_row(stats, seg, total_ris, n_mot, min_seg, settings))
+        seg_row = _segment_row(stats, seg, total_ris, n_mot, min_seg, size, settings)
+        seg_row["pooled"] = s.segment in own
+        seg_row["own_share"] = own.get(s.segment, math.nan)
+        seg_rows.append(seg_row)
     moments = pd.DataFrame(rows)
     segments = pd.DataFrame(seg_rows)
     return MomentsResult(
@@ -274,7 +344,34 @@ def _classify(stats: SufficientStats, settings: Settings) -> MomentsResult:
         weighted=stats.weighted,
         weight_column=stats.weight_column,
         seconds=stats.seconds + time.perf_counter() - start,
+        pool_note=_pool_note(stats, settings, pooled),
     )
+
+
+def _pool_note(stats: SufficientStats, settings: Settings, pooled: PoolResult | None) -> str:
+    """Why partial pooling, asked for on a segmentation, pooled nothing ("" otherwise)."""
+    if settings.pooling != "partial" or not stats.segmentation:
+        return ""
+    if pooled is None:
+        return "" if any(s.cov is not None for s in stats.segments) else "not applied"
+    return "" if pooled.segments else pooled.note
+
+
+def _size_reason(
+    s: SegmentStats, t: int, min_seg: int, pool_min: int | None, settings: Settings
+) -> str:
+    """Why a segment is too small, "" when it is not: the respondents it has and needs
+    (pooling's minimum when the pool ran and left it out, else a fit alone's), and, where
+    a fit alone is possible but thin, how many touchpoints its respondents could support."""
+    if not _too_small(s, min_seg):
+        return ""
+    if pool_min is not None and s.n < pool_min:
+        return f"{s.n} respondents; needs at least {pool_min} to be pooled across segments"
+    text = f"{s.n} respondents; needs at least {min_seg}"
+    if settings.min_segment is None and s.n >= 30 and s.n // 10 < t:
+        # METHODS.md's rule is 10 respondents per touchpoint: alone it could take n // 10.
+        text += f"; enough alone for {s.n // 10} of its {t} touchpoints"
+    return text
 
 
 # ---- per segment: its fit and its own row -----------------------------------------------
@@ -322,6 +419,7 @@ def _segment_row(
     total_ris: float,
     n_mot: int,
     min_seg: int,
+    size: str,
     settings: Settings,
 ) -> dict[str, Any]:
     """The segment's row of MomentsResult.segments: size, fit, collinearity and its reasons."""
@@ -332,8 +430,8 @@ def _segment_row(
         for i in range(lay.t)
     )
     seg_reasons = []
-    if _too_small(s, min_seg):
-        seg_reasons.append(f"{s.n} respondents; needs at least {min_seg}")
+    if size:
+        seg_reasons.append(size)
     if s.problem:
         seg_reasons.append(s.problem)
     if s.condition_index > settings.max_condition_index:
@@ -414,7 +512,13 @@ def _cells(stats: SufficientStats, s: SegmentStats, i: int) -> _Cells:
 
 
 def _touchpoint_row(
-    stats: SufficientStats, seg: _SegmentModel, i: int, z: float, min_seg: int, settings: Settings
+    stats: SufficientStats,
+    seg: _SegmentModel,
+    i: int,
+    z: float,
+    min_seg: int,
+    size: str,
+    settings: Settings,
 ) -> dict[str, Any]:
     """Touchpoint i's row of MomentsResult.moments, all but what cmot.classes and the stake
     add once the segment's rows are known (rank, mot, class, adequate, action, at_stake)."""
@@ -427,7 +531,7 @@ def _touchpoint_row(
     }
     row |= _performance(c)
     row |= _effects(seg, stats.layout, i, z)
-    row |= _checks(stats, seg, i, c, row, z, min_seg, settings)
+    row |= _checks(stats, seg, i, c, row, z, min_seg, size, settings)
     row["risk"], row["upside"] = risk_and_upside(
         row["penalty"], row["reward"], c.w_low, c.w_rated, c.w_high, c.w_all
     )
@@ -497,6 +601,7 @@ def _checks(
     fx: Mapping[str, Any],
     z: float,
     min_seg: int,
+    size: str,
     settings: Settings,
 ) -> dict[str, Any]:
     """Why its result is not to be read as is (reason), wrong signs, VIFs, and whether it
@@ -508,8 +613,8 @@ def _checks(
     reasons: list[str] = []
     if s.cov is not None:  # pooled: its estimate rests on the whole journey's cells
         c = _cells(stats, stats.segments[0], i)
-    if _too_small(s, min_seg):
-        reasons.append(f"segment has {s.n} respondents; needs at least {min_seg}")
+    if size:
+        reasons.append(f"segment has {size}")
     if s.problem:
         reasons.append(s.problem)
     if c.n_low < settings.min_cell:
@@ -633,7 +738,7 @@ def find_moments(
     stats = compute_stats(
         con, table, spec, segmentation, settings, params=params, cache_key=cache_key, engine=engine
     )
-    return classify_moments(stats, settings)
+    return analyse_stats(stats, settings)
 
 
 def outcome_unit(kind: str, measure: str) -> str:

@@ -10,15 +10,26 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from cmot.analyze import as_attributes
+from cmot.analyze import MOMENTS_CSV_FIRST, as_attributes, own_data
 from cmot.errors import CmotError
-from cmot.flags import add_survey_flags, flag_values, mapping_notes, options_from_flags
+from cmot.flags import (
+    add_pooling_flag,
+    add_survey_flags,
+    flag_values,
+    mapping_notes,
+    options_from_flags,
+)
 from cmot.ingest import open_survey
+from cmot.moments import ALL, MomentsResult, find_moments
 from cmot.options import IngestOptions
 from cmot.report import to_csv
 from cmot.segments import MODES, Segmentation, save_segmentation, segment
 from cmot.spec import JourneySpec
-from cmot.store import ID_COL, ROW_COL, Store
+from cmot.store import ID_COL, ROW_COL, Store, quote_ident
+from cmot.sums import Pooling, Settings
+
+# The driver segment of each row, joined onto the survey for the segments' own PRCA fits.
+DRIVER_COL = "driver segment"
 
 
 def _source(
@@ -67,6 +78,45 @@ def summary_markdown(seg: Segmentation, source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def driver_moments(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    spec: JourneySpec,
+    seg: Segmentation,
+    pooling: Pooling,
+) -> MomentsResult:
+    """The driver segments' moments of truth from the sums of the respondents assigned to
+    each (penalty, reward, intervals, classes as `analyze` gives them), pooled across
+    segments or each segment alone: the mixture's own coefficients (drivers.csv) come from
+    the fit that found them; these are what the dashboard shows for the saved segmentation."""
+    named = [seg.names[g] if g >= 0 else None for g in seg.labels]
+    con.register("cmot_driver_labels", pd.DataFrame({ROW_COL: seg.rows, DRIVER_COL: named}))
+    try:
+        col = quote_ident(DRIVER_COL)
+        relation = (
+            f"(SELECT t.*, d.{col} FROM {table} t JOIN cmot_driver_labels d "
+            f"USING ({ROW_COL}) WHERE d.{col} IS NOT NULL)"
+        )
+        return find_moments(con, relation, spec, [DRIVER_COL], Settings(pooling=pooling))
+    finally:
+        con.unregister("cmot_driver_labels")
+
+
+def driver_moments_markdown(result: MomentsResult) -> str:
+    """The summary's section on the driver segments' moments, saying how they were estimated."""
+    lines = [
+        "",
+        f"Driver segments' moments of truth (driver_moments.csv): {result.method}.",
+        "",
+        "| segment | respondents | moments of truth | note |",
+        "|---|---:|---:|---|",
+    ]
+    for r in result.segments[result.segments.segment != ALL].itertuples():
+        note = "; ".join(x for x in (own_data(r.own_share), str(r.reason or "")) if x)
+        lines.append(f"| {r.segment} | {r.n:,} | {r.mot_count} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
 def run_segments(args: argparse.Namespace) -> int:
     if args.k is not None and args.k < 1:
         raise CmotError("--k must be a positive whole number.")
@@ -108,12 +158,19 @@ def run_segments(args: argparse.Namespace) -> int:
             else {"refit": [], "adjusted_rand": []}
         ),
     }
+    summary = summary_markdown(seg, args.source)
     if seg.drivers is not None:
         tables["drivers"] = seg.drivers
+        found = driver_moments(con, table, spec, seg, args.pooling)
+        m = found.moments
+        tables["driver_moments"] = m[
+            MOMENTS_CSV_FIRST + [c for c in m.columns if c not in MOMENTS_CSV_FIRST]
+        ]
+        summary += driver_moments_markdown(found)
     for name, frame in tables.items():
         (out / f"{name}.csv").write_bytes(to_csv(frame))  # formula-safe, like every export
-    (out / "summary.md").write_text(summary_markdown(seg, args.source), encoding="utf-8")
-    print(summary_markdown(seg, args.source))
+    (out / "summary.md").write_text(summary, encoding="utf-8")
+    print(summary)
     if args.save:
         if store is None:
             raise CmotError("--save needs a stored dataset; ingest the CSV first.")
@@ -139,4 +196,5 @@ def add_segments_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save", metavar="NAME", help="also save with the stored dataset as NAME")
     p.add_argument("--replace", action="store_true", help="with --save: replace NAME if it exists")
     add_survey_flags(p, stored_note=True)
+    add_pooling_flag(p)  # the driver segments' moments (driver_moments.csv)
     p.set_defaults(run=run_segments)

@@ -35,6 +35,21 @@ ALL = "All"
 Measure = Literal["score", "promoter"]
 Engine = Literal["numpy", "sql"]
 HybridRule = Literal["threshold", "interval"]
+# How a segment's coefficients are estimated: "partial" pooling across segments
+# (cmot.pooling: each segment of at least Settings.min_pool respondents blends its own data
+# with the whole journey's), or "none": each segment alone. The dashboard and the command
+# line start on DEFAULT_POOLING, partial: it met the issue's bounds in bench/pooling.md
+# (METHODS.md, "Partial pooling across segments"). A library caller's Settings() keeps the
+# segment's own fit (the estimator the engine's checks compare with statsmodels) unless it
+# asks for pooling.
+Pooling = Literal["partial", "none"]
+POOLINGS: tuple[Pooling, ...] = ("partial", "none")
+DEFAULT_POOLING: Pooling = "partial"
+# What every page, the report and the command line say about it.
+POOLING_WORDS: dict[str, str] = {
+    "partial": "partial pooling across segments",
+    "none": "each segment alone",
+}
 
 MISSING = -128  # int8 sentinel for a missing rating inside the numpy blocks
 BLOCK_ROWS = 1 << 17
@@ -65,6 +80,9 @@ class Settings:
     max_condition_index: float = 30.0  # Belsley's rule of thumb for harmful collinearity
     max_vif: float = 10.0  # a low/high column this predictable from the others is collinear
     hybrid_rule: HybridRule = "threshold"  # "interval": hybrid when IA's 95% interval holds 0
+    # Applied after the sums, before classify (cmot.moments.analyse_stats); "All" never is.
+    pooling: Pooling = "none"  # the front ends pass DEFAULT_POOLING unless told otherwise
+    min_pool: int = 30  # a segment needs this many respondents to be pooled (cmot.pooling)
 
     def cutoffs(self, spec: JourneySpec) -> tuple[int, int]:
         """The survey scale's cut-offs (touchpoints with their own scale keep theirs)."""

@@ -21,7 +21,7 @@ import pandas as pd
 
 from cmot.compare import adjust_bh
 from cmot.errors import CmotError
-from cmot.moments import ALL, MomentsResult, classify_moments
+from cmot.moments import ALL, MomentsResult, analyse_stats
 from cmot.spec import JourneySpec
 from cmot.store import W_COL, Y_COL, quote_ident
 from cmot.summary import amount
@@ -35,6 +35,17 @@ from cmot.sums import (
 from cmot.waves import Wave, WaveSource
 
 # The per-wave table (one row per wave x segment x touchpoint); see TrendResult.
+# TrendResult.segments: each wave's segments, with the own share of a pooled estimate.
+SEGMENT_COLUMNS = [
+    "wave",
+    "segment",
+    "n",
+    "weight_sum",
+    "outcome_mean",
+    "insufficient",
+    "reason",
+    "own_share",
+]
 TREND_COLUMNS = [
     "wave",
     "segment",
@@ -130,7 +141,7 @@ def compute_trend(
             cache_key=wave.cache_key,
             engine=engine,
         )
-        res = classify_moments(stats, settings)
+        res = analyse_stats(stats, settings)
         results[wave.label] = res
         m = res.moments.copy()
         shares = _share_errors(wave, spec, seg, stats)
@@ -142,7 +153,7 @@ def compute_trend(
         m.loc[~np.isfinite(m.penalty_se.to_numpy(float)), "risk_se"] = math.nan
         m.insert(0, "wave", wave.label)
         frames.append(m)
-        s = res.segments[["segment", "n", "weight_sum", "outcome_mean", "insufficient", "reason"]]
+        s = res.segments[SEGMENT_COLUMNS[1:]]
         seg_frames.append(s.assign(wave=wave.label))
     if not results:
         raise CmotError(
@@ -313,14 +324,14 @@ def _fill_segments(
     have = set(zip(segments.wave, segments.segment, strict=True))
     extra = [
         {"wave": w, "segment": s, "n": 0, "weight_sum": 0.0, "insufficient": True}
-        | {"outcome_mean": math.nan, "reason": empty.get(w, NO_RESPONDENTS)}
+        | {"outcome_mean": math.nan, "reason": empty.get(w, NO_RESPONDENTS), "own_share": math.nan}
         for w in waves
         for s in segs
         if (w, s) not in have
     ]
     if extra:
         segments = pd.concat([segments, pd.DataFrame(extra)], ignore_index=True)
-    cols = ["wave", "segment", "n", "weight_sum", "outcome_mean", "insufficient", "reason"]
+    cols = SEGMENT_COLUMNS
     rank = {w: k for k, w in enumerate(waves)}
     srank = {s: k for k, s in enumerate(segs)}
     order = np.lexsort((segments.segment.map(srank).to_numpy(), segments.wave.map(rank).to_numpy()))

@@ -25,7 +25,7 @@ from cmot.options import IngestOptions
 from cmot.report import to_csv
 from cmot.spec import JourneySpec
 from cmot.store import DERIVED_COLUMNS, Store, quote_ident
-from cmot.sums import Settings
+from cmot.sums import POOLING_WORDS, Settings
 from cmot.trend import Family, TrendResult, compare_waves, compute_trend, fix_check
 from cmot.waves import (
     PERIODS,
@@ -326,6 +326,8 @@ def write_trend_summary(
         f"and risk are in {trend.unit} of the outcome. Changes between {pairs} are tested "
         f"with Benjamini-Hochberg at {s.alpha} {across}.",
         "",
+        f"Estimates: {trend_method(trend)}.",
+        "",
     ]
     if trend.notes:
         lines += ["## Notes", "", *[f"- {n}" for n in trend.notes], ""]
@@ -368,6 +370,18 @@ def write_trend_summary(
     return "\n".join(lines) + "\n"
 
 
+def trend_method(trend: TrendResult) -> str:
+    """'partial pooling across segments' or 'each segment alone', as every wave says it (a
+    wave whose segments could not be pooled says why)."""
+    said = [f"{w}: {r.method}" for w, r in trend.results.items()]
+    methods = list(dict.fromkeys(r.method for r in trend.results.values()))
+    return (
+        methods[0]
+        if len(methods) == 1
+        else "; ".join(said) or POOLING_WORDS[trend.settings.pooling]
+    )
+
+
 def trend_warnings(trend: TrendResult) -> pd.DataFrame:
     """Every wave's guardrail warnings, with the wave."""
     frames = [r.warnings.assign(wave=w) for w, r in trend.results.items() if len(r.warnings)]
@@ -384,6 +398,7 @@ def run_trend(args: argparse.Namespace) -> int:
         low_max=args.low_max,
         high_min=args.high_min,
         measure="promoter" if args.promoter else "score",
+        pooling=args.pooling,
     )
     trend = compute_trend(source, segments or None, settings)
     pairs = None

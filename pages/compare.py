@@ -11,6 +11,7 @@ from cmot.ui.frame import (
     data_warnings,
     default_segments,
     moments,
+    own_data,
     ranked_segments,
     settings_caption,
 )
@@ -47,6 +48,9 @@ if len(chosen) < 2:
     st.warning("Pick at least two segments.")
     st.stop()
 st.caption(settings_caption(view, result))
+shares = [f"{escape_markdown(s)}: {own_data(result, s)}" for s in chosen if own_data(result, s)]
+if shares:  # pooled: how much of each estimate is the segment's own data
+    st.caption(f"{'; '.join(shares)} (the rest is the whole journey's).")
 data_warnings(result, chosen)
 # Flips, charts and differences derive from (result, segments): built once per result, so a
 # warm page switch only draws them. The frames are shared: read, never edited.

@@ -22,10 +22,10 @@ from cmot.external import (
     spark_view,
     spark_view_name,
 )
-from cmot.moments import ALL, MomentsResult, Settings, classify_moments, find_moments
+from cmot.moments import ALL, MomentsResult, Settings, analyse_stats, find_moments
 from cmot.spec import JourneySpec
 from cmot.store import DatasetInfo, Store
-from cmot.sums import segment_sql_expr
+from cmot.sums import DEFAULT_POOLING, POOLING_WORDS, POOLINGS, segment_sql_expr
 from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst
 from cmot.ui.memo import derived
@@ -442,6 +442,20 @@ def _settings_panel(info: DatasetInfo) -> Settings:
             default=0.05,
             parse=float,
         )
+        pooling = url_widget(
+            st.selectbox,
+            "Segments' estimates",
+            list(POOLINGS),
+            key="pool",
+            default=DEFAULT_POOLING,
+            format_func=lambda p: _first_upper(POOLING_WORDS[p]),
+            help="Partial pooling across segments: each segment of 30 or more respondents "
+            "blends its own data with the whole journey's, weighted by how much its own data "
+            "says ('own data 34%') and by how much segments really differ, so every segment "
+            "big enough gets an answer. Each segment alone: a segment needs 10 respondents "
+            "per touchpoint. Measured in bench/pooling.md; docs/METHODS.md says why partial "
+            "is the default.",
+        )
     return Settings(
         low_max=int(low),
         high_min=int(high),
@@ -449,6 +463,7 @@ def _settings_panel(info: DatasetInfo) -> Settings:
         opportunity_ia=float(ia),
         mot_coverage=float(cov),
         alpha=float(alpha),
+        pooling="none" if pooling == "none" else "partial",
     )
 
 
@@ -480,7 +495,7 @@ def _moments(key: ViewKey, settings: Settings) -> MomentsResult:
             params=key.params,
             cache_key=key.cache_key,
         )
-        return classify_moments(stats, settings)
+        return analyse_stats(stats, settings)
     return find_moments(
         store.cursor(),
         key.relation,
@@ -518,13 +533,25 @@ def settings_caption(view: PageView, result: MomentsResult, segment: str | None 
     segs = result.segments.set_index("segment")
     n = ""
     if segment is not None and segment in segs.index:
-        n = f"n = {int(segs.loc[segment, 'n']):,}; "
+        own = own_data(result, segment)
+        n = f"n = {int(segs.loc[segment, 'n']):,}{'; ' + own if own else ''}; "
     return (
-        f"**{escape_markdown(_first_upper(view.weighting))}**; {n}low ≤ {result.low_max}, "
+        f"**{escape_markdown(_first_upper(view.weighting))}**; "
+        f"**{escape_markdown(result.method)}**; {n}low ≤ {result.low_max}, "
         f"high ≥ {result.high_min}; vulnerability IA ≤ "
         f"{s.vulnerability_ia:+.2f}, opportunity IA ≥ {s.opportunity_ia:+.2f}; moments of "
         f"truth cover {s.mot_coverage:.0%} of impact; α = {s.alpha}; effects in {result.unit}."
     )
+
+
+def own_data(result: MomentsResult, segment: str) -> str:
+    """'own data 34%': how much of a pooled segment's estimate is its own data (the rest is
+    the whole journey's); "" for "All" and a segment estimated alone."""
+    segs = result.segments
+    if "own_share" not in segs:
+        return ""
+    share = segs.own_share[segs.segment == segment]
+    return f"own data {float(share.iloc[0]):.0%}" if len(share) and share.notna().iloc[0] else ""
 
 
 def data_warnings(result: MomentsResult, segments: Sequence[str] = ()) -> None:

@@ -169,6 +169,7 @@ def kc(store_dir: Path) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params["dataset"] = "kc"
     at.query_params["seg"] = "counci"
+    at.query_params["pool"] = "none"  # each segment alone (pooled, every district has one)
     return ok(at.run())
 
 

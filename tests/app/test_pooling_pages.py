@@ -1,0 +1,95 @@
+"""Partial pooling on the pages (issue 24): the Method settings switch between partial
+pooling across segments and each segment alone (kept in the URL), and every result page says
+which and how much of each segment's estimate is its own data.
+
+Kansas City by council district, outcome q2_01 on the q3_* and q5_* items (23 touchpoints,
+9 = don't know): alone no district has enough respondents (10 x 23 = 230; they have
+149-212); pooled every district gets results."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cmot.demo import ensure_demo
+from cmot.store import Store
+from tests.app.kc import KC_STAGES, ingest_kc, kc_csv
+from tests.app.test_pages import APP, ok, texts
+
+DISTRICTS = 6
+OWN = re.compile(r"own data \d{1,2}%")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_engine_cache() -> None:
+    """The engine keeps sums per dataset id; each test's new store reuses the same ids."""
+    from cmot.moments import clear_cache
+
+    clear_cache()
+
+
+def _app(pool: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["dataset"] = "kc23"
+    at.query_params["seg"] = "counci"
+    if pool is not None:
+        at.query_params["pool"] = pool
+    return ok(at.run())
+
+
+@pytest.fixture
+def kc23(store_dir: Path) -> None:
+    kc_csv()  # skips, saying where it looked, when the survey is absent
+    store = Store(store_dir)
+    ensure_demo(store)
+    ingest_kc(store, "kc23", {k: KC_STAGES[k] for k in ("City services", "Police")})
+
+
+def _short(at: AppTest) -> list[str]:
+    return [e.label for e in at.expander if "insufficient data" in e.label]
+
+
+def test_the_method_switch_changes_the_overview(kc23: None) -> None:
+    at = _app()
+    # Partial pooling is the default: every district gets a card with its own share.
+    assert at.sidebar.selectbox(key="pool").value == "partial"
+    assert at.query_params["pool"] == ["partial"] or at.query_params["pool"] == "partial"
+    assert _short(at) == []
+    body = texts(at)
+    assert "partial pooling across segments" in body
+    assert len(OWN.findall(body)) == DISTRICTS
+    # Each segment alone: every district is insufficient, and the pages say so.
+    at.sidebar.selectbox(key="pool").set_value("none").run()
+    ok(at)
+    assert len(_short(at)) == DISTRICTS
+    body = texts(at)
+    assert "each segment alone" in body and not OWN.search(body)
+    assert "needs at least 230" in body
+    # Alone, a district's fit is possible but thin: it says how many touchpoints it could take.
+    assert "enough alone for 21 of its 23 touchpoints" in body  # district 6, 212 respondents
+    assert "pool" in at.query_params and "none" in str(at.query_params["pool"])
+
+
+def test_a_link_reopens_each_segment_alone(kc23: None) -> None:
+    at = _app("none")
+    assert at.sidebar.selectbox(key="pool").value == "none"
+    assert len(_short(at)) == DISTRICTS
+
+
+@pytest.mark.parametrize("page", ["moments", "compare", "journey", "actions"])
+def test_every_result_page_says_the_pooling_and_the_own_share(kc23: None, page: str) -> None:
+    at = _app()
+    ok(at.switch_page(f"pages/{page}.py").run())
+    body = texts(at)
+    assert "partial pooling across segments" in body, page
+    if page in ("moments", "compare"):
+        assert OWN.search(body), page
+    if page == "moments":  # the largest district, pooled: its numbers are shown
+        assert at.selectbox(key="segment").value == "6"
+        assert not any("not enough data" in w.value for w in at.warning)
+    at.sidebar.selectbox(key="pool").set_value("none").run()
+    ok(at)
+    assert "each segment alone" in texts(at), page
