@@ -149,6 +149,7 @@ def _settings_rows(r: Report) -> list[tuple[str, str]]:
         ("segmentation", r.segmentation),
         ("filters", r.filters or "none"),
         ("weighting", r.weighting),
+        ("estimates", r.result.method),
         ("outcome", f"{r.result.outcome_kind} ({r.result.measure}); effects in {r.result.unit}"),
         ("low / high cut-offs", f"low <= {r.result.low_max}, high >= {r.result.high_min}"),
         (
@@ -159,7 +160,7 @@ def _settings_rows(r: Report) -> list[tuple[str, str]]:
         ),
         (
             "guardrails",
-            f"segment needs >= {int(r.result.segments.min_segment.iloc[0])} respondents; "
+            f"segment needs >= {_segment_minimum(r.result)} respondents; "
             f"cells need >= {s.min_cell}; alpha {s.alpha}; HC3 errors; "
             "Benjamini-Hochberg over each pair's touchpoints",
         ),
@@ -168,9 +169,18 @@ def _settings_rows(r: Report) -> list[tuple[str, str]]:
         if seg in segs.index:
             row = segs.loc[seg]
             note = f"; {row.reason}" if row.reason else ""
-            rows.append((f"n: {seg}", f"{int(row.n):,} respondents, R² {row.r2:.2f}{note}"))
+            share = float(row.get("own_share", math.nan))
+            own = f", own data {share:.0%}" if math.isfinite(share) else ""
+            rows.append((f"n: {seg}", f"{int(row.n):,} respondents, R² {row.r2:.2f}{own}{note}"))
     rows.append(("generated", datetime.now().strftime("%Y-%m-%d %H:%M")))
     return rows
+
+
+def _segment_minimum(result: MomentsResult) -> str:
+    """The respondents a segment needs: pooling's minimum when the segments were pooled."""
+    alone = int(result.segments.min_segment.iloc[0])
+    pooled = "pooled" in result.segments and result.segments.pooled.any()
+    return f"{result.settings.min_pool} pooled ({alone} alone)" if pooled else f"{alone}"
 
 
 def _fmt_cell(v: Any) -> str:
