@@ -13,7 +13,8 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from cmot.charts import CLASS_COLOURS, class_label
+from cmot.charts import CLASS_COLOURS, class_label, units
+from cmot.compare import COMPARE_COLUMNS
 from cmot.moments import MomentsResult
 from cmot.summary import amount
 from cmot.text import MAX_COMMENT_CHARS, MAX_LABEL_CHARS, ellipsize, escape_html, mask_personal
@@ -32,6 +33,14 @@ FONT_PATHS = [
 PDF_CELL_CHARS = MAX_LABEL_CHARS
 PDF_LINE_CHARS = MAX_COMMENT_CHARS + 3 * MAX_LABEL_CHARS
 _TABLE_LINE_MM = 4.5  # a table's line height
+_TABLE_PT = (8.0, 7.0, 6.5)  # a table's font sizes, smaller only where a word would not fit
+# A chart in the PDF is drawn this many px wide onto the page's 190 mm, so that its 10-11 px
+# labels print at about 9-10 pt on A4 (640 px printed them at 8).
+PDF_CHART_PX = 540
+# The charts' text in the report's font: one family on the page (a chart's title fell back to
+# a serif where vl-convert found no sans-serif by that name).
+CHART_FONT = {"dejavu": "DejaVu Sans", "helvetica": "Liberation Sans, Helvetica, Arial"}
+HTML_FONT = "'DejaVu Sans', 'Liberation Sans', Helvetica, Arial, sans-serif"
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -63,34 +72,39 @@ def to_csv(frame: pd.DataFrame) -> bytes:
     return neutralise(frame).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
-def chart_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:
+def chart_png(
+    chart: alt.TopLevelMixin, scale: float = 2.0, width: int = 640, font: str | None = None
+) -> bytes:
+    """The chart as PNG, `width` px wide where it fills its container; `font`: its text's."""
     import vl_convert as vlc
 
-    return bytes(vlc.vegalite_to_png(_spec(chart), scale=scale))
+    return bytes(vlc.vegalite_to_png(_spec(chart, width, font), scale=scale))
 
 
-def chart_svg(chart: alt.TopLevelMixin) -> str:
+def chart_svg(chart: alt.TopLevelMixin, font: str | None = None) -> str:
     import vl_convert as vlc
 
-    return str(vlc.vegalite_to_svg(_spec(chart)))
+    return str(vlc.vegalite_to_svg(_spec(chart, 640, font)))
 
 
-def _spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
+def _spec(chart: alt.TopLevelMixin, width: int = 640, font: str | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = chart.to_dict()
     # "container" width means "as wide as the page"; a file has no page: fix it.
-    _fixed_width(spec)
+    _fixed_width(spec, width)
+    if font:
+        spec["config"] = {**spec.get("config", {}), "font": font}
     return spec
 
 
-def _fixed_width(node: Any) -> None:
+def _fixed_width(node: Any, width: int = 640) -> None:
     if isinstance(node, dict):
         if node.get("width") == "container":
-            node["width"] = 640
+            node["width"] = width
         for v in node.values():
-            _fixed_width(v)
+            _fixed_width(v, width)
     elif isinstance(node, list):
         for v in node:
-            _fixed_width(v)
+            _fixed_width(v, width)
 
 
 # ---- the comparison report -----------------------------------------------------------
@@ -116,6 +130,18 @@ class Report:
     trend: TrendSection | None = None  # when the view has waves (the Trends page's)
     # What raters say at the top moments (issue 13): plain lines, masked, not escaped.
     evidence: tuple[str, ...] = ()
+    outcome: str = ""  # the outcome's name (its column), said in the title
+
+    def heading(self) -> str:
+        """The title, naming the outcome (issue 28: a board reads what was compared on what)."""
+        if not self.outcome or self.outcome in self.title:
+            return self.title
+        return f"{self.outcome}: {self.title}"
+
+
+def report_title(outcome: str, segments: Sequence[str]) -> str:
+    """The report's title: the outcome's name, then the segments compared."""
+    return f"{outcome}: moments of truth compared, {' vs '.join(segments)}"
 
 
 @dataclass(frozen=True)
@@ -150,7 +176,11 @@ def _settings_rows(r: Report) -> list[tuple[str, str]]:
         ("filters", r.filters or "none"),
         ("weighting", r.weighting),
         ("estimates", r.result.method),
-        ("outcome", f"{r.result.outcome_kind} ({r.result.measure}); effects in {r.result.unit}"),
+        (
+            "outcome",
+            f"{r.outcome + ', ' if r.outcome else ''}{r.result.outcome_kind} "
+            f"({r.result.measure}); effects in {r.result.unit}",
+        ),
         ("low / high cut-offs", f"low <= {r.result.low_max}, high >= {r.result.high_min}"),
         (
             "classification",
@@ -184,9 +214,70 @@ def _segment_minimum(result: MomentsResult) -> str:
 
 
 def _fmt_cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if isinstance(v, float):
         return "" if math.isnan(v) else f"{v:.3f}"
     return str(v)
+
+
+def differences_table(diffs: pd.DataFrame, unit: str, segments: Sequence[str] = ()) -> pd.DataFrame:
+    """compare.compare_segments' rows as a board reads them: headers in words with their
+    units, penalty and reward in the outcome's units (percentage points or points), the
+    significance after Benjamini-Hochberg as yes/no, classes with their symbols."""
+    u = units(unit)
+    short = "pts" if u.words == "percentage points" else "points"
+    a, b = (
+        (str(diffs.segment_a.iloc[0]), str(diffs.segment_b.iloc[0]))
+        if "segment_a" in diffs and len(diffs)
+        else ((list(segments) + ["a", "b"])[:2])
+    )
+
+    if not len(diffs) or "touchpoint" not in diffs:  # no pair compared: the headers alone
+        diffs = pd.DataFrame(columns=[*COMPARE_COLUMNS])
+
+    def num(values: pd.Series, signed: bool = False) -> list[str]:
+        return [u.fmt(float(v), signed=signed) if pd.notna(v) else "" for v in values]
+
+    out = {
+        "Touchpoint": list(diffs.touchpoint),
+        "Measure": [str(m) for m in diffs.measure],
+        f"{a} ({short})": num(diffs.value_a),
+        f"{b} ({short})": num(diffs.value_b),
+        f"Difference, a − b ({short})": num(diffs.difference, signed=True),
+        f"Standard error ({short})": num(diffs.se),
+        "FDR-adjusted p-value": [f"{v:.3f}" if pd.notna(v) else "" for v in diffs.q],
+        "Significant": ["yes" if bool(v) else "no" for v in diffs.significant],
+        f"Class for {a}": [_unbroken(class_label(str(c))) for c in diffs.class_a],
+        f"Class for {b}": [_unbroken(class_label(str(c))) for c in diffs.class_b],
+    }
+    return pd.DataFrame(out)
+
+
+def _unbroken(label: str) -> str:
+    """A class label whose symbol stays with its word on a line (a no-break space)."""
+    return label.replace(" ", "\u00a0", 1)
+
+
+def _human(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table's headers in words: 'touchpoint' -> 'Touchpoint' (the segments' names stay)."""
+    return frame.rename(columns={c: str(c)[:1].upper() + str(c)[1:] for c in frame.columns[:1]})
+
+
+def _report_tables(r: Report) -> list[tuple[str, pd.DataFrame]]:
+    """The report's tables with their headings, headers in words (HTML and PDF alike)."""
+    pair = differences_table(r.differences, r.result.unit, r.segments)
+    a, b = (pair.columns[2].rsplit(" (", 1)[0], pair.columns[3].rsplit(" (", 1)[0])
+    return [
+        (f"Class and range of impact per segment ({r.result.unit})", _human(r.matrix)),
+        (f"Differences in penalty and reward: a = {a}, b = {b}", pair),
+    ]
+
+
+def _settings_table(r: Report) -> pd.DataFrame:
+    return pd.DataFrame(_settings_rows(r), columns=["Setting", "Value"])
 
 
 def _html_table(frame: pd.DataFrame) -> str:
@@ -249,13 +340,13 @@ def report_html(r: Report) -> str:
     """A self-contained HTML page (charts inline as SVG)."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(r.title)}</title><style>",
-        "body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
+        f"<title>{html.escape(r.heading())}</title><style>",
+        f"body{{font-family:{HTML_FONT};max-width:60em;margin:2em auto;color:#222}}"
         "table{border-collapse:collapse;font-size:.85em;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}"
         "h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}",
         "</style></head><body>",
-        f"<h1>{html.escape(r.title)}</h1>",
+        f"<h1>{html.escape(r.heading())}</h1>",
         f"<p><b>{html.escape(r.headline)}</b></p>",
         "<h2>Most at stake</h2><ul>",
     ]
@@ -270,17 +361,17 @@ def report_html(r: Report) -> str:
         ]
     )
     for caption, chart in r.charts:
-        parts.append(f"<h2>{html.escape(caption)}</h2>{chart_svg(chart)}")
+        parts.append(f"<h2>{html.escape(caption)}</h2>{chart_svg(chart, HTML_FONT)}")
     if r.trend is not None:
         for heading, lines in r.trend.lines():
             parts.append(f"<h2>{html.escape(heading)}</h2><ul>")
             parts += [f"<li>{html.escape(line)}</li>" for line in lines]
             parts.append("</ul>")
     parts += _evidence_html(r)
-    parts.append("<h2>Classes and impact</h2>" + _html_table(r.matrix))
-    parts.append("<h2>Differences</h2>" + _html_table(r.differences))
+    for heading, table in _report_tables(r):
+        parts.append(f"<h2>{html.escape(heading)}</h2>" + _html_table(table))
     parts.append("<h2>Appendix: method settings and n</h2>")
-    parts.append(_html_table(pd.DataFrame(_settings_rows(r), columns=["setting", "value"])))
+    parts.append(_html_table(_settings_table(r)))
     parts.append("<p>Colours: " + ", ".join(f"{k} {v}" for k, v in CLASS_COLOURS.items()) + "</p>")
     parts.append("</body></html>")
     return "".join(parts)
@@ -294,7 +385,7 @@ def report_pdf(r: Report) -> bytes:
     font = _unicode_font(pdf)
     pdf.add_page()
     pdf.set_font(font, "B", 16)
-    _line(pdf, 8, r.title)
+    _line(pdf, 8, r.heading())
     pdf.set_font(font, "", 11)
     _line(pdf, 6, r.headline)
     _h(pdf, font, "Most at stake")
@@ -306,27 +397,43 @@ def report_pdf(r: Report) -> bytes:
     ):
         _line(pdf, 6, f)
     for caption, chart in r.charts:
-        _h(pdf, font, caption)
-        pdf.image(io.BytesIO(chart_png(chart, scale=1.5)), w=pdf.epw)
+        png = chart_png(chart, scale=2.0, width=PDF_CHART_PX, font=CHART_FONT[font])
+        w, h = _image_size(pdf, png)
+        _h(pdf, font, caption, keep=h)  # the heading goes to the next page with its chart
+        pdf.image(io.BytesIO(png), w=w, h=h)
     if r.trend is not None:
         for heading, lines in r.trend.lines():
             _h(pdf, font, heading)
             for line in lines:
                 _line(pdf, 6, f"- {line}")
     _evidence_pdf(pdf, font, r)
-    _h(pdf, font, "Classes and impact")
-    _pdf_table(pdf, font, r.matrix)
-    _h(pdf, font, "Differences")
-    _pdf_table(pdf, font, r.differences)
+    for heading, table in _report_tables(r):
+        _h(pdf, font, heading, keep=4 * _TABLE_LINE_MM * 2)  # with its header and a row
+        _pdf_table(pdf, font, table)
     pdf.add_page()
     _h(pdf, font, "Appendix: method settings and n")
-    _pdf_table(pdf, font, pd.DataFrame(_settings_rows(r), columns=["setting", "value"]))
+    _pdf_table(pdf, font, _settings_table(r))
     return bytes(pdf.output())
 
 
+def _image_size(pdf: Any, png: bytes) -> tuple[float, float]:
+    """Width and height (mm) of a PNG on the page: the text width, or less where it would be
+    taller than a page (beside its heading)."""
+    px_w, px_h = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    w = pdf.epw
+    h = w * px_h / max(px_w, 1)
+    most = pdf.eph - 20
+    if h > most:
+        w, h = w * most / h, most
+    return w, h
+
+
 def _line(pdf: Any, height: float, text: str) -> None:
-    """One paragraph of the PDF, cut to PDF_LINE_CHARS."""
-    pdf.multi_cell(0, height, ellipsize(text, PDF_LINE_CHARS), new_x="LMARGIN", new_y="NEXT")
+    """One paragraph of the PDF, cut to PDF_LINE_CHARS, ragged right (justified lines spread
+    a title's words apart)."""
+    pdf.multi_cell(
+        0, height, ellipsize(text, PDF_LINE_CHARS), new_x="LMARGIN", new_y="NEXT", align="L"
+    )
 
 
 def _pdf_class() -> Any:
@@ -357,22 +464,73 @@ def _unicode_font(pdf: Any) -> str:
     return "helvetica"
 
 
-def _h(pdf: Any, font: str, text: str) -> None:
-    pdf.ln(3)
+_HEADING_MM = 3 + 7  # the space above a heading and its line
+_KEEP_MM = 12.0  # what must follow a heading on its page: about two lines of text
+
+
+def _h(pdf: Any, font: str, text: str, keep: float = _KEEP_MM) -> None:
+    """A heading, on the next page when what must follow it (`keep` mm) would not fit below
+    it: a heading is never the last thing on a page."""
+    if pdf.get_y() + _HEADING_MM + keep > pdf.page_break_trigger and pdf.get_y() > pdf.t_margin:
+        pdf.add_page()
+    else:
+        pdf.ln(3)
     pdf.set_font(font, "B", 12)
     _line(pdf, 7, text)
     pdf.set_font(font, "", 9)
 
 
 def _pdf_table(pdf: Any, font: str, frame: pd.DataFrame) -> None:
-    pdf.set_font(font, "", 8)
     text = frame.map(_fmt_cell) if len(frame) else frame
     most = _cell_chars(pdf, len(frame.columns))
-    with pdf.table(text_align="LEFT", line_height=_TABLE_LINE_MM) as table:
-        table.row([ellipsize(str(c), most) for c in frame.columns])
-        for row in text.itertuples(index=False):
-            table.row([ellipsize(str(v), most) for v in row])
+    head = [ellipsize(str(c), most) for c in frame.columns]
+    rows = [[ellipsize(str(v), most) for v in row] for row in text.itertuples(index=False)]
+    size, widths = _column_widths(pdf, font, head, rows)
+    pdf.set_font(font, "", size)
+    with pdf.table(
+        text_align="LEFT", line_height=_TABLE_LINE_MM * size / 8, col_widths=widths, width=pdf.epw
+    ) as table:
+        table.row(head)
+        for row in rows:
+            table.row(row)
     pdf.set_font(font, "", 9)
+
+
+def _column_widths(
+    pdf: Any, font: str, head: list[str], rows: list[list[str]]
+) -> tuple[float, tuple[float, ...]]:
+    """The table's font size and column widths (mm) such that no word is broken across lines:
+    each column at least as wide as its longest word (the header's in bold), the rest of the
+    page shared by how much more each column's longest text wants. The first of _TABLE_PT
+    where the words fit; at the smallest, a word wider than its share still breaks."""
+    pad = 2 * pdf.c_margin + 0.6
+    columns = list(zip(head, *rows, strict=True)) if head else []
+    for size in _TABLE_PT:
+        least, want = [], []
+        for col in columns:
+            pdf.set_font(font, "B", size)
+            # Words as a line breaks them: at spaces only (a no-break space holds).
+            h_words = [pdf.get_string_width(w) for w in col[0].split(" ")] or [0.0]
+            h_full = pdf.get_string_width(col[0])
+            pdf.set_font(font, "", size)
+            words = [pdf.get_string_width(w) for cell in col[1:] for w in cell.split(" ")]
+            full = [pdf.get_string_width(cell) for cell in col[1:]] or [0.0]
+            least.append(max(*h_words, *words, 0.0) + pad)
+            want.append(max(min(h_full, 45.0), *full) + pad)
+        if sum(least) <= pdf.epw or size == _TABLE_PT[-1]:
+            break
+    # A word wider than half the page (a 10,000-character label) breaks: unavoidable.
+    least = [min(m, pdf.epw / 2) for m in least]
+    if sum(least) > pdf.epw:  # more columns than words fit: each its share, words break
+        return size, tuple(pdf.epw * m / sum(least) for m in least)
+    spare = max(pdf.epw - sum(least), 0.0)
+    more = [max(w - m, 0.0) for w, m in zip(want, least, strict=True)]
+    total = sum(more)
+    widths = [
+        m + (spare * x / total if total else spare / len(least))
+        for m, x in zip(least, more, strict=True)
+    ]
+    return size, tuple(widths)
 
 
 def _cell_chars(pdf: Any, columns: int) -> int:

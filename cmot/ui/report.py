@@ -7,7 +7,7 @@ import streamlit as st
 
 from cmot import charts
 from cmot.moments import MomentsResult
-from cmot.report import Report, matrix_table, report_html, report_pdf
+from cmot.report import Report, matrix_table, report_html, report_pdf, report_title
 from cmot.summary import headline, top_stakes
 from cmot.ui.auth import may_see_quotes
 from cmot.ui.evidence import report_evidence
@@ -25,7 +25,8 @@ def build_report(
     show_quotes: bool = False,
 ) -> Report:
     return Report(
-        title=f"Moments of truth compared: {', '.join(chosen)}",
+        title=report_title(view.info.spec.outcome.column, chosen),
+        outcome=view.info.spec.outcome.column,
         dataset=f"{view.info.name} v{view.info.version} ({source_text(view.info)})",
         segmentation=view.segmentation,
         segments=tuple(chosen),
@@ -35,6 +36,8 @@ def build_report(
         matrix=matrix_table(result, chosen),
         differences=diffs[
             [
+                "segment_a",
+                "segment_b",
                 "touchpoint",
                 "measure",
                 "value_a",

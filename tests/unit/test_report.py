@@ -139,3 +139,101 @@ def test_pdf_without_a_unicode_font_still_writes(
     )  # fmt: skip
     text = PdfReader(io.BytesIO(report.report_pdf(rep))).pages[0].extract_text()
     assert "Comparison ?" in text
+
+
+def _board_report(result, outcome: str = "Would hire again") -> report.Report:  # type: ignore[no-untyped-def]
+    """The Compare page's report of the demo's first two segments, as cmot.ui.report builds it."""
+    segs = segments_of(result)[:2]
+    diffs = compare_segments(result, *segs)
+    flips = find_flips(result)
+    flips = flips[flips.vulnerable_in.isin(segs) & flips.opportunity_in.isin(segs)]
+    return report.Report(
+        title=report.report_title(outcome, segs),
+        outcome=outcome,
+        dataset="demo v1",
+        segmentation="Segment",
+        segments=tuple(segs),
+        filters="",
+        headline=headline(result, segs),
+        stakes=top_stakes(result, segs),
+        matrix=report.matrix_table(result, segs),
+        differences=diffs,
+        flips=tuple(flips.sentence),
+        charts=(
+            ("Class and impact", charts.class_matrix(result.moments, segs, result.unit)),
+            ("Differences", charts.differences(diffs, result.unit)),
+        ),
+        result=result,
+        evidence=("Invoicing for Public agencies, concerns (bottom box): 12 of 40 raters",),
+    )
+
+
+def _pdf_pages(rep: report.Report) -> list[str]:
+    from pypdf import PdfReader
+
+    return [p.extract_text() for p in PdfReader(io.BytesIO(report.report_pdf(rep))).pages]
+
+
+def test_board_report_speaks_in_words_and_names_the_outcome(demo_result) -> None:  # type: ignore[no-untyped-def]
+    """Issue 28: raw headers ('value_a', 'se', 'q', 'False') and an untitled outcome."""
+    rep = _board_report(demo_result)
+    pages = _pdf_pages(rep)
+    words = set(" ".join(pages).replace("\xa0", " ").split())
+    raw = {"value_a", "value_b", "se", "q", "z", "p", "class_a", "class_b", "segment_a"}
+    assert words & (raw | {"True", "False", "None", "nan", "NaN"}) == set()
+    assert pages[0].replace("\n", " ").startswith("Would hire again: moments of truth compared")
+    assert "Standard error (pts)" in " ".join(pages).replace("\n", " ")
+    page = report.report_html(rep)
+    assert "<title>Would hire again: moments of truth compared" in page
+    assert "<th>value_a</th>" not in page and "<th>se</th>" not in page
+    assert ">False<" not in page and ">True<" not in page
+    # A title without the outcome's name gets it in front.
+    assert (
+        report.Report(**{**rep.__dict__, "title": "Comparison"})
+        .heading()
+        .startswith("Would hire again: ")
+    )
+
+
+def test_board_report_breaks_no_word_across_lines(demo_result) -> None:  # type: ignore[no-untyped-def]
+    """Issue 28: 'touchpoin t', 'vulnerabilit y': a table's column narrower than its words."""
+    rep = _board_report(demo_result)
+    text = "\n".join(_pdf_pages(rep)).replace("\xa0", " ")
+    tables = [t for _, t in report._report_tables(rep)] + [report._settings_table(rep)]
+    words = {
+        w
+        for t in tables
+        for cell in [*map(str, t.columns), *t.map(report._fmt_cell).to_numpy().ravel()]
+        for w in str(cell).replace("\xa0", " ").split()
+        if len(w) > 2
+    }
+    assert "Touchpoint" in words and "vulnerability" in words
+    broken = [w for w in words for i in range(1, len(w)) if f"{w[:i]}\n{w[i:]}" in text]
+    assert not broken
+
+
+def test_a_heading_is_never_the_last_thing_on_a_page(demo_result) -> None:  # type: ignore[no-untyped-def]
+    """Issue 28: 'Differences' stood at the foot of page 1, its chart on page 2."""
+    rep = _board_report(demo_result)
+    headings = {
+        "Most at stake",
+        "Flips",
+        "What raters say",
+        "Appendix: method settings and n",
+        *(caption for caption, _ in rep.charts),
+        *(h for h, _ in report._report_tables(rep)),
+    }
+    from pypdf import PdfReader
+
+    pages = PdfReader(io.BytesIO(report.report_pdf(rep))).pages
+    assert len(pages) > 1
+    captions = {caption for caption, _ in rep.charts}
+    for i, page in enumerate(pages):
+        lines = [line.strip() for line in page.extract_text().strip().splitlines()]
+        # A chart's caption is followed by its image, which has no text: the page holds one
+        # image for each caption on it.
+        charted = [line for line in lines if line in captions]
+        assert len(page.images) >= len(charted), f"page {i + 1}: a caption without its chart"
+        if lines[-1] in captions:
+            continue
+        assert lines[-1] not in headings, f"page {i + 1} ends with the heading {lines[-1]!r}"
