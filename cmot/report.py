@@ -523,12 +523,18 @@ def _column_widths(
     least = [min(m, pdf.epw / 2) for m in least]
     if sum(least) > pdf.epw:  # more columns than words fit: each its share, words break
         return size, tuple(pdf.epw * m / sum(least) for m in least)
-    spare = max(pdf.epw - sum(least), 0.0)
-    more = [max(w - m, 0.0) for w, m in zip(want, least, strict=True)]
+    # A column whose longest text fits in an even share gets it whole (a short label is not
+    # wrapped for a long neighbour's sake); the others share the rest by how much they want.
+    whole = [max(w, m) <= pdf.epw / len(least) for w, m in zip(want, least, strict=True)]
+    base = [max(w, m) if keep else m for w, m, keep in zip(want, least, whole, strict=True)]
+    if sum(base) > pdf.epw:
+        base, whole = list(least), [False] * len(least)
+    spare = max(pdf.epw - sum(base), 0.0)
+    more = [0.0 if keep else max(w - m, 0.0) for w, m, keep in zip(want, base, whole, strict=True)]
     total = sum(more)
     widths = [
-        m + (spare * x / total if total else spare / len(least))
-        for m, x in zip(least, more, strict=True)
+        m + (spare * x / total if total else spare / len(base))
+        for m, x in zip(base, more, strict=True)
     ]
     return size, tuple(widths)
 

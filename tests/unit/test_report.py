@@ -183,6 +183,8 @@ def test_board_report_speaks_in_words_and_names_the_outcome(demo_result) -> None
     assert words & (raw | {"True", "False", "None", "nan", "NaN"}) == set()
     assert pages[0].replace("\n", " ").startswith("Would hire again: moments of truth compared")
     assert "Standard error (pts)" in " ".join(pages).replace("\n", " ")
+    # A short label is not wrapped for its long neighbour's sake (the appendix's n rows).
+    assert f"n: {rep.segments[0]} " in pages[-1] and "\nwould hire again" not in pages[-1]
     page = report.report_html(rep)
     assert "<title>Would hire again: moments of truth compared" in page
     assert "<th>value_a</th>" not in page and "<th>se</th>" not in page
