@@ -176,8 +176,18 @@ def butterfly(moments: pd.DataFrame, unit: str, title: str = "") -> alt.LayerCha
     data = pd.DataFrame(rows)
     y = alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=_LABEL_LIMIT_FIT))
     base = alt.Chart(data)
+    # Room right of the widest whisker for the class labels (they were cut at the chart's
+    # edge): the axis runs half as far again past it.
+    reach = (
+        max(_widest(data["lo"]), _widest(data["hi"]), _widest(data["value"])) if len(data) else 0
+    )
+    domain = [-1.05 * reach, 1.6 * reach] if reach > 0 else alt.Undefined
     bars = base.mark_bar(height={"band": 0.7}).encode(
-        x=alt.X("value:Q", title=f"← penalty · reward → ({words})"),
+        x=alt.X(
+            "value:Q",
+            title=f"← penalty · reward → ({words})",
+            scale=alt.Scale(domain=domain, nice=False),
+        ),
         y=y,
         color=_class_colour(),
         tooltip=[
