@@ -41,6 +41,9 @@ PDF_CHART_PX = 540
 # a serif where vl-convert found no sans-serif by that name).
 CHART_FONT = {"dejavu": "DejaVu Sans", "helvetica": "Liberation Sans, Helvetica, Arial"}
 HTML_FONT = "'DejaVu Sans', 'Liberation Sans', Helvetica, Arial, sans-serif"
+# A downloaded chart's: named, so that a glyph the default lacks (⇄) does not send a whole
+# title to a serif fallback.
+DOWNLOAD_FONT = "DejaVu Sans, Liberation Sans, Helvetica, Arial, sans-serif"
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -91,8 +94,7 @@ def _spec(chart: alt.TopLevelMixin, width: int = 640, font: str | None = None) -
     spec: dict[str, Any] = chart.to_dict()
     # "container" width means "as wide as the page"; a file has no page: fix it.
     _fixed_width(spec, width)
-    if font:
-        spec["config"] = {**spec.get("config", {}), "font": font}
+    spec["config"] = {**spec.get("config", {}), "font": font or DOWNLOAD_FONT}
     return spec
 
 

@@ -239,3 +239,22 @@ def test_a_heading_is_never_the_last_thing_on_a_page(demo_result) -> None:  # ty
         if lines[-1] in captions:
             continue
         assert lines[-1] not in headings, f"page {i + 1} ends with the heading {lines[-1]!r}"
+
+
+def test_board_report_is_set_in_one_font_family(demo_result) -> None:  # type: ignore[no-untyped-def]
+    """Issue 28: a chart's title in a serif fallback beside the sans-serif text."""
+    from pypdf import PdfReader
+
+    rep = _board_report(demo_result)
+    fonts = set()
+    for page in PdfReader(io.BytesIO(report.report_pdf(rep))).pages:
+        for f in page["/Resources"].get_object().get("/Font", {}).values():
+            fonts.add(str(f.get_object()["/BaseFont"]).split("+")[-1].lstrip("/"))
+    families = {f.replace("-", "").removesuffix("Bold").removesuffix("Book") for f in fonts}
+    assert len(families) == 1, fonts
+    # The charts' text is drawn in the same family (or, downloaded, in a named sans-serif).
+    family = "DejaVu Sans" if "DejaVuSans" in families else "Liberation Sans, Helvetica, Arial"
+    chart = rep.charts[0][1]
+    spec = report._spec(chart, report.PDF_CHART_PX, family)
+    assert spec["config"]["font"] == family and spec["width"] == report.PDF_CHART_PX
+    assert report._spec(chart)["config"]["font"].startswith("DejaVu Sans, ")
