@@ -568,7 +568,9 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
     measure_colour = alt.Stroke(
         "measure:N",
         scale=alt.Scale(domain=["penalty", "reward"], range=["#CC79A7", "#0072B2"]),
-        legend=alt.Legend(title=None, orient="bottom", direction="vertical"),
+        legend=alt.Legend(
+            title=None, orient="bottom", direction="vertical", symbolFillColor="white"
+        ),
     )
     rules = (
         alt.Chart(data)
@@ -588,7 +590,14 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
                 scale=alt.Scale(
                     domain=["significant (FDR)", "not significant"], range=["#333333", "white"]
                 ),
-                legend=alt.Legend(title=None, orient="bottom", direction="vertical"),
+                # Outlined, or "not significant" (white) would not show in the legend.
+                legend=alt.Legend(
+                    title=None,
+                    orient="bottom",
+                    direction="vertical",
+                    symbolStrokeColor="#333333",
+                    symbolStrokeWidth=1.5,
+                ),
             ),
             tooltip=[
                 "touchpoint",

@@ -12,7 +12,7 @@ from tests.e2e.conftest import SHOTS, Server, shot, wait_for_run
 
 pytestmark = pytest.mark.e2e
 
-SIZES = [(1400, 900), (1024, 768), (390, 844)]
+SIZES = [(1920, 1080), (1400, 900), (1024, 768), (390, 844)]
 # page title: (url path, the charts it draws on the demo)
 PAGES = {
     "Overview": ("", 0),
