@@ -55,10 +55,10 @@ from cmot.sums import (
     _levels_frame,
     _segment_sql,
     build_stats_sql,
-    clear_cache,
     compute_stats,
     segment_sql_expr,
 )
+from cmot.sums import clear_cache as clear_sums_cache
 
 __all__ = [
     "ALL",
@@ -272,6 +272,13 @@ def analyse_stats(stats: SufficientStats, settings: Settings | None = None) -> M
 _POOLED: OrderedDict[tuple[int, int], tuple[SufficientStats, PoolResult]] = OrderedDict()
 _POOLED_SIZE = 32  # as the sums' cache: one pool per cached sums object
 _POOLED_LOCK = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget the cached sums (cmot.sums.clear_cache) and their pooled versions."""
+    clear_sums_cache()
+    with _POOLED_LOCK:
+        _POOLED.clear()
 
 
 def pooled_stats(stats: SufficientStats, min_pool: int) -> PoolResult:
