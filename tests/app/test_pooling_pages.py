@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from cmot.demo import ensure_demo
 from cmot.store import Store
+from cmot.sums import DEFAULT_POOLING, POOLING_WORDS
 from tests.app.kc import KC_STAGES, ingest_kc, kc_csv
 from tests.app.test_pages import APP, ok, texts
 
@@ -52,11 +53,16 @@ def _short(at: AppTest) -> list[str]:
     return [e.label for e in at.expander if "insufficient data" in e.label]
 
 
-def test_the_method_switch_changes_the_overview(kc23: None) -> None:
+def test_the_default_is_the_measured_one_and_lives_in_the_url(kc23: None) -> None:
     at = _app()
-    # Partial pooling is the default: every district gets a card with its own share.
-    assert at.sidebar.selectbox(key="pool").value == "partial"
-    assert at.query_params["pool"] == ["partial"] or at.query_params["pool"] == "partial"
+    assert at.sidebar.selectbox(key="pool").value == DEFAULT_POOLING
+    assert DEFAULT_POOLING in str(at.query_params["pool"])
+    assert POOLING_WORDS[DEFAULT_POOLING] in texts(at)
+
+
+def test_the_method_switch_changes_the_overview(kc23: None) -> None:
+    at = _app("partial")
+    # Pooled: every district gets a card with its own share.
     assert _short(at) == []
     body = texts(at)
     assert "partial pooling across segments" in body
@@ -73,15 +79,16 @@ def test_the_method_switch_changes_the_overview(kc23: None) -> None:
     assert "pool" in at.query_params and "none" in str(at.query_params["pool"])
 
 
-def test_a_link_reopens_each_segment_alone(kc23: None) -> None:
-    at = _app("none")
-    assert at.sidebar.selectbox(key="pool").value == "none"
-    assert len(_short(at)) == DISTRICTS
+@pytest.mark.parametrize("pool", ["partial", "none"])
+def test_a_link_reopens_its_pooling(kc23: None, pool: str) -> None:
+    at = _app(pool)
+    assert at.sidebar.selectbox(key="pool").value == pool
+    assert len(_short(at)) == (DISTRICTS if pool == "none" else 0)
 
 
 @pytest.mark.parametrize("page", ["moments", "compare", "journey", "actions"])
 def test_every_result_page_says_the_pooling_and_the_own_share(kc23: None, page: str) -> None:
-    at = _app()
+    at = _app("partial")
     ok(at.switch_page(f"pages/{page}.py").run())
     body = texts(at)
     assert "partial pooling across segments" in body, page

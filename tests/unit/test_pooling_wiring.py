@@ -39,8 +39,11 @@ def frame() -> pd.DataFrame:
     return synthetic_frame(1000, seed=7, segments=segs, effects=EFFECTS)
 
 
-def test_the_front_ends_default_to_partial_pooling_a_library_call_to_alone() -> None:
-    assert DEFAULT_POOLING == "partial"
+def test_the_front_ends_default_to_the_measured_pooling_a_library_call_to_alone() -> None:
+    # The front ends' default is what bench/pooling.md decided, written in METHODS.md.
+    methods = (Path(__file__).parents[2] / "docs" / "METHODS.md").read_text(encoding="utf-8")
+    said = {"partial": "**The default is partial pooling**", "none": "**The default is each"}
+    assert said[DEFAULT_POOLING] in methods
     assert Settings().pooling == "none" and Settings().min_pool == 30
     assert POOLING_WORDS == {
         "partial": "partial pooling across segments",
@@ -152,10 +155,10 @@ def test_analyze_pooling_none_is_each_segment_alone(
     assert "each segment alone" in capsys.readouterr().out
 
 
-def test_analyze_pools_by_default(tmp_path: Path) -> None:
+def test_analyze_takes_the_measured_default(tmp_path: Path) -> None:
     out = tmp_path / "default"
     assert main(_demo_args(out)) == 0
-    assert "partial pooling across segments" in (out / "summary.md").read_text()
+    assert POOLING_WORDS[DEFAULT_POOLING] in (out / "summary.md").read_text()
 
 
 def test_a_bad_pooling_value_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
