@@ -448,7 +448,8 @@ def add_pooling_flag(p: argparse.ArgumentParser) -> None:
         choices=POOLINGS,
         default=DEFAULT_POOLING,
         help="partial: each segment of 30+ respondents blends its own data with the whole "
-        "journey's (partial pooling across segments, the default); none: each segment alone",
+        "journey's (partial pooling across segments); none: each segment alone, 10 "
+        f"respondents per touchpoint (default: {DEFAULT_POOLING}; docs/METHODS.md says why)",
     )
 
 

@@ -453,8 +453,8 @@ def _settings_panel(info: DatasetInfo) -> Settings:
             "blends its own data with the whole journey's, weighted by how much its own data "
             "says ('own data 34%') and by how much segments really differ, so every segment "
             "big enough gets an answer. Each segment alone: a segment needs 10 respondents "
-            "per touchpoint. Measured in bench/pooling.md; docs/METHODS.md says why partial "
-            "is the default.",
+            "per touchpoint. Measured in bench/pooling.md; docs/METHODS.md says why "
+            f"{POOLING_WORDS[DEFAULT_POOLING]} is the default.",
         )
     return Settings(
         low_max=int(low),
