@@ -41,12 +41,16 @@ from cmot.pooling import partial_pool  # noqa: E402
 from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale  # noqa: E402
 from cmot.sums import Layout, SufficientStats, compute_stats  # noqa: E402
 
-Noise = Literal["equal", "unequal"]
+Noise = Literal["equal", "unequal", "binary"]
+NOISES: tuple[Noise, ...] = ("equal", "unequal", "binary")
 SIZES = (30, 48, 77, 120, 190, 300, 480, 770, 1200, 2000)  # log-spaced, 30 to 2,000
 BANDS = ((30, 99, "30-99"), (100, 499, "100-499"), (500, 2000, "500-2,000"))
 # Rating probabilities 1..5 of an average touchpoint, and the share who skip it.
 _RATING_CUTS = np.array([-1.5, -0.9, 0.0, 0.8])  # latent cut points: ~7/12/31/29/21%
 _MISSING = 0.08
+# The SD of a 0/1 outcome's planted probability (around 0.5): effects of a few points each,
+# as on real surveys, with the clipping to 0.01-0.99 binding for under 1% of respondents.
+SD_BINARY = 0.18
 
 
 @dataclass(frozen=True)
@@ -79,10 +83,14 @@ def planted_survey(
     of every `every`-th touchpoint vary by segment with SD `sd` (the rest do not), the
     intercept with SD 0.3, the missing ones with `sd_missing`; without, only the intercept
     varies.
-    `flip`: touchpoint 1 has penalty 1.0 and no reward everywhere but in the third-largest
-    segment, where it has no penalty and reward 1.0 (a vulnerability turned opportunity).
+    `flip`: touchpoint 1 has penalty 1.0 (binary: scaled) and no reward everywhere but in
+    the third-largest segment, where it has no penalty and reward 1.0 (a vulnerability
+    turned opportunity).
     Unequal noise: each respondent's SD is lognormal and grows with their share of low
-    ratings, and segments differ in noise (x0.7 to x1.4).
+    ratings, and segments differ in noise (x0.7 to x1.4). Binary: a 0/1 outcome (the
+    app's usual kind: a linear probability model), every coefficient and spread scaled so
+    that the probability has SD SD_BINARY around 0.5 (on a pilot sample), y ~ Bernoulli
+    of it (clipped to 0.01-0.99, which then rarely binds).
     """
     rng = np.random.default_rng(seed)
     lay = Layout(t)
@@ -101,34 +109,57 @@ def planted_survey(
         spread[lay.icpt + 1 :] = sd_missing
     if flip:
         base[lay.low(0)], base[lay.high(0)] = -1.0, 0.0
+    if noise == "binary":
+        # Scaled on a pilot sample (its own seed) so that the linear probability's SD is
+        # SD_BINARY around 0.5: ratings correlate, so its spread grows faster than sqrt(t).
+        pilot = _design(_ratings(np.random.default_rng(seed + 7), 4000, t), lay)
+        eta = pilot @ np.where(np.arange(k) == lay.icpt, 0.0, base)
+        scale = SD_BINARY / float(eta.std())
+        base, spread = base * scale, spread * scale
+        base[lay.icpt] = 0.5 - scale * float(eta.mean())
     names = [f"S{g + 1:02d}" for g in range(len(sizes))]
     flipped = names[sorted(range(len(sizes)), key=lambda g: -sizes[g])[2]] if flip else None
     frames, truth = [], {}
     for name, n in zip(names, sizes, strict=True):
         beta = base + rng.normal(0.0, 1.0, k) * spread
         if name == flipped:
-            beta[lay.low(0)], beta[lay.high(0)] = 0.0, 1.0
+            beta[lay.low(0)], beta[lay.high(0)] = 0.0, -base[lay.low(0)]
         truth[name] = beta
-        gen = rng.normal(0.0, 0.6, n)[:, None]  # generosity: ratings correlate
-        latent = gen + rng.normal(0.0, 1.0, (n, t)) + rng.normal(0.0, 0.2, t)[None, :]
-        r = (np.searchsorted(_RATING_CUTS, latent) + 1).astype(float)
-        r[rng.random((n, t)) < _MISSING] = np.nan
-        x = np.zeros((n, k))
-        x[:, : lay.t] = r <= 2
-        x[:, lay.t : 2 * t] = r == 5
-        x[:, lay.icpt] = 1.0
-        x[:, lay.icpt + 1 :] = np.isnan(r)
+        r = _ratings(rng, n, t)
+        x = _design(r, lay)
         sd = np.ones(n)
         if noise == "unequal":
             low_share = x[:, : lay.t].mean(axis=1)
             sd = np.exp(rng.normal(-0.1, 0.45, n)) * (0.6 + 2.0 * low_share)
             sd *= rng.uniform(0.7, 1.4)
-        y = x @ beta + sd * rng.normal(0.0, 1.0, n)
+        if noise == "binary":
+            y = (rng.random(n) < np.clip(x @ beta, 0.01, 0.99)).astype(float)
+        else:
+            y = x @ beta + sd * rng.normal(0.0, 1.0, n)
         frame = pd.DataFrame(r, columns=[f"TP{j + 1:02d}" for j in range(t)])
         frame.insert(0, "y", y)
         frame.insert(0, "Segment", name)
         frames.append(frame)
     return Planted(pd.concat(frames, ignore_index=True), _spec(t), truth, spread, flipped)
+
+
+def _ratings(rng: np.random.Generator, n: int, t: int) -> np.ndarray:
+    """n respondents' ratings 1-5 of t touchpoints, NaN when skipped."""
+    gen = rng.normal(0.0, 0.6, n)[:, None]  # generosity: ratings correlate
+    latent = gen + rng.normal(0.0, 1.0, (n, t)) + rng.normal(0.0, 0.2, t)[None, :]
+    r = (np.searchsorted(_RATING_CUTS, latent) + 1).astype(float)
+    r[rng.random((n, t)) < _MISSING] = np.nan
+    return r
+
+
+def _design(r: np.ndarray, lay: Layout) -> np.ndarray:
+    """The PRCA design of the ratings: low <= 2, high = 5, intercept, missing."""
+    x = np.zeros((len(r), lay.k))
+    x[:, : lay.t] = r <= 2
+    x[:, lay.t : 2 * lay.t] = r == 5
+    x[:, lay.icpt] = 1.0
+    x[:, lay.icpt + 1 :] = np.isnan(r)
+    return x
 
 
 def _spec(t: int) -> JourneySpec:
@@ -240,6 +271,11 @@ def replicate(
             out[f"{how}_flip_pairs"] = len(pair[pair.measure == "reward"])
             sig = pair[(pair.measure == "reward") & pair.significant]
             out[f"{how}_flip_sig"] = len(sig)
+            out[f"{how}_flip_sig_pairs"] = set(zip(sig.segment_a, sig.segment_b, strict=True))
+            out[f"{how}_flip_tested_pairs"] = set(zip(pair.segment_a, pair.segment_b, strict=True))
+    if flip:  # pooled, on the pairs alone can test too
+        common = out["alone_flip_tested_pairs"]
+        out["pooled_flip_sig_common"] = len(out["pooled_flip_sig_pairs"] & common)
     return out
 
 
@@ -311,9 +347,9 @@ def run(
     rows, cases = [], []
     cpu = 0.0
     for t in journeys:
-        for noise in ("equal", "unequal"):
+        for noise in NOISES:
             for r in range(reps if t <= WIDE else wide_reps):
-                s = seed + 1000 * t + (500 if noise == "unequal" else 0) + r
+                s = seed + 1000 * t + 300 * NOISES.index(noise) + r
                 rep = replicate(t, noise, s, variants=t <= WIDE)
                 cpu += rep["pool_cpu"]
                 for row in rep["rows"]:
@@ -336,6 +372,7 @@ def run(
                         "flip_pooled_pairs": flip["pooled_flip_pairs"],
                         "flip_alone_sig": flip["alone_flip_sig"],
                         "flip_alone_pairs": flip["alone_flip_pairs"],
+                        "flip_pooled_sig_common": flip["pooled_flip_sig_common"],
                     }
                 )
                 print(f"t={t} {noise} rep {r} done", flush=True)
@@ -378,8 +415,8 @@ def report(
         f"--wide-reps {args.wide_reps} "
         f"--journeys {' '.join(map(str, args.journeys))} --seed {args.seed}`; "
         f"{wall:.0f} s wall, pooling itself {cpu:.1f} CPU s over "
-        f"{len(cases)} fits. Seeds: seed + 1000 x touchpoints (+500 unequal noise) + "
-        "replicate; the null and flip cases add 100,000 and 200,000.",
+        f"{len(cases)} fits. Seeds: seed + 1000 x touchpoints + 300 x (0 equal, 1 unequal, "
+        "2 binary) + replicate; the null and flip cases add 100,000 and 200,000.",
         "",
         f"Segments of {', '.join(map(str, SIZES))} respondents per survey (one of each); "
         "coefficients per `planted_survey`'s docstring. An estimate counts where the row is "
@@ -394,6 +431,16 @@ def report(
     for (t, noise), sub in rows.groupby(["t", "noise"], sort=True):
         parts += [f"## {t} touchpoints, {noise} noise", "", _md(coverage_table(sub)), ""]
         parts += ["Where both give an estimate:", "", _md(paired_rmse(sub)), ""]
+    by_noise = []
+    for noise, sub in rows.groupby("noise", sort=True):
+        tab = coverage_table(sub)
+        by_noise.append(tab[tab.how == "pooled"].drop(columns="how").assign(noise=noise))
+    parts += [
+        "## Pooled, by kind of noise (all journeys)",
+        "",
+        _md(pd.concat(by_noise)[["noise", "band", "estimates", "coverage", "rmse"]]),
+        "",
+    ]
     parts += ["## All journeys and noises", "", _md(coverage_table(rows)), ""]
     parts += [_md(paired_rmse(rows)), ""]
     pooled = rows[(rows.how == "pooled") & rows.estimate.notna()]
@@ -446,13 +493,17 @@ def report(
             + " / "
             + flip.flip_pooled_pairs.astype(str),
             "alone": flip.flip_alone_sig.astype(str) + " / " + flip.flip_alone_pairs.astype(str),
+            "pooled, on the pairs alone tests": flip.flip_pooled_sig_common.astype(str)
+            + " / "
+            + flip.flip_alone_pairs.astype(str),
         }
     )
     parts += [
         "## A planted flip",
         "",
         "Touchpoint 1 is a vulnerability everywhere (penalty 1.0, no reward) but an "
-        "opportunity (reward 1.0, no penalty) in the third-largest segment (770). Found: "
+        "opportunity (reward 1.0, no penalty; binary: both scaled as its coefficients) in the "
+        "third-largest segment (770). Found: "
         "`cmot.compare.find_flips` names it with that segment as the opportunity. Also the "
         "reward differences between it and the other segments found significant (of those "
         "tested).",

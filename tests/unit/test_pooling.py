@@ -366,23 +366,32 @@ def test_duckdb_blocks_and_sql_sums_pool_alike(mixed) -> None:
 
 @pytest.mark.slow
 def test_pooled_intervals_cover_and_pooling_costs_no_accuracy() -> None:
-    """bench/pooling.md's bounds on fixed seeds, at a smaller scale: coverage of the 95%
-    intervals 93-97% overall and >= 90% per size band (equal and unequal noise), pooled RMSE
-    no worse than alone where both exist, false differences at most 5% of tests."""
+    """bench/pooling.md's bounds on fixed seeds, at a smaller scale. A continuous outcome
+    (equal and unequal noise): coverage of the 95% intervals 93-97% overall, >= 90% per
+    size band. A 0/1 outcome: >= 93% (its intervals are conservative, ~99%: the segments'
+    real spreads are small beside its noise and the penalty holds the estimates of them
+    up). Pooled RMSE no worse than alone in every band where both exist; false
+    differences at most 5% of tests."""
     rows, nulls = [], []
-    for t, noise, seed in ((8, "equal", 11), (8, "unequal", 12), (20, "unequal", 13)):
+    cases = ((8, "equal", 11), (8, "unequal", 12), (8, "binary", 14), (20, "unequal", 13))
+    for t, noise, seed in cases:
         for r in range(3):
             rep = replicate(t, noise, seed * 100 + r)
-            rows += [{**x, "rep": f"{t}{noise}{r}"} for x in rep["rows"]]
+            rows += [{**x, "noise": noise, "rep": f"{t}{noise}{r}"} for x in rep["rows"]]
         null = replicate(t, noise, seed * 100 + 50, differ=False)
         nulls.append((null["pooled_significant"], null["pooled_tests"]))
     frame = pd.DataFrame(rows)
-    cov = coverage_table(frame).set_index(["how", "band"])
-    assert 0.93 <= cov.loc[("pooled", "all"), "coverage"] <= 0.97
+    continuous = coverage_table(frame[frame.noise != "binary"]).set_index(["how", "band"])
+    assert 0.93 <= continuous.loc[("pooled", "all"), "coverage"] <= 0.97
+    binary = coverage_table(frame[frame.noise == "binary"]).set_index(["how", "band"])
+    assert binary.loc[("pooled", "all"), "coverage"] >= 0.93
     for band in ("30-99", "100-499", "500-2,000"):
-        assert cov.loc[("pooled", band), "coverage"] >= 0.90
+        assert continuous.loc[("pooled", band), "coverage"] >= 0.90
+        assert binary.loc[("pooled", band), "coverage"] >= 0.90
     both = paired_rmse(frame).set_index("band")
-    assert both.loc["all", "rmse_pooled"] <= both.loc["all", "rmse_alone"]
+    both = both[both.estimates > 0]
+    assert len(both) >= 3  # all, 100-499, 500-2,000 (30-99 has no result alone)
+    assert (both.rmse_pooled <= both.rmse_alone).all()
     significant, tests = map(sum, zip(*nulls, strict=True))
     assert significant <= 0.05 * tests
 
