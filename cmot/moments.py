@@ -378,6 +378,8 @@ def _size_reason(
     if settings.min_segment is None and s.n >= 30 and s.n // 10 < t:
         # METHODS.md's rule is 10 respondents per touchpoint: alone it could take n // 10.
         text += f"; enough alone for {s.n // 10} of its {t} touchpoints"
+    if settings.pooling == "none" and s.n >= settings.min_pool:
+        text += f"; pooled across segments, {settings.min_pool} suffice"  # the switch to try
     return text
 
 

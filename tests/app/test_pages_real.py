@@ -37,8 +37,8 @@ def _app(at_dataset: str, seg: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params["dataset"] = at_dataset
     at.query_params["seg"] = seg
-    # These tests read each segment alone (the size rules below); partial pooling, the
-    # default, gives every district a result: tests/app/test_pooling_pages.py.
+    # These tests read each segment alone (the size rules below), whatever the default;
+    # partial pooling gives every district a result: tests/app/test_pooling_pages.py.
     at.query_params["pool"] = "none"
     return at.run()
 

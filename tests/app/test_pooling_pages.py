@@ -76,6 +76,7 @@ def test_the_method_switch_changes_the_overview(kc23: None) -> None:
     assert "needs at least 230" in body
     # Alone, a district's fit is possible but thin: it says how many touchpoints it could take.
     assert "enough alone for 21 of its 23 touchpoints" in body  # district 6, 212 respondents
+    assert "pooled across segments, 30 suffice" in body  # where the switch would help
     assert "pool" in at.query_params and "none" in str(at.query_params["pool"])
 
 

@@ -89,6 +89,8 @@ def test_below_the_minimum_a_segment_says_what_it_has_and_needs(frame: pd.DataFr
     assert 30 <= n_c < 40 and c.insufficient
     assert f"{n_c} respondents; needs at least 40" in c.reason
     assert f"enough alone for {n_c // 10} of its 4 touchpoints" in c.reason
+    assert "pooled across segments, 30 suffice" in c.reason
+    assert "suffice" not in alone.segments.set_index("segment").loc["D", "reason"]
     # Pooled, C gets an answer.
     assert not pooled.segments.set_index("segment").loc["C", "insufficient"]
 
