@@ -356,3 +356,70 @@ def upload(page: Any, url: str, path: Path) -> None:
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
     page.get_by_label("Outcome column", exact=True).wait_for(timeout=120_000)
     wait_for_run(page)
+
+
+# ---- scripts/serve.sh: nginx and several app processes -------------------------------
+
+
+def store_env(d: Path) -> dict[str, str]:
+    """The variable that puts every process on one store under `d`."""
+    return {"CMOT_STORE": str(d / "store")}
+
+
+@dataclass
+class Served:
+    """scripts/serve.sh: nginx at `url`, one streamlit process per url in `backends`."""
+
+    url: str
+    backends: list[str]
+    run_dir: Path
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.process.terminate()  # serve.sh's trap stops nginx and every backend
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, 9)
+            self.process.wait(timeout=10)
+
+    def access_log(self) -> list[str]:
+        return (self.run_dir / "access.log").read_text().splitlines()
+
+
+def start_serve(n: int, d: Path, env: Mapping[str, str] | None = None) -> Served:
+    """Run `scripts/serve.sh n` on the store under `d` (see store_env), on a free port of
+    127.0.0.1; returns once nginx and every backend answer."""
+    port = _free_port()
+    run_dir, log = d / "serve-run", d / "serve.log"
+    full_env = {
+        **os.environ,
+        **store_env(d),
+        "CMOT_PORT": str(port),
+        "CMOT_LISTEN": "127.0.0.1",
+        "CMOT_RUN_DIR": str(run_dir),
+        **(env or {}),
+    }
+    proc = subprocess.Popen(
+        ["bash", str(ROOT / "scripts" / "serve.sh"), str(n)],
+        cwd=ROOT,
+        env=full_env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # a stray backend can be stopped with its group
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        ready = [line for line in text.splitlines() if line.startswith("cmot: ")]
+        if ready:
+            ports = ready[0].split("(ports ", 1)[1].split(")", 1)[0].split()
+            backends = [f"http://127.0.0.1:{p}" for p in ports]
+            return Served(f"http://127.0.0.1:{port}", backends, run_dir, log, proc)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.3)  # polling: serve.sh's log file has no event to await
+    if proc.poll() is None:
+        os.killpg(proc.pid, 9)
+    raise RuntimeError(f"serve.sh did not start; log:\n{log.read_text()[-3000:]}")

@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
 from playwright.async_api import TimeoutError as StepTimeout  # noqa: E402
 from playwright.async_api import expect  # noqa: E402
 
-from tests.e2e.conftest import (  # noqa: E402
+from bench._browser import (  # noqa: E402
     CHROMIUM,
     LAUNCH_ARGS,
     start_server,

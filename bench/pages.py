@@ -180,9 +180,9 @@ def served_main(rounds: int, out: Path | None, label: str) -> None:
     """Server CPU of a warm page switch per page in a real server, mean of `rounds`."""
     import asyncio
 
+    from bench._browser import start_server
     from bench.load import _cpu_seconds
     from bench.wsload import StSession
-    from tests.e2e.conftest import start_server
 
     _ingest_airline()
     store = Path(os.environ["CMOT_STORE"])

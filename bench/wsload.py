@@ -48,6 +48,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 from streamlit.proto.Navigation_pb2 import Navigation  # noqa: E402
 
+from bench._browser import CHROMIUM, start_serve, start_server, store_env  # noqa: E402
 from bench.load import (  # noqa: E402
     LOAD_ARGS,
     UPLOAD_ROWS_PER_SEGMENT,
@@ -57,7 +58,6 @@ from bench.load import (  # noqa: E402
     make_uploads,
 )
 from bench.load import Result as BrowserResult  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, start_serve, start_server, store_env  # noqa: E402
 
 STEP_TIMEOUT = 90.0  # seconds one script run may take before it counts as unfinished
 
