@@ -35,7 +35,9 @@ def edit_picker(store: Store) -> None:
         "saved from; earlier versions stay."
     )
     labels = {d.id: d.label for d in datasets}
-    pick = st.selectbox("Dataset", list(labels), key="edit_pick", format_func=labels.__getitem__)
+    pick = st.selectbox(
+        "Dataset to edit", list(labels), key="edit_pick", format_func=labels.__getitem__
+    )
     if st.button("Edit mapping", key="edit_open") and require_analyst("edit a saved mapping"):
         st.session_state[EDITING] = pick
         st.rerun()
