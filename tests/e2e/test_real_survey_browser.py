@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
+from bench._browser import bulk, edit_cells, fill, open_page, pick
+from bench._browser import upload as upload_at
 from cmot.ui.frame import UNEXPECTED
 from tests.conftest import SHARED
 from tests.e2e.conftest import Server, shot, wait_for_run
@@ -31,91 +33,8 @@ def clean(page: object) -> None:
     assert GUARD_TEXT not in body, body[:2000]
 
 
-def fill(page: object, label: str, text: str) -> None:
-    box = page.get_by_label(label, exact=True)  # type: ignore[attr-defined]
-    box.fill(text)
-    wait_for_run(page, lambda: box.press("Enter"))
-
-
-def pick(page: object, label: str, option: str, typed: str | None = None) -> None:
-    """Open the selectbox `label`, type to narrow a long list, click `option`."""
-    box = page.get_by_label(label, exact=True)  # type: ignore[attr-defined]
-    if box.input_value() == option:
-        return  # chosen already: picking it again runs nothing
-    box.click()
-    if typed:
-        box.press_sequentially(typed)
-    wait_for_run(page, page.get_by_role("option", name=option, exact=True).first.click)  # type: ignore[attr-defined]
-
-
-def bulk(page: object, pattern: str, role: str) -> None:
-    """Assign every column matching `pattern` the `role` with the page's bulk assignment."""
-    fill(page, "…or a name pattern", pattern)
-    pick(page, "Role", role)
-    wait_for_run(page, page.locator(".st-key-map_bulk_apply button").click)  # type: ignore[attr-defined]
-
-
-def edit_cells(page: object, key: str, column: int, values: dict[int, str]) -> None:
-    """Type `values` (row -> text) into column `column` (the last) of the data editor with
-    widget key `key`, as a person does: click the cell, Enter, type, Enter. The grid draws
-    on a canvas: a cell's place follows from Streamlit's fixed row height, and its hidden accessible
-    table tells which cell is selected and what a cell holds."""
-    # The editor's key carries a suffix per file and column: match its start.
-    editor = page.locator(f"[class*='st-key-{key}']").last  # type: ignore[attr-defined]
-    for row, text in values.items():
-        cell = f"glide-cell-{column}-{row}"
-        # A click while the grid redraws after the last edit's run can be lost: try again.
-        for attempt in range(3):
-            wait_for_run(page)
-            editor.evaluate("e => e.scrollIntoView({block: 'center'})")
-            box = editor.locator("canvas").first.bounding_box()
-            assert box is not None, f"the editor {key} is not on screen"
-            y = box["y"] + ROW * (row + 1) + ROW / 2  # below the header row
-            # The row's first cell first: Enter after the last edit moved the selection down
-            # a row, and a click on a selected cell opens its editor, which Enter then shuts.
-            page.mouse.click(box["x"] + 20, y)  # type: ignore[attr-defined]
-            page.mouse.click(box["x"] + box["width"] - 20, y)  # type: ignore[attr-defined]
-            try:
-                page.wait_for_function(  # type: ignore[attr-defined]
-                    """([key, id]) => {
-                      const eds = document.querySelectorAll(`[class*='st-key-${key}']`);
-                      const td = eds.length && eds[eds.length - 1].querySelector('#' + id);
-                      return !!td && td.getAttribute('aria-selected') === 'true'; }""",
-                    arg=[key, cell],
-                    timeout=5_000,
-                )
-                # Enter opens the cell's editor (typing at once loses the first keys to it).
-                page.keyboard.press("Enter")  # type: ignore[attr-defined]
-                box_input = page.locator("textarea.gdg-input")  # type: ignore[attr-defined]
-                box_input.wait_for(timeout=5_000)
-                # Filled at once: typed keys get lost on a loaded machine ("Nrth").
-                box_input.fill(text)
-                # The edit reruns the page (slow on a loaded machine), then the grid redraws.
-                wait_for_run(page, lambda: page.keyboard.press("Enter"))  # type: ignore[attr-defined]
-                page.wait_for_function(  # type: ignore[attr-defined]
-                    """([key, id, want]) => {
-                      const eds = document.querySelectorAll(`[class*='st-key-${key}']`);
-                      const td = eds.length && eds[eds.length - 1].querySelector('#' + id);
-                      return !!td && td.textContent.trim() === want; }""",
-                    arg=[key, cell, text],
-                    timeout=10_000,
-                )
-                break
-            except Exception:
-                page.keyboard.press("Escape")  # type: ignore[attr-defined]
-                if attempt == 2:
-                    shot(page, f"failed-edit-{key}-{row}")
-                    raise
-        wait_for_run(page)
-
-
-ROW = 35  # Streamlit's data editor: pixels per row, header included
-
-
-def open_page(page: object, title: str) -> None:
-    nav = page.get_by_test_id("stSidebarNav")  # type: ignore[attr-defined]
-    wait_for_run(page, nav.get_by_role("link", name=title, exact=True).click)
-    charts_drawn(page)
+def upload(page: object, server: Server, path: Path) -> None:
+    upload_at(page, server.url, path)
 
 
 def switch_dataset(page: object, name: str) -> None:
@@ -123,15 +42,6 @@ def switch_dataset(page: object, name: str) -> None:
     sidebar.get_by_label("Dataset", exact=True).click()
     wait_for_run(page, page.get_by_role("option", name=name, exact=True).click)  # type: ignore[attr-defined]
     charts_drawn(page)
-
-
-def upload(page: object, server: Server, path: Path) -> None:
-    page.goto(server.url + "/data")  # type: ignore[attr-defined]
-    page.get_by_text("Stored datasets").wait_for()  # type: ignore[attr-defined]
-    wait_for_run(page)
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))  # type: ignore[attr-defined]
-    page.get_by_label("Outcome column", exact=True).wait_for(timeout=60_000)  # type: ignore[attr-defined]
-    wait_for_run(page)
 
 
 def save(page: object, name: str) -> str:
