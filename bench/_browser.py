@@ -18,6 +18,7 @@ import urllib.request
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -423,3 +424,13 @@ def start_serve(n: int, d: Path, env: Mapping[str, str] | None = None) -> Served
     if proc.poll() is None:
         os.killpg(proc.pid, 9)
     raise RuntimeError(f"serve.sh did not start; log:\n{log.read_text()[-3000:]}")
+
+
+def page_cookies(url: str) -> dict[str, str]:
+    """The cookies a GET of `url` sets (name -> value)."""
+    with urllib.request.urlopen(url, timeout=30) as r:
+        r.read()
+        jar = SimpleCookie()
+        for header in r.headers.get_all("Set-Cookie") or []:
+            jar.load(header)
+    return {k: m.value for k, m in jar.items()}

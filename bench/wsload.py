@@ -31,11 +31,9 @@ import os
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from http.cookies import SimpleCookie
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +46,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 from streamlit.proto.Navigation_pb2 import Navigation  # noqa: E402
 
-from bench._browser import CHROMIUM, start_serve, start_server, store_env  # noqa: E402
+from bench._browser import CHROMIUM, page_cookies, start_serve, start_server, store_env  # noqa: E402
 from bench.load import (  # noqa: E402
     LOAD_ARGS,
     UPLOAD_ROWS_PER_SEGMENT,
@@ -74,16 +72,6 @@ class Run:
     messages: int
 
 
-def _page_cookies(url: str) -> dict[str, str]:
-    """The cookies a GET of `url` sets (name -> value)."""
-    with urllib.request.urlopen(url, timeout=30) as r:
-        r.read()
-        jar = SimpleCookie()
-        for header in r.headers.get_all("Set-Cookie") or []:
-            jar.load(header)
-    return {k: m.value for k, m in jar.items()}
-
-
 class StSession:
     """One streamlit session over its websocket, without a browser."""
 
@@ -98,7 +86,7 @@ class StSession:
     async def connect(self) -> None:
         # As a browser does: GET the page, keep its cookies, send them on the websocket.
         # Behind scripts/serve.sh the cmot_backend cookie pins the session to one process.
-        self.cookies = await asyncio.to_thread(_page_cookies, self.url + "/")
+        self.cookies = await asyncio.to_thread(page_cookies, self.url + "/")
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
         # No Origin header (allowed); no XSRF token needed without login cookies.
         self.ws = await websockets.connect(

@@ -17,7 +17,6 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from http.cookies import SimpleCookie
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+from bench._browser import page_cookies
 from cmot.store import Store, close_all
 from tests.e2e.conftest import Server, _free_port, start_server
 
@@ -67,15 +67,6 @@ def _login_server(d: Path, entry: str = "serve.py") -> Server:
 def _stop(server: Server) -> None:
     server.process.terminate()
     server.process.wait(timeout=20)
-
-
-def _cookies(url: str) -> dict[str, str]:
-    with urllib.request.urlopen(url, timeout=30) as r:
-        r.read()
-        jar = SimpleCookie()
-        for header in r.headers.get_all("Set-Cookie") or []:
-            jar.load(header)
-    return {k: m.value for k, m in jar.items()}
 
 
 async def _visit(url: str, page: str = "", extra: BackMsg | None = None) -> tuple[str, str]:
@@ -191,7 +182,7 @@ def test_a_session_that_never_logged_in_cannot_upload_and_holds_no_memory(
     """B: four 200 MB PUTs from an anonymous session were all taken and held (620 to 1,423
     MB). Now each is refused before its body is read; the server's memory stays put."""
     url = login_served.url
-    cookies = _cookies(url + "/_stcore/health")
+    cookies = page_cookies(url + "/_stcore/health")
     session, text = asyncio.run(_visit(url))
     assert session and "This dashboard needs a login" in text
     before = _rss_mb(login_served.process.pid)
