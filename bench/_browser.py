@@ -258,10 +258,19 @@ def pick(page: Any, label: str, option: str, typed: str | None = None) -> None:
     box = page.get_by_label(label, exact=True)
     if box.input_value() == option:
         return  # chosen already: picking it again runs nothing
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     box.click()
     if typed:
         box.press_sequentially(typed)
-    wait_for_run(page, page.get_by_role("option", name=option, exact=True).first.click)
+    choice = page.get_by_role("option", name=option, exact=True).first
+    try:
+        choice.wait_for(timeout=3_000)
+    except PlaywrightTimeout:
+        # A click on a box that kept the focus from the last run (the bulk section's Role
+        # after its pattern's Enter) can leave the list shut; the keyboard opens it.
+        box.press("ArrowDown")
+    wait_for_run(page, choice.click)
 
 
 def bulk(page: Any, pattern: str, role: str) -> str:

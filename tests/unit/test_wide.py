@@ -113,4 +113,7 @@ def test_a_2000_column_file_maps_in_a_few_hundred_mb(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("rss "))
     before, peak = (int(x) for x in line.split()[1:])
-    assert peak < 500_000, f"peak RSS {peak / 1000:.0f} MB (imports {before / 1000:.0f} MB)"
+    # Measured 480-650 MB over runs on one machine: DuckDB's CSV reader alone takes ~330 MB
+    # passing over 2,000 columns, and its threads make the rest vary. The bound is for the
+    # blow-up this guards against (one statement over every column: 1 GB and more).
+    assert peak < 800_000, f"peak RSS {peak / 1000:.0f} MB (imports {before / 1000:.0f} MB)"
