@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 import pandas as pd
 
 from cmot.errors import CmotError
 from cmot.moments import ALL, MomentsResult
+from cmot.ztest import z_test
 
 COMPARE_COLUMNS = [
     "segment_a",
@@ -78,10 +78,8 @@ def compare_segments(result: MomentsResult, a: str, b: str) -> pd.DataFrame:
         va, vb = ta[measure].to_numpy(float), tb[measure].to_numpy(float)
         se = np.hypot(ta[f"{measure}_se"].to_numpy(float), tb[f"{measure}_se"].to_numpy(float))
         diff = va - vb
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = np.where(diff == 0, 0.0, diff / se)
-        p = np.array([math.erfc(abs(v) / math.sqrt(2)) for v in z])
-        p[untestable | ~np.isfinite(z)] = np.nan
+        z, p = z_test(diff, se)
+        p[untestable] = np.nan
         frames.append(
             pd.DataFrame(
                 {
@@ -135,10 +133,8 @@ def compare_all(result: MomentsResult) -> pd.DataFrame:
         va, vb = v[ia], v[ib]
         se = np.hypot(e[ia], e[ib])
         diff = va - vb
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = np.where(diff == 0, 0.0, diff / se)
-        p = np.asarray(_ERFC(np.abs(z) / math.sqrt(2)), dtype=float)
-        p[untestable | ~np.isfinite(z)] = np.nan
+        z, p = z_test(diff, se)
+        p[untestable] = np.nan
         blocks[measure] = (va, vb, diff, se, z, p)
     # One row per pair: [penalty of every touchpoint, reward of every touchpoint].
     stack = [np.concatenate([blocks["penalty"][i], blocks["reward"][i]], axis=1) for i in range(6)]
@@ -170,9 +166,6 @@ def compare_all(result: MomentsResult) -> pd.DataFrame:
     )
     out["significant"] = out.q < result.settings.alpha
     return out[COMPARE_COLUMNS]
-
-
-_ERFC = np.frompyfunc(math.erfc, 1, 1)
 
 
 def _adjust_bh_rows(p: np.ndarray) -> np.ndarray:

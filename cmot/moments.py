@@ -59,6 +59,7 @@ from cmot.sums import (
     segment_sql_expr,
 )
 from cmot.sums import clear_cache as clear_sums_cache
+from cmot.ztest import p_value
 
 __all__ = [
     "ALL",
@@ -220,10 +221,6 @@ class MomentsResult:
 
 
 _NORMAL = NormalDist()
-
-
-def _p_value(z: float) -> float:
-    return math.erfc(abs(z) / math.sqrt(2.0)) if math.isfinite(z) else math.nan
 
 
 def _vif(gram: np.ndarray, lay: Layout, kept: Sequence[int]) -> tuple[dict[int, float], np.ndarray]:
@@ -591,8 +588,8 @@ def _effects(seg: _SegmentModel, lay: Layout, i: int, z: float) -> dict[str, Any
         "penalty_hi": _clip(-p + z * p_se),
         "reward_lo": _clip(r - z * r_se),
         "reward_hi": _clip(r + z * r_se),
-        "penalty_p": _p_value(p / p_se) if p_se > 0 else math.nan,
-        "reward_p": _p_value(r / r_se) if r_se > 0 else math.nan,
+        "penalty_p": p_value(p / p_se) if p_se > 0 else math.nan,
+        "reward_p": p_value(r / r_se) if r_se > 0 else math.nan,
         "ris": ris,
         "ris_se": ris_se,
         "ris_significant": bool(ris > 0 and ris_se > 0 and ris / ris_se > z),

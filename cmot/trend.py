@@ -33,6 +33,7 @@ from cmot.sums import (
     segment_sql_expr,
 )
 from cmot.waves import Wave, WaveSource
+from cmot.ztest import z_test
 
 # The per-wave table (one row per wave x segment x touchpoint); see TrendResult.
 # TrendResult.segments: each wave's segments, with the own share of a pooled estimate.
@@ -451,11 +452,8 @@ def compare_waves(
             v1, v2 = ta[m].to_numpy(float), tb[m].to_numpy(float)
             se = np.hypot(ta[f"{m}_se"].to_numpy(float), tb[f"{m}_se"].to_numpy(float))
             d = v2 - v1
-            with np.errstate(invalid="ignore", divide="ignore"):
-                zval = np.where(d == 0, 0.0, d / se)
-            p = np.array([math.erfc(abs(v) / math.sqrt(2)) for v in zval])
-            skip = (untestable if m in ("penalty", "reward") else no_raters) | ~np.isfinite(zval)
-            p[skip] = math.nan
+            _, p = z_test(d, se)
+            p[untestable if m in ("penalty", "reward") else no_raters] = math.nan
             out[f"{m}_from"], out[f"{m}_to"] = v1, v2
             out[f"d_{m}"], out[f"d_{m}_se"] = d, se
             out[f"d_{m}_lo"], out[f"d_{m}_hi"] = d - z_crit * se, d + z_crit * se
@@ -620,10 +618,8 @@ def fix_check(
         se = np.hypot(ta.risk_se.to_numpy(float), tb.risk_se.to_numpy(float))
         out["d_risk"], out["d_risk_se"] = d, se
         out["d_risk_lo"], out["d_risk_hi"] = d - z_crit * se, d + z_crit * se
-        with np.errstate(invalid="ignore", divide="ignore"):
-            zval = np.where(d == 0, 0.0, d / se)
-        p = np.array([math.erfc(abs(v) / math.sqrt(2)) for v in zval])
-        p[tb.insufficient.astype(bool).to_numpy() | ~np.isfinite(zval)] = math.nan
+        _, p = z_test(d, se)
+        p[tb.insufficient.astype(bool).to_numpy()] = math.nan
         out["p"] = p
         out["to_reason"] = tb.reason.to_numpy()
         frames.append(out)
