@@ -63,12 +63,11 @@ def top_stakes(result: MomentsResult, segments: Sequence[str], n: int = 5) -> pd
     return top[STAKE_COLUMNS].reset_index(drop=True)
 
 
-def headline(result: MomentsResult, segments: Sequence[str]) -> str:
-    """One sentence: the largest significant difference in penalty or reward between two of
-    `segments` (after Benjamini-Hochberg), or that none stands out."""
+def biggest_difference(result: MomentsResult, segments: Sequence[str]) -> pd.Series | None:
+    """The largest significant difference in penalty or reward between two of `segments`
+    (a row of compare.compare_segments, significant after Benjamini-Hochberg), or None when
+    no two segments differ significantly (or fewer than two are given)."""
     segs = [s for s in segments if s != ALL]
-    if len(segs) < 2:
-        return "Pick a segmentation with two or more segments to see how they differ."
     best: pd.Series | None = None
     for i, a in enumerate(segs):
         for b in segs[i + 1 :]:
@@ -79,12 +78,29 @@ def headline(result: MomentsResult, segments: Sequence[str]) -> str:
             row = c.loc[c.difference.abs().idxmax()]
             if best is None or abs(row.difference) > abs(best.difference):
                 best = row
+    return best
+
+
+# The banner when no two segments differ: plain words; the test behind it is named under
+# "How this is calculated" (docs/METHODS.md, "Across segments").
+NO_DIFFERENCE = (
+    "No segment differs from another by more than chance in what a low or top rating does "
+    "to the outcome: read the segments' moments as one picture."
+)
+
+
+def headline(result: MomentsResult, segments: Sequence[str]) -> str:
+    """One sentence: the largest significant difference in penalty or reward between two of
+    `segments` (after Benjamini-Hochberg), or that none stands out."""
+    if len([s for s in segments if s != ALL]) < 2:
+        return "Pick a segmentation with two or more segments to see how they differ."
+    return difference_sentence(result, biggest_difference(result, segments))
+
+
+def difference_sentence(result: MomentsResult, best: pd.Series | None) -> str:
+    """biggest_difference's row as one sentence (NO_DIFFERENCE for None)."""
     if best is None:
-        return (
-            "No segment differs significantly from another in what a low or top rating does "
-            "to the outcome (Benjamini-Hochberg, α = "
-            f"{result.settings.alpha})."
-        )
+        return NO_DIFFERENCE
     hi, lo = (
         (best.segment_a, best.segment_b)
         if best.difference > 0
