@@ -99,6 +99,21 @@ CREATE TABLE IF NOT EXISTS external_files (
     path       TEXT NOT NULL,
     PRIMARY KEY (dataset_id, position)
 );
+-- An appended version's files (cmot.append): every batch's Parquet file in order, the
+-- first the version it grew from, so a new batch adds one file and rewrites none. A version
+-- with no rows here is its one `file`. `source_sha256` is each batch's content hash (the same
+-- batch twice is refused); `row_offset` its first __cmot_row; `rows_kept` its rows.
+CREATE TABLE IF NOT EXISTS dataset_parts (
+    dataset_id    INTEGER NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,
+    position      INTEGER NOT NULL,
+    file          TEXT NOT NULL,
+    source_name   TEXT NOT NULL,
+    source_sha256 TEXT NOT NULL,
+    row_offset    INTEGER NOT NULL,
+    rows_kept     INTEGER NOT NULL,
+    added_at      TEXT NOT NULL,
+    PRIMARY KEY (dataset_id, position)
+);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

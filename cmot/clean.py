@@ -437,16 +437,29 @@ def _select(items: list[tuple[str, list[Any]]], relation: str) -> tuple[str, lis
 
 
 def plan_cleaning(
-    raw: RawFile, spec: JourneySpec, types: dict[str, str], labels_shortened: int = 0
+    raw: RawFile,
+    spec: JourneySpec,
+    types: dict[str, str],
+    labels_shortened: int = 0,
+    batch: bool = False,
 ) -> CleaningPlan:
     """The cleaning of a file read into the TEMP table `raw` of `raw.con`; `labels_shortened`
-    is what `shorten_labels` cut from the spec, for the report."""
+    is what `shorten_labels` cut from the spec, for the report; `batch`: see plan_select."""
 
     def run(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return raw.con.execute(sql, list(params)).fetchall()
 
     plan = plan_select(
-        run, "raw", spec, types, raw.source_name, raw.layout, raw.encoding, raw.rows, raw.columns
+        run,
+        "raw",
+        spec,
+        types,
+        raw.source_name,
+        raw.layout,
+        raw.encoding,
+        raw.rows,
+        raw.columns,
+        batch=batch,
     )
     renamed = tuple(
         f"the header {h!r} appears more than once: one is read as {c!r}"
@@ -469,10 +482,12 @@ def plan_select(
     rows: int,
     columns: Sequence[str],
     row: str = "rowid",
+    batch: bool = False,
 ) -> CleaningPlan:
     """Validate `relation` (counts in one pass on the engine `run` queries) and plan its
     cleaning; raises CmotError when no analysis could use it (no usable row, one outcome
-    value, a repeated respondent id)."""
+    value, a repeated respondent id). A `batch` appended to a stored dataset (cmot.append)
+    may have one outcome value: a handful of new answers often do."""
     items, counts = _clean(spec, types, row)
     sql, params = _select(items, relation)
 
@@ -519,7 +534,7 @@ def plan_select(
             f"No usable rows: every row lacks a usable outcome ({o.column!r}), weight or id. "
             "Check the outcome column and its positive values."
         )
-    if y_lo == y_hi:
+    if y_lo == y_hi and not batch:
         what = "positive" if y_lo == 1 and o.kind == "binary" else "the same value"
         raise CmotError(
             f"The outcome {o.column!r} is {what} for every respondent, so nothing can explain it. "

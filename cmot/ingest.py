@@ -183,6 +183,7 @@ def _prepare(
     opts: IngestOptions,
     source_name: str | None,
     con: duckdb.DuckDBPyConnection | None = None,
+    batch: bool = False,
 ) -> Iterator[tuple[RawFile, Detection, JourneySpec, CleaningPlan]]:
     cached = _cached(_read_key(source, opts, source_name), opts)
     with open_raw(source, opts, source_name, con) as raw:
@@ -199,7 +200,7 @@ def _prepare(
         spec, shortened = shorten_labels(validate_spec(spec))
         check_columns(spec, raw.columns)
         types = {g.column: g.dtype for g in det.columns}
-        plan = plan_cleaning(raw, spec, types, shortened)
+        plan = plan_cleaning(raw, spec, types, shortened, batch)
         matched = said(det.patterns, raw.columns)  # what each --touchpoints pattern took
         if matched:
             notes = (*matched, *plan.report.notes)

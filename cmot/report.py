@@ -215,13 +215,16 @@ def _segment_minimum(result: MomentsResult) -> str:
     return f"{result.settings.min_pool} pooled ({alone} alone)" if pooled else f"{alone}"
 
 
+EMPTY = "–"  # an empty cell of a report's table (never "None" or "nan")
+
+
 def _fmt_cell(v: Any) -> str:
-    if v is None:
-        return ""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return EMPTY
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
-        return "" if math.isnan(v) else f"{v:.3f}"
+        return EMPTY if math.isnan(v) else f"{v:.3f}"
     return str(v)
 
 
@@ -241,7 +244,7 @@ def differences_table(diffs: pd.DataFrame, unit: str, segments: Sequence[str] = 
         diffs = pd.DataFrame(columns=[*COMPARE_COLUMNS])
 
     def num(values: pd.Series, signed: bool = False) -> list[str]:
-        return [u.fmt(float(v), signed=signed) if pd.notna(v) else "" for v in values]
+        return [u.fmt(float(v), signed=signed) if pd.notna(v) else EMPTY for v in values]
 
     out = {
         "Touchpoint": list(diffs.touchpoint),
@@ -250,7 +253,7 @@ def differences_table(diffs: pd.DataFrame, unit: str, segments: Sequence[str] = 
         f"{b} ({short})": num(diffs.value_b),
         f"Difference, a − b ({short})": num(diffs.difference, signed=True),
         f"Standard error ({short})": num(diffs.se),
-        "FDR-adjusted p-value": [f"{v:.3f}" if pd.notna(v) else "" for v in diffs.q],
+        "FDR-adjusted p-value": [f"{v:.3f}" if pd.notna(v) else EMPTY for v in diffs.q],
         "Significant": ["yes" if bool(v) else "no" for v in diffs.significant],
         f"Class for {a}": [_unbroken(class_label(str(c))) for c in diffs.class_a],
         f"Class for {b}": [_unbroken(class_label(str(c))) for c in diffs.class_b],
@@ -382,9 +385,8 @@ def report_html(r: Report) -> str:
 def report_pdf(r: Report) -> bytes:
     """The same report as PDF (fpdf2; charts embedded as PNG). Every text is cut to what the
     page can hold (PDF_CELL_CHARS, PDF_LINE_CHARS)."""
-    pdf = _pdf_class()(format="A4")
+    pdf, font = new_pdf()
     pdf.set_auto_page_break(True, margin=15)
-    font = _unicode_font(pdf)
     pdf.add_page()
     pdf.set_font(font, "B", 16)
     _line(pdf, 8, r.heading())
@@ -436,6 +438,13 @@ def _line(pdf: Any, height: float, text: str) -> None:
     pdf.multi_cell(
         0, height, ellipsize(text, PDF_LINE_CHARS), new_x="LMARGIN", new_y="NEXT", align="L"
     )
+
+
+def new_pdf() -> tuple[Any, str]:
+    """An A4 fpdf2 document and the font family its text is set in: DejaVu Sans where the
+    system has it (FONT_PATHS), else the core Helvetica (Latin-1, the rest drawn as '?')."""
+    pdf = _pdf_class()(format="A4")
+    return pdf, _unicode_font(pdf)
 
 
 def _pdf_class() -> Any:
@@ -561,7 +570,7 @@ def matrix_table(result: MomentsResult, segments: Sequence[str]) -> pd.DataFrame
     m = result.moments[result.moments.segment.isin(list(segments))]
     cells = m.assign(
         cell=[
-            f"{class_label(c)} ({amount(v, result.unit)})"
+            f"{class_label(c)} ({amount(v, result.unit)})" if math.isfinite(v) else class_label(c)
             for c, v in zip(m["class"], m.ris, strict=True)
         ]
     )

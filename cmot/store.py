@@ -129,6 +129,18 @@ class ExternalSource:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One batch of an appended version (cmot.append): its file and where it came from."""
+
+    file: Path
+    source_name: str
+    source_sha256: str
+    row_offset: int  # its first __cmot_row: batches number their rows on from the last
+    rows_kept: int
+    added_at: datetime
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
     id: int
     name: str
@@ -142,6 +154,14 @@ class DatasetInfo:
     report: dict[str, Any]
     file: Path  # the version's Parquet file (a Spark dataset's sample)
     external: ExternalSource | None = None  # rows read in place, not stored
+    # An appended version's batches, the first being the version it grew from (each a file
+    # never rewritten); () for a version that is its one `file`.
+    parts: tuple[Part, ...] = ()
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """The Parquet files holding this version's rows (one unless batches were appended)."""
+        return tuple(p.file for p in self.parts) if self.parts else (self.file,)
 
     @property
     def engine(self) -> str:
@@ -170,6 +190,9 @@ class DatasetInfo:
             from cmot.external import duckdb_relation
 
             return duckdb_relation(self.external, self.spec)
+        if self.parts:
+            listed = ", ".join(quote_literal(str(f)) for f in self.files)
+            return f"read_parquet([{listed}])"
         return f"read_parquet({quote_literal(str(self.file))})"
 
     @property
@@ -216,6 +239,31 @@ def check_segment_names(names: Sequence[str], k: int) -> tuple[str, ...]:
     if len(set(out)) != len(out):
         raise CmotError("Segment names must differ from each other; rename the duplicates.")
     return out
+
+
+def check_batch(con: Any, base: DatasetInfo, sha256: str) -> None:
+    """Inside a write(): `base` is still its dataset's latest version, and no version of
+    it already holds a batch (or an upload) with these bytes. Raises CmotError."""
+    latest = con.execute(
+        "SELECT max(version) FROM datasets WHERE name = ?", (base.name,)
+    ).fetchone()[0]
+    if latest != base.version:
+        raise CmotError(
+            f"{base.name!r} gained version {latest} while this batch was read (another "
+            "batch came first); append it again."
+        )
+    seen = con.execute(
+        "SELECT d.version, p.source_name FROM dataset_parts p JOIN datasets d "
+        "ON d.id = p.dataset_id WHERE d.name = ? AND p.source_sha256 = ? "
+        "UNION ALL SELECT version, source_name FROM datasets WHERE name = ? "
+        "AND source_sha256 = ? ORDER BY 1 LIMIT 1",
+        (base.name, sha256, base.name, sha256),
+    ).fetchall()
+    if seen:
+        raise CmotError(
+            f"This batch is already in {base.name!r} (the same bytes as "
+            f"{seen[0][1]!r}, added in version {seen[0][0]})."
+        )
 
 
 # ---- files ---------------------------------------------------------------------------
@@ -271,7 +319,9 @@ class _Process:
         spill = quote_literal(str(root / "tmp" / f"{os.getpid()}-duckdb"))
         self.duck.execute(f"SET temp_directory = {spill}")
         self.duck.execute("SET parquet_metadata_cache = true")  # the files never change
-        self.parsed: dict[int, tuple[JourneySpec, dict[str, Any], ExternalSource | None]] = {}
+        self.parsed: dict[
+            int, tuple[JourneySpec, dict[str, Any], ExternalSource | None, tuple[Part, ...]]
+        ] = {}
         self.recover()
 
     def recover(self) -> None:
@@ -281,6 +331,7 @@ class _Process:
         with self.catalog.write() as con:
             named = {r[0] for r in con.execute("SELECT file FROM datasets")}
             named |= {r[0] for r in con.execute("SELECT file FROM segmentations")}
+            named |= {r[0] for r in con.execute("SELECT file FROM dataset_parts")}
             for sub in ("datasets", "segmentations", "samples"):
                 for f in (self.root / sub).glob("*.parquet"):
                     if f"{sub}/{f.name}" not in named:
@@ -390,7 +441,8 @@ class Store:
         did = int(row[0])
         parsed = self._proc.parsed.get(did)
         if parsed is None:  # a version never changes: parse its spec and report once
-            parsed = (loads_spec(row[8]), json.loads(row[9]), self._external(did))
+            spec, report = loads_spec(row[8]), json.loads(row[9])
+            parsed = (spec, report, self._external(did), self._parts(did))
             self._proc.parsed[did] = parsed
         file = self.path / row[10]
         return DatasetInfo(
@@ -406,6 +458,17 @@ class Store:
             report=parsed[1],
             file=file,
             external=parsed[2],
+            parts=parsed[3],
+        )
+
+    def _parts(self, dataset_id: int) -> tuple[Part, ...]:
+        sql = (
+            "SELECT file, source_name, source_sha256, row_offset, rows_kept, added_at "
+            "FROM dataset_parts WHERE dataset_id = ? ORDER BY position"
+        )
+        return tuple(
+            Part(self.path / f, n, h, int(o), int(k), datetime.fromisoformat(a))
+            for f, n, h, o, k, a in self.catalog.read(sql, (dataset_id,))
         )
 
     def _external(self, dataset_id: int) -> ExternalSource | None:
@@ -585,6 +648,84 @@ class Store:
                 kept_source.unlink(missing_ok=True)
         return self.get_dataset(name, version)
 
+    def append_query(
+        self,
+        base: DatasetInfo,
+        select: str,
+        params: list[Any],
+        report: dict[str, Any],
+        source_name: str,
+        source_sha256: str,
+        row_offset: int,
+    ) -> DatasetInfo:
+        """Save the rows of `select` as one more batch of `base`: a new version whose files
+        are `base`'s (shared, not rewritten) and the batch's own, published as `save_query`
+        publishes. Refused when `base` is no longer the latest version (another batch came
+        first: its rows were numbered from `row_offset`) or when a version of the dataset
+        already holds a batch with these bytes (`source_sha256`)."""
+        tmp = self._tmp(".parquet")
+        try:
+            self.cursor().execute(
+                f"COPY ({select}) TO {quote_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)",
+                params,
+            )
+            kept = int(pq.ParquetFile(tmp).metadata.num_rows)
+            first = base.parts or (
+                Part(
+                    base.file,
+                    base.source_name,
+                    base.source_sha256,
+                    0,
+                    base.rows_kept,
+                    base.created_at,
+                ),
+            )
+
+            def insert(con: Any, rel: str) -> int:
+                check_batch(con, base, source_sha256)
+                now = _now()
+                cur = con.execute(
+                    "INSERT INTO datasets (name, version, created_at, source_name, "
+                    "source_sha256, rows_read, rows_kept, spec_toml, report_json, file) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        base.name,
+                        base.version + 1,
+                        now,
+                        source_name,
+                        source_sha256,
+                        base.rows_read + int(report.get("rows_read", kept)),
+                        base.rows_kept + kept,
+                        dumps_spec(base.spec),
+                        json.dumps(report),
+                        rel,
+                    ),
+                )
+                rows = [
+                    (
+                        str(p.file.relative_to(self.path)),
+                        p.source_name,
+                        p.source_sha256,
+                        p.row_offset,
+                        p.rows_kept,
+                        p.added_at.isoformat(sep=" "),
+                    )
+                    for p in first
+                ]
+                rows.append((rel, source_name, source_sha256, row_offset, kept, now))
+                con.executemany(
+                    "INSERT INTO dataset_parts (dataset_id, position, file, source_name, "
+                    "source_sha256, row_offset, rows_kept, added_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(cur.lastrowid, i, *r) for i, r in enumerate(rows)],
+                )
+                return base.version + 1
+
+            version = self._publish(tmp, "datasets", insert)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return self.get_dataset(base.name, version)
+
     def _stage_source(self, source: bytes | Path) -> Path:
         """A copy of the survey file under tmp/, flushed, to rename into sources/."""
         tmp = self._tmp(".source")
@@ -598,8 +739,8 @@ class Store:
     def source_of(self, info: DatasetInfo) -> bytes | None:
         """The survey file `info` was ingested from, or None: a version saved before files
         were kept, a migrated or external one (whose rows stay where they lie)."""
-        if info.external is not None:
-            return None
+        if info.external is not None or info.parts:
+            return None  # an appended version's rows come from several files (its batches)
         path = self.path / "sources" / info.source_sha256
         try:
             return path.read_bytes()
@@ -684,10 +825,13 @@ class Store:
             segs = con.execute(
                 f"SELECT id, file FROM segmentations WHERE dataset_id IN ({marks})", ids
             ).fetchall()
+            parts = con.execute(
+                f"SELECT dataset_id, file FROM dataset_parts WHERE dataset_id IN ({marks})", ids
+            ).fetchall()
             # ON DELETE CASCADE takes the segmentations and their names in this transaction.
             con.execute("DELETE FROM datasets WHERE name = ?", (name,))
         # Files go after the commit: a crash in between leaves unnamed files for recover().
-        for _, f in [*versions, *segs]:
+        for f in {f for _, f in [*versions, *segs, *parts]}:
             (self.path / f).unlink(missing_ok=True)
         self._drop_unnamed_sources()
         return len(versions)

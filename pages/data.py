@@ -5,6 +5,7 @@ import streamlit as st
 from cmot.errors import CmotError
 from cmot.ingest import ingest
 from cmot.text import escape_markdown
+from cmot.ui.append import append_form
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.datasets import manage_datasets
 from cmot.ui.edit import edit_mapping, edit_picker
@@ -67,6 +68,7 @@ if saved := st.session_state.get("saved"):
     st.success(saved[0])
     st.code(saved[1], language=None)
 register_form(store)
+append_form(store)
 manage_datasets(store)
 edit_picker(store)
 link_datasets(store)

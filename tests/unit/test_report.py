@@ -258,3 +258,15 @@ def test_board_report_is_set_in_one_font_family(demo_result) -> None:  # type: i
     spec = report._spec(chart, report.PDF_CHART_PX, family)
     assert spec["config"]["font"] == family and spec["width"] == report.PDF_CHART_PX
     assert report._spec(chart)["config"]["font"].startswith("DejaVu Sans, ")
+
+
+def test_report_tables_show_an_empty_cell_as_a_dash(demo_result) -> None:  # type: ignore[no-untyped-def]
+    """Issue 28: empty cells read "None" (or "nan"); a report's read "–"."""
+    segs = segments_of(demo_result)[:2]
+    diffs = compare_segments(demo_result, *segs)
+    diffs.loc[0, ["value_b", "se", "q"]] = float("nan")
+    row = report.differences_table(diffs, demo_result.unit).iloc[0]
+    assert row[f"{segs[1]} (pts)"] == row["Standard error (pts)"] == "–"
+    assert row["FDR-adjusted p-value"] == "–"
+    page = report._html_table(pd.DataFrame({"a": [None, float("nan"), pd.NA, "x"]}))
+    assert page.count("<td>–</td>") == 3 and "None" not in page and "nan" not in page

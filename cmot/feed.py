@@ -1,0 +1,90 @@
+"""A demo feed: the demo journey's responses arriving in weekly batches, one moment slipping.
+
+Each batch is a survey file with the demo's columns (cmot.demo), its dates inside its week.
+With a `slip`, one touchpoint of one segment starts to slip in week k: from that week on its
+latent rating falls by `drop`, so more of that segment rate it low (its bottom-box share
+rises); its effect on the outcome (the planted penalty) stays, so the outcome falls with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cmot.demo import (
+    COMMENT_COLUMN,
+    CONTRACT,
+    NA_CODE,
+    PLANTED,
+    SEGMENT_COLUMN,
+    SEGMENTS,
+    TOUCHPOINTS,
+    demo_spec,
+)
+from cmot.spec import JourneySpec
+
+FEED_START = pd.Timestamp("2026-01-05")  # a Monday: week 1 starts here
+CUTS = (-0.9, -0.35, 0.35, 1.1)  # the demo's latent cuts to ratings 1..5
+
+
+@dataclass(frozen=True)
+class Slip:
+    """Where the planted slip is: from `week` (1-based) on, `touchpoint` of `segment`."""
+
+    segment: str = "Private clients"
+    touchpoint: str = "Pricing clarity"
+    week: int = 5
+    drop: float = 0.8  # the latent rating's fall (the demo's ratings have unit noise)
+
+
+def feed_spec() -> JourneySpec:
+    """The demo's spec with its comment column: what each batch is appended with."""
+    spec = demo_spec()
+    return spec.with_changes(comments=(COMMENT_COLUMN,))
+
+
+def feed_batch(week: int, n: int, seed: int, slip: Slip | None = None) -> pd.DataFrame:
+    """Week `week`'s batch of `n` responses (ids unique across weeks and seeds' weeks)."""
+    rng = np.random.default_rng([seed, week])
+    seg = rng.choice(np.array(SEGMENTS, dtype=object), n)
+    halo = rng.normal(0.0, 0.6, n)
+    latent = 0.35 + halo[:, None] + rng.normal(0.0, 1.0, (n, len(TOUCHPOINTS)))
+    if slip is not None and week >= slip.week:
+        j = TOUCHPOINTS.index(slip.touchpoint)
+        latent[seg == slip.segment, j] -= slip.drop
+    ratings = np.digitize(latent, CUTS) + 1
+    low, high = ratings <= 2, ratings == 5
+    prob = np.full(n, 0.55)
+    for s in SEGMENTS:
+        rows = seg == s
+        for tp, (p, r) in PLANTED[s].items():
+            j = TOUCHPOINTS.index(tp)
+            prob[rows] += -p * low[rows, j] + r * high[rows, j]
+    hire = rng.random(n) < np.clip(prob, 0.02, 0.98)
+    ratings[rng.random((n, len(TOUCHPOINTS))) < 0.05] = NA_CODE
+    day = FEED_START + pd.Timedelta(weeks=week - 1)
+    dates = day + pd.to_timedelta(rng.integers(0, 7, n), unit="D")
+    frame = pd.DataFrame({"Client ID": [f"W{week:03d}-{i:05d}" for i in range(n)]})
+    frame["Survey date"] = dates.strftime("%Y-%m-%d")
+    frame[SEGMENT_COLUMN] = seg
+    frame["Sector"] = "Other"
+    frame["Contract type"] = [CONTRACT[s] for s in seg]
+    frame["Region"] = rng.choice(["North", "South", "East", "West"], n)
+    frame["Project budget (k)"] = np.round(np.exp(rng.normal(7, 1, n)), 1)
+    frame["Years as client"] = np.round(np.exp(rng.normal(1.5, 0.5, n)), 1)
+    for j, tp in enumerate(TOUCHPOINTS):
+        frame[tp] = ratings[:, j]
+    frame["Likelihood to recommend"] = np.clip(np.rint(1.5 + 10 * prob), 0, 10).astype(int)
+    frame["Would hire again"] = np.where(hire, "Yes", "No")
+    frame["Weight"] = 1.0
+    words = np.where(low.any(axis=1), "The invoices were confusing", "Good work overall")
+    frame[COMMENT_COLUMN] = words
+    return frame
+
+
+def feed_csv(week: int, n: int, seed: int, slip: Slip | None = None) -> bytes:
+    """`feed_batch` as the CSV file a daily or weekly export would be."""
+    frame = feed_batch(week, n, seed, slip)
+    return frame.to_csv(index=False, lineterminator="\n").encode()
