@@ -1,13 +1,22 @@
-"""The docs stand on their own: links stay inside the repository, the module map stays whole.
+"""The docs stand on their own and cannot drift from the code.
 
 Every relative link in README.md and docs/*.md must name a file of this repository (and an
-anchor a heading of that file), so a fresh clone has everything the README points to; every
-module of cmot/ must be named in docs/ARCHITECTURE.md, so the map cannot fall behind.
+anchor a heading of that file), so a fresh clone has everything the README points to. The
+facts the docs state about code are read from the code and compared here, so a change that
+makes one false fails with what to write: every module of cmot/ and pages/ is named in
+docs/ARCHITECTURE.md (and every module it names exists), the catalog's tables are the rows of
+its table of tables, every command of `python -m cmot` is named on the `cmot/cli.py` row,
+every `$CMOT_*` variable the code reads is named in README.md or docs/, and every field of
+`cmot.sums.Settings` is a row of METHODS.md's settings table with its default, as is every
+"`name` (default X)" the text says of one.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,6 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 ARCHITECTURE = ROOT / "docs" / "ARCHITECTURE.md"
+METHODS = ROOT / "docs" / "METHODS.md"
 
 _FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.DOTALL)
@@ -161,8 +171,13 @@ def test_every_module_is_named_in_the_architecture_document() -> None:
         if "__pycache__" not in p.parts
     )
     assert "cmot/store.py" in modules and "cmot/ui/frame.py" in modules  # the walk works
-    missing = [m for m in modules if m not in text]
-    assert missing == [], f"add a line for each to docs/ARCHITECTURE.md: {missing}"
+    missing = [m for m in modules if f"`{m}`" not in text]
+    assert missing == [], (
+        "docs/ARCHITECTURE.md does not name these modules: add a row "
+        "'| `cmot/<name>.py` | what it holds (its main functions) |' for each to the table of "
+        "its folder under 'Where everything is' (`cmot/ui/` modules to the second table), "
+        f"and the module to the flow's diagram if it is a step of it: {missing}"
+    )
 
 
 def test_every_page_and_named_module_exists() -> None:
@@ -174,3 +189,152 @@ def test_every_page_and_named_module_exists() -> None:
     assert ghosts == [], f"docs/ARCHITECTURE.md names files that do not exist: {ghosts}"
     pages = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))
     assert [p for p in pages if f"`{p}`" not in text] == []
+
+
+# ---- facts about code, read from the code ---------------------------------------------------
+
+
+def table_rows(text: str, after: str) -> list[list[str]]:
+    """The cells of the markdown table that follows the line containing `after`."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if after in line), None)
+    assert start is not None, f"the line {after!r} that the table follows is gone"
+    rows: list[list[str]] = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("|"):
+            if rows:
+                break
+            continue
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        if not all(re.fullmatch(r":?-+:?", c) for c in cells):
+            rows.append(cells)
+    return rows[1:]  # the header row is no fact
+
+
+def catalog_tables() -> list[str]:
+    """The tables the catalog's schema creates, read by SQLite from the schema itself."""
+    from cmot.catalog import _SCHEMA
+
+    con = sqlite3.connect(":memory:")
+    try:
+        con.executescript(_SCHEMA)
+        found = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    finally:
+        con.close()
+    return sorted(n for (n,) in found if not n.startswith("sqlite_"))
+
+
+def test_the_catalog_table_lists_every_table_of_the_schema() -> None:
+    tables = catalog_tables()
+    assert "datasets" in tables and "meta" in tables  # the schema was read
+    rows = table_rows(ARCHITECTURE.read_text("utf-8"), "**The catalog** (`cmot/catalog.py`)")
+    documented = sorted(r[0].strip("`") for r in rows)
+    missing = [t for t in tables if t not in documented]
+    ghosts = [t for t in documented if t not in tables]
+    assert missing == [], (
+        "docs/ARCHITECTURE.md's catalog table ('The store' section) lacks these tables of "
+        f"cmot/catalog.py's schema: add a row '| `<table>` | its rows |' for each: {missing}"
+    )
+    assert ghosts == [], f"docs/ARCHITECTURE.md's catalog table names no-longer tables: {ghosts}"
+
+
+def test_the_catalog_sentence_counts_no_tables() -> None:
+    # "has six tables" stayed when the seventh came: the sentence names none, the table counts.
+    text = ARCHITECTURE.read_text("utf-8")
+    words = r"(?:\d+|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+    assert not re.search(rf"has {words} tables", text), "say 'has these tables', not a number"
+
+
+def cli_commands() -> list[str]:
+    """Every command of `python -m cmot`, from the parsers `cmot.cli.main` builds."""
+    from cmot.cli import PARSERS
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    for add in PARSERS:
+        add(sub)
+    return sorted(sub.choices)
+
+
+def test_every_command_is_named_on_the_cli_row() -> None:
+    commands = cli_commands()
+    assert {"ingest", "analyze", "trend"} <= set(commands)  # the parsers were built
+    row = next(
+        line
+        for line in ARCHITECTURE.read_text("utf-8").splitlines()
+        if line.startswith("| `cmot/cli.py` |")
+    )
+    missing = [c for c in commands if f"`{c}`" not in row]
+    assert missing == [], (
+        "the `cmot/cli.py` row of docs/ARCHITECTURE.md lists every command of "
+        f"`python -m cmot`; add these (as `name`, with the module that adds it): {missing}"
+    )
+
+
+def env_variables() -> list[str]:
+    """The environment variables the code reads: string literals "CMOT_..." in cmot/, app.py
+    and serve.py (constants such as cmot.spec.CMOT_TAGS are names, not strings)."""
+    sources = [*(ROOT / "cmot").rglob("*.py"), ROOT / "app.py", ROOT / "serve.py"]
+    found = set()
+    for path in sources:
+        found |= set(re.findall(r"[\"'](CMOT_[A-Z0-9_]+)[\"']", path.read_text("utf-8")))
+    return sorted(found)
+
+
+def test_every_environment_variable_is_documented() -> None:
+    names = env_variables()
+    assert "CMOT_STORE" in names and "CMOT_MAX_ROWS" in names  # the walk works
+    text = "\n".join(d.read_text("utf-8") for d in DOCS)
+    missing = [n for n in names if n not in text]
+    assert missing == [], (
+        "say what these variables do and their default in README.md (Configuration) or "
+        f"docs/ARCHITECTURE.md, where the code reading them is described: {missing}"
+    )
+
+
+def default_text(value: object) -> str:
+    """A default as the settings table writes it: strings in double quotes, else repr."""
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def settings_defaults() -> dict[str, object]:
+    from cmot.sums import Settings
+
+    return {f.name: f.default for f in dataclasses.fields(Settings)}
+
+
+def test_every_setting_is_a_row_of_the_settings_table_with_its_default() -> None:
+    defaults = settings_defaults()
+    assert defaults["alpha"] == 0.05  # the fields were read
+    rows = table_rows(METHODS.read_text("utf-8"), "<!-- settings table -->")
+    documented = {r[0].strip("`"): r[1] for r in rows}
+    missing = [n for n in defaults if n not in documented]
+    assert missing == [], (
+        "docs/METHODS.md's settings table (after '<!-- settings table -->') lacks these "
+        "fields of cmot.sums.Settings: add a row '| `<name>` | `<default>` | what it decides, "
+        f"and where it is set |' for each: {missing}"
+    )
+    ghosts = [n for n in documented if n not in defaults]
+    assert ghosts == [], f"docs/METHODS.md's settings table names gone settings: {ghosts}"
+    wrong = {
+        n: (documented[n], default_text(d))
+        for n, d in defaults.items()
+        if documented[n].strip("`") != default_text(d)
+    }
+    assert wrong == {}, f"METHODS.md's settings table: (written, the code's default): {wrong}"
+
+
+def test_a_default_the_methods_text_states_is_the_code_s() -> None:
+    # "`mot_coverage` (default 0.6)", "`min_cell` (30)": prose repeats defaults near the
+    # formula they belong to; each must be the field's default.
+    defaults = settings_defaults()
+    text = METHODS.read_text("utf-8")
+    said = re.findall(r"`(\w+)` \((?:default )?([+-]?\d[\d.]*)[,)]", text)
+    checked = [(n, v) for n, v in said if n in defaults]
+    assert len(checked) >= 4, checked  # the pattern still finds them
+    wrong = [
+        (n, v, defaults[n])
+        for n, v in checked
+        if not isinstance(defaults[n], int | float) or float(v) != float(defaults[n])  # type: ignore[arg-type]
+    ]
+    assert wrong == [], f"docs/METHODS.md states defaults the code does not have: {wrong}"
