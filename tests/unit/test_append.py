@@ -38,9 +38,10 @@ def test_a_batch_is_a_new_version_sharing_the_stored_file(store_dir: Path) -> No
     assert rows[ID_COL].iloc[-1] == "W002-00119"
     # The batch's ratings are what the file says.
     sent = feed_batch(2, 120, 3)["Invoicing"].where(lambda s: s != 0)
-    assert rows["Invoicing"].iloc[300:].astype(float).fillna(-1).tolist() == sent.fillna(
-        -1
-    ).astype(float).tolist()
+    assert (
+        rows["Invoicing"].iloc[300:].astype(float).fillna(-1).tolist()
+        == sent.fillna(-1).astype(float).tolist()
+    )
     assert store.get_dataset("feed", 1).rows_kept == 300  # the earlier version is unchanged
     assert [r[1] for r in batch_ranges(v2)] == [0, 300]
     assert "follow the 300" in done.report.to_text()
@@ -51,19 +52,19 @@ def test_the_same_batch_twice_and_bad_batches_lose_nothing(store_dir: Path) -> N
     _base(store)
     append_batch(store, "feed", feed_csv(2, 50, 3), "week02.csv")
     digest = files_digest(store_dir)
-    with pytest.raises(CmotError, match="already in 'feed'.*week02.csv.*version 2"):
+    with pytest.raises(CmotError, match=r"already in 'feed'.*week02.csv.*version 2"):
         append_batch(store, "feed", feed_csv(2, 50, 3), "again.csv")
-    with pytest.raises(CmotError, match="already in 'feed'.*week01.csv"):
+    with pytest.raises(CmotError, match=r"already in 'feed'.*week01.csv"):
         append_batch(store, "feed", feed_csv(1, 300, 3), "first-again.csv")
     week3 = pd.read_csv(io.BytesIO(feed_csv(3, 40, 3)))
     missing = week3.drop(columns=["Invoicing"]).to_csv(index=False).encode()
-    with pytest.raises(CmotError, match="lacks column.*Invoicing.*Nothing was added"):
+    with pytest.raises(CmotError, match=r"lacks column.*Invoicing.*Nothing was added"):
         append_batch(store, "feed", missing, "missing.csv")
     typed = week3.assign(**{"Project budget (k)": "lots"}).to_csv(index=False).encode()
-    with pytest.raises(CmotError, match="'Project budget \\(k\\)' holds 40 value.*'lots'"):
+    with pytest.raises(CmotError, match=r"'Project budget \(k\)' holds 40 value.*'lots'"):
         append_batch(store, "feed", typed, "typed.csv")
     repeat = pd.read_csv(io.BytesIO(feed_csv(2, 10, 3))).to_csv(index=False).encode()
-    with pytest.raises(CmotError, match="10 respondent.*already in feed v2"):
+    with pytest.raises(CmotError, match=r"10 respondent.*already in feed v2"):
         append_batch(store, "feed", repeat, "repeat.csv")
     with pytest.raises(CmotError, match="10 respondent"):
         check_batch_file(store, "feed", repeat, "repeat.csv")
@@ -102,7 +103,9 @@ def test_an_appended_version_has_no_single_source_to_map_again(store_dir: Path) 
     assert store.source_of(store.get_dataset("feed", 1)) is not None
 
 
-def test_append_command(store_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_append_command(
+    store_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _base(Store(store_dir))
     batch = tmp_path / "week02.csv"
     batch.write_bytes(feed_csv(2, 25, 3))
