@@ -10,13 +10,15 @@ page holds everything: the brief is one page by construction, which `Page.fits` 
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
+
 from cmot.charts import CLASS_COLOURS
+from cmot.headline import CERTAINTY, CERTAINTY_TEXT, EVERYONE, Headline, Priority
 from cmot.report import CHART_FONT, new_pdf
 from cmot.text import MAX_COMMENT_CHARS, ellipsize
 
@@ -53,9 +55,10 @@ class Brief:
     context: str  # dataset, segmentation, filters, pooling
     fix_first: tuple[BriefRow, ...]
     invest_next: tuple[BriefRow, ...]
-    flips: str  # the flips in a sentence (or that there are none)
+    flips: str  # how the segments differ and the flips, in a sentence or two
     how_sure: str  # what the certainty words mean
     amounts: str  # what an amount at stake means (not a forecast)
+    scope: str = ""  # for whom the lists speak (Headline.scope)
     no_fix: str = "Nothing to fix first: no table stake fails enough customers to matter."
     no_invest: str = "Nothing to invest in next: no differentiator stands out."
     generated: str = field(default_factory=lambda: datetime.now().strftime("%Y-%m-%d %H:%M"))
@@ -176,11 +179,14 @@ def _layout(brief: Brief, measure: Measure, scale: float) -> Page:
     pen.gap(5)
     _outcome_panel(pen, brief)
     pen.gap(7)
+    if brief.scope:
+        pen.para(f"The lists below are drawn {brief.scope}.", 10.5, colour=GREY)
+        pen.gap(3)
     _rows(pen, "Fix first", FIX_COLOUR, brief.fix_first, brief.no_fix)
     pen.gap(7)
     _rows(pen, "Invest next", INVEST_COLOUR, brief.invest_next, brief.no_invest)
     pen.gap(7)
-    pen.para("Flips", 13, bold=True)
+    pen.para("How the segments differ", 13, bold=True)
     pen.gap(1)
     pen.para(brief.flips, 10.5)
     pen.gap(7)
@@ -246,6 +252,70 @@ def _rows(pen: _Pen, title: str, colour: str, rows: Sequence[BriefRow], empty: s
     pen.gap(1.5)
 
 
+# ---- from the Overview's headline ---------------------------------------------------
+
+
+def brief_of(head: Headline, context: str, flips: pd.DataFrame) -> Brief:
+    """The brief of the Overview's `head` (cmot.headline.build_headline: the same rows,
+    amounts and certainty words as the screen), its `context` sentence and the flips among
+    its segments (compare.find_flips' rows)."""
+    change = head.change
+    rows = head.fix_first + head.invest_next
+    return Brief(
+        outcome=head.outcome,
+        level=head.level_text,
+        level_words=f"{head.meaning}, {head.n:,} respondents",
+        trend=f"Change: {change.text(head.unit)}." if change is not None else "",
+        context=context,
+        fix_first=tuple(_row(p) for p in head.fix_first),
+        invest_next=tuple(_row(p) for p in head.invest_next),
+        flips=" ".join(t for t in (head.difference, flip_text(flips)) if t),
+        how_sure=certainty_note(rows),
+        amounts=amounts_note(rows),
+        scope=head.scope,
+    )
+
+
+def certainty_note(rows: Sequence[Priority]) -> str:
+    """What the certainty words of `rows` mean (all three when there are no rows)."""
+    words = [w for w in CERTAINTY if any(p.certainty == w for p in rows)] or list(CERTAINTY)
+    return " ".join(f"{w[:1].upper()}{w[1:]}: {CERTAINTY_TEXT[w]}." for w in words)
+
+
+def amounts_note(rows: Sequence[Priority]) -> str:
+    """What the amounts of `rows` mean: what the outcome would gain, not a forecast."""
+    meanings = list(dict.fromkeys(p.meaning for p in rows))
+    return (
+        "An amount at stake is what the outcome would gain "
+        + ("; or ".join(meanings) if meanings else "if a moment's raters moved up")
+        + ": the size of what is at stake, not a forecast."
+    )
+
+
+def priority_line(p: Priority) -> str:
+    """One Fix first / Invest next row as a line of text (the comparison report's)."""
+    return f"{_row(p).action}: {p.amount} at stake ({p.certainty})"
+
+
+def _row(p: Priority) -> BriefRow:
+    whom = "everyone" if p.segment == EVERYONE else p.segment
+    return BriefRow(f"{p.verb} {p.touchpoint} for {whom}", p.amount, p.certainty)
+
+
+def flip_text(flips: pd.DataFrame) -> str:
+    """The flips in a sentence: the first in full, the others by touchpoint."""
+    if flips.empty:
+        return (
+            "No touchpoint flips (a table stake for one segment and a differentiator for another)."
+        )
+    first = str(flips.sentence.iloc[0])
+    touchpoints = dict.fromkeys(str(t) for t in flips.touchpoint)
+    others = [t for t in touchpoints if t != str(flips.touchpoint.iloc[0])]
+    if not others:
+        return first
+    return f"{first} Flips too at {', '.join(others)} (the Compare page has them)."
+
+
 # ---- drawing -----------------------------------------------------------------------
 
 
@@ -309,10 +379,3 @@ def pdf_measure(pdf: Any, font: str) -> Measure:
 def _rgb(colour: str) -> tuple[int, int, int]:
     c = colour.lstrip("#")
     return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
-
-
-def level_text(mean: float, unit: str) -> str:
-    """The outcome's level as the Overview shows it: a share in per cent, a score as is."""
-    if not math.isfinite(mean):
-        return "–"
-    return f"{mean:.1%}" if unit == "percentage points" else f"{mean:.2f}"

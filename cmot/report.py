@@ -133,6 +133,13 @@ class Report:
     # What raters say at the top moments (issue 13): plain lines, masked, not escaped.
     evidence: tuple[str, ...] = ()
     outcome: str = ""  # the outcome's name (its column), said in the title
+    # What the numbers were computed on (cmot.context.context_sentence), under the title.
+    context: str = ""
+    # "Fix first" and "Invest next" lines (cmot.headline's rows with amount and certainty
+    # word), in place of "Most at stake"; None: the "Most at stake" list of `stakes`.
+    fix_first: tuple[str, ...] | None = None
+    invest_next: tuple[str, ...] | None = None
+    notes: tuple[str, ...] = ()  # what an amount and a certainty word mean, after the lists
 
     def heading(self) -> str:
         """The title, naming the outcome (issue 28: a board reads what was compared on what)."""
@@ -304,6 +311,21 @@ def stake_lines(r: Report) -> list[str]:
     ]
 
 
+NO_FIX = "Nothing to fix first: no table stake of these segments fails enough customers."
+NO_INVEST = "Nothing to invest in next: no differentiator of these segments stands out."
+
+
+def lead_sections(r: Report) -> list[tuple[str, list[str]]]:
+    """The report's lists after its headline, (heading, lines): Fix first and Invest next
+    when the report has them, else Most at stake."""
+    if r.fix_first is None and r.invest_next is None:
+        return [("Most at stake", stake_lines(r))]
+    return [
+        ("Fix first", list(r.fix_first or ()) or [NO_FIX]),
+        ("Invest next", list(r.invest_next or ()) or [NO_INVEST]),
+    ]
+
+
 def evidence_lines(
     segment: str,
     touchpoint: str,
@@ -349,15 +371,19 @@ def report_html(r: Report) -> str:
         f"body{{font-family:{HTML_FONT};max-width:60em;margin:2em auto;color:#222}}"
         "table{border-collapse:collapse;font-size:.85em;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}"
-        "h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}",
+        "h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}"
+        ".context,.note{color:#555;font-size:.85em}",
         "</style></head><body>",
         f"<h1>{html.escape(r.heading())}</h1>",
+        f"<p class='context'>{html.escape(r.context)}</p>" if r.context else "",
         f"<p><b>{html.escape(r.headline)}</b></p>",
-        "<h2>Most at stake</h2><ul>",
     ]
-    for line in stake_lines(r):
-        parts.append(f"<li>{html.escape(line)}</li>")
-    parts.append("</ul><h2>Flips</h2>")
+    for heading, lines in lead_sections(r):
+        parts.append(f"<h2>{html.escape(heading)}</h2><ul>")
+        parts += [f"<li>{html.escape(line)}</li>" for line in lines]
+        parts.append("</ul>")
+    parts += [f"<p class='note'>{html.escape(note)}</p>" for note in r.notes]
+    parts.append("<h2>Flips</h2>")
     parts += (
         [f"<p>{html.escape(f)}</p>" for f in r.flips]
         if r.flips
@@ -390,11 +416,25 @@ def report_pdf(r: Report) -> bytes:
     pdf.add_page()
     pdf.set_font(font, "B", 16)
     _line(pdf, 8, r.heading())
+    if r.context:
+        pdf.set_font(font, "", 9)
+        pdf.set_text_color(85)
+        _line(pdf, 5, r.context)
+        pdf.set_text_color(0)
+        pdf.ln(1.5)
     pdf.set_font(font, "", 11)
     _line(pdf, 6, r.headline)
-    _h(pdf, font, "Most at stake")
-    for line in stake_lines(r):
-        _line(pdf, 6, f"- {line}")
+    for heading, lines in lead_sections(r):
+        _h(pdf, font, heading)
+        for line in lines:
+            _line(pdf, 6, f"- {line}")
+    if r.notes:
+        pdf.ln(2)
+        pdf.set_font(font, "", 8.5)
+        pdf.set_text_color(85)
+        for note in r.notes:
+            _line(pdf, 4.5, note)
+        pdf.set_text_color(0)
     _h(pdf, font, "Flips")
     for f in r.flips or (
         "No touchpoint is a vulnerability in one segment and an opportunity in another.",

@@ -54,7 +54,14 @@ def test_brief_pdf_is_one_page_titled_by_the_outcome_with_every_word_whole() -> 
     text = pages[0]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     assert lines[:2] == ["Executive brief", "Would hire again"]
-    for needle in ("Fix first", "Invest next", "Flips", "How sure", "56.0%", "5.2 pts"):
+    for needle in (
+        "Fix first",
+        "Invest next",
+        "How the segments differ",
+        "How sure",
+        "56.0%",
+        "5.2 pts",
+    ):
         assert needle in text
     assert "Fix Change orders for Public agencies" in text and "likely" in text
     assert "+2.1 pts since 2026-Q2" in text and brief.context in text
@@ -145,3 +152,61 @@ def test_brief_svg_escapes_names_from_the_data(text: str) -> None:
     import xml.dom.minidom
 
     xml.dom.minidom.parseString(svg)
+
+
+@pytest.fixture(scope="module")
+def demo():  # type: ignore[no-untyped-def]
+    import tempfile
+
+    from cmot import store as store_mod
+    from cmot.demo import ensure_demo
+    from cmot.moments import find_moments
+    from cmot.store import Store
+
+    with tempfile.TemporaryDirectory() as d:
+        store = Store(f"{d}/s.duckdb")
+        info = ensure_demo(store)
+        result = find_moments(store.cursor(), info.table, info.spec, "Segment")
+        yield store, info, result
+        store_mod.close_all()
+
+
+def test_the_brief_of_the_overview_says_what_its_headline_says(demo) -> None:  # type: ignore[no-untyped-def]
+    """The rows, amounts, certainty words, level and change are the headline's (the
+    Overview's), so the brief and the screen cannot disagree."""
+    from cmot.compare import find_flips
+    from cmot.headline import build_headline, view_change
+    from cmot.summary import segments_of
+
+    store, info, result = demo
+    segs = segments_of(result)
+    change = view_change(store.cursor(), info.table, info.spec)
+    assert change is not None  # the demo spans ten months: quarters
+    head = build_headline(result, info.spec, segs, change)
+    brief = b.brief_of(head, "demo v1 · segments by Segment", find_flips(result))
+    assert brief.outcome == "Would hire again" == head.outcome
+    assert brief.level == head.level_text and f"{head.n:,} respondents" in brief.level_words
+    assert brief.trend == f"Change: {change.text(head.unit)}."
+    assert len(brief.fix_first) == len(head.fix_first) == 3
+    pairs = zip(brief.fix_first + brief.invest_next, head.fix_first + head.invest_next, strict=True)
+    for row, p in pairs:
+        assert (row.amount, row.certainty) == (p.amount, p.certainty)
+        assert row.action == f"{p.verb} {p.touchpoint} for {p.segment}"
+    assert brief.flips.startswith(head.difference) and "Change orders is a vulnerability" in (
+        brief.flips
+    )
+    assert "not a forecast" in brief.amounts and brief.how_sure.startswith("Clear: ")
+    text = _pages(b.brief_pdf(brief))
+    assert len(text) == 1 and "Fix first" in text[0] and head.fix_first[0].amount in text[0]
+
+
+def test_flip_text_says_one_in_full_and_names_the_rest() -> None:
+    import pandas as pd
+
+    none = b.flip_text(pd.DataFrame(columns=["touchpoint", "sentence"]))
+    assert none.startswith("No touchpoint flips")
+    flips = pd.DataFrame(
+        {"touchpoint": ["A", "A", "B"], "sentence": ["A flips one way.", "A again.", "B."]}
+    )
+    assert b.flip_text(flips) == "A flips one way. Flips too at B (the Compare page has them)."
+    assert b.flip_text(flips.iloc[:2]) == "A flips one way."

@@ -141,15 +141,26 @@ def test_pdf_without_a_unicode_font_still_writes(
     assert "Comparison ?" in text
 
 
+CONTEXT = "demo v1 · segments by Segment · each segment alone · only Region in North · unweighted"
+
+
 def _board_report(result, outcome: str = "Would hire again") -> report.Report:  # type: ignore[no-untyped-def]
     """The Compare page's report of the demo's first two segments, as cmot.ui.report builds it."""
+    from cmot.brief import amounts_note, certainty_note, priority_line
+    from cmot.headline import priorities
+
     segs = segments_of(result)[:2]
     diffs = compare_segments(result, *segs)
     flips = find_flips(result)
     flips = flips[flips.vulnerable_in.isin(segs) & flips.opportunity_in.isin(segs)]
+    fix, invest = priorities(result, segs)
     return report.Report(
         title=report.report_title(outcome, segs),
         outcome=outcome,
+        context=CONTEXT,
+        fix_first=tuple(priority_line(p) for p in fix),
+        invest_next=tuple(priority_line(p) for p in invest),
+        notes=(amounts_note(fix + invest), certainty_note(fix + invest)),
         dataset="demo v1",
         segmentation="Segment",
         segments=tuple(segs),
@@ -218,7 +229,8 @@ def test_a_heading_is_never_the_last_thing_on_a_page(demo_result) -> None:  # ty
     """Issue 28: 'Differences' stood at the foot of page 1, its chart on page 2."""
     rep = _board_report(demo_result)
     headings = {
-        "Most at stake",
+        "Fix first",
+        "Invest next",
         "Flips",
         "What raters say",
         "Appendix: method settings and n",
@@ -270,3 +282,36 @@ def test_report_tables_show_an_empty_cell_as_a_dash(demo_result) -> None:  # typ
     assert row["FDR-adjusted p-value"] == "–"
     page = report._html_table(pd.DataFrame({"a": [None, float("nan"), pd.NA, "x"]}))
     assert page.count("<td>–</td>") == 3 and "None" not in page and "nan" not in page
+
+
+def test_board_report_states_its_context_and_fix_first_invest_next(demo_result) -> None:  # type: ignore[no-untyped-def]
+    """Issue 28: the report's headline says what it was computed on (a filter vanished from
+    every export), and it leads with Fix first / Invest next, the Overview's rows with the
+    same amounts and certainty words, where "Most at stake" listed opportunities only."""
+    from cmot.headline import certainty, priorities
+
+    rep = _board_report(demo_result)
+    pages = _pdf_pages(rep)
+    first = " ".join(pages[0].split())
+    assert first.index("Would hire again") < first.index(CONTEXT) < first.index("Fix first")
+    assert first.index("Fix first") < first.index("Invest next") < first.index("Flips")
+    assert "Most at stake" not in first and "not a forecast" in first
+    fix, invest = priorities(demo_result, list(rep.segments))
+    assert fix and invest
+    words = certainty(demo_result).set_index(["segment", "touchpoint"]).certainty
+    m = demo_result.moments.set_index(["segment", "touchpoint"])
+    for p in fix + invest:
+        # The amount is the engine's at_stake in points, and the word the certainty table's.
+        pts = 100 * m.at_stake[(p.segment, p.touchpoint)]
+        line = f"{p.touchpoint} for {p.segment}: {pts:.1f} pts at stake"
+        assert f"{line} ({words[(p.segment, p.touchpoint)]})" in first
+    page = report.report_html(rep)
+    assert f"<p class='context'>{CONTEXT}</p>" in page and "<h2>Fix first</h2>" in page
+    # Without the lists (an older caller), the report keeps "Most at stake".
+    plain = report.Report(**{**rep.__dict__, "fix_first": None, "invest_next": None})
+    assert [h for h, _ in report.lead_sections(plain)] == ["Most at stake"]
+    empty = report.Report(**{**rep.__dict__, "fix_first": (), "invest_next": ()})
+    assert [lines for _, lines in report.lead_sections(empty)] == [
+        [report.NO_FIX],
+        [report.NO_INVEST],
+    ]
