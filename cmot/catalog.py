@@ -114,6 +114,20 @@ CREATE TABLE IF NOT EXISTS dataset_parts (
     added_at      TEXT NOT NULL,
     PRIMARY KEY (dataset_id, position)
 );
+-- Files `python -m cmot watch` took from a folder (cmot.watch), by path, size and time:
+-- each is appended once, and a refused one is not tried again until it changes.
+CREATE TABLE IF NOT EXISTS watched_files (
+    dataset   TEXT NOT NULL,
+    path      TEXT NOT NULL,
+    size      INTEGER NOT NULL,
+    mtime_ns  INTEGER NOT NULL,
+    sha256    TEXT NOT NULL,
+    outcome   TEXT NOT NULL,
+    message   TEXT NOT NULL,
+    version   INTEGER,
+    seen_at   TEXT NOT NULL,
+    PRIMARY KEY (dataset, path, size, mtime_ns)
+);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

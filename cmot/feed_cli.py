@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from cmot.append import append_batch
 from cmot.store import Store
+from cmot.watch import Taken, watch, watch_once
 
 
 def run_append(args: argparse.Namespace) -> int:
@@ -24,3 +26,44 @@ def add_append_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", help="the stored dataset's name")
     p.add_argument("file", help="the batch: a survey file with the dataset's columns")
     p.set_defaults(run=run_append)
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    store = Store()
+    folder = Path(args.folder)
+    if args.once:
+        taken = watch_once(store, folder, args.dataset, args.settle)
+        for t in taken:
+            print(t.text())
+        if not taken:
+            print(f"No new file in {folder}.")
+        return 2 if any(t.outcome == "refused" for t in taken) else 0
+    print(f"Watching {folder} for batches of {args.dataset!r} (Ctrl-C stops)...", flush=True)
+
+    def say(t: Taken) -> None:
+        print(t.text(), flush=True)
+
+    watch(store, folder, args.dataset, args.interval, args.settle, say)
+    return 0
+
+
+def add_watch_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "watch",
+        help="append each new survey file landing in a folder to a dataset, exactly once",
+    )
+    p.add_argument("folder", help="the folder a daily or weekly export lands in")
+    p.add_argument("--dataset", required=True, help="the stored dataset the files extend")
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="look once and exit (for cron): exit 2 when a file was refused",
+    )
+    p.add_argument("--interval", type=float, default=10.0, help="seconds between looks")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=5.0,
+        help="a file is taken once unchanged this many seconds (default 5)",
+    )
+    p.set_defaults(run=run_watch)
