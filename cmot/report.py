@@ -15,8 +15,8 @@ import pandas as pd
 
 from cmot.charts import CLASS_COLOURS, class_label, units
 from cmot.compare import COMPARE_COLUMNS
+from cmot.headline import stake_text
 from cmot.moments import MomentsResult
-from cmot.summary import amount
 from cmot.text import MAX_COMMENT_CHARS, MAX_LABEL_CHARS, ellipsize, escape_html, mask_personal
 
 # A Unicode TTF for the PDF report (Debian's fonts-dejavu-core; other distributions' paths).
@@ -33,7 +33,8 @@ FONT_PATHS = [
 PDF_CELL_CHARS = MAX_LABEL_CHARS
 PDF_LINE_CHARS = MAX_COMMENT_CHARS + 3 * MAX_LABEL_CHARS
 _TABLE_LINE_MM = 4.5  # a table's line height
-_TABLE_PT = (8.0, 7.0, 6.5)  # a table's font sizes, smaller only where a word would not fit
+# A table's font sizes, smaller only where a word would not fit (9 pt reads as the text does).
+_TABLE_PT = (9.0, 8.0, 7.0, 6.5)
 # A chart in the PDF is drawn this many px wide onto the page's 190 mm, so that its 10-11 px
 # labels print at about 9-10 pt on A4 (640 px printed them at 8).
 PDF_CHART_PX = 540
@@ -238,7 +239,8 @@ def _fmt_cell(v: Any) -> str:
 def differences_table(diffs: pd.DataFrame, unit: str, segments: Sequence[str] = ()) -> pd.DataFrame:
     """compare.compare_segments' rows as a board reads them: headers in words with their
     units, penalty and reward in the outcome's units (percentage points or points), the
-    significance after Benjamini-Hochberg as yes/no, classes with their symbols."""
+    significance after Benjamini-Hochberg as yes/no. The classes are the table before it's
+    (`matrix_table`): ten columns printed at 7 pt on A4, eight at 8."""
     u = units(unit)
     short = "pts" if u.words == "percentage points" else "points"
     a, b = (
@@ -258,12 +260,10 @@ def differences_table(diffs: pd.DataFrame, unit: str, segments: Sequence[str] = 
         "Measure": [str(m) for m in diffs.measure],
         f"{a} ({short})": num(diffs.value_a),
         f"{b} ({short})": num(diffs.value_b),
-        f"Difference, a − b ({short})": num(diffs.difference, signed=True),
+        f"{a} minus {b} ({short})": num(diffs.difference, signed=True),
         f"Standard error ({short})": num(diffs.se),
         "FDR-adjusted p-value": [f"{v:.3f}" if pd.notna(v) else EMPTY for v in diffs.q],
         "Significant": ["yes" if bool(v) else "no" for v in diffs.significant],
-        f"Class for {a}": [_unbroken(class_label(str(c))) for c in diffs.class_a],
-        f"Class for {b}": [_unbroken(class_label(str(c))) for c in diffs.class_b],
     }
     return pd.DataFrame(out)
 
@@ -278,13 +278,26 @@ def _human(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns={c: str(c)[:1].upper() + str(c)[1:] for c in frame.columns[:1]})
 
 
-def _report_tables(r: Report) -> list[tuple[str, pd.DataFrame]]:
-    """The report's tables with their headings, headers in words (HTML and PDF alike)."""
+def _report_tables(r: Report) -> list[tuple[str, pd.DataFrame, str]]:
+    """The report's tables with their headings and what their words mean (HTML and PDF)."""
     pair = differences_table(r.differences, r.result.unit, r.segments)
     a, b = (pair.columns[2].rsplit(" (", 1)[0], pair.columns[3].rsplit(" (", 1)[0])
+    alpha = r.result.settings.alpha
     return [
-        (f"Class and range of impact per segment ({r.result.unit})", _human(r.matrix)),
-        (f"Differences in penalty and reward: a = {a}, b = {b}", pair),
+        (
+            f"Class and amount at stake per segment ({r.result.unit})",
+            _human(r.matrix),
+            "The amount at stake: what the outcome would gain if a vulnerability's low "
+            "raters moved to the middle, or an opportunity's raters below the top moved to "
+            "the top (a hybrid: both); none for a touchpoint of low impact. Not a forecast.",
+        ),
+        (
+            f"Differences in penalty and reward: {a} and {b}",
+            pair,
+            "Penalty: what a low rating costs the outcome; reward: what a top rating adds. "
+            "Significant: the difference holds after allowing for the many touchpoints "
+            f"compared at once (Benjamini-Hochberg false discovery rate below {alpha:g}).",
+        ),
     ]
 
 
@@ -306,7 +319,7 @@ def stake_lines(r: Report) -> list[str]:
     Overview cards), touchpoint, segment, the amount at stake and what it counts."""
     return [
         f"{class_label(str(s['class']))} {s.touchpoint} for {s.segment}: "
-        f"{amount(s.at_stake, r.result.unit)} ({s.stake_basis})"
+        f"{stake_text(s.at_stake, r.result.unit)} ({s.stake_basis})"
         for _, s in r.stakes.iterrows()
     ]
 
@@ -399,8 +412,9 @@ def report_html(r: Report) -> str:
             parts += [f"<li>{html.escape(line)}</li>" for line in lines]
             parts.append("</ul>")
     parts += _evidence_html(r)
-    for heading, table in _report_tables(r):
+    for heading, table, note in _report_tables(r):
         parts.append(f"<h2>{html.escape(heading)}</h2>" + _html_table(table))
+        parts += [f"<p class='note'>{html.escape(note)}</p>"] if note else []
     parts.append("<h2>Appendix: method settings and n</h2>")
     parts.append(_html_table(_settings_table(r)))
     parts.append("<p>Colours: " + ", ".join(f"{k} {v}" for k, v in CLASS_COLOURS.items()) + "</p>")
@@ -430,11 +444,8 @@ def report_pdf(r: Report) -> bytes:
             _line(pdf, 6, f"- {line}")
     if r.notes:
         pdf.ln(2)
-        pdf.set_font(font, "", 8.5)
-        pdf.set_text_color(85)
         for note in r.notes:
-            _line(pdf, 4.5, note)
-        pdf.set_text_color(0)
+            _note(pdf, font, note)
     _h(pdf, font, "Flips")
     for f in r.flips or (
         "No touchpoint is a vulnerability in one segment and an opportunity in another.",
@@ -451,9 +462,12 @@ def report_pdf(r: Report) -> bytes:
             for line in lines:
                 _line(pdf, 6, f"- {line}")
     _evidence_pdf(pdf, font, r)
-    for heading, table in _report_tables(r):
+    for heading, table, note in _report_tables(r):
         _h(pdf, font, heading, keep=4 * _TABLE_LINE_MM * 2)  # with its header and a row
         _pdf_table(pdf, font, table)
+        if note:
+            pdf.ln(1)
+            _note(pdf, font, note)
     pdf.add_page()
     _h(pdf, font, "Appendix: method settings and n")
     _pdf_table(pdf, font, _settings_table(r))
@@ -528,6 +542,15 @@ def _h(pdf: Any, font: str, text: str, keep: float = _KEEP_MM) -> None:
         pdf.ln(3)
     pdf.set_font(font, "B", 12)
     _line(pdf, 7, text)
+    pdf.set_font(font, "", 9)
+
+
+def _note(pdf: Any, font: str, text: str) -> None:
+    """A small grey paragraph: what a list's or a table's words mean."""
+    pdf.set_font(font, "", 8.5)
+    pdf.set_text_color(85)
+    _line(pdf, 4.5, text)
+    pdf.set_text_color(0)
     pdf.set_font(font, "", 9)
 
 
@@ -606,12 +629,14 @@ def settings_dict(result: MomentsResult) -> dict[str, Any]:
 
 
 def matrix_table(result: MomentsResult, segments: Sequence[str]) -> pd.DataFrame:
-    """Touchpoint rows, one 'class (impact)' column per segment: the matrix as a table."""
-    m = result.moments[result.moments.segment.isin(list(segments))]
+    """Touchpoint rows, one 'class (amount at stake)' column per segment: the class matrix
+    chart as a table, with the one amount every page shows for a moment (the engine's
+    `at_stake` as `cmot.headline.stake_text` writes it; a low-impact touchpoint has none)."""
+    m, unit = result.moments[result.moments.segment.isin(list(segments))], result.unit
     cells = m.assign(
         cell=[
-            f"{class_label(c)} ({amount(v, result.unit)})" if math.isfinite(v) else class_label(c)
-            for c, v in zip(m["class"], m.ris, strict=True)
+            f"{class_label(c)} ({stake_text(v, unit)})" if math.isfinite(v) else class_label(c)
+            for c, v in zip(m["class"], m.at_stake, strict=True)
         ]
     )
     wide = cells.pivot(index="touchpoint", columns="segment", values="cell")

@@ -212,7 +212,7 @@ def test_board_report_breaks_no_word_across_lines(demo_result) -> None:  # type:
     """Issue 28: 'touchpoin t', 'vulnerabilit y': a table's column narrower than its words."""
     rep = _board_report(demo_result)
     text = "\n".join(_pdf_pages(rep)).replace("\xa0", " ")
-    tables = [t for _, t in report._report_tables(rep)] + [report._settings_table(rep)]
+    tables = [t for _, t, _ in report._report_tables(rep)] + [report._settings_table(rep)]
     words = {
         w
         for t in tables
@@ -235,7 +235,7 @@ def test_a_heading_is_never_the_last_thing_on_a_page(demo_result) -> None:  # ty
         "What raters say",
         "Appendix: method settings and n",
         *(caption for caption, _ in rep.charts),
-        *(h for h, _ in report._report_tables(rep)),
+        *(h for h, _, _ in report._report_tables(rep)),
     }
     from pypdf import PdfReader
 
@@ -315,3 +315,21 @@ def test_board_report_states_its_context_and_fix_first_invest_next(demo_result) 
         [report.NO_FIX],
         [report.NO_INVEST],
     ]
+
+
+def test_report_matrix_shows_the_one_amount_at_stake(demo_result) -> None:  # type: ignore[no-untyped-def]
+    """Issue 28: the table said the range of impact (20.6 pts) where the Overview, the class
+    matrix chart and Fix first / Invest next say the amount at stake (14.7 pts)."""
+    import math
+
+    segs = segments_of(demo_result)[:2]
+    table = report.matrix_table(demo_result, segs).set_index("touchpoint")
+    m = demo_result.moments
+    rows = m[m.segment.isin(segs)]
+    assert rows.at_stake.notna().any() and rows.at_stake.isna().any()
+    for _, r in rows.iterrows():
+        cell = table.loc[r.touchpoint, r.segment]
+        if math.isfinite(r.at_stake):
+            assert cell.endswith(f" ({100 * r.at_stake:.1f} pts)"), cell
+        else:
+            assert "(" not in cell and cell.endswith("low impact"), cell
