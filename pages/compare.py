@@ -6,6 +6,7 @@ import streamlit as st
 from cmot import charts
 from cmot.compare import compare_segments, find_flips
 from cmot.text import escape_markdown
+from cmot.ui.context import show_context
 from cmot.ui.frame import (
     current_view,
     data_warnings,
@@ -25,6 +26,7 @@ require_app_frame()
 
 view = current_view()
 st.title("Compare segments")
+show_context(view)
 st.caption(
     "Each cell: the touchpoint's class in that segment (▼ vulnerability, ▲ opportunity, ◆ "
     "hybrid) and its range of impact. Below, the differences a − b with 95% intervals; "

@@ -4,6 +4,7 @@ import streamlit as st
 
 from cmot.summary import amount, headline, top_stakes
 from cmot.text import escape_markdown
+from cmot.ui.context import show_context
 from cmot.ui.frame import current_view, data_warnings, moments, ranked_segments, settings_caption
 from cmot.ui.memo import derived
 from cmot.ui.state import require_app_frame
@@ -14,6 +15,7 @@ require_app_frame()
 
 view = current_view()
 st.title("Moments of truth")
+show_context(view)
 st.caption(
     f"**{escape_markdown(view.label)}.** Each card lists a segment's moments of truth: "
     "▼ vulnerabilities (table stakes: failing them costs the outcome) and ▲ opportunities "
