@@ -244,7 +244,7 @@ def test_a_label_given_to_a_blank_code_is_the_segments_title(store_dir: Path) ->
 
 
 def test_cut_question_texts_keep_what_tells_them_apart() -> None:
-    from cmot.ui.mapping import short_label
+    from cmot.mapping_rules import short_label
 
     stem = "Overall quality of the services provided by the City of Kansas City - "
     texts = [stem + end for end in ("Police", "Fire and ambulance", "Parks and recreation")]
