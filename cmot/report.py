@@ -253,7 +253,7 @@ def differences_table(diffs: pd.DataFrame, unit: str, segments: Sequence[str] = 
         diffs = pd.DataFrame(columns=[*COMPARE_COLUMNS])
 
     def num(values: pd.Series, signed: bool = False) -> list[str]:
-        return [u.fmt(float(v), signed=signed) if pd.notna(v) else EMPTY for v in values]
+        return [_fmt_num(u, float(v), signed) if pd.notna(v) else EMPTY for v in values]
 
     out = {
         "Touchpoint": list(diffs.touchpoint),
@@ -266,6 +266,12 @@ def differences_table(diffs: pd.DataFrame, unit: str, segments: Sequence[str] = 
         "Significant": ["yes" if bool(v) else "no" for v in diffs.significant],
     }
     return pd.DataFrame(out)
+
+
+def _fmt_num(u: Any, value: float, signed: bool) -> str:
+    """`u.fmt`, with a value that rounds to zero written 0.0 (not '-0.0' or '+0.0')."""
+    text = u.fmt(value, signed=signed)
+    return u.fmt(0.0) if text.lstrip("+-").strip("0.") == "" else text
 
 
 def _unbroken(label: str) -> str:
@@ -635,7 +641,9 @@ def matrix_table(result: MomentsResult, segments: Sequence[str]) -> pd.DataFrame
     m, unit = result.moments[result.moments.segment.isin(list(segments))], result.unit
     cells = m.assign(
         cell=[
-            f"{class_label(c)} ({stake_text(v, unit)})" if math.isfinite(v) else class_label(c)
+            f"{_unbroken(class_label(c))} ({stake_text(v, unit)})"
+            if math.isfinite(v)
+            else _unbroken(class_label(c))
             for c, v in zip(m["class"], m.at_stake, strict=True)
         ]
     )
