@@ -144,14 +144,20 @@ class Report:
 
     def heading(self) -> str:
         """The title, naming the outcome (issue 28: a board reads what was compared on what)."""
-        if not self.outcome or self.outcome in self.title:
+        if not self.outcome or self.outcome.lower() in self.title.lower():
             return self.title
-        return f"{self.outcome}: {self.title}"
+        return f"{capitalised(self.outcome)}: {self.title}"
+
+
+def capitalised(name: str) -> str:
+    """A name as a title starts: its first letter upper case ('satisfaction' -> 'Satisfaction');
+    the rest as written (an acronym stays)."""
+    return name[:1].upper() + name[1:]
 
 
 def report_title(outcome: str, segments: Sequence[str]) -> str:
     """The report's title: the outcome's name, then the segments compared."""
-    return f"{outcome}: moments of truth compared, {' vs '.join(segments)}"
+    return f"{capitalised(outcome)}: moments of truth compared, {' vs '.join(segments)}"
 
 
 @dataclass(frozen=True)

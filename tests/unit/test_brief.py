@@ -224,3 +224,8 @@ def test_brief_without_a_unicode_font_still_writes_one_page(
     (text,) = _pages(b.brief_pdf(brief))
     assert "Would hire again ?" in text and "Fix first" in text
     assert 'font-family="Liberation Sans, Helvetica, Arial"' in b.brief_svg(brief)
+
+
+def test_an_outcome_named_in_lower_case_is_a_capitalised_title() -> None:
+    (text,) = _pages(b.brief_pdf(_brief(outcome="satisfaction")))
+    assert text.splitlines()[1] == "Satisfaction"

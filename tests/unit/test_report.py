@@ -342,3 +342,8 @@ def test_a_difference_that_rounds_to_zero_reads_zero(demo_result) -> None:  # ty
     column = report.differences_table(diffs, demo_result.unit).iloc[:, 4]
     assert list(column[:2]) == ["0.0", "0.0"]
     assert all(v == "0.0" or v[0] in "+-" for v in column)
+
+
+def test_report_title_capitalises_the_outcomes_name_once() -> None:
+    title = report.report_title("satisfaction", ["Business", "Eco"])
+    assert title == "Satisfaction: moments of truth compared, Business vs Eco"
