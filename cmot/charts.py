@@ -490,21 +490,6 @@ def journey_map(
     )
 
 
-# Vega's expression for a label of more than 12 characters split in two at its last space
-# before the middle (else its first space); shorter ones, and one word, stay on one line.
-_CUT = "lastindexof(slice(datum.label, 0, floor(length(datum.label) / 2) + 1), ' ')"
-_AT = f"({_CUT} > 0 ? {_CUT} : indexof(datum.label, ' '))"
-_TWO_LINES = (
-    f"length(datum.label) > 12 && {_AT} > 0 ? "
-    f"[slice(datum.label, 0, {_AT}), slice(datum.label, {_AT} + 1)] : datum.label"
-)
-
-
-def _splits(name: str) -> bool:
-    """Whether `_TWO_LINES` puts `name` on two lines."""
-    return len(name) > 12 and " " in name.strip()
-
-
 def class_matrix(
     moments: pd.DataFrame, segments: list[str], unit: str, flips: frozenset[str] = frozenset()
 ) -> alt.LayerChart:
@@ -533,12 +518,6 @@ def class_matrix(
                 labelAlign="center",
                 orient="top",
                 labelLimit=alt.ExprRef(f"max(40, 0.8 * width / {max(len(segments), 1)})"),
-                # A long name on two lines, split at the space nearest its middle, so a
-                # narrow column (a phone) shows "Commercial / developers", not "Commercial d…".
-                labelExpr=_TWO_LINES,
-                # Vega stacks a label's second line downwards, into the plot: a split name
-                # is lifted by a line's height (one-line names float higher, no harm).
-                labelPadding=16 if any(_splits(s) for s in segments) else 2,
             ),
         ),
         y=alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=_LABEL_LIMIT_FIT)),
@@ -801,13 +780,34 @@ def at_stake_trend(trend: pd.DataFrame, unit: str, title: str = "") -> alt.TopLe
     finite = finite.assign(wave_i=[waves.index(w) for w in finite.wave])
     ends = finite.sort_values("wave_i", kind="stable").drop_duplicates("touchpoint", keep="last")
     span = float(finite["value"].max() - min(0.0, finite["value"].min())) if len(finite) else 1.0
-    # A name runs right from its point across about one and a half waves' width (a phone
-    # gives a wave some 60 px): names a wave apart collide too ("Bid/proposal delivery" over
-    # the next wave's "Project kickoff").
-    shown = _apart(ends, "wave_i", "value", 1.5, 0.06 * span, "value").drop(columns="wave_i")
+    shown = _apart(ends, "wave_i", "value", 0.5, 0.06 * span, "value").drop(columns="wave_i")
     names = (
         alt.Chart(shown)
         .mark_text(align="left", dx=8, fontSize=10, color="#333333", limit=160)
         .encode(x=x, y=y, text="touchpoint:N")
     )
     return _fit(lines + points + names, title or "At stake across waves", 260)
+
+
+def watch_chart(series: pd.DataFrame, title: str) -> alt.Chart:
+    """One moment watched over the periods: its bottom-box share, the baseline before each
+    period and the control band above it (cmot.alerts.watch_table rows of one moment)."""
+    # Periods numbered from 1 as people count batches (the first is the baseline only).
+    data = series.assign(number=series["position"] + 1)
+    base = alt.Chart(data).encode(
+        x=alt.X("number:O", title="batch or period", axis=alt.Axis(labelAngle=0))
+    )
+    band = base.mark_area(opacity=0.2, color="#999999").encode(
+        y=alt.Y("base_share:Q", title="bottom-box share", axis=alt.Axis(format="%")),
+        y2="band_hi:Q",
+    )
+    line = base.mark_line(point=True, color="#D55E00").encode(
+        y="share:Q",
+        tooltip=[
+            alt.Tooltip("period:N"),
+            alt.Tooltip("share:Q", format=".0%"),
+            alt.Tooltip("base_share:Q", title="baseline", format=".0%"),
+            alt.Tooltip("n:Q"),
+        ],
+    )
+    return (band + line).properties(title=title, width="container", height=220)

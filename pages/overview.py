@@ -4,10 +4,11 @@ import streamlit as st
 
 from cmot.summary import amount, headline, top_stakes
 from cmot.text import escape_markdown
+from cmot.ui.alerts import alerts_section
 from cmot.ui.context import show_context
 from cmot.ui.frame import current_view, data_warnings, moments, ranked_segments, settings_caption
 from cmot.ui.memo import derived
-from cmot.ui.state import require_app_frame
+from cmot.ui.state import get_store, require_app_frame
 from cmot.ui.trends import headline_change
 from cmot.ui.widgets import moment_cards, moment_line
 
@@ -65,3 +66,4 @@ if not stakes:
     st.markdown("None stands out.")
 st.caption(settings_caption(view, result))
 data_warnings(result)
+alerts_section(get_store(), view.info)  # open alerts of the batches added (issue 26)
