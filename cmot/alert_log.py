@@ -3,6 +3,8 @@ analyst; the closed-loop list of respondents behind one."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,6 +64,13 @@ def default_segmentation(info: DatasetInfo) -> tuple[str, ...]:
     return tuple(info.spec.segments[:1])
 
 
+# The looks this process made, per store, version, segmentation and settings: a version
+# never changes, so the Overview's and the page's every run after the first costs nothing.
+_LOOKED: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
+_LOOKED_SIZE = 16
+_LOOKED_LOCK = threading.Lock()
+
+
 def refresh(
     store: Store,
     name: str,
@@ -72,6 +81,26 @@ def refresh(
     ws = ws or WatchSettings()
     info = store.get_dataset(name)
     seg = default_segmentation(info) if segmentation is None else segmentation
+    key = (str(store.path.resolve()), info.id, seg, ws)
+    with _LOOKED_LOCK:
+        table = _LOOKED.get(key)
+    new_ids: list[int] = []
+    if table is None:
+        table, rows = _look(store, info, seg, ws)
+        new_ids = _keep(store, rows)
+        with _LOOKED_LOCK:
+            _LOOKED[key] = table
+            while len(_LOOKED) > _LOOKED_SIZE:
+                _LOOKED.popitem(last=False)
+    frame = list_alerts(store, name)
+    new = frame[frame["id"].isin(new_ids)].reset_index(drop=True)
+    return Watched(info, seg, ws.period, table, new)
+
+
+def _look(
+    store: Store, info: DatasetInfo, seg: tuple[str, ...], ws: WatchSettings
+) -> tuple[pd.DataFrame, list[tuple[Any, ...]]]:
+    """The watch table of one version and its alerts as rows of the alerts table."""
     found = periods(store, info, list(seg), ws)
     table = watch_table(info.spec, found, ws)
     alerts = find_alerts(table, ws)
@@ -93,7 +122,15 @@ def refresh(
         )
         for r in alerts.itertuples()
     ]
-    rows += _flip_rows(store, info, seg, len(found) - 1, found[-1].label if found else "")
+    if ws.period == "batch":  # a flip is between the version before a batch and after it
+        rows += _flip_rows(store, info, seg, len(found) - 1, found[-1].label if found else "")
+    return table, rows
+
+
+def _keep(store: Store, rows: list[tuple[Any, ...]]) -> list[int]:
+    """Insert the alerts not raised before; the ids of the new ones."""
+    if not rows:
+        return []
     new_ids: list[int] = []
     with store.catalog.write() as con:
         for row in rows:
@@ -105,10 +142,7 @@ def refresh(
                 row,
             ).fetchall()
             new_ids += [int(g[0]) for g in got]
-    frame = list_alerts(store, name)
-    return Watched(
-        info, seg, ws.period, table, frame[frame["id"].isin(new_ids)].reset_index(drop=True)
-    )
+    return new_ids
 
 
 def _flip_rows(
@@ -177,6 +211,10 @@ def respondents(store: Store, watched: Watched, alert: Any, limit: int = 50) -> 
         if pos + 1 < len(parts):
             where.append(f"{quote_ident(ROW_COL)} < ?")
             params.append(parts[pos + 1].row_offset)
+    if watched.by in ("week", "month") and spec.date_column and " of " in str(alert.period):
+        day = f"TRY_CAST({quote_ident(spec.date_column)} AS DATE)"
+        where.append(f"date_trunc('{watched.by}', {day}) = CAST(? AS DATE)")
+        params.append(str(alert.period).rsplit(" of ", 1)[1])
     cols = [ID_COL, alert.column_name, "__cmot_y", *spec.comments]
     sql = (
         f"SELECT {', '.join(quote_ident(x) for x in cols)} FROM {info.table} "

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cmot.alert_log import acknowledge, list_alerts, refresh, respondents
+from cmot.alerts import WatchSettings
 from cmot.append import append_batch
 from cmot.cli import main
 from cmot.feed import Slip, feed_csv, feed_spec
@@ -51,3 +52,23 @@ def test_alerts_command_exits_one_when_new(
     assert main(["alerts", "feed"]) == 0
     assert "No new alert" in capsys.readouterr().out
     assert main(["alerts", "feed", "--since", "2000-01-01"]) == 1
+
+
+def test_by_week_the_respondents_are_that_weeks(store_dir: Path) -> None:
+    store = slipping_store(store_dir)
+    watched = refresh(store, "feed", WatchSettings(period="week"))
+    hits = watched.new[watched.new.touchpoint == "Pricing clarity"]
+    assert not hits.empty
+    top = hits.iloc[0]
+    assert top.period in ("week of 2026-02-02", "week of 2026-02-09")  # weeks 5 and 6
+    week = 5 if top.period.endswith("02") else 6
+    people = respondents(store, watched, top)
+    assert not people.empty and people["respondent"].str.startswith(f"W{week:03d}-").all()
+
+
+def test_deleting_the_dataset_forgets_its_alerts(store_dir: Path) -> None:
+    store = slipping_store(store_dir, weeks=6)
+    refresh(store, "feed")
+    assert not list_alerts(store, "feed").empty
+    store.delete_dataset("feed")
+    assert list_alerts(store, "feed").empty
