@@ -493,15 +493,18 @@ def journey_map(
 def class_matrix(
     moments: pd.DataFrame, segments: list[str], unit: str, flips: frozenset[str] = frozenset()
 ) -> alt.LayerChart:
-    """Touchpoint x segment: cell colour = class, text = class symbol and range of impact;
+    """Touchpoint x segment: cell colour = class, text = class symbol and the amount at
+    stake (`at_stake`, the number every page shows for that moment; none for low impact);
     touchpoints in `flips` (display names) get a heavy outline and ⇄ in their label."""
     u = units(unit)
     k, words = u.factor, u.words
     data = moments[moments.segment.isin(segments)].copy()
     data["impact"] = data.ris * k
+    data["stake"] = data.at_stake * k
+    # The amount as cmot.summary.amount writes it ('4.7' of '4.7 pts'): one number per moment.
     data["text"] = [
-        f"{CLASS_SYMBOLS[c]} {u.fmt(v, compact=True)}" if math.isfinite(v) else CLASS_SYMBOLS[c]
-        for c, v in zip(data["class"], data.ris, strict=True)
+        f"{CLASS_SYMBOLS[c]} {u.fmt(v)}" if math.isfinite(v) else CLASS_SYMBOLS[c]
+        for c, v in zip(data["class"], data.at_stake, strict=True)
     ]
     data["label"] = [class_label(c) for c in data["class"]]
     data["touchpoint"] = [f"⇄ {t}" if t in flips else t for t in data.touchpoint]
@@ -529,14 +532,15 @@ def class_matrix(
             "segment",
             "touchpoint",
             "label",
-            alt.Tooltip("impact:Q", format=u.d3()),
+            alt.Tooltip("stake:Q", format=u.d3(), title=f"at stake ({words})"),
+            alt.Tooltip("impact:Q", format=u.d3(), title=f"range of impact ({words})"),
             "reason",
         ],
     )
     text = base.mark_text(fontSize=12, color="#111111").encode(text="text:N")
     return _fit(
         cells + text,
-        f"Class and range of impact ({words}) per segment (⇄ = flip)",
+        f"Class and amount at stake ({words}) per segment (⇄ = flip)",
         max(200, 26 * len(order)),
     )
 
@@ -787,27 +791,3 @@ def at_stake_trend(trend: pd.DataFrame, unit: str, title: str = "") -> alt.TopLe
         .encode(x=x, y=y, text="touchpoint:N")
     )
     return _fit(lines + points + names, title or "At stake across waves", 260)
-
-
-def watch_chart(series: pd.DataFrame, title: str) -> alt.Chart:
-    """One moment watched over the periods: its bottom-box share, the baseline before each
-    period and the control band above it (cmot.alerts.watch_table rows of one moment)."""
-    # Periods numbered from 1 as people count batches (the first is the baseline only).
-    data = series.assign(number=series["position"] + 1)
-    base = alt.Chart(data).encode(
-        x=alt.X("number:O", title="batch or period", axis=alt.Axis(labelAngle=0))
-    )
-    band = base.mark_area(opacity=0.2, color="#999999").encode(
-        y=alt.Y("base_share:Q", title="bottom-box share", axis=alt.Axis(format="%")),
-        y2="band_hi:Q",
-    )
-    line = base.mark_line(point=True, color="#D55E00").encode(
-        y="share:Q",
-        tooltip=[
-            alt.Tooltip("period:N"),
-            alt.Tooltip("share:Q", format=".0%"),
-            alt.Tooltip("base_share:Q", title="baseline", format=".0%"),
-            alt.Tooltip("n:Q"),
-        ],
-    )
-    return (band + line).properties(title=title, width="container", height=220)

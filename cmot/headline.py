@@ -23,8 +23,8 @@ import pandas as pd
 from cmot.compare import adjust_bh
 from cmot.moments import ALL, MomentsResult
 from cmot.spec import JourneySpec
-from cmot.store import W_COL, Y_COL
-from cmot.summary import amount, biggest_difference, difference_sentence
+from cmot.store import W_COL, Y_COL, quote_ident
+from cmot.summary import PICK_SEGMENTS, amount, biggest_difference, difference_sentence
 from cmot.waves import Period, wave_expression
 
 Certainty = Literal["clear", "likely", "could be chance"]
@@ -170,7 +170,7 @@ class Headline:
     invest_next: tuple[Priority, ...]
     segmented: bool  # two or more segments shown
     segments_differ: bool  # some difference between two segments is significant (FDR)
-    difference: str  # the banner: summary.difference_sentence, or why there is none
+    difference: str  # the banner: summary.difference_sentence, or PICK_SEGMENTS
 
     @property
     def scope(self) -> str:
@@ -264,7 +264,7 @@ def build_headline(
         invest_next=invest,
         segmented=segmented,
         segments_differ=differ,
-        difference=difference_sentence(result, best) if segmented else "",
+        difference=difference_sentence(result, best) if segmented else PICK_SEGMENTS,
     )
 
 
@@ -333,3 +333,28 @@ def outcome_change(
         column, str(prev.period), str(last.period), m0, m1, int(prev.n), int(last.n),
         diff, lo, hi, word,
     )  # fmt: skip
+
+
+def view_change(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    spec: JourneySpec,
+    params: Sequence[object] = (),
+    alpha: float = 0.05,
+) -> OutcomeChange | None:
+    """The outcome's change since the previous period of a view (its `relation` with
+    `params`): periods from the confirmed wave column's values, else from the date column
+    (date_period of its span); None without either, or as outcome_change says."""
+    if spec.wave_column:
+        column, by = spec.wave_column, None
+    elif spec.date_column:
+        column = spec.date_column
+        ts = f"TRY_CAST({quote_ident(column)} AS DATE)"
+        span = con.execute(f"SELECT min({ts}), max({ts}) FROM {relation}", list(params)).fetchall()
+        first, last = span[0] if span else (None, None)
+        if first is None or last is None:
+            return None
+        by = date_period(first, last)
+    else:
+        return None
+    return outcome_change(period_sums(con, relation, column, by, params), column, alpha)

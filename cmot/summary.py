@@ -89,11 +89,14 @@ NO_DIFFERENCE = (
 )
 
 
+PICK_SEGMENTS = "Pick a segmentation with two or more segments to see how they differ."
+
+
 def headline(result: MomentsResult, segments: Sequence[str]) -> str:
     """One sentence: the largest significant difference in penalty or reward between two of
     `segments` (after Benjamini-Hochberg), or that none stands out."""
     if len([s for s in segments if s != ALL]) < 2:
-        return "Pick a segmentation with two or more segments to see how they differ."
+        return PICK_SEGMENTS
     return difference_sentence(result, biggest_difference(result, segments))
 
 

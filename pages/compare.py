@@ -5,8 +5,9 @@ import streamlit as st
 
 from cmot import charts
 from cmot.compare import compare_segments, find_flips
+from cmot.tables import DIFFERENCE_HELP, difference_rows
 from cmot.text import escape_markdown
-from cmot.ui.context import show_context
+from cmot.ui.explain import how_calculated
 from cmot.ui.frame import (
     current_view,
     data_warnings,
@@ -26,12 +27,13 @@ require_app_frame()
 
 view = current_view()
 st.title("Compare segments")
-show_context(view)
 st.caption(
-    "Each cell: the touchpoint's class in that segment (▼ vulnerability, ▲ opportunity, ◆ "
-    "hybrid) and its range of impact. Below, the differences a − b with 95% intervals; "
-    "filled dots stay significant after Benjamini-Hochberg. A flip is a vulnerability in one "
-    "segment and an opportunity in another."
+    "Each cell: the touchpoint's class in that segment (▼ vulnerability: a table stake, a low "
+    "rating costs the outcome; ▲ opportunity: a differentiator, a top rating lifts it; ◆ "
+    "hybrid: both; ● low impact) and its amount at stake, the same as on the Overview and the "
+    "Action plan. Below, how much more a low rating costs or a top rating adds in one segment "
+    "than in the other, with 95% intervals; filled dots are clear differences. A flip is a "
+    "vulnerability in one segment and an opportunity in another."
 )
 result = moments(view)
 options = [s for s in ranked_segments(result) if s != "All"]
@@ -49,7 +51,6 @@ chosen = url_widget(
 if len(chosen) < 2:
     st.warning("Pick at least two segments.")
     st.stop()
-st.caption(settings_caption(view, result))
 shares = [f"{escape_markdown(s)}: {own_data(result, s)}" for s in chosen if own_data(result, s)]
 if shares:  # pooled: how much of each estimate is the segment's own data
     st.caption(f"{'; '.join(shares)} (the rest is the whole journey's).")
@@ -87,5 +88,12 @@ result_chart(
     "differences",
     f"differences-{a}-{b}",
 )
-table(diffs, "differences_table", f"differences-{a}-{b}")
+rows = derived.get(result, ("difference_rows", a, b), lambda: difference_rows(diffs, result.unit))
+table(
+    rows,
+    "differences_table",
+    f"differences-{a}-{b}",
+    column_config={c: st.column_config.Column(c, help=h) for c, h in DIFFERENCE_HELP.items()},
+)
+how_calculated(settings_caption(view, result), ("penalty", "class", "stake", "sure", "differ"))
 report_buttons(view, result, chosen, diffs, flips)

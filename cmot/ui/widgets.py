@@ -15,16 +15,15 @@ from streamlit import dataframe_util
 
 from cmot import report
 from cmot.charts import CLASS_COLOURS, ROOM, class_label
+from cmot.headline import certainty, stake_text
 from cmot.moments import MomentsResult
-from cmot.summary import amount
 from cmot.text import escape_markdown
-from cmot.ui.context import current_context
 from cmot.ui.memo import derived
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def _render(spec_json: str, fmt: str, headline: str = "") -> bytes:
-    chart = alt.Chart.from_dict(with_headline(json.loads(spec_json), headline))
+def _render(spec_json: str, fmt: str) -> bytes:
+    chart = alt.Chart.from_dict(json.loads(spec_json))
     if fmt == "png":
         return report.chart_png(chart)
     return report.chart_svg(chart).encode()
@@ -44,24 +43,6 @@ def chart_spec(fig: Any) -> ChartSpec:
     # and validating again on every rerun costs more than the rest of a page switch.
     spec = fig.to_dict(validate=False)
     return ChartSpec(_arrow_datasets(spec), json.dumps(spec, default=str))
-
-
-def with_headline(spec: dict[str, Any], headline: str) -> dict[str, Any]:
-    """The spec with `headline` (the page's context: dataset, segments, filters) as a line
-    under its title, so a downloaded image says what it was computed on (issue 28)."""
-    if not headline:
-        return spec
-    title = spec.get("title")
-    if isinstance(title, dict):
-        sub = title.get("subtitle")
-        subs = [*([sub] if isinstance(sub, str) else sub or []), headline]
-        return {**spec, "title": {**title, "subtitle": subs}}
-    if isinstance(title, (str, list)) and title:
-        return {**spec, "title": {"text": title, "subtitle": headline}}
-    # No title: the headline is one, in the weight and size of a subtitle (Vega draws no
-    # subtitle under an empty title).
-    small = {"fontWeight": "normal", "fontSize": 11, "anchor": "start"}
-    return {**spec, "title": {"text": headline, **small}}
 
 
 def _arrow_datasets(spec: dict[str, Any]) -> dict[str, Any]:
@@ -92,11 +73,9 @@ def result_chart(
 
 
 def chart(fig: Any, key: str, name: str) -> None:
-    """Draw an Altair chart (or a ChartSpec) with PNG and SVG downloads (rendered on click),
-    each headed by the page's context."""
+    """Draw an Altair chart (or a ChartSpec) with PNG and SVG downloads (rendered on click)."""
     converted = fig if isinstance(fig, ChartSpec) else chart_spec(fig)
     spec, spec_json = converted.spec, converted.json
-    headline = current_context()
     plot = spec.get("height")
     if isinstance(plot, int) and "facet" not in spec:
         # Streamlit fits a chart that fills the width into one element height, legend and
@@ -110,7 +89,7 @@ def chart(fig: Any, key: str, name: str) -> None:
     a, b, _ = st.columns([1, 1, 6])
     a.download_button(
         "PNG",
-        lambda: _render(spec_json, "png", headline),
+        lambda: _render(spec_json, "png"),
         f"{name}.png",
         "image/png",
         key=f"{key}_png",
@@ -119,7 +98,7 @@ def chart(fig: Any, key: str, name: str) -> None:
     )
     b.download_button(
         "SVG",
-        lambda: _render(spec_json, "svg", headline),
+        lambda: _render(spec_json, "svg"),
         f"{name}.svg",
         "image/svg+xml",
         key=f"{key}_svg",
@@ -129,29 +108,17 @@ def chart(fig: Any, key: str, name: str) -> None:
 
 
 def table(frame: pd.DataFrame, key: str, name: str, **kwargs: Any) -> None:
-    """Draw a table with a formula-safe CSV download, its first line the page's context."""
+    """Draw a table with a formula-safe CSV download."""
     st.dataframe(frame, key=key, hide_index=True, **kwargs)
-    headline = current_context()
     st.download_button(
         "CSV",
-        lambda: csv_with_headline(frame, headline),
+        lambda: report.to_csv(frame),
         f"{name}.csv",
         "text/csv",
         key=f"{key}_csv",
         icon=":material/download:",
         on_click="ignore",
     )
-
-
-def csv_with_headline(frame: pd.DataFrame, headline: str) -> bytes:
-    """`report.to_csv(frame)` after one line holding `headline` (formula-safe like every
-    cell): a spreadsheet shows it as a title row; `pd.read_csv(..., skiprows=1)` reads the
-    table. Without a headline, the table alone."""
-    body = report.to_csv(frame)
-    if not headline:
-        return body
-    bom = "\ufeff".encode()
-    return report.to_csv(pd.DataFrame(columns=[headline])) + body.removeprefix(bom)
 
 
 def class_html(cls: str) -> str:
@@ -178,12 +145,12 @@ def outcome_level(result: MomentsResult, value: float) -> str:
 @dataclass(frozen=True)
 class Card:
     """What one segment's card says: n, outcome level and its moments (class, name, the
-    amount at stake formatted by cmot.summary.amount)."""
+    amount at stake formatted by cmot.headline.stake_text, how sure: cmot.headline.certainty)."""
 
     segment: str
     n: int
     outcome: str
-    moments: tuple[tuple[str, str, str], ...]
+    moments: tuple[tuple[str, str, str, str], ...]
     reason: str = ""
     own: str = ""  # "own data 34%" for a segment pooled across segments, "" alone
 
@@ -191,7 +158,7 @@ class Card:
 def card_rows(result: MomentsResult, segments: Sequence[str]) -> tuple[tuple[Card, ...], ...]:
     """The cards of `segments` with enough data, then those without: plain values, so a page
     switch draws them without going through the frames again (cached per result)."""
-    m = result.moments
+    m = result.moments.assign(certainty=certainty(result).certainty.to_numpy())
     segs = result.segments.set_index("segment")
     full: list[Card] = []
     short: list[Card] = []
@@ -207,9 +174,10 @@ def card_rows(result: MomentsResult, segments: Sequence[str]) -> tuple[tuple[Car
             continue
         mine = m[(m.segment == seg) & m.mot].sort_values("ris", ascending=False)
         # Vulnerabilities, then opportunities, then hybrids, each by RIS; the amount is the
-        # engine's at_stake, the one every list, plan, report and the CLI show.
+        # engine's at_stake, the one every list, plan, report and the CLI show, with the
+        # same certainty word as the Overview's lists.
         lines = [
-            (cls, str(r.touchpoint), amount(r.at_stake, result.unit))
+            (cls, str(r.touchpoint), stake_text(r.at_stake, result.unit), str(r.certainty))
             for cls in ("vulnerability", "opportunity", "hybrid")
             for r in mine[mine["class"] == cls].itertuples()
         ]
@@ -231,8 +199,8 @@ def moment_cards(result: MomentsResult, segments: list[str]) -> None:
             st.markdown(f"**{escape_markdown(card.segment)}**")
             own = f" · {card.own}" if card.own else ""
             st.caption(f"n = {card.n:,} · outcome {card.outcome}{own}")
-            for cls, touchpoint, at_stake in card.moments:
-                moment_line(cls, touchpoint, f"(at stake {at_stake})")
+            for cls, touchpoint, at_stake, sure in card.moments:
+                moment_line(cls, touchpoint, f"(at stake {at_stake}, {sure})")
             if not card.moments:
                 st.markdown("No moment of truth stands out.")
     if short:

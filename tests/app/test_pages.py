@@ -68,9 +68,11 @@ def test_overview_shows_cards_stakes_and_a_headline(app: AppTest) -> None:
     body = texts(app)
     assert "The biggest difference" in body
     assert "▼ vulnerability" in body and "▲ opportunity" in body
-    assert "low ≤ 2, high ≥ 5" in body  # method settings next to the result
-    assert [h.value for h in app.subheader] == ["Most at stake"]  # one list, not two
-    assert {m.label for m in app.metric} >= {"Respondents", "Positive outcome", "Segments"}
+    assert "**Fix first**" in body and "**Invest next**" in body  # one list each, not more
+    assert "low ≤ 2, high ≥ 5" in body  # method settings under "How this is calculated"
+    assert [h.value for h in app.subheader] == ["By segment"]
+    labels = {m.label for m in app.metric}
+    assert labels >= {"Respondents", "Would hire again \\(answered Yes\\)", "Segments"}
 
 
 def test_changing_the_segmentation_changes_the_cards(app: AppTest) -> None:
@@ -156,16 +158,12 @@ def test_action_plan_what_if_and_at_risk(app: AppTest) -> None:
     app.switch_page("pages/actions.py").run()
     ok(app)
     plan = app.dataframe[0].value
-    assert plan.action.iloc[0] in ("fix", "grow")
-
-    def predicted() -> str:
-        return next(m.value for m in app.metric if m.label.startswith("Predicted"))
-
-    before = predicted()
+    assert plan["What to do"].iloc[0] in ("Fix", "Grow")
+    before = app.metric[0].value
     app.slider(key="wi_share").set_value(100).run()
-    app.selectbox(key="wi_tp").set_value(plan.touchpoint.iloc[0]).run()
+    app.selectbox(key="wi_tp").set_value(plan.Touchpoint.iloc[0]).run()
     ok(app)
-    assert predicted() != before or plan.action.iloc[0] == "grow"
+    assert app.metric[0].value != before or plan["What to do"].iloc[0] == "Grow"
     # the at-risk list (the delight list follows it since issue 13)
     people = next(d.value for d in app.dataframe if "low ratings" in d.value.columns)
     assert len(people) > 0 and (people["low ratings"] > 0).all()

@@ -92,7 +92,10 @@ def test_overview_collapses_insufficient_segments_largest_first(kc: AppTest) -> 
     raw = pd.read_csv(kc_csv(), usecols=["q2_01"]).q2_01
     rated = raw[~raw.isin([9, 99])].dropna()  # 9 = don't know, 99 = none chosen
     assert metrics["Respondents"] == f"{len(rated):,}"
-    assert metrics["Mean outcome"] == f"{rated.mean():.2f}"  # 3.20, not "3"
+    # The outcome by name (its question text) and what its level is: a mean score.
+    (name,) = [k for k in metrics if k not in ("Respondents", "Segments")]
+    assert "mean score" in name
+    assert metrics[name] == f"{rated.mean():.2f}"  # 3.20, not "3"
     # Every district is below 10 x 47 respondents: one collapsed line each, largest first,
     # the reason (walls of collinearity details) only inside.
     lines = [e.label for e in kc.expander if "insufficient data" in e.label]
@@ -124,11 +127,13 @@ def test_long_journey_runs_top_to_bottom_with_every_label(kc: AppTest) -> None:
 def test_defaults_are_the_largest_segments_with_enough_data(kc16: AppTest) -> None:
     ok(kc16.switch_page("pages/compare.py").run())
     assert kc16.multiselect(key="compare").value == ["6", "5"]
-    # Effects on a 1-5 outcome are fractions of a point: the cells carry decimals.
+    # A cell's number is the amount at stake (none at an insufficient or low-impact
+    # touchpoint: the symbol alone); on a 1-5 outcome a fraction of a point, two decimals.
     cells = chart_frames(kc16, 0)[0]
-    numbers = [t.split(" ")[-1] for t in cells.text if " " in t]
-    assert numbers and all("." in n and len(n.split(".")[1]) == 2 for n in numbers)
-    assert any(float(n) not in (0.0,) for n in numbers)
+    staked = cells["class"].isin(["vulnerability", "opportunity", "hybrid"])
+    assert not cells.text[~staked].str.contains(" ").any()
+    numbers = [t.split(" ")[-1] for t in cells.text[staked]]
+    assert all("." in n and len(n.split(".")[1]) == 2 for n in numbers)
     assert any("Unweighted" in str(c.value) for c in kc16.caption)
     ok(kc16.switch_page("pages/moments.py").run())
     assert kc16.selectbox(key="segment").value == "6"
@@ -216,8 +221,8 @@ def test_an_unexpected_error_becomes_a_message_and_a_log_entry(
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     ok(at)
-    # A bug deep in a page (here: the summary of the stakes) must not show a red box.
-    monkeypatch.setattr("cmot.summary.top_stakes", _boom)
+    # A bug deep in a page (here: the first screen's Fix first list) must not show a red box.
+    monkeypatch.setattr("cmot.headline.priorities", _boom)
     derived.clear()  # the first run kept its stakes with the result: compute them again
     with caplog.at_level("ERROR", logger="cmot.ui"):
         at.switch_page("pages/overview.py").run()
@@ -235,7 +240,7 @@ def test_a_user_error_shows_its_message(store_dir: Path, monkeypatch: pytest.Mon
     def refuse(*_: object, **__: object) -> None:
         raise CmotError("Pick a segment with more respondents.")
 
-    monkeypatch.setattr("cmot.summary.top_stakes", refuse)
+    monkeypatch.setattr("cmot.headline.priorities", refuse)
     derived.clear()  # the first run kept its stakes with the result: compute them again
     at.switch_page("pages/overview.py").run()
     assert not at.exception

@@ -79,10 +79,9 @@ def test_airline_upload_compare_pages_link_and_exports(
     csv = Path(csv_dl.value.save_as(tmp_path / "d.csv") or tmp_path / "d.csv").read_text(
         encoding="utf-8-sig"
     )
-    assert csv.startswith("segment_a,segment_b,touchpoint")
-    assert (
-        "Business travel,Personal Travel,Inflight wifi service,Inflight wifi service,reward" in csv
-    )
+    # The table as shown: headers in words, amounts in the outcome's unit (cmot.tables).
+    assert "Touchpoint,Effect,Business travel,Personal Travel,How much more for Business" in csv
+    assert "Inflight wifi service,a top rating adds," in csv and " pts" in csv
     with page.expect_download(timeout=90_000) as pdf_dl:  # type: ignore[attr-defined]
         page.get_by_role("button", name="Report (PDF)").click()  # type: ignore[attr-defined]
     pdf_path = tmp_path / "r.pdf"

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from cmot import charts
+from cmot.summary import amount
 
 
 @pytest.mark.parametrize(
@@ -50,14 +51,17 @@ def _moments(n: int, segments: tuple[str, ...] = ("A", "B")) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_matrix_cells_keep_decimals_on_a_scale_outcome() -> None:
-    m = _moments(3)
+def test_matrix_cells_show_the_amount_at_stake_as_the_pages_do() -> None:
+    m = _moments(3).assign(at_stake=lambda f: f.ris / 2)
+    m.loc[m.index[-1], "at_stake"] = math.nan  # nothing at stake: the symbol alone
     scale = charts.class_matrix(m, ["A", "B"], "points").to_dict()
     share = charts.class_matrix(m, ["A", "B"], "percentage points").to_dict()
     scale_text = [r["text"] for r in next(iter(scale["datasets"].values()))]
     share_text = [r["text"] for r in next(iter(share["datasets"].values()))]
-    assert scale_text[:3] == ["· 0.01", "· 0.02", "· 0.04"]  # not "· 0" three times
-    assert share_text[:3] == ["· 1", "· 2", "· 4"]
+    assert scale_text[:3] == ["· 0.01", "· 0.01", "· 0.02"]  # not "· 0" three times
+    # The number of cmot.summary.amount's '0.6 pts': one amount per moment on every page.
+    assert share_text[:3] == [f"· {amount(v, 'percentage points')[:-4]}" for v in m.at_stake[:3]]
+    assert share_text[-1] == "·"
 
 
 @pytest.mark.parametrize(("n", "across"), [(14, True), (15, False), (47, False)])

@@ -131,7 +131,7 @@ def test_the_engine_column_is_the_rule(result: MomentsResult) -> None:
 
 def test_overview_cards_show_the_engine_stake(result: MomentsResult) -> None:
     full, short = card_rows(result, segments(result))
-    shown = {(c.segment, tp): text for c in full for _, tp, text in c.moments}
+    shown = {(c.segment, tp): text for c in full for _, tp, text, _ in c.moments}
     assert len(shown) == sum(len(c.moments) for c in full)  # each moment once
     assert shown == expected(result)
     assert not any(c.moments for c in short)

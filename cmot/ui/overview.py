@@ -1,0 +1,151 @@
+"""The Overview's drawing: the executive's first screen (cmot.headline) and what follows it.
+
+At 1400x900 the first screen holds the outcome by name with its level and change, the
+banner, and Fix first / Invest next; the cards, the waves' change and the method come
+below. Every number is cmot.headline's; this module only draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import streamlit as st
+
+from cmot.charts import CLASS_COLOURS, CLASS_SYMBOLS
+from cmot.headline import (
+    CERTAINTY_TEXT,
+    EVERYONE,
+    STAKE_MEANING,
+    Headline,
+    OutcomeChange,
+    Priority,
+    build_headline,
+    view_change,
+)
+from cmot.moments import MomentsResult
+from cmot.text import escape_markdown
+from cmot.ui.frame import PageView
+from cmot.ui.memo import derived
+from cmot.ui.state import get_store
+
+CERTAINTY_HELP = "  \n".join(f"**{w}**: {t}." for w, t in CERTAINTY_TEXT.items())
+# Where the certainty word of a row is coloured: sure reads dark, chance reads grey.
+_WORD_STYLE = {"clear": "color:#1b5e20", "likely": "color:#8a6d00", "could be chance": "color:#666"}
+
+
+def headline_of(view: PageView, result: MomentsResult, segments: Sequence[str]) -> Headline:
+    """The view's Headline, computed once per result and segments (a page switch only draws)."""
+
+    def change() -> OutcomeChange | None:
+        spec, alpha = view.info.spec, result.settings.alpha
+        return view_change(get_store().cursor(), view.relation, spec, view.params, alpha)
+
+    moved = derived.get(result, "outcome_change", change)
+    return derived.get(
+        result,
+        ("first_screen", tuple(segments)),
+        lambda: build_headline(result, view.info.spec, segments, moved),
+    )
+
+
+def units_note(h: Headline) -> str:
+    """What 'pts' or 'points' mean for this outcome, in a few words."""
+    if h.unit == "percentage points":
+        return f"percentage points (pts) of the share who {h.meaning.removeprefix('share ')}"
+    return f"points of the {h.meaning}"
+
+
+def outcome_metric(h: Headline) -> None:
+    """The outcome by name, its level and the change since the previous period."""
+    label = f"{h.outcome} ({h.meaning})"
+    c = h.change
+    if c is None:
+        st.metric(escape_markdown(label), h.level_text, help=f"n = {h.n:,} respondents")
+        return
+    delta = c.text(h.unit)
+    st.metric(
+        escape_markdown(label),
+        h.level_text,
+        delta,
+        delta_color="normal" if c.certainty == "clear" else "off",
+        help=f"{escape_markdown(c.previous)}: n = {c.n_before:,}; "
+        f"{escape_markdown(c.current)}: n = {c.n_now:,} "
+        f"(periods of {escape_markdown(c.column)}). A change that could be chance is grey.",
+    )
+
+
+def verb_html(cls: str, verb: str) -> str:
+    """The verb after its class's symbol, in the class's colour (as on every chart)."""
+    return (
+        f'<span style="color:{CLASS_COLOURS[cls]};font-weight:600">'
+        f"{CLASS_SYMBOLS[cls]} {verb}</span>"
+    )
+
+
+def priority_line(p: Priority) -> None:
+    """'▼ **Fix** Pricing clarity for Private clients: **6.6 pts**, clear', with what the
+    amount means and what the word means on hover (names are data: escaped)."""
+    who = "everyone" if p.segment == EVERYONE else escape_markdown(p.segment)
+    word = f'<span style="{_WORD_STYLE[p.certainty]}">{p.certainty}</span>'
+    st.markdown(
+        f"{verb_html(p.cls, p.verb)} "
+        f"**{escape_markdown(p.touchpoint)}** for {who}: **{p.amount}** · {word}",
+        unsafe_allow_html=True,
+        help=f"{p.amount} {p.meaning} (not a forecast). {p.certainty}: "
+        f"{CERTAINTY_TEXT[p.certainty]}.",
+    )
+
+
+def priority_lists(h: Headline) -> None:
+    """Fix first and Invest next side by side, three rows each at most."""
+    left, right = st.columns(2)
+    lists = (
+        (left, "Fix first", h.fix_first, "Table stakes failing too many customers"),
+        (right, "Invest next", h.invest_next, "Differentiators with room to delight"),
+    )
+    for col, title, rows, what in lists:
+        with col.container(border=True):
+            st.markdown(f"**{title}** · {what}, {escape_markdown(h.scope)}")
+            for p in rows:
+                priority_line(p)
+            if not rows:
+                st.markdown("Nothing stands out.")
+    st.caption(
+        f"Amounts in {escape_markdown(units_note(h))}: what the outcome would gain at that "
+        f"touchpoint today {STAKE_MEANING['risk']} (fix), or {STAKE_MEANING['upside']} "
+        "(invest); not a forecast. How sure: clear, likely or could be chance (hover the ?).",
+        help=CERTAINTY_HELP,
+    )
+
+
+def first_screen(view: PageView, result: MomentsResult, segments: Sequence[str]) -> Headline:
+    """Draw the outcome, the banner and Fix first / Invest next; return the Headline."""
+    h = headline_of(view, result, segments)
+    a, b, c = st.columns([3, 1, 1])
+    with a:
+        outcome_metric(h)
+    b.metric("Respondents", f"{h.n:,}")
+    c.metric("Segments", len(segments) if h.segmented else "—")
+    # Sentences naming segments and touchpoints (data): escaped where Markdown renders.
+    st.info(escape_markdown(h.difference), icon=":material/compare_arrows:")
+    priority_lists(h)
+    return h
+
+
+def cards_intro(h: Headline) -> None:
+    """What the cards are, agreeing with the banner: when no segment differs, they are each
+    segment's own estimates, not findings about a segment."""
+    st.subheader("By segment")
+    lead = (
+        "No segment differs from another by more than chance: each card is that segment's "
+        "own estimate, and where cards seem to differ it could be chance. "
+        if h.segmented and not h.segments_differ
+        else ""
+    )
+    st.caption(
+        f"{lead}Each card lists a segment's moments of truth: ▼ vulnerabilities (table "
+        "stakes: a low rating costs the outcome, a top one adds little), ▲ opportunities "
+        "(differentiators: a top rating lifts it), ◆ hybrids (both), with the amount at stake "
+        "and how sure.",
+        help=CERTAINTY_HELP,
+    )
