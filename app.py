@@ -20,6 +20,7 @@ page = st.navigation(
             st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
             st.Page("pages/trends.py", title="Trends", icon=":material/timeline:"),
             st.Page("pages/actions.py", title="Action plan", icon=":material/checklist:"),
+            st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications:"),
         ],
         "Set up": [
             st.Page("pages/segments.py", title="Segments", icon=":material/group_work:"),

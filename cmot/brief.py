@@ -19,7 +19,7 @@ import pandas as pd
 
 from cmot.charts import CLASS_COLOURS
 from cmot.headline import CERTAINTY, CERTAINTY_TEXT, EVERYONE, Headline, Priority
-from cmot.report import CHART_FONT, new_pdf
+from cmot.report import CHART_FONT, capitalised, new_pdf
 from cmot.text import MAX_COMMENT_CHARS, ellipsize
 
 PAGE_W, PAGE_H = 210.0, 297.0  # A4 portrait, mm
@@ -173,7 +173,7 @@ def layout(brief: Brief, measure: Measure) -> Page:
 def _layout(brief: Brief, measure: Measure, scale: float) -> Page:
     pen = _Pen(measure, scale)
     pen.para("Executive brief", 9, colour=GREY)
-    pen.para(brief.outcome, 22, bold=True, lead=1.25)
+    pen.para(capitalised(brief.outcome), 22, bold=True, lead=1.25)
     pen.gap(1)
     pen.para(brief.context, 9.5, colour=GREY)
     pen.gap(5)
@@ -283,12 +283,12 @@ def certainty_note(rows: Sequence[Priority]) -> str:
 
 
 def amounts_note(rows: Sequence[Priority]) -> str:
-    """What the amounts of `rows` mean: what the outcome would gain, not a forecast."""
-    meanings = list(dict.fromkeys(p.meaning for p in rows))
+    """What the amounts of `rows` mean, per verb: what the outcome would gain, not a forecast."""
+    meanings = dict.fromkeys(f"{p.verb}: {p.meaning}" for p in rows)
+    said = "; ".join(meanings) if meanings else "if a moment's raters moved up the scale"
     return (
-        "An amount at stake is what the outcome would gain "
-        + ("; or ".join(meanings) if meanings else "if a moment's raters moved up")
-        + ": the size of what is at stake, not a forecast."
+        f"An amount at stake is what the outcome would gain ({said}): the size of what is "
+        "at stake, not a forecast."
     )
 
 

@@ -128,6 +128,27 @@ CREATE TABLE IF NOT EXISTS watched_files (
     seen_at   TEXT NOT NULL,
     PRIMARY KEY (dataset, path, size, mtime_ns)
 );
+-- Alerts raised by watching a dataset's moments (cmot.alert_log): the version that raised
+-- each, what it says, and who acknowledged it when.
+CREATE TABLE IF NOT EXISTS alerts (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset         TEXT NOT NULL,
+    dataset_id      INTEGER NOT NULL,
+    kind            TEXT NOT NULL,
+    segment         TEXT NOT NULL,
+    touchpoint      TEXT NOT NULL,
+    column_name     TEXT NOT NULL,
+    period          TEXT NOT NULL,
+    position        INTEGER NOT NULL,
+    value           REAL,
+    baseline        REAL,
+    q               REAL,
+    sentence        TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    acknowledged_at TEXT,
+    acknowledged_by TEXT,
+    UNIQUE (dataset, kind, segment, column_name, period)
+);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -791,3 +791,27 @@ def at_stake_trend(trend: pd.DataFrame, unit: str, title: str = "") -> alt.TopLe
         .encode(x=x, y=y, text="touchpoint:N")
     )
     return _fit(lines + points + names, title or "At stake across waves", 260)
+
+
+def watch_chart(series: pd.DataFrame, title: str) -> alt.Chart:
+    """One moment watched over the periods: its bottom-box share, the baseline before each
+    period and the control band above it (cmot.alerts.watch_table rows of one moment)."""
+    # Periods numbered from 1 as people count batches (the first is the baseline only).
+    data = series.assign(number=series["position"] + 1)
+    base = alt.Chart(data).encode(
+        x=alt.X("number:O", title="batch or period", axis=alt.Axis(labelAngle=0))
+    )
+    band = base.mark_area(opacity=0.2, color="#999999").encode(
+        y=alt.Y("base_share:Q", title="bottom-box share", axis=alt.Axis(format="%")),
+        y2="band_hi:Q",
+    )
+    line = base.mark_line(point=True, color="#D55E00").encode(
+        y="share:Q",
+        tooltip=[
+            alt.Tooltip("period:N"),
+            alt.Tooltip("share:Q", format=".0%"),
+            alt.Tooltip("base_share:Q", title="baseline", format=".0%"),
+            alt.Tooltip("n:Q"),
+        ],
+    )
+    return (band + line).properties(title=title, width="container", height=220)

@@ -17,7 +17,7 @@ import pandas as pd
 from cmot.analyze import add_analyze_parser, weighting
 from cmot.detect import Detection
 from cmot.errors import CmotError
-from cmot.feed_cli import add_append_parser, add_watch_parser
+from cmot.feed_cli import add_alerts_parser, add_append_parser, add_watch_parser
 from cmot.flags import (
     add_survey_flags,
     check_sheet,
@@ -205,6 +205,7 @@ PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_register_parser,
     add_append_parser,
     add_watch_parser,
+    add_alerts_parser,
     add_datasets_parser,
     add_analyze_parser,
     add_segments_parser,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cmot.alert_log import list_alerts, refresh
+from cmot.alerts import WatchSettings
 from cmot.append import append_batch
 from cmot.store import Store
 from cmot.watch import Taken, watch, watch_once
@@ -67,3 +69,35 @@ def add_watch_parser(sub: argparse._SubParsersAction) -> None:
         help="a file is taken once unchanged this many seconds (default 5)",
     )
     p.set_defaults(run=run_watch)
+
+
+def run_alerts(args: argparse.Namespace) -> int:
+    store = Store()
+    ws = WatchSettings(period=args.by)
+    seg = (args.segment,) if args.segment else None
+    watched = refresh(store, args.dataset, ws, seg)
+    shown = list_alerts(store, args.dataset, args.since) if args.since else watched.new
+    if shown.empty:
+        print(f"No new alert for {args.dataset!r} ({len(watched.table)} moments watched).")
+        return 0
+    for r in shown.itertuples():
+        q = f"q = {r.q:.2g}; " if isinstance(r.q, float) and r.q == r.q else ""
+        print(f"[{r.created_at}] {r.sentence} ({q}alert {r.id})")
+    return 1
+
+
+def add_alerts_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "alerts",
+        help="watch a dataset's moments; print new alerts and exit 1 when there are any",
+    )
+    p.add_argument("dataset", help="the stored dataset's name")
+    p.add_argument(
+        "--since",
+        help="print every alert raised since this time (YYYY-MM-DD[ HH:MM:SS], UTC)",
+    )
+    p.add_argument(
+        "--by", choices=("batch", "week", "month"), default="batch", help="the periods watched"
+    )
+    p.add_argument("--segment", help="the segment column watched (default: the spec's first)")
+    p.set_defaults(run=run_alerts)

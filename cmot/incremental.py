@@ -14,6 +14,8 @@ while the alerts (cmot.alerts) work on these sums alone.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,11 +77,34 @@ def file_stats(
     segmentation: Sequence[str],
     settings: Settings,
 ) -> SufficientStats:
-    """One stored file's sums, cached under its path (a stored file never changes)."""
+    """One stored file's sums, cached under its path (a stored file never changes) in this
+    module's own LRU, so that a long run of weekly batches does not push the pages' sums
+    out of cmot.sums' smaller cache (nor theirs out of it)."""
     table = f"read_parquet({quote_literal(str(file))})"
-    return compute_stats(
-        con, table, spec, list(segmentation), settings, cache_key=("file", str(file))
-    )
+    key = (str(file), tuple(segmentation), settings.cutoffs(spec), settings.measure)
+    with _FILES_LOCK:
+        hit = _FILES.get(key)
+        if hit is not None:
+            _FILES.move_to_end(key)
+            return hit
+    stats = compute_stats(con, table, spec, list(segmentation), settings)
+    with _FILES_LOCK:
+        _FILES[key] = stats
+        while len(_FILES) > FILES_KEPT:
+            _FILES.popitem(last=False)
+    return stats
+
+
+# A file's sums are small (a segment's gram is (3T+2)², 14 kB at 12 touchpoints): two years
+# of weekly batches by a few segmentations fit.
+FILES_KEPT = 512
+_FILES: OrderedDict[tuple[object, ...], SufficientStats] = OrderedDict()
+_FILES_LOCK = threading.Lock()
+
+
+def clear_files_cache() -> None:
+    with _FILES_LOCK:
+        _FILES.clear()
 
 
 def files_sums(

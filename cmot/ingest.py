@@ -184,12 +184,22 @@ def _prepare(
     source_name: str | None,
     con: duckdb.DuckDBPyConnection | None = None,
     batch: bool = False,
+    detection: Detection | None = None,
 ) -> Iterator[tuple[RawFile, Detection, JourneySpec, CleaningPlan]]:
     cached = _cached(_read_key(source, opts, source_name), opts)
     with open_raw(source, opts, source_name, con) as raw:
-        # Saving what the mapping page just detected: the same bytes read the same way have
-        # the profile it kept, so only validation and the copy remain.
-        det = _detection(raw, opts, cached[1] if cached is not None else None)
+        if (
+            detection is not None
+            and opts.spec is not None
+            and [g.column for g in detection.columns] == list(raw.columns)
+        ):
+            # The mapping page's detection of these choices on this read: with a spec given,
+            # only its columns' types and patterns are used, so it is not detected again.
+            det = detection
+        else:
+            # Saving what the mapping page just detected: the same bytes read the same way
+            # have the profile it kept, so only validation and the copy remain.
+            det = _detection(raw, opts, cached[1] if cached is not None else None)
         if opts.spec is None and needs_outcome(det):
             det = with_outcome_hint(det, raw.con, "raw", raw.rows)  # the refusal names some
         spec = opts.spec or det.require_spec()
@@ -223,10 +233,13 @@ def validate(
     source: str | Path | bytes,
     options: IngestOptions | None = None,
     source_name: str | None = None,
+    detection: Detection | None = None,
 ) -> ValidationReport:
     """The validation report Save would give, with nothing copied or stored: what a choice
-    drops is said before saving (the Data page)."""
-    with _prepare(source, options or IngestOptions(), source_name) as (_, _, _, plan):
+    drops is said before saving (the Data page). `detection`: the page's detection of these
+    choices on the same file, reused when `options` carry a spec (one detection per change)."""
+    opts = options or IngestOptions()
+    with _prepare(source, opts, source_name, detection=detection) as (_, _, _, plan):
         return plan.report
 
 

@@ -144,14 +144,20 @@ class Report:
 
     def heading(self) -> str:
         """The title, naming the outcome (issue 28: a board reads what was compared on what)."""
-        if not self.outcome or self.outcome in self.title:
+        if not self.outcome or self.outcome.lower() in self.title.lower():
             return self.title
-        return f"{self.outcome}: {self.title}"
+        return f"{capitalised(self.outcome)}: {self.title}"
+
+
+def capitalised(name: str) -> str:
+    """A name as a title starts: its first letter upper case ('satisfaction' -> 'Satisfaction');
+    the rest as written (an acronym stays)."""
+    return name[:1].upper() + name[1:]
 
 
 def report_title(outcome: str, segments: Sequence[str]) -> str:
     """The report's title: the outcome's name, then the segments compared."""
-    return f"{outcome}: moments of truth compared, {' vs '.join(segments)}"
+    return f"{capitalised(outcome)}: moments of truth compared, {' vs '.join(segments)}"
 
 
 @dataclass(frozen=True)
@@ -253,7 +259,7 @@ def differences_table(diffs: pd.DataFrame, unit: str, segments: Sequence[str] = 
         diffs = pd.DataFrame(columns=[*COMPARE_COLUMNS])
 
     def num(values: pd.Series, signed: bool = False) -> list[str]:
-        return [u.fmt(float(v), signed=signed) if pd.notna(v) else EMPTY for v in values]
+        return [_fmt_num(u, float(v), signed) if pd.notna(v) else EMPTY for v in values]
 
     out = {
         "Touchpoint": list(diffs.touchpoint),
@@ -266,6 +272,12 @@ def differences_table(diffs: pd.DataFrame, unit: str, segments: Sequence[str] = 
         "Significant": ["yes" if bool(v) else "no" for v in diffs.significant],
     }
     return pd.DataFrame(out)
+
+
+def _fmt_num(u: Any, value: float, signed: bool) -> str:
+    """`u.fmt`, with a value that rounds to zero written 0.0 (not '-0.0' or '+0.0')."""
+    text = u.fmt(value, signed=signed)
+    return u.fmt(0.0) if text.lstrip("+-").strip("0.") == "" else text
 
 
 def _unbroken(label: str) -> str:
@@ -635,7 +647,9 @@ def matrix_table(result: MomentsResult, segments: Sequence[str]) -> pd.DataFrame
     m, unit = result.moments[result.moments.segment.isin(list(segments))], result.unit
     cells = m.assign(
         cell=[
-            f"{class_label(c)} ({stake_text(v, unit)})" if math.isfinite(v) else class_label(c)
+            f"{_unbroken(class_label(c))} ({stake_text(v, unit)})"
+            if math.isfinite(v)
+            else _unbroken(class_label(c))
             for c, v in zip(m["class"], m.at_stake, strict=True)
         ]
     )

@@ -830,6 +830,9 @@ class Store:
             ).fetchall()
             # ON DELETE CASCADE takes the segmentations and their names in this transaction.
             con.execute("DELETE FROM datasets WHERE name = ?", (name,))
+            # What was watched and raised under the name goes with it (cmot.watch, alerts).
+            con.execute("DELETE FROM alerts WHERE dataset = ?", (name,))
+            con.execute("DELETE FROM watched_files WHERE dataset = ?", (name,))
         # Files go after the commit: a crash in between leaves unnamed files for recover().
         for f in {f for _, f in [*versions, *segs, *parts]}:
             (self.path / f).unlink(missing_ok=True)
@@ -859,6 +862,8 @@ class Store:
                     f"A dataset named {new!r} exists already; delete it or pick another."
                 )
             con.execute("UPDATE datasets SET name = ? WHERE name = ?", (new, old))
+            con.execute("UPDATE alerts SET dataset = ? WHERE dataset = ?", (new, old))
+            con.execute("UPDATE watched_files SET dataset = ? WHERE dataset = ?", (new, old))
 
     # ---- segmentations ---------------------------------------------------------------
 

@@ -8,7 +8,11 @@ from statistics import NormalDist
 from typing import Literal
 
 from cmot.errors import CmotError
+
+# The formatters every page uses (issue 28: one amount per moment, the same everywhere).
+from cmot.headline import level_text, stake_text
 from cmot.moments import MomentsResult
+from cmot.summary import amount
 from cmot.sums import Layout
 
 Move = Literal["bottom_to_middle", "middle_to_top"]
@@ -92,3 +96,126 @@ def predict_what_if(
         delta - half,
         delta + half,
     )
+
+
+# ---- the what-if in words (issue 28, item 7) -------------------------------------------
+
+# Who moves and where to, for each move: "low raters" "to the middle".
+MOVE_WORDS: dict[str, tuple[str, str]] = {
+    "bottom_to_middle": ("low raters", "to the middle"),
+    "middle_to_top": ("middle raters", "to the top box"),
+}
+
+
+@dataclass(frozen=True)
+class WhatIfWords:
+    """A what-if as a person reads it: the outcome today, the prediction, whether the
+    change is clear, and how it relates to the touchpoint's amount at stake."""
+
+    today: str  # the segment's outcome today: "56.0%" or "3.42"
+    predicted: str  # the predicted outcome: "55.6%"
+    change: str  # "-0.4 pts (95% interval -2.9 to +2.1 pts)"
+    verdict: str  # "no clear change", "a clear rise", "a clear fall", "no one to move"
+    sentence: str  # today, the move, the prediction and its verdict, in one sentence
+    stake: str  # how the change relates to the amount at stake ("" when it cannot say)
+
+
+def verdict(w: WhatIf) -> str:
+    """ "no clear change" when the change's interval spans zero (the data cannot tell the
+    move from none), "a clear rise" / "a clear fall" when it lies on one side, "no one to
+    move" when nobody gives the rating that would move."""
+    if not w.moved > 0:
+        return "no one to move"
+    if w.delta_lo > 0:
+        return "a clear rise"
+    if w.delta_hi < 0:
+        return "a clear fall"
+    return "no clear change"
+
+
+def describe_what_if(
+    w: WhatIf, unit: str, outcome: str, stake: StakeRow | None = None, alpha: float = 0.05
+) -> WhatIfWords:
+    """`w` in words for `outcome` (its name) in `unit`. `stake`: the touchpoint's class,
+    amount at stake and its risk and upside (a row of MomentsResult.moments) to relate the
+    change to; `alpha`: the interval's (the result's settings). No prediction (`w.reason`)
+    gives words saying why."""
+    today = level_text(w.baseline, unit)
+    who, where = MOVE_WORDS[w.move]
+    if w.reason:
+        return WhatIfWords(
+            today,
+            "–",
+            "–",
+            "no prediction",
+            f"{outcome} today: {today} for {w.segment}. No prediction for moving "
+            f"{w.touchpoint}'s {who} {where}: {w.reason}.",
+            "",
+        )
+    predicted = level_text(w.predicted, unit)
+    lo, hi = (amount(v, unit, signed=True) for v in (w.delta_lo, w.delta_hi))
+    tail = " pts" if lo.endswith(" pts") and hi.endswith(" pts") else ""
+    change = (
+        f"{amount(w.delta, unit, signed=True)} ({1 - alpha:.0%} interval "
+        f"{lo.removesuffix(tail)} to {hi})"
+    )
+    word = verdict(w)
+    why = {
+        "no clear change": " (the interval spans zero: the data cannot tell this move from none)",
+        "no one to move": f" (no one in {w.segment} gives {w.touchpoint} such a rating)",
+    }.get(word, "")
+    sentence = (
+        f"{outcome} today: {today} for {w.segment}. If {w.share:.0%} of {w.touchpoint}'s "
+        f"{who} moved {where} ({w.moved:.0%} of the segment), the model predicts "
+        f"{predicted}, {change}: {word}{why}."
+    )
+    return WhatIfWords(today, predicted, change, word, sentence, _stake_words(w, unit, stake))
+
+
+@dataclass(frozen=True)
+class StakeRow:
+    """What the what-if is related to: the touchpoint's class in the segment, its amount at
+    stake (`at_stake`, NaN when none) and the risk and upside it is made of."""
+
+    cls: str
+    at_stake: float
+    risk: float
+    upside: float
+
+
+def _stake_words(w: WhatIf, unit: str, stake: StakeRow | None) -> str:
+    """How the change compares with what is at stake. The risk counts every low rater
+    moved to the middle, the upside everyone below the top box moved to it (cmot.stakes):
+    a move of some of them is a share of it, with its own uncertainty."""
+    if stake is None or not w.moved > 0:
+        return ""
+    bottom = w.move == "bottom_to_middle"
+    part, what = (
+        (stake.risk, "the outcome the low ratings cost today (every low rater moved to the middle)")
+        if bottom
+        else (stake.upside, "still to gain if everyone below the top box moved to it")
+    )
+    if not (math.isfinite(part) and part > 0):
+        return (
+            f"Nothing is at stake from {w.touchpoint}'s "
+            f"{'low ratings' if bottom else 'top box'} in {w.segment}: "
+            f"{'a low rating' if bottom else 'a top rating'} does not move the outcome here."
+        )
+    share = w.delta / part
+    counted = {
+        "vulnerability": bottom,
+        "opportunity": not bottom,
+        "hybrid": True,
+    }.get(stake.cls, False)
+    if counted and math.isfinite(stake.at_stake):
+        whole = f"; {w.touchpoint}'s amount at stake as a {stake.cls} is " + stake_text(
+            stake.at_stake, unit
+        )
+    elif stake.cls in ("vulnerability", "opportunity", "hybrid"):
+        whole = (
+            f"; as a {stake.cls} its amount at stake, {stake_text(stake.at_stake, unit)}, "
+            f"counts {'the top box' if bottom else 'the low ratings'}, not this move"
+        )
+    else:
+        whole = "; its class here puts no amount at stake"
+    return f"That is {share:.0%} of {amount(part, unit)}, {what}{whole}."

@@ -3,9 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from cmot.summary import action_plan, amount, at_risk, delight
+from cmot.summary import action_plan, at_risk, delight
 from cmot.tables import PLAN_HELP, plan_rows
 from cmot.text import escape_markdown
+from cmot.ui.context import show_context
 from cmot.ui.evidence import closed_loop, item_quotes, show_item_quotes
 from cmot.ui.explain import how_calculated
 from cmot.ui.frame import (
@@ -18,13 +19,14 @@ from cmot.ui.frame import (
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store, require_app_frame
 from cmot.ui.url import url_widget
+from cmot.ui.whatif import what_if_panel
 from cmot.ui.widgets import table
-from cmot.whatif import predict_what_if
 
 require_app_frame()
 
 view = current_view()
 st.title("Action plan")
+show_context(view)
 st.caption(
     "Priorities for one segment: fix failing table stakes first, then grow differentiators; "
     "a table stake already adequate says maintain: do not over-invest. 'At stake' is what "
@@ -46,30 +48,7 @@ table(
 how_calculated(settings_caption(view, result, seg), ("penalty", "class", "stake", "sure"))
 quotes = derived.get(result, ("quotes", seg), lambda: item_quotes(view, result, seg, plan))
 show_item_quotes(quotes, list(plan.touchpoint))
-st.subheader("What if")
-tps = list(plan.touchpoint)
-a, b, c = st.columns([2, 2, 2])
-tp = url_widget(a.selectbox, "Touchpoint", tps, key="wi_tp", default=tps[0])
-moves = {"bottom_to_middle": "low ratings → middle", "middle_to_top": "middle → top box"}
-move = b.radio("Move", list(moves), format_func=moves.get, key="wi_move", horizontal=True)
-share = c.slider("Share of them that moves", 0, 100, 50, step=5, key="wi_share", format="%d%%")
-# What a page switch would recompute from the same result and choices: kept with the result.
-w = derived.get(
-    result,
-    ("what_if", seg, tp, move, share),
-    lambda: predict_what_if(result, seg, tp, move, share / 100),  # type: ignore[arg-type]
-)
-if w.reason:  # insufficient means no number: a dash and the reason (issue 23)
-    st.metric(f"Predicted outcome for {escape_markdown(seg)}", "–")
-    st.caption(f"No prediction: {escape_markdown(w.reason)}.")
-else:
-    st.metric(
-        f"Predicted outcome for {escape_markdown(seg)}",
-        amount(w.predicted, result.unit).replace(" pts", "%"),
-        f"{amount(w.delta, result.unit, signed=True)} "
-        f"(95%: {amount(w.delta_lo, result.unit, signed=True)} to "
-        f"{amount(w.delta_hi, result.unit, signed=True)})",
-    )
+what_if_panel(result, seg, list(plan.touchpoint), view.info.spec)
 st.subheader("At-risk respondents")
 vul = list(plan[plan.action == "fix"].touchpoint)
 cols = [c for c in view.info.spec.touchpoint_columns if view.info.spec.touchpoint(c).name in vul]

@@ -7,6 +7,7 @@ from cmot import charts
 from cmot.compare import compare_segments, find_flips
 from cmot.tables import DIFFERENCE_HELP, difference_rows
 from cmot.text import escape_markdown
+from cmot.ui.context import show_context
 from cmot.ui.explain import how_calculated
 from cmot.ui.frame import (
     current_view,
@@ -27,6 +28,7 @@ require_app_frame()
 
 view = current_view()
 st.title("Compare segments")
+show_context(view)
 st.caption(
     "Each cell: the touchpoint's class in that segment (▼ vulnerability: a table stake, a low "
     "rating costs the outcome; ▲ opportunity: a differentiator, a top rating lifts it; ◆ "

@@ -7,6 +7,7 @@ from cmot import charts
 from cmot.spec import CMOT_TAGS
 from cmot.summary import action_plan
 from cmot.text import escape_markdown
+from cmot.ui.context import show_context
 from cmot.ui.frame import (
     current_view,
     data_warnings,
@@ -25,6 +26,7 @@ require_app_frame()
 view = current_view()
 spec = view.info.spec
 st.title("Journey map")
+show_context(view)
 across = len(spec.touchpoint_columns) <= charts.JOURNEY_ACROSS_MAX
 st.caption(
     ("Stages run left to right" if across else "Stages run top to bottom (a long journey)")

@@ -4,6 +4,7 @@ import streamlit as st
 
 from cmot import charts
 from cmot.text import escape_markdown
+from cmot.ui.context import show_context
 from cmot.ui.evidence import evidence_panel
 from cmot.ui.frame import (
     current_view,
@@ -20,6 +21,7 @@ require_app_frame()
 
 view = current_view()
 st.title("Moments")
+show_context(view)
 st.caption(
     "One segment in depth. Bars left: what a low rating costs the outcome; bars right: what a "
     "top rating adds (whiskers: 95% intervals). Long left bars are vulnerabilities, long "

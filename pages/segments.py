@@ -7,6 +7,7 @@ from cmot.errors import CmotError
 from cmot.segments import load_segmentation, save_segmentation, segment
 from cmot.text import escape_markdown
 from cmot.ui.auth import require_analyst
+from cmot.ui.context import show_context
 from cmot.ui.frame import clear_results, clear_saved_cache, current_view, show_segmentation
 from cmot.ui.state import get_store, require_app_frame
 from cmot.ui.widgets import chart, table
@@ -16,6 +17,7 @@ require_app_frame()
 view = current_view()
 spec, store = view.info.spec, get_store()
 st.title("Segments")
+show_context(view)
 st.caption(
     "Segments by a column of the survey, or found by clustering who respondents are "
     "(attributes), how they rate (needs) or what drives their outcome (drivers). The k curve "

@@ -10,7 +10,7 @@ from cmot.store import Store
 from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.frame import source_text
-from cmot.ui.state import show_dataset
+from cmot.ui.state import default_dataset, set_default_dataset, show_dataset
 
 
 def manage_datasets(store: Store) -> None:
@@ -51,8 +51,11 @@ def manage_datasets(store: Store) -> None:
         icon=":material/download:",
         on_click="ignore",
     )
+    opens = default_dataset(store, names)
     if not is_analyst():
+        st.caption(f"A link without a dataset opens {escape_markdown(repr(opens))}.")
         return
+    _default_control(store, pick, opens)
     new = b.text_input(
         "Rename to", key="ds_new_name", label_visibility="collapsed", placeholder="new name"
     )
@@ -64,6 +67,8 @@ def manage_datasets(store: Store) -> None:
         except CmotError as e:
             st.error(str(e))
         else:
+            if pick == opens:  # the default follows its dataset's new name
+                set_default_dataset(store, new.strip())
             show_dataset(new.strip())
     # A checkbox's label is Markdown: the dataset's name is data.
     sure = c.checkbox(f"Delete every version of {escape_markdown(repr(pick))}", key="ds_sure")
@@ -75,4 +80,19 @@ def manage_datasets(store: Store) -> None:
         rest = [n for n in names if n != pick]
         if rest:
             show_dataset(rest[0])
+        st.rerun()
+
+
+def _default_control(store: Store, pick: str, opens: str) -> None:
+    """Which dataset a link without ?dataset= opens (the dashboard an executive is sent),
+    and a button making the picked one that default (issue 28)."""
+    d, e = st.columns([3, 1], vertical_alignment="center")
+    d.caption(
+        f"A link without a dataset (the dashboard's bare address) opens "
+        f"{escape_markdown(repr(opens))}."
+    )
+    if e.button("Open by default", key="ds_default", disabled=pick == opens) and require_analyst(
+        "choose the default dataset"
+    ):
+        set_default_dataset(store, pick)
         st.rerun()

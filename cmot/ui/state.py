@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from cmot.demo import ensure_demo
+from cmot.demo import DEMO_NAME, ensure_demo
 from cmot.engines import spark_session
 from cmot.store import DatasetInfo, Store, default_store_path
 from cmot.ui.auth import passes_gate
@@ -115,8 +115,30 @@ def select_dataset(store: Store) -> DatasetInfo | None:
         st.sidebar.info("No datasets yet: upload one on the Data page.")
         return None
     # A deleted or renamed dataset is no longer an option: the widget then starts afresh.
-    name = url_widget(st.sidebar.selectbox, "Dataset", names, key="dataset", default=names[0])
+    # The default is looked up only when it can be used: a store query costs CPU every run.
+    kept = st.session_state.get("dataset") in latest
+    default = names[0] if kept else default_dataset(store, names)
+    name = url_widget(st.sidebar.selectbox, "Dataset", names, key="dataset", default=default)
     return latest[name]
+
+
+DEFAULT_DATASET = "default_dataset"  # the store's meta key: the dataset a bare link opens
+
+
+def default_dataset(store: Store, names: list[str]) -> str:
+    """What a link without ?dataset= opens (issue 28): the dataset an analyst made the
+    default on the Data page (kept in the store, so every server process and restart
+    agrees), else the demo, else the first by name. Never just the alphabetically first:
+    an executive's bare link would open whichever survey sorts first."""
+    for name in (store.catalog.meta(DEFAULT_DATASET), DEMO_NAME):
+        if name in names:
+            return name
+    return names[0]
+
+
+def set_default_dataset(store: Store, name: str) -> None:
+    """Make `name` the dataset a bare link opens."""
+    store.set_meta(DEFAULT_DATASET, name)
 
 
 def show_dataset(name: str) -> None:

@@ -22,6 +22,7 @@ from cmot.store import DatasetInfo, Link
 from cmot.sums import Settings
 from cmot.text import escape_markdown
 from cmot.trend import TrendResult, compare_waves, compute_trend, fix_check
+from cmot.ui.context import show_context
 from cmot.ui.frame import PageView, ViewKey, computed, settings_caption
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store
@@ -357,6 +358,7 @@ def draw() -> None:
 
     view = current_view()
     st.title("Trends across waves")
+    show_context(view)
     st.caption(
         "Each survey wave analysed on its own, then compared: how each touchpoint moved "
         "(migration chart), which changes are significant after Benjamini-Hochberg (one "

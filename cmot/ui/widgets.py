@@ -18,12 +18,13 @@ from cmot.charts import CLASS_COLOURS, ROOM, class_label
 from cmot.headline import certainty, stake_text
 from cmot.moments import MomentsResult
 from cmot.text import escape_markdown
+from cmot.ui.context import current_context
 from cmot.ui.memo import derived
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def _render(spec_json: str, fmt: str) -> bytes:
-    chart = alt.Chart.from_dict(json.loads(spec_json))
+def _render(spec_json: str, fmt: str, headline: str = "") -> bytes:
+    chart = alt.Chart.from_dict(with_headline(json.loads(spec_json), headline))
     if fmt == "png":
         return report.chart_png(chart)
     return report.chart_svg(chart).encode()
@@ -43,6 +44,24 @@ def chart_spec(fig: Any) -> ChartSpec:
     # and validating again on every rerun costs more than the rest of a page switch.
     spec = fig.to_dict(validate=False)
     return ChartSpec(_arrow_datasets(spec), json.dumps(spec, default=str))
+
+
+def with_headline(spec: dict[str, Any], headline: str) -> dict[str, Any]:
+    """The spec with `headline` (the page's context: dataset, segments, filters) as a line
+    under its title, so a downloaded image says what it was computed on (issue 28)."""
+    if not headline:
+        return spec
+    title = spec.get("title")
+    if isinstance(title, dict):
+        sub = title.get("subtitle")
+        subs = [*([sub] if isinstance(sub, str) else sub or []), headline]
+        return {**spec, "title": {**title, "subtitle": subs}}
+    if isinstance(title, (str, list)) and title:
+        return {**spec, "title": {"text": title, "subtitle": headline}}
+    # No title: the headline is one, in the weight and size of a subtitle (Vega draws no
+    # subtitle under an empty title).
+    small = {"fontWeight": "normal", "fontSize": 11, "anchor": "start"}
+    return {**spec, "title": {"text": headline, **small}}
 
 
 def _arrow_datasets(spec: dict[str, Any]) -> dict[str, Any]:
@@ -73,9 +92,11 @@ def result_chart(
 
 
 def chart(fig: Any, key: str, name: str) -> None:
-    """Draw an Altair chart (or a ChartSpec) with PNG and SVG downloads (rendered on click)."""
+    """Draw an Altair chart (or a ChartSpec) with PNG and SVG downloads (rendered on click),
+    each headed by the page's context."""
     converted = fig if isinstance(fig, ChartSpec) else chart_spec(fig)
     spec, spec_json = converted.spec, converted.json
+    headline = current_context()
     plot = spec.get("height")
     if isinstance(plot, int) and "facet" not in spec:
         # Streamlit fits a chart that fills the width into one element height, legend and
@@ -89,7 +110,7 @@ def chart(fig: Any, key: str, name: str) -> None:
     a, b, _ = st.columns([1, 1, 6])
     a.download_button(
         "PNG",
-        lambda: _render(spec_json, "png"),
+        lambda: _render(spec_json, "png", headline),
         f"{name}.png",
         "image/png",
         key=f"{key}_png",
@@ -98,7 +119,7 @@ def chart(fig: Any, key: str, name: str) -> None:
     )
     b.download_button(
         "SVG",
-        lambda: _render(spec_json, "svg"),
+        lambda: _render(spec_json, "svg", headline),
         f"{name}.svg",
         "image/svg+xml",
         key=f"{key}_svg",
@@ -108,17 +129,29 @@ def chart(fig: Any, key: str, name: str) -> None:
 
 
 def table(frame: pd.DataFrame, key: str, name: str, **kwargs: Any) -> None:
-    """Draw a table with a formula-safe CSV download."""
+    """Draw a table with a formula-safe CSV download, its first line the page's context."""
     st.dataframe(frame, key=key, hide_index=True, **kwargs)
+    headline = current_context()
     st.download_button(
         "CSV",
-        lambda: report.to_csv(frame),
+        lambda: csv_with_headline(frame, headline),
         f"{name}.csv",
         "text/csv",
         key=f"{key}_csv",
         icon=":material/download:",
         on_click="ignore",
     )
+
+
+def csv_with_headline(frame: pd.DataFrame, headline: str) -> bytes:
+    """`report.to_csv(frame)` after one line holding `headline` (formula-safe like every
+    cell): a spreadsheet shows it as a title row; `pd.read_csv(..., skiprows=1)` reads the
+    table. Without a headline, the table alone."""
+    body = report.to_csv(frame)
+    if not headline:
+        return body
+    bom = "\ufeff".encode()
+    return report.to_csv(pd.DataFrame(columns=[headline])) + body.removeprefix(bom)
 
 
 def class_html(cls: str) -> str:

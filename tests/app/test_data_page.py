@@ -17,20 +17,12 @@ from streamlit.testing.v1 import AppTest
 from cmot.detect import CodeProposal, Detection
 from cmot.errors import CmotError
 from cmot.ingest import IngestOptions
+from cmot.mapping_rules import confirmed_missing, default_kind, finalize_spec, observed_range
+from cmot.mapping_tables import group_sizes, look, scales_text, search_rows
+from cmot.patterns import match_columns
 from cmot.spec import OTHER, JourneySpec, Outcome, Scale, Stage, Touchpoint
 from cmot.store import Store
 from cmot.ui import mapping
-from cmot.ui.mapping import (
-    confirmed_missing,
-    default_kind,
-    finalize_spec,
-    group_sizes,
-    look,
-    match_columns,
-    observed_range,
-    scales_text,
-    search_rows,
-)
 from tests.app.test_pages import APP, ok
 from tests.conftest import SHARED
 

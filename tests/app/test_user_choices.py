@@ -193,16 +193,17 @@ def test_an_insufficient_segment_shows_no_penalty_and_no_what_if(kc: AppTest) ->
     ok(kc)
     plan = kc.dataframe[0].value
     assert (plan["At stake"] == "–").all()  # nothing at stake: a dash, never None
-    (metric,) = kc.metric
+    (metric,) = [m for m in kc.metric if m.label.startswith("Predicted")]
     assert metric.value == "–" and not metric.delta
-    assert any("needs at least 470" in c.value for c in kc.caption)
+    assert "No prediction" in texts(kc) and "needs at least 470" in texts(kc)
     # The whole sample (no segmentation) predicts as before.
     kc.sidebar.selectbox(key="seg").set_value("(whole sample)").run()
     ok(kc)
     tp = next(t for t in kc.selectbox(key="wi_tp").options)
     kc.selectbox(key="wi_tp").set_value(tp).run()
-    assert kc.metric[0].value != "–"
-    assert math.isfinite(float(kc.metric[0].value.split()[0].rstrip("%")))
+    (metric,) = [m for m in kc.metric if m.label.startswith("Predicted")]
+    assert metric.value != "–"
+    assert math.isfinite(float(metric.value.split()[0].rstrip("%")))
 
 
 def _blank_region_csv(n: int = 600) -> bytes:
@@ -243,7 +244,7 @@ def test_a_label_given_to_a_blank_code_is_the_segments_title(store_dir: Path) ->
 
 
 def test_cut_question_texts_keep_what_tells_them_apart() -> None:
-    from cmot.ui.mapping import short_label
+    from cmot.mapping_rules import short_label
 
     stem = "Overall quality of the services provided by the City of Kansas City - "
     texts = [stem + end for end in ("Police", "Fire and ambulance", "Parks and recreation")]

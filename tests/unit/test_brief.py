@@ -210,3 +210,22 @@ def test_flip_text_says_one_in_full_and_names_the_rest() -> None:
     )
     assert b.flip_text(flips) == "A flips one way. Flips too at B (the Compare page has them)."
     assert b.flip_text(flips.iloc[:2]) == "A flips one way."
+
+
+def test_brief_without_a_unicode_font_still_writes_one_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A slim image without DejaVu: the core Helvetica (Latin-1; '?' for the rest), still
+    one page, and the PNG names a sans-serif that metrics match."""
+    from cmot import report
+
+    monkeypatch.setattr(report, "FONT_PATHS", ["/nonexistent/DejaVuSans.ttf"])
+    brief = _brief(outcome="Would hire again ▼")
+    (text,) = _pages(b.brief_pdf(brief))
+    assert "Would hire again ?" in text and "Fix first" in text
+    assert 'font-family="Liberation Sans, Helvetica, Arial"' in b.brief_svg(brief)
+
+
+def test_an_outcome_named_in_lower_case_is_a_capitalised_title() -> None:
+    (text,) = _pages(b.brief_pdf(_brief(outcome="satisfaction")))
+    assert text.splitlines()[1] == "Satisfaction"

@@ -71,6 +71,7 @@ def test_after_a_batch_only_the_new_file_is_read(
     store = _stored(store_dir, 2)
     info = store.get_dataset("feed")
     settings = Settings()
+    incremental.clear_files_cache()
     incremental.files_sums(store.cursor(), info.files, info.spec, ["Segment"], settings)
     new = append_batch(store, "feed", feed_csv(3, 100, 4), "w3.csv").info
     read: list[str] = []

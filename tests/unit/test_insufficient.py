@@ -159,8 +159,8 @@ def test_a_segment_value_declared_no_answer_counts_in_all_but_is_no_segment() ->
 
 
 def test_a_blank_is_no_answer_and_a_blank_codes_label_is_saved_trimmed() -> None:
+    from cmot.mapping_rules import finalize_spec
     from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale
-    from cmot.ui.mapping import finalize_spec
     from cmot.view import no_answer_values
 
     assert no_answer_values([" ", "North", "South"], ()) == (" ",)

@@ -333,3 +333,17 @@ def test_report_matrix_shows_the_one_amount_at_stake(demo_result) -> None:  # ty
             assert cell.endswith(f" ({100 * r.at_stake:.1f} pts)"), cell
         else:
             assert "(" not in cell and cell.endswith("low impact"), cell
+
+
+def test_a_difference_that_rounds_to_zero_reads_zero(demo_result) -> None:  # type: ignore[no-untyped-def]
+    segs = segments_of(demo_result)[:2]
+    diffs = compare_segments(demo_result, *segs)
+    diffs.loc[0, "difference"], diffs.loc[1, "difference"] = -0.0001, 0.0004
+    column = report.differences_table(diffs, demo_result.unit).iloc[:, 4]
+    assert list(column[:2]) == ["0.0", "0.0"]
+    assert all(v == "0.0" or v[0] in "+-" for v in column)
+
+
+def test_report_title_capitalises_the_outcomes_name_once() -> None:
+    title = report.report_title("satisfaction", ["Business", "Eco"])
+    assert title == "Satisfaction: moments of truth compared, Business vs Eco"
