@@ -754,6 +754,9 @@ def migration(
     return _fit(alt.layer(*layers), heading, 420)
 
 
+NAME_ROOM = 90  # px right of the at-stake trend's plot for the last wave's names (or their …)
+
+
 def at_stake_trend(trend: pd.DataFrame, unit: str, title: str = "") -> alt.TopLevelMixin:
     """The amount at stake per touchpoint across waves (one line each, waves in order).
 
@@ -787,10 +790,14 @@ def at_stake_trend(trend: pd.DataFrame, unit: str, title: str = "") -> alt.TopLe
     shown = _apart(ends, "wave_i", "value", 0.5, 0.06 * span, "value").drop(columns="wave_i")
     names = (
         alt.Chart(shown)
-        .mark_text(align="left", dx=8, fontSize=10, color="#333333", limit=160)
+        .mark_text(align="left", dx=8, fontSize=10, color="#333333", limit=NAME_ROOM - 5)
         .encode(x=x, y=y, text="touchpoint:N")
     )
-    return _fit(lines + points + names, title or "At stake across waves", 260)
+    # The last wave's names run right of the plot: room for them inside the chart (a phone
+    # cut 'Post-project support' at its edge).
+    return _fit(lines + points + names, title or "At stake across waves", 260).properties(
+        padding={"left": 5, "top": 5, "bottom": 5, "right": NAME_ROOM}
+    )
 
 
 def watch_chart(series: pd.DataFrame, title: str) -> alt.Chart:

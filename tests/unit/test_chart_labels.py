@@ -1,0 +1,85 @@
+"""Chart labels that fit (issue 28, item 4): a long segment name over the class matrix's
+narrow column is split on two lines (it was cut to 'Commercial d…' on a phone), and names
+in the at-stake trend a wave apart at nearly the same height are not both printed (one ran
+over the next wave's)."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import vl_convert as vlc
+
+from cmot import charts
+from cmot.report import _fixed_width
+
+SEGMENTS = ["Commercial developers", "Public agencies", "Retail"]
+
+
+def _svg(chart: object, width: int) -> str:
+    spec = chart.to_dict()  # type: ignore[attr-defined]
+    _fixed_width(spec, width)
+    return str(vlc.vegalite_to_svg(spec))
+
+
+def test_long_segment_names_take_two_lines_over_the_matrix() -> None:
+    m = pd.DataFrame(
+        {
+            "segment": SEGMENTS,
+            "touchpoint": ["Invoicing"] * 3,
+            "class": ["vulnerability", "opportunity", "hybrid"],
+            "ris": [0.2, 0.1, 0.1],
+            "at_stake": [0.04, 0.02, 0.03],
+            "reason": [""] * 3,
+        }
+    )
+    svg = _svg(charts.class_matrix(m, SEGMENTS, "percentage points"), 240)  # a phone's column
+    words = re.findall(r">([^<>]+)<", svg)
+    for word in ("Commercial", "developers", "Public", "agencies", "Retail"):
+        assert word in words, word  # each line whole, none cut with an ellipsis
+    assert not any("…" in w for w in words if "Commercial" in w or "Public" in w)
+    assert all(not charts._splits(s) for s in ["Retail", "Site visits", "Longwordwithoutspace"])
+
+
+def test_trend_names_a_wave_apart_do_not_print_over_each_other() -> None:
+    trend = pd.DataFrame(
+        {
+            "wave": ["Q1", "Q2", "Q3", "Q3", "Q4", "Q4", "Q1"],
+            "touchpoint": [
+                "Bid/proposal delivery",
+                "Bid/proposal delivery",
+                "Bid/proposal delivery",
+                "Invoicing",
+                "Project kickoff",
+                "Post-project support",
+                "Site visits",
+            ],
+            "class": ["opportunity"] * 7,
+            "at_stake": [0.05, 0.05, 0.081, 0.02, 0.085, 0.12, 0.01],
+            "reason": [""] * 7,
+        }
+    )
+    spec = charts.at_stake_trend(trend, "percentage points").to_dict()
+    (names,) = [layer for layer in spec["layer"] if layer["mark"]["type"] == "text"]
+    shown = set(pd.DataFrame(spec["datasets"][names["data"]["name"]]).touchpoint)
+    # Q3's 8.1 and Q4's 8.5 a wave apart: the larger keeps its name; the others stay.
+    assert "Project kickoff" in shown and "Bid/proposal delivery" not in shown
+    assert {"Post-project support", "Invoicing", "Site visits"} <= shown
+
+
+def test_the_last_waves_names_have_room_inside_the_chart() -> None:
+    trend = pd.DataFrame(
+        {
+            "wave": ["Q1", "Q2"],
+            "touchpoint": ["Site visits"] * 2,
+            "class": ["opportunity"] * 2,
+            "at_stake": [0.1, 0.12],
+            "reason": [""] * 2,
+        }
+    )
+    spec = charts.at_stake_trend(trend, "percentage points").to_dict()
+    (names,) = [layer for layer in spec["layer"] if layer["mark"]["type"] == "text"]
+    assert spec["padding"]["right"] == charts.NAME_ROOM
+    assert names["mark"]["dx"] + names["mark"]["limit"] <= charts.NAME_ROOM + 5
+    svg = _svg(charts.at_stake_trend(trend, "percentage points"), 360)
+    assert "Site visits" in re.findall(r">([^<>]+)<", svg)  # a short name whole
