@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from cmot.alert_log import list_alerts, refresh
 from cmot.alerts import WatchSettings
 from cmot.append import append_batch
+from cmot.deliver import payload, post, webhook_url
+from cmot.errors import CmotError
 from cmot.store import Store
 from cmot.watch import Taken, watch, watch_once
 
@@ -72,6 +75,7 @@ def add_watch_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_alerts(args: argparse.Namespace) -> int:
+    url = webhook_url(args.webhook)  # a wrong URL is said before any alert is kept
     store = Store()
     ws = WatchSettings(period=args.by)
     seg = (args.segment,) if args.segment else None
@@ -83,6 +87,17 @@ def run_alerts(args: argparse.Namespace) -> int:
     for r in shown.itertuples():
         q = f"q = {r.q:.2g}; " if isinstance(r.q, float) and r.q == r.q else ""
         print(f"[{r.created_at}] {r.sentence} ({q}alert {r.id})")
+    if url is not None:
+        try:
+            post(url, payload(args.dataset, shown))
+        except CmotError as e:
+            since = str(shown["created_at"].min())
+            print(
+                f"error: {e} Send them again with --since '{since}'.",
+                file=sys.stderr,
+            )
+            return 2
+        print(f"Posted {len(shown)} alert(s) to the webhook.")
     return 1
 
 
@@ -100,4 +115,8 @@ def add_alerts_parser(sub: argparse._SubParsersAction) -> None:
         "--by", choices=("batch", "week", "month"), default="batch", help="the periods watched"
     )
     p.add_argument("--segment", help="the segment column watched (default: the spec's first)")
+    p.add_argument(
+        "--webhook",
+        help="also POST the new alerts as JSON to this URL (default: $CMOT_ALERT_WEBHOOK)",
+    )
     p.set_defaults(run=run_alerts)

@@ -3,6 +3,9 @@ them, printed by `alerts` (exit 1 when new), the respondents behind one, acknowl
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -72,3 +75,40 @@ def test_deleting_the_dataset_forgets_its_alerts(store_dir: Path) -> None:
     assert not list_alerts(store, "feed").empty
     store.delete_dataset("feed")
     assert list_alerts(store, "feed").empty
+
+
+def test_new_alerts_are_posted_to_a_loopback_webhook(
+    store_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    got: list[dict[str, object]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            size = int(self.headers["Content-Length"])
+            got.append(json.loads(self.rfile.read(size)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        slipping_store(store_dir)
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        assert main(["alerts", "feed", "--webhook", url]) == 1
+        assert "Posted" in capsys.readouterr().out
+        [body] = got
+        assert str(body["text"]).startswith("cmot: ")
+        assert "Pricing clarity is slipping for Private clients" in str(body["text"])
+        assert body["dataset"] == "feed" and body["alerts"]
+        # A receiver that is gone: said, exit 2, and how to send them again.
+        server.shutdown()
+        server.server_close()
+        assert main(["alerts", "feed", "--since", "2000-01-01", "--webhook", url]) == 2
+        assert "--since" in capsys.readouterr().err
+    finally:
+        server.server_close()
+    assert main(["alerts", "feed", "--webhook", "ftp://x"]) == 2
