@@ -490,6 +490,21 @@ def journey_map(
     )
 
 
+# Vega's expression for a label of more than 12 characters split in two at its last space
+# before the middle (else its first space); shorter ones, and one word, stay on one line.
+_CUT = "lastindexof(slice(datum.label, 0, floor(length(datum.label) / 2) + 1), ' ')"
+_AT = f"({_CUT} > 0 ? {_CUT} : indexof(datum.label, ' '))"
+_TWO_LINES = (
+    f"length(datum.label) > 12 && {_AT} > 0 ? "
+    f"[slice(datum.label, 0, {_AT}), slice(datum.label, {_AT} + 1)] : datum.label"
+)
+
+
+def _splits(name: str) -> bool:
+    """Whether `_TWO_LINES` puts `name` on two lines."""
+    return len(name) > 12 and " " in name.strip()
+
+
 def class_matrix(
     moments: pd.DataFrame, segments: list[str], unit: str, flips: frozenset[str] = frozenset()
 ) -> alt.LayerChart:
@@ -521,6 +536,12 @@ def class_matrix(
                 labelAlign="center",
                 orient="top",
                 labelLimit=alt.ExprRef(f"max(40, 0.8 * width / {max(len(segments), 1)})"),
+                # A long name on two lines, split at the space nearest its middle, so a
+                # narrow column (a phone) shows "Commercial / developers", not "Commercial d…".
+                labelExpr=_TWO_LINES,
+                # Vega stacks a label's second line downwards, into the plot: a split name
+                # is lifted by a line's height (one-line names float higher, no harm).
+                labelPadding=16 if any(_splits(s) for s in segments) else 2,
             ),
         ),
         y=alt.Y("touchpoint:N", sort=order, title=None, axis=alt.Axis(labelLimit=_LABEL_LIMIT_FIT)),
@@ -787,7 +808,10 @@ def at_stake_trend(trend: pd.DataFrame, unit: str, title: str = "") -> alt.TopLe
     finite = finite.assign(wave_i=[waves.index(w) for w in finite.wave])
     ends = finite.sort_values("wave_i", kind="stable").drop_duplicates("touchpoint", keep="last")
     span = float(finite["value"].max() - min(0.0, finite["value"].min())) if len(finite) else 1.0
-    shown = _apart(ends, "wave_i", "value", 0.5, 0.06 * span, "value").drop(columns="wave_i")
+    # A name runs right from its point across about one and a half waves' width (a phone
+    # gives a wave some 60 px): names a wave apart collide too ("Bid/proposal delivery" over
+    # the next wave's "Project kickoff").
+    shown = _apart(ends, "wave_i", "value", 1.5, 0.06 * span, "value").drop(columns="wave_i")
     names = (
         alt.Chart(shown)
         .mark_text(align="left", dx=8, fontSize=10, color="#333333", limit=NAME_ROOM - 5)

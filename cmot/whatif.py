@@ -217,5 +217,5 @@ def _stake_words(w: WhatIf, unit: str, stake: StakeRow | None) -> str:
             f"counts {'the top box' if bottom else 'the low ratings'}, not this move"
         )
     else:
-        whole = "; its class here puts no amount at stake"
+        whole = f"; as a {stake.cls or 'touchpoint'} touchpoint here it has no amount at stake"
     return f"That is {share:.0%} of {amount(part, unit)}, {what}{whole}."

@@ -62,7 +62,8 @@ def test_kansas_city_waves_on_the_trends_page(server: Server, page: object, tmp_
         page.locator(".st-key-changes_table_csv button").click()  # type: ignore[attr-defined]
     csv_path = tmp_path / "changes.csv"
     csv_dl.value.save_as(csv_path)
-    csv = csv_path.read_text(encoding="utf-8-sig")
+    headline, csv = csv_path.read_text(encoding="utf-8-sig").split("\n", 1)
+    assert headline.startswith("kc-waves v1 · ")  # the page's context first (issue 28)
     assert csv.startswith("touchpoint,from_wave,to_wave,from_class,to_class")
     assert "1QSEP2021,3QMAR2022" in csv
     with page.expect_download(timeout=90_000) as png_dl:  # type: ignore[attr-defined]
