@@ -236,3 +236,33 @@ def test_driver_segments_moments_take_pooling(tmp_path: Path, pooling: str) -> N
     assert f"Driver segments' moments of truth (driver_moments.csv): {POOLING_WORDS[pooling]}" in (
         summary
     )
+
+
+@pytest.mark.parametrize("pooling", ["partial", "none"])
+def test_analyze_says_below_the_minimum_what_a_segment_has_and_needs(
+    tmp_path: Path, frame: pd.DataFrame, pooling: str
+) -> None:
+    """summary.md and moments.csv carry the size rule's words where the numbers would be:
+    pooled, D (below 30) says it needs 30 to be pooled; alone, C (30-39 respondents, 4
+    touchpoints) says how many touchpoints its respondents could support."""
+    csv = tmp_path / "survey.csv"
+    survey = frame.rename(columns={"__cmot_y": "y"}).drop(columns="__cmot_w", errors="ignore")
+    survey.assign(y=survey.y.astype(int)).to_csv(csv, index=False)  # 0/1, not 0.0/1.0
+    out = tmp_path / pooling
+    args = ["analyze", str(csv), "--outcome", "y", "--outcome-type", "binary"]
+    args += ["--touchpoints", "t0,t1,t2,t3", "--segment", "seg", "--pooling", pooling]
+    assert main([*args, "--out", str(out)]) == 0
+    summary = (out / "summary.md").read_text()
+    segs = pd.read_csv(out / "segments.csv").set_index("segment")
+    n_c, n_d = int(segs.loc["C", "n"]), int(segs.loc["D", "n"])
+    if pooling == "partial":
+        said = f"{n_d} respondents; needs at least 30 to be pooled across segments"
+        assert f"Note: {said}" in summary
+        assert not segs.loc["C", "insufficient"]
+    else:
+        said = f"{n_c} respondents; needs at least 40; enough alone for {n_c // 10} of its 4"
+        assert f"Note: {said} touchpoints; pooled across segments, 30 suffice" in summary
+        assert f"Note: {n_d} respondents; needs at least 40" in summary
+    moments = pd.read_csv(out / "moments.csv")
+    short = "D" if pooling == "partial" else "C"
+    assert moments[moments.segment == short].reason.str.contains(said, regex=False).all()
