@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,44 @@ def store_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
 @pytest.fixture
 def store(store_dir: Path) -> Store:
+    return Store(store_dir)
+
+
+def copy_store(source: Path, dest: Path) -> None:
+    """A copy of the store at `source` (open in this process or not) as a new store at `dest`:
+    its files, and its catalog through SQLite's backup (a consistent copy of a WAL database,
+    committed rows only). Left out: `tmp/` (this process's spill folder) and the locks."""
+    dest.mkdir(parents=True)
+    for sub in source.iterdir():
+        if sub.is_dir() and sub.name != "tmp":
+            shutil.copytree(sub, dest / sub.name)
+    src = sqlite3.connect(source / "catalog.sqlite")
+    out = sqlite3.connect(dest / "catalog.sqlite")
+    try:
+        src.backup(out)
+    finally:
+        out.close()
+        src.close()
+
+
+@pytest.fixture(scope="session")
+def demo_waves_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with the demo and the demo waves, made once per test process: a test that
+    needs both copies it (`demo_waves_store`) instead of ingesting them again (~2 s)."""
+    from cmot.demo import ensure_demo, ensure_demo_waves
+
+    path = tmp_path_factory.mktemp("template") / "store"
+    template = Store(path)
+    ensure_demo(template)
+    ensure_demo_waves(template)
+    return path
+
+
+@pytest.fixture
+def demo_waves_store(store_dir: Path, demo_waves_template: Path) -> Store:
+    """A fresh store (`store_dir`) holding the demo and the demo waves, as `ensure_demo` and
+    `ensure_demo_waves` leave it: a copy of the session's template."""
+    copy_store(demo_waves_template, store_dir)
     return Store(store_dir)
 
 

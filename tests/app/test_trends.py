@@ -68,11 +68,8 @@ def param(at: AppTest, key: str) -> str:
 
 
 @pytest.fixture
-def waves(store_dir: Path) -> Store:
-    store = Store(store_dir)
-    ensure_demo(store)
-    ensure_demo_waves(store)
-    return store
+def waves(demo_waves_store: Store) -> Store:
+    return demo_waves_store  # the demo and its waves, copied from the session's template
 
 
 def test_the_demo_waves_open_on_the_wave_column_and_the_last_two_waves(waves: Store) -> None:

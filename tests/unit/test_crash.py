@@ -38,8 +38,9 @@ def big_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # The delay is the point: kills at several moments of the save (8 s: most likely after it
-# committed); the 8 s case runs in the full suite only.
-@pytest.mark.parametrize("delay", [0.0, 0.05, 0.15, 0.4, pytest.param(8.0, marks=pytest.mark.slow)])
+# committed). A subprocess each: the full suite runs them, not the quick loop.
+@pytest.mark.slow  # a saving subprocess killed at each delay, on a big file
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.15, 0.4, 8.0])
 def test_kill_during_save_leaves_the_store_whole(
     tmp_path: Path, big_csv: Path, delay: float
 ) -> None:

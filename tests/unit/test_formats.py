@@ -437,6 +437,7 @@ def test_sav_with_value_labels_and_declared_missing_reads_as_the_plain_csv(kc: S
 
 
 @needs_kc
+@pytest.mark.slow  # the Kansas City survey written and read back as an Excel workbook
 def test_xlsx_second_sheet_reads_as_the_plain_csv(kc: Survey) -> None:
     path = write_xlsx(kc)
     opts = IngestOptions(outcome=OUTCOME, missing=(9,))

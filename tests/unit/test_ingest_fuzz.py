@@ -146,6 +146,7 @@ def _check_whole(store: object, name: str, rows: int) -> None:
     store.delete_dataset(name)  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow  # fuzzing: 60 drawn files saved into a store
 @settings(
     max_examples=60,
     deadline=None,
@@ -173,6 +174,7 @@ def test_ingest_into_a_store_saves_a_whole_dataset_or_changes_nothing(
         _check_whole(store, "fuzz", report.rows_kept)
 
 
+@pytest.mark.slow  # fuzzing: 40 drawn surveys with adversarial names saved and read back
 @settings(
     max_examples=40,
     deadline=None,

@@ -90,7 +90,12 @@ def check_against_statsmodels(
 
 
 @needs_airline
-@pytest.mark.parametrize("segmentation", [None, *AIRLINE_SEGMENTS])
+@pytest.mark.parametrize(
+    "segmentation",
+    # The whole survey in the quick loop; each segmentation of its 103,904 respondents (7-8 s
+    # each on a busy machine) in the full suite.
+    [None, *(pytest.param(s, marks=pytest.mark.slow) for s in AIRLINE_SEGMENTS)],
+)
 def test_prca_equals_statsmodels_ols_hc3_on_airline(airline, segmentation) -> None:
     con, spec, frame = airline
     stats = M.compute_stats(con, "airline", spec, segmentation)
@@ -100,7 +105,7 @@ def test_prca_equals_statsmodels_ols_hc3_on_airline(airline, segmentation) -> No
 
 
 @needs_airline
-@pytest.mark.parametrize("segmentation", [None, "Class"])
+@pytest.mark.parametrize("segmentation", [None, pytest.param("Class", marks=pytest.mark.slow)])
 def test_weighted_prca_equals_statsmodels_wls_hc3_on_airline(airline, segmentation) -> None:
     con, spec, frame = airline
     stats = M.compute_stats(con, "airline_w", spec.with_changes(weight_column="wt"), segmentation)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -109,6 +110,7 @@ def awkward_surveys(draw: st.DrawFn) -> pd.DataFrame:
     return frame
 
 
+@pytest.mark.slow  # fuzzing: 60 drawn surveys on both engines
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(awkward_surveys(), st.sampled_from(["numpy", "sql"]))
 def test_awkward_surveys_give_a_result_never_an_exception(frame: pd.DataFrame, engine) -> None:

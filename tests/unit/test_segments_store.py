@@ -144,6 +144,7 @@ def test_command_line_saves_to_a_stored_dataset(store: Store, tmp_path: Path) ->
     assert main(["segments", "no such dataset", "--out", str(tmp_path)]) == 2
 
 
+@pytest.mark.slow  # the 103,904-respondent airline survey clustered (42 s on a busy machine)
 def test_airline_survey_segments(airline_csv: Path) -> None:
     prepared = read_csv(airline_csv)
     con = duckdb.connect()

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.compute as pc
+import pytest
 
 from cmot import report
 from cmot.clean import SHORTENED
@@ -116,6 +117,7 @@ def _long_label_result(result: MomentsResult, tp: str, seg: str) -> MomentsResul
     return replace(result, **frames)
 
 
+@pytest.mark.slow  # a PDF laid out around a 10,000-character label (9 s on a busy machine)
 def test_pdf_report_draws_a_10000_character_label(tmp_path: Path) -> None:
     from pypdf import PdfReader
 

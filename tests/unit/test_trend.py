@@ -245,6 +245,7 @@ def test_fix_verdict_rule(d, q, lo, verdict) -> None:
     assert fix_verdict(d, q, lo) == verdict
 
 
+@pytest.mark.slow  # a simulation of many seeded null surveys (80 s on a busy machine)
 def test_nulls_rarely_report_a_change() -> None:
     """No change planted, 40 seeded runs of two waves. After Benjamini-Hochberg:
     - the whole survey (one FDR family per run) reports a change in at most 5% of runs;

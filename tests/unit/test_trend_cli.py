@@ -235,6 +235,7 @@ def renamed_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[list(reversed(frame.columns))]
 
 
+@pytest.mark.slow  # a command-line round trip over three wave files (18 s on a busy machine)
 def test_renamed_columns_in_a_wave_file_are_matched_as_link_matches_them(
     tmp_path: Path, store_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -274,6 +275,7 @@ def test_renamed_columns_in_a_wave_file_are_matched_as_link_matches_them(
     pd.testing.assert_frame_equal(changes_linked[num], changes_ren[num])
 
 
+@pytest.mark.slow  # a command-line round trip over two wave files
 def test_columns_the_trend_does_not_read_never_block_it(
     tmp_path: Path, store_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
