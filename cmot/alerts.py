@@ -236,8 +236,10 @@ def version_flips(
     if prev.files != info.files[:-1]:
         return pd.DataFrame(columns=FLIP_COLUMNS)  # not the batch's starting version
     con = store.cursor()
+    # Under the pages' key ("dataset", id, ""): the Overview's sums of the same unfiltered
+    # view are reused rather than read again (cmot.ui.frame.ViewKey.cache_key).
     results = [
-        find_moments(con, v.table, v.spec, segmentation, settings, cache_key=("flips", v.id))
+        find_moments(con, v.table, v.spec, segmentation, settings, cache_key=("dataset", v.id, ""))
         for v in (prev, info)
     ]
     return class_flips(results[0].moments, results[1].moments)
