@@ -252,6 +252,9 @@ def _rows(pen: _Pen, title: str, colour: str, rows: Sequence[BriefRow], empty: s
     pen.gap(1.5)
 
 
+NOT_SEGMENTED = "The whole sample, not segmented: choose a segmentation to see how segments differ."
+
+
 # ---- from the Overview's headline ---------------------------------------------------
 
 
@@ -269,7 +272,9 @@ def brief_of(head: Headline, context: str, flips: pd.DataFrame) -> Brief:
         context=context,
         fix_first=tuple(_row(p) for p in head.fix_first),
         invest_next=tuple(_row(p) for p in head.invest_next),
-        flips=" ".join(t for t in (head.difference, flip_text(flips)) if t),
+        flips=" ".join(t for t in (head.difference, flip_text(flips)) if t)
+        if head.segmented
+        else NOT_SEGMENTED,
         how_sure=certainty_note(rows),
         amounts=amounts_note(rows),
         scope=head.scope,

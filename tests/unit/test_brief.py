@@ -229,3 +229,18 @@ def test_brief_without_a_unicode_font_still_writes_one_page(
 def test_an_outcome_named_in_lower_case_is_a_capitalised_title() -> None:
     (text,) = _pages(b.brief_pdf(_brief(outcome="satisfaction")))
     assert text.splitlines()[1] == "Satisfaction"
+
+
+def test_the_brief_of_an_unsegmented_view_says_so(demo) -> None:  # type: ignore[no-untyped-def]
+    from cmot.compare import find_flips
+    from cmot.headline import build_headline
+    from cmot.moments import ALL, find_moments
+
+    store, info, _ = demo
+    whole = find_moments(store.cursor(), info.table, info.spec, None)
+    head = build_headline(whole, info.spec, [ALL])
+    brief = b.brief_of(head, "demo v1 · whole sample, no segments", find_flips(whole))
+    assert brief.flips == b.NOT_SEGMENTED and brief.trend == ""
+    assert all(r.action.endswith(" for everyone") for r in brief.fix_first + brief.invest_next)
+    (text,) = _pages(b.brief_pdf(brief))
+    assert "not segmented" in text and "for everyone" in text
