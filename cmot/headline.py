@@ -145,6 +145,10 @@ class OutcomeChange:
     hi: float
     certainty: Certainty
 
+    def short(self, unit: str) -> str:
+        """'+2.1 pts since 2026-Q2, could be chance': what fits under a number."""
+        return f"{amount(self.change, unit, signed=True)} since {self.previous}, {self.certainty}"
+
     def text(self, unit: str) -> str:
         """'+2.1 pts since 2026-Q2 (95%: -1.0 to +5.2; could be chance)'."""
         return (

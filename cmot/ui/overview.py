@@ -62,13 +62,13 @@ def outcome_metric(h: Headline) -> None:
     if c is None:
         st.metric(escape_markdown(label), h.level_text, help=f"n = {h.n:,} respondents")
         return
-    delta = c.text(h.unit)
     st.metric(
         escape_markdown(label),
         h.level_text,
-        delta,
+        c.short(h.unit),
         delta_color="normal" if c.certainty == "clear" else "off",
-        help=f"{escape_markdown(c.previous)}: n = {c.n_before:,}; "
+        help=f"{escape_markdown(c.text(h.unit))}. "
+        f"{escape_markdown(c.previous)}: n = {c.n_before:,}; "
         f"{escape_markdown(c.current)}: n = {c.n_now:,} "
         f"(periods of {escape_markdown(c.column)}). A change that could be chance is grey.",
     )
@@ -99,21 +99,23 @@ def priority_line(p: Priority) -> None:
 def priority_lists(h: Headline) -> None:
     """Fix first and Invest next side by side, three rows each at most."""
     left, right = st.columns(2)
+    whom = "for everyone" if not h.segments_differ else "across the segments"
     lists = (
-        (left, "Fix first", h.fix_first, "Table stakes failing too many customers"),
-        (right, "Invest next", h.invest_next, "Differentiators with room to delight"),
+        (left, "Fix first", h.fix_first, "failing table stakes"),
+        (right, "Invest next", h.invest_next, "differentiators"),
     )
     for col, title, rows, what in lists:
         with col.container(border=True):
-            st.markdown(f"**{title}** · {what}, {escape_markdown(h.scope)}")
+            st.markdown(f"**{title}** · {what}, {whom}")
             for p in rows:
                 priority_line(p)
             if not rows:
                 st.markdown("Nothing stands out.")
     st.caption(
-        f"Amounts in {escape_markdown(units_note(h))}: what the outcome would gain at that "
-        f"touchpoint today {STAKE_MEANING['risk']} (fix), or {STAKE_MEANING['upside']} "
-        "(invest); not a forecast. How sure: clear, likely or could be chance (hover the ?).",
+        f"{escape_markdown(h.scope[:1].upper() + h.scope[1:])}. Amounts in "
+        f"{escape_markdown(units_note(h))}: what the outcome would gain at that touchpoint "
+        f"today {STAKE_MEANING['risk']} (fix), or {STAKE_MEANING['upside']} (invest); not a "
+        "forecast. How sure: clear, likely or could be chance (hover the ?).",
         help=CERTAINTY_HELP,
     )
 

@@ -98,8 +98,8 @@ def test_the_first_screen_names_the_outcome_its_level_and_change(app: AppTest) -
     (outcome,) = [m for m in app.metric if m.label.startswith("Would hire again")]
     assert outcome.value == "56.0%"
     # The demo's dates span 2026-01 to 2026-10: quarters, the last against the one before.
-    assert outcome.delta.endswith("since 2026-Q3 (95%: " + outcome.delta.split("(95%: ")[1])
-    assert "could be chance" in outcome.delta
+    assert outcome.delta.endswith(" pts since 2026-Q3, could be chance")
+    assert "95%" in outcome.proto.help  # the interval on hover
     body = texts(app)
     assert "Fix first" in body and "Invest next" in body
     # The statistical terms live behind "How this is calculated" (and the sidebar), only.
