@@ -790,7 +790,15 @@ def at_stake_trend(trend: pd.DataFrame, unit: str, title: str = "") -> alt.TopLe
     data = trend.assign(value=trend.at_stake * k, label=[class_label(c) for c in trend["class"]])[
         ["wave", "touchpoint", "class", "label", "value", "reason"]
     ]
-    x = alt.X("wave:N", sort=waves, title="wave", axis=alt.Axis(labelAngle=0))
+    # Upright wave names while each has some 60 px; on end below that (a phone), so all of
+    # them show instead of every other one (slanted ones still overlapped and were dropped).
+    slant = f"width < 60 * {max(len(waves), 1)}"
+    axis = alt.Axis(
+        labelAngle=alt.ExprRef(f"{slant} ? -90 : 0"),
+        labelAlign=alt.ExprRef(f"{slant} ? 'right' : 'center'"),
+        labelBaseline=alt.ExprRef(f"{slant} ? 'middle' : 'top'"),
+    )
+    x = alt.X("wave:N", sort=waves, title="wave", axis=axis)
     y = alt.Y("value:Q", title=f"at stake ({words})")
     base = alt.Chart(data)
     # One grey line per touchpoint, named at its last wave (a dash pattern per touchpoint

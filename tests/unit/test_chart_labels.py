@@ -83,3 +83,24 @@ def test_the_last_waves_names_have_room_inside_the_chart() -> None:
     assert names["mark"]["dx"] + names["mark"]["limit"] <= charts.NAME_ROOM + 5
     svg = _svg(charts.at_stake_trend(trend, "percentage points"), 360)
     assert "Site visits" in re.findall(r">([^<>]+)<", svg)  # a short name whole
+
+
+def test_wave_names_slant_where_they_would_not_all_fit() -> None:
+    waves = ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"]
+    trend = pd.DataFrame(
+        {
+            "wave": waves,
+            "touchpoint": ["Site visits"] * 4,
+            "class": ["opportunity"] * 4,
+            "at_stake": [0.01, 0.02, 0.03, 0.04],
+            "reason": [""] * 4,
+        }
+    )
+    chart = charts.at_stake_trend(trend, "percentage points")
+
+    def slanted(width: int) -> int:  # wave names drawn rotated
+        svg = _svg(chart, width)
+        return sum(1 for w in waves if re.search(rf"rotate\(-90\)[^>]*>{re.escape(w)}<", svg))
+
+    assert slanted(160) == 4  # a phone's plot: every name, on end
+    assert slanted(800) == 0  # a desktop's: upright
