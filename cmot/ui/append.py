@@ -27,7 +27,10 @@ def append_form(store: Store) -> None:
         if not names:
             st.info("Save a dataset first; batches are added to a stored one.")
             return
-        pick = st.selectbox("Dataset to add to", names, key="append_dataset")
+        # The dataset the sidebar has open comes first: a batch usually extends it.
+        current = st.session_state.get("current_dataset")
+        at = names.index(current.name) if current is not None and current.name in names else 0
+        pick = st.selectbox("Dataset to add to", names, index=at, key="append_dataset")
         batch = st.file_uploader(
             "Batch file", type=UPLOAD_TYPES, key="append_file", max_upload_size=upload_limit_mb()
         )
