@@ -9,6 +9,7 @@ rises); its effect on the outcome (the planted penalty) stays, so the outcome fa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,9 @@ from cmot.demo import (
     TOUCHPOINTS,
     demo_spec,
 )
+from cmot.ingest import IngestOptions, ingest
 from cmot.spec import JourneySpec
+from cmot.store import DatasetInfo, Store
 
 FEED_START = pd.Timestamp("2026-01-05")  # a Monday: week 1 starts here
 CUTS = (-0.9, -0.35, 0.35, 1.1)  # the demo's latent cuts to ratings 1..5
@@ -88,3 +91,45 @@ def feed_csv(week: int, n: int, seed: int, slip: Slip | None = None) -> bytes:
     """`feed_batch` as the CSV file a daily or weekly export would be."""
     frame = feed_batch(week, n, seed, slip)
     return frame.to_csv(index=False, lineterminator="\n").encode()
+
+
+FEED_NAME = "demo-feed"
+FEED_WEEKS = 8
+FEED_N = 600
+FEED_SEED = 101
+
+
+def ensure_demo_feed(store: Store) -> DatasetInfo:
+    """The stored demo feed: week 1 ingested, weeks 2-8 appended as batches, Pricing clarity
+    slipping for private clients from week 5 (the alerts show it). Made once per store."""
+    from cmot.append import append_batch  # the feed is a demo of appending
+
+    with store.lock("demo"):
+        if store.has_dataset(FEED_NAME):
+            return store.get_dataset(FEED_NAME)
+        slip = Slip()
+        opts = IngestOptions(spec=feed_spec(), max_bytes=1 << 40, max_rows=1 << 40)
+        first = feed_csv(1, FEED_N, FEED_SEED, slip)
+        ingest(store, first, FEED_NAME, opts, source_name="week01.csv")
+        for week in range(2, FEED_WEEKS + 1):
+            batch = feed_csv(week, FEED_N, FEED_SEED, slip)
+            append_batch(store, FEED_NAME, batch, f"week{week:02d}.csv")
+        return store.get_dataset(FEED_NAME)
+
+
+def write_feed(folder: Path, weeks: int = FEED_WEEKS, slip: Slip | None = None) -> list[Path]:
+    """The feed's weekly batches as files in `folder` (to try `watch` and `alerts`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for week in range(1, weeks + 1):
+        path = folder / f"week{week:02d}.csv"
+        path.write_bytes(feed_csv(week, FEED_N, FEED_SEED, slip))
+        out.append(path)
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    paths = write_feed(Path(sys.argv[1] if len(sys.argv) > 1 else "feed"), slip=Slip())
+    print(f"Wrote {len(paths)} weekly batches to {paths[0].parent}.")

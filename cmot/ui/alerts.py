@@ -12,9 +12,11 @@ from cmot.alert_log import Watched, acknowledge, list_alerts, refresh, responden
 from cmot.alerts import share_series
 from cmot.charts import watch_chart
 from cmot.errors import CmotError
+from cmot.feed import ensure_demo_feed
 from cmot.store import DatasetInfo, Store
 from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst, require_analyst
+from cmot.ui.state import show_dataset
 from cmot.ui.widgets import chart
 
 
@@ -59,6 +61,7 @@ def draw(store: Store, info: DatasetInfo | None) -> None:
         return
     if len(info.files) < 2:
         st.info("One batch so far: add a batch (Data page, or `python -m cmot append`).")
+        _demo_button(store)
         return
     if alerts.empty:
         st.success(f"No alert: {len(watched.table):,} moments watched, none worsened.")
@@ -94,3 +97,16 @@ def _who() -> str:
     user = getattr(st, "user", None)
     name = getattr(user, "email", None) or getattr(user, "name", None) if user else None
     return str(name or "analyst")
+
+
+def _demo_button(store: Store) -> None:
+    """The demo feed (8 weekly batches, one moment slipping from week 5), for analysts."""
+    if not is_analyst():  # opening it saves a dataset to the shared store
+        return
+    label = "Open the demo feed (8 weekly batches)"
+    if st.button(label, key="demo_feed", icon=":material/notifications:") and require_analyst(
+        "open the demo feed (it saves a dataset)"
+    ):
+        with st.spinner("Adding eight weekly batches…"):
+            info = ensure_demo_feed(store)
+        show_dataset(info.name)

@@ -53,3 +53,15 @@ def test_a_dataset_of_one_batch_says_so(store_dir: Path) -> None:
     at.run()
     ok(at.switch_page("pages/alerts.py").run())
     assert any("One batch so far" in str(i.value) for i in at.info)
+
+
+def test_the_demo_feed_opens_from_the_page(store_dir: Path) -> None:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page("pages/alerts.py").run()
+    ok(at.button(key="demo_feed").click().run())
+    info = Store(store_dir).get_dataset("demo-feed")
+    assert len(info.files) == 8 and info.rows_kept == 8 * 600
+    ok(at.run())
+    heads = [e.label for e in at.expander]
+    assert any("Pricing clarity is slipping for Private clients" in h for h in heads), heads
