@@ -100,6 +100,8 @@ def test_pages_and_charts_fit_the_window(
                 pick(page, "Waves from", "Survey date (date)")
             _drawn(page, charts)
             assert page.get_by_test_id("stException").count() == 0, title
+            if path != "data":  # every results page says what it was computed on (item 5)
+                assert "demo v1 · segments by Segment" in page.inner_text("body"), title
             name = f"fit-{title.lower().replace(' ', '-')}-{width}"
             shot(page, name)
             charts_on_page = page.get_by_test_id("stVegaLiteChart")
