@@ -13,7 +13,7 @@ script starts on a fresh store:
 5. segment with merges: `counci` (council district 1-6), districts 1-3 labelled North and
    4-6 South in the value-label editor;
 6. save;
-7. Overview by counci: its cards and "Most at stake" answer per district group.
+7. Overview by counci: Fix first / Invest next and the cards answer per district group.
 
 Each step is timed from its first action to the app idle with the result drawn: the app's
 and the browser's time, not a person's reading or thinking time. The server's CPU seconds
@@ -63,8 +63,11 @@ KC_CSV = ROOT.parent / "shared" / "data" / "kansas-city-resident" / "wave_2021_0
 GOAL_S = 300.0
 NAME = "kansas-city"
 MERGES = {0: "North", 1: "North", 2: "North", 3: "South", 4: "South", 5: "South"}
-# A line of the Overview that answers for one segment: "Most at stake" names it.
-SEGMENT_ANSWER = re.compile(r"^.*\bfor (North|South): .+$", re.MULTILINE)
+# A line of the Overview that answers for one segment: a Fix first / Invest next row names
+# it when the segments differ ("... for North: 1.2 pts · clear"); else its card does.
+SEGMENT_ANSWER = re.compile(
+    r"^.*\bfor (North|South): .+$|^(North|South)\n+n = .+\n+.+\(at stake .+\)$", re.MULTILINE
+)
 
 
 @dataclass
@@ -149,7 +152,7 @@ def walk(page: Any, url: str, csv: Path, server_pid: int | None = None) -> Walk:
             wait_for_run(page, page.get_by_role("option", name="counci", exact=True).click)
         open_page(page, "Overview")
         charts_drawn(page)
-        page.get_by_text("Most at stake").wait_for()
+        page.get_by_text("How this is calculated").wait_for()  # the page's last element
         out.overview = page.inner_text("[data-testid=stMain]")
         found = SEGMENT_ANSWER.search(out.overview)
         assert found, "no segment-specific answer on the Overview:\n" + out.overview[:3000]

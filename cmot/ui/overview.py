@@ -65,7 +65,7 @@ def outcome_metric(h: Headline) -> None:
     st.metric(
         escape_markdown(label),
         h.level_text,
-        c.short(h.unit),
+        escape_markdown(c.short(h.unit)),  # a wave's label is data: the delta renders Markdown
         delta_color="normal" if c.certainty == "clear" else "off",
         help=f"{escape_markdown(c.text(h.unit))}. "
         f"{escape_markdown(c.previous)}: n = {c.n_before:,}; "

@@ -19,6 +19,7 @@ from cmot.moments import find_moments
 from cmot.store import Store
 from cmot.summary import top_stakes
 from tests.app.test_pages import APP, chart_frames, ok, texts
+from tests.planted import read_as_text
 
 ROW = re.compile(
     r"(▼ Fix|▲ Grow|◆ Improve)</span> \*\*(.+?)\*\* for (.+?): \*\*(.+?)\*\* · .*>(.+?)<"
@@ -98,7 +99,7 @@ def test_the_first_screen_names_the_outcome_its_level_and_change(app: AppTest) -
     (outcome,) = [m for m in app.metric if m.label.startswith("Would hire again")]
     assert outcome.value == "56.0%"
     # The demo's dates span 2026-01 to 2026-10: quarters, the last against the one before.
-    assert outcome.delta.endswith(" pts since 2026-Q3, could be chance")
+    assert read_as_text(outcome.delta).endswith(" pts since 2026-Q3, could be chance")
     assert "95%" in outcome.proto.help  # the interval on hover
     body = texts(app)
     assert "Fix first" in body and "Invest next" in body

@@ -53,7 +53,7 @@ def planted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
 
 def open_overview(page: object, server: Server, seg: str) -> str:
     """Visit the Overview of the planted dataset by `seg`; its text once drawn."""
-    visit(page, server, "", seg, "Most at stake")
+    visit(page, server, "", seg, "How this is calculated")
     return body_text(page)
 
 
@@ -118,7 +118,7 @@ def test_no_page_draws_markdown_from_the_data(planted_server: Server, page: obje
 def test_planted_names_read_as_typed_on_the_overview(planted_server: Server, page: object) -> None:
     text = open_overview(page, planted_server, SEGMENT)
     for shown in (
-        f"{NAME} v1, by {SEGMENT}",  # the caption's view label
+        f"{NAME} v1 · segments by {SEGMENT}",  # the context line under the title
         "Public [Session expired](http://evil.test/x)",  # the segments' cards
         "Industrial <img src=x>",
         "Private ![t](http://evil.test/pixel.png)",
