@@ -23,7 +23,7 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -35,7 +35,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cmot.compare import compare_all, find_flips  # noqa: E402
+from cmot.compare import compare_all, difference_se, find_flips, pair_cov  # noqa: E402
 from cmot.moments import MomentsResult, classify_moments  # noqa: E402
 from cmot.pooling import partial_pool  # noqa: E402
 from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale  # noqa: E402
@@ -244,7 +244,7 @@ def replicate(
     start = time.process_time()
     pooled = partial_pool(stats)
     pool_cpu = time.process_time() - start
-    res_p = classify_moments(pooled.stats)
+    res_p = classify_moments(pooled.stats, pooled=pooled)
     res_a = classify_moments(stats)
     shares = {p.segment: p.own_share for p in pooled.segments}
     rows = _rows(planted, res_p, "pooled", shares) + _rows(planted, res_a, "alone", shares)
@@ -252,12 +252,32 @@ def replicate(
         for how, kw in VARIANTS.items():
             other = classify_moments(partial_pool(stats, **kw).stats)
             rows += _rows(planted, other, how, shares)
-    out: dict[str, Any] = {"rows": rows, "pool_cpu": pool_cpu, "converged": pooled.converged}
-    for how, res in (("pooled", res_p), ("alone", res_a)):
+    out: dict[str, Any] = {
+        "rows": rows,
+        "pool_cpu": pool_cpu,
+        "converged": pooled.converged,
+        "pair_rows": _pair_rows(planted, res_p, "pooled")
+        + _pair_rows(planted, replace(res_p, pairs=None), "pooled, as independent")
+        + _pair_rows(planted, res_a, "alone"),
+    }
+    # "pooled, as independent": the differences' errors without the pooled segments'
+    # covariance (sqrt(se_a² + se_b²)), as compare did before it was counted.
+    naive = replace(res_p, pairs=None)
+    for how, res in (("pooled", res_p), ("alone", res_a), ("naive", naive)):
         comp = compare_all(res)
         tested = comp[comp.p.notna()]
         out[f"{how}_tests"] = len(tested)
         out[f"{how}_significant"] = int(tested.significant.sum())
+        flips = find_flips(res)
+        out[f"{how}_flips"] = int(len(flips) > 0)  # a survey with any flip
+        out[f"{how}_flip_touchpoints"] = int(flips.column.nunique()) if len(flips) else 0
+        if how == "naive":
+            if flip:
+                first = planted.spec.touchpoint_columns[0]
+                pair = comp[(comp.column == first) & comp.p.notna()]
+                pair = pair[(pair.segment_a == planted.flip) | (pair.segment_b == planted.flip)]
+                out["naive_flip_sig"] = int((pair.measure.eq("reward") & pair.significant).sum())
+            continue
         if flip:
             flips = find_flips(res)
             first = planted.spec.touchpoint_columns[0]
@@ -276,6 +296,46 @@ def replicate(
     if flip:  # pooled, on the pairs alone can test too
         common = out["alone_flip_tested_pairs"]
         out["pooled_flip_sig_common"] = len(out["pooled_flip_sig_pairs"] & common)
+    return out
+
+
+def _pair_rows(planted: Planted, res: MomentsResult, how: str) -> list[dict[str, Any]]:
+    """One row per pair of segments x touchpoint x side: the true difference of the two
+    segments' coefficients, its estimate and error (cmot.compare.difference_se, with the
+    pooled segments' covariance unless `res.pairs` is None)."""
+    m = res.moments
+    segs = list(planted.truth)
+    t = len(planted.spec.touchpoint_columns)
+    lay = Layout(t)
+    by = {s: m[m.segment == s].reset_index(drop=True) for s in segs}
+    sizes = planted.frame.Segment.value_counts()
+    out: list[dict[str, Any]] = []
+    for ia, a in enumerate(segs):
+        for b in segs[ia + 1 :]:
+            ok = ~(by[a].insufficient.to_numpy(bool) | by[b].insufficient.to_numpy(bool))
+            for side, col, se, measure in (
+                ("low", "low_coef", "low_se", "penalty"),
+                ("high", "high_coef", "high_se", "reward"),
+            ):
+                cov = pair_cov(res, [a], [b], measure)
+                err = difference_se(
+                    by[a][se].to_numpy(float),
+                    by[b][se].to_numpy(float),
+                    None if cov is None else cov[0],
+                )
+                est = by[a][col].to_numpy(float) - by[b][col].to_numpy(float)
+                cols = [lay.low(i) if side == "low" else lay.high(i) for i in range(t)]
+                truth = planted.truth[a][cols] - planted.truth[b][cols]
+                for i in np.flatnonzero(ok & np.isfinite(est) & np.isfinite(err)):
+                    out.append(
+                        {
+                            "how": how,
+                            "n": int(min(sizes[a], sizes[b])),
+                            "truth": float(truth[i]),
+                            "estimate": float(est[i]),
+                            "se": float(err[i]),
+                        }
+                    )
     return out
 
 
@@ -339,12 +399,13 @@ def paired_rmse(rows: pd.DataFrame) -> pd.DataFrame:
 
 def run(
     journeys: Sequence[int], reps: int, seed: int = 2024, wide_reps: int = 4
-) -> tuple[pd.DataFrame, pd.DataFrame, float]:
-    """Coverage rows of every replicate, and one summary row per (journey, noise, case).
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, float]:
+    """Coverage rows of every replicate, one summary row per (journey, noise, case), and
+    the differences between every two segments (_pair_rows).
 
     Journeys wider than WIDE run `wide_reps` replicates and no variants: a fit of 121
     coefficients' spreads costs ~10 CPU s on this machine, plain REML many times that."""
-    rows, cases = [], []
+    rows, cases, pair_rows = [], [], []
     cpu = 0.0
     for t in journeys:
         for noise in NOISES:
@@ -354,6 +415,7 @@ def run(
                 cpu += rep["pool_cpu"]
                 for row in rep["rows"]:
                     rows.append({**row, "t": t, "noise": noise, "rep": f"{t}-{noise}-{r}"})
+                pair_rows += [{**row, "t": t, "noise": noise} for row in rep["pair_rows"]]
                 null = replicate(t, noise, s + 100_000, differ=False)
                 flip = replicate(t, noise, s + 200_000, flip=True)
                 cases.append(
@@ -366,6 +428,13 @@ def run(
                         "null_pooled_significant": null["pooled_significant"],
                         "null_alone_tests": null["alone_tests"],
                         "null_alone_significant": null["alone_significant"],
+                        "null_naive_significant": null["naive_significant"],
+                        "null_pooled_flips": null["pooled_flips"],
+                        "null_alone_flips": null["alone_flips"],
+                        "null_pooled_flip_touchpoints": null["pooled_flip_touchpoints"],
+                        "null_alone_flip_touchpoints": null["alone_flip_touchpoints"],
+                        "touchpoints": t,
+                        "flip_naive_sig": flip["naive_flip_sig"],
                         "flip_pooled": flip["pooled_flip"],
                         "flip_alone": flip["alone_flip"],
                         "flip_pooled_sig": flip["pooled_flip_sig"],
@@ -376,7 +445,7 @@ def run(
                     }
                 )
                 print(f"t={t} {noise} rep {r} done", flush=True)
-    return pd.DataFrame(rows), pd.DataFrame(cases), cpu
+    return pd.DataFrame(rows), pd.DataFrame(cases), pd.DataFrame(pair_rows), cpu
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -388,9 +457,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "pooling.md")
     args = ap.parse_args(argv)
     start = time.perf_counter()
-    rows, cases, cpu = run(args.journeys, args.reps, args.seed, args.wide_reps)
+    rows, cases, pairs, cpu = run(args.journeys, args.reps, args.seed, args.wide_reps)
     wall = time.perf_counter() - start
-    args.out.write_text(report(rows, cases, args, wall, cpu))
+    args.out.write_text(report(rows, cases, pairs, args, wall, cpu))
     print(args.out.read_text())
 
 
@@ -403,8 +472,39 @@ def _md(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def difference_table(pairs: pd.DataFrame, z: float = 1.959964) -> pd.DataFrame:
+    """Coverage of the 95% intervals of the differences between two segments' coefficients,
+    per method and the smaller segment's size band (and by noise)."""
+    pairs = pairs.assign(
+        band=pairs.n.map(band), covered=(pairs.estimate - pairs.truth).abs() <= z * pairs.se
+    )
+    out = []
+    for how in ("pooled", "pooled, as independent", "alone"):
+        part = pairs[pairs.how == how]
+        groups = [("all", "all", part)]
+        groups += [("all", b, part[part.band == b]) for _, _, b in BANDS]
+        groups += [(n, "all", part[part.noise == n]) for n in NOISES]
+        for noise, name, sub in groups:
+            out.append(
+                {
+                    "how": how,
+                    "noise": noise,
+                    "smaller segment": name,
+                    "differences": len(sub),
+                    "coverage": float(sub.covered.mean()) if len(sub) else np.nan,
+                    "mean se": float(sub.se.mean()) if len(sub) else np.nan,
+                }
+            )
+    return pd.DataFrame(out)
+
+
 def report(
-    rows: pd.DataFrame, cases: pd.DataFrame, args: argparse.Namespace, wall: float, cpu: float
+    rows: pd.DataFrame,
+    cases: pd.DataFrame,
+    pairs: pd.DataFrame,
+    args: argparse.Namespace,
+    wall: float,
+    cpu: float,
 ) -> str:
     parts = [
         "# Partial pooling against planted truth",
@@ -457,6 +557,19 @@ def report(
         _md(pd.concat(split)[["spread", "band", "estimates", "coverage", "rmse"]]),
         "",
     ]
+    parts += [
+        "## Differences between two segments",
+        "",
+        "Every pair of segments in the surveys above, the difference of their low and of "
+        "their high coefficients (where both have one) against the planted difference: "
+        "coverage of `difference ± 1.96 se`. `pooled`: `cmot.compare.difference_se` with the "
+        "pooled segments' covariance (`cmot.pooling.pair_covariance`); `pooled, as "
+        "independent`: sqrt(se_a² + se_b²), the covariance left out; `alone`: independent "
+        "samples. By the smaller segment's size band.",
+        "",
+        _md(difference_table(pairs)),
+        "",
+    ]
     null = cases.groupby(["t", "noise"]).sum(numeric_only=True).reset_index()
     tab = pd.DataFrame(
         {
@@ -465,9 +578,19 @@ def report(
             "pooled tests": null.null_pooled_tests,
             "pooled significant": null.null_pooled_significant,
             "pooled rate": null.null_pooled_significant / null.null_pooled_tests.clip(lower=1),
+            "as independent": null.null_naive_significant,
             "alone tests": null.null_alone_tests,
             "alone significant": null.null_alone_significant,
             "alone rate": null.null_alone_significant / null.null_alone_tests.clip(lower=1),
+            "surveys": cases.groupby(["t", "noise"]).size().to_numpy(),
+            "with a flip pooled": null.null_pooled_flips,
+            "with a flip alone": null.null_alone_flips,
+            "touchpoints in a flip pooled": null.null_pooled_flip_touchpoints.astype(str)
+            + " / "
+            + null.touchpoints.astype(str),
+            "alone": null.null_alone_flip_touchpoints.astype(str)
+            + " / "
+            + null.touchpoints.astype(str),
         }
     )
     parts += [
@@ -475,7 +598,9 @@ def report(
         "",
         "Only the intercept varies by segment. Differences of penalty and reward between "
         "every pair of segments (`cmot.compare.compare_all`, BH within a pair, q < 0.05): "
-        "the share of tests found significant (all are false).",
+        "the share of tests found significant (all are false); `as independent`: pooled "
+        "with the covariance left out. Surveys where `find_flips` names any flip (all "
+        "false: no touchpoint differs).",
         "",
         _md(tab),
         "",
@@ -496,6 +621,9 @@ def report(
             "pooled, on the pairs alone tests": flip.flip_pooled_sig_common.astype(str)
             + " / "
             + flip.flip_alone_pairs.astype(str),
+            "pooled as independent": flip.flip_naive_sig.astype(str)
+            + " / "
+            + flip.flip_pooled_pairs.astype(str),
         }
     )
     parts += [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,10 +59,12 @@ def adjust_bh(p: np.ndarray) -> np.ndarray:
 def compare_segments(result: MomentsResult, a: str, b: str) -> pd.DataFrame:
     """Penalty and reward of every touchpoint, segment a against b (COMPARE_COLUMNS).
 
-    The test is on the clipped values (P = max(0, -p), R = max(0, r)) with the two
-    segments' HC3 errors as independent samples: z = (P_a - P_b) / sqrt(se_a² + se_b²);
-    a touchpoint with no penalty in either segment shows no difference. Touchpoints
-    insufficient in either segment are left untested (p NaN).
+    The test is on the clipped values (P = max(0, -p), R = max(0, r)):
+    z = (P_a - P_b) / difference_se, the two segments' errors as independent samples when
+    estimated alone (sqrt(se_a² + se_b²)), less twice their covariance when both are pooled
+    across segments (cmot.pooling.PairCovariance); a touchpoint with no penalty in either
+    segment shows no difference. Touchpoints insufficient in either segment are left
+    untested (p NaN).
     """
     m = result.moments
     known = list(m.segment.unique())
@@ -76,7 +79,12 @@ def compare_segments(result: MomentsResult, a: str, b: str) -> pd.DataFrame:
     frames = []
     for measure in ("penalty", "reward"):
         va, vb = ta[measure].to_numpy(float), tb[measure].to_numpy(float)
-        se = np.hypot(ta[f"{measure}_se"].to_numpy(float), tb[f"{measure}_se"].to_numpy(float))
+        cov = pair_cov(result, [a], [b], measure)
+        se = difference_se(
+            ta[f"{measure}_se"].to_numpy(float),
+            tb[f"{measure}_se"].to_numpy(float),
+            None if cov is None else cov[0],
+        )
         diff = va - vb
         z, p = z_test(diff, se)
         p[untestable] = np.nan
@@ -127,11 +135,12 @@ def compare_all(result: MomentsResult) -> pd.DataFrame:
     ia, ib = pairs[:, 0], pairs[:, 1]
     ins = grid("insufficient", bool)
     untestable = ins[ia] | ins[ib]
+    names = np.array(segs, dtype=object)
     blocks = {}
     for measure in ("penalty", "reward"):
         v, e = grid(measure), grid(f"{measure}_se")
         va, vb = v[ia], v[ib]
-        se = np.hypot(e[ia], e[ib])
+        se = difference_se(e[ia], e[ib], pair_cov(result, names[ia], names[ib], measure))
         diff = va - vb
         z, p = z_test(diff, se)
         p[untestable] = np.nan
@@ -139,7 +148,6 @@ def compare_all(result: MomentsResult) -> pd.DataFrame:
     # One row per pair: [penalty of every touchpoint, reward of every touchpoint].
     stack = [np.concatenate([blocks["penalty"][i], blocks["reward"][i]], axis=1) for i in range(6)]
     q = _adjust_bh_rows(stack[5])
-    names = np.array(segs, dtype=object)
     tp = sub.touchpoint.to_numpy(object)[:t]
     col = sub.column.to_numpy(object)[:t]
     cls = grid("class", None).astype(object)
@@ -166,6 +174,36 @@ def compare_all(result: MomentsResult) -> pd.DataFrame:
     )
     out["significant"] = out.q < result.settings.alpha
     return out[COMPARE_COLUMNS]
+
+
+def difference_se(se_a: np.ndarray, se_b: np.ndarray, cov: np.ndarray | None) -> np.ndarray:
+    """The standard error of a - b: sqrt(se_a² + se_b² - 2 Cov(a, b)). Segments estimated
+    alone are independent samples (cov None: the hypotenuse); two pooled segments' estimates
+    share the journey mean they shrink toward (cmot.pooling.PairCovariance)."""
+    if cov is None:
+        return np.asarray(np.hypot(se_a, se_b), dtype=float)
+    var = se_a**2 + se_b**2 - 2.0 * np.where(np.isfinite(cov), cov, 0.0)
+    return np.asarray(np.sqrt(np.maximum(var, 0.0)), dtype=float)
+
+
+def pair_cov(
+    result: MomentsResult,
+    a: Sequence[str] | np.ndarray,
+    b: Sequence[str] | np.ndarray,
+    measure: str,
+) -> np.ndarray | None:
+    """Cov(a, b) of each pair's penalties (low coefficients) or rewards (high ones),
+    (pairs, touchpoints): 0 where either segment is not pooled; None when none is."""
+    pairs = result.pairs
+    if pairs is None:
+        return None
+    grid = pairs.low if measure == "penalty" else pairs.high
+    out = np.zeros((len(a), grid.shape[2]))
+    for row, (sa, sb) in enumerate(zip(a, b, strict=True)):
+        ga, gb = pairs.index(sa), pairs.index(sb)
+        if ga is not None and gb is not None:
+            out[row] = grid[ga, gb]
+    return out
 
 
 def _adjust_bh_rows(p: np.ndarray) -> np.ndarray:

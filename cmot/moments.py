@@ -34,7 +34,7 @@ from cmot.importance import (
     compute_shapley,
     pairwise_correlations,
 )
-from cmot.pooling import PoolResult, partial_pool
+from cmot.pooling import PairCovariance, PoolResult, partial_pool
 from cmot.spec import JourneySpec
 from cmot.stakes import at_stake, risk_and_upside
 from cmot.sums import (
@@ -200,6 +200,9 @@ class MomentsResult:
     # Why partial pooling, asked for, pooled nothing (cmot.pooling.PoolResult.note): "" when
     # it pooled, when each segment was asked to stand alone, or with no segmentation.
     pool_note: str = ""
+    # How the pooled segments' estimates err together (cmot.pooling.PairCovariance): what
+    # cmot.compare subtracts from a difference's variance. None alone.
+    pairs: PairCovariance | None = None
 
     @property
     def method(self) -> str:
@@ -349,6 +352,7 @@ def _classify(
         weight_column=stats.weight_column,
         seconds=stats.seconds + time.perf_counter() - start,
         pool_note=_pool_note(stats, settings, pooled),
+        pairs=pooled.pairs if pooled is not None else None,
     )
 
 

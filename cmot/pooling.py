@@ -62,6 +62,23 @@ class PooledSegment:
 
 
 @dataclass(frozen=True)
+class PairCovariance:
+    """How two pooled segments' estimates err together: both shrink toward the same β̂,
+    so the variance of a difference is V_a + V_b - 2 Cov(a, b), not V_a + V_b
+    (pair_covariance has the formula; cmot.compare uses it)."""
+
+    segments: tuple[str, ...]  # the pooled segments, in PoolResult.segments' order
+    # (G, G, t): Cov(b_g - β_g, b_h - β_h) of each touchpoint's low and high coefficients
+    # (the diagonal g = h is each segment's own variance, as in its cov); NaN outside the model
+    low: np.ndarray
+    high: np.ndarray
+
+    def index(self, segment: str) -> int | None:
+        """The segment's position in the arrays; None when it was not pooled."""
+        return self.segments.index(segment) if segment in self.segments else None
+
+
+@dataclass(frozen=True)
 class PoolResult:
     """The pooled stats and what the pooling estimated."""
 
@@ -76,6 +93,7 @@ class PoolResult:
     min_n: int
     converged: bool
     note: str = ""  # why nothing was pooled, "" when it was
+    pairs: PairCovariance | None = None  # None when nothing was pooled
 
 
 # ---- the likelihood from the sums ------------------------------------------------------
@@ -194,8 +212,40 @@ def _sym(m: np.ndarray) -> np.ndarray:
     return 0.5 * (m + np.swapaxes(m, -1, -2))
 
 
+@dataclass(frozen=True)
+class _Pieces:
+    """What pool_segments and pair_covariance share (their notation), computed once."""
+
+    t: np.ndarray  # T = σ² D
+    ka: np.ndarray  # K_g A_g
+    g_mat: np.ndarray  # G_g = I - A_g K_g
+    var_xi: np.ndarray  # Var ξ_g = Ω_g + A_g T A_g
+    psi: np.ndarray  # Ψ_g = G_g Var(ξ_g) G_g'
+    psi_all: np.ndarray  # Σ_g Ψ_g
+    j_mat: np.ndarray  # J_g = (I - K_g A_g) V
+    e_mat: np.ndarray  # E_g = K_g + J_g G_g
+
+
+def _pieces(s: _Sums, st: _State, d: np.ndarray, sigma2: float, omega: np.ndarray) -> _Pieces:
+    p = len(d)
+    eye = np.eye(p)
+    t = sigma2 * np.diag(d)
+    a, k = s.a, st.k
+    ka = k @ a
+    g_mat = eye - np.swapaxes(ka, 1, 2)  # I - A K (A, K symmetric)
+    var_xi = omega + a @ t @ a
+    psi = g_mat @ var_xi @ np.swapaxes(g_mat, 1, 2)
+    j_mat = (eye - ka) @ st.v
+    return _Pieces(t, ka, g_mat, var_xi, psi, psi.sum(axis=0), j_mat, k + j_mat @ g_mat)
+
+
 def pool_segments(
-    s: _Sums, st: _State, d: np.ndarray, sigma2: float, omega: np.ndarray
+    s: _Sums,
+    st: _State,
+    d: np.ndarray,
+    sigma2: float,
+    omega: np.ndarray,
+    pieces: _Pieces | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Posterior means b_g, their covariances C_g and Var(β̂), given D, σ² and each
     segment's noise meat Ω_g = Var(X'W e_g) (its HC3 meat, or σ²_g A_g).
@@ -210,27 +260,73 @@ def pool_segments(
     BLUP (Henderson's mixed-model equations); with the HC3 meats it stays honest when the
     noise differs across respondents (bench/pooling.md measures both).
     """
-    p = len(d)
-    eye = np.eye(p)
-    t = sigma2 * np.diag(d)
-    a, k = s.a, st.k
-    ka = k @ a
-    g_mat = eye - np.swapaxes(ka, 1, 2)  # I - A K (A, K symmetric)
-    var_xi = omega + a @ t @ a
-    psi = g_mat @ var_xi @ np.swapaxes(g_mat, 1, 2)
-    psi_all = psi.sum(axis=0)
-    j_mat = (eye - ka) @ st.v
-    e_mat = k + j_mat @ g_mat
-    eat = e_mat @ a @ t
+    pc = _pieces(s, st, d, sigma2, omega) if pieces is None else pieces
+    t, e_mat, j_mat = pc.t, pc.e_mat, pc.j_mat
+    eat = e_mat @ s.a @ t
     cov = (
-        e_mat @ var_xi @ np.swapaxes(e_mat, 1, 2)
+        e_mat @ pc.var_xi @ np.swapaxes(e_mat, 1, 2)
         - eat
         - np.swapaxes(eat, 1, 2)
         + t
-        + j_mat @ (psi_all - psi) @ np.swapaxes(j_mat, 1, 2)
+        + j_mat @ (pc.psi_all - pc.psi) @ np.swapaxes(j_mat, 1, 2)
     )
-    post = np.einsum("gij,gj->gi", k, s.b) + np.einsum("gij,j->gi", eye - ka, st.beta)
-    return post, _sym(cov), _sym(st.v @ psi_all @ st.v)
+    post = np.einsum("gij,gj->gi", st.k, s.b) + np.einsum(
+        "gij,j->gi", np.eye(len(d)) - pc.ka, st.beta
+    )
+    return post, _sym(cov), _sym(st.v @ pc.psi_all @ st.v)
+
+
+def pair_covariance(
+    s: _Sums,
+    st: _State,
+    d: np.ndarray,
+    sigma2: float,
+    omega: np.ndarray,
+    cov: np.ndarray,
+    rows: np.ndarray | None = None,
+    *,
+    full: bool = False,
+    pieces: _Pieces | None = None,
+) -> np.ndarray:
+    """Cov(b_g - β_g, b_h - β_h) between every two pooled segments g ≠ h (pool_segments'
+    notation): the ξ are independent across segments, so only what g and h share counts:
+    segment g's own ξ_g reaching b_h through β̂, h's reaching b_g, and the other segments'
+    reaching both:
+      Cov_gh = F_g J_h' + J_g F_h' + J_g (Σ_l≠g,h Ψ_l) J_h'
+             = P_g J_h' + J_g R_h',
+    with F_g = (E_g Var(ξ_g) - T A_g) G_g', P_g = F_g + J_g (Σ_l Ψ_l - Ψ_g), R_g = F_g - J_g Ψ_g
+    (F_g J_h' is Cov(E_g ξ_g - u_g, J_h G_g ξ_g): Cov(u_g, ξ_g) = T A_g).
+
+    Returns the diagonal over the model columns `rows` (all by default) for every pair,
+    (G, G, r), with each segment's own variance (`cov`, pool_segments' C_g) on g = h;
+    `full=True` gives the (G, G, r, p) blocks instead (rows of Cov_gh, for the checks)."""
+    pc = _pieces(s, st, d, sigma2, omega) if pieces is None else pieces
+    sel = np.arange(len(d)) if rows is None else np.asarray(rows)
+    j_mat = pc.j_mat
+    f_rows = (pc.e_mat[:, sel] @ pc.var_xi - pc.t[sel] @ s.a) @ np.swapaxes(pc.g_mat, 1, 2)
+    p_rows = f_rows + j_mat[:, sel] @ (pc.psi_all - pc.psi)
+    r_rows = f_rows - j_mat[:, sel] @ pc.psi
+    n_seg = len(s.a)
+    if full:
+        out = np.einsum("gij,hkj->ghik", p_rows, j_mat) + np.einsum(
+            "gij,hkj->ghik", j_mat[:, sel], _rows_all(pc, s, sel)
+        )
+        for g in range(n_seg):
+            out[g, g] = cov[g][sel]
+        return out
+    # Per row i: (G, p) @ (p, G), as one batched product (BLAS) rather than an einsum.
+    pr, jr, rr = (np.swapaxes(m, 0, 1) for m in (p_rows, j_mat[:, sel], r_rows))
+    both = pr @ np.swapaxes(jr, 1, 2) + jr @ np.swapaxes(rr, 1, 2)  # (r, G, G)
+    out = np.ascontiguousarray(np.transpose(both, (1, 2, 0)))
+    idx = np.arange(n_seg)
+    out[idx, idx] = np.einsum("gii->gi", cov)[:, sel]
+    return out
+
+
+def _rows_all(pc: _Pieces, s: _Sums, sel: np.ndarray) -> np.ndarray:
+    """R_g in full (every row): the full blocks' J_g[sel] R_h' needs all of R_h's rows."""
+    f_all = (pc.e_mat @ pc.var_xi - pc.t @ s.a) @ np.swapaxes(pc.g_mat, 1, 2)
+    return f_all - pc.j_mat @ pc.psi
 
 
 # ---- the public entry points --------------------------------------------------------------
@@ -287,9 +383,13 @@ def partial_pool(
         return replace(nothing, note="the pooled segments' design is singular")
     sigma2 = st.rss / (sums.n - (p if reml else 0))
     omega, kinds = _meats(chosen, cols, sums, st, d, sigma2, robust)
-    post, cov, mean_cov = pool_segments(sums, st, d, sigma2, omega)
+    pieces = _pieces(sums, st, d, sigma2, omega)
+    post, cov, mean_cov = pool_segments(sums, st, d, sigma2, omega, pieces)
     shares = np.einsum("gjj->gj", st.k @ sums.a)
     lowhigh = [j for j, c in enumerate(cols) if c < lay.icpt]  # low and high columns
+    rows = np.array(lowhigh, dtype=int)
+    cross = pair_covariance(sums, st, d, sigma2, omega, cov, rows, pieces=pieces)
+    pairs = _pairs(chosen, cols[lowhigh], lay, cross)
     pooled: dict[str, SegmentStats] = {}
     out: list[PooledSegment] = []
     for g, s in enumerate(chosen):
@@ -330,7 +430,25 @@ def partial_pool(
         sigma2=sigma2,
         min_n=min_n,
         converged=ok,
+        pairs=pairs,
     )
+
+
+def _pairs(
+    chosen: list[SegmentStats], cols: np.ndarray, lay: Layout, cross: np.ndarray
+) -> PairCovariance:
+    """The pairs' covariances of each touchpoint's low and high coefficients, (G, G, t), from
+    pair_covariance's diagonal over the model's low and high columns `cols`."""
+    where = {int(c): j for j, c in enumerate(cols)}
+    g = len(chosen)
+    low = np.full((g, g, lay.t), np.nan)
+    high = np.full((g, g, lay.t), np.nan)
+    for i in range(lay.t):
+        if lay.low(i) in where:
+            low[:, :, i] = cross[:, :, where[lay.low(i)]]
+        if lay.high(i) in where:
+            high[:, :, i] = cross[:, :, where[lay.high(i)]]
+    return PairCovariance(tuple(s.segment for s in chosen), low, high)
 
 
 def pool(stats: SufficientStats, min_n: int = MIN_SEGMENT) -> SufficientStats:

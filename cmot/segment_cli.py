@@ -20,16 +20,13 @@ from cmot.flags import (
     options_from_flags,
 )
 from cmot.ingest import open_survey
-from cmot.moments import ALL, MomentsResult, find_moments
+from cmot.moments import ALL, MomentsResult
 from cmot.options import IngestOptions
 from cmot.report import to_csv
-from cmot.segments import MODES, Segmentation, save_segmentation, segment
+from cmot.segments import MODES, Segmentation, driver_moments, save_segmentation, segment
 from cmot.spec import JourneySpec
-from cmot.store import ID_COL, ROW_COL, Store, quote_ident
-from cmot.sums import Pooling, Settings
-
-# The driver segment of each row, joined onto the survey for the segments' own PRCA fits.
-DRIVER_COL = "driver segment"
+from cmot.store import ID_COL, ROW_COL, Store
+from cmot.sums import Settings
 
 
 def _source(
@@ -76,30 +73,6 @@ def summary_markdown(seg: Segmentation, source: str) -> str:
     if not seg.k_curve.empty:
         lines += ["", "k curve: see k_curve.csv (chosen k marked)."]
     return "\n".join(lines) + "\n"
-
-
-def driver_moments(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    spec: JourneySpec,
-    seg: Segmentation,
-    pooling: Pooling,
-) -> MomentsResult:
-    """The driver segments' moments of truth from the sums of the respondents assigned to
-    each (penalty, reward, intervals, classes as `analyze` gives them), pooled across
-    segments or each segment alone: the mixture's own coefficients (drivers.csv) come from
-    the fit that found them; these are what the dashboard shows for the saved segmentation."""
-    named = [seg.names[g] if g >= 0 else None for g in seg.labels]
-    con.register("cmot_driver_labels", pd.DataFrame({ROW_COL: seg.rows, DRIVER_COL: named}))
-    try:
-        col = quote_ident(DRIVER_COL)
-        relation = (
-            f"(SELECT t.*, d.{col} FROM {table} t JOIN cmot_driver_labels d "
-            f"USING ({ROW_COL}) WHERE d.{col} IS NOT NULL)"
-        )
-        return find_moments(con, relation, spec, [DRIVER_COL], Settings(pooling=pooling))
-    finally:
-        con.unregister("cmot_driver_labels")
 
 
 def driver_moments_markdown(result: MomentsResult) -> str:
@@ -161,7 +134,7 @@ def run_segments(args: argparse.Namespace) -> int:
     summary = summary_markdown(seg, args.source)
     if seg.drivers is not None:
         tables["drivers"] = seg.drivers
-        found = driver_moments(con, table, spec, seg, args.pooling)
+        found = driver_moments(con, table, spec, seg, Settings(pooling=args.pooling))
         m = found.moments
         tables["driver_moments"] = m[
             MOMENTS_CSV_FIRST + [c for c in m.columns if c not in MOMENTS_CSV_FIRST]

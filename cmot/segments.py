@@ -51,6 +51,7 @@ from cmot.features import (
     read_outcome,
     read_ratings,
 )
+from cmot.moments import ALL, MomentsResult, find_moments
 from cmot.profiles import distinctions, driver_names, names_from, needs_names, profile_table
 from cmot.spec import JourneySpec
 from cmot.store import (
@@ -60,7 +61,9 @@ from cmot.store import (
     SegmentationRecord,
     Store,
     check_segment_names,
+    quote_ident,
 )
+from cmot.sums import Settings
 
 Mode = Literal["given", "attributes", "needs", "drivers"]
 MODES: tuple[str, ...] = ("given", "attributes", "needs", "drivers")
@@ -662,3 +665,57 @@ def save_segmentation(
 def load_segmentation(store: Store, ref: int | tuple[int, str]) -> Segmentation:
     """A saved segmentation by id, or by (dataset id, name), with its current names."""
     return from_record(store.load_segmentation(ref))
+
+
+# The driver segment of each row, joined onto the survey for the segments' own PRCA fits.
+DRIVER_COL = "driver segment"
+
+
+def driver_moments(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    spec: JourneySpec,
+    seg: Segmentation,
+    settings: Settings,
+) -> MomentsResult:
+    """The driver segments' moments of truth from the sums of the respondents assigned to
+    each (penalty, reward, intervals, classes as `analyze` gives them), pooled across
+    segments or each segment alone as `settings.pooling` says: the mixture's own
+    coefficients (drivers.csv) come from the fit that found them; these are what the
+    dashboard shows for the saved segmentation (the Segments page and `segments` show them
+    for a fit not yet saved)."""
+    named = [seg.names[g] if g >= 0 else None for g in seg.labels]
+    con.register("cmot_driver_labels", pd.DataFrame({ROW_COL: seg.rows, DRIVER_COL: named}))
+    try:
+        col = quote_ident(DRIVER_COL)
+        relation = (
+            f"(SELECT t.*, d.{col} FROM {table} t JOIN cmot_driver_labels d "
+            f"USING ({ROW_COL}) WHERE d.{col} IS NOT NULL)"
+        )
+        return find_moments(con, relation, spec, [DRIVER_COL], settings)
+    finally:
+        con.unregister("cmot_driver_labels")
+
+
+def driver_overview(result: MomentsResult) -> pd.DataFrame:
+    """One row per driver segment of driver_moments' result, for the Segments page: its
+    respondents, its moments of truth with their classes (by rank), how much of its estimate
+    is its own data (pooled; NaN alone) and why it has no result where it has none."""
+    m = result.moments
+    rows = []
+    for r in result.segments[result.segments.segment != ALL].itertuples():
+        mine = m[(m.segment == r.segment) & m.mot.astype(bool)].sort_values("rank")
+        rows.append(
+            {
+                "segment": r.segment,
+                "respondents": int(r.n),
+                "moments of truth": ", ".join(
+                    f"{t} ({c})" for t, c in zip(mine.touchpoint, mine["class"], strict=True)
+                ),
+                "own data": float(r.own_share),
+                "note": str(r.reason or ""),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["segment", "respondents", "moments of truth", "own data", "note"]
+    )

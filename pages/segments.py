@@ -4,11 +4,24 @@ import streamlit as st
 
 from cmot import charts
 from cmot.errors import CmotError
-from cmot.segments import load_segmentation, save_segmentation, segment
+from cmot.segments import (
+    Segmentation,
+    driver_moments,
+    driver_overview,
+    load_segmentation,
+    save_segmentation,
+    segment,
+)
 from cmot.text import escape_markdown
 from cmot.ui.auth import require_analyst
 from cmot.ui.context import show_context
-from cmot.ui.frame import clear_results, clear_saved_cache, current_view, show_segmentation
+from cmot.ui.frame import (
+    clear_results,
+    clear_saved_cache,
+    computed,
+    current_view,
+    show_segmentation,
+)
 from cmot.ui.state import get_store, require_app_frame
 from cmot.ui.widgets import chart, table
 
@@ -87,6 +100,23 @@ if seg is not None:
     ).round(0)
     st.markdown("**Profiles**: index 100 = as in the whole sample; 150 = 1.5 times as common")
     table(profile.reset_index(), "seg_profile", "segment-profile")
+    if seg.drivers is not None:  # their moments as the dashboard will show them, pooled or not
+        key = (view.info.id, seg.columns, seg.k, seg.seed, seg.names, view.settings)
+        if st.session_state.get("seg_moments_key") != key:
+            fitted: Segmentation = seg
+            st.session_state["seg_moments"] = computed(
+                "Computing the driver segments' moments of truth…",
+                lambda: driver_moments(
+                    store.cursor(), view.info.table, spec, fitted, view.settings
+                ),
+            )
+            st.session_state["seg_moments_key"] = key
+        found = st.session_state["seg_moments"]
+        st.markdown(
+            f"**Moments of truth by driver segment** ({escape_markdown(found.method)}; "
+            "the Method settings switch it)"
+        )
+        table(driver_overview(found), "seg_driver_moments", "driver-segment-moments")
     name = st.text_input("Save as", value=" x ".join(cols)[:60], key="seg_save_name")
     if st.button("Save segmentation", key="seg_save", type="primary") and require_analyst(
         "save segmentations"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -101,3 +102,37 @@ def test_every_result_page_says_the_pooling_and_the_own_share(kc23: None, page: 
     at.sidebar.selectbox(key="pool").set_value("none").run()
     ok(at)
     assert "each segment alone" in texts(at), page
+
+
+@pytest.mark.parametrize("pool", ["partial", "none"])
+def test_driver_segments_moments_follow_the_pooling_setting(store_dir: Path, pool: str) -> None:
+    """The Segments page's driver segments: their moments of truth as `segments --mode
+    drivers --pooling` writes them (cmot.segments.driver_moments with the sidebar's
+    settings), saying which estimate they are; pooled, each segment's own data."""
+    from cmot.segments import driver_moments, driver_overview
+    from cmot.sums import Settings
+
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params.update({"dataset": "demo", "pool": pool})
+    ok(at.run())
+    at.switch_page("pages/segments.py").run()
+    at.radio(key="seg_mode").set_value("drivers").run()
+    at.multiselect(key="seg_cols_drivers").set_value(["Sector"]).run()
+    at.number_input(key="seg_k").set_value(2).run()
+    at.button(key="seg_run").click().run()
+    ok(at)
+    assert not at.error, [e.value for e in at.error]
+    assert f"Moments of truth by driver segment** ({POOLING_WORDS[pool]};" in texts(at)
+    shown = next(d.value for d in at.dataframe if "own data" in d.value.columns)
+    seg = at.session_state["seg_result"]
+    store = Store(store_dir)
+    info = store.get_dataset("demo")
+    want = driver_overview(
+        driver_moments(store.cursor(), info.table, info.spec, seg, Settings(pooling=pool))
+    )
+    pd.testing.assert_frame_equal(shown.reset_index(drop=True), want, check_dtype=False)
+    assert len(want) == 2
+    if pool == "partial":
+        assert want["own data"].between(0, 1, inclusive="left").all()
+    else:
+        assert want["own data"].isna().all()

@@ -420,3 +420,42 @@ def test_the_command_line_through_spark_connect(connect_server: str, tmp_path: P
     demo += ["--spec", str(ROOT / "data" / "demo_spec.toml"), "--segment", "Segment"]
     remote = ("--engine", "spark", "--spark-remote", connect_server)
     assert_same_moments(*analyze_twice(tmp_path, demo, remote))
+
+
+@pytest.mark.spark
+def test_spark_pools_as_duckdb_does(spark: Any, tmp_path: Path) -> None:
+    """Partial pooling reads only the sums, so Spark's sums give DuckDB's pooled numbers:
+    every pooled segment's estimate, covariance and own share, the spreads and the pairs'
+    covariances to 1e-9 relative, and the same classes (planted segments of 25-800 on 8
+    touchpoints: the one of 25 stays alone)."""
+    from bench.pooling import planted_survey
+    from cmot.pooling import partial_pool
+
+    planted = planted_survey(8, (25, 40, 90, 200, 400, 800), seed=9)
+    frame = planted.frame.rename(columns={"y": "__cmot_y"}).assign(__cmot_w=1.0)
+    con = duckdb.connect()
+    con.register("frame", frame)
+    path = tmp_path / "planted.parquet"
+    con.execute(f"COPY frame TO '{path}' (FORMAT parquet)")
+    con.execute(f"CREATE VIEW planted AS SELECT * FROM read_parquet('{path}')")
+    view = SparkEngine(spark).register_parquet(str(path))
+    a = partial_pool(compute_stats(con, "planted", planted.spec, ["Segment"]))
+    b = partial_pool(SparkEngine(spark).stats(view, planted.spec, ["Segment"]))
+    assert a.left_out == b.left_out == ("S01",) and a.converged and b.converged
+    assert [p.segment for p in a.segments] == [p.segment for p in b.segments]
+    np.testing.assert_allclose(b.spread, a.spread, rtol=REL, equal_nan=True)
+    np.testing.assert_allclose(b.mean, a.mean, rtol=REL, equal_nan=True)
+    assert b.sigma2 == pytest.approx(a.sigma2, rel=REL)
+    for x, y in zip(a.stats.segments, b.stats.segments, strict=True):
+        np.testing.assert_allclose(y.beta, x.beta, rtol=REL, atol=1e-12, equal_nan=True)
+        assert (x.cov is None) == (y.cov is None)
+        if x.cov is not None:
+            np.testing.assert_allclose(y.cov, x.cov, rtol=REL, atol=1e-14, equal_nan=True)
+    for x, y in zip(a.segments, b.segments, strict=True):
+        assert y.own_share == pytest.approx(x.own_share, rel=REL)
+    assert a.pairs is not None and b.pairs is not None
+    np.testing.assert_allclose(b.pairs.low, a.pairs.low, rtol=REL, atol=1e-14, equal_nan=True)
+    np.testing.assert_allclose(b.pairs.high, a.pairs.high, rtol=REL, atol=1e-14, equal_nan=True)
+    ca = classify_moments(a.stats, pooled=a).moments
+    cb = classify_moments(b.stats, pooled=b).moments
+    pd.testing.assert_series_equal(ca["class"], cb["class"])
