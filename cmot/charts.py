@@ -566,9 +566,15 @@ def class_matrix(
     )
 
 
+# The differences chart's legend in plain words (the test behind it, Benjamini-Hochberg's
+# false discovery rate, is named under "How this is calculated").
+CLEAR = "clear difference"
+NOT_CLEAR = "could be chance"
+
+
 def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.TopLevelMixin:
-    """Penalty and reward differences (a − b) with 95% intervals; filled = significant after
-    Benjamini-Hochberg, hollow = not."""
+    """Penalty and reward differences (a minus b) with 95% intervals; filled = a clear
+    difference (significant after Benjamini-Hochberg, cmot.tables' "clear"), hollow = not."""
     k, words = _points(unit)
     signed = units(unit).d3(signed=True)
     if comparison.empty:
@@ -578,7 +584,7 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
         diff=comparison.difference * k,
         lo=(comparison.difference - z * comparison.se) * k,
         hi=(comparison.difference + z * comparison.se) * k,
-        fdr=["significant (FDR)" if s else "not significant" for s in comparison.significant],
+        fdr=[CLEAR if s else NOT_CLEAR for s in comparison.significant],
     )[["touchpoint", "measure", "diff", "lo", "hi", "fdr", "q"]]
     order = list(dict.fromkeys(data.touchpoint))
     # One chart as wide as its container (facet panels have fixed widths): penalty and
@@ -606,16 +612,14 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
         alt.Chart(data)
         .mark_point(size=70, strokeWidth=2, opacity=1)
         .encode(
-            x=alt.X("diff:Q", title=f"difference a − b ({words})"),
+            x=alt.X("diff:Q", title=f"how much more for {a} ({words})"),
             y=y,
             yOffset=offset,
             stroke=measure_colour,
             fill=alt.Fill(
                 "fdr:N",
-                scale=alt.Scale(
-                    domain=["significant (FDR)", "not significant"], range=["#333333", "white"]
-                ),
-                # Outlined, or "not significant" (white) would not show in the legend.
+                scale=alt.Scale(domain=[CLEAR, NOT_CLEAR], range=["#333333", "white"]),
+                # Outlined, or NOT_CLEAR (white) would not show in the legend.
                 legend=alt.Legend(
                     title=None,
                     orient="bottom",
@@ -638,7 +642,7 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
     zero = alt.Chart(data).mark_rule(color="#999999").encode(x=alt.datum(0))
     return _fit(
         alt.layer(zero, rules, dots),
-        f"Differences in penalty and reward: {a} − {b} (a − b)",
+        f"Differences in penalty and reward: {a} minus {b}",
         max(160, 30 * len(order)),
         180,
     )

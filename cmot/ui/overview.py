@@ -85,11 +85,12 @@ def verb_html(cls: str, verb: str) -> str:
 def priority_line(p: Priority) -> None:
     """'▼ **Fix** Pricing clarity for Private clients: **6.6 pts**, clear', with what the
     amount means and what the word means on hover (names are data: escaped)."""
-    who = "everyone" if p.segment == EVERYONE else escape_markdown(p.segment)
+    # The list's heading says "for everyone" once; a segment is named on its row.
+    who = "" if p.segment == EVERYONE else f" for {escape_markdown(p.segment)}"
     word = f'<span style="{_WORD_STYLE[p.certainty]}">{p.certainty}</span>'
     st.markdown(
         f"{verb_html(p.cls, p.verb)} "
-        f"**{escape_markdown(p.touchpoint)}** for {who}: **{p.amount}** · {word}",
+        f"**{escape_markdown(p.touchpoint)}**{who}: **{p.amount}** · {word}",
         unsafe_allow_html=True,
         help=f"{p.amount} {p.meaning} (not a forecast). {p.certainty}: "
         f"{CERTAINTY_TEXT[p.certainty]}.",

@@ -22,7 +22,7 @@ from tests.app.test_pages import APP, chart_frames, ok, texts
 from tests.planted import read_as_text
 
 ROW = re.compile(
-    r"(▼ Fix|▲ Grow|◆ Improve)</span> \*\*(.+?)\*\* for (.+?): \*\*(.+?)\*\* · .*>(.+?)<"
+    r"(▼ Fix|▲ Grow|◆ Improve)</span> \*\*(.+?)\*\*(?: for (.+?))?: \*\*(.+?)\*\* · .*>(.+?)<"
 )
 AMOUNT = re.compile(r"^\d+\.\d pts$")  # percentage points with one decimal, never 0.047
 
@@ -30,7 +30,12 @@ AMOUNT = re.compile(r"^\d+\.\d pts$")  # percentage points with one decimal, nev
 def first_screen_rows(at: AppTest) -> list[tuple[str, str, str, str, str]]:
     """(verb, touchpoint, segment, amount, certainty) of every Fix first / Invest next row."""
     rows = [ROW.search(str(m.value)) for m in at.markdown]
-    return [(m[1], m[2].replace("\\", ""), m[3].replace("\\", ""), m[4], m[5]) for m in rows if m]
+    # A row without "for <segment>" is about everyone (its list's heading says so).
+    return [
+        (m[1], m[2].replace("\\", ""), (m[3] or "everyone").replace("\\", ""), m[4], m[5])
+        for m in rows
+        if m
+    ]
 
 
 def clean(frame: pd.DataFrame) -> None:

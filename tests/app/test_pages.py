@@ -257,7 +257,7 @@ def test_three_segments_pick_the_pair_of_the_differences(app: AppTest) -> None:
     app.selectbox(key="pair").set_value(pairs[2]).run()
     ok(app)
     title = charts(app)[1]["title"]["text"]  # a title fitted to its container
-    assert title.endswith(f"{segs[1]} − {segs[2]} (a − b)")
+    assert title.endswith(f"{segs[1]} minus {segs[2]}")
     assert len(set(chart_frames(app, 0)[0].segment)) == 3
 
 

@@ -49,7 +49,7 @@ def test_compare_business_and_personal_travel(airline: AppTest) -> None:
     diffs = chart_frames(airline, 1)[0]
     wifi = diffs[(diffs.touchpoint == "Inflight wifi service") & (diffs.measure == "reward")]
     # Personal travellers reward good wifi far more (engine: 88 vs 31 points).
-    assert wifi["diff"].iloc[0] < -30 and wifi.fdr.iloc[0] == "significant (FDR)"
+    assert wifi["diff"].iloc[0] < -30 and wifi.fdr.iloc[0] == "clear difference"
     assert "The biggest difference" in texts(airline.switch_page("pages/overview.py").run())
 
 
