@@ -136,3 +136,43 @@ def test_driver_segments_moments_follow_the_pooling_setting(store_dir: Path, poo
         assert want["own data"].between(0, 1, inclusive="left").all()
     else:
         assert want["own data"].isna().all()
+
+
+@pytest.fixture
+def tiny_segment(store_dir: Path, tmp_path: Path) -> None:
+    """A survey whose segment D has 15 respondents (too few even to pool) and C 36 (enough
+    to pool, too few alone for its 4 touchpoints), beside A and B (the wiring tests' frame)."""
+    from cmot.ingest import ingest
+    from cmot.options import IngestOptions
+    from tests.unit.moments_fixtures import synthetic_frame
+    from tests.unit.test_pooling_wiring import EFFECTS
+
+    segs = ("A",) * 120 + ("B",) * 70 + ("C",) * 7 + ("D",) * 3
+    frame = synthetic_frame(1000, seed=7, segments=segs, effects=EFFECTS)
+    survey = frame.rename(columns={"__cmot_y": "y"}).drop(columns="__cmot_w", errors="ignore")
+    csv = tmp_path / "tiny.csv"
+    survey.assign(y=survey.y.astype(int)).to_csv(csv, index=False)
+    store = Store(store_dir)
+    ensure_demo(store)
+    options = IngestOptions(
+        outcome="y",
+        outcome_kind="binary",
+        touchpoints=("t0", "t1", "t2", "t3"),
+        roles={"seg": "attribute"},
+    )
+    ingest(store, csv, "tiny", options)
+
+
+@pytest.mark.parametrize("pool", ["partial", "none"])
+def test_below_the_minimum_the_overview_says_what_a_segment_has_and_needs(
+    tiny_segment: None, pool: str
+) -> None:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"dataset": "tiny", "seg": "seg", "pool": pool})
+    body = texts(ok(at.run()))
+    if pool == "partial":  # D is below pooling's minimum; C is pooled
+        assert re.search(r"\d+ respondents; needs at least 30 to be pooled across segments", body)
+        assert len(_short(at)) == 1
+    else:  # alone, C could take some of its touchpoints, and pooling would take it
+        assert re.search(r"enough alone for 3 of its 4 touchpoints; pooled across segments", body)
+        assert len(_short(at)) == 2
