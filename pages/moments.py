@@ -25,7 +25,8 @@ show_context(view)
 st.caption(
     "One segment in depth. Bars left: what a low rating costs the outcome; bars right: what a "
     "top rating adds (whiskers: 95% intervals). Long left bars are vulnerabilities, long "
-    "right bars opportunities; ⚠ marks a coefficient of the wrong sign (read as 0)."
+    "right bars opportunities; ⚠ marks a rating that runs against the others (a low rating "
+    "that raises the outcome, or a top one that lowers it): counted as no effect."
 )
 result = moments(view)
 options = ["All", *[s for s in ranked_segments(result) if s != "All"]]
