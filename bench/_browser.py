@@ -363,7 +363,9 @@ def upload(page: Any, url: str, path: Path) -> None:
     page.goto(url + "/data")
     page.get_by_text("Stored datasets").wait_for()
     wait_for_run(page)
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
+    # The survey's uploader (key "upload"): the Data page has a second one, for a batch.
+    survey = page.locator(".st-key-upload").get_by_test_id("stFileUploaderDropzoneInput")
+    survey.set_input_files(str(path))
     page.get_by_label("Outcome column", exact=True).wait_for(timeout=120_000)
     wait_for_run(page)
 
