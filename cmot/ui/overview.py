@@ -29,6 +29,14 @@ from cmot.ui.memo import derived
 from cmot.ui.state import get_store
 
 CERTAINTY_HELP = "  \n".join(f"**{w}**: {t}." for w, t in CERTAINTY_TEXT.items())
+# What each class means, on a row's hover: every class a person reads is defined there.
+CLASS_WORDS = {
+    "vulnerability": "A vulnerability (table stake): a low rating costs the outcome, a top "
+    "one adds little; invest just enough",
+    "opportunity": "An opportunity (differentiator): a top rating lifts the outcome, an "
+    "adequate one costs little; invest for growth",
+    "hybrid": "A hybrid: a low rating costs the outcome and a top one lifts it; improve both",
+}
 # Where the certainty word of a row is coloured: sure reads dark, chance reads grey.
 _WORD_STYLE = {"clear": "color:#1b5e20", "likely": "color:#8a6d00", "could be chance": "color:#666"}
 
@@ -92,8 +100,8 @@ def priority_line(p: Priority) -> None:
         f"{verb_html(p.cls, p.verb)} "
         f"**{escape_markdown(p.touchpoint)}**{who}: **{p.amount}** · {word}",
         unsafe_allow_html=True,
-        help=f"{p.amount} {p.meaning} (not a forecast). {p.certainty}: "
-        f"{CERTAINTY_TEXT[p.certainty]}.",
+        help=f"{CLASS_WORDS[p.cls]}. {p.amount} {p.meaning} (not a forecast). "
+        f"{p.certainty}: {CERTAINTY_TEXT[p.certainty]}.",
     )
 
 
