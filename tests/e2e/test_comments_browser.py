@@ -44,7 +44,8 @@ def test_dangerous_comments_render_literally_and_export_inert(
 ) -> None:
     page.goto(server.url + "/data")  # type: ignore[attr-defined]
     page.get_by_text("Stored datasets").wait_for()  # type: ignore[attr-defined]
-    upload = page.get_by_test_id("stFileUploaderDropzoneInput")  # type: ignore[attr-defined]
+    uploader = page.locator(".st-key-upload")  # type: ignore[attr-defined]  # not the batch's
+    upload = uploader.get_by_test_id("stFileUploaderDropzoneInput")
     upload.set_input_files(str(survey(tmp_path / "comments.csv")))
     page.get_by_text("Comment columns").wait_for(timeout=60_000)  # type: ignore[attr-defined]
     comments = page.get_by_test_id("stMultiSelect").filter(has_text="Comment columns")  # type: ignore[attr-defined]

@@ -51,7 +51,8 @@ def test_airline_upload_compare_pages_link_and_exports(
 
     page.goto(server.url + "/data")  # type: ignore[attr-defined]
     page.get_by_text("Stored datasets").wait_for()  # type: ignore[attr-defined]
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(airline_csv))  # type: ignore[attr-defined]
+    survey = page.locator(".st-key-upload")  # type: ignore[attr-defined]  # not the batch's
+    survey.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(airline_csv))
     page.get_by_text("Codes that mean no answer").wait_for(timeout=60_000)  # type: ignore[attr-defined]
     # 0 beside the 1-5 ratings is proposed as "no answer", ticked: the user confirms it.
     zero = page.get_by_test_id("stCheckbox").filter(has_text="0:")  # type: ignore[attr-defined]

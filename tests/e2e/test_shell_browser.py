@@ -48,7 +48,8 @@ def test_upload_through_the_data_page_then_open_a_shared_link(
 ) -> None:
     page.goto(server.url + "/data")  # type: ignore[attr-defined]
     page.get_by_text("Stored datasets").wait_for()  # type: ignore[attr-defined]
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(airline_csv))  # type: ignore[attr-defined]
+    survey = page.locator(".st-key-upload")  # type: ignore[attr-defined]  # not the batch's
+    survey.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(airline_csv))
     page.get_by_text("3.0MB").wait_for()  # type: ignore[attr-defined]
     page.get_by_text("Codes that mean no answer").wait_for(timeout=60_000)  # type: ignore[attr-defined]
     box = page.get_by_label("Dataset name")  # type: ignore[attr-defined]
