@@ -36,7 +36,7 @@ def context_of(view: PageView) -> str:
 
 def show_context(view: PageView) -> None:
     """State the view's context under the page's title (names are data: escaped)."""
-    st.caption(f":material/filter_alt: {escape_markdown(context_of(view))}")
+    st.caption(escape_markdown(context_of(view)))
 
 
 def current_context() -> str:

@@ -57,7 +57,8 @@ def what_if_panel(
     stake = _stake_row(result, segment, w.touchpoint)
     words = describe_what_if(w, result.unit, outcome, stake, result.settings.alpha)
     x, y = st.columns(2)
-    x.metric(f"{outcome} today", words.today)
+    # Metric labels are Markdown: the outcome's name is data.
+    x.metric(f"{escape_markdown(outcome)} today", words.today)
     y.metric(
         f"Predicted: {share}% of {' '.join(MOVE_WORDS[move])}",
         words.predicted,
