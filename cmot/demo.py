@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -179,6 +180,25 @@ def planted_flips() -> tuple[str, ...]:
     return tuple(tp for tp in TOUCHPOINTS if tp in vul & opp)
 
 
+def outcome_chance(
+    seg: np.ndarray,
+    ratings: np.ndarray,
+    effects: Mapping[str, Mapping[str, tuple[float, float]]] = PLANTED,
+    base: float = 0.55,
+) -> np.ndarray:
+    """Each respondent's chance of the outcome, unclipped: `base` moved by their segment's
+    planted penalty of a low rating (1-2) and reward of a top one (5) on each touchpoint,
+    the truth the tests recover (the demo, its waves and the demo feed share it)."""
+    low, high = ratings <= 2, ratings == 5
+    prob = np.full(len(seg), base)
+    for s in SEGMENTS:
+        rows = seg == s
+        for tp, (p, r) in effects[s].items():
+            j = TOUCHPOINTS.index(tp)
+            prob[rows] += -p * low[rows, j] + r * high[rows, j]
+    return prob
+
+
 def generate_demo(n_per_segment: int = 1500, seed: int = 7) -> DemoData:
     """Simulate a client survey whose moments of truth differ by segment, as planted."""
     rng = np.random.default_rng(seed)
@@ -196,15 +216,7 @@ def generate_demo(n_per_segment: int = 1500, seed: int = 7) -> DemoData:
     for j in range(len(TOUCHPOINTS)):
         latent = 0.35 + halo + rng.normal(0.0, 1.0, n)
         ratings[:, j] = np.digitize(latent, [-0.9, -0.35, 0.35, 1.1]) + 1  # 1..5
-    low, high = ratings <= 2, ratings == 5
-
-    prob = np.full(n, 0.55)
-    for s in SEGMENTS:
-        rows = seg == s
-        for tp, (p, r) in PLANTED[s].items():
-            j = TOUCHPOINTS.index(tp)
-            prob[rows] += -p * low[rows, j] + r * high[rows, j]
-    prob = np.clip(prob, 0.02, 0.98)
+    prob = np.clip(outcome_chance(seg, ratings), 0.02, 0.98)
     hire = rng.random(n) < prob
 
     # Not-applicable answers, after the outcome, so they carry no signal of their own.
@@ -359,13 +371,7 @@ def _wave_frame(
             if t == tp:
                 latent[seg == s] += up
         ratings[:, j] = np.digitize(latent, [-0.9, -0.35, 0.35, 1.1]) + 1
-    low, high = ratings <= 2, ratings == 5
-    prob = np.full(n, WAVE_BASE)
-    for s in SEGMENTS:
-        rows = seg == s
-        for tp, (p, r) in effects[s].items():
-            j = TOUCHPOINTS.index(tp)
-            prob[rows] += -p * low[rows, j] + r * high[rows, j]
+    prob = outcome_chance(seg, ratings, effects, WAVE_BASE)
     hire = rng.random(n) < np.clip(prob, 0.02, 0.98)
     for tp, rate in (("Change orders", 0.25), ("Site visits", 0.15)):
         ratings[rng.random(n) < rate, TOUCHPOINTS.index(tp)] = NA_CODE

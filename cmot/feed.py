@@ -18,11 +18,11 @@ from cmot.demo import (
     COMMENT_COLUMN,
     CONTRACT,
     NA_CODE,
-    PLANTED,
     SEGMENT_COLUMN,
     SEGMENTS,
     TOUCHPOINTS,
     demo_spec,
+    outcome_chance,
 )
 from cmot.ingest import IngestOptions, ingest
 from cmot.spec import JourneySpec
@@ -58,13 +58,8 @@ def feed_batch(week: int, n: int, seed: int, slip: Slip | None = None) -> pd.Dat
         j = TOUCHPOINTS.index(slip.touchpoint)
         latent[seg == slip.segment, j] -= slip.drop
     ratings = np.digitize(latent, CUTS) + 1
-    low, high = ratings <= 2, ratings == 5
-    prob = np.full(n, 0.55)
-    for s in SEGMENTS:
-        rows = seg == s
-        for tp, (p, r) in PLANTED[s].items():
-            j = TOUCHPOINTS.index(tp)
-            prob[rows] += -p * low[rows, j] + r * high[rows, j]
+    prob = outcome_chance(seg, ratings)
+    complains = (ratings <= 2).any(axis=1)  # before the not-applicable answers
     hire = rng.random(n) < np.clip(prob, 0.02, 0.98)
     ratings[rng.random((n, len(TOUCHPOINTS))) < 0.05] = NA_CODE
     day = FEED_START + pd.Timedelta(weeks=week - 1)
@@ -82,7 +77,7 @@ def feed_batch(week: int, n: int, seed: int, slip: Slip | None = None) -> pd.Dat
     frame["Likelihood to recommend"] = np.clip(np.rint(1.5 + 10 * prob), 0, 10).astype(int)
     frame["Would hire again"] = np.where(hire, "Yes", "No")
     frame["Weight"] = 1.0
-    words = np.where(low.any(axis=1), "The invoices were confusing", "Good work overall")
+    words = np.where(complains, "The invoices were confusing", "Good work overall")
     frame[COMMENT_COLUMN] = words
     return frame
 
