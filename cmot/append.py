@@ -197,14 +197,21 @@ def _checked(store: Store, info: DatasetInfo, raw: RawFile, plan: CleaningPlan) 
     return _Batch(select, plan.params, report, raw.source_name, raw.sha256, offset)
 
 
-def check_batch_file(
-    store: Store, name: str, source: str | Path | bytes, source_name: str | None = None
-) -> ValidationReport:
-    """The report appending would give, nothing stored (a refusal raises CmotError)."""
+def _new_to(store: Store, name: str, source: str | Path | bytes) -> DatasetInfo:
+    """The dataset `name` if `source` can be appended to it: refused (CmotError) when the
+    dataset cannot take a batch or already holds this very file."""
     info = appendable(store, name)
     seen = already_added(store, name, sha256_of(source))
     if seen:
         raise CmotError(seen)
+    return info
+
+
+def check_batch_file(
+    store: Store, name: str, source: str | Path | bytes, source_name: str | None = None
+) -> ValidationReport:
+    """The report appending would give, nothing stored (a refusal raises CmotError)."""
+    info = _new_to(store, name, source)
     with _planned(store, info, source, source_name) as batch:
         return batch.report
 
@@ -213,10 +220,7 @@ def append_batch(
     store: Store, name: str, source: str | Path | bytes, source_name: str | None = None
 ) -> Appended:
     """Add the survey file `source` to the dataset `name` as a new version (see module)."""
-    info = appendable(store, name)
-    seen = already_added(store, name, sha256_of(source))
-    if seen:
-        raise CmotError(seen)
+    info = _new_to(store, name, source)
     with _planned(store, info, source, source_name) as batch:
         new = store.append_query(
             info,
