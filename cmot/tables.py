@@ -84,6 +84,71 @@ def plan_rows(result: MomentsResult, plan: pd.DataFrame, segment: str) -> pd.Dat
     return out
 
 
+MOMENT_HELP = {
+    "Stage": "the journey stage the touchpoint belongs to",
+    "Class": "vulnerability: a table stake (a low rating costs, a top one adds little); "
+    "opportunity: a differentiator (a top rating lifts the outcome); hybrid: both; low "
+    "impact: neither matters much",
+    **{k: PLAN_HELP[k] for k in ("What to do", "At stake", "How sure")},
+    "Rated by": "respondents who rated this touchpoint",
+    "Average rating": "the mean rating on the survey's scale",
+    **{k: PLAN_HELP[k] for k in ("Low raters", "Top raters")},
+    "Low rating costs": PLAN_HELP["Low rating costs"] + ", with its 95% interval",
+    "Top rating adds": PLAN_HELP["Top rating adds"] + ", with its 95% interval",
+    **{k: PLAN_HELP[k] for k in ("Just enough", "Note")},
+}
+
+
+def _effect(v: float, lo: float, hi: float, unit: str) -> str:
+    """'4.7 pts (2.1 to 7.3)': an effect by stake_text and its interval, '–' without one."""
+    if not math.isfinite(v):
+        return EMPTY
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return stake_text(v, unit)
+    bare = [amount(x, unit).split(" ")[0] for x in (lo, hi)]  # the unit said once
+    return f"{stake_text(v, unit)} ({bare[0]} to {bare[1]})"
+
+
+def moment_rows(result: MomentsResult, segment: str) -> pd.DataFrame:
+    """One segment's touchpoints in journey order as the Moments page shows them: headers
+    in words (MOMENT_HELP), the amount at stake and the effects by stake_text in the
+    outcome's unit, shares as %, '–' where there is nothing. Range of impact, impact
+    asymmetry and the risk and upside apart stay in `python -m cmot analyze`'s CSV."""
+    m = result.moments[result.moments.segment == segment]
+    words = certainty(result)
+    sure = words[words.segment == segment].set_index("touchpoint").certainty
+    unit = result.unit
+
+    def num(v: float, fmt: str) -> str:
+        return format(v, fmt) if math.isfinite(v) else EMPTY
+
+    return pd.DataFrame(
+        {
+            "Stage": [str(s) if s else EMPTY for s in m.stage],
+            "Touchpoint": m.touchpoint.astype(str).to_numpy(),
+            "Class": [class_label(str(c)) for c in m["class"]],
+            "What to do": [str(a).capitalize() if a else EMPTY for a in m.action],
+            "At stake": [stake_text(float(v), unit) for v in m.at_stake],
+            "What it means": [STAKE_MEANING.get(str(b), EMPTY) for b in m.stake_basis],
+            "How sure": [sure.get(t, "") or EMPTY for t in m.touchpoint],
+            "Rated by": [num(float(v), ",.0f") for v in m.n],
+            "Average rating": [num(float(v), ".1f") for v in m["mean"]],
+            "Low raters": [_pct(float(v)) for v in m.bottom_box],
+            "Top raters": [_pct(float(v)) for v in m.top_box],
+            "Low rating costs": [
+                _effect(float(v), float(lo), float(hi), unit)
+                for v, lo, hi in zip(m.penalty, m.penalty_lo, m.penalty_hi, strict=True)
+            ],
+            "Top rating adds": [
+                _effect(float(v), float(lo), float(hi), unit)
+                for v, lo, hi in zip(m.reward, m.reward_lo, m.reward_hi, strict=True)
+            ],
+            "Just enough": [num(float(v), "g") for v in m.just_enough],
+            "Note": [_note(r) for r in m.reason],
+        }
+    )
+
+
 def difference_rows(diffs: pd.DataFrame, unit: str, alpha: float = 0.05) -> pd.DataFrame:
     """compare.compare_segments' rows for Compare's table: what a low rating costs and a top
     rating adds in each segment (stake_text: the outcome's unit), how much more in the

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from cmot import charts
+from cmot.tables import MOMENT_HELP, moment_rows
 from cmot.text import escape_markdown
 from cmot.ui.context import show_context
 from cmot.ui.evidence import evidence_panel
@@ -13,6 +14,7 @@ from cmot.ui.frame import (
     ranked_segments,
     settings_caption,
 )
+from cmot.ui.memo import derived
 from cmot.ui.state import require_app_frame
 from cmot.ui.url import url_widget
 from cmot.ui.widgets import result_chart, table
@@ -81,38 +83,10 @@ else:
         "impact-performance",
     )
 st.subheader("All touchpoints")
-cols = [
-    "stage",
-    "touchpoint",
-    "class",
-    "action",
-    "n",
-    "mean",
-    "bottom_box",
-    "top_box",
-    "penalty",
-    "penalty_lo",
-    "penalty_hi",
-    "reward",
-    "reward_lo",
-    "reward_hi",
-    "ia",
-    "ris",
-    "at_stake",
-    "stake_basis",
-    "risk",
-    "upside",
-    "just_enough",
-    "reason",
-]
 table(
-    rows[cols].assign(**{"class": [charts.class_label(c) for c in rows["class"]]}),
+    derived.get(result, ("moment_rows", seg), lambda: moment_rows(result, seg)),
     "moments_table",
     f"moments-{seg}",
-    column_config={
-        "mean": st.column_config.NumberColumn(format="%.0f"),
-        "bottom_box": st.column_config.NumberColumn(format="percent"),
-        "top_box": st.column_config.NumberColumn(format="percent"),
-    },
+    column_config={c: st.column_config.Column(c, help=h) for c, h in MOMENT_HELP.items()},
 )
 evidence_panel(view, result, seg)

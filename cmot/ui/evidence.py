@@ -6,6 +6,7 @@ only for those `cmot.ui.auth.may_see_quotes` allows. The engine is `cmot.evidenc
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import pandas as pd
@@ -16,6 +17,7 @@ from cmot.moments import ALL, MomentsResult
 from cmot.report import evidence_lines, to_csv
 from cmot.spec import JourneySpec
 from cmot.summary import top_stakes
+from cmot.tables import EMPTY
 from cmot.text import escape_markdown, for_display, mask_personal
 from cmot.ui.auth import QUOTES_HIDDEN, is_analyst, may_see_quotes
 from cmot.ui.frame import PageView, ViewKey
@@ -228,17 +230,23 @@ def show_item_quotes(quotes: pd.DataFrame, touchpoints: Sequence[str]) -> None:
         st.markdown(f"- **{for_display(str(name))}**: {said}")
 
 
+def _number(v: object) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)  # numpy's too
+
+
 def displayed_comments(people: pd.DataFrame, comments: Sequence[str]) -> pd.DataFrame:
     """An at-risk or delight list as shown: comments masked (the CSV keeps them unmasked,
     for the analyst's follow-up, as `cmot.summary.at_risk` documents); for viewers without
-    the setting, the comment columns are left out."""
+    the setting, the comment columns are left out. An empty cell reads "–"."""
     present = [c for c in comments if c in people.columns]
-    if not may_see_quotes():
-        return people.drop(columns=present)
-    out = people.copy()
-    for c in present:
-        # Table cells are text, not Markdown: masking is what they need.
-        out[c] = [mask_personal(v) if isinstance(v, str) else v for v in out[c]]
+    out = people.drop(columns=present) if not may_see_quotes() else people.copy()
+    for c in out.columns:
+        if c in present:
+            # Table cells are text, not Markdown: masking is what they need. No comment
+            # reads "–", never "None" or "nan".
+            out[c] = [mask_personal(v) if isinstance(v, str) else EMPTY for v in out[c]]
+        elif out[c].isna().any():  # a rating this list does not count: "–", not "None"
+            out[c] = [EMPTY if pd.isna(v) else f"{v:g}" if _number(v) else v for v in out[c]]
     return out
 
 

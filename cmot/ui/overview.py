@@ -132,11 +132,14 @@ def priority_lists(h: Headline) -> None:
 def first_screen(view: PageView, result: MomentsResult, segments: Sequence[str]) -> Headline:
     """Draw the outcome, the banner and Fix first / Invest next; return the Headline."""
     h = headline_of(view, result, segments)
-    a, b, c = st.columns([3, 1, 1])
+    a, b = st.columns([3, 2])
     with a:
         outcome_metric(h)
-    b.metric("Respondents", f"{h.n:,}")
-    c.metric("Segments", len(segments) if h.segmented else "—")
+    # The counts side by side in a row that wraps rather than stacks: on a phone, where
+    # Streamlit stacks columns, three stacked metrics pushed Fix first below the fold.
+    counts = b.container(horizontal=True)
+    counts.metric("Respondents", f"{h.n:,}")
+    counts.metric("Segments", len(segments) if h.segmented else "—")
     # Sentences naming segments and touchpoints (data): escaped where Markdown renders.
     st.info(escape_markdown(h.difference), icon=":material/compare_arrows:")
     priority_lists(h)

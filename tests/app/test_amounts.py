@@ -132,3 +132,34 @@ def test_cards_agree_with_a_banner_saying_no_segment_differs(app: AppTest) -> No
     assert "each card is that segment's own estimate" in body
     cards = [str(m.value) for m in app.markdown if "(at stake" in str(m.value)]
     assert cards and all(any(w in c for w in CERTAINTY) for c in cards)
+
+
+RESULT_PAGES = ["overview", "journey", "moments", "compare", "trends", "actions", "alerts"]
+
+
+def fractions_or_blanks(frame: pd.DataFrame) -> list[str]:
+    """The cells of a table a person reads that show "None" or "nan" (a missing value, or
+    its text) or a fraction of an outcome point (a float between -1 and 1 that is not 0:
+    '0.047' where the page's unit is points), as 'column: value'."""
+    bad = []
+    for col in frame.columns:
+        for v in frame[col]:
+            missing = v is None or (isinstance(v, float) and v != v)
+            missing = missing or str(v).strip() in ("None", "nan", "NaN", "<NA>", "NaT")
+            if missing or (isinstance(v, float) and 0 < abs(v) < 1):
+                bad.append(f"{col}: {v!r}")
+    return bad
+
+
+@pytest.mark.parametrize("page", RESULT_PAGES)
+def test_no_table_on_a_results_page_shows_a_fraction_or_none(store_dir: Path, page: str) -> None:
+    # By Segment on the demo, whose dates make quarterly waves for the Trends page.
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params.update({"dataset": "demo", "seg": "Segment"})
+    ok(at.run())
+    ok(at.switch_page(f"pages/{page}.py").run())
+    tables = [d.value for d in at.dataframe]
+    if page in ("journey", "moments", "actions", "compare"):
+        assert tables, f"{page}: no table drawn"
+    for i, frame in enumerate(tables):
+        assert not fractions_or_blanks(frame), (page, i, fractions_or_blanks(frame)[:5])

@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cmot.demo import ensure_demo
+from cmot.headline import STAKE_MEANING
 from cmot.store import Store
 from cmot.ui.frame import UNEXPECTED
 from tests.conftest import ROOT
@@ -101,14 +102,16 @@ def test_compare_two_segments_draws_matrix_and_differences(app: AppTest) -> None
 def test_settings_change_the_classification(app: AppTest) -> None:
     app.switch_page("pages/moments.py").run()
     before = app.dataframe[0].value
-    vulnerable = before[before["class"].str.contains("vulnerability")]
-    assert not vulnerable.empty and (vulnerable.at_stake == vulnerable.risk).all()
-    assert set(vulnerable.stake_basis) == {"risk"}  # the engine's one rule, on the page
+    vulnerable = before[before["Class"].str.contains("vulnerability")]
+    # The engine's one rule, on the page: a vulnerability's amount at stake is its risk.
+    assert not vulnerable.empty
+    assert set(vulnerable["What it means"]) == {STAKE_MEANING["risk"]}
     app.sidebar.slider(key="ia").set_value(0.5).run()
     app.sidebar.selectbox(key="low").set_value(1).run()
     ok(app)
     after = app.dataframe[0].value
-    assert not before["penalty"].equals(after["penalty"])  # low = bottom one point now
+    # Low = bottom one point now.
+    assert not before["Low rating costs"].equals(after["Low rating costs"])
     assert "low ≤ 1" in texts(app) and "IA ≤ -0.50" in texts(app)
     assert app.query_params["low"] in ("1", ["1"])
 
@@ -273,4 +276,4 @@ def test_guardrails_show_where_the_numbers_would_be(app: AppTest) -> None:
     app.switch_page("pages/moments.py").run()
     ok(app)
     assert "needs at least 120" in app.warning[0].value
-    assert set(app.dataframe[0].value["class"]) == {"? insufficient"}
+    assert set(app.dataframe[0].value["Class"]) == {"? insufficient"}

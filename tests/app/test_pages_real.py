@@ -74,8 +74,8 @@ def test_every_page_on_a_wide_real_survey(kc: AppTest) -> None:
     # Touchpoints go by their question text, not their column name.
     kc.switch_page("pages/moments.py").run()
     table = kc.dataframe[0].value
-    assert "Police services" in set(table.touchpoint)
-    assert not any(t.startswith("q3_") for t in table.touchpoint)
+    assert "Police services" in set(table.Touchpoint)
+    assert not any(t.startswith("q3_") for t in table.Touchpoint)
     # The outcome is a 1-5 scale: levels and effects with decimals, in points.
     assert "effects in scale points" in texts(kc)
     # District 6 (the largest) is chosen and is insufficient: one short line, details on demand.

@@ -177,15 +177,15 @@ def test_an_insufficient_segment_shows_no_penalty_and_no_what_if(kc: AppTest) ->
     ok(kc.switch_page("pages/moments.py").run())
     assert kc.selectbox(key="segment").value == "6"
     table = kc.dataframe[0].value
-    for col in ("penalty", "reward", "ris", "ia", "at_stake", "just_enough", "risk", "upside"):
-        assert table[col].isna().all(), col
-    assert table.reason.str.contains("needs at least 470").all()
+    for col in ("Low rating costs", "Top rating adds", "At stake", "Just enough", "How sure"):
+        assert (table[col] == "–").all(), col  # nothing to show: a dash, never None
+    assert table.Note.str.contains("needs at least 470").all()
     assert not kc.get("vega_lite_chart"), "no butterfly, no impact chart"
     assert "No penalty, reward or impact is shown" in texts(kc)
     # The whole sample keeps its figures.
     kc.selectbox(key="segment").set_value("All").run()
     ok(kc)
-    assert kc.dataframe[0].value.penalty.notna().any()
+    assert (kc.dataframe[0].value["Low rating costs"] != "–").any()
     assert kc.get("vega_lite_chart")
 
     ok(kc.switch_page("pages/actions.py").run())
