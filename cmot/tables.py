@@ -118,6 +118,16 @@ def moment_rows(result: MomentsResult, segment: str) -> pd.DataFrame:
     words = certainty(result)
     sure = words[words.segment == segment].set_index("touchpoint").certainty
     unit = result.unit
+    base = _touchpoint_columns(m, unit)
+    base.insert(4, "At stake", [stake_text(float(v), unit) for v in m.at_stake])
+    base.insert(5, "What it means", [STAKE_MEANING.get(str(b), EMPTY) for b in m.stake_basis])
+    base.insert(6, "How sure", [sure.get(t, "") or EMPTY for t in m.touchpoint])
+    return base
+
+
+def _touchpoint_columns(m: pd.DataFrame, unit: str) -> pd.DataFrame:
+    """The columns the Moments and Trends tables share (MOMENT_HELP), one row per row of
+    `m` (the engine's moments or trend rows)."""
 
     def num(v: float, fmt: str) -> str:
         return format(v, fmt) if math.isfinite(v) else EMPTY
@@ -128,9 +138,6 @@ def moment_rows(result: MomentsResult, segment: str) -> pd.DataFrame:
             "Touchpoint": m.touchpoint.astype(str).to_numpy(),
             "Class": [class_label(str(c)) for c in m["class"]],
             "What to do": [str(a).capitalize() if a else EMPTY for a in m.action],
-            "At stake": [stake_text(float(v), unit) for v in m.at_stake],
-            "What it means": [STAKE_MEANING.get(str(b), EMPTY) for b in m.stake_basis],
-            "How sure": [sure.get(t, "") or EMPTY for t in m.touchpoint],
             "Rated by": [num(float(v), ",.0f") for v in m.n],
             "Average rating": [num(float(v), ".1f") for v in m["mean"]],
             "Low raters": [_pct(float(v)) for v in m.bottom_box],
@@ -143,7 +150,7 @@ def moment_rows(result: MomentsResult, segment: str) -> pd.DataFrame:
                 _effect(float(v), float(lo), float(hi), unit)
                 for v, lo, hi in zip(m.reward, m.reward_lo, m.reward_hi, strict=True)
             ],
-            "Just enough": [num(float(v), "g") for v in m.just_enough],
+            "Just enough": [num(float(v), "g") for v in m.get("just_enough", [math.nan] * len(m))],
             "Note": [_note(r) for r in m.reason],
         }
     )
@@ -191,6 +198,118 @@ def difference_rows(diffs: pd.DataFrame, unit: str, alpha: float = 0.05) -> pd.D
             f"Class for {b}": [class_label(str(c)) for c in diffs.class_b],
         }
     )
+
+
+CHANGE_HELP = {
+    "Class then": "the touchpoint's class in the earlier wave",
+    "Class now": "its class in the later wave",
+    "Low rating costs": "how much more (+) or less (−) a low rating costs the outcome in the "
+    "later wave, with its 95% interval",
+    "Top rating adds": "how much more (+) or less (−) a top rating adds in the later wave, "
+    "with its 95% interval",
+    "Low raters": "change in the share who gave a low rating, in percentage points of those "
+    "who rated it",
+    "Top raters": "change in the share who gave a top rating, in percentage points",
+    "How sure": "clear: the change holds after allowing for every touchpoint, measure and "
+    "segment compared; could be chance: it does not",
+    "Note": PLAN_HELP["Note"],
+}
+
+
+def _change(d: float, se: float, unit: str, z: float) -> str:
+    """'+2.1 pts (−0.3 to +4.5)': a change between waves and its interval, '–' without."""
+    if not math.isfinite(d):
+        return EMPTY
+    if not math.isfinite(se):
+        return amount(d, unit, signed=True)
+    bare = [amount(x, unit, signed=True).split(" ")[0] for x in (d - z * se, d + z * se)]
+    return f"{amount(d, unit, signed=True)} ({bare[0]} to {bare[1]})"
+
+
+def _share_change(v: float) -> str:
+    return f"{100 * v:+.1f} pts" if math.isfinite(v) else EMPTY
+
+
+def change_rows(changes: pd.DataFrame, unit: str, alpha: float = 0.05) -> pd.DataFrame:
+    """trend.compare_waves' rows for the Trends page (CHANGE_HELP): each change later −
+    earlier in the outcome's unit with its 95% interval, share changes in percentage
+    points, "clear" when its Benjamini-Hochberg q (p_adj) is below α, else "could be
+    chance"; '–' where a measure was not estimated."""
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    c = changes
+    return pd.DataFrame(
+        {
+            "Touchpoint": c.touchpoint.astype(str).to_numpy(),
+            "From": c.from_wave.astype(str).to_numpy(),
+            "To": c.to_wave.astype(str).to_numpy(),
+            "Class then": [class_label(str(x)) for x in c.from_class],
+            "Class now": [class_label(str(x)) for x in c.to_class],
+            "Low rating costs": [
+                _change(float(d), float(se), unit, z)
+                for d, se in zip(c.d_penalty, c.d_penalty_se, strict=True)
+            ],
+            "Top rating adds": [
+                _change(float(d), float(se), unit, z)
+                for d, se in zip(c.d_reward, c.d_reward_se, strict=True)
+            ],
+            "Low raters": [_share_change(float(v)) for v in c.d_bottom_box],
+            "Top raters": [_share_change(float(v)) for v in c.d_top_box],
+            "How sure": [
+                EMPTY if not math.isfinite(q) else "clear" if q < alpha else "could be chance"
+                for q in c.p_adj.astype(float)
+            ],
+            "Note": [_note(r) for r in c.reason],
+        }
+    )
+
+
+FIX_HELP = {
+    "Class now": "the touchpoint's class in the later wave",
+    "At stake then": "what the outcome would gain in the earlier wave if the touchpoint's low "
+    "raters moved to the middle",
+    "At stake now": "the same in the later wave",
+    "Change": "now − then, with its 95% interval",
+    "Verdict": "removed, reduced, unchanged, worse, or cannot tell (too little data)",
+}
+
+
+def fix_rows(fixes: pd.DataFrame, unit: str) -> pd.DataFrame:
+    """trend.fix_check's rows for "Did the fix work" (FIX_HELP): the risk then and now by
+    stake_text, the change with its 95% interval, the verdict."""
+    f = fixes
+
+    def change(d: float, lo: float, hi: float) -> str:
+        if not math.isfinite(d):
+            return EMPTY
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return amount(d, unit, signed=True)
+        bare = [amount(x, unit, signed=True).split(" ")[0] for x in (lo, hi)]
+        return f"{amount(d, unit, signed=True)} ({bare[0]} to {bare[1]})"
+
+    return pd.DataFrame(
+        {
+            "Touchpoint": f.touchpoint.astype(str).to_numpy(),
+            "From": f.from_wave.astype(str).to_numpy(),
+            "To": f.to_wave.astype(str).to_numpy(),
+            "Class now": [class_label(str(x)) for x in f.to_class],
+            "At stake then": [stake_text(float(v), unit) for v in f.risk_from],
+            "At stake now": [stake_text(float(v), unit) for v in f.risk_to],
+            "Change": [
+                change(float(d), float(lo), float(hi))
+                for d, lo, hi in zip(f.d_risk, f.d_risk_lo, f.d_risk_hi, strict=True)
+            ],
+            "Verdict": [str(v) if v else EMPTY for v in f.verdict],
+        }
+    )
+
+
+def trend_rows(rows: pd.DataFrame, unit: str) -> pd.DataFrame:
+    """One segment's rows of trend.compute_trend's table for the Trends page: the wave,
+    then the Moments table's columns (MOMENT_HELP) without the amount at stake, which the
+    chart above shows per wave."""
+    out = _touchpoint_columns(rows, unit).drop(columns="Just enough")  # not per wave
+    out.insert(0, "Wave", rows.wave.astype(str).to_numpy())
+    return out
 
 
 DIFFERENCE_HELP = {

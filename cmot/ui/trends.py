@@ -20,6 +20,14 @@ from cmot.moments import ALL
 from cmot.report import TrendSection
 from cmot.store import DatasetInfo, Link
 from cmot.sums import Settings
+from cmot.tables import (
+    CHANGE_HELP,
+    FIX_HELP,
+    MOMENT_HELP,
+    change_rows,
+    fix_rows,
+    trend_rows,
+)
 from cmot.text import escape_markdown
 from cmot.trend import TrendResult, compare_waves, compute_trend, fix_check
 from cmot.ui.context import show_context
@@ -44,35 +52,6 @@ BY_VALUE = "value"  # group a wave column by its values (a date column: by month
 # The migration chart names at most this many touchpoints (the segment's moments first):
 # past a dozen lines through three waves the chart is a tangle.
 MIGRATION_MOST = 12
-CHANGE_TABLE = [
-    "touchpoint",
-    "from_wave",
-    "to_wave",
-    "from_class",
-    "to_class",
-    "d_penalty",
-    "d_penalty_se",
-    "d_reward",
-    "d_reward_se",
-    "d_bottom_box",
-    "d_top_box",
-    "p_adj",
-    "reason",
-    "sentence",
-]
-FIX_TABLE = [
-    "touchpoint",
-    "from_wave",
-    "to_wave",
-    "to_class",
-    "risk_from",
-    "risk_to",
-    "d_risk",
-    "d_risk_lo",
-    "d_risk_hi",
-    "verdict",
-    "sentence",
-]
 
 
 @dataclass(frozen=True)
@@ -229,6 +208,11 @@ def trend(view: PageView, option: WaveOption, by: str) -> TrendResult:
     return computed("Computing the moments of truth of each wave…", compute)
 
 
+def _help(words: dict[str, str]) -> dict[str, object]:
+    """A table's column_config: each header's meaning on hover."""
+    return {c: st.column_config.Column(c, help=h) for c, h in words.items()}
+
+
 def segment_rows(result: TrendResult, segment: str) -> pd.DataFrame:
     """One segment's rows of the trend table (waves in order, journey order within)."""
     return result.trend[result.trend.segment == segment]
@@ -361,8 +345,8 @@ def draw() -> None:
     show_context(view)
     st.caption(
         "Each survey wave analysed on its own, then compared: how each touchpoint moved "
-        "(migration chart), which changes are significant after Benjamini-Hochberg (one "
-        "sentence each), whether the earlier wave's vulnerabilities were fixed, and what is "
+        "(migration chart), which changes are clear, not chance (one sentence each), "
+        "whether the earlier wave's vulnerabilities were fixed, and what is "
         "at stake from wave to wave."
     )
     options = wave_sources(view.info)
@@ -487,8 +471,9 @@ def draw() -> None:
     mine = changes[changes.segment == segment]
     st.subheader(f"Significant changes, {escape_markdown(older)} → {escape_markdown(newer)}")
     st.caption(
-        "Differences later − earlier with 95% intervals; q after Benjamini-Hochberg across "
-        "every touchpoint, measure and segment of the two waves."
+        "Changes later − earlier in the outcome's unit with 95% intervals; clear means it "
+        "holds after allowing for every touchpoint, measure and segment of the two waves "
+        "compared (hover a column's name for what it means)."
     )
     sig = mine[mine.significant.astype(bool)]
     for sentence in sig.sentence:
@@ -497,7 +482,12 @@ def draw() -> None:
         st.markdown(
             escape_markdown(f"No significant change for {segment} between {older} and {newer}.")
         )
-    table(mine[CHANGE_TABLE], "changes_table", f"changes-{segment}-{older}-{newer}")
+    table(
+        change_rows(mine, result.unit, s.alpha),
+        "changes_table",
+        f"changes-{segment}-{older}-{newer}",
+        column_config=_help(CHANGE_HELP),
+    )
     st.subheader("Did the fix work")
     fixes = derived.get(result, ("fixes", pair), lambda: fix_check(result, [pair]))
     fmine = fixes[fixes.segment == segment]
@@ -506,7 +496,12 @@ def draw() -> None:
     if fmine.empty:
         st.markdown(escape_markdown(f"{segment} had no vulnerability in {older} to check."))
     else:
-        table(fmine[FIX_TABLE], "fixes_table", f"fixes-{segment}-{older}-{newer}")
+        table(
+            fix_rows(fmine, result.unit),
+            "fixes_table",
+            f"fixes-{segment}-{older}-{newer}",
+            column_config=_help(FIX_HELP),
+        )
     st.subheader("At stake across waves")
     st.caption(
         "The amount at stake of the same touchpoints in each wave where it is a moment of "
@@ -520,7 +515,12 @@ def draw() -> None:
         "at_stake",
         f"at-stake-{segment}",
     )
-    table(rows, "trend_table", f"trend-{segment}")
+    table(
+        trend_rows(rows, result.unit),
+        "trend_table",
+        f"trend-{segment}",
+        column_config=_help(MOMENT_HELP),
+    )
 
 
 def _demo_button() -> None:

@@ -64,7 +64,7 @@ def test_kansas_city_waves_on_the_trends_page(server: Server, page: object, tmp_
     csv_dl.value.save_as(csv_path)
     headline, csv = csv_path.read_text(encoding="utf-8-sig").split("\n", 1)
     assert headline.startswith("kc-waves v1 · ")  # the page's context first (issue 28)
-    assert csv.startswith("touchpoint,from_wave,to_wave,from_class,to_class")
+    assert csv.startswith("Touchpoint,From,To,Class then,Class now")
     assert "1QSEP2021,3QMAR2022" in csv
     with page.expect_download(timeout=90_000) as png_dl:  # type: ignore[attr-defined]
         page.locator(".st-key-migration_png button").click()  # type: ignore[attr-defined]
@@ -166,6 +166,7 @@ def test_kansas_city_waves_linked_on_the_data_page(
         page.locator(".st-key-changes_table_csv button").click()  # type: ignore[attr-defined]
     csv_path = tmp_path / "changes-link.csv"
     csv_dl.value.save_as(csv_path)
-    changes = pd.read_csv(csv_path, encoding="utf-8-sig")
+    # The first line is the page's context (issue 28): the table starts on the second.
+    changes = pd.read_csv(csv_path, encoding="utf-8-sig", skiprows=1)
     assert len(changes) > 10
-    assert set(changes.from_wave) == {"kc 2021-09"} and set(changes.to_wave) == {"kc 2022-03"}
+    assert set(changes.From) == {"kc 2021-09"} and set(changes.To) == {"kc 2022-03"}
