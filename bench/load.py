@@ -169,7 +169,7 @@ async def _upload(browser: Any, url: str, k: int, csv: Path, result: Result) -> 
     step = "open the Data page"
     try:
         await page.goto(url + "/data")
-        uploader = page.get_by_test_id("stFileUploader")
+        uploader = page.locator(".st-key-upload").get_by_test_id("stFileUploader")  # the survey's
         await uploader.wait_for()
         await page.wait_for_function(_IDLE, polling=POLL_MS)
         t = time.monotonic()

@@ -19,7 +19,8 @@ pytestmark = [
 
 COOKIE_SECRET = "cmot-e2e-cookie-secret-7f3a9c1e5b2d4f6a8c0e"
 CLIENT_SECRET = "cmot-e2e-client-secret-0b1c2d3e4f5a6b7c"
-UPLOADER = '[data-testid="stFileUploader"]'
+# The survey's uploader (key "upload"), not the batch's below it.
+UPLOADER = '.st-key-upload [data-testid="stFileUploader"]'
 
 
 @pytest.fixture(scope="module")

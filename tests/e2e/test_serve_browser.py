@@ -63,7 +63,7 @@ def shows(locator: Any, timeout: float = 45_000) -> None:
 def upload_and_save(page: Any, url: str, name: str) -> None:
     """A person on the Data page: choose the file, name the dataset, save."""
     page.goto(url + "/data")
-    uploader = page.get_by_test_id("stFileUploader")
+    uploader = page.locator(".st-key-upload").get_by_test_id("stFileUploader")  # not the batch's
     shows(uploader)
     uploader.locator("input[type=file]").set_input_files(str(DEMO_CSV))
     shows(uploader.get_by_text(DEMO_CSV.name))

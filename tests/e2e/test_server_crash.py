@@ -53,7 +53,7 @@ def test_sigkill_while_saving_an_upload_leaves_the_store_whole(
     try:
         page.goto(server.url + "/data")
         page.get_by_text("Stored datasets").wait_for(timeout=60_000)  # first run done
-        uploader = page.get_by_test_id("stFileUploader")
+        uploader = page.locator(".st-key-upload").get_by_test_id("stFileUploader")  # the survey's
         uploader.locator("input[type=file]").set_input_files(str(big_csv))
         uploader.get_by_text(big_csv.name).wait_for(timeout=60_000)
         page.get_by_label("Dataset name").fill("big")
