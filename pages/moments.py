@@ -7,6 +7,7 @@ from cmot.tables import MOMENT_HELP, moment_rows
 from cmot.text import escape_markdown
 from cmot.ui.context import show_context
 from cmot.ui.evidence import evidence_panel
+from cmot.ui.explain import how_calculated
 from cmot.ui.frame import (
     current_view,
     data_warnings,
@@ -39,7 +40,6 @@ seg = url_widget(
     key="segment",
     default=options[1] if len(options) > 1 else options[0],
 )
-st.caption(settings_caption(view, result, seg))
 rows = result.moments[result.moments.segment == seg]
 info = result.segments.set_index("segment").loc[seg]
 if info.reason:  # guardrails sit where the numbers would be
@@ -90,3 +90,5 @@ table(
     column_config={c: st.column_config.Column(c, help=h) for c, h in MOMENT_HELP.items()},
 )
 evidence_panel(view, result, seg)
+# The thresholds (IA, α) and the method's terms behind one expander: plain words first.
+how_calculated(settings_caption(view, result, seg), ("penalty", "class", "stake", "sure"))
