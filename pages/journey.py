@@ -8,6 +8,7 @@ from cmot.spec import CMOT_TAGS
 from cmot.summary import action_plan
 from cmot.text import escape_markdown
 from cmot.ui.context import show_context
+from cmot.ui.explain import how_calculated
 from cmot.ui.frame import (
     current_view,
     data_warnings,
@@ -59,7 +60,6 @@ result_chart(
     "journey",
     "journey-map",
 )
-st.caption(settings_caption(view, result))
 data_warnings(result, chosen)
 steps = st.tabs(
     [
@@ -124,3 +124,5 @@ with steps[3]:
 with steps[4]:
     for line in derived.get(result, ("journey_redesign", shown), _redesign):
         st.markdown(line)
+# The thresholds (IA, α) and the method's terms behind one expander: plain words first.
+how_calculated(settings_caption(view, result), ("penalty", "class", "stake", "sure"))
