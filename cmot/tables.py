@@ -312,6 +312,29 @@ def trend_rows(rows: pd.DataFrame, unit: str) -> pd.DataFrame:
     return out
 
 
+DRIVER_HELP = {
+    "Moments of truth": "its moments of truth, largest range of impact first, with their class",
+    "Own data": "the share of the segment's estimate that comes from its own respondents "
+    "when segments are pooled (– when each segment stands alone)",
+    "Note": PLAN_HELP["Note"],
+}
+
+
+def driver_rows(overview: pd.DataFrame) -> pd.DataFrame:
+    """segments.driver_overview's rows for the Segments page (DRIVER_HELP): own data as %,
+    '–' where there is nothing."""
+    o = overview
+    return pd.DataFrame(
+        {
+            "Segment": o.segment.astype(str).to_numpy(),
+            "Respondents": [f"{int(v):,}" for v in o.respondents],
+            "Moments of truth": [str(v) or EMPTY for v in o["moments of truth"]],
+            "Own data": [_pct(float(v)) for v in o["own data"]],
+            "Note": [_note(r) for r in o.note],
+        }
+    )
+
+
 DIFFERENCE_HELP = {
     "Effect": "a low rating costs: how much lower the outcome is for a low rating than a "
     "middle one; a top rating adds: how much higher for a top rating",

@@ -12,6 +12,7 @@ from cmot.segments import (
     save_segmentation,
     segment,
 )
+from cmot.tables import DRIVER_HELP, driver_rows
 from cmot.text import escape_markdown
 from cmot.ui.auth import require_analyst
 from cmot.ui.context import show_context
@@ -116,7 +117,12 @@ if seg is not None:
             f"**Moments of truth by driver segment** ({escape_markdown(found.method)}; "
             "the Method settings switch it)"
         )
-        table(driver_overview(found), "seg_driver_moments", "driver-segment-moments")
+        table(
+            driver_rows(driver_overview(found)),
+            "seg_driver_moments",
+            "driver-segment-moments",
+            column_config={c: st.column_config.Column(c, help=h) for c, h in DRIVER_HELP.items()},
+        )
     name = st.text_input("Save as", value=" x ".join(cols)[:60], key="seg_save_name")
     if st.button("Save segmentation", key="seg_save", type="primary") and require_analyst(
         "save segmentations"

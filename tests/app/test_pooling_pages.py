@@ -111,6 +111,7 @@ def test_driver_segments_moments_follow_the_pooling_setting(store_dir: Path, poo
     settings), saying which estimate they are; pooled, each segment's own data."""
     from cmot.segments import driver_moments, driver_overview
     from cmot.sums import Settings
+    from cmot.tables import driver_rows
 
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params.update({"dataset": "demo", "pool": pool})
@@ -123,19 +124,21 @@ def test_driver_segments_moments_follow_the_pooling_setting(store_dir: Path, poo
     ok(at)
     assert not at.error, [e.value for e in at.error]
     assert f"Moments of truth by driver segment** ({POOLING_WORDS[pool]};" in texts(at)
-    shown = next(d.value for d in at.dataframe if "own data" in d.value.columns)
+    shown = next(d.value for d in at.dataframe if "Own data" in d.value.columns)
     seg = at.session_state["seg_result"]
     store = Store(store_dir)
     info = store.get_dataset("demo")
     want = driver_overview(
         driver_moments(store.cursor(), info.table, info.spec, seg, Settings(pooling=pool))
     )
-    pd.testing.assert_frame_equal(shown.reset_index(drop=True), want, check_dtype=False)
+    pd.testing.assert_frame_equal(shown.reset_index(drop=True), driver_rows(want))
     assert len(want) == 2
     if pool == "partial":
         assert want["own data"].between(0, 1, inclusive="left").all()
+        assert shown["Own data"].str.fullmatch(r"\d{1,3}%").all()  # as %, never 0.996
     else:
         assert want["own data"].isna().all()
+        assert (shown["Own data"] == "–").all()  # alone: a dash, never None
 
 
 @pytest.fixture
