@@ -31,6 +31,7 @@ from cmot.tables import (
 from cmot.text import escape_markdown
 from cmot.trend import TrendResult, compare_waves, compute_trend, fix_check
 from cmot.ui.context import show_context
+from cmot.ui.explain import how_calculated
 from cmot.ui.frame import PageView, ViewKey, computed, settings_caption
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store
@@ -443,7 +444,6 @@ def draw() -> None:
     if option.kind == "link":
         first_id = get_store().get_link(option.column).dataset_ids[0]
         shown = replace(view, info=get_store().get_dataset_by_id(first_id))
-    st.caption(settings_caption(shown, first))
     for line in too_small(result, segment):
         st.warning(line, icon="⚠️")
     rows = segment_rows(result, segment)
@@ -521,6 +521,8 @@ def draw() -> None:
         f"trend-{segment}",
         column_config=_help(MOMENT_HELP),
     )
+    # The thresholds (IA, α) and the method's terms behind one expander: plain words first.
+    how_calculated(settings_caption(shown, first), ("penalty", "class", "stake", "sure"))
 
 
 def _demo_button() -> None:
