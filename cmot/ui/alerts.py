@@ -48,10 +48,10 @@ def draw(store: Store, info: DatasetInfo | None) -> None:
     st.title("Alerts")
     st.caption(
         "Each batch is compared with every batch before it, per segment and touchpoint: an "
-        "alert when its bottom-box share or its penalty worsened beyond chance (one-sided "
-        "tests, Benjamini-Hochberg per batch at 0.05 / 26, so half a year of weekly batches "
-        "raises a false alert at most 5% of the time). The grey band is where the share stays "
-        "when nothing changed."
+        "alert when its share of low ratings, or what a low rating costs the outcome, "
+        "worsened beyond chance (tested so that half a year of weekly batches raises a false "
+        "alert at most 5% of the time; docs/METHODS.md, Watching the moments, has the "
+        "method). The grey band is where the share stays when nothing changed."
     )
     if info is None or info.external is not None:
         st.info("Pick a stored dataset; alerts watch the batches added to it.")
