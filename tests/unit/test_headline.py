@@ -164,6 +164,22 @@ def test_demo_headline_names_the_outcome_and_puts_vulnerabilities_first(
     assert stakes == sorted(stakes, reverse=True)
 
 
+def test_the_banner_names_the_amount_the_lists_show(
+    demo: tuple[Store, DatasetInfo, MomentsResult],
+) -> None:
+    """The banner's effect per respondent (28.4 pts) is not the moment's amount at stake
+    (17.5 pts, in Invest next): it says both, and the latter equals the list's."""
+    _, info, result = demo
+    h = build_headline(result, info.spec, segments_of(result))
+    said = h.difference
+    assert "per respondent" in said, said
+    rows = {(p.touchpoint, p.segment): p.amount for p in h.fix_first + h.invest_next}
+    named = [(tp, seg, a) for (tp, seg), a in rows.items() if f"at {tp}," in said]
+    assert named, (said, rows)
+    _, seg, shown = named[0]
+    assert said.endswith(f"At stake there for {seg}: {shown}."), (said, shown)
+
+
 def test_stake_text_dashes_a_missing_amount() -> None:
     assert stake_text(math.nan, "percentage points") == "–"
     assert stake_text(0.047, "percentage points") == "4.7 pts"
