@@ -174,6 +174,36 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", html.escape(flat, quote=False))
 
 
+# A code span as `code_span` writes one: a fence of backticks, the shortest text, the same
+# fence not followed by another backtick.
+_CODE_SPAN = re.compile(r"(`+).+?\1(?!`)")
+
+
+def escape_message(text: str) -> str:
+    """A message that may quote names from the data (an error's), as Markdown that renders
+    it literally: its code spans (commands, paths: `code_span`) kept, as Markdown shows a
+    code span's text as typed; everything else through `escape_markdown`, line by line."""
+    lines = []
+    for line in text.split("\n"):
+        out, at = [], 0
+        for m in _CODE_SPAN.finditer(line):
+            out += [_escaped_between(line[at : m.start()]), m.group(0)]
+            at = m.end()
+        out.append(_escaped_between(line[at:]))
+        lines.append("".join(out))
+    return "\n".join(lines)
+
+
+def _escaped_between(text: str) -> str:
+    """escape_markdown of the text between code spans, the spaces at its ends kept (it
+    flattens them away), so words do not run into the span."""
+    if not text.strip():
+        return " " if text else ""
+    lead = " " if text[0].isspace() else ""
+    trail = " " if text[-1].isspace() else ""
+    return f"{lead}{escape_markdown(text)}{trail}"
+
+
 def code_span(text: str) -> str:
     """`text` as a Markdown code span, shown as typed: a user's path or table name in a
     message Streamlit renders (a glob's stars would read as emphasis, a `$` as maths), and

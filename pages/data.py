@@ -9,6 +9,7 @@ from cmot.ui.append import append_form
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.datasets import manage_datasets
 from cmot.ui.edit import edit_mapping, edit_picker
+from cmot.ui.frame import show_error
 from cmot.ui.hosting import upload_limit_mb
 from cmot.ui.links import link_datasets
 from cmot.ui.mapping import UPLOAD_TYPES, MappingResult, mapping_step, no_file
@@ -42,7 +43,7 @@ else:
     try:
         result = mapping_step(upload.getvalue(), upload.name)
     except CmotError as e:  # the file itself cannot be read: nothing to map
-        st.error(str(e))
+        show_error(e)
 ready = result is not None and result.spec is not None
 saving = st.button("Save dataset", key="upload_save", disabled=not ready, type="primary")
 if saving and upload is not None and result is not None and require_analyst("save datasets"):
@@ -56,7 +57,7 @@ if saving and upload is not None and result is not None and require_analyst("sav
                 source_name=upload.name,
             )
     except CmotError as e:
-        st.error(str(e))
+        show_error(e)
     else:
         st.session_state["saved"] = (
             f"Saved {escape_markdown(repr(info.name))} version {info.version}: "

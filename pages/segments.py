@@ -21,6 +21,7 @@ from cmot.ui.frame import (
     clear_saved_cache,
     computed,
     current_view,
+    show_error,
     show_segmentation,
 )
 from cmot.ui.state import get_store, require_app_frame
@@ -73,7 +74,7 @@ if st.button("Find segments", key="seg_run", type="primary"):
             )
             status.update(label="Segments found", state="complete", expanded=False)
     except CmotError as e:
-        st.error(str(e))
+        show_error(e)
 seg = st.session_state.get("seg_result")
 if seg is not None:
     if len(seg.k_curve) and seg.k_curve.drop(columns=["k", "chosen"]).notna().any().any():
@@ -94,7 +95,7 @@ if seg is not None:
     try:
         seg = seg.with_names(list(edited["name"]))
     except CmotError as e:
-        st.error(str(e))
+        show_error(e)
     labelled = seg.profile.assign(attribute=seg.profile.attribute.map(spec.label_of))
     profile = labelled.pivot_table(
         index=["attribute", "level"], columns="name", values="index"
@@ -130,7 +131,7 @@ if seg is not None:
         try:
             save_segmentation(store, view.info.id, name, seg, replace=True)
         except CmotError as e:
-            st.error(str(e))
+            show_error(e)
         else:
             show_segmentation(f"saved: {name.strip()}")
 st.subheader("Saved segmentations")
@@ -152,7 +153,7 @@ if view.saved_id is not None:  # the one the sidebar analyses by: rename its seg
             }
             store.rename_segments(view.saved_id, renames)  # all the names or none
         except CmotError as e:
-            st.error(str(e))
+            show_error(e)
         else:
             clear_results()  # cached results carry the old names
             st.rerun()

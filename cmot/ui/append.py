@@ -10,6 +10,7 @@ from cmot.errors import CmotError
 from cmot.store import Store
 from cmot.text import escape_markdown
 from cmot.ui.auth import require_analyst
+from cmot.ui.frame import show_error
 from cmot.ui.hosting import upload_limit_mb
 from cmot.ui.mapping import UPLOAD_TYPES
 from cmot.ui.state import show_dataset
@@ -40,7 +41,7 @@ def append_form(store: Store) -> None:
         try:
             report = check_batch_file(store, pick, data, batch.name)
         except CmotError as e:
-            st.error(str(e))
+            show_error(e)
             return
         st.caption("What adding it would give (nothing is stored yet):")
         st.code(report.to_text(), language=None)
@@ -52,7 +53,7 @@ def append_form(store: Store) -> None:
             with st.spinner("Adding the batch…"):
                 done = append_batch(store, pick, data, batch.name)
         except CmotError as e:
-            st.error(str(e))
+            show_error(e)
             return
         st.session_state["saved"] = (escape_markdown(done.text()), done.report.to_text())
         show_dataset(done.info.name)

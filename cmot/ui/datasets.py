@@ -9,7 +9,7 @@ from cmot.spec import dumps_spec
 from cmot.store import Store
 from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst, require_analyst
-from cmot.ui.frame import source_text
+from cmot.ui.frame import show_error, source_text
 from cmot.ui.state import default_dataset, set_default_dataset, show_dataset
 
 
@@ -65,7 +65,7 @@ def manage_datasets(store: Store) -> None:
         try:
             store.rename_dataset(pick, new)
         except CmotError as e:
-            st.error(str(e))
+            show_error(e)
         else:
             if pick == opens:  # the default follows its dataset's new name
                 set_default_dataset(store, new.strip())

@@ -17,6 +17,7 @@ from cmot.ingest import reingest, source_of
 from cmot.store import Store
 from cmot.text import escape_markdown
 from cmot.ui.auth import require_analyst
+from cmot.ui.frame import show_error
 from cmot.ui.mapping import Start, mapping_step
 from cmot.ui.state import show_dataset
 
@@ -65,7 +66,7 @@ def edit_mapping(store: Store) -> bool:
             Start(f"edit-{info.id}", info.spec, str(info.report.get("layout") or "") or None),
         )
     except CmotError as e:
-        st.error(str(e))
+        show_error(e)
         return True
     ready = result.spec is not None
     save = st.button(
@@ -79,7 +80,7 @@ def edit_mapping(store: Store) -> bool:
             with st.spinner("Reading, validating and saving the file again…"):
                 new, report = reingest(store, info, result.options)
         except CmotError as e:
-            st.error(str(e))
+            show_error(e)
         else:
             st.session_state.pop(EDITING, None)
             st.session_state["saved"] = (

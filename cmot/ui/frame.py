@@ -26,7 +26,7 @@ from cmot.moments import ALL, MomentsResult, Settings, analyse_stats, find_momen
 from cmot.spec import JourneySpec
 from cmot.store import DatasetInfo, Store
 from cmot.sums import DEFAULT_POOLING, POOLING_WORDS, POOLINGS, segment_sql_expr
-from cmot.text import escape_markdown
+from cmot.text import escape_markdown, escape_message
 from cmot.ui.auth import is_analyst
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store, spark_for
@@ -100,11 +100,18 @@ def page_guard() -> Iterator[None]:
     try:
         yield
     except CmotError as e:
-        st.error(error_text(e), icon=":material/error:")
+        show_error(e)
     except Exception as e:
         ref = f"{type(e).__name__} at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
         log.exception("page failed (%s)", ref)
         st.error(f"{UNEXPECTED} ({ref}).", icon=":material/error:")
+
+
+def show_error(error: CmotError) -> None:
+    """`error` in an error box, as whoever runs the script may read it (`error_text`); its
+    message may quote names from the data, so it renders literally but for its code spans
+    (`escape_message`)."""
+    st.error(escape_message(error_text(error)), icon=":material/error:")
 
 
 def error_text(error: CmotError) -> str:
@@ -522,7 +529,7 @@ def computed(what: str, compute: Callable[[], T]) -> T:
         with st.spinner(what):
             return compute()
     except CmotError as e:
-        st.error(error_text(e))
+        show_error(e)
         st.stop()
         raise  # unreachable: st.stop raises
 

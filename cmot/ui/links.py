@@ -11,6 +11,7 @@ from cmot.harmonise import columns_info, propose_matches
 from cmot.store import Store
 from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst, require_analyst
+from cmot.ui.frame import show_error
 
 MATCH_COLUMNS = ["first-wave column", "other column", "how", "evidence"]
 
@@ -105,7 +106,7 @@ def _propose_and_save(store: Store, ids: list[int], names: list[str]) -> None:
         try:
             store.save_link(link_name, ids, wave_labels, mapping)
         except CmotError as e:
-            st.error(str(e))
+            show_error(e)
         else:
             saved = f"Saved link {link_name.strip()!r}: {', '.join(wave_labels)}."
             st.success(escape_markdown(saved))
@@ -131,6 +132,6 @@ def _stored_links(store: Store) -> None:
         try:
             store.delete_link(pick)
         except CmotError as e:
-            st.error(str(e))
+            show_error(e)
         else:
             st.success(escape_markdown(f"Deleted link {pick!r}; its datasets stay."))

@@ -13,6 +13,7 @@ from cmot.options import IngestOptions
 from cmot.spec import loads_spec
 from cmot.store import Store
 from cmot.ui.auth import require_analyst
+from cmot.ui.frame import show_error
 from cmot.ui.state import show_dataset
 
 ENGINES: dict[EngineName, str] = {"duckdb": "DuckDB (this server)", "spark": "Spark"}
@@ -102,7 +103,7 @@ def register_form(store: Store) -> None:
                     options,
                 )
         except CmotError as err:
-            st.error(str(err))
+            show_error(err)
             return
         st.session_state["saved"] = (
             f"Registered {info.name!r} version {info.version}: {info.rows_kept:,} respondents, "

@@ -7,7 +7,14 @@ import io
 import pandas as pd
 
 from cmot.report import to_csv
-from cmot.text import code_span, escape_html, escape_markdown, for_display, mask_personal
+from cmot.text import (
+    code_span,
+    escape_html,
+    escape_markdown,
+    escape_message,
+    for_display,
+    mask_personal,
+)
 
 NASTY = (
     "<script>alert(1)</script> see [my site](http://evil.example) "
@@ -63,3 +70,17 @@ def test_code_span_shows_paths_as_typed() -> None:
     assert code_span("lake/*/part-*.parquet") == "`lake/*/part-*.parquet`"
     assert code_span("a`b") == "``a`b``"  # a fence longer than any backtick run inside
     assert code_span("`x") == "`` `x ``"  # padded: a span may not open on its own fence
+
+
+def test_escape_message_keeps_code_spans_and_escapes_the_rest() -> None:
+    """An error quoting a name from the data renders it literally; its commands stay code."""
+    said = (
+        f"Column [x](http://evil.test/a) ![i](http://evil.test/i.png) $x$ is missing: run "
+        f"{code_span('python -m cmot link a*.csv')} then {code_span('a`b')}\n# not a heading"
+    )
+    out = escape_message(said)
+    first, second = out.split("\n")
+    assert "\\[x\\]\\(http\\:\u2060//evil\\.test/a\\)" in first and "\\$x\\$" in first
+    assert " run `python -m cmot link a*.csv` then ``a`b``" in first  # spaced, as typed
+    assert second == "\\# not a heading"
+    assert escape_message("plain words") == "plain words"
