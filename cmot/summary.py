@@ -111,18 +111,18 @@ def difference_sentence(result: MomentsResult, best: pd.Series | None) -> str:
     )
     v_hi, v_lo = max(best.value_a, best.value_b), min(best.value_a, best.value_b)
     what = "a low rating costs" if best.measure == "penalty" else "a top rating adds"
-    said = (
-        f"The biggest difference: at {best.touchpoint}, {what} {amount(v_hi, result.unit)} "
-        f"of the outcome per respondent for {hi} but {amount(v_lo, result.unit)} for {lo}."
-    )
     # The effect per respondent is not the moment's amount at stake (it counts how many
     # rate it low, or below the top): name that one too, the number every page shows for
     # this moment, so the banner and the lists below never seem to disagree.
     m = result.moments
     row = m[(m.segment == hi) & (m.touchpoint == best.touchpoint)]
-    if not row.empty and math.isfinite(float(row.iloc[0].at_stake)):
-        said += f" At stake there for {hi}: {amount(float(row.iloc[0].at_stake), result.unit)}."
-    return said
+    stake = float(row.iloc[0].at_stake) if not row.empty else math.nan
+    at_stake = f" ({amount(stake, result.unit)} at stake there)" if math.isfinite(stake) else ""
+    return (
+        f"The biggest difference: at {best.touchpoint}, {what} {amount(v_hi, result.unit)} "
+        f"of the outcome per respondent for {hi}{at_stake} but {amount(v_lo, result.unit)} "
+        f"for {lo}."
+    )
 
 
 def action_plan(result: MomentsResult, segment: str) -> pd.DataFrame:

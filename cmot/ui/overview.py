@@ -108,14 +108,15 @@ def priority_line(p: Priority) -> None:
 def priority_lists(h: Headline) -> None:
     """Fix first and Invest next side by side, three rows each at most."""
     left, right = st.columns(2)
-    whom = "for everyone" if not h.segments_differ else "across the segments"
+    # For whom the lists speak opens the caption below them (h.scope): the headers stay on
+    # one line, so the third row of each list stays on a 1024x768 screen.
     lists = (
         (left, "Fix first", h.fix_first, "failing table stakes"),
         (right, "Invest next", h.invest_next, "differentiators"),
     )
     for col, title, rows, what in lists:
         with col.container(border=True):
-            st.markdown(f"**{title}** · {what}, {whom}")
+            st.markdown(f"**{title}** · {what}")
             for p in rows:
                 priority_line(p)
             if not rows:

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from cmot.demo import DEMO_CSV
 from cmot.read import DEFAULT_MAX_MB
 from tests.conftest import ROOT
+from tests.planted import read_as_text
 
 
 def _upload(monkeypatch: pytest.MonkeyPatch, **env: str) -> AppTest:
@@ -30,7 +31,7 @@ def test_a_file_over_the_size_cap_is_refused_with_a_clear_message(
     store_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = _upload(monkeypatch, CMOT_MAX_UPLOAD_MB="0.05")
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(read_as_text(e.value) for e in at.error)  # escaped Markdown
     assert "over the 0 MB limit" in errors and "CMOT_MAX_UPLOAD_MB" in errors
     assert at.button(key="upload_save").disabled
 
@@ -39,7 +40,7 @@ def test_a_file_over_the_row_cap_is_refused_with_a_clear_message(
     store_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = _upload(monkeypatch, CMOT_MAX_ROWS="1000")
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(read_as_text(e.value) for e in at.error)  # escaped Markdown
     assert "more than 1,000 data rows" in errors and "CMOT_MAX_ROWS" in errors
     assert at.button(key="upload_save").disabled
 
@@ -49,7 +50,7 @@ def test_a_file_over_the_column_cap_is_refused_with_a_clear_message(
 ) -> None:
     columns = DEMO_CSV.read_text().split("\n", 1)[0].count(",") + 1
     at = _upload(monkeypatch, CMOT_MAX_COLUMNS=str(columns - 1))
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(read_as_text(e.value) for e in at.error)  # escaped Markdown
     assert f"{columns} columns" in errors and "CMOT_MAX_COLUMNS" in errors
     assert at.button(key="upload_save").disabled
 

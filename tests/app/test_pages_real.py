@@ -21,6 +21,7 @@ from cmot.store import Store
 from cmot.ui.memo import derived
 from tests.app.kc import KC_STAGES, ingest_kc, kc_csv
 from tests.app.test_pages import APP, PAGES, chart_frames, charts, ok, texts
+from tests.planted import read_as_text
 
 RESULT_PAGES = ["overview", "journey", "moments", "compare", "actions"]
 
@@ -244,7 +245,7 @@ def test_a_user_error_shows_its_message(store_dir: Path, monkeypatch: pytest.Mon
     derived.clear()  # the first run kept its stakes with the result: compute them again
     at.switch_page("pages/overview.py").run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["Pick a segment with more respondents."]
+    assert [read_as_text(e.value) for e in at.error] == ["Pick a segment with more respondents."]
 
 
 def _boom(*_: object, **__: object) -> None:

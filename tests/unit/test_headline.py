@@ -177,7 +177,7 @@ def test_the_banner_names_the_amount_the_lists_show(
     named = [(tp, seg, a) for (tp, seg), a in rows.items() if f"at {tp}," in said]
     assert named, (said, rows)
     _, seg, shown = named[0]
-    assert said.endswith(f"At stake there for {seg}: {shown}."), (said, shown)
+    assert f"for {seg} ({shown} at stake there) but " in said, (said, shown)
 
 
 def test_stake_text_dashes_a_missing_amount() -> None:
