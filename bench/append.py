@@ -1,6 +1,6 @@
 """Append a 1,000-respondent batch to a large stored dataset and refresh its moments' sums:
-incrementally (the earlier files' sums cached, cmot.incremental) against a full recomputation
-(every row read again, cmot.sums.compute_stats), in the same run. Writes bench/append.md.
+incrementally (the earlier files' sums cached, cmot.engine.incremental) against a full recomputation
+(every row read again, cmot.engine.sums.compute_stats), in the same run. Writes bench/append.md.
 
     .venv/bin/python bench/append.py --rows 1000000
 """
@@ -19,13 +19,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cmot.alert_log import refresh  # noqa: E402
-from cmot.append import append_batch  # noqa: E402
-from cmot.feed import feed_batch, feed_csv, feed_spec  # noqa: E402
-from cmot.incremental import estimate, files_sums  # noqa: E402
-from cmot.ingest import IngestOptions, ingest  # noqa: E402
-from cmot.store import Store  # noqa: E402
-from cmot.sums import Settings, compute_stats  # noqa: E402
+from cmot.engine.incremental import estimate, files_sums  # noqa: E402
+from cmot.engine.sums import compute_stats  # noqa: E402
+from cmot.feedback.alert_log import refresh  # noqa: E402
+from cmot.feedback.feed import feed_batch, feed_csv, feed_spec  # noqa: E402
+from cmot.ingest.options import IngestOptions  # noqa: E402
+from cmot.settings import Settings  # noqa: E402
+from cmot.store.append import append_batch  # noqa: E402
+from cmot.store.datasets import Store  # noqa: E402
+from cmot.store.intake import ingest  # noqa: E402
 
 SEG = ["Segment"]
 

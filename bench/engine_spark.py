@@ -8,7 +8,7 @@ travel back.
 Each size's survey is generated once as Parquet under /tmp/cmot-bench-spark/ (reused by
 later runs; not in the repository). Writes bench/engine_spark.md, or with --lookups
 bench/engine_spark_lookups.md: every fit of the HC3 pass written as the lookups a journey
-too wide for the products gets (`cmot.sums_sql._fit_sql`), to price them on the same survey.
+too wide for the products gets (`cmot.engine.sums_sql._fit_sql`), to price them on the same survey.
 Needs requirements-spark.txt and Java 17.
 """
 
@@ -30,12 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.engine import SEGMENTS, TOUCHPOINTS, write_survey  # noqa: E402
-from cmot import sums_sql  # noqa: E402
-from cmot.engines import SparkEngine, spark_session  # noqa: E402
-from cmot.moments import classify_moments  # noqa: E402
+from cmot.engine import sums_sql  # noqa: E402
+from cmot.engine.engines import SparkEngine, spark_session  # noqa: E402
+from cmot.engine.sums import compute_stats  # noqa: E402
+from cmot.engine.sums_sql import stats_from_sql  # noqa: E402
+from cmot.results.moments import classify_moments  # noqa: E402
 from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale  # noqa: E402
-from cmot.sums import compute_stats  # noqa: E402
-from cmot.sums_sql import stats_from_sql  # noqa: E402
 
 DATA = Path("/tmp/cmot-bench-spark")
 WARM_ROWS = 20_000  # a first run that warms the JVM (class loading, JIT) before timing

@@ -22,11 +22,11 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["CMOT_STORE"] = tmp
-        from cmot.demo import COMMENT_COLUMN, DEMO_SPEC, demo_comments, generate_demo
-        from cmot.ingest import ingest
-        from cmot.options import IngestOptions
+        from cmot.ingest.options import IngestOptions
         from cmot.spec import load_spec
-        from cmot.store import Store
+        from cmot.store.datasets import Store
+        from cmot.store.demo import COMMENT_COLUMN, DEMO_SPEC, demo_comments, generate_demo
+        from cmot.store.intake import ingest
 
         t = time.perf_counter()
         frame = generate_demo(round(args.n / 4.4), seed=7).frame  # 4.4 x n_per_segment rows
@@ -40,7 +40,9 @@ def main() -> None:
         print(f"comments: {frame[COMMENT_COLUMN].notna().sum():,}")
         con = store.cursor()
         t = time.perf_counter()
-        from cmot.evidence import evidence_of_table  # sklearn's import counts as first view
+        from cmot.feedback.evidence import (
+            evidence_of_table,  # sklearn's import counts as first view
+        )
 
         ev = evidence_of_table(con, info.table, spec, ["Segment"], [COMMENT_COLUMN])
         first = time.perf_counter() - t

@@ -31,14 +31,14 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cmot import external  # noqa: E402
-from cmot.clean import cleaning_select  # noqa: E402
-from cmot.external import register_external, spark_view  # noqa: E402
-from cmot.moments import Settings, classify_moments, find_moments  # noqa: E402
-from cmot.options import IngestOptions  # noqa: E402
-from cmot.store import Store  # noqa: E402
-from cmot.sums import clear_cache  # noqa: E402
-from cmot.view import filter_values  # noqa: E402
+from cmot.engine.sums import clear_cache  # noqa: E402
+from cmot.engine.view import filter_values  # noqa: E402
+from cmot.ingest.clean import cleaning_select  # noqa: E402
+from cmot.ingest.options import IngestOptions  # noqa: E402
+from cmot.results.moments import Settings, classify_moments, find_moments  # noqa: E402
+from cmot.store import external  # noqa: E402
+from cmot.store.datasets import Store  # noqa: E402
+from cmot.store.external import register_external, spark_view  # noqa: E402
 
 T = 14
 
@@ -137,7 +137,7 @@ def main() -> None:
             reads[name] = got
         spark_rows: list[str] = []
         if args.spark:
-            from cmot.engines import SparkEngine, spark_session
+            from cmot.engine.engines import SparkEngine, spark_session
 
             session = timed("start a local Spark session", rows, spark_session)
             sinfo, _ = timed(

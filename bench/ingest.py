@@ -42,11 +42,12 @@ con.close()
 """,
     ),
     "cmot read_csv (detect + validate, in memory)": (
-        "from cmot.ingest import read_csv",
+        "from cmot.ingest.pipeline import read_csv",
         "rows = read_csv(CSV).data.num_rows",
     ),
     "cmot ingest (detect + validate + save to the store)": (
-        "from cmot.ingest import ingest\nfrom cmot.store import Store\nstore = Store(DB)",
+        "from cmot.store.intake import ingest\n"
+        "from cmot.store.datasets import Store\nstore = Store(DB)",
         'info, _ = ingest(store, CSV, "bench")\nrows = info.rows_kept',
     ),
 }
@@ -54,12 +55,13 @@ con.close()
 # A very wide file (--columns): the Data page's mapping step, and the save after it.
 WIDE_CASES = {
     "cmot detect_roles (the Data page's mapping)": (
-        "from cmot.ingest import detect_roles\nfrom cmot.options import IngestOptions",
+        "from cmot.ingest.pipeline import detect_roles\n"
+        "from cmot.ingest.options import IngestOptions",
         "det = detect_roles(CSV, IngestOptions(max_columns=10**6))\nrows = det.rows",
     ),
     "cmot ingest (map + validate + save to the store)": (
-        "from cmot.ingest import ingest\nfrom cmot.options import IngestOptions\n"
-        "from cmot.store import Store\nstore = Store(DB)",
+        "from cmot.store.intake import ingest\nfrom cmot.ingest.options import IngestOptions\n"
+        "from cmot.store.datasets import Store\nstore = Store(DB)",
         'opts = IngestOptions(outcome="overall", max_columns=10**6)\n'
         'info, _ = ingest(store, CSV, "bench", opts)\nrows = info.rows_kept',
     ),
@@ -101,18 +103,19 @@ def machine() -> str:
 
 def make_csv(path: Path, rows: int) -> None:
     sys.path.insert(0, str(ROOT))
-    from cmot.demo import generate_demo
+    from cmot.store.demo import generate_demo
 
     demo = generate_demo(n_per_segment=round(rows / 4.4), seed=1)
     demo.frame.to_csv(path, index=False)
 
 
 WIDE_NOTE = """\
-Mapping reads a wide file in batches of `cmot.detect.BATCH_COLUMNS` columns, one statement
+Mapping reads a wide file in batches of `cmot.ingest.detect.BATCH_COLUMNS` columns, one statement
 per type and batch, so it grows linearly with the columns. The save does not yet: validation's
-counts (`cmot.clean.plan_select`) and the stored SELECT are one statement each, as wide as the
-file, and DuckDB's planning of such a statement (its common-subexpression pass) grows with the
-square of its width (1,000 columns: 3.6 s CPU to plan the stored SELECT, 0.2 s without that pass).
+counts (`cmot.ingest.clean.plan_select`) and the stored SELECT are one statement each, as wide
+as the file, and DuckDB's planning of such a statement (its common-subexpression pass) grows
+with the square of its width (1,000 columns: 3.6 s CPU to plan the stored SELECT, 0.2 s
+without that pass).
 """
 
 
@@ -209,7 +212,7 @@ def main() -> None:
         "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- machine: {machine()}",
-        f"- file: wide CSV from `cmot.demo.generate_demo`, {rows:,} respondents, "
+        f"- file: wide CSV from `cmot.store.demo.generate_demo`, {rows:,} respondents, "
         f"{size_mb:,.0f} MB, 23 columns (12 touchpoints with 0 = not applicable, weights, "
         "a date, text attributes)",
         f"- method: each case in a fresh subprocess, {args.repeat} interleaved runs, median; "

@@ -37,11 +37,12 @@ CHOICES = 'IngestOptions(outcome="q2_01", outcome_kind="scale")'
 CASES = {
     "duckdb read_csv (baseline)": BARE_CASES["duckdb read_csv (baseline)"],
     "upload to the mapping (detect_roles)": (
-        "from cmot.ingest import IngestOptions, detect_roles",
+        "from cmot.ingest.pipeline import IngestOptions, detect_roles",
         f"det = detect_roles(CSV, {CHOICES})\nrows = det.rows",
     ),
     "save (ingest: detect + validate + store)": (
-        "from cmot.ingest import IngestOptions, ingest\nfrom cmot.store import Store\n"
+        "from cmot.store.intake import IngestOptions, ingest\n"
+        "from cmot.store.datasets import Store\n"
         "store = Store(DB)",
         f'info, _ = ingest(store, CSV, "bench", {CHOICES})\nrows = info.rows_read',
     ),
@@ -56,11 +57,12 @@ GOALS = {
 WIDE_CHOICES = 'IngestOptions(outcome="Overall[1]", outcome_kind="scale")'
 WIDE_CASES = {
     "226 columns: upload to the mapping (detect_roles)": (
-        "from cmot.ingest import IngestOptions, detect_roles",
+        "from cmot.ingest.pipeline import IngestOptions, detect_roles",
         f"det = detect_roles(CSV, {WIDE_CHOICES})\nrows = det.rows",
     ),
     "226 columns: save (ingest: detect + validate + store)": (
-        "from cmot.ingest import IngestOptions, ingest\nfrom cmot.store import Store\n"
+        "from cmot.store.intake import IngestOptions, ingest\n"
+        "from cmot.store.datasets import Store\n"
         "store = Store(DB)",
         f'info, _ = ingest(store, CSV, "bench", {WIDE_CHOICES})\nrows = info.rows_read',
     ),

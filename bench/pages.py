@@ -113,8 +113,9 @@ def _ingest_airline() -> None:
     tmp = tempfile.mkdtemp()
     os.environ["CMOT_STORE"] = str(Path(tmp) / "store")
     _served_navigation()
-    from cmot.ingest import IngestOptions, ingest
-    from cmot.store import Store
+    from cmot.ingest.options import IngestOptions
+    from cmot.store.datasets import Store
+    from cmot.store.intake import ingest
 
     ingest(Store(), AIRLINE, "airline", IngestOptions(missing=(0,)))
 
@@ -186,7 +187,7 @@ def served_main(rounds: int, out: Path | None, label: str) -> None:
 
     _ingest_airline()
     store = Path(os.environ["CMOT_STORE"])
-    from cmot import store as store_mod
+    from cmot.store import datasets as store_mod
 
     store_mod.close_all()  # the server opens the store itself
     server = start_server(store, store.parent / "server.log")

@@ -1,4 +1,4 @@
-"""Benchmark partial pooling (cmot.pooling) against planted truth.
+"""Benchmark partial pooling (cmot.results.pooling) against planted truth.
 
 Run: .venv/bin/python bench/pooling.py [--reps 12] [--out bench/pooling.md]
 
@@ -6,10 +6,10 @@ Each replicate plants a journey (8, 20 or 40 touchpoints on 1-5, low <= 2, high 
 segments of 30 to 2,000 respondents whose low, high and missing coefficients are the
 journey's plus a normal deviation per coefficient (some touchpoints differ by segment, some
 do not), noise equal or unequal across respondents; the engine's own sums
-(cmot.sums.compute_stats over DuckDB) feed cmot.pooling.pool and classify_moments, and the
-same sums classified alone are the comparison. Measured: 95% interval coverage of the low
+(cmot.engine.sums.compute_stats over DuckDB) feed cmot.results.pooling.pool and classify_moments,
+and the same sums classified alone are the comparison. Measured: 95% interval coverage of the low
 and high coefficients (overall, per size band), RMSE against the truth pooled vs alone,
-the rate of significant differences between segments when none is planted (cmot.compare,
+the rate of significant differences between segments when none is planted (cmot.results.compare,
 Benjamini-Hochberg), and how often a planted flip is found pooled vs alone.
 
 The planted-truth generator (`planted_survey`) is imported by tests/unit/test_pooling.py.
@@ -35,11 +35,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cmot.compare import compare_all, difference_se, find_flips, pair_cov  # noqa: E402
-from cmot.moments import MomentsResult, classify_moments  # noqa: E402
-from cmot.pooling import partial_pool  # noqa: E402
+from cmot.engine.sums import Layout, SufficientStats, compute_stats  # noqa: E402
+from cmot.results.compare import compare_all, difference_se, find_flips, pair_cov  # noqa: E402
+from cmot.results.moments import MomentsResult, classify_moments  # noqa: E402
+from cmot.results.pooling import partial_pool  # noqa: E402
 from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale  # noqa: E402
-from cmot.sums import Layout, SufficientStats, compute_stats  # noqa: E402
 
 Noise = Literal["equal", "unequal", "binary"]
 NOISES: tuple[Noise, ...] = ("equal", "unequal", "binary")
@@ -301,7 +301,7 @@ def replicate(
 
 def _pair_rows(planted: Planted, res: MomentsResult, how: str) -> list[dict[str, Any]]:
     """One row per pair of segments x touchpoint x side: the true difference of the two
-    segments' coefficients, its estimate and error (cmot.compare.difference_se, with the
+    segments' coefficients, its estimate and error (cmot.results.compare.difference_se, with the
     pooled segments' covariance unless `res.pairs` is None)."""
     m = res.moments
     segs = list(planted.truth)
@@ -562,10 +562,10 @@ def report(
         "",
         "Every pair of segments in the surveys above, the difference of their low and of "
         "their high coefficients (where both have one) against the planted difference: "
-        "coverage of `difference ± 1.96 se`. `pooled`: `cmot.compare.difference_se` with the "
-        "pooled segments' covariance (`cmot.pooling.pair_covariance`); `pooled, as "
-        "independent`: sqrt(se_a² + se_b²), the covariance left out; `alone`: independent "
-        "samples. By the smaller segment's size band.",
+        "coverage of `difference ± 1.96 se`. `pooled`: `cmot.results.compare.difference_se` "
+        "with the pooled segments' covariance (`cmot.results.pooling.pair_covariance`); "
+        "`pooled, as independent`: sqrt(se_a² + se_b²), the covariance left out; "
+        "`alone`: independent samples. By the smaller segment's size band.",
         "",
         _md(difference_table(pairs)),
         "",
@@ -597,7 +597,7 @@ def report(
         "## No real differences between segments",
         "",
         "Only the intercept varies by segment. Differences of penalty and reward between "
-        "every pair of segments (`cmot.compare.compare_all`, BH within a pair, q < 0.05): "
+        "every pair of segments (`cmot.results.compare.compare_all`, BH within a pair, q < 0.05): "
         "the share of tests found significant (all are false); `as independent`: pooled "
         "with the covariance left out. Surveys where `find_flips` names any flip (all "
         "false: no touchpoint differs).",
@@ -632,7 +632,7 @@ def report(
         "Touchpoint 1 is a vulnerability everywhere (penalty 1.0, no reward) but an "
         "opportunity (reward 1.0, no penalty; binary: both scaled as its coefficients) in the "
         "third-largest segment (770). Found: "
-        "`cmot.compare.find_flips` names it with that segment as the opportunity. Also the "
+        "`cmot.results.compare.find_flips` names it with that segment as the opportunity. Also the "
         "reward differences between it and the other segments found significant (of those "
         "tested).",
         "",

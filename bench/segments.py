@@ -129,7 +129,7 @@ def run_case(db: str, case: str, n: int) -> dict[str, Any]:
     import duckdb
     from sklearn.metrics import adjusted_rand_score
 
-    from cmot import segments as S
+    from cmot.segments import segmentation as S
 
     con = duckdb.connect(db, read_only=True)
     table = "ds"
@@ -259,8 +259,8 @@ def write_markdown(
     n: int,
     load: tuple[float, float],
 ) -> None:
-    from cmot.clustering import FIT_SAMPLE, REFITS, SILHOUETTE_SAMPLE, STABILITY_SAMPLE
-    from cmot.drivers import DRIVER_FIT_SAMPLE, DRIVER_K_MAX
+    from cmot.segments.clustering import FIT_SAMPLE, REFITS, SILHOUETTE_SAMPLE, STABILITY_SAMPLE
+    from cmot.segments.drivers import DRIVER_FIT_SAMPLE, DRIVER_K_MAX
 
     by = {(c, n_, th): r for _, c, n_, th, r in results}
     att, att2 = by[("attributes", n, 1)], by[("attributes", n, 2)]

@@ -1,7 +1,7 @@
 """Server-side time of a wave switch on the Trends page, warm (issue 12).
 
 Runs the app with Streamlit's AppTest (the script run a server does, without the browser) on
-a temporary store holding the demo waves (cmot.demo.generate_waves: three waves, segmented
+a temporary store holding the demo waves (cmot.store.demo.generate_waves: three waves, segmented
 by Segment) at each size. "Warm" means every view switched to was computed once before (as
 on a server after its first visitor): the trend per wave source is cached, so a switch only
 redraws. Timed: switching the pair of waves compared (the changes and fix verdicts of a new
@@ -45,9 +45,10 @@ def run_size(n_per_segment: int, repeat: int) -> dict[str, Any]:
     os.environ["CMOT_STORE"] = str(Path(tempfile.mkdtemp()) / "store")
     from streamlit.testing.v1 import AppTest
 
-    from cmot.demo import ensure_demo, generate_waves
-    from cmot.ingest import IngestOptions, ingest
-    from cmot.store import Store
+    from cmot.ingest.options import IngestOptions
+    from cmot.store.datasets import Store
+    from cmot.store.demo import ensure_demo, generate_waves
+    from cmot.store.intake import ingest
 
     store = Store()
     ensure_demo(store)

@@ -2,6 +2,6 @@
 
 import sys
 
-from cmot.cli import main
+from cmot.cli.main import main
 
 sys.exit(main())

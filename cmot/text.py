@@ -1,5 +1,5 @@
 """People's words, made safe to show: masking emails and phone numbers, escaping for Markdown
-and HTML. Formula-safe CSV is `cmot.report.to_csv`: exports of comments go through it."""
+and HTML. Formula-safe CSV is `cmot.present.report.to_csv`: exports of comments go through it."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ _AUTOLINK = re.compile(r"(?i)(:(?=//)|\bwww(?=\.)|:(?=material/))")
 EMAIL_MASK = "[email]"
 PHONE_MASK = "[phone]"
 
-# Caps on people's text, applied at ingest (`cmot.clean`, issue 29) and where the PDF report
+# Caps on people's text, applied at ingest (`cmot.ingest.clean`, issue 29) and where the PDF report
 # draws text: a comment longer than MAX_COMMENT_CHARS is cut, and so is a label (a
 # touchpoint's question text, a column's, a value label) or a segment value longer than
 # MAX_LABEL_CHARS. One 10,000-character label broke the PDF report for everyone using the

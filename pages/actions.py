@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from cmot.summary import action_plan, at_risk, delight
-from cmot.tables import PLAN_HELP, plan_rows
+from cmot.present.tables import PLAN_HELP, plan_rows
+from cmot.results.summary import action_plan, at_risk, delight
 from cmot.text import escape_markdown
 from cmot.ui.context import show_context
 from cmot.ui.evidence import closed_loop, item_quotes, show_item_quotes

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from cmot import charts
-from cmot.compare import compare_segments, find_flips
-from cmot.tables import DIFFERENCE_HELP, difference_rows
+from cmot.present import charts
+from cmot.present.tables import DIFFERENCE_HELP, difference_rows
+from cmot.results.compare import compare_segments, find_flips
 from cmot.text import escape_markdown
 from cmot.ui.context import show_context
 from cmot.ui.explain import how_calculated

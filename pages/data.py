@@ -3,7 +3,7 @@
 import streamlit as st
 
 from cmot.errors import CmotError
-from cmot.ingest import ingest
+from cmot.store.intake import ingest
 from cmot.text import escape_markdown
 from cmot.ui.append import append_form
 from cmot.ui.auth import is_analyst, require_analyst

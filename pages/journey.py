@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from cmot import charts
+from cmot.present import charts
+from cmot.results.summary import action_plan
 from cmot.spec import CMOT_TAGS
-from cmot.summary import action_plan
 from cmot.text import escape_markdown
 from cmot.ui.context import show_context
 from cmot.ui.explain import how_calculated

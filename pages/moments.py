@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from cmot import charts
-from cmot.tables import MOMENT_HELP, moment_rows
+from cmot.present import charts
+from cmot.present.tables import MOMENT_HELP, moment_rows
 from cmot.text import escape_markdown
 from cmot.ui.context import show_context
 from cmot.ui.evidence import evidence_panel

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from cmot import charts
 from cmot.errors import CmotError
-from cmot.segments import (
+from cmot.present import charts
+from cmot.present.tables import DRIVER_HELP, driver_rows
+from cmot.segments.segmentation import (
     Segmentation,
     driver_moments,
     driver_overview,
@@ -12,7 +13,6 @@ from cmot.segments import (
     save_segmentation,
     segment,
 )
-from cmot.tables import DRIVER_HELP, driver_rows
 from cmot.text import escape_markdown
 from cmot.ui.auth import require_analyst
 from cmot.ui.context import show_context

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cmot import store as store_mod
-from cmot.store import Store
+from cmot.store import datasets as store_mod
+from cmot.store.datasets import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -74,7 +74,7 @@ def copy_store(source: Path, dest: Path) -> None:
 def demo_waves_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store with the demo and the demo waves, made once per test process: a test that
     needs both copies it (`demo_waves_store`) instead of ingesting them again (~2 s)."""
-    from cmot.demo import ensure_demo, ensure_demo_waves
+    from cmot.store.demo import ensure_demo, ensure_demo_waves
 
     path = tmp_path_factory.mktemp("template") / "store"
     template = Store(path)
@@ -118,7 +118,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if any(item.path.is_relative_to(d) for d in browser_dirs):
             item.add_marker(pytest.mark.e2e)
     # Spark is optional: its tests skip, saying what is missing, where it cannot run.
-    from cmot.engines import spark_available
+    from cmot.engine.engines import spark_available
 
     no_spark = spark_available()
     for item in items:

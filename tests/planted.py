@@ -15,12 +15,12 @@ from dataclasses import replace
 
 import pandas as pd
 
-from cmot.demo import COMMENT_COLUMN, DEMO_CSV, DEMO_SPEC, demo_comments
-from cmot.ingest import ingest
-from cmot.options import IngestOptions
-from cmot.segments import save_segmentation, segment
+from cmot.ingest.options import IngestOptions
+from cmot.segments.segmentation import save_segmentation, segment
 from cmot.spec import JourneySpec, Stage, Touchpoint, load_spec
-from cmot.store import DatasetInfo, Store
+from cmot.store.datasets import DatasetInfo, Store
+from cmot.store.demo import COMMENT_COLUMN, DEMO_CSV, DEMO_SPEC, demo_comments
+from cmot.store.intake import ingest
 
 LINK = "[Session expired](http://evil.test/x)"
 IMAGE = "![t](http://evil.test/pixel.png)"

@@ -1,5 +1,5 @@
 """The Alerts page and the Overview's Alerts section: each alert in a sentence, its chart,
-the respondents behind it; acknowledged by an analyst (cmot.alert_log)."""
+the respondents behind it; acknowledged by an analyst (cmot.feedback.alert_log)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from cmot.alert_log import Watched, acknowledge, list_alerts, refresh, respondents
-from cmot.alerts import share_series
-from cmot.charts import watch_chart
 from cmot.errors import CmotError
-from cmot.feed import ensure_demo_feed
-from cmot.store import DatasetInfo, Store
+from cmot.feedback.alert_log import Watched, acknowledge, list_alerts, refresh, respondents
+from cmot.feedback.alerts import share_series
+from cmot.feedback.feed import ensure_demo_feed
+from cmot.present.charts import watch_chart
+from cmot.store.datasets import DatasetInfo, Store
 from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.state import show_dataset

@@ -1,13 +1,13 @@
 """The Data page's "Add a batch of new responses": a survey file with a stored dataset's
-columns appended to it as a new version (cmot.append), with the upload's validation report."""
+columns appended to it as a new version (cmot.store.append), with the upload's validation report."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from cmot.append import append_batch, check_batch_file
 from cmot.errors import CmotError
-from cmot.store import Store
+from cmot.store.append import append_batch, check_batch_file
+from cmot.store.datasets import Store
 from cmot.text import escape_markdown
 from cmot.ui.auth import require_analyst
 from cmot.ui.frame import show_error

@@ -1,6 +1,6 @@
 """The context line of every results page and export: dataset, segments, filters, pooling.
 
-`context_of(view)` is the sentence (cmot.context.context_sentence filled from the
+`context_of(view)` is the sentence (cmot.present.context.context_sentence filled from the
 sidebar's view); `show_context(view)` states it under a page's title; `current_context()`
 is the running page's, which the downloads of `cmot.ui.widgets` put in their headline.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cmot.context import context_sentence
+from cmot.present.context import context_sentence
 from cmot.text import escape_markdown
 from cmot.ui.frame import SAVED, WHOLE, PageView
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from cmot.errors import CmotError
 from cmot.spec import dumps_spec
-from cmot.store import Store
+from cmot.store.datasets import Store
 from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.frame import show_error, source_text

@@ -2,7 +2,7 @@
 
 The store keeps the survey file each version was ingested from (`Store.source_of`); the
 mapping step opens on that file with the version's choices (`cmot.ui.mapping.Start`), and
-saving reads and cleans the file again into a new version (`cmot.ingest.reingest`): roles,
+saving reads and cleans the file again into a new version (`cmot.store.intake.reingest`): roles,
 scales, codes, labels, merges, weight, waves and layout all apply to the raw answers, which
 a version's cleaned rows (codes blank, ignored columns gone) could not give back. Earlier
 versions stay as they were. For analysts only.
@@ -13,8 +13,8 @@ from __future__ import annotations
 import streamlit as st
 
 from cmot.errors import CmotError
-from cmot.ingest import reingest, source_of
-from cmot.store import Store
+from cmot.store.datasets import Store
+from cmot.store.intake import reingest, source_of
 from cmot.text import escape_markdown
 from cmot.ui.auth import require_analyst
 from cmot.ui.frame import show_error

@@ -2,7 +2,7 @@
 moment), the Action plan's quotes per item and its closed-loop lists (issue 13).
 
 Every comment shown goes through `cmot.text.for_display` (masked, Markdown-escaped); quotes
-only for those `cmot.ui.auth.may_see_quotes` allows. The engine is `cmot.evidence`."""
+only for those `cmot.ui.auth.may_see_quotes` allows. The engine is `cmot.feedback.evidence`."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from cmot.evidence import Evidence, find_evidence, moment_terms, segment_comments
-from cmot.moments import ALL, MomentsResult
-from cmot.report import evidence_lines, to_csv
+from cmot.feedback.evidence import Evidence, find_evidence, moment_terms, segment_comments
+from cmot.present.report import evidence_lines, to_csv
+from cmot.present.tables import EMPTY
+from cmot.results.moments import ALL, MomentsResult
+from cmot.results.summary import top_stakes
 from cmot.spec import JourneySpec
-from cmot.summary import top_stakes
-from cmot.tables import EMPTY
 from cmot.text import escape_markdown, for_display, mask_personal
 from cmot.ui.auth import QUOTES_HIDDEN, is_analyst, may_see_quotes
 from cmot.ui.frame import PageView, ViewKey
@@ -236,7 +236,7 @@ def _number(v: object) -> bool:
 
 def displayed_comments(people: pd.DataFrame, comments: Sequence[str]) -> pd.DataFrame:
     """An at-risk or delight list as shown: comments masked (the CSV keeps them unmasked,
-    for the analyst's follow-up, as `cmot.summary.at_risk` documents); for viewers without
+    for the analyst's follow-up, as `cmot.results.summary.at_risk` documents); for viewers without
     the setting, the comment columns are left out. An empty cell reads "–"."""
     present = [c for c in comments if c in people.columns]
     out = people.drop(columns=present) if not may_see_quotes() else people.copy()

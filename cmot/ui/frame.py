@@ -12,9 +12,16 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from cmot.engines import SparkEngine
+from cmot.engine.engines import SparkEngine
+from cmot.engine.sums import segment_sql_expr
+from cmot.engine.view import DateFilter, ValueFilter, View, date_span, filter_values, view_sql
 from cmot.errors import CmotError
-from cmot.external import (
+from cmot.ingest.answers import no_answer_values
+from cmot.results.moments import ALL, MomentsResult, Settings, analyse_stats, find_moments
+from cmot.settings import DEFAULT_POOLING, POOLING_WORDS, POOLINGS
+from cmot.spec import JourneySpec
+from cmot.store.datasets import DatasetInfo, Store
+from cmot.store.external import (
     SourceError,
     hide_paths,
     sample_note,
@@ -22,24 +29,11 @@ from cmot.external import (
     spark_view,
     spark_view_name,
 )
-from cmot.moments import ALL, MomentsResult, Settings, analyse_stats, find_moments
-from cmot.spec import JourneySpec
-from cmot.store import DatasetInfo, Store
-from cmot.sums import DEFAULT_POOLING, POOLING_WORDS, POOLINGS, segment_sql_expr
 from cmot.text import escape_markdown, escape_message
 from cmot.ui.auth import is_analyst
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store, spark_for
 from cmot.ui.url import forget_url_widgets, set_url_widget, url_widget
-from cmot.view import (
-    DateFilter,
-    ValueFilter,
-    View,
-    date_span,
-    filter_values,
-    no_answer_values,
-    view_sql,
-)
 
 WHOLE = "(whole sample)"
 SAVED = "saved: "
@@ -168,7 +162,7 @@ class ViewKey:
     params: tuple[object, ...]
     columns: tuple[str, ...]
     spark_relation: str | None = None
-    version: str = ""  # an external dataset's source version (cmot.external.source_version)
+    version: str = ""  # an external dataset's source version (cmot.store.external.source_version)
 
     @property
     def cache_key(self) -> tuple[object, ...]:
@@ -179,7 +173,7 @@ class ViewKey:
 @dataclass(frozen=True)
 class PageView:
     """What every page analyses: the dataset, segmentation, filters and settings the sidebar
-    chose, with the view's SQL (`relation`, `params`) from `cmot.view.view_sql`."""
+    chose, with the view's SQL (`relation`, `params`) from `cmot.engine.view.view_sql`."""
 
     info: DatasetInfo
     segmentation: str  # what the sidebar shows: a column, "saved: NAME" or WHOLE
@@ -636,7 +630,7 @@ def show_segmentation(choice: str) -> None:
 
 def clear_results() -> None:
     """Forget cached results (after renaming saved segments: the names live in the sums)."""
-    from cmot.moments import clear_cache
+    from cmot.results.moments import clear_cache
 
     _moments.clear()
     clear_cache()

@@ -225,7 +225,7 @@ def upload_limit_mb() -> int:
     contradict each other (issue 23: "over the 52 MB limit" beside an uploader saying 500MB)."""
     from streamlit import config
 
-    from cmot.read import max_upload_bytes
+    from cmot.ingest.read import max_upload_bytes
 
     own = max(1, math.ceil(max_upload_bytes() / 2**20))
     return min(own, int(config.get_option("server.maxUploadSize")))

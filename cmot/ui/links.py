@@ -7,11 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from cmot.errors import CmotError
-from cmot.harmonise import columns_info, propose_matches
-from cmot.store import Store
+from cmot.store.datasets import Store
 from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.frame import show_error
+from cmot.waves.harmonise import columns_info, propose_matches
 
 MATCH_COLUMNS = ["first-wave column", "other column", "how", "evidence"]
 

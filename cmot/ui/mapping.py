@@ -4,14 +4,14 @@ segment labels and the journey, editable; it never dead-ends while the file pars
 This module runs the step (`mapping_step`): the detections, the outcome and its type, and
 the check before Save. The sections after the outcome are `cmot.ui.mapping_sections`, the
 per-file state and callbacks `cmot.ui.mapping_state`; what follows from a choice (roles,
-kinds, codes, the bulk assignment, previews, the spec, the messages) is `cmot.mapping_rules`
-and `cmot.mapping_tables`, without Streamlit. Widgets carry fixed keys (tests drive them by
+kinds, codes, the bulk assignment, previews, the spec, the messages) is `cmot.ingest.mapping_rules`
+and `cmot.ingest.mapping_tables`, without Streamlit. Widgets carry fixed keys (tests drive them by
 key). What the analyst entered is kept per file (by content digest) in session state, so
 switching between two uploads keeps both.
 
-Detection runs once per change: the file's read and profile are kept by `cmot.ingest`, the
+Detection runs once per change: the file's read and profile are kept by `cmot.store.intake`, the
 detection per choice by `_detect` (Streamlit's cache), and the check before Save reuses the
-detection of the choices on screen (`cmot.ingest.validate(..., detection=)`).
+detection of the choices on screen (`cmot.ingest.pipeline.validate(..., detection=)`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from typing import Any
 
 import streamlit as st
 
-from cmot.detect import CodeProposal, Detection
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions, detect_roles, validate
-from cmot.mapping_rules import (
+from cmot.ingest.detect import CodeProposal, Detection
+from cmot.ingest.mapping_rules import (
     KIND_NAMES,
     KINDS,
     NO_OUTCOME,
@@ -57,9 +56,11 @@ from cmot.mapping_rules import (
     user_set_columns,
     weight_candidates,
 )
-from cmot.mapping_tables import (
+from cmot.ingest.mapping_tables import (
     comment_links_of,
 )
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import detect_roles, validate
 from cmot.spec import JourneySpec, Outcome
 from cmot.text import escape_markdown
 from cmot.ui.mapping_sections import (

@@ -1,8 +1,8 @@
 """The Data page's mapping step, its sections after the outcome: layout, codes meaning no
 answer, weight, the roles table and the bulk assignment, comment columns and their links,
 segment labels and merges, scales, waves and the journey. Each draws its widgets and returns
-what was chosen; the rules and tables behind them are `cmot.mapping_rules` and
-`cmot.mapping_tables`, the state `cmot.ui.mapping_state`.
+what was chosen; the rules and tables behind them are `cmot.ingest.mapping_rules` and
+`cmot.ingest.mapping_tables`, the state `cmot.ui.mapping_state`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import streamlit as st
 
-from cmot.detect import ROLES, CodeProposal, Detection
-from cmot.mapping_rules import (
+from cmot.ingest.detect import ROLES, CodeProposal, Detection
+from cmot.ingest.mapping_rules import (
     LAYOUT_NAMES,
     LAYOUTS,
     NO_WAVES,
@@ -21,7 +21,7 @@ from cmot.mapping_rules import (
     bulk_preview,
     missing_shown,
 )
-from cmot.mapping_tables import (
+from cmot.ingest.mapping_tables import (
     apply_journey,
     first_link,
     group_scale,
@@ -153,7 +153,7 @@ def roles_section(
 
 
 def bulk_section(state: dict[str, Any], columns: list[str]) -> None:
-    """Columns picked or a name pattern, set to one role (`cmot.mapping_rules.bulk_apply`).
+    """Columns picked or a name pattern, set to one role (`cmot.ingest.mapping_rules.bulk_apply`).
     Open for a wide file, and once used: Apply's message is inside, and a rerun that shifts
     the page would close it (a short file's analyst never saw what Apply did)."""
     opened = len(columns) >= 100 or bool(state.get("bulk_used"))

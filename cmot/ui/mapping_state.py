@@ -5,7 +5,7 @@ restored on a switch of file), table editors' keys and the widgets' callbacks.
 Table editors keep their edits as deltas on the frame they were given; every run folds the
 deltas into the per-file state and rebuilds the frame from it, and a programmatic change
 (a bulk assignment, a new search, another outcome) gives the editor a new key (`bump`) so that
-no stale delta overrides it. What a callback's choice means is `cmot.mapping_rules`.
+no stale delta overrides it. What a callback's choice means is `cmot.ingest.mapping_rules`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from typing import Any
 
 import streamlit as st
 
-from cmot.detect import Detection, column_histograms
-from cmot.ingest import IngestOptions
-from cmot.mapping_rules import (
+from cmot.ingest.detect import Detection, column_histograms
+from cmot.ingest.mapping_rules import (
     NO_OUTCOME,
     RANGE_HI,
     RANGE_LO,
@@ -31,8 +30,9 @@ from cmot.mapping_rules import (
     value_order,
     whole_number_column,
 )
-from cmot.mapping_tables import roles_edits
-from cmot.read import open_raw
+from cmot.ingest.mapping_tables import roles_edits
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.read import open_raw
 
 # ---- the widgets kept per file ---------------------------------------------------------------
 
@@ -82,7 +82,7 @@ def value_counts(
     columns: tuple[tuple[str, bool], ...],
 ) -> dict[str, tuple[tuple[str, int], ...]]:
     """Each column's non-blank values and their counts (the 60 most frequent), by value:
-    `cmot.detect.column_histograms` over one read of the file."""
+    `cmot.ingest.detect.column_histograms` over one read of the file."""
     with open_raw(_data, IngestOptions(sheet=sheet), name) as raw:
         present = [(c, whole) for c, whole in columns if c in raw.columns]
         found = column_histograms(raw.con, present)
@@ -243,7 +243,7 @@ def on_comments(state: dict[str, Any]) -> None:
 
 def seed_state(state: dict[str, Any], start: Start) -> None:
     """Fill a fresh per-file state and the widgets with a stored mapping's choices
-    (`cmot.mapping_rules.seed_of`)."""
+    (`cmot.ingest.mapping_rules.seed_of`)."""
     seed = seed_of(start.spec, start.layout)
     state.update(seed.state)
     for k, v in seed.widgets.items():

@@ -1,8 +1,8 @@
-"""The Overview's drawing: the executive's first screen (cmot.headline) and what follows it.
+"""The Overview's drawing: the executive's first screen (cmot.results.headline) and what follows it.
 
 At 1400x900 the first screen holds the outcome by name with its level and change, the
 banner, and Fix first / Invest next; the cards, the waves' change and the method come
-below. Every number is cmot.headline's; this module only draws.
+below. Every number is cmot.results.headline's; this module only draws.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from cmot.charts import CLASS_COLOURS, CLASS_SYMBOLS
-from cmot.headline import (
+from cmot.present.charts import CLASS_COLOURS, CLASS_SYMBOLS
+from cmot.results.headline import (
     CERTAINTY_TEXT,
     EVERYONE,
     STAKE_MEANING,
@@ -22,7 +22,7 @@ from cmot.headline import (
     build_headline,
     view_change,
 )
-from cmot.moments import MomentsResult
+from cmot.results.moments import MomentsResult
 from cmot.text import escape_markdown
 from cmot.ui.frame import PageView
 from cmot.ui.memo import derived

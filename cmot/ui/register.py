@@ -1,17 +1,17 @@
 """The Data page's "Register data that stays where it lies": a Parquet path or glob under the
-server's allowed folders, or a Spark table, as a dataset read in place (cmot.external)."""
+server's allowed folders, or a Spark table, as a dataset read in place (cmot.store.external)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from cmot.engines import EngineName
+from cmot.cli.flags import options_from_flags
+from cmot.engine.engines import EngineName
 from cmot.errors import CmotError
-from cmot.external import ENV_EXTERNAL_ROOTS, allowed_roots, check_allowed, register_external
-from cmot.flags import options_from_flags
-from cmot.options import IngestOptions
+from cmot.ingest.options import IngestOptions
 from cmot.spec import loads_spec
-from cmot.store import Store
+from cmot.store.datasets import Store
+from cmot.store.external import ENV_EXTERNAL_ROOTS, allowed_roots, check_allowed, register_external
 from cmot.ui.auth import require_analyst
 from cmot.ui.frame import show_error
 from cmot.ui.state import show_dataset

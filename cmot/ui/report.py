@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from cmot import charts
-from cmot.brief import (
+from cmot.present import charts
+from cmot.present.brief import (
     Brief,
     amounts_note,
     brief_of,
@@ -18,11 +18,11 @@ from cmot.brief import (
     certainty_note,
     priority_line,
 )
-from cmot.compare import find_flips
-from cmot.headline import Headline, outcome_name, priorities
-from cmot.moments import MomentsResult
-from cmot.report import Report, matrix_table, report_html, report_pdf, report_title
-from cmot.summary import headline, top_stakes
+from cmot.present.report import Report, matrix_table, report_html, report_pdf, report_title
+from cmot.results.compare import find_flips
+from cmot.results.headline import Headline, outcome_name, priorities
+from cmot.results.moments import MomentsResult
+from cmot.results.summary import headline, top_stakes
 from cmot.ui.auth import may_see_quotes
 from cmot.ui.context import context_of
 from cmot.ui.evidence import report_evidence

@@ -10,9 +10,9 @@ from typing import Any
 
 import streamlit as st
 
-from cmot.demo import DEMO_NAME, ensure_demo
-from cmot.engines import spark_session
-from cmot.store import DatasetInfo, Store, default_store_path
+from cmot.engine.engines import spark_session
+from cmot.store.datasets import DatasetInfo, Store, default_store_path
+from cmot.store.demo import DEMO_NAME, ensure_demo
 from cmot.ui.auth import passes_gate
 from cmot.ui.url import set_url_widget, url_widget
 

@@ -1,7 +1,7 @@
 """The Trends page: wave source, segment and waves in the URL; migration chart, changes, "did
 the fix work" and the at-stake trend of one segment, each with its exports.
 
-The trend itself is cmot.trend (compute_trend, compare_waves, fix_check); this module picks
+The trend itself is cmot.results.trend (compute_trend, compare_waves, fix_check); this module picks
 the waves, caches the trend per view and draws it. Wave sources come from `wave_sources`, the
 one place a new kind of source (stored datasets linked as waves) is added.
 """
@@ -14,13 +14,12 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import streamlit as st
 
-from cmot import charts
+from cmot.engine.view import date_span, filter_values
 from cmot.errors import CmotError
-from cmot.moments import ALL
-from cmot.report import TrendSection
-from cmot.store import DatasetInfo, Link
-from cmot.sums import Settings
-from cmot.tables import (
+from cmot.ingest.wave_columns import MAX_WAVES, named_like_wave
+from cmot.present import charts
+from cmot.present.report import TrendSection
+from cmot.present.tables import (
     CHANGE_HELP,
     FIX_HELP,
     MOMENT_HELP,
@@ -28,8 +27,11 @@ from cmot.tables import (
     fix_rows,
     trend_rows,
 )
+from cmot.results.moments import ALL
+from cmot.results.trend import TrendResult, compare_waves, compute_trend, fix_check
+from cmot.settings import Settings
+from cmot.store.datasets import DatasetInfo, Link
 from cmot.text import escape_markdown
-from cmot.trend import TrendResult, compare_waves, compute_trend, fix_check
 from cmot.ui.context import show_context
 from cmot.ui.explain import how_calculated
 from cmot.ui.frame import PageView, ViewKey, computed, settings_caption
@@ -37,15 +39,7 @@ from cmot.ui.memo import derived
 from cmot.ui.state import get_store
 from cmot.ui.url import url_widget
 from cmot.ui.widgets import result_chart, table
-from cmot.view import date_span, filter_values
-from cmot.waves import (
-    MAX_WAVES,
-    PERIODS,
-    confirmed_waves,
-    named_like_wave,
-    waves_from_column,
-    waves_from_link,
-)
+from cmot.waves.sources import PERIODS, confirmed_waves, waves_from_column, waves_from_link
 
 LINK_PREFIX = "link:"
 UNPICKED = ""  # the "Waves from" choice of a dataset with no confirmed waves: none yet
@@ -151,8 +145,8 @@ def default_period(db: str, dataset_id: int, table: str, column: str) -> str:
 
 
 def looks_like_wave(column: str) -> bool:
-    """A column named like a wave (`cmot.waves.named_like_wave`): an order on the page's
-    choices, never a reason to take it as the waves."""
+    """A column named like a wave (`cmot.ingest.wave_columns.named_like_wave`): an order on
+    the page's choices, never a reason to take it as the waves."""
     return named_like_wave(column)
 
 
@@ -526,7 +520,7 @@ def draw() -> None:
 
 
 def _demo_button() -> None:
-    from cmot.demo import ensure_demo_waves
+    from cmot.store.demo import ensure_demo_waves
     from cmot.ui.auth import is_analyst, require_analyst
     from cmot.ui.state import show_dataset
 

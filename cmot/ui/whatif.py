@@ -8,13 +8,13 @@ import math
 import pandas as pd
 import streamlit as st
 
-from cmot.headline import outcome_name
-from cmot.moments import MomentsResult
+from cmot.results.headline import outcome_name
+from cmot.results.moments import MomentsResult
+from cmot.results.whatif import MOVE_WORDS, StakeRow, WhatIf, describe_what_if, predict_what_if
 from cmot.spec import JourneySpec
 from cmot.text import escape_markdown
 from cmot.ui.memo import derived
 from cmot.ui.url import url_widget
-from cmot.whatif import MOVE_WORDS, StakeRow, WhatIf, describe_what_if, predict_what_if
 
 MOVES = {"bottom_to_middle": "low ratings → middle", "middle_to_top": "middle → top box"}
 

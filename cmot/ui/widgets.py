@@ -13,10 +13,10 @@ import pandas as pd
 import streamlit as st
 from streamlit import dataframe_util
 
-from cmot import report
-from cmot.charts import CLASS_COLOURS, ROOM, class_label
-from cmot.headline import certainty, stake_text
-from cmot.moments import MomentsResult
+from cmot.present import report
+from cmot.present.charts import CLASS_COLOURS, ROOM, class_label
+from cmot.results.headline import certainty, stake_text
+from cmot.results.moments import MomentsResult
 from cmot.text import escape_markdown
 from cmot.ui.context import current_context
 from cmot.ui.memo import derived
@@ -100,7 +100,7 @@ def chart(fig: Any, key: str, name: str) -> None:
     plot = spec.get("height")
     if isinstance(plot, int) and "facet" not in spec:
         # Streamlit fits a chart that fills the width into one element height, legend and
-        # axes included; give it room for them (the chart says how much: cmot.charts.ROOM),
+        # axes included; give it room for them (the chart says how much: cmot.present.charts.ROOM),
         # or the plot is squeezed to a sliver.
         meta = spec.get("usermeta")
         room = meta.get("room", ROOM) if isinstance(meta, dict) else ROOM
@@ -178,7 +178,8 @@ def outcome_level(result: MomentsResult, value: float) -> str:
 @dataclass(frozen=True)
 class Card:
     """What one segment's card says: n, outcome level and its moments (class, name, the
-    amount at stake formatted by cmot.headline.stake_text, how sure: cmot.headline.certainty)."""
+    amount at stake formatted by cmot.results.headline.stake_text, how sure:
+    cmot.results.headline.certainty)."""
 
     segment: str
     n: int

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from cmot.ingest import ingest
-from cmot.options import IngestOptions
+from cmot.ingest.options import IngestOptions
 from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale
-from cmot.store import DatasetInfo, Store
+from cmot.store.datasets import DatasetInfo, Store
+from cmot.store.intake import ingest
 from tests.conftest import SHARED
 
 KC_DIR = SHARED / "data" / "kansas-city-resident"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from cmot.alert_log import list_alerts
-from cmot.store import Store
+from cmot.feedback.alert_log import list_alerts
+from cmot.store.datasets import Store
 from tests.app.test_pages import APP, charts, ok
 from tests.unit.test_alert_log import slipping_store
 

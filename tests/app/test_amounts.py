@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cmot import report
-from cmot.demo import WAVES_NAME, ensure_demo
-from cmot.headline import CERTAINTY
-from cmot.moments import find_moments
-from cmot.store import Store
-from cmot.summary import top_stakes
+from cmot.present import report
+from cmot.results.headline import CERTAINTY
+from cmot.results.moments import find_moments
+from cmot.results.summary import top_stakes
+from cmot.store.datasets import Store
+from cmot.store.demo import WAVES_NAME, ensure_demo
 from tests.app.test_pages import APP, chart_frames, ok, texts
 from tests.planted import read_as_text
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from cmot.feed import feed_csv
-from cmot.store import Store
+from cmot.feedback.feed import feed_csv
+from cmot.store.datasets import Store
 from tests.app.test_pages import APP, ok
 
 

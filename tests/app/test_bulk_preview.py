@@ -140,7 +140,7 @@ def test_kansas_city_a_declared_code_inside_the_outcome_range_is_said(
     at.text_input(key="upload_name").set_value("kc").run()
     at.button(key="upload_save").click().run()
     ok(at)
-    from cmot.store import Store
+    from cmot.store.datasets import Store
 
     info = Store().get_dataset("kc")
     assert info.rows_kept == 1033 - 15, "the outcome's 284 answers of 3 are kept"

@@ -15,15 +15,15 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cmot.demo import DATA_DIR, DEMO_NAME, demo_spec, ensure_demo
-from cmot.ingest import ingest
-from cmot.moments import Settings, find_moments
-from cmot.options import IngestOptions
-from cmot.store import Store
-from cmot.summary import amount
+from cmot.engine.view import ValueFilter, View, view_sql
+from cmot.ingest.options import IngestOptions
+from cmot.results.moments import Settings, find_moments
+from cmot.results.summary import amount
+from cmot.store.datasets import Store
+from cmot.store.demo import DATA_DIR, DEMO_NAME, demo_spec, ensure_demo
+from cmot.store.intake import ingest
 from cmot.ui.state import set_default_dataset
 from cmot.ui.widgets import _render, chart_spec, csv_with_headline
-from cmot.view import ValueFilter, View, view_sql
 from tests.app.test_pages import APP, ok, texts
 from tests.planted import read_as_text
 

@@ -14,14 +14,14 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from cmot.detect import CodeProposal, Detection
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions
-from cmot.mapping_rules import confirmed_missing, default_kind, finalize_spec, observed_range
-from cmot.mapping_tables import group_sizes, look, scales_text, search_rows
-from cmot.patterns import match_columns
+from cmot.ingest.detect import CodeProposal, Detection
+from cmot.ingest.mapping_rules import confirmed_missing, default_kind, finalize_spec, observed_range
+from cmot.ingest.mapping_tables import group_sizes, look, scales_text, search_rows
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.patterns import match_columns
 from cmot.spec import OTHER, JourneySpec, Outcome, Scale, Stage, Touchpoint
-from cmot.store import Store
+from cmot.store.datasets import Store
 from cmot.ui import mapping
 from tests.app.test_pages import APP, ok
 from tests.conftest import SHARED
@@ -197,16 +197,16 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[IngestOptions]:
 @pytest.fixture
 def saves(monkeypatch: pytest.MonkeyPatch) -> list[IngestOptions]:
     """Records the options the Save button ingests with."""
-    import cmot.ingest
+    import cmot.store.intake
 
-    real = cmot.ingest.ingest
+    real = cmot.store.intake.ingest
     seen: list[IngestOptions] = []
 
     def ingest(store: Store, data: bytes, name: str, options: IngestOptions, **kw: Any) -> Any:
         seen.append(options)
         return real(store, data, name, options, **kw)
 
-    monkeypatch.setattr(cmot.ingest, "ingest", ingest)
+    monkeypatch.setattr(cmot.store.intake, "ingest", ingest)
     return seen
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cmot.demo import ensure_demo
-from cmot.ingest import ingest
-from cmot.moments import clear_cache
-from cmot.options import IngestOptions
-from cmot.store import Store
+from cmot.ingest.options import IngestOptions
+from cmot.results.moments import clear_cache
+from cmot.store.datasets import Store
+from cmot.store.demo import ensure_demo
+from cmot.store.intake import ingest
 from tests.app.test_pages import APP, ok
 
 

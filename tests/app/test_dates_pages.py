@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cmot.cli import main
-from cmot.ingest import detect_roles, ingest
-from cmot.moments import clear_cache
+from cmot.cli.main import main
+from cmot.ingest.pipeline import detect_roles
+from cmot.results.moments import clear_cache
 from cmot.spec import save_spec
-from cmot.store import Store
+from cmot.store.datasets import Store
+from cmot.store.intake import ingest
 from tests.app.test_pages import APP, ok
 from tests.unit.test_dates_unreadable import times_csv
 

@@ -12,8 +12,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from cmot.ingest import IngestOptions, ingest, reingest
-from cmot.store import Store
+from cmot.ingest.options import IngestOptions
+from cmot.store.datasets import Store
+from cmot.store.intake import ingest, reingest
 from tests.app.test_data_page import edit, roles, upload
 from tests.app.test_pages import APP, ok
 from tests.planted import read_as_text

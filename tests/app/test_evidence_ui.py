@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cmot.demo import comment_themes
+from cmot.store.demo import comment_themes
 from cmot.ui.auth import QUOTES_HIDDEN
 from cmot.ui.evidence import NO_COMMENTS
 from tests.app.test_pages import APP, ok
@@ -99,10 +99,11 @@ def test_action_plan_quotes_and_delight_list(store_dir: Path) -> None:
 def test_no_comment_column_says_how_to_mark_one(store_dir: Path, tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from cmot.demo import COMMENT_COLUMN, DEMO_CSV, DEMO_SPEC
-    from cmot.ingest import IngestOptions, ingest
+    from cmot.ingest.options import IngestOptions
     from cmot.spec import load_spec
-    from cmot.store import Store
+    from cmot.store.datasets import Store
+    from cmot.store.demo import COMMENT_COLUMN, DEMO_CSV, DEMO_SPEC
+    from cmot.store.intake import ingest
 
     store = Store(store_dir)
     spec = replace(load_spec(DEMO_SPEC), comments=())
@@ -130,11 +131,11 @@ def test_report_evidence_section_is_escaped_masked_and_survives_any_font(
 
     from pypdf import PdfReader
 
-    from cmot import report
-    from cmot.demo import ensure_demo
-    from cmot.moments import find_moments
-    from cmot.store import Store
-    from cmot.summary import top_stakes
+    from cmot.present import report
+    from cmot.results.moments import find_moments
+    from cmot.results.summary import top_stakes
+    from cmot.store.datasets import Store
+    from cmot.store.demo import ensure_demo
 
     if not unicode_font:
         monkeypatch.setattr(report, "FONT_PATHS", ["/nonexistent/DejaVuSans.ttf"])
@@ -160,7 +161,7 @@ def test_report_evidence_section_is_escaped_masked_and_survives_any_font(
 
 
 def _demo_csv_with_comments(rows: int = 800) -> bytes:
-    from cmot.demo import COMMENT_COLUMN, DEMO_CSV, demo_comments
+    from cmot.store.demo import COMMENT_COLUMN, DEMO_CSV, demo_comments
 
     frame = pd.read_csv(DEMO_CSV).head(rows)
     frame[COMMENT_COLUMN] = demo_comments(frame)
@@ -173,7 +174,7 @@ def _demo_csv_with_comments(rows: int = 800) -> bytes:
 
 
 def test_mapping_proposes_comments_adds_one_links_it_and_saves(store_dir: Path) -> None:
-    from cmot.store import Store
+    from cmot.store.datasets import Store
 
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
@@ -204,7 +205,7 @@ def test_mapping_proposes_comments_adds_one_links_it_and_saves(store_dir: Path) 
 
 
 def test_terms_never_show_pieces_of_an_email_or_a_phone() -> None:
-    from cmot.evidence import find_evidence, moment_terms
+    from cmot.feedback.evidence import find_evidence, moment_terms
 
     n = 40
     frame = pd.DataFrame(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cmot.store import Store
+from cmot.store.datasets import Store
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
@@ -52,7 +52,7 @@ def north(store_dir: Path) -> tuple[AppTest, Store]:
 
 
 def _result(at: AppTest, store: Store):  # type: ignore[no-untyped-def]
-    from cmot.moments import find_moments
+    from cmot.results.moments import find_moments
 
     view = at.session_state["view"]
     spec = view.info.spec
@@ -74,8 +74,8 @@ def test_the_brief_is_the_overviews_first_screen_on_one_page(
     and the Fix first / Invest next rows the screen shows (same amounts, same words)."""
     from PIL import Image
 
-    from cmot.brief import brief_pdf, brief_png
-    from cmot.headline import build_headline, view_change
+    from cmot.present.brief import brief_pdf, brief_png
+    from cmot.results.headline import build_headline, view_change
     from cmot.ui.frame import ranked_segments
     from cmot.ui.report import overview_brief
     from tests.app.test_pages import texts
@@ -107,9 +107,9 @@ def test_the_report_names_the_outcome_and_states_the_filter(
     """The Compare page's report of the filtered view: title with the outcome, the context
     with the filter under it, Fix first / Invest next with the Overview's amounts, tables in
     words (no 'value_a', 'se', 'q', 'False', 'None'), no word broken across lines."""
-    from cmot.compare import compare_segments, find_flips
-    from cmot.headline import priorities
-    from cmot.report import report_html, report_pdf
+    from cmot.present.report import report_html, report_pdf
+    from cmot.results.compare import compare_segments, find_flips
+    from cmot.results.headline import priorities
     from cmot.ui.frame import ranked_segments
     from cmot.ui.report import build_report
 

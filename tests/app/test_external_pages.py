@@ -13,11 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cmot import external
-from cmot.external import register_external
-from cmot.flags import options_from_flags
-from cmot.ingest import ingest
-from cmot.store import Store
+from cmot.cli.flags import options_from_flags
+from cmot.store import external
+from cmot.store.datasets import Store
+from cmot.store.external import register_external
+from cmot.store.intake import ingest
 from tests.app.test_pages import APP, PAGES, ok
 from tests.conftest import KANSAS_CSV
 from tests.unit.test_external import lake, options, survey  # lake: the module-scoped fixture

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cmot.external import register_external
-from cmot.store import Store
+from cmot.store.datasets import Store
+from cmot.store.external import register_external
 from tests.app.test_pages import APP, ok
 from tests.unit.test_external import options, survey
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cmot.demo import DEMO_CSV
-from cmot.read import DEFAULT_MAX_MB
+from cmot.ingest.read import DEFAULT_MAX_MB
+from cmot.store.demo import DEMO_CSV
 from tests.conftest import ROOT
 from tests.planted import read_as_text
 
@@ -77,6 +77,6 @@ def test_the_uploader_states_the_limit_the_message_names(
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     at.switch_page("pages/data.py").run()
     assert at.file_uploader(key="upload").proto.max_upload_size_mb == 50
-    from cmot.read import _too_big
+    from cmot.ingest.read import _too_big
 
     assert "over the 50 MB limit" in str(_too_big(60 * 2**20, 50 * 2**20))

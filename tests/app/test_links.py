@@ -12,11 +12,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from cmot.demo import WAVE_COLUMN, WAVE_LABELS, demo_spec, generate_waves
 from cmot.errors import CmotError
-from cmot.ingest import ingest
-from cmot.options import IngestOptions
-from cmot.store import Store
+from cmot.ingest.options import IngestOptions
+from cmot.store.datasets import Store
+from cmot.store.demo import WAVE_COLUMN, WAVE_LABELS, demo_spec, generate_waves
+from cmot.store.intake import ingest
 from cmot.ui.links import edited_mapping
 from tests.app.test_pages import APP, ok
 

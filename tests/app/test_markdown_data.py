@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cmot.moments import clear_cache
-from cmot.store import Store
+from cmot.results.moments import clear_cache
+from cmot.store.datasets import Store
 from cmot.text import escape_markdown
 from tests.app.test_pages import APP, ok
 from tests.planted import (

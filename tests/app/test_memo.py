@@ -12,9 +12,10 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cmot.demo import demo_spec, generate_demo
-from cmot.ingest import IngestOptions, ingest
-from cmot.store import Store
+from cmot.ingest.options import IngestOptions
+from cmot.store.datasets import Store
+from cmot.store.demo import demo_spec, generate_demo
+from cmot.store.intake import ingest
 from cmot.ui.memo import DerivedMemo, derived
 from cmot.ui.widgets import chart_spec
 from tests.app.test_pages import APP, chart_frames, ok

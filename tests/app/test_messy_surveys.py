@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from streamlit.testing.v1 import AppTest
 
+from cmot.engine.view import date_span
 from cmot.errors import CmotError
-from cmot.ingest import ingest
-from cmot.moments import clear_cache
-from cmot.store import Store
-from cmot.view import date_span
+from cmot.results.moments import clear_cache
+from cmot.store.datasets import Store
+from cmot.store.intake import ingest
 from tests.app.test_pages import APP, ok
 from tests.messy import describe, messy_surveys
 

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cmot.demo import ensure_demo
-from cmot.headline import STAKE_MEANING
-from cmot.store import Store
+from cmot.results.headline import STAKE_MEANING
+from cmot.store.datasets import Store
+from cmot.store.demo import ensure_demo
 from cmot.ui.frame import UNEXPECTED
 from tests.conftest import ROOT
 from tests.planted import read_as_text

@@ -54,7 +54,7 @@ def test_compare_business_and_personal_travel(airline: AppTest) -> None:
 
 
 def test_roles_and_journey_edits_reach_the_saved_spec(airline: AppTest) -> None:
-    from cmot.store import Store
+    from cmot.store.datasets import Store
 
     roles = airline.dataframe(key="map_roles").value
     gender = int(roles.index[roles.column == "Gender"][0])

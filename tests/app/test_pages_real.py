@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cmot.demo import demo_spec, ensure_demo, generate_demo
-from cmot.ingest import ingest
-from cmot.options import IngestOptions
-from cmot.store import Store
+from cmot.ingest.options import IngestOptions
+from cmot.store.datasets import Store
+from cmot.store.demo import demo_spec, ensure_demo, generate_demo
+from cmot.store.intake import ingest
 from cmot.ui.memo import derived
 from tests.app.kc import KC_STAGES, ingest_kc, kc_csv
 from tests.app.test_pages import APP, PAGES, chart_frames, charts, ok, texts
@@ -29,7 +29,7 @@ RESULT_PAGES = ["overview", "journey", "moments", "compare", "actions"]
 @pytest.fixture(autouse=True)
 def _fresh_engine_cache() -> None:
     """The engine keeps sums per dataset id; each test's new store reuses the same ids."""
-    from cmot.moments import clear_cache
+    from cmot.results.moments import clear_cache
 
     clear_cache()
 
@@ -223,7 +223,7 @@ def test_an_unexpected_error_becomes_a_message_and_a_log_entry(
     at.run()
     ok(at)
     # A bug deep in a page (here: the first screen's Fix first list) must not show a red box.
-    monkeypatch.setattr("cmot.headline.priorities", _boom)
+    monkeypatch.setattr("cmot.results.headline.priorities", _boom)
     derived.clear()  # the first run kept its stakes with the result: compute them again
     with caplog.at_level("ERROR", logger="cmot.ui"):
         at.switch_page("pages/overview.py").run()
@@ -241,7 +241,7 @@ def test_a_user_error_shows_its_message(store_dir: Path, monkeypatch: pytest.Mon
     def refuse(*_: object, **__: object) -> None:
         raise CmotError("Pick a segment with more respondents.")
 
-    monkeypatch.setattr("cmot.headline.priorities", refuse)
+    monkeypatch.setattr("cmot.results.headline.priorities", refuse)
     derived.clear()  # the first run kept its stakes with the result: compute them again
     at.switch_page("pages/overview.py").run()
     assert not at.exception
@@ -254,8 +254,8 @@ def _boom(*_: object, **__: object) -> None:
 
 def test_journey_map_of_40_touchpoints_fits_a_page() -> None:
     """The chart itself (no app): rendered, it is no wider than a page and has every row."""
-    from cmot import charts as ch
-    from cmot import report
+    from cmot.present import charts as ch
+    from cmot.present import report
 
     n = 40
     rows = pd.DataFrame(

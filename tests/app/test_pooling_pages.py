@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cmot.demo import ensure_demo
-from cmot.store import Store
-from cmot.sums import DEFAULT_POOLING, POOLING_WORDS
+from cmot.settings import DEFAULT_POOLING, POOLING_WORDS
+from cmot.store.datasets import Store
+from cmot.store.demo import ensure_demo
 from tests.app.kc import KC_STAGES, ingest_kc, kc_csv
 from tests.app.test_pages import APP, ok, texts
 
@@ -28,7 +28,7 @@ OWN = re.compile(r"own data \d{1,2}%")
 @pytest.fixture(autouse=True)
 def _fresh_engine_cache() -> None:
     """The engine keeps sums per dataset id; each test's new store reuses the same ids."""
-    from cmot.moments import clear_cache
+    from cmot.results.moments import clear_cache
 
     clear_cache()
 
@@ -107,11 +107,11 @@ def test_every_result_page_says_the_pooling_and_the_own_share(kc23: None, page: 
 @pytest.mark.parametrize("pool", ["partial", "none"])
 def test_driver_segments_moments_follow_the_pooling_setting(store_dir: Path, pool: str) -> None:
     """The Segments page's driver segments: their moments of truth as `segments --mode
-    drivers --pooling` writes them (cmot.segments.driver_moments with the sidebar's
+    drivers --pooling` writes them (cmot.segments.segmentation.driver_moments with the sidebar's
     settings), saying which estimate they are; pooled, each segment's own data."""
-    from cmot.segments import driver_moments, driver_overview
-    from cmot.sums import Settings
-    from cmot.tables import driver_rows
+    from cmot.present.tables import driver_rows
+    from cmot.segments.segmentation import driver_moments, driver_overview
+    from cmot.settings import Settings
 
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params.update({"dataset": "demo", "pool": pool})
@@ -145,8 +145,8 @@ def test_driver_segments_moments_follow_the_pooling_setting(store_dir: Path, poo
 def tiny_segment(store_dir: Path, tmp_path: Path) -> None:
     """A survey whose segment D has 15 respondents (too few even to pool) and C 36 (enough
     to pool, too few alone for its 4 touchpoints), beside A and B (the wiring tests' frame)."""
-    from cmot.ingest import ingest
-    from cmot.options import IngestOptions
+    from cmot.ingest.options import IngestOptions
+    from cmot.store.intake import ingest
     from tests.unit.moments_fixtures import synthetic_frame
     from tests.unit.test_pooling_wiring import EFFECTS
 

@@ -54,8 +54,8 @@ def test_bad_upload_shows_the_error_and_keeps_the_datasets(app: AppTest) -> None
 
 
 def test_a_shared_link_opens_the_dataset_it_names(app: AppTest, airline_csv: Path) -> None:
-    from cmot.ingest import ingest
-    from cmot.store import Store
+    from cmot.store.datasets import Store
+    from cmot.store.intake import ingest
 
     ingest(Store(), airline_csv, "airline")
     app.query_params["dataset"] = "airline"

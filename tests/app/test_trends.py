@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cmot.demo import (
+from cmot.ingest.options import IngestOptions
+from cmot.present.tables import trend_rows
+from cmot.results.moments import ALL
+from cmot.results.trend import compute_trend
+from cmot.settings import Settings
+from cmot.spec import JourneySpec, load_spec
+from cmot.store.datasets import Store
+from cmot.store.demo import (
     DEMO_CSV,
     DEMO_NAME,
     DEMO_SPEC,
@@ -22,16 +29,10 @@ from cmot.demo import (
     ensure_demo_waves,
     generate_waves,
 )
-from cmot.ingest import IngestOptions, ingest
-from cmot.moments import ALL
-from cmot.spec import JourneySpec, load_spec
-from cmot.store import Store
-from cmot.sums import Settings
-from cmot.tables import trend_rows
-from cmot.trend import compute_trend
+from cmot.store.intake import ingest
 from cmot.ui.frame import UNEXPECTED
 from cmot.ui.trends import looks_like_wave
-from cmot.waves import waves_from_link
+from cmot.waves.sources import waves_from_link
 from tests.conftest import ROOT
 from tests.planted import read_as_text
 
@@ -236,9 +237,9 @@ def test_the_comparison_report_has_a_trend_section_with_waves(waves: Store) -> N
 
     from pypdf import PdfReader
 
-    from cmot.compare import compare_segments, find_flips
-    from cmot.moments import find_moments
-    from cmot.report import report_html, report_pdf
+    from cmot.present.report import report_html, report_pdf
+    from cmot.results.compare import compare_segments, find_flips
+    from cmot.results.moments import find_moments
     from cmot.ui.report import build_report
 
     at = AppTest.from_file(APP, default_timeout=300)
@@ -280,10 +281,10 @@ def test_the_comparison_report_has_a_trend_section_with_waves(waves: Store) -> N
 
 
 def test_migration_chart_specs(store_dir: Path) -> None:
-    from cmot import charts
-    from cmot.trend import compute_trend
+    from cmot.present import charts
+    from cmot.results.trend import compute_trend
     from cmot.ui.trends import at_stake_rows
-    from cmot.waves import waves_from_column
+    from cmot.waves.sources import waves_from_column
 
     store = Store(store_dir)
     info = ensure_demo_waves(store)

@@ -58,8 +58,8 @@ def test_every_shareable_choice_is_in_the_url_even_at_its_default(app: AppTest) 
 def test_another_dataset_forgets_the_choices_of_a_page_not_shown(store_dir: Path) -> None:
     # The same survey under another name: every old choice would still be valid there, so
     # only forgetting (not validation) brings the defaults back, even for a page not shown.
-    from cmot.demo import ensure_demo
-    from cmot.store import Store
+    from cmot.store.datasets import Store
+    from cmot.store.demo import ensure_demo
 
     store = Store(store_dir)
     info = ensure_demo(store)

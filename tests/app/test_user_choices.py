@@ -15,15 +15,15 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from cmot.demo import ensure_demo
-from cmot.store import Store
+from cmot.store.datasets import Store
+from cmot.store.demo import ensure_demo
 from tests.app.kc import KC_CSV, ingest_kc, kc_csv
 from tests.app.test_pages import APP, ok, texts
 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
-    from cmot.moments import clear_cache
+    from cmot.results.moments import clear_cache
 
     clear_cache()
     st.cache_data.clear()
@@ -244,7 +244,7 @@ def test_a_label_given_to_a_blank_code_is_the_segments_title(store_dir: Path) ->
 
 
 def test_cut_question_texts_keep_what_tells_them_apart() -> None:
-    from cmot.mapping_rules import short_label
+    from cmot.ingest.mapping_rules import short_label
 
     stem = "Overall quality of the services provided by the City of Kansas City - "
     texts = [stem + end for end in ("Police", "Fire and ambulance", "Parks and recreation")]

@@ -26,7 +26,7 @@ PHONE = "+1 (310) 555-0100"
 def survey(path: Path) -> Path:
     """800 demo respondents with their comments; the low raters of Pricing clarity among
     Private clients (a planted vulnerability) write the dangerous ones."""
-    from cmot.demo import COMMENT_COLUMN, DEMO_CSV, SEGMENT_COLUMN, demo_comments
+    from cmot.store.demo import COMMENT_COLUMN, DEMO_CSV, SEGMENT_COLUMN, demo_comments
 
     frame = pd.read_csv(DEMO_CSV).head(2400)
     frame[COMMENT_COLUMN] = demo_comments(frame)

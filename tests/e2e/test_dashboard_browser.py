@@ -80,7 +80,7 @@ def test_airline_upload_compare_pages_link_and_exports(
     csv = Path(csv_dl.value.save_as(tmp_path / "d.csv") or tmp_path / "d.csv").read_text(
         encoding="utf-8-sig"
     )
-    # The table as shown: headers in words, amounts in the outcome's unit (cmot.tables).
+    # The table as shown: headers in words, amounts in the outcome's unit (cmot.present.tables).
     assert "Touchpoint,Effect,Business travel,Personal Travel,How much more for Business" in csv
     assert "Inflight wifi service,a top rating adds," in csv and " pts" in csv
     with page.expect_download(timeout=90_000) as pdf_dl:  # type: ignore[attr-defined]

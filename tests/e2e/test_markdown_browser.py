@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cmot.store import Store
+from cmot.store.datasets import Store
 from tests.e2e.conftest import Server, shot, start_server, wait_for_run
 from tests.planted import EVIL, NAME, SAVED, SEGMENT, WAVE, planted_survey
 

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from bench._browser import PAGES, bulk, errors_shown, fill, open_page, upload
-from cmot.store import Store
+from cmot.store.datasets import Store
 from tests.e2e.conftest import Server, shot, wait_for_run
 
 pytestmark = pytest.mark.e2e

@@ -8,8 +8,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from cmot.names import quote_ident
 from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale
-from cmot.store import quote_ident
 
 AIRLINE = (
     Path(__file__).parents[2].parent / "shared/data/airline/airline_passenger_satisfaction.csv"

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from cmot.alert_log import acknowledge, list_alerts, refresh, respondents
-from cmot.alerts import WatchSettings
-from cmot.append import append_batch
-from cmot.cli import main
-from cmot.feed import Slip, feed_csv, feed_spec
-from cmot.ingest import IngestOptions, ingest
-from cmot.store import Store
+from cmot.cli.main import main
+from cmot.feedback.alert_log import acknowledge, list_alerts, refresh, respondents
+from cmot.feedback.alerts import WatchSettings
+from cmot.feedback.feed import Slip, feed_csv, feed_spec
+from cmot.ingest.options import IngestOptions
+from cmot.store.append import append_batch
+from cmot.store.datasets import Store
+from cmot.store.intake import ingest
 
 
 def slipping_store(store_dir: Path, weeks: int = 6) -> Store:

@@ -7,7 +7,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from cmot.alerts import (
+from cmot.engine.incremental import segment_sums
+from cmot.engine.sums import compute_stats
+from cmot.feedback.alerts import (
     Period,
     WatchSettings,
     class_flips,
@@ -16,10 +18,10 @@ from cmot.alerts import (
     sentence,
     watch_table,
 )
-from cmot.feed import Slip, feed_csv, feed_spec
-from cmot.incremental import segment_sums
-from cmot.ingest import IngestOptions, read_csv
-from cmot.sums import Settings, compute_stats
+from cmot.feedback.feed import Slip, feed_csv, feed_spec
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import read_csv
+from cmot.settings import Settings
 
 SPEC = feed_spec()
 WS = WatchSettings()

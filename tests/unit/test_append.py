@@ -9,12 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cmot.append import append_batch, batch_ranges, check_batch_file
-from cmot.cli import main
+from cmot.cli.main import main
 from cmot.errors import CmotError
-from cmot.feed import feed_batch, feed_csv, feed_spec
-from cmot.ingest import IngestOptions, ingest
-from cmot.store import ID_COL, ROW_COL, Store, close_all
+from cmot.feedback.feed import feed_batch, feed_csv, feed_spec
+from cmot.ingest.options import IngestOptions
+from cmot.names import ID_COL, ROW_COL
+from cmot.store.append import append_batch, batch_ranges, check_batch_file
+from cmot.store.datasets import Store, close_all
+from cmot.store.intake import ingest
 from tests.conftest import files_digest
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cmot.demo import DEMO_CSV
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions, ingest
-from cmot.store import Store, close_all
+from cmot.ingest.options import IngestOptions
+from cmot.store.datasets import Store, close_all
+from cmot.store.demo import DEMO_CSV
+from cmot.store.intake import ingest
 from tests.conftest import ROOT, files_digest
 
 GOOD = "id,a,b,c,satisfied\n1,1,2,3,yes\n2,2,3,4,no\n3,5,4,3,yes\n4,4,1,5,no\n"

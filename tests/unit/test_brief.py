@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from cmot import brief as b
+from cmot.present import brief as b
 from cmot.text import MAX_LABEL_CHARS
 
 
@@ -158,10 +158,10 @@ def test_brief_svg_escapes_names_from_the_data(text: str) -> None:
 def demo():  # type: ignore[no-untyped-def]
     import tempfile
 
-    from cmot import store as store_mod
-    from cmot.demo import ensure_demo
-    from cmot.moments import find_moments
-    from cmot.store import Store
+    from cmot.results.moments import find_moments
+    from cmot.store import datasets as store_mod
+    from cmot.store.datasets import Store
+    from cmot.store.demo import ensure_demo
 
     with tempfile.TemporaryDirectory() as d:
         store = Store(f"{d}/s.duckdb")
@@ -174,9 +174,9 @@ def demo():  # type: ignore[no-untyped-def]
 def test_the_brief_of_the_overview_says_what_its_headline_says(demo) -> None:  # type: ignore[no-untyped-def]
     """The rows, amounts, certainty words, level and change are the headline's (the
     Overview's), so the brief and the screen cannot disagree."""
-    from cmot.compare import find_flips
-    from cmot.headline import build_headline, view_change
-    from cmot.summary import segments_of
+    from cmot.results.compare import find_flips
+    from cmot.results.headline import build_headline, view_change
+    from cmot.results.summary import segments_of
 
     store, info, result = demo
     segs = segments_of(result)
@@ -217,7 +217,7 @@ def test_brief_without_a_unicode_font_still_writes_one_page(
 ) -> None:
     """A slim image without DejaVu: the core Helvetica (Latin-1; '?' for the rest), still
     one page, and the PNG names a sans-serif that metrics match."""
-    from cmot import report
+    from cmot.present import report
 
     monkeypatch.setattr(report, "FONT_PATHS", ["/nonexistent/DejaVuSans.ttf"])
     brief = _brief(outcome="Would hire again ▼")
@@ -232,9 +232,9 @@ def test_an_outcome_named_in_lower_case_is_a_capitalised_title() -> None:
 
 
 def test_the_brief_of_an_unsegmented_view_says_so(demo) -> None:  # type: ignore[no-untyped-def]
-    from cmot.compare import find_flips
-    from cmot.headline import build_headline
-    from cmot.moments import ALL, find_moments
+    from cmot.results.compare import find_flips
+    from cmot.results.headline import build_headline
+    from cmot.results.moments import ALL, find_moments
 
     store, info, _ = demo
     whole = find_moments(store.cursor(), info.table, info.spec, None)

@@ -10,8 +10,8 @@ import re
 import pandas as pd
 import vl_convert as vlc
 
-from cmot import charts
-from cmot.report import _fixed_width
+from cmot.present import charts
+from cmot.present.report import _fixed_width
 
 SEGMENTS = ["Commercial developers", "Public agencies", "Retail"]
 

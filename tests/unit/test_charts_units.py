@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot import charts
-from cmot.summary import amount
+from cmot.present import charts
+from cmot.results.summary import amount
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_matrix_cells_show_the_amount_at_stake_as_the_pages_do() -> None:
     scale_text = [r["text"] for r in next(iter(scale["datasets"].values()))]
     share_text = [r["text"] for r in next(iter(share["datasets"].values()))]
     assert scale_text[:3] == ["· 0.01", "· 0.01", "· 0.02"]  # not "· 0" three times
-    # The number of cmot.summary.amount's '0.6 pts': one amount per moment on every page.
+    # The number of cmot.results.summary.amount's '0.6 pts': one amount per moment on every page.
     assert share_text[:3] == [f"· {amount(v, 'percentage points')[:-4]}" for v in m.at_stake[:3]]
     assert share_text[-1] == "·"
 

@@ -14,11 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cmot.cli import main
-from cmot.detect import CodeProposal, Detection
-from cmot.errors import CmotError
-from cmot.flags import (
-    check_sheet,
+from cmot.cli.flags import (
     for_the_command_line,
     glue_dash_values,
     mapping_notes,
@@ -27,8 +23,13 @@ from cmot.flags import (
     parse_range,
     split_list,
 )
+from cmot.cli.main import main
+from cmot.errors import CmotError
+from cmot.ingest.detect import CodeProposal, Detection
+from cmot.ingest.formats import check_sheet
+from cmot.names import ID_COL, W_COL, Y_COL
 from cmot.spec import load_spec
-from cmot.store import ID_COL, W_COL, Y_COL, Store
+from cmot.store.datasets import Store
 from tests.conftest import (
     ABC_CSV,
     KANSAS_CSV,
@@ -411,7 +412,7 @@ def test_a_negative_code_list_reaches_ingest(tmp_path: Path, store: Store) -> No
 
 def test_weight_none_over_a_spec_that_names_one(tmp_path: Path, store: Store, capsys) -> None:
     if not DEMO_CSV.exists():
-        pytest.skip("the demo survey has not been generated (python -m cmot.demo)")
+        pytest.skip("the demo survey has not been generated (python -m cmot.store.demo)")
     assert load_spec(DEMO_SPEC).weight_column == "Weight"
     base = ["ingest", str(DEMO_CSV), "--spec", str(DEMO_SPEC)]
     assert main([*base, "--name", "weighted"]) == 0
@@ -442,7 +443,7 @@ def test_weight_names_the_column_to_weight_by(tmp_path: Path, store: Store) -> N
 
 def test_a_detected_weight_is_not_applied_unasked(tmp_path: Path, store: Store) -> None:
     if not DEMO_CSV.exists():
-        pytest.skip("the demo survey has not been generated (python -m cmot.demo)")
+        pytest.skip("the demo survey has not been generated (python -m cmot.store.demo)")
     args = ["ingest", str(DEMO_CSV), "--name", "d", "--outcome", "Would hire again"]
     assert main([*args, "--positive", "Yes", "--missing", "0"]) == 0
     assert store.get_dataset("d").spec.weight_column is None
@@ -595,7 +596,7 @@ def test_notes_say_what_was_proposed_and_what_changes_it() -> None:
 
 def test_results_say_weighted_or_unweighted(tmp_path: Path, capsys) -> None:
     if not DEMO_CSV.exists():
-        pytest.skip("the demo survey has not been generated (python -m cmot.demo)")
+        pytest.skip("the demo survey has not been generated (python -m cmot.store.demo)")
     base = ["analyze", str(DEMO_CSV), "--spec", str(DEMO_SPEC), "--segment", "Segment"]
     assert main([*base, "--out", str(tmp_path / "w")]) == 0
     assert ", weighted by Weight," in capsys.readouterr().out
@@ -611,10 +612,10 @@ def test_guardrail_warnings_are_printed_and_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     if not DEMO_CSV.exists():
-        pytest.skip("the demo survey has not been generated (python -m cmot.demo)")
-    import cmot.analyze
+        pytest.skip("the demo survey has not been generated (python -m cmot.store.demo)")
+    import cmot.cli.analyze
 
-    real = cmot.analyze.find_moments
+    real = cmot.cli.analyze.find_moments
     rows = [
         ("", "", "", "id_outcome", "The outcome looks like an id."),
         ("Public agencies", "Invoicing", "Invoicing", "thin_cell", "only 3 in the top box"),
@@ -626,7 +627,7 @@ def test_guardrail_warnings_are_printed_and_written(
         object.__setattr__(result, "warnings", frame)
         return result
 
-    monkeypatch.setattr(cmot.analyze, "find_moments", with_warnings)
+    monkeypatch.setattr(cmot.cli.analyze, "find_moments", with_warnings)
     out = tmp_path / "out"
     args = ["analyze", str(DEMO_CSV), "--spec", str(DEMO_SPEC), "--segment", "Segment"]
     assert main([*args, "--out", str(out)]) == 0
@@ -717,14 +718,14 @@ def test_mapping_flags_on_a_stored_dataset_exit_2(tmp_path: Path, store: Store, 
 
 CRASH = """
 import sys
-import cmot.analyze
+import cmot.cli.analyze
 
 def boom(*args, **kwargs):
     raise ZeroDivisionError("a bug, not the user's fault")
 
-cmot.analyze.find_moments = boom
-from cmot.cli import main
-from cmot.detect import CodeProposal, Detection
+cmot.cli.analyze.find_moments = boom
+from cmot.cli.main import main
+from cmot.ingest.detect import CodeProposal, Detection
 sys.exit(main(sys.argv[1:]))
 """
 

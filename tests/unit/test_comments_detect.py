@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot.demo import COMMENT_COLUMN, DEMO_SPEC, demo_comments, generate_demo
-from cmot.ingest import detect_roles, ingest
-from cmot.options import IngestOptions
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import detect_roles
+from cmot.names import ROW_COL, quote_ident
 from cmot.spec import load_spec
-from cmot.store import ROW_COL, Store, quote_ident
+from cmot.store.datasets import Store
+from cmot.store.demo import COMMENT_COLUMN, DEMO_SPEC, demo_comments, generate_demo
+from cmot.store.intake import ingest
 from tests.conftest import AIRLINE_CSV, DATA, need_real
 
 COMMENTS_CSV = DATA / "santa-monica-comments" / "open_ended_2014.csv"

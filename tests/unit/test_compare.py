@@ -6,9 +6,9 @@ import duckdb
 import numpy as np
 import pytest
 
-from cmot import compare as C
-from cmot import moments as M
 from cmot.errors import CmotError
+from cmot.results import compare as C
+from cmot.results import moments as M
 from tests.unit.moments_fixtures import make_spec, register_frame, synthetic_frame
 
 TPS = tuple(f"t{j}" for j in range(6))

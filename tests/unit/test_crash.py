@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from cmot.demo import DEMO_CSV, generate_demo
-from cmot.ingest import ingest
-from cmot.store import Store, close_all
+from cmot.store.datasets import Store, close_all
+from cmot.store.demo import DEMO_CSV, generate_demo
+from cmot.store.intake import ingest
 from tests.conftest import ROOT
 
 SAVER = """
 import sys
 from cmot import store as s
-from cmot.ingest import ingest
+from cmot.store.intake import ingest
 
 real = s.Store.save_query
 def announce(self, *a, **k):

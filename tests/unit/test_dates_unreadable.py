@@ -8,9 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from cmot.ingest import detect_roles
-from cmot.store import Store
-from cmot.view import DateFilter, View, date_span, view_sql
+from cmot.engine.view import DateFilter, View, date_span, view_sql
+from cmot.ingest.pipeline import detect_roles
+from cmot.store.datasets import Store
 
 TIMES = ["6:00:00", "8:30 AM", "N", "12:15:00", "7:45 PM", "9:05:10", "N"]
 

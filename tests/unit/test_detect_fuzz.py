@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from cmot.detect import ROLES
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions, Prepared, read_csv
+from cmot.ingest.detect import ROLES
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import Prepared, read_csv
 from cmot.spec import OTHER, OUTCOME_KINDS
 from tests.conftest import SHARED
 

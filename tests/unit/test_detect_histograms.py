@@ -6,7 +6,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from cmot.detect import COUNTED, column_histograms
+from cmot.ingest.detect import COUNTED, column_histograms
 
 
 @pytest.fixture

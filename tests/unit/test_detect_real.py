@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot.detect import Detection
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions, detect_roles, read_csv
+from cmot.ingest.detect import Detection
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import detect_roles, read_csv
+from cmot.names import Y_COL
 from cmot.spec import OTHER
-from cmot.store import Y_COL
 from tests.conftest import (
     ABC_CSV,
     KANSAS_CSV,
@@ -386,8 +387,8 @@ def test_profiling_a_wide_survey_is_fast(tmp_path: Path) -> None:
     frame["overall"] = rng.integers(1, 6, n)
     frame["comment"] = "fine"
     frame.to_csv(tmp_path / "wide.csv", index=False)
-    from cmot.detect import detect, profile_columns
-    from cmot.read import open_raw
+    from cmot.ingest.detect import detect, profile_columns
+    from cmot.ingest.read import open_raw
 
     opts = IngestOptions()
     t = time.perf_counter()
@@ -421,8 +422,8 @@ def test_a_yes_no_outcome_never_takes_a_marker_as_positive(tmp_path: Path) -> No
 def test_the_files_own_labels_and_missing_values_are_kept(
     airport: tuple[Path, pd.DataFrame],
 ) -> None:
-    from cmot.detect import detect, profile_columns
-    from cmot.read import open_raw
+    from cmot.ingest.detect import detect, profile_columns
+    from cmot.ingest.read import open_raw
 
     path, _ = airport
     opts = IngestOptions(outcome="Q7ALL")

@@ -5,9 +5,9 @@ anchor a heading of that file), so a fresh clone has everything the README point
 facts the docs state about code are read from the code and compared here, so a change that
 makes one false fails with what to write: every module of cmot/ and pages/ is named in
 docs/ARCHITECTURE.md (and every module it names exists), the catalog's tables are the rows of
-its table of tables, every command of `python -m cmot` is named on the `cmot/cli.py` row,
+its table of tables, every command of `python -m cmot` is named on the `cmot/cli/main.py` row,
 every `$CMOT_*` variable the code reads is named in README.md or docs/, and every field of
-`cmot.sums.Settings` is a row of METHODS.md's settings table with its default, as is every
+`cmot.settings.Settings` is a row of METHODS.md's settings table with its default, as is every
 "`name` (default X)" the text says of one.
 """
 
@@ -170,7 +170,7 @@ def test_every_module_is_named_in_the_architecture_document() -> None:
         for p in (ROOT / "cmot").rglob("*.py")
         if "__pycache__" not in p.parts
     )
-    assert "cmot/store.py" in modules and "cmot/ui/frame.py" in modules  # the walk works
+    assert "cmot/store/datasets.py" in modules and "cmot/ui/frame.py" in modules  # the walk works
     missing = [m for m in modules if f"`{m}`" not in text]
     assert missing == [], (
         "docs/ARCHITECTURE.md does not name these modules: add a row "
@@ -213,7 +213,7 @@ def table_rows(text: str, after: str) -> list[list[str]]:
 
 def catalog_tables() -> list[str]:
     """The tables the catalog's schema creates, read by SQLite from the schema itself."""
-    from cmot.catalog import _SCHEMA
+    from cmot.store.catalog import _SCHEMA
 
     con = sqlite3.connect(":memory:")
     try:
@@ -227,13 +227,13 @@ def catalog_tables() -> list[str]:
 def test_the_catalog_table_lists_every_table_of_the_schema() -> None:
     tables = catalog_tables()
     assert "datasets" in tables and "meta" in tables  # the schema was read
-    rows = table_rows(ARCHITECTURE.read_text("utf-8"), "**The catalog** (`cmot/catalog.py`)")
+    rows = table_rows(ARCHITECTURE.read_text("utf-8"), "**The catalog** (`cmot/store/catalog.py`)")
     documented = sorted(r[0].strip("`") for r in rows)
     missing = [t for t in tables if t not in documented]
     ghosts = [t for t in documented if t not in tables]
     assert missing == [], (
         "docs/ARCHITECTURE.md's catalog table ('The store' section) lacks these tables of "
-        f"cmot/catalog.py's schema: add a row '| `<table>` | its rows |' for each: {missing}"
+        f"cmot/store/catalog.py's schema: add a row '| `<table>` | its rows |' for each: {missing}"
     )
     assert ghosts == [], f"docs/ARCHITECTURE.md's catalog table names no-longer tables: {ghosts}"
 
@@ -246,8 +246,8 @@ def test_the_catalog_sentence_counts_no_tables() -> None:
 
 
 def cli_commands() -> list[str]:
-    """Every command of `python -m cmot`, from the parsers `cmot.cli.main` builds."""
-    from cmot.cli import PARSERS
+    """Every command of `python -m cmot`, from the parsers `cmot.cli.main.main` builds."""
+    from cmot.cli.main import PARSERS
 
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers()
@@ -262,11 +262,11 @@ def test_every_command_is_named_on_the_cli_row() -> None:
     row = next(
         line
         for line in ARCHITECTURE.read_text("utf-8").splitlines()
-        if line.startswith("| `cmot/cli.py` |")
+        if line.startswith("| `cmot/cli/main.py` |")
     )
     missing = [c for c in commands if f"`{c}`" not in row]
     assert missing == [], (
-        "the `cmot/cli.py` row of docs/ARCHITECTURE.md lists every command of "
+        "the `cmot/cli/main.py` row of docs/ARCHITECTURE.md lists every command of "
         f"`python -m cmot`; add these (as `name`, with the module that adds it): {missing}"
     )
 
@@ -298,7 +298,7 @@ def default_text(value: object) -> str:
 
 
 def settings_defaults() -> dict[str, object]:
-    from cmot.sums import Settings
+    from cmot.settings import Settings
 
     return {f.name: f.default for f in dataclasses.fields(Settings)}
 
@@ -311,7 +311,7 @@ def test_every_setting_is_a_row_of_the_settings_table_with_its_default() -> None
     missing = [n for n in defaults if n not in documented]
     assert missing == [], (
         "docs/METHODS.md's settings table (after '<!-- settings table -->') lacks these "
-        "fields of cmot.sums.Settings: add a row '| `<name>` | `<default>` | what it decides, "
+        "fields of cmot.settings.Settings: add a row '| `<name>` | `<default>` | what it decides, "
         f"and where it is set |' for each: {missing}"
     )
     ghosts = [n for n in documented if n not in defaults]

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot import moments as M
-from cmot import sums
-from cmot.compare import compare_all, find_flips
+from cmot.engine import sums
+from cmot.engine.importance import MAX_SHAPLEY_TOUCHPOINTS, SHAPLEY_BUDGET, shapley_plan
 from cmot.errors import CmotError
-from cmot.importance import MAX_SHAPLEY_TOUCHPOINTS, SHAPLEY_BUDGET, shapley_plan
+from cmot.results import moments as M
+from cmot.results.compare import compare_all, find_flips
 from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale
 from tests.conftest import SHARED
 from tests.unit.moments_fixtures import register_frame
@@ -350,8 +350,8 @@ def kansas_spec(
 
 
 def read_kansas(path: Path, spec: JourneySpec) -> tuple[duckdb.DuckDBPyConnection, JourneySpec]:
-    from cmot.ingest import read_csv
-    from cmot.options import IngestOptions
+    from cmot.ingest.options import IngestOptions
+    from cmot.ingest.pipeline import read_csv
 
     # A spec as an analyst would write it (detection on this file is another step's work);
     # outcome and kind repeated so that either way of reading the options gets them.
@@ -403,8 +403,8 @@ def test_tiny_weighted_segments_are_insufficient_not_exceptions(kansas) -> None:
 def test_many_valued_segment_with_fifteen_touchpoints_stays_fast() -> None:
     """15 touchpoints (exact Shapley's limit) by a 76-value column on 2,477 respondents:
     the case that took 19.5 s with Shapley in every segment."""
-    from cmot.ingest import read_csv
-    from cmot.options import IngestOptions
+    from cmot.ingest.options import IngestOptions
+    from cmot.ingest.pipeline import read_csv
 
     tps = tuple(f"Q3_{i}" for i in range(1, 16))
     spec = spec_of(tps, Outcome("Q2_6", "scale", min=1, max=5), attributes=("Q21",), missing=(9,))
@@ -421,7 +421,7 @@ def test_many_valued_segment_with_fifteen_touchpoints_stays_fast() -> None:
 
 
 def test_pages_open_on_the_largest_segments_with_enough_data() -> None:
-    from cmot.summary import segments_of
+    from cmot.results.summary import segments_of
 
     frame = awkward_frame()
     con = duckdb.connect()

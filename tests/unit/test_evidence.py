@@ -8,7 +8,7 @@ import re
 import pandas as pd
 import pytest
 
-from cmot.evidence import EVIDENCE_COLUMNS, MIN_COMMENTS, distinctive_terms, find_evidence
+from cmot.feedback.evidence import EVIDENCE_COLUMNS, MIN_COMMENTS, distinctive_terms, find_evidence
 from tests.conftest import AIRLINE_CSV, DATA, need_real
 
 COMMENTS_CSV = DATA / "santa-monica-comments" / "open_ended_2014.csv"

@@ -9,8 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cmot.demo import COMMENT_COLUMN, SEGMENT_COLUMN, TOUCHPOINTS, demo_comments, generate_demo
-from cmot.evidence import EVIDENCE_COLUMNS
+from cmot.feedback.evidence import EVIDENCE_COLUMNS
+from cmot.store.demo import (
+    COMMENT_COLUMN,
+    SEGMENT_COLUMN,
+    TOUCHPOINTS,
+    demo_comments,
+    generate_demo,
+)
 from tests.unit.test_cli import DEMO_SPEC, run_cli
 
 NASTY = "=cmd|' /C calc'!A0 <script>x</script> [link](http://e.x) mail me: a.b@example.org"

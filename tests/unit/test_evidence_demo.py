@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cmot.demo import (
+from cmot.feedback.evidence import Evidence, distinctive_terms, find_evidence
+from cmot.store.demo import (
     COMMENT_COLUMN,
     SEGMENT_COLUMN,
     TOUCHPOINTS,
@@ -15,7 +16,6 @@ from cmot.demo import (
     demo_spec,
     generate_demo,
 )
-from cmot.evidence import Evidence, distinctive_terms, find_evidence
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from cmot.demo import COMMENT_COLUMN, DEMO_SPEC, SEGMENT_COLUMN, demo_comments, generate_demo
-from cmot.ingest import ingest
-from cmot.options import IngestOptions
-from cmot.report import to_csv
+from cmot.ingest.options import IngestOptions
+from cmot.names import quote_ident
+from cmot.present.report import to_csv
+from cmot.results.summary import at_risk, delight
 from cmot.spec import load_spec
-from cmot.store import Store, quote_ident
-from cmot.summary import at_risk, delight
+from cmot.store.datasets import Store
+from cmot.store.demo import COMMENT_COLUMN, DEMO_SPEC, SEGMENT_COLUMN, demo_comments, generate_demo
+from cmot.store.intake import ingest
 
 
 def test_at_risk_and_delight_carry_comments(store: Store) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from cmot.demo import demo_spec
 from cmot.errors import CmotError
 from cmot.spec import dumps_spec, loads_spec
+from cmot.store.demo import demo_spec
 
 
 def test_comment_links_round_trip_and_expand_stages() -> None:

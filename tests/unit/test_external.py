@@ -22,15 +22,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cmot import external
-from cmot.engines import SparkEngine, spark_session
+from cmot.engine.engines import SparkEngine, spark_session
+from cmot.engine.view import ValueFilter, View, view_sql
 from cmot.errors import CmotError
-from cmot.external import register_external, spark_view, spark_view_name
-from cmot.ingest import ingest
-from cmot.moments import MomentsResult, Settings, classify_moments, find_moments
-from cmot.options import IngestOptions
-from cmot.store import ID_COL, ROW_COL, Store
-from cmot.view import ValueFilter, View, view_sql
+from cmot.ingest.options import IngestOptions
+from cmot.names import ID_COL, ROW_COL
+from cmot.results.moments import MomentsResult, Settings, classify_moments, find_moments
+from cmot.store import external
+from cmot.store.datasets import Store
+from cmot.store.external import register_external, spark_view, spark_view_name
+from cmot.store.intake import ingest
 from tests.unit.test_bad_input import run_cli
 from tests.unit.test_spark import connect_server  # a Spark Connect server, per test
 

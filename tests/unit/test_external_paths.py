@@ -21,11 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cmot import external
-from cmot.catalog import CATALOG_FILENAME, Catalog
 from cmot.errors import CmotError, engine_message
-from cmot.external import ENV_EXTERNAL_ROOTS, check_allowed, register_external, source_version
-from cmot.store import Store
+from cmot.store import external
+from cmot.store.catalog import CATALOG_FILENAME, Catalog
+from cmot.store.datasets import Store
+from cmot.store.external import ENV_EXTERNAL_ROOTS, check_allowed, register_external, source_version
 from tests.unit.test_external import options, survey
 
 ROWS = 300

@@ -27,14 +27,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cmot import formats
-from cmot import moments as M
 from cmot.errors import CmotError
-from cmot.ingest import Prepared, detect_roles, read_csv
-from cmot.options import IngestOptions
-from cmot.read import open_raw
+from cmot.ingest import formats
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import Prepared, detect_roles, read_csv
+from cmot.ingest.read import open_raw
+from cmot.names import ID_COL, ROW_COL, Y_COL, quote_ident
+from cmot.results import moments as M
 from cmot.spec import JourneySpec, Stage, Touchpoint, default_scale
-from cmot.store import ID_COL, ROW_COL, Y_COL, quote_ident
 from tests.conftest import SHARED
 
 KC = SHARED / "data" / "kansas-city-resident"
@@ -658,9 +658,9 @@ def test_a_repeated_header_is_read_under_a_new_name_and_the_report_says_so(
     tmp_path: Path,
 ) -> None:
     """issue 23: duplicate headers were silently renamed (q1 to q1_1)."""
-    from cmot.demo import generate_demo
-    from cmot.ingest import validate
-    from cmot.read import renamed_duplicates
+    from cmot.ingest.pipeline import validate
+    from cmot.ingest.read import renamed_duplicates
+    from cmot.store.demo import generate_demo
 
     assert renamed_duplicates(["id", "q1", "q1 ", "q2"], ["id", "q1", "q1_1", "q2"]) == {
         "q1_1": "q1"
@@ -808,7 +808,7 @@ def test_damaged_binary_exports_give_a_cmot_error_or_a_file(
 def test_a_reader_message_never_shows_a_server_path() -> None:
     """Found by the messy-survey generator: a CSV DuckDB cannot sniff showed the temporary
     copy's path on the server in the user's message."""
-    from cmot.read import without_paths
+    from cmot.ingest.read import without_paths
 
     said = without_paths('Invalid Input Error: Error when sniffing file "/tmp/cmot-upload-x1".')
     assert said == "Invalid Input Error: Error when sniffing file."

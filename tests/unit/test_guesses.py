@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cmot.cli import mapping_text
+from cmot.cli.main import mapping_text
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions, detect_roles, read_csv
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import detect_roles, read_csv
+from cmot.ingest.wave_columns import wave_candidates
 from cmot.spec import dumps_spec, loads_spec
-from cmot.waves import confirmed_waves, wave_candidates
+from cmot.waves.sources import confirmed_waves
 from tests.conftest import DATA, need_real
 
 

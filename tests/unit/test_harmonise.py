@@ -10,7 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cmot.harmonise import (
+from cmot.ingest.options import IngestOptions
+from cmot.results.trend import compute_trend
+from cmot.store.datasets import Store
+from cmot.store.intake import ingest
+from cmot.waves.harmonise import (
     MAX_TVD,
     ColumnsInfo,
     columns_info,
@@ -20,11 +24,7 @@ from cmot.harmonise import (
     propose_matches,
     total_variation,
 )
-from cmot.ingest import ingest
-from cmot.options import IngestOptions
-from cmot.store import Store
-from cmot.trend import compute_trend
-from cmot.waves import Wave, waves_from_link, waves_from_relations
+from cmot.waves.sources import Wave, waves_from_link, waves_from_relations
 from tests.conftest import DATA, need_real
 
 KC = DATA / "kansas-city-resident"

@@ -1,4 +1,4 @@
-"""The executive's headline (cmot.headline): certainty words on planted truth, the q-values
+"""The executive's headline (cmot.results.headline): certainty words on planted truth, the q-values
 against statsmodels, the outcome's change against numpy, Fix first / Invest next on the demo."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from cmot.demo import ensure_demo
-from cmot.headline import (
+from cmot.results.headline import (
     CERTAINTY,
     EVERYONE,
     MOST,
@@ -27,9 +26,10 @@ from cmot.headline import (
     period_sums,
     stake_text,
 )
-from cmot.moments import ALL, MomentsResult, find_moments
-from cmot.store import DatasetInfo, Store
-from cmot.summary import NO_DIFFERENCE, amount, segments_of
+from cmot.results.moments import ALL, MomentsResult, find_moments
+from cmot.results.summary import NO_DIFFERENCE, amount, segments_of
+from cmot.store.datasets import DatasetInfo, Store
+from cmot.store.demo import ensure_demo
 from tests.unit.moments_fixtures import make_spec, register_frame, synthetic_frame
 
 TPS = ("t0", "t1", "t2", "t3")
@@ -135,7 +135,7 @@ def demo() -> Iterator[tuple[Store, DatasetInfo, MomentsResult]]:
         store = Store(f"{d}/s")
         info = ensure_demo(store)
         yield store, info, find_moments(store.cursor(), info.table, info.spec, "Segment")
-        from cmot import store as store_mod
+        from cmot.store import datasets as store_mod
 
         store_mod.close_all()
 

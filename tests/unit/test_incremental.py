@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from cmot import incremental, sums
-from cmot.append import append_batch
-from cmot.feed import feed_csv, feed_spec
-from cmot.ingest import IngestOptions, ingest
-from cmot.store import Store
-from cmot.sums import Layout, Settings, compute_stats
+from cmot.engine import incremental, sums
+from cmot.engine.sums import Layout, compute_stats
+from cmot.feedback.feed import feed_csv, feed_spec
+from cmot.ingest.options import IngestOptions
+from cmot.settings import Settings
+from cmot.store.append import append_batch
+from cmot.store.datasets import Store
+from cmot.store.intake import ingest
 
 
 def _stored(store_dir: Path, batches: int = 3) -> Store:

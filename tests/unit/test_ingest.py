@@ -7,11 +7,11 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from cmot.demo import DEMO_CSV, DEMO_SPEC, generate_demo
-from cmot.ingest import IngestOptions, detect_roles, read_csv
-from cmot.options import parse_codes
+from cmot.ingest.options import IngestOptions, parse_codes
+from cmot.ingest.pipeline import detect_roles, read_csv
+from cmot.names import ID_COL, Y_COL
 from cmot.spec import load_spec
-from cmot.store import ID_COL, Y_COL
+from cmot.store.demo import DEMO_CSV, DEMO_SPEC, generate_demo
 
 
 def write(tmp_path: Path, text: str, name: str = "s.csv", encoding: str = "utf-8") -> Path:

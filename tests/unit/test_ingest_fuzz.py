@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cmot.errors import CmotError
-from cmot.ingest import read_csv
+from cmot.ingest.pipeline import read_csv
 
 NAMES = st.one_of(
     st.text(min_size=1, max_size=12),
@@ -55,7 +55,7 @@ def test_any_bytes_give_a_dataset_or_a_clear_error(data: bytes) -> None:
 def test_adversarial_names_round_trip_through_the_store(
     name: str, store: object, tmp_path: Path
 ) -> None:
-    from cmot.ingest import ingest
+    from cmot.store.intake import ingest
 
     text = f'id,"{name.replace(chr(34), chr(34) * 2)}",b,c,satisfied\n'
     text += "".join(
@@ -121,9 +121,9 @@ def survey_with_names(draw: st.DrawFn) -> tuple[bytes, list[str]]:
 
 @pytest.fixture(scope="module")
 def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from cmot.demo import DEMO_CSV
-    from cmot.ingest import ingest
-    from cmot.store import Store, close_all
+    from cmot.store.datasets import Store, close_all
+    from cmot.store.demo import DEMO_CSV
+    from cmot.store.intake import ingest
 
     db = tmp_path_factory.mktemp("fuzzstore") / "store"
     ingest(Store(db), DEMO_CSV, "earlier")
@@ -132,7 +132,7 @@ def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _fresh(db: Path) -> tuple[dict[str, str], object]:
-    from cmot.store import Store, close_all
+    from cmot.store.datasets import Store, close_all
     from tests.conftest import files_digest
 
     close_all()  # every byte on disk, so "unchanged" can be checked byte for byte
@@ -156,8 +156,8 @@ def _check_whole(store: object, name: str, rows: int) -> None:
 def test_ingest_into_a_store_saves_a_whole_dataset_or_changes_nothing(
     data: bytes, seeded_db: Path
 ) -> None:
-    from cmot.ingest import ingest
-    from cmot.store import close_all
+    from cmot.store.datasets import close_all
+    from cmot.store.intake import ingest
 
     before, store = _fresh(seeded_db)
     try:
@@ -184,7 +184,7 @@ def test_ingest_into_a_store_saves_a_whole_dataset_or_changes_nothing(
 def test_adversarial_column_and_dataset_names_are_stored_as_given(
     case: tuple[bytes, list[str]], dataset_name: str, seeded_db: Path
 ) -> None:
-    from cmot.ingest import ingest
+    from cmot.store.intake import ingest
 
     data, names = case
     _, store = _fresh(seeded_db)

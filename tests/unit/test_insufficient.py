@@ -12,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cmot.moments import MomentsResult, find_moments
-from cmot.report import matrix_table
-from cmot.store import Store
-from cmot.summary import action_plan
-from cmot.whatif import predict_what_if
+from cmot.present.report import matrix_table
+from cmot.results.moments import MomentsResult, find_moments
+from cmot.results.summary import action_plan
+from cmot.results.whatif import predict_what_if
+from cmot.store.datasets import Store
 from tests.app.kc import ingest_kc, kc_csv
 
 # Every figure an insufficient row must not carry (descriptives such as n, mean and the boxes
@@ -128,7 +128,7 @@ def test_a_synthetic_small_segment_too(tmp_path: Path) -> None:
 
 
 def test_no_answer_values_are_codes_beside_the_values() -> None:
-    from cmot.view import no_answer_values
+    from cmot.ingest.answers import no_answer_values
 
     # Kansas City's q34_d (1, 2, 9 with 9 = don't know): 9 sits beside the answers.
     assert no_answer_values(["1", "2", "9"], (9, 99)) == ("9",)
@@ -144,7 +144,7 @@ def test_no_answer_values_are_codes_beside_the_values() -> None:
 def test_a_segment_value_declared_no_answer_counts_in_all_but_is_no_segment() -> None:
     import duckdb
 
-    from cmot.view import View, view_sql
+    from cmot.engine.view import View, view_sql
     from tests.unit.moments_fixtures import make_spec, register_frame, synthetic_frame
 
     frame = synthetic_frame(900, seed=2, segments=("1", "2", "9"))
@@ -159,9 +159,9 @@ def test_a_segment_value_declared_no_answer_counts_in_all_but_is_no_segment() ->
 
 
 def test_a_blank_is_no_answer_and_a_blank_codes_label_is_saved_trimmed() -> None:
-    from cmot.mapping_rules import finalize_spec
+    from cmot.ingest.answers import no_answer_values
+    from cmot.ingest.mapping_rules import finalize_spec
     from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale
-    from cmot.view import no_answer_values
 
     assert no_answer_values([" ", "North", "South"], ()) == (" ",)
     spec = JourneySpec(

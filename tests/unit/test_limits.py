@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from cmot.errors import CmotError
-from cmot.ingest import detect_roles, ingest
-from cmot.limits import check_rows, count_rows, max_columns, max_rows
-from cmot.options import IngestOptions
-from cmot.store import Store, close_all
+from cmot.ingest.limits import check_rows, count_rows, max_columns, max_rows
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import detect_roles
+from cmot.store.datasets import Store, close_all
+from cmot.store.intake import ingest
 from tests.conftest import files_digest
 
 GOOD = "id,a,b,c,satisfied\n" + "".join(
@@ -65,7 +66,7 @@ def test_ingest_refuses_a_file_over_the_row_cap_and_leaves_the_store(
     close_all()
     store = Store(store_dir)
     read: list[str] = []
-    import cmot.read as read_mod
+    import cmot.ingest.read as read_mod
 
     real = read_mod._read_raw
     monkeypatch.setattr(read_mod, "_read_raw", lambda *a, **k: read.append("x") or real(*a, **k))
@@ -88,7 +89,7 @@ def test_ingest_refuses_a_file_over_the_row_cap_and_leaves_the_store(
 def test_the_builtin_demo_loads_whatever_the_caps(
     store_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cmot.demo import ensure_demo
+    from cmot.store.demo import ensure_demo
 
     monkeypatch.setenv("CMOT_MAX_ROWS", "10")
     monkeypatch.setenv("CMOT_MAX_UPLOAD_MB", "0.01")
@@ -125,7 +126,7 @@ def test_the_column_cap_comes_from_the_environment(monkeypatch: pytest.MonkeyPat
 def test_a_csv_over_the_column_cap_is_refused_on_its_header_before_parsing(
     store_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cmot.read as read_mod
+    import cmot.ingest.read as read_mod
 
     read: list[str] = []
     real = read_mod._read_raw
@@ -177,7 +178,7 @@ def test_xlsx_over_the_column_cap_is_refused_before_its_cells_are_read(
 ) -> None:
     from openpyxl import Workbook
 
-    import cmot.formats as formats_mod
+    import cmot.ingest.formats as formats_mod
 
     wb = Workbook()
     ws = wb.active
@@ -203,7 +204,7 @@ def test_sav_over_the_column_cap_is_refused_from_its_metadata(
     import pandas as pd
     import pyreadstat
 
-    import cmot.formats as formats_mod
+    import cmot.ingest.formats as formats_mod
 
     frame = pd.DataFrame({f"q{i}": [float((r + i) % 5 + 1) for r in range(30)] for i in range(12)})
     path = tmp_path / "wide.sav"
@@ -222,7 +223,7 @@ def test_registered_parquet_over_the_column_cap_is_refused(
 ) -> None:
     import pandas as pd
 
-    from cmot.external import register_external
+    from cmot.store.external import register_external
 
     frame = pd.read_csv(io.BytesIO(wide_csv(12, rows=60)))
     path = tmp_path / "wide.parquet"
@@ -239,7 +240,7 @@ def test_registered_parquet_over_the_column_cap_is_refused(
 def test_the_command_line_refuses_a_wide_file_with_the_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from cmot.cli import main
+    from cmot.cli.main import main
 
     path = tmp_path / "wide.csv"
     path.write_bytes(wide_csv(12))

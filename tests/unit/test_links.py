@@ -10,13 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cmot import store as store_mod
-from cmot.demo import WAVE_COLUMN, WAVE_LABELS, demo_spec, generate_waves
 from cmot.errors import CmotError
-from cmot.ingest import ingest
-from cmot.options import IngestOptions
-from cmot.store import Link, Store
-from cmot.waves import waves_from_link
+from cmot.ingest.options import IngestOptions
+from cmot.store import datasets as store_mod
+from cmot.store.datasets import Link, Store
+from cmot.store.demo import WAVE_COLUMN, WAVE_LABELS, demo_spec, generate_waves
+from cmot.store.intake import ingest
+from cmot.waves.sources import waves_from_link
 from tests.conftest import DATA, need_real
 from tests.unit.test_cli import run_cli
 

@@ -1,4 +1,5 @@
-"""The Data page's mapping rules without Streamlit (`cmot.mapping_rules`, `cmot.mapping_tables`):
+"""The Data page's mapping rules without Streamlit (`cmot.ingest.mapping_rules`,
+`cmot.ingest.mapping_tables`):
 what follows from each choice, from tables of cases. The page drawing them is tested in
 tests/app/test_data_page.py and its neighbours; a real detection is used where the rule reads
 one, a made-up one where the case is about the rule alone."""
@@ -10,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from cmot.detect import CodeProposal, ColumnGuess, Detection
-from cmot.ingest import detect_roles, validate
-from cmot.mapping_rules import (
+from cmot.ingest.detect import CodeProposal, ColumnGuess, Detection
+from cmot.ingest.mapping_rules import (
     NO_OUTCOME,
     RANGE_HI,
     RANGE_LO,
@@ -41,7 +41,7 @@ from cmot.mapping_rules import (
     user_set_columns,
     weight_candidates,
 )
-from cmot.mapping_tables import (
+from cmot.ingest.mapping_tables import (
     first_link,
     group_scale,
     journey_edits,
@@ -59,7 +59,8 @@ from cmot.mapping_tables import (
     sibling_groups,
     wave_choices,
 )
-from cmot.options import IngestOptions
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import detect_roles, validate
 from cmot.spec import OTHER, JourneySpec, Outcome, Scale, Stage, Touchpoint
 
 
@@ -488,7 +489,7 @@ def test_the_check_before_save_reuses_the_pages_detection(
     """One detection per change: `validate(..., detection=)` with a spec gives the report a
     fresh detection gives, without detecting again; a detection of another read is not
     reused."""
-    import cmot.ingest
+    import cmot.ingest.pipeline
 
     rows = ["id,q1,q2,q3,overall"]
     rows += [
@@ -503,13 +504,13 @@ def test_the_check_before_save_reuses_the_pages_detection(
     options = chosen.options(det.spec)
     fresh = validate(data, options, "s.csv")
     detections: list[object] = []
-    real = cmot.ingest.detect
+    real = cmot.ingest.pipeline.detect
 
     def counting(*args: Any, **kw: Any) -> Detection:
         detections.append(args)
         return real(*args, **kw)
 
-    monkeypatch.setattr(cmot.ingest, "detect", counting)
+    monkeypatch.setattr(cmot.ingest.pipeline, "detect", counting)
     reused = validate(data, options, "s.csv", detection=det)
     assert reused == fresh and detections == []
     dropped, kept = save_notes(reused)

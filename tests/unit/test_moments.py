@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot import classes, sensitivity, sums, whatif
-from cmot import moments as M
+from cmot.engine import sums
 from cmot.errors import CmotError
-from cmot.moments import Settings
-from cmot.store import quote_ident
+from cmot.names import quote_ident
+from cmot.results import classes, sensitivity, whatif
+from cmot.results import moments as M
+from cmot.results.moments import Settings
 from tests.unit.moments_fixtures import (
     AIRLINE,
     AIRLINE_SEGMENTS,
@@ -128,7 +129,7 @@ def test_portable_sql_aggregation_gives_the_same_sums(airline) -> None:
 
 
 def demo_table(con: duckdb.DuckDBPyConnection, n_per_segment: int = 1500, seed: int = 7):
-    from cmot.demo import generate_demo
+    from cmot.store.demo import generate_demo
 
     demo = generate_demo(n_per_segment=n_per_segment, seed=seed)
     con.register("demo_raw", demo.frame)
@@ -167,7 +168,7 @@ def test_planted_vulnerabilities_and_opportunities_are_found(demo) -> None:
 
 
 def test_planted_flips_are_found(demo) -> None:
-    from cmot.compare import find_flips
+    from cmot.results.compare import find_flips
 
     _, d, result = demo
     flips = find_flips(result)

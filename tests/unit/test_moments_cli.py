@@ -7,11 +7,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cmot.cli import main
-from cmot.demo import DEMO_CSV, DEMO_SPEC
-from cmot.ingest import IngestOptions, ingest
+from cmot.cli.main import main
+from cmot.ingest.options import IngestOptions
 from cmot.spec import load_spec
-from cmot.store import Store
+from cmot.store.datasets import Store
+from cmot.store.demo import DEMO_CSV, DEMO_SPEC
+from cmot.store.intake import ingest
 
 REQUIRED = [
     "segment",
@@ -32,7 +33,7 @@ REQUIRED = [
 
 def test_analyze_a_csv_writes_the_tables_and_summary(tmp_path: Path) -> None:
     if not DEMO_CSV.exists():
-        pytest.skip("the demo survey has not been generated (python -m cmot.demo)")
+        pytest.skip("the demo survey has not been generated (python -m cmot.store.demo)")
     out = tmp_path / "out"
     code = main(
         [
@@ -75,7 +76,7 @@ def test_analyze_the_airline_csv_with_missing_codes(tmp_path: Path, airline_csv:
 
 def test_analyze_a_stored_dataset(tmp_path: Path, store: Store) -> None:
     if not DEMO_CSV.exists():
-        pytest.skip("the demo survey has not been generated (python -m cmot.demo)")
+        pytest.skip("the demo survey has not been generated (python -m cmot.store.demo)")
     ingest(store, DEMO_CSV, "demo", IngestOptions(spec=load_spec(DEMO_SPEC)))
     out = tmp_path / "out"
     assert main(["analyze", "demo", "--segment", "Segment", "--out", str(out)]) == 0
@@ -94,7 +95,7 @@ def test_bad_input_exits_2_with_one_message(
     tmp_path: Path, store: Store, capsys: pytest.CaptureFixture[str], name, args, message
 ) -> None:
     if "DEMO" in args and not DEMO_CSV.exists():
-        pytest.skip("the demo survey has not been generated (python -m cmot.demo)")
+        pytest.skip("the demo survey has not been generated (python -m cmot.store.demo)")
     out = str(tmp_path / "o")
     args = [str(DEMO_CSV) if a == "DEMO" else out if a == "OUT" else a for a in args]
     if str(DEMO_CSV) in args:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cmot import moments as M
+from cmot.results import moments as M
 from tests.unit.moments_fixtures import make_spec, register_frame
 
 TOUCHPOINTS = ("t0", "t1", "t2")
@@ -114,7 +114,7 @@ def awkward_surveys(draw: st.DrawFn) -> pd.DataFrame:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(awkward_surveys(), st.sampled_from(["numpy", "sql"]))
 def test_awkward_surveys_give_a_result_never_an_exception(frame: pd.DataFrame, engine) -> None:
-    from cmot.compare import compare_all, find_flips
+    from cmot.results.compare import compare_all, find_flips
 
     con = duckdb.connect()
     register_frame(con, frame)

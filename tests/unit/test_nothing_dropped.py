@@ -9,11 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cmot.clean import outcome_missing
-from cmot.cli import main
-from cmot.ingest import IngestOptions, detect_roles, ingest
+from cmot.cli.main import main
+from cmot.ingest.clean import outcome_missing
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import detect_roles
+from cmot.names import Y_COL, quote_ident
 from cmot.spec import JourneySpec, Outcome, Scale, Stage, Touchpoint
-from cmot.store import Y_COL, Store, quote_ident
+from cmot.store.datasets import Store
+from cmot.store.intake import ingest
 from tests.conftest import KANSAS_CSV, need_real
 
 KC_FLAGS = ["--outcome", "q2_01", "--outcome-range", "1-5", "--touchpoints", "q3_*,q5_*"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cmot.cli import main
+from cmot.cli.main import main
 from tests.conftest import KANSAS_CSV, need_real
 from tests.unit.test_cli import run_cli
 

@@ -1,6 +1,6 @@
 """Column patterns mean what they look like (issue 23, item 4): only `*` and `?` are
 wildcards, brackets are literal (survey headers are full of them), and the Data page and the
-command line follow the one rule in `cmot.patterns`."""
+command line follow the one rule in `cmot.ingest.patterns`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cmot.cli import main
+from cmot.cli.main import main
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions, detect_roles
-from cmot.patterns import match_columns, match_items, match_pattern, match_text
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.patterns import match_columns, match_items, match_pattern, match_text
+from cmot.ingest.pipeline import detect_roles
 from tests.conftest import KANSAS_CSV, need_real
 
 COLUMNS = [

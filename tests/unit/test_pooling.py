@@ -1,4 +1,5 @@
-"""Partial pooling across segments (issue 24): cmot.pooling against independent computations.
+"""Partial pooling across segments (issue 24): cmot.results.pooling against independent
+computations.
 
 - the likelihood from the sums equals the one from the rows (explicit n x n covariances),
   and its gradient the finite differences;
@@ -33,9 +34,10 @@ from bench.pooling import (
     planted_survey,
     replicate,
 )
-from cmot.compare import compare_all, compare_segments
-from cmot.moments import analyse_stats, classify_moments
-from cmot.pooling import (
+from cmot.engine.sums import Layout, SufficientStats, compute_stats
+from cmot.results.compare import compare_all, compare_segments
+from cmot.results.moments import analyse_stats, classify_moments
+from cmot.results.pooling import (
     _deviance,
     _state,
     _Sums,
@@ -45,7 +47,7 @@ from cmot.pooling import (
     pool,
     pool_segments,
 )
-from cmot.sums import Layout, Settings, SufficientStats, compute_stats
+from cmot.settings import Settings
 
 SMALL = (60, 90, 120, 150, 200, 260, 330, 400)  # 8 segments
 
@@ -502,8 +504,8 @@ def test_kansas_city_districts_get_answers_pooled() -> None:
     """q2_01 on the 23 service and police items, by council district (149-212 respondents,
     below the 230 a fit alone needs): alone no district cell has a result; pooled all but
     the two touchpoints whose top box is thin in the whole survey (q3_03, q3_11)."""
-    from cmot.ingest import read_csv
-    from cmot.options import IngestOptions
+    from cmot.ingest.options import IngestOptions
+    from cmot.ingest.pipeline import read_csv
     from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale
     from tests.conftest import KANSAS_CSV, need_real
 

@@ -12,11 +12,11 @@ import duckdb
 import pandas as pd
 import pytest
 
-from cmot import moments as M
-from cmot.cli import main
-from cmot.demo import DEMO_CSV, DEMO_SPEC
-from cmot.pooling import PoolResult
-from cmot.sums import DEFAULT_POOLING, POOLING_WORDS, Pooling, Settings
+from cmot.cli.main import main
+from cmot.results import moments as M
+from cmot.results.pooling import PoolResult
+from cmot.settings import DEFAULT_POOLING, POOLING_WORDS, Pooling, Settings
+from cmot.store.demo import DEMO_CSV, DEMO_SPEC
 from tests.unit.moments_fixtures import make_spec, register_frame, synthetic_frame
 
 PARTIAL = Settings(pooling="partial")
@@ -126,7 +126,7 @@ def test_pooling_is_done_once_per_sums(
 
 def _demo_args(out: Path, *extra: str) -> list[str]:
     if not DEMO_CSV.exists():
-        pytest.skip("the demo survey has not been generated (python -m cmot.demo)")
+        pytest.skip("the demo survey has not been generated (python -m cmot.store.demo)")
     return ["analyze", str(DEMO_CSV), "--spec", str(DEMO_SPEC), "--segment", "Segment",
             "--out", str(out), *extra]  # fmt: skip
 
@@ -176,8 +176,8 @@ def test_the_report_says_the_pooling_and_each_segments_own_share(
 
     from pypdf import PdfReader
 
-    from cmot import report
-    from cmot.summary import headline, top_stakes
+    from cmot.present import report
+    from cmot.results.summary import headline, top_stakes
 
     result = analyse(frame, Settings(pooling=pooling))
     segs = ["A", "B"]
@@ -203,8 +203,8 @@ def test_the_report_says_the_pooling_and_each_segments_own_share(
 def test_trend_takes_pooling_and_says_it(
     tmp_path: Path, pooling: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from cmot.demo import WAVE_COLUMN, demo_spec, generate_waves
     from cmot.spec import save_spec
+    from cmot.store.demo import WAVE_COLUMN, demo_spec, generate_waves
 
     data = generate_waves(n_per_segment=300, seed=11)
     data.frame.to_csv(tmp_path / "stacked.csv", index=False)
@@ -223,7 +223,7 @@ def test_trend_takes_pooling_and_says_it(
 @pytest.mark.parametrize("pooling", ["partial", "none"])
 def test_driver_segments_moments_take_pooling(tmp_path: Path, pooling: str) -> None:
     if not DEMO_CSV.exists():
-        pytest.skip("the demo survey has not been generated (python -m cmot.demo)")
+        pytest.skip("the demo survey has not been generated (python -m cmot.store.demo)")
     out = tmp_path / "drivers"
     args = ["segments", str(DEMO_CSV), "--spec", str(DEMO_SPEC), "--mode", "drivers",
             "--k", "3", "--out", str(out), "--pooling", pooling]  # fmt: skip

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions, ingest, reingest, source_of
-from cmot.store import Store
+from cmot.ingest.options import IngestOptions
+from cmot.store.datasets import Store
+from cmot.store.intake import ingest, reingest, source_of
 from tests.unit.test_guesses import stray
 
 

@@ -7,12 +7,12 @@ import io
 import pandas as pd
 import pytest
 
-from cmot import charts, report
-from cmot.compare import compare_segments, find_flips
-from cmot.demo import ensure_demo
-from cmot.moments import find_moments
-from cmot.store import Store
-from cmot.summary import action_plan, headline, segments_of, top_stakes
+from cmot.present import charts, report
+from cmot.results.compare import compare_segments, find_flips
+from cmot.results.moments import find_moments
+from cmot.results.summary import action_plan, headline, segments_of, top_stakes
+from cmot.store.datasets import Store
+from cmot.store.demo import ensure_demo
 
 
 def test_neutralise_prefixes_formula_like_text_only() -> None:
@@ -52,7 +52,7 @@ def demo_result():  # type: ignore[no-untyped-def]
         store = Store(f"{d}/s.duckdb")
         info = ensure_demo(store)
         yield find_moments(store.cursor(), info.table, info.spec, "Segment")
-        from cmot import store as store_mod
+        from cmot.store import datasets as store_mod
 
         store_mod.close_all()
 
@@ -75,7 +75,7 @@ def test_charts_export_as_png_and_svg(demo_result) -> None:  # type: ignore[no-u
 
 
 def test_every_class_has_a_colour_a_shape_and_a_symbol() -> None:
-    from cmot.classes import CLASSES
+    from cmot.results.classes import CLASSES
 
     for c in CLASSES:
         assert c in charts.CLASS_COLOURS and c in charts.CLASS_SHAPES and c in charts.CLASS_SYMBOLS
@@ -146,8 +146,8 @@ CONTEXT = "demo v1 · segments by Segment · each segment alone · only Region i
 
 def _board_report(result, outcome: str = "Would hire again") -> report.Report:  # type: ignore[no-untyped-def]
     """The Compare page's report of the demo's first two segments, as cmot.ui.report builds it."""
-    from cmot.brief import amounts_note, certainty_note, priority_line
-    from cmot.headline import priorities
+    from cmot.present.brief import amounts_note, certainty_note, priority_line
+    from cmot.results.headline import priorities
 
     segs = segments_of(result)[:2]
     diffs = compare_segments(result, *segs)
@@ -288,7 +288,7 @@ def test_board_report_states_its_context_and_fix_first_invest_next(demo_result) 
     """Issue 28: the report's headline says what it was computed on (a filter vanished from
     every export), and it leads with Fix first / Invest next, the Overview's rows with the
     same amounts and certainty words, where "Most at stake" listed opportunities only."""
-    from cmot.headline import certainty, priorities
+    from cmot.results.headline import certainty, priorities
 
     rep = _board_report(demo_result)
     pages = _pdf_pages(rep)

@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from cmot.segments import load_segmentation
+from cmot.segments.segmentation import load_segmentation
 from cmot.spec import dumps_spec
-from cmot.store import Store, close_all
+from cmot.store.datasets import Store, close_all
 from tests.conftest import ROOT
 
 WRITER = """
 import dataclasses, os, signal, sys
-from cmot.demo import DEMO_CSV, DEMO_SPEC
-from cmot.ingest import IngestOptions, ingest
-from cmot.segments import given_segments, save_segmentation
+from cmot.store.demo import DEMO_CSV, DEMO_SPEC
+from cmot.store.intake import IngestOptions, ingest
+from cmot.segments.segmentation import given_segments, save_segmentation
 from cmot.spec import load_spec
-from cmot.store import Store
+from cmot.store.datasets import Store
 
 store = Store(sys.argv[1])
 spec = load_spec(DEMO_SPEC)

@@ -10,16 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import adjusted_rand_score
 
-from cmot import segments as S
-from cmot.clustering import verdict
-from cmot.demo import DEMO_CSV, DEMO_SPEC, SEGMENT_COLUMN, generate_demo
-from cmot.drivers import prca_design
 from cmot.errors import CmotError
-from cmot.features import needs_matrix
-from cmot.ingest import IngestOptions, read_csv
-from cmot.profiles import names_from
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import read_csv
+from cmot.names import quote_ident
+from cmot.segments import segmentation as S
+from cmot.segments.clustering import verdict
+from cmot.segments.drivers import prca_design
+from cmot.segments.features import needs_matrix
+from cmot.segments.profiles import names_from
 from cmot.spec import default_scale, load_spec
-from cmot.store import quote_ident
+from cmot.store.demo import DEMO_CSV, DEMO_SPEC, SEGMENT_COLUMN, generate_demo
 
 ATTRS = ["Sector", "Contract type", "Region", "Project budget (k)", "Years as client"]
 TABLE = '"ds"'

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from cmot import segments as S
-from cmot.demo import DEMO_SPEC, generate_demo
+from cmot.segments import segmentation as S
 from cmot.spec import Stage, Touchpoint, load_spec
+from cmot.store.demo import DEMO_SPEC, generate_demo
 from tests.unit.test_segments import ATTRS, TABLE, demo_connection
 
 # At the shipped demo size (6,600 respondents) BIC keeps one driver segment: 4 x 29 PRCA

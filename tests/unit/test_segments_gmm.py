@@ -1,6 +1,6 @@
 """A saved Gaussian mixture assigns new respondents as the fitted one does.
 
-`cmot.clustering.precisions_cholesky` stands in for sklearn's private
+`cmot.segments.clustering.precisions_cholesky` stands in for sklearn's private
 `_compute_precision_cholesky`; these tests hold it to the fitted model's own
 `precisions_cholesky_` and `predict`, for every covariance type sklearn offers.
 """
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture
 
-from cmot import segments as S
-from cmot.clustering import assign_nearest, precisions_cholesky
+from cmot.segments import segmentation as S
+from cmot.segments.clustering import assign_nearest, precisions_cholesky
 from tests.unit.test_segments import ATTRS, TABLE, demo_connection
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]

@@ -10,13 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot import segments as S
-from cmot.cli import main
-from cmot.demo import DEMO_CSV, DEMO_SPEC, SEGMENT_COLUMN
+from cmot.cli.main import main
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions, ingest, read_csv
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import read_csv
+from cmot.names import SEGMENT_CODE_COL, SEGMENT_COL, quote_ident
+from cmot.segments import segmentation as S
 from cmot.spec import load_spec
-from cmot.store import SEGMENT_CODE_COL, SEGMENT_COL, DatasetInfo, Store, close_all, quote_ident
+from cmot.store.datasets import DatasetInfo, Store, close_all
+from cmot.store.demo import DEMO_CSV, DEMO_SPEC, SEGMENT_COLUMN
+from cmot.store.intake import ingest
 from tests.unit.test_segments import ATTRS
 
 SPEC = IngestOptions(spec=load_spec(DEMO_SPEC))
@@ -109,7 +112,7 @@ def test_a_failed_save_leaves_nothing_behind(
     def boom(*_: Any) -> None:
         raise OSError("disk full (simulated)")  # after the catalog rows, before the commit
 
-    monkeypatch.setattr("cmot.store.os.replace", boom)
+    monkeypatch.setattr("cmot.store.datasets.os.replace", boom)
     with pytest.raises(OSError, match="disk full"):
         S.save_segmentation(store, info.id, "s", seg)
     monkeypatch.undo()

@@ -24,14 +24,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot import engines, sums, sums_sql
-from cmot.engines import SparkEngine, spark_reason, spark_session
+from cmot.engine import engines, sums, sums_sql
+from cmot.engine.engines import SparkEngine, spark_reason, spark_session
+from cmot.engine.sums import SufficientStats, compute_stats
+from cmot.engine.sums_sql import stats_from_sql
 from cmot.errors import CmotError
-from cmot.moments import classify_moments
+from cmot.names import quote_ident
+from cmot.results.moments import classify_moments
 from cmot.spec import JourneySpec, default_scale
-from cmot.store import quote_ident
-from cmot.sums import SufficientStats, compute_stats
-from cmot.sums_sql import stats_from_sql
 from tests.conftest import KANSAS_CSV, ROOT
 from tests.unit.moments_fixtures import load_airline, make_spec, register_frame, synthetic_frame
 
@@ -429,7 +429,7 @@ def test_spark_pools_as_duckdb_does(spark: Any, tmp_path: Path) -> None:
     covariances to 1e-9 relative, and the same classes (planted segments of 25-800 on 8
     touchpoints: the one of 25 stays alone)."""
     from bench.pooling import planted_survey
-    from cmot.pooling import partial_pool
+    from cmot.results.pooling import partial_pool
 
     planted = planted_survey(8, (25, 40, 90, 200, 400, 800), seed=9)
     frame = planted.frame.rename(columns={"y": "__cmot_y"}).assign(__cmot_w=1.0)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from cmot.demo import DEMO_SPEC, demo_spec
 from cmot.errors import CmotError
 from cmot.spec import (
     Outcome,
@@ -19,6 +18,7 @@ from cmot.spec import (
     loads_spec,
     save_spec,
 )
+from cmot.store.demo import DEMO_SPEC, demo_spec
 
 
 def test_spec_round_trips_through_toml(tmp_path: Path) -> None:

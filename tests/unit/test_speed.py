@@ -9,12 +9,14 @@ import duckdb
 import pandas as pd
 import pytest
 
-import cmot.ingest as ingest_mod
-from cmot.detect import COUNTED
+import cmot.ingest.pipeline as ingest_mod
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions, detect_roles, ingest, read_csv
-from cmot.read import _scan_file
-from cmot.store import Store
+from cmot.ingest.detect import COUNTED
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import detect_roles, read_csv
+from cmot.ingest.read import _scan_file
+from cmot.store.datasets import Store
+from cmot.store.intake import ingest
 from tests.conftest import SHARED
 
 KC = SHARED / "data" / "kansas-city-resident" / "wave_2021_09.csv"
@@ -164,7 +166,7 @@ def test_a_windows_export_with_curly_quotes_is_read(tmp_path: Path) -> None:
     assert p.data.column("comment").to_pylist()[:2] == ["“don’t” – 0", "“don’t” – 1"]
     real = SHARED / "data" / "santa-monica-comments" / "open_ended_2014.csv"
     if real.exists():
-        from cmot.read import open_raw
+        from cmot.ingest.read import open_raw
 
         with open_raw(real, IngestOptions(), None) as raw:
             assert (raw.rows, raw.encoding) == (1837, "cp1252")

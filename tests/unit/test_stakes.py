@@ -16,15 +16,15 @@ import duckdb
 import pandas as pd
 import pytest
 
-from cmot import report
-from cmot.analyze import write_summary
-from cmot.classes import CLASSES
-from cmot.compare import compare_all, find_flips
-from cmot.demo import ensure_demo
-from cmot.moments import MomentsResult, find_moments
-from cmot.stakes import STAKE_BASIS, at_stake, risk_and_upside
-from cmot.store import Store
-from cmot.summary import action_plan, amount, top_stakes
+from cmot.cli.analyze import write_summary
+from cmot.present import report
+from cmot.results.classes import CLASSES
+from cmot.results.compare import compare_all, find_flips
+from cmot.results.moments import MomentsResult, find_moments
+from cmot.results.stakes import STAKE_BASIS, at_stake, risk_and_upside
+from cmot.results.summary import action_plan, amount, top_stakes
+from cmot.store.datasets import Store
+from cmot.store.demo import ensure_demo
 from cmot.ui.widgets import card_rows
 from tests.unit.moments_fixtures import AIRLINE, AIRLINE_SEGMENTS, load_airline
 
@@ -78,7 +78,7 @@ def demo_result() -> Iterator[MomentsResult]:
         store = Store(f"{d}/s.duckdb")
         info = ensure_demo(store)
         yield find_moments(store.cursor(), info.table, info.spec, "Segment")
-        from cmot import store as store_mod
+        from cmot.store import datasets as store_mod
 
         store_mod.close_all()
 

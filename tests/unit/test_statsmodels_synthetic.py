@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot.moments import MomentsResult, classify_moments
+from cmot.engine.sums import Engine, SufficientStats, build_stats_sql, compute_stats
+from cmot.results.moments import MomentsResult, classify_moments
+from cmot.settings import ALL
 from cmot.spec import JourneySpec
-from cmot.sums import ALL, Engine, SufficientStats, build_stats_sql, compute_stats
 from tests.unit.moments_fixtures import make_spec, register_frame
 
 SEED = 20261128

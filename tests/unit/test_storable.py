@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from cmot.clean import check_storable
-from cmot.demo import demo_spec
 from cmot.errors import CmotError
-from cmot.ingest import detect_roles
+from cmot.ingest.clean import check_storable
+from cmot.ingest.pipeline import detect_roles
 from cmot.spec import Scale, Touchpoint
+from cmot.store.demo import demo_spec
 
 
 def test_a_scale_beyond_the_stored_ratings_is_refused_with_the_fix() -> None:
@@ -51,7 +51,7 @@ def test_one_question_text_on_two_columns_makes_two_names() -> None:
 def test_blank_ids_are_missing_not_repeated() -> None:
     """Ids of spaces were counted as one id repeated ("8 row(s) repeat a respondent id (e.g.
     )"), though the stored id reads them as missing: those rows are dropped as missing."""
-    from cmot.ingest import read_csv
+    from cmot.ingest.pipeline import read_csv
 
     rows = ["id,service,staff,checkin,overall"]
     for i in range(60):

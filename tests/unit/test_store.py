@@ -11,11 +11,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cmot.demo import DEMO_CSV, DEMO_SPEC
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions, ingest, read_csv
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import read_csv
+from cmot.names import quote_ident
 from cmot.spec import load_spec
-from cmot.store import Store, close_all, default_store_path, quote_ident
+from cmot.store.datasets import Store, close_all, default_store_path
+from cmot.store.demo import DEMO_CSV, DEMO_SPEC
+from cmot.store.intake import ingest
 
 SPEC = IngestOptions(spec=load_spec(DEMO_SPEC))
 
@@ -76,11 +79,13 @@ def test_a_save_that_fails_midway_leaves_nothing_behind(
     def boom(*_: object) -> str:
         raise RuntimeError("disk full")  # fails after the data file is written
 
-    monkeypatch.setattr("cmot.store.dumps_spec", boom)
+    monkeypatch.setattr("cmot.store.datasets.dumps_spec", boom)
     with pytest.raises(RuntimeError):
         store.save_dataset("new", prepared.data, prepared.spec, {}, "x.csv", "0" * 64)
     monkeypatch.undo()
-    monkeypatch.setattr("cmot.store._fsync_dir", boom)  # after the rename, before the commit
+    monkeypatch.setattr(
+        "cmot.store.datasets._fsync_dir", boom
+    )  # after the rename, before the commit
     with pytest.raises(RuntimeError):
         store.save_dataset("new", prepared.data, prepared.spec, {}, "x.csv", "0" * 64)
     assert [d.name for d in store.list_datasets()] == ["earlier"]
@@ -144,7 +149,7 @@ def test_default_path_is_the_env_var_else_outside_the_source_tree(
 
 
 def test_deleting_a_dataset_deletes_its_saved_segmentations(store: Store) -> None:
-    from cmot.segments import given_segments, save_segmentation
+    from cmot.segments.segmentation import given_segments, save_segmentation
 
     keep, _ = ingest(store, DEMO_CSV, "keep", SPEC)
     gone, _ = ingest(store, DEMO_CSV, "gone", SPEC)

@@ -12,12 +12,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from cmot.demo import DEMO_CSV, DEMO_SPEC
 from cmot.errors import CmotError
-from cmot.ingest import IngestOptions, ingest, read_csv
-from cmot.segments import given_segments, load_segmentation, to_record
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import read_csv
+from cmot.segments.segmentation import given_segments, load_segmentation, to_record
 from cmot.spec import dumps_spec, load_spec
-from cmot.store import Store, close_all
+from cmot.store.datasets import Store, close_all
+from cmot.store.demo import DEMO_CSV, DEMO_SPEC
+from cmot.store.intake import ingest
 from tests.conftest import ROOT
 
 SPEC = IngestOptions(spec=load_spec(DEMO_SPEC))
@@ -27,9 +29,9 @@ SPEC = IngestOptions(spec=load_spec(DEMO_SPEC))
 WRITER = """
 import sys
 import pyarrow as pa
-from cmot.demo import DEMO_SPEC
+from cmot.store.demo import DEMO_SPEC
 from cmot.spec import load_spec
-from cmot.store import Store
+from cmot.store.datasets import Store
 
 store, me, count, rows = Store(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 spec = load_spec(DEMO_SPEC)
@@ -240,7 +242,7 @@ def test_the_migrate_command(legacy: Path, tmp_path: Path) -> None:
 def test_a_migration_resumes_without_copying_twice(
     legacy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cmot import migrate
+    from cmot.store import migrate
 
     store = Store(tmp_path / "new", migrate=False)
     real = Store.save_query
@@ -265,7 +267,8 @@ def test_a_migration_resumes_without_copying_twice(
 
 @pytest.mark.slow  # a fresh process per command: not for the quick loop
 def test_two_processes_starting_on_a_new_store_load_the_demo_once(store_dir: Path) -> None:
-    code = "import sys\nfrom cmot.demo import ensure_demo\nfrom cmot.store import Store\n"
+    code = "import sys\nfrom cmot.store.demo import ensure_demo\n"
+    code += "from cmot.store.datasets import Store\n"
     code += "print(ensure_demo(Store(sys.argv[1])).id)"
     procs = [
         subprocess.Popen(

@@ -10,15 +10,17 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from cmot import report
-from cmot.clean import SHORTENED
-from cmot.compare import compare_segments, find_flips
-from cmot.demo import ensure_demo
-from cmot.ingest import IngestOptions, ingest, read_csv
-from cmot.moments import MomentsResult, find_moments
+from cmot.ingest.clean import SHORTENED
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import read_csv
+from cmot.present import report
+from cmot.results.compare import compare_segments, find_flips
+from cmot.results.moments import MomentsResult, find_moments
+from cmot.results.summary import headline, segments_of, top_stakes
 from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale
-from cmot.store import Store, close_all
-from cmot.summary import headline, segments_of, top_stakes
+from cmot.store.datasets import Store, close_all
+from cmot.store.demo import ensure_demo
+from cmot.store.intake import ingest
 from cmot.text import MAX_COMMENT_CHARS, MAX_LABEL_CHARS
 
 LONG_COMMENT = "word " * 2_000  # 10,000 characters

@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot import moments as M
-from cmot.demo import DEMO_CSV, EMERGING, FIXED, WAVE_COLUMN, WAVE_LABELS, generate_demo
 from cmot.errors import CmotError
-from cmot.trend import (
+from cmot.results import moments as M
+from cmot.results.trend import (
     CHANGE_COLUMNS,
     FIX_COLUMNS,
     NO_OUTCOME,
@@ -24,7 +23,8 @@ from cmot.trend import (
     fix_verdict,
     migration,
 )
-from cmot.waves import waves_from_column
+from cmot.store.demo import DEMO_CSV, EMERGING, FIXED, WAVE_COLUMN, WAVE_LABELS, generate_demo
+from cmot.waves.sources import waves_from_column
 from tests.unit.trend_fixtures import waves_table
 
 ENGINE_COLUMNS = [

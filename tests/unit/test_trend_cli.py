@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cmot.demo import EMERGING, FIXED, WAVE_COLUMN, WAVE_LABELS, demo_spec, generate_waves
+from cmot.cli.trend import CHANGES_CSV_FIRST, TREND_CSV_FIRST
 from cmot.spec import save_spec
-from cmot.trend_cli import CHANGES_CSV_FIRST, TREND_CSV_FIRST
+from cmot.store.demo import EMERGING, FIXED, WAVE_COLUMN, WAVE_LABELS, demo_spec, generate_waves
 from tests.conftest import DATA, need_real
 from tests.unit.test_cli import run_cli
 
@@ -212,7 +212,7 @@ KC_FLAGS = ["--outcome", "q2_01", "--missing", "9,99", "--touchpoints", "q3_*"]
 
 def main_run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """`python -m cmot ...` in this process: its exit code, stdout and stderr."""
-    from cmot.cli import main
+    from cmot.cli.main import main
 
     code = main(list(args))
     out = capsys.readouterr()

@@ -1,4 +1,4 @@
-"""cmot.view: the sidebar's view as SQL, from a table of cases run on a small stored dataset.
+"""cmot.engine.view: the sidebar's view as SQL, from a table of cases run on a small stored dataset.
 
 The dataset has hostile column names and values (quotes, semicolons, unicode, NULL) and a
 saved segmentation whose names carry quotes too; each case says which rows (and segments)
@@ -14,11 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from cmot.demo import DEMO_SPEC
-from cmot.spec import load_spec
-from cmot.store import ROW_COL, SEGMENT_COL, SegmentationRecord, Store, quote_ident
-from cmot.sums import segment_sql_expr
-from cmot.view import (
+from cmot.engine.sums import segment_sql_expr
+from cmot.engine.view import (
     DateFilter,
     Query,
     ValueFilter,
@@ -27,6 +24,10 @@ from cmot.view import (
     filter_values,
     view_sql,
 )
+from cmot.names import ROW_COL, SEGMENT_COL, quote_ident
+from cmot.spec import load_spec
+from cmot.store.datasets import SegmentationRecord, Store
+from cmot.store.demo import DEMO_SPEC
 
 REGION = 'Reg"ion; DROP TABLE x;--'  # a column name that must stay an identifier
 WHEN = "visité le"

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from cmot import watch as watch_mod
-from cmot.cli import main
-from cmot.feed import feed_csv, feed_spec
-from cmot.ingest import IngestOptions, ingest
-from cmot.store import Store, close_all
+from cmot.cli.main import main
+from cmot.feedback import watch as watch_mod
+from cmot.feedback.feed import feed_csv, feed_spec
+from cmot.ingest.options import IngestOptions
+from cmot.store.datasets import Store, close_all
+from cmot.store.intake import ingest
 from tests.conftest import ROOT
 
 

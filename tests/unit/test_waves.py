@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from cmot.errors import CmotError
+from cmot.ingest.wave_columns import MAX_WAVES
 from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale
-from cmot.waves import MAX_WAVES, Wave, wave_expression, waves_from_column, waves_from_relations
+from cmot.waves.sources import Wave, wave_expression, waves_from_column, waves_from_relations
 
 
 def spec(touchpoints: tuple[str, ...] = ("a", "b")) -> JourneySpec:

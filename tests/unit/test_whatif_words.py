@@ -1,7 +1,7 @@
 """The what-if in words (issue 28, item 7) and the context sentence (item 5), pure parts.
 
 The words follow the prediction's interval (no clear change when it spans zero), and relate
-the change to the amount at stake computed apart, in cmot.stakes: every low rater of a
+the change to the amount at stake computed apart, in cmot.results.stakes: every low rater of a
 vulnerability moved to the middle recovers exactly its risk, its amount at stake.
 """
 
@@ -12,10 +12,10 @@ import math
 import duckdb
 import pytest
 
-from cmot import moments as M
-from cmot.context import context_sentence
-from cmot.summary import amount
-from cmot.whatif import StakeRow, WhatIf, describe_what_if, predict_what_if, verdict
+from cmot.present.context import context_sentence
+from cmot.results import moments as M
+from cmot.results.summary import amount
+from cmot.results.whatif import StakeRow, WhatIf, describe_what_if, predict_what_if, verdict
 from tests.unit.test_moments import demo_table
 
 PTS = "percentage points"
@@ -94,7 +94,9 @@ def test_all_low_raters_to_the_middle_recover_the_amount_at_stake(demo: M.Moment
     assert len(vuls) >= 3
     for r in vuls.itertuples():
         w = predict_what_if(demo, str(r.segment), str(r.touchpoint), "bottom_to_middle", 1.0)
-        assert w.delta == pytest.approx(r.at_stake, rel=1e-9)  # cmot.stakes computed it apart
+        assert w.delta == pytest.approx(
+            r.at_stake, rel=1e-9
+        )  # cmot.results.stakes computed it apart
         row = StakeRow("vulnerability", r.at_stake, r.risk, r.upside)
         said = describe_what_if(w, demo.unit, "Outcome", row).stake
         assert said.startswith(f"That is 100% of {amount(r.at_stake, demo.unit)}")

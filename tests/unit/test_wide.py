@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-import cmot.detect as detect_mod
-from cmot.detect import profile_columns, value_counts
-from cmot.ingest import detect_roles
-from cmot.options import IngestOptions
-from cmot.read import open_raw
+import cmot.ingest.detect as detect_mod
+from cmot.ingest.detect import profile_columns, value_counts
+from cmot.ingest.options import IngestOptions
+from cmot.ingest.pipeline import detect_roles
+from cmot.ingest.read import open_raw
 from tests.conftest import KANSAS_CSV, ROOT, need_real
 
 
@@ -91,8 +91,8 @@ def test_a_2000_column_file_maps_in_a_few_hundred_mb(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import sys
-        from cmot.ingest import detect_roles
-        from cmot.options import IngestOptions
+        from cmot.store.intake import detect_roles
+        from cmot.ingest.options import IngestOptions
 
         def hwm():
             # VmHWM is this process's own high-water mark: ru_maxrss keeps the forking

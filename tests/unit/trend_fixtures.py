@@ -5,9 +5,9 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from cmot.demo import WavesData, generate_waves
+from cmot.names import quote_ident
 from cmot.spec import JourneySpec
-from cmot.store import quote_ident
+from cmot.store.demo import WavesData, generate_waves
 
 
 def waves_table(

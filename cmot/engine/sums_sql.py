@@ -1,0 +1,421 @@
+"""The sums as SQL text, for engines other than this process's DuckDB (cmot.engine.engines): the
+checks (build_facts_sql), the sums (cmot.engine.sums.build_stats_sql, which DuckDB's own path
+shares), the fits in numpy, then the HC3 pass (build_hc3_sql), each fit's fitted value and
+leverage inlined as products or, for a journey too wide for one Java method, as lookups
+(`_fit_sql`). Only their rows travel back; everything after is cmot.engine.sums' own.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from cmot.engine.importance import compute_importance
+from cmot.engine.sums import (
+    Cuts,
+    Layout,
+    SufficientStats,
+    _add_accum,
+    _as_columns,
+    _by_touchpoint,
+    _cached,
+    _declared_range,
+    _design_rows,
+    _design_sql,
+    _Fit,
+    _fit,
+    _inner_sql,
+    _levels_frame,
+    _new_accum,
+    _segment_stats,
+    _slots,
+    _symmetric,
+    build_stats_sql,
+    level_sums_accum,
+    touchpoint_cuts,
+)
+from cmot.errors import CmotError
+from cmot.names import quote_ident
+from cmot.settings import ALL, Measure, Settings
+from cmot.spec import JourneySpec
+
+
+def _num(v: float) -> str:
+    """A float as a SQL literal both DuckDB and Spark read as DOUBLE, exactly (17 digits;
+    Spark reads a plain 0.5 as DECIMAL)."""
+    return format(float(v), ".17e")
+
+
+Dialect = Literal["duckdb", "spark"]
+# Product terms of the fits one HC3 query may hold (`_products_sql`). Spark compiles a
+# query's row expressions into one Java method, which may not pass 64 KB: 14 touchpoints,
+# ~900 terms a fit, one fit a query; 5 touchpoints, ~120, several. A single fit over the
+# limit (~2,400 terms at 23 touchpoints, the Kansas City survey) is written as lookups
+# instead (`_lookups_sql`), alone in its query.
+HC3_SQL_TERMS = 1200
+
+
+def _fit_sql(fit: _Fit, lay: Layout, dialect: Dialect = "duckdb") -> tuple[str, str, int]:
+    """The fitted value b'x and the leverage's quadratic form x'Bx of one fit as SQL, with its
+    coefficients inlined as literals (numbers the engine computed, not user values), and
+    the query budget it takes (product terms; a fit written as lookups takes it all).
+
+    Two forms, equal to rounding (tests/unit/test_spark.py): products of the design's
+    columns, which Spark runs fastest while they fit in one Java method; past
+    HC3_SQL_TERMS, lookups by touchpoint state, whose code grows as T²/2 instead of
+    4.5 T², so it compiles where the products cannot, but which Spark runs ~9x slower a
+    row (measured at 14 touchpoints, 1M respondents: 48 s against 5.2 s for the whole
+    survey's fit)."""
+    terms = _products_sql(fit, lay)
+    if terms[2] <= HC3_SQL_TERMS:
+        return terms
+    fitted, lev = _lookups_sql(fit, lay, dialect)
+    return fitted, lev, HC3_SQL_TERMS + 1
+
+
+def _products_sql(fit: _Fit, lay: Layout) -> tuple[str, str, int]:
+    """b'x and x'Bx over the design columns x0..: x is 0/1, so x_a x_a = x_a, and one
+    touchpoint's columns exclude each other: x'Bx = Σ_a x_a (B_aa + Σ_b>a 2 B_ab x_b),
+    each x_a's part skipped when x_a is 0. Returns them and their number of terms."""
+    beta = np.nan_to_num(fit.beta)
+    kept = list(fit.kept)
+    fitted = [f"({_num(beta[a])}) * x{a}" for a in kept if beta[a] != 0.0]
+    parts, count = [], len(fitted)
+    for i, a in enumerate(kept):
+        terms = [f"({_num(fit.bread[a, a])})"] if fit.bread[a, a] != 0.0 else []
+        for b in kept[i + 1 :]:
+            if fit.bread[a, b] != 0.0 and not _same_touchpoint(lay, a, b):
+                terms.append(f"({_num(2.0 * fit.bread[a, b])}) * x{b}")
+        if terms:
+            parts.append(f"CASE WHEN x{a} = 1 THEN {_sum_sql(terms)} ELSE 0 END")
+            count += len(terms)
+    return _sum_sql(fitted), _sum_sql(parts), count
+
+
+def _touchpoint_of(lay: Layout, col: int) -> int | None:
+    if col < 2 * lay.t:  # low_i, high_i
+        return col % lay.t
+    if lay.icpt < col <= 3 * lay.t:  # miss_i
+        return col - lay.icpt - 1
+    return None
+
+
+def _same_touchpoint(lay: Layout, a: int, b: int) -> bool:
+    ta = _touchpoint_of(lay, a)
+    return a != b and ta is not None and ta == _touchpoint_of(lay, b)
+
+
+def _state_sql(c: str, low_max: int, high_min: int) -> str:
+    """A rating's state in the design, z_i: 0 between the cut-offs, 1 low, 2 high, 3
+    missing (each touchpoint sets at most one of its low, high and missing columns)."""
+    return (
+        f"CASE WHEN {c} IS NULL THEN 3 WHEN {c} <= {low_max} THEN 1 "
+        f"WHEN {c} >= {high_min} THEN 2 ELSE 0 END"
+    )
+
+
+def _lookup_sql(values: Sequence[float], index: str, dialect: Dialect) -> str:
+    """values[index] (1-based) from a literal array: one expression, which Spark folds to
+    one constant, where CASE terms take one per value. The one function the two SQL
+    dialects name differently."""
+    items = ", ".join(_num(v) for v in values)
+    if dialect == "spark":
+        return f"element_at(array({items}), {index})"
+    return f"list_extract([{items}], {index})"
+
+
+def _lookups_sql(fit: _Fit, lay: Layout, dialect: Dialect) -> tuple[str, str]:
+    """b'x and x'Bx over the state codes z0.. (`_state_sql`): x sets at most one column per
+    touchpoint, so b'x = b_c + Σ_i F_i[z_i] and x'Bx = B_cc + Σ_i D_i[z_i] + Σ_i<j
+    P_ij[z_i, z_j], with c the intercept, F_i[s] = b_s, D_i[s] = 2 B_cs + B_ss and P_ij[s,
+    r] = 2 B_sr: T(T+3)/2 lookups in literal arrays of 4 or 16 numbers (299 at 23
+    touchpoints, where the products take ~2,400 terms)."""
+    t = lay.t
+    b = np.zeros((lay.k, lay.k))
+    beta = np.zeros(lay.k)
+    kept = list(fit.kept)
+    b[np.ix_(kept, kept)] = fit.bread[np.ix_(kept, kept)]
+    beta[kept] = np.nan_to_num(fit.beta[kept])
+    c = lay.icpt
+
+    def cols(i: int) -> list[int | None]:
+        return [None, lay.low(i), lay.high(i), lay.miss(i)]
+
+    def at(a: int | None, r: int | None) -> float:
+        return 0.0 if a is None or r is None else float(b[a, r])
+
+    fitted, lev = [], []
+    for i in range(t):
+        f = [0.0 if a is None else float(beta[a]) for a in cols(i)]
+        if any(f):
+            fitted.append(_lookup_sql(f, f"z{i} + 1", dialect))
+        d = [2.0 * at(c, a) + at(a, a) for a in cols(i)]
+        if any(d):
+            lev.append(_lookup_sql(d, f"z{i} + 1", dialect))
+        for j in range(i + 1, t):
+            p = [2.0 * at(a, r) for a in cols(i) for r in cols(j)]
+            if any(p):
+                lev.append(_lookup_sql(p, f"z{i} * 4 + z{j} + 1", dialect))
+    fitted += [_num(beta[c])] if beta[c] != 0.0 else []
+    lev += [_num(b[c, c])] if b[c, c] != 0.0 else []
+    return _sum_sql(fitted), _sum_sql(lev)
+
+
+def _sum_sql(terms: Sequence[str]) -> str:
+    """a + b + c ... as a balanced tree of parentheses: Spark's parser recurses once per `+`
+    of a flat chain and overflows its stack on the ~1000 terms of a 14-touchpoint fit."""
+    if not terms:
+        return "0"
+    if len(terms) == 1:
+        return terms[0]
+    mid = len(terms) // 2
+    return f"({_sum_sql(terms[:mid])} + {_sum_sql(terms[mid:])})"
+
+
+@dataclass(frozen=True)
+class Hc3Query:
+    """One query of the HC3 pass: its SQL, the values bound before and after the relation's
+    own parameters, and whose meat its rows add to ("all": the whole survey's fit, "seg":
+    each row's segment's fit)."""
+
+    sql: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    which: Literal["all", "seg"]
+
+    def params(self, bound: Sequence[object]) -> list[object]:
+        return [*self.before, *bound, *self.after]
+
+
+def build_hc3_sql(
+    table: str,
+    spec: JourneySpec,
+    segmentation: Sequence[str],
+    low_max: int,
+    high_min: int,
+    measure: Measure,
+    fit_all: _Fit,
+    seg_fits: Sequence[tuple[str, _Fit]] = (),
+    dialect: Dialect = "duckdb",
+) -> tuple[list[Hc3Query], list[tuple[str, int]]]:
+    """The HC3 pass: per segment, Σ u²x x' with u = w e / (1 - h), e = y - b'x,
+    h = w x'(X'WX)^-1 x, under the whole survey's fit (the "all" query) and under each
+    segment's own fit ("seg" queries, each for as many segments as HC3_SQL_TERMS allows,
+    reading only their rows), as compute_stats' streamed pass computes them (a leverage of
+    1 leaves the respondent out). Each query is narrow as build_stats_sql: grouped by
+    (segment, touchpoint i, i's rating), Σu² and per touchpoint j Σu² low_j, Σu² high_j,
+    Σu² missing_j; `meat_from_rows` adds them up. Returns the queries and what each
+    aggregate after (segment, touchpoint, rating) holds."""
+    lay = Layout(len(spec.touchpoint_columns))
+    t = lay.t
+    cuts = touchpoint_cuts(spec, low_max, high_min)
+    q = [quote_ident(c) for c in spec.touchpoint_columns]
+    inner = _inner_sql(table, spec, segmentation, measure)
+    xs = ", ".join(f"{e} AS x{i}" for i, e in enumerate(_design_sql(q, cuts)))
+    zs = ", ".join(
+        f"{_state_sql(c, cuts.of(i)[2], cuts.of(i)[3])} AS z{i}" for i, c in enumerate(q)
+    )
+    xcols = ", ".join(f"x{i}" for i in range(lay.k))
+    tcols = ", ".join(q)
+    cells: list[tuple[str, int]] = [("n", 0)]
+    aggs = ["SUM(uu)"]
+    for what, col in (("low", lay.low), ("high", lay.high), ("miss", lay.miss)):
+        for j in range(t):
+            aggs.append(f"SUM(uu * x{col(j)})")
+            cells.append((what, j))
+
+    def query(fitted: str, lev: str, where: str) -> str:
+        u = "CASE WHEN h < 1 - 1.0e-06 THEN e / GREATEST(1 - h, 1.0e-06) ELSE 0 END"
+        rows = (
+            f"SELECT seg, {tcols}, {xcols}, ({u}) * ({u}) AS uu FROM ("
+            f"SELECT seg, {tcols}, {xcols}, w * (y - ({fitted})) AS e, w * ({lev}) AS h FROM ("
+            f"SELECT seg, w, y, {tcols}, {xs}, {zs} FROM ({inner}) AS inner_{where}) AS x_) AS e_"
+        )
+        return (
+            f"SELECT seg, tp_, r_, {', '.join(aggs)} FROM ({_by_touchpoint(rows, q)}) AS u_ "
+            "GROUP BY seg, tp_, r_"
+        )
+
+    fa, ha, _ = _fit_sql(fit_all, lay, dialect)
+    queries = [Hc3Query(query(fa, ha, ""), (), (), "all")]
+    chunk: list[tuple[str, str, str]] = []
+    size = 0
+
+    def flush() -> None:
+        names = tuple(name for name, _, _ in chunk)
+        if len(chunk) == 1:
+            fitted, lev = chunk[0][1], chunk[0][2]
+        else:
+            fitted = "CASE " + " ".join(f"WHEN seg = ? THEN {f}" for _, f, _ in chunk) + " END"
+            lev = "CASE " + " ".join(f"WHEN seg = ? THEN {h}" for _, _, h in chunk) + " END"
+        where = f" WHERE seg IN ({', '.join('?' for _ in names)})"
+        before = names + names if len(chunk) > 1 else ()
+        queries.append(Hc3Query(query(fitted, lev, where), before, names, "seg"))
+
+    for name, fit in seg_fits:
+        fitted, lev, terms = _fit_sql(fit, lay, dialect)
+        if chunk and size + terms > HC3_SQL_TERMS:
+            flush()
+            chunk, size = [], 0
+        chunk.append((name, fitted, lev))
+        size += terms
+    if chunk:
+        flush()
+    return queries, cells
+
+
+def meat_from_rows(a: np.ndarray, cuts: Cuts) -> np.ndarray:
+    """One segment's Σ u²x x' from an HC3 query's rows as a (T, points + 1, 1 + 3T) array
+    (`_slots`)."""
+    t = a.shape[0]
+    uu, ul, uh, um = a[..., 0], a[..., 1 : 1 + t], a[..., 1 + t : 1 + 2 * t], a[..., 1 + 2 * t :]
+    xb = np.concatenate([ul, uh, uu[..., None], um], axis=2)
+    return _symmetric(_design_rows(cuts, xb))
+
+
+def build_facts_sql(table: str, spec: JourneySpec, measure: Measure = "score") -> str:
+    """The checks compute_stats makes on its blocks, as one aggregate: the outcome's distinct
+    values and range, weights that differ from 1, negative weights, and per touchpoint the
+    ratings outside its scale with their min and max."""
+    cuts = touchpoint_cuts(spec, *Settings().cutoffs(spec))
+    aggs = [
+        "COUNT(DISTINCT y)",
+        "MIN(y)",
+        "MAX(y)",
+        "SUM(CASE WHEN w <> 1 THEN 1 ELSE 0 END)",
+        "SUM(CASE WHEN w < 0 THEN 1 ELSE 0 END)",
+    ]
+    for i, c in enumerate(quote_ident(c) for c in spec.touchpoint_columns):
+        lo, hi = cuts.of(i)[:2]
+        out = f"({c} < {lo} OR {c} > {hi})"
+        aggs += [
+            f"SUM(CASE WHEN {out} THEN 1 ELSE 0 END)",
+            f"MIN(CASE WHEN {out} THEN {c} END)",
+            f"MAX(CASE WHEN {out} THEN {c} END)",
+        ]
+    return f"SELECT {', '.join(aggs)} FROM ({_inner_sql(table, spec, (), measure)}) AS f_"
+
+
+Runner = Callable[[str, Sequence[object]], list[tuple[Any, ...]]]
+
+
+def stats_from_sql(
+    run: Runner,
+    table: str,
+    spec: JourneySpec,
+    segmentation: Sequence[str] | str | None = None,
+    settings: Settings | None = None,
+    *,
+    params: Sequence[object] = (),
+    cache_key: Hashable | None = None,
+    dialect: Dialect = "duckdb",
+) -> SufficientStats:
+    """compute_stats' result with every pass as SQL run by `run(sql, params) -> rows`: the
+    checks (build_facts_sql), the sums (build_stats_sql), the fits here, then the HC3 pass
+    (build_hc3_sql, its array lookups written in `dialect`). For engines that are not this
+    process's DuckDB (cmot.engine.engines). With `cache_key` (the data's version) the result is
+    kept as compute_stats keeps its own."""
+    settings = settings or Settings()
+    seg_cols = _as_columns(segmentation)
+    low, high = settings.cutoffs(spec)
+    key = (table, tuple(params), seg_cols, low, high, settings.measure, "sql-runner")
+    return _cached(
+        cache_key,
+        key,
+        lambda: _stats_from_sql(
+            run, table, spec, seg_cols, low, high, settings.measure, params, dialect
+        ),
+    )
+
+
+def _stats_from_sql(
+    run: Runner,
+    table: str,
+    spec: JourneySpec,
+    seg_cols: tuple[str, ...],
+    low: int,
+    high: int,
+    measure: Measure,
+    params: Sequence[object],
+    dialect: Dialect,
+) -> SufficientStats:
+    start = time.perf_counter()
+    columns = spec.touchpoint_columns
+    t = len(columns)
+    lay = Layout(t)
+    cuts = touchpoint_cuts(spec, low, high)
+    bound = list(params)
+    facts = run(build_facts_sql(table, spec, measure), bound)[0]
+    if facts[4]:
+        raise CmotError("Survey weights must be finite and not negative; fix the weights.")
+    for i in range(t):
+        if facts[5 + 3 * i]:
+            lo, hi = cuts.of(i)[:2]
+            raise CmotError(
+                f"Ratings from {facts[6 + 3 * i]} to {facts[7 + 3 * i]} fall outside the scale "
+                f"{lo}-{hi} (touchpoint {columns[i]!r}); fix the scale in the "
+                "journey spec or declare the out-of-scale codes as missing."
+            )
+    sql, cells = build_stats_sql(table, spec, seg_cols, low, high, measure)
+    by_name = {
+        name: level_sums_accum(a, cuts)
+        for name, a in _slots(run(sql, bound), cuts, len(cells)).items()
+    }
+    if not by_name:
+        raise CmotError("No respondent has an outcome; check the outcome column and its values.")
+    total = _new_accum(t, cuts.points)
+    for acc in by_name.values():
+        _add_accum(total, acc)
+    fits = {name: _fit(acc.gram, lay) for name, acc in by_name.items()}
+    fit_all = _fit(total.gram, lay)
+    order = sorted(by_name)
+    seg_fits = [(name, fits[name]) for name in order] if seg_cols else []
+    queries, hcells = build_hc3_sql(
+        table, spec, seg_cols, low, high, measure, fit_all, seg_fits, dialect
+    )
+    k = lay.k
+    meats = {name: np.zeros((k, k)) for name in by_name}
+    meat_all = np.zeros((k, k))
+    for query in queries:
+        for name, a in _slots(run(query.sql, query.params(bound)), cuts, len(hcells)).items():
+            meat = meat_from_rows(a, cuts)
+            if query.which == "all":
+                meat_all += meat
+            else:
+                meats[name] += meat
+
+    segs = [_segment_stats(ALL, total, fit_all, meat_all)]
+    if seg_cols:
+        segs += [_segment_stats(name, by_name[name], fits[name], meats[name]) for name in order]
+    stats = SufficientStats(
+        columns=columns,
+        names=tuple(spec.touchpoint(c).name for c in columns),
+        stages=tuple(spec.stage_of(c) for c in columns),
+        scale_min=spec.scale.min,
+        scale_max=spec.scale.max,
+        low_max=low,
+        high_min=high,
+        outcome_kind=spec.outcome.kind,
+        measure=measure,
+        segmentation=seg_cols,
+        weighted=bool(facts[3]),
+        segments=tuple(segs),
+        seconds=0.0,
+        outcome_range=_declared_range(spec, measure),
+        touchpoint_scales=tuple(cuts.of(i) for i in range(t)),
+        weight_column=spec.weight_column,
+        outcome_distinct=int(facts[0] or 0),
+        outcome_min=math.nan if facts[1] is None else float(facts[1]),
+        outcome_max=math.nan if facts[2] is None else float(facts[2]),
+    )
+    return replace(
+        stats,
+        importance=compute_importance(stats),
+        levels=_levels_frame(stats),
+        seconds=time.perf_counter() - start,
+    )

@@ -1,0 +1,629 @@
+"""Reading a survey file into a raw table: size and row caps, encoding, CSV dialect, long layout."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cmot.errors import CmotError
+from cmot.ingest import formats
+from cmot.ingest.detect import ID_WORDS
+from cmot.ingest.limits import ENV_MAX_ROWS, check_column_count, check_rows, header_fields, max_rows
+from cmot.ingest.options import IngestOptions
+from cmot.names import quote_ident
+from cmot.spec import (
+    Code,
+    Stage,
+)
+
+ENV_MAX_MB = "CMOT_MAX_UPLOAD_MB"
+DEFAULT_MAX_MB = 500
+SNIFF_BYTES = 1 << 16
+HEADER_BYTES = 1 << 22  # survey-software header rows (question text) fit in 4 MB
+
+_q = quote_ident
+
+
+def max_upload_bytes() -> int:
+    """The configured size cap ($CMOT_MAX_UPLOAD_MB, default 500 MB)."""
+    try:
+        return int(float(os.environ.get(ENV_MAX_MB, DEFAULT_MAX_MB)) * 1024 * 1024)
+    except ValueError:
+        raise CmotError(f"{ENV_MAX_MB} must be a number of megabytes.") from None
+
+
+# ---- reading the raw file -----------------------------------------------------------
+
+
+@contextmanager
+def _as_path(source: str | Path | bytes, max_bytes: int) -> Iterator[Path]:
+    if isinstance(source, bytes):
+        if len(source) > max_bytes:
+            raise _too_big(len(source), max_bytes)
+        fd, name = tempfile.mkstemp(prefix="cmot-upload-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(source)
+            yield Path(name)
+        finally:
+            os.unlink(name)
+        return
+    path = Path(source)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise CmotError(f"Cannot read {path}: {e.strerror}. Check the path.") from None
+    if not path.is_file():
+        raise CmotError(f"{path} is not a file.")
+    if size > max_bytes:
+        raise _too_big(size, max_bytes)
+    yield path
+
+
+def _too_big(size: int, cap: int) -> CmotError:
+    return CmotError(
+        # Megabytes as the setting counts them (MiB), so CMOT_MAX_UPLOAD_MB=50 reads "50 MB".
+        f"The file is {size / 2**20:,.1f} MB, over the {cap / 2**20:,.0f} MB limit. "
+        f"Split it, drop unused columns, or raise the limit ({ENV_MAX_MB})."
+    )
+
+
+def _hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _scan_file(path: Path) -> tuple[str, str, int]:
+    """sha256, encoding and physical lines of a text file in one read: utf-8 (BOM or not)
+    when every byte decodes, else latin-1; binary content is refused (Excel and SPSS never
+    come here). The lines bound the records from above, for the row cap."""
+    h = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    encoding = "utf-8"
+    lines = 0
+    last = b"\n"
+    with path.open("rb") as f:
+        head = f.read(SNIFF_BYTES)
+        if not head:
+            raise CmotError("The file is empty. Upload a CSV with a header row and data rows.")
+        if b"\x00" in head:
+            raise CmotError(
+                "This file does not look like a CSV (it contains binary data). "
+                "Export the survey as CSV (comma- or semicolon-separated text) and upload that."
+            )
+        block = head
+        while block:
+            h.update(block)
+            lines += block.count(b"\n")
+            last = block[-1:]
+            # isascii() is a fast scan; ASCII is valid utf-8 and leaves no partial character.
+            if encoding == "utf-8" and not (block.isascii() and not decoder.getstate()[0]):
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    encoding = "latin-1"
+            block = f.read(1 << 22)
+    if encoding == "utf-8":
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            encoding = "latin-1"
+    return h.hexdigest(), encoding, lines + (last != b"\n")
+
+
+def _explain_single_column(path: Path, encoding: str) -> CmotError:
+    with path.open("r", encoding=encoding, errors="replace", newline="") as f:
+        lines = [ln.rstrip("\r\n") for _, ln in zip(range(200), f, strict=False)]
+    lines = [ln for ln in lines if ln.strip()]
+    header = lines[0] if lines else ""
+    best = max((",", ";", "\t", "|"), key=header.count)
+    if header.count(best) > 0:
+        want = header.count(best) + 1
+        for i, ln in enumerate(lines[1:], start=2):
+            got = ln.count(best) + 1
+            if got != want:
+                return CmotError(
+                    f"Row {i} has {got} fields but the header has {want} "
+                    f"(separated by {best!r}). Every row needs the same number of fields: "
+                    "fix or remove the ragged rows and upload again."
+                )
+    return CmotError(
+        "Only one column was found, so the delimiter could not be recognised. "
+        "Save the file with commas, semicolons, tabs or | between the fields."
+    )
+
+
+def _read_raw(
+    con: duckdb.DuckDBPyConnection, path: Path, encoding: str, delimiter: str | None
+) -> list[str]:
+    # No BOOLEAN candidate: "Yes"/"No" answers stay the text the respondent saw.
+    options = (
+        "header = true, encoding = ?, "
+        "auto_type_candidates = ['BIGINT', 'DOUBLE', 'DATE', 'TIMESTAMP', 'VARCHAR']"
+    )
+    params: list[Any] = [str(path), encoding]
+    if delimiter:
+        options += ", delim = ?"
+        params.append(delimiter)
+    try:
+        try:
+            con.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM read_csv(?, {options})", params)
+        except duckdb.ConversionException:
+            # A late value broke the type sniffed from the first rows: sniff the whole file.
+            con.execute(
+                f"CREATE TEMP TABLE raw AS SELECT * FROM read_csv(?, {options}, sample_size = -1)",
+                params,
+            )
+    except duckdb.Error as e:
+        msg = str(e)
+        m = re.search(r"CSV Error on Line: (\d+)", msg)
+        line = f" at line {m.group(1)}" if m else ""
+        if "Expected Number of Columns" in msg:
+            found = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", msg)
+            detail = f" ({found.group(2)} fields, header has {found.group(1)})" if found else ""
+            raise CmotError(
+                f"The file has a ragged row{line}{detail}. Every row needs as many fields as "
+                "the header: fix or remove that row and upload again."
+            ) from None
+        if "unicode" in msg.lower():
+            raise CmotError(
+                f"The file mixes text encodings{line}. Save it as UTF-8 and upload again."
+            ) from None
+        first = msg.splitlines()[0] if msg else type(e).__name__
+        first = without_paths(first)
+        raise CmotError(
+            f"The file could not be read as CSV{line}: {first}. Check quoting and delimiters."
+        ) from None
+    return _finish_columns(con)
+
+
+def without_paths(text: str) -> str:
+    """A reader's message without the absolute paths in it: DuckDB names the file it read,
+    a temporary copy on the server (`/tmp/cmot-upload-…`), which is no reader's business."""
+    return re.sub(r' ?"?/[^"\s]+"?', "", text)
+
+
+def _finish_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The raw table's column names, trimmed; a reserved or repeated name is refused."""
+    cols = [r[0] for r in con.execute("DESCRIBE raw").fetchall()]
+    # A name of spaces alone (or control characters Python counts as spaces) is no name.
+    stripped = [c.strip() or f"column{i + 1}" for i, c in enumerate(cols)]
+    # A column named rowid would hide DuckDB's row number, which keeps the file's order.
+    taken = [c for c in stripped if c.lower() == "rowid"]
+    if taken:
+        raise CmotError(f"The column name {taken[0]!r} is reserved; rename that column.")
+    if stripped != cols:
+        if len(set(stripped)) != len(stripped):
+            dup = sorted({c for c in stripped if stripped.count(c) > 1})
+            raise CmotError(f"Column names repeat after trimming spaces: {dup}. Rename them.")
+        for old, new in zip(cols, stripped, strict=True):
+            if old != new:
+                con.execute(f"ALTER TABLE raw RENAME COLUMN {_q(old)} TO {_q(new)}")
+    return stripped
+
+
+# ---- long layout --------------------------------------------------------------------
+
+
+_LONG_TP = r"touchpoint|item|question|attribute_name|aspect|^attribute$|^variable$"
+_LONG_SCORE = r"score|rating|value|answer"
+_LONG_STAGE = r"^stage$|phase|step"
+
+
+def _long_columns(columns: list[str]) -> tuple[str, str, str | None] | None:
+    def find(pattern: str) -> str | None:
+        hits = [c for c in columns if re.search(pattern, c.lower())]
+        return hits[0] if hits else None
+
+    tp, score = find(_LONG_TP), find(_LONG_SCORE)
+    if tp and score and tp != score:
+        return tp, score, find(_LONG_STAGE)
+    return None
+
+
+def _pivot_long(
+    con: duckdb.DuckDBPyConnection,
+    columns: list[str],
+    opts: IngestOptions,
+) -> tuple[list[str], list[Stage]]:
+    found = _long_columns(columns)
+    if found is None:
+        raise CmotError(
+            "A long file needs a touchpoint column (named e.g. 'touchpoint' or 'item') and a "
+            "score column (e.g. 'score' or 'rating'). Rename them or use the wide layout."
+        )
+    tp, score, stage = found
+    rest = [c for c in columns if c not in (tp, score, stage)]
+    id_col = next((c for c in rest if re.search(ID_WORDS, c.lower())), None)
+    if opts.spec and opts.spec.id_column in rest:
+        id_col = opts.spec.id_column
+    if id_col is None:
+        raise CmotError(
+            "A long file needs a respondent column (named e.g. 'respondent' or 'id') "
+            "that links each respondent's rows."
+        )
+    stage_expr = f"any_value({_q(stage)})::VARCHAR" if stage else "NULL"
+    order = con.execute(
+        f"SELECT {_q(tp)}::VARCHAR, {stage_expr} FROM raw GROUP BY 1 ORDER BY min(rowid)"
+    ).fetchall()
+    names = [r[0] for r in order]
+    # One column per touchpoint after the pivot: the cap holds for the wide table too.
+    check_column_count(
+        len(rest) + len(names), opts.max_columns, "Pivoted to one column per touchpoint, the file"
+    )
+    clash = sorted(set(names) & set(rest))
+    if clash:
+        raise CmotError(f"Touchpoint names clash with other columns: {clash}. Rename them.")
+    stages: list[Stage] = []
+    if stage:
+        by_stage: dict[str, list[str]] = {}
+        for name, st in order:
+            by_stage.setdefault(st or "Journey", []).append(name)
+        stages = [Stage(s, tuple(t)) for s, t in by_stage.items()]
+    others = [c for c in rest if c != id_col]  # none in a file of id, touchpoint and score
+    varying: list[tuple[Any, ...]] = []
+    if others:
+        varying = con.execute(
+            "SELECT "
+            + ", ".join(f"count(DISTINCT {_q(c)})" for c in others)
+            + f" FROM raw GROUP BY {_q(id_col)} HAVING "
+            + " OR ".join(f"count(DISTINCT {_q(c)}) > 1" for c in others)
+            + " LIMIT 1"
+        ).fetchall()
+    if varying:
+        raise CmotError(
+            "In the long file, a respondent's other columns (outcome, attributes) change from "
+            "row to row; they must be the same on each of a respondent's rows."
+        )
+    dup = con.execute(
+        f"SELECT {_q(id_col)}::VARCHAR, {_q(tp)}::VARCHAR FROM raw "
+        f"GROUP BY ALL HAVING count(*) > 1 LIMIT 3"
+    ).fetchall()
+    if dup:
+        ex = ", ".join(f"{a}/{b}" for a, b in dup)
+        raise CmotError(f"Respondents rate the same touchpoint twice (e.g. {ex}); keep one row.")
+    pivots = ", ".join(
+        f"max({_q(score)}) FILTER (WHERE {_q(tp)}::VARCHAR = ?) AS {_q(n)}" for n in names
+    )
+    keep = ", ".join(f"any_value({_q(c)}) AS {_q(c)}" for c in rest if c != id_col)
+    keep = (keep + ", ") if keep else ""
+    con.execute(
+        f"CREATE TEMP TABLE wide AS SELECT {_q(id_col)}, {keep}{pivots} FROM raw "
+        f"GROUP BY {_q(id_col)} ORDER BY min(rowid)",
+        names,
+    )
+    con.execute("DROP TABLE raw")
+    con.execute("ALTER TABLE wide RENAME TO raw")
+    cols_after = [r[0] for r in con.execute("DESCRIBE raw").fetchall()]
+    # Keep the wide file's column order: the respondent columns as they came, ratings after.
+    ordered = [c for c in columns if c in rest] + names
+    if cols_after != ordered:
+        con.execute(
+            "CREATE TEMP TABLE wide AS SELECT "
+            + ", ".join(_q(c) for c in ordered)
+            + " FROM raw ORDER BY rowid"
+        )
+        con.execute("DROP TABLE raw")
+        con.execute("ALTER TABLE wide RENAME TO raw")
+    return ordered, stages
+
+
+def guess_layout(con: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[str, str]:
+    """The layout ("long" or "wide") and its evidence in words. Long needs all of: a
+    column named like a touchpoint whose text repeats, one named like a score, and a
+    respondent id column whose values repeat (several rows per respondent). Names alone
+    decide nothing: a wide export of hundreds of columns has an "item..." text and a
+    "...rating" beside unique ids (issue 23: read as long, two columns vanished into a
+    pivot)."""
+    found = _long_columns(columns)
+    if found is None:
+        return "wide", (
+            "wide: no pair of columns named like a long file's touchpoint and score "
+            "(e.g. 'touchpoint' and 'score')"
+        )
+    tp, score, _ = found
+    row = con.execute(
+        f"SELECT typeof(any_value({_q(tp)})), count(DISTINCT {_q(tp)}), count(*) FROM raw"
+    ).fetchall()[0]
+    kind, names, rows = str(row[0]), int(row[1]), int(row[2])
+    if kind != "VARCHAR" or names >= rows:
+        return "wide", f"wide: {tp!r} holds no repeated touchpoint names"
+    ids = [c for c in columns if c not in (tp, score) and re.search(ID_WORDS, c.lower())]
+    if not ids:
+        return "wide", (
+            f"wide: {tp!r} and {score!r} are named like a long file's, but no respondent id "
+            "column links one respondent's rows"
+        )
+    id_col = ids[0]
+    people = int(con.execute(f"SELECT count(DISTINCT {_q(id_col)}) FROM raw").fetchall()[0][0])
+    if people >= rows:
+        return "wide", (
+            f"wide: one row per respondent ({id_col!r} differs in each of the {rows:,} rows)"
+        )
+    return "long", (
+        f"long: {rows:,} rows for {people:,} respondents ({id_col!r}), "
+        f"{rows / max(people, 1):.0f} rows per respondent; {tp!r} names {names:,} "
+        f"touchpoints and {score!r} holds the answers"
+    )
+
+
+@dataclass(frozen=True)
+class RawFile:
+    con: duckdb.DuckDBPyConnection
+    columns: list[str]
+    rows: int
+    encoding: str
+    layout: str
+    stages: list[Stage]
+    sha256: str
+    source_name: str
+    # What the survey software said about the columns (Qualtrics, SurveyMonkey, SPSS, Excel).
+    format: str = "csv"  # csv, qualtrics, surveymonkey, spss, excel
+    labels: Mapping[str, str] = field(default_factory=dict)  # column -> question text
+    value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    declared_missing: Mapping[str, tuple[Code, ...]] = field(default_factory=dict)
+    sheets: tuple[str, ...] = ()  # an Excel workbook's sheets
+    sheet: str | None = None  # the sheet that was read
+    layout_reason: str = ""  # why the layout is long or wide (guess_layout), or "set by you"
+    # A repeated header is read under a new name (q1, q1_1): column as read -> header as written.
+    renamed: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """What a reader left in `raw` and what the file said about its columns."""
+
+    columns: list[str]
+    encoding: str
+    format: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    declared_missing: Mapping[str, tuple[Code, ...]] = field(default_factory=dict)
+    sheets: tuple[str, ...] = ()
+    sheet: str | None = None
+    renamed: Mapping[str, str] = field(default_factory=dict)  # column as read -> header
+
+
+@contextmanager
+def _utf8_copy(path: Path, encoding: str = "utf-16") -> Iterator[Path]:
+    fd, name = tempfile.mkstemp(suffix=".csv", prefix="cmot-utf8-")
+    try:
+        with (
+            os.fdopen(fd, "w", encoding="utf-8", newline="") as out,
+            path.open("r", encoding=encoding, errors="replace", newline="") as src,
+        ):
+            while block := src.read(1 << 20):
+                out.write(block)
+        yield Path(name)
+    finally:
+        os.unlink(name)
+
+
+def _windows_encoding(path: Path) -> str | None:
+    """'cp1252' for a Windows export whose quotes and dashes sit in bytes 0x80-0x9F, which
+    DuckDB's latin-1 refuses ('latin-1' where one of those bytes is not cp1252 either);
+    None for a file without them, which DuckDB reads as latin-1 itself."""
+    c1 = re.compile(rb"[\x80-\x9f]")
+    with path.open("rb") as f:
+        while block := f.read(1 << 22):
+            if c1.search(block):
+                break
+        else:
+            return None
+    try:
+        with path.open("r", encoding="cp1252", newline="") as text:
+            while text.read(1 << 20):
+                pass
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "cp1252"
+
+
+def _read_head(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(HEADER_BYTES)
+
+
+def _read_text(
+    con: duckdb.DuckDBPyConnection, path: Path, head: bytes, encoding: str, opts: IngestOptions
+) -> _Loaded:
+    """A CSV; a Qualtrics or SurveyMonkey export is read from its data rows under one header
+    row of names, so types are sniffed on answers only."""
+    first = head.split(b"\n", 1)[0].decode(encoding, errors="replace")
+    delim = opts.delimiter or formats.guess_delimiter(first)
+    records = formats.read_head_records(head, encoding, delim)
+    header = formats.detect_header(records)
+    if header is None:
+        columns = _read_raw(con, path, encoding, opts.delimiter)
+        names = records[0] if records else []
+        return _Loaded(columns, encoding, "csv", renamed=renamed_duplicates(names, columns))
+    start = formats.data_offset(head, encoding, delim, header.rows)
+    fd, name = tempfile.mkstemp(suffix=".csv", prefix="cmot-header-")
+    try:
+        with os.fdopen(fd, "wb") as out, path.open("rb") as src:
+            # The file's own line ending: DuckDB's sniffer refuses a file that mixes them.
+            newline = "\r\n" if head[max(start - 2, 0) : start] == b"\r\n" else "\n"
+            out.write(formats.header_line(header.names, delim, newline).encode(encoding))
+            src.seek(start)
+            while block := src.read(1 << 22):
+                out.write(block)
+        columns = _read_raw(con, Path(name), encoding, delim)
+    finally:
+        os.unlink(name)
+    labels = {c.strip(): t for c, t in header.labels.items()}
+    renamed = renamed_duplicates(header.names, columns)
+    return _Loaded(columns, encoding, header.format, labels, renamed=renamed)
+
+
+def renamed_duplicates(header: Sequence[str], columns: Sequence[str]) -> dict[str, str]:
+    """Columns read under another name than their header because the header repeats
+    (DuckDB reads a second `q1` as `q1_1`): column as read -> the header as written, so the
+    report can say so instead of renaming silently."""
+    names = [h.strip() for h in header]
+    if len(names) != len(columns):
+        return {}  # not the same columns (a header cut by the sniff's head): say nothing
+    twice = {n for n in names if names.count(n) > 1}
+    return {c: n for n, c in zip(names, columns, strict=True) if n in twice and c != n}
+
+
+def _load_arrow(con: duckdb.DuckDBPyConnection, table: Any) -> list[str]:
+    # Through Arrow: DuckDB copies the typed columns once, with no text round trip.
+    con.register("cmot_incoming_file", table)
+    try:
+        con.execute("CREATE TEMP TABLE raw AS SELECT * FROM cmot_incoming_file")
+    finally:
+        con.unregister("cmot_incoming_file")
+    return _finish_columns(con)
+
+
+def _check_row_count(rows: int, cap: int | None) -> None:
+    """The row cap for files whose rows are known only once read (Excel) or declared (SPSS)."""
+    limit = max_rows() if cap is None else cap
+    if rows > limit:
+        raise CmotError(
+            f"The file has more than {limit:,} data rows, the limit on this dashboard. "
+            f"Split it or sample it, or ask whoever runs it to raise the limit ({ENV_MAX_ROWS})."
+        )
+
+
+def _read_binary(
+    con: duckdb.DuckDBPyConnection, path: Path, kind: str, opts: IngestOptions
+) -> _Loaded:
+    if kind == "spss":
+        declared, width = formats.sav_shape(path)
+        check_column_count(width, opts.max_columns)  # from the metadata, before the data
+        if declared is not None:
+            _check_row_count(declared, opts.max_rows)  # before the data is read
+        sav = formats.read_sav(path)
+        _check_row_count(sav.rows, opts.max_rows)
+        columns = _load_arrow(con, sav.table)
+        return _Loaded(
+            columns, sav.encoding, "spss", sav.labels, sav.value_labels, sav.declared_missing
+        )
+    book = formats.read_excel(path, opts.sheet, opts.max_columns)
+    _check_row_count(book.table.num_rows, opts.max_rows)
+    columns = _load_arrow(con, book.table)
+    fmt = "excel" if book.format in ("excel", "csv") else book.format
+    return _Loaded(columns, "utf-8", fmt, book.labels, sheets=book.sheets, sheet=book.sheet)
+
+
+@contextmanager
+def open_raw(
+    source: str | Path | bytes,
+    opts: IngestOptions,
+    source_name: str | None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> Iterator[RawFile]:
+    """The file as a TEMP table `raw` (wide), on `con` or on a private in-memory database.
+
+    CSV, Qualtrics and SurveyMonkey CSV, SPSS .sav and Excel workbooks are told apart by
+    their content; the file name only sharpens messages. Temp tables live in memory, never
+    in the store's file: a file that fails validation leaves the store byte-for-byte as it
+    was.
+    """
+    cap = opts.max_bytes if opts.max_bytes is not None else max_upload_bytes()
+    name = source_name or (Path(source).name if not isinstance(source, bytes) else "upload.csv")
+    own = con is None
+    with _as_path(source, cap) as path, ExitStack() as stack:
+        head = _read_head(path)
+        if not head:
+            raise CmotError("The file is empty. Upload a CSV with a header row and data rows.")
+        kind = formats.sniff_container(path, head, name)
+        original_sha = None
+        utf16 = kind == "utf16"  # the report names the file's own encoding, not its copy's
+        if kind == "utf16":
+            # Excel's "Unicode text" and some survey tools write UTF-16: read a UTF-8 copy.
+            original_sha = _hash_file(path)
+            path = stack.enter_context(_utf8_copy(path))
+            head, kind = _read_head(path), "text"
+        if kind == "text":
+            # $CMOT_MAX_COLUMNS on the header line, before the file is scanned or parsed.
+            first = head.split(b"\n", 1)[0].decode("latin-1")
+            delim = opts.delimiter or formats.guess_delimiter(first)
+            check_column_count(header_fields(head, delim), opts.max_columns)
+            sha, encoding, lines = _scan_file(path)
+            sha = original_sha or sha
+            if lines - 1 > (max_rows() if opts.max_rows is None else opts.max_rows):
+                # More lines than the cap: count records, since quoted fields hold line breaks.
+                check_rows(path, opts.max_rows)  # $CMOT_MAX_ROWS, on the bytes before parsing
+        else:
+            sha = _hash_file(path)
+        if con is None:
+            con = duckdb.connect()
+        try:
+            windows = _windows_encoding(path) if kind == "text" and encoding == "latin-1" else None
+            if windows is not None:
+                # Read a UTF-8 copy; the report still names the file's own encoding.
+                path = stack.enter_context(_utf8_copy(path, windows))
+                loaded = replace(
+                    _read_text(con, path, _read_head(path), "utf-8", opts), encoding=windows
+                )
+            elif kind == "text":
+                loaded = _read_text(con, path, head, encoding, opts)
+            else:
+                loaded = _read_binary(con, path, kind, opts)
+            columns = loaded.columns
+            rows = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
+            if len(columns) < 2:
+                if kind == "text":
+                    raise _explain_single_column(path, encoding)
+                where = f" on sheet {loaded.sheet!r}" if loaded.sheet else ""
+                pick = (
+                    f" Pick the sheet that holds the responses: {', '.join(loaded.sheets)}."
+                    if len(loaded.sheets) > 1
+                    else ""
+                )
+                raise CmotError(
+                    f"Only one column was found{where}. Survey responses need one column per "
+                    f"question.{pick}"
+                )
+            if rows == 0:
+                raise CmotError("The file has a header but no data rows. Export the responses too.")
+            if opts.layout:
+                layout, layout_reason = opts.layout, f"{opts.layout}: set by you"
+            else:
+                layout, layout_reason = guess_layout(con, columns)
+            stages: list[Stage] = []
+            if layout == "long":
+                columns, stages = _pivot_long(con, columns, opts)
+                rows = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
+            elif layout != "wide":
+                raise CmotError(f"Unknown layout {layout!r}: use 'wide' or 'long'.")
+            kept = set(columns)
+            yield RawFile(
+                con,
+                columns,
+                rows,
+                "utf-16" if utf16 else loaded.encoding,
+                layout,
+                stages,
+                sha,
+                name,
+                format=loaded.format,
+                labels={c: t for c, t in loaded.labels.items() if c in kept},
+                value_labels={c: v for c, v in loaded.value_labels.items() if c in kept},
+                declared_missing={c: v for c, v in loaded.declared_missing.items() if c in kept},
+                sheets=loaded.sheets,
+                sheet=loaded.sheet,
+                layout_reason=layout_reason,
+                renamed={c: h for c, h in loaded.renamed.items() if c in kept},
+            )
+        finally:
+            if own:
+                con.close()
+            else:
+                for t in ("raw", "wide", "sample"):
+                    con.execute(f"DROP TABLE IF EXISTS temp.{t}")
