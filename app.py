@@ -3,7 +3,8 @@
 import streamlit as st
 
 from cmot.ui.auth import gate
-from cmot.ui.frame import page_guard, sidebar_view
+from cmot.ui.frame import page_guard
+from cmot.ui.sidebar import sidebar_view
 from cmot.ui.state import app_frame, get_store, select_dataset
 
 st.set_page_config(page_title="cmot: moments of truth", page_icon=":material/route:", layout="wide")

@@ -16,14 +16,8 @@ from cmot.segments.segmentation import (
 from cmot.text import escape_markdown
 from cmot.ui.auth import require_analyst
 from cmot.ui.context import show_context
-from cmot.ui.frame import (
-    clear_results,
-    clear_saved_cache,
-    computed,
-    current_view,
-    show_error,
-    show_segmentation,
-)
+from cmot.ui.frame import clear_results, computed, current_view, show_error
+from cmot.ui.sidebar import clear_saved_cache, show_segmentation
 from cmot.ui.state import get_store, require_app_frame
 from cmot.ui.widgets import chart, table
 

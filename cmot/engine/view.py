@@ -1,6 +1,6 @@
 """The view every result is computed on, as SQL: a dataset, its segmentation, its filters.
 
-The sidebar (`cmot.ui.frame`) gathers its widgets into a `View`; `view_sql` turns it into a
+The sidebar (`cmot.ui.sidebar`) gathers its widgets into a `View`; `view_sql` turns it into a
 `Query`: a relation text plus the values bound to its `?` placeholders, which the engine
 (`find_moments`, `at_risk`, ...) reads from. Nothing here imports Streamlit, so the SQL is
 tested from a table of cases in tests/unit/test_view.py.

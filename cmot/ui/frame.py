@@ -1,39 +1,29 @@
-"""The shared frame: segmentation, filters and method settings in the sidebar, kept in the URL."""
+"""The shared frame: the view every page analyses (`PageView`, drawn by `cmot.ui.sidebar`),
+its moments (cached), the page guard and the lines said next to a result."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import streamlit as st
 
 from cmot.engine.engines import SparkEngine
-from cmot.engine.sums import segment_sql_expr
-from cmot.engine.view import DateFilter, ValueFilter, View, date_span, filter_values, view_sql
+from cmot.engine.rows import segment_sql_expr
 from cmot.errors import CmotError
-from cmot.ingest.answers import no_answer_values
 from cmot.results.moments import ALL, MomentsResult, Settings, analyse_stats, find_moments
-from cmot.settings import DEFAULT_POOLING, POOLING_WORDS, POOLINGS
 from cmot.spec import JourneySpec
-from cmot.store.datasets import DatasetInfo, Store
-from cmot.store.external import (
-    SourceError,
-    hide_paths,
-    sample_note,
-    source_version,
-    spark_view,
-    spark_view_name,
-)
+from cmot.store.sources import SourceError, hide_paths
+from cmot.store.spark import spark_view
+from cmot.store.versions import DatasetInfo
 from cmot.text import escape_markdown, escape_message
 from cmot.ui.auth import is_analyst
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store, spark_for
-from cmot.ui.url import forget_url_widgets, set_url_widget, url_widget
 
 WHOLE = "(whole sample)"
 SAVED = "saved: "
@@ -44,40 +34,6 @@ UNEXPECTED = (
     "server log"
 )
 T = TypeVar("T")
-
-# Widget state that belongs to one dataset: its columns, segments, dates and scale. Switching
-# dataset (or saving a new version, which selects it) forgets it, so that no widget keeps a
-# value the new dataset does not have (a date beyond its range raised in the date input).
-DATASET_STATE = (
-    "seg",
-    "f_from",
-    "f_to",
-    "f_col",
-    "f_val",
-    "low",
-    "high",
-    "compare",
-    "pair",
-    "segment",
-    "journey_segments",
-    "wi_tp",
-    "seg_result",
-    "seg_names",
-    "saved_names",
-    "seg_save_name",
-    "seg_delete_name",
-    # Trends: the wave source, its grouping, segment and waves name this dataset's columns
-    # and values (a link is offered for every dataset, and comes first for its own waves).
-    # The migration plane is a way of looking, not the data's: it stays.
-    "wave",
-    "wave_by",
-    "wave_seg",
-    "wave_from",
-    "wave_to",
-    # Moments' evidence panel: a touchpoint of this dataset.
-    "ev_tp",
-)
-DATASET_STATE_PREFIXES = ("seg_cols_",)
 
 
 # ---- one guard for every page ----------------------------------------------------------
@@ -130,23 +86,6 @@ def source_text(info: DatasetInfo) -> str:
     return "Parquet files on the server"
 
 
-# ---- widget state of one dataset ------------------------------------------------------
-
-
-def forget_dataset_state(dataset_id: int) -> None:
-    """Forget the widget state of the previous dataset when the sidebar's dataset changed."""
-    last = st.session_state.get("_view_dataset")
-    st.session_state["_view_dataset"] = dataset_id
-    if last is None or last == dataset_id:
-        return  # first run (a deep link's URL values stand) or the same dataset
-    keys = [
-        k
-        for k in list(st.session_state)
-        if isinstance(k, str) and k.startswith(DATASET_STATE_PREFIXES)
-    ]
-    forget_url_widgets((*DATASET_STATE, *keys))
-
-
 # ---- the view every page analyses ------------------------------------------------------
 
 
@@ -173,7 +112,8 @@ class ViewKey:
 @dataclass(frozen=True)
 class PageView:
     """What every page analyses: the dataset, segmentation, filters and settings the sidebar
-    chose, with the view's SQL (`relation`, `params`) from `cmot.engine.view.view_sql`."""
+    (`cmot.ui.sidebar.sidebar_view`) chose, with the view's SQL (`relation`, `params`) from
+    `cmot.engine.view.view_sql`."""
 
     info: DatasetInfo
     segmentation: str  # what the sidebar shows: a column, "saved: NAME" or WHOLE
@@ -226,246 +166,6 @@ class PageView:
 def weighting(spec: JourneySpec) -> str:
     w = spec.weight_column
     return f"weighted by {spec.label_of(w)}" if w else "unweighted"
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _distinct(db: str, dataset_id: int, table: str, column: str, version: str) -> list[str]:
-    return filter_values(get_store().cursor(), table, column)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _date_span(db: str, dataset_id: int, table: str, column: str, version: str) -> tuple[Any, Any]:
-    return date_span(get_store().cursor(), table, column)
-
-
-@st.cache_data(show_spinner=False, ttl=30)
-def _saved(db: str, dataset_id: int) -> list[tuple[int, str]]:
-    frame = get_store().list_segmentations(dataset_id)
-    return [(int(i), str(n)) for i, n in zip(frame["id"], frame["name"], strict=True)]
-
-
-def clear_saved_cache() -> None:
-    """Call after saving or deleting a segmentation so the sidebar lists it at once."""
-    _saved.clear()
-
-
-def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
-    """Draw the sidebar's segmentation, filters and method settings; return the view."""
-    db = str(store.path)
-    spec = info.spec
-    forget_dataset_state(info.id)
-    version = source_version(info)  # "" for a stored dataset; a lake's files otherwise
-    saved = _saved(db, info.id)
-    options = [WHOLE, *spec.segments, *(SAVED + n for _, n in saved)]
-    choice = url_widget(
-        st.sidebar.selectbox,
-        "Segmentation",
-        options,
-        key="seg",
-        default=default_segmentation(spec),
-        format_func=lambda c: spec.label_of(c) if c in spec.segments else c,
-        help="A column of the survey, or a segmentation saved on the Segments page.",
-    )
-    dates: DateFilter | None = None
-    filters: tuple[ValueFilter, ...] = ()
-    words: list[str] = []
-    with st.sidebar.expander("Filters"):
-        for key in ("f_from", "f_to"):  # a previous dataset's dates mean nothing here
-            if not spec.date_column and key in st.query_params:
-                del st.query_params[key]
-        if spec.date_column:
-            lo, hi = _date_span(db, info.id, info.table, spec.date_column, version)
-            if lo is not None:
-                a, b = st.columns(2)
-                # A date outside the span (another dataset's, a stale link) does not count.
-                span = {"min_value": lo, "max_value": hi, "within": (lo, hi)}
-                date = dt.date.fromisoformat
-                start = url_widget(
-                    a.date_input, "From", key="f_from", default=lo, parse=date, **span
-                )
-                end = url_widget(b.date_input, "To", key="f_to", default=hi, parse=date, **span)
-                if (start, end) != (lo, hi):  # the whole span is no filter (and no new SQL)
-                    dates = DateFilter(spec.date_column, start, end)
-                    when = f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"
-                    words.append(f"{spec.label_of(spec.date_column)} {when}")
-            else:  # a saved date column without one readable date (issue 23)
-                st.caption(
-                    f"Date filter not available: {escape_markdown(spec.label_of(spec.date_column))}"
-                    " holds no dates (a date reads like 2026-03-01). Map another date column,"
-                    " or none, on the Data page."
-                )
-        cols = ["(none)", *spec.segments]
-        fcol = url_widget(
-            st.selectbox,
-            "Only respondents whose",
-            cols,
-            key="f_col",
-            default="(none)",
-            format_func=lambda c: spec.label_of(c) if c in spec.segments else c,
-        )
-        if fcol == "(none)" and "f_val" in st.query_params:
-            del st.query_params["f_val"]
-        if fcol != "(none)":
-            values = _distinct(db, info.id, info.table, fcol, version)
-            # A code declared 'no answer' is no value to keep (issue 23).
-            dropped = no_answer_values(values, _no_answer_codes(spec, fcol))
-            values = [v for v in values if v not in dropped]
-            chosen = url_widget(st.multiselect, "is one of", values, key="f_val", default=[])
-            if chosen:
-                filters = (ValueFilter(fcol, tuple(chosen)),)
-                words.append(f"{spec.label_of(fcol)} in {', '.join(chosen)}")
-    settings = _settings_panel(info)
-    saved_id = None
-    saved_sql = None
-    given: tuple[str, ...] = () if choice == WHOLE else (choice,)
-    # Declared no-answer codes of the segment column are no segment (issue 23).
-    no_answer = tuple(
-        (c, none)
-        for c in given
-        if c in spec.segments
-        and (
-            none := no_answer_values(
-                _distinct(db, info.id, info.table, c, version), _no_answer_codes(spec, c)
-            )
-        )
-    )
-    if choice.startswith(SAVED) and choice != WHOLE:
-        name = choice[len(SAVED) :]
-        saved_id = next(i for i, n in saved if n == name)
-        saved_sql = store.segment_sql(saved_id)
-        given = ()
-    query = view_sql(
-        View(
-            info.table,
-            segmentation=given,
-            saved=saved_sql,
-            dates=dates,
-            filters=filters,
-            no_answer=no_answer,
-        )
-    )
-    spark_relation = None
-    if info.engine == "spark" and saved_sql is None:
-        # The same filters and segment columns, pushed down into Spark's view of the source.
-        spark_query = view_sql(
-            View(spark_view_name(info), segmentation=given, dates=dates, filters=filters)
-        )
-        spark_relation = spark_query.relation
-    engine_caption(info, saved=saved_sql is not None)
-    return PageView(
-        info,
-        choice,
-        query.columns,
-        query.relation,
-        "; ".join(words),
-        settings,
-        saved_id,
-        query.params,
-        spark_relation,
-        version,
-    )
-
-
-def _no_answer_codes(spec: JourneySpec, column: str) -> tuple[Any, ...]:
-    """The codes declared 'no answer' that a segment column may hold: its own and the
-    survey's (9 = don't know, 99 = none chosen)."""
-    return (*spec.missing_codes(column), *spec.scale.missing)
-
-
-_DATE_OR_ID = re.compile(
-    r"date|(?:^|[_\W])(?:time|timestamp|day|month|year)(?:$|[_\W])|_at$|^id$|_id$|^id_|uuid"
-)
-
-
-def default_segmentation(spec: JourneySpec) -> str:
-    """What the sidebar opens on: the first segment column (the one the analyst picked on
-    the Data page comes first), unless it is the date, the id or named like one (an
-    interview date made 20 segments, all insufficient); else the whole sample (issue 23)."""
-    for c in spec.segments[:1]:
-        if c not in (spec.date_column, spec.id_column) and not _DATE_OR_ID.search(c.lower()):
-            return c
-    return WHOLE
-
-
-def engine_caption(info: DatasetInfo, saved: bool = False) -> None:
-    """Say in the sidebar where the dataset's sums run and what its pages read."""
-    ext = info.external
-    if ext is None:
-        return  # a stored dataset: this process's DuckDB, as always
-    # A glob's stars and a path's underscores are Markdown: "year=*/part-*" lost its stars.
-    label = escape_markdown(source_text(info))
-    if ext.engine == "spark":
-        where = f"Spark at {ext.remote}" if ext.remote else "Spark (local)"
-        st.sidebar.caption(
-            f"Engine: **{where}**, reading {label} in place. {sample_note(info, saved)}"
-        )
-    else:
-        st.sidebar.caption(f"Engine: **DuckDB**, reading {label} in place.")
-
-
-def _settings_panel(info: DatasetInfo) -> Settings:
-    scale = info.spec.scale
-    points = list(range(scale.min, scale.max + 1))
-    with st.sidebar.expander("Method settings"):
-        st.caption("Defaults follow docs/METHODS.md; every result shows the settings it used.")
-        a, b = st.columns(2)
-        low = url_widget(
-            a.selectbox, "Low: rating ≤", points[:-1], key="low", default=scale.low_max, parse=int
-        )
-        high = url_widget(
-            b.selectbox, "High: rating ≥", points[1:], key="high", default=scale.high_min, parse=int
-        )
-        ia = url_widget(
-            st.slider,
-            "Asymmetry threshold ±",
-            key="ia",
-            default=0.2,
-            parse=float,
-            min_value=0.05,
-            max_value=0.5,
-            step=0.05,
-        )
-        cov = url_widget(
-            st.slider,
-            "Moments of truth cover this share of impact",
-            key="cov",
-            default=0.6,
-            parse=float,
-            min_value=0.3,
-            max_value=0.9,
-            step=0.05,
-        )
-        alpha = url_widget(
-            st.selectbox,
-            "Significance level α",
-            [0.01, 0.05, 0.1],
-            key="alpha",
-            default=0.05,
-            parse=float,
-        )
-        pooling = url_widget(
-            st.selectbox,
-            "Segments' estimates",
-            list(POOLINGS),
-            key="pool",
-            default=DEFAULT_POOLING,
-            format_func=lambda p: _first_upper(POOLING_WORDS[p]),
-            help="Partial pooling across segments: each segment of 30 or more respondents "
-            "blends its own data with the whole journey's, weighted by how much its own data "
-            "says ('own data 34%') and by how much segments really differ, so every segment "
-            "big enough gets an answer. Each segment alone: a segment needs 10 respondents "
-            "per touchpoint. Measured in bench/pooling.md; docs/METHODS.md says why "
-            f"{POOLING_WORDS[DEFAULT_POOLING]} is the default.",
-        )
-    return Settings(
-        low_max=int(low),
-        high_min=int(high),
-        vulnerability_ia=-float(ia),
-        opportunity_ia=float(ia),
-        mot_coverage=float(cov),
-        alpha=float(alpha),
-        pooling="none" if pooling == "none" else "partial",
-    )
 
 
 def current_view() -> PageView:
@@ -537,7 +237,7 @@ def settings_caption(view: PageView, result: MomentsResult, segment: str | None 
         own = own_data(result, segment)
         n = f"n = {int(segs.loc[segment, 'n']):,}{'; ' + own if own else ''}; "
     return (
-        f"**{escape_markdown(_first_upper(view.weighting))}**; "
+        f"**{escape_markdown(first_upper(view.weighting))}**; "
         f"**{escape_markdown(result.method)}**; {n}low ≤ {result.low_max}, "
         f"high ≥ {result.high_min}; vulnerability IA ≤ "
         f"{s.vulnerability_ia:+.2f}, opportunity IA ≥ {s.opportunity_ia:+.2f}; moments of "
@@ -580,7 +280,8 @@ def data_warnings(result: MomentsResult, segments: Sequence[str] = ()) -> None:
                 st.markdown(f"- {escape_markdown(line)}")
 
 
-def _first_upper(text: str) -> str:
+def first_upper(text: str) -> str:
+    """`text` with its first letter a capital ("Partial pooling ...")."""
     return text[:1].upper() + text[1:]
 
 
@@ -619,13 +320,6 @@ def insufficient_segments(result: MomentsResult) -> set[str]:
         return frozenset(str(s) for s in segs.segment[segs.insufficient.astype(bool)])
 
     return set(derived.get(result, "insufficient", build))
-
-
-def show_segmentation(choice: str) -> None:
-    """Make `choice` the sidebar's segmentation and rerun (after a save on the Segments page)."""
-    clear_saved_cache()
-    set_url_widget("seg", choice)
-    st.rerun()
 
 
 def clear_results() -> None:

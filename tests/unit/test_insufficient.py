@@ -188,7 +188,8 @@ def test_a_blank_is_no_answer_and_a_blank_codes_label_is_saved_trimmed() -> None
 
 def test_the_default_segmentation_is_never_a_date_or_an_id() -> None:
     from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale
-    from cmot.ui.frame import WHOLE, default_segmentation
+    from cmot.ui.frame import WHOLE
+    from cmot.ui.sidebar import default_segmentation
 
     def spec(*segments: str, date: str | None = None) -> JourneySpec:
         return JourneySpec(
