@@ -344,6 +344,39 @@ def draw() -> None:
         "whether the earlier wave's vulnerabilities were fixed, and what is "
         "at stake from wave to wave."
     )
+    option = _wave_source(view)
+    by = _grouping(view, option)
+    result = trend(view, option, by)
+    # Wave, segment and touchpoint names are data: escaped wherever Markdown renders them.
+    for note in result.notes:
+        st.caption(escape_markdown(note))
+    segment, older, newer = _segment_and_waves(result)
+    plane = url_widget(
+        st.radio,
+        "Plane",
+        list(charts.MIGRATION_PLANES),
+        key="plane",
+        default=charts.MIGRATION_PLANES[0],
+        horizontal=True,
+        help="Penalty against reward, or range of impact against impact asymmetry.",
+    )
+    for line in too_small(result, segment):
+        st.warning(line, icon="⚠️")
+    tps = moment_touchpoints(result, segment)
+    _migration(result, segment, plane, tps, view.settings)
+    _changes(result, segment, (older, newer), view.settings)
+    _fixes(result, segment, (older, newer))
+    _at_stake(result, segment, tps)
+    # The thresholds (IA, α) and the method's terms behind one expander: plain words first.
+    first = next(iter(result.results.values()))
+    how_calculated(
+        settings_caption(_analysed_as(view, option), first), ("penalty", "class", "stake", "sure")
+    )
+
+
+def _wave_source(view: PageView) -> WaveOption:
+    """The "Waves from" choice (`?wave=`): a column of the dataset or a stored link; the page
+    stops with what to do when there is none, or none is picked yet."""
     options = wave_sources(view.info)
     if not options:
         st.info(
@@ -385,7 +418,12 @@ def draw() -> None:
             "(Edit mapping)."
         )
         st.stop()
-    option = by_key[column]
+    return by_key[column]
+
+
+def _grouping(view: PageView, option: WaveOption) -> str:
+    """A link's caption, then "Group dates by" (`?wave_by=`): a date column's period, else
+    BY_VALUE (the radio shown disabled)."""
     if option.kind == "link":
         st.caption(
             f"Link {escape_markdown(repr(option.column))}: each wave is its stored dataset "
@@ -394,13 +432,13 @@ def draw() -> None:
             "current dataset and do not apply here."
         )
     groups = list(PERIODS) if option.kind == "date" else [BY_VALUE]
-    by = url_widget(
+    return url_widget(
         st.radio,
         "Group dates by",
         groups,
         key="wave_by",
         default=(
-            default_period(str(get_store().path), view.info.id, view.info.table, column)
+            default_period(str(get_store().path), view.info.id, view.info.table, option.column)
             if option.kind == "date"
             else BY_VALUE
         ),
@@ -408,10 +446,11 @@ def draw() -> None:
         disabled=option.kind != "date",
         help="Only a date column is grouped; a wave column's values are its waves.",
     )
-    result = trend(view, option, by)
-    # Wave, segment and touchpoint names are data: escaped wherever Markdown renders them.
-    for note in result.notes:
-        st.caption(escape_markdown(note))
+
+
+def _segment_and_waves(result: TrendResult) -> tuple[str, str, str]:
+    """The "Segment" (`?wave_seg=`, All first), "From wave" and "To wave" (`?wave_from=`,
+    `?wave_to=`, a later wave than From) side by side."""
     waves = list(result.waves)
     segments = list(dict.fromkeys(result.segments.segment))
     segments = [ALL, *[s for s in segments if s != ALL]] if ALL in segments else segments
@@ -422,28 +461,24 @@ def draw() -> None:
     newer = url_widget(
         c.selectbox, "To wave", later_options, key="wave_to", default=later_options[0]
     )
-    plane = url_widget(
-        st.radio,
-        "Plane",
-        list(charts.MIGRATION_PLANES),
-        key="plane",
-        default=charts.MIGRATION_PLANES[0],
-        horizontal=True,
-        help="Penalty against reward, or range of impact against impact asymmetry.",
-    )
-    first = next(iter(result.results.values()))
-    # Weighting and the rest as the waves were analysed: a link's first wave, not the
-    # sidebar's dataset (whose weight the link's datasets may not have).
-    shown = view
-    if option.kind == "link":
-        first_id = get_store().get_link(option.column).dataset_ids[0]
-        shown = replace(view, info=get_store().get_dataset_by_id(first_id))
-    for line in too_small(result, segment):
-        st.warning(line, icon="⚠️")
+    return segment, older, newer
+
+
+def _analysed_as(view: PageView, option: WaveOption) -> PageView:
+    """The view whose settings the waves were analysed with: a link's first wave, not the
+    sidebar's dataset (whose weight the link's datasets may not have)."""
+    if option.kind != "link":
+        return view
+    first_id = get_store().get_link(option.column).dataset_ids[0]
+    return replace(view, info=get_store().get_dataset_by_id(first_id))
+
+
+def _migration(
+    result: TrendResult, segment: str, plane: str, tps: Sequence[str], s: Settings
+) -> None:
+    """The migration chart of the segment's touchpoints `tps` through the waves."""
     rows = segment_rows(result, segment)
-    tps = moment_touchpoints(result, segment)
     picked = rows[rows.touchpoint.isin(tps)]
-    s = view.settings
     st.subheader("Migration")
     st.caption(
         f"{len(tps)} touchpoint{'s' if len(tps) != 1 else ''} of {escape_markdown(segment)} "
@@ -460,7 +495,12 @@ def draw() -> None:
         "migration",
         f"migration-{segment}",
     )
-    pair = (older, newer)
+
+
+def _changes(result: TrendResult, segment: str, pair: tuple[str, str], s: Settings) -> None:
+    """The segment's significant changes between the two waves, one sentence each, and the
+    table of every change."""
+    older, newer = pair
     changes = derived.get(result, ("changes", pair), lambda: compare_waves(result, [pair]))
     mine = changes[changes.segment == segment]
     st.subheader(f"Significant changes, {escape_markdown(older)} → {escape_markdown(newer)}")
@@ -482,6 +522,12 @@ def draw() -> None:
         f"changes-{segment}-{older}-{newer}",
         column_config=_help(CHANGE_HELP),
     )
+
+
+def _fixes(result: TrendResult, segment: str, pair: tuple[str, str]) -> None:
+    """The "Did the fix work" section: the verdict on each of the segment's vulnerabilities
+    of the earlier wave, and their table."""
+    older, newer = pair
     st.subheader("Did the fix work")
     fixes = derived.get(result, ("fixes", pair), lambda: fix_check(result, [pair]))
     fmine = fixes[fixes.segment == segment]
@@ -496,6 +542,11 @@ def draw() -> None:
             f"fixes-{segment}-{older}-{newer}",
             column_config=_help(FIX_HELP),
         )
+
+
+def _at_stake(result: TrendResult, segment: str, tps: Sequence[str]) -> None:
+    """The amount at stake of the touchpoints `tps` in each wave, then the segment's trend
+    table."""
     st.subheader("At stake across waves")
     st.caption(
         "The amount at stake of the same touchpoints in each wave where it is a moment of "
@@ -510,13 +561,11 @@ def draw() -> None:
         f"at-stake-{segment}",
     )
     table(
-        trend_rows(rows, result.unit),
+        trend_rows(segment_rows(result, segment), result.unit),
         "trend_table",
         f"trend-{segment}",
         column_config=_help(MOMENT_HELP),
     )
-    # The thresholds (IA, α) and the method's terms behind one expander: plain words first.
-    how_calculated(settings_caption(shown, first), ("penalty", "class", "stake", "sure"))
 
 
 def _demo_button() -> None:

@@ -317,7 +317,6 @@ STILL_LONG: set[str] = {
     "cmot/store/datasets.py",
     "cmot/store/external.py",
     "cmot/ingest/clean.py:_clean",
-    "cmot/ui/trends.py:draw",
     "cmot/present/charts.py:journey_map",
     "cmot/ingest/detect.py:detect",
     "cmot/ingest/detect.py:_build",
