@@ -349,19 +349,7 @@ def partial_pool(
     benchmark; the defaults are what the app uses.
     """
     lay = stats.layout
-    k = lay.k
-    nothing = PoolResult(
-        stats=stats,
-        segments=(),
-        left_out=tuple(s.segment for s in stats.segments if s.segment != ALL),
-        columns=(),
-        mean=np.full(k, np.nan),
-        mean_cov=np.full((k, k), np.nan),
-        spread=np.full(k, np.nan),
-        sigma2=math.nan,
-        min_n=min_n,
-        converged=False,
-    )
+    nothing = _nothing(stats, min_n)
     whole = stats.segments[0] if stats.segments else None
     if whole is None or whole.segment != ALL or not stats.segmentation:
         return replace(nothing, note="no segmentation: nothing to pool")
@@ -391,48 +379,87 @@ def partial_pool(
     rows = np.array(lowhigh, dtype=int)
     cross = pair_covariance(sums, st, d, sigma2, omega, cov, rows, pieces=pieces)
     pairs = _pairs(chosen, cols[lowhigh], lay, cross)
-    pooled: dict[str, SegmentStats] = {}
-    out: list[PooledSegment] = []
-    for g, s in enumerate(chosen):
-        beta = np.full(k, np.nan)
-        beta[cols] = post[g]
-        full = np.full((k, k), np.nan)
-        full[np.ix_(cols, cols)] = cov[g]
-        pooled[s.segment] = replace(
-            s,
-            kept=tuple(int(c) for c in cols),
-            dropped=whole.dropped + tuple((c, "empty") for c in whole.kept if c not in cols),
-            beta=beta,
-            cov=full,
-            # The pooled system (A + D^-1) is well conditioned by construction; the own
-            # design's collinearity no longer inflates the estimate as it would alone.
-            condition_index=math.nan,
-            problem="",
-        )
-        share = np.full(k, np.nan)
-        share[cols] = shares[g]
-        own = float(shares[g, lowhigh].mean()) if lowhigh else math.nan
-        out.append(PooledSegment(s.segment, s.n, own, share, kinds[g]))
-    mean = np.full(k, np.nan)
-    mean[cols] = st.beta
-    mcov = np.full((k, k), np.nan)
-    mcov[np.ix_(cols, cols)] = mean_cov
-    spread = np.full(k, np.nan)
-    spread[cols] = np.sqrt(sigma2 * d)
+    pooled, out = _pooled_segments(
+        chosen, whole, cols, lay.k, _Estimates(post, cov, shares, lowhigh, kinds)
+    )
     segs = tuple(pooled.get(s.segment, s) for s in stats.segments)
     return PoolResult(
         stats=replace(stats, segments=segs),
         segments=tuple(out),
         left_out=tuple(s.segment for s in stats.segments[1:] if s.segment not in pooled),
         columns=tuple(int(c) for c in cols),
-        mean=mean,
-        mean_cov=mcov,
-        spread=spread,
+        mean=_widen(st.beta, cols, lay.k),
+        mean_cov=_widen(mean_cov, cols, lay.k),
+        spread=_widen(np.sqrt(sigma2 * d), cols, lay.k),
         sigma2=sigma2,
         min_n=min_n,
         converged=ok,
         pairs=pairs,
     )
+
+
+def _nothing(stats: SufficientStats, min_n: int) -> PoolResult:
+    """The result when nothing is pooled: the stats unchanged, every segment left out."""
+    k = stats.layout.k
+    return PoolResult(
+        stats=stats,
+        segments=(),
+        left_out=tuple(s.segment for s in stats.segments if s.segment != ALL),
+        columns=(),
+        mean=np.full(k, np.nan),
+        mean_cov=np.full((k, k), np.nan),
+        spread=np.full(k, np.nan),
+        sigma2=math.nan,
+        min_n=min_n,
+        converged=False,
+    )
+
+
+@dataclass(frozen=True)
+class _Estimates:
+    """The pooled segments' estimates over the model columns (pool_segments' notation)."""
+
+    post: np.ndarray  # (G, p) b_g
+    cov: np.ndarray  # (G, p, p) C_g
+    shares: np.ndarray  # (G, p) diag(K_g A_g): each column's own share
+    lowhigh: list[int]  # positions of the low and high columns among the model columns
+    kinds: list[Meat]
+
+
+def _widen(values: np.ndarray, cols: np.ndarray, k: int) -> np.ndarray:
+    """A vector (or square matrix) over the model columns `cols` spread to all k design
+    columns, NaN outside the model."""
+    if values.ndim == 1:
+        out = np.full(k, np.nan)
+        out[cols] = values
+        return out
+    out = np.full((k, k), np.nan)
+    out[np.ix_(cols, cols)] = values
+    return out
+
+
+def _pooled_segments(
+    chosen: list[SegmentStats], whole: SegmentStats, cols: np.ndarray, k: int, est: _Estimates
+) -> tuple[dict[str, SegmentStats], list[PooledSegment]]:
+    """Each pooled segment's sums carrying its pooled estimate, and its own share."""
+    pooled: dict[str, SegmentStats] = {}
+    out: list[PooledSegment] = []
+    for g, s in enumerate(chosen):
+        pooled[s.segment] = replace(
+            s,
+            kept=tuple(int(c) for c in cols),
+            dropped=whole.dropped + tuple((c, "empty") for c in whole.kept if c not in cols),
+            beta=_widen(est.post[g], cols, k),
+            cov=_widen(est.cov[g], cols, k),
+            # The pooled system (A + D^-1) is well conditioned by construction; the own
+            # design's collinearity no longer inflates the estimate as it would alone.
+            condition_index=math.nan,
+            problem="",
+        )
+        lowhigh = est.lowhigh
+        own = float(est.shares[g, lowhigh].mean()) if lowhigh else math.nan
+        out.append(PooledSegment(s.segment, s.n, own, _widen(est.shares[g], cols, k), est.kinds[g]))
+    return pooled, out
 
 
 def _pairs(

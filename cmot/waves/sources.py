@@ -132,7 +132,34 @@ def waves_from_column(
     present = _columns(con, relation, params)
     _check_column(spec, column, present)
     expr = wave_expression(column, by)
-    bound = list(params)
+    empty = _count_waves(con, relation, column, expr, by, list(params))
+    values, names = _wave_values(con, relation, present, expr, by, list(params), labels, column)
+    notes = []
+    if empty:
+        what = "a readable date" if by else "a value"
+        notes.append(f"{empty:,} rows have no wave ({column!r} without {what}) and are left out.")
+    waves = tuple(
+        Wave(
+            label=name,
+            con=con,
+            relation=f"(SELECT * FROM {relation} WHERE {expr} = ?)",
+            params=(*params, value),
+            cache_key=cache_key,
+        )
+        for name, value in zip(names, values, strict=True)
+    )
+    return WaveSource(spec, waves, column, by or "value", tuple(notes))
+
+
+def _count_waves(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    column: str,
+    expr: str,
+    by: Period | None,
+    bound: list[object],
+) -> int:
+    """The rows without a wave; refuses a column that gives no dates, one wave or too many."""
     total, distinct, empty = con.execute(
         f"SELECT count(*), count(DISTINCT {expr}), count(*) - count({expr}) FROM {relation}",
         bound,
@@ -165,6 +192,20 @@ def waves_from_column(
             f"{column!r} gives {distinct} distinct waves; at most {MAX_WAVES} can be compared: "
             f"{hint}."
         )
+    return int(empty)
+
+
+def _wave_values(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    present: Sequence[str],
+    expr: str,
+    by: Period | None,
+    bound: list[object],
+    labels: Sequence[str] | None,
+    column: str,
+) -> tuple[list[str], list[str]]:
+    """The waves' values in order (see waves_from_column) and their names."""
     pos = quote_ident(ROW_COL) if ROW_COL in present else "row_number() OVER ()"
     rows = con.execute(
         f"SELECT v, count(*) AS n, min(pos) AS first, TRY_CAST(v AS DOUBLE) AS num, "
@@ -177,21 +218,7 @@ def waves_from_column(
     if names != values and labels is not None and set(labels) == set(values):
         values = list(labels)  # the labels gave the order
         names = list(labels)
-    notes = []
-    if empty:
-        what = "a readable date" if by else "a value"
-        notes.append(f"{empty:,} rows have no wave ({column!r} without {what}) and are left out.")
-    waves = tuple(
-        Wave(
-            label=name,
-            con=con,
-            relation=f"(SELECT * FROM {relation} WHERE {expr} = ?)",
-            params=(*params, value),
-            cache_key=cache_key,
-        )
-        for name, value in zip(names, values, strict=True)
-    )
-    return WaveSource(spec, waves, column, by or "value", tuple(notes))
+    return values, names
 
 
 def _ordered(rows: list[tuple], by: Period | None) -> list[tuple]:

@@ -328,12 +328,10 @@ STILL_LONG: set[str] = {
     "cmot/present/charts.py:migration",
     "cmot/ingest/detect.py:profile_columns",
     "cmot/segments/segmentation.py:driver_segments",
-    "cmot/results/pooling.py:partial_pool",
     "cmot/cli/flags.py:options_from_flags",
     "cmot/engine/sums_sql.py:_stats_from_sql",
     "cmot/ingest/read.py:_pivot_long",
     "cmot/cli/trend.py:open_waves",
-    "cmot/waves/sources.py:waves_from_column",
     "cmot/cli/analyze.py:run_analyze",
     "cmot/ingest/detect.py:_guess",
 }
