@@ -110,12 +110,12 @@ def make_csv(path: Path, rows: int) -> None:
 
 
 WIDE_NOTE = """\
-Mapping reads a wide file in batches of `cmot.ingest.detect.BATCH_COLUMNS` columns, one statement
-per type and batch, so it grows linearly with the columns. The save does not yet: validation's
-counts (`cmot.ingest.clean.plan_select`) and the stored SELECT are one statement each, as wide
-as the file, and DuckDB's planning of such a statement (its common-subexpression pass) grows
-with the square of its width (1,000 columns: 3.6 s CPU to plan the stored SELECT, 0.2 s
-without that pass).
+Mapping reads a wide file in batches of `cmot.ingest.column_profiles.BATCH_COLUMNS` columns, one
+statement per type and batch, so it grows linearly with the columns. The save does not yet:
+validation's counts (`cmot.ingest.clean.plan_select`) and the stored SELECT are one statement
+each, as wide as the file, and DuckDB's planning of such a statement (its common-subexpression
+pass) grows with the square of its width (1,000 columns: 3.6 s CPU to plan the stored SELECT,
+0.2 s without that pass).
 """
 
 

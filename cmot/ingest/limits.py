@@ -20,7 +20,7 @@ DEFAULT_MAX_ROWS = 5_000_000
 ENV_MAX_COLUMNS = "CMOT_MAX_COLUMNS"
 # The widest real survey we know has 226 columns (a city's resident survey); the largest
 # Qualtrics exports run to several hundred. Mapping is linear in the columns (in batches,
-# cmot.ingest.detect.BATCH_COLUMNS): 2,000 map in a few seconds and a few hundred MB.
+# cmot.ingest.column_profiles.BATCH_COLUMNS): 2,000 map in a few seconds and a few hundred MB.
 DEFAULT_MAX_COLUMNS = 2_000
 _BLOCK = 1 << 22
 

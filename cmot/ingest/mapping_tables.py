@@ -13,7 +13,8 @@ import pandas as pd
 
 from cmot.errors import CmotError
 from cmot.ingest.answers import no_answer_values
-from cmot.ingest.detect import Detection, name_stem
+from cmot.ingest.column_words import name_stem
+from cmot.ingest.detect import Detection
 from cmot.ingest.mapping_rules import GENERAL, NO_WAVES, STAGE
 from cmot.ingest.patterns import has_wildcard, pattern_regex
 from cmot.ingest.wave_columns import MAX_WAVES, wave_candidates

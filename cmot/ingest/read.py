@@ -17,7 +17,7 @@ import duckdb
 
 from cmot.errors import CmotError
 from cmot.ingest import formats
-from cmot.ingest.detect import ID_WORDS
+from cmot.ingest.column_words import ID_WORDS
 from cmot.ingest.limits import ENV_MAX_ROWS, check_column_count, check_rows, header_fields, max_rows
 from cmot.ingest.options import IngestOptions
 from cmot.names import quote_ident

@@ -484,7 +484,7 @@ _GENERIC = (
     "Mostly satisfied with the work.",
 )
 # A respondent's own words after the template: who said it and when. Comments are sentences
-# that mostly differ (cmot.ingest.detect proposes a column as comments only then), and these words
+# that mostly differ (cmot.ingest.guesses proposes a column as comments only then), and these words
 # are no theme's, so they speak to no moment.
 _WHO = (
     "Our site manager", "The project lead", "My deputy", "Our finance office", "The board",

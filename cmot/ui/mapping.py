@@ -24,7 +24,7 @@ from typing import Any
 import streamlit as st
 
 from cmot.errors import CmotError
-from cmot.ingest.detect import CodeProposal, Detection
+from cmot.ingest.detect import Detection
 from cmot.ingest.mapping_rules import (
     KIND_NAMES,
     KINDS,
@@ -59,6 +59,7 @@ from cmot.ingest.mapping_rules import (
 from cmot.ingest.mapping_tables import (
     comment_links_of,
 )
+from cmot.ingest.missing_codes import CodeProposal
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.pipeline import detect_roles, validate
 from cmot.spec import JourneySpec, Outcome

@@ -12,7 +12,8 @@ from typing import Any
 
 import streamlit as st
 
-from cmot.ingest.detect import ROLES, CodeProposal, Detection
+from cmot.ingest.detect import Detection
+from cmot.ingest.guesses import ROLES
 from cmot.ingest.mapping_rules import (
     LAYOUT_NAMES,
     LAYOUTS,
@@ -43,6 +44,7 @@ from cmot.ingest.mapping_tables import (
     wave_choices,
     wave_name,
 )
+from cmot.ingest.missing_codes import CodeProposal
 from cmot.spec import CMOT_TAGS, JourneySpec
 from cmot.text import escape_markdown
 from cmot.ui.mapping_state import (

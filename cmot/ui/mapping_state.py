@@ -16,7 +16,8 @@ from typing import Any
 
 import streamlit as st
 
-from cmot.ingest.detect import Detection, column_histograms
+from cmot.ingest.column_profiles import column_histograms
+from cmot.ingest.detect import Detection
 from cmot.ingest.mapping_rules import (
     NO_OUTCOME,
     RANGE_HI,
@@ -82,7 +83,7 @@ def value_counts(
     columns: tuple[tuple[str, bool], ...],
 ) -> dict[str, tuple[tuple[str, int], ...]]:
     """Each column's non-blank values and their counts (the 60 most frequent), by value:
-    `cmot.ingest.detect.column_histograms` over one read of the file."""
+    `cmot.ingest.column_profiles.column_histograms` over one read of the file."""
     with open_raw(_data, IngestOptions(sheet=sheet), name) as raw:
         present = [(c, whole) for c, whole in columns if c in raw.columns]
         found = column_histograms(raw.con, present)

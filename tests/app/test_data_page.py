@@ -15,9 +15,10 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from cmot.errors import CmotError
-from cmot.ingest.detect import CodeProposal, Detection
+from cmot.ingest.detect import Detection
 from cmot.ingest.mapping_rules import confirmed_missing, default_kind, finalize_spec, observed_range
 from cmot.ingest.mapping_tables import group_sizes, look, scales_text, search_rows
+from cmot.ingest.missing_codes import CodeProposal
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.patterns import match_columns
 from cmot.spec import OTHER, JourneySpec, Outcome, Scale, Stage, Touchpoint

@@ -25,8 +25,9 @@ from cmot.cli.flags import (
 )
 from cmot.cli.main import main
 from cmot.errors import CmotError
-from cmot.ingest.detect import CodeProposal, Detection
+from cmot.ingest.detect import Detection
 from cmot.ingest.formats import check_sheet
+from cmot.ingest.missing_codes import CodeProposal
 from cmot.names import ID_COL, W_COL, Y_COL
 from cmot.spec import load_spec
 from cmot.store.datasets import Store
@@ -725,7 +726,8 @@ def boom(*args, **kwargs):
 
 cmot.cli.analyze.find_moments = boom
 from cmot.cli.main import main
-from cmot.ingest.detect import CodeProposal, Detection
+from cmot.ingest.detect import Detection
+from cmot.ingest.missing_codes import CodeProposal
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from cmot.errors import CmotError
-from cmot.ingest.detect import ROLES
+from cmot.ingest.guesses import ROLES
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.pipeline import Prepared, read_csv
 from cmot.spec import OTHER, OUTCOME_KINDS

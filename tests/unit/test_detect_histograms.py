@@ -6,7 +6,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from cmot.ingest.detect import COUNTED, column_histograms
+from cmot.ingest.column_profiles import COUNTED, column_histograms
 
 
 @pytest.fixture

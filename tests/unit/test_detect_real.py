@@ -387,7 +387,8 @@ def test_profiling_a_wide_survey_is_fast(tmp_path: Path) -> None:
     frame["overall"] = rng.integers(1, 6, n)
     frame["comment"] = "fine"
     frame.to_csv(tmp_path / "wide.csv", index=False)
-    from cmot.ingest.detect import detect, profile_columns
+    from cmot.ingest.column_profiles import profile_columns
+    from cmot.ingest.detect import detect
     from cmot.ingest.read import open_raw
 
     opts = IngestOptions()
@@ -422,7 +423,8 @@ def test_a_yes_no_outcome_never_takes_a_marker_as_positive(tmp_path: Path) -> No
 def test_the_files_own_labels_and_missing_values_are_kept(
     airport: tuple[Path, pd.DataFrame],
 ) -> None:
-    from cmot.ingest.detect import detect, profile_columns
+    from cmot.ingest.column_profiles import profile_columns
+    from cmot.ingest.detect import detect
     from cmot.ingest.read import open_raw
 
     path, _ = airport

@@ -306,7 +306,6 @@ MAX_FUNCTION_LINES = 80
 STILL_LONG: set[str] = {
     "cmot/engine/sums.py",
     "cmot/ingest/clean.py",
-    "cmot/ingest/detect.py",
     "cmot/ingest/formats.py",
     "cmot/ingest/read.py",
     "cmot/present/charts.py",
@@ -318,22 +317,18 @@ STILL_LONG: set[str] = {
     "cmot/store/external.py",
     "cmot/ingest/clean.py:_clean",
     "cmot/present/charts.py:journey_map",
-    "cmot/ingest/detect.py:detect",
-    "cmot/ingest/detect.py:_build",
     "cmot/results/moments.py:guardrails",
     "cmot/engine/sums.py:_compute",
     "cmot/ingest/clean.py:plan_select",
     "cmot/feedback/evidence.py:find_evidence",
     "cmot/ingest/read.py:open_raw",
     "cmot/present/charts.py:migration",
-    "cmot/ingest/detect.py:profile_columns",
     "cmot/segments/segmentation.py:driver_segments",
     "cmot/cli/flags.py:options_from_flags",
     "cmot/engine/sums_sql.py:_stats_from_sql",
     "cmot/ingest/read.py:_pivot_long",
     "cmot/cli/trend.py:open_waves",
     "cmot/cli/analyze.py:run_analyze",
-    "cmot/ingest/detect.py:_guess",
 }
 
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from cmot.ingest.detect import CodeProposal, ColumnGuess, Detection
+from cmot.ingest.detect import Detection
+from cmot.ingest.guesses import ColumnGuess
 from cmot.ingest.mapping_rules import (
     NO_OUTCOME,
     RANGE_HI,
@@ -59,6 +60,7 @@ from cmot.ingest.mapping_tables import (
     sibling_groups,
     wave_choices,
 )
+from cmot.ingest.missing_codes import CodeProposal
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.pipeline import detect_roles, validate
 from cmot.spec import OTHER, JourneySpec, Outcome, Scale, Stage, Touchpoint

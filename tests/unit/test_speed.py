@@ -11,7 +11,7 @@ import pytest
 
 import cmot.ingest.pipeline as ingest_mod
 from cmot.errors import CmotError
-from cmot.ingest.detect import COUNTED
+from cmot.ingest.column_profiles import COUNTED
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.pipeline import detect_roles, read_csv
 from cmot.ingest.read import _scan_file

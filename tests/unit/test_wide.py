@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-import cmot.ingest.detect as detect_mod
-from cmot.ingest.detect import profile_columns, value_counts
+import cmot.ingest.column_profiles as profiles_mod
+from cmot.ingest.column_profiles import profile_columns, value_counts
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.pipeline import detect_roles
 from cmot.ingest.read import open_raw
@@ -55,10 +55,10 @@ def test_profiling_reads_columns_in_batches_of_a_bounded_width() -> None:
         profiles = profile_columns(con, raw.rows)  # type: ignore[arg-type]
         value_counts(con, profiles)  # type: ignore[arg-type]
     assert len(profiles) == 700
-    widths = [len(set(detect_mod.re.findall(r'"q\d{5}"', sql))) for sql in con.sql]
-    assert max(widths) <= detect_mod.BATCH_COLUMNS < 700
+    widths = [len(set(profiles_mod.re.findall(r'"q\d{5}"', sql))) for sql in con.sql]
+    assert max(widths) <= profiles_mod.BATCH_COLUMNS < 700
     # and the statements stay few: one per batch and pass, not one per column
-    assert len(con.sql) <= 4 * (700 // detect_mod.BATCH_COLUMNS + 1) + 4
+    assert len(con.sql) <= 4 * (700 // profiles_mod.BATCH_COLUMNS + 1) + 4
 
 
 def profiles_and_counts(data: bytes, name: str) -> tuple[Any, Any]:
@@ -70,14 +70,14 @@ def profiles_and_counts(data: bytes, name: str) -> tuple[Any, Any]:
 def test_batches_give_the_same_profiles_as_one_statement(monkeypatch: pytest.MonkeyPatch) -> None:
     data = wide_survey(60, 200)
     whole = profiles_and_counts(data, "w.csv")
-    monkeypatch.setattr(detect_mod, "BATCH_COLUMNS", 7)
+    monkeypatch.setattr(profiles_mod, "BATCH_COLUMNS", 7)
     assert profiles_and_counts(data, "w.csv") == whole
 
 
 def test_batches_give_the_same_profiles_on_a_real_survey(monkeypatch: pytest.MonkeyPatch) -> None:
     data = need_real(KANSAS_CSV).read_bytes()
     whole = profiles_and_counts(data, "kc.csv")
-    monkeypatch.setattr(detect_mod, "BATCH_COLUMNS", 13)
+    monkeypatch.setattr(profiles_mod, "BATCH_COLUMNS", 13)
     assert profiles_and_counts(data, "kc.csv") == whole
     assert len(detect_roles(data, IngestOptions(), "kc.csv").columns) == 160
 
@@ -91,7 +91,7 @@ def test_a_2000_column_file_maps_in_a_few_hundred_mb(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import sys
-        from cmot.store.intake import detect_roles
+        from cmot.ingest.pipeline import detect_roles
         from cmot.ingest.options import IngestOptions
 
         def hwm():
