@@ -82,7 +82,7 @@ def run_cmot(path: Path, repeats: int, engine: str) -> dict[str, object]:
     statistics cache cleared (the work is redone, the file is in the OS cache)."""
     import duckdb
 
-    from cmot.engine import sums
+    from cmot.engine import blocks
     from cmot.results import moments as M
     from cmot.results import whatif
     from cmot.results.compare import compare_all, find_flips
@@ -126,7 +126,7 @@ def run_cmot(path: Path, repeats: int, engine: str) -> dict[str, object]:
     if engine == "numpy" and stats.segments[0].n >= M.HC3_FLOAT32_MIN_ROWS:
         # How far are the float32 HC3 errors from float64 at this size?
         se32 = _standard_errors(M.classify_moments(stats))
-        sums.HC3_FLOAT32_MIN_ROWS = 1 << 62  # the pass reads it from cmot.engine.sums
+        blocks.HC3_FLOAT32_MIN_ROWS = 1 << 62  # the pass reads it from cmot.engine.blocks
         M.clear_cache()
         se64 = _standard_errors(M.find_moments(con, table, spec, "Segment"))
         ok = np.isfinite(se64) & (se64 > 0)

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cmot.engine.sums import clear_cache  # noqa: E402
+from cmot.engine.cache import clear_cache  # noqa: E402
 from cmot.engine.view import filter_values  # noqa: E402
 from cmot.ingest.clean import cleaning_select  # noqa: E402
 from cmot.ingest.options import IngestOptions  # noqa: E402

@@ -35,7 +35,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cmot.engine.sums import Layout, SufficientStats, compute_stats  # noqa: E402
+from cmot.engine.design import Layout  # noqa: E402
+from cmot.engine.stats import SufficientStats  # noqa: E402
+from cmot.engine.sums import compute_stats  # noqa: E402
 from cmot.results.compare import compare_all, difference_se, find_flips, pair_cov  # noqa: E402
 from cmot.results.moments import MomentsResult, classify_moments  # noqa: E402
 from cmot.results.pooling import partial_pool  # noqa: E402

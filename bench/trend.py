@@ -26,7 +26,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cmot.engine.sums import clear_cache  # noqa: E402
+from cmot.engine.cache import clear_cache  # noqa: E402
 from cmot.names import quote_ident  # noqa: E402
 from cmot.results.trend import compare_waves, compute_trend, fix_check  # noqa: E402
 from cmot.spec import JourneySpec  # noqa: E402

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from cmot.engine.sums import Layout, SegmentStats, SufficientStats
+    from cmot.engine.design import Layout
+    from cmot.engine.stats import SegmentStats, SufficientStats
 
 MAX_SHAPLEY_TOUCHPOINTS = 15
 # Subset R²s evaluated over all segments: 2^21 is ~0.4 s (64 segments of 15 touchpoints).

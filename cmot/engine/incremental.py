@@ -23,7 +23,10 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from cmot.engine.sums import Layout, SufficientStats, _fit, compute_stats
+from cmot.engine.design import Layout
+from cmot.engine.fits import fit_sums
+from cmot.engine.stats import SufficientStats
+from cmot.engine.sums import compute_stats
 from cmot.names import quote_literal
 from cmot.settings import Settings
 from cmot.spec import JourneySpec
@@ -31,7 +34,7 @@ from cmot.spec import JourneySpec
 
 @dataclass(frozen=True)
 class Sums:
-    """One segment's additive sums (the arrays of cmot.engine.sums.SegmentStats)."""
+    """One segment's additive sums (the arrays of cmot.engine.stats.SegmentStats)."""
 
     n: int
     gram: np.ndarray
@@ -80,7 +83,7 @@ def file_stats(
 ) -> SufficientStats:
     """One stored file's sums, cached under its path (a stored file never changes) in this
     module's own LRU, so that a long run of weekly batches does not push the pages' sums
-    out of cmot.engine.sums' smaller cache (nor theirs out of it)."""
+    out of cmot.engine.cache's smaller LRU (nor theirs out of it)."""
     table = f"read_parquet({quote_literal(str(file))})"
     key = (str(file), tuple(segmentation), settings.cutoffs(spec), settings.measure)
     with _FILES_LOCK:
@@ -122,7 +125,7 @@ def files_sums(
 def estimate(s: Sums, t: int) -> Estimate:
     """Weighted least squares from the sums, with classical standard errors."""
     lay = Layout(t)
-    fit = _fit(s.gram, lay)
+    fit = fit_sums(s.gram, lay)
     k = lay.k
     if fit.problem or not fit.kept:
         nan = np.full(k, np.nan)

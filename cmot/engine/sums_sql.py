@@ -1,44 +1,34 @@
 """The sums as SQL text, for engines other than this process's DuckDB (cmot.engine.engines): the
-checks (build_facts_sql), the sums (cmot.engine.sums.build_stats_sql, which DuckDB's own path
-shares), the fits in numpy, then the HC3 pass (build_hc3_sql), each fit's fitted value and
-leverage inlined as products or, for a journey too wide for one Java method, as lookups
-(`_fit_sql`). Only their rows travel back; everything after is cmot.engine.sums' own.
+checks (build_facts_sql), the sums (cmot.engine.level_sums.build_stats_sql, which DuckDB's own
+path shares), the fits in numpy (cmot.engine.fits), then the HC3 pass (build_hc3_sql), each
+fit's fitted value and leverage inlined as products or, for a journey too wide for one Java
+method, as lookups (`_fit_sql`). Only their rows travel back; the result is built as
+compute_stats builds its own (cmot.engine.fits.sufficient_stats).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from cmot.engine.importance import compute_importance
-from cmot.engine.sums import (
-    Cuts,
-    Layout,
-    SufficientStats,
-    _add_accum,
-    _as_columns,
-    _by_touchpoint,
-    _cached,
-    _declared_range,
-    _design_rows,
-    _design_sql,
-    _Fit,
-    _fit,
-    _inner_sql,
-    _levels_frame,
-    _new_accum,
-    _segment_stats,
-    _slots,
-    _symmetric,
+from cmot.engine.cache import cached
+from cmot.engine.design import Cuts, Layout, design_sql, touchpoint_cuts
+from cmot.engine.fits import Fit, fit_sums, segment_stats, sufficient_stats
+from cmot.engine.level_sums import (
     build_stats_sql,
+    by_touchpoint,
+    design_rows,
     level_sums_accum,
-    touchpoint_cuts,
+    slots,
+    symmetric,
 )
+from cmot.engine.rows import as_columns, inner_sql
+from cmot.engine.stats import SufficientStats, add_accum, new_accum
 from cmot.errors import CmotError
 from cmot.names import quote_ident
 from cmot.settings import ALL, Measure, Settings
@@ -60,7 +50,7 @@ Dialect = Literal["duckdb", "spark"]
 HC3_SQL_TERMS = 1200
 
 
-def _fit_sql(fit: _Fit, lay: Layout, dialect: Dialect = "duckdb") -> tuple[str, str, int]:
+def _fit_sql(fit: Fit, lay: Layout, dialect: Dialect = "duckdb") -> tuple[str, str, int]:
     """The fitted value b'x and the leverage's quadratic form x'Bx of one fit as SQL, with its
     coefficients inlined as literals (numbers the engine computed, not user values), and
     the query budget it takes (product terms; a fit written as lookups takes it all).
@@ -78,7 +68,7 @@ def _fit_sql(fit: _Fit, lay: Layout, dialect: Dialect = "duckdb") -> tuple[str, 
     return fitted, lev, HC3_SQL_TERMS + 1
 
 
-def _products_sql(fit: _Fit, lay: Layout) -> tuple[str, str, int]:
+def _products_sql(fit: Fit, lay: Layout) -> tuple[str, str, int]:
     """b'x and x'Bx over the design columns x0..: x is 0/1, so x_a x_a = x_a, and one
     touchpoint's columns exclude each other: x'Bx = Σ_a x_a (B_aa + Σ_b>a 2 B_ab x_b),
     each x_a's part skipped when x_a is 0. Returns them and their number of terms."""
@@ -129,7 +119,7 @@ def _lookup_sql(values: Sequence[float], index: str, dialect: Dialect) -> str:
     return f"list_extract([{items}], {index})"
 
 
-def _lookups_sql(fit: _Fit, lay: Layout, dialect: Dialect) -> tuple[str, str]:
+def _lookups_sql(fit: Fit, lay: Layout, dialect: Dialect) -> tuple[str, str]:
     """b'x and x'Bx over the state codes z0.. (`_state_sql`): x sets at most one column per
     touchpoint, so b'x = b_c + Σ_i F_i[z_i] and x'Bx = B_cc + Σ_i D_i[z_i] + Σ_i<j
     P_ij[z_i, z_j], with c the intercept, F_i[s] = b_s, D_i[s] = 2 B_cs + B_ss and P_ij[s,
@@ -199,8 +189,8 @@ def build_hc3_sql(
     low_max: int,
     high_min: int,
     measure: Measure,
-    fit_all: _Fit,
-    seg_fits: Sequence[tuple[str, _Fit]] = (),
+    fit_all: Fit,
+    seg_fits: Sequence[tuple[str, Fit]] = (),
     dialect: Dialect = "duckdb",
 ) -> tuple[list[Hc3Query], list[tuple[str, int]]]:
     """The HC3 pass: per segment, Σ u²x x' with u = w e / (1 - h), e = y - b'x,
@@ -215,8 +205,8 @@ def build_hc3_sql(
     t = lay.t
     cuts = touchpoint_cuts(spec, low_max, high_min)
     q = [quote_ident(c) for c in spec.touchpoint_columns]
-    inner = _inner_sql(table, spec, segmentation, measure)
-    xs = ", ".join(f"{e} AS x{i}" for i, e in enumerate(_design_sql(q, cuts)))
+    inner = inner_sql(table, spec, segmentation, measure)
+    xs = ", ".join(f"{e} AS x{i}" for i, e in enumerate(design_sql(q, cuts)))
     zs = ", ".join(
         f"{_state_sql(c, cuts.of(i)[2], cuts.of(i)[3])} AS z{i}" for i, c in enumerate(q)
     )
@@ -237,7 +227,7 @@ def build_hc3_sql(
             f"SELECT seg, w, y, {tcols}, {xs}, {zs} FROM ({inner}) AS inner_{where}) AS x_) AS e_"
         )
         return (
-            f"SELECT seg, tp_, r_, {', '.join(aggs)} FROM ({_by_touchpoint(rows, q)}) AS u_ "
+            f"SELECT seg, tp_, r_, {', '.join(aggs)} FROM ({by_touchpoint(rows, q)}) AS u_ "
             "GROUP BY seg, tp_, r_"
         )
 
@@ -271,11 +261,11 @@ def build_hc3_sql(
 
 def meat_from_rows(a: np.ndarray, cuts: Cuts) -> np.ndarray:
     """One segment's Σ u²x x' from an HC3 query's rows as a (T, points + 1, 1 + 3T) array
-    (`_slots`)."""
+    (`slots`)."""
     t = a.shape[0]
     uu, ul, uh, um = a[..., 0], a[..., 1 : 1 + t], a[..., 1 + t : 1 + 2 * t], a[..., 1 + 2 * t :]
     xb = np.concatenate([ul, uh, uu[..., None], um], axis=2)
-    return _symmetric(_design_rows(cuts, xb))
+    return symmetric(design_rows(cuts, xb))
 
 
 def build_facts_sql(table: str, spec: JourneySpec, measure: Measure = "score") -> str:
@@ -298,7 +288,7 @@ def build_facts_sql(table: str, spec: JourneySpec, measure: Measure = "score") -
             f"MIN(CASE WHEN {out} THEN {c} END)",
             f"MAX(CASE WHEN {out} THEN {c} END)",
         ]
-    return f"SELECT {', '.join(aggs)} FROM ({_inner_sql(table, spec, (), measure)}) AS f_"
+    return f"SELECT {', '.join(aggs)} FROM ({inner_sql(table, spec, (), measure)}) AS f_"
 
 
 Runner = Callable[[str, Sequence[object]], list[tuple[Any, ...]]]
@@ -321,10 +311,10 @@ def stats_from_sql(
     process's DuckDB (cmot.engine.engines). With `cache_key` (the data's version) the result is
     kept as compute_stats keeps its own."""
     settings = settings or Settings()
-    seg_cols = _as_columns(segmentation)
+    seg_cols = as_columns(segmentation)
     low, high = settings.cutoffs(spec)
     key = (table, tuple(params), seg_cols, low, high, settings.measure, "sql-runner")
-    return _cached(
+    return cached(
         cache_key,
         key,
         lambda: _stats_from_sql(
@@ -345,15 +335,56 @@ def _stats_from_sql(
     dialect: Dialect,
 ) -> SufficientStats:
     start = time.perf_counter()
-    columns = spec.touchpoint_columns
-    t = len(columns)
-    lay = Layout(t)
+    lay = Layout(len(spec.touchpoint_columns))
     cuts = touchpoint_cuts(spec, low, high)
     bound = list(params)
+    facts = _checked_facts(run, table, spec, measure, cuts, bound)
+    sql, cells = build_stats_sql(table, spec, seg_cols, low, high, measure)
+    by_name = {
+        name: level_sums_accum(a, cuts)
+        for name, a in slots(run(sql, bound), cuts, len(cells)).items()
+    }
+    if not by_name:
+        raise CmotError("No respondent has an outcome; check the outcome column and its values.")
+    total = new_accum(lay.t, cuts.points)
+    for acc in by_name.values():
+        add_accum(total, acc)
+    fits = {name: fit_sums(acc.gram, lay) for name, acc in by_name.items()}
+    fit_all = fit_sums(total.gram, lay)
+    order = sorted(by_name)
+    seg_fits = [(name, fits[name]) for name in order] if seg_cols else []
+    queries, hcells = build_hc3_sql(
+        table, spec, seg_cols, low, high, measure, fit_all, seg_fits, dialect
+    )
+    meats, meat_all = _hc3_meats(run, queries, len(hcells), cuts, by_name, bound)
+    segs = [segment_stats(ALL, total, fit_all, meat_all)]
+    if seg_cols:
+        segs += [segment_stats(name, by_name[name], fits[name], meats[name]) for name in order]
+    outcome = {
+        "outcome_distinct": int(facts[0] or 0),
+        "outcome_min": math.nan if facts[1] is None else float(facts[1]),
+        "outcome_max": math.nan if facts[2] is None else float(facts[2]),
+    }
+    return sufficient_stats(
+        spec, cuts, (low, high), measure, seg_cols, bool(facts[3]), segs, outcome, start
+    )
+
+
+def _checked_facts(
+    run: Runner,
+    table: str,
+    spec: JourneySpec,
+    measure: Measure,
+    cuts: Cuts,
+    bound: list[object],
+) -> tuple[Any, ...]:
+    """build_facts_sql's row, after the checks compute_stats makes on its blocks: no
+    negative weight, no rating outside its touchpoint's scale (CmotError saying which)."""
     facts = run(build_facts_sql(table, spec, measure), bound)[0]
     if facts[4]:
         raise CmotError("Survey weights must be finite and not negative; fix the weights.")
-    for i in range(t):
+    columns = spec.touchpoint_columns
+    for i in range(len(columns)):
         if facts[5 + 3 * i]:
             lo, hi = cuts.of(i)[:2]
             raise CmotError(
@@ -361,61 +392,27 @@ def _stats_from_sql(
                 f"{lo}-{hi} (touchpoint {columns[i]!r}); fix the scale in the "
                 "journey spec or declare the out-of-scale codes as missing."
             )
-    sql, cells = build_stats_sql(table, spec, seg_cols, low, high, measure)
-    by_name = {
-        name: level_sums_accum(a, cuts)
-        for name, a in _slots(run(sql, bound), cuts, len(cells)).items()
-    }
-    if not by_name:
-        raise CmotError("No respondent has an outcome; check the outcome column and its values.")
-    total = _new_accum(t, cuts.points)
-    for acc in by_name.values():
-        _add_accum(total, acc)
-    fits = {name: _fit(acc.gram, lay) for name, acc in by_name.items()}
-    fit_all = _fit(total.gram, lay)
-    order = sorted(by_name)
-    seg_fits = [(name, fits[name]) for name in order] if seg_cols else []
-    queries, hcells = build_hc3_sql(
-        table, spec, seg_cols, low, high, measure, fit_all, seg_fits, dialect
-    )
-    k = lay.k
-    meats = {name: np.zeros((k, k)) for name in by_name}
+    return facts
+
+
+def _hc3_meats(
+    run: Runner,
+    queries: Sequence[Hc3Query],
+    width: int,
+    cuts: Cuts,
+    segments: Iterable[str],
+    bound: list[object],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The HC3 pass's queries run: each segment's meat under its own fit, and the whole
+    survey's under its fit, from `width` sums a row (build_hc3_sql's cells)."""
+    k = 3 * cuts.lo.shape[0] + 1
+    meats = {name: np.zeros((k, k)) for name in segments}
     meat_all = np.zeros((k, k))
     for query in queries:
-        for name, a in _slots(run(query.sql, query.params(bound)), cuts, len(hcells)).items():
+        for name, a in slots(run(query.sql, query.params(bound)), cuts, width).items():
             meat = meat_from_rows(a, cuts)
             if query.which == "all":
                 meat_all += meat
             else:
                 meats[name] += meat
-
-    segs = [_segment_stats(ALL, total, fit_all, meat_all)]
-    if seg_cols:
-        segs += [_segment_stats(name, by_name[name], fits[name], meats[name]) for name in order]
-    stats = SufficientStats(
-        columns=columns,
-        names=tuple(spec.touchpoint(c).name for c in columns),
-        stages=tuple(spec.stage_of(c) for c in columns),
-        scale_min=spec.scale.min,
-        scale_max=spec.scale.max,
-        low_max=low,
-        high_min=high,
-        outcome_kind=spec.outcome.kind,
-        measure=measure,
-        segmentation=seg_cols,
-        weighted=bool(facts[3]),
-        segments=tuple(segs),
-        seconds=0.0,
-        outcome_range=_declared_range(spec, measure),
-        touchpoint_scales=tuple(cuts.of(i) for i in range(t)),
-        weight_column=spec.weight_column,
-        outcome_distinct=int(facts[0] or 0),
-        outcome_min=math.nan if facts[1] is None else float(facts[1]),
-        outcome_max=math.nan if facts[2] is None else float(facts[2]),
-    )
-    return replace(
-        stats,
-        importance=compute_importance(stats),
-        levels=_levels_frame(stats),
-        seconds=time.perf_counter() - start,
-    )
+    return meats, meat_all

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer
 
-from cmot.engine.sums import segment_sql_expr
+from cmot.engine.rows import segment_sql_expr
 from cmot.errors import CmotError
 from cmot.names import ID_COL, ROW_COL, quote_ident
 from cmot.spec import JourneySpec

@@ -25,6 +25,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from cmot.engine.blocks import (
+    BLOCK_ROWS,
+    HC3_FLOAT32_MIN_ROWS,
+    TASK_ROWS,
+    single_threaded_blas,
+)
+from cmot.engine.cache import clear_cache as clear_sums_cache
+from cmot.engine.design import MISSING, Layout
 from cmot.engine.importance import (
     MAX_SHAPLEY_TOUCHPOINTS,
     all_subset_r2,
@@ -33,23 +41,10 @@ from cmot.engine.importance import (
     compute_shapley,
     pairwise_correlations,
 )
-from cmot.engine.sums import (
-    _BLAS,
-    BLOCK_ROWS,
-    HC3_FLOAT32_MIN_ROWS,
-    MISSING,
-    TASK_ROWS,
-    Engine,
-    Layout,
-    SegmentStats,
-    SufficientStats,
-    _levels_frame,
-    _segment_sql,
-    build_stats_sql,
-    compute_stats,
-    segment_sql_expr,
-)
-from cmot.engine.sums import clear_cache as clear_sums_cache
+from cmot.engine.level_sums import build_stats_sql
+from cmot.engine.rows import segment_sql_expr
+from cmot.engine.stats import SegmentStats, SufficientStats, levels_frame
+from cmot.engine.sums import Engine, compute_stats
 from cmot.results.classes import assign_classes, just_enough
 from cmot.results.pooling import PairCovariance, PoolResult, partial_pool
 from cmot.results.stakes import at_stake, risk_and_upside
@@ -73,7 +68,6 @@ __all__ = [
     "SegmentStats",
     "Settings",
     "SufficientStats",
-    "_segment_sql",
     "all_subset_r2",
     "analyse_stats",
     "build_stats_sql",
@@ -252,7 +246,7 @@ def classify_moments(
     `pooled`: the cmot.results.pooling.partial_pool whose stats these are, for each segment's own
     share and the size rule's words. analyse_stats applies the settings' pooling first."""
     settings = settings or Settings()
-    with _BLAS.limit(limits=1, user_api="blas"):
+    with single_threaded_blas():
         return _classify(stats, settings, pooled)
 
 
@@ -273,7 +267,7 @@ _POOLED_LOCK = threading.Lock()
 
 
 def clear_cache() -> None:
-    """Forget the cached sums (cmot.engine.sums.clear_cache) and their pooled versions."""
+    """Forget the cached sums (cmot.engine.cache.clear_cache) and their pooled versions."""
     clear_sums_cache()
     with _POOLED_LOCK:
         _POOLED.clear()
@@ -336,7 +330,7 @@ def _classify(
         moments=moments,
         segments=segments,
         importance=stats.importance if len(stats.importance) else compute_importance(stats),
-        levels=stats.levels if len(stats.levels) else _levels_frame(stats),
+        levels=stats.levels if len(stats.levels) else levels_frame(stats),
         fits=fits,
         settings=settings,
         segmentation=stats.segmentation,

@@ -30,7 +30,8 @@ from typing import Literal
 import numpy as np
 from scipy.optimize import minimize
 
-from cmot.engine.sums import Layout, SegmentStats, SufficientStats
+from cmot.engine.design import Layout
+from cmot.engine.stats import SegmentStats, SufficientStats
 from cmot.settings import ALL
 
 # Segments below this many respondents get no pooled estimate (their own fit stays, and

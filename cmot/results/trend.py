@@ -19,7 +19,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from cmot.engine.sums import Engine, SufficientStats, compute_stats, segment_sql_expr
+from cmot.engine.rows import segment_sql_expr
+from cmot.engine.stats import SufficientStats
+from cmot.engine.sums import Engine, compute_stats
 from cmot.errors import CmotError
 from cmot.names import W_COL, Y_COL, quote_ident
 from cmot.results.compare import adjust_bh

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Literal
 
-from cmot.engine.sums import Layout
+from cmot.engine.design import Layout
 from cmot.errors import CmotError
 
 # The formatters every page uses (issue 28: one amount per moment, the same everywhere).

@@ -13,7 +13,7 @@ from typing import TypeVar
 import streamlit as st
 
 from cmot.engine.engines import SparkEngine
-from cmot.engine.sums import segment_sql_expr
+from cmot.engine.rows import segment_sql_expr
 from cmot.errors import CmotError
 from cmot.results.moments import ALL, MomentsResult, Settings, analyse_stats, find_moments
 from cmot.spec import JourneySpec

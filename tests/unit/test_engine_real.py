@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot.engine import sums
+from cmot.engine import fits
+from cmot.engine.design import Layout
 from cmot.engine.importance import MAX_SHAPLEY_TOUCHPOINTS, SHAPLEY_BUDGET, shapley_plan
 from cmot.errors import CmotError
 from cmot.results import moments as M
@@ -198,9 +199,9 @@ def test_awkward_segments_are_insufficient_with_reasons_not_exceptions(engine: M
 
 
 def test_a_singular_or_non_finite_fit_is_a_reason() -> None:
-    lay = sums.Layout(2)
+    lay = Layout(2)
     gram = np.full((lay.k + 1, lay.k + 1), np.nan)
-    fit = sums._fit(gram, lay)
+    fit = fits.fit_sums(gram, lay)
     assert fit.problem and not fit.kept and np.isnan(fit.beta).all()
     # An ill-conditioned design: two columns agreeing to 1e-7 relative.
     rng = np.random.default_rng(0)
@@ -210,7 +211,7 @@ def test_a_singular_or_non_finite_fit_is_a_reason() -> None:
     x[:, 5] = x[:, 0] * (1 + 1e-7 * rng.random(50))
     x[:, 6] = 0.0
     x[:, -1] = rng.random(50)
-    fit = sums._fit(x.T @ x, lay)
+    fit = fits.fit_sums(x.T @ x, lay)
     assert fit.problem == "" or "ill-conditioned" in fit.problem
 
 
@@ -219,14 +220,14 @@ def test_a_fit_problem_makes_the_segment_insufficient(monkeypatch: pytest.Monkey
     con = duckdb.connect()
     register_frame(con, frame)
     spec = spec_of(("t0", "t1", "t2"), Outcome("y", "binary", ("1",)))
-    real = sums._solve
+    real = fits._solve
 
-    def failing(gram: np.ndarray, lay: sums.Layout) -> sums._Fit:
+    def failing(gram: np.ndarray, lay: Layout) -> fits.Fit:
         if gram[lay.icpt, lay.icpt] > 3000:  # "All" only
             raise np.linalg.LinAlgError("Singular matrix")
         return real(gram, lay)
 
-    monkeypatch.setattr(sums, "_solve", failing)
+    monkeypatch.setattr(fits, "_solve", failing)
     res = M.find_moments(con, "survey", spec, "seg")
     seg = res.segments.set_index("segment").loc[M.ALL]
     assert seg.insufficient and "Singular matrix" in seg.reason

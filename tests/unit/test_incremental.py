@@ -10,7 +10,8 @@ import pytest
 import statsmodels.api as sm
 
 from cmot.engine import incremental, sums
-from cmot.engine.sums import Layout, compute_stats
+from cmot.engine.design import Layout
+from cmot.engine.sums import compute_stats
 from cmot.feedback.feed import feed_csv, feed_spec
 from cmot.ingest.options import IngestOptions
 from cmot.settings import Settings

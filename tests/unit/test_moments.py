@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot.engine import sums
+from cmot.engine import blocks
 from cmot.errors import CmotError
 from cmot.names import quote_ident
 from cmot.results import classes, sensitivity, whatif
@@ -216,7 +216,7 @@ def test_bound_params_filter_like_a_prefiltered_table(
     """A relation with `?` placeholders and its params analyses exactly the rows a table
     filtered beforehand holds: in both engines and when pass 2 reads the data again."""
     if not keep_blocks:
-        monkeypatch.setattr(sums, "_KEEP_BLOCKS_BYTES", 0)
+        monkeypatch.setattr(blocks, "_KEEP_BLOCKS_BYTES", 0)
     con = duckdb.connect()
     frame = synthetic_frame(3000, seed=5, segments=("A", "B", "O'Brien"))
     frame["wave"] = np.arange(len(frame)) % 4
@@ -563,9 +563,9 @@ def test_streamed_second_pass_equals_held_blocks(monkeypatch: pytest.MonkeyPatch
     con = duckdb.connect()
     register_frame(con, frame)
     spec = make_spec(tuple(f"t{j}" for j in range(4)))
-    monkeypatch.setattr(sums, "BLOCK_ROWS", 1024)  # many blocks
+    monkeypatch.setattr(blocks, "BLOCK_ROWS", 1024)  # many blocks
     held = M.compute_stats(con, "survey", spec, "seg")
-    monkeypatch.setattr(sums, "_KEEP_BLOCKS_BYTES", 0)  # too big to hold: read again
+    monkeypatch.setattr(blocks, "_KEEP_BLOCKS_BYTES", 0)  # too big to hold: read again
     streamed = M.compute_stats(con, "survey", spec, "seg")
     for a, b in zip(held.segments, streamed.segments, strict=True):
         np.testing.assert_allclose(a.meat, b.meat, rtol=1e-12)

@@ -34,7 +34,9 @@ from bench.pooling import (
     planted_survey,
     replicate,
 )
-from cmot.engine.sums import Layout, SufficientStats, compute_stats
+from cmot.engine.design import Layout
+from cmot.engine.stats import SufficientStats
+from cmot.engine.sums import compute_stats
 from cmot.results.compare import compare_all, compare_segments
 from cmot.results.moments import analyse_stats, classify_moments
 from cmot.results.pooling import (

@@ -24,9 +24,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot.engine import engines, sums, sums_sql
+from cmot.engine import engines, sums_sql
+from cmot.engine.design import Layout
 from cmot.engine.engines import SparkEngine, spark_reason, spark_session
-from cmot.engine.sums import SufficientStats, compute_stats
+from cmot.engine.fits import Fit
+from cmot.engine.stats import SufficientStats
+from cmot.engine.sums import compute_stats
 from cmot.engine.sums_sql import stats_from_sql
 from cmot.errors import CmotError
 from cmot.names import quote_ident
@@ -146,7 +149,7 @@ def test_the_sql_passes_on_mixed_scales_and_a_scored_outcome(
             np.testing.assert_allclose(sb.levels, sa.levels, rtol=1e-12, atol=1e-9)
 
 
-def random_fit(lay: sums.Layout, rng: np.random.Generator, dropped: Sequence[int] = ()) -> Any:
+def random_fit(lay: Layout, rng: np.random.Generator, dropped: Sequence[int] = ()) -> Any:
     """A fit with random coefficients and a random positive definite bread on its kept
     columns (0 elsewhere, as `_fit` leaves dropped columns)."""
     kept = tuple(a for a in range(lay.k) if a not in dropped)
@@ -155,7 +158,7 @@ def random_fit(lay: sums.Layout, rng: np.random.Generator, dropped: Sequence[int
     bread[np.ix_(kept, kept)] = (m @ m.T)[np.ix_(kept, kept)]
     beta = np.full(lay.k, np.nan)
     beta[list(kept)] = rng.normal(size=len(kept))
-    return sums._Fit(kept, (), beta, bread, 1.0)
+    return Fit(kept, (), beta, bread, 1.0)
 
 
 @pytest.mark.parametrize("form", ["products", "lookups"])
@@ -164,7 +167,7 @@ def test_the_leverage_sql_equals_numpys_quadratic_form(form: str) -> None:
     touchpoints (mid, low, high, missing) and a random fit with dropped columns, DuckDB's
     b'x and x'Bx equal numpy's."""
     t, rows = 23, 400
-    lay = sums.Layout(t)
+    lay = Layout(t)
     rng = np.random.default_rng(20261205)
     z = rng.integers(0, 4, size=(rows, t))
     x = np.zeros((rows, lay.k), dtype=np.int64)
@@ -192,11 +195,9 @@ def test_a_fit_too_wide_for_one_java_method_is_written_as_lookups() -> None:
     journey): ~2,400, whose code passed Java's 64 KB per method on Spark, so lookups, 299
     (T(T+3)/2), alone in their query."""
     rng = np.random.default_rng(7)
-    fitted, lev, terms = sums_sql._fit_sql(random_fit(sums.Layout(14), rng), sums.Layout(14))
+    fitted, lev, terms = sums_sql._fit_sql(random_fit(Layout(14), rng), Layout(14))
     assert 800 < terms <= sums_sql.HC3_SQL_TERMS and "element_at" not in lev + fitted
-    fitted, lev, terms = sums_sql._fit_sql(
-        random_fit(sums.Layout(23), rng), sums.Layout(23), "spark"
-    )
+    fitted, lev, terms = sums_sql._fit_sql(random_fit(Layout(23), rng), Layout(23), "spark")
     assert terms > sums_sql.HC3_SQL_TERMS
     assert (fitted + lev).count("element_at(array(") == 23 * 26 // 2
 

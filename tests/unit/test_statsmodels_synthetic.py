@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot.engine.sums import Engine, SufficientStats, build_stats_sql, compute_stats
+from cmot.engine.level_sums import build_stats_sql
+from cmot.engine.stats import SufficientStats
+from cmot.engine.sums import Engine, compute_stats
 from cmot.results.moments import MomentsResult, classify_moments
 from cmot.settings import ALL
 from cmot.spec import JourneySpec

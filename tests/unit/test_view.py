@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from cmot.engine.sums import segment_sql_expr
+from cmot.engine.rows import segment_sql_expr
 from cmot.engine.view import (
     DateFilter,
     Query,

@@ -1,0 +1,269 @@
+"""The sums in numpy over Arrow blocks read from DuckDB (`compute_stats`' default path): the
+rows in segment-sorted blocks (`read_blocks`), the first pass adding up each segment's
+weighted gram, pair sums and levels (`first_pass`), and the second, the HC3 meat of every
+respondent under the fits (`hc3_pass`); both run a block's segment slices on a pool of
+threads with BLAS single-threaded (`single_threaded_blas`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from threadpoolctl import ThreadpoolController
+
+from cmot.engine.design import MISSING, Cuts, design_matrix
+from cmot.engine.fits import Fit
+from cmot.engine.stats import Accum, add_accum, new_accum
+from cmot.errors import CmotError, engine_message
+
+BLOCK_ROWS = 1 << 17
+# float32 sums of integers stay exact below 2**24: block rows x the largest product must fit.
+_EXACT32 = float(1 << 24)
+_BLAS = ThreadpoolController()  # found once: scanning the loaded libraries costs ~2 ms a call
+# The HC3 pass runs in float32 (sums kept in float64) from this many respondents on:
+# leverages are then tiny and the standard errors agree with float64 to ~1e-6 relative
+# (bench/engine.md), at half the cost. Smaller data is fast anyway and runs in float64.
+HC3_FLOAT32_MIN_ROWS = 250_000
+_KEEP_BLOCKS_BYTES = 1 << 30  # hold pass-1 blocks for pass 2 when they fit in 1 GB
+
+
+def single_threaded_blas() -> AbstractContextManager[Any]:
+    """BLAS limited to one thread while the context lasts: the sums and the classification
+    are many small matrix products, for which OpenBLAS's threads cost far more than they
+    give (measured 10-50x slower on 2 cores)."""
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+@dataclass
+class Block:
+    """A batch of rows, sorted by segment code, with each segment's slice (`bounds`)."""
+
+    g: np.ndarray  # segment codes, sorted
+    bounds: list[tuple[int, int, int]]  # (segment code, start, stop)
+    r: np.ndarray  # (T, m) int8 ratings, MISSING for missing
+    y: np.ndarray
+    w: np.ndarray | None  # None when every weight is 1
+
+
+def read_blocks(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: Sequence[object],
+    cuts: Cuts,
+    codes: dict[str, int],
+) -> Iterator[Block]:
+    """Arrow batches of the query, as segment-sorted numpy blocks (codes grow as seen)."""
+    try:
+        reader = con.sql(sql, params=list(params)).to_arrow_reader(BLOCK_ROWS)
+    except duckdb.Error as e:
+        raise CmotError(f"Cannot read the survey for the analysis: {engine_message(e)}") from None
+    for batch in reader:
+        if batch.num_rows == 0:
+            continue
+        seg = pc.dictionary_encode(batch.column(0))
+        dic = seg.dictionary.to_pylist()
+        local = np.array([codes.setdefault(str(v), len(codes)) for v in dic], dtype=np.int32)
+        g = local[seg.indices.to_numpy(zero_copy_only=False)]
+        y = batch.column(1).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        w = batch.column(2).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        r = np.empty((batch.num_columns - 3, batch.num_rows), dtype=np.int8)
+        for t in range(r.shape[0]):
+            col = batch.column(3 + t)
+            r[t] = pc.fill_null(col, pa.scalar(MISSING, pa.int8())).to_numpy(zero_copy_only=False)
+        rated = r != MISSING
+        outside = rated & ((r < cuts.lo) | (r > cuts.hi))
+        if outside.any():
+            i = int(np.flatnonzero(outside.any(axis=1))[0])
+            vals = r[i][outside[i]]
+            lo, hi = cuts.of(i)[:2]
+            raise CmotError(
+                f"Ratings from {vals.min()} to {vals.max()} fall outside the scale "
+                f"{lo}-{hi} (touchpoint {batch.schema.names[3 + i]!r}); fix the scale in the "
+                "journey spec or declare the out-of-scale codes as missing."
+            )
+        if (w < 0).any() or not np.isfinite(w).all():
+            raise CmotError("Survey weights must be finite and not negative; fix the weights.")
+        if not np.isfinite(y).all():
+            raise CmotError("The outcome has non-numeric values; check the outcome column.")
+        order = np.argsort(g, kind="stable")
+        g = g[order]
+        breaks = np.flatnonzero(np.diff(g)) + 1
+        starts = np.concatenate([[0], breaks])
+        stops = np.concatenate([breaks, [len(g)]])
+        bounds = [(int(g[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+        unweighted = bool((w == 1.0).all())
+        yield Block(g, bounds, r[:, order], y[order], None if unweighted else w[order])
+
+
+def _block_dtype(y: np.ndarray, w: np.ndarray | None, top: int) -> type[np.floating[Any]]:
+    """float32 when every sum of products is an exact integer below 2**24, else float64."""
+    if w is not None or len(y) > BLOCK_ROWS:
+        return np.float64
+    big = max(float(np.abs(y).max(initial=0.0)), float(top), 1.0)
+    # The largest products summed are cubes (score² x score, y² x score).
+    if big**3 * len(y) >= _EXACT32 or not np.array_equal(y, np.round(y)):
+        return np.float64
+    return np.float32
+
+
+def _accumulate(acc: Accum, r: np.ndarray, y: np.ndarray, w: np.ndarray | None, cuts: Cuts) -> None:
+    t = r.shape[0]
+    top = max(int(np.abs(cuts.lo).max(initial=0)), int(np.abs(cuts.hi).max(initial=0)))
+    dtype = _block_dtype(y, w, top)
+    z = design_matrix(r, y, cuts.low, cuts.high, dtype)
+    xa = z[: 3 * t + 2]
+    u = z[2 * t : 4 * t + 2]  # [1, miss, y, score]
+    v = z[3 * t + 2 :]  # [score, score², y²]
+    if w is None:
+        acc.gram += (xa @ xa.T).astype(np.float64)
+        acc.pair += (v @ u.T).astype(np.float64)
+    else:
+        acc.gram += (xa * w) @ xa.T
+        acc.pair += (v * w) @ u.T
+    # Rating-level histogram: count, Σw, Σwy; level index = rating - the touchpoint's scale
+    # min, last = missing.
+    points = acc.levels.shape[1] - 1
+    idx = np.where(r == MISSING, points, r.astype(np.int32) - cuts.lo.astype(np.int32))
+    idx += (np.arange(t, dtype=np.int32) * (points + 1))[:, None]
+    size = t * (points + 1)
+    if dtype == np.float32 and y.min(initial=0.0) >= 0:
+        # Small whole-number outcomes, no weights: one joint histogram of (level, y).
+        top = int(y.max(initial=0.0)) + 1
+        joint = np.bincount((idx * top + y.astype(np.int32)).ravel(), minlength=size * top)
+        joint = joint.reshape(t, points + 1, top)
+        counts = joint.sum(2)
+        acc.levels[:, :, 0] += counts
+        acc.levels[:, :, 1] += counts
+        acc.levels[:, :, 2] += joint @ np.arange(top, dtype=np.float64)
+    else:
+        flat = idx.ravel()
+        counts = np.bincount(flat, minlength=size).reshape(t, points + 1)
+        acc.levels[:, :, 0] += counts
+        ww = np.ones_like(y) if w is None else w
+        acc.levels[:, :, 1] += np.bincount(flat, np.tile(ww, t), size).reshape(t, points + 1)
+        acc.levels[:, :, 2] += np.bincount(flat, np.tile(ww * y, t), size).reshape(t, points + 1)
+    acc.n += r.shape[1]
+
+
+# Segment slices are independent sums: a thread per core works them (numpy and BLAS
+# release the GIL); slices are cut to TASK_ROWS so one big segment still splits.
+TASK_ROWS = 1 << 15
+_POOL = ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 8)))
+
+
+def _tasks(block: Block) -> list[tuple[int, int, int]]:
+    return [
+        (code, start, min(start + TASK_ROWS, b))
+        for code, a, b in block.bounds
+        for start in range(a, b, TASK_ROWS)
+    ]
+
+
+@dataclass
+class FirstPass:
+    """The first pass's sums by segment code, the blocks held for the second pass (None
+    when they did not fit in memory: it reads the data again) and whether any weight
+    differs from 1."""
+
+    accs: dict[int, Accum]
+    kept: list[Block] | None
+    weighted: bool
+
+
+def first_pass(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: Sequence[object],
+    cuts: Cuts,
+    codes: dict[str, int],
+) -> FirstPass:
+    """Each segment's weighted gram, pair sums and levels over the rows of `sql` (codes
+    grow as segments are seen), holding the blocks for the second pass while they fit."""
+    t, points = cuts.lo.shape[0], cuts.points
+    accs: dict[int, Accum] = {}
+    kept_blocks: list[Block] | None = []
+    held = 0
+    weighted = False
+    for block in read_blocks(con, sql, params, cuts, codes):
+        weighted = weighted or block.w is not None
+
+        def pass1(task: tuple[int, int, int], block: Block = block) -> tuple[int, Accum]:
+            code, a, b = task
+            part = new_accum(t, points)
+            w = None if block.w is None else block.w[a:b]
+            _accumulate(part, block.r[:, a:b], block.y[a:b], w, cuts)
+            return code, part
+
+        for code, part in _POOL.map(pass1, _tasks(block)):
+            add_accum(accs.setdefault(code, new_accum(t, points)), part)
+        if kept_blocks is not None:
+            held += block.r.nbytes + block.y.nbytes + block.g.nbytes
+            held += 0 if block.w is None else block.w.nbytes
+            if held <= _KEEP_BLOCKS_BYTES:
+                kept_blocks.append(block)
+            else:
+                kept_blocks = None  # too big to hold: pass 2 reads the data again
+    return FirstPass(accs, kept_blocks, weighted)
+
+
+def hc3_meat(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, fit: Fit) -> np.ndarray:
+    """Σ w²e²/(1-h)² x x' over one slice (HC3 meat), h = w x'(X'WX)^-1 x, under a fit."""
+    beta = np.nan_to_num(fit.beta)
+    dtype = x.dtype
+    e = y - beta.astype(dtype) @ x
+    h = np.einsum("ij,ij->j", fit.bread.astype(dtype) @ x, x)
+    if w is not None:
+        h = h * w
+        e = e * w
+    # A leverage of 1 (a respondent alone in a cell) makes HC3 undefined: leave it out of
+    # the meat rather than divide by zero; the cell guardrail flags such touchpoints.
+    # (float32 leverage is good to ~1e-7, hence the tolerance.)
+    u = np.where(h < 1 - 1e-6, e / np.maximum(1 - h, 1e-6), 0.0).astype(dtype)
+    xu = x * u  # sqrt of the meat weight w²e²/(1-h)²: x'diag(u²)x = (xu)(xu)'
+    return (xu @ xu.T).astype(np.float64)
+
+
+def hc3_pass(
+    blocks: Iterable[Block],
+    cuts: Cuts,
+    codes: Iterable[int],
+    fits: Mapping[int, Fit],
+    fit_all: Fit,
+    respondents: int,
+) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """HC3 needs every respondent's leverage and residual under the fitted models: the meat
+    of each segment code's own fit (`fits`; none given: only the whole survey's) and of the
+    whole survey's fit, over `respondents` rows in all (float32 from HC3_FLOAT32_MIN_ROWS)."""
+    k = 3 * cuts.lo.shape[0] + 1
+    fast = respondents >= HC3_FLOAT32_MIN_ROWS
+    meats = {code: np.zeros((k, k)) for code in codes}
+    meat_all = np.zeros((k, k))
+    for block in blocks:
+
+        def pass2(
+            task: tuple[int, int, int], block: Block = block
+        ) -> tuple[int, np.ndarray | None, np.ndarray]:
+            code, a, b = task
+            w = None if block.w is None else block.w[a:b]
+            y = block.y[a:b]
+            dtype = np.float32 if fast else np.float64
+            x = design_matrix(block.r[:, a:b], y, cuts.low, cuts.high, dtype, full=False)
+            yd = y.astype(dtype)
+            fit = fits.get(code)  # none for a no-answer value: All only
+            seg_meat = hc3_meat(x, yd, w, fit) if fit is not None else None
+            return code, seg_meat, hc3_meat(x, yd, w, fit_all)
+
+        for code, seg_meat, all_meat in _POOL.map(pass2, _tasks(block)):
+            if seg_meat is not None:
+                meats[code] += seg_meat
+            meat_all += all_meat
+    return meats, meat_all
