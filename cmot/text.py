@@ -1,5 +1,5 @@
 """People's words, made safe to show: masking emails and phone numbers, escaping for Markdown
-and HTML. Formula-safe CSV is `cmot.present.report.to_csv`: exports of comments go through it."""
+and HTML. Formula-safe CSV is `cmot.present.exports.to_csv`: exports of comments go through it."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from cmot.present import charts
+from cmot.present import charts, journey_charts
 from cmot.present.tables import DIFFERENCE_HELP, difference_rows
 from cmot.results.compare import compare_segments, find_flips
 from cmot.text import escape_markdown
@@ -73,7 +73,7 @@ flipped = frozenset(flips.touchpoint)
 result_chart(
     result,
     tuple(chosen),
-    lambda: charts.class_matrix(result.moments, chosen, result.unit, flipped),
+    lambda: journey_charts.class_matrix(result.moments, chosen, result.unit, flipped),
     "matrix",
     "class-matrix",
 )

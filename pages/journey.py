@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from cmot.present import charts
+from cmot.present import journey_charts
+from cmot.present.scales import class_label
 from cmot.results.summary import action_plan
 from cmot.spec import CMOT_TAGS
 from cmot.text import escape_markdown
@@ -28,7 +29,7 @@ view = current_view()
 spec = view.info.spec
 st.title("Journey map")
 show_context(view)
-across = len(spec.touchpoint_columns) <= charts.JOURNEY_ACROSS_MAX
+across = len(spec.touchpoint_columns) <= journey_charts.JOURNEY_ACROSS_MAX
 st.caption(
     ("Stages run left to right" if across else "Stages run top to bottom (a long journey)")
     + ", touchpoints in journey order. Each line is a segment's "
@@ -56,7 +57,7 @@ stages = [s.name for s in spec.stages]
 result_chart(
     result,
     (shown, tuple(stages), tuple(tags.items())),
-    lambda: charts.journey_map(rows, stages, tags),
+    lambda: journey_charts.journey_map(rows, stages, tags),
     "journey",
     "journey-map",
 )
@@ -85,7 +86,7 @@ with steps[1]:
 
 def _classes() -> pd.DataFrame:
     wide = rows.pivot(index="touchpoint", columns="segment", values="class")
-    wide = wide.reindex(list(dict.fromkeys(rows.touchpoint))).map(charts.class_label)
+    wide = wide.reindex(list(dict.fromkeys(rows.touchpoint))).map(class_label)
     return wide.reset_index()
 
 

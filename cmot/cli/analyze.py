@@ -24,7 +24,7 @@ from cmot.errors import CmotError
 from cmot.feedback.evidence import evidence_of_table
 from cmot.ingest.options import IngestOptions
 from cmot.names import W_COL, Y_COL, quote_ident, quote_literal
-from cmot.present.report import to_csv
+from cmot.present.exports import to_csv
 from cmot.results.compare import compare_all, find_flips
 from cmot.results.moments import ALL, MomentsResult, Settings, analyse_stats, find_moments
 from cmot.results.summary import amount

@@ -32,7 +32,7 @@ from cmot.errors import CmotError
 from cmot.ingest.detect import Detection
 from cmot.ingest.formats import check_sheet
 from cmot.ingest.pipeline import detect_roles, with_candidates
-from cmot.present.report import to_csv
+from cmot.present.exports import to_csv
 from cmot.store.datasets import Store
 from cmot.store.intake import ingest
 

@@ -21,7 +21,7 @@ from cmot.cli.flags import (
 from cmot.errors import CmotError
 from cmot.ingest.options import IngestOptions
 from cmot.names import ID_COL, ROW_COL
-from cmot.present.report import to_csv
+from cmot.present.exports import to_csv
 from cmot.results.moments import ALL, MomentsResult
 from cmot.segments.segmentation import (
     MODES,

@@ -21,7 +21,7 @@ from cmot.cli.flags import (
 from cmot.errors import CmotError
 from cmot.ingest.options import IngestOptions
 from cmot.names import DERIVED_COLUMNS, quote_ident
-from cmot.present.report import to_csv
+from cmot.present.exports import to_csv
 from cmot.results.trend import Family, TrendResult, compare_waves, compute_trend, fix_check
 from cmot.settings import POOLING_WORDS, Settings
 from cmot.spec import JourneySpec

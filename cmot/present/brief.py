@@ -17,8 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from cmot.present.charts import CLASS_COLOURS
-from cmot.present.report import CHART_FONT, capitalised, new_pdf
+from cmot.present.pdf_layout import CHART_FONT, new_pdf
+from cmot.present.report import capitalised
+from cmot.present.scales import CLASS_COLOURS
 from cmot.results.headline import CERTAINTY, CERTAINTY_TEXT, EVERYONE, Headline, Priority
 from cmot.text import MAX_COMMENT_CHARS, ellipsize
 

@@ -1,4 +1,6 @@
-"""Exports: tables as CSV (formula-safe), charts as PNG/SVG, the comparison report as HTML/PDF."""
+"""The comparison report (the Compare page's one click): what it holds (`Report`, its trend
+section, its tables in words and units) and the same report as a self-contained HTML page and as
+a PDF (fpdf2)."""
 
 from __future__ import annotations
 
@@ -13,104 +15,27 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from cmot.present.charts import CLASS_COLOURS, class_label, units
+from cmot.present.exports import chart_png, chart_svg
+from cmot.present.pdf_layout import (
+    CHART_FONT,
+    TABLE_LINE_MM,
+    image_size,
+    new_pdf,
+    pdf_heading,
+    pdf_line,
+    pdf_note,
+    pdf_table,
+)
+from cmot.present.scales import CLASS_COLOURS, class_label, units
 from cmot.results.compare import COMPARE_COLUMNS
 from cmot.results.headline import stake_text
 from cmot.results.moments import MomentsResult
-from cmot.text import MAX_COMMENT_CHARS, MAX_LABEL_CHARS, ellipsize, escape_html, mask_personal
+from cmot.text import escape_html, mask_personal
 
-# A Unicode TTF for the PDF report (Debian's fonts-dejavu-core; other distributions' paths).
-FONT_PATHS = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-]
-# The most of one text the PDF draws. A table row taller than a page stops fpdf2, and one
-# 10,000-character label (stored before ingest capped labels) broke the report for every user
-# of its dataset: a table cell holds at most a label as ingest keeps it, less in a table too
-# wide for that (`_cell_chars`). A heading or list line wraps over pages, so it cannot stop
-# the report, but is cut above what a dataset within the caps gives (an evidence line: a
-# whole comment and two labels) lest one label fill pages.
-PDF_CELL_CHARS = MAX_LABEL_CHARS
-PDF_LINE_CHARS = MAX_COMMENT_CHARS + 3 * MAX_LABEL_CHARS
-_TABLE_LINE_MM = 4.5  # a table's line height
-# A table's font sizes, smaller only where a word would not fit (9 pt reads as the text does).
-_TABLE_PT = (9.0, 8.0, 7.0, 6.5)
 # A chart in the PDF is drawn this many px wide onto the page's 190 mm, so that its 10-11 px
 # labels print at about 9-10 pt on A4 (640 px printed them at 8).
 PDF_CHART_PX = 540
-# The charts' text in the report's font: one family on the page (a chart's title fell back to
-# a serif where vl-convert found no sans-serif by that name).
-CHART_FONT = {"dejavu": "DejaVu Sans", "helvetica": "Liberation Sans, Helvetica, Arial"}
 HTML_FONT = "'DejaVu Sans', 'Liberation Sans', Helvetica, Arial, sans-serif"
-# A downloaded chart's: named, so that a glyph the default lacks (⇄) does not send a whole
-# title to a serif fallback.
-DOWNLOAD_FONT = "DejaVu Sans, Liberation Sans, Helvetica, Arial, sans-serif"
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of `frame` safe to open in a spreadsheet: every text cell (and column name)
-    that starts like a formula gets a leading apostrophe. Numbers stay numbers (a negative
-    difference is data, not a formula). The one function every CSV/Excel export goes through."""
-
-    def fix(v: Any) -> Any:
-        if isinstance(v, str) and v.startswith(_FORMULA_START):
-            return "'" + v
-        return v
-
-    out = frame.copy()
-    out.columns = [fix(str(c)) for c in out.columns]
-    for c in out.columns:
-        col = out[c]
-        if col.dtype == object or isinstance(col.dtype, pd.StringDtype):
-            out[c] = col.map(fix).astype(object)
-    return out
-
-
-def to_csv(frame: pd.DataFrame) -> bytes:
-    """UTF-8 CSV (with BOM, so spreadsheets read accents right) of a formula-safe copy.
-
-    CRLF line ends (RFC 4180) make pandas quote any cell holding a CR or LF, so a line break
-    inside a cell cannot start a new row that begins with a formula."""
-    return neutralise(frame).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
-
-
-def chart_png(
-    chart: alt.TopLevelMixin, scale: float = 2.0, width: int = 640, font: str | None = None
-) -> bytes:
-    """The chart as PNG, `width` px wide where it fills its container; `font`: its text's."""
-    import vl_convert as vlc
-
-    return bytes(vlc.vegalite_to_png(_spec(chart, width, font), scale=scale))
-
-
-def chart_svg(chart: alt.TopLevelMixin, font: str | None = None) -> str:
-    import vl_convert as vlc
-
-    return str(vlc.vegalite_to_svg(_spec(chart, 640, font)))
-
-
-def _spec(chart: alt.TopLevelMixin, width: int = 640, font: str | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = chart.to_dict()
-    # "container" width means "as wide as the page"; a file has no page: fix it.
-    _fixed_width(spec, width)
-    spec["config"] = {**spec.get("config", {}), "font": font or DOWNLOAD_FONT}
-    return spec
-
-
-def _fixed_width(node: Any, width: int = 640) -> None:
-    if isinstance(node, dict):
-        if node.get("width") == "container":
-            node["width"] = width
-        for v in node.values():
-            _fixed_width(v, width)
-    elif isinstance(node, list):
-        for v in node:
-            _fixed_width(v, width)
-
-
-# ---- the comparison report -----------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -241,6 +166,11 @@ def _fmt_cell(v: Any) -> str:
     if isinstance(v, float):
         return EMPTY if math.isnan(v) else f"{v:.3f}"
     return str(v)
+
+
+def _cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """A report table's cells as the page writes them (`_fmt_cell`)."""
+    return frame.map(_fmt_cell) if len(frame) else frame
 
 
 def differences_table(diffs: pd.DataFrame, unit: str, segments: Sequence[str] = ()) -> pd.DataFrame:
@@ -384,9 +314,9 @@ def _evidence_html(r: Report) -> list[str]:
 def _evidence_pdf(pdf: Any, font: str, r: Report) -> None:
     if not r.evidence:
         return
-    _h(pdf, font, "What raters say")
+    pdf_heading(pdf, font, "What raters say")
     for line in r.evidence:  # plain text: fpdf2 draws it as written (no markup)
-        _line(pdf, 5, f"- {line}")
+        pdf_line(pdf, 5, f"- {line}")
 
 
 def report_html(r: Report) -> str:
@@ -442,198 +372,49 @@ def report_pdf(r: Report) -> bytes:
     pdf.set_auto_page_break(True, margin=15)
     pdf.add_page()
     pdf.set_font(font, "B", 16)
-    _line(pdf, 8, r.heading())
+    pdf_line(pdf, 8, r.heading())
     if r.context:
         pdf.set_font(font, "", 9)
         pdf.set_text_color(85)
-        _line(pdf, 5, r.context)
+        pdf_line(pdf, 5, r.context)
         pdf.set_text_color(0)
         pdf.ln(1.5)
     pdf.set_font(font, "", 11)
-    _line(pdf, 6, r.headline)
+    pdf_line(pdf, 6, r.headline)
     for heading, lines in lead_sections(r):
-        _h(pdf, font, heading)
+        pdf_heading(pdf, font, heading)
         for line in lines:
-            _line(pdf, 6, f"- {line}")
+            pdf_line(pdf, 6, f"- {line}")
     if r.notes:
         pdf.ln(2)
         for note in r.notes:
-            _note(pdf, font, note)
-    _h(pdf, font, "Flips")
+            pdf_note(pdf, font, note)
+    pdf_heading(pdf, font, "Flips")
     for f in r.flips or (
         "No touchpoint is a vulnerability in one segment and an opportunity in another.",
     ):
-        _line(pdf, 6, f)
+        pdf_line(pdf, 6, f)
     for caption, chart in r.charts:
         png = chart_png(chart, scale=2.0, width=PDF_CHART_PX, font=CHART_FONT[font])
-        w, h = _image_size(pdf, png)
-        _h(pdf, font, caption, keep=h)  # the heading goes to the next page with its chart
+        w, h = image_size(pdf, png)
+        pdf_heading(pdf, font, caption, keep=h)  # the heading goes to the next page with its chart
         pdf.image(io.BytesIO(png), w=w, h=h)
     if r.trend is not None:
         for heading, lines in r.trend.lines():
-            _h(pdf, font, heading)
+            pdf_heading(pdf, font, heading)
             for line in lines:
-                _line(pdf, 6, f"- {line}")
+                pdf_line(pdf, 6, f"- {line}")
     _evidence_pdf(pdf, font, r)
     for heading, table, note in _report_tables(r):
-        _h(pdf, font, heading, keep=4 * _TABLE_LINE_MM * 2)  # with its header and a row
-        _pdf_table(pdf, font, table)
+        pdf_heading(pdf, font, heading, keep=4 * TABLE_LINE_MM * 2)  # with its header and a row
+        pdf_table(pdf, font, _cells(table))
         if note:
             pdf.ln(1)
-            _note(pdf, font, note)
+            pdf_note(pdf, font, note)
     pdf.add_page()
-    _h(pdf, font, "Appendix: method settings and n")
-    _pdf_table(pdf, font, _settings_table(r))
+    pdf_heading(pdf, font, "Appendix: method settings and n")
+    pdf_table(pdf, font, _cells(_settings_table(r)))
     return bytes(pdf.output())
-
-
-def _image_size(pdf: Any, png: bytes) -> tuple[float, float]:
-    """Width and height (mm) of a PNG on the page: the text width, or less where it would be
-    taller than a page (beside its heading)."""
-    px_w, px_h = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    w = pdf.epw
-    h = w * px_h / max(px_w, 1)
-    most = pdf.eph - 20
-    if h > most:
-        w, h = w * most / h, most
-    return w, h
-
-
-def _line(pdf: Any, height: float, text: str) -> None:
-    """One paragraph of the PDF, cut to PDF_LINE_CHARS, ragged right (justified lines spread
-    a title's words apart)."""
-    pdf.multi_cell(
-        0, height, ellipsize(text, PDF_LINE_CHARS), new_x="LMARGIN", new_y="NEXT", align="L"
-    )
-
-
-def new_pdf() -> tuple[Any, str]:
-    """An A4 fpdf2 document and the font family its text is set in: DejaVu Sans where the
-    system has it (FONT_PATHS), else the core Helvetica (Latin-1, the rest drawn as '?')."""
-    pdf = _pdf_class()(format="A4")
-    return pdf, _unicode_font(pdf)
-
-
-def _pdf_class() -> Any:
-    from fpdf import FPDF
-
-    class _PDF(FPDF):
-        def normalize_text(self, text: str) -> str:
-            # Without a Unicode font (a slim image has none) the core fonts know Latin-1
-            # only: write '?' for the rest rather than fail the whole report.
-            if not self.is_ttf_font and self.core_fonts_encoding:
-                text = text.encode(self.core_fonts_encoding, "replace").decode(
-                    self.core_fonts_encoding
-                )
-            return str(super().normalize_text(text))
-
-    return _PDF
-
-
-def _unicode_font(pdf: Any) -> str:
-    # The core PDF fonts are Latin-1 only; a survey's names and the class symbols need more.
-    for path in FONT_PATHS:
-        try:
-            pdf.add_font("dejavu", "", path)
-            pdf.add_font("dejavu", "B", path.replace("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"))
-            return "dejavu"
-        except (OSError, FileNotFoundError):
-            continue
-    return "helvetica"
-
-
-_HEADING_MM = 3 + 7  # the space above a heading and its line
-_KEEP_MM = 12.0  # what must follow a heading on its page: about two lines of text
-
-
-def _h(pdf: Any, font: str, text: str, keep: float = _KEEP_MM) -> None:
-    """A heading, on the next page when what must follow it (`keep` mm) would not fit below
-    it: a heading is never the last thing on a page."""
-    if pdf.get_y() + _HEADING_MM + keep > pdf.page_break_trigger and pdf.get_y() > pdf.t_margin:
-        pdf.add_page()
-    else:
-        pdf.ln(3)
-    pdf.set_font(font, "B", 12)
-    _line(pdf, 7, text)
-    pdf.set_font(font, "", 9)
-
-
-def _note(pdf: Any, font: str, text: str) -> None:
-    """A small grey paragraph: what a list's or a table's words mean."""
-    pdf.set_font(font, "", 8.5)
-    pdf.set_text_color(85)
-    _line(pdf, 4.5, text)
-    pdf.set_text_color(0)
-    pdf.set_font(font, "", 9)
-
-
-def _pdf_table(pdf: Any, font: str, frame: pd.DataFrame) -> None:
-    text = frame.map(_fmt_cell) if len(frame) else frame
-    most = _cell_chars(pdf, len(frame.columns))
-    head = [ellipsize(str(c), most) for c in frame.columns]
-    rows = [[ellipsize(str(v), most) for v in row] for row in text.itertuples(index=False)]
-    size, widths = _column_widths(pdf, font, head, rows)
-    pdf.set_font(font, "", size)
-    with pdf.table(
-        text_align="LEFT", line_height=_TABLE_LINE_MM * size / 8, col_widths=widths, width=pdf.epw
-    ) as table:
-        table.row(head)
-        for row in rows:
-            table.row(row)
-    pdf.set_font(font, "", 9)
-
-
-def _column_widths(
-    pdf: Any, font: str, head: list[str], rows: list[list[str]]
-) -> tuple[float, tuple[float, ...]]:
-    """The table's font size and column widths (mm) such that no word is broken across lines:
-    each column at least as wide as its longest word (the header's in bold), the rest of the
-    page shared by how much more each column's longest text wants. The first of _TABLE_PT
-    where the words fit; at the smallest, a word wider than its share still breaks."""
-    pad = 2 * pdf.c_margin + 0.6
-    columns = list(zip(head, *rows, strict=True)) if head else []
-    for size in _TABLE_PT:
-        least, want = [], []
-        for col in columns:
-            pdf.set_font(font, "B", size)
-            # Words as a line breaks them: at spaces only (a no-break space holds).
-            h_words = [pdf.get_string_width(w) for w in col[0].split(" ")] or [0.0]
-            h_full = pdf.get_string_width(col[0])
-            pdf.set_font(font, "", size)
-            words = [pdf.get_string_width(w) for cell in col[1:] for w in cell.split(" ")]
-            full = [pdf.get_string_width(cell) for cell in col[1:]] or [0.0]
-            least.append(max(*h_words, *words, 0.0) + pad)
-            want.append(max(min(h_full, 45.0), *full) + pad)
-        if sum(least) <= pdf.epw or size == _TABLE_PT[-1]:
-            break
-    # A word wider than half the page (a 10,000-character label) breaks: unavoidable.
-    least = [min(m, pdf.epw / 2) for m in least]
-    if sum(least) > pdf.epw:  # more columns than words fit: each its share, words break
-        return size, tuple(pdf.epw * m / sum(least) for m in least)
-    # A column whose longest text fits in an even share gets it whole (a short label is not
-    # wrapped for a long neighbour's sake); the others share the rest by how much they want.
-    whole = [max(w, m) <= pdf.epw / len(least) for w, m in zip(want, least, strict=True)]
-    base = [max(w, m) if keep else m for w, m, keep in zip(want, least, whole, strict=True)]
-    if sum(base) > pdf.epw:
-        base, whole = list(least), [False] * len(least)
-    spare = max(pdf.epw - sum(base), 0.0)
-    more = [0.0 if keep else max(w - m, 0.0) for w, m, keep in zip(want, base, whole, strict=True)]
-    total = sum(more)
-    widths = [
-        m + (spare * x / total if total else spare / len(base))
-        for m, x in zip(base, more, strict=True)
-    ]
-    return size, tuple(widths)
-
-
-def _cell_chars(pdf: Any, columns: int) -> int:
-    """The characters one cell of a table of `columns` may hold: PDF_CELL_CHARS, or as many
-    of the widest letter as fill half a page's height of lines (so the row, wrapped at words,
-    still fits on a page beside the header). A cell loses about 2 mm of its width to padding."""
-    width = pdf.epw / max(columns, 1) - 2
-    per_line = max(1, int(width / pdf.get_string_width("W")))
-    lines = int(pdf.eph / 2 / _TABLE_LINE_MM)
-    return min(PDF_CELL_CHARS, per_line * lines)
 
 
 def settings_dict(result: MomentsResult) -> dict[str, Any]:

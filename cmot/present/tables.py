@@ -13,7 +13,7 @@ from statistics import NormalDist
 
 import pandas as pd
 
-from cmot.present.charts import class_label
+from cmot.present.scales import class_label
 from cmot.results.headline import STAKE_MEANING, certainty, stake_text
 from cmot.results.moments import MomentsResult
 from cmot.results.summary import amount

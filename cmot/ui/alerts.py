@@ -12,7 +12,7 @@ from cmot.errors import CmotError
 from cmot.feedback.alert_log import Watched, acknowledge, list_alerts, refresh, respondents
 from cmot.feedback.alerts import share_series
 from cmot.feedback.feed import ensure_demo_feed
-from cmot.present.charts import watch_chart
+from cmot.present.trend_charts import watch_chart
 from cmot.store.datasets import DatasetInfo, Store
 from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst, require_analyst

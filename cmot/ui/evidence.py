@@ -13,7 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from cmot.feedback.evidence import Evidence, find_evidence, moment_terms, segment_comments
-from cmot.present.report import evidence_lines, to_csv
+from cmot.present.exports import to_csv
+from cmot.present.report import evidence_lines
 from cmot.present.tables import EMPTY
 from cmot.results.moments import ALL, MomentsResult
 from cmot.results.summary import top_stakes

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from cmot.present.charts import CLASS_COLOURS, CLASS_SYMBOLS
+from cmot.present.scales import CLASS_COLOURS, CLASS_SYMBOLS
 from cmot.results.headline import (
     CERTAINTY_TEXT,
     EVERYONE,

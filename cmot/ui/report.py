@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from cmot.present import charts
+from cmot.present import charts, journey_charts
 from cmot.present.brief import (
     Brief,
     amounts_note,
@@ -74,7 +74,7 @@ def build_report(
         charts=(
             (
                 "Class and impact",
-                charts.class_matrix(
+                journey_charts.class_matrix(
                     result.moments, chosen, result.unit, frozenset(flips.touchpoint)
                 ),
             ),

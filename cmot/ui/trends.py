@@ -17,7 +17,7 @@ import streamlit as st
 from cmot.engine.view import date_span, filter_values
 from cmot.errors import CmotError
 from cmot.ingest.wave_columns import MAX_WAVES, named_like_wave
-from cmot.present import charts
+from cmot.present import trend_charts
 from cmot.present.report import TrendSection
 from cmot.present.tables import (
     CHANGE_HELP,
@@ -354,9 +354,9 @@ def draw() -> None:
     plane = url_widget(
         st.radio,
         "Plane",
-        list(charts.MIGRATION_PLANES),
+        list(trend_charts.MIGRATION_PLANES),
         key="plane",
-        default=charts.MIGRATION_PLANES[0],
+        default=trend_charts.MIGRATION_PLANES[0],
         horizontal=True,
         help="Penalty against reward, or range of impact against impact asymmetry.",
     )
@@ -489,7 +489,7 @@ def _migration(
     result_chart(
         result,
         ("migration", segment, plane, tuple(tps)),
-        lambda: charts.migration(
+        lambda: trend_charts.migration(
             picked, result.unit, plane, s.vulnerability_ia, s.opportunity_ia, f"{segment}"
         ),
         "migration",
@@ -556,7 +556,7 @@ def _at_stake(result: TrendResult, segment: str, tps: Sequence[str]) -> None:
     result_chart(
         result,
         ("at_stake", segment, tuple(tps)),
-        lambda: charts.at_stake_trend(stake, result.unit, f"At stake, {segment}"),
+        lambda: trend_charts.at_stake_trend(stake, result.unit, f"At stake, {segment}"),
         "at_stake",
         f"at-stake-{segment}",
     )

@@ -13,8 +13,8 @@ import pandas as pd
 import streamlit as st
 from streamlit import dataframe_util
 
-from cmot.present import report
-from cmot.present.charts import CLASS_COLOURS, ROOM, class_label
+from cmot.present import exports
+from cmot.present.scales import CLASS_COLOURS, ROOM, class_label
 from cmot.results.headline import certainty, stake_text
 from cmot.results.moments import MomentsResult
 from cmot.text import escape_markdown
@@ -26,8 +26,8 @@ from cmot.ui.memo import derived
 def _render(spec_json: str, fmt: str, headline: str = "") -> bytes:
     chart = alt.Chart.from_dict(with_headline(json.loads(spec_json), headline))
     if fmt == "png":
-        return report.chart_png(chart)
-    return report.chart_svg(chart).encode()
+        return exports.chart_png(chart)
+    return exports.chart_svg(chart).encode()
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def chart(fig: Any, key: str, name: str) -> None:
     plot = spec.get("height")
     if isinstance(plot, int) and "facet" not in spec:
         # Streamlit fits a chart that fills the width into one element height, legend and
-        # axes included; give it room for them (the chart says how much: cmot.present.charts.ROOM),
+        # axes included; give it room for them (the chart says how much: cmot.present.scales.ROOM),
         # or the plot is squeezed to a sliver.
         meta = spec.get("usermeta")
         room = meta.get("room", ROOM) if isinstance(meta, dict) else ROOM
@@ -144,14 +144,14 @@ def table(frame: pd.DataFrame, key: str, name: str, **kwargs: Any) -> None:
 
 
 def csv_with_headline(frame: pd.DataFrame, headline: str) -> bytes:
-    """`report.to_csv(frame)` after one line holding `headline` (formula-safe like every
+    """`exports.to_csv(frame)` after one line holding `headline` (formula-safe like every
     cell): a spreadsheet shows it as a title row; `pd.read_csv(..., skiprows=1)` reads the
     table. Without a headline, the table alone."""
-    body = report.to_csv(frame)
+    body = exports.to_csv(frame)
     if not headline:
         return body
     bom = "\ufeff".encode()
-    return report.to_csv(pd.DataFrame(columns=[headline])) + body.removeprefix(bom)
+    return exports.to_csv(pd.DataFrame(columns=[headline])) + body.removeprefix(bom)
 
 
 def class_html(cls: str) -> str:

@@ -131,14 +131,14 @@ def test_report_evidence_section_is_escaped_masked_and_survives_any_font(
 
     from pypdf import PdfReader
 
-    from cmot.present import report
+    from cmot.present import pdf_layout, report
     from cmot.results.moments import find_moments
     from cmot.results.summary import top_stakes
     from cmot.store.datasets import Store
     from cmot.store.demo import ensure_demo
 
     if not unicode_font:
-        monkeypatch.setattr(report, "FONT_PATHS", ["/nonexistent/DejaVuSans.ttf"])
+        monkeypatch.setattr(pdf_layout, "FONT_PATHS", ["/nonexistent/DejaVuSans.ttf"])
     store = Store(store_dir)
     info = ensure_demo(store)
     result = find_moments(store.cursor(), info.table, info.spec, "Segment")

@@ -254,8 +254,8 @@ def _boom(*_: object, **__: object) -> None:
 
 def test_journey_map_of_40_touchpoints_fits_a_page() -> None:
     """The chart itself (no app): rendered, it is no wider than a page and has every row."""
-    from cmot.present import charts as ch
-    from cmot.present import report
+    from cmot.present import exports, scales
+    from cmot.present import journey_charts as ch
 
     n = 40
     rows = pd.DataFrame(
@@ -268,10 +268,10 @@ def test_journey_map_of_40_touchpoints_fits_a_page() -> None:
             "class": ["low impact"] * (2 * n),
         }
     )
-    png = report.chart_png(ch.journey_map(rows, [f"Stage {i}" for i in range(4)]), scale=1)
+    png = exports.chart_png(ch.journey_map(rows, [f"Stage {i}" for i in range(4)]), scale=1)
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert width <= 1000 and height >= n * 22
     spec = json.loads(json.dumps(ch.journey_map(rows, []).to_dict()))
     line = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "line")
     limit = line["encoding"]["y"]["axis"]["labelLimit"]["expr"]  # long names, a phone's share
-    assert ch.LABEL_LIMIT >= 300 and limit.startswith(f"min({ch.LABEL_LIMIT}, ")
+    assert scales.LABEL_LIMIT >= 300 and limit.startswith(f"min({scales.LABEL_LIMIT}, ")

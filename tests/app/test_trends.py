@@ -281,7 +281,7 @@ def test_the_comparison_report_has_a_trend_section_with_waves(waves: Store) -> N
 
 
 def test_migration_chart_specs(store_dir: Path) -> None:
-    from cmot.present import charts
+    from cmot.present import trend_charts
     from cmot.results.trend import compute_trend
     from cmot.ui.trends import at_stake_rows
     from cmot.waves.sources import waves_from_column
@@ -291,16 +291,16 @@ def test_migration_chart_specs(store_dir: Path) -> None:
     src = waves_from_column(store.cursor(), info.table, info.spec, "Wave")
     result = compute_trend(src, "Segment")
     rows = result.trend[result.trend.segment == "Private clients"]
-    for plane in charts.MIGRATION_PLANES:
-        spec = charts.migration(rows, result.unit, plane).to_dict()  # validates the schema
+    for plane in trend_charts.MIGRATION_PLANES:
+        spec = trend_charts.migration(rows, result.unit, plane).to_dict()  # validates the schema
         assert json.dumps(spec, allow_nan=False)
-        empty = charts.migration(rows.iloc[:0], result.unit, plane).to_dict()
+        empty = trend_charts.migration(rows.iloc[:0], result.unit, plane).to_dict()
         assert json.dumps(empty, allow_nan=False)  # no NaN reaches the browser's JSON
     stake = at_stake_rows(result, "Private clients", list(rows.touchpoint.unique()))
     assert set(stake.wave) == {"2025", "2026", "2027"}
-    assert json.dumps(charts.at_stake_trend(stake, result.unit).to_dict())
+    assert json.dumps(trend_charts.at_stake_trend(stake, result.unit).to_dict())
     with pytest.raises(ValueError, match="plane must be one of"):
-        charts.migration(rows, result.unit, "sideways")
+        trend_charts.migration(rows, result.unit, "sideways")
 
 
 @pytest.fixture

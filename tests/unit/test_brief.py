@@ -217,9 +217,9 @@ def test_brief_without_a_unicode_font_still_writes_one_page(
 ) -> None:
     """A slim image without DejaVu: the core Helvetica (Latin-1; '?' for the rest), still
     one page, and the PNG names a sans-serif that metrics match."""
-    from cmot.present import report
+    from cmot.present import pdf_layout
 
-    monkeypatch.setattr(report, "FONT_PATHS", ["/nonexistent/DejaVuSans.ttf"])
+    monkeypatch.setattr(pdf_layout, "FONT_PATHS", ["/nonexistent/DejaVuSans.ttf"])
     brief = _brief(outcome="Would hire again ▼")
     (text,) = _pages(b.brief_pdf(brief))
     assert "Would hire again ?" in text and "Fix first" in text

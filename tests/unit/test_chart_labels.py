@@ -10,8 +10,8 @@ import re
 import pandas as pd
 import vl_convert as vlc
 
-from cmot.present import charts
-from cmot.present.report import _fixed_width
+from cmot.present import journey_charts, trend_charts
+from cmot.present.exports import _fixed_width
 
 SEGMENTS = ["Commercial developers", "Public agencies", "Retail"]
 
@@ -33,12 +33,15 @@ def test_long_segment_names_take_two_lines_over_the_matrix() -> None:
             "reason": [""] * 3,
         }
     )
-    svg = _svg(charts.class_matrix(m, SEGMENTS, "percentage points"), 240)  # a phone's column
+    # a phone's column
+    svg = _svg(journey_charts.class_matrix(m, SEGMENTS, "percentage points"), 240)
     words = re.findall(r">([^<>]+)<", svg)
     for word in ("Commercial", "developers", "Public", "agencies", "Retail"):
         assert word in words, word  # each line whole, none cut with an ellipsis
     assert not any("…" in w for w in words if "Commercial" in w or "Public" in w)
-    assert all(not charts._splits(s) for s in ["Retail", "Site visits", "Longwordwithoutspace"])
+    assert all(
+        not journey_charts._splits(s) for s in ["Retail", "Site visits", "Longwordwithoutspace"]
+    )
 
 
 def test_trend_names_a_wave_apart_do_not_print_over_each_other() -> None:
@@ -59,7 +62,7 @@ def test_trend_names_a_wave_apart_do_not_print_over_each_other() -> None:
             "reason": [""] * 7,
         }
     )
-    spec = charts.at_stake_trend(trend, "percentage points").to_dict()
+    spec = trend_charts.at_stake_trend(trend, "percentage points").to_dict()
     (names,) = [layer for layer in spec["layer"] if layer["mark"]["type"] == "text"]
     shown = set(pd.DataFrame(spec["datasets"][names["data"]["name"]]).touchpoint)
     # Q3's 8.1 and Q4's 8.5 a wave apart: the larger keeps its name; the others stay.
@@ -77,11 +80,11 @@ def test_the_last_waves_names_have_room_inside_the_chart() -> None:
             "reason": [""] * 2,
         }
     )
-    spec = charts.at_stake_trend(trend, "percentage points").to_dict()
+    spec = trend_charts.at_stake_trend(trend, "percentage points").to_dict()
     (names,) = [layer for layer in spec["layer"] if layer["mark"]["type"] == "text"]
-    assert spec["padding"]["right"] == charts.NAME_ROOM
-    assert names["mark"]["dx"] + names["mark"]["limit"] <= charts.NAME_ROOM + 5
-    svg = _svg(charts.at_stake_trend(trend, "percentage points"), 360)
+    assert spec["padding"]["right"] == trend_charts.NAME_ROOM
+    assert names["mark"]["dx"] + names["mark"]["limit"] <= trend_charts.NAME_ROOM + 5
+    svg = _svg(trend_charts.at_stake_trend(trend, "percentage points"), 360)
     assert "Site visits" in re.findall(r">([^<>]+)<", svg)  # a short name whole
 
 
@@ -96,7 +99,7 @@ def test_wave_names_slant_where_they_would_not_all_fit() -> None:
             "reason": [""] * 4,
         }
     )
-    chart = charts.at_stake_trend(trend, "percentage points")
+    chart = trend_charts.at_stake_trend(trend, "percentage points")
 
     def slanted(width: int) -> int:  # wave names drawn rotated
         svg = _svg(chart, width)

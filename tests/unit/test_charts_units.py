@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot.present import charts
+from cmot.present import charts, journey_charts, trend_charts
+from cmot.present.scales import units, units_of_kind
 from cmot.results.summary import amount
 
 
@@ -23,11 +24,11 @@ from cmot.results.summary import amount
     ],
 )
 def test_units_follow_the_outcome_kind(kind: str, measure: str, words: str, shown: str) -> None:
-    u = charts.units_of_kind(kind, measure)
+    u = units_of_kind(kind, measure)
     assert u.words == words
     assert u.fmt(0.1234) == shown
     unit = "percentage points" if words == "percentage points" else "points"
-    assert charts.units(unit) == u
+    assert units(unit) == u
     assert u.fmt(math.nan) == "n/a"
     assert u.fmt(-0.1234, signed=True).startswith("-")
     assert u.fmt(0.1234, signed=True).startswith("+")
@@ -54,8 +55,8 @@ def _moments(n: int, segments: tuple[str, ...] = ("A", "B")) -> pd.DataFrame:
 def test_matrix_cells_show_the_amount_at_stake_as_the_pages_do() -> None:
     m = _moments(3).assign(at_stake=lambda f: f.ris / 2)
     m.loc[m.index[-1], "at_stake"] = math.nan  # nothing at stake: the symbol alone
-    scale = charts.class_matrix(m, ["A", "B"], "points").to_dict()
-    share = charts.class_matrix(m, ["A", "B"], "percentage points").to_dict()
+    scale = journey_charts.class_matrix(m, ["A", "B"], "points").to_dict()
+    share = journey_charts.class_matrix(m, ["A", "B"], "percentage points").to_dict()
     scale_text = [r["text"] for r in next(iter(scale["datasets"].values()))]
     share_text = [r["text"] for r in next(iter(share["datasets"].values()))]
     assert scale_text[:3] == ["· 0.01", "· 0.01", "· 0.02"]  # not "· 0" three times
@@ -66,7 +67,7 @@ def test_matrix_cells_show_the_amount_at_stake_as_the_pages_do() -> None:
 
 @pytest.mark.parametrize(("n", "across"), [(14, True), (15, False), (47, False)])
 def test_journey_map_turns_top_to_bottom_past_fourteen_touchpoints(n: int, across: bool) -> None:
-    spec = charts.journey_map(_moments(n), [f"Stage {i}" for i in range(5)]).to_dict()
+    spec = journey_charts.journey_map(_moments(n), [f"Stage {i}" for i in range(5)]).to_dict()
     axis = "x" if across else "y"
     line = next(lay for lay in spec["layer"] if lay["mark"]["type"] == "line")
     assert line["encoding"][axis]["field"] == "pos"  # touchpoints run along this axis
@@ -89,7 +90,10 @@ def _performance_axes(spec: dict[str, Any]) -> list[dict[str, Any]]:
 def test_performance_axes_start_at_the_scales_floor(n: int) -> None:
     """Issue 28: a journey map whose axis ran 57.0-60.5 made a gap of a point look dramatic."""
     m = _moments(n).assign(ia=0.1)
-    for chart in (charts.journey_map(m, ["Stage 0"]), charts.impact_performance(m, -0.2, 0.2)):
+    for chart in (
+        journey_charts.journey_map(m, ["Stage 0"]),
+        charts.impact_performance(m, -0.2, 0.2),
+    ):
         # Layers share the scale: the encodings that set it set the whole scale.
         scales = [enc["scale"] for enc in _performance_axes(chart.to_dict()) if "scale" in enc]
         assert scales and all(sc["domain"] == [0.0, 100.0] for sc in scales)
@@ -126,12 +130,12 @@ def test_every_chart_takes_its_containers_width() -> None:
     built = {
         "butterfly": charts.butterfly(one, "points"),
         "impact-performance": charts.impact_performance(one, -0.2, 0.2),
-        "journey across": charts.journey_map(m, ["Stage 0", "Stage 1"]),
-        "journey down": charts.journey_map(_moments(30), ["Stage 0"]),
-        "class matrix": charts.class_matrix(m, ["A", "B"], "points"),
+        "journey across": journey_charts.journey_map(m, ["Stage 0", "Stage 1"]),
+        "journey down": journey_charts.journey_map(_moments(30), ["Stage 0"]),
+        "class matrix": journey_charts.class_matrix(m, ["A", "B"], "points"),
         "differences": charts.differences(diffs, "points"),
-        "migration": charts.migration(trend, "points"),
-        "at stake": charts.at_stake_trend(trend, "points"),
+        "migration": trend_charts.migration(trend, "points"),
+        "at stake": trend_charts.at_stake_trend(trend, "points"),
     }
     for name, chart in built.items():
         spec = chart.to_dict()  # validates the schema

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cmot.ingest.options import IngestOptions
 from cmot.names import quote_ident
-from cmot.present.report import to_csv
+from cmot.present.exports import to_csv
 from cmot.results.summary import at_risk, delight
 from cmot.spec import load_spec
 from cmot.store.datasets import Store

@@ -7,7 +7,7 @@ import io
 import pandas as pd
 import pytest
 
-from cmot.present import charts, report
+from cmot.present import charts, exports, journey_charts, pdf_layout, report, scales
 from cmot.results.compare import compare_segments, find_flips
 from cmot.results.moments import find_moments
 from cmot.results.summary import action_plan, headline, segments_of, top_stakes
@@ -22,7 +22,7 @@ def test_neutralise_prefixes_formula_like_text_only() -> None:
             "value": [-1.5, 2, 3, 4, 5, 6, 7, 8],
         }
     )
-    safe = report.neutralise(frame)
+    safe = exports.neutralise(frame)
     assert list(safe.columns) == ["'=name", "value"]
     assert safe["'=name"].tolist() == [
         "'=cmd|' /C calc'!A0",
@@ -35,13 +35,13 @@ def test_neutralise_prefixes_formula_like_text_only() -> None:
         "a=b",
     ]
     assert safe["value"].tolist() == frame["value"].tolist()  # numbers stay numbers
-    text = report.to_csv(frame).decode("utf-8-sig")
+    text = exports.to_csv(frame).decode("utf-8-sig")
     assert "\n'=cmd" in text and "\n-1.5" not in text and "'@SUM" in text
 
 
 def test_neutralise_handles_pandas_string_columns() -> None:
     frame = pd.DataFrame({"a": pd.array(["=1", None, "x"], dtype="string")})
-    assert report.neutralise(frame)["a"].tolist()[0] == "'=1"
+    assert exports.neutralise(frame)["a"].tolist()[0] == "'=1"
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +63,16 @@ def test_charts_export_as_png_and_svg(demo_result) -> None:  # type: ignore[no-u
     for chart in (
         charts.butterfly(rows, demo_result.unit),
         charts.impact_performance(rows, -0.2, 0.2),
-        charts.journey_map(
+        journey_charts.journey_map(
             demo_result.moments[demo_result.moments.segment != "All"],
             list(dict.fromkeys(rows.stage)),
         ),
-        charts.class_matrix(demo_result.moments, segments_of(demo_result), demo_result.unit),
+        journey_charts.class_matrix(
+            demo_result.moments, segments_of(demo_result), demo_result.unit
+        ),
     ):
-        assert report.chart_png(chart).startswith(b"\x89PNG")
-        svg = report.chart_svg(chart)
+        assert exports.chart_png(chart).startswith(b"\x89PNG")
+        svg = exports.chart_svg(chart)
         assert svg.lstrip().startswith("<svg")
 
 
@@ -78,8 +80,8 @@ def test_every_class_has_a_colour_a_shape_and_a_symbol() -> None:
     from cmot.results.classes import CLASSES
 
     for c in CLASSES:
-        assert c in charts.CLASS_COLOURS and c in charts.CLASS_SHAPES and c in charts.CLASS_SYMBOLS
-    assert len(set(charts.CLASS_COLOURS.values())) == len(CLASSES)
+        assert c in scales.CLASS_COLOURS and c in scales.CLASS_SHAPES and c in scales.CLASS_SYMBOLS
+    assert len(set(scales.CLASS_COLOURS.values())) == len(CLASSES)
 
 
 def test_action_plan_puts_fixes_first_and_maintain_after_grow(demo_result) -> None:  # type: ignore[no-untyped-def]
@@ -128,7 +130,7 @@ def test_pdf_without_a_unicode_font_still_writes(
 ) -> None:  # type: ignore[no-untyped-def]
     from pypdf import PdfReader
 
-    monkeypatch.setattr(report, "FONT_PATHS", ["/nonexistent/DejaVuSans.ttf"])
+    monkeypatch.setattr(pdf_layout, "FONT_PATHS", ["/nonexistent/DejaVuSans.ttf"])
     segs = segments_of(demo_result)[:2]
     rep = report.Report(
         title="Comparison ▼", dataset="demo", segmentation="Segment", segments=tuple(segs),
@@ -171,7 +173,7 @@ def _board_report(result, outcome: str = "Would hire again") -> report.Report:  
         differences=diffs,
         flips=tuple(flips.sentence),
         charts=(
-            ("Class and impact", charts.class_matrix(result.moments, segs, result.unit)),
+            ("Class and impact", journey_charts.class_matrix(result.moments, segs, result.unit)),
             ("Differences", charts.differences(diffs, result.unit)),
         ),
         result=result,
@@ -267,9 +269,9 @@ def test_board_report_is_set_in_one_font_family(demo_result) -> None:  # type: i
     # The charts' text is drawn in the same family (or, downloaded, in a named sans-serif).
     family = "DejaVu Sans" if "DejaVuSans" in families else "Liberation Sans, Helvetica, Arial"
     chart = rep.charts[0][1]
-    spec = report._spec(chart, report.PDF_CHART_PX, family)
+    spec = exports._spec(chart, report.PDF_CHART_PX, family)
     assert spec["config"]["font"] == family and spec["width"] == report.PDF_CHART_PX
-    assert report._spec(chart)["config"]["font"].startswith("DejaVu Sans, ")
+    assert exports._spec(chart)["config"]["font"].startswith("DejaVu Sans, ")
 
 
 def test_report_tables_show_an_empty_cell_as_a_dash(demo_result) -> None:  # type: ignore[no-untyped-def]

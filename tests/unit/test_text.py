@@ -6,7 +6,7 @@ import io
 
 import pandas as pd
 
-from cmot.present.report import to_csv
+from cmot.present.exports import to_csv
 from cmot.text import (
     code_span,
     escape_html,
