@@ -8,7 +8,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-# A downloaded chart's: named, so that a glyph the default lacks (⇄) does not send a whole
+# A downloaded chart's font: named, so that a glyph the default lacks (⇄) does not send a whole
 # title to a serif fallback.
 DOWNLOAD_FONT = "DejaVu Sans, Liberation Sans, Helvetica, Arial, sans-serif"
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
