@@ -124,6 +124,11 @@ def _term_table(
     return pd.DataFrame(rows, columns=TERM_COLUMNS)
 
 
+# A comment column's commenters in one segment (their row positions) and its term counts
+# there (`_vectorise`: None when no term is left).
+_Commenters = tuple[np.ndarray, tuple[sparse.csr_matrix, np.ndarray] | None]
+
+
 def find_evidence(
     frame: pd.DataFrame,
     touchpoints: Sequence[str],
@@ -159,7 +164,7 @@ def find_evidence(
     for seg in groups:
         in_seg = np.ones(len(frame), bool) if segs is None else (segs == seg).to_numpy()
         # One vectoriser per segment and column: every touchpoint and side reuses it.
-        fitted: dict[str, tuple[np.ndarray, tuple[sparse.csr_matrix, np.ndarray] | None]] = {}
+        fitted: dict[str, _Commenters] = {}
         for col in comments:
             pos = np.flatnonzero(texts[col].notna().to_numpy() & in_seg)
             fitted[col] = (pos, _vectorise(texts[col].iloc[pos].tolist(), 2))
@@ -173,43 +178,9 @@ def find_evidence(
                 on_side = (rating <= low_max) if side == "low" else (rating >= high_min)
                 on_side = on_side & in_seg
                 raters = int(on_side.sum())
-                picked: list[pd.DataFrame] = []
-                commented = np.zeros(len(frame), bool)
-                for col in cols:
-                    pos, vectorised = fitted[col]
-                    rated = ~np.isnan(rating[pos])
-                    mine = pos[on_side[pos]]
-                    commented[mine] = True
-                    if not len(mine):
-                        continue
-                    score = np.zeros(len(mine))
-                    term = np.full(len(mine), "", dtype=object)
-                    if vectorised is not None:
-                        counts, vocab = vectorised
-                        pool = counts[rated]
-                        found = _contrast(pool, on_side[pos][rated], 20, 2, 10.0)
-                        found = [f for f in found if f[2] > 0]
-                        if found:
-                            idx = [f[0] for f in found]
-                            z = np.array([f[2] for f in found])
-                            hits = counts[on_side[pos]][:, idx].toarray() > 0
-                            score = hits @ z
-                            first = hits.argmax(axis=1)
-                            term = np.where(hits.any(axis=1), vocab[idx][first], "")
-                    gap = np.nan_to_num(others[mine] - rating[mine])
-                    score = score + (gap if side == "low" else -gap)
-                    picked.append(
-                        pd.DataFrame(
-                            {
-                                "respondent": ids[mine],
-                                "quote": texts[col].iloc[mine].to_numpy(),
-                                "term": term,
-                                "_group": 0 if links[col] else 1,
-                                "_score": score,
-                            }
-                        )
-                    )
-                n_commented = int(commented.sum())
+                picked, n_commented = _side_quotes(
+                    {c: fitted[c] for c in cols}, texts, links, ids, rating, on_side, others, side
+                )
                 count_rows.append(
                     (seg, tp, side, raters, n_commented, n_commented / raters if raters else 0.0)
                 )
@@ -218,27 +189,100 @@ def find_evidence(
                         f"{seg} / {tp} ({side}): {n_commented} of {raters} raters commented; "
                         f"too few to rank terms (needs {MIN_COMMENTS})"
                     )
-                if not picked:
-                    continue
-                ranked = pd.concat(picked).sort_values(
-                    ["_group", "_score"], ascending=[True, False], kind="stable"
-                )
-                # The same words written by several people are one quote, the best ranked
-                # (issue 23: a title quoted three times); the other places go to other texts.
-                same = ranked["quote"].str.casefold().str.split().str.join(" ")
-                top = ranked[~same.duplicated()].head(per_side)
-                top = top.drop(columns=["_group", "_score"])
-                top["quote"] = top["quote"].map(mask_personal)  # only the quotes shown
-                top.insert(0, "rank", range(1, len(top) + 1))
-                top.insert(0, "side", side)
-                top.insert(0, "touchpoint", tp)
-                top.insert(0, "segment", seg)
-                quotes.append(top)
+                if picked:
+                    quotes.append(_top_quotes(picked, per_side, seg, tp, side))
     out = pd.concat(quotes, ignore_index=True) if quotes else pd.DataFrame(columns=EVIDENCE_COLUMNS)
     counts = pd.DataFrame(
         count_rows, columns=["segment", "touchpoint", "side", "raters", "commented", "share"]
     )
     return Evidence(out[EVIDENCE_COLUMNS], counts, tuple(messages))
+
+
+def _side_quotes(
+    fitted: Mapping[str, _Commenters],
+    texts: Mapping[str, pd.Series],
+    links: Mapping[str, tuple[str, ...]],
+    ids: np.ndarray,
+    rating: np.ndarray,
+    on_side: np.ndarray,
+    others: np.ndarray,
+    side: str,
+) -> tuple[list[pd.DataFrame], int]:
+    """The quotes of the side's raters (`on_side`) in each comment column of `fitted` (in
+    that order), with their ranking (`_group`: linked columns first; `_score`), and how
+    many of the raters commented in any of them."""
+    picked: list[pd.DataFrame] = []
+    commented = np.zeros(len(rating), bool)
+    for col, (pos, vectorised) in fitted.items():
+        mine = pos[on_side[pos]]
+        commented[mine] = True
+        if not len(mine):
+            continue
+        score, term = _scores(pos, vectorised, rating, on_side, others, side)
+        picked.append(
+            pd.DataFrame(
+                {
+                    "respondent": ids[mine],
+                    "quote": texts[col].iloc[mine].to_numpy(),
+                    "term": term,
+                    "_group": 0 if links[col] else 1,
+                    "_score": score,
+                }
+            )
+        )
+    return picked, int(commented.sum())
+
+
+def _scores(
+    pos: np.ndarray,
+    vectorised: tuple[sparse.csr_matrix, np.ndarray] | None,
+    rating: np.ndarray,
+    on_side: np.ndarray,
+    others: np.ndarray,
+    side: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each of the side's commenters' score (the summed z of the side's distinctive terms
+    the comment uses, against the column's other commenters who rated the touchpoint, plus
+    the rating gap) and the first such term it uses ("" for none)."""
+    rated = ~np.isnan(rating[pos])
+    mine = pos[on_side[pos]]
+    score = np.zeros(len(mine))
+    term = np.full(len(mine), "", dtype=object)
+    if vectorised is not None:
+        counts, vocab = vectorised
+        pool = counts[rated]
+        found = _contrast(pool, on_side[pos][rated], 20, 2, 10.0)
+        found = [f for f in found if f[2] > 0]
+        if found:
+            idx = [f[0] for f in found]
+            z = np.array([f[2] for f in found])
+            hits = counts[on_side[pos]][:, idx].toarray() > 0
+            score = hits @ z
+            first = hits.argmax(axis=1)
+            term = np.where(hits.any(axis=1), vocab[idx][first], "")
+    gap = np.nan_to_num(others[mine] - rating[mine])
+    return score + (gap if side == "low" else -gap), term
+
+
+def _top_quotes(
+    picked: list[pd.DataFrame], per_side: int, seg: str, tp: str, side: str
+) -> pd.DataFrame:
+    """The best ranked `per_side` quotes of one segment x touchpoint x side, masked, as
+    EVIDENCE_COLUMNS."""
+    ranked = pd.concat(picked).sort_values(
+        ["_group", "_score"], ascending=[True, False], kind="stable"
+    )
+    # The same words written by several people are one quote, the best ranked
+    # (issue 23: a title quoted three times); the other places go to other texts.
+    same = ranked["quote"].str.casefold().str.split().str.join(" ")
+    top = ranked[~same.duplicated()].head(per_side)
+    top = top.drop(columns=["_group", "_score"])
+    top["quote"] = top["quote"].map(mask_personal)  # only the quotes shown
+    top.insert(0, "rank", range(1, len(top) + 1))
+    top.insert(0, "side", side)
+    top.insert(0, "touchpoint", tp)
+    top.insert(0, "segment", seg)
+    return top
 
 
 def evidence_of_table(

@@ -289,7 +289,6 @@ STILL_LONG: set[str] = {
     "cmot/ingest/clean.py:_clean",
     "cmot/results/moments.py:guardrails",
     "cmot/ingest/clean.py:plan_select",
-    "cmot/feedback/evidence.py:find_evidence",
     "cmot/ingest/read.py:open_raw",
     "cmot/segments/segmentation.py:driver_segments",
     "cmot/cli/flags.py:options_from_flags",
