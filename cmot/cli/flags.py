@@ -265,33 +265,10 @@ def options_from_flags(
         raise CmotError(f"--outcome-type: use one of {', '.join(OUTCOME_KINDS)}.")
     if layout is not None and layout not in ("wide", "long"):
         raise CmotError(f"--layout: use wide or long, not {layout!r}.")
-    pos = split_list(positive, "--positive") if positive is not None else None
-    rng = parse_range(outcome_range) if outcome_range is not None else None
-    kind = outcome_type
-    if rng is not None and kind is None:
-        kind = "scale"  # a range belongs to a scale; a 0-10 recommend says so with the type
-    if pos is not None and kind not in (None, "binary"):
-        raise CmotError(
-            f"--positive applies to a binary outcome, not a {kind} one: drop --positive, "
-            "or say --outcome-type binary."
-        )
-    if rng is not None and kind == "binary":
-        raise CmotError(
-            "--outcome-range applies to a scale outcome; a binary one takes --positive."
-        )
-    if rng is not None and kind == "recommend" and rng != (0.0, 10.0):
-        raise CmotError(
-            "A recommend outcome is rated 0-10; for another range say --outcome-type scale."
-        )
+    kind, pos, rng = _outcome_kind(outcome_type, positive, outcome_range)
     codes = parse_codes_flag(missing) if missing is not None else None
     tps = split_list(touchpoints, "--touchpoints") if touchpoints is not None else None
-    wt: str | None = None
-    if weight is not None:
-        wt = weight.strip()
-        if not wt:
-            raise CmotError("--weight: name the weight column, or say none.")
-        if wt.lower() == "none":
-            wt = "none"
+    wt = _weight_flag(weight)
     if sheet is not None and not sheet.strip():
         raise CmotError("--sheet: name the workbook's sheet to read.")
     value_labels = parse_labels(labels or [])
@@ -329,6 +306,44 @@ def options_from_flags(
         layout=layout,
         labels=value_labels,
     )
+
+
+def _outcome_kind(
+    outcome_type: str | None, positive: str | None, outcome_range: str | None
+) -> tuple[str | None, tuple[str, ...] | None, tuple[float, float] | None]:
+    """The outcome's kind, positive values and range from their flags, which must agree;
+    a range alone implies a scale outcome."""
+    pos = split_list(positive, "--positive") if positive is not None else None
+    rng = parse_range(outcome_range) if outcome_range is not None else None
+    kind = outcome_type
+    if rng is not None and kind is None:
+        kind = "scale"  # a range belongs to a scale; a 0-10 recommend says so with the type
+    if pos is not None and kind not in (None, "binary"):
+        raise CmotError(
+            f"--positive applies to a binary outcome, not a {kind} one: drop --positive, "
+            "or say --outcome-type binary."
+        )
+    if rng is not None and kind == "binary":
+        raise CmotError(
+            "--outcome-range applies to a scale outcome; a binary one takes --positive."
+        )
+    if rng is not None and kind == "recommend" and rng != (0.0, 10.0):
+        raise CmotError(
+            "A recommend outcome is rated 0-10; for another range say --outcome-type scale."
+        )
+    return kind, pos, rng
+
+
+def _weight_flag(weight: str | None) -> str | None:
+    """--weight's column, "none" for no weight (any case), None when not given."""
+    if weight is None:
+        return None
+    wt = weight.strip()
+    if not wt:
+        raise CmotError("--weight: name the weight column, or say none.")
+    if wt.lower() == "none":
+        wt = "none"
+    return wt
 
 
 def _merge_spec(

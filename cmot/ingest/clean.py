@@ -1,4 +1,5 @@
-"""Cleaning: the SELECT that makes the stored layout from the raw table, and its report."""
+"""Cleaning: the SELECT that makes the stored layout from the raw table, and the counts of
+its report (`cmot.ingest.validation`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cmot.errors import CmotError
-from cmot.ingest.column_profiles import is_integer_type, is_numeric_type
+from cmot.ingest.detect import is_integer_type, is_numeric_type
 from cmot.ingest.read import RawFile
-from cmot.names import DERIVED_COLUMNS, ID_COL, ROW_COL, W_COL, Y_COL, quote_ident
+from cmot.ingest.validation import SHORTENED, Change, ValidationReport, drop_warning
+from cmot.names import ID_COL, ROW_COL, W_COL, Y_COL, quote_ident
 from cmot.spec import (
     OTHER,
     Code,
@@ -20,93 +22,10 @@ from cmot.text import MAX_COMMENT_CHARS, MAX_LABEL_CHARS, ellipsize
 
 _q = quote_ident
 
-# A Change's action: the value was cut to its cap (cmot.text: MAX_COMMENT_CHARS for comments,
-# MAX_LABEL_CHARS for segment values).
-SHORTENED = "shortened"
-
-
-@dataclass(frozen=True)
-class Change:
-    """Values of a column that ingest set to missing or whose rows it dropped, and why."""
-
-    column: str
-    reason: str
-    count: int
-    action: str  # "set to missing", "row dropped" or SHORTENED
-
-
-@dataclass(frozen=True)
-class ValidationReport:
-    source_name: str
-    layout: str
-    encoding: str
-    rows_read: int
-    rows_kept: int
-    changes: tuple[Change, ...]
-    duplicate_ids: int
-    out_of_scale: int
-    columns_ignored: tuple[str, ...]
-    touchpoints: tuple[str, ...]
-    outcome: str
-    notes: tuple[str, ...] = ()
-    labels_shortened: int = 0  # labels of the spec cut to MAX_LABEL_CHARS (`shorten_labels`)
-
-    @property
-    def drop_warning(self) -> str:
-        """What a choice that drops over a tenth of the respondents must say (`drop_warning`)."""
-        return drop_warning(self.rows_read, self.rows_kept, self.changes)
-
-    @property
-    def values_shortened(self) -> int:
-        """Values (comments, segment values) cut to their cap at ingest."""
-        return sum(c.count for c in self.changes if c.action == SHORTENED)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source_name": self.source_name,
-            "layout": self.layout,
-            "encoding": self.encoding,
-            "rows_read": self.rows_read,
-            "rows_kept": self.rows_kept,
-            "changes": [c.__dict__ for c in self.changes],
-            "duplicate_ids": self.duplicate_ids,
-            "out_of_scale": self.out_of_scale,
-            "columns_ignored": list(self.columns_ignored),
-            "touchpoints": list(self.touchpoints),
-            "outcome": self.outcome,
-            "notes": list(self.notes),
-            "labels_shortened": self.labels_shortened,
-        }
-
-    def to_text(self) -> str:
-        lines = [
-            f"Validation report for {self.source_name} ({self.layout} layout, {self.encoding})",
-            f"  rows read:        {self.rows_read:,}",
-            f"  rows kept:        {self.rows_kept:,}",
-            f"  touchpoints:      {len(self.touchpoints)} ({', '.join(self.touchpoints)})",
-            f"  outcome:          {self.outcome}",
-            f"  duplicate ids:    {self.duplicate_ids}",
-            f"  out-of-scale:     {self.out_of_scale}",
-            f"  columns ignored:  {', '.join(self.columns_ignored) or 'none'}",
-            f"  text shortened:   {self._shortened()}",
-        ]
-        if self.changes:
-            lines.append("  changed or dropped values:")
-            for c in self.changes:
-                lines.append(f"    {c.column}: {c.count:,} {c.reason} ({c.action})")
-        else:
-            lines.append("  changed or dropped values: none")
-        lines += [f"  note: {n}" for n in self.notes]
-        return "\n".join(lines)
-
-    def _shortened(self) -> str:
-        values, labels = self.values_shortened, self.labels_shortened
-        if not values and not labels:
-            return "none"
-        return (
-            f"{values:,} value(s) and {labels:,} label(s) (comments cut at "
-            f"{MAX_COMMENT_CHARS:,} characters, labels and segment values at {MAX_LABEL_CHARS:,})"
-        )
+# A select item (SQL, params) and a counting rule of the report (column, reason, action,
+# SQL that is true where the rule applies, params).
+Item = tuple[str, list[Any]]
+Count = tuple[str, str, str, str, list[Any]]
 
 
 # ---- cleaning -----------------------------------------------------------------------
@@ -143,55 +62,42 @@ def _number(qc: str, dtype: str) -> str:
     return f"{qc}::DOUBLE" if is_numeric_type(dtype) else f"TRY_CAST(trim({qc}::STRING) AS DOUBLE)"
 
 
-def check_columns(spec: JourneySpec, columns: list[str]) -> None:
-    need = list(spec.touchpoint_columns) + [spec.outcome.column]
-    need += [c for c in (spec.id_column, spec.weight_column, spec.date_column) if c]
-    need += list(spec.attributes) + list(spec.comments)
-    missing = [c for c in dict.fromkeys(need) if c not in columns]
-    if missing:
-        raise CmotError(
-            f"The file lacks column(s) the journey spec needs: {', '.join(missing)}. "
-            f"The file has: {', '.join(columns)}."
-        )
-    reserved = [c for c in columns if c in DERIVED_COLUMNS]
-    if reserved:
-        raise CmotError(f"Column name(s) {reserved} are reserved by cmot; rename them.")
-    check_storable(spec)
-
-
-def check_storable(spec: JourneySpec) -> None:
-    """What saving needs of a spec beyond `validate_spec` (which stored specs pass on every
-    load, so it stays as it was): ratings fit the stored TINYINT, and each touchpoint's name
-    is its own, as results are keyed on it (a chart's rows, a table's pivot)."""
-    for tp in spec.touchpoint_columns:
-        s = spec.scale_of(tp)
-        if s.min < -127 or s.max > 127:
-            raise CmotError(
-                f"The scale of {tp!r} is {s.min}-{s.max}: ratings are stored as whole numbers "
-                "from -127 to 127. Make a column of larger numbers an attribute, not a touchpoint."
-            )
-    seen: dict[str, str] = {}
-    for tp in spec.touchpoint_columns:
-        name = spec.touchpoint(tp).name
-        if name in seen:
-            raise CmotError(
-                f"The touchpoints {seen[name]!r} and {tp!r} are both named {name!r}: give them "
-                "different labels (on the Data page, or in the journey spec)."
-            )
-        seen[name] = tp
-
-
 def _clean(
     spec: JourneySpec, types: dict[str, str], row: str = "rowid"
-) -> tuple[list[tuple[str, list[Any]]], list[tuple[str, str, str, str, list[Any]]]]:
+) -> tuple[list[Item], list[Count]]:
     """The select items (SQL, params) of the stored layout, and the report's counting rules.
 
     `row` is the SQL of a row's number (ROW_COL): DuckDB's `rowid` of the read file, or for an
     external source, whose rows have no fixed position, a hash of its respondent id. The SQL
     is portable between DuckDB and Spark SQL (`::STRING`, not `::VARCHAR`, which Spark wants
     with a length), so that one definition cleans a file at ingest and a lake in place."""
-    items: list[tuple[str, list[Any]]] = []
-    counts: list[tuple[str, str, str, str, list[Any]]] = []  # column, reason, action, sql, params
+    y, y_params, counts = _outcome(spec, types)
+    w_expr, w_counts = _weight(spec)
+    id_expr, id_counts = _respondent_id(spec)
+    counts += w_counts + id_counts
+    items: list[Item] = [
+        (f"{row} AS {_q(ROW_COL)}", []),
+        (f"{id_expr} AS {_q(ID_COL)}", []),
+        (f"({y})::DOUBLE AS {_q(Y_COL)}", list(y_params)),
+        (f"({w_expr})::DOUBLE AS {_q(W_COL)}", []),
+    ]
+    keep = [c for c in (spec.id_column, spec.date_column) if c] + list(spec.attributes)
+    keep += [spec.outcome.column] + ([spec.weight_column] if spec.weight_column else [])
+    keep += list(spec.comments)
+    for col in dict.fromkeys(keep):
+        item, col_counts = _kept_column(spec, col, types.get(col, "VARCHAR"))
+        items.append(item)
+        counts += col_counts
+    for tp in spec.touchpoint_columns:
+        item, tp_counts = _touchpoint(spec, tp, types[tp])
+        items.append(item)
+        counts += tp_counts
+    return items, counts
+
+
+def _outcome(spec: JourneySpec, types: dict[str, str]) -> tuple[str, list[Any], list[Count]]:
+    """The outcome's SQL (`__cmot_y`: 1.0/0.0 for a binary one, else the value within its
+    range; NULL for no answer), its params, and its rules: counts[0] drops a row without one."""
     o = spec.outcome
     oc = _q(o.column)
     ot = types.get(o.column, "VARCHAR")
@@ -206,7 +112,7 @@ def _clean(
         v = _number(oc, ot)
         y = f"CASE WHEN {out_code} OR {v} < ? OR {v} > ? THEN NULL ELSE {v} END"
         y_params = out_params + [lo, hi]
-    counts.append(
+    counts: list[Count] = [
         (
             o.column,
             "outcome missing or not usable",
@@ -214,7 +120,7 @@ def _clean(
             f"({y}) IS NULL",
             y_params,
         )
-    )
+    ]
     if o.kind != "binary" and o.min is not None and o.max is not None:
         # Said apart from blanks: a value outside the declared range is a wrong range or a
         # wrong column, which the analyst should see (an id as outcome, a 0-100 on 1-5).
@@ -227,149 +133,152 @@ def _clean(
                 out_params + [lo, hi],
             )
         )
+    return y, y_params, counts
 
-    if spec.weight_column:
-        w = f"TRY_CAST({_q(spec.weight_column)}::STRING AS DOUBLE)"
-        w_expr = f"CASE WHEN {w} > 0 THEN {w} ELSE NULL END"
-        counts.append(
-            (
-                spec.weight_column,
-                "weight missing or not positive",
-                "row dropped",
-                f"({w_expr}) IS NULL",
-                [],
-            )
+
+def _weight(spec: JourneySpec) -> tuple[str, list[Count]]:
+    """The weight's SQL (`__cmot_w`: a positive number, else NULL; 1.0 without a weight)."""
+    if not spec.weight_column:
+        return "1.0", []
+    w = f"TRY_CAST({_q(spec.weight_column)}::STRING AS DOUBLE)"
+    w_expr = f"CASE WHEN {w} > 0 THEN {w} ELSE NULL END"
+    return w_expr, [
+        (
+            spec.weight_column,
+            "weight missing or not positive",
+            "row dropped",
+            f"({w_expr}) IS NULL",
+            [],
         )
-    else:
-        w_expr = "1.0"
+    ]
 
-    if spec.id_column:
-        id_expr = f"nullif(trim({_q(spec.id_column)}::STRING), '')"
-        counts.append(
-            (
-                spec.id_column,
-                "respondent id missing",
-                "row dropped",
-                f"{id_expr} IS NULL",
-                [],
-            )
+
+def _respondent_id(spec: JourneySpec) -> tuple[str, list[Count]]:
+    """The respondent id's SQL (`__cmot_id`: trimmed text, NULL when blank; the row's number
+    from 1 without an id column)."""
+    if not spec.id_column:
+        return "(rowid + 1)::STRING", []
+    id_expr = f"nullif(trim({_q(spec.id_column)}::STRING), '')"
+    return id_expr, [
+        (
+            spec.id_column,
+            "respondent id missing",
+            "row dropped",
+            f"{id_expr} IS NULL",
+            [],
         )
-    else:
-        id_expr = "(rowid + 1)::STRING"
+    ]
 
-    items.append((f"{row} AS {_q(ROW_COL)}", []))
-    items.append((f"{id_expr} AS {_q(ID_COL)}", []))
-    items.append((f"({y})::DOUBLE AS {_q(Y_COL)}", list(y_params)))
-    items.append((f"({w_expr})::DOUBLE AS {_q(W_COL)}", []))
 
-    keep = [c for c in (spec.id_column, spec.date_column) if c] + list(spec.attributes)
-    keep += [o.column] + ([spec.weight_column] if spec.weight_column else [])
-    keep += list(spec.comments)
-    for col in dict.fromkeys(keep):
-        c = _q(col)
-        codes = spec.missing_codes(col)
-        labels = spec.labels.get(col, {})
-        is_code, cp = _is_code(c, types.get(col, "VARCHAR"), codes)
-        if codes:
-            counts.append(
-                (
-                    col,
-                    f"declared missing code ({', '.join(map(str, codes))})",
-                    "set to missing",
-                    is_code,
-                    cp,
-                )
-            )
-        if labels:
-            listed = {k: v for k, v in labels.items() if k != OTHER}
-            cases = " ".join("WHEN ? THEN ?" for _ in listed)
-            lp: list[Any] = [x for kv in listed.items() for x in kv]
-            # OTHER labels every code not listed: "the rest" of a merge.
-            if OTHER in labels:
-                other, op = "?", [labels[OTHER]]
-            else:
-                other, op = f"{c}::STRING", []
-            mapped = f"CASE trim({c}::STRING) {cases} ELSE {other} END" if listed else other
-            expr = f"CASE WHEN {c} IS NULL OR {is_code} THEN NULL ELSE {mapped} END"
-            params = cp + lp + op
-        elif codes:
-            expr, params = f"CASE WHEN {is_code} THEN NULL ELSE {c} END", cp
-        elif col in spec.comments:
-            # Free text is kept as text, trimmed; a blank answer is no answer.
-            expr, params = f"NULLIF(trim({c}::STRING), '')", []
-        else:
-            expr, params = c, []
-        cap = _text_cap(spec, col, types.get(col, "VARCHAR"), bool(labels))
-        if cap is None:
-            items.append((expr if expr == c else f"{expr} AS {c}", params))
-            continue
-        # substr/length count characters on both engines; a shorter value is unchanged.
-        text = f"({expr})::STRING"
+def _kept_column(spec: JourneySpec, col: str, dtype: str) -> tuple[Item, list[Count]]:
+    """A column kept beside the ratings (id, date, attributes, outcome, weight, comments):
+    declared codes to NULL, value labels applied, comments trimmed, text cut to its cap."""
+    c = _q(col)
+    codes = spec.missing_codes(col)
+    labels = spec.labels.get(col, {})
+    is_code, cp = _is_code(c, dtype, codes)
+    counts: list[Count] = []
+    if codes:
         counts.append(
             (
                 col,
-                f"longer than {cap:,} characters",
-                SHORTENED,
-                f"length({text}) > ?",
-                [*params, cap],
+                f"declared missing code ({', '.join(map(str, codes))})",
+                "set to missing",
+                is_code,
+                cp,
             )
         )
-        items.append((f"substr({text}, 1, ?) AS {c}", [*params, cap]))
-
-    for tp in spec.touchpoint_columns:
-        c, t = _q(tp), types[tp]
-        s = spec.scale_of(tp)  # a 0-10 touchpoint beside 1-5 ones keeps its own range
-        codes = spec.missing_codes(tp)
-        if is_integer_type(t):
-            value = c  # whole numbers: no cast, and no test for fractions
-            is_code, code_params = _in_list(codes, text=False)
-            is_code = f"coalesce({c} IN {is_code}, false)" if code_params else "false"
-        elif is_numeric_type(t):
-            value = f"{c}::DOUBLE"
-            is_code, code_params = _in_list(codes, text=False)
-            is_code = f"coalesce({c} IN {is_code}, false)" if code_params else "false"
+    if labels:
+        listed = {k: v for k, v in labels.items() if k != OTHER}
+        cases = " ".join("WHEN ? THEN ?" for _ in listed)
+        lp: list[Any] = [x for kv in listed.items() for x in kv]
+        # OTHER labels every code not listed: "the rest" of a merge.
+        if OTHER in labels:
+            other, op = "?", [labels[OTHER]]
         else:
-            raw_text = f"trim({c}::STRING)"
-            value = f"TRY_CAST({raw_text} AS DOUBLE)"
-            is_code, code_params = _in_list(codes, text=True)
-            is_code = f"coalesce({raw_text} IN {is_code}, false)" if code_params else "false"
-            counts.append(
-                (
-                    tp,
-                    "text that is not a rating",
-                    "set to missing",
-                    f"{c} IS NOT NULL AND NOT {is_code} AND {value} IS NULL",
-                    list(code_params),
-                )
-            )
-        fraction = "" if is_integer_type(t) else f" OR {value} <> round({value})"
-        bad = f"coalesce({value} < ? OR {value} > ?{fraction}, false)"
-        if codes:
-            counts.append(
-                (
-                    tp,
-                    f"declared missing code ({', '.join(map(str, codes))})",
-                    "set to missing",
-                    is_code,
-                    list(code_params),
-                )
-            )
+            other, op = f"{c}::STRING", []
+        mapped = f"CASE trim({c}::STRING) {cases} ELSE {other} END" if listed else other
+        expr = f"CASE WHEN {c} IS NULL OR {is_code} THEN NULL ELSE {mapped} END"
+        params = cp + lp + op
+    elif codes:
+        expr, params = f"CASE WHEN {is_code} THEN NULL ELSE {c} END", cp
+    elif col in spec.comments:
+        # Free text is kept as text, trimmed; a blank answer is no answer.
+        expr, params = f"NULLIF(trim({c}::STRING), '')", []
+    else:
+        expr, params = c, []
+    cap = _text_cap(spec, col, dtype, bool(labels))
+    if cap is None:
+        return (expr if expr == c else f"{expr} AS {c}", params), counts
+    # substr/length count characters on both engines; a shorter value is unchanged.
+    text = f"({expr})::STRING"
+    counts.append(
+        (
+            col,
+            f"longer than {cap:,} characters",
+            SHORTENED,
+            f"length({text}) > ?",
+            [*params, cap],
+        )
+    )
+    return (f"substr({text}, 1, ?) AS {c}", [*params, cap]), counts
+
+
+def _touchpoint(spec: JourneySpec, tp: str, t: str) -> tuple[Item, list[Count]]:
+    """A rating as TINYINT: NULL for a declared code, text that is no number, a fraction or
+    a value outside the touchpoint's own scale, each counted."""
+    c = _q(tp)
+    s = spec.scale_of(tp)  # a 0-10 touchpoint beside 1-5 ones keeps its own range
+    codes = spec.missing_codes(tp)
+    counts: list[Count] = []
+    if is_integer_type(t):
+        value = c  # whole numbers: no cast, and no test for fractions
+        is_code, code_params = _in_list(codes, text=False)
+        is_code = f"coalesce({c} IN {is_code}, false)" if code_params else "false"
+    elif is_numeric_type(t):
+        value = f"{c}::DOUBLE"
+        is_code, code_params = _in_list(codes, text=False)
+        is_code = f"coalesce({c} IN {is_code}, false)" if code_params else "false"
+    else:
+        raw_text = f"trim({c}::STRING)"
+        value = f"TRY_CAST({raw_text} AS DOUBLE)"
+        is_code, code_params = _in_list(codes, text=True)
+        is_code = f"coalesce({raw_text} IN {is_code}, false)" if code_params else "false"
         counts.append(
             (
                 tp,
-                f"outside the {s.min}-{s.max} scale",
+                "text that is not a rating",
                 "set to missing",
-                f"NOT {is_code} AND {bad}",
-                list(code_params) + [s.min, s.max],
+                f"{c} IS NOT NULL AND NOT {is_code} AND {value} IS NULL",
+                list(code_params),
             )
         )
-        items.append(
+    fraction = "" if is_integer_type(t) else f" OR {value} <> round({value})"
+    bad = f"coalesce({value} < ? OR {value} > ?{fraction}, false)"
+    if codes:
+        counts.append(
             (
-                f"CASE WHEN {is_code} OR {bad} THEN NULL ELSE {value} END::TINYINT AS {c}",
-                list(code_params) + [s.min, s.max],
+                tp,
+                f"declared missing code ({', '.join(map(str, codes))})",
+                "set to missing",
+                is_code,
+                list(code_params),
             )
         )
-    return items, counts
+    counts.append(
+        (
+            tp,
+            f"outside the {s.min}-{s.max} scale",
+            "set to missing",
+            f"NOT {is_code} AND {bad}",
+            list(code_params) + [s.min, s.max],
+        )
+    )
+    item = (
+        f"CASE WHEN {is_code} OR {bad} THEN NULL ELSE {value} END::TINYINT AS {c}",
+        list(code_params) + [s.min, s.max],
+    )
+    return item, counts
 
 
 def _text_cap(spec: JourneySpec, col: str, dtype: str, labelled: bool) -> int | None:
@@ -483,16 +392,61 @@ def plan_select(
     may have one outcome value: a handful of new answers often do."""
     items, counts = _clean(spec, types, row)
     sql, params = _select(items, relation)
-
-    # One pass for every count the report and the checks need. counts[0] is the outcome
-    # rule; items 1-3 are the id, outcome and weight expressions.
-    y, y_params = items[2][0].rsplit(" AS ", 1)[0], items[2][1]
-    ok = f"({counts[0][3]}) IS NOT TRUE"  # same parameters as y
-    w_ok = f"({items[3][0].rsplit(' AS ', 1)[0]}) IS NOT NULL"
-    id_ok = f"({items[1][0].rsplit(' AS ', 1)[0]}) IS NOT NULL"
-    keep = f"({ok} AND {w_ok} AND {id_ok})"
+    kept_rows = _KeptRows.of(items, counts)
     idc = _q(spec.id_column) if spec.id_column else None
     ids = f"nullif(trim({idc}::STRING), '')" if idc else None
+    tallies, (kept, y_lo, y_hi, dup_rows) = _count(run, relation, counts, kept_rows, ids)
+    changes = tuple(
+        Change(col, reason, int(k), action)
+        for (col, reason, action, _, _), k in zip(counts, tallies, strict=True)
+        if k
+    )
+    if dup_rows and ids:  # without an id column, no repeat is counted
+        _refuse_repeated_ids(run, relation, spec, ids, row, dup_rows)
+    _check_usable(spec, int(kept), y_lo, y_hi, batch)
+    o = spec.outcome
+    report = ValidationReport(
+        source_name=source_name,
+        layout=layout,
+        encoding=encoding,
+        rows_read=rows,
+        rows_kept=int(kept),
+        changes=changes,
+        duplicate_ids=0,
+        out_of_scale=sum(c.count for c in changes if c.reason.startswith("outside the")),
+        columns_ignored=tuple(c for c in columns if c not in used_columns(spec)),
+        touchpoints=spec.touchpoint_columns,
+        outcome=f"{o.column} ({o.kind})",
+        notes=tuple(_notes(run, relation, spec, rows, int(kept), changes, kept_rows)),
+    )
+    return CleaningPlan(sql, params, report)
+
+
+@dataclass(frozen=True)
+class _KeptRows:
+    """The SQL of a row's outcome (`y`, with `y_params`) and of the rows the stored layout
+    keeps (`keep`: a usable outcome, weight and id; the same parameters as `y`)."""
+
+    y: str
+    y_params: list[Any]
+    keep: str
+
+    @classmethod
+    def of(cls, items: list[Item], counts: list[Count]) -> _KeptRows:
+        # counts[0] is the outcome rule; items 1-3 are the id, outcome and weight expressions.
+        y, y_params = items[2][0].rsplit(" AS ", 1)[0], items[2][1]
+        ok = f"({counts[0][3]}) IS NOT TRUE"  # same parameters as y
+        w_ok = f"({items[3][0].rsplit(' AS ', 1)[0]}) IS NOT NULL"
+        id_ok = f"({items[1][0].rsplit(' AS ', 1)[0]}) IS NOT NULL"
+        return cls(y, y_params, f"({ok} AND {w_ok} AND {id_ok})")
+
+
+def _count(
+    run: Run, relation: str, counts: list[Count], kept_rows: _KeptRows, ids: str | None
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """One pass for every count the report and the checks need: each rule's tally, then the
+    rows kept, the lowest and highest outcome kept and the rows that repeat an id."""
+    y, keep = kept_rows.y, kept_rows.keep
     stats = [f"count_if({c[3]})" for c in counts]
     stat_params = [p for c in counts for p in c[4]]
     stats += [
@@ -502,25 +456,31 @@ def plan_select(
         # A blank id (spaces) is a missing one, as the stored id reads it: never a repeat.
         f"count({ids}) - count(DISTINCT {ids})" if ids else "0",
     ]
-    stat_params += y_params * 5  # count_if(keep); min(y) FILTER (keep); max(y) FILTER (keep)
+    # count_if(keep); min(y) FILTER (keep); max(y) FILTER (keep)
+    stat_params += kept_rows.y_params * 5
     got = run(f"SELECT {', '.join(stats)} FROM {relation}", stat_params)[0]
-    tallies, (kept, y_lo, y_hi, dup_rows) = got[: len(counts)], got[len(counts) :]
-    changes = tuple(
-        Change(col, reason, int(k), action)
-        for (col, reason, action, _, _), k in zip(counts, tallies, strict=True)
-        if k
+    return tuple(got[: len(counts)]), tuple(got[len(counts) :])
+
+
+def _refuse_repeated_ids(
+    run: Run, relation: str, spec: JourneySpec, ids: str, row: str, dup_rows: int
+) -> None:
+    """A repeated respondent id is refused, with the first few repeated."""
+    dups = run(
+        f"SELECT {ids} FROM {relation} WHERE {ids} IS NOT NULL "
+        f"GROUP BY 1 HAVING count(*) > 1 ORDER BY min({row}) LIMIT 5",
+        [],
     )
-    if dup_rows:
-        dups = run(
-            f"SELECT {ids} FROM {relation} WHERE {ids} IS NOT NULL "
-            f"GROUP BY 1 HAVING count(*) > 1 ORDER BY min({row}) LIMIT 5",
-            [],
-        )
-        ex = ", ".join(str(d[0]) for d in dups)
-        raise CmotError(
-            f"{dup_rows} row(s) repeat a respondent id in {spec.id_column!r} (e.g. {ex}). "
-            "Remove the duplicate rows, or map another id column."
-        )
+    ex = ", ".join(str(d[0]) for d in dups)
+    raise CmotError(
+        f"{dup_rows} row(s) repeat a respondent id in {spec.id_column!r} (e.g. {ex}). "
+        "Remove the duplicate rows, or map another id column."
+    )
+
+
+def _check_usable(spec: JourneySpec, kept: int, y_lo: Any, y_hi: Any, batch: bool) -> None:
+    """Refuse what no analysis could use: no usable row, or (except in a `batch`) one
+    outcome value for every respondent."""
     o = spec.outcome
     if kept == 0:
         raise CmotError(
@@ -537,8 +497,22 @@ def plan_select(
                 else "Pick another outcome column."
             )
         )
+
+
+def _notes(
+    run: Run,
+    relation: str,
+    spec: JourneySpec,
+    rows: int,
+    kept: int,
+    changes: tuple[Change, ...],
+    kept_rows: _KeptRows,
+) -> list[str]:
+    """The report's notes: many respondents dropped, codes kept as answers in the outcome,
+    'not applicable' codes, a binary outcome's positive values, a recommend outcome's NPS."""
+    o = spec.outcome
     notes: list[str] = []
-    dropped = drop_warning(rows, int(kept), changes)
+    dropped = drop_warning(rows, kept, changes)
     if dropped:
         notes.append(dropped)
     kept_codes = kept_in_outcome(spec)
@@ -557,29 +531,16 @@ def plan_select(
     if o.kind == "binary":
         notes.append(f"outcome {o.column!r}: positive = {', '.join(o.positive)}")
     if o.kind == "recommend":
+        y, keep = kept_rows.y, kept_rows.keep
         pro, det = run(
             f"SELECT avg((({y}) >= 9)::INT), avg((({y}) <= 6)::INT) FROM {relation} WHERE {keep}",
-            y_params * 3,
+            kept_rows.y_params * 3,
         )[0]
         notes.append(
             f"NPS {100 * (pro - det):+.0f}: promoters (9-10) {pro:.0%}, "
             f"passives (7-8) {1 - pro - det:.0%}, detractors (0-6) {det:.0%}"
         )
-    report = ValidationReport(
-        source_name=source_name,
-        layout=layout,
-        encoding=encoding,
-        rows_read=rows,
-        rows_kept=int(kept),
-        changes=changes,
-        duplicate_ids=0,
-        out_of_scale=sum(c.count for c in changes if c.reason.startswith("outside the")),
-        columns_ignored=tuple(c for c in columns if c not in used_columns(spec)),
-        touchpoints=spec.touchpoint_columns,
-        outcome=f"{o.column} ({o.kind})",
-        notes=tuple(notes),
-    )
-    return CleaningPlan(sql, params, report)
+    return notes
 
 
 def outcome_missing(spec: JourneySpec) -> tuple[Code, ...]:
@@ -618,27 +579,8 @@ def _in_range(spec: JourneySpec, code: Code) -> bool:
     )
 
 
-# A choice (outcome, its range, the codes, the weight) that drops more than this share of
-# the respondents is said before saving and in the validation report (issue 23).
-DROP_WARN_SHARE = 0.10
-
-
-def drop_warning(rows_read: int, rows_kept: int, changes: Sequence[Change]) -> str:
-    """'121 of 1,033 respondents (12%) are dropped: ...' when over DROP_WARN_SHARE, else ''."""
-    dropped = rows_read - rows_kept
-    if rows_read <= 0 or dropped <= DROP_WARN_SHARE * rows_read:
-        return ""
-    why = "; ".join(
-        f"{c.column}: {c.count:,} {c.reason}" for c in changes if c.action == "row dropped"
-    )
-    return (
-        f"{dropped:,} of {rows_read:,} respondents ({dropped / rows_read:.0%}) are dropped"
-        + (f" ({why})" if why else "")
-        + ": check the outcome, its range, the codes declared missing and the weight"
-    )
-
-
 def used_columns(spec: JourneySpec) -> set[str]:
+    """The columns the spec gives a role; the file's others are ignored (and said so)."""
     used = set(spec.touchpoint_columns) | set(spec.attributes) | {spec.outcome.column}
     used |= set(spec.comments)
     return used | {c for c in (spec.id_column, spec.weight_column, spec.date_column) if c}

@@ -19,18 +19,17 @@ import pyarrow as pa
 from cmot.ingest.candidates import needs_outcome, with_outcome_hint
 from cmot.ingest.clean import (
     CleaningPlan,
-    ValidationReport,
-    check_columns,
     plan_cleaning,
     shorten_labels,
 )
-from cmot.ingest.column_profiles import ColumnProfile, profile_columns, value_counts
-from cmot.ingest.detect import Detection, detect
+from cmot.ingest.detect import ColumnProfile, Detection, detect, profile_columns, value_counts
 from cmot.ingest.formats import metadata_role
 from cmot.ingest.limits import max_columns, max_rows
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.patterns import said
 from cmot.ingest.read import RawFile, max_upload_bytes, open_raw
+from cmot.ingest.storable import check_columns
+from cmot.ingest.validation import ValidationReport
 from cmot.spec import (
     JourneySpec,
     validate_spec,

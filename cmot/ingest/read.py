@@ -1,4 +1,5 @@
-"""Reading a survey file into a raw table: size and row caps, encoding, CSV dialect, long layout."""
+"""Reading a survey file into a raw table: size and row caps, encoding, CSV dialect; a long
+layout pivoted to wide (`cmot.ingest.long_layout`)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from typing import Any
 import duckdb
 
 from cmot.errors import CmotError
-from cmot.ingest import formats
-from cmot.ingest.column_words import ID_WORDS
+from cmot.ingest import excel_spss, formats
 from cmot.ingest.limits import ENV_MAX_ROWS, check_column_count, check_rows, header_fields, max_rows
+from cmot.ingest.long_layout import guess_layout, pivot_long
 from cmot.ingest.options import IngestOptions
 from cmot.names import quote_ident
 from cmot.spec import (
@@ -215,151 +216,6 @@ def _finish_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     return stripped
 
 
-# ---- long layout --------------------------------------------------------------------
-
-
-_LONG_TP = r"touchpoint|item|question|attribute_name|aspect|^attribute$|^variable$"
-_LONG_SCORE = r"score|rating|value|answer"
-_LONG_STAGE = r"^stage$|phase|step"
-
-
-def _long_columns(columns: list[str]) -> tuple[str, str, str | None] | None:
-    def find(pattern: str) -> str | None:
-        hits = [c for c in columns if re.search(pattern, c.lower())]
-        return hits[0] if hits else None
-
-    tp, score = find(_LONG_TP), find(_LONG_SCORE)
-    if tp and score and tp != score:
-        return tp, score, find(_LONG_STAGE)
-    return None
-
-
-def _pivot_long(
-    con: duckdb.DuckDBPyConnection,
-    columns: list[str],
-    opts: IngestOptions,
-) -> tuple[list[str], list[Stage]]:
-    found = _long_columns(columns)
-    if found is None:
-        raise CmotError(
-            "A long file needs a touchpoint column (named e.g. 'touchpoint' or 'item') and a "
-            "score column (e.g. 'score' or 'rating'). Rename them or use the wide layout."
-        )
-    tp, score, stage = found
-    rest = [c for c in columns if c not in (tp, score, stage)]
-    id_col = next((c for c in rest if re.search(ID_WORDS, c.lower())), None)
-    if opts.spec and opts.spec.id_column in rest:
-        id_col = opts.spec.id_column
-    if id_col is None:
-        raise CmotError(
-            "A long file needs a respondent column (named e.g. 'respondent' or 'id') "
-            "that links each respondent's rows."
-        )
-    stage_expr = f"any_value({_q(stage)})::VARCHAR" if stage else "NULL"
-    order = con.execute(
-        f"SELECT {_q(tp)}::VARCHAR, {stage_expr} FROM raw GROUP BY 1 ORDER BY min(rowid)"
-    ).fetchall()
-    names = [r[0] for r in order]
-    # One column per touchpoint after the pivot: the cap holds for the wide table too.
-    check_column_count(
-        len(rest) + len(names), opts.max_columns, "Pivoted to one column per touchpoint, the file"
-    )
-    clash = sorted(set(names) & set(rest))
-    if clash:
-        raise CmotError(f"Touchpoint names clash with other columns: {clash}. Rename them.")
-    stages: list[Stage] = []
-    if stage:
-        by_stage: dict[str, list[str]] = {}
-        for name, st in order:
-            by_stage.setdefault(st or "Journey", []).append(name)
-        stages = [Stage(s, tuple(t)) for s, t in by_stage.items()]
-    others = [c for c in rest if c != id_col]  # none in a file of id, touchpoint and score
-    varying: list[tuple[Any, ...]] = []
-    if others:
-        varying = con.execute(
-            "SELECT "
-            + ", ".join(f"count(DISTINCT {_q(c)})" for c in others)
-            + f" FROM raw GROUP BY {_q(id_col)} HAVING "
-            + " OR ".join(f"count(DISTINCT {_q(c)}) > 1" for c in others)
-            + " LIMIT 1"
-        ).fetchall()
-    if varying:
-        raise CmotError(
-            "In the long file, a respondent's other columns (outcome, attributes) change from "
-            "row to row; they must be the same on each of a respondent's rows."
-        )
-    dup = con.execute(
-        f"SELECT {_q(id_col)}::VARCHAR, {_q(tp)}::VARCHAR FROM raw "
-        f"GROUP BY ALL HAVING count(*) > 1 LIMIT 3"
-    ).fetchall()
-    if dup:
-        ex = ", ".join(f"{a}/{b}" for a, b in dup)
-        raise CmotError(f"Respondents rate the same touchpoint twice (e.g. {ex}); keep one row.")
-    pivots = ", ".join(
-        f"max({_q(score)}) FILTER (WHERE {_q(tp)}::VARCHAR = ?) AS {_q(n)}" for n in names
-    )
-    keep = ", ".join(f"any_value({_q(c)}) AS {_q(c)}" for c in rest if c != id_col)
-    keep = (keep + ", ") if keep else ""
-    con.execute(
-        f"CREATE TEMP TABLE wide AS SELECT {_q(id_col)}, {keep}{pivots} FROM raw "
-        f"GROUP BY {_q(id_col)} ORDER BY min(rowid)",
-        names,
-    )
-    con.execute("DROP TABLE raw")
-    con.execute("ALTER TABLE wide RENAME TO raw")
-    cols_after = [r[0] for r in con.execute("DESCRIBE raw").fetchall()]
-    # Keep the wide file's column order: the respondent columns as they came, ratings after.
-    ordered = [c for c in columns if c in rest] + names
-    if cols_after != ordered:
-        con.execute(
-            "CREATE TEMP TABLE wide AS SELECT "
-            + ", ".join(_q(c) for c in ordered)
-            + " FROM raw ORDER BY rowid"
-        )
-        con.execute("DROP TABLE raw")
-        con.execute("ALTER TABLE wide RENAME TO raw")
-    return ordered, stages
-
-
-def guess_layout(con: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[str, str]:
-    """The layout ("long" or "wide") and its evidence in words. Long needs all of: a
-    column named like a touchpoint whose text repeats, one named like a score, and a
-    respondent id column whose values repeat (several rows per respondent). Names alone
-    decide nothing: a wide export of hundreds of columns has an "item..." text and a
-    "...rating" beside unique ids (issue 23: read as long, two columns vanished into a
-    pivot)."""
-    found = _long_columns(columns)
-    if found is None:
-        return "wide", (
-            "wide: no pair of columns named like a long file's touchpoint and score "
-            "(e.g. 'touchpoint' and 'score')"
-        )
-    tp, score, _ = found
-    row = con.execute(
-        f"SELECT typeof(any_value({_q(tp)})), count(DISTINCT {_q(tp)}), count(*) FROM raw"
-    ).fetchall()[0]
-    kind, names, rows = str(row[0]), int(row[1]), int(row[2])
-    if kind != "VARCHAR" or names >= rows:
-        return "wide", f"wide: {tp!r} holds no repeated touchpoint names"
-    ids = [c for c in columns if c not in (tp, score) and re.search(ID_WORDS, c.lower())]
-    if not ids:
-        return "wide", (
-            f"wide: {tp!r} and {score!r} are named like a long file's, but no respondent id "
-            "column links one respondent's rows"
-        )
-    id_col = ids[0]
-    people = int(con.execute(f"SELECT count(DISTINCT {_q(id_col)}) FROM raw").fetchall()[0][0])
-    if people >= rows:
-        return "wide", (
-            f"wide: one row per respondent ({id_col!r} differs in each of the {rows:,} rows)"
-        )
-    return "long", (
-        f"long: {rows:,} rows for {people:,} respondents ({id_col!r}), "
-        f"{rows / max(people, 1):.0f} rows per respondent; {tp!r} names {names:,} "
-        f"touchpoints and {score!r} holds the answers"
-    )
-
-
 @dataclass(frozen=True)
 class RawFile:
     con: duckdb.DuckDBPyConnection
@@ -503,21 +359,93 @@ def _read_binary(
     con: duckdb.DuckDBPyConnection, path: Path, kind: str, opts: IngestOptions
 ) -> _Loaded:
     if kind == "spss":
-        declared, width = formats.sav_shape(path)
+        declared, width = excel_spss.sav_shape(path)
         check_column_count(width, opts.max_columns)  # from the metadata, before the data
         if declared is not None:
             _check_row_count(declared, opts.max_rows)  # before the data is read
-        sav = formats.read_sav(path)
+        sav = excel_spss.read_sav(path)
         _check_row_count(sav.rows, opts.max_rows)
         columns = _load_arrow(con, sav.table)
         return _Loaded(
             columns, sav.encoding, "spss", sav.labels, sav.value_labels, sav.declared_missing
         )
-    book = formats.read_excel(path, opts.sheet, opts.max_columns)
+    book = excel_spss.read_excel(path, opts.sheet, opts.max_columns)
     _check_row_count(book.table.num_rows, opts.max_rows)
     columns = _load_arrow(con, book.table)
     fmt = "excel" if book.format in ("excel", "csv") else book.format
     return _Loaded(columns, "utf-8", fmt, book.labels, sheets=book.sheets, sheet=book.sheet)
+
+
+def _check_text(path: Path, head: bytes, opts: IngestOptions) -> tuple[str, str]:
+    """A text file's sha256 and encoding, its caps checked before it is parsed: the columns
+    on the header line, the rows on the bytes."""
+    # $CMOT_MAX_COLUMNS on the header line, before the file is scanned or parsed.
+    first = head.split(b"\n", 1)[0].decode("latin-1")
+    delim = opts.delimiter or formats.guess_delimiter(first)
+    check_column_count(header_fields(head, delim), opts.max_columns)
+    sha, encoding, lines = _scan_file(path)
+    if lines - 1 > (max_rows() if opts.max_rows is None else opts.max_rows):
+        # More lines than the cap: count records, since quoted fields hold line breaks.
+        check_rows(path, opts.max_rows)  # $CMOT_MAX_ROWS, on the bytes before parsing
+    return sha, encoding
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection,
+    stack: ExitStack,
+    path: Path,
+    kind: str,
+    head: bytes,
+    encoding: str,
+    opts: IngestOptions,
+) -> tuple[_Loaded, Path]:
+    """The file loaded into `raw` by its kind's reader, and the path that was read (a UTF-8
+    copy of a Windows export, kept open on `stack`)."""
+    windows = _windows_encoding(path) if kind == "text" and encoding == "latin-1" else None
+    if windows is not None:
+        # Read a UTF-8 copy; the report still names the file's own encoding.
+        path = stack.enter_context(_utf8_copy(path, windows))
+        loaded = _read_text(con, path, _read_head(path), "utf-8", opts)
+        return replace(loaded, encoding=windows), path
+    if kind == "text":
+        return _read_text(con, path, head, encoding, opts), path
+    return _read_binary(con, path, kind, opts), path
+
+
+def _check_some_data(loaded: _Loaded, rows: int, kind: str, path: Path, encoding: str) -> None:
+    """Refuse a file of one column (a delimiter not recognised, a sheet of notes) or of no
+    data rows, saying why."""
+    if len(loaded.columns) < 2:
+        if kind == "text":
+            raise _explain_single_column(path, encoding)
+        where = f" on sheet {loaded.sheet!r}" if loaded.sheet else ""
+        pick = (
+            f" Pick the sheet that holds the responses: {', '.join(loaded.sheets)}."
+            if len(loaded.sheets) > 1
+            else ""
+        )
+        raise CmotError(
+            f"Only one column was found{where}. Survey responses need one column per "
+            f"question.{pick}"
+        )
+    if rows == 0:
+        raise CmotError("The file has a header but no data rows. Export the responses too.")
+
+
+def _layout(
+    con: duckdb.DuckDBPyConnection, columns: list[str], opts: IngestOptions
+) -> tuple[str, str, list[str], list[Stage]]:
+    """The layout, why, and `raw`'s columns and stages once wide (a long file pivoted)."""
+    if opts.layout:
+        layout, layout_reason = opts.layout, f"{opts.layout}: set by you"
+    else:
+        layout, layout_reason = guess_layout(con, columns)
+    stages: list[Stage] = []
+    if layout == "long":
+        columns, stages = pivot_long(con, columns, opts)
+    elif layout != "wide":
+        raise CmotError(f"Unknown layout {layout!r}: use 'wide' or 'long'.")
+    return layout, layout_reason, columns, stages
 
 
 @contextmanager
@@ -549,59 +477,21 @@ def open_raw(
             original_sha = _hash_file(path)
             path = stack.enter_context(_utf8_copy(path))
             head, kind = _read_head(path), "text"
+        encoding = ""  # a text file's, from its bytes; a binary file's reader says its own
         if kind == "text":
-            # $CMOT_MAX_COLUMNS on the header line, before the file is scanned or parsed.
-            first = head.split(b"\n", 1)[0].decode("latin-1")
-            delim = opts.delimiter or formats.guess_delimiter(first)
-            check_column_count(header_fields(head, delim), opts.max_columns)
-            sha, encoding, lines = _scan_file(path)
+            sha, encoding = _check_text(path, head, opts)
             sha = original_sha or sha
-            if lines - 1 > (max_rows() if opts.max_rows is None else opts.max_rows):
-                # More lines than the cap: count records, since quoted fields hold line breaks.
-                check_rows(path, opts.max_rows)  # $CMOT_MAX_ROWS, on the bytes before parsing
         else:
             sha = _hash_file(path)
         if con is None:
             con = duckdb.connect()
         try:
-            windows = _windows_encoding(path) if kind == "text" and encoding == "latin-1" else None
-            if windows is not None:
-                # Read a UTF-8 copy; the report still names the file's own encoding.
-                path = stack.enter_context(_utf8_copy(path, windows))
-                loaded = replace(
-                    _read_text(con, path, _read_head(path), "utf-8", opts), encoding=windows
-                )
-            elif kind == "text":
-                loaded = _read_text(con, path, head, encoding, opts)
-            else:
-                loaded = _read_binary(con, path, kind, opts)
-            columns = loaded.columns
+            loaded, path = _load(con, stack, path, kind, head, encoding, opts)
             rows = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
-            if len(columns) < 2:
-                if kind == "text":
-                    raise _explain_single_column(path, encoding)
-                where = f" on sheet {loaded.sheet!r}" if loaded.sheet else ""
-                pick = (
-                    f" Pick the sheet that holds the responses: {', '.join(loaded.sheets)}."
-                    if len(loaded.sheets) > 1
-                    else ""
-                )
-                raise CmotError(
-                    f"Only one column was found{where}. Survey responses need one column per "
-                    f"question.{pick}"
-                )
-            if rows == 0:
-                raise CmotError("The file has a header but no data rows. Export the responses too.")
-            if opts.layout:
-                layout, layout_reason = opts.layout, f"{opts.layout}: set by you"
-            else:
-                layout, layout_reason = guess_layout(con, columns)
-            stages: list[Stage] = []
+            _check_some_data(loaded, rows, kind, path, encoding)
+            layout, layout_reason, columns, stages = _layout(con, loaded.columns, opts)
             if layout == "long":
-                columns, stages = _pivot_long(con, columns, opts)
                 rows = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
-            elif layout != "wide":
-                raise CmotError(f"Unknown layout {layout!r}: use 'wide' or 'long'.")
             kept = set(columns)
             yield RawFile(
                 con,

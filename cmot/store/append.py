@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from cmot.errors import CmotError
-from cmot.ingest.clean import CleaningPlan, ValidationReport
+from cmot.ingest.clean import CleaningPlan
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.pipeline import prepare
 from cmot.ingest.read import RawFile
+from cmot.ingest.validation import ValidationReport
 from cmot.names import ID_COL, ROW_COL, quote_ident, quote_literal
 from cmot.store.datasets import DatasetInfo, Store
 

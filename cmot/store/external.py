@@ -36,13 +36,15 @@ import pyarrow as pa
 from cmot.engine.engines import EngineName, SparkEngine, spark_session
 from cmot.errors import CmotError, engine_message
 from cmot.ingest.candidates import needs_outcome, with_outcome_hint
-from cmot.ingest.clean import ValidationReport, check_columns, cleaning_select, plan_select
+from cmot.ingest.clean import cleaning_select, plan_select
 from cmot.ingest.detect import Detection
 from cmot.ingest.limits import check_column_count
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.patterns import said
 from cmot.ingest.pipeline import detection_of  # a file's detection, run here on the sample
 from cmot.ingest.read import RawFile
+from cmot.ingest.storable import check_columns
+from cmot.ingest.validation import ValidationReport
 from cmot.names import quote_ident, quote_literal
 from cmot.spec import JourneySpec, validate_spec
 from cmot.store.datasets import DatasetInfo, ExternalSource, Store

@@ -10,12 +10,10 @@ from pathlib import Path
 import duckdb
 
 from cmot.errors import CmotError
-from cmot.ingest.clean import (
-    ValidationReport,
-)
 from cmot.ingest.detect import Detection
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.pipeline import prepare, read_csv
+from cmot.ingest.validation import ValidationReport
 from cmot.names import quote_ident
 from cmot.spec import (
     JourneySpec,

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cmot.errors import CmotError
-from cmot.ingest import formats
+from cmot.ingest import excel_spss, formats
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.pipeline import Prepared, detect_roles, read_csv
 from cmot.ingest.read import open_raw
@@ -611,11 +611,11 @@ def test_binary_files_that_are_no_survey_get_a_clear_error(tmp_path: Path) -> No
 
 
 def test_typed_columns_follow_the_csv_reader() -> None:
-    assert formats.typed_column([1.0, None, 3.0]).type == pa.int64()
-    assert formats.typed_column([1.5, 2]).type == pa.float64()
-    assert formats.typed_column(["1", " 2", ""]).to_pylist() == [1, 2, None]
-    assert formats.typed_column([5, "Blank"]).to_pylist() == ["5", "Blank"]
-    assert formats.typed_column([True, False]).to_pylist() == ["TRUE", "FALSE"]
+    assert excel_spss.typed_column([1.0, None, 3.0]).type == pa.int64()
+    assert excel_spss.typed_column([1.5, 2]).type == pa.float64()
+    assert excel_spss.typed_column(["1", " 2", ""]).to_pylist() == [1, 2, None]
+    assert excel_spss.typed_column([5, "Blank"]).to_pylist() == ["5", "Blank"]
+    assert excel_spss.typed_column([True, False]).to_pylist() == ["TRUE", "FALSE"]
 
 
 def test_surveymonkey_names_are_unique_and_readable() -> None:

@@ -178,7 +178,7 @@ def test_xlsx_over_the_column_cap_is_refused_before_its_cells_are_read(
 ) -> None:
     from openpyxl import Workbook
 
-    import cmot.ingest.formats as formats_mod
+    import cmot.ingest.excel_spss as excel_spss_mod
 
     wb = Workbook()
     ws = wb.active
@@ -189,9 +189,9 @@ def test_xlsx_over_the_column_cap_is_refused_before_its_cells_are_read(
     wb.save(path)
     assert len(detect_roles(path, IngestOptions(max_columns=12)).columns) == 12
     read: list[str] = []
-    real = formats_mod.table_from_columns
+    real = excel_spss_mod.table_from_columns
     monkeypatch.setattr(
-        formats_mod, "table_from_columns", lambda *a, **k: read.append("x") or real(*a, **k)
+        excel_spss_mod, "table_from_columns", lambda *a, **k: read.append("x") or real(*a, **k)
     )
     with pytest.raises(CmotError, match=r"12 columns.*CMOT_MAX_COLUMNS"):
         detect_roles(path, IngestOptions(max_columns=11))
@@ -204,15 +204,17 @@ def test_sav_over_the_column_cap_is_refused_from_its_metadata(
     import pandas as pd
     import pyreadstat
 
-    import cmot.ingest.formats as formats_mod
+    import cmot.ingest.excel_spss as excel_spss_mod
 
     frame = pd.DataFrame({f"q{i}": [float((r + i) % 5 + 1) for r in range(30)] for i in range(12)})
     path = tmp_path / "wide.sav"
     pyreadstat.write_sav(frame, str(path))
     assert len(detect_roles(path, IngestOptions(max_columns=12)).columns) == 12
     read: list[str] = []
-    real = formats_mod.read_sav
-    monkeypatch.setattr(formats_mod, "read_sav", lambda *a, **k: read.append("x") or real(*a, **k))
+    real = excel_spss_mod.read_sav
+    monkeypatch.setattr(
+        excel_spss_mod, "read_sav", lambda *a, **k: read.append("x") or real(*a, **k)
+    )
     with pytest.raises(CmotError, match=r"12 columns.*CMOT_MAX_COLUMNS"):
         detect_roles(path, IngestOptions(max_columns=11))
     assert read == []

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from cmot.errors import CmotError
-from cmot.ingest.clean import check_storable
 from cmot.ingest.pipeline import detect_roles
+from cmot.ingest.storable import check_storable
 from cmot.spec import Scale, Touchpoint
 from cmot.store.demo import demo_spec
 

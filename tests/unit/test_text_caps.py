@@ -10,9 +10,9 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from cmot.ingest.clean import SHORTENED
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.pipeline import read_csv
+from cmot.ingest.validation import SHORTENED
 from cmot.present import report
 from cmot.results.compare import compare_segments, find_flips
 from cmot.results.moments import MomentsResult, find_moments
