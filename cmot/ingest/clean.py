@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cmot.errors import CmotError
-from cmot.ingest.detect import is_integer_type, is_numeric_type
+from cmot.ingest.column_profiles import is_integer_type, is_numeric_type
 from cmot.ingest.read import RawFile
 from cmot.ingest.validation import SHORTENED, Change, ValidationReport, drop_warning
 from cmot.names import ID_COL, ROW_COL, W_COL, Y_COL, quote_ident

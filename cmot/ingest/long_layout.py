@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 
 from cmot.errors import CmotError
-from cmot.ingest.detect import ID_WORDS
+from cmot.ingest.column_words import ID_WORDS
 from cmot.ingest.limits import check_column_count
 from cmot.ingest.options import IngestOptions
 from cmot.names import quote_ident

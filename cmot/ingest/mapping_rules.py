@@ -16,7 +16,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cmot.errors import CmotError
-from cmot.ingest.detect import ROLES, CodeProposal, Detection
+from cmot.ingest.detect import Detection
+from cmot.ingest.guesses import ROLES
+from cmot.ingest.missing_codes import CodeProposal
 from cmot.ingest.options import IngestOptions, parse_codes
 from cmot.ingest.patterns import match_columns, match_text
 from cmot.ingest.validation import ValidationReport

@@ -22,7 +22,8 @@ from cmot.ingest.clean import (
     plan_cleaning,
     shorten_labels,
 )
-from cmot.ingest.detect import ColumnProfile, Detection, detect, profile_columns, value_counts
+from cmot.ingest.column_profiles import ColumnProfile, profile_columns, value_counts
+from cmot.ingest.detect import Detection, detect
 from cmot.ingest.formats import metadata_role
 from cmot.ingest.limits import max_columns, max_rows
 from cmot.ingest.options import IngestOptions
