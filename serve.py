@@ -5,6 +5,7 @@ the login gate) runs; `cmot.ui.hosting` decides what it accepts. AppTest and `st
 app.py` still run the bare app, as on a laptop.
 """
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +14,10 @@ import streamlit as st
 
 from cmot.ui.hosting import middleware
 from cmot.ui.state import leave_pages_folder_mode
+
+# Before the app's first run, so every session of this server saves through the worker; an
+# environment that says otherwise ("0") wins.
+os.environ.setdefault("CMOT_SAVE_WORKER", "1")
 
 
 @asynccontextmanager

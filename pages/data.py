@@ -3,8 +3,6 @@
 import streamlit as st
 
 from cmot.errors import CmotError
-from cmot.store.intake import ingest
-from cmot.text import escape_markdown
 from cmot.ui.append import append_form
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.datasets import manage_datasets
@@ -14,7 +12,8 @@ from cmot.ui.hosting import upload_limit_mb
 from cmot.ui.links import link_datasets
 from cmot.ui.mapping import UPLOAD_TYPES, MappingResult, mapping_step, no_file
 from cmot.ui.register import register_form
-from cmot.ui.state import get_store, require_app_frame, show_dataset
+from cmot.ui.saving import save_progress, save_running, save_upload
+from cmot.ui.state import get_store, require_app_frame
 
 require_app_frame()
 
@@ -45,26 +44,13 @@ else:
     except CmotError as e:  # the file itself cannot be read: nothing to map
         show_error(e)
 ready = result is not None and result.spec is not None
-saving = st.button("Save dataset", key="upload_save", disabled=not ready, type="primary")
+saving = st.button(
+    "Save dataset", key="upload_save", disabled=not ready or save_running(), type="primary"
+)
 if saving and upload is not None and result is not None and require_analyst("save datasets"):
-    try:
-        with st.spinner("Reading, validating and saving the file…"):
-            info, report = ingest(
-                store,
-                upload.getvalue(),
-                name.strip() or upload.name.rsplit(".", 1)[0],
-                result.options,
-                source_name=upload.name,
-            )
-    except CmotError as e:
-        show_error(e)
-    else:
-        st.session_state["saved"] = (
-            f"Saved {escape_markdown(repr(info.name))} version {info.version}: "
-            f"{info.rows_kept:,} respondents.",
-            report.to_text(),
-        )
-        show_dataset(info.name)  # reruns, so the sidebar lists and selects the new dataset
+    given = name.strip() or upload.name.rsplit(".", 1)[0]
+    save_upload(store, upload.getvalue(), given, result.options, source_name=upload.name)
+save_progress()
 if saved := st.session_state.get("saved"):
     st.success(saved[0])
     st.code(saved[1], language=None)
