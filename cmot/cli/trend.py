@@ -22,7 +22,9 @@ from cmot.errors import CmotError
 from cmot.ingest.options import IngestOptions
 from cmot.names import DERIVED_COLUMNS, quote_ident
 from cmot.present.exports import to_csv
-from cmot.results.trend import Family, TrendResult, compare_waves, compute_trend, fix_check
+from cmot.results.trend import TrendResult, compute_trend
+from cmot.results.trend_changes import Family, compare_waves
+from cmot.results.trend_fixes import fix_check
 from cmot.settings import POOLING_WORDS, Settings
 from cmot.spec import JourneySpec
 from cmot.store.datasets import Store

@@ -88,8 +88,8 @@ def report_title(outcome: str, segments: Sequence[str]) -> str:
 @dataclass(frozen=True)
 class TrendSection:
     """The report's trend section: the changes between two waves of the compared segments,
-    one sentence each (cmot.results.trend.compare_waves), and the fix verdicts
-    (cmot.results.trend.fix_check)."""
+    one sentence each (cmot.results.trend_changes.compare_waves), and the fix verdicts
+    (cmot.results.trend_fixes.fix_check)."""
 
     waves: str  # e.g. "Wave, 2026 → 2027"
     changes: tuple[str, ...]

@@ -231,7 +231,7 @@ def _share_change(v: float) -> str:
 
 
 def change_rows(changes: pd.DataFrame, unit: str, alpha: float = 0.05) -> pd.DataFrame:
-    """trend.compare_waves' rows for the Trends page (CHANGE_HELP): each change later −
+    """trend_changes.compare_waves' rows for the Trends page (CHANGE_HELP): each change later −
     earlier in the outcome's unit with its 95% interval, share changes in percentage
     points, "clear" when its Benjamini-Hochberg q (p_adj) is below α, else "could be
     chance"; '–' where a measure was not estimated."""
@@ -274,7 +274,7 @@ FIX_HELP = {
 
 
 def fix_rows(fixes: pd.DataFrame, unit: str) -> pd.DataFrame:
-    """trend.fix_check's rows for "Did the fix work" (FIX_HELP): the risk then and now by
+    """trend_fixes.fix_check's rows for "Did the fix work" (FIX_HELP): the risk then and now by
     stake_text, the change with its 95% interval, the verdict."""
     f = fixes
 

@@ -1,10 +1,11 @@
-"""Moments over time: per-wave results, changes between waves, class migrations, and "did the
-fix work".
+"""Moments over time, wave by wave: each wave's results and the tidy per-wave table
+(`compute_trend` -> `TrendResult`).
 
 Each wave is analysed on its own by the engine (cmot.engine.sums.compute_stats and
 cmot.results.moments.classify_moments on that wave's rows), so a wave's numbers are exactly those of
 a single-wave analysis of its rows. This module adds the standard errors of the box shares
-and of the risk at stake (one extra GROUP BY per wave), and the comparisons between waves.
+and of the risk at stake (one extra GROUP BY per wave); the changes between waves are
+cmot.results.trend_changes, did the fix work cmot.results.trend_fixes.
 Formulas and guardrails: docs/METHODS.md, "Waves and trends".
 """
 
@@ -13,8 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -24,10 +23,7 @@ from cmot.engine.stats import SufficientStats
 from cmot.engine.sums import Engine, compute_stats
 from cmot.errors import CmotError
 from cmot.names import W_COL, Y_COL, quote_ident
-from cmot.results.compare import adjust_bh
 from cmot.results.moments import ALL, MomentsResult, analyse_stats
-from cmot.results.summary import amount
-from cmot.results.ztest import z_test
 from cmot.settings import Settings
 from cmot.spec import JourneySpec
 from cmot.waves.sources import Wave, WaveSource
@@ -76,13 +72,8 @@ TREND_COLUMNS = [
     "insufficient",
     "reason",
 ]
-MEASURES = ("penalty", "reward", "bottom_box", "top_box")
-MOMENT_CLASSES = ("vulnerability", "opportunity", "hybrid")
-VERDICTS = ("removed", "reduced", "unchanged", "worse", "cannot tell")
 NO_RESPONDENTS = "no respondents in this wave"
 NO_OUTCOME = "no respondent in this wave has an outcome"
-# Benjamini-Hochberg families: each (segment, wave pair), or every row of the comparison.
-Family = Literal["segment", "all"]
 
 
 @dataclass(frozen=True)
@@ -106,9 +97,6 @@ class TrendResult:
     unit: str
     segmentation: tuple[str, ...]
     notes: tuple[str, ...] = ()
-
-
-_Z = NormalDist().inv_cdf
 
 
 def compute_trend(
@@ -334,327 +322,3 @@ def _fill_segments(
     srank = {s: k for k, s in enumerate(segs)}
     order = np.lexsort((segments.segment.map(srank).to_numpy(), segments.wave.map(rank).to_numpy()))
     return segments.iloc[order][cols].reset_index(drop=True)
-
-
-# ---- changes between waves ------------------------------------------------------------------
-
-
-def wave_pairs(
-    trend: TrendResult, pairs: Sequence[tuple[str, str]] | None = None
-) -> list[tuple[str, str]]:
-    """Consecutive waves by default; chosen pairs are checked against the waves."""
-    if pairs is None:
-        return list(zip(trend.waves[:-1], trend.waves[1:], strict=True))
-    for a, b in pairs:
-        for w in (a, b):
-            if w not in trend.waves:
-                raise CmotError(f"No wave {w!r}; waves: {', '.join(trend.waves)}.")
-        if a == b:
-            raise CmotError(f"Compare two different waves, not {a!r} with itself.")
-    return list(pairs)
-
-
-def migration(from_class: str, to_class: str, from_adequate: bool, to_adequate: bool) -> str:
-    """How a touchpoint's class moved between two waves, in words ("" when it did not).
-
-    "vulnerability -> adequate (maintain)" when a vulnerability's bottom box fell below the
-    adequate share; "new moment (opportunity)" / "lost moment (was vulnerability)" when it
-    became or stopped being a moment of truth; "not comparable" when either wave has too
-    little data; otherwise "opportunity -> hybrid" and the like.
-    """
-    if "insufficient" in (from_class, to_class):
-        return "" if from_class == to_class else "not comparable"
-    was, now = from_class in MOMENT_CLASSES, to_class in MOMENT_CLASSES
-    if was and not now:
-        return f"lost moment (was {from_class})"
-    if now and not was:
-        return f"new moment ({to_class})"
-    if from_class == to_class == "vulnerability" and from_adequate != to_adequate:
-        return (
-            "vulnerability -> adequate (maintain)"
-            if to_adequate
-            else "adequate -> vulnerability (fix)"
-        )
-    if from_class == to_class:
-        return ""
-    return f"{from_class} -> {to_class}"
-
-
-CHANGE_COLUMNS = [
-    "segment",
-    "stage",
-    "touchpoint",
-    "column",
-    "from_wave",
-    "to_wave",
-    "from_class",
-    "to_class",
-    "migration",
-    *[
-        f"{part}"
-        for m in MEASURES
-        for part in (
-            f"{m}_from",
-            f"{m}_to",
-            f"d_{m}",
-            f"d_{m}_se",
-            f"d_{m}_lo",
-            f"d_{m}_hi",
-            f"d_{m}_p",
-            f"d_{m}_q",
-        )
-    ],
-    "p_adj",
-    "significant",
-    "reason",
-    "sentence",
-]
-
-
-def compare_waves(
-    trend: TrendResult,
-    pairs: Sequence[tuple[str, str]] | None = None,
-    family: Family = "all",
-) -> pd.DataFrame:
-    """Changes of penalty, reward and the bottom/top-box shares between two waves.
-
-    One row per segment x touchpoint x pair (CHANGE_COLUMNS). d = later - earlier, SE
-    sqrt(se1² + se2²) (independent samples), 95% interval, two-sided z-test p;
-    Benjamini-Hochberg q across the touchpoints and the four measures of each (segment,
-    pair) (family "segment"), or of every row at once (family "all": any change anywhere
-    in the report is then FDR-controlled); p_adj is the row's smallest q and `significant`
-    p_adj < alpha. Penalty and reward
-    are untested when either wave's touchpoint is insufficient (reason says which wave);
-    shares are tested whenever both waves have raters.
-    """
-    t = trend.trend
-    alpha = trend.settings.alpha
-    z_crit = _Z(1 - alpha / 2)
-    frames = []
-    for a, b in wave_pairs(trend, pairs):
-        ta = t[t.wave == a].reset_index(drop=True)
-        tb = t[t.wave == b].reset_index(drop=True)
-        out = ta[["segment", "stage", "touchpoint", "column"]].copy()
-        out["from_wave"], out["to_wave"] = a, b
-        out["from_class"], out["to_class"] = ta["class"], tb["class"]
-        out["migration"] = [
-            migration(fc, tc, bool(fa), bool(tad))
-            for fc, tc, fa, tad in zip(
-                ta["class"], tb["class"], ta.adequate, tb.adequate, strict=True
-            )
-        ]
-        untestable = (ta.insufficient.astype(bool) | tb.insufficient.astype(bool)).to_numpy()
-        no_raters = ((ta.n <= 0) | (tb.n <= 0)).to_numpy()
-        for m in MEASURES:
-            v1, v2 = ta[m].to_numpy(float), tb[m].to_numpy(float)
-            se = np.hypot(ta[f"{m}_se"].to_numpy(float), tb[f"{m}_se"].to_numpy(float))
-            d = v2 - v1
-            _, p = z_test(d, se)
-            p[untestable if m in ("penalty", "reward") else no_raters] = math.nan
-            out[f"{m}_from"], out[f"{m}_to"] = v1, v2
-            out[f"d_{m}"], out[f"d_{m}_se"] = d, se
-            out[f"d_{m}_lo"], out[f"d_{m}_hi"] = d - z_crit * se, d + z_crit * se
-            out[f"d_{m}_p"] = p
-        out["reason"] = [
-            _change_reason(ra, rb, a, b) for ra, rb in zip(ta.reason, tb.reason, strict=True)
-        ]
-        frames.append(out)
-    if not frames:
-        return pd.DataFrame(columns=CHANGE_COLUMNS)
-    changes = pd.concat(frames, ignore_index=True)
-    for rows in _families(changes, family):
-        ps = np.concatenate([changes[f"d_{m}_p"].to_numpy(float)[rows] for m in MEASURES])
-        qs = adjust_bh(ps).reshape(len(MEASURES), len(rows))
-        for k, m in enumerate(MEASURES):
-            changes.loc[changes.index[rows], f"d_{m}_q"] = qs[k]
-    q = changes[[f"d_{m}_q" for m in MEASURES]].to_numpy(float)
-    finite = np.isfinite(q)
-    changes["p_adj"] = np.where(
-        finite.any(axis=1), np.where(finite, q, np.inf).min(axis=1), math.nan
-    )
-    changes["significant"] = (changes.p_adj < alpha).to_numpy()
-    changes["sentence"] = [
-        change_sentence(r, trend.unit, alpha) if r["significant"] else ""
-        for r in changes.to_dict("records")
-    ]
-    return changes[CHANGE_COLUMNS]
-
-
-def _families(frame: pd.DataFrame, family: Family) -> list[np.ndarray]:
-    """Row positions of each Benjamini-Hochberg family."""
-    if family == "all":
-        return [np.arange(len(frame))]
-    if family != "segment":
-        raise CmotError(f"The FDR family is 'segment' or 'all', not {family!r}.")
-    keys = frame.segment.astype(str) + "\0" + frame.from_wave + "\0" + frame.to_wave
-    return [np.flatnonzero((keys == k).to_numpy()) for k in keys.unique()]
-
-
-def _change_reason(ra: object, rb: object, a: str, b: str) -> str:
-    parts = [f"{w}: {r}" for w, r in ((a, ra), (b, rb)) if isinstance(r, str) and r]
-    return "; ".join(parts)
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%" if math.isfinite(x) else "n/a"
-
-
-def change_sentence(r: Mapping[str, object], unit: str, alpha: float = 0.05) -> str:
-    """One plain sentence for a row of compare_waves: what changed significantly, and how."""
-    bits = []
-    for m in MEASURES:
-        q = float(r[f"d_{m}_q"])  # type: ignore[arg-type]
-        if not (math.isfinite(q) and q < alpha):
-            continue
-        v1, v2, d = (float(r[k]) for k in (f"{m}_from", f"{m}_to", f"d_{m}"))  # type: ignore[arg-type]
-        lo, hi = float(r[f"d_{m}_lo"]), float(r[f"d_{m}_hi"])  # type: ignore[arg-type]
-        verb = "rose" if d > 0 else "fell"
-        if m in ("penalty", "reward"):
-            what = "what a low rating costs" if m == "penalty" else "what a top rating adds"
-            bits.append(
-                f"{what} {verb} from {amount(v1, unit)} to {amount(v2, unit)} "
-                f"({amount(d, unit, signed=True)}, 95% interval {amount(lo, unit, signed=True)}"
-                f" to {amount(hi, unit, signed=True)})"
-            )
-        else:
-            box = "bottom-box" if m == "bottom_box" else "top-box"
-            share = "percentage points"
-            bits.append(
-                f"the {box} share {verb} from {_pct(v1)} to {_pct(v2)} "
-                f"({amount(d, share, signed=True)}, 95% interval {amount(lo, share, signed=True)}"
-                f" to {amount(hi, share, signed=True)})"
-            )
-    if not bits:
-        return ""
-    text = f"{r['touchpoint']} ({r['segment']}), {r['from_wave']} to {r['to_wave']}: " + "; ".join(
-        bits
-    )
-    if r.get("migration"):
-        text += f"; class: {r['migration']}"
-    return text + "."
-
-
-# ---- did the fix work -----------------------------------------------------------------------
-
-FIX_COLUMNS = [
-    "segment",
-    "touchpoint",
-    "column",
-    "from_wave",
-    "to_wave",
-    "to_class",
-    "bottom_box_from",
-    "bottom_box_to",
-    "risk_from",
-    "risk_from_se",
-    "risk_to",
-    "risk_to_se",
-    "risk_to_lo",
-    "risk_to_hi",
-    "d_risk",
-    "d_risk_se",
-    "d_risk_lo",
-    "d_risk_hi",
-    "p",
-    "q",
-    "verdict",
-    "reason",
-    "sentence",
-]
-
-
-def fix_verdict(d_risk: float, q: float, risk_to_lo: float, alpha: float = 0.05) -> str:
-    """The rule, from the risk difference's test (q after Benjamini-Hochberg):
-
-    removed: a significant decrease and the later risk's interval reaches 0;
-    reduced: a significant decrease, the later risk's interval above 0;
-    worse: a significant increase; unchanged: no significant change;
-    cannot tell: the difference could not be tested (too little data in a wave).
-    """
-    if not math.isfinite(q):
-        return "cannot tell"
-    if q >= alpha:
-        return "unchanged"
-    if d_risk > 0:
-        return "worse"
-    return "removed" if risk_to_lo <= 0 else "reduced"
-
-
-def fix_check(
-    trend: TrendResult,
-    pairs: Sequence[tuple[str, str]] | None = None,
-    family: Family = "all",
-) -> pd.DataFrame:
-    """For each vulnerability of the earlier wave: bottom-box share and risk at stake then and
-    now (outcome units), the risk's change with its interval, and the verdict (FIX_COLUMNS).
-
-    risk = P x share of all respondents in the bottom box (the engine's `risk` column); its
-    SE by the delta method, sqrt((b·se_P)² + (P·se_b)²); the change's SE sqrt(se1² + se2²);
-    BH across the vulnerabilities of each (segment, pair), or of all rows (family "all").
-    See fix_verdict for the rule.
-    """
-    t = trend.trend
-    alpha = trend.settings.alpha
-    z_crit = _Z(1 - alpha / 2)
-    frames = []
-    for a, b in wave_pairs(trend, pairs):
-        ta = t[t.wave == a].reset_index(drop=True)
-        tb = t[t.wave == b].reset_index(drop=True)
-        vul = (ta["class"] == "vulnerability").to_numpy()
-        if not vul.any():
-            continue
-        ta, tb = ta[vul].reset_index(drop=True), tb[vul].reset_index(drop=True)
-        out = ta[["segment", "touchpoint", "column"]].copy()
-        out["from_wave"], out["to_wave"], out["to_class"] = a, b, tb["class"]
-        out["bottom_box_from"], out["bottom_box_to"] = ta.bottom_box, tb.bottom_box
-        out["risk_from"], out["risk_from_se"] = ta.risk, ta.risk_se
-        out["risk_to"], out["risk_to_se"] = tb.risk, tb.risk_se
-        out["risk_to_lo"] = tb.risk - z_crit * tb.risk_se
-        out["risk_to_hi"] = tb.risk + z_crit * tb.risk_se
-        d = (tb.risk - ta.risk).to_numpy(float)
-        se = np.hypot(ta.risk_se.to_numpy(float), tb.risk_se.to_numpy(float))
-        out["d_risk"], out["d_risk_se"] = d, se
-        out["d_risk_lo"], out["d_risk_hi"] = d - z_crit * se, d + z_crit * se
-        _, p = z_test(d, se)
-        p[tb.insufficient.astype(bool).to_numpy()] = math.nan
-        out["p"] = p
-        out["to_reason"] = tb.reason.to_numpy()
-        frames.append(out)
-    if not frames:
-        return pd.DataFrame(columns=FIX_COLUMNS)
-    fixes = pd.concat(frames, ignore_index=True)
-    fixes["q"] = math.nan
-    for rows in _families(fixes, family):
-        fixes.loc[fixes.index[rows], "q"] = adjust_bh(fixes.p.to_numpy(float)[rows])
-    fixes["verdict"] = [
-        fix_verdict(dd, qq, lo, alpha)
-        for dd, qq, lo in zip(fixes.d_risk, fixes.q, fixes.risk_to_lo, strict=True)
-    ]
-    fixes["reason"] = [
-        f"{b}: {r}" if v == "cannot tell" and isinstance(r, str) and r else ""
-        for v, r, b in zip(fixes.verdict, fixes.to_reason, fixes.to_wave, strict=True)
-    ]
-    fixes["sentence"] = [fix_sentence(r, trend.unit) for r in fixes.to_dict("records")]
-    return fixes[FIX_COLUMNS]
-
-
-def fix_sentence(r: Mapping[str, object], unit: str) -> str:
-    """The verdict in one sentence, with the risk then and now and the change's interval."""
-    head = f"{r['touchpoint']} ({r['segment']}), a vulnerability in {r['from_wave']}"
-    v = str(r["verdict"])
-    if v == "cannot tell":
-        return f"{head}: cannot tell in {r['to_wave']} ({r['reason'] or 'too little data'})."
-    risk_from, risk_to = float(r["risk_from"]), float(r["risk_to"])  # type: ignore[arg-type]
-    lo, hi = float(r["d_risk_lo"]), float(r["d_risk_hi"])  # type: ignore[arg-type]
-    says = {
-        "removed": "risk removed",
-        "reduced": "risk reduced",
-        "unchanged": "risk unchanged",
-        "worse": "risk worse",
-    }[v]
-    return (
-        f"{head}: {says} in {r['to_wave']}, {amount(risk_from, unit)} at stake then, "
-        f"{amount(risk_to, unit)} now (change 95% interval {amount(lo, unit, signed=True)} to "
-        f"{amount(hi, unit, signed=True)}); bottom-box share {_pct(float(r['bottom_box_from']))}"  # type: ignore[arg-type]
-        f" then, {_pct(float(r['bottom_box_to']))} now."  # type: ignore[arg-type]
-    )

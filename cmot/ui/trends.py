@@ -1,7 +1,8 @@
 """The Trends page: wave source, segment and waves in the URL; migration chart, changes, "did
 the fix work" and the at-stake trend of one segment, each with its exports.
 
-The trend itself is cmot.results.trend (compute_trend, compare_waves, fix_check); this module picks
+The trend itself is cmot.results.trend (compute_trend), cmot.results.trend_changes
+(compare_waves) and cmot.results.trend_fixes (fix_check); this module picks
 the waves, caches the trend per view and draws it. Wave sources come from `wave_sources`, the
 one place a new kind of source (stored datasets linked as waves) is added.
 """
@@ -28,7 +29,9 @@ from cmot.present.tables import (
     trend_rows,
 )
 from cmot.results.moments import ALL
-from cmot.results.trend import TrendResult, compare_waves, compute_trend, fix_check
+from cmot.results.trend import TrendResult, compute_trend
+from cmot.results.trend_changes import compare_waves
+from cmot.results.trend_fixes import fix_check
 from cmot.settings import Settings
 from cmot.store.datasets import DatasetInfo, Link
 from cmot.text import escape_markdown

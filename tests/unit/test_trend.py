@@ -11,18 +11,9 @@ import pytest
 
 from cmot.errors import CmotError
 from cmot.results import moments as M
-from cmot.results.trend import (
-    CHANGE_COLUMNS,
-    FIX_COLUMNS,
-    NO_OUTCOME,
-    NO_RESPONDENTS,
-    TREND_COLUMNS,
-    compare_waves,
-    compute_trend,
-    fix_check,
-    fix_verdict,
-    migration,
-)
+from cmot.results.trend import NO_OUTCOME, NO_RESPONDENTS, TREND_COLUMNS, compute_trend
+from cmot.results.trend_changes import CHANGE_COLUMNS, compare_waves, migration
+from cmot.results.trend_fixes import FIX_COLUMNS, fix_check, fix_verdict
 from cmot.store.demo import DEMO_CSV, EMERGING, FIXED, WAVE_COLUMN, WAVE_LABELS, generate_demo
 from cmot.waves.sources import waves_from_column
 from tests.unit.trend_fixtures import waves_table
