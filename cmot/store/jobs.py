@@ -158,7 +158,7 @@ def _start_worker(folder: Path) -> int:
 def _reap() -> None:
     for key, child in list(_CHILDREN.items()):
         if child.poll() is not None:
-            del _CHILDREN[key]
+            _CHILDREN.pop(key, None)  # another session's thread may have reaped it too
 
 
 def _worker_alive(folder: Path) -> bool:
