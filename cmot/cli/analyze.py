@@ -373,21 +373,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CmotError(f"Cannot create the output folder {out}: {e.strerror}.") from None
-    moments = result.moments
-    moments = moments[
-        MOMENTS_CSV_FIRST + [c for c in moments.columns if c not in MOMENTS_CSV_FIRST]
-    ]
-    comparison = compare_all(result)
-    flips = find_flips(result)
-    tables = {
-        "moments": moments,
-        "segments": result.segments,
-        "importance": result.importance,
-        "comparison": comparison,
-        "flips": flips,
-    }
-    warnings = guardrail_warnings(result)
-    tables["warnings"] = warnings  # even empty: no stale file from an earlier run
+    tables = result_tables(result)
     for name, frame in tables.items():
         (out / f"{name}.csv").write_bytes(to_csv(frame))  # formula-safe, like every export
     if comment_columns(args):
@@ -404,8 +390,39 @@ def run_analyze(args: argparse.Namespace) -> int:
         )
         tables["evidence"] = evidence.quotes
         (out / "evidence.csv").write_bytes(to_csv(evidence.quotes))
+    comparison, flips = tables["comparison"], tables["flips"]
     summary = write_summary(result, comparison, flips, Path(args.source).name, spec)
     (out / "summary.md").write_text(summary, encoding="utf-8")
+    say_written(result, spec, tables, out)
+    return 0
+
+
+def result_tables(result: MomentsResult) -> dict[str, pd.DataFrame]:
+    """The tables `analyze` writes as CSV, by name: moments (MOMENTS_CSV_FIRST first),
+    segments, importance, the comparison, flips and the guardrails' warnings."""
+    moments = result.moments
+    moments = moments[
+        MOMENTS_CSV_FIRST + [c for c in moments.columns if c not in MOMENTS_CSV_FIRST]
+    ]
+    comparison = compare_all(result)
+    flips = find_flips(result)
+    tables = {
+        "moments": moments,
+        "segments": result.segments,
+        "importance": result.importance,
+        "comparison": comparison,
+        "flips": flips,
+    }
+    tables["warnings"] = guardrail_warnings(result)  # even empty: no stale file from an earlier run
+    return tables
+
+
+def say_written(
+    result: MomentsResult, spec: JourneySpec, tables: dict[str, pd.DataFrame], out: Path
+) -> None:
+    """Print the survey's own warnings, then one line: the segments, weighting, method,
+    moments of truth, flips and warnings, and the files written to `out`."""
+    warnings, flips = tables["warnings"], tables["flips"]
     n_mot = int(result.moments[result.moments.segment == ALL].mot.sum())
     for message in warnings[warnings.segment == ""].message if len(warnings) else []:
         print(f"Warning: {message}")
@@ -416,7 +433,6 @@ def run_analyze(args: argparse.Namespace) -> int:
         + (f", {len(warnings)} warning{'s' if len(warnings) > 1 else ''}" if len(warnings) else "")
         + f"; wrote {', '.join(f'{t}.csv' for t in tables)}, summary.md to {out}"
     )
-    return 0
 
 
 def add_analyze_parser(sub: argparse._SubParsersAction) -> None:

@@ -91,26 +91,7 @@ def open_waves(args: argparse.Namespace) -> tuple[WaveSource, list[str]]:
     labels = list(split_list(args.labels, "--labels")) if args.labels else None
     options = options_from_flags(**flag_values(args))
     if len(sources) == 1:
-        one = _keep_wave(
-            as_attributes(options, sources[0], segments + _given(args.wave)), args.wave
-        )
-        survey = open_survey(sources[0], one)
-        if survey.note:
-            print(survey.note)
-        spec = survey.spec
-        column = args.wave or (spec.date_column if args.by else None)
-        if column is None:
-            raise CmotError(
-                "One source makes one wave: name its wave or date column with --wave (and "
-                "--by month, quarter or year for a date), or give one file or dataset per wave."
-            )
-        check_segment_columns(survey.con, survey.table, spec, segments)
-        key = ("dataset", survey.info.id) if survey.info is not None else None
-        source = waves_from_column(
-            survey.con, survey.table, spec, column, by=args.by, labels=labels, cache_key=key
-        )
-        found = mapping_notes(survey.detection, spec) if survey.detection is not None else []
-        return source, list(found)
+        return _waves_of_one_source(args, sources[0], segments, labels, options)
     if args.wave or args.by:
         raise CmotError(
             "Several sources are one wave each: leave out --wave and --by, or give one source "
@@ -118,7 +99,45 @@ def open_waves(args: argparse.Namespace) -> tuple[WaveSource, list[str]]:
         )
     if labels is not None and len(labels) != len(sources):
         raise CmotError(f"Give one label per source: {len(sources)} sources, {len(labels)} labels.")
-    names = labels or [_name(s) for s in sources]
+    return _wave_per_source(args, sources, labels or [_name(s) for s in sources], options)
+
+
+def _waves_of_one_source(
+    args: argparse.Namespace,
+    ref: str,
+    segments: list[str],
+    labels: list[str] | None,
+    options: IngestOptions,
+) -> tuple[WaveSource, list[str]]:
+    """One source's waves from its --wave column (values, or periods with --by) or, with
+    --by alone, its date column; its note printed, its mapping notes returned."""
+    one = _keep_wave(as_attributes(options, ref, segments + _given(args.wave)), args.wave)
+    survey = open_survey(ref, one)
+    if survey.note:
+        print(survey.note)
+    spec = survey.spec
+    column = args.wave or (spec.date_column if args.by else None)
+    if column is None:
+        raise CmotError(
+            "One source makes one wave: name its wave or date column with --wave (and "
+            "--by month, quarter or year for a date), or give one file or dataset per wave."
+        )
+    check_segment_columns(survey.con, survey.table, spec, segments)
+    key = ("dataset", survey.info.id) if survey.info is not None else None
+    source = waves_from_column(
+        survey.con, survey.table, spec, column, by=args.by, labels=labels, cache_key=key
+    )
+    found = mapping_notes(survey.detection, spec) if survey.detection is not None else []
+    return source, list(found)
+
+
+def _wave_per_source(
+    args: argparse.Namespace, sources: list[str], names: list[str], options: IngestOptions
+) -> tuple[WaveSource, list[str]]:
+    """One wave per source, labelled `names`: the first read with `options`, a later file
+    with the first one's mapping (matched column by column after a first file), a stored
+    dataset with its own; the notes and mapping notes to print."""
+    segments = list(args.segment or [])
     waves: list[Wave] = []
     specs: list[JourneySpec] = []
     notes = []

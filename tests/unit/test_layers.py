@@ -284,8 +284,6 @@ STILL_LONG: set[str] = {
     "cmot/store/external.py",
     "cmot/results/moments.py:guardrails",
     "cmot/segments/segmentation.py:driver_segments",
-    "cmot/cli/trend.py:open_waves",
-    "cmot/cli/analyze.py:run_analyze",
 }
 
 
