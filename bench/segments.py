@@ -129,7 +129,8 @@ def run_case(db: str, case: str, n: int) -> dict[str, Any]:
     import duckdb
     from sklearn.metrics import adjusted_rand_score
 
-    from cmot.segments import segmentation as S
+    from cmot.segments.clustered import cluster_attributes
+    from cmot.segments.driver_based import driver_segments
 
     con = duckdb.connect(db, read_only=True)
     table = "ds"
@@ -145,11 +146,11 @@ def run_case(db: str, case: str, n: int) -> dict[str, Any]:
             con.execute(f"CREATE TABLE ds AS SELECT * FROM src.ds WHERE __cmot_row < {n}")
             t0 = time.perf_counter()
         if case == "attributes":
-            seg = S.cluster_attributes(con, table, ATTRS, seed=1)
+            seg = cluster_attributes(con, table, ATTRS, seed=1)
         elif case == "gmm":
-            seg = S.cluster_attributes(con, table, ATTRS, seed=1, method="gmm")
+            seg = cluster_attributes(con, table, ATTRS, seed=1, method="gmm")
         elif case == "drivers":
-            seg = S.driver_segments(con, table, bench_spec(), attributes=ATTRS, seed=1)
+            seg = driver_segments(con, table, bench_spec(), attributes=ATTRS, seed=1)
         else:
             raise SystemExit(f"unknown case {case}")
         out = {

@@ -5,14 +5,10 @@ import streamlit as st
 from cmot.errors import CmotError
 from cmot.present import charts
 from cmot.present.tables import DRIVER_HELP, driver_rows
-from cmot.segments.segmentation import (
-    Segmentation,
-    driver_moments,
-    driver_overview,
-    load_segmentation,
-    save_segmentation,
-    segment,
-)
+from cmot.segments.driver_based import driver_moments, driver_overview
+from cmot.segments.modes import segment
+from cmot.segments.records import load_segmentation, save_segmentation
+from cmot.segments.segmentation import Segmentation
 from cmot.text import escape_markdown
 from cmot.ui.auth import require_analyst
 from cmot.ui.context import show_context

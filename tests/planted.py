@@ -16,7 +16,8 @@ from dataclasses import replace
 import pandas as pd
 
 from cmot.ingest.options import IngestOptions
-from cmot.segments.segmentation import save_segmentation, segment
+from cmot.segments.modes import segment
+from cmot.segments.records import save_segmentation
 from cmot.spec import JourneySpec, Stage, Touchpoint, load_spec
 from cmot.store.datasets import DatasetInfo, Store
 from cmot.store.demo import COMMENT_COLUMN, DEMO_CSV, DEMO_SPEC, demo_comments

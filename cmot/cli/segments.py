@@ -23,13 +23,10 @@ from cmot.ingest.options import IngestOptions
 from cmot.names import ID_COL, ROW_COL
 from cmot.present.exports import to_csv
 from cmot.results.moments import ALL, MomentsResult
-from cmot.segments.segmentation import (
-    MODES,
-    Segmentation,
-    driver_moments,
-    save_segmentation,
-    segment,
-)
+from cmot.segments.driver_based import driver_moments
+from cmot.segments.modes import MODES, segment
+from cmot.segments.records import save_segmentation
+from cmot.segments.segmentation import Segmentation
 from cmot.settings import Settings
 from cmot.spec import JourneySpec
 from cmot.store.datasets import Store

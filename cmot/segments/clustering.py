@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from cmot.errors import CmotError
 
-# Defaults; every one is a parameter of the functions in cmot.segments.segmentation.
+# Defaults; every one is a parameter of the functions in cmot.segments.clustered.
 K_RANGE = (2, 8)
 FIT_SAMPLE = 100_000  # rows the k search runs on; the chosen k is then fitted on all rows
 SILHOUETTE_SAMPLE = 5_000  # silhouette costs O(n^2); +-0.01 at this size

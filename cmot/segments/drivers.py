@@ -23,7 +23,7 @@ from cmot.segments.features import (
 )
 from cmot.spec import Scale
 
-# Defaults; every one is a parameter of cmot.segments.segmentation.driver_segments.
+# Defaults; every one is a parameter of cmot.segments.driver_based.driver_segments.
 DRIVER_K_MAX = 8
 DRIVER_FIT_SAMPLE = 50_000
 

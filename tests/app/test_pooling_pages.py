@@ -107,10 +107,10 @@ def test_every_result_page_says_the_pooling_and_the_own_share(kc23: None, page: 
 @pytest.mark.parametrize("pool", ["partial", "none"])
 def test_driver_segments_moments_follow_the_pooling_setting(store_dir: Path, pool: str) -> None:
     """The Segments page's driver segments: their moments of truth as `segments --mode
-    drivers --pooling` writes them (cmot.segments.segmentation.driver_moments with the sidebar's
+    drivers --pooling` writes them (cmot.segments.driver_based.driver_moments with the sidebar's
     settings), saying which estimate they are; pooled, each segment's own data."""
     from cmot.present.tables import driver_rows
-    from cmot.segments.segmentation import driver_moments, driver_overview
+    from cmot.segments.driver_based import driver_moments, driver_overview
     from cmot.settings import Settings
 
     at = AppTest.from_file(APP, default_timeout=300)

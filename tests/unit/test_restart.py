@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cmot.segments.segmentation import load_segmentation
+from cmot.segments.records import load_segmentation
 from cmot.spec import dumps_spec
 from cmot.store.datasets import Store, close_all
 from tests.conftest import ROOT
@@ -19,7 +19,8 @@ WRITER = """
 import dataclasses, os, signal, sys
 from cmot.store.demo import DEMO_CSV, DEMO_SPEC
 from cmot.store.intake import IngestOptions, ingest
-from cmot.segments.segmentation import given_segments, save_segmentation
+from cmot.segments.given import given_segments
+from cmot.segments.records import save_segmentation
 from cmot.spec import load_spec
 from cmot.store.datasets import Store
 

@@ -14,11 +14,15 @@ from cmot.errors import CmotError
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.pipeline import read_csv
 from cmot.names import quote_ident
-from cmot.segments import segmentation as S
+from cmot.segments.clustered import cluster_attributes, cluster_needs
 from cmot.segments.clustering import verdict
+from cmot.segments.driver_based import driver_segments
 from cmot.segments.drivers import prca_design
 from cmot.segments.features import needs_matrix
+from cmot.segments.given import band_names, given_segments, suggest_cuts
+from cmot.segments.modes import assign_segments, segment
 from cmot.segments.profiles import names_from
+from cmot.segments.segmentation import Segmentation
 from cmot.spec import default_scale, load_spec
 from cmot.store.demo import DEMO_CSV, DEMO_SPEC, SEGMENT_COLUMN, generate_demo
 
@@ -44,12 +48,12 @@ def demo() -> tuple[duckdb.DuckDBPyConnection, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def clustered(demo: tuple[duckdb.DuckDBPyConnection, np.ndarray]) -> S.Segmentation:
-    return S.cluster_attributes(demo[0], TABLE, ATTRS, seed=3, refits=3)
+def clustered(demo: tuple[duckdb.DuckDBPyConnection, np.ndarray]) -> Segmentation:
+    return cluster_attributes(demo[0], TABLE, ATTRS, seed=3, refits=3)
 
 
 def test_attribute_clustering_recovers_the_planted_segments(
-    clustered: S.Segmentation, demo: tuple[duckdb.DuckDBPyConnection, np.ndarray]
+    clustered: Segmentation, demo: tuple[duckdb.DuckDBPyConnection, np.ndarray]
 ) -> None:
     assert clustered.k == 4
     assert adjusted_rand_score(demo[1], clustered.labels) >= 0.8
@@ -60,7 +64,7 @@ def test_attribute_clustering_recovers_the_planted_segments(
 
 
 def test_segment_names_come_from_the_distinguishing_attribute_values(
-    clustered: S.Segmentation,
+    clustered: Segmentation,
 ) -> None:
     names = clustered.names
     assert len(set(names)) == 4
@@ -73,7 +77,7 @@ def test_segment_names_come_from_the_distinguishing_attribute_values(
         clustered.with_names(["A", "A", "C", "D"])
 
 
-def test_profile_has_sizes_shares_and_indices(clustered: S.Segmentation) -> None:
+def test_profile_has_sizes_shares_and_indices(clustered: Segmentation) -> None:
     sizes, prof = clustered.sizes, clustered.profile
     assert sizes["size"].sum() == 6600
     assert sizes["share"].sum() == pytest.approx(1.0)
@@ -86,7 +90,7 @@ def test_profile_has_sizes_shares_and_indices(clustered: S.Segmentation) -> None
     assert region["index"].between(80, 120).all()
 
 
-def test_stability_is_high_for_planted_segments_with_a_verdict(clustered: S.Segmentation) -> None:
+def test_stability_is_high_for_planted_segments_with_a_verdict(clustered: Segmentation) -> None:
     st = clustered.stability
     assert st is not None and st.refits == 3 and len(st.scores) == 3
     assert st.mean_ari >= 0.9 and st.verdict.startswith("Very stable")
@@ -104,9 +108,9 @@ def test_same_seed_same_result_other_seed_a_stability_score(
     demo: tuple[duckdb.DuckDBPyConnection, np.ndarray],
 ) -> None:
     con = demo[0]
-    a = S.cluster_attributes(con, TABLE, ATTRS, k=4, seed=11, refits=2, fit_sample=3000)
-    b = S.cluster_attributes(con, TABLE, ATTRS, k=4, seed=11, refits=2, fit_sample=3000)
-    c = S.cluster_attributes(con, TABLE, ATTRS, k=5, seed=12, refits=2, fit_sample=3000)
+    a = cluster_attributes(con, TABLE, ATTRS, k=4, seed=11, refits=2, fit_sample=3000)
+    b = cluster_attributes(con, TABLE, ATTRS, k=4, seed=11, refits=2, fit_sample=3000)
+    c = cluster_attributes(con, TABLE, ATTRS, k=5, seed=12, refits=2, fit_sample=3000)
     assert np.array_equal(a.labels, b.labels) and a.names == b.names
     assert a.stability == b.stability
     pd.testing.assert_frame_equal(a.profile, b.profile)
@@ -114,22 +118,22 @@ def test_same_seed_same_result_other_seed_a_stability_score(
 
 
 def test_new_respondents_are_assigned_as_the_fit_assigned_them(
-    clustered: S.Segmentation, demo: tuple[duckdb.DuckDBPyConnection, np.ndarray]
+    clustered: Segmentation, demo: tuple[duckdb.DuckDBPyConnection, np.ndarray]
 ) -> None:
     frame = demo[0].execute(f"SELECT * FROM {TABLE} ORDER BY __cmot_row").df()
-    assert np.array_equal(S.assign_segments(clustered, frame), clustered.labels)
+    assert np.array_equal(assign_segments(clustered, frame), clustered.labels)
     new = frame.head(3).copy()
     new.loc[0, "Sector"] = "Never seen"  # unknown level: ignored, still assigned
     new.loc[1, "Years as client"] = None
-    assert S.assign_segments(clustered, new).min() >= 0
+    assert assign_segments(clustered, new).min() >= 0
     with pytest.raises(CmotError, match="columns"):
-        S.assign_segments(clustered, frame.drop(columns=["Sector"]))
+        assign_segments(clustered, frame.drop(columns=["Sector"]))
 
 
 def test_gaussian_mixture_option_chooses_k_by_bic(
     demo: tuple[duckdb.DuckDBPyConnection, np.ndarray],
 ) -> None:
-    seg = S.cluster_attributes(
+    seg = cluster_attributes(
         demo[0], TABLE, ATTRS[:2] + ATTRS[3:], method="gmm", k_range=(3, 5), refits=2,
         fit_sample=3000,
     )  # fmt: skip
@@ -137,7 +141,7 @@ def test_gaussian_mixture_option_chooses_k_by_bic(
     assert curve.loc[curve["chosen"], "k"].item() == curve.loc[curve["bic"].idxmin(), "k"]
     assert adjusted_rand_score(demo[1], seg.labels) >= 0.6
     frame = demo[0].execute(f"SELECT * FROM {TABLE} ORDER BY __cmot_row").df()
-    assert (S.assign_segments(seg, frame) == seg.labels).mean() > 0.99
+    assert (assign_segments(seg, frame) == seg.labels).mean() > 0.99
 
 
 def test_needs_based_clustering_reads_missing_as_the_respondents_own_mean() -> None:
@@ -152,13 +156,13 @@ def test_needs_based_clustering_is_honest_about_structureless_ratings(
     demo: tuple[duckdb.DuckDBPyConnection, np.ndarray],
 ) -> None:
     spec = load_spec(DEMO_SPEC)
-    seg = S.cluster_needs(demo[0], TABLE, spec, k_range=(2, 4), refits=3, fit_sample=3000)
+    seg = cluster_needs(demo[0], TABLE, spec, k_range=(2, 4), refits=3, fit_sample=3000)
     # The demo's ratings are independent draws around a halo: no needs segments exist.
     assert seg.stability is not None and seg.stability.mean_ari < 0.75
     assert "re-fits" in seg.stability.verdict
     assert seg.profile["attribute"].isin(spec.touchpoint_columns).all()
     frame = demo[0].execute(f"SELECT * FROM {TABLE} ORDER BY __cmot_row").df()
-    assert np.array_equal(S.assign_segments(seg, frame), seg.labels)
+    assert np.array_equal(assign_segments(seg, frame), seg.labels)
 
 
 # ---- given segments -------------------------------------------------------------
@@ -179,20 +183,20 @@ def test_given_segments_from_a_column_a_pair_or_bands(
     k: int,
     a_name: str,
 ) -> None:
-    seg = S.given_segments(demo[0], TABLE, columns)
+    seg = given_segments(demo[0], TABLE, columns)
     assert (seg.method, seg.k) == (method, k)
     assert any(n.startswith(a_name) for n in seg.names)
     assert seg.sizes["size"].sum() == 6600 and (seg.labels >= 0).all()
     frame = demo[0].execute(f"SELECT * FROM {TABLE} ORDER BY __cmot_row").df()
-    assert np.array_equal(S.assign_segments(seg, frame), seg.labels)
+    assert np.array_equal(assign_segments(seg, frame), seg.labels)
 
 
 def test_band_cut_points_are_returned_and_editable(
     demo: tuple[duckdb.DuckDBPyConnection, np.ndarray],
 ) -> None:
-    seg = S.given_segments(demo[0], TABLE, ["Years as client"], bands=3)
+    seg = given_segments(demo[0], TABLE, ["Years as client"], bands=3)
     assert len(seg.cuts) == 2 and all(float(c * 10).is_integer() for c in seg.cuts)
-    edited = S.given_segments(demo[0], TABLE, ["Years as client"], cuts=[5, 10])
+    edited = given_segments(demo[0], TABLE, ["Years as client"], cuts=[5, 10])
     assert edited.cuts == (5.0, 10.0)
     assert edited.names == (
         "Years as client < 5",
@@ -215,21 +219,21 @@ def test_band_cut_points_are_returned_and_editable(
 def test_suggested_cuts_are_round_quantiles(
     values: object, bands: int, cuts: tuple[float, ...]
 ) -> None:
-    assert S.suggest_cuts(values, bands) == cuts  # type: ignore[arg-type]
+    assert suggest_cuts(values, bands) == cuts  # type: ignore[arg-type]
 
 
 def test_errors_say_what_to_do(demo: tuple[duckdb.DuckDBPyConnection, np.ndarray]) -> None:
     con = demo[0]
     with pytest.raises(CmotError, match="not in the dataset"):
-        S.cluster_attributes(con, TABLE, ["No such column"])
+        cluster_attributes(con, TABLE, ["No such column"])
     with pytest.raises(CmotError, match="at least one attribute"):
-        S.cluster_attributes(con, TABLE, [])
+        cluster_attributes(con, TABLE, [])
     with pytest.raises(CmotError, match="at least 2"):
-        S.cluster_attributes(con, TABLE, ATTRS, k=1)
+        cluster_attributes(con, TABLE, ATTRS, k=1)
     with pytest.raises(CmotError, match="too many segments"):
-        S.given_segments(con, TABLE, ["__cmot_id"])
+        given_segments(con, TABLE, ["__cmot_id"])
     with pytest.raises(CmotError, match="mode"):
-        S.segment(con, TABLE, load_spec(DEMO_SPEC), "psychic", ATTRS)
+        segment(con, TABLE, load_spec(DEMO_SPEC), "psychic", ATTRS)
 
 
 def test_prca_design_has_low_high_missing_indicators() -> None:
@@ -256,10 +260,10 @@ def test_demo_frame_matches_the_planted_segment_column() -> None:
 )
 @settings(max_examples=200, deadline=None)
 def test_suggested_cuts_are_increasing_inside_the_data(values: list[float], bands: int) -> None:
-    cuts = S.suggest_cuts(values, bands)
+    cuts = suggest_cuts(values, bands)
     assert list(cuts) == sorted(set(cuts)) and len(cuts) <= bands - 1
     assert all(min(values) < c <= max(values) for c in cuts)
-    assert len(S.band_names("x", cuts)) == len(cuts) + 1
+    assert len(band_names("x", cuts)) == len(cuts) + 1
 
 
 @given(st.lists(st.lists(st.sampled_from(["a", "b", "c"]), max_size=4), min_size=1, max_size=8))
@@ -274,7 +278,7 @@ def test_driver_segments_same_seed_same_result(
 ) -> None:
     spec = load_spec(DEMO_SPEC)
     a, b = (
-        S.driver_segments(demo[0], TABLE, spec, attributes=ATTRS, k=2, seed=3, refits=0)
+        driver_segments(demo[0], TABLE, spec, attributes=ATTRS, k=2, seed=3, refits=0)
         for _ in range(2)
     )
     assert np.array_equal(a.labels, b.labels) and a.names == b.names

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from cmot.segments import segmentation as S
+from cmot.segments.driver_based import driver_segments
+from cmot.segments.modes import assign_segments
+from cmot.segments.segmentation import Segmentation
 from cmot.spec import Stage, Touchpoint, load_spec
 from cmot.store.demo import DEMO_SPEC, generate_demo
 from tests.unit.test_segments import ATTRS, TABLE, demo_connection
@@ -26,13 +28,13 @@ def large_demo() -> tuple[duckdb.DuckDBPyConnection, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def drivers(large_demo: tuple[duckdb.DuckDBPyConnection, np.ndarray]) -> S.Segmentation:
+def drivers(large_demo: tuple[duckdb.DuckDBPyConnection, np.ndarray]) -> Segmentation:
     con = large_demo[0]
-    return S.driver_segments(con, TABLE, load_spec(DEMO_SPEC), attributes=ATTRS, seed=1, refits=2)
+    return driver_segments(con, TABLE, load_spec(DEMO_SPEC), attributes=ATTRS, seed=1, refits=2)
 
 
 def test_driver_segments_recover_the_planted_driver_groups(
-    drivers: S.Segmentation, large_demo: tuple[duckdb.DuckDBPyConnection, np.ndarray]
+    drivers: Segmentation, large_demo: tuple[duckdb.DuckDBPyConnection, np.ndarray]
 ) -> None:
     assert drivers.k == 4
     curve = drivers.k_curve
@@ -42,7 +44,7 @@ def test_driver_segments_recover_the_planted_driver_groups(
 
 
 def test_driver_segments_carry_their_planted_moments(
-    drivers: S.Segmentation, large_demo: tuple[duckdb.DuckDBPyConnection, np.ndarray]
+    drivers: Segmentation, large_demo: tuple[duckdb.DuckDBPyConnection, np.ndarray]
 ) -> None:
     truth = generate_demo(1).truth  # the planted effects do not depend on the size
     found = pd.crosstab(drivers.labels, large_demo[1]).idxmax(axis=1)  # segment -> planted
@@ -60,7 +62,7 @@ def test_driver_segments_carry_their_planted_moments(
                     assert est.loc[tp, kind] < 0.12, (planted, tp, kind)
 
 
-def test_driver_segment_names_say_what_hurts_and_lifts(drivers: S.Segmentation) -> None:
+def test_driver_segment_names_say_what_hurts_and_lifts(drivers: Segmentation) -> None:
     assert len(set(drivers.names)) == drivers.k
     assert any("Site visits" in n and n.startswith("Hurt by") for n in drivers.names)
     assert all("lifted by" in n for n in drivers.names)
@@ -73,12 +75,12 @@ def test_driver_segment_names_say_what_hurts_and_lifts(drivers: S.Segmentation) 
 
 
 def test_new_respondents_get_their_driver_segment(
-    drivers: S.Segmentation, large_demo: tuple[duckdb.DuckDBPyConnection, np.ndarray]
+    drivers: Segmentation, large_demo: tuple[duckdb.DuckDBPyConnection, np.ndarray]
 ) -> None:
     frame = large_demo[0].execute(f"SELECT * FROM {TABLE} ORDER BY __cmot_row").df()
-    with_y = S.assign_segments(drivers, frame, frame["__cmot_y"])
+    with_y = assign_segments(drivers, frame, frame["__cmot_y"])
     assert np.array_equal(with_y, drivers.labels)
-    prior_only = S.assign_segments(drivers, frame)  # no outcome yet: attributes decide
+    prior_only = assign_segments(drivers, frame)  # no outcome yet: attributes decide
     assert adjusted_rand_score(large_demo[1], prior_only) >= 0.7
 
 
@@ -99,7 +101,7 @@ def test_one_driver_segment_when_everyone_has_the_same_drivers() -> None:
         stages=(Stage("All", tuple(f"tp{j}" for j in range(t))),),
         touchpoints=tuple(Touchpoint(f"tp{j}") for j in range(t)),
     )
-    seg = S.driver_segments(con, "ds", spec, attributes=["Group"], seed=2)
+    seg = driver_segments(con, "ds", spec, attributes=["Group"], seed=2)
     assert seg.k == 1
     assert "one driver segment" in seg.note
     assert seg.names == ("All respondents",)
@@ -110,7 +112,7 @@ def test_one_driver_segment_when_everyone_has_the_same_drivers() -> None:
 
 def test_shipped_demo_size_is_reported_as_one_driver_segment_not_forced() -> None:
     con, _ = demo_connection()
-    seg = S.driver_segments(
+    seg = driver_segments(
         con, TABLE, load_spec(DEMO_SPEC), attributes=ATTRS, seed=1, k_max=2, refits=0
     )
     assert seg.k == 1 and "one driver segment" in seg.note

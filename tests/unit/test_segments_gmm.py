@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture
 
-from cmot.segments import segmentation as S
+from cmot.segments.clustered import cluster_attributes
 from cmot.segments.clustering import assign_nearest, precisions_cholesky
+from cmot.segments.modes import assign_segments
+from cmot.segments.records import from_record, to_record
 from tests.unit.test_segments import ATTRS, TABLE, demo_connection
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
@@ -52,9 +54,9 @@ def test_precisions_cholesky_equals_the_fitted_mixtures(covariance_type: str) ->
 )
 def test_saved_mixture_reassigns_every_respondent(covariance_type: str) -> None:
     con, _ = demo_connection()
-    seg = S.cluster_attributes(
+    seg = cluster_attributes(
         con, TABLE, ATTRS, method="gmm", covariance_type=covariance_type, k=3, refits=1
     )
     frame = con.execute(f"SELECT * FROM {TABLE} ORDER BY __cmot_row").df()
-    again = S.assign_segments(S.from_record(S.to_record(seg)), frame)
+    again = assign_segments(from_record(to_record(seg)), frame)
     assert (again == seg.labels).all()

@@ -15,7 +15,11 @@ from cmot.errors import CmotError
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.pipeline import read_csv
 from cmot.names import SEGMENT_CODE_COL, SEGMENT_COL, quote_ident
-from cmot.segments import segmentation as S
+from cmot.segments.clustered import cluster_attributes
+from cmot.segments.driver_based import driver_segments
+from cmot.segments.modes import assign_segments
+from cmot.segments.records import load_segmentation, save_segmentation
+from cmot.segments.segmentation import Segmentation
 from cmot.spec import load_spec
 from cmot.store.datasets import DatasetInfo, Store, close_all
 from cmot.store.demo import DEMO_CSV, DEMO_SPEC, SEGMENT_COLUMN
@@ -26,29 +30,29 @@ SPEC = IngestOptions(spec=load_spec(DEMO_SPEC))
 
 
 @pytest.fixture
-def saved(store: Store) -> tuple[DatasetInfo, S.Segmentation]:
+def saved(store: Store) -> tuple[DatasetInfo, Segmentation]:
     info, _ = ingest(store, DEMO_CSV, "clients", SPEC)
-    seg = S.cluster_attributes(
+    seg = cluster_attributes(
         store.cursor(), info.table, ATTRS, k=4, seed=1, refits=2, fit_sample=3000
     )
     return info, seg
 
 
 def test_a_saved_segmentation_survives_a_store_reopen(
-    store_dir: Path, store: Store, saved: tuple[DatasetInfo, S.Segmentation]
+    store_dir: Path, store: Store, saved: tuple[DatasetInfo, Segmentation]
 ) -> None:
     info, seg = saved
-    sid = S.save_segmentation(store, info.id, "by who they are", seg)
+    sid = save_segmentation(store, info.id, "by who they are", seg)
     close_all()
     again = Store(store_dir)
-    back = S.load_segmentation(again, (info.id, "by who they are"))
+    back = load_segmentation(again, (info.id, "by who they are"))
     assert back.k == 4 and back.seed == 1 and back.names == seg.names
     assert np.array_equal(back.rows, seg.rows) and np.array_equal(back.labels, seg.labels)
     assert back.stability == seg.stability
     pd.testing.assert_frame_equal(back.sizes, seg.sizes, check_dtype=False)
     pd.testing.assert_frame_equal(back.profile, seg.profile, check_dtype=False)
     frame = again.read_frame(again.get_dataset("clients"))
-    assert np.array_equal(S.assign_segments(back, frame), seg.labels)  # new respondents too
+    assert np.array_equal(assign_segments(back, frame), seg.labels)  # new respondents too
     listed = again.list_segmentations(info.id)
     assert listed[["id", "name", "mode", "k"]].values.tolist() == [
         [sid, "by who they are", "attributes", 4]
@@ -56,10 +60,10 @@ def test_a_saved_segmentation_survives_a_store_reopen(
 
 
 def test_the_engine_joins_a_saved_segmentation_by_row(
-    store: Store, saved: tuple[DatasetInfo, S.Segmentation]
+    store: Store, saved: tuple[DatasetInfo, Segmentation]
 ) -> None:
     info, seg = saved
-    sid = S.save_segmentation(store, info.id, "s", seg)
+    sid = save_segmentation(store, info.id, "s", seg)
     store.rename_segments(sid, {0: 'Big "quoted" one', 1: "it's two"})
     sql = (
         f"SELECT s.{SEGMENT_COL}, count(*), avg(d.__cmot_y) FROM {info.table} d "
@@ -69,35 +73,35 @@ def test_the_engine_joins_a_saved_segmentation_by_row(
     rows = store.cursor().execute(sql).fetchall()
     assert [r[1] for r in rows] == seg.sizes["size"].tolist()
     assert [r[0] for r in rows[:2]] == ['Big "quoted" one', "it's two"]
-    assert S.load_segmentation(store, sid).names[:2] == ('Big "quoted" one', "it's two")
-    before = S.load_segmentation(store, sid).names
+    assert load_segmentation(store, sid).names[:2] == ('Big "quoted" one', "it's two")
+    before = load_segmentation(store, sid).names
     with pytest.raises(CmotError, match="differ"):  # one bad name: none of them change
         store.rename_segments(sid, {2: "fine", 1: 'Big "quoted" one'})
     with pytest.raises(CmotError, match="does not exist"):
         store.rename_segments(sid, {2: "fine", 9: "x"})
-    assert S.load_segmentation(store, sid).names == before
+    assert load_segmentation(store, sid).names == before
 
 
 def test_names_are_unique_per_dataset_unless_replaced(
-    store: Store, saved: tuple[DatasetInfo, S.Segmentation]
+    store: Store, saved: tuple[DatasetInfo, Segmentation]
 ) -> None:
     info, seg = saved
-    first = S.save_segmentation(store, info.id, "s", seg)
+    first = save_segmentation(store, info.id, "s", seg)
     with pytest.raises(CmotError, match="already has"):
-        S.save_segmentation(store, info.id, "s", seg)
-    second = S.save_segmentation(store, info.id, "s", seg.with_names("ABCD"), replace=True)
+        save_segmentation(store, info.id, "s", seg)
+    second = save_segmentation(store, info.id, "s", seg.with_names("ABCD"), replace=True)
     assert second != first
-    assert S.load_segmentation(store, (info.id, "s")).names == tuple("ABCD")
+    assert load_segmentation(store, (info.id, "s")).names == tuple("ABCD")
     files = lambda: sorted((store.path / "segmentations").glob("*.parquet"))  # noqa: E731
     assert len(files()) == 1  # the replaced one's file went
     store.delete_segmentation(second)
     assert store.list_segmentations(info.id).empty and files() == []
     with pytest.raises(CmotError, match="No saved segmentation"):
-        S.load_segmentation(store, second)
+        load_segmentation(store, second)
     with pytest.raises(CmotError, match="No dataset"):
-        S.save_segmentation(store, 999, "s", seg)
-    S.save_segmentation(store, info.id, "a", seg)
-    S.save_segmentation(store, info.id, "b", seg)
+        save_segmentation(store, 999, "s", seg)
+    save_segmentation(store, info.id, "a", seg)
+    save_segmentation(store, info.id, "b", seg)
     assert store.delete_dataset("clients") == 1  # its segmentations go with it, once
     assert store.list_segmentations().empty and files() == []
     names = store.catalog.read("SELECT count(*) FROM segment_names")[0][0]
@@ -105,7 +109,7 @@ def test_names_are_unique_per_dataset_unless_replaced(
 
 
 def test_a_failed_save_leaves_nothing_behind(
-    store: Store, saved: tuple[DatasetInfo, S.Segmentation], monkeypatch: pytest.MonkeyPatch
+    store: Store, saved: tuple[DatasetInfo, Segmentation], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     info, seg = saved
 
@@ -114,13 +118,13 @@ def test_a_failed_save_leaves_nothing_behind(
 
     monkeypatch.setattr("cmot.store.datasets.os.replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        S.save_segmentation(store, info.id, "s", seg)
+        save_segmentation(store, info.id, "s", seg)
     monkeypatch.undo()
     for table in ("segmentations", "segment_names"):
         assert store.catalog.read(f"SELECT count(*) FROM {table}")[0][0] == 0, table
     assert list((store.path / "segmentations").iterdir()) == []
     assert list((store.path / "tmp").glob("*.parquet")) == []
-    S.save_segmentation(store, info.id, "s", seg)  # and the store still works
+    save_segmentation(store, info.id, "s", seg)  # and the store still works
 
 
 def test_command_line_writes_assignments_profiles_curve_stability(tmp_path: Path) -> None:
@@ -155,13 +159,13 @@ def test_airline_survey_segments(airline_csv: Path) -> None:
     con.execute("CREATE TABLE ds AS SELECT * FROM incoming")
     attrs = ["Gender", "Customer Type", "Age", "Type of Travel", "Class", "Flight Distance"]
     # k searched on a seeded 10,000-row sample (the documented large-data path), fitted on all.
-    seg = S.cluster_attributes(con, "ds", attrs, seed=1, refits=3, fit_sample=10_000)
+    seg = cluster_attributes(con, "ds", attrs, seed=1, refits=3, fit_sample=10_000)
     assert 2 <= seg.k <= 8 and seg.sizes["size"].sum() == 25_976
     assert seg.stability is not None and seg.stability.mean_ari > 0.5
     assert any("Business travel" in n for n in seg.names)
     assert any("Personal Travel" in n for n in seg.names)
     # Driver segments on a seeded sample (kept small for CI): compared with Type of Travel.
-    drv = S.driver_segments(
+    drv = driver_segments(
         con, "ds", prepared.spec, attributes=attrs, seed=1, fit_sample=5000, k_max=3, refits=0
     )
     travel = con.execute(f"SELECT {quote_ident('Type of Travel')} FROM ds ORDER BY __cmot_row")

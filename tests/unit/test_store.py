@@ -149,7 +149,8 @@ def test_default_path_is_the_env_var_else_outside_the_source_tree(
 
 
 def test_deleting_a_dataset_deletes_its_saved_segmentations(store: Store) -> None:
-    from cmot.segments.segmentation import given_segments, save_segmentation
+    from cmot.segments.given import given_segments
+    from cmot.segments.records import save_segmentation
 
     keep, _ = ingest(store, DEMO_CSV, "keep", SPEC)
     gone, _ = ingest(store, DEMO_CSV, "gone", SPEC)

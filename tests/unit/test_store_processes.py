@@ -15,7 +15,8 @@ import pytest
 from cmot.errors import CmotError
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.pipeline import read_csv
-from cmot.segments.segmentation import given_segments, load_segmentation, to_record
+from cmot.segments.given import given_segments
+from cmot.segments.records import load_segmentation, to_record
 from cmot.spec import dumps_spec, load_spec
 from cmot.store.datasets import Store, close_all
 from cmot.store.demo import DEMO_CSV, DEMO_SPEC
