@@ -31,11 +31,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.engine import SEGMENTS, TOUCHPOINTS, write_survey  # noqa: E402
 from cmot.engine import sums_sql  # noqa: E402
-from cmot.engine.engines import SparkEngine, spark_session  # noqa: E402
+from cmot.engine.engines import SparkEngine  # noqa: E402
 from cmot.engine.sums import compute_stats  # noqa: E402
 from cmot.engine.sums_sql import stats_from_sql  # noqa: E402
 from cmot.results.moments import classify_moments  # noqa: E402
 from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale  # noqa: E402
+from cmot.store.spark import spark_session  # noqa: E402
 
 DATA = Path("/tmp/cmot-bench-spark")
 WARM_ROWS = 20_000  # a first run that warms the JVM (class loading, JIT) before timing

@@ -38,7 +38,8 @@ from cmot.ingest.options import IngestOptions  # noqa: E402
 from cmot.results.moments import Settings, classify_moments, find_moments  # noqa: E402
 from cmot.store import external  # noqa: E402
 from cmot.store.datasets import Store  # noqa: E402
-from cmot.store.external import register_external, spark_view  # noqa: E402
+from cmot.store.external import register_external  # noqa: E402
+from cmot.store.spark import spark_view  # noqa: E402
 
 T = 14
 
@@ -137,7 +138,8 @@ def main() -> None:
             reads[name] = got
         spark_rows: list[str] = []
         if args.spark:
-            from cmot.engine.engines import SparkEngine, spark_session
+            from cmot.engine.engines import SparkEngine
+            from cmot.store.spark import spark_session
 
             session = timed("start a local Spark session", rows, spark_session)
             sinfo, _ = timed(

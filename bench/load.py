@@ -266,7 +266,8 @@ def run(sessions: int = 20, uploads: int = 3, visits: int = 2, deadline: float =
             keep.parent.mkdir(parents=True, exist_ok=True)
             keep.write_text(log)
             result.errors.append(f"the server log has a traceback: see {keep}")
-        from cmot.store.datasets import Store, close_all
+        from cmot.store.datasets import Store
+        from cmot.store.directory import close_all
 
         store = Store(store_path)
         for k in range(uploads):

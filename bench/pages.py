@@ -187,7 +187,7 @@ def served_main(rounds: int, out: Path | None, label: str) -> None:
 
     _ingest_airline()
     store = Path(os.environ["CMOT_STORE"])
-    from cmot.store import datasets as store_mod
+    from cmot.store import directory as store_mod
 
     store_mod.close_all()  # the server opens the store itself
     server = start_server(store, store.parent / "server.log")

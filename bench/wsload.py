@@ -406,7 +406,8 @@ def _check(d: Path, log_path: Path, result: Result) -> None:
         keep.parent.mkdir(parents=True, exist_ok=True)
         keep.write_text(log)
         result.errors.append(f"the server log has a traceback: see {keep}")
-    from cmot.store.datasets import Store, close_all
+    from cmot.store.datasets import Store
+    from cmot.store.directory import close_all
 
     store = Store(store_path(d))
     stored = store.list_datasets(all_versions=True)

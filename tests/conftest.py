@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cmot.store import datasets as store_mod
+from cmot.store import directory as store_mod
 from cmot.store.datasets import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +118,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if any(item.path.is_relative_to(d) for d in browser_dirs):
             item.add_marker(pytest.mark.e2e)
     # Spark is optional: its tests skip, saying what is missing, where it cannot run.
-    from cmot.engine.engines import spark_available
+    from cmot.store.spark import spark_available
 
     no_spark = spark_available()
     for item in items:

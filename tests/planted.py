@@ -19,9 +19,10 @@ from cmot.ingest.options import IngestOptions
 from cmot.segments.modes import segment
 from cmot.segments.records import save_segmentation
 from cmot.spec import JourneySpec, Stage, Touchpoint, load_spec
-from cmot.store.datasets import DatasetInfo, Store
+from cmot.store.datasets import Store
 from cmot.store.demo import COMMENT_COLUMN, DEMO_CSV, DEMO_SPEC, demo_comments
 from cmot.store.intake import ingest
+from cmot.store.versions import DatasetInfo
 
 LINK = "[Session expired](http://evil.test/x)"
 IMAGE = "![t](http://evil.test/pixel.png)"

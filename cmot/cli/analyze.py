@@ -19,7 +19,7 @@ from cmot.cli.flags import (
     mapping_notes,
     options_from_flags,
 )
-from cmot.engine.engines import EngineName, SparkEngine, spark_session
+from cmot.engine.engines import SparkEngine
 from cmot.errors import CmotError
 from cmot.feedback.evidence import evidence_of_table
 from cmot.ingest.options import IngestOptions
@@ -29,17 +29,12 @@ from cmot.results.compare import compare_all, find_flips
 from cmot.results.moments import ALL, MomentsResult, Settings, analyse_stats, find_moments
 from cmot.results.summary import amount
 from cmot.spec import JourneySpec
-from cmot.store.datasets import DatasetInfo, Store
-from cmot.store.external import (
-    cleaned_view,
-    duckdb_relation,
-    duckdb_source,
-    is_parquet_source,
-    map_external,
-    open_external,
-    spark_view_name,
-)
+from cmot.store.datasets import Store
+from cmot.store.external import map_external, open_external
 from cmot.store.intake import open_survey
+from cmot.store.sources import EngineName, duckdb_relation, duckdb_source, is_parquet_source
+from cmot.store.spark import cleaned_view, spark_session, spark_view_name
+from cmot.store.versions import DatasetInfo
 
 MOMENTS_CSV_FIRST = [
     "segment",
@@ -268,14 +263,14 @@ def parquet_moments(args: argparse.Namespace, columns: list[str], settings: Sett
     for note in mapping_notes(det, spec):
         print(note)
     source = replace(opened.source, types=tuple((g.column, g.dtype) for g in det.columns))
-    if opened.engine is None:
+    if opened.session is None:
         assert opened.con is not None
         table = duckdb_relation(source, spec)
         check_segment_columns(opened.con, table, spec, columns)
         result = find_moments(opened.con, table, spec, columns or None, settings)
         return result, opened.con, table, spec
-    view = cleaned_view(opened.engine.session, source, spec, quote_ident("cmot_analyze"))
-    stats = opened.engine.stats(view, spec, columns or None, settings)
+    view = cleaned_view(opened.session, source, spec, quote_ident("cmot_analyze"))
+    stats = SparkEngine(opened.session).stats(view, spec, columns or None, settings)
     return analyse_stats(stats, settings), None, view, spec
 
 

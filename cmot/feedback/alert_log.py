@@ -22,7 +22,8 @@ from cmot.feedback.alerts import (
 )
 from cmot.names import ID_COL, ROW_COL, quote_ident
 from cmot.settings import ALL, DEFAULT_POOLING, Settings
-from cmot.store.datasets import DatasetInfo, Store
+from cmot.store.datasets import Store
+from cmot.store.versions import DatasetInfo
 from cmot.text import mask_personal
 
 ALERT_COLUMNS = [

@@ -28,7 +28,8 @@ from cmot.names import quote_ident
 from cmot.results.compare import adjust_bh
 from cmot.settings import ALL, Settings
 from cmot.spec import JourneySpec
-from cmot.store.datasets import DatasetInfo, Store
+from cmot.store.datasets import Store
+from cmot.store.versions import DatasetInfo
 
 MEASURES = ("bottom-box share", "penalty")
 WATCH_COLUMNS = [

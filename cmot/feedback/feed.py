@@ -16,7 +16,7 @@ import pandas as pd
 
 from cmot.ingest.options import IngestOptions
 from cmot.spec import JourneySpec
-from cmot.store.datasets import DatasetInfo, Store
+from cmot.store.datasets import Store
 from cmot.store.demo import (
     COMMENT_COLUMN,
     CONTRACT,
@@ -28,6 +28,7 @@ from cmot.store.demo import (
     outcome_chance,
 )
 from cmot.store.intake import ingest
+from cmot.store.versions import DatasetInfo
 
 FEED_START = pd.Timestamp("2026-01-05")  # a Monday: week 1 starts here
 CUTS = (-0.9, -0.35, 0.35, 1.1)  # the demo's latent cuts to ratings 1..5

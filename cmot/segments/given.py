@@ -18,7 +18,7 @@ from cmot.names import ROW_COL, W_COL
 from cmot.segments.features import as_text, is_numeric, read_columns
 from cmot.segments.profiles import profile_table
 from cmot.segments.segmentation import Segmentation
-from cmot.store.datasets import check_segment_names
+from cmot.store.segmentations import check_segment_names
 
 
 def _nice(v: float, step: float) -> float:

@@ -13,7 +13,8 @@ import pandas as pd
 
 from cmot.segments.clustering import Stability
 from cmot.segments.segmentation import Segmentation
-from cmot.store.datasets import SegmentationRecord, Store
+from cmot.store.datasets import Store
+from cmot.store.segmentations import SegmentationRecord
 
 
 def _frame_json(f: pd.DataFrame | None) -> Any:

@@ -16,7 +16,7 @@ import pandas as pd
 from cmot.names import ROW_COL
 from cmot.segments.clustering import Stability
 from cmot.segments.features import MISSING_LEVEL
-from cmot.store.datasets import check_segment_names
+from cmot.store.segmentations import check_segment_names
 
 
 @dataclass(frozen=True, eq=False)

@@ -26,7 +26,8 @@ from cmot.ingest.pipeline import prepare
 from cmot.ingest.read import RawFile
 from cmot.ingest.validation import ValidationReport
 from cmot.names import ID_COL, ROW_COL, quote_ident, quote_literal
-from cmot.store.datasets import DatasetInfo, Store
+from cmot.store.datasets import Store
+from cmot.store.versions import DatasetInfo
 
 _q = quote_ident
 

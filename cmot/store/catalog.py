@@ -91,7 +91,7 @@ CREATE TABLE IF NOT EXISTS external_sources (
     types_json TEXT NOT NULL
 );
 -- The Parquet files registering an external dataset found at its location, resolved (links
--- followed): what was validated, checked again on every read (cmot.store.external.read_files).
+-- followed): what was validated, checked again on every read (cmot.store.sources.read_files).
 -- A store of an earlier version gains the table on open; its datasets have no rows here.
 CREATE TABLE IF NOT EXISTS external_files (
     dataset_id INTEGER NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,

@@ -20,8 +20,9 @@ from cmot.spec import (
     load_spec,
     save_spec,
 )
-from cmot.store.datasets import DatasetInfo, Store
+from cmot.store.datasets import Store
 from cmot.store.intake import ingest
+from cmot.store.versions import DatasetInfo
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"  # the repository's data/
 DEMO_CSV = DATA_DIR / "demo_survey.csv"

@@ -18,7 +18,8 @@ from cmot.names import quote_ident
 from cmot.spec import (
     JourneySpec,
 )
-from cmot.store.datasets import DatasetInfo, Store
+from cmot.store.datasets import Store
+from cmot.store.versions import DatasetInfo
 
 
 def ingest(

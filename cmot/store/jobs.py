@@ -39,8 +39,9 @@ from typing import Any, Literal
 
 from cmot.errors import CmotError
 from cmot.ingest.options import IngestOptions
-from cmot.store.datasets import DatasetInfo, Store
+from cmot.store.datasets import Store
 from cmot.store.intake import ingest
+from cmot.store.versions import DatasetInfo
 
 State = Literal["running", "done", "failed"]
 

@@ -9,15 +9,48 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 import duckdb
 import numpy as np
 
 from cmot.errors import CmotError
 from cmot.names import ROW_COL, quote_ident, quote_literal
-from cmot.spec import loads_spec
-from cmot.store.datasets import SegmentationRecord, Store
+from cmot.spec import JourneySpec, loads_spec
+from cmot.store.catalog import Catalog
+from cmot.store.segmentations import SegmentationRecord
+from cmot.store.versions import DatasetInfo
+
+
+class Target(Protocol):
+    """What migrating needs of the store it fills (cmot.store.datasets.Store, whose
+    constructor migrates an old file on first use)."""
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    def cursor(self) -> duckdb.DuckDBPyConnection: ...
+
+    def save_query(
+        self,
+        name: str,
+        select: str,
+        params: list[Any],
+        spec: JourneySpec,
+        report: dict[str, Any],
+        source_name: str,
+        source_sha256: str,
+        *,
+        created_at: datetime | None = None,
+    ) -> DatasetInfo: ...
+
+    def save_segmentation(
+        self, dataset_id: int, name: str, record: SegmentationRecord, *, replace: bool = False
+    ) -> int: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -32,7 +65,7 @@ def _done_key(source: Path, old_id: int) -> str:
     return f"migrated:{source}:{old_id}"
 
 
-def migrate_file(source: str | Path, store: Store) -> Migration:
+def migrate_file(source: str | Path, store: Target) -> Migration:
     """Copy every dataset version and saved segmentation of `source` into `store`.
 
     Each version is saved through the store's one write path (a new Parquet file and its
@@ -95,7 +128,7 @@ def migrate_file(source: str | Path, store: Store) -> Migration:
 
 
 def _migrate_segmentations(
-    cur: duckdb.DuckDBPyConnection, store: Store, source: Path, new_ids: dict[int, int]
+    cur: duckdb.DuckDBPyConnection, store: Target, source: Path, new_ids: dict[int, int]
 ) -> int:
     n = 0
     for sid, did, name, mode, method, k, seed, body in cur.execute(

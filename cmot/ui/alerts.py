@@ -13,7 +13,8 @@ from cmot.feedback.alert_log import Watched, acknowledge, list_alerts, refresh, 
 from cmot.feedback.alerts import share_series
 from cmot.feedback.feed import ensure_demo_feed
 from cmot.present.trend_charts import watch_chart
-from cmot.store.datasets import DatasetInfo, Store
+from cmot.store.datasets import Store
+from cmot.store.versions import DatasetInfo
 from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.state import show_dataset

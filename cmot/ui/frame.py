@@ -17,8 +17,9 @@ from cmot.engine.rows import segment_sql_expr
 from cmot.errors import CmotError
 from cmot.results.moments import ALL, MomentsResult, Settings, analyse_stats, find_moments
 from cmot.spec import JourneySpec
-from cmot.store.datasets import DatasetInfo
-from cmot.store.external import SourceError, hide_paths, spark_view
+from cmot.store.sources import SourceError, hide_paths
+from cmot.store.spark import spark_view
+from cmot.store.versions import DatasetInfo
 from cmot.text import escape_markdown, escape_message
 from cmot.ui.auth import is_analyst
 from cmot.ui.memo import derived

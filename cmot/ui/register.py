@@ -6,12 +6,12 @@ from __future__ import annotations
 import streamlit as st
 
 from cmot.cli.flags import options_from_flags
-from cmot.engine.engines import EngineName
 from cmot.errors import CmotError
 from cmot.ingest.options import IngestOptions
 from cmot.spec import loads_spec
 from cmot.store.datasets import Store
-from cmot.store.external import ENV_EXTERNAL_ROOTS, allowed_roots, check_allowed, register_external
+from cmot.store.external import register_external
+from cmot.store.sources import ENV_EXTERNAL_ROOTS, EngineName, allowed_roots, check_allowed
 from cmot.ui.auth import require_analyst
 from cmot.ui.frame import show_error
 from cmot.ui.state import show_dataset

@@ -14,8 +14,10 @@ from cmot.engine.view import DateFilter, ValueFilter, View, date_span, filter_va
 from cmot.ingest.answers import no_answer_values
 from cmot.settings import DEFAULT_POOLING, POOLING_WORDS, POOLINGS, Settings
 from cmot.spec import JourneySpec
-from cmot.store.datasets import DatasetInfo, Store
-from cmot.store.external import sample_note, source_version, spark_view_name
+from cmot.store.datasets import Store
+from cmot.store.external import sample_note, source_version
+from cmot.store.spark import spark_view_name
+from cmot.store.versions import DatasetInfo
 from cmot.text import escape_markdown
 from cmot.ui.frame import SAVED, WHOLE, PageView, first_upper, source_text
 from cmot.ui.state import get_store

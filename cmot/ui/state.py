@@ -10,9 +10,11 @@ from typing import Any
 
 import streamlit as st
 
-from cmot.engine.engines import spark_session
-from cmot.store.datasets import DatasetInfo, Store, default_store_path
+from cmot.store.datasets import Store
 from cmot.store.demo import DEMO_NAME, ensure_demo
+from cmot.store.directory import default_store_path
+from cmot.store.spark import spark_session
+from cmot.store.versions import DatasetInfo
 from cmot.ui.auth import passes_gate
 from cmot.ui.url import set_url_widget, url_widget
 

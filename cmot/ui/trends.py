@@ -33,7 +33,8 @@ from cmot.results.trend import TrendResult, compute_trend
 from cmot.results.trend_changes import compare_waves
 from cmot.results.trend_fixes import fix_check
 from cmot.settings import Settings
-from cmot.store.datasets import DatasetInfo, Link
+from cmot.store.links import Link
+from cmot.store.versions import DatasetInfo
 from cmot.text import escape_markdown
 from cmot.ui.context import show_context
 from cmot.ui.explain import how_calculated

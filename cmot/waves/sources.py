@@ -22,7 +22,8 @@ from cmot.errors import CmotError
 from cmot.ingest.wave_columns import MAX_WAVES
 from cmot.names import DERIVED_COLUMNS, ROW_COL, quote_ident
 from cmot.spec import JourneySpec
-from cmot.store.datasets import Link, Store
+from cmot.store.datasets import Store
+from cmot.store.links import Link
 
 Period = Literal["month", "quarter", "year"]
 PERIODS: tuple[Period, ...] = ("month", "quarter", "year")

@@ -9,8 +9,9 @@ import pytest
 
 from cmot.ingest.options import IngestOptions
 from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale
-from cmot.store.datasets import DatasetInfo, Store
+from cmot.store.datasets import Store
 from cmot.store.intake import ingest
+from cmot.store.versions import DatasetInfo
 from tests.conftest import SHARED
 
 KC_DIR = SHARED / "data" / "kansas-city-resident"

@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cmot.cli.flags import options_from_flags
-from cmot.store import external
+from cmot.store import external, sources
 from cmot.store.datasets import Store
 from cmot.store.external import register_external
 from cmot.store.intake import ingest
@@ -95,7 +95,7 @@ def test_a_spark_dataset_sums_everything_and_says_what_reads_the_sample(
     at.sidebar.multiselect(key="f_val").set_value(["North"]).run()
     ok(at)
     assert info.external is not None
-    everything = external.duckdb_relation(replace(info.external, engine="duckdb"), info.spec)
+    everything = sources.duckdb_relation(replace(info.external, engine="duckdb"), info.spec)
     north = store.cursor().execute(f"SELECT count(*) FROM {everything} WHERE region = 'North'")
     assert metrics(at)["Respondents"] == f"{north.fetchall()[0][0]:,}"
 

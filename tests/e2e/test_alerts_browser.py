@@ -12,7 +12,8 @@ from playwright.sync_api import expect
 from cmot.feedback.feed import Slip, feed_csv, feed_spec
 from cmot.ingest.options import IngestOptions
 from cmot.store.append import append_batch
-from cmot.store.datasets import Store, close_all
+from cmot.store.datasets import Store
+from cmot.store.directory import close_all
 from cmot.store.intake import ingest
 from tests.e2e.conftest import Server, shot, start_server, wait_for_run
 from tests.e2e.test_dashboard_browser import open_page

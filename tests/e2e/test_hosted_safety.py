@@ -25,7 +25,8 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from bench._browser import page_cookies
-from cmot.store.datasets import Store, close_all
+from cmot.store.datasets import Store
+from cmot.store.directory import close_all
 from tests.e2e.conftest import Server, _free_port, start_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -22,8 +22,9 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def kc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from cmot.store.datasets import Store, close_all
+    from cmot.store.datasets import Store
     from cmot.store.demo import ensure_demo
+    from cmot.store.directory import close_all
 
     kc_csv()  # skips, saying where it looked, when the survey is absent
     d = tmp_path_factory.mktemp("kc-pool")

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from cmot.store.datasets import Store
-from cmot.store.external import ENV_EXTERNAL_ROOTS
+from cmot.store.sources import ENV_EXTERNAL_ROOTS
 from tests.e2e.conftest import Server, shot, start_server, wait_for_run
 from tests.e2e.test_dashboard_browser import open_page
 from tests.e2e.test_external_browser import KEPT, SLOW_MS, lake, respondents

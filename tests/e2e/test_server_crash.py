@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from cmot.store.datasets import Store, close_all
+from cmot.store.datasets import Store
 from cmot.store.demo import DEMO_CSV, generate_demo
+from cmot.store.directory import close_all
 from cmot.store.intake import ingest
 from tests.conftest import ROOT
 from tests.e2e.conftest import start_server, wait_for_run

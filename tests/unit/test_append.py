@@ -15,7 +15,8 @@ from cmot.feedback.feed import feed_batch, feed_csv, feed_spec
 from cmot.ingest.options import IngestOptions
 from cmot.names import ID_COL, ROW_COL
 from cmot.store.append import append_batch, batch_ranges, check_batch_file
-from cmot.store.datasets import Store, close_all
+from cmot.store.datasets import Store
+from cmot.store.directory import close_all
 from cmot.store.intake import ingest
 from tests.conftest import files_digest
 

@@ -10,8 +10,9 @@ import pytest
 
 from cmot.errors import CmotError
 from cmot.ingest.options import IngestOptions
-from cmot.store.datasets import Store, close_all
+from cmot.store.datasets import Store
 from cmot.store.demo import DEMO_CSV
+from cmot.store.directory import close_all
 from cmot.store.intake import ingest
 from tests.conftest import ROOT, files_digest
 

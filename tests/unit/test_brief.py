@@ -159,7 +159,7 @@ def demo():  # type: ignore[no-untyped-def]
     import tempfile
 
     from cmot.results.moments import find_moments
-    from cmot.store import datasets as store_mod
+    from cmot.store import directory as store_mod
     from cmot.store.datasets import Store
     from cmot.store.demo import ensure_demo
 

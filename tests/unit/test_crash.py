@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from cmot.store.datasets import Store, close_all
+from cmot.store.datasets import Store
 from cmot.store.demo import DEMO_CSV, generate_demo
+from cmot.store.directory import close_all
 from cmot.store.intake import ingest
 from tests.conftest import ROOT
 
 SAVER = """
 import sys
-from cmot import store as s
+from cmot.store import datasets as s
 from cmot.store.intake import ingest
 
 real = s.Store.save_query

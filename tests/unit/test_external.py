@@ -22,16 +22,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cmot.engine.engines import SparkEngine, spark_session
+from cmot.engine.engines import SparkEngine
 from cmot.engine.view import ValueFilter, View, view_sql
 from cmot.errors import CmotError
 from cmot.ingest.options import IngestOptions
 from cmot.names import ID_COL, ROW_COL
 from cmot.results.moments import MomentsResult, Settings, classify_moments, find_moments
-from cmot.store import external
+from cmot.store import external, sources
 from cmot.store.datasets import Store
-from cmot.store.external import register_external, spark_view, spark_view_name
+from cmot.store.external import register_external
 from cmot.store.intake import ingest
+from cmot.store.spark import spark_session, spark_view, spark_view_name
 from tests.unit.test_bad_input import run_cli
 from tests.unit.test_spark import connect_server  # a Spark Connect server, per test
 
@@ -395,17 +396,17 @@ def test_the_dashboard_reads_files_only_under_the_allowed_folders(
     root = tmp_path / "root"
     (root / "lake").mkdir(parents=True)
     (root / "escape").symlink_to("/etc")
-    monkeypatch.setenv(external.ENV_EXTERNAL_ROOTS, f"/nonexistent:{root}")
+    monkeypatch.setenv(sources.ENV_EXTERNAL_ROOTS, f"/nonexistent:{root}")
     where = location.format(root=root)
     if allowed:
-        external.check_allowed(where, engine)
+        sources.check_allowed(where, engine)
     else:
         refusal = "without `..`" if ".." in where else "outside the folders this server may read"
         with pytest.raises(CmotError, match=refusal):
-            external.check_allowed(where, engine)
-    monkeypatch.delenv(external.ENV_EXTERNAL_ROOTS)
+            sources.check_allowed(where, engine)
+    monkeypatch.delenv(sources.ENV_EXTERNAL_ROOTS)
     with pytest.raises(CmotError, match="is not set"):
-        external.check_allowed(where, engine)
+        sources.check_allowed(where, engine)
 
 
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])

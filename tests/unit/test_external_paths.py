@@ -22,10 +22,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from cmot.errors import CmotError, engine_message
-from cmot.store import external
+from cmot.store import sources
 from cmot.store.catalog import CATALOG_FILENAME, Catalog
 from cmot.store.datasets import Store
-from cmot.store.external import ENV_EXTERNAL_ROOTS, check_allowed, register_external, source_version
+from cmot.store.external import register_external, source_version
+from cmot.store.sources import ENV_EXTERNAL_ROOTS, check_allowed
 from tests.unit.test_external import options, survey
 
 ROWS = 300
@@ -129,7 +130,7 @@ def test_the_file_list_is_stored_and_read_exactly(
     assert info.external is not None and info.external.files == want
     assert (
         "*.parquet" not in info.table
-        and f"read_parquet([{external.quote_literal(want[0])}])" in (info.table)
+        and f"read_parquet([{sources.quote_literal(want[0])}])" in (info.table)
     )
     again = Store(store_dir).get_dataset("x")  # a new process's store: the list was stored
     assert again.external is not None and again.external.files == want
@@ -216,7 +217,7 @@ def test_a_dataset_stored_before_file_lists_still_reads(
     con.close()
     assert info.external is not None
     old = replace(info.external, files=())
-    relation = external.duckdb_relation(old, info.spec)
+    relation = sources.duckdb_relation(old, info.spec)
     rows = store.cursor().execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
     assert rows == info.rows_kept
 
@@ -241,9 +242,7 @@ def test_engine_messages_lose_their_query_and_viewers_lose_the_paths(
     assert "SELECT" not in text and "\n" not in text and str(bad) in text  # ...a message not
     info, _ = register_external(store, "x", f"{root}/lake/a.parquet", options=options())
     assert info.external is not None
-    hidden = external.hide_paths(
-        f"Cannot read: {text}; see {info.external.location}", info.external
-    )
+    hidden = sources.hide_paths(f"Cannot read: {text}; see {info.external.location}", info.external)
     assert str(root) not in hidden and "Cannot read" in hidden
 
 
@@ -254,4 +253,4 @@ def test_a_loop_of_links_is_no_file(
     (root / "lake" / "loop.parquet").symlink_to(root / "lake" / "loop.parquet")
     refused(store, f"{root}/lake/*.parquet", "outside the folders")  # roots: no telling
     monkeypatch.delenv(ENV_EXTERNAL_ROOTS)
-    assert external.parquet_files(f"{root}/lake/*.parquet") == [str(root / "lake" / "a.parquet")]
+    assert sources.parquet_files(f"{root}/lake/*.parquet") == [str(root / "lake" / "a.parquet")]

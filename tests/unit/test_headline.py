@@ -28,8 +28,9 @@ from cmot.results.headline import (
 )
 from cmot.results.moments import ALL, MomentsResult, find_moments
 from cmot.results.summary import NO_DIFFERENCE, amount, segments_of
-from cmot.store.datasets import DatasetInfo, Store
+from cmot.store.datasets import Store
 from cmot.store.demo import ensure_demo
+from cmot.store.versions import DatasetInfo
 from tests.unit.moments_fixtures import make_spec, register_frame, synthetic_frame
 
 TPS = ("t0", "t1", "t2", "t3")
@@ -135,7 +136,7 @@ def demo() -> Iterator[tuple[Store, DatasetInfo, MomentsResult]]:
         store = Store(f"{d}/s")
         info = ensure_demo(store)
         yield store, info, find_moments(store.cursor(), info.table, info.spec, "Segment")
-        from cmot.store import datasets as store_mod
+        from cmot.store import directory as store_mod
 
         store_mod.close_all()
 

@@ -121,8 +121,9 @@ def survey_with_names(draw: st.DrawFn) -> tuple[bytes, list[str]]:
 
 @pytest.fixture(scope="module")
 def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from cmot.store.datasets import Store, close_all
+    from cmot.store.datasets import Store
     from cmot.store.demo import DEMO_CSV
+    from cmot.store.directory import close_all
     from cmot.store.intake import ingest
 
     db = tmp_path_factory.mktemp("fuzzstore") / "store"
@@ -132,7 +133,8 @@ def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _fresh(db: Path) -> tuple[dict[str, str], object]:
-    from cmot.store.datasets import Store, close_all
+    from cmot.store.datasets import Store
+    from cmot.store.directory import close_all
     from tests.conftest import files_digest
 
     close_all()  # every byte on disk, so "unchanged" can be checked byte for byte
@@ -156,7 +158,7 @@ def _check_whole(store: object, name: str, rows: int) -> None:
 def test_ingest_into_a_store_saves_a_whole_dataset_or_changes_nothing(
     data: bytes, seeded_db: Path
 ) -> None:
-    from cmot.store.datasets import close_all
+    from cmot.store.directory import close_all
     from cmot.store.intake import ingest
 
     before, store = _fresh(seeded_db)

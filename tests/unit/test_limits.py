@@ -11,7 +11,8 @@ from cmot.errors import CmotError
 from cmot.ingest.limits import check_rows, count_rows, max_columns, max_rows
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.pipeline import detect_roles
-from cmot.store.datasets import Store, close_all
+from cmot.store.datasets import Store
+from cmot.store.directory import close_all
 from cmot.store.intake import ingest
 from tests.conftest import files_digest
 

@@ -12,10 +12,11 @@ import pytest
 
 from cmot.errors import CmotError
 from cmot.ingest.options import IngestOptions
-from cmot.store import datasets as store_mod
-from cmot.store.datasets import Link, Store
+from cmot.store import directory as store_mod
+from cmot.store.datasets import Store
 from cmot.store.demo import WAVE_COLUMN, WAVE_LABELS, demo_spec, generate_waves
 from cmot.store.intake import ingest
+from cmot.store.links import Link
 from cmot.waves.sources import waves_from_link
 from tests.conftest import DATA, need_real
 from tests.unit.test_cli import run_cli

@@ -52,7 +52,7 @@ def demo_result():  # type: ignore[no-untyped-def]
         store = Store(f"{d}/s.duckdb")
         info = ensure_demo(store)
         yield find_moments(store.cursor(), info.table, info.spec, "Segment")
-        from cmot.store import datasets as store_mod
+        from cmot.store import directory as store_mod
 
         store_mod.close_all()
 

@@ -12,7 +12,8 @@ import pytest
 
 from cmot.segments.records import load_segmentation
 from cmot.spec import dumps_spec
-from cmot.store.datasets import Store, close_all
+from cmot.store.datasets import Store
+from cmot.store.directory import close_all
 from tests.conftest import ROOT
 
 WRITER = """

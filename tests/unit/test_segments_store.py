@@ -21,9 +21,11 @@ from cmot.segments.modes import assign_segments
 from cmot.segments.records import load_segmentation, save_segmentation
 from cmot.segments.segmentation import Segmentation
 from cmot.spec import load_spec
-from cmot.store.datasets import DatasetInfo, Store, close_all
+from cmot.store.datasets import Store
 from cmot.store.demo import DEMO_CSV, DEMO_SPEC, SEGMENT_COLUMN
+from cmot.store.directory import close_all
 from cmot.store.intake import ingest
+from cmot.store.versions import DatasetInfo
 from tests.unit.test_segments import ATTRS
 
 SPEC = IngestOptions(spec=load_spec(DEMO_SPEC))
@@ -116,7 +118,7 @@ def test_a_failed_save_leaves_nothing_behind(
     def boom(*_: Any) -> None:
         raise OSError("disk full (simulated)")  # after the catalog rows, before the commit
 
-    monkeypatch.setattr("cmot.store.datasets.os.replace", boom)
+    monkeypatch.setattr("cmot.store.directory.os.replace", boom)
     with pytest.raises(OSError, match="disk full"):
         save_segmentation(store, info.id, "s", seg)
     monkeypatch.undo()

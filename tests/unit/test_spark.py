@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmot.engine import engines, sums_sql
+from cmot.engine import sums_sql
 from cmot.engine.design import Layout
-from cmot.engine.engines import SparkEngine, spark_reason, spark_session
+from cmot.engine.engines import SparkEngine
 from cmot.engine.fits import Fit
 from cmot.engine.stats import SufficientStats
 from cmot.engine.sums import compute_stats
@@ -35,6 +35,8 @@ from cmot.errors import CmotError
 from cmot.names import quote_ident
 from cmot.results.moments import classify_moments
 from cmot.spec import JourneySpec, default_scale
+from cmot.store import spark as store_spark
+from cmot.store.spark import spark_reason, spark_session
 from tests.conftest import KANSAS_CSV, ROOT
 from tests.unit.moments_fixtures import load_airline, make_spec, register_frame, synthetic_frame
 
@@ -238,7 +240,7 @@ def test_asking_for_spark_without_pyspark_says_how_to_enable_it(
 ) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        engines.importlib.util,
+        store_spark.importlib.util,
         "find_spec",
         lambda name, *a: None if name == "pyspark" else real(name, *a),
     )

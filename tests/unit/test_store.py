@@ -16,8 +16,9 @@ from cmot.ingest.options import IngestOptions
 from cmot.ingest.pipeline import read_csv
 from cmot.names import quote_ident
 from cmot.spec import load_spec
-from cmot.store.datasets import Store, close_all, default_store_path
+from cmot.store.datasets import Store
 from cmot.store.demo import DEMO_CSV, DEMO_SPEC
+from cmot.store.directory import close_all, default_store_path
 from cmot.store.intake import ingest
 
 SPEC = IngestOptions(spec=load_spec(DEMO_SPEC))
@@ -84,7 +85,7 @@ def test_a_save_that_fails_midway_leaves_nothing_behind(
         store.save_dataset("new", prepared.data, prepared.spec, {}, "x.csv", "0" * 64)
     monkeypatch.undo()
     monkeypatch.setattr(
-        "cmot.store.datasets._fsync_dir", boom
+        "cmot.store.directory.fsync_dir", boom
     )  # after the rename, before the commit
     with pytest.raises(RuntimeError):
         store.save_dataset("new", prepared.data, prepared.spec, {}, "x.csv", "0" * 64)

@@ -18,8 +18,9 @@ from cmot.ingest.pipeline import read_csv
 from cmot.segments.given import given_segments
 from cmot.segments.records import load_segmentation, to_record
 from cmot.spec import dumps_spec, load_spec
-from cmot.store.datasets import Store, close_all
+from cmot.store.datasets import Store
 from cmot.store.demo import DEMO_CSV, DEMO_SPEC
+from cmot.store.directory import close_all
 from cmot.store.intake import ingest
 from tests.conftest import ROOT
 

@@ -18,8 +18,9 @@ from cmot.results.compare import compare_segments, find_flips
 from cmot.results.moments import MomentsResult, find_moments
 from cmot.results.summary import headline, segments_of, top_stakes
 from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale
-from cmot.store.datasets import Store, close_all
+from cmot.store.datasets import Store
 from cmot.store.demo import ensure_demo
+from cmot.store.directory import close_all
 from cmot.store.intake import ingest
 from cmot.text import MAX_COMMENT_CHARS, MAX_LABEL_CHARS
 

@@ -26,8 +26,9 @@ from cmot.engine.view import (
 )
 from cmot.names import ROW_COL, SEGMENT_COL, quote_ident
 from cmot.spec import load_spec
-from cmot.store.datasets import SegmentationRecord, Store
+from cmot.store.datasets import Store
 from cmot.store.demo import DEMO_SPEC
+from cmot.store.segmentations import SegmentationRecord
 
 REGION = 'Reg"ion; DROP TABLE x;--'  # a column name that must stay an identifier
 WHEN = "visité le"

@@ -16,7 +16,8 @@ from cmot.cli.main import main
 from cmot.feedback import watch as watch_mod
 from cmot.feedback.feed import feed_csv, feed_spec
 from cmot.ingest.options import IngestOptions
-from cmot.store.datasets import Store, close_all
+from cmot.store.datasets import Store
+from cmot.store.directory import close_all
 from cmot.store.intake import ingest
 from tests.conftest import ROOT
 
