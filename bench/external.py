@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cmot.engine.cache import clear_cache  # noqa: E402
-from cmot.engine.view import filter_values  # noqa: E402
+from cmot.engine.view import Query, filter_values  # noqa: E402
 from cmot.ingest.clean import cleaning_select  # noqa: E402
 from cmot.ingest.options import IngestOptions  # noqa: E402
 from cmot.results.moments import Settings, classify_moments, find_moments  # noqa: E402
@@ -150,7 +150,8 @@ def main() -> None:
 
             def spark_moments() -> Any:
                 view = spark_view(session, sinfo)
-                stats = SparkEngine(session).stats(view, sinfo.spec, ["market"], Settings())
+                query = Query(view, (), ("market",))
+                stats = SparkEngine(session).statistics(query, sinfo.spec, Settings())
                 return classify_moments(stats, Settings())
 
             timed("Spark: moments by market over every row", rows, spark_moments)

@@ -19,14 +19,15 @@ from cmot.cli.flags import (
     mapping_notes,
     options_from_flags,
 )
-from cmot.engine.engines import SparkEngine
+from cmot.engine.engines import DuckDBEngine, SparkEngine
+from cmot.engine.view import Query
 from cmot.errors import CmotError
 from cmot.feedback.evidence import evidence_of_table
 from cmot.ingest.options import IngestOptions
 from cmot.names import W_COL, Y_COL, quote_ident, quote_literal
 from cmot.present.exports import to_csv
 from cmot.results.compare import compare_all, find_flips
-from cmot.results.moments import ALL, MomentsResult, Settings, analyse_stats, find_moments
+from cmot.results.moments import ALL, MomentsResult, Settings, analyse_stats
 from cmot.results.summary import amount
 from cmot.spec import JourneySpec
 from cmot.store.datasets import Store
@@ -267,10 +268,11 @@ def parquet_moments(args: argparse.Namespace, columns: list[str], settings: Sett
         assert opened.con is not None
         table = duckdb_relation(source, spec)
         check_segment_columns(opened.con, table, spec, columns)
-        result = find_moments(opened.con, table, spec, columns or None, settings)
-        return result, opened.con, table, spec
+        query = Query(table, (), tuple(columns))
+        stats = DuckDBEngine(opened.con).statistics(query, spec, settings)
+        return analyse_stats(stats, settings), opened.con, table, spec
     view = cleaned_view(opened.session, source, spec, quote_ident("cmot_analyze"))
-    stats = SparkEngine(opened.session).stats(view, spec, columns or None, settings)
+    stats = SparkEngine(opened.session).statistics(Query(view, (), tuple(columns)), spec, settings)
     return analyse_stats(stats, settings), None, view, spec
 
 
@@ -293,7 +295,7 @@ def spark_moments(
             raise CmotError("Cannot read the journey spec given with --spec.")
         engine = SparkEngine(spark_session(args.spark_remote))
         table = engine.register_parquet(args.source)
-        stats = engine.stats(table, spec, columns or None, settings)
+        stats = engine.statistics(Query(table, (), tuple(columns)), spec, settings)
         return analyse_stats(stats, settings), None, table, spec
     if info is not None and info.external is not None:
         remote = args.spark_remote or (
@@ -302,7 +304,7 @@ def spark_moments(
         engine = SparkEngine(spark_session(remote))
         source = replace(info.external, engine="spark", remote=remote)
         view = cleaned_view(engine.session, source, info.spec, spark_view_name(info))
-        stats = engine.stats(view, info.spec, columns or None, settings)
+        stats = engine.statistics(Query(view, (), tuple(columns)), info.spec, settings)
         return analyse_stats(stats, settings), None, view, info.spec
     if is_parquet_source(args.source) or (info is None and not Path(args.source).exists()):
         return parquet_moments(args, columns, settings)  # raw Parquet, or a Spark table
@@ -310,14 +312,14 @@ def spark_moments(
     con, table, spec, _ = open_source(args)
     check_segment_columns(con, table, spec, columns)
     if info is not None:
-        stats = engine.stats(
-            engine.register_parquet(str(info.file)), spec, columns or None, settings
-        )
+        query = Query(engine.register_parquet(str(info.file)), (), tuple(columns))
+        stats = engine.statistics(query, spec, settings)
         return analyse_stats(stats, settings), con, table, spec
     with tempfile.TemporaryDirectory(prefix="cmot-spark-") as tmp:
         path = str(Path(tmp) / "survey.parquet")
         con.execute(f"COPY (SELECT * FROM {table}) TO {quote_literal(path)} (FORMAT parquet)")
-        stats = engine.stats(engine.register_parquet(path), spec, columns or None, settings)
+        query = Query(engine.register_parquet(path), (), tuple(columns))
+        stats = engine.statistics(query, spec, settings)
     return analyse_stats(stats, settings), con, table, spec
 
 
@@ -358,11 +360,14 @@ def run_analyze(args: argparse.Namespace) -> int:
         con, spec = Store().cursor(), info.spec
         table = duckdb_relation(replace(info.external, engine="duckdb"), spec)
         check_segment_columns(con, table, spec, columns)
-        result = find_moments(con, table, spec, columns or None, settings)
+        stats = DuckDBEngine(con).statistics(Query(table, (), tuple(columns)), spec, settings)
+        result = analyse_stats(stats, settings)
     else:
         con, table, spec, key = open_source(args)
         check_segment_columns(con, table, spec, columns)
-        result = find_moments(con, table, spec, columns or None, settings, cache_key=key)
+        query = Query(table, (), tuple(columns))
+        stats = DuckDBEngine(con).statistics(query, spec, settings, cache_key=key)
+        result = analyse_stats(stats, settings)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,12 @@
 """Where the sums run: this process's DuckDB (the default) or Apache Spark.
 
-An `Engine` turns a relation and a journey spec into `SufficientStats`; everything after
-the sums (fits' classes, importance, comparison) never sees which engine made them. DuckDB
-runs `cmot.engine.sums.compute_stats` (numpy over Arrow blocks); Spark runs the same sums as SQL
+The one entry to the statistics is `Engine.statistics(query, spec, settings)`: a view of the
+data (`cmot.engine.view.Query`: relation, bound values, segment columns), the journey spec
+and the settings in, `SufficientStats` out, kept in the process's cache under `cache_key`
+(the data's version). The UI, the command line, trends and driver segments call it;
+everything after the sums (fits' classes, importance, comparison) never sees which engine
+made them. `DuckDBEngine` runs `cmot.engine.sums.compute_stats` (numpy over Arrow blocks,
+or the portable SQL); `SparkEngine` runs the same sums as SQL
 text (`cmot.engine.sums_sql.stats_from_sql`: `build_facts_sql`, `build_stats_sql`, `build_hc3_sql`)
 and brings back only their rows. PySpark is optional (requirements-spark.txt); a session
 is the store's (`cmot.store.spark.spark_session`).
@@ -16,8 +20,11 @@ from typing import Any, Protocol
 
 import duckdb
 
-from cmot.engine.sums import SufficientStats, compute_stats
+from cmot.engine.stats import SufficientStats
+from cmot.engine.sums import Engine as DuckDBPath
+from cmot.engine.sums import compute_stats
 from cmot.engine.sums_sql import stats_from_sql
+from cmot.engine.view import Query
 from cmot.settings import Settings
 from cmot.spec import JourneySpec
 from cmot.store.sources import EngineName
@@ -27,41 +34,54 @@ ENGINES: tuple[EngineName, ...] = ("duckdb", "spark")
 
 
 class Engine(Protocol):
-    """Computes the per-segment sufficient statistics of a relation it can read."""
+    """Where the sums run: the one entry to the statistics (`statistics`)."""
 
-    name: EngineName
+    @property
+    def name(self) -> EngineName:
+        """ "duckdb" or "spark"."""
+        ...
 
-    def stats(
+    def statistics(
         self,
-        table: str,
+        query: Query,
         spec: JourneySpec,
-        segmentation: Sequence[str] | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
         *,
-        params: Sequence[object] = (),
         cache_key: Hashable | None = None,
-    ) -> SufficientStats: ...
+    ) -> SufficientStats:
+        """The per-segment sufficient statistics of the view's rows (`query.relation` with
+        `query.params` bound, segments by `query.columns`) under the settings' cut-offs and
+        measure; with `cache_key` (the data's version) kept and reused for the same view."""
+        ...
 
 
 @dataclass(frozen=True)
 class DuckDBEngine:
-    """Today's path: compute_stats on a DuckDB connection (figures and speed unchanged)."""
+    """The sums on a DuckDB connection (compute_stats): numpy over Arrow blocks, or the
+    portable SQL sums with `path="sql"`."""
 
     con: duckdb.DuckDBPyConnection
+    path: DuckDBPath = "numpy"
     name: EngineName = "duckdb"
 
-    def stats(
+    def statistics(
         self,
-        table: str,
+        query: Query,
         spec: JourneySpec,
-        segmentation: Sequence[str] | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
         *,
-        params: Sequence[object] = (),
         cache_key: Hashable | None = None,
     ) -> SufficientStats:
+        """See Engine.statistics."""
         return compute_stats(
-            self.con, table, spec, segmentation, settings, params=params, cache_key=cache_key
+            self.con,
+            query.relation,
+            spec,
+            query.columns,
+            settings,
+            params=query.params,
+            cache_key=cache_key,
+            engine=self.path,
         )
 
 
@@ -81,24 +101,23 @@ class SparkEngine:
         returns its quoted name for FROM."""
         return register_parquet(self.session, path)
 
-    def stats(
+    def statistics(
         self,
-        table: str,
+        query: Query,
         spec: JourneySpec,
-        segmentation: Sequence[str] | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
         *,
-        params: Sequence[object] = (),
         cache_key: Hashable | None = None,
     ) -> SufficientStats:
+        """See Engine.statistics."""
         # Kept only under a cache_key, which names the data's version (a lake can change).
         return stats_from_sql(
             self.run,
-            table,
+            query.relation,
             spec,
-            segmentation,
+            query.columns,
             settings,
-            params=params,
+            params=query.params,
             cache_key=cache_key,
             dialect="spark",
         )

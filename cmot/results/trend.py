@@ -1,7 +1,7 @@
 """Moments over time, wave by wave: each wave's results and the tidy per-wave table
 (`compute_trend` -> `TrendResult`).
 
-Each wave is analysed on its own by the engine (cmot.engine.sums.compute_stats and
+Each wave is analysed on its own by the engine (cmot.engine.engines.DuckDBEngine.statistics and
 cmot.results.moments.classify_moments on that wave's rows), so a wave's numbers are exactly those of
 a single-wave analysis of its rows. This module adds the standard errors of the box shares
 and of the risk at stake (one extra GROUP BY per wave); the changes between waves are
@@ -18,9 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cmot.engine.engines import DuckDBEngine
 from cmot.engine.rows import segment_sql_expr
 from cmot.engine.stats import SufficientStats
-from cmot.engine.sums import Engine, compute_stats
+from cmot.engine.sums import Engine
+from cmot.engine.view import Query
 from cmot.errors import CmotError
 from cmot.names import W_COL, Y_COL, quote_ident
 from cmot.results.moments import ALL, MomentsResult, analyse_stats
@@ -117,15 +119,9 @@ def compute_trend(
         if _usable_rows(wave) == 0:
             empty[wave.label] = NO_OUTCOME
             continue
-        stats = compute_stats(
-            wave.con,
-            wave.relation,
-            spec,
-            seg or None,
-            settings,
-            params=wave.params,
-            cache_key=wave.cache_key,
-            engine=engine,
+        query = Query(wave.relation, wave.params, seg)
+        stats = DuckDBEngine(wave.con, engine).statistics(
+            query, spec, settings, cache_key=wave.cache_key
         )
         res = analyse_stats(stats, settings)
         results[wave.label] = res

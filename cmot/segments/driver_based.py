@@ -12,9 +12,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from cmot.engine.engines import DuckDBEngine
+from cmot.engine.view import Query
 from cmot.errors import CmotError
 from cmot.names import ROW_COL, W_COL, Y_COL, quote_ident
-from cmot.results.moments import ALL, MomentsResult, find_moments
+from cmot.results.moments import ALL, MomentsResult, analyse_stats
 from cmot.segments.drivers import (
     DRIVER_FIT_SAMPLE,
     DRIVER_K_MAX,
@@ -180,7 +182,8 @@ def driver_moments(
             f"(SELECT t.*, d.{col} FROM {table} t JOIN cmot_driver_labels d "
             f"USING ({ROW_COL}) WHERE d.{col} IS NOT NULL)"
         )
-        return find_moments(con, relation, spec, [DRIVER_COL], settings)
+        query = Query(relation, (), (DRIVER_COL,))
+        return analyse_stats(DuckDBEngine(con).statistics(query, spec, settings), settings)
     finally:
         con.unregister("cmot_driver_labels")
 

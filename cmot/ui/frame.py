@@ -12,10 +12,11 @@ from typing import TypeVar
 
 import streamlit as st
 
-from cmot.engine.engines import SparkEngine
+from cmot.engine.engines import DuckDBEngine, Engine, SparkEngine
 from cmot.engine.rows import segment_sql_expr
+from cmot.engine.view import Query
 from cmot.errors import CmotError
-from cmot.results.moments import ALL, MomentsResult, Settings, analyse_stats, find_moments
+from cmot.results.moments import ALL, MomentsResult, Settings, analyse_stats
 from cmot.spec import JourneySpec
 from cmot.store.sources import SourceError, hide_paths
 from cmot.store.spark import spark_view
@@ -188,24 +189,12 @@ def _moments(key: ViewKey, settings: Settings) -> MomentsResult:
     if key.spark_relation is not None:
         session = spark_for(info)
         spark_view(session, info)  # (again): a Spark Connect session may have been renewed
-        stats = SparkEngine(session).stats(
-            key.spark_relation,
-            info.spec,
-            key.columns,
-            settings,
-            params=key.params,
-            cache_key=key.cache_key,
-        )
-        return analyse_stats(stats, settings)
-    return find_moments(
-        store.cursor(),
-        key.relation,
-        info.spec,
-        key.columns,
-        settings,
-        params=key.params,
-        cache_key=key.cache_key,
-    )
+        engine: Engine = SparkEngine(session)
+        query = Query(key.spark_relation, key.params, key.columns)
+    else:
+        engine, query = DuckDBEngine(store.cursor()), Query(key.relation, key.params, key.columns)
+    stats = engine.statistics(query, info.spec, settings, cache_key=key.cache_key)
+    return analyse_stats(stats, settings)
 
 
 def moments(view: PageView) -> MomentsResult:

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cmot.engine.engines import SparkEngine
-from cmot.engine.view import ValueFilter, View, view_sql
+from cmot.engine.view import Query, ValueFilter, View, view_sql
 from cmot.errors import CmotError
 from cmot.ingest.options import IngestOptions
 from cmot.names import ID_COL, ROW_COL
@@ -269,7 +269,7 @@ def test_parquet_on_spark_equals_the_ingested_survey(
         a = view_sql(View(stored.table, ("region",), filters=filters))
         b = view_sql(View(view, ("region",), filters=filters))
         want = find_moments(con, a.relation, stored.spec, a.columns, params=a.params)
-        stats = engine.stats(b.relation, info.spec, b.columns, Settings(), params=b.params)
+        stats = engine.statistics(b, info.spec, Settings())
         assert_same(want, classify_moments(stats, Settings()))
 
 
@@ -280,10 +280,11 @@ def test_spark_sums_are_kept_per_source_version(
     """A class threshold reclassifies from kept sums; a new source version sums again."""
     info, _ = register_external(store, "lake", str(lake[0]), "spark", options=options())
     engine, view = SparkEngine(spark), spark_view(spark, info)
-    first = engine.stats(view, info.spec, ["region"], Settings(), cache_key=("v", 1))
+    query = Query(view, (), ("region",))
+    first = engine.statistics(query, info.spec, Settings(), cache_key=("v", 1))
     wider = Settings(vulnerability_ia=-0.3, opportunity_ia=0.3)
-    assert engine.stats(view, info.spec, ["region"], wider, cache_key=("v", 1)) is first
-    assert engine.stats(view, info.spec, ["region"], Settings(), cache_key=("v", 2)) is not first
+    assert engine.statistics(query, info.spec, wider, cache_key=("v", 1)) is first
+    assert engine.statistics(query, info.spec, Settings(), cache_key=("v", 2)) is not first
 
 
 @pytest.mark.spark
@@ -294,7 +295,8 @@ def test_a_spark_table_by_name(store: Store, lake: tuple[Path, Path], spark: Any
     info, report = register_external(store, "table", "cmot_responses", "spark", options=options())
     assert info.external is not None and info.external.kind == "table"
     assert report.rows_read == N
-    stats = SparkEngine(spark).stats(spark_view(spark, info), info.spec, ["region"], Settings())
+    query = Query(spark_view(spark, info), (), ("region",))
+    stats = SparkEngine(spark).statistics(query, info.spec, Settings())
     want = find_moments(store.cursor(), stored.table, stored.spec, ["region"])
     assert_same(want, classify_moments(stats, Settings()))
     with pytest.raises(CmotError, match="Spark has no table `no_such_table`"):
@@ -432,9 +434,8 @@ def test_the_airline_survey_as_a_parquet_lake(
         got = find_moments(con, info.table, info.spec, ["Type of Travel"])
     else:
         session = spark_session()
-        stats = SparkEngine(session).stats(
-            spark_view(session, info), info.spec, ["Type of Travel"], Settings()
-        )
+        query = Query(spark_view(session, info), (), ("Type of Travel",))
+        stats = SparkEngine(session).statistics(query, info.spec, Settings())
         got = classify_moments(stats, Settings())
     assert_same(want, got)
 

@@ -31,9 +31,11 @@ from cmot.engine.fits import Fit
 from cmot.engine.stats import SufficientStats
 from cmot.engine.sums import compute_stats
 from cmot.engine.sums_sql import stats_from_sql
+from cmot.engine.view import Query
 from cmot.errors import CmotError
 from cmot.names import quote_ident
 from cmot.results.moments import classify_moments
+from cmot.settings import Settings
 from cmot.spec import JourneySpec, default_scale
 from cmot.store import spark as store_spark
 from cmot.store.spark import spark_reason, spark_session
@@ -263,7 +265,7 @@ def test_spark_equals_duckdb_on_a_synthetic_survey(
         duck, remote = weighted_sql(duck), weighted_sql(view)
     for seg in (None, ["seg"]):
         a = compute_stats(con, duck, spec5(), seg)
-        b = engine.stats(remote, spec5(), seg)
+        b = engine.statistics(Query(remote, (), tuple(seg or ())), spec5(), Settings())
         assert b.weighted == weighted
         assert_same(a, b)
 
@@ -278,7 +280,8 @@ def test_spark_equals_duckdb_with_a_filter(
     view = engine.register_parquet(str(path))
     where = "WHERE t0 >= ? AND seg <> ?"
     a = compute_stats(con, f"(SELECT * FROM survey {where})", spec5(), ["seg"], params=[2, "B"])
-    b = engine.stats(f"(SELECT * FROM {view} {where})", spec5(), ["seg"], params=[2, "B"])
+    query = Query(f"(SELECT * FROM {view} {where})", (2, "B"), ("seg",))
+    b = engine.statistics(query, spec5(), Settings())
     assert [s.segment for s in b.segments] == ["All", "A"]
     assert_same(a, b)
 
@@ -294,10 +297,11 @@ def test_spark_equals_duckdb_on_the_airline_survey(
     engine = SparkEngine(spark)
     view = engine.register_parquet(str(path))
     a = compute_stats(con, "airline", spec, ["Class"])
-    assert_same(a, engine.stats(view, spec, ["Class"]))
+    assert_same(a, engine.statistics(Query(view, (), ("Class",)), spec, Settings()))
     cols = ["Class", *spec.touchpoint_columns]
     a = compute_stats(con, weighted_sql("airline", cols), spec, ["Class"])
-    assert_same(a, engine.stats(weighted_sql(view, cols), spec, ["Class"]))
+    query = Query(weighted_sql(view, cols), (), ("Class",))
+    assert_same(a, engine.statistics(query, spec, Settings()))
 
 
 @pytest.mark.spark
@@ -309,7 +313,7 @@ def test_spark_says_what_is_wrong_with_the_ratings(
     view = engine.register_parquet(str(path))
     narrow = make_spec(("t0", "t1", "t2", "t3", "t4"), lo=1, hi=4)
     with pytest.raises(CmotError, match="outside the scale 1-4"):
-        engine.stats(view, narrow, ["seg"])
+        engine.statistics(Query(view, (), ("seg",)), narrow, Settings())
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -443,7 +447,8 @@ def test_spark_pools_as_duckdb_does(spark: Any, tmp_path: Path) -> None:
     con.execute(f"CREATE VIEW planted AS SELECT * FROM read_parquet('{path}')")
     view = SparkEngine(spark).register_parquet(str(path))
     a = partial_pool(compute_stats(con, "planted", planted.spec, ["Segment"]))
-    b = partial_pool(SparkEngine(spark).stats(view, planted.spec, ["Segment"]))
+    query = Query(view, (), ("Segment",))
+    b = partial_pool(SparkEngine(spark).statistics(query, planted.spec, Settings()))
     assert a.left_out == b.left_out == ("S01",) and a.converged and b.converged
     assert [p.segment for p in a.segments] == [p.segment for p in b.segments]
     np.testing.assert_allclose(b.spread, a.spread, rtol=REL, equal_nan=True)
