@@ -49,7 +49,10 @@ def test_sigkill_while_saving_an_upload_leaves_the_store_whole(
     earlier, _ = ingest(Store(db), DEMO_CSV, "earlier")
     close_all()  # the server process owns the file from here on
 
-    server = start_server(db, tmp_path / "server.log")
+    # The save in the serving process (CMOT_SAVE_WORKER=0): the process killed here is the
+    # one writing. A save in the worker (cmot.store.jobs) outlives the server; its kill is
+    # tests/unit/test_save_jobs.py's.
+    server = start_server(db, tmp_path / "server.log", env={"CMOT_SAVE_WORKER": "0"})
     outcome = "killed before the save began"
     try:
         page.goto(server.url + "/data")

@@ -1,0 +1,222 @@
+"""bench/first_view: how long a new visitor waits for a view to be drawn (issue 27, goal 2).
+
+A survey of 129,880 respondents (the airline survey's 25,976 five times over, each copy with
+its own ids: the size of the full airline survey) is stored, opened by default, and served
+by `serve.py` as hosted. Real chromium sessions, each a fresh browser context (no cookie,
+no session state), time from `goto` to "drawn": the script run ended, the app idle, no
+skeleton left and every chart's canvas or SVG present (`bench._browser.charts_drawn`).
+
+Per server, in order:
+1. **first view after the server starts**: the Overview opened as soon as the server answers
+   its health check (the server's start is timed apart);
+2. **a segmentation nobody has opened yet**: the Overview by `Class`, in a new session;
+3. **the Journey map's first view**, in a new session;
+4. **a warm view**: the Overview again, in a new session (everything cached).
+
+Two servers in the same run: `CMOT_WARM=0` (nothing done before the first visitor: the
+baseline) and the default (serve.py warms the caches before the first visitor). The
+server's CPU seconds per step are read from /proc: the machine is shared and wall seconds
+stretch with its load.
+
+Run: .venv/bin/python bench/first_view.py [--rounds N]; writes bench/first_view.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench._browser import (  # noqa: E402
+    CHROMIUM,
+    LAUNCH_ARGS,
+    charts_drawn,
+    errors_shown,
+    start_server,
+    wait_for_run,
+    watch_runs,
+)
+
+AIRLINE = ROOT.parent / "shared" / "data" / "airline" / "airline_passenger_satisfaction.csv"
+COPIES = 5
+OUT = ROOT / "bench" / "first_view.md"
+GOAL_NEW = 1.0  # a view nobody has opened yet, seconds
+GOAL_FIRST = 2.0  # the first view after a server start, seconds
+NEW_SEG = "a segmentation nobody opened: Overview by Class"
+
+
+def big_survey(folder: Path) -> Path:
+    """The airline survey COPIES times, ids made unique: 129,880 respondents."""
+    import pandas as pd
+
+    one = pd.read_csv(AIRLINE)
+    parts = []
+    for k in range(COPIES):
+        part = one.copy()
+        part["id"] = part["id"] + k * 1_000_000
+        parts.append(part)
+    path = folder / "airline_130k.csv"
+    pd.concat(parts, ignore_index=True).drop(columns=one.columns[0]).to_csv(path, index=False)
+    return path
+
+
+def make_store(folder: Path) -> Path:
+    """A store holding the big survey, opened by default."""
+    store_dir = folder / "store"
+    os.environ["CMOT_STORE"] = str(store_dir)
+    from cmot.ingest.options import IngestOptions
+    from cmot.store.datasets import Store
+    from cmot.store.intake import ingest
+    from cmot.ui.state import set_default_dataset
+
+    store = Store(store_dir)
+    options = IngestOptions(outcome="satisfaction", positive=("satisfied",), missing=(0,))
+    ingest(store, big_survey(folder), "airline130k", options)
+    set_default_dataset(store, "airline130k")
+    return store_dir
+
+
+def server_cpu(pid: int) -> float:
+    """User + system CPU seconds of process `pid` and its threads (DuckDB's included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drawn(browser: Any, url: str) -> float:
+    """Seconds from goto to the view drawn, in a fresh context; raises on an error shown."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = watch_runs(context.new_page())
+    try:
+        start = time.perf_counter()
+        page.goto(url)
+        page.get_by_test_id("stApp").wait_for(timeout=120_000)
+        wait_for_run(page, timeout_ms=120_000)
+        charts_drawn(page)
+        took = time.perf_counter() - start
+        shown = errors_shown(page)
+        if shown:
+            raise RuntimeError(f"{url}: {shown}")
+        return took
+    finally:
+        context.close()
+
+
+def one_server(
+    store_dir: Path, warm: bool, browser: Any, log: Path
+) -> dict[str, tuple[float, float]]:
+    """Start a server on the store, then time each step: (wall s, server CPU s)."""
+    env = {"CMOT_WARM": "1" if warm else "0"}
+    start = time.perf_counter()
+    server = start_server(store_dir, log, env=env)
+    up = time.perf_counter() - start
+    pid = server.process.pid
+    out: dict[str, tuple[float, float]] = {"server up (health answers)": (up, server_cpu(pid))}
+    steps: list[tuple[str, Callable[[], float]]] = [
+        ("first view after the start: Overview", lambda: drawn(browser, server.url)),
+        (
+            "a segmentation nobody opened: Overview by Class",
+            lambda: drawn(browser, server.url + "/?seg=Class"),
+        ),
+        ("Journey map's first view", lambda: drawn(browser, server.url + "/journey")),
+        ("a warm view: Overview again", lambda: drawn(browser, server.url)),
+    ]
+    try:
+        for name, step in steps:
+            cpu = server_cpu(pid)
+            wall = step()
+            out[name] = (wall, server_cpu(pid) - cpu)
+    finally:
+        server.stop()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3, help="servers of each kind, medians")
+    args = ap.parse_args()
+    if not AIRLINE.is_file():
+        raise SystemExit(f"the airline survey is not at {AIRLINE}")
+    from playwright.sync_api import sync_playwright
+
+    folder = Path(tempfile.mkdtemp(prefix="cmot-first-view-"))
+    store_dir = make_store(folder)
+    load_before = os.getloadavg()
+    runs: dict[bool, list[dict[str, tuple[float, float]]]] = {False: [], True: []}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        for r in range(args.rounds):
+            for warm in (False, True):  # alternated: the load falls on both alike
+                log = folder / f"server-{int(warm)}-{r}.log"
+                runs[warm].append(one_server(store_dir, warm, browser, log))
+        browser.close()
+    load_after = os.getloadavg()
+    write(runs, load_before, load_after, args.rounds)
+
+
+def write(
+    runs: dict[bool, list[dict[str, tuple[float, float]]]],
+    load_before: tuple[float, float, float],
+    load_after: tuple[float, float, float],
+    rounds: int,
+) -> None:
+    def med(warm: bool, step: str, i: int) -> float:
+        return statistics.median(run[step][i] for run in runs[warm])
+
+    busy = max(load_before[0], load_after[0]) > 1.5
+    lines = [
+        "# bench/first_view",
+        "",
+        "Issue 27, goal 2: a view nobody has opened yet drawn in under 1 s on a 130k survey; "
+        "the first view after a server start under 2 s. `bench/first_view.py`: the airline "
+        f"survey five times over ({COPIES * 25_976:,} respondents, 14 touchpoints), opened by "
+        "default, served by `serve.py`; each view in a fresh chromium context, timed from "
+        "`goto` to drawn (the run ended, no skeleton, every chart's canvas present).",
+        "",
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
+        f"{platform.platform()}",
+        f"- load average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after"
+        + (": **busy machine**, wall seconds stretch with the load" if busy else ": quiet"),
+        f"- medians of {rounds} servers of each kind, alternated",
+        "",
+        "| step | before: wall s | before: server CPU s | after: wall s | after: server CPU s "
+        "| after / before (wall) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for step in runs[False][0]:
+        b, a = med(False, step, 0), med(True, step, 0)
+        lines.append(
+            f"| {step} | {b:.2f} | {med(False, step, 1):.2f} | {a:.2f} | "
+            f"{med(True, step, 1):.2f} | {a / b:.2f}x |"
+        )
+    first = med(True, "first view after the start: Overview", 0)
+    new = med(True, NEW_SEG, 0)
+    lines += [
+        "",
+        "Before: `CMOT_WARM=0`, nothing done before the first visitor. After: serve.py's "
+        "start warms the process (imports, the store, the default dataset's default view: "
+        "`cmot.ui.warm`) while the health check already answers.",
+        "",
+        f"Goals: the first view after a start {first:.2f} s (goal {GOAL_FIRST:.0f} s: "
+        f"{'met' if first < GOAL_FIRST else 'not met'}); a view nobody opened {new:.2f} s "
+        f"(goal {GOAL_NEW:.0f} s: {'met' if new < GOAL_NEW else 'not met'}).",
+        "",
+    ]
+    OUT.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
