@@ -1,8 +1,8 @@
 """The one z-test: a difference over its standard error, with its two-sided normal p-value.
 
-Penalty and reward against zero (cmot.results.moments), between segments (cmot.results.compare) and
-between waves (cmot.results.trend_changes, cmot.results.trend_fixes) all use it, so a
-p-value means the same everywhere.
+Penalty and reward against zero (cmot.results.touchpoint_rows), between segments
+(cmot.results.compare) and between waves (cmot.results.trend_changes,
+cmot.results.trend_fixes) all use it, so a p-value means the same everywhere.
 """
 
 from __future__ import annotations

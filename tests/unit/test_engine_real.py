@@ -17,6 +17,7 @@ from cmot.engine.importance import MAX_SHAPLEY_TOUCHPOINTS, SHAPLEY_BUDGET, shap
 from cmot.errors import CmotError
 from cmot.results import moments as M
 from cmot.results.compare import compare_all, find_flips
+from cmot.results.guardrails import WARNING_COLUMNS
 from cmot.spec import JourneySpec, Outcome, Stage, Touchpoint, default_scale
 from tests.conftest import SHARED
 from tests.unit.moments_fixtures import register_frame
@@ -290,7 +291,7 @@ def test_guardrails_name_the_problem_where_the_number_is() -> None:
     spec = spec_of(("t0", "t1", "t2"), Outcome("y", "scale", min=1, max=5))
     res = M.find_moments(con, "survey", spec, "seg")
     w = res.warnings
-    assert list(w.columns) == M.WARNING_COLUMNS
+    assert list(w.columns) == WARNING_COLUMNS
     kinds = set(w.kind)
     assert {"id_outcome", "outcome_range", "one_value", "thin_cell", "many_segments"} <= kinds
     assert "looks like an id" in w[w.kind == "id_outcome"].message.iloc[0]

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cmot.results import moments as M
+from cmot.results.guardrails import WARNING_COLUMNS
 from tests.unit.moments_fixtures import make_spec, register_frame
 
 TOUCHPOINTS = ("t0", "t1", "t2")
@@ -125,4 +126,4 @@ def test_awkward_surveys_give_a_result_never_an_exception(frame: pd.DataFrame, e
     assert (m[m.insufficient].reason != "").all()
     compare_all(res)
     find_flips(res)
-    assert list(res.warnings.columns) == M.WARNING_COLUMNS
+    assert list(res.warnings.columns) == WARNING_COLUMNS
