@@ -67,8 +67,9 @@ class SegmentStats:
     # the segment is then insufficient with this reason, never an exception.
     problem: str = ""
     # Set by cmot.results.pooling.pool: beta is then the pooled estimate (the segment's own data
-    # blended with the whole journey's) and this its covariance, which cmot.results.moments reads
-    # instead of bread·meat·bread (bread and meat stay those of the segment's own fit).
+    # blended with the whole journey's) and this its covariance, which
+    # cmot.results.segment_fit reads instead of bread·meat·bread (bread and meat stay those of
+    # the segment's own fit).
     cov: np.ndarray | None = None
 
 

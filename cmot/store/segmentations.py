@@ -24,16 +24,14 @@ from cmot.store.directory import StoreDirectory, now_text
 
 @dataclass(frozen=True)
 class SegmentationRecord:
-    """A saved segmentation as the store keeps it; cmot.segments.segmentation turns it into a
-    Segmentation."""
+    """A saved segmentation as the store keeps it; cmot.segments.records turns it into a
+    Segmentation (from_record) and back (to_record)."""
 
     mode: str
     method: str
     k: int
     seed: int
-    body_json: (
-        str  # everything else the segmentation knows, as cmot.segments.segmentation writes it
-    )
+    body_json: str  # everything else the segmentation knows, as cmot.segments.records writes it
     names: tuple[str, ...]
     rows: np.ndarray  # __cmot_row of each assigned respondent
     labels: np.ndarray  # its segment, 0 .. k-1
