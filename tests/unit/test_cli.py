@@ -616,7 +616,7 @@ def test_guardrail_warnings_are_printed_and_written(
         pytest.skip("the demo survey has not been generated (python -m cmot.store.demo)")
     import cmot.cli.analyze
 
-    real = cmot.cli.analyze.find_moments
+    real = cmot.cli.analyze.analyse_stats
     rows = [
         ("", "", "", "id_outcome", "The outcome looks like an id."),
         ("Public agencies", "Invoicing", "Invoicing", "thin_cell", "only 3 in the top box"),
@@ -628,7 +628,7 @@ def test_guardrail_warnings_are_printed_and_written(
         object.__setattr__(result, "warnings", frame)
         return result
 
-    monkeypatch.setattr(cmot.cli.analyze, "find_moments", with_warnings)
+    monkeypatch.setattr(cmot.cli.analyze, "analyse_stats", with_warnings)
     out = tmp_path / "out"
     args = ["analyze", str(DEMO_CSV), "--spec", str(DEMO_SPEC), "--segment", "Segment"]
     assert main([*args, "--out", str(out)]) == 0
@@ -724,7 +724,7 @@ import cmot.cli.analyze
 def boom(*args, **kwargs):
     raise ZeroDivisionError("a bug, not the user's fault")
 
-cmot.cli.analyze.find_moments = boom
+cmot.cli.analyze.analyse_stats = boom
 from cmot.cli.main import main
 from cmot.ingest.detect import Detection
 from cmot.ingest.missing_codes import CodeProposal
