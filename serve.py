@@ -14,6 +14,7 @@ import streamlit as st
 
 from cmot.ui.hosting import middleware
 from cmot.ui.state import leave_pages_folder_mode
+from cmot.ui.warm import warm_in_background
 
 # Before the app's first run, so every session of this server saves through the worker; an
 # environment that says otherwise ("0") wins.
@@ -24,6 +25,8 @@ os.environ.setdefault("CMOT_SAVE_WORKER", "1")
 async def _started(_app: object) -> AsyncIterator[None]:
     # Before the first request: no request ever runs in Streamlit's legacy pages/ mode.
     leave_pages_folder_mode()
+    # The default view computed while the health check already answers ($CMOT_WARM=0: not).
+    warm_in_background()
     yield
 
 

@@ -197,6 +197,12 @@ def _moments(key: ViewKey, settings: Settings) -> MomentsResult:
     return analyse_stats(stats, settings)
 
 
+def cache_moments(view: PageView) -> MomentsResult:
+    """The view's moments into (or from) the cache every page reads, outside a page: no
+    spinner, errors raised (`cmot.ui.warm` computes the default view before any visitor)."""
+    return _moments(view.key, view.settings)
+
+
 def moments(view: PageView) -> MomentsResult:
     """The moments of truth of the view (cached); a user-caused error stops the page."""
     return computed(

@@ -152,6 +152,22 @@ def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
     )
 
 
+def default_view(store: Store, info: DatasetInfo) -> PageView:
+    """The view a visitor with no choices in the URL gets: the default segmentation, no
+    filter, the default settings; the same key as `sidebar_view`'s with its widgets at their
+    defaults (`cmot.ui.warm` computes it before the first visitor). A stored dataset only:
+    an external one's view depends on its source's version and engine."""
+    if info.external is not None:
+        raise ValueError("default_view is for stored datasets")
+    choice = default_segmentation(info.spec)
+    given: tuple[str, ...] = () if choice == WHOLE else (choice,)
+    no_answer = _no_answer_segments(str(store.path), info, "", given)
+    query = view_sql(View(info.table, segmentation=given, no_answer=no_answer))
+    return PageView(
+        info, choice, query.columns, query.relation, "", default_settings(info), None, query.params
+    )
+
+
 def _segmentation_widget(spec: JourneySpec, saved: list[tuple[int, str]]) -> str:
     """The sidebar's "Segmentation" (`?seg=`): the whole sample, a segment column or a saved
     segmentation."""
@@ -280,6 +296,32 @@ def engine_caption(info: DatasetInfo, saved: bool = False) -> None:
         st.sidebar.caption(f"Engine: **DuckDB**, reading {label} in place.")
 
 
+# The method settings' defaults (docs/METHODS.md): the panel's widgets and default_settings.
+DEFAULT_IA = 0.2
+DEFAULT_COVERAGE = 0.6
+DEFAULT_ALPHA = 0.05
+
+
+def default_settings(info: DatasetInfo) -> Settings:
+    """The settings the panel gives with every widget at its default."""
+    scale = info.spec.scale
+    return _settings(scale.low_max, scale.high_min, DEFAULT_IA, DEFAULT_COVERAGE, DEFAULT_ALPHA)
+
+
+def _settings(
+    low: int, high: int, ia: float, cov: float, alpha: float, pooling: str = DEFAULT_POOLING
+) -> Settings:
+    return Settings(
+        low_max=int(low),
+        high_min=int(high),
+        vulnerability_ia=-float(ia),
+        opportunity_ia=float(ia),
+        mot_coverage=float(cov),
+        alpha=float(alpha),
+        pooling="none" if pooling == "none" else "partial",
+    )
+
+
 def _settings_panel(info: DatasetInfo) -> Settings:
     """The "Method settings" expander (`?low=`, `?high=`, `?ia=`, `?cov=`, `?alpha=`,
     `?pool=`) as the `Settings` every result is computed with."""
@@ -298,7 +340,7 @@ def _settings_panel(info: DatasetInfo) -> Settings:
             st.slider,
             "Asymmetry threshold ±",
             key="ia",
-            default=0.2,
+            default=DEFAULT_IA,
             parse=float,
             min_value=0.05,
             max_value=0.5,
@@ -308,7 +350,7 @@ def _settings_panel(info: DatasetInfo) -> Settings:
             st.slider,
             "Moments of truth cover this share of impact",
             key="cov",
-            default=0.6,
+            default=DEFAULT_COVERAGE,
             parse=float,
             min_value=0.3,
             max_value=0.9,
@@ -319,7 +361,7 @@ def _settings_panel(info: DatasetInfo) -> Settings:
             "Significance level α",
             [0.01, 0.05, 0.1],
             key="alpha",
-            default=0.05,
+            default=DEFAULT_ALPHA,
             parse=float,
         )
         pooling = url_widget(
@@ -336,15 +378,7 @@ def _settings_panel(info: DatasetInfo) -> Settings:
             "per touchpoint. Measured in bench/pooling.md; docs/METHODS.md says why "
             f"{POOLING_WORDS[DEFAULT_POOLING]} is the default.",
         )
-    return Settings(
-        low_max=int(low),
-        high_min=int(high),
-        vulnerability_ia=-float(ia),
-        opportunity_ia=float(ia),
-        mot_coverage=float(cov),
-        alpha=float(alpha),
-        pooling="none" if pooling == "none" else "partial",
-    )
+    return _settings(low, high, ia, cov, alpha, pooling)
 
 
 def show_segmentation(choice: str) -> None:

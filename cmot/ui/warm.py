@@ -1,0 +1,77 @@
+"""The server's start, before its first visitor (issue 27): every page's module imported,
+the store opened (the demo loaded on first use), and the default dataset's default view
+computed into the cache the Overview reads (`cmot.ui.frame.cache_moments`, the same key), with
+a chart made so Altair's schema is loaded. serve.py runs `warm` on a thread as
+the server starts ($CMOT_WARM=0 turns it off): the health check answers at once, and a
+visitor who comes before it ends waits on the same cached computation, never a second one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pkgutil
+import threading
+import time
+
+import cmot.ui
+
+ENV_WARM = "CMOT_WARM"
+_log = logging.getLogger(__name__)
+
+
+def enabled() -> bool:
+    """$CMOT_WARM unset or anything but "0"."""
+    return os.environ.get(ENV_WARM, "1") != "0"
+
+
+def import_pages_modules() -> list[str]:
+    """Import every module of cmot.ui (the pages import nothing else of cmot's that these do
+    not): the first visitor's script run then finds them loaded. Returns their names."""
+    names = [m.name for m in pkgutil.iter_modules(cmot.ui.__path__, "cmot.ui.")]
+    for name in names:
+        importlib.import_module(name)
+    return names
+
+
+def warm() -> str:
+    """Warm this process's caches for the default view; returns what was done, in words."""
+    import altair as alt
+    import pandas as pd
+
+    from cmot.ui.frame import cache_moments
+    from cmot.ui.sidebar import default_view
+    from cmot.ui.state import default_dataset, get_store
+
+    start = time.perf_counter()
+    import_pages_modules()
+    store = get_store()
+    latest = {d.name: d for d in store.list_datasets()}
+    if not latest:
+        return "no dataset to warm"
+    info = latest[default_dataset(store, list(latest))]
+    if info.external is not None:  # its view depends on the source's version: not guessed
+        return f"{info.label} is external: not warmed"
+    view = default_view(store, info)
+    cache_moments(view)  # the Overview's cache, under the key its first visitor asks for
+    # Altair validates a chart's spec against its schema, loaded on first use (~0.3 s).
+    alt.Chart(pd.DataFrame({"x": [1]})).mark_point().encode(x="x:Q").to_dict()
+    return f"warmed {info.label} by {view.segmentation} in {time.perf_counter() - start:.2f} s"
+
+
+def warm_in_background() -> threading.Thread | None:
+    """Start `warm` on a daemon thread (when enabled); a failure is logged, never raised:
+    the first visitor then computes what it needs, as without warming."""
+    if not enabled():
+        return None
+
+    def run() -> None:
+        try:
+            _log.info("cmot: %s", warm())
+        except Exception:  # warming is an optimisation: log it and serve on
+            _log.exception("cmot: warming the caches failed; serving without")
+
+    thread = threading.Thread(target=run, name="cmot-warm", daemon=True)
+    thread.start()
+    return thread
