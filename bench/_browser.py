@@ -247,9 +247,25 @@ def errors_shown(page: Any) -> list[str]:
     return found
 
 
-def fill(page: Any, label: str, text: str) -> None:
+def fill(page: Any, label: str, text: str, opens: str | None = None) -> None:
+    """Type `text` into the text input `label` and press Enter. A run in progress makes the
+    page's inputs inert and can redraw them: wait for the app to be idle, and try again if
+    the box went away meanwhile (`opens`: the text of the expander that shows it, clicked
+    when it is shut)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     box = page.get_by_label(label, exact=True)
-    box.fill(text)
+    for attempt in range(3):
+        wait_for_run(page)
+        if opens is not None and not box.is_visible():
+            page.get_by_text(opens, exact=True).click()
+            box.wait_for()
+        try:
+            box.fill(text, timeout=20_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
     wait_for_run(page, lambda: box.press("Enter"))
 
 
@@ -276,11 +292,8 @@ def pick(page: Any, label: str, option: str, typed: str | None = None) -> None:
 def bulk(page: Any, pattern: str, role: str) -> str:
     """Assign every column matching `pattern` the `role` with the page's bulk assignment;
     returns the preview the page showed before Apply ("Apply sets ...")."""
-    box = page.get_by_label("…or a name pattern", exact=True)
-    if not box.is_visible():  # the section opens by itself only for 100 columns or more
-        page.get_by_text("Assign many columns at once", exact=True).click()
-        box.wait_for()
-    fill(page, "…or a name pattern", pattern)
+    # The section opens by itself only for 100 columns or more.
+    fill(page, "…or a name pattern", pattern, opens="Assign many columns at once")
     preview = page.get_by_text("Apply sets ", exact=False).first
     preview.wait_for()
     said = str(preview.inner_text())

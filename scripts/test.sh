@@ -16,7 +16,7 @@ else
   # stretch each other's waits (SLOW_MS bounds them).
   # A test file stays on one worker (--dist loadfile): its module fixtures are built once.
   status=0
-  .venv/bin/python -m pytest -n auto --dist loadfile -m "not e2e and not spark" || status=$?
-  .venv/bin/python -m pytest -n 2 --dist loadfile -m "e2e or spark" || status=$?
+  .venv/bin/python -m pytest -n auto --dist loadfile -m "not e2e and not spark" --durations=15 || status=$?
+  .venv/bin/python -m pytest -n 2 --dist loadfile -m "e2e or spark" --durations=25 || status=$?
   exit "$status"
 fi
