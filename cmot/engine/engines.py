@@ -21,8 +21,7 @@ from typing import Any, Protocol
 import duckdb
 
 from cmot.engine.stats import SufficientStats
-from cmot.engine.sums import Engine as DuckDBPath
-from cmot.engine.sums import compute_stats
+from cmot.engine.sums import SumsPath, compute_stats
 from cmot.engine.sums_sql import stats_from_sql
 from cmot.engine.view import Query
 from cmot.settings import Settings
@@ -61,7 +60,7 @@ class DuckDBEngine:
     portable SQL sums with `path="sql"`."""
 
     con: duckdb.DuckDBPyConnection
-    path: DuckDBPath = "numpy"
+    path: SumsPath = "numpy"
     name: EngineName = "duckdb"
 
     def statistics(

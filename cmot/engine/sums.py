@@ -38,7 +38,7 @@ from cmot.settings import ALL, Measure, Settings
 from cmot.spec import JourneySpec
 
 # How compute_stats sums on DuckDB: numpy over Arrow blocks, or the portable SQL sums.
-Engine = Literal["numpy", "sql"]
+SumsPath = Literal["numpy", "sql"]
 
 
 def compute_stats(
@@ -50,7 +50,7 @@ def compute_stats(
     *,
     params: Sequence[object] = (),
     cache_key: Hashable | None = None,
-    engine: Engine = "numpy",
+    engine: SumsPath = "numpy",
 ) -> SufficientStats:
     """Per-segment sufficient statistics and fits: the only step that reads the data.
 
@@ -83,7 +83,7 @@ def _compute(
     low: int,
     high: int,
     measure: Measure,
-    engine: Engine,
+    engine: SumsPath,
 ) -> SufficientStats:
     start = time.perf_counter()
     lay = Layout(len(spec.touchpoint_columns))

@@ -41,7 +41,7 @@ from cmot.engine.importance import (
 from cmot.engine.level_sums import build_stats_sql
 from cmot.engine.rows import segment_sql_expr
 from cmot.engine.stats import SegmentStats, SufficientStats, levels_frame
-from cmot.engine.sums import Engine, compute_stats
+from cmot.engine.sums import SumsPath, compute_stats
 from cmot.results.classes import assign_classes
 from cmot.results.guardrails import WARNING_COLUMNS, guardrails
 from cmot.results.pooling import PairCovariance, PoolResult, partial_pool
@@ -58,7 +58,6 @@ __all__ = [
     "MAX_SHAPLEY_TOUCHPOINTS",
     "MISSING",
     "TASK_ROWS",
-    "Engine",
     "HybridRule",
     "Layout",
     "Measure",
@@ -67,6 +66,7 @@ __all__ = [
     "SegmentStats",
     "Settings",
     "SufficientStats",
+    "SumsPath",
     "all_subset_r2",
     "analyse_stats",
     "build_stats_sql",
@@ -345,7 +345,7 @@ def find_moments(
     *,
     params: Sequence[object] = (),
     cache_key: Hashable | None = None,
-    engine: Engine = "numpy",
+    engine: SumsPath = "numpy",
 ) -> MomentsResult:
     """Moments of truth of the whole data ("All") and of every segment of `segmentation`.
 

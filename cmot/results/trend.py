@@ -21,7 +21,7 @@ import pandas as pd
 from cmot.engine.engines import DuckDBEngine
 from cmot.engine.rows import segment_sql_expr
 from cmot.engine.stats import SufficientStats
-from cmot.engine.sums import Engine
+from cmot.engine.sums import SumsPath
 from cmot.engine.view import Query
 from cmot.errors import CmotError
 from cmot.names import W_COL, Y_COL, quote_ident
@@ -106,7 +106,7 @@ def compute_trend(
     segmentation: Sequence[str] | str | None = None,
     settings: Settings | None = None,
     *,
-    engine: Engine = "numpy",
+    engine: SumsPath = "numpy",
 ) -> TrendResult:
     """Moments of truth of every wave x segment (and "All"), each wave analysed on its own."""
     settings = settings or Settings()

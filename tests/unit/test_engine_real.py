@@ -122,7 +122,7 @@ TWO_SCALE_CUTS = {"t0": (2, 5), "t1": (2, 5), "t2": (6, 9), "t3": (6, 9)}
 
 
 @pytest.mark.parametrize("engine", ["numpy", "sql"])
-def test_two_scale_survey_equals_statsmodels_wls_hc3(engine: M.Engine) -> None:
+def test_two_scale_survey_equals_statsmodels_wls_hc3(engine: M.SumsPath) -> None:
     frame = two_scale_frame()
     con = duckdb.connect()
     register_frame(con, frame)
@@ -180,7 +180,7 @@ def awkward_frame(seed: int = 11) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("engine", ["numpy", "sql"])
-def test_awkward_segments_are_insufficient_with_reasons_not_exceptions(engine: M.Engine) -> None:
+def test_awkward_segments_are_insufficient_with_reasons_not_exceptions(engine: M.SumsPath) -> None:
     frame = awkward_frame()
     con = duckdb.connect()
     register_frame(con, frame)

@@ -211,7 +211,7 @@ def test_cached_stats_let_thresholds_change_without_the_data() -> None:
 @pytest.mark.parametrize("engine", ["numpy", "sql"])
 @pytest.mark.parametrize("keep_blocks", [True, False])
 def test_bound_params_filter_like_a_prefiltered_table(
-    engine: M.Engine, keep_blocks: bool, monkeypatch: pytest.MonkeyPatch
+    engine: M.SumsPath, keep_blocks: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A relation with `?` placeholders and its params analyses exactly the rows a table
     filtered beforehand holds: in both engines and when pass 2 reads the data again."""

@@ -15,7 +15,7 @@ import pytest
 
 from cmot.engine.level_sums import build_stats_sql
 from cmot.engine.stats import SufficientStats
-from cmot.engine.sums import Engine, compute_stats
+from cmot.engine.sums import SumsPath, compute_stats
 from cmot.results.moments import MomentsResult, classify_moments
 from cmot.settings import ALL
 from cmot.spec import JourneySpec
@@ -123,7 +123,7 @@ def gaps_to_statsmodels(
 
 @pytest.mark.parametrize("engine", ["numpy", "sql"])
 @pytest.mark.parametrize("segmentation", [None, "seg"])
-def test_prca_equals_statsmodels_ols_hc3(survey, segmentation, engine: Engine) -> None:
+def test_prca_equals_statsmodels_ols_hc3(survey, segmentation, engine: SumsPath) -> None:
     con, frame = survey
     stats = compute_stats(con, "survey", spec(False), segmentation, engine=engine)
     assert not stats.weighted
@@ -135,7 +135,7 @@ def test_prca_equals_statsmodels_ols_hc3(survey, segmentation, engine: Engine) -
 
 @pytest.mark.parametrize("engine", ["numpy", "sql"])
 @pytest.mark.parametrize("segmentation", [None, "seg"])
-def test_weighted_prca_equals_statsmodels_wls_hc3(survey, segmentation, engine: Engine) -> None:
+def test_weighted_prca_equals_statsmodels_wls_hc3(survey, segmentation, engine: SumsPath) -> None:
     con, frame = survey
     stats = compute_stats(con, "survey_w", spec(True), segmentation, engine=engine)
     assert stats.weighted
