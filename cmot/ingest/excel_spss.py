@@ -211,11 +211,6 @@ def sav_shape(path: Path) -> tuple[int | None, int]:
     return (int(n) if n is not None and n >= 0 else None), len(meta.column_names)
 
 
-def sav_rows(path: Path) -> int | None:
-    """The row count the file declares, read before the data (None when it does not say)."""
-    return sav_shape(path)[0]
-
-
 def _bad_sav(e: Exception) -> CmotError:
     return CmotError(
         f"The SPSS file could not be read ({str(e)[:120] or type(e).__name__}). "
