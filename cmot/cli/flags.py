@@ -18,9 +18,10 @@ from typing import Any
 from cmot.errors import CmotError
 from cmot.ingest.detect import Detection
 from cmot.ingest.options import IngestOptions
+from cmot.ingest.outcome_choice import OutcomeChoice, outcome_choice
 from cmot.ingest.patterns import said
 from cmot.settings import DEFAULT_POOLING, POOLINGS
-from cmot.spec import OUTCOME_KINDS, Code, JourneySpec, Outcome, load_spec, validate_spec
+from cmot.spec import OUTCOME_KINDS, Code, JourneySpec, load_spec, validate_spec
 
 # Flags whose value may begin with "-" (a negative code such as -99, -1-5 as a range):
 # argparse reads "--missing -99,-98" as two flags unless the value is glued with "=".
@@ -265,7 +266,7 @@ def options_from_flags(
         raise CmotError(f"--outcome-type: use one of {', '.join(OUTCOME_KINDS)}.")
     if layout is not None and layout not in ("wide", "long"):
         raise CmotError(f"--layout: use wide or long, not {layout!r}.")
-    kind, pos, rng = _outcome_kind(outcome_type, positive, outcome_range)
+    chosen = _outcome_flags(outcome_type, positive, outcome_range)
     codes = parse_codes_flag(missing) if missing is not None else None
     tps = split_list(touchpoints, "--touchpoints") if touchpoints is not None else None
     wt = _weight_flag(weight)
@@ -276,9 +277,9 @@ def options_from_flags(
         return IngestOptions(
             missing=codes,
             outcome=outcome.strip() if outcome else None,
-            positive=pos,
-            outcome_kind=kind,
-            outcome_range=rng,
+            positive=chosen.positive,
+            outcome_kind=chosen.kind,
+            outcome_range=chosen.range,
             touchpoints=tps,
             weight=wt,
             sheet=sheet,
@@ -292,7 +293,7 @@ def options_from_flags(
             "--touchpoints cannot change a journey spec: list the touchpoints in the spec's "
             "stages, or drop --spec to pick them by name or pattern."
         )
-    merged = _merge_spec(load_spec(spec), outcome, kind, pos, rng, codes, wt)
+    merged = _merge_spec(load_spec(spec), outcome, chosen, codes, wt)
     o = merged.outcome
     return IngestOptions(
         spec=merged,
@@ -308,30 +309,28 @@ def options_from_flags(
     )
 
 
-def _outcome_kind(
+# What --outcome-type, --positive and --outcome-range say when a value does not fit the type
+# (`OutcomeChoice.misfit`); the rule itself is the Data page's (`outcome_choice`).
+_MISFITS = {
+    "positive": "--positive applies to a binary outcome, not a {kind} one: drop --positive, "
+    "or say --outcome-type binary.",
+    "range": "--outcome-range applies to a scale outcome; a binary one takes --positive.",
+    "recommend": "A recommend outcome is rated 0-10; for another range say --outcome-type scale.",
+}
+
+
+def _outcome_flags(
     outcome_type: str | None, positive: str | None, outcome_range: str | None
-) -> tuple[str | None, tuple[str, ...] | None, tuple[float, float] | None]:
-    """The outcome's kind, positive values and range from their flags, which must agree;
-    a range alone implies a scale outcome."""
+) -> OutcomeChoice:
+    """The outcome's kind, positive values and range from their flags, which must agree, by
+    the Data page's rule (`outcome_choice`): a range alone implies a scale outcome, positive
+    values a binary one."""
     pos = split_list(positive, "--positive") if positive is not None else None
     rng = parse_range(outcome_range) if outcome_range is not None else None
-    kind = outcome_type
-    if rng is not None and kind is None:
-        kind = "scale"  # a range belongs to a scale; a 0-10 recommend says so with the type
-    if pos is not None and kind not in (None, "binary"):
-        raise CmotError(
-            f"--positive applies to a binary outcome, not a {kind} one: drop --positive, "
-            "or say --outcome-type binary."
-        )
-    if rng is not None and kind == "binary":
-        raise CmotError(
-            "--outcome-range applies to a scale outcome; a binary one takes --positive."
-        )
-    if rng is not None and kind == "recommend" and rng != (0.0, 10.0):
-        raise CmotError(
-            "A recommend outcome is rated 0-10; for another range say --outcome-type scale."
-        )
-    return kind, pos, rng
+    choice = outcome_choice(outcome_type, pos, rng)
+    if choice.misfit:
+        raise CmotError(_MISFITS[choice.misfit].format(kind=choice.kind))
+    return choice
 
 
 def _weight_flag(weight: str | None) -> str | None:
@@ -349,36 +348,30 @@ def _weight_flag(weight: str | None) -> str | None:
 def _merge_spec(
     spec: JourneySpec,
     outcome: str | None,
-    kind: str | None,
-    positive: tuple[str, ...] | None,
-    rng: tuple[float, float] | None,
+    chosen: OutcomeChoice,
     missing: tuple[Code, ...] | None,
     weight: str | None,
 ) -> JourneySpec:
-    """The spec with the flags' outcome, weight and outcome missing codes put in."""
+    """The spec with the flags' outcome (`chosen`: --outcome-type, --positive and
+    --outcome-range), weight and outcome missing codes put in."""
     o = spec.outcome
     column = outcome.strip() if outcome else o.column
-    same = column == o.column
-    if outcome or kind or positive or rng:
-        new_kind = kind or ("binary" if positive else o.kind if same else None)
-        if new_kind is None:
+    if outcome or chosen.kind:
+        # The spec's outcome keeps its type and values while the flags keep its column and
+        # give no others, as a stored mapping's do on the Data page (Edit mapping).
+        kept = o if column == o.column else None
+        choice = outcome_choice(chosen.kind, chosen.positive, chosen.range, kept)
+        if choice.kind is None:
             raise CmotError(
                 f"The spec's outcome is {o.column!r}; say what {column!r} is with "
                 "--outcome-type binary|scale|recommend."
             )
-        keep = same and new_kind == o.kind
-        pos = positive or (o.positive if keep and new_kind == "binary" else ())
-        if new_kind == "binary" and not pos:
+        if choice.kind == "binary" and not choice.positive:
             raise CmotError(
                 f"Say which values of {column!r} count as positive with --positive, e.g. "
                 "--positive yes or --positive 4,5."
             )
-        lo, hi = rng or ((o.min, o.max) if keep else (None, None))
-        if new_kind == "recommend":
-            lo, hi = 0.0, 10.0
-        elif new_kind == "binary":
-            lo, hi = None, None
-        o = Outcome(column, new_kind, pos if new_kind == "binary" else (), lo, hi)  # type: ignore[arg-type]
+        o = choice.outcome(column)
         # The new outcome is an attribute no more; the old one, now unlisted, is not kept.
         spec = replace(
             spec,

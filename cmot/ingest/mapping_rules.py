@@ -20,13 +20,10 @@ from cmot.ingest.detect import Detection
 from cmot.ingest.guesses import ROLES
 from cmot.ingest.missing_codes import CodeProposal
 from cmot.ingest.options import IngestOptions, parse_codes
+from cmot.ingest.outcome_choice import OutcomeChoice
 from cmot.ingest.patterns import match_columns, match_text
 from cmot.ingest.validation import ValidationReport
-from cmot.spec import (
-    Code,
-    JourneySpec,
-    Outcome,
-)
+from cmot.spec import Code, JourneySpec, Outcome
 from cmot.text import escape_markdown
 
 KINDS: tuple[str, ...] = ("binary", "scale", "recommend")
@@ -68,6 +65,12 @@ class Choices:
     positive: tuple[str, ...] | None = None
     outcome_range: tuple[float, float] | None = None
     layout: str | None = None  # "wide" or "long" as the analyst set it; None: detected
+
+    def with_outcome(self, picked: OutcomeChoice) -> Choices:
+        """The choices with the outcome's type and values as `outcome_choice` took them."""
+        return replace(
+            self, outcome_kind=picked.kind, positive=picked.positive, outcome_range=picked.range
+        )
 
     def options(
         self,
@@ -334,15 +337,6 @@ def outcome_values(counts: Sequence[tuple[str, int]], codes: Iterable[Code]) -> 
     answer is never a positive value."""
     missing = tuple(codes)
     return [v for v, _ in counts if not is_missing(v, missing)]
-
-
-def positive_choice(
-    values: Sequence[str], current: Sequence[str] | None, detected: Outcome | None
-) -> list[str]:
-    """The positive values shown: the analyst's still among the values, else detection's."""
-    if current is None:
-        return [v for v in (detected.positive if detected else ()) if v in values]
-    return [v for v in current if v in values]
 
 
 def scale_range(counts: Sequence[tuple[str, int]], codes: Iterable[Code]) -> tuple[float, float]:

@@ -47,7 +47,6 @@ from cmot.ingest.mapping_rules import (
     outcome_kind,
     outcome_values,
     own_reasons,
-    positive_choice,
     question_help,
     range_inputs,
     save_notes,
@@ -61,6 +60,7 @@ from cmot.ingest.mapping_tables import (
 )
 from cmot.ingest.missing_codes import CodeProposal
 from cmot.ingest.options import IngestOptions
+from cmot.ingest.outcome_choice import outcome_choice, positive_choice
 from cmot.ingest.pipeline import detect_roles, validate
 from cmot.spec import JourneySpec, Outcome
 from cmot.text import escape_markdown
@@ -292,19 +292,10 @@ def _outcome_section(
         on_change=on_kind,
         format_func=KIND_NAMES.__getitem__,
     )
-    positive, rng = _outcome_values(state, kind, counts, codes, guess)
+    picked = outcome_choice(kind, *_outcome_values(state, kind, counts, codes, guess))
     if looks_like_an_id(base, outcome_col):
         st.warning(id_outcome_warning(outcome_col))
-    outcome = Outcome(
-        outcome_col,
-        kind,  # type: ignore[arg-type]
-        positive or (),
-        rng[0] if rng else None,
-        rng[1] if rng else None,
-    )
-    return outcome, replace(
-        choices, outcome_kind=kind, positive=positive or None, outcome_range=rng
-    )
+    return picked.outcome(outcome_col), choices.with_outcome(picked)
 
 
 def _outcome_values(
@@ -314,7 +305,8 @@ def _outcome_values(
     codes: Sequence[Any],
     guess: Outcome | None,
 ) -> tuple[tuple[str, ...] | None, tuple[float, float] | None]:
-    """A yes/no outcome's positive values, or a scale's range (recommend: 0-10)."""
+    """A yes/no outcome's positive values, or a scale's range, as the widgets hold them
+    (recommend: 0-10, from `outcome_choice`)."""
     if kind == "binary":
         values = outcome_values(counts, codes)
         current = st.session_state.get("map_positive")
@@ -323,7 +315,7 @@ def _outcome_values(
         return tuple(picked), None
     if kind == "recommend":
         st.caption("Range 0-10: promoters 9-10, passives 7-8, detractors 0-6.")
-        return None, (0.0, 10.0)
+        return None, None
     seen = scale_range(counts, codes)
     current = {k: st.session_state.get(k) for k in (RANGE_LO, RANGE_HI)}
     st.session_state.update(range_inputs(current, state.get("range_auto"), seen))

@@ -196,7 +196,8 @@ def test_flags_map_onto_ingest_options() -> None:
     assert o.layout == "wide"
     assert o.labels == {"trip": {"1": "Business", "5": "Business", "*": "Other"}}
     b = options_from_flags(outcome="satisfaction", positive="satisfied, very satisfied")
-    assert b.positive == ("satisfied", "very satisfied") and b.outcome_kind is None
+    # Positive values mean a binary outcome, as on the Data page (test_outcome_choice.py).
+    assert b.positive == ("satisfied", "very satisfied") and b.outcome_kind == "binary"
     w = options_from_flags(weight="wt")
     assert w.weight == "wt" and w.roles == {"wt": "weight"}
     assert options_from_flags().weight is None  # no weight unless asked for (or in the spec)

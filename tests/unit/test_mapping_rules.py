@@ -32,7 +32,6 @@ from cmot.ingest.mapping_rules import (
     outcome_kind,
     outcome_values,
     own_reasons,
-    positive_choice,
     range_inputs,
     save_notes,
     scale_range,
@@ -62,6 +61,7 @@ from cmot.ingest.mapping_tables import (
 )
 from cmot.ingest.missing_codes import CodeProposal
 from cmot.ingest.options import IngestOptions
+from cmot.ingest.outcome_choice import positive_choice
 from cmot.ingest.pipeline import detect_roles, validate
 from cmot.spec import OTHER, JourneySpec, Outcome, Scale, Stage, Touchpoint
 
