@@ -1,0 +1,397 @@
+"""The numpy passes' sums as joint histograms of touchpoint groups instead of matrix
+products over the respondents.
+
+A respondent's design row is a function of its touchpoints' states (a rating or missing), so
+every sum of two design columns' product is a sum over the joint histogram of two
+touchpoints' states. Touchpoints are packed into groups of at most GROUP_CELLS joint states
+(`Groups`, `make_groups`, `GroupCodes`: each respondent's state in each group, read off
+256-entry tables of the int8 ratings); one bincount per pair of groups then counts what a
+matrix product over the rows would sum, and the few products of the small histograms with
+the groups' feature tables (`quadratic`) give the sums back. At 14 touchpoints rated 1-5
+that is 21 bincounts a respondent where the products cost ~2,800 multiply-adds: the first
+pass ~4x and the HC3 pass ~3x cheaper (issue 27).
+
+- The first pass (`pass1_part`): each group's states are (rating or missing), the features
+  the block matrix Z's (cmot.engine.design); the counts are integers and the outcome whole,
+  so the sums are the same integers as the matrix products' (byte-equal results). Chosen
+  when it costs less than the products (`histograms_pay`).
+- The HC3 pass (`hc3_lookup_meat`, from HC3_FLOAT32_MIN_ROWS in cmot.engine.blocks):
+  each group's states are its touchpoints' design classes (none, low, high, missing); a
+  respondent's leverage and residual are sums of a few lookups in tables made from the fit
+  (`Hc3Tables`, `hc3_tables`), the meat's weighted histograms one bincount per pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cmot.engine.design import MISSING, Cuts, Layout
+from cmot.engine.fits import Fit
+
+# A group's joint states: a pair of groups' histogram has GROUP_CELLS² cells, 32 KB of
+# float64 at 64, which stays in the core's L1 cache while a bincount fills it.
+GROUP_CELLS = 64
+# Whole outcomes up to this size keep every sum (of y³ at most) an exact integer in float64
+# for up to 2**53 / 255**3 ~ 5e8 respondents, as the matrix products' sums are.
+WHOLE_Y_MAX = 255.0
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Touchpoints packed into groups of at most GROUP_CELLS joint states, journey order.
+
+    A group's joint state is its members' states in mixed radix, the first member most
+    significant. With a single group a constant one (no member, one state) is added, so
+    every sum is a pair's. Each group's own sums are folded into one pair (`owner`)."""
+
+    members: tuple[tuple[int, ...], ...]
+    sizes: tuple[int, ...]  # every touchpoint's number of states
+    cells: tuple[int, ...]  # every group's number of joint states
+    pairs: tuple[tuple[int, int], ...]  # every pair g < h of groups
+    owner: tuple[int, ...]  # per group, the index in `pairs` of the pair holding its own sums
+
+    def member_states(self, g: int) -> np.ndarray:
+        """(cells, members): each member's state in each of group g's joint states."""
+        k = np.arange(self.cells[g])
+        out = np.zeros((self.cells[g], len(self.members[g])), dtype=np.intp)
+        div = 1
+        for j in range(len(self.members[g]) - 1, -1, -1):
+            size = self.sizes[self.members[g][j]]
+            out[:, j] = (k // div) % size
+            div *= size
+        return out
+
+    def marginal(self, hists: Sequence[np.ndarray], g: int) -> np.ndarray:
+        """Group g's histogram, summed out of its owner pair's joint one."""
+        a, b = self.pairs[self.owner[g]]
+        h = hists[self.owner[g]].reshape(self.cells[a], self.cells[b])
+        return h.sum(axis=1) if g == a else h.sum(axis=0)
+
+    def covering(self) -> list[int]:
+        """The pairs that hold some group's own sums: enough lookups for a sum over groups."""
+        return sorted(set(self.owner))
+
+
+def make_groups(sizes: Sequence[int], cap: int = GROUP_CELLS) -> Groups:
+    """Consecutive touchpoints packed while their joint states stay within `cap`."""
+    members: list[tuple[int, ...]] = []
+    cells: list[int] = []
+    cur: list[int] = []
+    prod = 1
+    for i, s in enumerate(sizes):
+        if cur and prod * s > cap:
+            members.append(tuple(cur))
+            cells.append(prod)
+            cur, prod = [], 1
+        cur.append(i)
+        prod *= s
+    members.append(tuple(cur))
+    cells.append(prod)
+    if len(members) == 1:
+        members.append(())
+        cells.append(1)
+    n = len(members)
+    pairs = tuple((a, b) for a in range(n) for b in range(a + 1, n))
+    index = {p: i for i, p in enumerate(pairs)}
+    # Neighbours share a pair ((0, 1), (2, 3), ...; the last of an odd count joins its left):
+    # ceil(n / 2) lookups sum a function of every group's state.
+    owner = tuple(
+        index[(g, g + 1)] if g % 2 == 0 and g + 1 < n else index[(g - 1, g)] for g in range(n)
+    )
+    return Groups(tuple(members), tuple(sizes), tuple(cells), pairs, owner)
+
+
+@dataclass(frozen=True)
+class GroupCodes:
+    """How a block's int8 ratings become each group's joint state: per group, per member, a
+    256-entry table (indexed by the rating's byte) of the member's state times its radix."""
+
+    groups: Groups
+    tables: tuple[tuple[np.ndarray, ...], ...]
+
+    def codes(self, r: np.ndarray) -> np.ndarray:
+        """(T, m) int8 ratings -> (groups, m) uint8: every group's joint state."""
+        raw = r.view(np.uint8)
+        out = np.zeros((len(self.tables), r.shape[1]), dtype=np.uint8)  # GROUP_CELLS <= 256
+        for g, (members, tabs) in enumerate(zip(self.groups.members, self.tables, strict=True)):
+            for i, tab in zip(members, tabs, strict=True):
+                out[g] += tab.take(raw[i])
+        return out
+
+    def pair_index(self, codes: np.ndarray, p: int, out: np.ndarray) -> np.ndarray:
+        """Pair p's joint state (a's state x b's cells + b's state) into `out` (intp, what
+        bincount and take read without a copy). One buffer reused pair after pair stays in
+        the core's cache; all pairs' indices at once would not (measured 3x slower)."""
+        a, b = self.groups.pairs[p]
+        np.multiply(codes[a], self.groups.cells[b], out=out, dtype=np.intp)
+        return np.add(out, codes[b], out=out, dtype=np.intp)
+
+
+def group_codes(state_of: np.ndarray, cap: int = GROUP_CELLS) -> GroupCodes:
+    """Groups and code tables from `state_of`, (T, 256): each touchpoint's state for each
+    rating byte (-1 where a rating cannot occur); a touchpoint has max(state) + 1 states."""
+    sizes = [int(row.max()) + 1 for row in state_of]
+    groups = make_groups(sizes, cap)
+    tables = []
+    for g, members in enumerate(groups.members):
+        div, tabs = 1, []
+        for i in reversed(members):
+            tabs.append((np.maximum(state_of[i], 0) * div).astype(np.uint8))
+            div *= groups.sizes[i]
+        tables.append(tuple(reversed(tabs)))
+        assert div == groups.cells[g]
+    return GroupCodes(groups, tuple(tables))
+
+
+def _bytes() -> np.ndarray:
+    """The 256 rating bytes as the int8 ratings they stand for (index = byte)."""
+    return np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int64)
+
+
+def rating_states(cuts: Cuts) -> np.ndarray:
+    """(T, 256): a rating's state, rating - scale min, missing the last (the first pass's)."""
+    v = _bytes()[None, :]
+    width = cuts.hi - cuts.lo + 1
+    return np.where(v == MISSING, width, np.where((v >= cuts.lo) & (v <= cuts.hi), v - cuts.lo, -1))
+
+
+def class_states(cuts: Cuts) -> np.ndarray:
+    """(T, 256): a rating's design class, 0 none (middle), 1 low, 2 high, 3 missing (HC3)."""
+    v = _bytes()[None, :]
+    return np.where(v == MISSING, 3, np.where(v <= cuts.low, 1, np.where(v >= cuts.high, 2, 0)))
+
+
+def quadratic(
+    groups: Groups,
+    tables: Sequence[np.ndarray],
+    cols: Sequence[np.ndarray],
+    hists: Sequence[np.ndarray],
+    total: float,
+    icpt: int,
+    size: int,
+) -> np.ndarray:
+    """Σ z z' over the rows, z = e_icpt + Σ_g (group g's feature row for its state, at its
+    columns `cols[g]`), from each pair's (weighted) joint histogram `hists` and Σ weight
+    `total`: (size, size). Each group's marginal is read off its owner pair's histogram.
+    Integer histograms and tables give exact integers (every partial sum below 2**53)."""
+    m = np.zeros((size, size))
+    m[icpt, icpt] = total
+    for g, (tab, cg) in enumerate(zip(tables, cols, strict=True)):
+        if not len(cg):
+            continue
+        marg = groups.marginal(hists, g)
+        lin = marg @ tab
+        m[icpt, cg] += lin
+        m[cg, icpt] += lin
+        m[np.ix_(cg, cg)] += tab.T @ (marg[:, None] * tab)
+    for p, (a, b) in enumerate(groups.pairs):
+        if not len(cols[a]) or not len(cols[b]):
+            continue
+        c = tables[a].T @ hists[p].reshape(groups.cells[a], groups.cells[b]) @ tables[b]
+        m[np.ix_(cols[a], cols[b])] += c
+        m[np.ix_(cols[b], cols[a])] += c.T
+    return m
+
+
+# ---- the first pass ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pass1Plan:
+    """The first pass by histograms: the rating states' codes and each group's rows of the
+    block matrix Z (cmot.engine.design: low, high, missing, score, score²) per joint state."""
+
+    codes: GroupCodes
+    tables: tuple[np.ndarray, ...]  # per group: (cells, 5 x members)
+    cols: tuple[np.ndarray, ...]  # per group: the tables' rows of Z
+    t: int
+    points: int
+
+
+def pass1_plan(cuts: Cuts) -> Pass1Plan | None:
+    """The plan for these scales, or None when the matrix products cost less (wide scales:
+    groups of one touchpoint make a bincount per pair of touchpoints)."""
+    plan = make_pass1_plan(cuts)
+    return plan if histograms_pay(plan.codes.groups, plan.t) else None
+
+
+def make_pass1_plan(cuts: Cuts) -> Pass1Plan:
+    """The first pass's groups and feature tables for these scales."""
+    t = cuts.lo.shape[0]
+    codes = group_codes(rating_states(cuts))
+    tables, cols = [], []
+    for g, members in enumerate(codes.groups.members):
+        st = codes.groups.member_states(g)
+        tab = np.zeros((codes.groups.cells[g], 5 * len(members)))
+        col: list[int] = []
+        for j, i in enumerate(members):
+            lo, hi, low, high = cuts.of(i)
+            rated = st[:, j] <= hi - lo
+            v = np.where(rated, lo + st[:, j], 0)
+            tab[:, 5 * j : 5 * j + 5] = np.stack(
+                [rated & (v <= low), rated & (v >= high), ~rated, v, v * v], axis=1
+            )
+            col += [i, t + i, 2 * t + 1 + i, 3 * t + 2 + i, 4 * t + 2 + i]
+        tables.append(tab)
+        cols.append(np.array(col, dtype=np.intp))
+    return Pass1Plan(codes, tuple(tables), tuple(cols), t, cuts.points)
+
+
+def histograms_pay(groups: Groups, t: int) -> bool:
+    """Histograms when they cost less than the matrix products: ~1.8 ns a respondent per
+    pair of groups (an index and a bincount) and ~3 ns per group (its code, the outcome's
+    sums) against ~1/36 ns per multiply-add of the products (float32 BLAS on one core) and
+    ~4 ns per touchpoint to build the design (measured on the bench's machine)."""
+    hist = 1.8 * len(groups.pairs) + 3.0 * len(groups.members)
+    products = ((3 * t + 2) ** 2 + (2 * t + 1) * (2 * t + 2)) / 36 + 4.0 * t
+    return hist < products
+
+
+def whole_outcome(y: np.ndarray) -> bool:
+    """Whole outcomes within ±WHOLE_Y_MAX: every sum is an exact integer either way."""
+    return bool(np.abs(y).max(initial=0.0) <= WHOLE_Y_MAX) and bool(np.array_equal(y, np.round(y)))
+
+
+def pass1_part(plan: Pass1Plan, r: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """One segment slice's gram, pair sums and levels (unweighted, whole outcome): the same
+    integers as cmot.engine.blocks' matrix products over Z, from the groups' histograms."""
+    t, groups = plan.t, plan.codes.groups
+    codes = plan.codes.codes(r)
+    cells = groups.cells
+    buf = np.empty(r.shape[1], dtype=np.intp)
+    hists = [
+        np.bincount(plan.codes.pair_index(codes, p, buf), minlength=cells[a] * cells[b])
+        for p, (a, b) in enumerate(groups.pairs)
+    ]
+    y2 = y * y
+    hy, hy2 = [], []
+    for g in range(len(cells)):
+        np.copyto(buf, codes[g])  # intp: bincount reads it without a copy
+        hy.append(np.bincount(buf, y, cells[g]))
+        hy2.append(np.bincount(buf, y2, cells[g]))
+    size, icpt, yrow, y2row = 5 * t + 3, 2 * t, 3 * t + 1, 5 * t + 2
+    zz = quadratic(groups, plan.tables, plan.cols, hists, float(r.shape[1]), icpt, size)
+    sy, sy2, sy3 = float(y.sum()), float(y2.sum()), float((y2 * y).sum())
+    ay, ay2 = np.zeros(size), np.zeros(size)
+    for tab, col, by_y, by_y2 in zip(plan.tables, plan.cols, hy, hy2, strict=True):
+        ay[col] += by_y @ tab
+        ay2[col] += by_y2 @ tab
+    ay[[icpt, yrow, y2row]] = sy, sy2, sy3
+    ay2[[icpt, yrow]] = sy2, sy3  # Σy⁴ (y² x y²) is no sum the engine keeps
+    zz[yrow], zz[:, yrow] = ay, ay
+    zz[y2row], zz[:, y2row] = ay2, ay2
+    levels = np.zeros((t, plan.points + 1, 3))
+    for g, members in enumerate(groups.members):
+        if not members:
+            continue
+        marg = groups.marginal(hists, g)
+        st = groups.member_states(g)
+        for j, i in enumerate(members):
+            width = groups.sizes[i] - 1
+            n = np.bincount(st[:, j], marg, width + 1)
+            sy_i = np.bincount(st[:, j], hy[g], width + 1)
+            slot = np.r_[np.arange(width), plan.points]  # missing in the last slot
+            levels[i, slot, 0] = n
+            levels[i, slot, 1] = n
+            levels[i, slot, 2] = sy_i
+    return zz[: 3 * t + 2, : 3 * t + 2].copy(), zz[3 * t + 2 :, 2 * t : 4 * t + 2].copy(), levels
+
+
+# ---- the HC3 pass ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hc3Plan:
+    """The HC3 pass by lookups: the design classes' codes and each group's design rows
+    (low, high, missing of its members) per joint state, at their design columns."""
+
+    codes: GroupCodes
+    tables: tuple[np.ndarray, ...]  # per group: (cells, 3 x members)
+    cols: tuple[np.ndarray, ...]
+    lay: Layout
+
+
+def hc3_plan(cuts: Cuts) -> Hc3Plan:
+    lay = Layout(cuts.lo.shape[0])
+    codes = group_codes(class_states(cuts))
+    tables, cols = [], []
+    for g, members in enumerate(codes.groups.members):
+        st = codes.groups.member_states(g)
+        tab = np.zeros((codes.groups.cells[g], 3 * len(members)))
+        col: list[int] = []
+        for j, i in enumerate(members):
+            tab[:, 3 * j : 3 * j + 3] = st[:, j : j + 1] == np.array([[1, 2, 3]])
+            col += [lay.low(i), lay.high(i), lay.miss(i)]
+        tables.append(tab)
+        cols.append(np.array(col, dtype=np.intp))
+    return Hc3Plan(codes, tuple(tables), tuple(cols), lay)
+
+
+@dataclass(frozen=True)
+class Hc3Tables:
+    """A fit as lookups: per pair of groups the part of x'(X'WX)^-1 x its joint state
+    adds (`leverage`), per covering pair the part of x'beta (`fitted`)."""
+
+    leverage: tuple[np.ndarray, ...]
+    fitted: dict[int, np.ndarray]
+
+
+def hc3_tables(plan: Hc3Plan, fit: Fit) -> Hc3Tables:
+    """x'Bx = B_cc + Σ_g (2 x_g'B_gc + x_g'B_gg x_g) + Σ_{g<h} 2 x_g'B_gh x_h: the pairs' terms
+    as tables, each group's own in its owner pair's, the constant in the first group's."""
+    groups, icpt = plan.codes.groups, plan.lay.icpt
+    bread, beta = fit.bread, np.nan_to_num(fit.beta)
+    tabs, cols, cells = plan.tables, plan.cols, groups.cells
+    lev = [2 * tabs[a] @ bread[np.ix_(cols[a], cols[b])] @ tabs[b].T for a, b in groups.pairs]
+    fitted = {p: np.zeros((cells[a], cells[b])) for p, (a, b) in enumerate(groups.pairs)}
+    for g, (tab, cg) in enumerate(zip(tabs, cols, strict=True)):
+        own = np.einsum("ka,ab,kb->k", tab, bread[np.ix_(cg, cg)], tab) + 2 * tab @ bread[cg, icpt]
+        p = groups.owner[g]
+        along = (slice(None), None) if g == groups.pairs[p][0] else (None, slice(None))
+        lev[p] += own[along]
+        fitted[p] += (tab @ beta[cg])[along]
+    lev[groups.owner[0]] += bread[icpt, icpt]
+    fitted[groups.owner[0]] += beta[icpt]
+    return Hc3Tables(
+        tuple(x.ravel() for x in lev), {p: fitted[p].ravel() for p in groups.covering()}
+    )
+
+
+def hc3_lookup_meat(
+    plan: Hc3Plan, r: np.ndarray, y: np.ndarray, w: np.ndarray | None, fits: Sequence[Hc3Tables]
+) -> list[np.ndarray]:
+    """Σ w²e²/(1-h)² x x' over one slice under each fit (cmot.engine.blocks.hc3_meat's sums):
+    e and h by lookups in the fit's tables, the meat from each pair's weighted histogram."""
+    groups, lay = plan.codes.groups, plan.lay
+    codes = plan.codes.codes(r)
+    m, pairs = r.shape[1], range(len(groups.pairs))
+    buf, got = np.empty(m, dtype=np.intp), np.empty(m)
+    es = [y.copy() for _ in fits]
+    hs = [np.zeros(m) for _ in fits]
+    for p in pairs:  # every fit's lookups while the pair's index is at hand
+        idx = plan.codes.pair_index(codes, p, buf)
+        for tab, e, h in zip(fits, es, hs, strict=True):
+            h += tab.leverage[p].take(idx, out=got)
+            f = tab.fitted.get(p)
+            if f is not None:
+                e -= f.take(idx, out=got)
+    qs = []
+    for e, h in zip(es, hs, strict=True):
+        if w is not None:
+            h *= w
+            e *= w
+        # As in hc3_meat: a leverage of 1 (a respondent alone in a cell) leaves the row out.
+        u = np.where(h < 1 - 1e-6, e / np.maximum(1 - h, 1e-6), 0.0)
+        qs.append(u * u)
+    hists: list[list[np.ndarray]] = [[] for _ in fits]
+    for p, (a, b) in enumerate(groups.pairs):
+        idx = plan.codes.pair_index(codes, p, buf)
+        for q, hist in zip(qs, hists, strict=True):
+            hist.append(np.bincount(idx, q, groups.cells[a] * groups.cells[b]))
+    return [
+        quadratic(groups, plan.tables, plan.cols, hist, float(q.sum()), lay.icpt, lay.k)
+        for q, hist in zip(qs, hists, strict=True)
+    ]
