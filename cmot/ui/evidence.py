@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -22,9 +23,10 @@ from cmot.spec import JourneySpec
 from cmot.text import escape_markdown, for_display, mask_personal
 from cmot.ui.auth import QUOTES_HIDDEN, is_analyst, may_see_quotes
 from cmot.ui.frame import PageView, ViewKey
+from cmot.ui.memo import derived
 from cmot.ui.state import get_store
 from cmot.ui.url import url_widget
-from cmot.ui.widgets import table
+from cmot.ui.widgets import arrow_once, table
 
 SIDES = (("low", "Concerns (bottom box)"), ("high", "What delights (top box)"))
 NO_COMMENTS = (
@@ -46,7 +48,10 @@ def _key(view: PageView, segment: str) -> tuple[object, ...]:
     )
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+# Process caches that hand out the same objects (st.cache_resource), never edited: a
+# st.cache_data hit unpickled the segment's comments on every page switch, and the values
+# drawn from them are derived once per object (`derived`).
+@st.cache_resource(show_spinner=False, max_entries=32)
 def _segment(
     key: ViewKey,
     segment: str,
@@ -88,7 +93,7 @@ def segment_evidence(
     )
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_resource(show_spinner=False, max_entries=256)
 def _terms(
     key: tuple[object, ...],
     touchpoint: str,
@@ -114,8 +119,8 @@ def evidence_panel(view: PageView, result: MomentsResult, segment: str) -> None:
         st.info(NO_COMMENTS, icon=":material/chat:")
         return
     names = [spec.label_of(c) for c in spec.touchpoint_columns]
-    top = top_stakes(result, [segment], 1)
-    default = str(top.touchpoint.iat[0]) if len(top) else names[0]
+    default = derived.get(result, ("top_stake", segment), lambda: _top_name(result, segment))
+    default = default if default is not None else names[0]
     name = url_widget(
         st.selectbox,
         "Touchpoint",
@@ -139,6 +144,21 @@ def evidence_panel(view: PageView, result: MomentsResult, segment: str) -> None:
                 _side(view, result, segment, frame, found, tp, side, show_quotes)
 
 
+@dataclass(frozen=True)
+class _Side:
+    """One side of the evidence panel as drawn: plain values, derived once per Evidence."""
+
+    counted: str  # "3 of 40 raters commented (8%)"
+    terms: pd.DataFrame | None  # the distinctive terms' table, or None ...
+    note: str  # ... and then why there is none (escaped)
+    quotes: tuple[str, ...]  # Markdown lines, for those who may see quotes
+
+
+def _top_name(result: MomentsResult, segment: str) -> str | None:
+    top = top_stakes(result, [segment], 1)
+    return str(top.touchpoint.iat[0]) if len(top) else None
+
+
 def _side(
     view: PageView,
     result: MomentsResult,
@@ -149,12 +169,48 @@ def _side(
     side: str,
     show_quotes: bool,
 ) -> None:
+    # `found` (a cached object) fixes the view, the segment and the cut-offs: what one side
+    # shows is derived once per touchpoint, side and whether quotes are shown.
+    shown = derived.get(
+        found,
+        ("side", segment, tp, side, show_quotes),
+        lambda: _side_of(view, result, segment, frame, found, tp, side, show_quotes),
+    )
+    st.caption(shown.counted)
+    if shown.terms is None:
+        st.caption(shown.note)
+    else:
+        # A table cell is shown as text, never as Markdown: the engine's masking is the care.
+        st.dataframe(
+            arrow_once(shown.terms),
+            hide_index=True,
+            key=f"ev_terms_{side}",
+            column_config={"example": st.column_config.TextColumn(width="large")},
+        )
+    if not show_quotes:
+        return
+    if not shown.quotes:
+        st.caption("No comment from these raters.")
+    for line in shown.quotes:
+        st.markdown(line)
+
+
+def _side_of(
+    view: PageView,
+    result: MomentsResult,
+    segment: str,
+    frame: pd.DataFrame,
+    found: Evidence,
+    tp: str,
+    side: str,
+    show_quotes: bool,
+) -> _Side:
     c = found.counts
     row = c[(c.touchpoint == tp) & (c.side == side)]
     raters = int(row.raters.iat[0]) if len(row) else 0
     commented = int(row.commented.iat[0]) if len(row) else 0
     share = commented / raters if raters else 0.0
-    st.caption(f"{commented} of {raters} raters commented ({share:.0%})")
+    counted = f"{commented} of {raters} raters commented ({share:.0%})"
     terms = _terms(
         _key(view, segment),
         tp,
@@ -164,32 +220,26 @@ def _side(
         frame,
         view.info.spec.comment_touchpoints(),
     )
+    shown, note = None, ""
     if terms.empty:
         prefix = f"{segment} / {tp} ({side}):"
         said = [m for m in found.messages if m.startswith(prefix)]
-        st.caption(
+        note = (
             escape_markdown(said[0].removeprefix(prefix).strip().capitalize())
             if said
             else "Too few comments on this side or the other to tell which words stand out."
         )
     else:
-        # A table cell is shown as text, never as Markdown: the engine's masking is the care.
-        cols = ["term", "count", "example"] if show_quotes else ["term", "count"]
-        st.dataframe(
-            terms[cols],
-            hide_index=True,
-            key=f"ev_terms_{side}",
-            column_config={"example": st.column_config.TextColumn(width="large")},
+        shown = terms[["term", "count", "example"] if show_quotes else ["term", "count"]]
+    lines: tuple[str, ...] = ()
+    if show_quotes:
+        q = found.quotes
+        q = q[(q.touchpoint == tp) & (q.side == side)].head(3)
+        lines = tuple(
+            f"> {for_display(quote)}" + (f" · *{for_display(term)}*" if term else "")
+            for quote, term in zip(q.quote, q.term, strict=True)
         )
-    if not show_quotes:
-        return
-    q = found.quotes
-    q = q[(q.touchpoint == tp) & (q.side == side)].head(3)
-    if q.empty:
-        st.caption("No comment from these raters.")
-    for quote, term in zip(q.quote, q.term, strict=True):
-        about = f" · *{for_display(term)}*" if term else ""
-        st.markdown(f"> {for_display(quote)}{about}")
+    return _Side(counted, shown, note, lines)
 
 
 def item_quotes(
@@ -223,12 +273,22 @@ def show_item_quotes(quotes: pd.DataFrame, touchpoints: Sequence[str]) -> None:
     if not may_see_quotes():
         st.caption(QUOTES_HIDDEN)
         return
+    # `quotes` comes from the page's memo: its lines are built once per plan.
+    for line in derived.get(
+        quotes, ("lines", tuple(touchpoints)), lambda: _quote_lines(quotes, touchpoints)
+    ):
+        st.markdown(line)
+
+
+def _quote_lines(quotes: pd.DataFrame, touchpoints: Sequence[str]) -> tuple[str, ...]:
+    lines = []
     for name in touchpoints:
         mine = quotes[quotes.touchpoint == name]
         if mine.empty:
             continue
         said = " · ".join(f"“{for_display(q)}”" for q in mine.quote)
-        st.markdown(f"- **{for_display(str(name))}**: {said}")
+        lines.append(f"- **{for_display(str(name))}**: {said}")
+    return tuple(lines)
 
 
 def _number(v: object) -> bool:
@@ -254,7 +314,13 @@ def displayed_comments(people: pd.DataFrame, comments: Sequence[str]) -> pd.Data
 def closed_loop(people: pd.DataFrame, comments: Sequence[str], key: str, name: str) -> None:
     """An at-risk or delight list: the table as shown (masked) with its formula-safe CSV, and
     for analysts a second CSV with the comments unmasked, for the follow-up itself."""
-    table(displayed_comments(people, comments), key, name)
+    # `people` comes from the page's memo: the masked table is built once per list and role.
+    shown = derived.get(
+        people,
+        ("displayed", tuple(comments), may_see_quotes()),
+        lambda: displayed_comments(people, comments),
+    )
+    table(shown, key, name)
     present = [c for c in comments if c in people.columns]
     if present and is_analyst():
         st.download_button(

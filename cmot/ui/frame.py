@@ -225,6 +225,14 @@ def computed(what: str, compute: Callable[[], T]) -> T:
 
 def settings_caption(view: PageView, result: MomentsResult, segment: str | None = None) -> str:
     """Weighting, the method settings and n, for the line next to a result."""
+    # Built once per (cached) result, weighting and segment: the same line on every run.
+    words = view.weighting
+    return derived.get(
+        result, ("caption", words, segment), lambda: _caption(words, result, segment)
+    )
+
+
+def _caption(weighting_words: str, result: MomentsResult, segment: str | None) -> str:
     s = result.settings
     segs = result.segments.set_index("segment")
     n = ""
@@ -232,7 +240,7 @@ def settings_caption(view: PageView, result: MomentsResult, segment: str | None 
         own = own_data(result, segment)
         n = f"n = {int(segs.loc[segment, 'n']):,}{'; ' + own if own else ''}; "
     return (
-        f"**{escape_markdown(first_upper(view.weighting))}**; "
+        f"**{escape_markdown(first_upper(weighting_words))}**; "
         f"**{escape_markdown(result.method)}**; {n}low ≤ {result.low_max}, "
         f"high ≥ {result.high_min}; vulnerability IA ≤ "
         f"{s.vulnerability_ia:+.2f}, opportunity IA ≥ {s.opportunity_ia:+.2f}; moments of "

@@ -63,4 +63,6 @@ class DerivedMemo:
 
 
 # Shared by the pages: chart specs and tables derived from one MomentsResult.
-derived = DerivedMemo()
+# Several values per result and page choice (charts, tables, a panel's sides): room for a
+# few dozen sessions' views at once.
+derived = DerivedMemo(maxsize=512)

@@ -103,9 +103,18 @@ def _refused(label: str, raw: list[str]) -> None:
 
 def _to_url(key: str, value: Any) -> None:
     if isinstance(value, (list, tuple)):
-        st.query_params[key] = [str(x) for x in value]
+        text: str | list[str] = [str(x) for x in value]
     elif value is not None:
-        st.query_params[key] = str(value)
+        text = str(value)
+    else:
+        return
+    # Each write sends the browser the whole query string: a value the URL already holds
+    # (every widget, on most runs) is not written again.
+    if key in st.query_params and st.query_params.get_all(key) == (
+        text if isinstance(text, list) else [text]
+    ):
+        return
+    st.query_params[key] = text
 
 
 def _valid(value: Any, options: Sequence[Any] | None, multi: bool) -> bool:

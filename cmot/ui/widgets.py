@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import weakref
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import altair as alt
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 from streamlit import dataframe_util
 
@@ -128,9 +131,49 @@ def chart(fig: Any, key: str, name: str) -> None:
     )
 
 
+# Tables up to this many rows are converted to Arrow once per frame object (`arrow_once`);
+# far below Streamlit's own threshold for sending a frame in chunks (150,000 rows).
+ARROW_ONCE_ROWS = 20_000
+_arrow_tables: dict[int, tuple[weakref.ref[pd.DataFrame], pa.Table]] = {}
+_arrow_lock = threading.Lock()
+
+
+def arrow_once(frame: pd.DataFrame) -> pd.DataFrame | pa.Table:
+    """What `st.dataframe` is given for `frame`: its Arrow table, converted once per frame
+    object, or the frame itself (a large one, or one with multi-level columns: Streamlit
+    treats those otherwise).
+
+    st.dataframe converts a pandas frame to Arrow on every draw (0.5-1.5 ms a table), and
+    passes an Arrow table through as it is: a frame derived once per cached result (and
+    shared by every session, so never edited) is converted once. The entry lives as long
+    as its frame (a frame built afresh each run leaves with it), so an id reused by a new
+    frame never meets an old table. The conversion is Streamlit's own: the bytes sent are
+    the same (tests/app/test_memo.py). `dataframe_util` is not in Streamlit's documented API.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        return frame
+    if len(frame) > ARROW_ONCE_ROWS or frame.columns.nlevels != 1:
+        return frame
+    slot = id(frame)
+    with _arrow_lock:
+        hit = _arrow_tables.get(slot)
+    if hit is not None and hit[0]() is frame:
+        return hit[1]
+    converted = dataframe_util.convert_pandas_df_to_arrow_table(frame)
+    with _arrow_lock:
+        _arrow_tables[slot] = (weakref.ref(frame), converted)
+    weakref.finalize(frame, _forget_arrow, slot)
+    return converted
+
+
+def _forget_arrow(slot: int) -> None:
+    with _arrow_lock:
+        _arrow_tables.pop(slot, None)
+
+
 def table(frame: pd.DataFrame, key: str, name: str, **kwargs: Any) -> None:
     """Draw a table with a formula-safe CSV download, its first line the page's context."""
-    st.dataframe(frame, key=key, hide_index=True, **kwargs)
+    st.dataframe(arrow_once(frame), key=key, hide_index=True, **kwargs)
     headline = current_context()
     st.download_button(
         "CSV",

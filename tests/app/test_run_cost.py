@@ -1,0 +1,96 @@
+"""What a warm page switch no longer redoes (issue 27): tables converted to Arrow once per
+frame, URL values the browser already has not sent again; drawn exactly as before."""
+
+from __future__ import annotations
+
+import gc
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from streamlit.runtime.state.query_params import QueryParams
+from streamlit.testing.v1 import AppTest
+
+from cmot.ui import widgets
+from cmot.ui.widgets import ARROW_ONCE_ROWS, arrow_once
+
+
+def _draw_both() -> None:
+    import pandas as pd
+    import streamlit as st
+
+    from cmot.ui.widgets import arrow_once
+
+    frame = pd.DataFrame(
+        {"touchpoint": ["Billing", "Site visits"], "n": [3, 40], "share": [0.1, None]},
+        index=[5, 7],  # not a range index: kept as a column, as Streamlit keeps it
+    )
+    config = {"share": st.column_config.NumberColumn(format="percent")}
+    st.dataframe(arrow_once(frame), key="ours", hide_index=True, column_config=config)
+    st.dataframe(frame, key="plain", hide_index=True, column_config=config)
+
+
+def test_a_table_converted_once_draws_exactly_what_streamlit_draws_from_the_frame() -> None:
+    """Fails loudly if Streamlit's dataframe_util or its pass-through of an Arrow table
+    changes (cmot.ui.widgets.arrow_once relies on both)."""
+    at = AppTest.from_function(_draw_both).run()
+    assert not at.exception, [e.message for e in at.exception]
+    ours, plain = (d.proto for d in at.dataframe)
+    assert ours.arrow_data.data == plain.arrow_data.data
+    assert ours.columns == plain.columns
+    assert ours == plain
+
+
+def test_a_frame_is_converted_once_and_forgotten_with_it() -> None:
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    first = arrow_once(frame)
+    assert isinstance(first, pa.Table) and first.to_pandas().equals(frame)
+    assert arrow_once(frame) is first  # the same frame object: no second conversion
+    slot = id(frame)
+    del frame
+    gc.collect()
+    assert slot not in widgets._arrow_tables  # gone with its frame: no stale table by id
+    for _ in range(50):  # whatever ids new frames get, each is drawn from its own values
+        other = pd.DataFrame({"a": [9], "b": ["z"]})
+        out = arrow_once(other)
+        assert isinstance(out, pa.Table) and out.to_pandas().equals(other)
+
+
+def test_a_large_frame_goes_to_streamlit_as_it_is() -> None:
+    big = pd.DataFrame({"a": range(ARROW_ONCE_ROWS + 1)})
+    assert arrow_once(big) is big
+    multi = pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("a", "x"), ("a", "y")]))
+    assert arrow_once(multi) is multi
+
+
+def _two_widgets() -> None:
+    import streamlit as st
+
+    from cmot.ui.url import url_widget
+
+    url_widget(st.selectbox, "Pick", ["a", "b"], key="pick", default="b")
+    url_widget(st.multiselect, "Some", ["x", "y"], key="some", default=["x", "y"])
+
+
+def test_a_value_the_url_already_holds_is_not_sent_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[str] = []
+    original = QueryParams._send_query_param_msg
+
+    def counted(self: QueryParams) -> None:
+        sent.append("x")
+        original(self)
+
+    monkeypatch.setattr(QueryParams, "_send_query_param_msg", counted)
+    at = AppTest.from_function(_two_widgets).run()
+    assert not at.exception
+    urls = [dict(at.query_params)]
+    assert urls[0] == {"pick": "b", "some": ["x", "y"]}
+    assert len(sent) == 2  # the first run writes both
+    sent.clear()
+    at.run()  # the URL now holds both values: nothing to send
+    assert dict(at.query_params) == urls[0]
+    assert sent == []
+    at.selectbox(key="pick").set_value("a").run()  # a change is written
+    assert dict(at.query_params) == {"pick": "a", "some": ["x", "y"]} and len(sent) == 1
