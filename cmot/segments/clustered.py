@@ -6,21 +6,15 @@ cmot.segments.features', sizes, profiles and names cmot.segments.profiles'."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
 
 import duckdb
 import numpy as np
 
 from cmot.errors import CmotError
 from cmot.names import ROW_COL, W_COL
-from cmot.segments.clustering import (
-    FIT_SAMPLE,
-    K_RANGE,
-    REFITS,
-    SILHOUETTE_SAMPLE,
-    STABILITY_SAMPLE,
-    cluster_matrix,
-    sample_rows,
-)
+from cmot.segments.clustering import ClusterSettings, cluster_matrix, sample_rows
 from cmot.segments.features import (
     as_text,
     column_kinds,
@@ -40,24 +34,19 @@ def cluster_attributes(
     table: str,
     attributes: Sequence[str],
     *,
-    k: int | None = None,
-    k_range: tuple[int, int] = K_RANGE,
-    method: str = "kmeans",
-    seed: int = 0,
-    covariance_type: str = "diag",
-    fit_sample: int = FIT_SAMPLE,
-    silhouette_sample: int = SILHOUETTE_SAMPLE,
-    stability_sample: int = STABILITY_SAMPLE,
-    refits: int = REFITS,
     describe: Sequence[str] = (),
+    **options: Any,
 ) -> Segmentation:
     """Cluster respondents on who they are: one Pipeline (scaled numbers, one-hot categories).
 
-    k: fixed, or None to choose in `k_range` on a seeded sample of `fit_sample` rows (KMeans:
-    highest silhouette on `silhouette_sample` rows; method="gmm": lowest BIC). The chosen k is
-    then fitted on every row, starting from the sample's solution. Segment codes run from the
-    largest segment. Names come from each segment's most distinguishing attribute values.
+    `options` are `ClusterSettings`' (k, k_range, method, seed, ...): k fixed, or None to
+    choose in `k_range` on a seeded sample of `fit_sample` rows (KMeans: highest silhouette on
+    `silhouette_sample` rows; method="gmm": lowest BIC). The chosen k is then fitted on every
+    row, starting from the sample's solution. Segment codes run from the largest segment.
+    Names come from each segment's most distinguishing attribute values.
     """
+    settings = ClusterSettings(**options)
+    seed, method = settings.seed, settings.method
     attributes = list(dict.fromkeys(attributes))
     if not attributes:
         raise CmotError("Pick at least one attribute to cluster on.")
@@ -68,21 +57,10 @@ def cluster_attributes(
     for c in cats:  # in place: at 1M rows a copy of the frame is a few hundred MB
         frame[c] = as_text(frame[c])
     rng = np.random.default_rng(seed)
-    fit_idx = sample_rows(len(frame), fit_sample, rng)
+    fit_idx = sample_rows(len(frame), settings.fit_sample, rng)
     features = feature_transformer(logged, plain, cats).fit(frame.iloc[fit_idx])
     x = np.ascontiguousarray(features.transform(frame), dtype=np.float64)
-    labels, curve, stab, params = cluster_matrix(
-        x,
-        k=k,
-        k_range=k_range,
-        method=method,
-        seed=seed,
-        covariance_type=covariance_type,
-        fit_sample=fit_sample,
-        silhouette_sample=silhouette_sample,
-        stability_sample=stability_sample,
-        refits=refits,
-    )
+    labels, curve, stab, params = cluster_matrix(x, settings)
     kk = int(labels.max()) + 1
     # One sklearn Pipeline holds the fitted steps; the store keeps its parameters, not a pickle.
     model = {"features": feature_params(features), "method": method, **params}
@@ -104,7 +82,7 @@ def cluster_attributes(
         k_curve=curve,
         stability=stab,
         model=model,
-        settings=fit_settings(locals()),
+        settings=fit_settings({**locals(), **asdict(settings)}),
     )
 
 
@@ -115,39 +93,23 @@ def cluster_needs(
     *,
     touchpoints: Sequence[str] | None = None,
     centre: bool = True,
-    k: int | None = None,
-    k_range: tuple[int, int] = K_RANGE,
-    method: str = "kmeans",
-    seed: int = 0,
-    covariance_type: str = "diag",
-    fit_sample: int = FIT_SAMPLE,
-    silhouette_sample: int = SILHOUETTE_SAMPLE,
-    stability_sample: int = STABILITY_SAMPLE,
-    refits: int = REFITS,
     describe: Sequence[str] = (),
+    **options: Any,
 ) -> Segmentation:
     """Cluster respondents on their touchpoint rating profile (needs-based segments).
 
     Missing ratings take the respondent's own mean; with `centre` each profile is centred on
     the respondent's mean, so segments differ in *which* touchpoints they rate well, not in
     how generous they are. Names read "rates A, B high; C low" (relative to everyone).
+    `options` are `ClusterSettings`', as for `cluster_attributes`.
     """
+    settings = ClusterSettings(**options)
+    seed, method = settings.seed, settings.method
     tps = list(touchpoints or spec.touchpoint_columns)
     r = read_ratings(con, table, tps)
     frame = read_columns(con, table, list(describe))
     x = needs_matrix(r, centre)
-    labels, curve, stab, params = cluster_matrix(
-        x,
-        k=k,
-        k_range=k_range,
-        method=method,
-        seed=seed,
-        covariance_type=covariance_type,
-        fit_sample=fit_sample,
-        silhouette_sample=silhouette_sample,
-        stability_sample=stability_sample,
-        refits=refits,
-    )
+    labels, curve, stab, params = cluster_matrix(x, settings)
     kk = int(labels.max()) + 1
     names = needs_names(x, labels, kk, tps)
     rated = frame.copy()
@@ -168,5 +130,5 @@ def cluster_needs(
         k_curve=curve,
         stability=stab,
         model={"touchpoints": tps, "centre": centre, "method": method, **params},
-        settings=fit_settings(locals()),
+        settings=fit_settings({**locals(), **asdict(settings)}),
     )

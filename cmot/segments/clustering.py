@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from cmot.errors import CmotError
 
-# Defaults; every one is a parameter of the functions in cmot.segments.clustered.
+# Defaults of `ClusterSettings`, the settings of every clustering (cmot.segments.clustered).
 K_RANGE = (2, 8)
 FIT_SAMPLE = 100_000  # rows the k search runs on; the chosen k is then fitted on all rows
 SILHOUETTE_SAMPLE = 5_000  # silhouette costs O(n^2); +-0.01 at this size
@@ -31,6 +31,25 @@ REFITS = 10
 # idle OpenMP workers spin for a busy core; the driver EM's small X'WX products were 4x
 # slower. CMOT_THREADS overrides this on a dedicated machine.
 THREADS = int(os.environ.get("CMOT_THREADS", "1"))
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """How a clustering is fitted, with its defaults: k fixed, or None to choose it in
+    `k_range` on a seeded sample of `fit_sample` rows (KMeans: highest silhouette on
+    `silhouette_sample` rows; method "gmm": lowest BIC, `covariance_type` its components'
+    covariance); `refits` seeded re-fits on `stability_sample` rows for the stability; `seed`
+    seeds every sample and fit. The keywords of `cluster_attributes` and `cluster_needs`."""
+
+    k: int | None = None
+    k_range: tuple[int, int] = K_RANGE
+    method: str = "kmeans"
+    seed: int = 0
+    covariance_type: str = "diag"
+    fit_sample: int = FIT_SAMPLE
+    silhouette_sample: int = SILHOUETTE_SAMPLE
+    stability_sample: int = STABILITY_SAMPLE
+    refits: int = REFITS
 
 
 @dataclass(frozen=True)
@@ -163,28 +182,22 @@ def check_stability(
 
 
 def cluster_matrix(
-    x: np.ndarray, **options: Any
+    x: np.ndarray, settings: ClusterSettings
 ) -> tuple[np.ndarray, pd.DataFrame, Stability, Any]:
     """Labels (0 = the largest segment), k curve, stability and the saved parameters of
-    clustering the rows of `x`, under the thread limit; options as `_cluster_matrix_threads`."""
+    clustering the rows of `x` as `settings` say, under the thread limit."""
     with threadpool_limits(limits=THREADS):
-        return _cluster_matrix_threads(x, **options)
+        return _cluster_matrix_threads(x, settings)
 
 
 def _cluster_matrix_threads(
-    x: np.ndarray,
-    *,
-    k: int | None,
-    k_range: tuple[int, int],
-    method: str,
-    seed: int,
-    covariance_type: str,
-    fit_sample: int,
-    silhouette_sample: int,
-    stability_sample: int,
-    refits: int,
+    x: np.ndarray, settings: ClusterSettings
 ) -> tuple[np.ndarray, pd.DataFrame, Stability, Any]:
     """Choose k on a seeded sample, fit it on every row, check stability. Returns labels, curve."""
+    k, k_range, method, seed = settings.k, settings.k_range, settings.method, settings.seed
+    covariance_type, fit_sample = settings.covariance_type, settings.fit_sample
+    silhouette_sample, stability_sample = settings.silhouette_sample, settings.stability_sample
+    refits = settings.refits
     if method not in ("kmeans", "gmm"):
         raise CmotError(f"Unknown clustering method {method!r}; use kmeans or gmm.")
     rng = np.random.default_rng(seed)

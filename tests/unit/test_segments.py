@@ -15,10 +15,10 @@ from cmot.ingest.options import IngestOptions
 from cmot.ingest.pipeline import read_csv
 from cmot.names import quote_ident
 from cmot.segments.clustered import cluster_attributes, cluster_needs
-from cmot.segments.clustering import verdict
+from cmot.segments.clustering import ClusterSettings, cluster_matrix, verdict
 from cmot.segments.driver_based import driver_segments
 from cmot.segments.drivers import prca_design
-from cmot.segments.features import needs_matrix
+from cmot.segments.features import needs_matrix, read_ratings
 from cmot.segments.given import band_names, given_segments, suggest_cuts
 from cmot.segments.modes import assign_segments, segment
 from cmot.segments.profiles import names_from
@@ -115,6 +115,34 @@ def test_same_seed_same_result_other_seed_a_stability_score(
     assert a.stability == b.stability
     pd.testing.assert_frame_equal(a.profile, b.profile)
     assert c.stability is not None and -1.0 <= c.stability.mean_ari <= 1.0
+
+
+def test_one_settings_object_with_the_defaults_in_one_place(
+    demo: tuple[duckdb.DuckDBPyConnection, np.ndarray],
+) -> None:
+    """`ClusterSettings` holds every clustering's settings and defaults: a fit stores them,
+    and `cluster_matrix` with the same settings finds the same segments."""
+    con, _ = demo
+    seg = cluster_attributes(con, TABLE, ATTRS, k=3, seed=4, refits=0, fit_sample=3000)
+    d = ClusterSettings()
+    assert seg.settings == {
+        "k_range": list(d.k_range),
+        "method": d.method,
+        "covariance_type": d.covariance_type,
+        "fit_sample": 3000,
+        "silhouette_sample": d.silhouette_sample,
+        "stability_sample": d.stability_sample,
+        "refits": 0,
+        "describe": [],
+        "attributes": ATTRS,
+        "k_requested": 3,
+    }
+    needs = cluster_needs(con, TABLE, load_spec(DEMO_SPEC), k=3, seed=4, refits=0)
+    x = needs_matrix(read_ratings(con, TABLE, list(needs.columns)), True)
+    labels, *_ = cluster_matrix(x, ClusterSettings(k=3, seed=4, refits=0))
+    assert np.array_equal(labels, needs.labels)
+    with pytest.raises(TypeError):
+        cluster_attributes(con, TABLE, ATTRS, restarts=2)  # a driver setting, not a clustering's
 
 
 def test_new_respondents_are_assigned_as_the_fit_assigned_them(
