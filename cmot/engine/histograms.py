@@ -255,10 +255,28 @@ def whole_outcome(y: np.ndarray) -> bool:
     return bool(np.abs(y).max(initial=0.0) <= WHOLE_Y_MAX) and bool(np.array_equal(y, np.round(y)))
 
 
-def pass1_part(plan: Pass1Plan, r: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
-    """One segment slice's gram, pair sums and levels (unweighted, whole outcome): the same
-    integers as cmot.engine.blocks' matrix products over Z, from the groups' histograms."""
-    t, groups = plan.t, plan.codes.groups
+@dataclass
+class Hists:
+    """Additive sums of slices, converted once at the end (`pass1_sums`, `hc3_meat_of`; each
+    slice's conversion was ~15 ns a respondent): the pairs' histograms, per group state
+    histograms of the outcome (first pass: Σy, then Σy², per group) and totals (first pass:
+    n, Σy, Σy², Σy³; HC3: Σ weight)."""
+
+    pairs: list[np.ndarray]
+    by_group: list[np.ndarray]
+    totals: np.ndarray
+
+    def add(self, other: Hists) -> None:
+        for mine, theirs in zip(
+            self.pairs + self.by_group, other.pairs + other.by_group, strict=True
+        ):
+            mine += theirs
+        self.totals += other.totals
+
+
+def pass1_hists(plan: Pass1Plan, r: np.ndarray, y: np.ndarray) -> Hists:
+    """One segment slice's histograms (unweighted, whole outcome)."""
+    groups = plan.codes.groups
     codes = plan.codes.codes(r)
     cells = groups.cells
     buf = np.empty(r.shape[1], dtype=np.intp)
@@ -272,9 +290,18 @@ def pass1_part(plan: Pass1Plan, r: np.ndarray, y: np.ndarray) -> tuple[np.ndarra
         np.copyto(buf, codes[g])  # intp: bincount reads it without a copy
         hy.append(np.bincount(buf, y, cells[g]))
         hy2.append(np.bincount(buf, y2, cells[g]))
+    totals = np.array([r.shape[1], y.sum(), y2.sum(), (y2 * y).sum()])
+    return Hists(hists, hy + hy2, totals)
+
+
+def pass1_sums(plan: Pass1Plan, h: Hists) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """Respondents, gram, pair sums and levels from the first pass's histograms: the same
+    integers as cmot.engine.blocks' matrix products over Z."""
+    t, groups = plan.t, plan.codes.groups
+    hy, hy2 = h.by_group[: len(groups.cells)], h.by_group[len(groups.cells) :]
+    n, sy, sy2, sy3 = (float(v) for v in h.totals)
     size, icpt, yrow, y2row = 5 * t + 3, 2 * t, 3 * t + 1, 5 * t + 2
-    zz = quadratic(groups, plan.tables, plan.cols, hists, float(r.shape[1]), icpt, size)
-    sy, sy2, sy3 = float(y.sum()), float(y2.sum()), float((y2 * y).sum())
+    zz = quadratic(groups, plan.tables, plan.cols, h.pairs, n, icpt, size)
     ay, ay2 = np.zeros(size), np.zeros(size)
     for tab, col, by_y, by_y2 in zip(plan.tables, plan.cols, hy, hy2, strict=True):
         ay[col] += by_y @ tab
@@ -287,17 +314,22 @@ def pass1_part(plan: Pass1Plan, r: np.ndarray, y: np.ndarray) -> tuple[np.ndarra
     for g, members in enumerate(groups.members):
         if not members:
             continue
-        marg = groups.marginal(hists, g)
+        marg = groups.marginal(h.pairs, g)
         st = groups.member_states(g)
         for j, i in enumerate(members):
             width = groups.sizes[i] - 1
-            n = np.bincount(st[:, j], marg, width + 1)
-            sy_i = np.bincount(st[:, j], hy[g], width + 1)
+            count = np.bincount(st[:, j], marg, width + 1)
             slot = np.r_[np.arange(width), plan.points]  # missing in the last slot
-            levels[i, slot, 0] = n
-            levels[i, slot, 1] = n
-            levels[i, slot, 2] = sy_i
-    return zz[: 3 * t + 2, : 3 * t + 2].copy(), zz[3 * t + 2 :, 2 * t : 4 * t + 2].copy(), levels
+            levels[i, slot, 0] = count
+            levels[i, slot, 1] = count
+            levels[i, slot, 2] = np.bincount(st[:, j], hy[g], width + 1)
+    gram = zz[: 3 * t + 2, : 3 * t + 2].copy()
+    return round(n), gram, zz[3 * t + 2 :, 2 * t : 4 * t + 2].copy(), levels
+
+
+def pass1_part(plan: Pass1Plan, r: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """One segment slice's gram, pair sums and levels (unweighted, whole outcome)."""
+    return pass1_sums(plan, pass1_hists(plan, r, y))[1:]
 
 
 # ---- the HC3 pass ------------------------------------------------------------------
@@ -363,9 +395,24 @@ def hc3_tables(plan: Hc3Plan, fit: Fit) -> Hc3Tables:
 def hc3_lookup_meat(
     plan: Hc3Plan, r: np.ndarray, y: np.ndarray, w: np.ndarray | None, fits: Sequence[Hc3Tables]
 ) -> list[np.ndarray]:
-    """Σ w²e²/(1-h)² x x' over one slice under each fit (cmot.engine.blocks.hc3_meat's sums):
-    e and h by lookups in the fit's tables, the meat from each pair's weighted histogram."""
-    groups, lay = plan.codes.groups, plan.lay
+    """Σ w²e²/(1-h)² x x' over one slice under each fit (cmot.engine.blocks.hc3_meat's sums)."""
+    return [hc3_meat_of(plan, h) for h in hc3_lookup_hists(plan, r, y, w, fits)]
+
+
+def hc3_meat_of(plan: Hc3Plan, h: Hists) -> np.ndarray:
+    """The meat from a fit's weighted histograms (`hc3_lookup_hists`, added over slices)."""
+    lay = plan.lay
+    return quadratic(
+        plan.codes.groups, plan.tables, plan.cols, h.pairs, float(h.totals[0]), lay.icpt, lay.k
+    )
+
+
+def hc3_lookup_hists(
+    plan: Hc3Plan, r: np.ndarray, y: np.ndarray, w: np.ndarray | None, fits: Sequence[Hc3Tables]
+) -> list[Hists]:
+    """Each fit's HC3 weights w²e²/(1-h)² over one slice as each pair's weighted histogram:
+    e and h by lookups in the fit's tables."""
+    groups = plan.codes.groups
     codes = plan.codes.codes(r)
     m, pairs = r.shape[1], range(len(groups.pairs))
     buf, got = np.empty(m, dtype=np.intp), np.empty(m)
@@ -386,12 +433,9 @@ def hc3_lookup_meat(
         # As in hc3_meat: a leverage of 1 (a respondent alone in a cell) leaves the row out.
         u = np.where(h < 1 - 1e-6, e / np.maximum(1 - h, 1e-6), 0.0)
         qs.append(u * u)
-    hists: list[list[np.ndarray]] = [[] for _ in fits]
+    out = [Hists([], [], np.array([q.sum()])) for q in qs]
     for p, (a, b) in enumerate(groups.pairs):
         idx = plan.codes.pair_index(codes, p, buf)
-        for q, hist in zip(qs, hists, strict=True):
-            hist.append(np.bincount(idx, q, groups.cells[a] * groups.cells[b]))
-    return [
-        quadratic(groups, plan.tables, plan.cols, hist, float(q.sum()), lay.icpt, lay.k)
-        for q, hist in zip(qs, hists, strict=True)
-    ]
+        for q, hist in zip(qs, out, strict=True):
+            hist.pairs.append(np.bincount(idx, q, groups.cells[a] * groups.cells[b]))
+    return out

@@ -22,6 +22,7 @@ from cmot.engine.histograms import (
     pass1_plan,
     whole_outcome,
 )
+from cmot.errors import CmotError
 from cmot.results import moments as M
 from tests.unit.moments_fixtures import make_spec, register_frame, synthetic_frame
 
@@ -149,11 +150,24 @@ def test_weighted_survey_keeps_the_products(monkeypatch: pytest.MonkeyPatch) -> 
     register_frame(con, frame)
     spec = make_spec(("t0", "t1", "t2"), weight="w")
     calls: list[int] = []
-    real = histograms.pass1_part
-    monkeypatch.setattr(blocks, "pass1_part", lambda *a: calls.append(1) or real(*a))
+    real = histograms.pass1_hists
+    monkeypatch.setattr(blocks, "pass1_hists", lambda *a: calls.append(1) or real(*a))
     stats = M.compute_stats(con, "survey", spec, "seg")
     assert stats.weighted and not calls
     frame["__cmot_w"] = 1.0
     register_frame(con, pd.DataFrame(frame))
     M.compute_stats(con, "survey", spec, "seg")
     assert calls
+
+
+@pytest.mark.parametrize(("value", "shown"), [(-3, "from -3 to -3"), (9, "from 9 to 9")])
+def test_a_rating_outside_its_scale_is_refused_by_name(value: int, shown: str) -> None:
+    # read_blocks finds it by counts and maxima (a missing rating is below every scale).
+    frame = synthetic_frame(500, seed=2, touchpoints=3)
+    frame.loc[frame.index[7], "t2"] = value
+    con = duckdb.connect()
+    register_frame(con, frame)
+    with pytest.raises(
+        CmotError, match=f"{shown} fall outside the scale 1-5 \\(touchpoint 't2'\\)"
+    ):
+        M.compute_stats(con, "survey", make_spec(("t0", "t1", "t2")), "seg")
