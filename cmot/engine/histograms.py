@@ -425,14 +425,19 @@ def hc3_lookup_hists(
             f = tab.fitted.get(p)
             if f is not None:
                 e -= f.take(idx, out=got)
-    qs = []
-    for e, h in zip(es, hs, strict=True):
+    for e, h in zip(es, hs, strict=True):  # in place: q = (w e / (1 - w h))² into e
         if w is not None:
             h *= w
             e *= w
+        np.subtract(1.0, h, out=h)
         # As in hc3_meat: a leverage of 1 (a respondent alone in a cell) leaves the row out.
-        u = np.where(h < 1 - 1e-6, e / np.maximum(1 - h, 1e-6), 0.0)
-        qs.append(u * u)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.divide(e, h, out=e)
+        alone = h <= 1e-6
+        if alone.any():
+            e[alone] = 0.0
+        e *= e
+    qs = es
     out = [Hists([], [], np.array([q.sum()])) for q in qs]
     for p, (a, b) in enumerate(groups.pairs):
         idx = plan.codes.pair_index(codes, p, buf)

@@ -126,6 +126,9 @@ def test_hc3_lookups_equal_the_products(weighted: bool) -> None:
 def test_compute_stats_by_lookups_equals_products(monkeypatch: pytest.MonkeyPatch) -> None:
     frame = synthetic_frame(6000, seed=21, touchpoints=5, segments=("A", "B", "C"))
     frame.loc[frame.index % 11 == 0, "seg"] = None  # a "(missing)" segment too
+    # One respondent alone with a low t4: leverage 1, left out of the meats by both.
+    frame["t4"] = frame["t4"].clip(lower=3)
+    frame.loc[frame.index[5], "t4"] = 1
     con = duckdb.connect()
     register_frame(con, frame)
     spec = make_spec(tuple(f"t{j}" for j in range(5)))
