@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cmot.engine import blocks
 from cmot.engine.level_sums import build_stats_sql
 from cmot.engine.stats import SufficientStats
 from cmot.engine.sums import SumsPath, compute_stats
@@ -141,6 +142,19 @@ def test_weighted_prca_equals_statsmodels_wls_hc3(survey, segmentation, engine: 
     assert stats.weighted
     gaps = gaps_to_statsmodels(classify_moments(stats), frame, "wt")
     assert list(gaps) == [ALL, *(SEGMENTS if segmentation else ())]
+    assert max(b for b, _ in gaps.values()) < TOL, gaps
+    assert max(se for _, se in gaps.values()) < TOL, gaps
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_hc3_lookups_equal_statsmodels(survey, weighted: bool, monkeypatch) -> None:
+    # The numpy path's HC3 by lookups (cmot.engine.histograms), which large surveys take
+    # (from blocks.HC3_FLOAT32_MIN_ROWS), here at this survey's size.
+    monkeypatch.setattr(blocks, "HC3_FLOAT32_MIN_ROWS", 0)
+    con, frame = survey
+    stats = compute_stats(con, "survey_w" if weighted else "survey", spec(weighted), "seg")
+    gaps = gaps_to_statsmodels(classify_moments(stats), frame, "wt" if weighted else None)
+    assert list(gaps) == [ALL, *SEGMENTS]
     assert max(b for b, _ in gaps.values()) < TOL, gaps
     assert max(se for _, se in gaps.values()) < TOL, gaps
 
