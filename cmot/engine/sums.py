@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, Literal
 
 import duckdb
 import numpy as np
 
 from cmot.engine.blocks import (
+    Batch,
     Block,
     FirstPass,
     first_pass,
     hc3_pass,
-    read_blocks,
+    read_batches,
     single_threaded_blas,
 )
 from cmot.engine.cache import cached
@@ -107,8 +108,8 @@ def _compute(
     fits = {name: fit_sums(acc.gram, lay) for name, acc in by_name.items()}
     fit_all = fit_sums(total.gram, lay)
     code_fit = {codes[name]: fits[name] for name in by_name} if seg_cols else {}
-    blocks: Iterator[Block] = (
-        iter(sums.kept) if sums.kept is not None else read_blocks(con, sql, params, cuts, codes)
+    blocks: Iterable[Block | Batch] = (
+        sums.kept if sums.kept is not None else read_batches(con, sql, params, codes)
     )
     meats, meat_all = hc3_pass(blocks, cuts, sums.accs.keys(), code_fit, fit_all, total.n)
     segs = [segment_stats(ALL, total, fit_all, meat_all)]

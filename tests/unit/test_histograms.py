@@ -165,7 +165,7 @@ def test_weighted_survey_keeps_the_products(monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.mark.parametrize(("value", "shown"), [(-3, "from -3 to -3"), (9, "from 9 to 9")])
 def test_a_rating_outside_its_scale_is_refused_by_name(value: int, shown: str) -> None:
-    # read_blocks finds it by counts and maxima (a missing rating is below every scale).
+    # to_block finds it by byte minima and maxima, the missing sentinel left out.
     frame = synthetic_frame(500, seed=2, touchpoints=3)
     frame.loc[frame.index[7], "t2"] = value
     con = duckdb.connect()
