@@ -2,42 +2,44 @@
 
 import streamlit as st
 
-from cmot.ui.auth import gate
+from cmot.ui.auth import gate, one_read_per_run
 from cmot.ui.frame import page_guard
 from cmot.ui.sidebar import sidebar_view
 from cmot.ui.state import app_frame, get_store, select_dataset
 
 st.set_page_config(page_title="cmot: moments of truth", page_icon=":material/route:", layout="wide")
-gate()  # login screen when login is configured; role and logout in the sidebar
+# The login and role settings are read once a run (the same throughout it).
+with one_read_per_run():
+    gate()  # login screen when login is configured; role and logout in the sidebar
 
-page = st.navigation(
-    {
-        "Results": [
-            st.Page(
-                "pages/overview.py", title="Overview", icon=":material/dashboard:", default=True
-            ),
-            st.Page("pages/journey.py", title="Journey map", icon=":material/route:"),
-            st.Page("pages/moments.py", title="Moments", icon=":material/insights:"),
-            st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-            st.Page("pages/trends.py", title="Trends", icon=":material/timeline:"),
-            st.Page("pages/actions.py", title="Action plan", icon=":material/checklist:"),
-            st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications:"),
-        ],
-        "Set up": [
-            st.Page("pages/segments.py", title="Segments", icon=":material/group_work:"),
-            st.Page("pages/data.py", title="Data", icon=":material/table:"),
-        ],
-    }
-)
-# One guard around the frame and the page: no error reaches the browser as a red box.
-with page_guard():
-    store = get_store()
-    info = select_dataset(store)
-    st.session_state["current_dataset"] = info
-    st.session_state["view"] = None
-    # A dataset that cannot be read (an external one whose files moved) says why, and every
-    # page still runs: the Data page can delete it, result pages stop after the message.
+    page = st.navigation(
+        {
+            "Results": [
+                st.Page(
+                    "pages/overview.py", title="Overview", icon=":material/dashboard:", default=True
+                ),
+                st.Page("pages/journey.py", title="Journey map", icon=":material/route:"),
+                st.Page("pages/moments.py", title="Moments", icon=":material/insights:"),
+                st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+                st.Page("pages/trends.py", title="Trends", icon=":material/timeline:"),
+                st.Page("pages/actions.py", title="Action plan", icon=":material/checklist:"),
+                st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications:"),
+            ],
+            "Set up": [
+                st.Page("pages/segments.py", title="Segments", icon=":material/group_work:"),
+                st.Page("pages/data.py", title="Data", icon=":material/table:"),
+            ],
+        }
+    )
+    # One guard around the frame and the page: no error reaches the browser as a red box.
     with page_guard():
-        st.session_state["view"] = sidebar_view(store, info) if info is not None else None
-    with app_frame():  # pages check it (require_app_frame): nothing runs outside the gate
-        page.run()
+        store = get_store()
+        info = select_dataset(store)
+        st.session_state["current_dataset"] = info
+        st.session_state["view"] = None
+        # A dataset that cannot be read (an external one whose files moved) says why, and every
+        # page still runs: the Data page can delete it, result pages stop after the message.
+        with page_guard():
+            st.session_state["view"] = sidebar_view(store, info) if info is not None else None
+        with app_frame():  # pages check it (require_app_frame): nothing runs outside the gate
+            page.run()

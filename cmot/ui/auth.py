@@ -24,7 +24,9 @@ message can press a button that a viewer never saw).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
 import streamlit as st
@@ -38,8 +40,34 @@ ENV_VIEWERS_SEE_COMMENTS = "CMOT_VIEWERS_SEE_COMMENTS"
 _T = TypeVar("_T")
 
 
+# Set by app.py around one script run (`one_read_per_run`): the secrets sections read in
+# it. Without a secrets file (an open install) every read of st.secrets looks for the files
+# again (paths resolved, files tried): about 0.1 ms, five or more times a run.
+_RUN = threading.local()
+
+
+@contextmanager
+def one_read_per_run() -> Iterator[None]:
+    """Inside, each secrets section is read once (app.py: around one script run, in the
+    thread that runs it); outside, on every call, as before."""
+    _RUN.sections = {}
+    try:
+        yield
+    finally:
+        _RUN.sections = None
+
+
 def _section(*path: str) -> Mapping[str, Any]:
     """A secrets section, or {} when there is no secrets file or no such section."""
+    read: dict[tuple[str, ...], Mapping[str, Any]] | None = getattr(_RUN, "sections", None)
+    if read is None:
+        return _read_section(path)
+    if path not in read:
+        read[path] = _read_section(path)
+    return read[path]
+
+
+def _read_section(path: tuple[str, ...]) -> Mapping[str, Any]:
     try:
         node: Any = st.secrets
         for key in path:

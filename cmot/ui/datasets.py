@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
 import streamlit as st
+from streamlit import dataframe_util
 
 from cmot.errors import CmotError
 from cmot.spec import dumps_spec
@@ -11,6 +18,33 @@ from cmot.text import escape_markdown
 from cmot.ui.auth import is_analyst, require_analyst
 from cmot.ui.frame import show_error, source_text
 from cmot.ui.state import default_dataset, set_default_dataset, show_dataset
+from cmot.ui.widgets import arrow_once
+
+_LISTINGS: OrderedDict[tuple[tuple[object, ...], ...], pd.DataFrame] = OrderedDict()
+_listings_lock = threading.Lock()
+
+
+def listing(rows: list[dict[str, Any]]) -> pd.DataFrame | pa.Table:
+    """The stored datasets' table as `st.dataframe` is given it: the frame Streamlit makes
+    of these records, made and converted to Arrow once per listing (the same on most runs
+    of the Data page; a save or a rename makes another). Drawn the same as the records
+    (tests/app/test_run_cost.py)."""
+    try:
+        key = tuple(tuple(r.items()) for r in rows)
+        hash(key)
+    except TypeError:  # an unhashable value: made afresh, as before
+        return dataframe_util.convert_anything_to_pandas_df(rows)
+    with _listings_lock:
+        frame = _LISTINGS.get(key)
+        if frame is not None:
+            _LISTINGS.move_to_end(key)
+    if frame is None:
+        frame = dataframe_util.convert_anything_to_pandas_df(rows)
+        with _listings_lock:
+            _LISTINGS[key] = frame
+            while len(_LISTINGS) > 8:
+                _LISTINGS.popitem(last=False)
+    return arrow_once(frame)
 
 
 def manage_datasets(store: Store) -> None:
@@ -28,7 +62,7 @@ def manage_datasets(store: Store) -> None:
         }
         for d in versions
     ]
-    st.dataframe(rows, key="datasets_table", hide_index=True)
+    st.dataframe(listing(rows), key="datasets_table", hide_index=True)
     latest = {d.name: d for d in store.list_datasets()}
     names = list(latest)
     if not names:

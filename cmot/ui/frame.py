@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -203,12 +205,31 @@ def cache_moments(view: PageView) -> MomentsResult:
     return _moments(view.key, view.settings)
 
 
+# The results pages already read, by (view key, settings): a page switch finds its result
+# here without hashing the key through Streamlit's cache and without a spinner (a timer
+# thread and two messages each run). Bounded as `_moments` is; cleared with it.
+_READY_MAX = 64
+_ready: OrderedDict[tuple[ViewKey, Settings], MomentsResult] = OrderedDict()
+_ready_lock = threading.Lock()
+
+
 def moments(view: PageView) -> MomentsResult:
     """The moments of truth of the view (cached); a user-caused error stops the page."""
-    return computed(
+    slot = (view.key, view.settings)
+    with _ready_lock:
+        hit = _ready.get(slot)
+        if hit is not None:
+            _ready.move_to_end(slot)
+            return hit
+    result = computed(
         "Computing the moments of truth of each segment…",
-        lambda: _moments(view.key, view.settings),
+        lambda: _moments(slot[0], slot[1]),
     )
+    with _ready_lock:
+        _ready[slot] = result
+        while len(_ready) > _READY_MAX:
+            _ready.popitem(last=False)
+    return result
 
 
 def computed(what: str, compute: Callable[[], T]) -> T:
@@ -330,5 +351,7 @@ def clear_results() -> None:
     from cmot.results.moments import clear_cache
 
     _moments.clear()
+    with _ready_lock:
+        _ready.clear()
     clear_cache()
     derived.clear()  # only memory: entries of an older result are never reused anyway

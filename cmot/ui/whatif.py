@@ -54,8 +54,17 @@ def what_if_panel(
         ("what_if", segment, tp, move, share),
         lambda: predict_what_if(result, segment, tp, move, share / 100),
     )
-    stake = _stake_row(result, segment, w.touchpoint)
-    words = describe_what_if(w, result.unit, outcome, stake, result.settings.alpha)
+    words = derived.get(
+        result,
+        ("what_if_words", segment, tp, move, share, outcome),
+        lambda: describe_what_if(
+            w,
+            result.unit,
+            outcome,
+            _stake_row(result, segment, w.touchpoint),
+            result.settings.alpha,
+        ),
+    )
     x, y = st.columns(2)
     # Metric labels are Markdown: the outcome's name is data.
     x.metric(f"{escape_markdown(outcome)} today", words.today)

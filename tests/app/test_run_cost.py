@@ -94,3 +94,88 @@ def test_a_value_the_url_already_holds_is_not_sent_again(
     assert sent == []
     at.selectbox(key="pick").set_value("a").run()  # a change is written
     assert dict(at.query_params) == {"pick": "a", "some": ["x", "y"]} and len(sent) == 1
+
+
+def _listing_both() -> None:
+    import datetime as dt
+
+    import streamlit as st
+
+    from cmot.ui.datasets import listing
+
+    rows = [
+        {"name": "demo", "version": 2, "respondents": 1200, "created": dt.datetime(2026, 3, 1)},
+        {"name": "kc", "version": 1, "respondents": None, "created": dt.datetime(2026, 3, 2)},
+    ]
+    st.dataframe(listing(rows), key="ours", hide_index=True)
+    st.dataframe(rows, key="plain", hide_index=True)
+    st.session_state["same"] = listing([dict(r) for r in rows]) is listing(rows)
+
+
+def test_the_datasets_listing_draws_what_streamlit_draws_from_the_records() -> None:
+    at = AppTest.from_function(_listing_both).run()
+    assert not at.exception, [e.message for e in at.exception]
+    ours, plain = (d.proto for d in at.dataframe)
+    assert ours == plain
+    assert at.session_state["same"]  # equal records: made and converted once
+
+
+def _read_auth_twice() -> None:
+    import streamlit as st
+
+    from cmot.ui.auth import auth_configured, one_read_per_run
+
+    with one_read_per_run():
+        st.session_state["inside"] = [auth_configured(), auth_configured()]
+    st.session_state["outside"] = auth_configured()
+
+
+def test_the_secrets_are_read_once_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An open install has no secrets file, and every read of st.secrets looked for the
+    files again: app.py's run reads each section once."""
+    from streamlit.runtime.secrets import Secrets
+
+    reads: list[str] = []
+    original = Secrets._parse
+
+    def counted(self: Secrets) -> object:
+        reads.append("x")
+        return original(self)
+
+    monkeypatch.setattr(Secrets, "_parse", counted)
+    at = AppTest.from_function(_read_auth_twice).run()
+    assert not at.exception
+    assert at.session_state["inside"] == [False, False] and at.session_state["outside"] is False
+    assert len(reads) == 2  # once inside the run's scope, once outside it
+
+
+@pytest.fixture
+def demo_app(store_dir: object) -> AppTest:
+    from tests.app.test_pages import APP
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    assert not at.run().exception
+    return at
+
+
+def test_a_page_switch_takes_its_result_without_the_cache_lookup(
+    demo_app: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cmot.ui import frame
+
+    asked: list[object] = []
+    original = frame._moments
+
+    def counted(key: object, settings: object) -> object:
+        asked.append(key)
+        return original(key, settings)
+
+    counted.clear = original.clear  # type: ignore[attr-defined]
+    monkeypatch.setattr(frame, "_moments", counted)
+    assert not demo_app.switch_page("pages/moments.py").run().exception
+    assert asked == []  # the Overview's run left it ready
+    frame.clear_results()  # segments renamed: the results are computed again
+    assert not demo_app.switch_page("pages/compare.py").run().exception
+    assert len(asked) == 1
+    assert not demo_app.switch_page("pages/overview.py").run().exception
+    assert len(asked) == 1
