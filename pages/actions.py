@@ -50,7 +50,15 @@ quotes = derived.get(result, ("quotes", seg), lambda: item_quotes(view, result, 
 show_item_quotes(quotes, list(plan.touchpoint))
 what_if_panel(result, seg, list(plan.touchpoint), view.info.spec)
 st.subheader("At-risk respondents")
-vul = list(plan[plan.action == "fix"].touchpoint)
+# What to fix and what to grow, from the (cached, never edited) plan once.
+vul, opp = derived.get(
+    plan,
+    "fix_grow",
+    lambda: (
+        tuple(plan[plan.action == "fix"].touchpoint),
+        tuple(plan[plan.action == "grow"].touchpoint),
+    ),
+)
 cols = [c for c in view.info.spec.touchpoint_columns if view.info.spec.touchpoint(c).name in vul]
 spec = view.info.spec
 # Segment, touchpoint and column names are data: escaped in the captions (Markdown).
@@ -89,7 +97,6 @@ def _at_risk() -> pd.DataFrame:
 people = derived.get(result, ("at_risk", seg, tuple(cols)), _at_risk)
 closed_loop(people, spec.comments, "at_risk_table", f"at-risk-{seg}")
 st.subheader("Delighted respondents")
-opp = list(plan[plan.action == "grow"].touchpoint)
 high = [c for c in spec.touchpoint_columns if spec.label_of(c) in opp]
 st.caption(
     f"Respondents of {escape_markdown(seg)} who rated an opportunity "

@@ -53,7 +53,11 @@ chosen = url_widget(
 if len(chosen) < 2:
     st.warning("Pick at least two segments.")
     st.stop()
-shares = [f"{escape_markdown(s)}: {own_data(result, s)}" for s in chosen if own_data(result, s)]
+shares = derived.get(
+    result,
+    ("own_shares", tuple(chosen)),
+    lambda: [f"{escape_markdown(s)}: {own_data(result, s)}" for s in chosen if own_data(result, s)],
+)
 if shares:  # pooled: how much of each estimate is the segment's own data
     st.caption(f"{'; '.join(shares)} (the rest is the whole journey's).")
 data_warnings(result, chosen)

@@ -40,8 +40,15 @@ seg = url_widget(
     key="segment",
     default=options[1] if len(options) > 1 else options[0],
 )
-rows = result.moments[result.moments.segment == seg]
-info = result.segments.set_index("segment").loc[seg]
+# The segment's rows and summary, taken from the cached result once (read, never edited).
+rows, info = derived.get(
+    result,
+    ("segment_rows", seg),
+    lambda: (
+        result.moments[result.moments.segment == seg],
+        result.segments.set_index("segment").loc[seg],
+    ),
+)
 if info.reason:  # guardrails sit where the numbers would be
     # One line up front; a long list of collinear or empty columns only on demand.
     clauses = str(info.reason).split("; ")
