@@ -87,9 +87,9 @@ def bench(n: int, session: Any) -> dict[str, Any]:
     counts: dict[str, int] = {}
     travelled = [0, 0]  # bytes, rows
 
-    def run(sql: str, params: Any) -> list[tuple[Any, ...]]:
+    def run(sql: str, params: Any, conf: Any = None) -> list[tuple[Any, ...]]:
         t = time.perf_counter()
-        rows = engine.run(sql, params)
+        rows = engine.run(sql, params, conf)
         name = stage_of(sql)
         stages[name] = stages.get(name, 0.0) + time.perf_counter() - t
         counts[name] = counts.get(name, 0) + 1

@@ -14,7 +14,7 @@ is the store's (`cmot.store.spark.spark_session`).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -92,8 +92,10 @@ class SparkEngine:
     session: Any  # pyspark.sql.SparkSession (classic or Connect): pyspark is optional
     name: EngineName = "spark"
 
-    def run(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-        return spark_rows(self.session, sql, params)
+    def run(
+        self, sql: str, params: Sequence[object], conf: Mapping[str, str] | None = None
+    ) -> list[tuple[Any, ...]]:
+        return spark_rows(self.session, sql, params, conf)
 
     def register_parquet(self, path: str) -> str:
         """A Parquet file, folder or glob as a temporary view (read in place, no copy);

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -48,6 +48,15 @@ Dialect = Literal["duckdb", "spark"]
 # limit (~2,400 terms at 23 touchpoints, the Kansas City survey) is written as lookups
 # instead (`_lookups_sql`), alone in its query.
 HC3_SQL_TERMS = 1200
+# Spark settings of an HC3 query whose fits are lookups (Hc3Query.conf): the byte size of a
+# generated Java method past which Spark runs the stage without whole-stage code
+# generation. The lookups' one method (~20 KB of bytecode at 14 touchpoints) is more than
+# HotSpot's compilers take ("out of virtual registers", "out of nodes"), so it ran in the
+# bytecode interpreter, ~2.5-9x the products' time; without whole-stage code generation
+# Spark splits each expression into small methods that compile: 1.3x the products' JVM
+# CPU (bench/engine_spark_lookups.md). The products keep Spark's 64 KB default, whose
+# methods HotSpot compiles under -XX:-DontCompileHugeMethods (cmot.store.spark.LOCAL_CONF).
+LOOKUPS_CONF = (("spark.sql.codegen.hugeMethodLimit", "8000"),)
 
 
 def _fit_sql(fit: Fit, lay: Layout, dialect: Dialect = "duckdb") -> tuple[str, str, int]:
@@ -170,13 +179,15 @@ def _sum_sql(terms: Sequence[str]) -> str:
 @dataclass(frozen=True)
 class Hc3Query:
     """One query of the HC3 pass: its SQL, the values bound before and after the relation's
-    own parameters, and whose meat its rows add to ("all": the whole survey's fit, "seg":
-    each row's segment's fit)."""
+    own parameters, whose meat its rows add to ("all": the whole survey's fit, "seg":
+    each row's segment's fit), and the engine's settings for this query alone (Spark's
+    LOOKUPS_CONF for fits written as lookups)."""
 
     sql: str
     before: tuple[str, ...]
     after: tuple[str, ...]
     which: Literal["all", "seg"]
+    conf: tuple[tuple[str, str], ...] = ()
 
     def params(self, bound: Sequence[object]) -> list[object]:
         return [*self.before, *bound, *self.after]
@@ -231,8 +242,11 @@ def build_hc3_sql(
             "GROUP BY seg, tp_, r_"
         )
 
-    fa, ha, _ = _fit_sql(fit_all, lay, dialect)
-    queries = [Hc3Query(query(fa, ha, ""), (), (), "all")]
+    def conf(terms: int) -> tuple[tuple[str, str], ...]:
+        return LOOKUPS_CONF if dialect == "spark" and terms > HC3_SQL_TERMS else ()
+
+    fa, ha, ta = _fit_sql(fit_all, lay, dialect)
+    queries = [Hc3Query(query(fa, ha, ""), (), (), "all", conf(ta))]
     chunk: list[tuple[str, str, str]] = []
     size = 0
 
@@ -245,7 +259,7 @@ def build_hc3_sql(
             lev = "CASE " + " ".join(f"WHEN seg = ? THEN {h}" for _, _, h in chunk) + " END"
         where = f" WHERE seg IN ({', '.join('?' for _ in names)})"
         before = names + names if len(chunk) > 1 else ()
-        queries.append(Hc3Query(query(fitted, lev, where), before, names, "seg"))
+        queries.append(Hc3Query(query(fitted, lev, where), before, names, "seg", conf(size)))
 
     for name, fit in seg_fits:
         fitted, lev, terms = _fit_sql(fit, lay, dialect)
@@ -291,7 +305,13 @@ def build_facts_sql(table: str, spec: JourneySpec, measure: Measure = "score") -
     return f"SELECT {', '.join(aggs)} FROM ({inner_sql(table, spec, (), measure)}) AS f_"
 
 
-Runner = Callable[[str, Sequence[object]], list[tuple[Any, ...]]]
+class Runner(Protocol):
+    """Runs `sql` with `params` bound and returns its rows. `conf`, when given: the engine's
+    session settings for this query alone (Spark's; no other dialect's query has any)."""
+
+    def __call__(
+        self, sql: str, params: Sequence[object], conf: Mapping[str, str] | None = None
+    ) -> list[tuple[Any, ...]]: ...
 
 
 def stats_from_sql(
@@ -409,7 +429,11 @@ def _hc3_meats(
     meats = {name: np.zeros((k, k)) for name in segments}
     meat_all = np.zeros((k, k))
     for query in queries:
-        for name, a in slots(run(query.sql, query.params(bound)), cuts, width).items():
+        params = query.params(bound)
+        # Only a query with settings passes them, so a plain (sql, params) runner serves
+        # every dialect without any.
+        rows = run(query.sql, params, dict(query.conf)) if query.conf else run(query.sql, params)
+        for name, a in slots(rows, cuts, width).items():
             meat = meat_from_rows(a, cuts)
             if query.which == "all":
                 meat_all += meat

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cmot.errors import CmotError
@@ -42,6 +43,16 @@ LOCAL_CONF = {
     "spark.sql.ansi.doubleQuotedIdentifiers": "true",
     "spark.driver.extraJavaOptions": "-XX:-DontCompileHugeMethods",
 }
+
+
+def local_conf() -> dict[str, str]:
+    """LOCAL_CONF with `$CMOT_SPARK_JAVA_OPTIONS` added to the driver JVM's options (read as
+    each session starts): e.g. the tests' `-XX:TieredStopAtLevel=1`, since on a few
+    thousand rows HotSpot's optimising compiler spends more CPU compiling Spark's generated
+    code than it saves running it."""
+    extra = os.environ.get("CMOT_SPARK_JAVA_OPTIONS", "").strip()
+    key = "spark.driver.extraJavaOptions"
+    return {**LOCAL_CONF, key: f"{LOCAL_CONF[key]} {extra}".strip()}
 
 
 def spark_available() -> str:
@@ -73,7 +84,7 @@ def spark_session(remote: str | None = None, conf: dict[str, str] | None = None)
             session.conf.set("spark.sql.ansi.doubleQuotedIdentifiers", "true")
             return session
         builder = SparkSession.builder.master("local[2]").appName("cmot")
-        for key, value in {**LOCAL_CONF, **(conf or {})}.items():
+        for key, value in {**local_conf(), **(conf or {})}.items():
             builder = builder.config(key, value)
         return builder.getOrCreate()
     except CmotError:
@@ -111,13 +122,27 @@ def spark_reason(error: BaseException) -> str:
     return (useful[0] if useful else text)[:500]
 
 
-def spark_rows(session: Any, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+def spark_rows(
+    session: Any, sql: str, params: Sequence[object], conf: Mapping[str, str] | None = None
+) -> list[tuple[Any, ...]]:
     """The rows of `sql` run by `session` with `params` bound (collect(): Arrow batches under
-    Spark Connect, never PySpark's pandas conversion)."""
+    Spark Connect, never PySpark's pandas conversion), with the session settings `conf` for
+    this query alone. The settings are the session's while the query runs: another thread's
+    query on the same session meanwhile runs under them too, which cmot's (code generation
+    limits) change the speed of, never the rows."""
+    before = {key: session.conf.get(key, None) for key in conf or {}}
     try:
+        for key, value in (conf or {}).items():
+            session.conf.set(key, value)
         rows = session.sql(sql, args=list(params) or None).collect()
     except Exception as e:  # AnalysisException and friends: the query is the user's data
         raise CmotError(f"Spark cannot aggregate the survey: {spark_reason(e)}") from None
+    finally:
+        for key, value in before.items():
+            if value is None:
+                session.conf.unset(key)
+            else:
+                session.conf.set(key, value)
     return [tuple(r) for r in rows]
 
 

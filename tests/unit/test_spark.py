@@ -38,7 +38,7 @@ from cmot.results.moments import classify_moments
 from cmot.settings import Settings
 from cmot.spec import JourneySpec, default_scale
 from cmot.store import spark as store_spark
-from cmot.store.spark import spark_reason, spark_session
+from cmot.store.spark import spark_reason, spark_rows, spark_session
 from tests.conftest import KANSAS_CSV, ROOT
 from tests.unit.moments_fixtures import load_airline, make_spec, register_frame, synthetic_frame
 
@@ -206,6 +206,23 @@ def test_a_fit_too_wide_for_one_java_method_is_written_as_lookups() -> None:
     assert (fitted + lev).count("element_at(array(") == 23 * 26 // 2
 
 
+def test_only_queries_of_lookups_run_without_whole_stage_code_generation() -> None:
+    """Spark runs a query of lookups with a method limit HotSpot compiles (LOOKUPS_CONF); a
+    query of products, and any query in DuckDB's dialect, without settings."""
+    spec = make_spec(tuple(f"t{i}" for i in range(23)))
+    rng = np.random.default_rng(3)
+    fits = [(s, random_fit(Layout(23), rng)) for s in ("a", "b")]
+    wide, _ = sums_sql.build_hc3_sql("v", spec, ["seg"], 2, 4, "score", fits[0][1], fits, "spark")
+    assert [q.conf for q in wide] == [sums_sql.LOOKUPS_CONF] * 3
+    assert dict(sums_sql.LOOKUPS_CONF) == {"spark.sql.codegen.hugeMethodLimit": "8000"}
+    duck, _ = sums_sql.build_hc3_sql("v", spec, ["seg"], 2, 4, "score", fits[0][1], fits)
+    assert [q.conf for q in duck] == [(), (), ()]
+    narrow = make_spec(tuple(f"t{i}" for i in range(5)))
+    fits = [(s, random_fit(Layout(5), rng)) for s in ("a", "b")]
+    few, _ = sums_sql.build_hc3_sql("v", narrow, ["seg"], 2, 4, "score", fits[0][1], fits, "spark")
+    assert [q.conf for q in few] == [(), ()]  # the two segments' products share one query
+
+
 PY4J = "An error occurred while calling o71.collectToPython.\n: "
 
 
@@ -328,6 +345,17 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.spark
+def test_a_querys_settings_hold_for_it_alone(spark: Any) -> None:
+    key = "spark.sql.codegen.hugeMethodLimit"
+    before = spark.conf.get(key)
+    assert spark_rows(spark, f"SET {key}", [], {key: "8000"}) == [(key, "8000")]
+    assert spark.conf.get(key) == before != "8000"
+    with pytest.raises(CmotError):
+        spark_rows(spark, "SELECT no_such_column", [], {key: "8000"})
+    assert spark.conf.get(key) == before
+
+
+@pytest.mark.spark
 def test_the_command_line_on_spark_writes_duckdbs_moments(tmp_path: Path) -> None:
     demo = ["analyze", str(ROOT / "data" / "demo_survey.csv")]
     demo += ["--spec", str(ROOT / "data" / "demo_spec.toml"), "--segment", "Segment"]
@@ -396,6 +424,8 @@ def connect_server(tmp_path: Path) -> Iterator[str]:
     conf.append(f"spark.connect.grpc.binding.port={port}")
     cmd = [str(home / "sbin" / "start-connect-server.sh"), "--master", "local[2]"]
     cmd += ["--driver-memory", "1g", *[a for c in conf for a in ("--conf", c)]]
+    if java := os.environ.get("CMOT_SPARK_JAVA_OPTIONS"):
+        cmd += ["--driver-java-options", java]
     log = (tmp_path / "connect.log").open("w")
     server = subprocess.Popen(
         cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
