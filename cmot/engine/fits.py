@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.linalg.lapack import dtrtrs
 
 from cmot.engine.design import Cuts, Layout
@@ -146,11 +147,13 @@ def sufficient_stats(
     segments: Sequence[SegmentStats],
     facts: Mapping[str, Any],
     start: float,
+    derived: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> SufficientStats:
     """The result of a pass over the rows: the segments' sums and fits ("All" first) with
     the journey's facts, the outcome's (`facts`: outcome_distinct, outcome_min,
-    outcome_max), the importance and the levels table derived from them, and the seconds
-    since `start` (time.perf_counter)."""
+    outcome_max), the importance and the levels table derived from them (or `derived`,
+    made already by `derived_tables` from the same sums), and the seconds since `start`
+    (time.perf_counter)."""
     columns = spec.touchpoint_columns
     stats = SufficientStats(
         columns=columns,
@@ -171,9 +174,11 @@ def sufficient_stats(
         weight_column=spec.weight_column,
         **facts,
     )
-    return replace(
-        stats,
-        importance=compute_importance(stats),
-        levels=levels_frame(stats),
-        seconds=time.perf_counter() - start,
-    )
+    importance, levels = derived if derived is not None else derived_tables(stats)
+    return replace(stats, importance=importance, levels=levels, seconds=time.perf_counter() - start)
+
+
+def derived_tables(stats: SufficientStats) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The importance and the levels table: functions of the sums alone (no fit, no meat),
+    so compute_stats makes them while the HC3 pass runs."""
+    return compute_importance(stats), levels_frame(stats)
