@@ -42,10 +42,11 @@ BLOCK_ROWS = 1 << 17
 # float32 sums of integers stay exact below 2**24: block rows x the largest product must fit.
 _EXACT32 = float(1 << 24)
 _BLAS = ThreadpoolController()  # found once: scanning the loaded libraries costs ~2 ms a call
-# The HC3 pass runs in float32 (sums kept in float64) from this many respondents on:
-# leverages are then tiny and the standard errors agree with float64 to ~1e-6 relative
-# (bench/engine.md), at half the cost. Smaller data is fast anyway and runs in float64.
-HC3_FLOAT32_MIN_ROWS = 250_000
+# The HC3 pass runs by lookups (`_lookup_task`, cmot.engine.histograms) from this many
+# respondents on: each respondent's leverage and residual looked up by touchpoint states,
+# the meat summed as weighted histograms, in float64, ~3x cheaper than the products there;
+# smaller data is fast anyway and runs the products.
+HC3_LOOKUP_MIN_ROWS = 250_000
 _KEEP_BLOCKS_BYTES = 1 << 30  # hold pass-1 blocks for pass 2 when they fit in 1 GB
 
 
@@ -338,8 +339,8 @@ def hc3_pass(
     """HC3 needs every respondent's leverage and residual under the fitted models: the meat
     of each segment code's own fit (`fits`; none given: only the whole survey's) and of the
     whole survey's fit, over `respondents` rows in all (by lookups from
-    HC3_FLOAT32_MIN_ROWS, `_lookup_task`)."""
-    if respondents >= HC3_FLOAT32_MIN_ROWS:
+    HC3_LOOKUP_MIN_ROWS, `_lookup_task`)."""
+    if respondents >= HC3_LOOKUP_MIN_ROWS:
         return _lookup_pass(blocks, cuts, codes, fits, fit_all)
     k = 3 * cuts.lo.shape[0] + 1
     meats = {code: np.zeros((k, k)) for code in codes}

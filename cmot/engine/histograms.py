@@ -15,7 +15,7 @@ pass ~4x and the HC3 pass ~3x cheaper (issue 27).
   the block matrix Z's (cmot.engine.design); the counts are integers and the outcome whole,
   so the sums are the same integers as the matrix products' (byte-equal results). Chosen
   when it costs less than the products (`histograms_pay`).
-- The HC3 pass (`hc3_lookup_meat`, from HC3_FLOAT32_MIN_ROWS in cmot.engine.blocks):
+- The HC3 pass (`hc3_lookup_meat`, from HC3_LOOKUP_MIN_ROWS in cmot.engine.blocks):
   each group's states are its touchpoints' design classes (none, low, high, missing); a
   respondent's leverage and residual are sums of a few lookups in tables made from the fit
   (`Hc3Tables`, `hc3_tables`), the meat's weighted histograms one bincount per pair.

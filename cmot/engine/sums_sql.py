@@ -57,6 +57,11 @@ HC3_SQL_TERMS = 1200
 # CPU (bench/engine_spark_lookups.md). The products keep Spark's 64 KB default, whose
 # methods HotSpot compiles under -XX:-DontCompileHugeMethods (cmot.store.spark.LOCAL_CONF).
 LOOKUPS_CONF = (("spark.sql.codegen.hugeMethodLimit", "8000"),)
+# Segments whose fits are lookups share a query, this many at most (`_lookups_sql`): one
+# scan and one plan for them all (each query costs ~1.5 s of planning and code generation
+# on a local Spark), the query's text growing with each one's tables (~100 KB a fit at 23
+# touchpoints).
+LOOKUP_FITS_PER_QUERY = 8
 
 
 def _fit_sql(fit: Fit, lay: Layout, dialect: Dialect = "duckdb") -> tuple[str, str, int]:
@@ -73,7 +78,7 @@ def _fit_sql(fit: Fit, lay: Layout, dialect: Dialect = "duckdb") -> tuple[str, s
     terms = _products_sql(fit, lay)
     if terms[2] <= HC3_SQL_TERMS:
         return terms
-    fitted, lev = _lookups_sql(fit, lay, dialect)
+    fitted, lev = _lookups_sql([fit], lay, dialect)
     return fitted, lev, HC3_SQL_TERMS + 1
 
 
@@ -128,12 +133,15 @@ def _lookup_sql(values: Sequence[float], index: str, dialect: Dialect) -> str:
     return f"list_extract([{items}], {index})"
 
 
-def _lookups_sql(fit: Fit, lay: Layout, dialect: Dialect) -> tuple[str, str]:
+Table = tuple[str, int, list[float]]  # a lookup's index (SQL, 0-based), width and values
+
+
+def _lookup_tables(fit: Fit, lay: Layout) -> tuple[list[Table], list[Table]]:
     """b'x and x'Bx over the state codes z0.. (`_state_sql`): x sets at most one column per
     touchpoint, so b'x = b_c + Σ_i F_i[z_i] and x'Bx = B_cc + Σ_i D_i[z_i] + Σ_i<j
     P_ij[z_i, z_j], with c the intercept, F_i[s] = b_s, D_i[s] = 2 B_cs + B_ss and P_ij[s,
-    r] = 2 B_sr: T(T+3)/2 lookups in literal arrays of 4 or 16 numbers (299 at 23
-    touchpoints, where the products take ~2,400 terms)."""
+    r] = 2 B_sr: T(T+3)/2 tables of 4 or 16 numbers (299 at 23 touchpoints, where the
+    products take ~2,400 terms), and the two constants as tables of one."""
     t = lay.t
     b = np.zeros((lay.k, lay.k))
     beta = np.zeros(lay.k)
@@ -148,21 +156,41 @@ def _lookups_sql(fit: Fit, lay: Layout, dialect: Dialect) -> tuple[str, str]:
     def at(a: int | None, r: int | None) -> float:
         return 0.0 if a is None or r is None else float(b[a, r])
 
-    fitted, lev = [], []
+    fitted: list[Table] = []
+    lev: list[Table] = []
     for i in range(t):
-        f = [0.0 if a is None else float(beta[a]) for a in cols(i)]
-        if any(f):
-            fitted.append(_lookup_sql(f, f"z{i} + 1", dialect))
-        d = [2.0 * at(c, a) + at(a, a) for a in cols(i)]
-        if any(d):
-            lev.append(_lookup_sql(d, f"z{i} + 1", dialect))
+        fitted.append((f"z{i}", 4, [0.0 if a is None else float(beta[a]) for a in cols(i)]))
+        lev.append((f"z{i}", 4, [2.0 * at(c, a) + at(a, a) for a in cols(i)]))
         for j in range(i + 1, t):
             p = [2.0 * at(a, r) for a in cols(i) for r in cols(j)]
-            if any(p):
-                lev.append(_lookup_sql(p, f"z{i} * 4 + z{j} + 1", dialect))
-    fitted += [_num(beta[c])] if beta[c] != 0.0 else []
-    lev += [_num(b[c, c])] if b[c, c] != 0.0 else []
-    return _sum_sql(fitted), _sum_sql(lev)
+            lev.append((f"z{i} * 4 + z{j}", 16, p))
+    fitted.append(("0", 1, [float(beta[c])]))
+    lev.append(("0", 1, [float(b[c, c])]))
+    return fitted, lev
+
+
+def _lookups_sql(fits: Sequence[Fit], lay: Layout, dialect: Dialect) -> tuple[str, str]:
+    """b'x and x'Bx as lookups in literal arrays (`_lookup_tables`), tables of zeros left
+    out. Of one fit: each table read at the row's state, the constants as literals. Of
+    several (segments whose fits are lookups, in one query): each table holds every fit's
+    values one after another, read at the row's fit number g_ (`build_hc3_sql`), so the
+    query's code is one fit's, and one scan serves them all."""
+    tables = [_lookup_tables(fit, lay) for fit in fits]
+    out = []
+    for part in (0, 1):
+        terms = []
+        for k, (index, width, _) in enumerate(tables[0][part]):
+            values = [v for fit_tables in tables for v in fit_tables[part][k][2]]
+            if not any(values):
+                continue
+            if len(fits) > 1:
+                terms.append(_lookup_sql(values, f"g_ * {width} + {index} + 1", dialect))
+            elif width == 1:
+                terms.append(_num(values[0]))
+            else:
+                terms.append(_lookup_sql(values, f"{index} + 1", dialect))
+        out.append(_sum_sql(terms))
+    return out[0], out[1]
 
 
 def _sum_sql(terms: Sequence[str]) -> str:
@@ -230,27 +258,24 @@ def build_hc3_sql(
             aggs.append(f"SUM(uu * x{col(j)})")
             cells.append((what, j))
 
-    def query(fitted: str, lev: str, where: str) -> str:
+    def query(fitted: str, lev: str, where: str, g: str = "") -> str:
         u = "CASE WHEN h < 1 - 1.0e-06 THEN e / GREATEST(1 - h, 1.0e-06) ELSE 0 END"
         rows = (
             f"SELECT seg, {tcols}, {xcols}, ({u}) * ({u}) AS uu FROM ("
             f"SELECT seg, {tcols}, {xcols}, w * (y - ({fitted})) AS e, w * ({lev}) AS h FROM ("
-            f"SELECT seg, w, y, {tcols}, {xs}, {zs} FROM ({inner}) AS inner_{where}) AS x_) AS e_"
+            f"SELECT seg, w, y, {tcols}, {xs}, {zs}{g} FROM ({inner}) AS inner_{where}) AS x_"
+            ") AS e_"
         )
         return (
             f"SELECT seg, tp_, r_, {', '.join(aggs)} FROM ({by_touchpoint(rows, q)}) AS u_ "
             "GROUP BY seg, tp_, r_"
         )
 
-    def conf(terms: int) -> tuple[tuple[str, str], ...]:
-        return LOOKUPS_CONF if dialect == "spark" and terms > HC3_SQL_TERMS else ()
-
+    lookups = LOOKUPS_CONF if dialect == "spark" else ()
     fa, ha, ta = _fit_sql(fit_all, lay, dialect)
-    queries = [Hc3Query(query(fa, ha, ""), (), (), "all", conf(ta))]
-    chunk: list[tuple[str, str, str]] = []
-    size = 0
-
-    def flush() -> None:
+    queries = [Hc3Query(query(fa, ha, ""), (), (), "all", lookups if ta > HC3_SQL_TERMS else ())]
+    products, wide = _segment_queries(seg_fits, lay)
+    for chunk in products:
         names = tuple(name for name, _, _ in chunk)
         if len(chunk) == 1:
             fitted, lev = chunk[0][1], chunk[0][2]
@@ -259,18 +284,41 @@ def build_hc3_sql(
             lev = "CASE " + " ".join(f"WHEN seg = ? THEN {h}" for _, _, h in chunk) + " END"
         where = f" WHERE seg IN ({', '.join('?' for _ in names)})"
         before = names + names if len(chunk) > 1 else ()
-        queries.append(Hc3Query(query(fitted, lev, where), before, names, "seg", conf(size)))
+        queries.append(Hc3Query(query(fitted, lev, where), before, names, "seg"))
+    for group in wide:
+        names = tuple(name for name, _ in group)
+        fitted, lev = _lookups_sql([fit for _, fit in group], lay, dialect)
+        where = f" WHERE seg IN ({', '.join('?' for _ in names)})"
+        whens = " ".join(f"WHEN ? THEN {k}" for k in range(len(names)))
+        g = f", CASE seg {whens} END AS g_" if len(names) > 1 else ""
+        before = names if g else ()
+        queries.append(Hc3Query(query(fitted, lev, where, g), before, names, "seg", lookups))
+    return queries, cells
 
+
+def _segment_queries(
+    seg_fits: Sequence[tuple[str, Fit]], lay: Layout
+) -> tuple[list[list[tuple[str, str, str]]], list[list[tuple[str, Fit]]]]:
+    """The segments' fits as the HC3 pass's queries hold them: as products (name, b'x,
+    x'Bx), as many a query as HC3_SQL_TERMS allows; past it as lookups, LOOKUP_FITS_PER_QUERY
+    a query (`_lookups_sql`)."""
+    products: list[list[tuple[str, str, str]]] = []
+    chunk: list[tuple[str, str, str]] = []
+    wide: list[tuple[str, Fit]] = []
+    size = 0
     for name, fit in seg_fits:
-        fitted, lev, terms = _fit_sql(fit, lay, dialect)
+        fitted, lev, terms = _products_sql(fit, lay)
+        if terms > HC3_SQL_TERMS:
+            wide.append((name, fit))
+            continue
         if chunk and size + terms > HC3_SQL_TERMS:
-            flush()
+            products.append(chunk)
             chunk, size = [], 0
         chunk.append((name, fitted, lev))
         size += terms
-    if chunk:
-        flush()
-    return queries, cells
+    products += [chunk] if chunk else []
+    n = LOOKUP_FITS_PER_QUERY
+    return products, [wide[at : at + n] for at in range(0, len(wide), n)]
 
 
 def meat_from_rows(a: np.ndarray, cuts: Cuts) -> np.ndarray:

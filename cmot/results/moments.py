@@ -27,7 +27,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from cmot.engine.blocks import BLOCK_ROWS, HC3_FLOAT32_MIN_ROWS, TASK_ROWS, single_threaded_blas
+from cmot.engine.blocks import BLOCK_ROWS, HC3_LOOKUP_MIN_ROWS, TASK_ROWS, single_threaded_blas
 from cmot.engine.cache import clear_cache as clear_sums_cache
 from cmot.engine.design import MISSING, Layout
 from cmot.engine.importance import (
@@ -54,7 +54,7 @@ from cmot.spec import JourneySpec
 __all__ = [
     "ALL",
     "BLOCK_ROWS",
-    "HC3_FLOAT32_MIN_ROWS",
+    "HC3_LOOKUP_MIN_ROWS",
     "MAX_SHAPLEY_TOUCHPOINTS",
     "MISSING",
     "TASK_ROWS",

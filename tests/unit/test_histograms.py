@@ -134,7 +134,7 @@ def test_compute_stats_by_lookups_equals_products(monkeypatch: pytest.MonkeyPatc
     spec = make_spec(tuple(f"t{j}" for j in range(5)))
     monkeypatch.setattr(blocks, "BLOCK_ROWS", 1024)  # many blocks and slices
     products = M.compute_stats(con, "survey", spec, "seg")
-    monkeypatch.setattr(blocks, "HC3_FLOAT32_MIN_ROWS", 0)  # the lookups at any size
+    monkeypatch.setattr(blocks, "HC3_LOOKUP_MIN_ROWS", 0)  # the lookups at any size
     lookups = M.compute_stats(con, "survey", spec, "seg")
     monkeypatch.setattr(blocks, "pass1_plan", lambda cuts: None)  # the products' first pass
     both = M.compute_stats(con, "survey", spec, "seg")

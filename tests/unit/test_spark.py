@@ -165,11 +165,12 @@ def random_fit(lay: Layout, rng: np.random.Generator, dropped: Sequence[int] = (
     return Fit(kept, (), beta, bread, 1.0)
 
 
-@pytest.mark.parametrize("form", ["products", "lookups"])
+@pytest.mark.parametrize("form", ["products", "lookups", "lookups of 3 segments"])
 def test_the_leverage_sql_equals_numpys_quadratic_form(form: str) -> None:
-    """Planted truth for the HC3 pass's per-row SQL, both forms: on random states of 23
+    """Planted truth for the HC3 pass's per-row SQL, every form: on random states of 23
     touchpoints (mid, low, high, missing) and a random fit with dropped columns, DuckDB's
-    b'x and x'Bx equal numpy's."""
+    b'x and x'Bx equal numpy's; with three segments' fits in one query, each row's under
+    its own segment's fit (g_)."""
     t, rows = 23, 400
     lay = Layout(t)
     rng = np.random.default_rng(20261205)
@@ -179,19 +180,23 @@ def test_the_leverage_sql_equals_numpys_quadratic_form(form: str) -> None:
     for i in range(t):
         for state, col in ((1, lay.low(i)), (2, lay.high(i)), (3, lay.miss(i))):
             x[z[:, i] == state, col] = 1
-    fit = random_fit(lay, rng, dropped=(lay.low(3), lay.miss(7)))
+    fits = [random_fit(lay, rng, dropped=(lay.low(3), lay.miss(7))) for _ in range(3)]
+    g = rng.integers(0, 3, size=rows) if form == "lookups of 3 segments" else np.zeros(rows, int)
     if form == "products":
-        fitted, lev, _ = sums_sql._products_sql(fit, lay)
+        fitted, lev, _ = sums_sql._products_sql(fits[0], lay)
     else:
-        fitted, lev = sums_sql._lookups_sql(fit, lay, "duckdb")
+        fitted, lev = sums_sql._lookups_sql(fits[: g.max() + 1], lay, "duckdb")
     frame = pd.DataFrame(
-        np.hstack([x, z]), columns=[f"x{a}" for a in range(lay.k)] + [f"z{i}" for i in range(t)]
+        np.hstack([x, z, g[:, None]]),
+        columns=[f"x{a}" for a in range(lay.k)] + [f"z{i}" for i in range(t)] + ["g_"],
     )
     con = duckdb.connect()
     con.register("rows_", frame)
     got = np.array(con.execute(f"SELECT {fitted}, {lev} FROM rows_").fetchall())
-    np.testing.assert_allclose(got[:, 0], x @ np.nan_to_num(fit.beta), rtol=1e-12)
-    np.testing.assert_allclose(got[:, 1], np.einsum("ra,ab,rb->r", x, fit.bread, x), rtol=1e-10)
+    beta = np.stack([np.nan_to_num(f.beta) for f in fits])[g]
+    bread = np.stack([f.bread for f in fits])[g]
+    np.testing.assert_allclose(got[:, 0], np.einsum("ra,ra->r", x, beta), rtol=1e-12)
+    np.testing.assert_allclose(got[:, 1], np.einsum("ra,rab,rb->r", x, bread, x), rtol=1e-10)
 
 
 def test_a_fit_too_wide_for_one_java_method_is_written_as_lookups() -> None:
@@ -208,19 +213,23 @@ def test_a_fit_too_wide_for_one_java_method_is_written_as_lookups() -> None:
 
 def test_only_queries_of_lookups_run_without_whole_stage_code_generation() -> None:
     """Spark runs a query of lookups with a method limit HotSpot compiles (LOOKUPS_CONF); a
-    query of products, and any query in DuckDB's dialect, without settings."""
+    query of products, and any query in DuckDB's dialect, without settings. Segments whose
+    fits are lookups share a query, LOOKUP_FITS_PER_QUERY at most."""
     spec = make_spec(tuple(f"t{i}" for i in range(23)))
     rng = np.random.default_rng(3)
     fits = [(s, random_fit(Layout(23), rng)) for s in ("a", "b")]
     wide, _ = sums_sql.build_hc3_sql("v", spec, ["seg"], 2, 4, "score", fits[0][1], fits, "spark")
-    assert [q.conf for q in wide] == [sums_sql.LOOKUPS_CONF] * 3
+    assert [q.conf for q in wide] == [sums_sql.LOOKUPS_CONF] * 2  # the segments share one
     assert dict(sums_sql.LOOKUPS_CONF) == {"spark.sql.codegen.hugeMethodLimit": "8000"}
     duck, _ = sums_sql.build_hc3_sql("v", spec, ["seg"], 2, 4, "score", fits[0][1], fits)
-    assert [q.conf for q in duck] == [(), (), ()]
+    assert [q.conf for q in duck] == [(), ()]
     narrow = make_spec(tuple(f"t{i}" for i in range(5)))
     fits = [(s, random_fit(Layout(5), rng)) for s in ("a", "b")]
     few, _ = sums_sql.build_hc3_sql("v", narrow, ["seg"], 2, 4, "score", fits[0][1], fits, "spark")
     assert [q.conf for q in few] == [(), ()]  # the two segments' products share one query
+    many = [(f"s{k}", random_fit(Layout(23), rng)) for k in range(11)]
+    wide, _ = sums_sql.build_hc3_sql("v", spec, ["seg"], 2, 4, "score", fits[0][1], many, "spark")
+    assert [len(q.after) for q in wide[1:]] == [8, 3] and [len(q.before) for q in wide] == [0, 8, 3]
 
 
 PY4J = "An error occurred while calling o71.collectToPython.\n: "

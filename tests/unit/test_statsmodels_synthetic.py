@@ -149,8 +149,8 @@ def test_weighted_prca_equals_statsmodels_wls_hc3(survey, segmentation, engine: 
 @pytest.mark.parametrize("weighted", [False, True])
 def test_hc3_lookups_equal_statsmodels(survey, weighted: bool, monkeypatch) -> None:
     # The numpy path's HC3 by lookups (cmot.engine.histograms), which large surveys take
-    # (from blocks.HC3_FLOAT32_MIN_ROWS), here at this survey's size.
-    monkeypatch.setattr(blocks, "HC3_FLOAT32_MIN_ROWS", 0)
+    # (from blocks.HC3_LOOKUP_MIN_ROWS), here at this survey's size.
+    monkeypatch.setattr(blocks, "HC3_LOOKUP_MIN_ROWS", 0)
     con, frame = survey
     stats = compute_stats(con, "survey_w" if weighted else "survey", spec(weighted), "seg")
     gaps = gaps_to_statsmodels(classify_moments(stats), frame, "wt" if weighted else None)
