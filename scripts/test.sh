@@ -9,14 +9,12 @@ bash scripts/setup.sh --dev
 if [ "$#" -gt 0 ]; then
   .venv/bin/python -m pytest "$@"
 else
-  # Unit, AppTest and subprocess tests on every core (pytest-xdist: each worker its own
-  # process, stores in its own tmp paths); then the browser, server and Spark tests on two
-  # workers: each module starts its own server and chromium, or a JVM, on a free port and
-  # its own store, and every wait is for a state, never a fixed time, so two at once only
-  # stretch each other's waits (SLOW_MS bounds them).
-  # A test file stays on one worker (--dist loadfile): its module fixtures are built once.
-  status=0
-  .venv/bin/python -m pytest -n auto --dist loadfile -m "not e2e and not spark" --durations=15 || status=$?
-  .venv/bin/python -m pytest -n 2 --dist loadfile -m "e2e or spark" --durations=25 || status=$?
-  exit "$status"
+  # Every test on every core (pytest-xdist: each worker its own process, stores in its own
+  # tmp paths; a browser test's module starts its own server and chromium, a Spark test's
+  # its JVM, on free ports, and every wait is for a state, never a fixed time, so two at
+  # once only stretch each other's waits, SLOW_MS bounds them). A test file stays on one
+  # worker (--dist loadfile): its module fixtures are built once. The files with browsers,
+  # servers, Spark or slow tests go first (tests/conftest.py), so the run ends on short
+  # tests; one run, not two, so no worker waits at a barrier between them.
+  .venv/bin/python -m pytest -n auto --dist loadfile --durations=30
 fi

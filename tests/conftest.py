@@ -132,3 +132,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if no_spark and item.get_closest_marker("spark") is not None:
             item.add_marker(pytest.mark.skip(reason=f"spark test: {no_spark}"))
+    # pytest-xdist's --dist loadfile hands whole files to the workers in this order: the
+    # files with a browser, a server, Spark or a slow test first, so a run of everything
+    # ends on short tests and neither worker idles while the other finishes a long file.
+    heavy = {
+        item.path
+        for item in items
+        if any(item.get_closest_marker(m) for m in ("e2e", "spark", "slow"))
+    }
+    items.sort(key=lambda item: item.path not in heavy)  # stable: each file keeps its order
