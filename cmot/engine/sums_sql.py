@@ -46,15 +46,15 @@ Dialect = Literal["duckdb", "spark"]
 # query's row expressions into one Java method, which may not pass 64 KB: 14 touchpoints,
 # ~900 terms a fit, one fit a query; 5 touchpoints, ~120, several. A single fit over the
 # limit (~2,400 terms at 23 touchpoints, the Kansas City survey) is written as lookups
-# instead (`_lookups_sql`), alone in its query.
+# instead (`_lookups_sql`), in a query of lookups only.
 HC3_SQL_TERMS = 1200
 # Spark settings of an HC3 query whose fits are lookups (Hc3Query.conf): the byte size of a
 # generated Java method past which Spark runs the stage without whole-stage code
 # generation. The lookups' one method (~20 KB of bytecode at 14 touchpoints) is more than
 # HotSpot's compilers take ("out of virtual registers", "out of nodes"), so it ran in the
-# bytecode interpreter, ~2.5-9x the products' time; without whole-stage code generation
-# Spark splits each expression into small methods that compile: 1.3x the products' JVM
-# CPU (bench/engine_spark_lookups.md). The products keep Spark's 64 KB default, whose
+# bytecode interpreter, ~9x the products' time a row; without whole-stage code generation
+# Spark splits each expression into small methods that compile: 4.3x at 1M respondents
+# (bench/engine_spark_lookups.md). The products keep Spark's 64 KB default, whose
 # methods HotSpot compiles under -XX:-DontCompileHugeMethods (cmot.store.spark.LOCAL_CONF).
 LOOKUPS_CONF = (("spark.sql.codegen.hugeMethodLimit", "8000"),)
 # Segments whose fits are lookups share a query, this many at most (`_lookups_sql`): one
@@ -72,9 +72,9 @@ def _fit_sql(fit: Fit, lay: Layout, dialect: Dialect = "duckdb") -> tuple[str, s
     Two forms, equal to rounding (tests/unit/test_spark.py): products of the design's
     columns, which Spark runs fastest while they fit in one Java method; past
     HC3_SQL_TERMS, lookups by touchpoint state, whose code grows as T²/2 instead of
-    4.5 T², so it compiles where the products cannot, but which Spark runs ~9x slower a
-    row (measured at 14 touchpoints, 1M respondents: 48 s against 5.2 s for the whole
-    survey's fit)."""
+    4.5 T², so it compiles where the products cannot, but which Spark runs ~4x slower a
+    row (LOOKUPS_CONF; at 14 touchpoints, 1M respondents: 20.6 s against 4.8 s for the
+    whole survey's fit)."""
     terms = _products_sql(fit, lay)
     if terms[2] <= HC3_SQL_TERMS:
         return terms
