@@ -532,9 +532,10 @@ def render(runs: list[dict], pooling: list[dict] | None = None) -> str:
         "",
         "The sums of the first pass are joint histograms of touchpoint groups, the HC3 pass",
         "lookups in float64 from 250,000 respondents (cmot/engine/histograms.py), and reading",
-        "overlaps converting (cmot/engine/blocks.py). At 10M what is left (CPU s, profiled under load): DuckDB's Parquet",
-        "decode and Arrow export ~1.0 CPU s, the reading thread's fetch, encode and sort ~0.8",
-        "(serial), blocks 0.4, first-pass histograms 0.85, HC3 lookups 1.3.",
+        "overlaps converting (cmot/engine/blocks.py). At 10M what is left (CPU seconds,",
+        "profiled under load): DuckDB's Parquet decode and Arrow export ~1.0, the reading",
+        "thread's fetch, encode and sort ~0.8 (serial), blocks 0.4, first-pass histograms",
+        "0.85, HC3 lookups 1.3.",
     ]
     return "\n".join(lines + pooling_lines(pooling or [])) + "\n"
 

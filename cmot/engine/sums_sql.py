@@ -53,7 +53,11 @@ HC3_SQL_TERMS = 1200
 # generation. The lookups' one method (~20 KB of bytecode at 14 touchpoints) is more than
 # HotSpot's compilers take ("out of virtual registers", "out of nodes"), so it ran in the
 # bytecode interpreter, ~9x the products' time a row; without whole-stage code generation
-# Spark splits each expression into small methods that compile: 4.3x at 1M respondents
+# Spark splits each expression into small methods that compile. A query of lookups also
+# repartitions its rows once their HC3 weights are computed (`REPARTITION` in
+# build_hc3_sql): a stage boundary, so only the lookups' stage runs without whole-stage
+# code generation and the cross join by touchpoint and the sums stay compiled as one.
+# Together 1.4x the products' time for the whole survey's fit at 1M respondents
 # (bench/engine_spark_lookups.md). The products keep Spark's 64 KB default, whose
 # methods HotSpot compiles under -XX:-DontCompileHugeMethods (cmot.store.spark.LOCAL_CONF).
 LOOKUPS_CONF = (("spark.sql.codegen.hugeMethodLimit", "8000"),)
@@ -72,9 +76,9 @@ def _fit_sql(fit: Fit, lay: Layout, dialect: Dialect = "duckdb") -> tuple[str, s
     Two forms, equal to rounding (tests/unit/test_spark.py): products of the design's
     columns, which Spark runs fastest while they fit in one Java method; past
     HC3_SQL_TERMS, lookups by touchpoint state, whose code grows as T²/2 instead of
-    4.5 T², so it compiles where the products cannot, but which Spark runs ~4x slower a
-    row (LOOKUPS_CONF; at 14 touchpoints, 1M respondents: 20.6 s against 4.8 s for the
-    whole survey's fit)."""
+    4.5 T², so it compiles where the products cannot, and which Spark runs ~1.4x the
+    products' time a row (LOOKUPS_CONF; at 14 touchpoints, 1M respondents: 6.7 s against
+    4.8 s for the whole survey's fit)."""
     terms = _products_sql(fit, lay)
     if terms[2] <= HC3_SQL_TERMS:
         return terms
@@ -258,22 +262,17 @@ def build_hc3_sql(
             aggs.append(f"SUM(uu * x{col(j)})")
             cells.append((what, j))
 
-    def query(fitted: str, lev: str, where: str, g: str = "") -> str:
-        u = "CASE WHEN h < 1 - 1.0e-06 THEN e / GREATEST(1 - h, 1.0e-06) ELSE 0 END"
-        rows = (
-            f"SELECT seg, {tcols}, {xcols}, ({u}) * ({u}) AS uu FROM ("
-            f"SELECT seg, {tcols}, {xcols}, w * (y - ({fitted})) AS e, w * ({lev}) AS h FROM ("
-            f"SELECT seg, w, y, {tcols}, {xs}, {zs}{g} FROM ({inner}) AS inner_{where}) AS x_"
-            ") AS e_"
-        )
-        return (
-            f"SELECT seg, tp_, r_, {', '.join(aggs)} FROM ({by_touchpoint(rows, q)}) AS u_ "
-            "GROUP BY seg, tp_, r_"
-        )
+    query = _Hc3Text(inner, tuple(q), tcols, xcols, xs, zs, tuple(aggs)).sql
 
     lookups = LOOKUPS_CONF if dialect == "spark" else ()
     fa, ha, ta = _fit_sql(fit_all, lay, dialect)
-    queries = [Hc3Query(query(fa, ha, ""), (), (), "all", lookups if ta > HC3_SQL_TERMS else ())]
+    wide_all = ta > HC3_SQL_TERMS
+    barrier = bool(lookups)  # Spark's lookups: see LOOKUPS_CONF
+    queries = [
+        Hc3Query(
+            query(fa, ha, "", "", barrier and wide_all), (), (), "all", lookups if wide_all else ()
+        )
+    ]
     products, wide = _segment_queries(seg_fits, lay)
     for chunk in products:
         names = tuple(name for name, _, _ in chunk)
@@ -292,8 +291,54 @@ def build_hc3_sql(
         whens = " ".join(f"WHEN ? THEN {k}" for k in range(len(names)))
         g = f", CASE seg {whens} END AS g_" if len(names) > 1 else ""
         before = names if g else ()
-        queries.append(Hc3Query(query(fitted, lev, where, g), before, names, "seg", lookups))
+        queries.append(
+            Hc3Query(query(fitted, lev, where, g, barrier), before, names, "seg", lookups)
+        )
     return queries, cells
+
+
+@dataclass(frozen=True)
+class _Hc3Text:
+    """The parts of the HC3 pass's SQL every query of one build_hc3_sql shares: the rows
+    (`inner`), the touchpoints (quoted, and as a list `tcols`), the design columns (`xcols`,
+    and as expressions `xs`), the state codes (`zs`) and the sums (`aggs`)."""
+
+    inner: str
+    q: tuple[str, ...]
+    tcols: str
+    xcols: str
+    xs: str
+    zs: str
+    aggs: tuple[str, ...]
+
+    def sql(self, fitted: str, lev: str, where: str, g: str = "", barrier: bool = False) -> str:
+        """A query of the pass with b'x `fitted` and x'Bx `lev`, the rows `where` says, the
+        segment number `g` (several fits of lookups) and, with `barrier`, a repartition once
+        each row's HC3 weight is computed (see LOOKUPS_CONF)."""
+        u = "CASE WHEN h < 1 - 1.0e-06 THEN e / GREATEST(1 - h, 1.0e-06) ELSE 0 END"
+        tcols, xcols, xs, zs, inner = self.tcols, self.xcols, self.xs, self.zs, self.inner
+        if barrier:
+            weights = (
+                f"SELECT seg, {tcols}, ({u}) * ({u}) AS uu FROM ("
+                f"SELECT seg, {tcols}, w * (y - ({fitted})) AS e, w * ({lev}) AS h FROM ("
+                f"SELECT seg, w, y, {tcols}, {zs}{g} FROM ({inner}) AS inner_{where}) AS x_"
+                ") AS e_"
+            )
+            rows = (
+                f"SELECT seg, {tcols}, {xs}, uu FROM ("
+                f"SELECT /*+ REPARTITION */ * FROM ({weights}) AS w_) AS b_"
+            )
+        else:
+            rows = (
+                f"SELECT seg, {tcols}, {xcols}, ({u}) * ({u}) AS uu FROM ("
+                f"SELECT seg, {tcols}, {xcols}, w * (y - ({fitted})) AS e, w * ({lev}) AS h FROM ("
+                f"SELECT seg, w, y, {tcols}, {xs}, {zs}{g} FROM ({inner}) AS inner_{where}) AS x_"
+                ") AS e_"
+            )
+        return (
+            f"SELECT seg, tp_, r_, {', '.join(self.aggs)} FROM ({by_touchpoint(rows, self.q)}) "
+            "AS u_ GROUP BY seg, tp_, r_"
+        )
 
 
 def _segment_queries(

@@ -220,13 +220,17 @@ def test_only_queries_of_lookups_run_without_whole_stage_code_generation() -> No
     fits = [(s, random_fit(Layout(23), rng)) for s in ("a", "b")]
     wide, _ = sums_sql.build_hc3_sql("v", spec, ["seg"], 2, 4, "score", fits[0][1], fits, "spark")
     assert [q.conf for q in wide] == [sums_sql.LOOKUPS_CONF] * 2  # the segments share one
+    # A stage boundary after the lookups, so only their stage runs without whole-stage code
+    # generation; never in DuckDB's SQL or with the products.
+    assert all("/*+ REPARTITION */" in q.sql for q in wide)
     assert dict(sums_sql.LOOKUPS_CONF) == {"spark.sql.codegen.hugeMethodLimit": "8000"}
     duck, _ = sums_sql.build_hc3_sql("v", spec, ["seg"], 2, 4, "score", fits[0][1], fits)
-    assert [q.conf for q in duck] == [(), ()]
+    assert [q.conf for q in duck] == [(), ()] and not any("REPARTITION" in q.sql for q in duck)
     narrow = make_spec(tuple(f"t{i}" for i in range(5)))
     fits = [(s, random_fit(Layout(5), rng)) for s in ("a", "b")]
     few, _ = sums_sql.build_hc3_sql("v", narrow, ["seg"], 2, 4, "score", fits[0][1], fits, "spark")
     assert [q.conf for q in few] == [(), ()]  # the two segments' products share one query
+    assert not any("REPARTITION" in q.sql for q in few)
     many = [(f"s{k}", random_fit(Layout(23), rng)) for k in range(11)]
     wide, _ = sums_sql.build_hc3_sql("v", spec, ["seg"], 2, 4, "score", fits[0][1], many, "spark")
     assert [len(q.after) for q in wide[1:]] == [8, 3] and [len(q.before) for q in wide] == [0, 8, 3]
