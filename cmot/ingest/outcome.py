@@ -13,6 +13,7 @@ from cmot.ingest.column_profiles import ColumnProfile, as_number
 from cmot.ingest.column_words import FIRST_OUTCOME, NEGATIVE, STRONG_OUTCOME
 from cmot.ingest.guesses import ColumnGuess
 from cmot.ingest.options import IngestOptions
+from cmot.ingest.outcome_choice import RECOMMEND_RANGE
 from cmot.ingest.survey_scale import Scales, Shape, markers, order_codes
 from cmot.spec import OUTCOME_KINDS, Code, Outcome
 
@@ -103,7 +104,7 @@ def outcome_of(
         positive = opts.positive or (_positive_values(values) if values else ())
         codes = [*marks]
     elif kind == "recommend":
-        omin, omax = 0.0, 10.0
+        omin, omax = RECOMMEND_RANGE
     if opts.outcome_range is not None:
         omin, omax = float(opts.outcome_range[0]), float(opts.outcome_range[1])
         if omin >= omax:
