@@ -244,16 +244,17 @@ def build_headline(
     spec: JourneySpec,
     segments: Sequence[str],
     change: OutcomeChange | None = None,
+    words: pd.DataFrame | None = None,
 ) -> Headline:
     """The first screen's numbers and words. With two or more `segments`, the lists run
     across them when some two differ significantly (summary.biggest_difference); when none
     does, they are the whole sample's ("All"), so no list presents a segment's estimate as
-    if it set that segment apart."""
+    if it set that segment apart. `words`: certainty(result), if already computed."""
     segs = [s for s in segments if s != ALL]
     segmented = len(segs) >= 2
     best = biggest_difference(result, segs) if segmented else None
     differ = best is not None
-    fix, invest = priorities(result, segs if differ else [ALL])
+    fix, invest = priorities(result, segs if differ else [ALL], words)
     whole = result.segments[result.segments.segment == ALL].iloc[0]
     level = float(whole.outcome_mean)
     return Headline(

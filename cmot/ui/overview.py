@@ -27,6 +27,7 @@ from cmot.text import escape_markdown
 from cmot.ui.frame import PageView
 from cmot.ui.memo import derived
 from cmot.ui.state import get_store
+from cmot.ui.widgets import certainty_words
 
 CERTAINTY_HELP = "  \n".join(f"**{w}**: {t}." for w, t in CERTAINTY_TEXT.items())
 # What each class means, on a row's hover: every class a person reads is defined there.
@@ -52,7 +53,7 @@ def headline_of(view: PageView, result: MomentsResult, segments: Sequence[str]) 
     return derived.get(
         result,
         ("first_screen", tuple(segments)),
-        lambda: build_headline(result, view.info.spec, segments, moved),
+        lambda: build_headline(result, view.info.spec, segments, moved, certainty_words(result)),
     )
 
 

@@ -232,33 +232,48 @@ class Card:
     own: str = ""  # "own data 34%" for a segment pooled across segments, "" alone
 
 
-def card_rows(result: MomentsResult, segments: Sequence[str]) -> tuple[tuple[Card, ...], ...]:
+def certainty_words(result: MomentsResult) -> pd.DataFrame:
+    """certainty(result), once per cached result: the cards and the Overview's lists read
+    the same words (a Benjamini-Hochberg pass over every moment of the result)."""
+    return derived.get(result, "certainty", lambda: certainty(result))
+
+
+def card_rows(
+    result: MomentsResult, segments: Sequence[str], words: pd.DataFrame | None = None
+) -> tuple[tuple[Card, ...], ...]:
     """The cards of `segments` with enough data, then those without: plain values, so a page
-    switch draws them without going through the frames again (cached per result)."""
-    m = result.moments.assign(certainty=certainty(result).certainty.to_numpy())
-    segs = result.segments.set_index("segment")
+    switch draws them without going through the frames again (cached per result). `words`:
+    certainty(result), if already computed."""
+    words = certainty(result) if words is None else words
+    # Only the columns a card says: filtering and sorting the result's ~50 columns per
+    # segment, then reading rows as tuples, cost ~30 ms on a segmentation's first view.
+    m = result.moments[["segment", "touchpoint", "class", "mot", "ris", "at_stake"]]
+    m = m.assign(certainty=words.certainty.to_numpy())
+    segs = {str(r["segment"]): r for r in result.segments.to_dict("records")}
     full: list[Card] = []
     short: list[Card] = []
     for seg in segments:
-        if seg not in segs.index:
+        if seg not in segs:
             continue
-        row = segs.loc[seg]
-        outcome = outcome_level(result, row.outcome_mean)
+        row = segs[seg]
+        outcome = outcome_level(result, row["outcome_mean"])
         share = float(row.get("own_share", math.nan))
         own = f"own data {share:.0%}" if math.isfinite(share) else ""
-        if bool(row.insufficient):
-            short.append(Card(seg, int(row.n), outcome, (), str(row.reason or "")))
+        if bool(row["insufficient"]):
+            short.append(Card(seg, int(row["n"]), outcome, (), str(row["reason"] or "")))
             continue
         mine = m[(m.segment == seg) & m.mot].sort_values("ris", ascending=False)
         # Vulnerabilities, then opportunities, then hybrids, each by RIS; the amount is the
         # engine's at_stake, the one every list, plan, report and the CLI show, with the
         # same certainty word as the Overview's lists.
+        rows = list(zip(mine["class"], mine.touchpoint, mine.at_stake, mine.certainty, strict=True))
         lines = [
-            (cls, str(r.touchpoint), stake_text(r.at_stake, result.unit), str(r.certainty))
+            (cls, str(tp), stake_text(stake, result.unit), str(sure))
             for cls in ("vulnerability", "opportunity", "hybrid")
-            for r in mine[mine["class"] == cls].itertuples()
+            for c, tp, stake, sure in rows
+            if c == cls
         ]
-        full.append(Card(seg, int(row.n), outcome, tuple(lines), own=own))
+        full.append(Card(seg, int(row["n"]), outcome, tuple(lines), own=own))
     return tuple(full), tuple(short)
 
 
@@ -267,7 +282,9 @@ def moment_cards(result: MomentsResult, segments: list[str]) -> None:
     opportunities), in the order given; then one collapsed line per insufficient segment,
     its reason on demand, so that small segments neither come first nor fill the page."""
     full, short = derived.get(
-        result, ("cards", tuple(segments)), lambda: card_rows(result, segments)
+        result,
+        ("cards", tuple(segments)),
+        lambda: card_rows(result, segments, certainty_words(result)),
     )
     width = min(len(full), 4) or 1
     cols = [c for _ in range(0, len(full), width) for c in st.columns(width)]
