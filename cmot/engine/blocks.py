@@ -10,6 +10,7 @@ cmot.engine.histograms.
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -59,66 +60,54 @@ def single_threaded_blas() -> AbstractContextManager[Any]:
 
 @dataclass
 class Block:
-    """A batch of rows, sorted by segment code, with each segment's slice (`bounds`)."""
+    """A batch of rows sorted by segment, its segments numbered in the order the batch
+    first holds them (`names`: its Arrow dictionary), with each one's slice (`bounds`)."""
 
-    g: np.ndarray  # segment codes, sorted
-    bounds: list[tuple[int, int, int]]  # (segment code, start, stop)
+    names: list[str]  # the block's segments by local code
+    bounds: list[tuple[int, int, int]]  # (local code, start, stop), by local code
     r: np.ndarray  # (T, m) int8 ratings, MISSING for missing
     y: np.ndarray
     w: np.ndarray | None  # None when every weight is 1
 
 
-@dataclass
-class Batch:
-    """An Arrow batch as read, with its rows' order by segment code (`order`: the block's
-    rows are batch rows order[i]) and each segment's slice of that order (`bounds`)."""
-
-    batch: pa.RecordBatch
-    g: np.ndarray  # segment codes, sorted
-    order: np.ndarray
-    bounds: list[tuple[int, int, int]]
-
-
 def read_batches(
-    con: duckdb.DuckDBPyConnection,
-    sql: str,
-    params: Sequence[object],
-    codes: dict[str, int],
-) -> Iterator[Batch]:
-    """Arrow batches of the query with their segment order (codes grow as seen, in the
-    reading thread, so they are the same however the batches are then converted)."""
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object]
+) -> Iterator[pa.RecordBatch]:
+    """The query's Arrow batches, as read (the reading thread only fetches: everything
+    else is the pool's, `to_block`)."""
     try:
         reader = con.sql(sql, params=list(params)).to_arrow_reader(BLOCK_ROWS)
     except duckdb.Error as e:
         raise CmotError(f"Cannot read the survey for the analysis: {engine_message(e)}") from None
     for batch in reader:
-        if batch.num_rows == 0:
-            continue
-        seg = pc.dictionary_encode(batch.column(0))
-        dic = seg.dictionary.to_pylist()
-        local = np.array([codes.setdefault(str(v), len(codes)) for v in dic])
-        # The narrowest codes: numpy sorts 8- and 16-bit integers by radix, O(n) and ~7x
-        # faster than int32's merge sort (0.28 s of 10M rows' read, issue 27).
-        g = local.astype(_code_dtype(len(codes)))[seg.indices.to_numpy(zero_copy_only=False)]
-        order = np.argsort(g, kind="stable")
-        g = g[order]
-        breaks = np.flatnonzero(np.diff(g)) + 1
-        starts = np.concatenate([[0], breaks])
-        stops = np.concatenate([breaks, [len(g)]])
-        bounds = [(int(g[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
-        yield Batch(batch, g, order, bounds)
+        if batch.num_rows:
+            yield batch
 
 
-def to_block(b: Batch, cuts: Cuts) -> Block:
+def to_block(batch: pa.RecordBatch, cuts: Cuts) -> Block:
     """A batch as a segment-sorted numpy block; ratings outside their scale, bad weights
-    and outcomes refused (in the order the batches were read: see _pipelined)."""
-    batch = b.batch
+    and outcomes refused (in the order the batches were read: see _pipelined). Segments
+    get global codes in the reading order later (`_pipelined`): a block only numbers its
+    own, so blocks are made on any thread in any order."""
+    seg = pc.dictionary_encode(batch.column(0))
+    names = [str(v) for v in seg.dictionary.to_pylist()]
+    # The narrowest codes: numpy sorts 8- and 16-bit integers by radix, O(n) and ~7x
+    # faster than int32's merge sort (0.28 s of 10M rows' read, issue 27).
+    g = seg.indices.to_numpy(zero_copy_only=False).astype(_code_dtype(len(names)))
+    # Every code of the dictionary occurs: the sorted rows' slices from the counts.
+    stops = np.cumsum(np.bincount(g, minlength=len(names)))
+    bounds = [(c, int(stops[c - 1]) if c else 0, int(stops[c])) for c in range(len(names))]
+    order = None if len(names) == 1 else np.argsort(g, kind="stable")
     y = batch.column(1).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     w = batch.column(2).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     r = np.empty((batch.num_columns - 3, batch.num_rows), dtype=np.int8)
     for t in range(r.shape[0]):
-        col = batch.column(3 + t)
-        r[t] = pc.fill_null(col, pa.scalar(MISSING, pa.int8())).to_numpy(zero_copy_only=False)
+        col = pc.fill_null(batch.column(3 + t), pa.scalar(MISSING, pa.int8()))
+        col_np = col.to_numpy(zero_copy_only=False)
+        if order is None:
+            r[t] = col_np
+        else:  # sorted as it is copied: one pass over the ratings
+            np.take(col_np, order, out=r[t])
     if _outside(r, cuts).any():
         i = int(np.flatnonzero(_outside(r, cuts))[0])
         vals = r[i][(r[i] != MISSING) & ((r[i] < cuts.lo[i]) | (r[i] > cuts.hi[i]))]
@@ -133,8 +122,10 @@ def to_block(b: Batch, cuts: Cuts) -> Block:
     if not np.isfinite(y).all():
         raise CmotError("The outcome has non-numeric values; check the outcome column.")
     unweighted = bool((w == 1.0).all())
-    order = b.order
-    return Block(b.g, b.bounds, r[:, order], y[order], None if unweighted else w[order])
+    if order is not None:
+        y = y[order]
+        w = w[order]
+    return Block(names, bounds, r, y, None if unweighted else w)
 
 
 def _outside(r: np.ndarray, cuts: Cuts) -> np.ndarray:
@@ -208,7 +199,13 @@ TASK_ROWS = 1 << 15
 _POOL = ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 8)))
 
 
-def _tasks(block: Block | Batch) -> list[tuple[int, int, int]]:
+Task = tuple[int, int, int]  # a segment slice of a block: (local code, start, stop)
+R = TypeVar("R")
+Made = tuple[Block, list[tuple[Task, "Future[R]"]]]
+PIPELINE_BLOCKS = 2  # blocks in work while the next is read
+
+
+def _tasks(block: Block) -> list[Task]:
     return [
         (code, start, min(start + TASK_ROWS, b))
         for code, a, b in block.bounds
@@ -216,36 +213,48 @@ def _tasks(block: Block | Batch) -> list[tuple[int, int, int]]:
     ]
 
 
-Task = tuple[int, int, int]  # a segment slice of a block: (segment code, start, stop)
-R = TypeVar("R")
+def _submit(block: Block, work: Callable[[Block, Task], R]) -> Made[R]:
+    return block, [(task, _POOL.submit(work, block, task)) for task in _tasks(block)]
+
+
+def _make(batch: pa.RecordBatch, cuts: Cuts, work: Callable[[Block, Task], R]) -> Made[R]:
+    """A batch made a block on the pool, its slices' tasks queued from there."""
+    return _submit(to_block(batch, cuts), work)
 
 
 def _pipelined(
-    items: Iterable[Block | Batch], work: Callable[[Block, Task], R], cuts: Cuts
-) -> Iterator[tuple[Block, list[R]]]:
-    """Each block with its tasks' results, in order (the sums add up as before, byte for
-    byte). A batch is made a block by a pool task its slices' tasks wait on (submitted
-    first, so with the pool's FIFO queue it is running or done when they wait), and the
-    next batch is read meanwhile: reading, converting and summing overlap on two cores
-    (the reading thread alone was the 1M rows' critical path)."""
-    pending: tuple[Future[Block], list[Future[R]]] | None = None
+    items: Iterable[Block | pa.RecordBatch],
+    work: Callable[[Block, Task], R],
+    cuts: Cuts,
+    codes: dict[str, int],
+) -> Iterator[tuple[Block, list[tuple[int, R]]]]:
+    """Each block with its tasks' results by global segment code, in the order the code
+    and the rows come (the sums add up as before, byte for byte). Codes grow as segments
+    are seen, block after block in the reading order, each block's in its dictionary's
+    order, so they do not depend on which thread made which block. A batch is made a
+    block by a pool task that then queues its slices' tasks; the reading thread only
+    fetches, PIPELINE_BLOCKS blocks ahead of the sums (the reading thread's encoding and
+    sorting were the 10M rows' critical path)."""
+    pending: deque[Future[Made[R]]] = deque()
+
+    def done(made: Future[Made[R]]) -> tuple[Block, list[tuple[int, R]]]:
+        block, futures = made.result()
+        glob = [codes.setdefault(name, len(codes)) for name in block.names]
+        ordered = sorted(futures, key=lambda tf: (glob[tf[0][0]], tf[0][1]))
+        return block, [(glob[task[0]], f.result()) for task, f in ordered]
+
     for item in items:
-        made: Future[Block]
+        made: Future[Made[R]]
         if isinstance(item, Block):
             made = Future()
-            made.set_result(item)
+            made.set_result(_submit(item, work))
         else:
-            made = _POOL.submit(to_block, item, cuts)
-
-        def run(task: Task, made: Future[Block] = made) -> R:
-            return work(made.result(), task)
-
-        futures = [_POOL.submit(run, task) for task in _tasks(item)]
-        if pending is not None:
-            yield pending[0].result(), [f.result() for f in pending[1]]
-        pending = (made, futures)
-    if pending is not None:
-        yield pending[0].result(), [f.result() for f in pending[1]]
+            made = _POOL.submit(_make, item, cuts, work)
+        pending.append(made)
+        if len(pending) > PIPELINE_BLOCKS:
+            yield done(pending.popleft())
+    while pending:
+        yield done(pending.popleft())
 
 
 @dataclass
@@ -276,18 +285,18 @@ def first_pass(
     plan = pass1_plan(cuts)
     hists: dict[int, Hists] = {}
 
-    def pass1(block: Block, task: Task) -> tuple[int, Accum | Hists]:
-        code, a, b = task
+    def pass1(block: Block, task: Task) -> Accum | Hists:
+        _, a, b = task
         w = None if block.w is None else block.w[a:b]
         if plan is not None and w is None and whole_outcome(block.y[a:b]):
             # The groups' histograms: the same integers as the products, cheaper
             # (cmot.engine.histograms); added up and turned into sums at the end.
-            return code, pass1_hists(plan, block.r[:, a:b], block.y[a:b])
+            return pass1_hists(plan, block.r[:, a:b], block.y[a:b])
         part = new_accum(t, points)
         _accumulate(part, block.r[:, a:b], block.y[a:b], w, cuts)
-        return code, part
+        return part
 
-    for block, parts in _pipelined(read_batches(con, sql, params, codes), pass1, cuts):
+    for block, parts in _pipelined(read_batches(con, sql, params), pass1, cuts, codes):
         weighted = weighted or block.w is not None
         for code, part in parts:
             acc = accs.setdefault(code, new_accum(t, points))
@@ -298,7 +307,7 @@ def first_pass(
             else:
                 hists[code] = part
         if kept_blocks is not None:
-            held += block.r.nbytes + block.y.nbytes + block.g.nbytes
+            held += block.r.nbytes + block.y.nbytes
             held += 0 if block.w is None else block.w.nbytes
             if held <= _KEEP_BLOCKS_BYTES:
                 kept_blocks.append(block)
@@ -329,34 +338,34 @@ def hc3_meat(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, fit: Fit) -> np
 
 
 def hc3_pass(
-    blocks: Iterable[Block | Batch],
+    blocks: Iterable[Block | pa.RecordBatch],
     cuts: Cuts,
-    codes: Iterable[int],
+    codes: dict[str, int],
     fits: Mapping[int, Fit],
     fit_all: Fit,
     respondents: int,
 ) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """HC3 needs every respondent's leverage and residual under the fitted models: the meat
-    of each segment code's own fit (`fits`; none given: only the whole survey's) and of the
-    whole survey's fit, over `respondents` rows in all (by lookups from
-    HC3_LOOKUP_MIN_ROWS, `_lookup_task`)."""
+    of each segment code's own fit (`fits`, by the first pass's `codes`; none given: only
+    the whole survey's) and of the whole survey's fit, over `respondents` rows in all (by
+    lookups from HC3_LOOKUP_MIN_ROWS, `_lookup_task`)."""
     if respondents >= HC3_LOOKUP_MIN_ROWS:
         return _lookup_pass(blocks, cuts, codes, fits, fit_all)
     k = 3 * cuts.lo.shape[0] + 1
-    meats = {code: np.zeros((k, k)) for code in codes}
+    meats = {code: np.zeros((k, k)) for code in codes.values()}
     meat_all = np.zeros((k, k))
 
-    def pass2(block: Block, task: Task) -> tuple[int, np.ndarray | None, np.ndarray]:
+    def pass2(block: Block, task: Task) -> tuple[np.ndarray | None, np.ndarray]:
         code, a, b = task
         w = None if block.w is None else block.w[a:b]
         y = block.y[a:b]
         x = design_matrix(block.r[:, a:b], y, cuts.low, cuts.high, np.float64, full=False)
-        fit = fits.get(code)  # none for a no-answer value: All only
+        fit = fits.get(codes.get(block.names[code], -1))  # none for a no-answer value
         seg_meat = hc3_meat(x, y, w, fit) if fit is not None else None
-        return code, seg_meat, hc3_meat(x, y, w, fit_all)
+        return seg_meat, hc3_meat(x, y, w, fit_all)
 
-    for _, parts in _pipelined(blocks, pass2, cuts):
-        for code, seg_meat, all_meat in parts:
+    for _, parts in _pipelined(blocks, pass2, cuts, codes):
+        for code, (seg_meat, all_meat) in parts:
             if seg_meat is not None:
                 meats[code] += seg_meat
             meat_all += all_meat
@@ -364,9 +373,9 @@ def hc3_pass(
 
 
 def _lookup_pass(
-    blocks: Iterable[Block | Batch],
+    blocks: Iterable[Block | pa.RecordBatch],
     cuts: Cuts,
-    codes: Iterable[int],
+    codes: dict[str, int],
     fits: Mapping[int, Fit],
     fit_all: Fit,
 ) -> tuple[dict[int, np.ndarray], np.ndarray]:
@@ -377,18 +386,18 @@ def _lookup_pass(
     tables = {code: hc3_tables(plan, fit) for code, fit in fits.items()}
     table_all = hc3_tables(plan, fit_all)
 
-    def pass2(block: Block, task: Task) -> tuple[int, Hists | None, Hists]:
+    def pass2(block: Block, task: Task) -> tuple[Hists | None, Hists]:
         code, a, b = task
         w = None if block.w is None else block.w[a:b]
-        own = tables.get(code)  # none for a no-answer value: All only
+        own = tables.get(codes.get(block.names[code], -1))  # none for a no-answer value
         which = [table_all] if own is None else [own, table_all]
         got = hc3_lookup_hists(plan, block.r[:, a:b], block.y[a:b], w, which)
-        return code, (None if own is None else got[0]), got[-1]
+        return (None if own is None else got[0]), got[-1]
 
     seg: dict[int, Hists] = {}
     total: Hists | None = None
-    for _, parts in _pipelined(blocks, pass2, cuts):
-        for code, own_h, all_h in parts:
+    for _, parts in _pipelined(blocks, pass2, cuts, codes):
+        for code, (own_h, all_h) in parts:
             if own_h is not None and code in seg:
                 seg[code].add(own_h)
             elif own_h is not None:
@@ -398,5 +407,5 @@ def _lookup_pass(
             else:
                 total.add(all_h)
     k = 3 * cuts.lo.shape[0] + 1
-    meats = {c: hc3_meat_of(plan, seg[c]) if c in seg else np.zeros((k, k)) for c in codes}
+    meats = {c: hc3_meat_of(plan, seg[c]) if c in seg else np.zeros((k, k)) for c in codes.values()}
     return meats, (np.zeros((k, k)) if total is None else hc3_meat_of(plan, total))

@@ -20,9 +20,9 @@ from typing import Any, Literal
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from cmot.engine.blocks import (
-    Batch,
     Block,
     FirstPass,
     first_pass,
@@ -113,8 +113,8 @@ def _compute(
     fits = {name: fit_sums(acc.gram, lay) for name, acc in by_name.items()}
     fit_all = fit_sums(total.gram, lay)
     code_fit = {codes[name]: fits[name] for name in by_name} if seg_cols else {}
-    blocks: Iterable[Block | Batch] = (
-        sums.kept if sums.kept is not None else read_batches(con, sql, params, codes)
+    blocks: Iterable[Block | pa.RecordBatch] = (
+        sums.kept if sums.kept is not None else read_batches(con, sql, params)
     )
     order = sorted(by_name) if seg_cols else []
 
@@ -135,7 +135,7 @@ def _compute(
     zero = np.zeros((lay.k, lay.k))
     sums_only = stats_of(with_meats(zero, defaultdict(lambda: zero)), {}, (none, none))
     derived = _SIDE.submit(derived_tables, sums_only)
-    meats, meat_all = hc3_pass(blocks, cuts, sums.accs.keys(), code_fit, fit_all, total.n)
+    meats, meat_all = hc3_pass(blocks, cuts, codes, code_fit, fit_all, total.n)
     facts = _outcome_facts(con, sql, params)
     return stats_of(with_meats(meat_all, meats), facts, derived.result())
 
