@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -56,16 +57,36 @@ def adjust_bh(p: np.ndarray) -> np.ndarray:
     return q
 
 
-def compare_segments(result: MomentsResult, a: str, b: str) -> pd.DataFrame:
-    """Penalty and reward of every touchpoint, segment a against b (COMPARE_COLUMNS).
+# The columns of a result's moments a pair's test reads (the frame has ~50).
+_PAIR_COLUMNS = [
+    "segment",
+    "touchpoint",
+    "column",
+    "class",
+    "insufficient",
+    "penalty",
+    "penalty_se",
+    "reward",
+    "reward_se",
+]
 
-    The test is on the clipped values (P = max(0, -p), R = max(0, r)):
-    z = (P_a - P_b) / difference_se, the two segments' errors as independent samples when
-    estimated alone (sqrt(se_a² + se_b²)), less twice their covariance when both are pooled
-    across segments (cmot.results.pooling.PairCovariance); a touchpoint with no penalty in either
-    segment shows no difference. Touchpoints insufficient in either segment are left
-    untested (p NaN).
-    """
+
+@dataclass(frozen=True)
+class PairTests:
+    """compare_segments' rows as arrays: `sides` the two segments' touchpoints (rows in
+    the moments' order), `tests` per measure (value_a, value_b, difference, se, z, p), and
+    the q-values over both measures (penalty rows, then reward rows)."""
+
+    a: str
+    b: str
+    side_a: pd.DataFrame
+    side_b: pd.DataFrame
+    tests: dict[str, tuple[np.ndarray, ...]]
+    q: np.ndarray
+
+
+def pair_tests(result: MomentsResult, a: str, b: str) -> PairTests:
+    """The tests of compare_segments without its frame (see there)."""
     m = result.moments
     known = list(m.segment.unique())
     for s in (a, b):
@@ -73,10 +94,11 @@ def compare_segments(result: MomentsResult, a: str, b: str) -> pd.DataFrame:
             raise CmotError(f"No segment named {s!r}; segments: {known}.")
     if a == b:
         raise CmotError("Pick two different segments to compare.")
+    m = m[_PAIR_COLUMNS]
     ta = m[m.segment == a].reset_index(drop=True)
     tb = m[m.segment == b].reset_index(drop=True)
     untestable = (ta.insufficient | tb.insufficient).to_numpy()
-    frames = []
+    tests: dict[str, tuple[np.ndarray, ...]] = {}
     for measure in ("penalty", "reward"):
         va, vb = ta[measure].to_numpy(float), tb[measure].to_numpy(float)
         cov = pair_cov(result, [a], [b], measure)
@@ -88,6 +110,26 @@ def compare_segments(result: MomentsResult, a: str, b: str) -> pd.DataFrame:
         diff = va - vb
         z, p = z_test(diff, se)
         p[untestable] = np.nan
+        tests[measure] = (va, vb, diff, se, z, p)
+    q = adjust_bh(np.concatenate([tests["penalty"][5], tests["reward"][5]]))
+    return PairTests(a, b, ta, tb, tests, q)
+
+
+def compare_segments(result: MomentsResult, a: str, b: str) -> pd.DataFrame:
+    """Penalty and reward of every touchpoint, segment a against b (COMPARE_COLUMNS).
+
+    The test is on the clipped values (P = max(0, -p), R = max(0, r)):
+    z = (P_a - P_b) / difference_se, the two segments' errors as independent samples when
+    estimated alone (sqrt(se_a² + se_b²)), less twice their covariance when both are pooled
+    across segments (cmot.results.pooling.PairCovariance); a touchpoint with no penalty in either
+    segment shows no difference. Touchpoints insufficient in either segment are left
+    untested (p NaN).
+    """
+    t = pair_tests(result, a, b)
+    ta, tb = t.side_a, t.side_b
+    frames = []
+    for measure in ("penalty", "reward"):
+        va, vb, diff, se, z, p = t.tests[measure]
         frames.append(
             pd.DataFrame(
                 {
@@ -108,7 +150,7 @@ def compare_segments(result: MomentsResult, a: str, b: str) -> pd.DataFrame:
             )
         )
     out = pd.concat(frames, ignore_index=True)
-    out["q"] = adjust_bh(out.p.to_numpy())
+    out["q"] = t.q
     out["significant"] = out.q < result.settings.alpha
     return out[COMPARE_COLUMNS]
 

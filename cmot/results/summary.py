@@ -6,10 +6,11 @@ import math
 from collections.abc import Sequence
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from cmot.names import ID_COL, ROW_COL, quote_ident
-from cmot.results.compare import compare_segments
+from cmot.results.compare import compare_segments, pair_tests
 from cmot.results.moments import ALL, MomentsResult
 from cmot.spec import JourneySpec
 
@@ -68,17 +69,23 @@ def biggest_difference(result: MomentsResult, segments: Sequence[str]) -> pd.Ser
     (a row of compare.compare_segments, significant after Benjamini-Hochberg), or None when
     no two segments differ significantly (or fewer than two are given)."""
     segs = [s for s in segments if s != ALL]
-    best: pd.Series | None = None
+    best: tuple[float, str, str, int] | None = None  # |difference|, a, b, row of the pair
+    alpha = result.settings.alpha
     for i, a in enumerate(segs):
         for b in segs[i + 1 :]:
-            c = compare_segments(result, a, b)
-            c = c[c.significant]
-            if c.empty:
+            # The pair's tests as arrays: its frame is made for the winning pair only.
+            t = pair_tests(result, a, b)
+            diff = np.concatenate([t.tests["penalty"][2], t.tests["reward"][2]])
+            significant = t.q < alpha
+            if not significant.any():
                 continue
-            row = c.loc[c.difference.abs().idxmax()]
-            if best is None or abs(row.difference) > abs(best.difference):
-                best = row
-    return best
+            # The first largest |difference| among the significant rows (as idxmax).
+            k = int(np.argmax(np.where(significant, np.abs(diff), -np.inf)))
+            if best is None or abs(diff[k]) > best[0]:
+                best = (abs(diff[k]), a, b, k)
+    if best is None:
+        return None
+    return compare_segments(result, best[1], best[2]).loc[best[3]]
 
 
 # The banner when no two segments differ: plain words; the test behind it is named under
