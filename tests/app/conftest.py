@@ -8,10 +8,12 @@ cmot.ui.state.require_app_frame, and the browser test of a deep link as the firs
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from streamlit.components.v2 import manifest_scanner
 
 from cmot.store.datasets import Store
 from cmot.store.demo import ensure_demo
@@ -23,6 +25,19 @@ from tests.conftest import copy_store
 def _served_app_navigation() -> Iterator[None]:
     with without_pages_folder():
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _components_scanned_once() -> Iterator[None]:
+    """Every new AppTest scans the installed packages' metadata for Streamlit components
+    (~0.1 CPU-second each, 132 scans in the 300 messy surveys alone); a server scans
+    once, at its start. The packages do not change during a test run, so one scan serves
+    every AppTest of the process, as it would a server's sessions."""
+    scan = manifest_scanner.scan_component_manifests
+    once = functools.cache(scan)
+    manifest_scanner.scan_component_manifests = once
+    yield
+    manifest_scanner.scan_component_manifests = scan
 
 
 @pytest.fixture(scope="session")
