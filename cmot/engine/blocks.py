@@ -299,9 +299,10 @@ def first_pass(
     for block, parts in _pipelined(read_batches(con, sql, params), pass1, cuts, codes):
         weighted = weighted or block.w is not None
         for code, part in parts:
-            acc = accs.setdefault(code, new_accum(t, points))
+            if code not in accs:  # not setdefault: it would make zero sums for every part
+                accs[code] = new_accum(t, points)
             if isinstance(part, Accum):
-                add_accum(acc, part)
+                add_accum(accs[code], part)
             elif code in hists:
                 hists[code].add(part)
             else:
