@@ -5,7 +5,7 @@ import streamlit as st
 from cmot.ui.auth import gate, one_read_per_run
 from cmot.ui.frame import page_guard
 from cmot.ui.sidebar import sidebar_view
-from cmot.ui.state import app_frame, get_store, select_dataset
+from cmot.ui.state import app_frame, get_store, navigation_pages, select_dataset
 
 st.set_page_config(page_title="cmot: moments of truth", page_icon=":material/route:", layout="wide")
 # The login and role settings are read once a run (the same throughout it).
@@ -13,23 +13,23 @@ with one_read_per_run():
     gate()  # login screen when login is configured; role and logout in the sidebar
 
     page = st.navigation(
-        {
-            "Results": [
-                st.Page(
-                    "pages/overview.py", title="Overview", icon=":material/dashboard:", default=True
-                ),
-                st.Page("pages/journey.py", title="Journey map", icon=":material/route:"),
-                st.Page("pages/moments.py", title="Moments", icon=":material/insights:"),
-                st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-                st.Page("pages/trends.py", title="Trends", icon=":material/timeline:"),
-                st.Page("pages/actions.py", title="Action plan", icon=":material/checklist:"),
-                st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications:"),
-            ],
-            "Set up": [
-                st.Page("pages/segments.py", title="Segments", icon=":material/group_work:"),
-                st.Page("pages/data.py", title="Data", icon=":material/table:"),
-            ],
-        }
+        navigation_pages(
+            {
+                "Results": [
+                    ("pages/overview.py", "Overview", ":material/dashboard:", True),
+                    ("pages/journey.py", "Journey map", ":material/route:", False),
+                    ("pages/moments.py", "Moments", ":material/insights:", False),
+                    ("pages/compare.py", "Compare", ":material/compare_arrows:", False),
+                    ("pages/trends.py", "Trends", ":material/timeline:", False),
+                    ("pages/actions.py", "Action plan", ":material/checklist:", False),
+                    ("pages/alerts.py", "Alerts", ":material/notifications:", False),
+                ],
+                "Set up": [
+                    ("pages/segments.py", "Segments", ":material/group_work:", False),
+                    ("pages/data.py", "Data", ":material/table:", False),
+                ],
+            }
+        )
     )
     # One guard around the frame and the page: no error reaches the browser as a red box.
     with page_guard():

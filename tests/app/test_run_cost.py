@@ -179,3 +179,39 @@ def test_a_page_switch_takes_its_result_without_the_cache_lookup(
     assert len(asked) == 1
     assert not demo_app.switch_page("pages/overview.py").run().exception
     assert len(asked) == 1
+
+
+class _Page:
+    made = 0
+
+    def __init__(self, path: str, **kwargs: object) -> None:
+        _Page.made += 1
+        self.path, self.options, self._can_be_called = path, kwargs, False
+
+
+def test_the_navigation_pages_are_made_once_and_each_run_gets_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """st.Page runs once per page and process; each call gets copies, as made: st.navigation
+    marks the page it may run on the object, so two sessions' runs never share one."""
+    import types
+
+    import streamlit.runtime.scriptrunner as runner
+
+    from cmot.ui import state
+
+    ctx = types.SimpleNamespace(pages_manager=types.SimpleNamespace(main_script_parent="/x"))
+    monkeypatch.setattr(runner, "get_script_run_ctx", lambda: ctx)
+    monkeypatch.setattr(state.st, "Page", _Page)
+    monkeypatch.setattr(state, "_PAGES", {})
+    spec = {"Pages": [("pages/a.py", "A", ":material/route:", True)]}
+    first = state.navigation_pages(spec)["Pages"][0]
+    second = state.navigation_pages(spec)["Pages"][0]
+    assert _Page.made == 1
+    assert first is not second and vars(first) == vars(second)
+    assert first.options == {"title": "A", "icon": ":material/route:", "default": True}
+    first._can_be_called = True  # as st.navigation does to the page it returns
+    assert not second._can_be_called
+    ctx.pages_manager.main_script_parent = "/elsewhere"  # another app's folder: its own
+    state.navigation_pages(spec)
+    assert _Page.made == 2
