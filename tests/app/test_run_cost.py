@@ -4,6 +4,8 @@ frame, URL values the browser already has not sent again; drawn exactly as befor
 from __future__ import annotations
 
 import gc
+import threading
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -11,6 +13,7 @@ import pytest
 from streamlit.runtime.state.query_params import QueryParams
 from streamlit.testing.v1 import AppTest
 
+from cmot.store.catalog import Catalog
 from cmot.ui import widgets
 from cmot.ui.widgets import ARROW_ONCE_ROWS, arrow_once
 
@@ -215,3 +218,33 @@ def test_the_navigation_pages_are_made_once_and_each_run_gets_its_own(
     ctx.pages_manager.main_script_parent = "/elsewhere"  # another app's folder: its own
     state.navigation_pages(spec)
     assert _Page.made == 2
+
+
+def test_a_script_thread_takes_a_catalog_connection_a_finished_one_left(tmp_path: Path) -> None:
+    """Every script run is a thread of its own: the catalog's connection of a thread that
+    ended serves the next, and two threads at once never share one (cmot.store.catalog)."""
+    catalog = Catalog(tmp_path)
+    held: dict[str, object] = {}
+    first_in, release = threading.Event(), threading.Event()
+
+    def hold(name: str) -> None:
+        held[name] = catalog._connect()
+        assert catalog.read("SELECT 1") == [(1,)]
+        if name == "a":
+            first_in.set()
+            release.wait(10)
+
+    a = threading.Thread(target=hold, args=("a",))
+    a.start()
+    first_in.wait(10)
+    b = threading.Thread(target=hold, args=("b",))
+    b.start()
+    b.join()
+    assert held["b"] is not held["a"]  # a still holds its own
+    release.set()
+    a.join()
+    c = threading.Thread(target=hold, args=("c",))
+    c.start()
+    c.join()
+    assert held["c"] in (held["a"], held["b"])  # no third connection opened
+    catalog.close()
