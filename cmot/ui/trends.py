@@ -73,6 +73,10 @@ class WaveOption:
         return f"{LINK_PREFIX}{self.column}" if self.kind == "link" else self.column
 
 
+# The stored links as wave sources: those the dataset is a wave of, then the others.
+Links = tuple[tuple[WaveOption, ...], tuple[WaveOption, ...]]
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def _value_counts(db: str, dataset_id: int, table: str, columns: tuple[str, ...]) -> dict[str, int]:
     """How many values each column takes (capped at MAX_WAVES + 1: more is not waves)."""
@@ -80,7 +84,7 @@ def _value_counts(db: str, dataset_id: int, table: str, columns: tuple[str, ...]
     return {c: len(filter_values(con, table, c, limit=MAX_WAVES + 1)) for c in columns}
 
 
-def wave_sources(info: DatasetInfo) -> tuple[WaveOption, ...]:
+def wave_sources(info: DatasetInfo, links: Links | None = None) -> tuple[WaveOption, ...]:
     """The wave sources the page offers for the current dataset, in order.
 
     The column confirmed as the waves (`JourneySpec.wave_column`, on the Data page) first;
@@ -89,7 +93,8 @@ def wave_sources(info: DatasetInfo) -> tuple[WaveOption, ...]:
     columns with 2 to 24 values: choices the analyst makes on the page, never a default
     (`default_source`). Stored links (datasets linked as waves on the Data page, so
     confirmed) are offered whatever the current dataset, a link being its own set of waves:
-    first when the dataset is one of its waves, else last.
+    first when the dataset is one of its waves, else last. `links`: link_sources(info.id),
+    if already read.
     """
     spec = info.spec
     skip = {spec.date_column, spec.outcome.column, spec.weight_column, *spec.touchpoint_columns}
@@ -100,20 +105,22 @@ def wave_sources(info: DatasetInfo) -> tuple[WaveOption, ...]:
     date = spec.date_column
     dated = [WaveOption(date, "date", f"{spec.label_of(date)} (date)")] if date else []
     first = [o for o in named if looks_like_wave(o.column)]
-    mine, links = link_sources(info.id)
+    mine, others = link_sources(info.id) if links is None else links
     confirmed = confirmed_waves(spec)
     picked = [o for o in (*first, *dated, *named) if o.column == confirmed][:1]
     if picked:
         picked = [replace(picked[0], label=picked[0].label + ", confirmed as the waves")]
     rest = [o for o in (*first, *dated, *named) if o.column != confirmed]
-    return (*mine, *picked, *dict.fromkeys(rest), *links)
+    return (*mine, *picked, *dict.fromkeys(rest), *others)
 
 
-def default_source(info: DatasetInfo, options: Sequence[WaveOption]) -> str:
+def default_source(
+    info: DatasetInfo, options: Sequence[WaveOption], links: Links | None = None
+) -> str:
     """The key the page opens on: a link the dataset is a wave of, else the column confirmed
     as the waves; else UNPICKED: a column is never taken as waves unconfirmed (issue 23: a
-    yes/no question and an interview day were)."""
-    mine, _ = link_sources(info.id)
+    yes/no question and an interview day were). `links`: link_sources(info.id), if read."""
+    mine, _ = link_sources(info.id) if links is None else links
     if mine:
         return mine[0].key
     confirmed = confirmed_waves(info.spec)
@@ -121,7 +128,7 @@ def default_source(info: DatasetInfo, options: Sequence[WaveOption]) -> str:
     return found[0] if found else UNPICKED
 
 
-def link_sources(dataset_id: int) -> tuple[tuple[WaveOption, ...], tuple[WaveOption, ...]]:
+def link_sources(dataset_id: int) -> Links:
     """The stored links as wave sources, by name: those the dataset is a wave of (the
     reason they were linked: they come first), then the others."""
     store = get_store()
@@ -381,7 +388,9 @@ def draw() -> None:
 def _wave_source(view: PageView) -> WaveOption:
     """The "Waves from" choice (`?wave=`): a column of the dataset or a stored link; the page
     stops with what to do when there is none, or none is picked yet."""
-    options = wave_sources(view.info)
+    # The stored links read once a run (a catalog query and a frame), for both uses.
+    links = link_sources(view.info.id)
+    options = wave_sources(view.info, links)
     if not options:
         st.info(
             "This dataset has no column to take waves from, and no datasets are linked as "
@@ -394,7 +403,7 @@ def _wave_source(view: PageView) -> WaveOption:
         st.stop()
     keys = [o.key for o in options]
     by_key = {o.key: o for o in options}
-    default = default_source(view.info, options)
+    default = default_source(view.info, options, links)
     if default == UNPICKED:
         keys = [UNPICKED, *keys]
     asked = st.query_params.get("wave")
