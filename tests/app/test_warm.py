@@ -85,3 +85,15 @@ def test_a_failed_warm_start_is_logged_not_raised(
     assert thread is not None
     thread.join(timeout=30)
     assert "warming the caches failed" in caplog.text
+
+
+def test_the_warm_start_does_streamlits_first_element_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Streamlit reads every frame's source once per process before its first element (its
+    REPL check, 0.1-0.2 s): the warm start does it, not the first visitor's run."""
+    from streamlit import delta_generator
+
+    monkeypatch.setattr(delta_generator, "_use_warning_has_been_displayed", False)
+    warm.warm()
+    assert delta_generator._use_warning_has_been_displayed
