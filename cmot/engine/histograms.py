@@ -40,9 +40,6 @@ WHOLE_Y_MAX = 255.0
 # The first pass counts (pair state, outcome) jointly for outcomes of at most this many
 # whole values: 36 x 36 x 16 counts stay in the core's L2 cache.
 Y_BINS = 16
-# The HC3 pass looks up leverages and residuals this many rows at a time (see
-# hc3_lookup_hists): two fits' working arrays stay within the core's L2 cache.
-LOOKUP_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -456,76 +453,36 @@ def hc3_lookup_hists(
     plan: Hc3Plan, r: np.ndarray, y: np.ndarray, w: np.ndarray | None, fits: Sequence[Hc3Tables]
 ) -> list[Hists]:
     """Each fit's HC3 weights w²e²/(1-h)² over one slice as each pair's weighted histogram:
-    e and h by lookups in the fit's tables, LOOKUP_ROWS rows at a time (each row's weight
-    is its own: the same numbers in less memory, which stays in the core's L2 cache: ~25%
-    of the pass, issue 27), then the histograms over the whole slice."""
+    e and h by lookups in the fit's tables."""
     groups = plan.codes.groups
     codes = plan.codes.codes(r)
-    m = r.shape[1]
-    qs = [np.empty(m) for _ in fits]
-    step = min(m, LOOKUP_ROWS)
-    buf, got = np.empty(step, dtype=np.intp), np.empty(step)
-    es, hs = [np.empty(step) for _ in fits], [np.empty(step) for _ in fits]
-    for a in range(0, m, step):
-        b = min(a + step, m)
-        _hc3_rows(
-            plan,
-            codes[:, a:b],
-            y[a:b],
-            None if w is None else w[a:b],
-            fits,
-            [q[a:b] for q in qs],
-            (buf[: b - a], got[: b - a]),
-            [e[: b - a] for e in es],
-            [h[: b - a] for h in hs],
-        )
-    out = [Hists([], [], np.array([q.sum()])) for q in qs]
-    buf = np.empty(m, dtype=np.intp)
-    for p, (a, b) in enumerate(groups.pairs):
-        idx = plan.codes.pair_index(codes, p, buf)
-        for q, hist in zip(qs, out, strict=True):
-            hist.pairs.append(np.bincount(idx, q, groups.cells[a] * groups.cells[b]))
-    return out
-
-
-def _hc3_rows(
-    plan: Hc3Plan,
-    codes: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray | None,
-    fits: Sequence[Hc3Tables],
-    qs: Sequence[np.ndarray],
-    scratch: tuple[np.ndarray, np.ndarray],
-    es: Sequence[np.ndarray],
-    hs: Sequence[np.ndarray],
-) -> None:
-    """Each fit's HC3 weights of some rows into `qs`: e and h by lookups."""
-    buf, got = scratch
-    for e, h in zip(es, hs, strict=True):
-        e[:] = y
-        h[:] = 0.0
-    for p in range(len(plan.codes.groups.pairs)):  # every fit's lookups at the pair's index
+    m, pairs = r.shape[1], range(len(groups.pairs))
+    buf, got = np.empty(m, dtype=np.intp), np.empty(m)
+    es = [y.copy() for _ in fits]
+    hs = [np.zeros(m) for _ in fits]
+    for p in pairs:  # every fit's lookups while the pair's index is at hand
         idx = plan.codes.pair_index(codes, p, buf)
         for tab, e, h in zip(fits, es, hs, strict=True):
             h += tab.leverage[p].take(idx, out=got)
             f = tab.fitted.get(p)
             if f is not None:
                 e -= f.take(idx, out=got)
-    for e, h, q in zip(es, hs, qs, strict=True):
-        _hc3_weight(e, h, w, q)
-
-
-def _hc3_weight(e: np.ndarray, h: np.ndarray, w: np.ndarray | None, q: np.ndarray) -> None:
-    """q = (w e / (1 - w h))² from residuals e and leverages h (h is overwritten)."""
-    lev = h
-    if w is not None:
-        np.multiply(h, w, out=lev)
-        e = np.multiply(e, w, out=q)
-    np.subtract(1.0, lev, out=lev)
-    # As in hc3_meat: a leverage of 1 (a respondent alone in a cell) leaves the row out.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        np.divide(e, lev, out=q)
-    alone = lev <= 1e-6
-    if alone.any():
-        q[alone] = 0.0
-    q *= q
+    for e, h in zip(es, hs, strict=True):  # in place: q = (w e / (1 - w h))² into e
+        if w is not None:
+            h *= w
+            e *= w
+        np.subtract(1.0, h, out=h)
+        # As in hc3_meat: a leverage of 1 (a respondent alone in a cell) leaves the row out.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.divide(e, h, out=e)
+        alone = h <= 1e-6
+        if alone.any():
+            e[alone] = 0.0
+        e *= e
+    qs = es
+    out = [Hists([], [], np.array([q.sum()])) for q in qs]
+    for p, (a, b) in enumerate(groups.pairs):
+        idx = plan.codes.pair_index(codes, p, buf)
+        for q, hist in zip(qs, out, strict=True):
+            hist.pairs.append(np.bincount(idx, q, groups.cells[a] * groups.cells[b]))
+    return out
