@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,9 +19,8 @@ from cmot.store.intake import ingest
 from tests.app.test_pages import APP, PAGES, ok
 from tests.conftest import KANSAS_CSV
 from tests.unit.test_external import lake, options, survey  # lake: the module-scoped fixture
-from tests.unit.test_spark import connect_server  # a Spark Connect server, per test
 
-__all__ = ["connect_server", "lake"]
+__all__ = ["lake"]
 
 
 def open_app(name: str) -> AppTest:
@@ -123,7 +120,8 @@ def test_the_wide_kansas_city_journey_on_spark_on_every_page(store: Store, tmp_p
 
 
 # PySpark allows one kind of session per process (local or Spark Connect), and this process's
-# other tests run a local one: the Connect page runs in a pytest process of its own.
+# other tests run a local one: the Connect page runs in a pytest process of its own, started
+# by test_a_page_through_spark_connect (tests/unit/test_spark_cli.py, with its server).
 REMOTE = os.environ.get("CMOT_TEST_SPARK_REMOTE")
 
 
@@ -139,19 +137,6 @@ def test_the_overview_of_a_spark_connect_dataset(
     assert metrics(at)["Respondents"] == f"{info.rows_kept:,}"
     at.sidebar.selectbox(key="seg").set_value("region").run()
     ok(at.switch_page("pages/moments.py").run())
-
-
-@pytest.mark.spark
-def test_a_page_through_spark_connect(connect_server: str) -> None:
-    test = f"{__file__}::test_the_overview_of_a_spark_connect_dataset"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
-        env={**os.environ, "CMOT_TEST_SPARK_REMOTE": connect_server},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-3000:]
 
 
 def test_the_data_page_registers_a_lake_under_the_allowed_folders(

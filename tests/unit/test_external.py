@@ -10,7 +10,6 @@ dataset's sample.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -34,9 +33,6 @@ from cmot.store.external import register_external
 from cmot.store.intake import ingest
 from cmot.store.spark import spark_session, spark_view, spark_view_name
 from tests.unit.test_bad_input import run_cli
-from tests.unit.test_spark import connect_server  # a Spark Connect server, per test
-
-__all__ = ["connect_server"]
 
 N = 9000
 ROOT = Path(__file__).resolve().parents[2]
@@ -337,41 +333,6 @@ def test_the_command_line_on_a_spark_dataset(
     assert "is read by Spark; this command reads a copy of all 8,919" in segs.stdout
     want = pd.read_csv(tmp_path / "csv" / "moments.csv")
     for name in ("lake", "duck"):
-        got = pd.read_csv(tmp_path / name / "moments.csv")
-        for c in ("penalty", "reward", "penalty_se", "reward_se"):
-            np.testing.assert_allclose(got[c], want[c], rtol=1e-9)
-        assert got["class"].tolist() == want["class"].tolist()
-
-
-@pytest.mark.spark
-def test_register_and_analyze_through_spark_connect(
-    connect_server: str, store_dir: Path, lake: tuple[Path, Path], tmp_path: Path
-) -> None:
-    folder, csv = lake
-    remote = ("--engine", "spark", "--spark-remote", connect_server)
-    reg = cli(store_dir, "register", "lake", f"{folder}/*.parquet", *remote, *FLAGS)
-    assert reg.returncode == 0, reg.stderr[-3000:]
-    assert f"read in place by Spark at {connect_server}" in reg.stdout
-    assert cli(store_dir, "ingest", str(csv), "--name", "csv", *FLAGS).returncode == 0
-    # A table of the server's catalog (shared by its sessions), made by another client.
-    make = (
-        "from pyspark.sql import SparkSession; "
-        f"s = SparkSession.builder.remote({connect_server!r}).getOrCreate(); "
-        f"s.sql(\"CREATE TABLE responses USING parquet LOCATION '{folder}'\")"
-    )
-    made = subprocess.run([sys.executable, "-c", make], capture_output=True, text=True)
-    assert made.returncode == 0, made.stderr[-3000:]
-    runs = {
-        "lake": ("lake",),  # the dataset remembers its server
-        "csv": ("csv",),
-        "table": ("responses", *remote, *FLAGS),  # a table analysed in place, unregistered
-    }
-    for name, what in runs.items():
-        out = ("--segment", "region", "--out", str(tmp_path / name))
-        done = cli(store_dir, "analyze", *what, *out)
-        assert done.returncode == 0, done.stderr[-3000:]
-    want = pd.read_csv(tmp_path / "csv" / "moments.csv")
-    for name in ("lake", "table"):
         got = pd.read_csv(tmp_path / name / "moments.csv")
         for c in ("penalty", "reward", "penalty_se", "reward_se"):
             np.testing.assert_allclose(got[c], want[c], rtol=1e-9)

@@ -1,5 +1,6 @@
 """The sums on Spark equal DuckDB's: coefficients and HC3 errors to 1e-9 relative, classes
-equal; weighted and unweighted, filtered, by segment; the command line end to end.
+equal; weighted and unweighted, filtered, by segment (the command line end to end:
+tests/unit/test_spark_cli.py).
 
 Marked `spark` (requirements-spark.txt and Java 17): skipped, saying what is missing, where
 Spark cannot run; the quick loop leaves them out. One local Spark session serves them all.
@@ -8,12 +9,6 @@ Spark cannot run; the quick loop leaves them out. One local Spark session serves
 from __future__ import annotations
 
 import importlib.util
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -39,7 +34,6 @@ from cmot.settings import Settings
 from cmot.spec import JourneySpec, default_scale
 from cmot.store import spark as store_spark
 from cmot.store.spark import spark_reason, spark_rows, spark_session
-from tests.conftest import KANSAS_CSV, ROOT
 from tests.unit.moments_fixtures import load_airline, make_spec, register_frame, synthetic_frame
 
 REL = 1e-9
@@ -346,17 +340,6 @@ def test_spark_says_what_is_wrong_with_the_ratings(
         engine.statistics(Query(view, (), ("seg",)), narrow, Settings())
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cmot", *args],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-
-
 @pytest.mark.spark
 def test_a_querys_settings_hold_for_it_alone(spark: Any) -> None:
     key = "spark.sql.codegen.hugeMethodLimit"
@@ -366,110 +349,6 @@ def test_a_querys_settings_hold_for_it_alone(spark: Any) -> None:
     with pytest.raises(CmotError):
         spark_rows(spark, "SELECT no_such_column", [], {key: "8000"})
     assert spark.conf.get(key) == before
-
-
-@pytest.mark.spark
-def test_the_command_line_on_spark_writes_duckdbs_moments(tmp_path: Path) -> None:
-    demo = ["analyze", str(ROOT / "data" / "demo_survey.csv")]
-    demo += ["--spec", str(ROOT / "data" / "demo_spec.toml"), "--segment", "Segment"]
-    assert_same_moments(*analyze_twice(tmp_path, demo))
-
-
-def analyze_twice(
-    tmp_path: Path, args: Sequence[str], spark: Sequence[str] = ("--engine", "spark")
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`analyze` with `args` on DuckDB, then with `spark` added: their two moments.csv."""
-    duck = run_cli(*args, "--out", str(tmp_path / "duckdb"))
-    assert duck.returncode == 0, duck.stderr
-    done = run_cli(*args, *spark, "--out", str(tmp_path / "spark"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    return (
-        pd.read_csv(tmp_path / "duckdb" / "moments.csv"),
-        pd.read_csv(tmp_path / "spark" / "moments.csv"),
-    )
-
-
-def assert_same_moments(a: pd.DataFrame, b: pd.DataFrame) -> None:
-    """Two moments.csv files: numbers to REL, every other column equal."""
-    assert list(a.columns) == list(b.columns) and len(a) == len(b)
-    numbers = a.select_dtypes("number").columns
-    pd.testing.assert_frame_equal(a[numbers], b[numbers], rtol=REL, atol=1e-12)
-    others = [c for c in a.columns if c not in numbers]
-    pd.testing.assert_frame_equal(a[others], b[others])
-
-
-@pytest.mark.spark
-def test_spark_analyses_the_wide_kansas_city_journey_as_duckdb_does(tmp_path: Path) -> None:
-    """Real data, as a user runs it: the Kansas City resident survey with 23 touchpoints
-    (services and communication) and 9 = "don't know" detected, by council district. A fit
-    this wide once made Spark's generated code pass 64 KB and the run fail."""
-    if not KANSAS_CSV.exists():
-        pytest.skip(f"the Kansas City survey is not at {KANSAS_CSV} (../shared beside the repo)")
-    kc = ["analyze", str(KANSAS_CSV), "--outcome", "q2_01", "--touchpoints", "q3_*,q5_*"]
-    kc += ["--segment", "counci"]
-    a, b = analyze_twice(tmp_path, kc)
-    assert a["touchpoint"].nunique() == 23 and a["segment"].nunique() == 7
-    assert_same_moments(a, b)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def connect_server(tmp_path: Path) -> Iterator[str]:
-    """The Spark Connect server shipped in the PySpark package (sbin/start-connect-server.sh,
-    in the foreground), on a free port; stopped by its process group after the test."""
-    import pyspark
-
-    home = Path(pyspark.__file__).parent
-    port = free_port()
-    env = {
-        **os.environ,
-        "SPARK_HOME": str(home),
-        "SPARK_NO_DAEMONIZE": "1",  # a child we can stop, not a daemon with a pid file
-        "SPARK_LOG_DIR": str(tmp_path),
-        "SPARK_PID_DIR": str(tmp_path),
-    }
-    conf = ["spark.ui.enabled=false", "spark.sql.shuffle.partitions=2"]
-    conf.append(f"spark.connect.grpc.binding.port={port}")
-    cmd = [str(home / "sbin" / "start-connect-server.sh"), "--master", "local[2]"]
-    cmd += ["--driver-memory", "1g", *[a for c in conf for a in ("--conf", c)]]
-    if java := os.environ.get("CMOT_SPARK_JAVA_OPTIONS"):
-        cmd += ["--driver-java-options", java]
-    log = (tmp_path / "connect.log").open("w")
-    server = subprocess.Popen(
-        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    tail = (tmp_path / "connect.log").read_text()[-2000:]
-                    pytest.fail(f"the Connect server did not start: {tail}")
-                time.sleep(1)
-        yield f"sc://localhost:{port}"
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
-
-
-@pytest.mark.spark
-def test_the_command_line_through_spark_connect(connect_server: str, tmp_path: Path) -> None:
-    demo = ["analyze", str(ROOT / "data" / "demo_survey.csv")]
-    demo += ["--spec", str(ROOT / "data" / "demo_spec.toml"), "--segment", "Segment"]
-    remote = ("--engine", "spark", "--spark-remote", connect_server)
-    assert_same_moments(*analyze_twice(tmp_path, demo, remote))
 
 
 @pytest.mark.spark
