@@ -117,14 +117,14 @@ def to_block(batch: pa.RecordBatch, cuts: Cuts) -> Block:
             f"{lo}-{hi} (touchpoint {batch.schema.names[3 + i]!r}); fix the scale in the "
             "journey spec or declare the out-of-scale codes as missing."
         )
-    if (w < 0).any() or not np.isfinite(w).all():
+    unweighted = bool((w == 1.0).all())  # then every weight is finite and not negative
+    if not unweighted and ((w < 0).any() or not np.isfinite(w).all()):
         raise CmotError("Survey weights must be finite and not negative; fix the weights.")
     if not np.isfinite(y).all():
         raise CmotError("The outcome has non-numeric values; check the outcome column.")
-    unweighted = bool((w == 1.0).all())
     if order is not None:
         y = y[order]
-        w = w[order]
+        w = w if unweighted else w[order]
     return Block(names, bounds, r, y, None if unweighted else w)
 
 
