@@ -1,5 +1,5 @@
 """The sums in numpy over Arrow blocks read from DuckDB (`compute_stats`' default path): the
-batches as read with their rows' segment order (`read_batches`), made segment-sorted blocks
+batches as read (`read_batches`, the reading thread's only work), made segment-sorted blocks
 on the pool (`to_block`), the first pass adding up each segment's weighted gram, pair sums
 and levels (`first_pass`), and the second, the HC3 meat of every respondent under the fits
 (`hc3_pass`); both run a block's segment slices on a pool of threads with BLAS
