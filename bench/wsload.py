@@ -176,6 +176,20 @@ class Result(BrowserResult):
     backend_cpu: list[float] = field(default_factory=list)  # per app process, during the run
     proxy_cpu: float = 0.0  # nginx (master and worker) during the run
     sessions_per_backend: dict[str, int] = field(default_factory=dict)  # websockets, from nginx
+    click_starts: list[float] = field(default_factory=list)  # when each page switch began
+    click_messages: list[int] = field(default_factory=list)  # messages each switch received
+    upload_window: tuple[float, float] | None = None  # first upload began, last one ended
+
+    def split_by_uploads(self) -> tuple[list[float], list[float]]:
+        """The page switches that began while the uploads ran, and the others."""
+        if self.upload_window is None:
+            return [], list(self.clicks)
+        lo, hi = self.upload_window
+        during = [c for c, t in zip(self.clicks, self.click_starts, strict=True) if lo <= t < hi]
+        outside = [
+            c for c, t in zip(self.clicks, self.click_starts, strict=True) if not lo <= t < hi
+        ]
+        return during, outside
 
     @property
     def page_runs(self) -> int:
@@ -223,6 +237,8 @@ async def _browse(
             result.errors += [f"{where} /{path}: {e}" for e in run.errors]
             if not warm:
                 result.clicks.append(run.seconds)
+                result.click_starts.append(began)
+                result.click_messages.append(run.messages)
                 title = s.titles.get(path, path)
                 result.pages_seen[title] = result.pages_seen.get(title, 0) + 1
                 log.append(began)
@@ -365,6 +381,8 @@ def run(
                             result.wall = time.monotonic() - t0
                             result.client_cpu = time.process_time() - cpu0
                             end = upload_window[1] if len(upload_window) > 1 else time.monotonic()
+                            if upload_window:
+                                result.upload_window = (upload_window[0], end)
                             result.switches_during_uploads = sum(
                                 1 for t in starts if upload_window and upload_window[0] <= t < end
                             )
@@ -438,6 +456,7 @@ def report(r: Result, argv: str = "") -> list[str]:
     else:
         serving = "one `streamlit run serve.py` (1.67) on 127.0.0.1, no proxy"
     per_run = r.server_cpu / r.page_runs if r.page_runs else float("nan")
+    during, outside = r.split_by_uploads()
     cpus = ", ".join(f"{c:.1f}" for c in r.backend_cpu)
     return [
         "# Load on loopback",
@@ -471,9 +490,14 @@ def report(r: Result, argv: str = "") -> list[str]:
         f"{len(r.upload_times)} |",
         f"| page switch, one session alone (before the load) | {q(r.alone, 0.5):.3f} | "
         f"{q(r.alone, 0.95):.3f} | {q(r.alone, 1.0):.3f} | {len(r.alone)} |",
+        f"| page switch that began while the uploads ran | {q(during, 0.5):.3f} | "
+        f"{q(during, 0.95):.3f} | {q(during, 1.0):.3f} | {len(during)} |",
+        f"| page switch outside the uploads | {q(outside, 0.5):.3f} | "
+        f"{q(outside, 0.95):.3f} | {q(outside, 1.0):.3f} | {len(outside)} |",
         "",
         f"- page switches that began while the uploads were running: "
-        f"{r.switches_during_uploads}; visits per page: {r.pages_seen}",
+        f"{r.switches_during_uploads}; visits per page: {r.pages_seen}; messages a switch "
+        f"received (median): {q([float(m) for m in r.click_messages], 0.5):.0f}",
         f"- wall time {s['wall_s']:.1f} s (after the warm-up); server CPU during the run: "
         f"{r.server_cpu:.1f} s over the app processes ({cpus}), nginx {r.proxy_cpu:.1f} s; "
         f"the clients {r.client_cpu:.1f} s",
