@@ -4,7 +4,6 @@ import streamlit as st
 
 from cmot.ui.auth import gate, one_read_per_run
 from cmot.ui.frame import page_guard
-from cmot.ui.runs import run_slot
 from cmot.ui.sidebar import sidebar_view
 from cmot.ui.state import app_frame, get_store, navigation_pages, select_dataset
 
@@ -32,9 +31,8 @@ with one_read_per_run():
             }
         )
     )
-    # A few runs at a time in this process, the rest queued (cmot.ui.runs). One guard around
-    # the frame and the page: no error reaches the browser as a red box.
-    with run_slot(page.url_path), page_guard():
+    # One guard around the frame and the page: no error reaches the browser as a red box.
+    with page_guard():
         store = get_store()
         info = select_dataset(store)
         st.session_state["current_dataset"] = info
