@@ -37,7 +37,8 @@ def suggest_cuts(
     step = 10.0 ** math.floor(math.log10(spread)) / 10
     if step >= 1 and spread / step > 50:  # 1,840 -> 1,800 rather than 1,840 for a 5,000 spread
         step *= 5
-    cuts = sorted({_nice(q, step) for q in qs})
+    # A spread near the smallest float (5e-324) makes the step underflow to 0: cut unrounded.
+    cuts = sorted({_nice(q, step) if step > 0 else float(q) for q in qs})
     lo, hi = float(v.min()), float(v.max())
     return tuple(c for c in cuts if lo < c <= hi)
 
