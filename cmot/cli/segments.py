@@ -23,10 +23,7 @@ from cmot.ingest.options import IngestOptions
 from cmot.names import ID_COL, ROW_COL
 from cmot.present.exports import to_csv
 from cmot.results.moments import ALL, MomentsResult
-from cmot.segments.driver_based import driver_moments
-from cmot.segments.modes import MODES, segment
-from cmot.segments.records import save_segmentation
-from cmot.segments.segmentation import Segmentation
+from cmot.segments.segmentation import MODES, Segmentation
 from cmot.settings import Settings
 from cmot.spec import JourneySpec
 from cmot.store.datasets import Store
@@ -95,6 +92,11 @@ def driver_moments_markdown(result: MomentsResult) -> str:
 
 
 def run_segments(args: argparse.Namespace) -> int:
+    # Imported here: the fits import scikit-learn (~0.6 s), which no other command needs.
+    from cmot.segments.driver_based import driver_moments
+    from cmot.segments.modes import segment
+    from cmot.segments.records import save_segmentation
+
     if args.k is not None and args.k < 1:
         raise CmotError("--k must be a positive whole number.")
     columns = _split(args.attributes)

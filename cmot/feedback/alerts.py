@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from scipy.stats import norm
 
 from cmot.engine.incremental import Sums, add_sums, bottom_box, estimate, file_stats, segment_sums
 from cmot.engine.sums import compute_stats
@@ -106,6 +105,10 @@ def periods(
 
 
 def _one_sided(diff: float, se: float) -> float:
+    # Imported here: scipy.stats takes ~0.35 s to import, which every command of the command
+    # line paid (the parser of `alerts` lives beside this module's callers).
+    from scipy.stats import norm
+
     return float(norm.sf(diff / se)) if se > 0 and math.isfinite(diff) else math.nan
 
 

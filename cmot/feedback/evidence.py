@@ -12,7 +12,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from sklearn.feature_extraction.text import CountVectorizer
 
 from cmot.engine.rows import segment_sql_expr
 from cmot.errors import CmotError
@@ -73,6 +72,10 @@ def distinctive_terms(
 
 def _vectorise(docs: Sequence[str], min_count: int) -> tuple[sparse.csr_matrix, np.ndarray] | None:
     """Term counts (1-2 grams, English stop words out) of `docs`, or None if no term is left."""
+    # Imported here: scikit-learn takes ~0.9 s to import, and every command of the command
+    # line imports this module (analyze), most of them never reading a comment.
+    from sklearn.feature_extraction.text import CountVectorizer
+
     vec = CountVectorizer(ngram_range=(1, 2), stop_words="english", min_df=min_count)
     try:
         counts = sparse.csr_matrix(vec.fit_transform(docs))

@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
-from scipy.optimize import minimize
 
 from cmot.engine.design import Layout
 from cmot.engine.stats import SegmentStats, SufficientStats
@@ -193,6 +192,10 @@ def fit_spread(
         except np.linalg.LinAlgError:
             return math.inf, np.zeros_like(x)
         return dev, grad * d  # the chain rule for log d
+
+    # Imported here: scipy.optimize takes ~0.2 s to import, paid by every command of the
+    # command line, most of which never pool (the served app imports it as it starts).
+    from scipy.optimize import minimize
 
     bounds = [(math.log(_D_BOUNDS[0]), math.log(_D_BOUNDS[1]))] * p
     res = minimize(

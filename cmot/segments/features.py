@@ -18,8 +18,8 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from cmot.errors import CmotError, engine_message
 from cmot.names import ROW_COL, W_COL, Y_COL, quote_ident
+from cmot.segments.segmentation import MISSING_LEVEL
 
-MISSING_LEVEL = "(missing)"
 MAX_LEVELS = 100  # a category with more levels (an id, free text) would one-hot into noise
 
 # The read_* functions read `table`, an already quoted table name (`DatasetInfo.table`),

@@ -5,7 +5,7 @@ and new respondents assigned to a fitted segmentation's segments by its mode
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -18,11 +18,8 @@ from cmot.segments.driver_based import driver_segments
 from cmot.segments.drivers import assign_drivers
 from cmot.segments.features import apply_features, needs_matrix
 from cmot.segments.given import given_labels, given_segments
-from cmot.segments.segmentation import Segmentation
+from cmot.segments.segmentation import MODES, Segmentation
 from cmot.spec import JourneySpec
-
-Mode = Literal["given", "attributes", "needs", "drivers"]
-MODES: tuple[str, ...] = ("given", "attributes", "needs", "drivers")
 
 
 def segment(

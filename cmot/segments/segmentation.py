@@ -8,15 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from cmot.names import ROW_COL
-from cmot.segments.clustering import Stability
-from cmot.segments.features import MISSING_LEVEL
 from cmot.store.segmentations import check_segment_names
+
+if TYPE_CHECKING:  # the fits import scikit-learn; a segmentation's record does not need it
+    from cmot.segments.clustering import Stability
+
+# The modes a segmentation is made by (cmot.segments.modes.segment), here so that the command
+# line lists them without importing the fits.
+Mode = Literal["given", "attributes", "needs", "drivers"]
+MODES: tuple[str, ...] = ("given", "attributes", "needs", "drivers")
+MISSING_LEVEL = "(missing)"  # the level a missing attribute is clustered and profiled as
 
 
 @dataclass(frozen=True, eq=False)

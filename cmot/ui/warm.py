@@ -18,6 +18,9 @@ import time
 import cmot.ui
 
 ENV_WARM = "CMOT_WARM"
+# Imported inside the functions that use them (cmot.feedback.evidence, cmot.feedback.alerts,
+# cmot.results.pooling): the served process imports them as it starts.
+LAZY_IMPORTS = ("sklearn.feature_extraction.text", "scipy.stats", "scipy.optimize")
 _log = logging.getLogger(__name__)
 
 
@@ -31,6 +34,10 @@ def import_pages_modules() -> list[str]:
     not): the first visitor's script run then finds them loaded. Returns their names."""
     names = [m.name for m in pkgutil.iter_modules(cmot.ui.__path__, "cmot.ui.")]
     for name in names:
+        importlib.import_module(name)
+    # What cmot imports on first use only (slow imports the command line rarely needs): a
+    # server pays them here, before a visitor opens comments, alerts or a pooled view.
+    for name in LAZY_IMPORTS:
         importlib.import_module(name)
     return names
 
