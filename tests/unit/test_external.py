@@ -10,7 +10,7 @@ dataset's sample.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -331,12 +331,18 @@ def test_the_command_line_on_a_spark_dataset(
     )
     assert segs.returncode == 0, segs.stderr[-3000:]
     assert "is read by Spark; this command reads a copy of all 8,919" in segs.stdout
-    want = pd.read_csv(tmp_path / "csv" / "moments.csv")
-    for name in ("lake", "duck"):
-        got = pd.read_csv(tmp_path / name / "moments.csv")
+    assert_moments_equal_to(tmp_path, "csv", ("lake", "duck"))
+
+
+def assert_moments_equal_to(out: Path, want: str, others: Sequence[str]) -> None:
+    """The commands' moments.csv under `out`/<name> equal `want`'s: effects and errors to
+    1e-9, classes exactly."""
+    expected = pd.read_csv(out / want / "moments.csv")
+    for name in others:
+        got = pd.read_csv(out / name / "moments.csv")
         for c in ("penalty", "reward", "penalty_se", "reward_se"):
-            np.testing.assert_allclose(got[c], want[c], rtol=1e-9)
-        assert got["class"].tolist() == want["class"].tolist()
+            np.testing.assert_allclose(got[c], expected[c], rtol=1e-9)
+        assert got["class"].tolist() == expected["class"].tolist()
 
 
 @pytest.mark.parametrize(

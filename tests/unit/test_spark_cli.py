@@ -21,12 +21,11 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from tests.conftest import KANSAS_CSV, ROOT
-from tests.unit.test_external import FLAGS, cli, lake
+from tests.unit.test_external import FLAGS, assert_moments_equal_to, cli, lake
 
 __all__ = ["lake"]
 
@@ -177,12 +176,7 @@ def test_register_and_analyze_through_spark_connect(
         out = ("--segment", "region", "--out", str(tmp_path / name))
         done = cli(store_dir, "analyze", *what, *out)
         assert done.returncode == 0, done.stderr[-3000:]
-    want = pd.read_csv(tmp_path / "csv" / "moments.csv")
-    for name in ("lake", "table"):
-        got = pd.read_csv(tmp_path / name / "moments.csv")
-        for c in ("penalty", "reward", "penalty_se", "reward_se"):
-            np.testing.assert_allclose(got[c], want[c], rtol=1e-9)
-        assert got["class"].tolist() == want["class"].tolist()
+    assert_moments_equal_to(tmp_path, "csv", ("lake", "table"))
 
 
 # PySpark allows one kind of session per process, and a worker may hold a local one: the page
