@@ -378,7 +378,10 @@ def upload(page: Any, url: str, path: Path) -> None:
     wait_for_run(page)
     # The survey's uploader (key "upload"): the Data page has a second one, for a batch.
     survey = page.locator(".st-key-upload").get_by_test_id("stFileUploaderDropzoneInput")
-    survey.set_input_files(str(path))
+    # The chosen file's run awaited to its end, not the page's idle state alone: a run cut
+    # short by a rerun leaves the page idle for a moment, drawn half (CI once read the
+    # mapping's outcome section above the previous run's stale page foot).
+    wait_for_run(page, lambda: survey.set_input_files(str(path)), timeout_ms=180_000)
     page.get_by_label("Outcome column", exact=True).wait_for(timeout=120_000)
     wait_for_run(page)
 
