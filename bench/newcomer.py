@@ -21,7 +21,7 @@ per step are read from /proc (the streamlit process, DuckDB's threads included),
 the machine is shared: wall seconds stretch with its load.
 
 Run: .venv/bin/python bench/newcomer.py; writes bench/newcomer.md. tests/e2e/
-test_newcomer_browser.py walks the same path (`walk`) and checks where it ends, not its time.
+test_real_survey_browser.py walks the same path (`walk`) and checks each step, not its time.
 """
 
 from __future__ import annotations
@@ -98,9 +98,17 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def walk(page: Any, url: str, csv: Path, server_pid: int | None = None) -> Walk:
+def walk(
+    page: Any,
+    url: str,
+    csv: Path,
+    server_pid: int | None = None,
+    after: Callable[[str], None] | None = None,
+) -> Walk:
     """Walk the newcomer's path on `page` against the app at `url`; raises AssertionError
-    when a step does not show what it should (an error box, a missing answer)."""
+    when a step does not show what it should (an error box, a missing answer). `after` is
+    called with each step's name once it is done and timed: a test's own checks of the page
+    on the way (tests/e2e/test_real_survey_browser.py), outside the step's time."""
     out = Walk()
 
     def step(name: str, action: Callable[[], None]) -> None:
@@ -110,6 +118,8 @@ def walk(page: Any, url: str, csv: Path, server_pid: int | None = None) -> Walk:
         print(f"{name}: {out.steps[-1][1]:.1f} s", file=sys.stderr, flush=True)
         problems = errors_shown(page)
         assert not problems, f"after '{name}': {', '.join(problems)}"
+        if after is not None:
+            after(name.split(" (")[0])
 
     def touchpoints() -> None:
         bulk(page, "q*", "ignore")

@@ -1,9 +1,11 @@
 """In a real browser, as a person does it: the widest real survey (Kansas City residents,
-160 columns) through the Data page's mapping, every page, dataset switches; and a synthetic
+160 columns) on the newcomer's path through the Data page's mapping (bench/newcomer.py's
+`walk`, whose time bench/newcomer.md records), every page, dataset switches; and a synthetic
 airport-shaped file whose weight is ticked."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +13,9 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from bench._browser import bulk, edit_cells, fill, open_page, pick
+from bench._browser import fill, open_page, pick
 from bench._browser import upload as upload_at
+from bench.newcomer import walk
 from cmot.ui.frame import UNEXPECTED
 from tests.conftest import SHARED
 from tests.e2e.conftest import Server, shot, wait_for_run
@@ -55,14 +58,11 @@ def save(page: object, name: str) -> str:
     return str(saved.inner_text())
 
 
-def test_kansas_city_mapping_every_page_and_dataset_switches(server: Server, page: object) -> None:
-    if not KC_CSV.exists():
-        pytest.skip(
-            f"the Kansas City resident survey is not at {KC_CSV} (../shared beside the repo)"
-        )
-    # A tall window: Streamlit scrolls inside its main block, so a screenshot shows it all.
-    page.set_viewport_size({"width": 1400, "height": 2400})  # type: ignore[attr-defined]
-    upload(page, server, KC_CSV)
+def no_check(page: object) -> None:
+    """A step of the walk checked by the walk alone."""
+
+
+def after_upload(page: object) -> None:
     body = page.inner_text("body")  # type: ignore[attr-defined]
     # No outcome is named like one: a prompt to pick it, never an error or a dead end.
     assert "No outcome was found." in body
@@ -70,20 +70,15 @@ def test_kansas_city_mapping_every_page_and_dataset_switches(server: Server, pag
     assert "160 columns" in body
     clean(page)
     shot(page, "real-kc-mapping-upload")
-
     # The proposed codes on the whole file: 9 = don't know beside 1-5, 99 = none chosen and
     # the text marker NA; the analyst confirms them all (they are ticked unless unticked).
     for code in ("9", "99", "NA"):
         tick = page.locator(f".st-key-map_code_{code} input")  # type: ignore[attr-defined]
         assert tick.is_checked(), f"code {code} is not proposed as no answer"
 
-    # The journey: the city's service ratings q3_* and q5_*; every other q-block left out.
-    bulk(page, "q*", "ignore")
-    bulk(page, "q3_*, q5_*", "touchpoint")
-    assert "23 column(s) set to touchpoint." in page.inner_text("body")  # type: ignore[attr-defined]
-    pick(page, "Outcome column", "q2_01", typed="q2_01")
-    assert page.get_by_label("Outcome type").input_value() == KIND_SCALE  # type: ignore[attr-defined]
 
+def after_outcome(page: object) -> None:
+    assert page.get_by_label("Outcome type").input_value() == KIND_SCALE  # type: ignore[attr-defined]
     # 9 = don't know is still proposed for the chosen ratings, and kept.
     assert page.locator(".st-key-map_code_9 input").is_checked()  # type: ignore[attr-defined]
     # The scale follows the data once 9 is no answer: 1-5.
@@ -94,28 +89,54 @@ def test_kansas_city_mapping_every_page_and_dataset_switches(server: Server, pag
     # The file has no weight column: nothing to refuse, nothing applied.
     assert page.get_by_text("Weight results by").count() == 0  # type: ignore[attr-defined]
 
-    # Council districts 1-3 -> North, 4-6 -> South, in the value-label editor.
-    pick(page, "Segment column", "counci", typed="counci")
-    edit_cells(
-        page,
-        "map_labels",
-        2,  # code, respondents, label
-        {0: "North", 1: "North", 2: "North", 3: "South", 4: "South", 5: "South"},
-    )
+
+def after_segment(page: object) -> None:
     shot(page, "real-kc-mapping-done")
-    body = page.inner_text("body")  # type: ignore[attr-defined]
-    assert "Segments of counci:" in body
     clean(page)
 
-    message = save(page, "kansas-city")
-    assert "respondents" in message
+
+def after_save(page: object) -> None:
+    saved = page.get_by_text("Saved 'kansas-city' version 1:")  # type: ignore[attr-defined]
+    assert "respondents" in saved.inner_text()
     clean(page)
     shot(page, "real-kc-saved")
-
-    # The new dataset, segmented by the merged districts, on every page.
     # The sidebar opens on the segment column picked on the Data page (issue 23, item 6).
     sidebar = page.get_by_test_id("stSidebar")  # type: ignore[attr-defined]
     assert sidebar.get_by_label("Segmentation", exact=True).input_value() == "counci"
+
+
+# The walk's steps in order, each with this test's checks of the page once it is done.
+CHECKS = {
+    "upload": after_upload,
+    "touchpoints by pattern": no_check,
+    "outcome": after_outcome,
+    "codes": no_check,
+    "segment with merges": after_segment,
+    "save": after_save,
+    "Overview by counci": no_check,
+}
+
+
+def test_kansas_city_mapping_every_page_and_dataset_switches(server: Server, page: object) -> None:
+    """The newcomer's path (bench/newcomer.py's `walk`, issue 23: upload to a segment-specific
+    answer), checked on the way, then every page and switches between datasets."""
+    if not KC_CSV.exists():
+        pytest.skip(
+            f"the Kansas City resident survey is not at {KC_CSV} (../shared beside the repo)"
+        )
+    # A tall window: Streamlit scrolls inside its main block, so a screenshot shows it all.
+    page.set_viewport_size({"width": 1400, "height": 2400})  # type: ignore[attr-defined]
+    page.set_default_timeout(60_000)  # type: ignore[attr-defined]
+    w = walk(page, server.url, KC_CSV, after=lambda step: CHECKS.get(step, no_check)(page))
+    shot(page, "newcomer-overview")
+    assert [name.split(" (")[0] for name, _, _ in w.steps] == list(CHECKS)
+    # The Overview by counci: the merged groups are its segments, and one is answered for.
+    assert "North" in w.overview and "South" in w.overview
+    # A Fix first / Invest next row for one group, or (the groups alike) a group's card.
+    assert re.search(r"\bfor (North|South): |^(North|South)\n", w.answer), w.answer
+    assert "unweighted" in w.overview.lower()
+
+    # The new dataset, segmented by the merged districts, on every page.
     for title in PAGES:
         open_page(page, title)
         clean(page)
