@@ -15,6 +15,8 @@ else
   # once only stretch each other's waits, SLOW_MS bounds them). A test file stays on one
   # worker (--dist loadfile): its module fixtures are built once. The files with browsers,
   # servers, Spark or slow tests go first (tests/conftest.py), so the run ends on short
-  # tests; one run, not two, so no worker waits at a barrier between them.
-  .venv/bin/python -m pytest -n auto --dist loadfile --durations=30
+  # tests; one run, not two, so no worker waits at a barrier between them. pytest-xdist would
+  # hand out the files with the most tests first (--no-loadscope-reorder keeps ours): that put
+  # one-test files such as the load run last, alone on one worker while the other idled.
+  .venv/bin/python -m pytest -n auto --dist loadfile --no-loadscope-reorder --durations=30
 fi

@@ -132,12 +132,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if no_spark and item.get_closest_marker("spark") is not None:
             item.add_marker(pytest.mark.skip(reason=f"spark test: {no_spark}"))
-    # pytest-xdist's --dist loadfile hands whole files to the workers in this order: the
-    # files with a browser, a server, Spark or a slow test first, so a run of everything
-    # ends on short tests and neither worker idles while the other finishes a long file.
-    heavy = {
-        item.path
-        for item in items
-        if any(item.get_closest_marker(m) for m in ("e2e", "spark", "slow"))
-    }
-    items.sort(key=lambda item: item.path not in heavy)  # stable: each file keeps its order
+    # pytest-xdist's --dist loadfile --no-loadscope-reorder (scripts/test.sh) hands whole
+    # files to the workers in this order: the files with Spark first (the longest: JVMs and
+    # their queries), then those with a browser, a server or a slow test, so a run of
+    # everything ends on short tests and neither worker idles while the other finishes a
+    # long file.
+    def marked(mark: str) -> set[Path]:
+        return {item.path for item in items if item.get_closest_marker(mark)}
+
+    spark = marked("spark")
+    heavy = spark | marked("e2e") | marked("slow")
+    # stable: each file keeps its order
+    items.sort(key=lambda item: (item.path not in heavy, item.path not in spark))

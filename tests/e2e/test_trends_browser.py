@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from bench._browser import bulk
 from tests.conftest import SHARED
 from tests.e2e.conftest import Server, shot, start_server, wait_for_run
 from tests.e2e.test_dashboard_browser import charts_drawn
-from tests.e2e.test_real_survey_browser import bulk, clean, fill, pick, save, upload
+from tests.e2e.test_real_survey_browser import clean, fill, pick, save, upload
 
 pytestmark = pytest.mark.e2e
 
