@@ -132,6 +132,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if no_spark and item.get_closest_marker("spark") is not None:
             item.add_marker(pytest.mark.skip(reason=f"spark test: {no_spark}"))
+
     # pytest-xdist's --dist loadfile --no-loadscope-reorder (scripts/test.sh) hands whole
     # files to the workers in this order: the files with Spark first (the longest: JVMs and
     # their queries), then those with a browser, a server or a slow test, so a run of
