@@ -41,6 +41,7 @@ def _num(v: float) -> str:
     0.5 as DECIMAL). Short, because Spark's parser takes seconds over the HC3 lookups' tens
     of thousands of literals (5.8 of 10 s of one Kansas City query at 17 digits each)."""
     text = repr(float(v)).removesuffix(".0")
+    # Exponent form already (1e-300), or nan/inf (never a lookup's value: left as before).
     return text if "e" in text or "n" in text else f"{text}e0"
 
 

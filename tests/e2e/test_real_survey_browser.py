@@ -127,7 +127,7 @@ def test_kansas_city_mapping_every_page_and_dataset_switches(server: Server, pag
     # A tall window: Streamlit scrolls inside its main block, so a screenshot shows it all.
     page.set_viewport_size({"width": 1400, "height": 2400})  # type: ignore[attr-defined]
     page.set_default_timeout(60_000)  # type: ignore[attr-defined]
-    w = walk(page, server.url, KC_CSV, after=lambda step: CHECKS.get(step, no_check)(page))
+    w = walk(page, server.url, KC_CSV, after=lambda step: CHECKS[step](page))
     shot(page, "newcomer-overview")
     assert [name.split(" (")[0] for name, _, _ in w.steps] == list(CHECKS)
     # The Overview by counci: the merged groups are its segments, and one is answered for.
