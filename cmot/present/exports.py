@@ -3,10 +3,12 @@ CSV export goes through) and charts as PNG or SVG (vl-convert), as wide as a fil
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import altair as alt
 import pandas as pd
+
+if TYPE_CHECKING:  # annotations only: the command line's CSV exports need no altair (0.3 s)
+    import altair as alt
 
 # A downloaded chart's font: named, so that a glyph the default lacks (⇄) does not send a whole
 # title to a serif fallback.

@@ -310,8 +310,9 @@ def test_the_command_line_on_a_spark_dataset(
     assert "spark" in cli(store_dir, "datasets").stdout
     assert cli(store_dir, "ingest", str(csv), "--name", "csv", *FLAGS).returncode == 0
     seg = ("--segment", "region")
+    # `analyze lake` on its own engine, Spark, starts another JVM: the Connect test
+    # (test_spark_cli) analyses a registered lake on the engine it remembers.
     for name, args in {
-        "lake": ("analyze", "lake", *seg),  # its own engine: Spark
         "duck": ("analyze", "lake", "--engine", "duckdb", *seg),  # DuckDB reads the files
         "csv": ("analyze", "csv", *seg),
     }.items():
@@ -331,7 +332,7 @@ def test_the_command_line_on_a_spark_dataset(
     )
     assert segs.returncode == 0, segs.stderr[-3000:]
     assert "is read by Spark; this command reads a copy of all 8,919" in segs.stdout
-    assert_moments_equal_to(tmp_path, "csv", ("lake", "duck"))
+    assert_moments_equal_to(tmp_path, "csv", ("duck",))
 
 
 def assert_moments_equal_to(out: Path, want: str, others: Sequence[str]) -> None:
