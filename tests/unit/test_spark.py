@@ -193,6 +193,26 @@ def test_the_leverage_sql_equals_numpys_quadratic_form(form: str) -> None:
     np.testing.assert_allclose(got[:, 1], np.einsum("ra,rab,rb->r", x, bread, x), rtol=1e-10)
 
 
+@pytest.mark.spark
+def test_a_lookups_numbers_reach_spark_as_the_same_doubles_folded_once(
+    spark: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`_lookup_sql` gives Spark a lookup's numbers as one string cast to ARRAY<DOUBLE>: every
+    double comes back bit for bit (subnormals, -0.0, the extremes), and the optimiser folds
+    the cast to a literal array, so no row splits a string."""
+    rng = np.random.default_rng(11)
+    values = [0.0, -0.0, 5e-324, -2.2250738585072014e-308, 1.7976931348623157e308, 1 / 3]
+    values += list(rng.normal(0, 1e-3, 40)) + list(rng.standard_cauchy(40))
+    lookup = sums_sql._lookup_sql(values, "CAST(id AS INT) + 1", "spark")
+    df = spark.sql(f"SELECT {lookup} AS v FROM range({len(values)}) ORDER BY id")
+    got = np.array([r.v for r in df.collect()], dtype=np.float64)
+    assert got.view(np.uint64).tolist() == np.array(values).view(np.uint64).tolist()
+    df.explain(mode="extended")  # parsed, analysed, optimised and physical plans
+    plans = capsys.readouterr().out
+    optimised = plans.split("== Optimized Logical Plan ==")[1].split("== Physical Plan ==")[0]
+    assert "element_at([" in optimised and "split" not in optimised, plans[:3000]
+
+
 def test_a_fit_too_wide_for_one_java_method_is_written_as_lookups() -> None:
     """14 touchpoints: ~900 product terms, the fast form. 23 (the Kansas City survey's
     journey): ~2,400, whose code passed Java's 64 KB per method on Spark, so lookups, 299
@@ -202,7 +222,7 @@ def test_a_fit_too_wide_for_one_java_method_is_written_as_lookups() -> None:
     assert 800 < terms <= sums_sql.HC3_SQL_TERMS and "element_at" not in lev + fitted
     fitted, lev, terms = sums_sql._fit_sql(random_fit(Layout(23), rng), Layout(23), "spark")
     assert terms > sums_sql.HC3_SQL_TERMS
-    assert (fitted + lev).count("element_at(array(") == 23 * 26 // 2
+    assert (fitted + lev).count("element_at(CAST(split(") == 23 * 26 // 2
 
 
 def test_only_queries_of_lookups_run_without_whole_stage_code_generation() -> None:
