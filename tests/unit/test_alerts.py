@@ -3,7 +3,10 @@ batches of its week; with none, at most the nominal share of runs raises any ale
 
 from __future__ import annotations
 
+import math
+
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -127,3 +130,18 @@ def test_a_class_flip_is_found_between_two_results() -> None:
     assert flip_sentence(row, "batch 3") == (
         "X is now opportunity for A (it was vulnerability) after batch 3."
     )
+
+
+def test_the_one_sided_p_value_is_scipys_normal_tail() -> None:
+    """The watch's p-value of a rise of `diff` with error `se`: scipy.stats.norm.sf, the same
+    double, and nan where there is no error to test against."""
+    from scipy.stats import norm
+
+    from cmot.feedback.alerts import _one_sided
+
+    rng = np.random.default_rng(3)
+    for diff, se in zip(rng.normal(0, 0.2, 300), rng.uniform(1e-4, 0.3, 300), strict=True):
+        assert _one_sided(diff, se) == float(norm.sf(diff / se))
+    assert _one_sided(30.0, 1.0) == float(norm.sf(30.0)) > 0  # the far tail, not rounded to 0
+    for diff, se in ((0.1, 0.0), (float("nan"), 0.1), (float("inf"), 0.1)):
+        assert math.isnan(_one_sided(diff, se))
