@@ -8,7 +8,6 @@ import hashlib
 import os
 import re
 import tempfile
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
@@ -27,21 +26,6 @@ from cmot.spec import (
     Code,
     Stage,
 )
-
-_SCRATCH: list[duckdb.DuckDBPyConnection] = []  # this process's scratch database, made once
-_SCRATCH_LOCK = threading.Lock()
-
-
-def scratch_connection() -> duckdb.DuckDBPyConnection:
-    """A new connection to this process's in-memory scratch database. Its TEMP tables and
-    registered views are its own, as a new database's are (a file read keeps only TEMP
-    tables), without the ~16 ms of CPU DuckDB spends building each new database's catalog
-    of functions, which every file read paid."""
-    with _SCRATCH_LOCK:
-        if not _SCRATCH:
-            _SCRATCH.append(duckdb.connect(":memory:"))
-        return _SCRATCH[0].cursor()
-
 
 ENV_MAX_MB = "CMOT_MAX_UPLOAD_MB"
 DEFAULT_MAX_MB = 500
@@ -471,8 +455,7 @@ def open_raw(
     source_name: str | None,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> Iterator[RawFile]:
-    """The file as a TEMP table `raw` (wide), on `con` or on a connection of its own
-    (`scratch_connection`).
+    """The file as a TEMP table `raw` (wide), on `con` or on a private in-memory database.
 
     CSV, Qualtrics and SurveyMonkey CSV, SPSS .sav and Excel workbooks are told apart by
     their content; the file name only sharpens messages. Temp tables live in memory, never
@@ -501,7 +484,7 @@ def open_raw(
         else:
             sha = _hash_file(path)
         if con is None:
-            con = scratch_connection()
+            con = duckdb.connect()
         try:
             loaded, path = _load(con, stack, path, kind, head, encoding, opts)
             rows = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]

@@ -815,23 +815,3 @@ def test_a_reader_message_never_shows_a_server_path() -> None:
     assert without_paths("Could not read /tmp/cmot-header-9.csv at all") == (
         "Could not read at all"
     )
-
-
-def test_reads_at_once_keep_their_own_tables() -> None:
-    """Each read's tables are its own (a connection of the scratch database each), nested or
-    on two threads, and gone when the read ends."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def rows(data: bytes) -> int:
-        with open_raw(data, IngestOptions(), "s.csv") as raw:
-            return int(raw.con.execute("SELECT count(*) FROM raw").fetchall()[0][0])
-
-    small, big = b"a,b\n1,2\n3,4\n", b"a,b\n" + b"1,2\n" * 500
-    with open_raw(small, IngestOptions(), "s.csv") as outer:
-        assert rows(big) == 500
-        assert outer.con.execute("SELECT count(*) FROM raw").fetchall()[0][0] == 2
-        kept = outer.con
-    with pytest.raises(duckdb.Error):
-        kept.execute("SELECT count(*) FROM raw")  # closed with its read
-    with ThreadPoolExecutor(4) as pool:
-        assert list(pool.map(rows, [small, big] * 8)) == [2, 500] * 8
