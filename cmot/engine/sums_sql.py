@@ -38,9 +38,8 @@ from cmot.spec import JourneySpec
 def _num(v: float) -> str:
     """A float as a SQL literal both DuckDB and Spark read as DOUBLE, exactly: Python's
     shortest repr that reads back as the same double, in exponent form (Spark reads a plain
-    0.5 as DECIMAL). Short, because Spark's parser takes seconds over tens of thousands of
-    literals (5.8 of 10 s of one Kansas City query at 17 digits each, when the lookups were
-    written so: `_lookup_sql` now gives Spark a lookup's numbers as one string)."""
+    0.5 as DECIMAL). Short, because Spark's parser spends time on every digit of the
+    products' terms (`_lookup_sql` gives it a lookup's numbers as one string instead)."""
     text = repr(float(v)).removesuffix(".0")
     # Exponent form already (1e-300), or nan/inf (never a lookup's value: left as before).
     return text if "e" in text or "n" in text else f"{text}e0"
