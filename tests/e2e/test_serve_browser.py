@@ -60,19 +60,30 @@ def shows(locator: Any, timeout: float = 45_000) -> None:
     expect(locator).to_be_visible(timeout=timeout)
 
 
-def upload_and_save(page: Any, url: str, name: str) -> None:
-    """A person on the Data page: choose the file, name the dataset, save."""
+def upload_and_save(page: Any, url: str, name: str, log: Path) -> None:
+    """A person on the Data page: choose the file, see its mapping with the outcome found,
+    name the dataset, save. `log`: the servers' log, shown if the save never says so."""
     page.goto(url + "/data")
     uploader = page.locator(".st-key-upload").get_by_test_id("stFileUploader")  # not the batch's
     shows(uploader)
     uploader.locator("input[type=file]").set_input_files(str(DEMO_CSV))
     shows(uploader.get_by_text(DEMO_CSV.name))
+    # The mapping drawn down to its codes, with detection's outcome in the picker: what a
+    # person reads before naming the file (a cold process under load takes its time).
+    from playwright.sync_api import expect
+
+    outcome = page.get_by_role("combobox", name="Outcome column")
+    expect(outcome).to_have_value("Would hire again", timeout=90_000)
+    shows(page.get_by_text("Codes that mean no answer"))
     box = page.get_by_label("Dataset name")
-    shows(box)
     box.fill(name)
     wait_for_run(page, lambda: box.press("Enter"))
     wait_for_run(page, page.get_by_role("button", name="Save dataset").click)
-    shows(page.get_by_text(f"Saved '{name}' version 1"), timeout=55_000)
+    try:
+        shows(page.get_by_text(f"Saved '{name}' version 1"), timeout=55_000)
+    except AssertionError as e:
+        tail = log.read_text(errors="replace")[-4000:]
+        raise AssertionError(f"{e}\n--- the servers' log ---\n{tail}") from None
 
 
 def sidebar_offers(page: Any, url: str, name: str) -> None:
@@ -112,7 +123,7 @@ def test_a_browser_stays_on_one_process_and_new_browsers_spread(
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
         # Works only if the upload (a PUT) reaches the process holding the session.
-        upload_and_save(watch_runs(ctx.new_page()), served.url, "through-the-proxy")
+        upload_and_save(watch_runs(ctx.new_page()), served.url, "through-the-proxy", served.log)
         key = {c["name"]: c["value"] for c in ctx.cookies()}["cmot_backend"]
     finally:
         ctx.close()  # closes the websocket: nginx logs it when it ends
@@ -144,7 +155,7 @@ def test_a_save_on_one_process_shows_on_the_other(served: Served, browser: Any) 
     try:
         page = watch_runs(ctx.new_page())
         sidebar_offers(page, b, "demo")  # B is running and has read the store already
-        upload_and_save(page, a, "saved-on-a")
+        upload_and_save(page, a, "saved-on-a", served.log)
         sidebar_offers(page, b, "saved-on-a")
     finally:
         ctx.close()
