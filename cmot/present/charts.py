@@ -66,23 +66,23 @@ def butterfly(moments: pd.DataFrame, unit: str, title: str = "") -> alt.LayerCha
         y=y,
         color=class_colour(),
         tooltip=[
-            "touchpoint",
-            "side",
+            alt.Tooltip("touchpoint"),
+            alt.Tooltip("side"),
             alt.Tooltip("value:Q", format=fmt),
             alt.Tooltip("lo:Q", format=fmt, title="95% from"),
             alt.Tooltip("hi:Q", format=fmt, title="95% to"),
-            "label",
-            "reason",
+            alt.Tooltip("label"),
+            alt.Tooltip("reason"),
         ],
     )
-    whiskers = base.mark_rule(color="#333333").encode(x="lo:Q", x2="hi:Q", y=y)
+    whiskers = base.mark_rule(color="#333333").encode(x=alt.X("lo:Q"), x2=alt.X2("hi:Q"), y=y)
     labels = (
         alt.Chart(data[data.side == "reward"])
         .mark_text(align="left", dx=4, fontSize=11, color="#333333")
-        .encode(x=alt.datum(widest(data["hi"]) if len(data) else 0), y=y)
-        .encode(text="label:N")
+        .encode(x=alt.XDatum(widest(data["hi"]) if len(data) else 0), y=y)
+        .encode(text=alt.Text("label:N"))
     )
-    zero = alt.Chart(pd.DataFrame({"x": [0]})).mark_rule(color="#333333").encode(x="x:Q")
+    zero = alt.Chart(pd.DataFrame({"x": [0]})).mark_rule(color="#333333").encode(x=alt.X("x:Q"))
     return fit(
         bars + whiskers + zero + labels, title or "Penalty and reward", max(200, 26 * len(order))
     )
@@ -123,24 +123,24 @@ def impact_performance(
             color=class_colour(),
             shape=class_shape(),
             tooltip=[
-                "touchpoint",
-                "label",
+                alt.Tooltip("touchpoint"),
+                alt.Tooltip("label"),
                 alt.Tooltip("mean:Q", format=".0f"),
                 alt.Tooltip("ia:Q", format="+.2f"),
                 alt.Tooltip("ris:Q", format=".3f"),
-                "reason",
+                alt.Tooltip("reason"),
             ],
         )
     )
     names = (
         alt.Chart(named)
         .mark_text(align="left", dx=8, fontSize=10, color="#333333", limit=180)
-        .encode(x="mean:Q", y="ia:Q", text="touchpoint:N")
+        .encode(x=alt.X("mean:Q"), y=alt.Y("ia:Q"), text=alt.Text("touchpoint:N"))
     )
     lines = (
         alt.Chart(pd.DataFrame({"y": [vulnerability_ia, opportunity_ia]}))
         .mark_rule(strokeDash=[4, 4], color="#777777")
-        .encode(y="y:Q")
+        .encode(y=alt.Y("y:Q"))
     )
     note = ""
     if len(named) < len(data):
@@ -195,7 +195,7 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
     rules = (
         alt.Chart(data)
         .mark_rule(strokeWidth=1.5)
-        .encode(x="lo:Q", x2="hi:Q", y=y, yOffset=offset, stroke=measure_colour)
+        .encode(x=alt.X("lo:Q"), x2=alt.X2("hi:Q"), y=y, yOffset=offset, stroke=measure_colour)
     )
     dots = (
         alt.Chart(data)
@@ -218,17 +218,17 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
                 ),
             ),
             tooltip=[
-                "touchpoint",
-                "measure",
+                alt.Tooltip("touchpoint"),
+                alt.Tooltip("measure"),
                 alt.Tooltip("diff:Q", format=signed),
                 alt.Tooltip("lo:Q", format=signed),
                 alt.Tooltip("hi:Q", format=signed),
                 alt.Tooltip("q:Q", format=".3f"),
-                "fdr",
+                alt.Tooltip("fdr"),
             ],
         )
     )
-    zero = alt.Chart(data).mark_rule(color="#999999").encode(x=alt.datum(0))
+    zero = alt.Chart(data).mark_rule(color="#999999").encode(x=alt.XDatum(0))
     return fit(
         alt.layer(zero, rules, dots),
         f"Differences in penalty and reward: {a} minus {b}",
@@ -249,7 +249,7 @@ def k_curve(curve: pd.DataFrame) -> alt.LayerChart:
     return (
         base.mark_line(color="#0072B2")
         + base.mark_point(filled=True, size=70, color="#0072B2")
-        + base.mark_text(dy=-12, color="#333333").encode(text="chosen:N")
+        + base.mark_text(dy=-12, color="#333333").encode(text=alt.Text("chosen:N"))
     ).properties(
         title=f"{metric} by k (higher is better)"
         if metric == "silhouette"

@@ -171,14 +171,14 @@ def _across(stages: pd.DataFrame, names: list[str], tp_scale: alt.Scale) -> _Lay
             color="#444444",
             limit=alt.ExprRef(f"max(0, width * datum.span / {max(len(names), 1)} - 4)"),
         )
-        .encode(x=alt.X("mid:Q", scale=tp_scale), y=alt.value(0), text="stage:N")
+        .encode(x=alt.X("mid:Q", scale=tp_scale), y=alt.YValue(0), text=alt.Text("stage:N"))
         .transform_calculate(mid="(datum.lo + datum.hi) / 2")
     )
     # Across, the slanted (on a phone upright) names and the legends need more room.
     return _Layout(
         enc={"x": tp, "y": value},
         tag_enc={"x": tp, "y": alt.Y("max(mean):Q")},
-        band={"x": alt.X("lo:Q", scale=tp_scale), "x2": "hi:Q"},
+        band={"x": alt.X("lo:Q", scale=tp_scale), "x2": alt.X2("hi:Q")},
         stage_text=stage_text,
         dx=0,
         dy=-14,
@@ -216,12 +216,12 @@ def _down(stages: pd.DataFrame, names: list[str], tp_scale: alt.Scale) -> _Layou
             color="#444444",
             limit=alt.ExprRef("max(0, width - 8)"),
         )
-        .encode(x=alt.value(0), y=alt.Y("lo:Q", scale=tp_scale), text="stage:N")
+        .encode(x=alt.XValue(0), y=alt.Y("lo:Q", scale=tp_scale), text=alt.Text("stage:N"))
     )
     return _Layout(
         enc={"x": value, "y": tp},
         tag_enc={"x": alt.X("max(mean):Q"), "y": tp},
-        band={"y": alt.Y("lo:Q", scale=tp_scale), "y2": "hi:Q"},
+        band={"y": alt.Y("lo:Q", scale=tp_scale), "y2": alt.Y2("hi:Q")},
         stage_text=stage_text,
         dx=14,
         dy=0,
@@ -238,8 +238,8 @@ def _stage_bands(stages: pd.DataFrame, layout: _Layout) -> alt.Chart:
         .mark_rect(opacity=1)
         .encode(
             **layout.band,
-            fill=alt.condition("datum.shade", alt.value("#F0F2F6"), alt.value("#FFFFFF")),
-            tooltip=["stage:N"],
+            fill=alt.FillValue("#FFFFFF", condition={"test": "datum.shade", "value": "#F0F2F6"}),
+            tooltip=[alt.Tooltip("stage:N")],
         )
     )
 
@@ -282,12 +282,12 @@ def _class_marks(data: pd.DataFrame, layout: _Layout) -> alt.Chart:
             color=class_colour(),
             shape=class_shape(),
             tooltip=[
-                "segment",
-                "stage",
-                "touchpoint",
-                "label",
+                alt.Tooltip("segment"),
+                alt.Tooltip("stage"),
+                alt.Tooltip("touchpoint"),
+                alt.Tooltip("label"),
                 alt.Tooltip("mean:Q", format=".0f"),
-                "tags",
+                alt.Tooltip("tags"),
             ],
         )
     )
@@ -362,17 +362,17 @@ def class_matrix(
     )
     cells = base.mark_rect(strokeWidth=2).encode(
         color=class_colour(),
-        stroke=alt.condition("datum.flip", alt.value("#000000"), alt.value("white")),
+        stroke=alt.StrokeValue("white", condition={"test": "datum.flip", "value": "#000000"}),
         tooltip=[
-            "segment",
-            "touchpoint",
-            "label",
+            alt.Tooltip("segment"),
+            alt.Tooltip("touchpoint"),
+            alt.Tooltip("label"),
             alt.Tooltip("stake:Q", format=u.d3(), title=f"at stake ({words})"),
             alt.Tooltip("impact:Q", format=u.d3(), title=f"range of impact ({words})"),
-            "reason",
+            alt.Tooltip("reason"),
         ],
     )
-    text = base.mark_text(fontSize=12, color="#111111").encode(text="text:N")
+    text = base.mark_text(fontSize=12, color="#111111").encode(text=alt.Text("text:N"))
     return fit(
         cells + text,
         f"Class and amount at stake ({words}) per segment (⇄ = flip)",

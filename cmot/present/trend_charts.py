@@ -52,7 +52,7 @@ def migration(
     y = alt.Y(f"{p.y_col}:Q", title=p.y_title, scale=p.y_scale)
     base = alt.Chart(data)
     lines = base.mark_line(color="#777777", strokeWidth=1.2, opacity=0.7).encode(
-        x=x, y=y, detail="touchpoint:N", order="step:Q"
+        x=x, y=y, detail=alt.Detail("touchpoint:N"), order=alt.Order("step:Q")
     )
     guide = (
         _diagonal(data, p)
@@ -129,15 +129,15 @@ def _wave_points(base: alt.Chart, x: alt.X, y: alt.Y, p: _Plane) -> alt.Chart:
         y=y,
         color=class_colour(),
         shape=class_shape(),
-        size=alt.condition("datum.last", alt.value(160), alt.value(50)),
+        size=alt.SizeValue(50, condition={"test": "datum.last", "value": 160}),
         tooltip=[
-            "touchpoint",
-            "wave",
-            "label",
+            alt.Tooltip("touchpoint"),
+            alt.Tooltip("wave"),
+            alt.Tooltip("label"),
             alt.Tooltip("n:Q", format=",d"),
             alt.Tooltip(f"{p.x_col}:Q", format=p.x_format, title=p.x_title),
             alt.Tooltip(f"{p.y_col}:Q", format=p.y_format),
-            "reason",
+            alt.Tooltip("reason"),
         ],
     )
 
@@ -156,7 +156,7 @@ def _last_names(data: pd.DataFrame, x: alt.X, y: alt.Y, p: _Plane) -> alt.Chart:
     return (
         alt.Chart(shown)
         .mark_text(align="left", dx=9, dy=4, fontSize=10, color="#333333", limit=180)
-        .encode(x=x, y=y, text="touchpoint:N")
+        .encode(x=x, y=y, text=alt.Text("touchpoint:N"))
     )
 
 
@@ -177,7 +177,7 @@ def _thresholds(vulnerability_ia: float, opportunity_ia: float) -> alt.Chart:
     return (
         alt.Chart(pd.DataFrame({"y": [vulnerability_ia, opportunity_ia]}))
         .mark_rule(strokeDash=[4, 4], color="#777777")
-        .encode(y="y:Q")
+        .encode(y=alt.Y("y:Q"))
     )
 
 
@@ -210,13 +210,21 @@ def at_stake_trend(trend: pd.DataFrame, unit: str, title: str = "") -> alt.TopLe
     # One grey line per touchpoint, named at its last wave (a dash pattern per touchpoint
     # drew a dozen blue dashes nobody could tell apart); a name that would print over a
     # larger one's is left to the tooltip.
-    lines = base.mark_line(strokeWidth=1.5, color="#8C8C8C").encode(x=x, y=y, detail="touchpoint:N")
+    lines = base.mark_line(strokeWidth=1.5, color="#8C8C8C").encode(
+        x=x, y=y, detail=alt.Detail("touchpoint:N")
+    )
     points = base.mark_point(filled=True, size=60).encode(
         x=x,
         y=y,
         color=class_colour(),
         shape=class_shape(),
-        tooltip=["touchpoint", "wave", "label", alt.Tooltip("value:Q", format=fmt), "reason"],
+        tooltip=[
+            alt.Tooltip("touchpoint"),
+            alt.Tooltip("wave"),
+            alt.Tooltip("label"),
+            alt.Tooltip("value:Q", format=fmt),
+            alt.Tooltip("reason"),
+        ],
     )
     finite = data[pd.to_numeric(data["value"], errors="coerce").abs() < math.inf]
     finite = finite.assign(wave_i=[waves.index(w) for w in finite.wave])
@@ -229,7 +237,7 @@ def at_stake_trend(trend: pd.DataFrame, unit: str, title: str = "") -> alt.TopLe
     names = (
         alt.Chart(shown)
         .mark_text(align="left", dx=8, fontSize=10, color="#333333", limit=NAME_ROOM - 5)
-        .encode(x=x, y=y, text="touchpoint:N")
+        .encode(x=x, y=y, text=alt.Text("touchpoint:N"))
     )
     # The last wave's names run right of the plot: room for them inside the chart (a phone
     # cut 'Post-project support' at its edge).
@@ -248,10 +256,10 @@ def watch_chart(series: pd.DataFrame, title: str) -> alt.Chart:
     )
     band = base.mark_area(opacity=0.2, color="#999999").encode(
         y=alt.Y("base_share:Q", title="bottom-box share", axis=alt.Axis(format="%")),
-        y2="band_hi:Q",
+        y2=alt.Y2("band_hi:Q"),
     )
     line = base.mark_line(point=True, color="#D55E00").encode(
-        y="share:Q",
+        y=alt.Y("share:Q"),
         tooltip=[
             alt.Tooltip("period:N"),
             alt.Tooltip("share:Q", format=".0%"),
