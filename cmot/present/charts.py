@@ -66,13 +66,13 @@ def butterfly(moments: pd.DataFrame, unit: str, title: str = "") -> alt.LayerCha
         y=y,
         color=class_colour(),
         tooltip=[
-            alt.Tooltip("touchpoint"),
-            alt.Tooltip("side"),
+            alt.Tooltip("touchpoint:N"),
+            alt.Tooltip("side:N"),
             alt.Tooltip("value:Q", format=fmt),
             alt.Tooltip("lo:Q", format=fmt, title="95% from"),
             alt.Tooltip("hi:Q", format=fmt, title="95% to"),
-            alt.Tooltip("label"),
-            alt.Tooltip("reason"),
+            alt.Tooltip("label:N"),
+            alt.Tooltip("reason:N"),
         ],
     )
     whiskers = base.mark_rule(color="#333333").encode(x=alt.X("lo:Q"), x2=alt.X2("hi:Q"), y=y)
@@ -123,12 +123,12 @@ def impact_performance(
             color=class_colour(),
             shape=class_shape(),
             tooltip=[
-                alt.Tooltip("touchpoint"),
-                alt.Tooltip("label"),
+                alt.Tooltip("touchpoint:N"),
+                alt.Tooltip("label:N"),
                 alt.Tooltip("mean:Q", format=".0f"),
                 alt.Tooltip("ia:Q", format="+.2f"),
                 alt.Tooltip("ris:Q", format=".3f"),
-                alt.Tooltip("reason"),
+                alt.Tooltip("reason:N"),
             ],
         )
     )
@@ -218,13 +218,13 @@ def differences(comparison: pd.DataFrame, unit: str, z: float = 1.96) -> alt.Top
                 ),
             ),
             tooltip=[
-                alt.Tooltip("touchpoint"),
-                alt.Tooltip("measure"),
+                alt.Tooltip("touchpoint:N"),
+                alt.Tooltip("measure:N"),
                 alt.Tooltip("diff:Q", format=signed),
                 alt.Tooltip("lo:Q", format=signed),
                 alt.Tooltip("hi:Q", format=signed),
                 alt.Tooltip("q:Q", format=".3f"),
-                alt.Tooltip("fdr"),
+                alt.Tooltip("fdr:N"),
             ],
         )
     )

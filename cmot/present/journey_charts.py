@@ -282,12 +282,12 @@ def _class_marks(data: pd.DataFrame, layout: _Layout) -> alt.Chart:
             color=class_colour(),
             shape=class_shape(),
             tooltip=[
-                alt.Tooltip("segment"),
-                alt.Tooltip("stage"),
-                alt.Tooltip("touchpoint"),
-                alt.Tooltip("label"),
+                alt.Tooltip("segment:N"),
+                alt.Tooltip("stage:N"),
+                alt.Tooltip("touchpoint:N"),
+                alt.Tooltip("label:N"),
                 alt.Tooltip("mean:Q", format=".0f"),
-                alt.Tooltip("tags"),
+                alt.Tooltip("tags:N"),
             ],
         )
     )
@@ -364,12 +364,12 @@ def class_matrix(
         color=class_colour(),
         stroke=alt.StrokeValue("white", condition={"test": "datum.flip", "value": "#000000"}),
         tooltip=[
-            alt.Tooltip("segment"),
-            alt.Tooltip("touchpoint"),
-            alt.Tooltip("label"),
+            alt.Tooltip("segment:N"),
+            alt.Tooltip("touchpoint:N"),
+            alt.Tooltip("label:N"),
             alt.Tooltip("stake:Q", format=u.d3(), title=f"at stake ({words})"),
             alt.Tooltip("impact:Q", format=u.d3(), title=f"range of impact ({words})"),
-            alt.Tooltip("reason"),
+            alt.Tooltip("reason:N"),
         ],
     )
     text = base.mark_text(fontSize=12, color="#111111").encode(text=alt.Text("text:N"))

@@ -131,13 +131,13 @@ def _wave_points(base: alt.Chart, x: alt.X, y: alt.Y, p: _Plane) -> alt.Chart:
         shape=class_shape(),
         size=alt.SizeValue(50, condition={"test": "datum.last", "value": 160}),
         tooltip=[
-            alt.Tooltip("touchpoint"),
-            alt.Tooltip("wave"),
-            alt.Tooltip("label"),
+            alt.Tooltip("touchpoint:N"),
+            alt.Tooltip("wave:N"),
+            alt.Tooltip("label:N"),
             alt.Tooltip("n:Q", format=",d"),
             alt.Tooltip(f"{p.x_col}:Q", format=p.x_format, title=p.x_title),
             alt.Tooltip(f"{p.y_col}:Q", format=p.y_format),
-            alt.Tooltip("reason"),
+            alt.Tooltip("reason:N"),
         ],
     )
 
@@ -219,11 +219,11 @@ def at_stake_trend(trend: pd.DataFrame, unit: str, title: str = "") -> alt.TopLe
         color=class_colour(),
         shape=class_shape(),
         tooltip=[
-            alt.Tooltip("touchpoint"),
-            alt.Tooltip("wave"),
-            alt.Tooltip("label"),
+            alt.Tooltip("touchpoint:N"),
+            alt.Tooltip("wave:N"),
+            alt.Tooltip("label:N"),
             alt.Tooltip("value:Q", format=fmt),
-            alt.Tooltip("reason"),
+            alt.Tooltip("reason:N"),
         ],
     )
     finite = data[pd.to_numeric(data["value"], errors="coerce").abs() < math.inf]

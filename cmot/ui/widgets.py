@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import threading
@@ -35,18 +36,55 @@ def _render(spec_json: str, fmt: str, headline: str = "") -> bytes:
 
 @dataclass(frozen=True)
 class ChartSpec:
-    """A chart converted once: the Vega-Lite dict Streamlit draws and its JSON (downloads)."""
+    """A chart converted once: the Vega-Lite dict Streamlit draws (its data as Arrow
+    datasets) and the chart itself, whose JSON with inline values only a download needs."""
 
     spec: dict[str, Any]
-    json: str
+    fig: Any
+
+    @property
+    def json(self) -> str:
+        """The chart's Vega-Lite JSON with its data as inline values (PNG and SVG)."""
+        return json.dumps(self.fig.to_dict(validate=False), default=str)
 
 
 def chart_spec(fig: Any) -> ChartSpec:
     """Convert an Altair chart to the Vega-Lite dict `chart` draws."""
     # One unvalidated conversion: the builders' output is schema-checked in the unit tests,
-    # and validating again on every rerun costs more than the rest of a page switch.
-    spec = fig.to_dict(validate=False)
-    return ChartSpec(_arrow_datasets(spec), json.dumps(spec, default=str))
+    # and validating again on every rerun costs more than the rest of a page switch. The
+    # frames go to Arrow directly, as st.altair_chart sends them, not through Altair's
+    # inline values (its per-frame sanitising and records were ~40% of the conversion).
+    datasets: dict[str, bytes] = {}
+    spec = _named_data(fig, datasets).to_dict(validate=False)
+    if datasets:
+        spec["datasets"] = {**spec.get("datasets", {}), **datasets}
+    return ChartSpec(spec, fig)
+
+
+_COMPOSED = ("layer", "hconcat", "vconcat", "concat")
+
+
+def _named_data(chart: Any, datasets: dict[str, bytes]) -> Any:
+    """A shallow copy of `chart` whose data frames (its own and its sub-charts') are named
+    datasets, each frame's Arrow IPC bytes put in `datasets` under a name from their hash;
+    the chart itself is left as it was."""
+    out = chart.copy(deep=False)
+    data = getattr(out, "data", alt.Undefined)
+    if isinstance(data, pd.DataFrame):
+        if not isinstance(data.index, pd.RangeIndex) or data.index.start != 0:
+            data = data.reset_index(drop=True)  # a filtered frame's row labels: no field
+        raw = dataframe_util.convert_anything_to_arrow_bytes(data)
+        name = "data-" + hashlib.sha256(raw).hexdigest()[:32]
+        datasets[name] = raw
+        out.data = alt.NamedData(name=name)
+    for attr in _COMPOSED:
+        subs = getattr(out, attr, alt.Undefined)
+        if isinstance(subs, list):
+            setattr(out, attr, [_named_data(c, datasets) for c in subs])
+    sub = getattr(out, "spec", alt.Undefined)
+    if isinstance(sub, alt.TopLevelMixin | alt.Chart | alt.LayerChart):
+        out.spec = _named_data(sub, datasets)
+    return out
 
 
 def with_headline(spec: dict[str, Any], headline: str) -> dict[str, Any]:
@@ -65,21 +103,6 @@ def with_headline(spec: dict[str, Any], headline: str) -> dict[str, Any]:
     # subtitle under an empty title).
     small = {"fontWeight": "normal", "fontSize": 11, "anchor": "start"}
     return {**spec, "title": {"text": headline, **small}}
-
-
-def _arrow_datasets(spec: dict[str, Any]) -> dict[str, Any]:
-    """The spec with its inline datasets as Arrow IPC bytes, as Streamlit sends them.
-
-    st.vega_lite_chart converts each dataset (a list of records) to Arrow bytes on every draw
-    and passes bytes through as they are (its own Altair path hands it bytes): converting once
-    per cached spec saves that work on every page switch. `dataframe_util` is not in
-    Streamlit's documented API; tests/app/test_memo.py fails if it or the pass-through changes.
-    """
-    datasets = spec.get("datasets")
-    if not isinstance(datasets, dict) or not all(isinstance(v, list) for v in datasets.values()):
-        return spec  # no inline data, or a kind Streamlit treats otherwise (GeoJSON)
-    converted = {k: dataframe_util.convert_anything_to_arrow_bytes(v) for k, v in datasets.items()}
-    return {**spec, "datasets": converted}
 
 
 def result_chart(

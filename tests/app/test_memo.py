@@ -83,30 +83,50 @@ def _draw_both() -> None:
     from cmot.ui.widgets import chart
 
     frame = pd.DataFrame({"touchpoint": ["Billing", "Site visits"], "penalty": [0.12, 0.05]})
-    fig = alt.Chart(frame).mark_bar().encode(x="penalty:Q", y="touchpoint:N")
-    chart(fig, "ours", "ours")  # datasets converted to Arrow by us, once
+    bars = alt.Chart(frame).mark_bar().encode(x=alt.X("penalty:Q"), y=alt.Y("touchpoint:N"))
+    fig = bars + bars.mark_text().encode(text=alt.Text("touchpoint:N"))
+    chart(fig, "ours", "ours")  # the frame to Arrow by us, once
     st.vega_lite_chart(fig.to_dict(validate=False), key="plain", width="stretch")
 
 
-def test_a_converted_spec_draws_exactly_what_streamlit_draws_from_the_values() -> None:
-    """Fails loudly if Streamlit's dataframe_util or its pass-through of Arrow bytes in a
-    spec's datasets changes (cmot.ui.widgets._arrow_datasets relies on both)."""
+def _named(spec: str, names: list[str]) -> dict[str, object]:
+    """The spec with its datasets' names replaced by their order (the names are hashes)."""
+    text = spec
+    for i, name in enumerate(names):
+        text = text.replace(json.dumps(name), json.dumps(f"dataset {i}"))
+    return dict(json.loads(text))
+
+
+def test_a_converted_spec_draws_what_streamlit_draws_from_the_values() -> None:
+    """Our Arrow datasets (cmot.ui.widgets._named_data: each frame converted by Streamlit's
+    dataframe_util, passed through in the spec's datasets) against Streamlit's own drawing
+    of the chart's inline values: the same spec and the same rows. Fails loudly if
+    dataframe_util or the pass-through of Arrow bytes changes."""
     at = AppTest.from_function(_draw_both).run()
     assert not at.exception, [e.message for e in at.exception]
     ours, plain = (c.proto for c in at.get("vega_lite_chart"))
-    assert json.loads(ours.spec) == json.loads(plain.spec)
-    assert [d.name for d in ours.datasets] == [d.name for d in plain.datasets]
-    assert [d.data.data for d in ours.datasets] == [d.data.data for d in plain.datasets]
+    assert len(ours.datasets) == len(plain.datasets) == 1  # the layers' one frame, once
+    assert _named(ours.spec, [d.name for d in ours.datasets]) == _named(
+        plain.spec, [d.name for d in plain.datasets]
+    )
+    (mine,), (theirs,) = ([d.data.data for d in c.datasets] for c in (ours, plain))
+    assert pa.ipc.open_stream(mine).read_all().to_pylist() == (
+        pa.ipc.open_stream(theirs).read_all().to_pylist()
+    )
 
 
 def test_a_chart_spec_keeps_the_values_for_downloads() -> None:
-    frame = pd.DataFrame({"touchpoint": ["Billing"], "penalty": [0.12]})
-    converted = chart_spec(alt.Chart(frame).mark_bar().encode(x="penalty:Q", y="touchpoint:N"))
+    frame = pd.DataFrame({"touchpoint": ["Billing", "Invoicing"], "penalty": [0.12, None]})
+    fig = alt.Chart(frame[frame.penalty.isna()]).mark_bar()  # a filtered frame: index [1]
+    converted = chart_spec(fig.encode(x=alt.X("penalty:Q"), y=alt.Y("touchpoint:N")))
     (data,) = converted.spec["datasets"].values()
-    assert pa.ipc.open_stream(data).read_pandas().equals(frame)
+    table = pa.ipc.open_stream(data).read_all()
+    assert table.column_names == ["touchpoint", "penalty"]  # no field for the row labels
+    assert table.to_pylist() == [{"touchpoint": "Invoicing", "penalty": None}]
     assert list(json.loads(converted.json)["datasets"].values()) == [
-        frame.to_dict(orient="records")
+        [{"touchpoint": "Invoicing", "penalty": None}]
     ]
+    assert isinstance(converted.fig.data, pd.DataFrame)  # the chart itself left as it was
 
 
 # ---- on the pages: reused on a switch, rebuilt when the answer changes ------------------
