@@ -9,6 +9,7 @@ import threading
 import weakref
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import altair as alt
@@ -42,9 +43,10 @@ class ChartSpec:
     spec: dict[str, Any]
     fig: Any
 
-    @property
+    @cached_property
     def json(self) -> str:
-        """The chart's Vega-Lite JSON with its data as inline values (PNG and SVG)."""
+        """The chart's Vega-Lite JSON with its data as inline values (PNG and SVG): made on
+        the first download's click, then kept with the converted chart."""
         return json.dumps(self.fig.to_dict(validate=False), default=str)
 
 
@@ -121,7 +123,7 @@ def chart(fig: Any, key: str, name: str) -> None:
     """Draw an Altair chart (or a ChartSpec) with PNG and SVG downloads (rendered on click),
     each headed by the page's context."""
     converted = fig if isinstance(fig, ChartSpec) else chart_spec(fig)
-    spec, spec_json = converted.spec, converted.json
+    spec = converted.spec
     headline = current_context()
     plot = spec.get("height")
     if isinstance(plot, int) and "facet" not in spec:
@@ -136,7 +138,7 @@ def chart(fig: Any, key: str, name: str) -> None:
     a, b, _ = st.columns([1, 1, 6])
     a.download_button(
         "PNG",
-        lambda: _render(spec_json, "png", headline),
+        lambda: _render(converted.json, "png", headline),
         f"{name}.png",
         "image/png",
         key=f"{key}_png",
@@ -145,7 +147,7 @@ def chart(fig: Any, key: str, name: str) -> None:
     )
     b.download_button(
         "SVG",
-        lambda: _render(spec_json, "svg", headline),
+        lambda: _render(converted.json, "svg", headline),
         f"{name}.svg",
         "image/svg+xml",
         key=f"{key}_svg",

@@ -129,6 +129,30 @@ def test_a_chart_spec_keeps_the_values_for_downloads() -> None:
     assert isinstance(converted.fig.data, pd.DataFrame)  # the chart itself left as it was
 
 
+def _draw_converted() -> None:
+    import altair as alt
+    import pandas as pd
+    import streamlit as st
+
+    from cmot.ui.widgets import chart, chart_spec
+
+    frame = pd.DataFrame({"touchpoint": ["Billing"], "penalty": [0.12]})
+    converted = chart_spec(alt.Chart(frame).mark_bar().encode(x=alt.X("penalty:Q")))
+    st.session_state["converted"] = converted
+    chart(converted, "lazy", "lazy")
+
+
+def test_drawing_a_chart_leaves_its_download_json_to_the_click() -> None:
+    """The inline-values JSON (PNG and SVG) is a second conversion of the whole chart: a
+    draw never makes it; the first download does, once."""
+    at = AppTest.from_function(_draw_converted).run()
+    assert not at.exception, [e.message for e in at.exception]
+    converted = at.session_state["converted"]
+    assert "json" not in vars(converted)
+    assert json.loads(converted.json)["mark"] == {"type": "bar"}
+    assert vars(converted)["json"] is converted.json  # kept
+
+
 # ---- on the pages: reused on a switch, rebuilt when the answer changes ------------------
 
 
