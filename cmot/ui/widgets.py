@@ -7,7 +7,8 @@ import json
 import math
 import threading
 import weakref
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -57,7 +58,8 @@ def chart_spec(fig: Any) -> ChartSpec:
     # frames go to Arrow directly, as st.altair_chart sends them, not through Altair's
     # inline values (its per-frame sanitising and records were ~40% of the conversion).
     datasets: dict[str, bytes] = {}
-    spec = _named_data(fig, datasets).to_dict(validate=False)
+    with _named_frames(fig, datasets):
+        spec = fig.to_dict(validate=False)
     if datasets:
         spec["datasets"] = {**spec.get("datasets", {}), **datasets}
     return ChartSpec(spec, fig)
@@ -66,27 +68,45 @@ def chart_spec(fig: Any) -> ChartSpec:
 _COMPOSED = ("layer", "hconcat", "vconcat", "concat")
 
 
-def _named_data(chart: Any, datasets: dict[str, bytes]) -> Any:
-    """A shallow copy of `chart` whose data frames (its own and its sub-charts') are named
-    datasets, each frame's Arrow IPC bytes put in `datasets` under a name from their hash;
-    the chart itself is left as it was."""
-    out = chart.copy(deep=False)
-    data = getattr(out, "data", alt.Undefined)
-    if isinstance(data, pd.DataFrame):
-        if not isinstance(data.index, pd.RangeIndex) or data.index.start != 0:
-            data = data.reset_index(drop=True)  # a filtered frame's row labels: no field
-        raw = dataframe_util.convert_anything_to_arrow_bytes(data)
-        name = "data-" + hashlib.sha256(raw).hexdigest()[:32]
-        datasets[name] = raw
-        out.data = alt.NamedData(name=name)
-    for attr in _COMPOSED:
-        subs = getattr(out, attr, alt.Undefined)
-        if isinstance(subs, list):
-            setattr(out, attr, [_named_data(c, datasets) for c in subs])
-    sub = getattr(out, "spec", alt.Undefined)
-    if isinstance(sub, alt.TopLevelMixin | alt.Chart | alt.LayerChart):
-        out.spec = _named_data(sub, datasets)
-    return out
+@contextmanager
+def _named_frames(chart: Any, datasets: dict[str, bytes]) -> Iterator[None]:
+    """While open, `chart`'s data frames (its own and its sub-charts') are named datasets,
+    each frame's Arrow IPC bytes in `datasets` under a name from their hash; on leaving,
+    the chart is as it was. Swapped in place: a copy of a layered chart would rebuild it,
+    and Altair deep-copies every layer when it does."""
+    swapped: list[tuple[Any, pd.DataFrame]] = []
+    names: dict[int, str] = {}  # a frame shared by layers is converted once
+
+    def name_of(frame: pd.DataFrame) -> str:
+        if id(frame) not in names:
+            data = frame
+            if not isinstance(data.index, pd.RangeIndex) or data.index.start != 0:
+                data = data.reset_index(drop=True)  # a filtered frame's row labels: no field
+            raw = dataframe_util.convert_anything_to_arrow_bytes(data)
+            names[id(frame)] = name = "data-" + hashlib.sha256(raw).hexdigest()[:32]
+            datasets[name] = raw
+        return names[id(frame)]
+
+    def swap(part: Any) -> None:
+        data = getattr(part, "data", alt.Undefined)
+        if isinstance(data, pd.DataFrame):
+            swapped.append((part, data))
+            part.data = {"name": name_of(data)}  # a dict: Altair takes it as it is
+        for attr in _COMPOSED:
+            subs = getattr(part, attr, alt.Undefined)
+            if isinstance(subs, list):
+                for sub in subs:
+                    swap(sub)
+        inner = getattr(part, "spec", alt.Undefined)  # a facet's or a repeat's chart
+        if isinstance(inner, alt.SchemaBase):
+            swap(inner)
+
+    try:
+        swap(chart)
+        yield
+    finally:
+        for part, frame in reversed(swapped):
+            part.data = frame
 
 
 def with_headline(spec: dict[str, Any], headline: str) -> dict[str, Any]:

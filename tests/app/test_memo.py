@@ -127,6 +127,14 @@ def test_a_chart_spec_keeps_the_values_for_downloads() -> None:
         [{"touchpoint": "Invoicing", "penalty": None}]
     ]
     assert isinstance(converted.fig.data, pd.DataFrame)  # the chart itself left as it was
+    base = alt.Chart(frame).encode(x=alt.X("penalty:Q"))
+    layered = alt.layer(base.mark_bar(), alt.Chart(frame.head(1)).mark_rule())
+    before = layered.to_dict(validate=False)
+    spec = chart_spec(layered).spec
+    assert len(spec["datasets"]) == 2 and all(
+        isinstance(v, bytes) for v in spec["datasets"].values()
+    )
+    assert layered.to_dict(validate=False) == before  # every layer's frame put back
 
 
 def _draw_converted() -> None:
