@@ -290,8 +290,15 @@ def scales_section(state: dict[str, Any], spec: JourneySpec, det: Detection) -> 
         if d.form_submit_button("Set"):
             kept.update(group_scale(spec.touchpoint_columns, str(group), int(lo), int(hi)))
             state["scales_gen"] = state.get("scales_gen", 0) + 1
+    # The grid's edits are folded into `kept` and the grid gets a new key in the run the edit
+    # causes. Kept under its key, the grid would be handed a frame that already holds its
+    # own edit; the browser then resets the grid's edits and sends that as a change on the
+    # next click, and the click's own rerun (Save, say) is lost behind it.
+    if _fold_scale_edits(state, kept, spec):
+        state["scales_gen"] = state.get("scales_gen", 0) + 1
     key = f"map_scales_{state['epoch']}_{state.get('scales_gen', 0)}"
     st.session_state["map_scales_key"] = key  # tests find the current editor by it
+    state["scales_key"], state["scales_shown"] = key, list(spec.touchpoint_columns)
     edited = st.data_editor(
         scale_rows(spec, det, kept),
         key=key,
@@ -305,6 +312,30 @@ def scales_section(state: dict[str, Any], spec: JourneySpec, det: Detection) -> 
     spec, edited_scales = scales_from_rows(spec, edited.to_dict("records"))
     kept.update(edited_scales)
     return spec
+
+
+def _fold_scale_edits(
+    state: dict[str, Any], kept: dict[str, tuple[int, int]], spec: JourneySpec
+) -> bool:
+    """Fold the Scales grid's edits (as the browser last sent them, under the key drawn last)
+    into `kept`; whether there were any."""
+    drawn = state.get("scales_key")
+    edits = st.session_state.get(drawn) if drawn else None
+    rows = edits.get("edited_rows") if isinstance(edits, Mapping) else None
+    if not rows:
+        return False
+    shown = state.get("scales_shown", [])
+    for row, change in rows.items():
+        if not 0 <= int(row) < len(shown):
+            continue
+        col = shown[int(row)]
+        own = spec.scale_of(col) if col in spec.touchpoint_columns else None
+        lo, hi = kept.get(col, (own.min, own.max) if own is not None else (None, None))
+        lo = change.get("from", lo) if change.get("from") is not None else lo
+        hi = change.get("to", hi) if change.get("to") is not None else hi
+        if lo is not None and hi is not None:
+            kept[col] = (int(lo), int(hi))
+    return True
 
 
 def waves_section(spec: JourneySpec, det: Detection) -> JourneySpec:

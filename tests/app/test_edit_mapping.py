@@ -71,7 +71,14 @@ def test_a_stray_answer_is_a_code_and_a_touchpoint_scale_is_edited_and_saved(
     assert at.checkbox(key="map_code_7").value is True, "the stray 7 is proposed as a code"
     # The analyst says q2 is rated 1-4 (its 5s out of scale) and saves.
     row = int(scales(at).index[scales(at).touchpoint == "q2"][0])
-    edit(at, at.session_state["map_scales_key"], {row: {"to": 4}})
+    grid = at.session_state["map_scales_key"]
+    edit(at, grid, {row: {"to": 4}})
+    # Folded in the run the edit caused, into a new grid drawn from a frame that holds it:
+    # the old grid, handed its own edit, would reset and send that on the next click.
+    assert at.session_state["map_scales_key"] != grid
+    assert scales(at).loc[row, "to"] == 4
+    ok(at.run())  # another run: the new grid keeps its key and the edit
+    assert scales(at).loc[row, "to"] == 4
     assert not at.button(key="upload_save").disabled
     at.text_input(key="upload_name").set_value("stray").run()
     ok(at.button(key="upload_save").click().run())
