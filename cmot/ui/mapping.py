@@ -129,7 +129,11 @@ def mapping_step(data: bytes, name: str, start: Start | None = None) -> MappingR
     if start is not None and not state.get("seeded"):
         seed_state(state, start)
     st.session_state["map_roles_key"] = roles_key(state)
-    fold_roles(state)
+    if fold_roles(state):
+        # Folded in the run the edit caused, and a new table: kept under its key, the table
+        # would be handed a frame holding its own edit, and the browser's reset of its edits
+        # would go out with the next click and lose that click's rerun (as the Scales grid).
+        bump(state, fold=False)
     f = MapFile(digest, data, name, st.session_state.get("map_sheet") or None)
     _outcome_roles(state)
     layout = _chosen_layout(state, f)

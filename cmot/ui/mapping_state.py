@@ -180,14 +180,16 @@ def bump(state: dict[str, Any], fold: bool = True) -> None:
     st.session_state["map_roles_key"] = roles_key(state)
 
 
-def fold_roles(state: dict[str, Any]) -> None:
-    """Fold the roles table's edits (role, question text) into the file's state."""
+def fold_roles(state: dict[str, Any]) -> bool:
+    """Fold the roles table's edits (role, question text) into the file's state; whether
+    there were any."""
     edits = st.session_state.get(roles_key(state))
     if not isinstance(edits, Mapping):
-        return
+        return False
     roles, labels = roles_edits(edits, state.get("shown", []))
     state["roles"].update(roles)
     state["labels"].update(labels)
+    return bool(edits.get("edited_rows"))
 
 
 # ---- callbacks -------------------------------------------------------------------------------
