@@ -73,7 +73,9 @@ def _named_frames(chart: Any, datasets: dict[str, bytes]) -> Iterator[None]:
     """While open, `chart`'s data frames (its own and its sub-charts') are named datasets,
     each frame's Arrow IPC bytes in `datasets` under a name from their hash; on leaving,
     the chart is as it was. Swapped in place: a copy of a layered chart would rebuild it,
-    and Altair deep-copies every layer when it does."""
+    and Altair deep-copies every layer when it does. The bytes are Streamlit's own
+    (`dataframe_util`, not in its documented API: st.vega_lite_chart passes such bytes
+    through as st.altair_chart makes them); tests/app/test_memo.py fails if either changes."""
     swapped: list[tuple[Any, pd.DataFrame]] = []
     names: dict[int, str] = {}  # a frame shared by layers is converted once
 
