@@ -88,6 +88,17 @@ def test_a_stray_answer_is_a_code_and_a_touchpoint_scale_is_edited_and_saved(
     assert "outside the 1-4 scale" in json.dumps(info.report)
 
 
+def test_a_cleared_scale_cell_keeps_the_scale_it_had(page: AppTest) -> None:
+    """A number deleted from the Scales grid is no scale: the cell shows what it held, and
+    the page goes on (it once stopped with the page guard's "unexpected problem")."""
+    at = upload(page, "stray.csv", stray())
+    ok(at.selectbox(key="map_outcome").set_value("overall").run())
+    ok(at.selectbox(key="map_kind").set_value("scale").run())
+    row = int(scales(at).index[scales(at).touchpoint == "q2"][0])
+    edit(at, at.session_state["map_scales_key"], {row: {"to": None}})
+    assert (scales(at).loc[row, "from"], scales(at).loc[row, "to"]) == (1, 5)
+
+
 def test_a_group_of_touchpoints_gets_its_scale(page: AppTest) -> None:
     at = upload(page, "stray.csv", stray())
     ok(at.selectbox(key="map_outcome").set_value("overall").run())
