@@ -85,7 +85,6 @@ from cmot.ui.mapping_state import (
     fold_roles,
     on_kind,
     on_outcome,
-    roles_key,
     seed_state,
     stash_widgets,
 )
@@ -128,12 +127,7 @@ def mapping_step(data: bytes, name: str, start: Start | None = None) -> MappingR
     state = file_state(digest)
     if start is not None and not state.get("seeded"):
         seed_state(state, start)
-    st.session_state["map_roles_key"] = roles_key(state)
-    if fold_roles(state):
-        # Folded in the run the edit caused, and a new table: kept under its key, the table
-        # would be handed a frame holding its own edit, and the browser's reset of its edits
-        # would go out with the next click and lose that click's rerun (as the Scales grid).
-        bump(state, fold=False)
+    fold_roles(state)  # the roles table's edits, folded in the run they cause
     f = MapFile(digest, data, name, st.session_state.get("map_sheet") or None)
     _outcome_roles(state)
     layout = _chosen_layout(state, f)
@@ -197,7 +191,7 @@ def _outcome_roles(state: dict[str, Any]) -> None:
     state["roles"] = kept
     st.session_state["map_outcome"] = picked
     for _ in range(changes):
-        bump(state, fold=False)
+        bump(state)
 
 
 def _base_choices(state: dict[str, Any], sheet: str | None, layout: str | None) -> Choices:

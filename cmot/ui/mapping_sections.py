@@ -26,7 +26,6 @@ from cmot.ingest.mapping_tables import (
     apply_journey,
     first_link,
     group_scale,
-    journey_edits,
     journey_rows,
     labels_from_table,
     link_name,
@@ -52,12 +51,15 @@ from cmot.ui.mapping_state import (
     bump,
     column_counts,
     editor_key,
+    fold_and_redraw,
     on_bulk,
     on_comments,
     on_layout,
     on_segment,
     roles_key,
 )
+
+JOURNEY_CELLS = ("stage", "order", "label", "tags")  # the Journey table's editable cells
 
 
 def layout_section(state: dict[str, Any], det: Detection) -> None:
@@ -281,6 +283,8 @@ def scales_section(state: dict[str, Any], spec: JourneySpec, det: Detection) -> 
         "a wider scale. Change a touchpoint's scale here, or a group's below; answers "
         "outside a scale are set to missing and counted when saving."
     )
+    # The grid's edits first: a group's scale set in the same run is the later word.
+    key = _scales_key(state, kept, spec)
     groups = sorted(set(sibling_groups(spec.touchpoint_columns).values()))
     with st.form("map_scale_group_form", border=False):
         a, b, c, d = st.columns([3, 1, 1, 1])
@@ -289,16 +293,8 @@ def scales_section(state: dict[str, Any], spec: JourneySpec, det: Detection) -> 
         hi = c.number_input("to", value=s.max, step=1, key="map_scale_hi")
         if d.form_submit_button("Set"):
             kept.update(group_scale(spec.touchpoint_columns, str(group), int(lo), int(hi)))
-            state["scales_gen"] = state.get("scales_gen", 0) + 1
-    # The grid's edits are folded into `kept` and the grid gets a new key in the run the edit
-    # causes. Kept under its key, the grid would be handed a frame that already holds its
-    # own edit; the browser then resets the grid's edits and sends that as a change on the
-    # next click, and the click's own rerun (Save, say) is lost behind it.
-    if _fold_scale_edits(state, kept, spec):
-        state["scales_gen"] = state.get("scales_gen", 0) + 1
-    key = f"map_scales_{state['epoch']}_{state.get('scales_gen', 0)}"
-    st.session_state["map_scales_key"] = key  # tests find the current editor by it
-    state["scales_key"], state["scales_shown"] = key, list(spec.touchpoint_columns)
+            key = _scales_key(state, kept, spec, fresh=True)
+    state["scales_shown"] = list(spec.touchpoint_columns)
     edited = st.data_editor(
         scale_rows(spec, det, kept),
         key=key,
@@ -314,28 +310,27 @@ def scales_section(state: dict[str, Any], spec: JourneySpec, det: Detection) -> 
     return spec
 
 
-def _fold_scale_edits(
-    state: dict[str, Any], kept: dict[str, tuple[int, int]], spec: JourneySpec
-) -> bool:
-    """Fold the Scales grid's edits (as the browser last sent them, under the key drawn last)
-    into `kept`; whether there were any."""
-    drawn = state.get("scales_key")
-    edits = st.session_state.get(drawn) if drawn else None
-    rows = edits.get("edited_rows") if isinstance(edits, Mapping) else None
-    if not rows:
-        return False
-    shown = state.get("scales_shown", [])
-    for row, change in rows.items():
-        if not 0 <= int(row) < len(shown):
-            continue
-        col = shown[int(row)]
+def _scales_key(
+    state: dict[str, Any], kept: dict[str, tuple[int, int]], spec: JourneySpec, fresh: bool = False
+) -> str:
+    """The Scales grid's edits folded into `kept` (`fold_and_redraw`): a cell emptied keeps
+    the scale it had; the grid's key now."""
+    shown: list[str] = state.get("scales_shown", [])
+
+    def fold(row: int, change: Mapping[str, Any]) -> None:
+        if not 0 <= row < len(shown):
+            return
+        col = shown[row]
         own = spec.scale_of(col) if col in spec.touchpoint_columns else None
         lo, hi = kept.get(col, (own.min, own.max) if own is not None else (None, None))
         lo = change.get("from", lo) if change.get("from") is not None else lo
         hi = change.get("to", hi) if change.get("to") is not None else hi
         if lo is not None and hi is not None:
             kept[col] = (int(lo), int(hi))
-    return True
+
+    return fold_and_redraw(
+        state, "scales", lambda gen: f"map_scales_{state['epoch']}_{gen}", fold, fresh=fresh
+    )
 
 
 def waves_section(spec: JourneySpec, det: Detection) -> JourneySpec:
@@ -368,13 +363,20 @@ def journey_section(state: dict[str, Any], spec: JourneySpec) -> JourneySpec:
         "**Journey**: give each touchpoint a stage and an order (stages follow their first "
         f"touchpoint), a label, and CMoT tags from: {', '.join(CMOT_TAGS)}."
     )
-    base = journey_rows(spec, kept)
+    shown: list[str] = state.get("journey_shown", [])
+
+    def fold(row: int, change: Mapping[str, Any]) -> None:
+        cells = {k: v for k, v in change.items() if k in JOURNEY_CELLS}
+        if 0 <= row < len(shown) and cells:
+            kept.setdefault(shown[row], {}).update(cells)
+
+    def key_of(gen: int) -> str:
+        key = editor_key(state, "map_journey", state["tp_sets"].index(cols))
+        return f"{key}_{gen}" if gen else key
+
+    key = fold_and_redraw(state, "journey", key_of, fold)
+    state["journey_shown"] = list(cols)
     edited = st.data_editor(
-        base,
-        key=editor_key(state, "map_journey", state["tp_sets"].index(cols)),
-        hide_index=True,
-        disabled=["touchpoint"],
+        journey_rows(spec, kept), key=key, hide_index=True, disabled=["touchpoint"]
     )
-    for col, diff in journey_edits(base, edited).items():
-        kept.setdefault(col, {}).update(diff)
     return apply_journey(spec, edited)

@@ -2,15 +2,16 @@
 counts read for it, the analyst's entries kept per file in session state (widgets stashed and
 restored on a switch of file), table editors' keys and the widgets' callbacks.
 
-Table editors keep their edits as deltas on the frame they were given; every run folds the
-deltas into the per-file state and rebuilds the frame from it, and a programmatic change
-(a bulk assignment, a new search, another outcome) gives the editor a new key (`bump`) so that
-no stale delta overrides it. What a callback's choice means is `cmot.ingest.mapping_rules`.
+Table editors keep their edits as deltas on the frame they were given; in the run an edit
+causes, `fold_and_redraw` folds them into the per-file state and the editor is drawn again
+under a new key, from a frame rebuilt from that state. A programmatic change (a bulk
+assignment, a new search, another outcome) gives the editor a new key too (`bump`), so that no
+stale delta overrides it. What a callback's choice means is `cmot.ingest.mapping_rules`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,7 +148,6 @@ def file_state(digest: str) -> dict[str, Any]:
         if digest not in files:
             files[digest] = {
                 "epoch": len(files),
-                "gen": 0,
                 "roles": {},
                 "labels": {},
                 "values": {},
@@ -167,29 +167,62 @@ def editor_key(state: dict[str, Any], base: str, sub: int = 0) -> str:
     return base if n == (0, 0) else f"{base}_{n[0]}_{n[1]}"
 
 
+def fold_and_redraw(
+    state: dict[str, Any],
+    grid: str,
+    key_of: Callable[[int], str],
+    fold: Callable[[int, Mapping[str, Any]], None],
+    *,
+    fresh: bool = False,
+) -> str:
+    """Fold a table editor's edits into the file's state; the key to draw the editor under now.
+
+    Each row edited in the editor drawn last (`state[grid + "_key"]`) goes to `fold` as its
+    index in that editor's frame and its change (column: value); after any edit, or with
+    `fresh` (a programmatic change that no stale edit may override), the generation
+    `state[grid + "_gen"]` moves on and `key_of(generation)` is a new key. So the editor is
+    drawn, in the run its edit causes, under a new key from a frame that holds the edits as
+    plain values. Kept under its key, it would be handed a frame that already holds its own
+    edit; the browser then resets the editor's edits and sends that reset with the next
+    click, and the click's own rerun (Save's, say) is lost behind it.
+
+    `st.session_state["map_" + grid + "_key"]` names the current editor (tests find it so).
+    """
+    drawn = state.get(f"{grid}_key")
+    edits = st.session_state.get(drawn) if drawn else None
+    rows = edits.get("edited_rows") if isinstance(edits, Mapping) else None
+    for row, change in dict(rows or {}).items():
+        fold(int(row), change)
+    gen = int(state.get(f"{grid}_gen", 0)) + (1 if rows or fresh else 0)
+    key = key_of(gen)
+    state[f"{grid}_gen"], state[f"{grid}_key"] = gen, key
+    st.session_state[f"map_{grid}_key"] = key
+    return key
+
+
+def fold_roles(state: dict[str, Any], fresh: bool = False) -> str:
+    """Fold the roles table's edits (role, question text) into the file's state
+    (`fold_and_redraw`); the table's key now."""
+
+    def fold(row: int, change: Mapping[str, Any]) -> None:
+        roles, labels = roles_edits({"edited_rows": {row: change}}, state.get("shown", []))
+        state["roles"].update(roles)
+        state["labels"].update(labels)
+
+    return fold_and_redraw(
+        state, "roles", lambda gen: editor_key(state, "map_roles", gen), fold, fresh=fresh
+    )
+
+
 def roles_key(state: dict[str, Any]) -> str:
-    return editor_key(state, "map_roles", state["gen"])
+    """The roles table's key now (its edits folded)."""
+    return str(state.get("roles_key") or fold_roles(state))
 
 
-def bump(state: dict[str, Any], fold: bool = True) -> None:
+def bump(state: dict[str, Any]) -> None:
     """A programmatic change of roles: fold the table's edits (unless done already), then
     give the table a fresh key so that no stale edit overrides the change."""
-    if fold:
-        fold_roles(state)
-    state["gen"] += 1
-    st.session_state["map_roles_key"] = roles_key(state)
-
-
-def fold_roles(state: dict[str, Any]) -> bool:
-    """Fold the roles table's edits (role, question text) into the file's state; whether
-    there were any."""
-    edits = st.session_state.get(roles_key(state))
-    if not isinstance(edits, Mapping):
-        return False
-    roles, labels = roles_edits(edits, state.get("shown", []))
-    state["roles"].update(roles)
-    state["labels"].update(labels)
-    return bool(edits.get("edited_rows"))
+    fold_roles(state, fresh=True)
 
 
 # ---- callbacks -------------------------------------------------------------------------------
@@ -203,7 +236,7 @@ def on_outcome(state: dict[str, Any]) -> None:
     if chosen:
         state["roles"].pop(chosen, None)  # the picker decides this column's role now
     state["outcome_chosen"] = True  # the analyst's choice, no longer detection's guess
-    bump(state, fold=False)
+    bump(state)
 
 
 def on_kind() -> None:
@@ -230,7 +263,7 @@ def on_bulk(state: dict[str, Any], columns: list[str]) -> None:
         st.session_state["map_outcome"] = NO_OUTCOME
     st.session_state["map_bulk_cols"] = []
     st.session_state["map_bulk_pattern"] = ""
-    bump(state, fold=False)
+    bump(state)
 
 
 def on_comments(state: dict[str, Any]) -> None:
@@ -241,7 +274,7 @@ def on_comments(state: dict[str, Any]) -> None:
     state["roles"].update(comment_roles(chosen, set(state.get("comment_cols", []))))
     if st.session_state.get("map_outcome") in chosen:
         st.session_state["map_outcome"] = NO_OUTCOME
-    bump(state, fold=False)
+    bump(state)
 
 
 def seed_state(state: dict[str, Any], start: Start) -> None:

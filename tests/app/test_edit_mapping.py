@@ -109,6 +109,53 @@ def test_a_group_of_touchpoints_gets_its_scale(page: AppTest) -> None:
     assert set(scales(at)["to"]) == {7}
 
 
+def test_a_grid_edit_and_a_group_set_in_one_run_end_with_the_set(page: AppTest) -> None:
+    """The grid's edit is folded before the group's "Set": the later word wins."""
+    at = upload(page, "stray.csv", stray())
+    ok(at.selectbox(key="map_outcome").set_value("overall").run())
+    ok(at.selectbox(key="map_kind").set_value("scale").run())
+    row = int(scales(at).index[scales(at).touchpoint == "q2"][0])
+    at.session_state[at.session_state["map_scales_key"]] = {
+        "edited_rows": {row: {"to": 4}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.selectbox(key="map_scale_group").set_value("q#")
+    at.number_input(key="map_scale_hi").set_value(7)
+    ok(at.button(key="FormSubmitter:map_scale_group_form-Set").click().run())
+    assert scales(at).loc[row, "to"] == 7
+    assert set(scales(at)["to"]) == {7}
+    ok(at.run())
+    assert scales(at).loc[row, "to"] == 7
+
+
+def journey(at: AppTest) -> object:
+    return at.dataframe(key=at.session_state["map_journey_key"]).value
+
+
+def test_a_journey_edit_is_kept_in_a_new_table(page: AppTest) -> None:
+    """As the Scales grid: the Journey table's edit is folded in the run it causes and the
+    table is drawn under a new key, so the next click (Save) is not lost."""
+    at = upload(page, "stray.csv", stray())
+    ok(at.selectbox(key="map_outcome").set_value("overall").run())
+    ok(at.selectbox(key="map_kind").set_value("scale").run())
+    table = journey(at)
+    q2 = int(table.index[table.touchpoint == "q2"][0])
+    grid = at.session_state["map_journey_key"]
+    edit(at, grid, {q2: {"label": "Check-in", "stage": "Arrival"}})
+    assert at.session_state["map_journey_key"] != grid
+    assert (journey(at).loc[q2, "label"], journey(at).loc[q2, "stage"]) == ("Check-in", "Arrival")
+    settled = at.session_state["map_journey_key"]
+    ok(at.run())  # another run: the new table keeps its key and the edit
+    assert at.session_state["map_journey_key"] == settled
+    assert journey(at).loc[q2, "label"] == "Check-in"
+    at.text_input(key="upload_name").set_value("journey").run()
+    ok(at.button(key="upload_save").click().run())
+    spec = Store().get_dataset("journey").spec
+    assert spec.touchpoint("q2").label == "Check-in"
+    assert spec.stage_of("q2") == "Arrival"
+
+
 def test_waves_are_proposed_never_taken_and_confirmed_on_the_page(page: AppTest) -> None:
     text = "id,q1,q2,q3,overall,lived_here_a_year,wave\n" + "".join(
         f"{i},{1 + i % 5},{1 + (i * 3) % 5},{1 + (i * 7) % 5},{1 + (i * 2) % 5},"
