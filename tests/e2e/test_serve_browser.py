@@ -205,3 +205,30 @@ def test_the_proxy_closes_metrics_and_bounds_uploads(served: Served) -> None:
             codes.append(err.code)
     assert 429 in codes, codes  # nginx's rate bound
     assert set(codes) <= {403, 411, 429}, codes  # nothing accepted from a session nobody has
+
+
+def test_the_proxy_sends_the_frontend_files_itself_compressed_and_cached(served: Served) -> None:
+    """issue 27: Streamlit's scripts come from nginx (no app process works for them), gzipped
+    when the browser accepts it, cached for a year (their names hold their content's hash),
+    byte for byte the installed package's; the page itself still comes from an app process."""
+    import gzip
+
+    import streamlit
+
+    html = urllib.request.urlopen(served.url + "/", timeout=10).read().decode()
+    scripts = re.findall(r'src="\./(static/js/[^"]+\.js)"', html)
+    assert scripts, html[:500]
+    req = urllib.request.Request(f"{served.url}/{scripts[0]}", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        body, headers = r.read(), r.headers
+    assert headers["Content-Encoding"] == "gzip"
+    assert headers["Content-Type"].startswith("application/javascript")
+    assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    package = Path(streamlit.__file__).parent / "static" / scripts[0]
+    assert gzip.decompress(body) == package.read_bytes()
+    assert len(body) < package.stat().st_size / 2
+    log = (served.run_dir / "access.log").read_text()
+    lines = [line for line in log.splitlines() if scripts[0] in line]
+    assert lines and all("upstream=- " in line for line in lines), lines
+    page = [line for line in log.splitlines() if '"GET / HTTP' in line]
+    assert page and "upstream=127.0.0.1:" in page[-1], page
