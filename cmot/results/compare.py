@@ -270,28 +270,40 @@ def find_flips(result: MomentsResult) -> pd.DataFrame:
     significant: the penalty where it is a vulnerability, the reward where it is an
     opportunity (FLIP_COLUMNS, one row per ordered pair of segments).
     """
-    m = result.moments[result.moments.segment != ALL]
     alpha = result.settings.alpha
-    vul = m[(m["class"] == "vulnerability") & (m.penalty_p < alpha)]
-    opp = m[(m["class"] == "opportunity") & (m.reward_p < alpha)]
-    rows = []
-    for _, v in vul.iterrows():
-        for _, o in opp[opp.column == v.column].iterrows():
-            rows.append(
-                [
-                    v.touchpoint,
-                    v.column,
-                    v.segment,
-                    o.segment,
-                    v.penalty,
-                    v.penalty_se,
-                    o.reward,
-                    o.reward_se,
-                    flip_sentence(
-                        v.touchpoint, v.segment, o.segment, v.penalty, o.reward, result.unit
-                    ),
-                ]
-            )
+    # Over the columns as lists: ~100 rows, where a pandas filter per vulnerability cost
+    # ~13 ms of a view's serial part.
+    names = ["touchpoint", "column", "segment", "class", "penalty", "penalty_se", "penalty_p"]
+    names += ["reward", "reward_se", "reward_p"]
+    m = dict(zip(names, (result.moments[c].tolist() for c in names), strict=True))
+    kept = [i for i, s in enumerate(m["segment"]) if s != ALL]
+    vul = [i for i in kept if m["class"][i] == "vulnerability" and m["penalty_p"][i] < alpha]
+    opp: dict[str, list[int]] = {}
+    for i in kept:
+        if m["class"][i] == "opportunity" and m["reward_p"][i] < alpha:
+            opp.setdefault(m["column"][i], []).append(i)
+    rows = [
+        [
+            m["touchpoint"][v],
+            m["column"][v],
+            m["segment"][v],
+            m["segment"][o],
+            m["penalty"][v],
+            m["penalty_se"][v],
+            m["reward"][o],
+            m["reward_se"][o],
+            flip_sentence(
+                m["touchpoint"][v],
+                m["segment"][v],
+                m["segment"][o],
+                m["penalty"][v],
+                m["reward"][o],
+                result.unit,
+            ),
+        ]
+        for v in vul
+        for o in opp.get(m["column"][v], [])
+    ]
     return pd.DataFrame(rows, columns=FLIP_COLUMNS)
 
 

@@ -107,9 +107,12 @@ def _one_value(stats: SufficientStats) -> list[WarningRow]:
 def _empty_boxes(stats: SufficientStats, moments: pd.DataFrame) -> list[WarningRow]:
     """The top or the bottom box empty for every touchpoint of the whole survey."""
     out: list[WarningRow] = []
-    everyone = moments[moments.segment == ALL] if len(moments) else moments
+    if not len(moments):
+        return out
+    everyone = [s == ALL for s in moments["segment"].tolist()]  # as lists: see _thin_cells
     for side, col in (("top", "n_high"), ("bottom", "n_low")):
-        if len(everyone) and (everyone[col] == 0).all():
+        cells = [n for n, whole in zip(moments[col].tolist(), everyone, strict=True) if whole]
+        if cells and all(n == 0 for n in cells):
             cut = (
                 f">= {stats.high_min}" if side == "top" else f"<= {stats.low_max}"
             )  # the survey scale's; own scales are named per touchpoint below
@@ -135,25 +138,26 @@ def _thin_cells(
     out: list[WarningRow] = []
     # A pooled segment's (cmot.results.pooling) estimates rest on the journey's cells, not its own.
     own = {s.segment for s in stats.segments if s.cov is None}
-    thin = (
-        moments[
-            moments.segment.isin(big & own)
-            & ((moments.n_low < settings.min_cell) | (moments.n_high < settings.min_cell))
-        ]
-        if len(moments)
-        else moments
-    )
-    for r in thin.itertuples(index=False):
-        for side, n_cell in (("bottom", r.n_low), ("top", r.n_high)):
+    shown = big & own
+    # Over the columns as lists: a few hundred rows, where pandas' filters cost more than
+    # the loop (this runs on every analysis, inside the serial part of a view's wait).
+    if not len(moments):
+        return out
+    names = ("segment", "touchpoint", "column", "n_low", "n_high")
+    rows = zip(*(moments[c].tolist() for c in names), strict=True)
+    for segment, touchpoint, column, n_low, n_high in rows:
+        if segment not in shown:
+            continue
+        for side, n_cell in (("bottom", n_low), ("top", n_high)):
             if n_cell < settings.min_cell:
                 what = "nobody" if n_cell == 0 else f"only {n_cell} respondents"
                 out.append(
                     (
-                        str(r.segment),
-                        str(r.touchpoint),
-                        str(r.column),
+                        str(segment),
+                        str(touchpoint),
+                        str(column),
                         "thin_cell",
-                        f"{what} in the {side} box of {r.touchpoint} (needs "
+                        f"{what} in the {side} box of {touchpoint} (needs "
                         f"{settings.min_cell}): its {'penalty' if side == 'bottom' else 'reward'}"
                         " cannot be estimated; check the scale's cut-offs and missing codes.",
                     )
@@ -199,14 +203,23 @@ def _importance_notes(stats: SufficientStats, big: set[str]) -> list[WarningRow]
     """Why Shapley values or relative weights were skipped: one line per distinct reason."""
     out: list[WarningRow] = []
     imp = stats.importance
-    if len(imp):
-        # Segments too small to analyse say so as a whole: no importance note for them.
-        notes = imp[imp.segment.isin(big)].drop_duplicates("segment")
-        for col in ("shapley_note", "relative_weight_note"):
-            if col not in notes:
-                continue
-            # One line per distinct reason, for the largest segment it applies to.
-            firsts = notes[notes[col] != ""].drop_duplicates(col)
-            for r in firsts.itertuples(index=False):
-                out.append((str(r.segment), "", "", "importance", str(getattr(r, col))))
+    if not len(imp):
+        return out
+    # Segments too small to analyse say so as a whole: no importance note for them. Each
+    # segment's first row, in order (as lists: see _thin_cells).
+    segments = imp["segment"].tolist()
+    firsts: dict[str, int] = {}
+    for i, segment in enumerate(segments):
+        if segment in big and segment not in firsts:
+            firsts[segment] = i
+    for col in ("shapley_note", "relative_weight_note"):
+        if col not in imp:
+            continue
+        # One line per distinct reason, for the largest segment it applies to.
+        notes, said = imp[col].tolist(), set()
+        for i in firsts.values():
+            note = notes[i]
+            if isinstance(note, str) and note and note not in said:
+                said.add(note)
+                out.append((str(segments[i]), "", "", "importance", note))
     return out
