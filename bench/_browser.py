@@ -205,6 +205,47 @@ async def wait_for_run_async(
         raise await fail("the app did not become idle") from None
 
 
+def goto_first_run(page: Any, url: str, *, timeout_ms: float = 90_000) -> None:
+    """Visit `url` and wait for the end of the first script run the visit causes (the app's
+    message, as wait_for_run's action), then for the page idle.
+
+    wait_for_run without an action after a goto can find the page idle before its first
+    run has even begun: connected, and no run yet. bench/first_view once timed empty pages
+    so. Here the visit's websocket is followed from its creation, so its first run's end is
+    not missed however soon it comes."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    ended: list[bool] = []
+
+    def follow(ws: Any) -> None:
+        if ws.url.endswith("/_stcore/stream"):
+            ws.on("framereceived", lambda p: ended.append(True) if _run_finished(p) else None)
+
+    page.on("websocket", follow)
+    try:
+        page.goto(url)
+        deadline = time.monotonic() + timeout_ms / 1000
+        while not ended:
+            if time.monotonic() > deadline:
+                state, connection = page.evaluate(_STATE)
+                path = shot(page, "failed-goto")
+                raise _failed(f"{url}: no script run ended", timeout_ms, state, connection, path)
+            page.wait_for_timeout(20)  # Playwright delivers the frames' events while it waits
+        try:
+            page.wait_for_function(_IDLE, timeout=timeout_ms)
+        except PlaywrightTimeout:
+            state, connection = page.evaluate(_STATE)
+            raise _failed(
+                f"{url}: the app did not become idle",
+                timeout_ms,
+                state,
+                connection,
+                shot(page, "failed-goto"),
+            ) from None
+    finally:
+        page.remove_listener("websocket", follow)
+
+
 def _stream(page: Any) -> Any:
     ws = _STREAMS.get(page)
     if ws is None or ws.is_closed():

@@ -1,9 +1,16 @@
-"""The server's start, before its first visitor (issue 27): every page's module imported,
-the store opened (the demo loaded on first use), and the default dataset's default view
-computed into the cache the Overview reads (`cmot.ui.frame.cache_moments`, the same key), with
-a chart made so Altair's schema is loaded. serve.py runs `warm` on a thread as
-the server starts ($CMOT_WARM=0 turns it off): the health check answers at once, and a
-visitor who comes before it ends waits on the same cached computation, never a second one.
+"""The server's start, before its first visitor (issue 27), in two parts.
+
+`warm_imports`, as serve.py is loaded, before the server listens: every page's module, and
+what they import on first use (scikit-learn, SciPy), and Altair's schema. About 1.2 s of CPU:
+done on a thread after the start, it shared the interpreter with the first visitors and
+made their first two views slower than with no warm start at all (bench/first_view.md).
+
+`warm`, on a thread once the server answers (`warm_in_background`): the store opened (the
+demo loaded on first use) and the default dataset's default view computed into the cache
+the Overview reads (`cmot.ui.frame.cache_moments`, the same key); a visitor who comes before
+it ends waits on the same cached computation, never a second one.
+
+$CMOT_WARM=0 turns both off.
 """
 
 from __future__ import annotations
@@ -42,11 +49,22 @@ def import_pages_modules() -> list[str]:
     return names
 
 
-def warm() -> str:
-    """Warm this process's caches for the default view; returns what was done, in words."""
+def warm_imports() -> list[str]:
+    """What a page run imports or loads on first use, done once (when enabled); returns the
+    modules' names. serve.py calls it before the server listens."""
+    if not enabled():
+        return []
     import altair as alt
     import pandas as pd
 
+    names = import_pages_modules()
+    # Altair validates a chart's spec against its schema, loaded on first use (~0.3 s).
+    alt.Chart(pd.DataFrame({"x": [1]})).mark_point().encode(x="x:Q").to_dict()
+    return names
+
+
+def warm() -> str:
+    """Warm this process's caches for the default view; returns what was done, in words."""
     from cmot.ui.frame import cache_moments
     from cmot.ui.sidebar import default_view
     from cmot.ui.state import default_dataset, get_store
@@ -61,10 +79,7 @@ def warm() -> str:
         return f"{info.label} is external: not warmed"
     view = default_view(store, info)
     cache_moments(view)  # the Overview's cache, under the key its first visitor asks for
-    # Then what later pages need: a visitor arriving at once waits on the moments only.
-    import_pages_modules()
-    # Altair validates a chart's spec against its schema, loaded on first use (~0.3 s).
-    alt.Chart(pd.DataFrame({"x": [1]})).mark_point().encode(x="x:Q").to_dict()
+    # Once the server runs (the check asks whether it does): not at import time.
     streamlit_first_element()
     return f"warmed {info.label} by {view.segmentation} in {time.perf_counter() - start:.2f} s"
 

@@ -97,3 +97,18 @@ def test_the_warm_start_does_streamlits_first_element_check(
     monkeypatch.setattr(delta_generator, "_use_warning_has_been_displayed", False)
     warm.warm()
     assert delta_generator._use_warning_has_been_displayed
+
+
+def test_the_imports_are_done_before_the_server_listens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve.py imports every page's module and what they import on first use as it loads,
+    before the server listens: done on a thread after the start, they slowed the first
+    visitors' views (bench/first_view.md)."""
+    import sys
+
+    names = warm.warm_imports()
+    assert "cmot.ui.mapping" in names and "cmot.ui.overview" in names
+    assert all(name in sys.modules for name in (*names, *warm.LAZY_IMPORTS))
+    source = (ROOT / "serve.py").read_text()
+    assert source.index("warm_imports()") < source.index("st.App(")
+    monkeypatch.setenv(warm.ENV_WARM, "0")
+    assert warm.warm_imports() == []
