@@ -102,13 +102,26 @@ def server_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def drawn(browser: Any, url: str) -> float:
-    """Seconds from goto to the view drawn, in a fresh context; raises on an error shown."""
+def _view_seconds(
+    browser: Any, url: str, prepare: Callable[[Any], Callable[[], object]] | None = None
+) -> float:
+    """Seconds to a view drawn, in a fresh context; raises on an error shown. Without
+    `prepare`: timed from the visit to `url`. With it: the visit drawn first (not timed),
+    then `prepare(page)` readies a click, timed from the click to the run it causes ended
+    and the page idle with its charts present."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = watch_runs(context.new_page())
     try:
+        click = None
+        if prepare is not None:
+            goto_first_run(page, url, timeout_ms=120_000)
+            charts_drawn(page)
+            click = prepare(page)
         start = time.perf_counter()
-        goto_first_run(page, url, timeout_ms=120_000)
+        if click is None:
+            goto_first_run(page, url, timeout_ms=120_000)
+        else:
+            wait_for_run(page, click, timeout_ms=120_000)
         charts_drawn(page)
         took = time.perf_counter() - start
         shown = errors_shown(page)
@@ -119,28 +132,22 @@ def drawn(browser: Any, url: str) -> float:
         context.close()
 
 
+def drawn(browser: Any, url: str) -> float:
+    """Seconds from goto to the view drawn, in a fresh context."""
+    return _view_seconds(browser, url)
+
+
 def picked(browser: Any, url: str, option: str) -> float:
     """Seconds from picking `option` in the sidebar's Segmentation, in a session already
-    open at `url` (its view drawn, not timed), to the new view's run ended and the page idle
-    with its charts present; raises on an error shown."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = watch_runs(context.new_page())
-    try:
-        goto_first_run(page, url, timeout_ms=120_000)
-        charts_drawn(page)
+    open at `url`, to the new view drawn."""
+
+    def open_list(page: Any) -> Callable[[], object]:
         page.get_by_label("Segmentation", exact=True).click()
         choice = page.get_by_role("option", name=option, exact=True).first
         choice.wait_for(timeout=30_000)
-        start = time.perf_counter()
-        wait_for_run(page, choice.click, timeout_ms=120_000)
-        charts_drawn(page)
-        took = time.perf_counter() - start
-        shown = errors_shown(page)
-        if shown:
-            raise RuntimeError(f"{url}, {option}: {shown}")
-        return took
-    finally:
-        context.close()
+        return choice.click
+
+    return _view_seconds(browser, url, open_list)
 
 
 def _backend_pid(root: int) -> int:
