@@ -281,13 +281,6 @@ class Target:
         return backends, proxy
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 def _comm(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
@@ -303,10 +296,10 @@ def _tree_cpu(pid: int) -> float:
     except OSError:
         return 0.0  # ended meanwhile: its parent counts it once reaped
     own = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    return own + sum(_tree_cpu(c) for c in _all_children(pid))
+    return own + sum(_tree_cpu(c) for c in _children(pid))
 
 
-def _all_children(pid: int) -> list[int]:
+def _children(pid: int) -> list[int]:
     """`pid`'s children, from every one of its threads (chromium forks from several)."""
     out: list[int] = []
     try:
@@ -404,7 +397,7 @@ def run(
                         cpu_before = target.cpu()
                         cpu0, t0 = time.process_time(), time.monotonic()
                         # This process's children: Playwright's driver, and chromium under it.
-                        browser0 = sum(_tree_cpu(c) for c in _all_children(os.getpid()))
+                        browser0 = sum(_tree_cpu(c) for c in _children(os.getpid()))
                         starts: list[float] = []
                         upload_window: list[float] = []
 
@@ -430,7 +423,7 @@ def run(
                             result.wall = time.monotonic() - t0
                             result.client_cpu = time.process_time() - cpu0
                             result.browser_cpu = (
-                                sum(_tree_cpu(c) for c in _all_children(os.getpid())) - browser0
+                                sum(_tree_cpu(c) for c in _children(os.getpid())) - browser0
                             )
                             end = upload_window[1] if len(upload_window) > 1 else time.monotonic()
                             if upload_window:

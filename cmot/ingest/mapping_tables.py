@@ -344,11 +344,14 @@ def journey_rows(spec: JourneySpec, kept: Mapping[str, Mapping[str, Any]]) -> pd
     return pd.DataFrame(rows)
 
 
+JOURNEY_CELLS = ("stage", "order", "label", "tags")  # the journey table's editable cells
+
+
 def journey_edits(before: pd.DataFrame, after: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """Per touchpoint, the journey table's cells the analyst changed."""
     out: dict[str, dict[str, Any]] = {}
     for b, a in zip(before.to_dict("records"), after.to_dict("records"), strict=True):
-        diff = {k: a[k] for k in ("stage", "order", "label", "tags") if a[k] != b[k]}
+        diff = {k: a[k] for k in JOURNEY_CELLS if a[k] != b[k]}
         if diff:
             out[str(a["touchpoint"])] = diff
     return out

@@ -23,6 +23,7 @@ from cmot.ingest.mapping_rules import (
     missing_shown,
 )
 from cmot.ingest.mapping_tables import (
+    JOURNEY_CELLS,
     apply_journey,
     first_link,
     group_scale,
@@ -58,8 +59,6 @@ from cmot.ui.mapping_state import (
     on_segment,
     roles_key,
 )
-
-JOURNEY_CELLS = ("stage", "order", "label", "tags")  # the Journey table's editable cells
 
 
 def layout_section(state: dict[str, Any], det: Detection) -> None:
