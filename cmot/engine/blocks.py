@@ -34,6 +34,7 @@ from cmot.engine.histograms import (
     pass1_hists,
     pass1_plan,
     pass1_sums,
+    stacked,
     whole_outcome,
 )
 from cmot.engine.stats import Accum, add_accum, new_accum
@@ -384,15 +385,17 @@ def _lookup_pass(
     float64, ~3x cheaper than the products (which ran in float32 here before issue 27); the
     slices' weighted histograms are added up and made meats at the end."""
     plan = hc3_plan(cuts)
-    tables = {code: hc3_tables(plan, fit) for code, fit in fits.items()}
     table_all = hc3_tables(plan, fit_all)
+    # Each segment's fit and the whole survey's, looked up together slice after slice.
+    both = {code: stacked([hc3_tables(plan, fit), table_all]) for code, fit in fits.items()}
 
     def pass2(block: Block, task: Task) -> tuple[Hists | None, Hists]:
         code, a, b = task
         w = None if block.w is None else block.w[a:b]
-        own = tables.get(codes.get(block.names[code], -1))  # none for a no-answer value
-        which = [table_all] if own is None else [own, table_all]
-        got = hc3_lookup_hists(plan, block.r[:, a:b], block.y[a:b], w, which)
+        own = both.get(codes.get(block.names[code], -1))  # none for a no-answer value
+        got = hc3_lookup_hists(
+            plan, block.r[:, a:b], block.y[a:b], w, [table_all if own is None else own]
+        )
         return (None if own is None else got[0]), got[-1]
 
     seg: dict[int, Hists] = {}

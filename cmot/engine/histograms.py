@@ -19,6 +19,10 @@ pass ~4x and the HC3 pass ~3x cheaper (issue 27).
   each group's states are its touchpoints' design classes (none, low, high, missing); a
   respondent's leverage and residual are sums of a few lookups in tables made from the fit
   (`Hc3Tables`, `hc3_tables`), the meat's weighted histograms one bincount per pair.
+
+The loops over the rows (the groups' states, the counts, the HC3 weights) are compiled
+(cmot.engine.kernels): numpy's bincount holds the interpreter lock, so the pool's threads
+had taken turns; the kernels run side by side, to the same sums bit for bit.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cmot.engine import kernels
 from cmot.engine.design import MISSING, Cuts, Layout
 from cmot.engine.fits import Fit
 
@@ -109,28 +114,22 @@ def make_groups(sizes: Sequence[int], cap: int = GROUP_CELLS) -> Groups:
 
 @dataclass(frozen=True)
 class GroupCodes:
-    """How a block's int8 ratings become each group's joint state: per group, per member, a
-    256-entry table (indexed by the rating's byte) of the member's state times its radix."""
+    """How a block's int8 ratings become each group's joint state: per touchpoint a
+    256-entry table (indexed by the rating's byte) of its state times its radix in its group,
+    and the pairs' indices as arrays (the compiled loops of cmot.engine.kernels read them)."""
 
     groups: Groups
-    tables: tuple[tuple[np.ndarray, ...], ...]
+    table: np.ndarray  # (T, 256) uint8
+    group_of: np.ndarray  # (T,) every touchpoint's group
+    pair_a: np.ndarray  # (pairs,) each pair's first group
+    pair_b: np.ndarray  # (pairs,) and second
+    cells_b: np.ndarray  # (pairs,) the second group's joint states
 
     def codes(self, r: np.ndarray) -> np.ndarray:
         """(T, m) int8 ratings -> (groups, m) uint8: every group's joint state."""
-        raw = r.view(np.uint8)
-        out = np.zeros((len(self.tables), r.shape[1]), dtype=np.uint8)  # GROUP_CELLS <= 256
-        for g, (members, tabs) in enumerate(zip(self.groups.members, self.tables, strict=True)):
-            for i, tab in zip(members, tabs, strict=True):
-                out[g] += tab.take(raw[i])
-        return out
-
-    def pair_index(self, codes: np.ndarray, p: int, out: np.ndarray) -> np.ndarray:
-        """Pair p's joint state (a's state x b's cells + b's state) into `out` (intp, what
-        bincount and take read without a copy). One buffer reused pair after pair stays in
-        the core's cache; all pairs' indices at once would not (measured 3x slower)."""
-        a, b = self.groups.pairs[p]
-        np.multiply(codes[a], self.groups.cells[b], out=out, dtype=np.intp)
-        return np.add(out, codes[b], out=out, dtype=np.intp)
+        return kernels.group_codes(
+            r.view(np.uint8), self.table, self.group_of, len(self.groups.cells)
+        )
 
 
 def group_codes(state_of: np.ndarray, cap: int = GROUP_CELLS) -> GroupCodes:
@@ -138,15 +137,36 @@ def group_codes(state_of: np.ndarray, cap: int = GROUP_CELLS) -> GroupCodes:
     rating byte (-1 where a rating cannot occur); a touchpoint has max(state) + 1 states."""
     sizes = [int(row.max()) + 1 for row in state_of]
     groups = make_groups(sizes, cap)
-    tables = []
+    table = np.zeros((len(sizes), 256), dtype=np.uint8)
+    group_of = np.zeros(len(sizes), dtype=np.intp)
     for g, members in enumerate(groups.members):
-        div, tabs = 1, []
+        div = 1
         for i in reversed(members):
-            tabs.append((np.maximum(state_of[i], 0) * div).astype(np.uint8))
+            table[i] = np.maximum(state_of[i], 0) * div
+            group_of[i] = g
             div *= groups.sizes[i]
-        tables.append(tuple(reversed(tabs)))
         assert div == groups.cells[g]
-    return GroupCodes(groups, tuple(tables))
+    pair_a, pair_b = (np.array([p[j] for p in groups.pairs], dtype=np.intp) for j in (0, 1))
+    cells_b = np.array([groups.cells[b] for _, b in groups.pairs], dtype=np.intp)
+    return GroupCodes(groups, table, group_of, pair_a, pair_b, cells_b)
+
+
+def pair_counts(
+    gc: GroupCodes, codes: np.ndarray, by_y: np.ndarray | None, bins: int
+) -> list[np.ndarray]:
+    """Every pair's joint-state counts (np.bincount's) from the groups' `codes`, the pairs
+    holding the groups' own sums (`owner`) counted jointly with `by_y` (of `bins` whole
+    values) when it is given: (state x bins + by_y)."""
+    groups = gc.groups
+    sizes = [groups.cells[a] * groups.cells[b] for a, b in groups.pairs]
+    joint = np.zeros(len(sizes), dtype=np.bool_)
+    if by_y is not None:
+        joint[list(groups.owner)] = True
+    else:
+        by_y, bins = np.zeros(0, dtype=np.intp), 1
+    out = np.zeros((len(sizes), max(sizes) * bins), dtype=np.int64)
+    kernels.pair_counts(codes, gc.pair_a, gc.pair_b, gc.cells_b, joint, by_y, bins, out)
+    return [out[p, : size * (bins if joint[p] else 1)] for p, size in enumerate(sizes)]
 
 
 def _bytes() -> np.ndarray:
@@ -285,25 +305,15 @@ def pass1_hists(plan: Pass1Plan, r: np.ndarray, y: np.ndarray) -> Hists:
     groups = plan.codes.groups
     codes = plan.codes.codes(r)
     cells = groups.cells
-    buf = np.empty(r.shape[1], dtype=np.intp)
     lo = float(y.min(initial=0.0))
     bins = int(y.max(initial=0.0) - lo) + 1
     if bins > Y_BINS:
-        return _pass1_weighted(plan, codes, buf, y)
+        return _pass1_weighted(plan, codes, y)
     by_y = np.empty(r.shape[1], dtype=np.intp)
     np.subtract(y, lo, out=by_y, casting="unsafe")  # whole: exact
-    joint: dict[int, np.ndarray] = {}
-    hists = []
-    for p, (a, b) in enumerate(groups.pairs):
-        idx = plan.codes.pair_index(codes, p, buf)
-        size = cells[a] * cells[b]
-        if p in groups.owner:
-            idx *= bins
-            idx += by_y
-            joint[p] = np.bincount(idx, minlength=size * bins).reshape(size, bins)
-            hists.append(joint[p].sum(axis=1))
-        else:
-            hists.append(np.bincount(idx, minlength=size))
+    counts = pair_counts(plan.codes, codes, by_y, bins)
+    joint = {p: counts[p].reshape(-1, bins) for p in set(groups.owner)}
+    hists = [joint[p].sum(axis=1) if p in joint else c for p, c in enumerate(counts)]
     value = lo + np.arange(bins, dtype=np.float64)
     hy, hy2 = [], []
     for g in range(len(cells)):
@@ -312,20 +322,18 @@ def pass1_hists(plan: Pass1Plan, r: np.ndarray, y: np.ndarray) -> Hists:
         by_state = j.sum(axis=1) if g == a else j.sum(axis=0)  # (cells[g], bins) counts
         hy.append(by_state @ value)
         hy2.append(by_state @ (value * value))
-    counts = joint[groups.owner[0]].sum(axis=0)
+    counts_y = joint[groups.owner[0]].sum(axis=0)
     totals = np.array(
-        [r.shape[1], counts @ value, counts @ value**2, counts @ value**3], dtype=np.float64
+        [r.shape[1], counts_y @ value, counts_y @ value**2, counts_y @ value**3], dtype=np.float64
     )
     return Hists(hists, hy + hy2, totals)
 
 
-def _pass1_weighted(plan: Pass1Plan, codes: np.ndarray, buf: np.ndarray, y: np.ndarray) -> Hists:
+def _pass1_weighted(plan: Pass1Plan, codes: np.ndarray, y: np.ndarray) -> Hists:
     """pass1_hists with the outcome's sums as weighted bincounts per group."""
-    groups, cells = plan.codes.groups, plan.codes.groups.cells
-    hists = [
-        np.bincount(plan.codes.pair_index(codes, p, buf), minlength=cells[a] * cells[b])
-        for p, (a, b) in enumerate(groups.pairs)
-    ]
+    cells = plan.codes.groups.cells
+    hists = pair_counts(plan.codes, codes, None, 1)
+    buf = np.empty(len(y), dtype=np.intp)
     y2 = y * y
     hy, hy2 = [], []
     for g in range(len(cells)):
@@ -406,11 +414,17 @@ def hc3_plan(cuts: Cuts) -> Hc3Plan:
 
 @dataclass(frozen=True)
 class Hc3Tables:
-    """A fit as lookups: per pair of groups the part of x'(X'WX)^-1 x its joint state
-    adds (`leverage`), per covering pair the part of x'beta (`fitted`)."""
+    """Fits as lookups, one row per fit (`stacked`): per pair of groups the part of
+    x'(X'WX)^-1 x its joint state adds (`leverage`), per covering pair the part of x'beta
+    (`fitted`, `has_fitted`; zeros elsewhere). Pairs' tables are padded to the widest."""
 
-    leverage: tuple[np.ndarray, ...]
-    fitted: dict[int, np.ndarray]
+    leverage: np.ndarray  # (fits, pairs, cells)
+    fitted: np.ndarray  # (fits, pairs, cells)
+    has_fitted: np.ndarray  # (fits, pairs) bool
+
+    @property
+    def fits(self) -> int:
+        return self.leverage.shape[0]
 
 
 def hc3_tables(plan: Hc3Plan, fit: Fit) -> Hc3Tables:
@@ -420,7 +434,7 @@ def hc3_tables(plan: Hc3Plan, fit: Fit) -> Hc3Tables:
     bread, beta = fit.bread, np.nan_to_num(fit.beta)
     tabs, cols, cells = plan.tables, plan.cols, groups.cells
     lev = [2 * tabs[a] @ bread[np.ix_(cols[a], cols[b])] @ tabs[b].T for a, b in groups.pairs]
-    fitted = {p: np.zeros((cells[a], cells[b])) for p, (a, b) in enumerate(groups.pairs)}
+    fitted = [np.zeros((cells[a], cells[b])) for a, b in groups.pairs]
     for g, (tab, cg) in enumerate(zip(tabs, cols, strict=True)):
         own = np.einsum("ka,ab,kb->k", tab, bread[np.ix_(cg, cg)], tab) + 2 * tab @ bread[cg, icpt]
         p = groups.owner[g]
@@ -429,8 +443,27 @@ def hc3_tables(plan: Hc3Plan, fit: Fit) -> Hc3Tables:
         fitted[p] += (tab @ beta[cg])[along]
     lev[groups.owner[0]] += bread[icpt, icpt]
     fitted[groups.owner[0]] += beta[icpt]
+    width = max(x.size for x in lev)
+    out = Hc3Tables(
+        np.zeros((1, len(lev), width)),
+        np.zeros((1, len(lev), width)),
+        np.zeros((1, len(lev)), dtype=np.bool_),
+    )
+    covering = groups.covering()
+    for p, (x, f) in enumerate(zip(lev, fitted, strict=True)):
+        out.leverage[0, p, : x.size] = x.ravel()
+        if p in covering:
+            out.fitted[0, p, : f.size] = f.ravel()
+            out.has_fitted[0, p] = True
+    return out
+
+
+def stacked(tables: Sequence[Hc3Tables]) -> Hc3Tables:
+    """Several fits' tables as one, in order: a pass looks them all up at once."""
+    if len(tables) == 1:
+        return tables[0]
     return Hc3Tables(
-        tuple(x.ravel() for x in lev), {p: fitted[p].ravel() for p in groups.covering()}
+        *(np.concatenate([getattr(t, f) for t in tables]) for f in Hc3Tables.__dataclass_fields__)
     )
 
 
@@ -453,36 +486,19 @@ def hc3_lookup_hists(
     plan: Hc3Plan, r: np.ndarray, y: np.ndarray, w: np.ndarray | None, fits: Sequence[Hc3Tables]
 ) -> list[Hists]:
     """Each fit's HC3 weights w²e²/(1-h)² over one slice as each pair's weighted histogram:
-    e and h by lookups in the fit's tables."""
-    groups = plan.codes.groups
-    codes = plan.codes.codes(r)
-    m, pairs = r.shape[1], range(len(groups.pairs))
-    buf, got = np.empty(m, dtype=np.intp), np.empty(m)
-    es = [y.copy() for _ in fits]
-    hs = [np.zeros(m) for _ in fits]
-    for p in pairs:  # every fit's lookups while the pair's index is at hand
-        idx = plan.codes.pair_index(codes, p, buf)
-        for tab, e, h in zip(fits, es, hs, strict=True):
-            h += tab.leverage[p].take(idx, out=got)
-            f = tab.fitted.get(p)
-            if f is not None:
-                e -= f.take(idx, out=got)
-    for e, h in zip(es, hs, strict=True):  # in place: q = (w e / (1 - w h))² into e
-        if w is not None:
-            h *= w
-            e *= w
-        np.subtract(1.0, h, out=h)
-        # As in hc3_meat: a leverage of 1 (a respondent alone in a cell) leaves the row out.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            np.divide(e, h, out=e)
-        alone = h <= 1e-6
-        if alone.any():
-            e[alone] = 0.0
-        e *= e
-    qs = es
-    out = [Hists([], [], np.array([q.sum()])) for q in qs]
-    for p, (a, b) in enumerate(groups.pairs):
-        idx = plan.codes.pair_index(codes, p, buf)
-        for q, hist in zip(qs, out, strict=True):
-            hist.pairs.append(np.bincount(idx, q, groups.cells[a] * groups.cells[b]))
-    return out
+    e and h by lookups in the fit's tables (cmot.engine.kernels.hc3_weights; stack the
+    tables once with `stacked` where a pass looks the same fits up slice after slice)."""
+    groups, gc = plan.codes.groups, plan.codes
+    tab = stacked(fits)
+    codes = gc.codes(r)
+    q = np.empty((tab.fits, r.shape[1]))
+    out = np.zeros(tab.leverage.shape)
+    kernels.hc3_weights(
+        codes, y, y if w is None else w, w is not None, gc.pair_a, gc.pair_b, gc.cells_b,
+        tab.leverage, tab.fitted, tab.has_fitted, q, out,
+    )  # fmt: skip
+    sizes = [groups.cells[a] * groups.cells[b] for a, b in groups.pairs]
+    return [
+        Hists([out[f, p, :size] for p, size in enumerate(sizes)], [], np.array([q[f].sum()]))
+        for f in range(tab.fits)
+    ]
