@@ -151,22 +151,13 @@ def group_codes(state_of: np.ndarray, cap: int = GROUP_CELLS) -> GroupCodes:
     return GroupCodes(groups, table, group_of, pair_a, pair_b, cells_b)
 
 
-def pair_counts(
-    gc: GroupCodes, codes: np.ndarray, by_y: np.ndarray | None, bins: int
-) -> list[np.ndarray]:
-    """Every pair's joint-state counts (np.bincount's) from the groups' `codes`, the pairs
-    holding the groups' own sums (`owner`) counted jointly with `by_y` (of `bins` whole
-    values) when it is given: (state x bins + by_y)."""
+def pair_counts(gc: GroupCodes, codes: np.ndarray) -> np.ndarray:
+    """Every pair's joint-state counts (np.bincount's) from the groups' `codes`: (pairs,
+    widest pair's cells), each row padded with zeros past its pair's cells."""
     groups = gc.groups
-    sizes = [groups.cells[a] * groups.cells[b] for a, b in groups.pairs]
-    joint = np.zeros(len(sizes), dtype=np.bool_)
-    if by_y is not None:
-        joint[list(groups.owner)] = True
-    else:
-        by_y, bins = np.zeros(0, dtype=np.intp), 1
-    out = np.zeros((len(sizes), max(sizes) * bins), dtype=np.int64)
-    kernels.pair_counts(codes, gc.pair_a, gc.pair_b, gc.cells_b, joint, by_y, bins, out)
-    return [out[p, : size * (bins if joint[p] else 1)] for p, size in enumerate(sizes)]
+    out = np.zeros((len(groups.pairs), max(gc.groups.cells) ** 2), dtype=np.int64)
+    kernels.pair_counts(codes, gc.pair_a, gc.pair_b, gc.cells_b, out)
+    return out
 
 
 def _bytes() -> np.ndarray:
@@ -288,20 +279,31 @@ class Hists:
     pairs: list[np.ndarray]
     by_group: list[np.ndarray]
     totals: np.ndarray
+    # The rows `pairs` are views of, when they are one array's: one addition adds them all
+    # (a slice's ten to twenty-one additions were the main thread's, holding the lock).
+    pairs_of: np.ndarray | None = None
 
     def add(self, other: Hists) -> None:
-        for mine, theirs in zip(
-            self.pairs + self.by_group, other.pairs + other.by_group, strict=True
-        ):
+        if self.pairs_of is not None and other.pairs_of is not None:
+            self.pairs_of += other.pairs_of
+        else:
+            for mine, theirs in zip(self.pairs, other.pairs, strict=True):
+                mine += theirs
+        for mine, theirs in zip(self.by_group, other.by_group, strict=True):
             mine += theirs
         self.totals += other.totals
 
 
+def _pair_views(groups: Groups, rows: np.ndarray) -> list[np.ndarray]:
+    """Each pair's histogram: its row of `rows`, cut to the pair's cells."""
+    return [rows[p, : groups.cells[a] * groups.cells[b]] for p, (a, b) in enumerate(groups.pairs)]
+
+
 def pass1_hists(plan: Pass1Plan, r: np.ndarray, y: np.ndarray) -> Hists:
     """One segment slice's histograms (unweighted, whole outcome). With few outcome values
-    (`Y_BINS`) the pairs holding the groups' own sums count (pair state, outcome) jointly,
-    the outcome's sums read off them: no weighted bincount per group (~20 ns a respondent
-    of ~100, issue 27); the same integers either way."""
+    (`Y_BINS`) each group's states are counted jointly with the outcome, its sums read off
+    them: no weighted bincount per group (~20 ns a respondent of ~100, issue 27); the same
+    integers either way."""
     groups = plan.codes.groups
     codes = plan.codes.codes(r)
     cells = groups.cells
@@ -311,28 +313,26 @@ def pass1_hists(plan: Pass1Plan, r: np.ndarray, y: np.ndarray) -> Hists:
         return _pass1_weighted(plan, codes, y)
     by_y = np.empty(r.shape[1], dtype=np.intp)
     np.subtract(y, lo, out=by_y, casting="unsafe")  # whole: exact
-    counts = pair_counts(plan.codes, codes, by_y, bins)
-    joint = {p: counts[p].reshape(-1, bins) for p in set(groups.owner)}
-    hists = [joint[p].sum(axis=1) if p in joint else c for p, c in enumerate(counts)]
+    pairs = pair_counts(plan.codes, codes)
+    by_state = np.zeros((len(cells), max(cells) * bins), dtype=np.int64)
+    kernels.state_outcome_counts(codes, by_y, bins, by_state)
     value = lo + np.arange(bins, dtype=np.float64)
-    hy, hy2 = [], []
-    for g in range(len(cells)):
-        a, b = groups.pairs[groups.owner[g]]
-        j = joint[groups.owner[g]].reshape(cells[a], cells[b], bins)
-        by_state = j.sum(axis=1) if g == a else j.sum(axis=0)  # (cells[g], bins) counts
-        hy.append(by_state @ value)
-        hy2.append(by_state @ (value * value))
-    counts_y = joint[groups.owner[0]].sum(axis=0)
+    # (groups, cells, bins) counts times the values: each group state's Σy and Σy².
+    per = by_state.reshape(len(cells), max(cells), bins)
+    sy, sy2 = per @ value, per @ (value * value)
+    counts_y = per[0].sum(axis=0)
     totals = np.array(
         [r.shape[1], counts_y @ value, counts_y @ value**2, counts_y @ value**3], dtype=np.float64
     )
-    return Hists(hists, hy + hy2, totals)
+    hy = [sy[g, : cells[g]] for g in range(len(cells))]
+    hy2 = [sy2[g, : cells[g]] for g in range(len(cells))]
+    return Hists(_pair_views(groups, pairs), hy + hy2, totals, pairs)
 
 
 def _pass1_weighted(plan: Pass1Plan, codes: np.ndarray, y: np.ndarray) -> Hists:
     """pass1_hists with the outcome's sums as weighted bincounts per group."""
     cells = plan.codes.groups.cells
-    hists = pair_counts(plan.codes, codes, None, 1)
+    pairs = pair_counts(plan.codes, codes)
     buf = np.empty(len(y), dtype=np.intp)
     y2 = y * y
     hy, hy2 = [], []
@@ -341,7 +341,7 @@ def _pass1_weighted(plan: Pass1Plan, codes: np.ndarray, y: np.ndarray) -> Hists:
         hy.append(np.bincount(buf, y, cells[g]))
         hy2.append(np.bincount(buf, y2, cells[g]))
     totals = np.array([len(y), y.sum(), y2.sum(), (y2 * y).sum()])
-    return Hists(hists, hy + hy2, totals)
+    return Hists(_pair_views(plan.codes.groups, pairs), hy + hy2, totals, pairs)
 
 
 def pass1_sums(plan: Pass1Plan, h: Hists) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
@@ -497,8 +497,7 @@ def hc3_lookup_hists(
         codes, y, y if w is None else w, w is not None, gc.pair_a, gc.pair_b, gc.cells_b,
         tab.leverage, tab.fitted, tab.has_fitted, q, out,
     )  # fmt: skip
-    sizes = [groups.cells[a] * groups.cells[b] for a, b in groups.pairs]
     return [
-        Hists([out[f, p, :size] for p, size in enumerate(sizes)], [], np.array([q[f].sum()]))
+        Hists(_pair_views(groups, out[f]), [], np.array([q[f].sum()]), out[f])
         for f in range(tab.fits)
     ]

@@ -43,28 +43,27 @@ def group_codes(
 
 @_JIT
 def pair_counts(
-    codes: np.ndarray,
-    pair_a: np.ndarray,
-    pair_b: np.ndarray,
-    cells_b: np.ndarray,
-    joint: np.ndarray,
-    by_y: np.ndarray,
-    bins: int,
-    out: np.ndarray,
+    codes: np.ndarray, pair_a: np.ndarray, pair_b: np.ndarray, cells_b: np.ndarray, out: np.ndarray
 ) -> None:
-    """Each pair's joint-state counts into out[p] (zeroed, int64): pair p's state is
-    a's state x b's cells + b's state; where `joint[p]`, (state x bins + by_y) instead, the
-    outcome's whole value counted with it. np.bincount's counts, added in place."""
+    """Each pair's joint-state counts into out[p] (zeroed, int64): pair p's state is a's
+    state x b's cells + b's state. np.bincount's counts, added in place."""
     m = codes.shape[1]
     for p in range(pair_a.shape[0]):
         a, b, cb = pair_a[p], pair_b[p], cells_b[p]
         o = out[p]
-        if joint[p]:
-            for i in range(m):
-                o[(np.intp(codes[a, i]) * cb + codes[b, i]) * bins + by_y[i]] += 1
-        else:
-            for i in range(m):
-                o[np.intp(codes[a, i]) * cb + codes[b, i]] += 1
+        for i in range(m):
+            o[np.intp(codes[a, i]) * cb + codes[b, i]] += 1
+
+
+@_JIT
+def state_outcome_counts(codes: np.ndarray, by_y: np.ndarray, bins: int, out: np.ndarray) -> None:
+    """Each group's (state, outcome value) counts into out[g] (zeroed, int64), at state x
+    bins + by_y: the outcome's sums by group state, read off them."""
+    groups, m = codes.shape
+    for g in range(groups):
+        o = out[g]
+        for i in range(m):
+            o[np.intp(codes[g, i]) * bins + by_y[i]] += 1
 
 
 @_JIT

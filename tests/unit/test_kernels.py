@@ -47,27 +47,31 @@ def test_group_codes_equal_numpy(states: np.ndarray) -> None:
     assert np.array_equal(gc.codes(r), _numpy_codes(states, r))
 
 
-@pytest.mark.parametrize("joint", [False, True])
-def test_pair_counts_equal_bincount(joint: bool) -> None:
+def test_pair_counts_equal_bincount() -> None:
     r = _ratings(7_000, 2)
+    gc = group_codes(rating_states(CUTS))
+    codes = gc.codes(r)
+    sizes = [int(gc.groups.cells[a] * c) for a, c in zip(gc.pair_a, gc.cells_b, strict=True)]
+    out = np.zeros((len(sizes), max(sizes)), dtype=np.int64)
+    kernels.pair_counts(codes, gc.pair_a, gc.pair_b, gc.cells_b, out)
+    for p, size in enumerate(sizes):
+        want = np.bincount(_index(gc, codes, p), minlength=size)
+        assert np.array_equal(out[p, :size], want)
+        assert not out[p, size:].any()
+
+
+def test_state_outcome_counts_equal_bincount() -> None:
+    r = _ratings(7_000, 6)
     gc = group_codes(rating_states(CUTS))
     codes = gc.codes(r)
     bins = 3
     by_y = np.random.default_rng(3).integers(0, bins, r.shape[1]).astype(np.intp)
-    pairs = len(gc.pair_a)
-    sizes = [int(gc.groups.cells[a] * c) for a, c in zip(gc.pair_a, gc.cells_b, strict=True)]
-    flags = np.zeros(pairs, dtype=np.bool_)
-    flags[list(gc.groups.owner)] = joint
-    out = np.zeros((pairs, max(sizes) * bins), dtype=np.int64)
-    kernels.pair_counts(codes, gc.pair_a, gc.pair_b, gc.cells_b, flags, by_y, bins, out)
-    for p, size in enumerate(sizes):
-        idx = _index(gc, codes, p)
-        if flags[p]:
-            want = np.bincount(idx * bins + by_y, minlength=size * bins)
-        else:
-            want = np.bincount(idx, minlength=size)
-        assert np.array_equal(out[p, : want.size], want)
-        assert not out[p, want.size :].any()
+    width = int(max(gc.groups.cells)) * bins
+    out = np.zeros((codes.shape[0], width), dtype=np.int64)
+    kernels.state_outcome_counts(codes, by_y, bins, out)
+    for g in range(codes.shape[0]):
+        want = np.bincount(codes[g].astype(np.intp) * bins + by_y, minlength=width)
+        assert np.array_equal(out[g], want)
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -115,5 +119,10 @@ def test_hc3_weights_equal_the_numpy_lookups(weighted: bool) -> None:
 
 def test_kernels_run_without_the_interpreter_lock() -> None:
     """Why they exist: numpy's bincount holds the lock, so the pool's threads took turns."""
-    for kernel in (kernels.group_codes, kernels.pair_counts, kernels.hc3_weights):
+    for kernel in (
+        kernels.group_codes,
+        kernels.pair_counts,
+        kernels.state_outcome_counts,
+        kernels.hc3_weights,
+    ):
         assert kernel.targetoptions["nogil"] is True, kernel
