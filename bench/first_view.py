@@ -18,7 +18,7 @@ Per server, in order:
 5. **a segmentation nobody has opened yet, by link in a new tab of a browser that came
    before**: the browser opened the Overview once (not timed, its tab closed; the frontend's
    files are in its cache, as for anyone who has used the dashboard), then a new tab opens
-   the Overview by `Gender`: a new session on the server;
+   the Overview by `Customer Type`: a new session on the server;
 6. **a warm view**: the Overview again, in a new session (everything cached).
 
 Two servers in the same run: `CMOT_WARM=0` (nothing done before the first visitor: the
@@ -67,9 +67,7 @@ GOAL_FIRST = 2.0  # the first view after a server start, seconds
 NEW_SEG = "a segmentation nobody opened: Overview by Class"
 FIRST = "first view after the start: Overview"
 PICKED = "a segmentation nobody opened, picked in an open session: by Type of Travel"
-RETURNING = (
-    "a segmentation nobody opened, by link in a new tab of a browser that came before: by Gender"
-)
+RETURNING = "a segmentation nobody opened, by link in a returning browser: by Customer Type"
 
 
 def big_survey(folder: Path) -> Path:
@@ -212,7 +210,7 @@ def one_server(
         ),
         ("Journey map's first view", lambda: drawn(browser, server.url + "/journey")),
         (PICKED, lambda: picked(browser, server.url, "Type of Travel")),
-        (RETURNING, lambda: returning(browser, server.url, server.url + "/?seg=Gender")),
+        (RETURNING, lambda: returning(browser, server.url, server.url + "/?seg=Customer%20Type")),
         ("a warm view: Overview again", lambda: drawn(browser, server.url)),
     ]
     try:
