@@ -20,6 +20,7 @@ RUN python -m venv .venv \
 COPY . .
 
 # CMOT_DB: read only to migrate a volume's single-file store from before the directory store.
+# NUMBA_CACHE_DIR: the engine's compiled loops, kept on the volume (/app is not the user's).
 ENV CMOT_STORE=/data/store \
     CMOT_DB=/data/cmot.duckdb \
     CMOT_PORT=8501 \
@@ -27,6 +28,7 @@ ENV CMOT_STORE=/data/store \
     CMOT_MAX_ROWS=5000000 \
     CMOT_MAX_COLUMNS=2000 \
     STREAMLIT_SERVER_FILE_WATCHER_TYPE=none \
+    NUMBA_CACHE_DIR=/data/numba-cache \
     PYTHONUNBUFFERED=1
 VOLUME ["/data"]
 USER cmot

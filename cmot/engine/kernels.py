@@ -17,15 +17,31 @@ the package is read-only); the first call in a fresh install compiles it (~1-2 s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
 import numba
 import numpy as np
 
-# Every kernel: no interpreter lock, cached, no fast-math (IEEE order kept: equal sums), and
-# numpy's division (x / 0 is inf or nan, as in the numpy form, not an exception).
-_JIT = numba.njit(nogil=True, cache=True, error_model="numpy")
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Every kernel: no interpreter lock, no fast-math (IEEE order kept: equal sums), and numpy's
+# division (x / 0 is inf or nan, as in the numpy form, not an exception).
+_OPTIONS: dict[str, Any] = {"nogil": True, "error_model": "numpy"}
 
 
-@_JIT
+def _compiled(fn: F) -> F:
+    """`fn` compiled, cached on disk where numba finds a writable place (beside this file,
+    the user's cache directory or $NUMBA_CACHE_DIR); where it finds none (a read-only
+    install whose user has no writable home) numba refuses `cache=True` as it decorates, and
+    each process compiles its own instead of the module failing to import."""
+    try:
+        return cast(F, numba.njit(cache=True, **_OPTIONS)(fn))
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return cast(F, numba.njit(**_OPTIONS)(fn))
+
+
+@_compiled
 def group_codes(
     raw: np.ndarray, code_tab: np.ndarray, group_of: np.ndarray, groups: int
 ) -> np.ndarray:
@@ -41,7 +57,7 @@ def group_codes(
     return codes
 
 
-@_JIT
+@_compiled
 def pair_counts(
     codes: np.ndarray, pair_a: np.ndarray, pair_b: np.ndarray, cells_b: np.ndarray, out: np.ndarray
 ) -> None:
@@ -55,7 +71,7 @@ def pair_counts(
             o[np.intp(codes[a, i]) * cb + codes[b, i]] += 1
 
 
-@_JIT
+@_compiled
 def state_outcome_counts(codes: np.ndarray, by_y: np.ndarray, bins: int, out: np.ndarray) -> None:
     """Each group's (state, outcome value) counts into out[g] (zeroed, int64), at state x
     bins + by_y: the outcome's sums by group state, read off them."""
@@ -66,7 +82,7 @@ def state_outcome_counts(codes: np.ndarray, by_y: np.ndarray, bins: int, out: np
             o[np.intp(codes[g, i]) * bins + by_y[i]] += 1
 
 
-@_JIT
+@_compiled
 def hc3_weights(
     codes: np.ndarray,
     y: np.ndarray,

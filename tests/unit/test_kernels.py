@@ -4,6 +4,8 @@ respondents alone in their cell; and compiled to run without the interpreter loc
 
 from __future__ import annotations
 
+import numba
+import numba.core.caching
 import numpy as np
 import pytest
 
@@ -126,3 +128,22 @@ def test_kernels_run_without_the_interpreter_lock() -> None:
         kernels.hc3_weights,
     ):
         assert kernel.targetoptions["nogil"] is True, kernel
+
+
+def test_an_install_with_nowhere_to_cache_compiles_per_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """numba refuses `cache=True` as it decorates when no cache directory is writable (a
+    read-only install whose user has no writable home): the kernels then compile in each
+    process instead of cmot failing to import. numba's locators are emptied through its
+    CacheImpl's class attribute, the list it tries in turn (renamed: this test fails loudly)."""
+    monkeypatch.setattr(numba.core.caching.CacheImpl, "_locator_classes", [])
+
+    def double(x: np.ndarray) -> np.ndarray:
+        return x * 2
+
+    with pytest.raises(RuntimeError, match="no locator"):
+        numba.njit(cache=True)(double)
+    compiled = kernels._compiled(double)
+    assert np.array_equal(compiled(np.arange(3)), [0, 2, 4])
+    assert compiled.targetoptions["nogil"] is True
