@@ -108,15 +108,24 @@ def server_cpu(pid: int) -> float:
 
 
 def _view_seconds(
-    browser: Any, url: str, prepare: Callable[[Any], Callable[[], object]] | None = None
+    browser: Any,
+    url: str,
+    prepare: Callable[[Any], Callable[[], object]] | None = None,
+    before: str | None = None,
 ) -> float:
     """Seconds to a view drawn, in a fresh context; raises on an error shown. Without
     `prepare`: timed from the visit to `url`. With it: the visit drawn first (not timed),
     then `prepare(page)` readies a click, timed from the click to the run it causes ended
-    and the page idle with its charts present."""
+    and the page idle with its charts present. `before`: a first tab of the context opens
+    it and is closed (not timed), so `url`'s tab is a returning browser's."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = watch_runs(context.new_page())
     try:
+        if before is not None:
+            first = watch_runs(context.new_page())
+            goto_first_run(first, before, timeout_ms=120_000)
+            charts_drawn(first)
+            first.close()
+        page = watch_runs(context.new_page())
         click = None
         if prepare is not None:
             goto_first_run(page, url, timeout_ms=120_000)
@@ -159,23 +168,7 @@ def returning(browser: Any, home: str, url: str) -> float:
     """Seconds from goto `url` to the view drawn in a new tab of a browser that has opened
     `home` before (not timed, its tab closed): the frontend's files are in its cache, as for
     anyone who has used the dashboard, and the new tab is a new session on the server."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    try:
-        first = watch_runs(context.new_page())
-        goto_first_run(first, home, timeout_ms=120_000)
-        charts_drawn(first)
-        first.close()
-        page = watch_runs(context.new_page())
-        start = time.perf_counter()
-        goto_first_run(page, url, timeout_ms=120_000)
-        charts_drawn(page)
-        took = time.perf_counter() - start
-        shown = errors_shown(page)
-        if shown:
-            raise RuntimeError(f"{url}: {shown}")
-        return took
-    finally:
-        context.close()
+    return _view_seconds(browser, url, before=home)
 
 
 def _backend_pid(root: int) -> int:
