@@ -13,12 +13,16 @@ from pathlib import Path
 import streamlit as st
 
 from cmot.ui.hosting import middleware
+from cmot.ui.option_reads import lock_free_option_reads
 from cmot.ui.state import leave_pages_folder_mode
 from cmot.ui.warm import warm_imports, warm_in_background
 
 # Before the app's first run, so every session of this server saves through the worker; an
 # environment that says otherwise ("0") wins.
 os.environ.setdefault("CMOT_SAVE_WORKER", "1")
+# Streamlit's options read without its process-wide lock: ~50 sessions' script threads in
+# one process queued on it (cmot.ui.option_reads, bench/load.md).
+lock_free_option_reads()
 # Before the server listens: the pages' imports, which would otherwise share the interpreter
 # with the first visitors' runs ($CMOT_WARM=0: not).
 warm_imports()

@@ -194,6 +194,23 @@ class Result(BrowserResult):
         ]
         return during, outside
 
+    def timeline(self, width: float = 4.0) -> list[tuple[float, int, float]]:
+        """(bin start s, switches, p95 s) per `width` seconds from the first switch."""
+        if not self.click_starts:
+            return []
+        t0 = min(self.click_starts)
+        bins: dict[int, list[float]] = {}
+        for c, t in zip(self.clicks, self.click_starts, strict=True):
+            bins.setdefault(int((t - t0) // width), []).append(c)
+        return [(k * width, len(v), self._q(v, 0.95)) for k, v in sorted(bins.items())]
+
+    def upload_span(self) -> tuple[float, float] | None:
+        """The upload window in the timeline's seconds (from the first switch)."""
+        if self.upload_window is None or not self.click_starts or not self.upload_times:
+            return None
+        t0 = min(self.click_starts)
+        return self.upload_window[0] - t0, self.upload_window[1] - t0
+
     @property
     def page_runs(self) -> int:
         """Script runs the browsing sessions caused during the run (first loads, switches)."""
@@ -543,6 +560,14 @@ def report(r: Result, argv: str = "") -> list[str]:
         f"- page switches that began while the uploads were running: "
         f"{r.switches_during_uploads}; visits per page: {r.pages_seen}; messages a switch "
         f"received (median): {q([float(m) for m in r.click_messages], 0.5):.0f}",
+        "- p95 of the page switches by when they began, 4 s bins from the first (switches, p95 s)"
+        + (
+            f", the uploads from {span[0]:.0f} s to {span[1]:.0f} s"
+            if (span := r.upload_span()) is not None
+            else ""
+        )
+        + ": "
+        + ", ".join(f"{t:.0f} s: {n}, {p:.2f}" for t, n, p in r.timeline()),
         f"- wall time {s['wall_s']:.1f} s (after the warm-up); server CPU during the run: "
         f"{r.server_cpu:.1f} s over the app processes ({cpus}), nginx {r.proxy_cpu:.1f} s; "
         f"the clients {r.client_cpu:.1f} s; the uploading chromium {r.browser_cpu:.1f} s"
