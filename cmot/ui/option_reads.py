@@ -6,9 +6,10 @@ the threads queue on that lock: a thread that holds it can lose the interpreter 
 5 ms), and every thread that reads an option then waits for both (py-spy under load: 21-46%
 of an app process's samples were in `get_option`, bench/load.md).
 
-`lock_free_option_reads` (serve.py) makes `streamlit.config.get_option`, the module attribute
-every Streamlit module calls through, a read of the values Streamlit's own `get_option` gave,
-each key's kept once read. They are dropped whenever Streamlit sets an option (its
+`lock_free_option_reads` (serve.py) makes `streamlit.config.get_option` and
+`get_options_for_section` (every session message reads the theme's), the module attributes
+every Streamlit module calls through, reads of what Streamlit's own gave, each key's and
+section's kept once read. They are dropped whenever Streamlit sets an option (its
 `_set_option`, through which `set_option`, `st.set_option` and the config parser write) or
 has parsed its config again (`config.on_config_parsed`), and read again, under Streamlit's
 lock, on the next call. `streamlit run app.py` and AppTest keep Streamlit's own.
@@ -27,42 +28,51 @@ _MISSING = object()
 
 
 class _Options:
-    """Each option's value as Streamlit's get_option gave it, until Streamlit sets or parses."""
+    """Each option's value and each section's options as Streamlit gave them, until Streamlit
+    sets an option or parses its config again."""
 
-    def __init__(self, read: Callable[[str], Any]) -> None:
-        self._read = read
-        self._values: dict[str, Any] = {}
+    def __init__(self, read: Callable[[str], Any], section: Callable[[str], dict[str, Any]]):
+        self._read, self._read_section = read, section
+        # (values, sections) of this moment: a drop replaces the pair whole, so what was read
+        # before a set lands in the old pair, never in the new one.
+        self._kept: tuple[dict[str, Any], dict[str, dict[str, Any]]] = ({}, {})
 
     def get(self, key: str) -> Any:
-        # The dict of this moment: a drop replaces it whole, so a value read before a set
-        # lands in the old dict, never in the new one.
-        values = self._values
+        values = self._kept[0]
         value = values.get(key, _MISSING)
         if value is _MISSING:
             value = values[key] = self._read(key)
         return value
 
+    def section_options(self, section: str) -> dict[str, Any]:
+        sections = self._kept[1]
+        got = sections.get(section)
+        if got is None:
+            got = sections[section] = self._read_section(section)
+        return dict(got)  # the caller's own, as Streamlit's is
+
     def drop(self) -> None:
-        self._values = {}
+        self._kept = ({}, {})
 
 
 def lock_free_option_reads() -> Callable[[], None]:
     """Install the reads in this process; returns what undoes it (for tests)."""
-    read, write = config.get_option, config._set_option  # private: wrapped, see the docstring
-    options = _Options(read)
+    read, section, write = config.get_option, config.get_options_for_section, config._set_option
+    options = _Options(read, section)
 
     def set_option(key: str, value: Any, where_defined: str) -> None:
         try:
-            write(key, value, where_defined)
+            write(key, value, where_defined)  # private: wrapped, see the docstring
         finally:
             options.drop()
 
     config._set_option = set_option
     disconnect = config.on_config_parsed(options.drop, force_connect=True)
-    config.get_option = options.get
+    config.get_option, config.get_options_for_section = options.get, options.section_options
 
     def undo() -> None:
         disconnect()
-        config.get_option, config._set_option = read, write
+        config.get_option, config.get_options_for_section = read, section
+        config._set_option = write
 
     return undo

@@ -33,10 +33,17 @@ def test_the_private_names_it_relies_on() -> None:
 def test_every_option_reads_as_streamlit_gives_it() -> None:
     want = {key: config.get_option(key) for key in config.get_config_options()}
     assert len(want) > 50
+    sections = {key.split(".")[0] for key in want}
+    want_sections = {name: config.get_options_for_section(name) for name in sections}
     undo = lock_free_option_reads()
     try:
         assert {key: config.get_option(key) for key in want} == want
         assert {key: config.get_option(key) for key in want} == want  # kept, the same
+        for name, options in want_sections.items():
+            got = config.get_options_for_section(name)
+            assert got == options
+            got["changed by its caller"] = 1  # the caller's own copy
+            assert config.get_options_for_section(name) == options
         with pytest.raises(RuntimeError, match="not defined"):
             config.get_option("no.suchOption")
     finally:
@@ -65,6 +72,7 @@ def test_a_set_option_is_seen_by_the_next_read(installed: None) -> None:
     try:
         config.set_option(key, other)
         assert config.get_option(key) == other
+        assert config.get_options_for_section("client")["toolbarMode"] == other
     finally:
         config.set_option(key, before)
     assert config.get_option(key) == before
