@@ -42,6 +42,13 @@ def _compiled(fn: F) -> F:
         return cast(F, numba.njit(**_OPTIONS)(fn))
 
 
+@numba.njit(inline="always")
+def _cell(codes: np.ndarray, a: int, b: int, cells_b: int, i: int) -> int:
+    """Respondent i's joint state in the pair of groups a and b: a's state x b's cells +
+    b's state (inlined where it is called)."""
+    return np.intp(codes[a, i]) * cells_b + codes[b, i]
+
+
 @_compiled
 def group_codes(
     raw: np.ndarray, code_tab: np.ndarray, group_of: np.ndarray, groups: int
@@ -69,7 +76,7 @@ def pair_counts(
         a, b, cb = pair_a[p], pair_b[p], cells_b[p]
         o = out[p]
         for i in range(m):
-            o[np.intp(codes[a, i]) * cb + codes[b, i]] += 1
+            o[_cell(codes, a, b, cb, i)] += 1
 
 
 @_compiled
@@ -114,12 +121,12 @@ def hc3_weights(
             if has_fitted[f, p]:
                 fit, e = fitted[f, p], q[f]
                 for i in range(m):
-                    k = np.intp(codes[a, i]) * cb + codes[b, i]
+                    k = _cell(codes, a, b, cb, i)
                     hf[i] += lev[k]
                     e[i] -= fit[k]
             else:
                 for i in range(m):
-                    hf[i] += lev[np.intp(codes[a, i]) * cb + codes[b, i]]
+                    hf[i] += lev[_cell(codes, a, b, cb, i)]
     for f in range(fits):
         for i in range(m):
             hi, ei = h[f, i], q[f, i]
@@ -136,4 +143,4 @@ def hc3_weights(
         for f in range(fits):
             o, qf = out[f, p], q[f]
             for i in range(m):
-                o[np.intp(codes[a, i]) * cb + codes[b, i]] += qf[i]
+                o[_cell(codes, a, b, cb, i)] += qf[i]
