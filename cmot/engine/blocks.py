@@ -67,8 +67,12 @@ class Block:
     names: list[str]  # the block's segments by local code
     bounds: list[tuple[int, int, int]]  # (local code, start, stop), by local code
     r: np.ndarray  # (T, m) int8 ratings, MISSING for missing
-    y: np.ndarray
+    y_held: np.ndarray  # the outcome in the narrowest dtype that holds it exactly: `y`
     w: np.ndarray | None  # None when every weight is 1
+
+    def y(self, a: int, b: int) -> np.ndarray:
+        """Rows a..b's outcome in float64, as every sum takes it."""
+        return self.y_held[a:b].astype(np.float64, copy=False)
 
 
 def read_batches(
@@ -126,7 +130,20 @@ def to_block(batch: pa.RecordBatch, cuts: Cuts) -> Block:
     if order is not None:
         y = y[order]
         w = w if unweighted else w[order]
-    return Block(names, bounds, r, y, None if unweighted else w)
+    return Block(names, bounds, r, _narrowest(y), None if unweighted else w)
+
+
+def _narrowest(y: np.ndarray) -> np.ndarray:
+    """The outcome in int8 or float32 when either holds every value exactly, else as it is:
+    the first pass holds its blocks for the second, and a binary outcome held in float64
+    was a third of them (8 bytes a respondent beside 14 of ratings: 70 MB of 10M
+    respondents' peak, issue 27, with numba's runtime to make room for)."""
+    if y.size and y.min() >= -128 and y.max() <= 127:
+        small = y.astype(np.int8)
+        if np.array_equal(small, y):
+            return small
+    y32 = y.astype(np.float32)
+    return y32 if np.array_equal(y32, y) else y
 
 
 def _outside(r: np.ndarray, cuts: Cuts) -> np.ndarray:
@@ -289,12 +306,13 @@ def first_pass(
     def pass1(block: Block, task: Task) -> Accum | Hists:
         _, a, b = task
         w = None if block.w is None else block.w[a:b]
-        if plan is not None and w is None and whole_outcome(block.y[a:b]):
+        y = block.y(a, b)
+        if plan is not None and w is None and whole_outcome(y):
             # The groups' histograms: the same integers as the products, cheaper
             # (cmot.engine.histograms); added up and turned into sums at the end.
-            return pass1_hists(plan, block.r[:, a:b], block.y[a:b])
+            return pass1_hists(plan, block.r[:, a:b], y)
         part = new_accum(t, points)
-        _accumulate(part, block.r[:, a:b], block.y[a:b], w, cuts)
+        _accumulate(part, block.r[:, a:b], y, w, cuts)
         return part
 
     for block, parts in _pipelined(read_batches(con, sql, params), pass1, cuts, codes):
@@ -309,7 +327,7 @@ def first_pass(
             else:
                 hists[code] = part
         if kept_blocks is not None:
-            held += block.r.nbytes + block.y.nbytes
+            held += block.r.nbytes + block.y_held.nbytes
             held += 0 if block.w is None else block.w.nbytes
             if held <= _KEEP_BLOCKS_BYTES:
                 kept_blocks.append(block)
@@ -360,7 +378,7 @@ def hc3_pass(
     def pass2(block: Block, task: Task) -> tuple[np.ndarray | None, np.ndarray]:
         code, a, b = task
         w = None if block.w is None else block.w[a:b]
-        y = block.y[a:b]
+        y = block.y(a, b)
         x = design_matrix(block.r[:, a:b], y, cuts.low, cuts.high, np.float64, full=False)
         fit = fits.get(codes.get(block.names[code], -1))  # none for a no-answer value
         seg_meat = hc3_meat(x, y, w, fit) if fit is not None else None
@@ -394,7 +412,7 @@ def _lookup_pass(
         w = None if block.w is None else block.w[a:b]
         own = both.get(codes.get(block.names[code], -1))  # none for a no-answer value
         got = hc3_lookup_hists(
-            plan, block.r[:, a:b], block.y[a:b], w, [table_all if own is None else own]
+            plan, block.r[:, a:b], block.y(a, b), w, [table_all if own is None else own]
         )
         return (None if own is None else got[0]), got[-1]
 
