@@ -112,9 +112,10 @@ def sidebar_view(store: Store, info: DatasetInfo) -> PageView:
     version = source_version(info)  # "" for a stored dataset; a lake's files otherwise
     saved = _saved(db, info.id)
     choice = _segmentation_widget(spec, saved)
-    with st.sidebar.expander("Filters"):
-        dates, date_words = _date_filter(db, info, version)
-        filters, value_words = _value_filter(db, info, version)
+    box, open_ = _panel("Filters", FILTERS_OPEN)
+    with box:
+        dates, date_words = _date_filter(db, info, version, open_)
+        filters, value_words = _value_filter(db, info, version, open_)
     settings = _settings_panel(info)
     saved_id = None
     saved_sql = None
@@ -173,6 +174,21 @@ def default_view(store: Store, info: DatasetInfo) -> PageView:
     )
 
 
+# The sidebar's panels draw their widgets only while open. Closed (as every page opens),
+# a page run sends one element for each instead of its ~8 widgets, columns and captions,
+# and the browser loads no slider or date picker: a tenth of a page switch's CPU and of a
+# first view's elements (issue 27). Their values stand meanwhile (`url_widget`, draw=False).
+FILTERS_OPEN = "filters_open"
+SETTINGS_OPEN = "settings_open"
+
+
+def _panel(label: str, key: str) -> tuple[Any, bool]:
+    """A sidebar expander that reruns the page when it is opened or closed, and whether it
+    is open now."""
+    box = st.sidebar.expander(label, key=key, on_change="rerun")
+    return box, bool(box.open)
+
+
 def _segmentation_widget(spec: JourneySpec, saved: list[tuple[int, str]]) -> str:
     """The sidebar's "Segmentation" (`?seg=`): the whole sample, a segment column or a saved
     segmentation."""
@@ -188,9 +204,12 @@ def _segmentation_widget(spec: JourneySpec, saved: list[tuple[int, str]]) -> str
     )
 
 
-def _date_filter(db: str, info: DatasetInfo, version: str) -> tuple[DateFilter | None, list[str]]:
+def _date_filter(
+    db: str, info: DatasetInfo, version: str, draw: bool
+) -> tuple[DateFilter | None, list[str]]:
     """The filters' From and To dates (`?f_from=`, `?f_to=`) of the spec's date column, and
-    the filter in words; none when the whole span is chosen or there is no date column."""
+    the filter in words; none when the whole span is chosen or there is no date column.
+    The widgets are drawn when `draw` (the panel is open)."""
     spec = info.spec
     for key in ("f_from", "f_to"):  # a previous dataset's dates mean nothing here
         if not spec.date_column and key in st.query_params:
@@ -199,15 +218,17 @@ def _date_filter(db: str, info: DatasetInfo, version: str) -> tuple[DateFilter |
         return None, []
     lo, hi = _date_span(db, info.id, info.table, spec.date_column, version)
     if lo is None:  # a saved date column without one readable date (issue 23)
+        if not draw:
+            return None, []
         st.caption(
             f"Date filter not available: {escape_markdown(spec.label_of(spec.date_column))}"
             " holds no dates (a date reads like 2026-03-01). Map another date column,"
             " or none, on the Data page."
         )
         return None, []
-    a, b = st.columns(2)
+    a, b = st.columns(2) if draw else (st.sidebar, st.sidebar)  # closed: neither drawn
     # A date outside the span (another dataset's, a stale link) does not count.
-    span = {"min_value": lo, "max_value": hi, "within": (lo, hi)}
+    span = {"min_value": lo, "max_value": hi, "within": (lo, hi), "draw": draw}
     date = dt.date.fromisoformat
     start = url_widget(a.date_input, "From", key="f_from", default=lo, parse=date, **span)
     end = url_widget(b.date_input, "To", key="f_to", default=hi, parse=date, **span)
@@ -218,10 +239,11 @@ def _date_filter(db: str, info: DatasetInfo, version: str) -> tuple[DateFilter |
 
 
 def _value_filter(
-    db: str, info: DatasetInfo, version: str
+    db: str, info: DatasetInfo, version: str, draw: bool
 ) -> tuple[tuple[ValueFilter, ...], list[str]]:
     """The filters' "Only respondents whose" segment column (`?f_col=`) "is one of" its
-    values (`?f_val=`), and the filter in words; none when no value is chosen."""
+    values (`?f_val=`), and the filter in words; none when no value is chosen. The
+    widgets are drawn when `draw` (the panel is open)."""
     spec = info.spec
     cols = ["(none)", *spec.segments]
     fcol = url_widget(
@@ -230,6 +252,7 @@ def _value_filter(
         cols,
         key="f_col",
         default="(none)",
+        draw=draw,
         format_func=lambda c: spec.label_of(c) if c in spec.segments else c,
     )
     if fcol == "(none)" and "f_val" in st.query_params:
@@ -240,7 +263,7 @@ def _value_filter(
     # A code declared 'no answer' is no value to keep (issue 23).
     dropped = no_answer_values(found, _no_answer_codes(spec, fcol))
     values = [v for v in found if v not in dropped]
-    chosen = url_widget(st.multiselect, "is one of", values, key="f_val", default=[])
+    chosen = url_widget(st.multiselect, "is one of", values, key="f_val", default=[], draw=draw)
     if not chosen:
         return (), []
     return (ValueFilter(fcol, tuple(chosen)),), [f"{spec.label_of(fcol)} in {', '.join(chosen)}"]
@@ -332,20 +355,35 @@ def _settings_panel(info: DatasetInfo) -> Settings:
     `?pool=`) as the `Settings` every result is computed with."""
     scale = info.spec.scale
     points = list(range(scale.min, scale.max + 1))
-    with st.sidebar.expander("Method settings"):
-        st.caption("Defaults follow docs/METHODS.md; every result shows the settings it used.")
-        a, b = st.columns(2)
+    box, draw = _panel("Method settings", SETTINGS_OPEN)
+    with box:
+        if draw:
+            st.caption("Defaults follow docs/METHODS.md; every result shows the settings it used.")
+        a, b = st.columns(2) if draw else (st.sidebar, st.sidebar)  # closed: neither drawn
         low = url_widget(
-            a.selectbox, "Low: rating ≤", points[:-1], key="low", default=scale.low_max, parse=int
+            a.selectbox,
+            "Low: rating ≤",
+            points[:-1],
+            key="low",
+            default=scale.low_max,
+            parse=int,
+            draw=draw,
         )
         high = url_widget(
-            b.selectbox, "High: rating ≥", points[1:], key="high", default=scale.high_min, parse=int
+            b.selectbox,
+            "High: rating ≥",
+            points[1:],
+            key="high",
+            default=scale.high_min,
+            parse=int,
+            draw=draw,
         )
         ia = url_widget(
             st.slider,
             "Asymmetry threshold ±",
             key="ia",
             default=DEFAULT_IA,
+            draw=draw,
             parse=float,
             min_value=0.05,
             max_value=0.5,
@@ -356,6 +394,7 @@ def _settings_panel(info: DatasetInfo) -> Settings:
             "Moments of truth cover this share of impact",
             key="cov",
             default=DEFAULT_COVERAGE,
+            draw=draw,
             parse=float,
             min_value=0.3,
             max_value=0.9,
@@ -367,6 +406,7 @@ def _settings_panel(info: DatasetInfo) -> Settings:
             [0.01, 0.05, 0.1],
             key="alpha",
             default=DEFAULT_ALPHA,
+            draw=draw,
             parse=float,
         )
         pooling = url_widget(
@@ -375,6 +415,7 @@ def _settings_panel(info: DatasetInfo) -> Settings:
             list(POOLINGS),
             key="pool",
             default=DEFAULT_POOLING,
+            draw=draw,
             format_func=lambda p: first_upper(POOLING_WORDS[p]),
             help="Partial pooling across segments: each segment of 30 or more respondents "
             "blends its own data with the whole journey's, weighted by how much its own data "

@@ -27,6 +27,7 @@ def url_widget(
     default: Any,
     parse: Callable[[str], Any] = str,
     within: tuple[Any, Any] | None = None,
+    draw: bool = True,
     **kwargs: Any,
 ) -> Any:
     """Draw `widget` (e.g. `st.sidebar.selectbox`) keyed `key`, its value kept in the URL.
@@ -40,6 +41,8 @@ def url_widget(
 
     `parse` turns the URL's text into a value (`int`, `float`, `date.fromisoformat`);
     `kwargs` go to the widget, which must not be given `value=`/`index=`/`default=`.
+    `draw=False` (the widget's panel is closed) gives the same value by the same rule and
+    writes it to the URL without drawing the widget: its state is kept meanwhile.
     """
     multi = isinstance(default, list)
 
@@ -55,8 +58,11 @@ def url_widget(
         if key in st.query_params and (value is None or not ok(value)):
             _refused(label, st.query_params.get_all(key))
         st.session_state[key] = value if value is not None and ok(value) else default
-    args = () if options is None else (options,)
-    value = widget(label, *args, key=key, persist_state="session", **kwargs)
+    if draw:
+        args = () if options is None else (options,)
+        value = widget(label, *args, key=key, persist_state="session", **kwargs)
+    else:
+        value = st.session_state[key]
     _to_url(key, value)
     return value
 

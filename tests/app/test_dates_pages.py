@@ -16,6 +16,7 @@ from cmot.results.moments import clear_cache
 from cmot.spec import save_spec
 from cmot.store.datasets import Store
 from cmot.store.intake import ingest
+from tests.app.panels import open_panels
 from tests.app.test_pages import APP, ok
 from tests.unit.test_dates_unreadable import times_csv
 
@@ -61,5 +62,6 @@ def test_times_mapped_as_the_date_say_the_filter_is_not_available(
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["dataset"] = "times"
     ok(at.run())
+    ok(open_panels(at))  # it says so in the Filters, where the date filter would be
     said = " ".join(str(c.value) for c in at.sidebar.caption)
     assert column in said and "no dates" in said, said

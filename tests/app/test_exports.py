@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cmot.store.datasets import Store
+from tests.app.panels import open_panels
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
@@ -46,6 +47,7 @@ def north(store_dir: Path) -> tuple[AppTest, Store]:
     """The demo's Overview filtered to Region = North (a filter every export must state)."""
     at = AppTest.from_file(APP, default_timeout=300)
     ok(at.run())
+    open_panels(at)
     at.sidebar.selectbox(key="f_col").set_value("Region").run()
     at.sidebar.multiselect(key="f_val").set_value(["North"]).run()
     return ok(at), Store(store_dir)

@@ -16,6 +16,7 @@ from cmot.store import external, sources
 from cmot.store.datasets import Store
 from cmot.store.external import register_external
 from cmot.store.intake import ingest
+from tests.app.panels import open_panels
 from tests.app.test_pages import APP, PAGES, ok
 from tests.conftest import KANSAS_CSV
 from tests.unit.test_external import lake, options, survey  # lake: the module-scoped fixture
@@ -88,6 +89,7 @@ def test_a_spark_dataset_sums_everything_and_says_what_reads_the_sample(
     at.sidebar.selectbox(key="seg").set_value("region").run()
     # A filter is pushed down to Spark: the North respondents of all rows.
     at.switch_page("pages/overview.py").run()
+    open_panels(at)
     at.sidebar.selectbox(key="f_col").set_value("region").run()
     at.sidebar.multiselect(key="f_val").set_value(["North"]).run()
     ok(at)

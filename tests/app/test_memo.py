@@ -18,6 +18,7 @@ from cmot.store.demo import demo_spec, generate_demo
 from cmot.store.intake import ingest
 from cmot.ui.memo import DerivedMemo, derived
 from cmot.ui.widgets import chart_spec
+from tests.app.panels import open_panels
 from tests.app.test_pages import APP, chart_frames, ok
 
 
@@ -204,6 +205,7 @@ def test_a_warm_page_switch_draws_the_same_page_without_building(app: AppTest, p
 def test_a_setting_change_redraws_from_the_new_result(app: AppTest) -> None:
     ok(app.switch_page("pages/moments.py").run())
     before = _frames(app)
+    open_panels(app)
     ok(app.sidebar.selectbox(key="low").set_value(1).run())
     after = _frames(app)
     assert not _same(before, after), "the charts kept the answer of the old cut-off"

@@ -16,6 +16,7 @@ from cmot.errors import CmotError
 from cmot.results.moments import clear_cache
 from cmot.store.datasets import Store
 from cmot.store.intake import ingest
+from tests.app.panels import open_panels
 from tests.app.test_pages import APP, ok
 from tests.messy import describe, messy_surveys
 
@@ -84,6 +85,7 @@ def check_survey(store: Store, data: bytes, name: str) -> str:
             at.query_params["dataset"] = dataset
             at.query_params["f_from"] = str(lo + (hi - lo) / 2)
             ok(at.run())
+            open_panels(at)
             assert at.sidebar.date_input(key="f_from").value == lo + (hi - lo) / 2
     except AssertionError as e:
         raise AssertionError(f"{e}\n{describe(data, name)}") from None

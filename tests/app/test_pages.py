@@ -14,6 +14,7 @@ from cmot.results.headline import STAKE_MEANING
 from cmot.store.datasets import Store
 from cmot.store.demo import ensure_demo
 from cmot.ui.frame import UNEXPECTED
+from tests.app.panels import open_panels
 from tests.conftest import ROOT
 from tests.planted import read_as_text
 
@@ -106,6 +107,7 @@ def test_settings_change_the_classification(app: AppTest) -> None:
     # The engine's one rule, on the page: a vulnerability's amount at stake is its risk.
     assert not vulnerable.empty
     assert set(vulnerable["What it means"]) == {STAKE_MEANING["risk"]}
+    open_panels(app)
     app.sidebar.slider(key="ia").set_value(0.5).run()
     app.sidebar.selectbox(key="low").set_value(1).run()
     ok(app)
@@ -123,6 +125,7 @@ def test_a_link_with_page_state_reproduces_the_view(store_dir: Path) -> None:
     at.switch_page("pages/moments.py").run()
     ok(at)
     assert at.selectbox(key="segment").value == "West"
+    open_panels(at)
     assert at.sidebar.slider(key="ia").value == 0.3
 
 
@@ -191,6 +194,7 @@ def test_flips_are_highlighted_with_a_sentence(app: AppTest) -> None:
 
 
 def test_filters_narrow_the_respondents_and_live_in_the_url(app: AppTest) -> None:
+    open_panels(app)
     app.sidebar.selectbox(key="f_col").set_value("Region").run()
     region = app.sidebar.multiselect(key="f_val").options[0]
     app.sidebar.multiselect(key="f_val").set_value([region]).run()
@@ -222,6 +226,7 @@ def test_a_filter_value_with_a_quote_is_bound_not_spliced(store_dir: Path) -> No
     )
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
+    open_panels(at)
     at.sidebar.selectbox(key="f_col").set_value("Region").run()
     assert "O'Brien" in at.sidebar.multiselect(key="f_val").options
     at.sidebar.multiselect(key="f_val").set_value(["O'Brien"]).run()
@@ -266,6 +271,7 @@ def test_three_segments_pick_the_pair_of_the_differences(app: AppTest) -> None:
 
 def test_guardrails_show_where_the_numbers_would_be(app: AppTest) -> None:
     # One survey day leaves every segment far below max(30, 10 x touchpoints) respondents.
+    open_panels(app)
     day = app.sidebar.date_input(key="f_from").value
     app.sidebar.date_input(key="f_to").set_value(day).run()
     ok(app)

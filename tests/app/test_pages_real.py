@@ -20,6 +20,7 @@ from cmot.store.demo import demo_spec, ensure_demo, generate_demo
 from cmot.store.intake import ingest
 from cmot.ui.memo import derived
 from tests.app.kc import KC_STAGES, ingest_kc, kc_csv
+from tests.app.panels import open_panels
 from tests.app.test_pages import APP, PAGES, chart_frames, charts, ok, texts
 from tests.planted import read_as_text
 
@@ -175,6 +176,7 @@ def test_switching_dataset_resets_state_that_no_longer_fits(store_dir: Path) -> 
     ok(at)
     assert any("Weighted by Weight" in str(c.value) for c in at.caption)
     # On the demo: a late start date, a region segmentation, two compare picks.
+    open_panels(at)
     hi = at.sidebar.date_input(key="f_to").value
     at.sidebar.date_input(key="f_from").set_value(hi - dt.timedelta(days=10)).run()
     at.sidebar.selectbox(key="seg").set_value("Region").run()
@@ -185,6 +187,7 @@ def test_switching_dataset_resets_state_that_no_longer_fits(store_dir: Path) -> 
     # the dates span the new data, the segmentation and picks start afresh.
     at.sidebar.selectbox(key="dataset").set_value("demo2024").run()
     ok(at)
+    open_panels(at)  # another page: its panels start closed
     frm, to = at.sidebar.date_input(key="f_from").value, at.sidebar.date_input(key="f_to").value
     assert (frm, to) == (dt.date(2024, 3, 1), dt.date(2024, 4, 29))
     assert at.sidebar.selectbox(key="seg").value == demo_spec().segments[0]
@@ -197,16 +200,18 @@ def test_switching_dataset_resets_state_that_no_longer_fits(store_dir: Path) -> 
     ok(at)
     assert at.sidebar.selectbox(key="seg").value == "counci"
     assert at.multiselect(key="compare").value == ["6", "5"]
+    open_panels(at)
     assert not at.sidebar.date_input  # no date filter for a survey without dates
     for page in RESULT_PAGES:
         ok(at.switch_page(f"pages/{page}.py").run())
     at.sidebar.selectbox(key="dataset").set_value("demo").run()
-    ok(at)
+    ok(open_panels(at))
     assert at.sidebar.date_input(key="f_from").value.year == 2026
     for page in RESULT_PAGES:
         ok(at.switch_page(f"pages/{page}.py").run())
     # A save makes a new version (a new dataset id) under the same name: its dates, not the
     # old version's, even with a filter set on the old one.
+    open_panels(at)
     at.sidebar.date_input(key="f_from").set_value(dt.date(2026, 9, 1)).run()
     _demo_in_2024(store, "demo")
     at.run()

@@ -19,6 +19,7 @@ from cmot.settings import DEFAULT_POOLING, POOLING_WORDS
 from cmot.store.datasets import Store
 from cmot.store.demo import ensure_demo
 from tests.app.kc import KC_STAGES, ingest_kc, kc_csv
+from tests.app.panels import open_panels
 from tests.app.test_pages import APP, ok, texts
 
 DISTRICTS = 6
@@ -56,6 +57,7 @@ def _short(at: AppTest) -> list[str]:
 
 def test_the_default_is_the_measured_one_and_lives_in_the_url(kc23: None) -> None:
     at = _app()
+    open_panels(at)
     assert at.sidebar.selectbox(key="pool").value == DEFAULT_POOLING
     assert DEFAULT_POOLING in str(at.query_params["pool"])
     assert POOLING_WORDS[DEFAULT_POOLING] in texts(at)
@@ -69,6 +71,7 @@ def test_the_method_switch_changes_the_overview(kc23: None) -> None:
     assert "partial pooling across segments" in body
     assert len(OWN.findall(body)) == DISTRICTS
     # Each segment alone: every district is insufficient, and the pages say so.
+    open_panels(at)
     at.sidebar.selectbox(key="pool").set_value("none").run()
     ok(at)
     assert len(_short(at)) == DISTRICTS
@@ -84,6 +87,11 @@ def test_the_method_switch_changes_the_overview(kc23: None) -> None:
 @pytest.mark.parametrize("pool", ["partial", "none"])
 def test_a_link_reopens_its_pooling(kc23: None, pool: str) -> None:
     at = _app(pool)
+    # The Method settings panel is closed: the link's pooling still holds.
+    assert "pool" not in [s.key for s in at.sidebar.selectbox]
+    assert at.session_state["view"].settings.pooling == pool
+    assert len(_short(at)) == (DISTRICTS if pool == "none" else 0)
+    open_panels(at)
     assert at.sidebar.selectbox(key="pool").value == pool
     assert len(_short(at)) == (DISTRICTS if pool == "none" else 0)
 
@@ -99,6 +107,7 @@ def test_every_result_page_says_the_pooling_and_the_own_share(kc23: None, page: 
     if page == "moments":  # the largest district, pooled: its numbers are shown
         assert at.selectbox(key="segment").value == "6"
         assert not any("not enough data" in w.value for w in at.warning)
+    open_panels(at)
     at.sidebar.selectbox(key="pool").set_value("none").run()
     ok(at)
     assert "each segment alone" in texts(at), page

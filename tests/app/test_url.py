@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app.panels import open_panels
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
@@ -40,10 +41,16 @@ def test_the_url_beats_the_default_and_a_bad_value_is_ignored(store_dir: Path) -
     at.query_params.update({"seg": "Region", "low": "9", "alpha": "0.1", "f_to": "not a date"})
     _ok(at.run())
     assert at.sidebar.selectbox(key="seg").value == "Region"  # the URL's
-    assert at.sidebar.selectbox(key="alpha").value == 0.1
-    assert at.sidebar.selectbox(key="low").value == 2  # 9 is no option: the default
+    # The panels are closed (as every page opens): their values hold all the same.
+    settings = at.session_state["view"].settings
+    assert (settings.alpha, settings.low_max) == (0.1, 2)  # 9 is no option: the default
     assert at.query_params["low"] in ("2", ["2"])  # and the URL says what is shown
     assert at.query_params["f_to"] != "not a date"
+    assert any("not a date" in t.value for t in at.toast)  # the refused value is named
+    open_panels(at)
+    assert at.sidebar.selectbox(key="alpha").value == 0.1
+    assert at.sidebar.selectbox(key="low").value == 2
+    assert at.query_params["low"] in ("2", ["2"])
 
 
 def test_every_shareable_choice_is_in_the_url_even_at_its_default(app: AppTest) -> None:
@@ -94,8 +101,10 @@ def test_a_link_with_a_non_finite_or_out_of_range_number_opens_with_a_message(
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params.update({"cov": bad, "ia": bad})
     _ok(at.run())
-    assert at.sidebar.slider(key="cov").value == 0.6  # the default
-    assert at.sidebar.slider(key="ia").value == 0.2
+    settings = at.session_state["view"].settings  # the Method settings panel closed
+    assert (settings.mot_coverage, settings.opportunity_ia) == (0.6, 0.2)  # the defaults
     assert at.query_params["cov"] in ("0.6", ["0.6"])
     said = " ".join(t.value for t in at.toast)
     assert "is not one this page can use" in said, said
+    open_panels(at)  # and the sliders, opened, show them
+    assert (at.sidebar.slider(key="cov").value, at.sidebar.slider(key="ia").value) == (0.6, 0.2)

@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from cmot.store.datasets import Store
 from cmot.store.demo import ensure_demo
 from tests.app.kc import KC_CSV, ingest_kc, kc_csv
+from tests.app.panels import open_panels
 from tests.app.test_pages import APP, ok, texts
 
 
@@ -109,6 +110,7 @@ def test_a_no_answer_code_is_never_a_segment(store_dir: Path) -> None:
     at.switch_page("pages/moments.py").run()
     assert "9" not in at.selectbox(key="segment").options
     # Nor as a filter value.
+    open_panels(at)
     at.sidebar.selectbox(key="f_col").set_value("q34_d").run()
     ok(at)
     assert "9" not in at.multiselect(key="f_val").options

@@ -16,6 +16,7 @@ from bench._browser import (  # noqa: F401
     Served,
     Server,
     _free_port,
+    goto_first_run,
     shot,
     start_serve,
     start_server,

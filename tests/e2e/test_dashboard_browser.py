@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Server, shot, wait_for_run, watch_runs
+from tests.e2e.conftest import Server, goto_first_run, shot, wait_for_run, watch_runs
 
 pytestmark = pytest.mark.e2e
 
@@ -120,3 +120,44 @@ def test_airline_upload_compare_pages_link_and_exports(
     assert "Business travel" in again and "Personal Travel" in again
     no_errors(other)
     shot(other, "dashboard-shared-link")
+
+
+def _shown(locator: object, timeout_ms: float = 2_000) -> bool:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        locator.wait_for(timeout=timeout_ms)  # type: ignore[attr-defined]
+    except PlaywrightTimeout:
+        return False
+    return True
+
+
+def test_the_method_settings_open_change_and_close_like_a_panel(
+    server: Server, page: object
+) -> None:
+    """The sidebar's panels draw their widgets only while open (issue 27): a person opens
+    Method settings, switches to partial pooling, closes it, and the choice holds."""
+    goto_first_run(page, server.url)
+    sidebar = page.get_by_test_id("stSidebar")  # type: ignore[attr-defined]
+    settings = sidebar.get_by_text("Method settings", exact=True)
+    assert sidebar.get_by_test_id("stSlider").count() == 0  # closed: nothing drawn in it
+    wait_for_run(page, settings.click)
+    sidebar.get_by_text("Asymmetry threshold ±").wait_for()
+    assert sidebar.get_by_test_id("stSlider").count() == 2
+    shot(page, "dashboard-method-settings-open")
+    box = sidebar.get_by_test_id("stSelectbox").filter(has_text="Segments' estimates")
+    option = page.get_by_role("option", name="Partial pooling across segments", exact=True)  # type: ignore[attr-defined]
+    for _ in range(3):  # the panel's contents can still shift the box as it opens: click again
+        box.locator("input").click()
+        if _shown(option):
+            break
+    wait_for_run(page, option.click)
+    wait_for_run(page, settings.click)
+    assert sidebar.get_by_test_id("stSlider").count() == 0
+    assert "pool=partial" in page.url  # type: ignore[attr-defined]
+    open_page(page, "Compare")  # another page, the panel closed: the choice holds
+    assert "pool=partial" in page.url  # type: ignore[attr-defined]
+    assert sidebar.get_by_test_id("stSlider").count() == 0
+    page.get_by_text("partial pooling across segments").first.wait_for()  # type: ignore[attr-defined]
+    no_errors(page)
+    shot(page, "dashboard-method-settings-closed")
