@@ -176,8 +176,9 @@ def default_view(store: Store, info: DatasetInfo) -> PageView:
 
 # The sidebar's panels draw their widgets only while open. Closed (as every page opens),
 # a page run sends one element for each instead of its ~8 widgets, columns and captions,
-# and the browser loads no slider or date picker: a tenth of a page switch's CPU and of a
-# first view's elements (issue 27). Their values stand meanwhile (`url_widget`, draw=False).
+# and the browser loads no slider or date picker: a sixth of a page switch's CPU
+# (bench/load.md) and a sixth of the Overview's elements (issue 27). Their values stand
+# meanwhile (`url_widget`, draw=False).
 FILTERS_OPEN = "filters_open"
 SETTINGS_OPEN = "settings_open"
 
