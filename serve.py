@@ -12,6 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from cmot.ingest.read import sweep_uploads
 from cmot.ui.hosting import middleware
 from cmot.ui.option_reads import lock_free_option_reads
 from cmot.ui.state import leave_pages_folder_mode
@@ -34,6 +35,8 @@ async def _started(_app: object) -> AsyncIterator[None]:
     leave_pages_folder_mode()
     # The default view computed while the health check already answers ($CMOT_WARM=0: not).
     warm_in_background()
+    # Upload copies left in /tmp by server processes killed mid-read.
+    sweep_uploads()
     yield
 
 

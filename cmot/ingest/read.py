@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
@@ -45,13 +46,58 @@ def max_upload_bytes() -> int:
 
 # ---- reading the raw file -----------------------------------------------------------
 
+# An upload is read from temporary copies (the bytes; a UTF-8 one; one without survey
+# software's header rows) named for the process that made them, removed when the read ends.
+# A process killed mid-read (SIGKILL, an unhandled SIGTERM) leaves its copies, up to the
+# upload cap each: `sweep_uploads` (at a server's start) removes those of processes gone.
+UPLOAD_PREFIX = "cmot-upload-"
+_UNOWNED_AGE_S = 24 * 3600  # copies named before the owner's pid was in the name
+
+
+def sweep_uploads(folder: Path | None = None, now: float | None = None) -> list[Path]:
+    """Remove the upload copies whose process no longer runs (in `folder`, the temporary
+    directory by default), and unowned ones older than a day; return what was removed."""
+    folder = Path(tempfile.gettempdir()) if folder is None else folder
+    now = time.time() if now is None else now
+    removed = []
+    for path in folder.glob(UPLOAD_PREFIX + "*"):
+        owner = path.name[len(UPLOAD_PREFIX) :].split("-", 1)[0]
+        try:
+            stale = (
+                not _running(int(owner))
+                if owner.isdigit()
+                else now - path.stat().st_mtime > _UNOWNED_AGE_S
+            )
+            if stale and path.is_file():
+                path.unlink()
+                removed.append(path)
+        except OSError:  # gone meanwhile, or not ours to remove: leave it
+            continue
+    return removed
+
+
+def _temp_copy(kind: str, suffix: str = "") -> tuple[int, str]:
+    """A new temporary file for a copy of an upload (`kind`: what the copy is), named for
+    this process so that `sweep_uploads` knows whose it is."""
+    return tempfile.mkstemp(suffix=suffix, prefix=f"{UPLOAD_PREFIX}{os.getpid()}-{kind}-")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal sent: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
 
 @contextmanager
 def _as_path(source: str | Path | bytes, max_bytes: int) -> Iterator[Path]:
     if isinstance(source, bytes):
         if len(source) > max_bytes:
             raise _too_big(len(source), max_bytes)
-        fd, name = tempfile.mkstemp(prefix="cmot-upload-")
+        fd, name = _temp_copy("bytes")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(source)
@@ -255,7 +301,7 @@ class _Loaded:
 
 @contextmanager
 def _utf8_copy(path: Path, encoding: str = "utf-16") -> Iterator[Path]:
-    fd, name = tempfile.mkstemp(suffix=".csv", prefix="cmot-utf8-")
+    fd, name = _temp_copy("utf8", ".csv")
     try:
         with (
             os.fdopen(fd, "w", encoding="utf-8", newline="") as out,
@@ -307,7 +353,7 @@ def _read_text(
         names = records[0] if records else []
         return _Loaded(columns, encoding, "csv", renamed=renamed_duplicates(names, columns))
     start = formats.data_offset(head, encoding, delim, header.rows)
-    fd, name = tempfile.mkstemp(suffix=".csv", prefix="cmot-header-")
+    fd, name = _temp_copy("header", ".csv")
     try:
         with os.fdopen(fd, "wb") as out, path.open("rb") as src:
             # The file's own line ending: DuckDB's sniffer refuses a file that mixes them.

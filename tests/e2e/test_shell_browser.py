@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from cmot.ingest.read import UPLOAD_PREFIX
 from tests.e2e.conftest import Server, shot, start_server, wait_for_run
+from tests.unit.test_upload_copies import _gone_pid
 
 pytestmark = pytest.mark.e2e
 
@@ -14,7 +17,14 @@ pytestmark = pytest.mark.e2e
 def test_a_deep_link_as_the_servers_first_visit_gets_the_full_app(
     tmp_path: Path, page: object
 ) -> None:
-    srv = start_server(tmp_path / "store", tmp_path / "server.log")
+    # A copy left by a server killed mid-upload, and one of a process that runs (this one).
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    left = temp / f"{UPLOAD_PREFIX}{_gone_pid()}-bytes-k3"
+    running = temp / f"{UPLOAD_PREFIX}{os.getpid()}-bytes-r7"
+    for p in (left, running):
+        p.write_bytes(b"q1\n1\n")
+    srv = start_server(tmp_path / "store", tmp_path / "server.log", env={"TMPDIR": str(temp)})
     try:
         page.goto(srv.url + "/data?dataset=demo")  # type: ignore[attr-defined]
         page.get_by_text("Stored datasets").wait_for()  # type: ignore[attr-defined]
@@ -24,6 +34,7 @@ def test_a_deep_link_as_the_servers_first_visit_gets_the_full_app(
         nav = sidebar.get_by_test_id("stSidebarNav").inner_text()
         assert "Overview" in nav and "app" not in nav.split()
         shot(page, "shell-deep-link-first-visit")
+        assert not left.exists() and running.exists()  # the start removed the left copy
     finally:
         srv.process.terminate()
         srv.process.wait(timeout=20)
