@@ -227,12 +227,12 @@ def _date_filter(
             " or none, on the Data page."
         )
         return None, []
-    a, b = st.columns(2) if draw else (st.sidebar, st.sidebar)  # closed: neither drawn
-    # A date outside the span (another dataset's, a stale link) does not count.
+    # A date outside the span (another dataset's, a stale link) does not count. One under
+    # the other: side by side in the sidebar, each showed "2026 / 0" of its date.
     span = {"min_value": lo, "max_value": hi, "within": (lo, hi), "draw": draw}
     date = dt.date.fromisoformat
-    start = url_widget(a.date_input, "From", key="f_from", default=lo, parse=date, **span)
-    end = url_widget(b.date_input, "To", key="f_to", default=hi, parse=date, **span)
+    start = url_widget(st.date_input, "From", key="f_from", default=lo, parse=date, **span)
+    end = url_widget(st.date_input, "To", key="f_to", default=hi, parse=date, **span)
     if (start, end) == (lo, hi):  # the whole span is no filter (and no new SQL)
         return None, []
     when = f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"

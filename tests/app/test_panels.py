@@ -28,6 +28,8 @@ def test_closed_panels_draw_no_widgets_and_open_ones_draw_them(store_dir: Path) 
     ok(open_panels(at))
     assert _drawn(at) == PANEL_KEYS - {"f_val"}  # "is one of" comes with a column
     assert any("Defaults follow docs/METHODS.md" in c.value for c in at.sidebar.caption)
+    # The dates one under the other: side by side, each showed "2026 / 0" of its date.
+    assert at.sidebar.date_input and not any(c.date_input for c in at.sidebar.columns)
 
 
 def test_a_choice_made_in_an_open_panel_holds_when_closed_and_on_other_pages(
