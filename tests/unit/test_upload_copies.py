@@ -4,8 +4,6 @@ start when that process is gone (a server killed mid-read left 20 MB copies in /
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,9 +16,9 @@ from cmot.ingest.read import UPLOAD_PREFIX, sweep_uploads
 
 
 def _gone_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid  # reaped: no process has it (until the system reuses it)
+    """A pid no process has: counted down from the system's largest (no child started)."""
+    top = int(Path("/proc/sys/kernel/pid_max").read_text()) - 1
+    return next(pid for pid in range(top, 1, -1) if not read._running(pid))
 
 
 def test_copies_of_processes_gone_and_old_unowned_ones_are_removed(tmp_path: Path) -> None:
