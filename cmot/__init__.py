@@ -9,7 +9,7 @@ docs/ARCHITECTURE.md's list of stages against them).
 from cmot.errors import CmotError
 
 # Modules every stage may import: the words they share. They import only each other.
-VOCABULARY = ("errors", "names", "text", "spec", "settings")
+VOCABULARY = ("errors", "names", "text", "spec", "settings", "processes")
 # The stages of the data flow, earliest first: cmot/<stage>/ imports cmot/<earlier>/ only.
 STAGES = (
     "ingest",

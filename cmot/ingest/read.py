@@ -23,6 +23,7 @@ from cmot.ingest.limits import ENV_MAX_ROWS, check_column_count, check_rows, hea
 from cmot.ingest.long_layout import guess_layout, pivot_long
 from cmot.ingest.options import IngestOptions
 from cmot.names import quote_ident
+from cmot.processes import pid_running
 from cmot.spec import (
     Code,
     Stage,
@@ -64,7 +65,7 @@ def sweep_uploads(folder: Path | None = None, now: float | None = None) -> list[
         owner = path.name[len(UPLOAD_PREFIX) :].split("-", 1)[0]
         try:
             stale = (
-                not _running(int(owner))
+                not pid_running(int(owner))
                 if owner.isdigit()
                 else now - path.stat().st_mtime > _UNOWNED_AGE_S
             )
@@ -80,16 +81,6 @@ def _temp_copy(kind: str, suffix: str = "") -> tuple[int, str]:
     """A new temporary file for a copy of an upload (`kind`: what the copy is), named for
     this process so that `sweep_uploads` knows whose it is."""
     return tempfile.mkstemp(suffix=suffix, prefix=f"{UPLOAD_PREFIX}{os.getpid()}-{kind}-")
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # no signal sent: only whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: it exists
-        return True
-    return True
 
 
 @contextmanager

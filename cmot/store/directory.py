@@ -38,6 +38,7 @@ import platformdirs
 
 from cmot.errors import CmotError
 from cmot.names import quote_literal
+from cmot.processes import pid_running
 from cmot.store.catalog import Catalog, set_meta
 
 ENV_STORE = "CMOT_STORE"
@@ -92,18 +93,6 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's live process
-    return True
-
-
 def now_text() -> str:
     """Now as the catalog writes it: naive UTC, to the second (what the pages and the CLI
     show)."""
@@ -150,7 +139,7 @@ class _Process:
                     f.unlink(missing_ok=True)
         for f in (self.root / "tmp").iterdir():
             pid = f.name.split("-", 1)[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not pid_running(int(pid)):
                 if f.is_dir():
                     for g in f.iterdir():
                         g.unlink(missing_ok=True)

@@ -13,12 +13,13 @@ import pytest
 from cmot.ingest import read
 from cmot.ingest.options import IngestOptions
 from cmot.ingest.read import UPLOAD_PREFIX, sweep_uploads
+from cmot.processes import pid_running
 
 
 def _gone_pid() -> int:
     """A pid no process has: counted down from the system's largest (no child started)."""
     top = int(Path("/proc/sys/kernel/pid_max").read_text()) - 1
-    return next(pid for pid in range(top, 1, -1) if not read._running(pid))
+    return next(pid for pid in range(top, 1, -1) if not pid_running(pid))
 
 
 def test_copies_of_processes_gone_and_old_unowned_ones_are_removed(tmp_path: Path) -> None:
